@@ -1,0 +1,235 @@
+/**
+ * The training worker (a Downpour model replica): connects, takes the job the
+ * coordinator assigns, picks a backend, then loops — lease a shard, train its
+ * mini-batches, push the accumulated gradient every nPush batches stamped with the
+ * version it was computed against, pull fresh parameters every nFetch batches.
+ * Survives disconnects and reassignments by starting a new session.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { decodeTensors } from '../../shared/codec.js';
+import type { BackendName, JobAssignment, ShardLeaseGrant } from '../../shared/protocol.js';
+import type { Failure } from '../../shared/result.js';
+import { selectBackend } from './backend-selection.js';
+import { connectWorker, ConnectionLost, type WorkerSocket } from './connection.js';
+import { GradientAccumulator } from './gradient-accumulator.js';
+import { ModelTrainer } from './model-trainer.js';
+import { batchesOf, fetchShard } from './shard-data.js';
+import { initialStatus, type EngineStatus } from './status.js';
+import { Throughput } from './throughput.js';
+import type { DecodedShard } from '../../shared/shard-format.js';
+
+export interface EngineOptions {
+  /** Coordinator origin; default: the page's own. */
+  origin?: string;
+  forcedBackend: BackendName | null;
+  onStatus?: (s: EngineStatus) => void;
+}
+
+const REQUEST_TIMEOUT_MS = 30_000;
+const REPORT_INTERVAL_MS = 2000;
+const NO_SHARD_RETRY_MS = 1000;
+
+class Rejected extends Error {
+  constructor(readonly failure: Failure) {
+    super(`${failure.code}: ${failure.message}`);
+  }
+}
+
+interface LeasedShard {
+  lease: ShardLeaseGrant;
+  shard: DecodedShard;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class WorkerEngine {
+  readonly status: EngineStatus = initialStatus();
+  private socket: WorkerSocket | null = null;
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private resume: (() => void) | null = null;
+  private assignment: { job: JobAssignment | null; seq: number } = { job: null, seq: 0 };
+  private assignmentWaiter: (() => void) | null = null;
+  private selectedFor: string | null = null;
+  private readonly throughput = new Throughput();
+  private reportTimer: ReturnType<typeof setInterval> | null = null;
+
+  constructor(private readonly opts: EngineOptions) {}
+
+  /** Starts training, or resumes after pause(). */
+  start(): void {
+    this.running = true;
+    if (this.resume) {
+      this.resume();
+      this.resume = null;
+    }
+    if (!this.loop) this.loop = this.run();
+    this.update({ state: this.status.state === 'paused' || this.status.state === 'stopped' ? 'connecting' : this.status.state });
+  }
+
+  /** Stops between mini-batches; nothing is computed or pushed until start(). */
+  pause(): void {
+    this.running = false;
+    this.throughput.reset();
+    this.update({ state: 'paused', examplesPerSecond: 0 });
+  }
+
+  private update(patch: Partial<EngineStatus>): void {
+    Object.assign(this.status, patch);
+    this.opts.onStatus?.(this.status);
+  }
+
+  private async run(): Promise<void> {
+    const socket = connectWorker(this.opts.origin);
+    this.socket = socket;
+    socket.on('job:assign', (job) => {
+      this.assignment = { job, seq: this.assignment.seq + 1 };
+      this.assignmentWaiter?.();
+    });
+    socket.on('disconnect', () => this.assignmentWaiter?.());
+    this.reportTimer = setInterval(() => this.report(), REPORT_INTERVAL_MS);
+    let backoff = 500;
+    for (;;) {
+      try {
+        await this.session(socket);
+        backoff = 500;
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        this.update({ state: 'error', message });
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, 10_000);
+      }
+    }
+  }
+
+  private async gate(): Promise<void> {
+    if (this.running) return;
+    await new Promise<void>((r) => (this.resume = r));
+    this.update({ state: 'training' });
+  }
+
+  private async connected(socket: WorkerSocket): Promise<void> {
+    if (socket.connected) return;
+    this.update({ state: 'connecting', message: null });
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+  }
+
+  /** The socket with a request timeout, or ConnectionLost: nothing is queued for a later session. */
+  private live(socket: WorkerSocket) {
+    if (!socket.connected) throw new ConnectionLost();
+    return socket.timeout(REQUEST_TIMEOUT_MS);
+  }
+
+  private expect<T extends object>(r: ({ ok: true } & T) | Failure): { ok: true } & T {
+    if (!r.ok) throw new Rejected(r);
+    return r;
+  }
+
+  private async session(socket: WorkerSocket): Promise<void> {
+    await this.gate();
+    await this.connected(socket);
+    const hello = this.expect(
+      await this.live(socket).emitWithAck('worker:hello', { userAgent: navigator.userAgent, forcedBackend: this.opts.forcedBackend }),
+    );
+    this.assignment = { job: hello.job, seq: this.assignment.seq + 1 };
+    this.update({ workerId: hello.workerId, message: null });
+    for (;;) {
+      const { job, seq } = this.assignment;
+      if (!socket.connected) throw new ConnectionLost();
+      if (!job) {
+        this.update({ state: 'waiting-for-job', jobId: null, jobName: null });
+        await new Promise<void>((r) => (this.assignmentWaiter = r));
+        this.assignmentWaiter = null;
+        continue;
+      }
+      this.update({ jobId: job.jobId, jobName: job.name });
+      await this.trainJob(socket, job, seq);
+    }
+  }
+
+  private async trainJob(socket: WorkerSocket, job: JobAssignment, seq: number): Promise<void> {
+    if (this.selectedFor !== job.jobId) {
+      this.update({ state: 'selecting-backend' });
+      const sel = await selectBackend(job, this.opts.forcedBackend, (m) => this.update({ message: m }));
+      this.selectedFor = job.jobId;
+      this.update({ backend: sel.backend, adapter: sel.adapter, webgpuUnavailable: sel.webgpuUnavailable, measured: sel.measured, message: null });
+    }
+    const trainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
+    const stillAssigned = () => this.assignment.seq === seq && socket.connected;
+    try {
+      let baseVersion = await this.pull(socket, job, trainer);
+      const acc = new GradientAccumulator(job.tensors);
+      let step = 0;
+      const push = async () => {
+        if (!acc.batches) return;
+        const examples = acc.examples;
+        const loss = acc.meanLoss;
+        const batches = acc.batches;
+        const payload = acc.take();
+        const r = await this.live(socket).emitWithAck('grads:push', { jobId: job.jobId, baseVersion, batches, examples, loss, manifest: payload.manifest, data: payload.data });
+        if (r.ok) {
+          this.update({ pushesAccepted: this.status.pushesAccepted + 1, examplesContributed: this.status.examplesContributed + examples });
+        } else {
+          const rejected = { ...this.status.pushesRejected, [r.code]: (this.status.pushesRejected[r.code] ?? 0) + 1 };
+          this.update({ pushesRejected: rejected, lastRejection: `${r.code}: ${r.message}` });
+        }
+      };
+      const leaseNext = () => {
+        const p = this.leaseAndFetch(socket, job);
+        p.catch(() => {}); // handled where it is awaited; a lapsed prefetch must not surface as unhandled
+        return p;
+      };
+      let next = leaseNext();
+      this.update({ state: 'training' });
+      while (stillAssigned()) {
+        const current = await next;
+        if (!current) {
+          await sleep(NO_SHARD_RETRY_MS);
+          next = leaseNext();
+          continue;
+        }
+        next = leaseNext(); // download the next shard while this one trains
+        for (const batch of batchesOf(current.shard, job.batchSize)) {
+          await this.gate();
+          if (!stillAssigned()) return;
+          const g = await trainer.gradient(batch);
+          acc.add(g.grads, g.loss, batch.size);
+          step++;
+          this.throughput.add(batch.size);
+          if (step % job.nPush === 0) await push();
+          if (step % job.nFetch === 0) baseVersion = await this.pull(socket, job, trainer);
+          this.update({ batches: this.status.batches + 1, examplesPerSecond: this.throughput.perSecond(), numTensors: tf.memory().numTensors });
+        }
+        await push(); // the shard's last batches are never left unpushed
+        const done = await this.live(socket).emitWithAck('shard:complete', { jobId: job.jobId, leaseId: current.lease.leaseId });
+        if (done.ok) this.update({ shardsCompleted: this.status.shardsCompleted + 1 });
+      }
+    } finally {
+      trainer.dispose();
+    }
+  }
+
+  private async pull(socket: WorkerSocket, job: JobAssignment, trainer: ModelTrainer): Promise<number> {
+    const snap = this.expect(await this.live(socket).emitWithAck('params:pull', { jobId: job.jobId }));
+    trainer.setParams(decodeTensors(snap, job.tensors));
+    this.update({ version: snap.version });
+    return snap.version;
+  }
+
+  private async leaseAndFetch(socket: WorkerSocket, job: JobAssignment): Promise<LeasedShard | null> {
+    const r = this.expect(await this.live(socket).emitWithAck('shard:lease', { jobId: job.jobId }));
+    if (!r.lease) return null;
+    return { lease: r.lease, shard: await fetchShard(new URL(r.lease.url, this.opts.origin ?? location.href).toString()) };
+  }
+
+  private report(): void {
+    const socket = this.socket;
+    if (!socket?.connected || !this.status.backend || !this.status.workerId) return;
+    socket.emit('worker:report', {
+      backend: this.status.backend,
+      adapter: this.status.adapter,
+      examplesPerSecond: this.running ? this.throughput.perSecond() : 0,
+      numTensors: tf.memory().numTensors,
+    });
+  }
+}

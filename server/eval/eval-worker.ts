@@ -1,0 +1,47 @@
+/**
+ * The evaluation thread: scores parameter snapshots on a dataset's test split off the
+ * coordinator's event loop. Models are cached per topology, test features per dataset.
+ */
+import { parentPort } from 'node:worker_threads';
+import type * as tfTypes from '@tensorflow/tfjs';
+import { modelFromTopology } from '../../shared/models.js';
+import { featuresAsFloat } from '../data/dataset.js';
+import { getDataset } from '../data/datasets.js';
+import { initNodeTf, tf } from '../tf-node.js';
+import type { EvalReply, EvalRequest } from './messages.js';
+import { scoreModel } from './score.js';
+
+const models = new Map<string, tfTypes.LayersModel>();
+const testFeatures = new Map<string, Float32Array>();
+
+async function evaluate(req: EvalRequest): Promise<EvalReply> {
+  const started = performance.now();
+  await initNodeTf('wasm');
+  const key = JSON.stringify(req.topology);
+  let model = models.get(key);
+  if (!model) {
+    model = await modelFromTopology(req.topology);
+    models.set(key, model);
+  }
+  const ds = getDataset(req.dataset);
+  let features = testFeatures.get(ds.name);
+  if (!features) {
+    features = featuresAsFloat(ds, ds.test);
+    testFeatures.set(ds.name, features);
+  }
+  const weights = req.values.map((v, i) => tf.tensor(v, req.tensors[i]!.shape));
+  try {
+    model.setWeights(weights);
+  } finally {
+    tf.dispose(weights);
+  }
+  const s = scoreModel(model, features, ds.test.labels, ds.featureShape, ds.numClasses);
+  return { id: req.id, ok: true, ...s, ms: performance.now() - started };
+}
+
+parentPort!.on('message', (req: EvalRequest) => {
+  evaluate(req).then(
+    (reply) => parentPort!.postMessage(reply),
+    (err: unknown) => parentPort!.postMessage({ id: req.id, ok: false, message: err instanceof Error ? err.message : String(err) }),
+  );
+});

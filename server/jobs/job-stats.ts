@@ -1,0 +1,32 @@
+/** Counters a job keeps for the API, the dashboard and the tests. */
+import type { ErrorCode } from '../../shared/errors.js';
+
+export interface JobStats {
+  pushesAccepted: number;
+  pushesRejected: Partial<Record<ErrorCode, number>>;
+  examplesSeen: number;
+  /** Exponential moving average of the training loss workers report. */
+  trainLoss: number | null;
+  bytesIn: number;
+  bytesOut: number;
+  /** staleness → accepted pushes with that staleness. */
+  staleness: Record<number, number>;
+}
+
+export function emptyStats(): JobStats {
+  return { pushesAccepted: 0, pushesRejected: {}, examplesSeen: 0, trainLoss: null, bytesIn: 0, bytesOut: 0, staleness: {} };
+}
+
+export function countRejection(stats: JobStats, code: ErrorCode): void {
+  stats.pushesRejected[code] = (stats.pushesRejected[code] ?? 0) + 1;
+}
+
+const LOSS_EMA = 0.05;
+
+export function recordAccepted(stats: JobStats, examples: number, loss: number, staleness: number, bytes: number): void {
+  stats.pushesAccepted += 1;
+  stats.examplesSeen += examples;
+  stats.bytesIn += bytes;
+  stats.staleness[staleness] = (stats.staleness[staleness] ?? 0) + 1;
+  if (Number.isFinite(loss)) stats.trainLoss = stats.trainLoss === null ? loss : stats.trainLoss + LOSS_EMA * (loss - stats.trainLoss);
+}

@@ -1,0 +1,72 @@
+/**
+ * `npm start`: the coordinator on --port with the default job (MNIST, cnn, async
+ * Downpour, Adagrad) running, and optionally --workers N headless Chromium workers
+ * on this machine.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { MODEL_PRESET_NAMES } from '../shared/job-spec.js';
+import { BACKENDS } from '../shared/protocol.js';
+import { launchWorkers, type WorkerFleet } from '../farm/launch.js';
+import { buildClientIfNeeded } from './build-client.js';
+import { readEnvironment } from './config.js';
+import { createCoordinator } from './coordinator.js';
+import { createLogger, setLogLevel } from './logger.js';
+
+const log = createLogger('main');
+
+function integer(min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
+    return n;
+  };
+}
+
+async function main(): Promise<void> {
+  const env = readEnvironment();
+  setLogLevel(env.logLevel);
+  const program = new Command('downpour')
+    .description('Downpour coordinator: parameter server for browser workers')
+    .addOption(new Option('--port <n>', 'HTTP port (env PORT)').argParser(integer(0, 65535)).default(env.port ?? 3000))
+    .option('--host <address>', 'address to bind', '0.0.0.0')
+    .option('--workers <n>', 'headless Chromium workers to start on this machine', integer(0, 64), 0)
+    .addOption(new Option('--backend <name>', 'force this backend on the workers started here').choices(BACKENDS))
+    .addOption(new Option('--model <preset>', 'model of the default job').choices(MODEL_PRESET_NAMES).default('cnn'))
+    .option('--epochs <n>', 'epochs of the default job', integer(1, 10_000), 20)
+    .option('--no-build', 'do not build the browser client even if it is stale')
+    .showHelpAfterError();
+  program.parse();
+  const opts = program.opts<{ port: number; host: string; workers: number; backend?: string; model: string; epochs: number; build: boolean }>();
+
+  if (opts.build) await buildClientIfNeeded();
+  const coordinator = createCoordinator();
+  const created = await coordinator.createJob({ name: `MNIST ${opts.model}`, model: opts.model, epochs: opts.epochs });
+  if (!created.ok) throw new Error(created.message);
+  const { url } = await coordinator.listen(opts.port, opts.host);
+  process.stdout.write(`Downpour coordinator: open ${url} to donate compute\n`);
+
+  let fleet: WorkerFleet | null = null;
+  if (opts.workers > 0) {
+    fleet = await launchWorkers({
+      url,
+      workers: opts.workers,
+      backend: opts.backend,
+      onPageError: (i, message) => log.warn('worker page error', { worker: i, message }),
+    });
+    log.info('local workers started', { workers: opts.workers });
+  }
+
+  const shutdown = async (signal: string) => {
+    log.info('shutting down', { signal });
+    await fleet?.close().catch(() => {});
+    await coordinator.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  log.error(err instanceof Error ? err.message : String(err));
+  process.exit(1);
+});

@@ -1,0 +1,23 @@
+import type { OptimizerFactory } from './optimizer.js';
+
+/**
+ * tf.train.adagrad, the Downpour default: per-parameter step sizes shrink with the
+ * squared-gradient history, which is what keeps stale gradients from doing harm.
+ * s ← s + g²; p ← p − lr·g / √(s + ε), with ε the backend epsilon (1e-7) as in tfjs.
+ */
+export const createAdagrad: OptimizerFactory = (spec) => ({
+  type: 'adagrad',
+  slotNames: ['accumulator'],
+  createSlots: (size) => [new Float32Array(size).fill(spec.initialAccumulatorValue)],
+  apply(param, grad, slots, _step, lrScale) {
+    const lr = spec.learningRate * lrScale;
+    const eps = spec.epsilon;
+    const acc = slots[0]!;
+    for (let i = 0; i < param.length; i++) {
+      const g = grad[i]!;
+      const s = acc[i]! + g * g;
+      acc[i] = s;
+      param[i] = param[i]! - (lr * g) / Math.sqrt(s + eps);
+    }
+  },
+});

@@ -1,0 +1,22 @@
+/**
+ * Optimizers applied by the parameter server on Float32Arrays, matching tfjs's
+ * own optimizers (tfjs-core/src/optimizers) step for step. State lives in per-tensor
+ * slot arrays so that tensors can be spread over several PS shards later.
+ */
+import type { OptimizerSpec, OptimizerType } from '../../shared/job-spec.js';
+
+export interface Optimizer {
+  readonly type: OptimizerType;
+  /** Names of the per-tensor state arrays (for checkpoints), each as long as the tensor. */
+  readonly slotNames: readonly string[];
+  /** Fresh state for one tensor of `size` elements. */
+  createSlots(size: number): Float32Array[];
+  /**
+   * One update of `param` in place. `step` counts applies from 1 (Adam's bias
+   * correction); `lrScale` multiplies the learning rate (staleness-aware modes).
+   * Must not allocate: it runs once per tensor per accepted push.
+   */
+  apply(param: Float32Array, grad: Float32Array, slots: Float32Array[], step: number, lrScale: number): void;
+}
+
+export type OptimizerFactory = (spec: OptimizerSpec) => Optimizer;

@@ -1,0 +1,90 @@
+/**
+ * Versioned model parameters, one Float32Array per tensor (so tensors can later be
+ * spread over several PS shards, as replica_device_setter spreads variables over ps
+ * tasks). Holds the optimizer state beside each tensor and a scratch gradient buffer
+ * per tensor that pushes decode into, so applying a push allocates nothing.
+ */
+import { encodeTensors, type TensorPayload } from '../../shared/codec.js';
+import { sameShape, sizeOf, type TensorSpec } from '../../shared/tensors.js';
+import type { Optimizer } from './optimizer.js';
+
+export interface StoredTensor {
+  spec: TensorSpec;
+  values: Float32Array;
+  slots: Float32Array[];
+  /** Decode target for incoming gradients; contents are meaningless between pushes. */
+  scratch: Float32Array;
+}
+
+export class ParameterStore {
+  readonly tensors: StoredTensor[];
+  private currentVersion = 0;
+  private applies = 0;
+  private cachedPayload: { version: number; payload: TensorPayload } | null = null;
+
+  constructor(
+    readonly specs: readonly TensorSpec[],
+    initial: readonly Float32Array[],
+    readonly optimizer: Optimizer,
+  ) {
+    if (initial.length !== specs.length) {
+      throw new Error(`ParameterStore got ${initial.length} initial tensors for ${specs.length} specs`);
+    }
+    this.tensors = specs.map((spec, i) => {
+      const size = sizeOf(spec.shape);
+      const values = initial[i]!;
+      if (values.length !== size) {
+        throw new Error(`Initial value of ${spec.name} has ${values.length} elements, shape [${spec.shape}] needs ${size}`);
+      }
+      return {
+        spec: { name: spec.name, shape: [...spec.shape] },
+        values: Float32Array.from(values),
+        slots: optimizer.createSlots(size),
+        scratch: new Float32Array(size),
+      };
+    });
+  }
+
+  get version(): number {
+    return this.currentVersion;
+  }
+
+  get parameterCount(): number {
+    return this.tensors.reduce((n, t) => n + t.values.length, 0);
+  }
+
+  /** Applies the gradient held in every tensor's scratch buffer and publishes a new version. */
+  applyScratch(lrScale = 1): number {
+    this.applies += 1;
+    for (const t of this.tensors) this.optimizer.apply(t.values, t.scratch, t.slots, this.applies, lrScale);
+    this.currentVersion += 1;
+    return this.currentVersion;
+  }
+
+  /** True when every scratch value is finite (checked before applying). */
+  scratchIsFinite(): boolean {
+    for (const t of this.tensors) {
+      const s = t.scratch;
+      for (let i = 0; i < s.length; i++) if (!Number.isFinite(s[i]!)) return false;
+    }
+    return true;
+  }
+
+  /** The current parameters, encoded once per version however many workers pull. */
+  payload(): { version: number; payload: TensorPayload } {
+    if (this.cachedPayload?.version !== this.currentVersion) {
+      const payload = encodeTensors(this.tensors.map((t) => ({ name: t.spec.name, shape: t.spec.shape, values: t.values })));
+      this.cachedPayload = { version: this.currentVersion, payload };
+    }
+    return this.cachedPayload;
+  }
+
+  /** Copies of the parameters (for evaluation off the event loop). */
+  copyValues(): Float32Array[] {
+    return this.tensors.map((t) => t.values.slice());
+  }
+
+  hasShapes(specs: readonly TensorSpec[]): boolean {
+    return specs.length === this.tensors.length && specs.every((s, i) => s.name === this.tensors[i]!.spec.name && sameShape(s.shape, this.tensors[i]!.spec.shape));
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * Checks a gradient payload against the job's model before anything touches the
+ * parameters: codec, tensor names and order, shapes, dtypes, byte lengths, and (after
+ * decoding into the store's scratch buffers) finiteness. A bad worker wastes its own
+ * time, never the job's.
+ */
+import { asBytes, getCodec, type TensorEntry } from '../../shared/codec.js';
+import { ErrorCode } from '../../shared/errors.js';
+import { fail, type Failure } from '../../shared/result.js';
+import { sameShape, sizeOf } from '../../shared/tensors.js';
+import type { ParameterStore } from './parameter-store.js';
+
+/** A manifest as it arrives: schema-checked types, but nothing known about its values yet. */
+export interface UncheckedManifest {
+  codec: string;
+  tensors: { name: string; shape: number[]; dtype: string; offset: number; byteLength: number }[];
+}
+
+export interface PayloadLimits {
+  codec: string;
+  maxBytes: number;
+}
+
+/** Validates the layout and decodes into `store`'s scratch buffers; null when all is well. */
+export function decodeGradientInto(
+  store: ParameterStore,
+  manifest: UncheckedManifest,
+  data: ArrayBuffer | Uint8Array,
+  limits: PayloadLimits,
+): Failure | null {
+  const bytes = asBytes(data);
+  if (bytes.byteLength > limits.maxBytes) {
+    return fail(ErrorCode.PAYLOAD_TOO_LARGE, `Payload of ${bytes.byteLength} bytes exceeds the job's cap of ${limits.maxBytes}`);
+  }
+  if (manifest.codec !== limits.codec) {
+    return fail(ErrorCode.UNKNOWN_CODEC, `Codec "${manifest.codec}" is not this job's codec "${limits.codec}"`);
+  }
+  const codec = getCodec(manifest.codec);
+  if (!codec) return fail(ErrorCode.UNKNOWN_CODEC, `Codec "${manifest.codec}" is unknown`);
+
+  const entries = manifest.tensors;
+  const tensors = store.tensors;
+  if (entries.length !== tensors.length) {
+    return fail(ErrorCode.TENSOR_MISMATCH, `Push has ${entries.length} tensors, the model has ${tensors.length}`);
+  }
+  let expectedOffset = 0;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    const spec = tensors[i]!.spec;
+    if (e.name !== spec.name) {
+      return fail(ErrorCode.TENSOR_MISMATCH, `Tensor ${i} is "${e.name}", expected "${spec.name}"`);
+    }
+    if (!sameShape(e.shape, spec.shape)) {
+      return fail(ErrorCode.SHAPE_MISMATCH, `Tensor "${e.name}" has shape [${e.shape}], expected [${spec.shape}]`);
+    }
+    if (e.dtype !== 'float32') {
+      return fail(ErrorCode.DTYPE_MISMATCH, `Tensor "${e.name}" has dtype ${String(e.dtype)}, expected float32`);
+    }
+    const want = codec.byteLength(sizeOf(spec.shape));
+    if (e.byteLength !== want || e.offset !== expectedOffset) {
+      return fail(
+        ErrorCode.BYTE_LENGTH_MISMATCH,
+        `Tensor "${e.name}" is ${e.byteLength} bytes at offset ${e.offset}, expected ${want} at ${expectedOffset}`,
+      );
+    }
+    expectedOffset += want;
+  }
+  if (bytes.byteLength !== expectedOffset) {
+    return fail(ErrorCode.BYTE_LENGTH_MISMATCH, `Buffer is ${bytes.byteLength} bytes, the manifest describes ${expectedOffset}`);
+  }
+  for (let i = 0; i < entries.length; i++) codec.readInto(entries[i] as TensorEntry, bytes, tensors[i]!.scratch);
+  if (!store.scratchIsFinite()) return fail(ErrorCode.NON_FINITE, 'Gradient contains NaN or Infinity');
+  return null;
+}

@@ -1,0 +1,63 @@
+/**
+ * Schemas for every payload a worker may send. Types are not validation: a browser
+ * is untrusted, so each event's payload is parsed before any state is touched.
+ */
+import { z } from 'zod';
+import { BACKENDS } from '../../shared/protocol.js';
+
+const binary = z.custom<ArrayBuffer | Uint8Array>(
+  (v) => v instanceof ArrayBuffer || v instanceof Uint8Array,
+  { message: 'expected binary data (ArrayBuffer or Buffer)' },
+);
+
+const id = z.string().min(1).max(128);
+const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+export const manifestSchema = z.object({
+  codec: z.string().max(32),
+  tensors: z
+    .array(
+      z.object({
+        name: z.string().max(256),
+        shape: z.array(z.number().int().min(0).max(1 << 30)).max(8),
+        dtype: z.string().max(16),
+        offset: count,
+        byteLength: count,
+      }),
+    )
+    .max(1024),
+});
+
+export const helloSchema = z.object({
+  userAgent: z.string().max(512),
+  forcedBackend: z.enum(BACKENDS).nullable().optional(),
+});
+
+export const reportSchema = z.object({
+  backend: z.enum(BACKENDS),
+  adapter: z
+    .object({
+      vendor: z.string().max(256),
+      architecture: z.string().max(256),
+      device: z.string().max(256),
+      description: z.string().max(512),
+      isFallbackAdapter: z.boolean(),
+    })
+    .nullable(),
+  examplesPerSecond: z.number().min(0).max(1e9),
+  numTensors: count,
+});
+
+export const jobRefSchema = z.object({ jobId: id });
+
+export const pushSchema = z.object({
+  jobId: id,
+  baseVersion: count,
+  batches: z.number().int().min(1).max(100_000),
+  examples: z.number().int().min(1).max(100_000_000),
+  loss: z.number(),
+  manifest: manifestSchema,
+  data: binary,
+});
+
+export const completeSchema = z.object({ jobId: id, leaseId: id });

@@ -1,0 +1,32 @@
+/**
+ * Every refusal that crosses the wire carries one of these codes. Codes are the
+ * contract (tests, dashboards and workers switch on them); messages are for people.
+ */
+export const ErrorCode = {
+  /** The payload does not match the event's schema. */
+  BAD_REQUEST: 'BAD_REQUEST',
+  /** The socket has not said `worker:hello` yet. */
+  NOT_REGISTERED: 'NOT_REGISTERED',
+  UNKNOWN_JOB: 'UNKNOWN_JOB',
+  /** The job exists but is not accepting work (paused, done, failed). */
+  JOB_NOT_RUNNING: 'JOB_NOT_RUNNING',
+  UNKNOWN_CODEC: 'UNKNOWN_CODEC',
+  /** Tensor names or count differ from the job's model. */
+  TENSOR_MISMATCH: 'TENSOR_MISMATCH',
+  SHAPE_MISMATCH: 'SHAPE_MISMATCH',
+  DTYPE_MISMATCH: 'DTYPE_MISMATCH',
+  /** Offsets/byte lengths disagree with the shapes or with the attached buffer. */
+  BYTE_LENGTH_MISMATCH: 'BYTE_LENGTH_MISMATCH',
+  NON_FINITE: 'NON_FINITE',
+  /** current version − base version exceeds the job's maxStaleness. */
+  STALE: 'STALE',
+  /** The base version is newer than anything the server has published. */
+  FUTURE_VERSION: 'FUTURE_VERSION',
+  UNKNOWN_LEASE: 'UNKNOWN_LEASE',
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  INTERNAL: 'INTERNAL',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export const ALL_ERROR_CODES: readonly ErrorCode[] = Object.values(ErrorCode);

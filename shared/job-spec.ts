@@ -1,0 +1,84 @@
+/**
+ * The job spec: what an operator asks the coordinator to train. Every field has a
+ * documented default; unknown keys are refused so that a typo is an error, not a
+ * silently ignored setting.
+ */
+import { z } from 'zod';
+import { CODEC_IDS } from './codec.js';
+
+export const OPTIMIZER_TYPES = ['sgd', 'momentum', 'adagrad', 'adam'] as const;
+export type OptimizerType = (typeof OPTIMIZER_TYPES)[number];
+
+/** Model presets; their Layers definitions are in shared/models.ts. */
+export const MODEL_PRESET_NAMES = ['mlp', 'cnn'] as const;
+export type ModelPresetName = (typeof MODEL_PRESET_NAMES)[number];
+
+export const DATASET_NAMES = ['mnist'] as const;
+export type DatasetName = (typeof DATASET_NAMES)[number];
+
+export const optimizerSpecSchema = z
+  .object({
+    /** Update rule applied by the parameter server. Adagrad, as in Downpour. */
+    type: z.enum(OPTIMIZER_TYPES).default('adagrad'),
+    /** Step size. */
+    learningRate: z.number().positive().max(10).default(0.05),
+    /** momentum: decay of the velocity. */
+    momentum: z.number().min(0).max(1).default(0.9),
+    /** adagrad: starting value of the squared-gradient accumulator (tfjs's default). */
+    initialAccumulatorValue: z.number().min(0).default(0.1),
+    /** adam: first and second moment decay, and the denominator's epsilon. */
+    beta1: z.number().min(0).max(1).default(0.9),
+    beta2: z.number().min(0).max(1).default(0.999),
+    epsilon: z.number().positive().default(1e-7),
+  })
+  .strict();
+
+export const jobSpecSchema = z
+  .object({
+    /** Shown to volunteers and operators. */
+    name: z.string().min(1).max(120).default('MNIST digits'),
+    /** Model preset (see shared/models.ts). */
+    model: z.enum(MODEL_PRESET_NAMES).default('cnn'),
+    dataset: z.enum(DATASET_NAMES).default('mnist'),
+    optimizer: optimizerSpecSchema.default(() => optimizerSpecSchema.parse({})),
+    /** Examples per mini-batch on a worker. */
+    batchSize: z.number().int().min(1).max(4096).default(64),
+    /** A worker pulls fresh parameters every nFetch mini-batches (Downpour). */
+    nFetch: z.number().int().min(1).max(1000).default(1),
+    /** A worker pushes its accumulated gradient every nPush mini-batches (Downpour). */
+    nPush: z.number().int().min(1).max(1000).default(1),
+    /** Pushes whose base version is more than this many versions old are refused. */
+    maxStaleness: z.number().int().min(0).max(1_000_000).default(32),
+    /** Gradient wire encoding. */
+    codec: z.enum(CODEC_IDS as [string, ...string[]]).default('fp32'),
+    /** Training examples per data shard. */
+    shardSize: z.number().int().min(1).max(100_000).default(1000),
+    /** A shard lease not renewed (by a push or completion) within this time returns to the queue. */
+    leaseSeconds: z.number().positive().max(3600).default(60),
+    /** Seconds between evaluations of the current parameters on the test set. */
+    evalIntervalSeconds: z.number().positive().max(86_400).default(15),
+    /** The job is done after this many complete passes over the training set. */
+    epochs: z.number().int().min(1).max(10_000).default(20),
+    /** The job is also done once test accuracy reaches this, if set. */
+    targetAccuracy: z.number().min(0).max(1).nullable().default(null),
+    /** Seed for the initial parameters and the shard order. */
+    seed: z.number().int().min(0).max(2 ** 31 - 1).default(1),
+  })
+  .strict();
+
+export type JobSpecInput = z.input<typeof jobSpecSchema>;
+export type JobSpec = z.output<typeof jobSpecSchema>;
+export type OptimizerSpec = z.output<typeof optimizerSpecSchema>;
+
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; message: string };
+
+/** Parses operator input into a full spec; the message names every offending field. */
+export function parseJobSpec(input: unknown): ParseResult<JobSpec> {
+  const r = jobSpecSchema.safeParse(input ?? {});
+  if (r.success) return { ok: true, value: r.data };
+  return { ok: false, message: formatIssues(r.error.issues) };
+}
+
+export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
+  return issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
+}

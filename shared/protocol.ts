@@ -1,0 +1,159 @@
+/**
+ * The wire contract between the coordinator and its workers: socket.io event maps
+ * for the `/worker` namespace, plus the HTTP shapes both sides read. Acks are
+ * {@link Result}s; nothing throws across the wire.
+ */
+import type { CodecId, TensorManifest } from './codec.js';
+import type { Result } from './result.js';
+import type { TensorSpec } from './tensors.js';
+
+export const WORKER_NAMESPACE = '/worker';
+
+export const BACKENDS = ['webgpu', 'webgl', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+/** What a tab tells the coordinator about its WebGPU adapter (GPUAdapterInfo). */
+export interface AdapterInfo {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  isFallbackAdapter: boolean;
+}
+
+/** Everything a worker needs to train on a job. */
+export interface JobAssignment {
+  jobId: string;
+  name: string;
+  /** tfjs Layers topology (model.toJSON()). */
+  topology: object;
+  /** Trainable tensors in the order pushes and pulls carry them. */
+  tensors: TensorSpec[];
+  batchSize: number;
+  nFetch: number;
+  nPush: number;
+  codec: CodecId;
+  /** Local learning rate for standalone runs (benchmarks); the PS owns the real optimizer. */
+  learningRate: number;
+  dataset: { name: string; featureShape: number[]; numClasses: number };
+}
+
+export interface HelloMessage {
+  userAgent: string;
+  /** Set when the page was told which backend to use (`?backend=`). */
+  forcedBackend?: BackendName | null;
+}
+
+export interface WorkerReport {
+  backend: BackendName;
+  adapter: AdapterInfo | null;
+  examplesPerSecond: number;
+  /** tf.memory().numTensors: lets the coordinator notice a leaking worker. */
+  numTensors: number;
+}
+
+export interface PullRequest {
+  jobId: string;
+}
+
+export interface ParamsSnapshot {
+  jobId: string;
+  version: number;
+  manifest: TensorManifest;
+  data: ArrayBuffer | Uint8Array;
+}
+
+export interface GradientPush {
+  jobId: string;
+  /** Parameter version the gradient was computed against. */
+  baseVersion: number;
+  /** Mini-batches summed into this gradient (≥ 1). */
+  batches: number;
+  examples: number;
+  /** Mean training loss over those mini-batches. */
+  loss: number;
+  manifest: TensorManifest;
+  data: ArrayBuffer | Uint8Array;
+}
+
+export interface PushAccepted {
+  version: number;
+  staleness: number;
+}
+
+export interface LeaseRequest {
+  jobId: string;
+}
+
+export interface ShardLeaseGrant {
+  leaseId: string;
+  epoch: number;
+  shardIndex: number;
+  /** Content-addressed, immutable: safe to cache forever. */
+  url: string;
+  examples: number;
+  /** The lease lapses if neither a push nor a completion renews it within this time. */
+  ttlMs: number;
+}
+
+export interface LeaseAnswer {
+  /** null when no shard is available right now (the job's last epoch is draining). */
+  lease: ShardLeaseGrant | null;
+}
+
+export interface CompleteRequest {
+  jobId: string;
+  leaseId: string;
+}
+
+export interface CompleteAnswer {
+  epoch: number;
+  /** True when this completion finished the epoch. */
+  epochDone: boolean;
+}
+
+export interface ClientToServerEvents {
+  'worker:hello': (hello: HelloMessage, ack: (r: Result<{ workerId: string; job: JobAssignment | null }>) => void) => void;
+  'worker:report': (report: WorkerReport) => void;
+  'params:pull': (req: PullRequest, ack: (r: Result<ParamsSnapshot>) => void) => void;
+  'grads:push': (push: GradientPush, ack: (r: Result<PushAccepted>) => void) => void;
+  'shard:lease': (req: LeaseRequest, ack: (r: Result<LeaseAnswer>) => void) => void;
+  'shard:complete': (req: CompleteRequest, ack: (r: Result<CompleteAnswer>) => void) => void;
+}
+
+export interface ServerToClientEvents {
+  /** A new assignment (a job started, or this worker's job ended: null). */
+  'job:assign': (job: JobAssignment | null) => void;
+}
+
+/** Per-socket state the coordinator keeps (socket.data). */
+export interface WorkerSocketData {
+  workerId?: string;
+  jobId?: string | null;
+}
+
+/** A test-set evaluation of the parameters at `version`. */
+export interface EvalRecord {
+  version: number;
+  examplesSeen: number;
+  accuracy: number;
+  loss: number;
+  /** Unix ms. */
+  at: number;
+}
+
+export type JobState = 'draft' | 'running' | 'paused' | 'done' | 'failed';
+
+/** GET /api/jobs element. */
+export interface JobSummary {
+  id: string;
+  name: string;
+  state: JobState;
+  model: string;
+  dataset: string;
+  version: number;
+  epoch: number;
+  examplesSeen: number;
+  workers: number;
+  lastEval: Omit<EvalRecord, 'examplesSeen'> | null;
+}

@@ -1,0 +1,23 @@
+import type { ErrorCode } from './errors.js';
+
+/** A refusal: nothing throws across the wire, every failure is one of these. */
+export interface Failure {
+  ok: false;
+  code: ErrorCode;
+  message: string;
+}
+
+/** Acknowledgement payloads: `{ok: true, …fields}` or a coded {@link Failure}. */
+export type Result<T extends object = object> = ({ ok: true } & T) | Failure;
+
+export function ok<T extends object>(fields: T): { ok: true } & T {
+  return { ok: true, ...fields };
+}
+
+export function fail(code: ErrorCode, message: string): Failure {
+  return { ok: false, code, message };
+}
+
+export function isFailure(value: unknown): value is Failure {
+  return typeof value === 'object' && value !== null && (value as Failure).ok === false;
+}
