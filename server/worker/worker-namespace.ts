@@ -4,14 +4,13 @@
  * across the wire.
  */
 import type { Namespace, Socket } from 'socket.io';
-import type { z } from 'zod';
 import { ErrorCode } from '../../shared/errors.js';
-import { formatIssues } from '../../shared/job-spec.js';
-import type { ClientToServerEvents, ServerToClientEvents, WorkerReport, WorkerSocketData } from '../../shared/protocol.js';
-import { fail, type Failure, type Result } from '../../shared/result.js';
+import type { ClientToServerEvents, ServerToClientEvents, WorkerSocketData } from '../../shared/protocol.js';
+import { fail, ok, type Result } from '../../shared/result.js';
 import type { Job } from '../jobs/job.js';
 import type { JobRegistry } from '../jobs/job-registry.js';
 import { createLogger } from '../logger.js';
+import { respond } from './respond.js';
 import { completeSchema, helloSchema, jobRefSchema, pushSchema, reportSchema } from './schemas.js';
 import type { WorkerDirectory } from './worker-directory.js';
 
@@ -19,91 +18,63 @@ const log = createLogger('worker-ns');
 
 export type WorkerNamespace = Namespace<ClientToServerEvents, ServerToClientEvents, Record<string, never>, WorkerSocketData>;
 type WorkerSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, WorkerSocketData>;
-type Ack<T extends object> = (r: Result<T>) => void;
-
-function parse<S extends z.ZodType>(schema: S, payload: unknown): { ok: true; value: z.output<S> } | Failure {
-  const r = schema.safeParse(payload);
-  return r.success ? { ok: true, value: r.data } : fail(ErrorCode.BAD_REQUEST, formatIssues(r.error.issues));
-}
-
-/** Acks with `fallback` when a client forgot to pass a callback, instead of throwing. */
-function safeAck<T extends object>(ack: unknown): Ack<T> {
-  return typeof ack === 'function' ? (ack as Ack<T>) : () => {};
-}
 
 export function attachWorkerNamespace(nsp: WorkerNamespace, jobs: JobRegistry, directory: WorkerDirectory): void {
   nsp.on('connection', (socket: WorkerSocket) => {
-    const jobFor = (jobId: string): Job | Failure => {
-      if (!socket.data.workerId) return fail(ErrorCode.NOT_REGISTERED, 'Say worker:hello first');
+    /** Runs `fn` with the job if this registered worker is assigned to it. */
+    const withJob = <T extends object>(jobId: string, fn: (job: Job, workerId: string) => Result<T>): Result<T> => {
+      const workerId = socket.data.workerId;
+      if (!workerId) return fail(ErrorCode.NOT_REGISTERED, 'Say worker:hello first');
       const job = jobs.get(jobId);
       if (!job || socket.data.jobId !== jobId) return fail(ErrorCode.UNKNOWN_JOB, `Job ${jobId} is not this worker's assignment`);
-      return job;
+      return fn(job, workerId);
     };
 
-    socket.on('worker:hello', (hello, rawAck) => {
-      const ack = safeAck<{ workerId: string; job: ReturnType<Job['assignment']> | null }>(rawAck);
-      const p = parse(helloSchema, hello);
-      if (!p.ok) return ack(p);
-      if (socket.data.workerId) return ack({ ok: true, workerId: socket.data.workerId, job: jobs.get(socket.data.jobId ?? '')?.assignment() ?? null });
-      const worker = directory.register(socket.id, p.value.userAgent);
-      socket.data.workerId = worker.id;
-      const job = jobs.pickFor();
-      socket.data.jobId = job?.id ?? null;
-      job?.workers.add(worker.id);
-      worker.jobId = job?.id ?? null;
-      log.info('worker joined', { workerId: worker.id, job: job?.id ?? null });
-      ack({ ok: true, workerId: worker.id, job: job?.assignment() ?? null });
+    socket.on(
+      'worker:hello',
+      respond('worker:hello', helloSchema, (hello) => {
+        const known = socket.data.workerId;
+        if (known) return ok({ workerId: known, job: jobs.get(socket.data.jobId ?? '')?.assignment() ?? null });
+        const worker = directory.register(socket.id, hello.userAgent);
+        const job = jobs.pickFor();
+        socket.data.workerId = worker.id;
+        socket.data.jobId = job?.id ?? null;
+        worker.jobId = job?.id ?? null;
+        job?.workers.add(worker.id);
+        log.info('worker joined', { workerId: worker.id, job: job?.id ?? null, forcedBackend: hello.forcedBackend ?? null });
+        return ok({ workerId: worker.id, job: job?.assignment() ?? null });
+      }),
+    );
+
+    socket.on('worker:report', (report: unknown) => {
+      const p = reportSchema.safeParse(report);
+      if (p.success && socket.data.workerId) directory.report(socket.data.workerId, p.data);
     });
 
-    socket.on('worker:report', (report: WorkerReport) => {
-      const p = parse(reportSchema, report);
-      if (!p.ok || !socket.data.workerId) return;
-      directory.report(socket.data.workerId, p.value);
-    });
+    socket.on('params:pull', respond('params:pull', jobRefSchema, (req) => withJob(req.jobId, (job) => job.pull())));
 
-    socket.on('params:pull', (req, rawAck) => {
-      const ack = safeAck(rawAck);
-      const p = parse(jobRefSchema, req);
-      if (!p.ok) return ack(p);
-      const job = jobFor(p.value.jobId);
-      if ('ok' in job) return ack(job);
-      ack(job.pull());
-    });
+    socket.on(
+      'grads:push',
+      respond('grads:push', pushSchema, (push) =>
+        withJob(push.jobId, (job, workerId) => {
+          const r = job.push(workerId, push);
+          directory.countPush(workerId, r);
+          return r;
+        }),
+      ),
+    );
 
-    socket.on('grads:push', (push, rawAck) => {
-      const ack = safeAck(rawAck);
-      const p = parse(pushSchema, push);
-      if (!p.ok) return ack(p);
-      const job = jobFor(p.value.jobId);
-      if ('ok' in job) return ack(job);
-      const r = job.push(socket.data.workerId!, p.value);
-      directory.countPush(socket.data.workerId!, r);
-      ack(r);
-    });
+    socket.on('shard:lease', respond('shard:lease', jobRefSchema, (req) => withJob(req.jobId, (job, w) => job.lease(w))));
 
-    socket.on('shard:lease', (req, rawAck) => {
-      const ack = safeAck(rawAck);
-      const p = parse(jobRefSchema, req);
-      if (!p.ok) return ack(p);
-      const job = jobFor(p.value.jobId);
-      if ('ok' in job) return ack(job);
-      ack(job.lease(socket.data.workerId!));
-    });
-
-    socket.on('shard:complete', (req, rawAck) => {
-      const ack = safeAck(rawAck);
-      const p = parse(completeSchema, req);
-      if (!p.ok) return ack(p);
-      const job = jobFor(p.value.jobId);
-      if ('ok' in job) return ack(job);
-      ack(job.complete(socket.data.workerId!, p.value.leaseId));
-    });
+    socket.on(
+      'shard:complete',
+      respond('shard:complete', completeSchema, (req) => withJob(req.jobId, (job, w) => job.complete(w, req.leaseId))),
+    );
 
     socket.on('disconnect', (reason) => {
       const workerId = socket.data.workerId;
       if (!workerId) return;
-      const job = jobs.get(socket.data.jobId ?? '');
-      job?.release(workerId);
+      jobs.get(socket.data.jobId ?? '')?.release(workerId);
       directory.remove(workerId);
       log.info('worker left', { workerId, reason });
     });

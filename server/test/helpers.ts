@@ -1,0 +1,57 @@
+/** Test helpers: a real coordinator on port 0 and real socket.io-client workers. */
+import { io, type Socket } from 'socket.io-client';
+import type { JobSpecInput } from '../../shared/job-spec.js';
+import { WORKER_NAMESPACE, type ClientToServerEvents, type ServerToClientEvents } from '../../shared/protocol.js';
+import { createCoordinator, type Coordinator, type CoordinatorOptions } from '../coordinator.js';
+import type { Job } from '../jobs/job.js';
+import { setLogLevel } from '../logger.js';
+
+export type TestWorker = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+export interface Running {
+  coordinator: Coordinator;
+  url: string;
+  job: Job;
+  close(): Promise<void>;
+}
+
+export async function startCoordinator(spec: JobSpecInput = {}, options: CoordinatorOptions = {}): Promise<Running> {
+  setLogLevel('warn');
+  const coordinator = createCoordinator(options);
+  const created = await coordinator.createJob({ model: 'mlp', evalIntervalSeconds: 3600, ...spec });
+  if (!created.ok) throw new Error(created.message);
+  const { port } = await coordinator.listen(0, '127.0.0.1');
+  return {
+    coordinator,
+    url: `http://127.0.0.1:${port}`,
+    job: created.job,
+    close: () => coordinator.close(),
+  };
+}
+
+export async function connectTestWorker(url: string): Promise<TestWorker> {
+  const socket: TestWorker = io(url + WORKER_NAMESPACE, { transports: ['websocket'], reconnection: false, forceNew: true });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('worker did not connect within 5 s')), 5000);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    socket.once('connect_error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+  return socket;
+}
+
+/** Resolves with the event's first argument, or fails with a named timeout. */
+export function waitForEvent<T>(emitter: { once(event: string, fn: (arg: T) => void): unknown }, event: string, ms = 5000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for "${event}"`)), ms);
+    emitter.once(event, (arg: T) => {
+      clearTimeout(timer);
+      resolve(arg);
+    });
+  });
+}

@@ -1,0 +1,176 @@
+/**
+ * One test per rejection code, through a real socket: each bad message gets its code,
+ * the parameters stay bit-identical, and the refusal is counted.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { encodeTensors } from '../../shared/codec.js';
+import { ALL_ERROR_CODES, ErrorCode } from '../../shared/errors.js';
+import type { GradientPush, JobAssignment } from '../../shared/protocol.js';
+import { sizeOf } from '../../shared/tensors.js';
+import { respond } from '../worker/respond.js';
+import { connectTestWorker, startCoordinator, type Running, type TestWorker } from './helpers.js';
+
+const MAX_STALENESS = 2;
+let run: Running;
+let worker: TestWorker;
+let job: JobAssignment;
+const tested = new Set<string>();
+
+beforeAll(async () => {
+  run = await startCoordinator({ model: 'mlp', maxStaleness: MAX_STALENESS });
+  worker = await connectTestWorker(run.url);
+  const hello = await worker.emitWithAck('worker:hello', { userAgent: 'vitest' });
+  if (!hello.ok || !hello.job) throw new Error('no assignment');
+  job = hello.job;
+});
+
+afterAll(async () => {
+  worker?.disconnect();
+  await run?.close();
+});
+
+/** A well-formed push of small finite gradients against the current version. */
+function goodPush(fill = 1e-3): GradientPush {
+  const payload = encodeTensors(job.tensors.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(fill) })));
+  return { jobId: job.jobId, baseVersion: run.job.store.version, batches: 1, examples: 64, loss: 2.3, ...payload };
+}
+
+function snapshot(): string {
+  return run.job.store.tensors.map((t) => Buffer.from(t.values.buffer, t.values.byteOffset, t.values.byteLength).toString('base64')).join('|');
+}
+
+async function expectRefused(code: string, send: () => Promise<unknown>) {
+  tested.add(code);
+  const version = run.job.store.version;
+  const params = snapshot();
+  const before = run.job.stats.pushesRejected[code as ErrorCode] ?? 0;
+  const r = (await send()) as { ok: boolean; code?: string; message?: string };
+  expect(r.ok).toBe(false);
+  expect(r.code).toBe(code);
+  expect(r.message).toEqual(expect.any(String));
+  expect(run.job.store.version).toBe(version);
+  expect(snapshot()).toBe(params);
+  return { before, after: () => run.job.stats.pushesRejected[code as ErrorCode] ?? 0 };
+}
+
+describe('every refusal has a code and leaves the parameters untouched', () => {
+  beforeEach(async () => {
+    // Sanity: a good push is accepted, so refusals below are about the defect alone.
+    const r = await worker.emitWithAck('grads:push', goodPush());
+    expect(r.ok).toBe(true);
+  });
+
+  it('BAD_REQUEST: a payload that fails the schema (gradient as a JSON array)', async () => {
+    await expectRefused(ErrorCode.BAD_REQUEST, () =>
+      worker.emitWithAck('grads:push', { ...goodPush(), data: [1, 2, 3] } as unknown as GradientPush),
+    );
+  });
+
+  it('NOT_REGISTERED: a socket that skipped worker:hello', async () => {
+    const stranger = await connectTestWorker(run.url);
+    try {
+      await expectRefused(ErrorCode.NOT_REGISTERED, () => stranger.emitWithAck('grads:push', goodPush()));
+    } finally {
+      stranger.disconnect();
+    }
+  });
+
+  it('UNKNOWN_JOB: a job id that is not this worker\'s assignment', async () => {
+    await expectRefused(ErrorCode.UNKNOWN_JOB, () => worker.emitWithAck('grads:push', { ...goodPush(), jobId: 'job-999' }));
+  });
+
+  it('JOB_NOT_RUNNING: a push to a job that is no longer running', async () => {
+    run.job.state = 'paused';
+    try {
+      const c = await expectRefused(ErrorCode.JOB_NOT_RUNNING, () => worker.emitWithAck('grads:push', goodPush()));
+      expect(c.after()).toBe(c.before + 1);
+    } finally {
+      run.job.state = 'running';
+    }
+  });
+
+  it('UNKNOWN_CODEC: a codec the job does not use', async () => {
+    const p = goodPush();
+    const c = await expectRefused(ErrorCode.UNKNOWN_CODEC, () =>
+      worker.emitWithAck('grads:push', { ...p, manifest: { ...p.manifest, codec: 'fp16' as 'fp32' } }),
+    );
+    expect(c.after()).toBe(c.before + 1);
+  });
+
+  it('TENSOR_MISMATCH: a renamed and a missing tensor', async () => {
+    const p = goodPush();
+    const renamed = p.manifest.tensors.map((t, i) => (i === 1 ? { ...t, name: 'evil/bias' } : t));
+    await expectRefused(ErrorCode.TENSOR_MISMATCH, () => worker.emitWithAck('grads:push', { ...p, manifest: { ...p.manifest, tensors: renamed } }));
+    await expectRefused(ErrorCode.TENSOR_MISMATCH, () =>
+      worker.emitWithAck('grads:push', { ...p, manifest: { ...p.manifest, tensors: p.manifest.tensors.slice(1) } }),
+    );
+  });
+
+  it('SHAPE_MISMATCH: a transposed kernel', async () => {
+    const p = goodPush();
+    const tensors = p.manifest.tensors.map((t, i) => (i === 0 ? { ...t, shape: [128, 784] } : t));
+    await expectRefused(ErrorCode.SHAPE_MISMATCH, () => worker.emitWithAck('grads:push', { ...p, manifest: { ...p.manifest, tensors } }));
+  });
+
+  it('DTYPE_MISMATCH: int32 where float32 is expected', async () => {
+    const p = goodPush();
+    const tensors = p.manifest.tensors.map((t, i) => (i === 2 ? { ...t, dtype: 'int32' as 'float32' } : t));
+    await expectRefused(ErrorCode.DTYPE_MISMATCH, () => worker.emitWithAck('grads:push', { ...p, manifest: { ...p.manifest, tensors } }));
+  });
+
+  it('BYTE_LENGTH_MISMATCH: a truncated buffer and an overlapping offset', async () => {
+    const p = goodPush();
+    const bytes = p.data as Uint8Array;
+    await expectRefused(ErrorCode.BYTE_LENGTH_MISMATCH, () => worker.emitWithAck('grads:push', { ...p, data: bytes.subarray(0, bytes.length - 4) }));
+    const tensors = p.manifest.tensors.map((t, i) => (i === 1 ? { ...t, offset: 0 } : t));
+    await expectRefused(ErrorCode.BYTE_LENGTH_MISMATCH, () => worker.emitWithAck('grads:push', { ...p, manifest: { ...p.manifest, tensors } }));
+  });
+
+  it('NON_FINITE: a NaN and an Infinity in the gradient', async () => {
+    for (const bad of [NaN, Infinity]) {
+      const p = goodPush();
+      new Float32Array((p.data as Uint8Array).buffer)[12345] = bad;
+      await expectRefused(ErrorCode.NON_FINITE, () => worker.emitWithAck('grads:push', p));
+    }
+  });
+
+  it(`STALE: a gradient more than maxStaleness (${MAX_STALENESS}) versions old`, async () => {
+    const old = goodPush();
+    for (let i = 0; i < MAX_STALENESS; i++) expect((await worker.emitWithAck('grads:push', goodPush())).ok).toBe(true);
+    const atLimit = await worker.emitWithAck('grads:push', old);
+    expect(atLimit).toMatchObject({ ok: true, staleness: MAX_STALENESS });
+    await expectRefused(ErrorCode.STALE, () => worker.emitWithAck('grads:push', old));
+  });
+
+  it('FUTURE_VERSION: a base version the server never published', async () => {
+    await expectRefused(ErrorCode.FUTURE_VERSION, () => worker.emitWithAck('grads:push', { ...goodPush(), baseVersion: 1_000_000 }));
+  });
+
+  it('UNKNOWN_LEASE: completing a shard that was never leased', async () => {
+    tested.add(ErrorCode.UNKNOWN_LEASE);
+    const r = await worker.emitWithAck('shard:complete', { jobId: job.jobId, leaseId: 'L424242' });
+    expect(r).toMatchObject({ ok: false, code: ErrorCode.UNKNOWN_LEASE });
+  });
+
+  it('PAYLOAD_TOO_LARGE: more bytes than the job\'s model can need', async () => {
+    const p = goodPush();
+    const huge = new Uint8Array((p.data as Uint8Array).length + 128 * 1024);
+    await expectRefused(ErrorCode.PAYLOAD_TOO_LARGE, () => worker.emitWithAck('grads:push', { ...p, data: huge }));
+  });
+
+  it('INTERNAL: a handler that throws answers with a code and no internal detail', () => {
+    tested.add(ErrorCode.INTERNAL);
+    let answer: unknown;
+    const handler = respond('test:event', z.object({}), () => {
+      throw new Error('secret internal detail');
+    });
+    handler({}, (r: unknown) => (answer = r));
+    expect(answer).toEqual({ ok: false, code: ErrorCode.INTERNAL, message: 'The coordinator could not handle test:event' });
+    expect(() => handler({}, undefined)).not.toThrow();
+  });
+
+  it('covers every error code', () => {
+    expect([...tested].sort()).toEqual([...ALL_ERROR_CODES].sort());
+  });
+});

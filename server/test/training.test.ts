@@ -1,0 +1,125 @@
+/**
+ * A real coordinator on port 0 and a socket.io-client worker in Node that computes
+ * real gradients with tfjs (the browser worker's own ModelTrainer), on real MNIST shards
+ * downloaded over HTTP.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeTensors, encodeTensors } from '../../shared/codec.js';
+import type { JobAssignment } from '../../shared/protocol.js';
+import { ModelTrainer } from '../../client/engine/model-trainer.js';
+import { batchesOf, fetchShard } from '../../client/engine/shard-data.js';
+import { connectTestWorker, startCoordinator, type Running, type TestWorker } from './helpers.js';
+
+let run: Running;
+let worker: TestWorker;
+let job: JobAssignment;
+let trainer: ModelTrainer;
+
+beforeAll(async () => {
+  tf.enableProdMode();
+  await tf.setBackend('cpu');
+  run = await startCoordinator({ model: 'mlp', maxStaleness: 4 });
+  worker = await connectTestWorker(run.url);
+  const hello = await worker.emitWithAck('worker:hello', { userAgent: 'vitest' });
+  if (!hello.ok || !hello.job) throw new Error('no assignment');
+  job = hello.job;
+  trainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
+});
+
+afterAll(async () => {
+  trainer?.dispose();
+  worker?.disconnect();
+  await run?.close();
+});
+
+async function pull() {
+  const snap = await worker.emitWithAck('params:pull', { jobId: job.jobId });
+  if (!snap.ok) throw new Error(snap.message);
+  return { version: snap.version, values: decodeTensors(snap, job.tensors) };
+}
+
+describe('Downpour training through the parameter server', () => {
+  it('assigns the job with its model, tensors and data description', () => {
+    expect(job.jobId).toBe(run.job.id);
+    expect(job.tensors.map((t) => t.name)).toEqual(['dense1/kernel', 'dense1/bias', 'output/kernel', 'output/bias']);
+    expect(job.tensors[0]!.shape).toEqual([784, 128]);
+    expect(job.dataset).toEqual({ name: 'mnist', featureShape: [28, 28, 1], numClasses: 10 });
+  });
+
+  it('serves a leased shard over HTTP at an immutable, content-addressed URL', async () => {
+    const lease = await worker.emitWithAck('shard:lease', { jobId: job.jobId });
+    if (!lease.ok || !lease.lease) throw new Error('no lease');
+    expect(lease.lease.url).toMatch(/^\/shards\/[0-9a-f]{64}\.bin$/);
+    const res = await fetch(run.url + lease.lease.url);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    const again = await fetch(run.url + lease.lease.url, { headers: { 'if-none-match': res.headers.get('etag')! } });
+    expect(again.status).toBe(304);
+    expect((await fetch(run.url + '/shards/../package.json')).status).toBe(404);
+    expect((await fetch(run.url + '/shards/' + 'a'.repeat(64) + '.bin')).status).toBe(404);
+    const done = await worker.emitWithAck('shard:complete', { jobId: job.jobId, leaseId: lease.lease.leaseId });
+    expect(done).toEqual({ ok: true, epoch: 0, epochDone: false });
+  });
+
+  it('applies real gradients: the version advances, parameters move only on accepted pushes, loss falls', async () => {
+    const lease = await worker.emitWithAck('shard:lease', { jobId: job.jobId });
+    if (!lease.ok || !lease.lease) throw new Error('no lease');
+    const shard = await fetchShard(run.url + lease.lease.url);
+    const batches = [...batchesOf(shard, job.batchSize)];
+    const probe = batches[0]!;
+
+    let { version, values } = await pull();
+    trainer.setParams(values);
+    const lossBefore = (await trainer.gradient(probe)).loss;
+
+    for (const batch of batches.slice(1)) {
+      trainer.setParams(values);
+      const g = await trainer.gradient(batch);
+      const payload = encodeTensors(job.tensors.map((t, i) => ({ ...t, values: g.grads[i]! })));
+      const ack = await worker.emitWithAck('grads:push', {
+        jobId: job.jobId, baseVersion: version, batches: 1, examples: batch.size, loss: g.loss, ...payload,
+      });
+      expect(ack).toEqual({ ok: true, version: version + 1, staleness: 0 });
+      const next = await pull();
+      expect(next.version).toBe(version + 1);
+      expect(next.values[0]).not.toEqual(values[0]);
+      ({ version, values } = next);
+    }
+    trainer.setParams(values);
+    const lossAfter = (await trainer.gradient(probe)).loss;
+    expect(lossAfter).toBeLessThan(lossBefore * 0.7);
+    expect(run.job.stats.pushesAccepted).toBe(batches.length - 1);
+    expect(run.job.stats.examplesSeen).toBe(shard.count - probe.size);
+  });
+
+  it('reports jobs on the read-only API', async () => {
+    expect(await (await fetch(run.url + '/api/health')).json()).toEqual({ ok: true });
+    const jobs = (await (await fetch(run.url + '/api/jobs')).json()) as Record<string, unknown>[];
+    expect(jobs).toHaveLength(1);
+    expect(jobs[0]).toMatchObject({ id: job.jobId, state: 'running', model: 'mlp', dataset: 'mnist', workers: 1, epoch: 0, lastEval: null });
+    expect(jobs[0]!.version).toBe(run.job.store.version);
+    expect(jobs[0]!.examplesSeen).toBe(run.job.stats.examplesSeen);
+  });
+
+  it('records an evaluation of the trained parameters on the 10k test set', async () => {
+    const rec = await run.job.evaluateIfChanged();
+    expect(rec).not.toBeNull();
+    expect(rec!.version).toBe(run.job.store.version);
+    expect(rec!.accuracy).toBeGreaterThan(0.6); // ~15 Adagrad steps from ~0.1 at random
+    expect(rec!.loss).toBeGreaterThan(0);
+    const jobs = (await (await fetch(run.url + '/api/jobs')).json()) as { lastEval: { accuracy: number } }[];
+    expect(jobs[0]!.lastEval.accuracy).toBe(rec!.accuracy);
+  });
+
+  it('returns a departed worker\'s leases to the queue', async () => {
+    const other = await connectTestWorker(run.url);
+    await other.emitWithAck('worker:hello', { userAgent: 'vitest-2' });
+    const before = run.job.ledger.activeLeases;
+    const l = await other.emitWithAck('shard:lease', { jobId: job.jobId });
+    expect(l.ok && l.lease).toBeTruthy();
+    expect(run.job.ledger.activeLeases).toBe(before + 1);
+    other.disconnect();
+    await expect.poll(() => run.job.ledger.activeLeases).toBe(before);
+  });
+});

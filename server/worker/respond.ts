@@ -1,0 +1,32 @@
+/**
+ * Wraps a worker-event handler: parses the payload with its schema, answers through
+ * the ack with a Result, and turns any exception into a coded INTERNAL refusal
+ * whose message leaks nothing of the server's internals.
+ */
+import type { z } from 'zod';
+import { ErrorCode } from '../../shared/errors.js';
+import { formatIssues } from '../../shared/job-spec.js';
+import { fail, type Result } from '../../shared/result.js';
+import { createLogger } from '../logger.js';
+
+const log = createLogger('worker-ns');
+
+export function respond<S extends z.ZodType, T extends object>(
+  event: string,
+  schema: S,
+  handler: (value: z.output<S>) => Result<T>,
+): (payload: unknown, ack: unknown) => void {
+  return (payload, ack) => {
+    // A client that sends no callback gets no answer, and must not crash us.
+    const reply = typeof ack === 'function' ? (ack as (r: Result<T>) => void) : () => {};
+    let result: Result<T>;
+    try {
+      const parsed = schema.safeParse(payload);
+      result = parsed.success ? handler(parsed.data) : fail(ErrorCode.BAD_REQUEST, formatIssues(parsed.error.issues));
+    } catch (err) {
+      log.error('handler failed', { event, error: err instanceof Error ? err.stack : String(err) });
+      result = fail(ErrorCode.INTERNAL, `The coordinator could not handle ${event}`);
+    }
+    reply(result);
+  };
+}
