@@ -31,6 +31,7 @@ export async function buildClientIfNeeded(root = ROOT): Promise<void> {
   if (!clientIsStale(root)) return;
   log.info('building the browser client (vite build)…');
   const { build } = await import('vite');
-  await build({ root, configFile: join(root, 'vite.config.ts'), logLevel: 'warn' });
+  // The config sets its own root (client/); passing one here would override it.
+  await build({ configFile: join(root, 'vite.config.ts'), logLevel: 'warn' });
   log.info('client built');
 }

@@ -6,13 +6,12 @@
  * Survives disconnects and reassignments by starting a new session.
  */
 import * as tf from '@tensorflow/tfjs';
-import { decodeTensors } from '../../shared/codec.js';
-import type { BackendName, JobAssignment, ShardLeaseGrant } from '../../shared/protocol.js';
-import type { Failure } from '../../shared/result.js';
+import type { BackendName, JobAssignment, PushAccepted, ShardLeaseGrant } from '../../shared/protocol.js';
+import type { Failure, Result } from '../../shared/result.js';
 import { selectBackend } from './backend-selection.js';
 import { connectWorker, ConnectionLost, type WorkerSocket } from './connection.js';
-import { GradientAccumulator } from './gradient-accumulator.js';
 import { ModelTrainer } from './model-trainer.js';
+import { ParameterExchange } from './parameter-exchange.js';
 import { batchesOf, fetchShard } from './shard-data.js';
 import { initialStatus, type EngineStatus } from './status.js';
 import { Throughput } from './throughput.js';
@@ -156,29 +155,25 @@ export class WorkerEngine {
     }
     const trainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
     const stillAssigned = () => this.assignment.seq === seq && socket.connected;
+    const exchange = new ParameterExchange(
+      job,
+      trainer,
+      {
+        push: (p) => this.live(socket).emitWithAck('grads:push', p),
+        pull: (jobId) => this.live(socket).emitWithAck('params:pull', { jobId }),
+      },
+      {
+        pushed: (r, examples) => this.recordPush(r, examples),
+        pulled: (version) => this.update({ version }),
+      },
+    );
+    const leaseNext = () => {
+      const p = this.leaseAndFetch(socket, job);
+      p.catch(() => {}); // handled where it is awaited; a lapsed prefetch must not surface as unhandled
+      return p;
+    };
     try {
-      let baseVersion = await this.pull(socket, job, trainer);
-      const acc = new GradientAccumulator(job.tensors);
-      let step = 0;
-      const push = async () => {
-        if (!acc.batches) return;
-        const examples = acc.examples;
-        const loss = acc.meanLoss;
-        const batches = acc.batches;
-        const payload = acc.take();
-        const r = await this.live(socket).emitWithAck('grads:push', { jobId: job.jobId, baseVersion, batches, examples, loss, manifest: payload.manifest, data: payload.data });
-        if (r.ok) {
-          this.update({ pushesAccepted: this.status.pushesAccepted + 1, examplesContributed: this.status.examplesContributed + examples });
-        } else {
-          const rejected = { ...this.status.pushesRejected, [r.code]: (this.status.pushesRejected[r.code] ?? 0) + 1 };
-          this.update({ pushesRejected: rejected, lastRejection: `${r.code}: ${r.message}` });
-        }
-      };
-      const leaseNext = () => {
-        const p = this.leaseAndFetch(socket, job);
-        p.catch(() => {}); // handled where it is awaited; a lapsed prefetch must not surface as unhandled
-        return p;
-      };
+      await exchange.start();
       let next = leaseNext();
       this.update({ state: 'training' });
       while (stillAssigned()) {
@@ -193,14 +188,11 @@ export class WorkerEngine {
           await this.gate();
           if (!stillAssigned()) return;
           const g = await trainer.gradient(batch);
-          acc.add(g.grads, g.loss, batch.size);
-          step++;
+          await exchange.afterBatch(g, batch.size);
           this.throughput.add(batch.size);
-          if (step % job.nPush === 0) await push();
-          if (step % job.nFetch === 0) baseVersion = await this.pull(socket, job, trainer);
           this.update({ batches: this.status.batches + 1, examplesPerSecond: this.throughput.perSecond(), numTensors: tf.memory().numTensors });
         }
-        await push(); // the shard's last batches are never left unpushed
+        await exchange.flush(); // the shard's last batches are never left unpushed
         const done = await this.live(socket).emitWithAck('shard:complete', { jobId: job.jobId, leaseId: current.lease.leaseId });
         if (done.ok) this.update({ shardsCompleted: this.status.shardsCompleted + 1 });
       }
@@ -209,11 +201,13 @@ export class WorkerEngine {
     }
   }
 
-  private async pull(socket: WorkerSocket, job: JobAssignment, trainer: ModelTrainer): Promise<number> {
-    const snap = this.expect(await this.live(socket).emitWithAck('params:pull', { jobId: job.jobId }));
-    trainer.setParams(decodeTensors(snap, job.tensors));
-    this.update({ version: snap.version });
-    return snap.version;
+  private recordPush(r: Result<PushAccepted>, examples: number): void {
+    if (r.ok) {
+      this.update({ pushesAccepted: this.status.pushesAccepted + 1, examplesContributed: this.status.examplesContributed + examples });
+    } else {
+      const rejected = { ...this.status.pushesRejected, [r.code]: (this.status.pushesRejected[r.code] ?? 0) + 1 };
+      this.update({ pushesRejected: rejected, lastRejection: `${r.code}: ${r.message}` });
+    }
   }
 
   private async leaseAndFetch(socket: WorkerSocket, job: JobAssignment): Promise<LeasedShard | null> {

@@ -1,0 +1,13 @@
+/**
+ * `npm run bench -- NAME [flags]`: runs one benchmark and prints its JSON result as
+ * the last line of stdout (progress goes to stderr).
+ */
+import { Command } from 'commander';
+import { overheadCommand } from './overhead.js';
+
+const program = new Command('bench').description('Downpour benchmarks; each prints one JSON line last').showHelpAfterError();
+program.addCommand(overheadCommand());
+program.parseAsync().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

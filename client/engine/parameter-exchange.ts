@@ -1,0 +1,94 @@
+/**
+ * The worker's side of Downpour: accumulates gradients, pushes them every nPush
+ * mini-batches stamped with the parameter version they were computed against, and
+ * pulls fresh parameters every nFetch mini-batches.
+ *
+ * Round trips overlap computation: the push and pull of batch k are sent at once and
+ * answered while batch k+1 computes; their parameters load before batch k+2. This
+ * costs one version of staleness, which Downpour's asynchronous design (and Adagrad on
+ * the PS) absorbs, and hides the network latency from the training loop.
+ */
+import { decodeTensors } from '../../shared/codec.js';
+import type { GradientPush, JobAssignment, ParamsSnapshot, PushAccepted } from '../../shared/protocol.js';
+import type { Result } from '../../shared/result.js';
+import { GradientAccumulator } from './gradient-accumulator.js';
+import type { BatchGradient, ModelTrainer } from './model-trainer.js';
+
+export interface ExchangeTransport {
+  push(push: GradientPush): Promise<Result<PushAccepted>>;
+  pull(jobId: string): Promise<Result<ParamsSnapshot>>;
+}
+
+export interface ExchangeEvents {
+  pushed(result: Result<PushAccepted>, examples: number): void;
+  pulled(version: number): void;
+}
+
+export class ParameterExchange {
+  private readonly acc: GradientAccumulator;
+  private baseVersion = 0;
+  private step = 0;
+  private inflight: Promise<Float32Array[] | null> | null = null;
+  private inflightVersion = 0;
+
+  constructor(
+    private readonly job: JobAssignment,
+    private readonly trainer: ModelTrainer,
+    private readonly transport: ExchangeTransport,
+    private readonly events: ExchangeEvents,
+  ) {
+    this.acc = new GradientAccumulator(job.tensors);
+  }
+
+  /** Loads the current parameters before the first batch. */
+  async start(): Promise<void> {
+    const values = await this.pullNow();
+    this.trainer.setParams(values);
+    this.baseVersion = this.inflightVersion;
+  }
+
+  /** Records one batch's gradient; sends what is due and applies what has arrived. */
+  async afterBatch(g: BatchGradient, examples: number): Promise<void> {
+    this.acc.add(g.grads, g.loss, examples);
+    this.step += 1;
+    await this.settle();
+    const push = this.step % this.job.nPush === 0 ? this.sendPush() : null;
+    const pull = this.step % this.job.nFetch === 0 ? this.pullNow() : null;
+    if (push || pull) this.inflight = Promise.all([push, pull]).then(([, values]) => values);
+  }
+
+  /** Pushes whatever is accumulated and waits for every answer (end of a shard). */
+  async flush(): Promise<void> {
+    await this.settle();
+    const push = this.sendPush();
+    if (push) await push;
+  }
+
+  /** Waits for the exchange in flight and loads the parameters it brought. */
+  private async settle(): Promise<void> {
+    if (!this.inflight) return;
+    const values = await this.inflight;
+    this.inflight = null;
+    if (values) {
+      this.trainer.setParams(values);
+      this.baseVersion = this.inflightVersion;
+    }
+  }
+
+  private sendPush(): Promise<void> | null {
+    if (!this.acc.batches) return null;
+    const { batches, examples } = this.acc;
+    const loss = this.acc.meanLoss;
+    const payload = this.acc.take();
+    const sent = this.transport.push({ jobId: this.job.jobId, baseVersion: this.baseVersion, batches, examples, loss, ...payload });
+    return sent.then((r) => this.events.pushed(r, examples));
+  }
+
+  private async pullNow(): Promise<Float32Array[]> {
+    const snap = await this.transport.pull(this.job.jobId);
+    if (!snap.ok) throw new Error(`Pull refused: ${snap.code}: ${snap.message}`);
+    this.inflightVersion = snap.version;
+    this.events.pulled(snap.version);
+    return decodeTensors(snap, this.job.tensors);
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * The core promise: two headless Chromium tabs train the MLP on MNIST through the
+ * parameter server until the held-out accuracy reaches 95%.
+ */
+import { expect, test } from '@playwright/test';
+import { startCoordinator, type Running } from '../server/test/helpers.js';
+import { closeAndCheck, openWorker, type WorkerPage } from './workers.js';
+
+let run: Running;
+test.beforeAll(async () => {
+  run = await startCoordinator({ name: 'e2e mlp', model: 'mlp', evalIntervalSeconds: 4, epochs: 50 });
+});
+test.afterAll(async () => run?.close());
+
+test('two browser workers train the MLP to ≥ 95% test accuracy', async ({ context }) => {
+  const workers: WorkerPage[] = [];
+  for (let i = 0; i < 2; i++) workers.push(await openWorker(context, run.url, { autostart: '1' }));
+
+  await expect.poll(async () => (await workers[0]!.status()).state, { timeout: 60_000 }).toBe('training');
+  await expect
+    .poll(() => run.job.summary().lastEval?.accuracy ?? 0, { timeout: 4 * 60_000, intervals: [2000] })
+    .toBeGreaterThanOrEqual(0.95);
+
+  for (const w of workers) {
+    const s = await w.status();
+    expect(s.pushesAccepted).toBeGreaterThan(10);
+    expect(s.jobName).toBe('e2e mlp');
+    // Automatic selection measured the real backends and never took software WebGPU.
+    expect(s.backend).not.toBe('webgpu');
+    expect(String(s.measured.webgpu)).toMatch(/^skipped/);
+    expect(typeof s.measured.wasm).toBe('number');
+  }
+  // Every tensor a step creates is disposed: the count is flat across many steps.
+  const a = await workers[0]!.status();
+  await expect.poll(async () => (await workers[0]!.status()).batches, { timeout: 30_000 }).toBeGreaterThan(a.batches + 50);
+  const b = await workers[0]!.status();
+  expect(b.numTensors).toBe(a.numTensors);
+
+  const api = (await (await fetch(run.url + '/api/jobs')).json()) as { workers: number; version: number }[];
+  expect(api[0]!.workers).toBe(2);
+  expect(api[0]!.version).toBeGreaterThan(100);
+  await closeAndCheck(workers);
+});
