@@ -21,6 +21,9 @@ test('Start begins training, Pause stops it', async ({ context }) => {
   await expect(w.page.locator('#job-name')).toHaveText('e2e volunteer');
   await expect.poll(() => run.job.store.version, { timeout: 60_000 }).toBeGreaterThan(20);
   await expect(w.page.locator('#backend')).toHaveText('wasm (forced)');
+  await w.page.screenshot({ path: test.info().outputPath('volunteer-desktop.png'), fullPage: true });
+  await w.page.setViewportSize({ width: 390, height: 844 });
+  await w.page.screenshot({ path: test.info().outputPath('volunteer-phone.png'), fullPage: true });
 
   await w.page.getByRole('button', { name: 'Pause' }).click();
   await expect(w.page.locator('#state')).toHaveText('paused');

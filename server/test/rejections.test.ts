@@ -8,6 +8,7 @@ import { encodeTensors } from '../../shared/codec.js';
 import { ALL_ERROR_CODES, ErrorCode } from '../../shared/errors.js';
 import type { GradientPush, JobAssignment } from '../../shared/protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
+import { setLogLevel } from '../logger.js';
 import { respond } from '../worker/respond.js';
 import { connectTestWorker, startCoordinator, type Running, type TestWorker } from './helpers.js';
 
@@ -161,6 +162,7 @@ describe('every refusal has a code and leaves the parameters untouched', () => {
 
   it('INTERNAL: a handler that throws answers with a code and no internal detail', () => {
     tested.add(ErrorCode.INTERNAL);
+    setLogLevel('silent'); // the failure is logged on purpose; keep the test output clean
     let answer: unknown;
     const handler = respond('test:event', z.object({}), () => {
       throw new Error('secret internal detail');
@@ -168,6 +170,7 @@ describe('every refusal has a code and leaves the parameters untouched', () => {
     handler({}, (r: unknown) => (answer = r));
     expect(answer).toEqual({ ok: false, code: ErrorCode.INTERNAL, message: 'The coordinator could not handle test:event' });
     expect(() => handler({}, undefined)).not.toThrow();
+    setLogLevel('warn');
   });
 
   it('covers every error code', () => {

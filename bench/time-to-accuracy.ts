@@ -1,0 +1,78 @@
+/**
+ * time-to-accuracy: what `npm start -- --workers N` does, timed. The default job
+ * (MNIST, cnn, async Downpour, Adagrad) trains on N local headless Chromium workers
+ * until the coordinator's test-set evaluation reaches the target accuracy.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { MODEL_PRESET_NAMES } from '../shared/job-spec.js';
+import { launchWorkers } from '../farm/launch.js';
+import { buildClientIfNeeded } from '../server/build-client.js';
+import { createCoordinator } from '../server/coordinator.js';
+import { setLogLevel } from '../server/logger.js';
+
+interface Options {
+  model: string;
+  workers: number;
+  target: number;
+  evalInterval: number;
+  timeout: number;
+}
+
+const number = (min: number, max: number) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`expected a number from ${min} to ${max}`);
+  return n;
+};
+
+async function run(opts: Options): Promise<void> {
+  setLogLevel('warn');
+  await buildClientIfNeeded();
+  const coordinator = createCoordinator();
+  const created = await coordinator.createJob({ name: `MNIST ${opts.model}`, model: opts.model, evalIntervalSeconds: opts.evalInterval });
+  if (!created.ok) throw new Error(created.message);
+  const job = created.job;
+  const { url } = await coordinator.listen(0, '127.0.0.1');
+  const started = Date.now();
+  const errors: string[] = [];
+  const fleet = await launchWorkers({ url, workers: opts.workers, onPageError: (i, m) => errors.push(`worker ${i}: ${m}`) });
+  try {
+    for (;;) {
+      const last = job.evals.at(-1);
+      if (last && last.accuracy >= opts.target) break;
+      if (Date.now() - started > opts.timeout * 1000) throw new Error(`target ${opts.target} not reached in ${opts.timeout} s (last ${last?.accuracy})`);
+      if (last) process.stderr.write(`[time-to-accuracy] ${((last.at - started) / 1000).toFixed(0)} s: accuracy ${last.accuracy.toFixed(4)}\n`);
+      await new Promise((r) => setTimeout(r, opts.evalInterval * 1000));
+    }
+    const hit = job.evals.find((e) => e.accuracy >= opts.target)!;
+    const backends = coordinator.workers.list().map((w) => w.backend);
+    process.stdout.write(
+      JSON.stringify({
+        bench: 'time-to-accuracy',
+        model: opts.model,
+        workers: opts.workers,
+        backends,
+        target: opts.target,
+        seconds: Math.round((hit.at - started) / 100) / 10,
+        accuracy: hit.accuracy,
+        examples: hit.examplesSeen,
+        epochs: Math.round((hit.examplesSeen / 60_000) * 100) / 100,
+        version: hit.version,
+        page_errors: errors.length,
+      }) + '\n',
+    );
+  } finally {
+    await fleet.close();
+    await coordinator.close();
+  }
+}
+
+export function timeToAccuracyCommand(): Command {
+  return new Command('time-to-accuracy')
+    .description('seconds for the default job on N local headless workers to reach a test accuracy')
+    .addOption(new Option('--model <preset>', 'model preset').choices(MODEL_PRESET_NAMES).default('cnn'))
+    .option('--workers <n>', 'local headless Chromium workers', number(1, 64), 2)
+    .option('--target <accuracy>', 'test accuracy to reach', number(0, 1), 0.98)
+    .option('--eval-interval <s>', 'seconds between evaluations', number(1, 3600), 5)
+    .option('--timeout <s>', 'give up after this many seconds', number(1, 86_400), 1800)
+    .action((opts: Options) => run(opts));
+}
