@@ -37,6 +37,8 @@ export const jobSpecSchema = z
   .object({
     /** Shown to volunteers and operators. */
     name: z.string().min(1).max(120).default('MNIST digits'),
+    /** The operator's words to volunteers: what this training is for. */
+    description: z.string().max(2000).default('Handwritten digit recognition (MNIST), trained by volunteers.'),
     /** Model preset (see shared/models.ts). */
     model: z.enum(MODEL_PRESET_NAMES).default('cnn'),
     dataset: z.enum(DATASET_NAMES).default('mnist'),

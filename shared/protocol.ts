@@ -25,6 +25,7 @@ export interface AdapterInfo {
 export interface JobAssignment {
   jobId: string;
   name: string;
+  description: string;
   /** tfjs Layers topology (model.toJSON()). */
   topology: object;
   /** Trainable tensors in the order pushes and pulls carry them. */

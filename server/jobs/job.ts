@@ -97,6 +97,7 @@ export class Job {
     return {
       jobId: this.id,
       name: this.spec.name,
+      description: this.spec.description,
       topology: this.deps.model.topology,
       tensors: this.store.specs.map((s) => ({ name: s.name, shape: [...s.shape] })),
       batchSize: this.spec.batchSize,

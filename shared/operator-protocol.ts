@@ -1,0 +1,116 @@
+/**
+ * The operator's contract: the live `/operator` socket.io namespace (push-only state
+ * for the dashboard) and the shapes of the authenticated REST API. Mutations go
+ * through REST (`Authorization: Bearer <token>`); the socket authenticates with
+ * `io('/operator', { auth: { token } })` and is refused without it.
+ *
+ * REST (all answers JSON; failures `{ok:false, code, message}` with HTTP 4xx):
+ *   GET    /api/health                      public
+ *   GET    /api/jobs                        public  → JobSummary[]
+ *   GET    /api/jobs/:id                    public  → JobDetail
+ *   POST   /api/auth/check                  operator → {ok:true}
+ *   POST   /api/jobs                        operator body JobCreateRequest → 201 {ok, job: JobDetail}
+ *   POST   /api/jobs/:id/{start|pause|resume|stop}  operator → {ok, job: JobDetail}
+ *   DELETE /api/jobs/:id                    operator → {ok:true}
+ *   GET    /api/jobs/:id/model              operator → tfjs model.json (weightsManifest → weights.bin)
+ *   GET    /api/jobs/:id/model/weights.bin  operator → binary weights
+ *   GET    /api/jobs/:id/checkpoints        operator → CheckpointInfo[]
+ *   GET    /api/jobs/:id/checkpoints/:name  operator → checkpoint file
+ *   GET    /api/datasets                    public  → DatasetInfo[]
+ *   POST   /api/datasets?name=N&format=F    operator body: the file → 201 {ok, dataset}
+ *   GET    /metrics                         Prometheus text
+ */
+import type { ErrorCode } from './errors.js';
+import type { JobSpec, JobSpecInput } from './job-spec.js';
+import type { AdapterInfo, BackendName, EvalRecord, JobSummary } from './protocol.js';
+
+export const OPERATOR_NAMESPACE = '/operator';
+
+export interface JobCreateRequest {
+  spec: JobSpecInput;
+  /** tfjs Layers topology (model.toJSON()) when spec.model is 'custom'. */
+  topology?: object;
+  /** Start at once instead of staying a draft. */
+  start?: boolean;
+}
+
+/** One point of a job's live series, sampled every second while it runs. */
+export interface MetricPoint {
+  at: number;
+  version: number;
+  examplesSeen: number;
+  examplesPerSecond: number;
+  pushesPerSecond: number;
+  /** Moving average of the training loss workers report. */
+  trainLoss: number | null;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export interface JobDetail extends JobSummary {
+  description: string;
+  spec: JobSpec;
+  /** Why the job failed, when state is 'failed'. */
+  failure: string | null;
+  createdAt: number;
+  pushesAccepted: number;
+  pushesRejected: Partial<Record<ErrorCode, number>>;
+  /** staleness → accepted pushes. */
+  staleness: Record<number, number>;
+  bytesIn: number;
+  bytesOut: number;
+  parameters: number;
+  /** Set when the job was resumed from a checkpoint after a coordinator restart. */
+  resumedFrom: { version: number; at: number } | null;
+  evals: EvalRecord[];
+  /** The last few minutes of MetricPoints (oldest first). */
+  history: MetricPoint[];
+}
+
+export interface WorkerView {
+  id: string;
+  jobId: string | null;
+  userAgent: string;
+  backend: BackendName | null;
+  adapter: AdapterInfo | null;
+  examplesPerSecond: number;
+  pushesAccepted: number;
+  pushesRejected: Partial<Record<ErrorCode, number>>;
+  /** The shards the worker holds a lease on. */
+  shards: { epoch: number; shardIndex: number }[];
+  connectedAt: number;
+  lastSeen: number;
+}
+
+export interface DatasetInfo {
+  name: string;
+  featureShape: number[];
+  numClasses: number;
+  trainCount: number;
+  testCount: number;
+  source: 'builtin' | 'upload';
+}
+
+export interface CheckpointInfo {
+  name: string;
+  version: number;
+  at: number;
+  bytes: number;
+}
+
+export interface DashboardState {
+  at: number;
+  jobs: Omit<JobDetail, 'history' | 'evals'>[];
+  workers: WorkerView[];
+}
+
+export interface OperatorServerToClientEvents {
+  /** Once on connect: everything, with history. */
+  'dashboard:init': (s: { at: number; jobs: JobDetail[]; workers: WorkerView[] }) => void;
+  /** Every second: current state without history, plus each running job's new point. */
+  'dashboard:tick': (s: DashboardState & { points: Record<string, MetricPoint> }) => void;
+  /** A new evaluation of a job. */
+  'job:eval': (e: { jobId: string; record: EvalRecord }) => void;
+}
+
+export type OperatorClientToServerEvents = Record<string, never>;
