@@ -10,6 +10,10 @@ export interface Environment {
   logLevel: LogLevel;
   /** CHROMIUM_PATH: Chromium binary for local headless workers. */
   chromiumPath: string | undefined;
+  /** DOWNPOUR_ADMIN_TOKEN: the operator token (else kept in the data dir). */
+  adminToken: string | undefined;
+  /** DOWNPOUR_DATA_DIR: default for --data-dir. */
+  dataDir: string | undefined;
 }
 
 export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environment {
@@ -19,5 +23,11 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
   if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port < 65536)) {
     throw new Error(`PORT must be an integer 0-65535, got "${env.PORT}"`);
   }
-  return { port, logLevel: level, chromiumPath: env.CHROMIUM_PATH || undefined };
+  return {
+    port,
+    logLevel: level,
+    chromiumPath: env.CHROMIUM_PATH || undefined,
+    adminToken: env.DOWNPOUR_ADMIN_TOKEN || undefined,
+    dataDir: env.DOWNPOUR_DATA_DIR || undefined,
+  };
 }

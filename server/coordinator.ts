@@ -1,24 +1,37 @@
 /**
- * Builds the coordinator (HTTP app + socket.io worker namespace + jobs) without
- * binding a port: tests start it on port 0, server/main.ts on the configured port.
+ * Builds the coordinator (HTTP app, socket.io worker and operator namespaces, jobs,
+ * persistence) without binding a port: tests start it on port 0, server/main.ts on
+ * the configured port.
  */
 import express from 'express';
+import { mkdirSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Server } from 'socket.io';
+import { randomBytes } from 'node:crypto';
 import { ErrorCode } from '../shared/errors.js';
 import { parseJobSpec } from '../shared/job-spec.js';
+import { OPERATOR_NAMESPACE } from '../shared/operator-protocol.js';
 import { WORKER_NAMESPACE } from '../shared/protocol.js';
 import { fail, type Result } from '../shared/result.js';
+import { CheckpointStore } from './checkpoints/checkpoint-store.js';
+import { DatasetRegistry } from './data/datasets.js';
 import { ShardStore } from './data/shard-store.js';
 import { createEvaluationService, type EvaluationService } from './eval/evaluator.js';
 import { apiRouter } from './http/api.js';
 import { clientPages } from './http/client-pages.js';
+import { apiNotFound, errorHandler } from './http/errors.js';
+import { operatorRouter } from './http/operator-api.js';
 import { shardRouter } from './http/shards.js';
 import { payloadCapBytes, type Job } from './jobs/job.js';
 import { JobRegistry } from './jobs/job-registry.js';
 import { createLogger } from './logger.js';
+import { createMetrics } from './metrics.js';
+import { attachOperatorNamespace, type OperatorChannel, type OperatorNamespace } from './operator/operator-namespace.js';
+import type { JobStore } from './store/job-store.js';
+import { SqliteJobStore } from './store/sqlite-job-store.js';
 import { attachWorkerNamespace, reassignWorkers, type WorkerNamespace } from './worker/worker-namespace.js';
 import { WorkerDirectory } from './worker/worker-directory.js';
 
@@ -30,12 +43,24 @@ export const MAX_MODEL_PARAMETERS = 4_000_000;
 export interface CoordinatorOptions {
   /** Directory of the Vite-built client. Default: dist/client in the checkout. */
   clientDir?: string;
+  /** Where jobs (SQLite), checkpoints and uploaded datasets live. Default: null, nothing is kept. */
+  dataDir?: string | null;
+  /** The operator token. Default: a random one for this process (main.ts resolves the persistent one). */
+  operatorToken?: string;
   /** Clock for leases and records. Default: Date.now. */
   now?: () => number;
   /** Where evaluations run. Default: a worker thread with tfjs on wasm. */
   evaluation?: EvaluationService;
   /** Largest socket.io message accepted. Default: a gradient of MAX_MODEL_PARAMETERS floats plus headroom. */
   maxMessageBytes?: number;
+  /** Checkpoints kept per job. Default: 3. */
+  keepCheckpoints?: number;
+}
+
+export interface CreateJobOptions {
+  topology?: object | null;
+  /** Default true: the job runs at once. */
+  start?: boolean;
 }
 
 export interface Coordinator {
@@ -45,8 +70,11 @@ export interface Coordinator {
   workerNamespace: WorkerNamespace;
   jobs: JobRegistry;
   workers: WorkerDirectory;
-  /** Validates a job spec, builds the job and starts it; idle workers are assigned to it. */
-  createJob(input: unknown): Promise<Result<{ job: Job }>>;
+  operatorToken: string;
+  /** Validates a job spec and builds the job; idle workers are assigned to it if it runs. */
+  createJob(input: unknown, opts?: CreateJobOptions): Promise<Result<{ job: Job }>>;
+  /** Reloads stored jobs; running ones resume from their last checkpoint. */
+  restore(): Promise<Job[]>;
   listen(port: number, host?: string): Promise<{ port: number; url: string }>;
   close(): Promise<void>;
 }
@@ -57,6 +85,12 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
   const now = options.now ?? Date.now;
   const evaluation = options.evaluation ?? createEvaluationService();
   const maxMessageBytes = options.maxMessageBytes ?? payloadCapBytes(MAX_MODEL_PARAMETERS) + 64 * 1024;
+  const operatorToken = options.operatorToken ?? randomBytes(24).toString('base64url');
+  const dataDir = options.dataDir ?? null;
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  const store: JobStore | null = dataDir ? new SqliteJobStore(join(dataDir, 'downpour.sqlite')) : null;
+  const checkpoints = dataDir ? new CheckpointStore(join(dataDir, 'checkpoints'), options.keepCheckpoints ?? 3) : null;
+  const datasets = new DatasetRegistry(dataDir ? join(dataDir, 'datasets') : null);
 
   const app = express();
   app.disable('x-powered-by');
@@ -64,21 +98,44 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
   const io = new Server(httpServer, { maxHttpBufferSize: maxMessageBytes, serveClient: false });
   // Each namespace has its own event maps; the server-wide generic cannot express that.
   const workerNamespace = io.of(WORKER_NAMESPACE) as unknown as WorkerNamespace;
+  const operatorNamespace = io.of(OPERATOR_NAMESPACE) as unknown as OperatorNamespace;
   const workers = new WorkerDirectory(now);
   const shardStore = new ShardStore();
+  let operator: OperatorChannel | null = null;
 
+  const assignIdle = () => reassignWorkers(workerNamespace, jobs, workers, (jobId) => jobId === null);
   const jobs: JobRegistry = new JobRegistry({
     shardStore,
+    datasets,
     evaluation,
+    store,
+    checkpoints,
     now,
     maxParameters: MAX_MODEL_PARAMETERS,
-    onStateChange: (job) => reassignWorkers(workerNamespace, jobs, workers, (jobId) => jobId === job.id),
+    onStateChange: (job) => {
+      if (job.state === 'running') assignIdle();
+      else reassignWorkers(workerNamespace, jobs, workers, (jobId) => jobId === job.id);
+    },
+    onEval: (job, rec) => operator?.evaluated(job, rec),
   });
 
   attachWorkerNamespace(workerNamespace, jobs, workers);
-  app.use('/api', apiRouter(jobs));
+  operator = attachOperatorNamespace(operatorNamespace, { token: operatorToken, jobs, workers, store, now });
+  const ticker = setInterval(() => operator?.tick(), 1000);
+  ticker.unref();
+  const metrics = createMetrics(jobs, workers);
+
+  app.use('/api', apiRouter(jobs, datasets));
+  app.use('/api', operatorRouter({ token: operatorToken, jobs, datasets, checkpoints, onJobsChanged: assignIdle }));
+  app.use('/api', apiNotFound);
   app.use('/shards', shardRouter(shardStore));
-  app.use(clientPages(options.clientDir ?? DEFAULT_CLIENT_DIR));
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.contentType).send(await metrics.metrics());
+  });
+  const clientDir = options.clientDir ?? DEFAULT_CLIENT_DIR;
+  app.get('/dashboard', (_req, res) => res.sendFile(join(clientDir, 'dashboard.html'), (err) => err && res.status(404).end()));
+  app.use(clientPages(clientDir));
+  app.use(errorHandler);
 
   return {
     app,
@@ -87,15 +144,18 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
     workerNamespace,
     jobs,
     workers,
-    async createJob(input) {
+    operatorToken,
+    async createJob(input, opts = {}) {
       const parsed = parseJobSpec(input);
       if (!parsed.ok) return fail(ErrorCode.BAD_REQUEST, parsed.message);
-      const created = await jobs.create(parsed.value);
-      if (!created.ok) return created;
-      const { job } = created;
-      log.info('job started', { job: job.id, name: job.spec.name, model: job.spec.model, parameters: job.store.parameterCount });
-      reassignWorkers(workerNamespace, jobs, workers, (jobId) => jobId === null);
+      const created = await jobs.create(parsed.value, opts.topology ?? null, opts.start ?? true);
+      if (created.ok) log.info('job created', { job: created.job.id, name: created.job.spec.name, state: created.job.state, parameters: created.job.store.parameterCount });
       return created;
+    },
+    async restore() {
+      const restored = await jobs.restore();
+      assignIdle();
+      return restored;
     },
     listen(port, host = '0.0.0.0') {
       return new Promise((resolve, reject) => {
@@ -108,10 +168,13 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
       });
     },
     async close() {
+      clearInterval(ticker);
+      await Promise.all(jobs.list().map((j) => j.checkpointIfChanged()));
       jobs.close();
       io.close();
       await new Promise<void>((resolve) => httpServer.close(() => resolve()));
       await evaluation.close();
+      store?.close();
     },
   };
 }

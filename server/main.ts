@@ -8,6 +8,7 @@ import { MODEL_PRESET_NAMES } from '../shared/job-spec.js';
 import { BACKENDS } from '../shared/protocol.js';
 import { launchWorkers, type WorkerFleet } from '../farm/launch.js';
 import { buildClientIfNeeded } from './build-client.js';
+import { resolveOperatorToken } from './auth/operator-token.js';
 import { readEnvironment } from './config.js';
 import { createCoordinator } from './coordinator.js';
 import { createLogger, setLogLevel } from './logger.js';
@@ -33,17 +34,38 @@ async function main(): Promise<void> {
     .addOption(new Option('--backend <name>', 'force this backend on the workers started here').choices(BACKENDS))
     .addOption(new Option('--model <preset>', 'model of the default job').choices(MODEL_PRESET_NAMES).default('cnn'))
     .option('--epochs <n>', 'epochs of the default job', integer(1, 10_000), 20)
+    .option('--data-dir <dir>', 'where jobs, checkpoints and uploads are kept (env DOWNPOUR_DATA_DIR)', env.dataDir ?? './.downpour')
+    .option('--no-default-job', 'do not create the default MNIST job when there are no stored jobs')
     .option('--no-build', 'do not build the browser client even if it is stale')
     .showHelpAfterError();
   program.parse();
-  const opts = program.opts<{ port: number; host: string; workers: number; backend?: string; model: string; epochs: number; build: boolean }>();
+  const opts = program.opts<{
+    port: number;
+    host: string;
+    workers: number;
+    backend?: string;
+    model: string;
+    epochs: number;
+    dataDir: string;
+    defaultJob: boolean;
+    build: boolean;
+  }>();
 
   if (opts.build) await buildClientIfNeeded();
-  const coordinator = createCoordinator();
-  const created = await coordinator.createJob({ name: `MNIST ${opts.model}`, model: opts.model, epochs: opts.epochs });
-  if (!created.ok) throw new Error(created.message);
+  const token = resolveOperatorToken(env.adminToken, opts.dataDir);
+  const coordinator = createCoordinator({ dataDir: opts.dataDir, operatorToken: token.token });
+  const restored = await coordinator.restore();
+  if (restored.length) log.info('restored jobs', { jobs: restored.map((j) => `${j.id}:${j.state}@v${j.store.version}`) });
+  else if (opts.defaultJob) {
+    const created = await coordinator.createJob({ name: `MNIST ${opts.model}`, model: opts.model, epochs: opts.epochs });
+    if (!created.ok) throw new Error(created.message);
+  }
   const { url } = await coordinator.listen(opts.port, opts.host);
-  process.stdout.write(`Downpour coordinator: open ${url} to donate compute\n`);
+  process.stdout.write(`Downpour coordinator: open ${url} to donate compute; operators: ${url}dashboard\n`);
+  if (token.generated) {
+    // Shown once, to the person who started the coordinator; never logged.
+    process.stdout.write(`Operator token (stored in ${opts.dataDir}/operator-token): ${token.token}\n`);
+  }
 
   let fleet: WorkerFleet | null = null;
   if (opts.workers > 0) {

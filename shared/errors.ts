@@ -25,6 +25,10 @@ export const ErrorCode = {
   UNKNOWN_LEASE: 'UNKNOWN_LEASE',
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   INTERNAL: 'INTERNAL',
+  /** An operator action without a valid operator token. */
+  UNAUTHORIZED: 'UNAUTHORIZED',
+  /** No such job, dataset, checkpoint or route. */
+  NOT_FOUND: 'NOT_FOUND',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -12,9 +12,13 @@ export type OptimizerType = (typeof OPTIMIZER_TYPES)[number];
 /** Model presets; their Layers definitions are in shared/models.ts. */
 export const MODEL_PRESET_NAMES = ['mlp', 'cnn'] as const;
 export type ModelPresetName = (typeof MODEL_PRESET_NAMES)[number];
+/** A preset, or `custom`: an uploaded tfjs Layers topology. */
+export const MODEL_NAMES = [...MODEL_PRESET_NAMES, 'custom'] as const;
+export type ModelName = (typeof MODEL_NAMES)[number];
 
-export const DATASET_NAMES = ['mnist'] as const;
-export type DatasetName = (typeof DATASET_NAMES)[number];
+/** Built-in datasets; operators may upload more (their names follow DATASET_NAME_PATTERN). */
+export const BUILTIN_DATASET_NAMES = ['mnist', 'fashion-mnist', 'iris'] as const;
+export const DATASET_NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,39}$/;
 
 export const optimizerSpecSchema = z
   .object({
@@ -39,9 +43,10 @@ export const jobSpecSchema = z
     name: z.string().min(1).max(120).default('MNIST digits'),
     /** The operator's words to volunteers: what this training is for. */
     description: z.string().max(2000).default('Handwritten digit recognition (MNIST), trained by volunteers.'),
-    /** Model preset (see shared/models.ts). */
-    model: z.enum(MODEL_PRESET_NAMES).default('cnn'),
-    dataset: z.enum(DATASET_NAMES).default('mnist'),
+    /** Model preset (see shared/models.ts), or `custom` with an uploaded topology. */
+    model: z.enum(MODEL_NAMES).default('cnn'),
+    /** A built-in dataset (mnist, fashion-mnist, iris) or an uploaded one. */
+    dataset: z.string().regex(DATASET_NAME_PATTERN).default('mnist'),
     optimizer: optimizerSpecSchema.default(() => optimizerSpecSchema.parse({})),
     /** Examples per mini-batch on a worker. */
     batchSize: z.number().int().min(1).max(4096).default(64),
@@ -63,6 +68,8 @@ export const jobSpecSchema = z
     epochs: z.number().int().min(1).max(10_000).default(20),
     /** The job is also done once test accuracy reaches this, if set. */
     targetAccuracy: z.number().min(0).max(1).nullable().default(null),
+    /** Seconds between checkpoints (taken only when the version moved). */
+    checkpointSeconds: z.number().positive().max(86_400).default(30),
     /** Seed for the initial parameters and the shard order. */
     seed: z.number().int().min(0).max(2 ** 31 - 1).default(1),
   })

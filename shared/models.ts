@@ -16,13 +16,15 @@ const glorot = (seed: number) => tf.initializers.glorotUniform({ seed });
 
 export const MODEL_PRESETS: Record<ModelPresetName, ModelPreset> = {
   mlp: {
-    description: 'Multi-layer perceptron 784-128-10 (ReLU, softmax)',
+    description: 'Multi-layer perceptron: inputs-128-classes (ReLU, softmax); 784-128-10 on MNIST',
     build(inputShape, numClasses, seed) {
+      // Flatten needs rank ≥ 2 examples; tabular rows are already flat.
+      const input = inputShape.length > 1 ? [tf.layers.flatten({ name: 'flatten', inputShape })] : [];
       return tf.sequential({
         name: 'mlp',
         layers: [
-          tf.layers.flatten({ name: 'flatten', inputShape }),
-          tf.layers.dense({ name: 'dense1', units: 128, activation: 'relu', kernelInitializer: glorot(seed) }),
+          ...input,
+          tf.layers.dense({ name: 'dense1', units: 128, activation: 'relu', kernelInitializer: glorot(seed), ...(input.length ? {} : { inputShape }) }),
           tf.layers.dense({ name: 'output', units: numClasses, activation: 'softmax', kernelInitializer: glorot(seed + 1) }),
         ],
       });

@@ -39,6 +39,14 @@ export interface Completion {
 
 const MAX_OPEN_EPOCHS = 2;
 
+/** What a checkpoint keeps of the ledger. Leased shards are saved as pending: their workers are gone after a restart. */
+export interface LedgerState {
+  completedEpochs: number;
+  nextLeaseId: number;
+  open: { epoch: number; pending: number[]; done: number[] }[];
+  history: number[][];
+}
+
 export class ShardLedger {
   private readonly open: EpochState[] = [];
   private readonly leases = new Map<string, Lease>();
@@ -71,8 +79,34 @@ export class ShardLedger {
     return this.leases.size;
   }
 
-  leasesOf(workerId: string): Lease[] {
-    return [...this.leases.values()].filter((l) => l.workerId === workerId);
+  exportState(): LedgerState {
+    return {
+      completedEpochs: this.completedEpochs,
+      nextLeaseId: this.nextLeaseId,
+      open: this.open.map((e) => ({ epoch: e.epoch, pending: [...e.leased, ...e.pending], done: [...e.done] })),
+      history: this.history.map((h) => [...h]),
+    };
+  }
+
+  restore(state: LedgerState): void {
+    this.leases.clear();
+    this.completedEpochs = state.completedEpochs;
+    this.nextLeaseId = state.nextLeaseId;
+    this.open.length = 0;
+    for (const e of state.open) this.open.push({ epoch: e.epoch, pending: [...e.pending], leased: new Set(), done: new Set(e.done) });
+    this.history.length = 0;
+    state.history.forEach((h, i) => (this.history[i] = [...h]));
+  }
+
+  /** Leased shard of each worker (for the worker table). */
+  leaseTable(): Map<string, { epoch: number; shardIndex: number }[]> {
+    const out = new Map<string, { epoch: number; shardIndex: number }[]>();
+    for (const l of this.leases.values()) {
+      const list = out.get(l.workerId) ?? [];
+      list.push({ epoch: l.epoch, shardIndex: l.shardIndex });
+      out.set(l.workerId, list);
+    }
+    return out;
   }
 
   /** A shard for `workerId`, or null if none can be handed out now. */

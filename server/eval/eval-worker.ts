@@ -1,18 +1,16 @@
 /**
  * The evaluation thread: scores parameter snapshots on a dataset's test split off the
- * coordinator's event loop. Models are cached per topology, test features per dataset.
+ * coordinator's event loop. Models are cached per topology, test sets per dataset.
  */
 import { parentPort } from 'node:worker_threads';
 import type * as tfTypes from '@tensorflow/tfjs';
 import { modelFromTopology } from '../../shared/models.js';
-import { featuresAsFloat } from '../data/dataset.js';
-import { getDataset } from '../data/datasets.js';
 import { initNodeTf, tf } from '../tf-node.js';
-import type { EvalReply, EvalRequest } from './messages.js';
+import type { EvalReply, EvalRequest, TestSet } from './messages.js';
 import { scoreModel } from './score.js';
 
 const models = new Map<string, tfTypes.LayersModel>();
-const testFeatures = new Map<string, Float32Array>();
+const testSets = new Map<string, TestSet>();
 
 async function evaluate(req: EvalRequest): Promise<EvalReply> {
   const started = performance.now();
@@ -23,19 +21,16 @@ async function evaluate(req: EvalRequest): Promise<EvalReply> {
     model = await modelFromTopology(req.topology);
     models.set(key, model);
   }
-  const ds = getDataset(req.dataset);
-  let features = testFeatures.get(ds.name);
-  if (!features) {
-    features = featuresAsFloat(ds, ds.test);
-    testFeatures.set(ds.name, features);
-  }
+  if (req.testSet) testSets.set(req.datasetKey, req.testSet);
+  const test = testSets.get(req.datasetKey);
+  if (!test) throw new Error(`evaluation thread has no test set "${req.datasetKey}"`);
   const weights = req.values.map((v, i) => tf.tensor(v, req.tensors[i]!.shape));
   try {
     model.setWeights(weights);
   } finally {
     tf.dispose(weights);
   }
-  const s = scoreModel(model, features, ds.test.labels, ds.featureShape, ds.numClasses);
+  const s = scoreModel(model, test.features, test.labels, test.featureShape, test.numClasses);
   return { id: req.id, ok: true, ...s, ms: performance.now() - started };
 }
 

@@ -9,14 +9,23 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { createLogger } from '../logger.js';
-import type { EvalReply, EvalRequest } from './messages.js';
+import type { EvalReply, EvalRequest, TestSet } from './messages.js';
 
 const log = createLogger('eval');
 
 export type EvalResult = Extract<EvalReply, { ok: true }>;
 
+export interface EvaluationRequest {
+  topology: object;
+  tensors: EvalRequest['tensors'];
+  values: Float32Array[];
+  datasetKey: string;
+  /** Called only when the thread needs the test split (first use, or after a restart). */
+  testSet: () => TestSet;
+}
+
 export interface EvaluationService {
-  evaluate(req: Omit<EvalRequest, 'id'>): Promise<EvalResult>;
+  evaluate(req: EvaluationRequest): Promise<EvalResult>;
   close(): Promise<void>;
 }
 
@@ -44,6 +53,8 @@ function startWorker(): Worker {
 export function createEvaluationService(): EvaluationService {
   let worker: Worker | null = null;
   let nextId = 1;
+  /** Test sets the current thread holds; a new thread starts empty. */
+  let sent = new Set<string>();
   const waiting = new Map<number, { resolve: (r: EvalResult) => void; reject: (e: Error) => void }>();
 
   const failAll = (err: Error) => {
@@ -54,6 +65,7 @@ export function createEvaluationService(): EvaluationService {
   const ensureWorker = (): Worker => {
     if (worker) return worker;
     const w = startWorker();
+    sent = new Set();
     w.unref();
     w.on('message', (reply: EvalReply) => {
       const pending = waiting.get(reply.id);
@@ -80,7 +92,11 @@ export function createEvaluationService(): EvaluationService {
       const id = nextId++;
       return new Promise<EvalResult>((resolve, reject) => {
         waiting.set(id, { resolve, reject });
-        ensureWorker().postMessage({ ...req, id } satisfies EvalRequest, req.values.map((v) => v.buffer as ArrayBuffer));
+        const w = ensureWorker();
+        const testSet = sent.has(req.datasetKey) ? undefined : req.testSet();
+        sent.add(req.datasetKey);
+        const msg: EvalRequest = { id, topology: req.topology, datasetKey: req.datasetKey, testSet, tensors: req.tensors, values: req.values };
+        w.postMessage(msg, req.values.map((v) => v.buffer as ArrayBuffer));
       });
     },
     async close() {

@@ -1,11 +1,20 @@
 /** Messages between the coordinator and its evaluation thread. */
-import type { DatasetName } from '../../shared/job-spec.js';
 import type { TensorSpec } from '../../shared/tensors.js';
+
+/** A dataset's test split, sent to the thread once and cached there under its key. */
+export interface TestSet {
+  features: Float32Array;
+  labels: Uint8Array;
+  featureShape: number[];
+  numClasses: number;
+}
 
 export interface EvalRequest {
   id: number;
   topology: object;
-  dataset: DatasetName;
+  datasetKey: string;
+  /** Present when the thread has not been sent this dataset yet. */
+  testSet?: TestSet;
   tensors: TensorSpec[];
   values: Float32Array[];
 }

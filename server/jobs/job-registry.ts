@@ -1,25 +1,36 @@
 /**
- * The coordinator's jobs and the policy that assigns workers to them: a worker goes
- * to the running job with the fewest workers (ties: the oldest job), so that several
- * running jobs share the volunteers evenly.
+ * The coordinator's jobs: creation (validated against the dataset and the model
+ * limits), deletion, persistence of their states, restoration after a restart, and
+ * the policy that assigns workers: a free worker goes to the running job with the
+ * fewest workers (ties: the oldest job), so running jobs share volunteers evenly.
  */
 import { ErrorCode } from '../../shared/errors.js';
 import type { JobSpec } from '../../shared/job-spec.js';
+import type { EvalRecord } from '../../shared/protocol.js';
 import { fail, ok, type Result } from '../../shared/result.js';
-import { totalSize } from '../../shared/tensors.js';
-import { getDataset } from '../data/datasets.js';
+import type { CheckpointStore } from '../checkpoints/checkpoint-store.js';
+import type { DatasetRegistry } from '../data/datasets.js';
 import type { ShardStore } from '../data/shard-store.js';
 import type { EvaluationService } from '../eval/evaluator.js';
+import { createLogger } from '../logger.js';
+import type { JobStore } from '../store/job-store.js';
 import { Job } from './job.js';
-import { buildInitialModel } from './model-init.js';
+import { HISTORY_POINTS } from './job-metrics.js';
+import { buildInitialModel, ModelSpecError } from './model-init.js';
+
+const log = createLogger('jobs');
 
 export interface JobRegistryDeps {
   shardStore: ShardStore;
+  datasets: DatasetRegistry;
   evaluation: EvaluationService;
+  store: JobStore | null;
+  checkpoints: CheckpointStore | null;
   now: () => number;
-  onStateChange: (job: Job) => void;
   /** Largest model (trainable parameters) a job may have. */
   maxParameters: number;
+  onStateChange: (job: Job) => void;
+  onEval: (job: Job, rec: EvalRecord) => void;
 }
 
 export class JobRegistry {
@@ -28,19 +39,81 @@ export class JobRegistry {
 
   constructor(private readonly deps: JobRegistryDeps) {}
 
-  async create(spec: JobSpec): Promise<Result<{ job: Job }>> {
-    const dataset = getDataset(spec.dataset);
-    const model = await buildInitialModel(spec.model, dataset.featureShape, dataset.numClasses, spec.seed);
-    const parameters = totalSize(model.tensors);
-    if (parameters > this.deps.maxParameters) {
-      return fail(ErrorCode.BAD_REQUEST, `Model has ${parameters} parameters; this coordinator accepts at most ${this.deps.maxParameters}`);
-    }
+  private async build(id: string, spec: JobSpec, topology: object | null, createdAt: number): Promise<Job> {
+    const dataset = this.deps.datasets.get(spec.dataset);
+    const model = await buildInitialModel(spec.model, topology, dataset.featureShape, dataset.numClasses, spec.seed, this.deps.maxParameters);
     const shards = this.deps.shardStore.catalog(dataset, spec.shardSize);
-    const id = `job-${this.nextId++}`;
-    const job = new Job(id, spec, { ...this.deps, dataset, shards, model });
-    this.jobs.set(id, job);
-    job.start();
+    return new Job(id, spec, createdAt, {
+      ...this.deps,
+      dataset,
+      shards,
+      model,
+      onStateChange: (job) => {
+        this.deps.store?.setState(job.id, job.state, job.failure);
+        this.deps.onStateChange(job);
+      },
+      onEval: (job, rec) => {
+        this.deps.store?.addEval(job.id, rec);
+        this.deps.onEval(job, rec);
+      },
+    });
+  }
+
+  /** Validates and builds a job as a draft; `start` runs it at once. */
+  async create(spec: JobSpec, topology: object | null, start: boolean): Promise<Result<{ job: Job }>> {
+    if (!this.deps.datasets.has(spec.dataset)) return fail(ErrorCode.BAD_REQUEST, `dataset: no dataset named "${spec.dataset}"`);
+    if (spec.model !== 'custom' && topology) return fail(ErrorCode.BAD_REQUEST, 'topology: only a custom model takes a topology');
+    let job: Job;
+    try {
+      job = await this.build(`job-${this.nextId++}`, spec, topology, this.deps.now());
+    } catch (err) {
+      if (err instanceof ModelSpecError) return fail(ErrorCode.BAD_REQUEST, `model: ${err.message}`);
+      if (err instanceof Error && /dataset|Fashion-MNIST/i.test(err.message)) return fail(ErrorCode.BAD_REQUEST, `dataset: ${err.message}`);
+      throw err;
+    }
+    this.jobs.set(job.id, job);
+    this.deps.store?.saveJob({ id: job.id, spec, topology: spec.model === 'custom' ? job.topology : null, state: 'draft', failure: null, createdAt: job.createdAt });
+    if (start) job.control('start');
     return ok({ job });
+  }
+
+  /** Rebuilds every stored job; running ones continue from their last valid checkpoint. */
+  async restore(): Promise<Job[]> {
+    const store = this.deps.store;
+    if (!store) return [];
+    const restored: Job[] = [];
+    for (const s of store.listJobs()) {
+      this.nextId = Math.max(this.nextId, Number(/^job-(\d+)$/.exec(s.id)?.[1] ?? 0) + 1);
+      let job: Job;
+      try {
+        job = await this.build(s.id, s.spec, s.topology, s.createdAt);
+      } catch (err) {
+        log.error('cannot restore job', { job: s.id, error: err instanceof Error ? err.message : String(err) });
+        continue;
+      }
+      const ckpt = await this.deps.checkpoints?.latestValid(s.id);
+      if (ckpt) {
+        job.restore(ckpt);
+        log.info('resumed job from checkpoint', { job: s.id, version: ckpt.store.version, state: s.state });
+      }
+      job.evals.push(...store.evals(s.id));
+      job.metrics.history.push(...store.metrics(s.id, HISTORY_POINTS));
+      this.jobs.set(job.id, job);
+      job.reinstate(s.state, s.failure);
+      restored.push(job);
+    }
+    return restored;
+  }
+
+  async remove(id: string): Promise<boolean> {
+    const job = this.jobs.get(id);
+    if (!job) return false;
+    if (job.state === 'running' || job.state === 'paused') job.control('stop');
+    job.dispose();
+    this.jobs.delete(id);
+    this.deps.store?.deleteJob(id);
+    await this.deps.checkpoints?.remove(id);
+    return true;
   }
 
   get(id: string): Job | undefined {
@@ -62,6 +135,6 @@ export class JobRegistry {
   }
 
   close(): void {
-    for (const job of this.jobs.values()) job.stop();
+    for (const job of this.jobs.values()) job.dispose();
   }
 }

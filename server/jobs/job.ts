@@ -1,7 +1,8 @@
 /**
  * One training job as the chief runs it: the parameter store, the shard ledger, the
- * evaluation schedule and the counters. Handlers for worker events call into it;
- * it knows nothing about sockets.
+ * lifecycle (draft → running ⇄ paused → done | failed), evaluation and checkpoint
+ * schedules and the counters. Worker handlers and operator routes call into it; it
+ * knows nothing about sockets or HTTP.
  */
 import { asBytes } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
@@ -18,7 +19,9 @@ import type {
   PushAccepted,
 } from '../../shared/protocol.js';
 import { fail, ok, type Result } from '../../shared/result.js';
-import type { Dataset } from '../data/dataset.js';
+import type { CheckpointContent } from '../checkpoints/checkpoint-format.js';
+import type { CheckpointStore } from '../checkpoints/checkpoint-store.js';
+import { featuresAsFloat, type Dataset } from '../data/dataset.js';
 import { ShardLedger } from '../data/shard-ledger.js';
 import type { ShardInfo } from '../data/shard-store.js';
 import type { EvaluationService } from '../eval/evaluator.js';
@@ -27,6 +30,7 @@ import { createOptimizer } from '../params/optimizers.js';
 import { ParameterStore } from '../params/parameter-store.js';
 import { decodeGradientInto, type UncheckedManifest } from '../params/push-validation.js';
 import { checkStaleness } from '../params/staleness-policy.js';
+import { MetricSampler } from './job-metrics.js';
 import { countRejection, emptyStats, recordAccepted, type JobStats } from './job-stats.js';
 import type { InitialModel } from './model-init.js';
 
@@ -40,32 +44,41 @@ export function payloadCapBytes(parameterCount: number): number {
   return parameterCount * 4 + 64 * 1024;
 }
 
+export type JobAction = 'start' | 'pause' | 'resume' | 'stop';
+
 export interface JobDeps {
   dataset: Dataset;
   shards: ShardInfo[];
   model: InitialModel;
   evaluation: EvaluationService;
+  checkpoints: CheckpointStore | null;
   now: () => number;
-  /** Told when the job's state changes (e.g. to done), so workers can be reassigned. */
+  /** Told after every state change, so workers can be reassigned and the change stored. */
   onStateChange: (job: Job) => void;
+  onEval: (job: Job, rec: EvalRecord) => void;
 }
 
 export class Job {
-  state: JobState = 'running';
+  state: JobState = 'draft';
   failure: string | null = null;
+  resumedFrom: { version: number; at: number } | null = null;
   readonly store: ParameterStore;
   readonly ledger: ShardLedger;
-  readonly stats: JobStats = emptyStats();
+  stats: JobStats = emptyStats();
   readonly evals: EvalRecord[] = [];
   readonly workers = new Set<string>();
-  private evalTimer: NodeJS.Timeout | null = null;
+  readonly metrics: MetricSampler;
+  private timers: NodeJS.Timeout[] = [];
   private evalInFlight: Promise<EvalRecord | null> | null = null;
   private lastEvaluatedVersion = -1;
+  private lastCheckpointVersion = -1;
+  private checkpointInFlight: Promise<void> | null = null;
   private readonly maxPayloadBytes: number;
 
   constructor(
     readonly id: string,
     readonly spec: JobSpec,
+    readonly createdAt: number,
     private readonly deps: JobDeps,
   ) {
     this.store = new ParameterStore(deps.model.tensors, deps.model.values, createOptimizer(spec.optimizer));
@@ -77,20 +90,64 @@ export class Job {
       now: deps.now,
     });
     this.maxPayloadBytes = payloadCapBytes(this.store.parameterCount);
+    this.metrics = new MetricSampler();
   }
 
-  get payloadCap(): number {
-    return this.maxPayloadBytes;
+  get topology(): object {
+    return this.deps.model.topology;
   }
 
-  start(): void {
-    this.evalTimer = setInterval(() => void this.evaluateIfChanged(), this.spec.evalIntervalSeconds * 1000);
-    this.evalTimer.unref();
+  /** Operator control; refuses transitions that make no sense from the current state. */
+  control(action: JobAction): Result<object> {
+    const from = this.state;
+    const allowed: Record<JobAction, JobState[]> = {
+      start: ['draft'],
+      pause: ['running'],
+      resume: ['paused'],
+      stop: ['draft', 'running', 'paused'],
+    };
+    if (!allowed[action].includes(from)) return fail(ErrorCode.BAD_REQUEST, `Cannot ${action} a job that is ${from}`);
+    if (action === 'stop') this.finish('done', null, 'stopped by the operator');
+    else this.setState(action === 'pause' ? 'paused' : 'running');
+    return ok({});
   }
 
-  stop(): void {
-    if (this.evalTimer) clearInterval(this.evalTimer);
-    this.evalTimer = null;
+  private setState(state: JobState): void {
+    this.state = state;
+    this.clearTimers();
+    if (state === 'running') {
+      this.metrics.resetRates();
+      this.timers.push(setInterval(() => void this.evaluateIfChanged(), this.spec.evalIntervalSeconds * 1000));
+      if (this.deps.checkpoints) this.timers.push(setInterval(() => void this.checkpointIfChanged(), this.spec.checkpointSeconds * 1000));
+      for (const t of this.timers) t.unref();
+    } else {
+      // Leases of a job that is not training would only expire; give the shards back now.
+      for (const w of [...this.workers]) this.release(w);
+    }
+    log.info('job state', { job: this.id, state });
+    this.deps.onStateChange(this);
+  }
+
+  private finish(state: 'done' | 'failed', failure: string | null, reason: string): void {
+    if (this.state === 'done' || this.state === 'failed') return;
+    this.failure = failure;
+    log.info(`job ${state}`, { job: this.id, reason, version: this.store.version });
+    this.setState(state);
+    void this.evaluateIfChanged().then(() => this.checkpointIfChanged());
+  }
+
+  fail(reason: string): void {
+    this.finish('failed', reason, reason);
+  }
+
+  /** Stops timers (coordinator shutdown, deletion); the state is left as it is. */
+  dispose(): void {
+    this.clearTimers();
+  }
+
+  private clearTimers(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
   }
 
   assignment(): JobAssignment {
@@ -152,15 +209,14 @@ export class Job {
     const c = this.ledger.complete(leaseId, workerId);
     if (!c) return fail(ErrorCode.UNKNOWN_LEASE, `Lease ${leaseId} is not held by this worker (expired, released or never granted)`);
     if (c.epochDone) log.info('epoch complete', { job: this.id, epoch: c.epoch, version: this.store.version });
-    if (this.ledger.finished) void this.finish('all epochs trained');
+    if (this.ledger.finished) this.finish('done', null, 'all epochs trained');
     return ok(c);
   }
 
   /** A worker left: its shards go back to the queue. */
   release(workerId: string): void {
     this.workers.delete(workerId);
-    const n = this.ledger.release(workerId);
-    if (n) log.debug('requeued shards of departed worker', { job: this.id, workerId, shards: n });
+    this.ledger.release(workerId);
   }
 
   /** Evaluates the current parameters unless this version was already scored. */
@@ -174,19 +230,22 @@ export class Job {
   private async evaluate(): Promise<EvalRecord | null> {
     const version = this.store.version;
     const examplesSeen = this.stats.examplesSeen;
+    const ds = this.deps.dataset;
     try {
       const r = await this.deps.evaluation.evaluate({
         topology: this.deps.model.topology,
-        dataset: this.spec.dataset,
         tensors: this.store.specs.map((s) => ({ name: s.name, shape: [...s.shape] })),
         values: this.store.copyValues(),
+        datasetKey: ds.name,
+        testSet: () => ({ features: featuresAsFloat(ds, ds.test), labels: ds.test.labels, featureShape: ds.featureShape, numClasses: ds.numClasses }),
       });
       const rec: EvalRecord = { version, examplesSeen, accuracy: r.accuracy, loss: r.loss, at: this.deps.now() };
       this.lastEvaluatedVersion = version;
       this.evals.push(rec);
       log.info('evaluated', { job: this.id, version, accuracy: +r.accuracy.toFixed(4), loss: +r.loss.toFixed(4), ms: Math.round(r.ms) });
+      this.deps.onEval(this, rec);
       if (this.spec.targetAccuracy !== null && r.accuracy >= this.spec.targetAccuracy && this.state === 'running') {
-        void this.finish(`reached target accuracy ${this.spec.targetAccuracy}`);
+        this.finish('done', null, `reached target accuracy ${this.spec.targetAccuracy}`);
       }
       return rec;
     } catch (err) {
@@ -195,13 +254,44 @@ export class Job {
     }
   }
 
-  private async finish(reason: string): Promise<void> {
-    if (this.state !== 'running') return;
-    this.state = 'done';
-    this.stop();
-    log.info('job done', { job: this.id, reason, version: this.store.version });
-    this.deps.onStateChange(this);
-    await this.evaluateIfChanged();
+  /** Writes a checkpoint when the version moved since the last one. */
+  checkpointIfChanged(): Promise<void> {
+    const store = this.deps.checkpoints;
+    if (!store || this.checkpointInFlight || this.store.version === this.lastCheckpointVersion) return this.checkpointInFlight ?? Promise.resolve();
+    const content: CheckpointContent = {
+      jobId: this.id,
+      at: this.deps.now(),
+      store: this.store.snapshot(),
+      ledger: this.ledger.exportState(),
+      stats: structuredClone(this.stats),
+    };
+    this.checkpointInFlight = store
+      .write(content)
+      .then((info) => {
+        this.lastCheckpointVersion = content.store.version;
+        log.debug('checkpoint written', { job: this.id, version: info.version, bytes: info.bytes });
+      })
+      .catch((err: unknown) => log.error('checkpoint failed', { job: this.id, error: err instanceof Error ? err.message : String(err) }))
+      .finally(() => (this.checkpointInFlight = null));
+    return this.checkpointInFlight;
+  }
+
+  /** Loads a checkpoint (coordinator restart) before the job runs again. */
+  restore(c: CheckpointContent): void {
+    this.store.restore(c.store);
+    this.ledger.restore(c.ledger);
+    this.stats = c.stats;
+    this.lastCheckpointVersion = c.store.version;
+    this.resumedFrom = { version: c.store.version, at: c.at };
+  }
+
+  /** Restores a stored state without the transition side effects (used at start-up). */
+  reinstate(state: JobState, failure: string | null): void {
+    if (state === 'running') this.setState('running');
+    else {
+      this.state = state;
+      this.failure = failure;
+    }
   }
 
   summary(): JobSummary {

@@ -1,11 +1,13 @@
 /**
  * A job's model as the PS holds it: the Layers topology workers rebuild, the tensor
  * specs pushes are checked against, and initial values drawn by tfjs's own
- * initializers (Glorot-uniform kernels, zero biases), seeded by the job.
+ * initializers (Glorot-uniform kernels, zero biases; presets are seeded by the job).
+ * An uploaded topology is rebuilt by tfjs and checked against the dataset here, so a
+ * bad one is refused at creation with its reason instead of failing in every browser.
  */
-import type { ModelPresetName } from '../../shared/job-spec.js';
-import { MODEL_PRESETS, tensorSpecsOf } from '../../shared/models.js';
-import type { TensorSpec } from '../../shared/tensors.js';
+import type { ModelName } from '../../shared/job-spec.js';
+import { MODEL_PRESETS, modelFromTopology, tensorSpecsOf } from '../../shared/models.js';
+import { totalSize, type TensorSpec } from '../../shared/tensors.js';
 import { initNodeTf, tf } from '../tf-node.js';
 
 export interface InitialModel {
@@ -14,22 +16,63 @@ export interface InitialModel {
   values: Float32Array[];
 }
 
-export async function buildInitialModel(
-  preset: ModelPresetName,
-  featureShape: number[],
-  numClasses: number,
-  seed: number,
-): Promise<InitialModel> {
-  await initNodeTf();
-  const model = MODEL_PRESETS[preset].build(featureShape, numClasses, seed);
-  try {
-    const topology = model.toJSON(undefined, false) as object;
-    const tensors = tensorSpecsOf(model);
-    const values = model.trainableWeights.map((w) => w.read().dataSync() as Float32Array).map((v) => Float32Array.from(v));
-    return { topology, tensors, values };
-  } finally {
-    model.dispose();
+export class ModelSpecError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelSpecError';
   }
 }
 
-export { tf };
+async function build(model: ModelName, topology: object | null, featureShape: number[], numClasses: number, seed: number) {
+  if (model !== 'custom') {
+    try {
+      return MODEL_PRESETS[model].build(featureShape, numClasses, seed);
+    } catch (err) {
+      throw new ModelSpecError(`Model "${model}" does not fit input [${featureShape}]: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  if (!topology || typeof topology !== 'object') throw new ModelSpecError('A custom model needs a tfjs Layers topology (model.toJSON())');
+  try {
+    return await modelFromTopology(topology);
+  } catch (err) {
+    throw new ModelSpecError(`The topology is not a valid tfjs Layers model: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+function check(m: tf.LayersModel, featureShape: number[], numClasses: number, maxParameters: number): void {
+  if (m.inputs.length !== 1 || m.outputs.length !== 1) throw new ModelSpecError('The model must have exactly one input and one output');
+  const input = m.inputs[0]!.shape.slice(1);
+  if (input.length !== featureShape.length || input.some((d, i) => d !== featureShape[i])) {
+    throw new ModelSpecError(`The model's input is [${input}], the dataset's examples are [${featureShape}]`);
+  }
+  const output = m.outputs[0]!.shape;
+  if (output.length !== 2 || output[1] !== numClasses) throw new ModelSpecError(`The model's output is [${output.slice(1)}], the dataset has ${numClasses} classes`);
+  if (m.nonTrainableWeights.length > 0) {
+    throw new ModelSpecError(`Non-trainable weights (${m.nonTrainableWeights.map((w) => w.originalName).join(', ')}) are not supported by the parameter server`);
+  }
+  const n = totalSize(tensorSpecsOf(m));
+  if (n > maxParameters) throw new ModelSpecError(`The model has ${n} parameters; this coordinator accepts at most ${maxParameters}`);
+  if (n === 0) throw new ModelSpecError('The model has no trainable parameters');
+}
+
+export async function buildInitialModel(
+  model: ModelName,
+  topology: object | null,
+  featureShape: number[],
+  numClasses: number,
+  seed: number,
+  maxParameters: number,
+): Promise<InitialModel> {
+  await initNodeTf();
+  const m = await build(model, topology, featureShape, numClasses, seed);
+  try {
+    check(m, featureShape, numClasses, maxParameters);
+    return {
+      topology: m.toJSON(undefined, false) as object,
+      tensors: tensorSpecsOf(m),
+      values: m.trainableWeights.map((w) => Float32Array.from(w.read().dataSync() as Float32Array)),
+    };
+  } finally {
+    m.dispose();
+  }
+}

@@ -5,7 +5,7 @@
  * per tensor that pushes decode into, so applying a push allocates nothing.
  */
 import { encodeTensors, type TensorPayload } from '../../shared/codec.js';
-import { sameShape, sizeOf, type TensorSpec } from '../../shared/tensors.js';
+import { sizeOf, type TensorSpec } from '../../shared/tensors.js';
 import type { Optimizer } from './optimizer.js';
 
 export interface StoredTensor {
@@ -84,7 +84,34 @@ export class ParameterStore {
     return this.tensors.map((t) => t.values.slice());
   }
 
-  hasShapes(specs: readonly TensorSpec[]): boolean {
-    return specs.length === this.tensors.length && specs.every((s, i) => s.name === this.tensors[i]!.spec.name && sameShape(s.shape, this.tensors[i]!.spec.shape));
+  /** A consistent copy of parameters and optimizer state (for a checkpoint). */
+  snapshot(): StoreSnapshot {
+    return {
+      version: this.currentVersion,
+      applies: this.applies,
+      tensors: this.tensors.map((t) => ({ values: t.values.slice(), slots: t.slots.map((s) => s.slice()) })),
+    };
   }
+
+  /** Loads a checkpoint's state; the shapes must be this store's. */
+  restore(snap: StoreSnapshot): void {
+    if (snap.tensors.length !== this.tensors.length) throw new Error(`Checkpoint has ${snap.tensors.length} tensors, the model ${this.tensors.length}`);
+    snap.tensors.forEach((s, i) => {
+      const t = this.tensors[i]!;
+      if (s.values.length !== t.values.length || s.slots.length !== t.slots.length) {
+        throw new Error(`Checkpoint tensor ${i} does not fit "${t.spec.name}"`);
+      }
+      t.values.set(s.values);
+      s.slots.forEach((slot, k) => t.slots[k]!.set(slot));
+    });
+    this.currentVersion = snap.version;
+    this.applies = snap.applies;
+    this.cachedPayload = null;
+  }
+}
+
+export interface StoreSnapshot {
+  version: number;
+  applies: number;
+  tensors: { values: Float32Array; slots: Float32Array[] }[];
 }

@@ -1,0 +1,94 @@
+/**
+ * Checkpoint files per job under `<dataDir>/checkpoints/<jobId>/`, written atomically
+ * (temporary file, fsync, rename, fsync of the directory) so that a crash leaves either
+ * the old file set or the new one. The last `keep` are kept.
+ */
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { CheckpointInfo } from '../../shared/operator-protocol.js';
+import { createLogger } from '../logger.js';
+import { decodeCheckpoint, encodeCheckpoint, type CheckpointContent } from './checkpoint-format.js';
+
+const log = createLogger('checkpoint');
+const NAME = /^ckpt-(\d{12})\.dpck$/;
+
+export class CheckpointStore {
+  constructor(
+    private readonly root: string,
+    private readonly keep = 3,
+  ) {}
+
+  private dir(jobId: string): string {
+    return join(this.root, jobId);
+  }
+
+  async write(c: CheckpointContent): Promise<CheckpointInfo> {
+    const dir = this.dir(c.jobId);
+    await mkdir(dir, { recursive: true });
+    const name = `ckpt-${String(c.store.version).padStart(12, '0')}.dpck`;
+    const bytes = encodeCheckpoint(c);
+    const tmp = join(dir, `.${name}.${process.pid}.tmp`);
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(bytes);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, join(dir, name));
+    const d = await open(dir, 'r');
+    try {
+      await d.sync();
+    } finally {
+      await d.close();
+    }
+    await this.prune(c.jobId);
+    return { name, version: c.store.version, at: c.at, bytes: bytes.length };
+  }
+
+  async list(jobId: string): Promise<CheckpointInfo[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir(jobId));
+    } catch {
+      return [];
+    }
+    const out: CheckpointInfo[] = [];
+    for (const name of names) {
+      const m = NAME.exec(name);
+      if (!m) continue;
+      const st = await stat(join(this.dir(jobId), name));
+      out.push({ name, version: Number(m[1]), at: st.mtimeMs, bytes: st.size });
+    }
+    return out.sort((a, b) => a.version - b.version);
+  }
+
+  /** The path of a checkpoint by name, or null if the name is not one of this job's. */
+  async path(jobId: string, name: string): Promise<string | null> {
+    if (!NAME.test(name)) return null;
+    return (await this.list(jobId)).some((c) => c.name === name) ? join(this.dir(jobId), name) : null;
+  }
+
+  /** The newest checkpoint that verifies; torn or damaged files are skipped and reported. */
+  async latestValid(jobId: string): Promise<CheckpointContent | null> {
+    const all = await this.list(jobId);
+    for (let i = all.length - 1; i >= 0; i--) {
+      const file = join(this.dir(jobId), all[i]!.name);
+      try {
+        return decodeCheckpoint(await readFile(file));
+      } catch (err) {
+        log.warn('skipping damaged checkpoint', { jobId, file: all[i]!.name, reason: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    return null;
+  }
+
+  async remove(jobId: string): Promise<void> {
+    await rm(this.dir(jobId), { recursive: true, force: true });
+  }
+
+  private async prune(jobId: string): Promise<void> {
+    const all = await this.list(jobId);
+    for (const c of all.slice(0, Math.max(0, all.length - this.keep))) await rm(join(this.dir(jobId), c.name), { force: true });
+  }
+}

@@ -1,0 +1,22 @@
+/** The operator's view of a job (REST and dashboard). */
+import type { JobDetail } from '../../shared/operator-protocol.js';
+import type { Job } from './job.js';
+
+export function jobDetail(job: Job, withHistory = true): JobDetail {
+  return {
+    ...job.summary(),
+    description: job.spec.description,
+    spec: job.spec,
+    failure: job.failure,
+    createdAt: job.createdAt,
+    pushesAccepted: job.stats.pushesAccepted,
+    pushesRejected: { ...job.stats.pushesRejected },
+    staleness: { ...job.stats.staleness },
+    bytesIn: job.stats.bytesIn,
+    bytesOut: job.stats.bytesOut,
+    parameters: job.store.parameterCount,
+    resumedFrom: job.resumedFrom,
+    evals: withHistory ? [...job.evals] : [],
+    history: withHistory ? [...job.metrics.history] : [],
+  };
+}

@@ -1,0 +1,81 @@
+/**
+ * The `/operator` namespace: live state for the dashboard. Connections must present
+ * the operator token in the handshake (`auth: { token }`); others are refused with
+ * UNAUTHORIZED before any state is sent. Push-only: mutations go through REST.
+ */
+import type { Namespace } from 'socket.io';
+import { ErrorCode } from '../../shared/errors.js';
+import type { MetricPoint, OperatorClientToServerEvents, OperatorServerToClientEvents, WorkerView } from '../../shared/operator-protocol.js';
+import type { EvalRecord } from '../../shared/protocol.js';
+import { tokenMatches } from '../auth/operator-token.js';
+import type { Job } from '../jobs/job.js';
+import { jobDetail } from '../jobs/job-detail.js';
+import type { JobRegistry } from '../jobs/job-registry.js';
+import type { JobStore } from '../store/job-store.js';
+import type { WorkerDirectory } from '../worker/worker-directory.js';
+
+export type OperatorNamespace = Namespace<OperatorClientToServerEvents, OperatorServerToClientEvents>;
+
+export interface OperatorDeps {
+  token: string;
+  jobs: JobRegistry;
+  workers: WorkerDirectory;
+  store: JobStore | null;
+  now: () => number;
+}
+
+export function workerViews(jobs: JobRegistry, workers: WorkerDirectory): WorkerView[] {
+  const leases = new Map<string, { epoch: number; shardIndex: number }[]>();
+  for (const j of jobs.list()) for (const [w, l] of j.ledger.leaseTable()) leases.set(w, l);
+  return workers.list().map((w) => ({
+    id: w.id,
+    jobId: w.jobId,
+    userAgent: w.userAgent,
+    backend: w.backend,
+    adapter: w.adapter,
+    examplesPerSecond: w.examplesPerSecond,
+    pushesAccepted: w.pushesAccepted,
+    pushesRejected: { ...w.pushesRejected },
+    shards: leases.get(w.id) ?? [],
+    connectedAt: w.connectedAt,
+    lastSeen: w.lastSeen,
+  }));
+}
+
+export interface OperatorChannel {
+  /** Samples every running job, stores the points and sends a tick to dashboards. */
+  tick(): void;
+  evaluated(job: Job, record: EvalRecord): void;
+}
+
+export function attachOperatorNamespace(nsp: OperatorNamespace, d: OperatorDeps): OperatorChannel {
+  nsp.use((socket, next) => {
+    const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
+    if (tokenMatches(token, d.token)) return next();
+    next(Object.assign(new Error(ErrorCode.UNAUTHORIZED), { data: { code: ErrorCode.UNAUTHORIZED, message: 'The operator token is required' } }));
+  });
+  nsp.on('connection', (socket) => {
+    socket.emit('dashboard:init', { at: d.now(), jobs: d.jobs.list().map((j) => jobDetail(j)), workers: workerViews(d.jobs, d.workers) });
+  });
+  return {
+    tick() {
+      const at = d.now();
+      const points: Record<string, MetricPoint> = {};
+      for (const job of d.jobs.list()) {
+        if (job.state !== 'running') continue;
+        const p = job.metrics.sample(at, job.store.version, job.stats);
+        points[job.id] = p;
+        d.store?.addMetrics(job.id, [p]);
+      }
+      if (nsp.sockets.size === 0) return;
+      const jobs = d.jobs.list().map((j) => {
+        const { history: _h, evals: _e, ...rest } = jobDetail(j, false);
+        return rest;
+      });
+      nsp.emit('dashboard:tick', { at, jobs, workers: workerViews(d.jobs, d.workers), points });
+    },
+    evaluated(job, record) {
+      nsp.emit('job:eval', { jobId: job.id, record });
+    },
+  };
+}

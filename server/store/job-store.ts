@@ -1,0 +1,30 @@
+/**
+ * Where jobs, their states and metric history live across restarts. A small
+ * interface with a SQLite implementation; tests and future backends (a shared
+ * database for several coordinators) implement the same contract.
+ */
+import type { JobSpec } from '../../shared/job-spec.js';
+import type { MetricPoint } from '../../shared/operator-protocol.js';
+import type { EvalRecord, JobState } from '../../shared/protocol.js';
+
+export interface StoredJob {
+  id: string;
+  spec: JobSpec;
+  topology: object | null;
+  state: JobState;
+  failure: string | null;
+  createdAt: number;
+}
+
+export interface JobStore {
+  saveJob(job: StoredJob): void;
+  setState(id: string, state: JobState, failure: string | null): void;
+  deleteJob(id: string): void;
+  listJobs(): StoredJob[];
+  addEval(jobId: string, rec: EvalRecord): void;
+  evals(jobId: string): EvalRecord[];
+  addMetrics(jobId: string, points: readonly MetricPoint[]): void;
+  /** The most recent `limit` points, oldest first. */
+  metrics(jobId: string, limit: number): MetricPoint[];
+  close(): void;
+}
