@@ -112,6 +112,16 @@ describe('Downpour training through the parameter server', () => {
     expect(jobs[0]!.lastEval.accuracy).toBe(rec!.accuracy);
   });
 
+  it('exposes Prometheus metrics of pushes, versions, bytes and the last evaluation', async () => {
+    const text = await (await fetch(run.url + '/metrics')).text();
+    const id = run.job.id;
+    expect(text).toContain(`downpour_pushes_total{job="${id}",result="accepted"} ${run.job.stats.pushesAccepted}`);
+    expect(text).toContain(`downpour_job_version{job="${id}"} ${run.job.store.version}`);
+    expect(text).toContain(`downpour_bytes_in_total{job="${id}"} ${run.job.stats.bytesIn}`);
+    expect(text).toMatch(new RegExp(`downpour_eval_accuracy\\{job="${id}"\\} 0\\.\\d+`));
+    expect(text).toMatch(/^downpour_workers 1$/m);
+  });
+
   it('returns a departed worker\'s leases to the queue', async () => {
     const other = await connectTestWorker(run.url);
     await other.emitWithAck('worker:hello', { userAgent: 'vitest-2' });
