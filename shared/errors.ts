@@ -25,6 +25,12 @@ export const ErrorCode = {
   UNKNOWN_LEASE: 'UNKNOWN_LEASE',
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   INTERNAL: 'INTERNAL',
+  /** The gradient's norm is far above the job's recent pushes (a Byzantine or broken worker). */
+  NORM_OUTLIER: 'NORM_OUTLIER',
+  /** The socket sent more messages than its rate limit allows. */
+  RATE_LIMITED: 'RATE_LIMITED',
+  /** An event name the worker namespace does not know. */
+  UNKNOWN_EVENT: 'UNKNOWN_EVENT',
   /** An operator action without a valid operator token. */
   UNAUTHORIZED: 'UNAUTHORIZED',
   /** No such job, dataset, checkpoint or route. */

@@ -68,6 +68,14 @@ export const jobSpecSchema = z
     epochs: z.number().int().min(1).max(10_000).default(20),
     /** The job is also done once test accuracy reaches this, if set. */
     targetAccuracy: z.number().min(0).max(1).nullable().default(null),
+    /** Workers go to the running job with the highest priority, then the fewest workers, then the oldest. */
+    priority: z.number().int().min(-1000).max(1000).default(0),
+    /**
+     * Byzantine defence: a push whose gradient norm (per mini-batch) exceeds this many
+     * times the median of the job's recent accepted pushes is refused (NORM_OUTLIER).
+     * 0 turns the bound off.
+     */
+    normBound: z.number().min(0).max(1e6).default(10),
     /** Seconds between checkpoints (taken only when the version moved). */
     checkpointSeconds: z.number().positive().max(86_400).default(30),
     /** Seed for the initial parameters and the shard order. */

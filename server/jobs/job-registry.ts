@@ -2,7 +2,8 @@
  * The coordinator's jobs: creation (validated against the dataset and the model
  * limits), deletion, persistence of their states, restoration after a restart, and
  * the policy that assigns workers: a free worker goes to the running job with the
- * fewest workers (ties: the oldest job), so running jobs share volunteers evenly.
+ * highest priority, then the fewest workers, then the oldest, so running jobs of equal
+ * priority share volunteers evenly.
  */
 import { ErrorCode } from '../../shared/errors.js';
 import type { JobSpec } from '../../shared/job-spec.js';
@@ -129,7 +130,7 @@ export class JobRegistry {
     let best: Job | null = null;
     for (const job of this.jobs.values()) {
       if (job.state !== 'running') continue;
-      if (!best || job.workers.size < best.workers.size) best = job;
+      if (!best || job.spec.priority > best.spec.priority || (job.spec.priority === best.spec.priority && job.workers.size < best.workers.size)) best = job;
     }
     return best;
   }

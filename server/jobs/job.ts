@@ -28,6 +28,7 @@ import type { EvaluationService } from '../eval/evaluator.js';
 import { createLogger } from '../logger.js';
 import { createOptimizer } from '../params/optimizers.js';
 import { ParameterStore } from '../params/parameter-store.js';
+import { NormBound } from '../params/norm-bound.js';
 import { decodeGradientInto, type UncheckedManifest } from '../params/push-validation.js';
 import { checkStaleness } from '../params/staleness-policy.js';
 import { MetricSampler } from './job-metrics.js';
@@ -74,6 +75,7 @@ export class Job {
   private lastCheckpointVersion = -1;
   private checkpointInFlight: Promise<void> | null = null;
   private readonly maxPayloadBytes: number;
+  private readonly normBound: NormBound;
 
   constructor(
     readonly id: string,
@@ -90,6 +92,7 @@ export class Job {
       now: deps.now,
     });
     this.maxPayloadBytes = payloadCapBytes(this.store.parameterCount);
+    this.normBound = new NormBound(spec.normBound);
     this.metrics = new MetricSampler();
   }
 
@@ -189,6 +192,12 @@ export class Job {
     if ('ok' in fresh) return fresh;
     const bad = decodeGradientInto(this.store, push.manifest, push.data, { codec: this.spec.codec, maxBytes: this.maxPayloadBytes });
     if (bad) return bad;
+    // One pass gives both checks: a NaN or Infinity anywhere makes the norm non-finite.
+    const norm = this.store.scratchNorm();
+    if (!Number.isFinite(norm)) return fail(ErrorCode.NON_FINITE, 'Gradient contains NaN or Infinity');
+    const outlier = this.normBound.check(norm / push.batches);
+    if (outlier) return outlier;
+    this.normBound.record(norm / push.batches);
     const version = this.store.applyScratch();
     recordAccepted(this.stats, push.examples, push.loss, fresh.staleness, asBytes(push.data).byteLength);
     this.ledger.renew(workerId);

@@ -61,13 +61,14 @@ export class ParameterStore {
     return this.currentVersion;
   }
 
-  /** True when every scratch value is finite (checked before applying). */
-  scratchIsFinite(): boolean {
+  /** The L2 norm of the gradient in the scratch buffers: NaN or Infinity when any value is not finite. */
+  scratchNorm(): number {
+    let sum = 0;
     for (const t of this.tensors) {
       const s = t.scratch;
-      for (let i = 0; i < s.length; i++) if (!Number.isFinite(s[i]!)) return false;
+      for (let i = 0; i < s.length; i++) sum += s[i]! * s[i]!;
     }
-    return true;
+    return Math.sqrt(sum);
   }
 
   /** The current parameters, encoded once per version however many workers pull. */

@@ -2,7 +2,7 @@
  * Checks a gradient payload against the job's model before anything touches the
  * parameters: codec, tensor names and order, shapes, dtypes, byte lengths, and (after
  * decoding into the store's scratch buffers) finiteness. A bad worker wastes its own
- * time, never the job's.
+ * time, never the job's. Finiteness and the norm bound are checked on the decoded values (server/jobs/job.ts).
  */
 import { asBytes, getCodec, type TensorEntry } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
@@ -21,7 +21,7 @@ export interface PayloadLimits {
   maxBytes: number;
 }
 
-/** Validates the layout and decodes into `store`'s scratch buffers; null when all is well. */
+/** Validates the layout and decodes into `store`'s scratch buffers; null when all is well. Values are checked by the caller (norm). */
 export function decodeGradientInto(
   store: ParameterStore,
   manifest: UncheckedManifest,
@@ -69,6 +69,5 @@ export function decodeGradientInto(
     return fail(ErrorCode.BYTE_LENGTH_MISMATCH, `Buffer is ${bytes.byteLength} bytes, the manifest describes ${expectedOffset}`);
   }
   for (let i = 0; i < entries.length; i++) codec.readInto(entries[i] as TensorEntry, bytes, tensors[i]!.scratch);
-  if (!store.scratchIsFinite()) return fail(ErrorCode.NON_FINITE, 'Gradient contains NaN or Infinity');
   return null;
 }
