@@ -12,6 +12,10 @@ export interface SeriesDef {
   /** Scale key; a second key gets its own axis on the right. */
   scale?: string;
   value?: (v: number) => string;
+  /** Tick labels for this series' scale (the first series on a scale decides). */
+  axisValue?: (v: number) => string;
+  /** Axis title for this series' scale; default: the labels of the series on it. */
+  axisLabel?: string;
 }
 
 export interface ChartDef {
@@ -31,9 +35,11 @@ export class ResizableChart {
   private readonly plot: uPlot;
   private readonly observer: ResizeObserver;
   private readonly empty: HTMLElement;
+  private readonly holder: HTMLElement;
 
   constructor(def: ChartDef, parent: HTMLElement) {
     const holder = h('div', { class: 'chart-canvas' });
+    this.holder = holder;
     this.empty = h('p', { class: 'chart-empty' }, 'No data yet');
     this.figure = h(
       'figure',
@@ -55,6 +61,8 @@ export class ResizableChart {
     const n = data[0].length;
     this.figure.setAttribute('data-points', String(n));
     this.empty.hidden = n > 0;
+    // An empty uPlot keeps the previous job's axes; hide it rather than show stale ticks.
+    this.holder.hidden = n === 0;
     this.plot.setData(data);
   }
 
@@ -67,6 +75,14 @@ export class ResizableChart {
 
 function emptyData(def: ChartDef): uPlot.AlignedData {
   return [[], ...def.series.map(() => [])];
+}
+
+function axisLabel(onScale: SeriesDef[]): string {
+  return onScale.find((s) => s.axisLabel)?.axisLabel ?? onScale.map((s) => s.label).join(' / ');
+}
+
+function axisValues(format: ((v: number) => string) | undefined): Partial<uPlot.Axis> {
+  return format ? { values: (_u: uPlot, splits: number[]) => splits.map(format) } : {};
 }
 
 function options(def: ChartDef, width: number): uPlot.Options {
@@ -83,8 +99,9 @@ function options(def: ChartDef, width: number): uPlot.Options {
         grid: i === 0 ? grid : { show: false },
         ticks: grid,
         side: i === 0 ? 3 : 1,
-        size: 56,
-        label: def.series.filter((s) => (s.scale ?? 'y') === scale).map((s) => s.label).join(' / '),
+        size: 64,
+        ...axisValues(def.series.find((s) => (s.scale ?? 'y') === scale)?.axisValue),
+        label: axisLabel(def.series.filter((s) => (s.scale ?? 'y') === scale)),
       }),
     ),
   ];

@@ -67,10 +67,10 @@ const CHARTS: Chart[] = [
   {
     def: {
       id: 'bytes',
-      title: 'Network traffic',
+      title: 'Network traffic (bytes per second)',
       xTime: true,
       series: [
-        { label: 'in/s', color: GREEN, scale: 'bytes', value: (v) => `${fmtBytes(v)}/s` },
+        { label: 'in/s', color: GREEN, scale: 'bytes', value: (v) => `${fmtBytes(v)}/s`, axisValue: fmtBytes, axisLabel: 'bytes/s' },
         { label: 'out/s', color: RED, scale: 'bytes', value: (v) => `${fmtBytes(v)}/s` },
       ],
     },
