@@ -14,6 +14,7 @@ export default defineConfig({
       input: {
         volunteer: resolve(root, 'index.html'),
         bench: resolve(root, 'bench.html'),
+        dashboard: resolve(root, 'dashboard.html'),
       },
     },
   },

@@ -1,0 +1,134 @@
+/**
+ * One uPlot chart that follows its container's width (ResizeObserver), so the grid
+ * can reflow from two columns to one at phone width without the charts overflowing.
+ */
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import { h } from './dom.js';
+
+export interface SeriesDef {
+  label: string;
+  color: string;
+  /** Scale key; a second key gets its own axis on the right. */
+  scale?: string;
+  value?: (v: number) => string;
+  /** Tick labels for this series' scale (the first series on a scale decides). */
+  axisValue?: (v: number) => string;
+  /** Axis title for this series' scale; default: the labels of the series on it. */
+  axisLabel?: string;
+}
+
+export interface ChartDef {
+  id: string;
+  title: string;
+  /** Time x axis (seconds) or a plain number (examples seen, staleness). */
+  xTime: boolean;
+  xLabel?: string;
+  series: SeriesDef[];
+  bars?: boolean;
+}
+
+const HEIGHT = 220;
+
+export class ResizableChart {
+  readonly figure: HTMLElement;
+  private readonly plot: uPlot;
+  private readonly observer: ResizeObserver;
+  private readonly empty: HTMLElement;
+  private readonly holder: HTMLElement;
+
+  constructor(def: ChartDef, parent: HTMLElement) {
+    const holder = h('div', { class: 'chart-canvas' });
+    this.holder = holder;
+    this.empty = h('p', { class: 'chart-empty' }, 'No data yet');
+    this.figure = h(
+      'figure',
+      { class: 'chart', id: `chart-${def.id}`, 'data-points': 0, 'aria-label': def.title },
+      h('figcaption', {}, def.title),
+      this.empty,
+      holder,
+    );
+    parent.append(this.figure);
+    this.plot = new uPlot(options(def, Math.max(200, holder.clientWidth)), emptyData(def), holder);
+    this.observer = new ResizeObserver(() => {
+      const width = holder.clientWidth;
+      if (width > 0 && width !== this.plot.width) this.plot.setSize({ width, height: HEIGHT });
+    });
+    this.observer.observe(holder);
+  }
+
+  setData(data: uPlot.AlignedData): void {
+    const n = data[0].length;
+    this.figure.setAttribute('data-points', String(n));
+    this.empty.hidden = n > 0;
+    // An empty uPlot keeps the previous job's axes; hide it rather than show stale ticks.
+    this.holder.hidden = n === 0;
+    this.plot.setData(data);
+  }
+
+  destroy(): void {
+    this.observer.disconnect();
+    this.plot.destroy();
+    this.figure.remove();
+  }
+}
+
+function emptyData(def: ChartDef): uPlot.AlignedData {
+  return [[], ...def.series.map(() => [])];
+}
+
+function axisLabel(onScale: SeriesDef[]): string {
+  return onScale.find((s) => s.axisLabel)?.axisLabel ?? onScale.map((s) => s.label).join(' / ');
+}
+
+function axisValues(format: ((v: number) => string) | undefined): Partial<uPlot.Axis> {
+  return format ? { values: (_u: uPlot, splits: number[]) => splits.map(format) } : {};
+}
+
+function options(def: ChartDef, width: number): uPlot.Options {
+  // Axis text follows the page's colour scheme; uPlot's default is black on any background.
+  const ink = getComputedStyle(document.body).color || 'currentColor';
+  const grid = { stroke: 'rgba(128,128,128,0.2)', width: 1 };
+  const scales = [...new Set(def.series.map((s) => s.scale ?? 'y'))];
+  const axes: uPlot.Axis[] = [
+    { stroke: ink, grid, ticks: grid, ...(def.xLabel ? { label: def.xLabel } : {}) },
+    ...scales.map(
+      (scale, i): uPlot.Axis => ({
+        scale,
+        stroke: ink,
+        grid: i === 0 ? grid : { show: false },
+        ticks: grid,
+        side: i === 0 ? 3 : 1,
+        size: 64,
+        ...axisValues(def.series.find((s) => (s.scale ?? 'y') === scale)?.axisValue),
+        label: axisLabel(def.series.filter((s) => (s.scale ?? 'y') === scale)),
+      }),
+    ),
+  ];
+  const barPaths = def.bars ? uPlot.paths.bars?.({ size: [0.6, 40] }) : undefined;
+  return {
+    width,
+    height: HEIGHT,
+    scales: {
+      x: { time: def.xTime, ...(def.bars ? { distr: 2 } : {}) },
+      ...Object.fromEntries(scales.map((s) => [s, { auto: true }])),
+    },
+    axes,
+    legend: { live: true },
+    cursor: { drag: { x: true, y: false } },
+    series: [
+      { label: def.xLabel ?? (def.xTime ? 'time' : 'x') },
+      ...def.series.map(
+        (s): uPlot.Series => ({
+          label: s.label,
+          stroke: s.color,
+          width: 2,
+          scale: s.scale ?? 'y',
+          spanGaps: false,
+          ...(s.value ? { value: (_u: uPlot, v: number | null) => (v === null ? '—' : s.value!(v)) } : {}),
+          ...(barPaths ? { paths: barPaths, fill: s.color, points: { show: false } } : {}),
+        }),
+      ),
+    ],
+  };
+}

@@ -1,0 +1,169 @@
+/**
+ * The create-job form → POST /api/jobs. Inputs start at the job spec's own defaults
+ * (shared/job-spec.ts), so the form never disagrees with the server about them; the
+ * server validates and its message is shown next to the offending fields.
+ */
+import type { DatasetInfo, JobCreateRequest } from '../../shared/operator-protocol.js';
+import { jobSpecSchema, OPTIMIZER_TYPES, type JobSpecInput } from '../../shared/job-spec.js';
+import { ApiError, describeError, type OperatorApi } from './api.js';
+import { byId, h } from './dom.js';
+import { FieldErrors } from './field-errors.js';
+import { fmtInt } from './format.js';
+import type { DashboardStore } from './store.js';
+
+const FIELDS: Record<string, string> = {
+  name: 'new-name',
+  description: 'new-description',
+  model: 'new-model',
+  topology: 'new-topology',
+  dataset: 'new-dataset',
+  'optimizer.type': 'new-optimizer',
+  'optimizer.learningRate': 'new-lr',
+  batchSize: 'new-batch',
+  nFetch: 'new-nfetch',
+  nPush: 'new-npush',
+  maxStaleness: 'new-staleness',
+  epochs: 'new-epochs',
+  targetAccuracy: 'new-target',
+  evalIntervalSeconds: 'new-eval',
+};
+
+export class CreateJobForm {
+  private readonly form = byId<HTMLFormElement>('create-job');
+  private readonly status = byId('create-status');
+  private readonly errors = new FieldErrors(this.form, byId('create-errors'), FIELDS);
+  private readonly model = byId<HTMLSelectElement>('new-model');
+  private readonly topologyRow = byId('new-topology-row');
+  private readonly dataset = byId<HTMLSelectElement>('new-dataset');
+
+  constructor(
+    private readonly api: OperatorApi,
+    private readonly store: DashboardStore,
+    private readonly onCreated: (id: string) => void,
+  ) {
+    this.fillDefaults();
+    this.model.addEventListener('change', () => this.showTopology());
+    this.showTopology();
+    this.form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      void this.submit();
+    });
+  }
+
+  async loadDatasets(): Promise<void> {
+    const current = this.dataset.value;
+    try {
+      const list = await this.api.listDatasets();
+      this.dataset.replaceChildren(...list.map(datasetOption));
+      if (list.some((d) => d.name === current)) this.dataset.value = current;
+    } catch (err) {
+      this.status.textContent = `Could not load datasets: ${describeError(err)}`;
+    }
+  }
+
+  private fillDefaults(): void {
+    const d = jobSpecSchema.parse({});
+    const optimizer = byId<HTMLSelectElement>('new-optimizer');
+    optimizer.replaceChildren(...OPTIMIZER_TYPES.map((t) => h('option', { value: t }, t)));
+    optimizer.value = d.optimizer.type;
+    this.dataset.replaceChildren(h('option', { value: d.dataset }, d.dataset));
+    this.model.value = d.model;
+    setValue('new-name', d.name);
+    setValue('new-description', d.description);
+    setValue('new-lr', d.optimizer.learningRate);
+    setValue('new-batch', d.batchSize);
+    setValue('new-nfetch', d.nFetch);
+    setValue('new-npush', d.nPush);
+    setValue('new-staleness', d.maxStaleness);
+    setValue('new-epochs', d.epochs);
+    setValue('new-target', d.targetAccuracy ?? '');
+    setValue('new-eval', d.evalIntervalSeconds);
+  }
+
+  private showTopology(): void {
+    const custom = this.model.value === 'custom';
+    this.topologyRow.hidden = !custom;
+    byId<HTMLInputElement>('new-topology').required = custom;
+  }
+
+  private async submit(): Promise<void> {
+    this.errors.clear();
+    const submit = this.form.querySelector<HTMLButtonElement>('button[type=submit]')!;
+    submit.disabled = true;
+    this.status.textContent = 'Creating…';
+    try {
+      const req = await this.request();
+      const { job } = await this.api.createJob(req);
+      this.store.upsertJob(job);
+      this.status.textContent = `Created "${job.name}" (${job.state}, ${fmtInt(job.parameters)} parameters).`;
+      this.onCreated(job.id);
+    } catch (err) {
+      this.status.textContent = 'The job was not created.';
+      this.errors.show(err instanceof ApiError || err instanceof FormError ? err.message : describeError(err));
+    } finally {
+      submit.disabled = false;
+    }
+  }
+
+  private async request(): Promise<JobCreateRequest> {
+    const model = this.model.value;
+    const spec: JobSpecInput = {
+      name: text('new-name'),
+      description: text('new-description'),
+      // 'custom' is in the operator contract (topology) but not yet in JobSpec's model enum.
+      model: model as JobSpecInput['model'],
+      dataset: this.dataset.value as JobSpecInput['dataset'],
+      optimizer: {
+        type: byId<HTMLSelectElement>('new-optimizer').value as (typeof OPTIMIZER_TYPES)[number],
+        ...num('learningRate', 'new-lr'),
+      },
+      ...num('batchSize', 'new-batch'),
+      ...num('nFetch', 'new-nfetch'),
+      ...num('nPush', 'new-npush'),
+      ...num('maxStaleness', 'new-staleness'),
+      ...num('epochs', 'new-epochs'),
+      ...num('evalIntervalSeconds', 'new-eval'),
+      // Empty means "no target", which the spec spells null.
+      targetAccuracy: text('new-target') === '' ? null : Number(text('new-target')),
+    };
+    const req: JobCreateRequest = { spec, start: byId<HTMLInputElement>('new-start').checked };
+    if (model === 'custom') req.topology = await readTopology();
+    return req;
+  }
+}
+
+class FormError extends Error {}
+
+/** Accepts model.toJSON() output, or a whole model.json (its modelTopology is the topology). */
+async function readTopology(): Promise<object> {
+  const file = byId<HTMLInputElement>('new-topology').files?.[0];
+  if (!file) throw new FormError('topology: choose a tfjs Layers topology JSON file for a custom model');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await file.text());
+  } catch (err) {
+    throw new FormError(`topology: ${file.name} is not JSON (${err instanceof Error ? err.message : String(err)})`);
+  }
+  if (typeof parsed !== 'object' || parsed === null) throw new FormError(`topology: ${file.name} is not a JSON object`);
+  const inner = (parsed as { modelTopology?: unknown }).modelTopology;
+  return typeof inner === 'object' && inner !== null ? inner : parsed;
+}
+
+function datasetOption(d: DatasetInfo): HTMLOptionElement {
+  const detail = `${fmtInt(d.trainCount)} train, ${fmtInt(d.testCount)} test, ${d.numClasses} classes${d.source === 'upload' ? ', uploaded' : ''}`;
+  return h('option', { value: d.name }, `${d.name} (${detail})`);
+}
+
+function text(id: string): string {
+  return byId<HTMLInputElement | HTMLTextAreaElement>(id).value.trim();
+}
+
+function setValue(id: string, v: string | number): void {
+  byId<HTMLInputElement | HTMLTextAreaElement>(id).value = String(v);
+}
+
+/** A numeric field, or nothing when empty so the server's default applies (an explicit 0 is kept). */
+function num<K extends string>(key: K, id: string): Partial<Record<K, number>> {
+  const raw = text(id);
+  return raw === '' ? {} : ({ [key]: Number(raw) } as Record<K, number>);
+}

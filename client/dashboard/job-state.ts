@@ -1,0 +1,33 @@
+/** What each job state allows and how it looks: one exhaustive switch, so a new state does not compile unhandled. */
+import type { JobState } from '../../shared/protocol.js';
+
+export type JobControl = 'start' | 'pause' | 'resume' | 'stop' | 'delete';
+
+export function controlsFor(state: JobState): readonly JobControl[] {
+  switch (state) {
+    case 'draft':
+      return ['start', 'delete'];
+    case 'running':
+      return ['pause', 'stop'];
+    case 'paused':
+      return ['resume', 'stop', 'delete'];
+    case 'done':
+    case 'failed':
+      return ['delete'];
+    default: {
+      const check: never = state;
+      return check;
+    }
+  }
+}
+
+export function badge(state: JobState): HTMLSpanElement {
+  const el = document.createElement('span');
+  setBadge(el, state);
+  return el;
+}
+
+export function setBadge(el: HTMLElement, state: JobState): void {
+  el.className = `badge badge-${state}`;
+  if (el.textContent !== state) el.textContent = state;
+}

@@ -1,0 +1,97 @@
+/**
+ * What the dashboard knows, built from the `/operator` events: every job with its
+ * growing series, and every worker. Views subscribe and read; only the live
+ * connection and REST answers write.
+ */
+import type { DashboardState, JobDetail, MetricPoint, WorkerView } from '../../shared/operator-protocol.js';
+import type { EvalRecord } from '../../shared/protocol.js';
+
+export type JobInfo = Omit<JobDetail, 'history' | 'evals'>;
+
+export interface JobEntry {
+  info: JobInfo;
+  /** Oldest first; capped at MAX_POINTS so a tab left open for days stays light. */
+  history: MetricPoint[];
+  evals: EvalRecord[];
+}
+
+/** 6 h of one-second points. */
+const MAX_POINTS = 6 * 3600;
+
+export type StoreChange = 'jobs' | 'series' | 'workers';
+type Listener = (changes: ReadonlySet<StoreChange>) => void;
+
+export class DashboardStore {
+  readonly jobs = new Map<string, JobEntry>();
+  workers: WorkerView[] = [];
+  /** Server time of the last snapshot: "last seen" is measured against it, not the local clock. */
+  serverNow = 0;
+  private readonly listeners = new Set<Listener>();
+
+  subscribe(fn: Listener): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** `dashboard:init`: everything is replaced, history included. */
+  init(s: { at: number; jobs: JobDetail[]; workers: WorkerView[] }): void {
+    this.jobs.clear();
+    for (const j of s.jobs) {
+      const { history, evals, ...info } = j;
+      this.jobs.set(j.id, { info, history: history.slice(-MAX_POINTS), evals: [...evals] });
+    }
+    this.workers = s.workers;
+    this.serverNow = s.at;
+    this.emit(['jobs', 'series', 'workers']);
+  }
+
+  /** `dashboard:tick`: fresh state for every job, plus one new point per running job. */
+  tick(s: DashboardState & { points: Record<string, MetricPoint> }): void {
+    const seen = new Set<string>();
+    for (const info of s.jobs) {
+      seen.add(info.id);
+      const entry = this.jobs.get(info.id);
+      if (entry) entry.info = info;
+      else this.jobs.set(info.id, { info, history: [], evals: [] });
+    }
+    // A job missing from the tick was deleted.
+    for (const id of [...this.jobs.keys()]) if (!seen.has(id)) this.jobs.delete(id);
+    for (const [id, point] of Object.entries(s.points)) {
+      const entry = this.jobs.get(id);
+      if (!entry) continue;
+      entry.history.push(point);
+      if (entry.history.length > MAX_POINTS) entry.history.splice(0, entry.history.length - MAX_POINTS);
+    }
+    this.workers = s.workers;
+    this.serverNow = s.at;
+    this.emit(['jobs', 'series', 'workers']);
+  }
+
+  /** `job:eval`. The same record can arrive twice around a reconnect's init: keep one. */
+  addEval(jobId: string, record: EvalRecord): void {
+    const entry = this.jobs.get(jobId);
+    if (!entry) return;
+    const last = entry.evals[entry.evals.length - 1];
+    if (last && last.at === record.at && last.version === record.version) return;
+    entry.evals.push(record);
+    this.emit(['series']);
+  }
+
+  /** A REST answer (create, start, pause, …) is newer than the last tick: show it now. */
+  upsertJob(job: JobDetail): void {
+    const { history, evals, ...info } = job;
+    const entry = this.jobs.get(job.id);
+    if (entry) entry.info = info;
+    else this.jobs.set(job.id, { info, history: history.slice(-MAX_POINTS), evals: [...evals] });
+    this.emit(['jobs']);
+  }
+
+  removeJob(id: string): void {
+    if (this.jobs.delete(id)) this.emit(['jobs', 'series']);
+  }
+
+  private emit(changes: StoreChange[]): void {
+    const set = new Set(changes);
+    for (const fn of this.listeners) fn(set);
+  }
+}
