@@ -11,7 +11,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { JobSummary } from '../shared/protocol.js';
-import type { CoordinatorOptions } from '../server/coordinator.js';
 import { startCoordinator, type Running } from '../server/test/helpers.js';
 import { closeAndCheck, openWorker } from './workers.js';
 
@@ -24,9 +23,7 @@ let dataDir: string;
 
 test.beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'downpour-dashboard-'));
-  // Typed as a variable so this compiles before CoordinatorOptions gains these fields.
-  const options: CoordinatorOptions & { operatorToken: string; dataDir: string } = { operatorToken: TOKEN, dataDir };
-  run = await startCoordinator({ name: 'e2e default job', model: 'mlp' }, options);
+  run = await startCoordinator({ name: 'e2e default job', model: 'mlp' }, { operatorToken: TOKEN, dataDir });
 });
 test.afterAll(async () => {
   await run?.close();

@@ -26,7 +26,10 @@ export interface ExchangeEvents {
 
 export class ParameterExchange {
   private readonly acc: GradientAccumulator;
+  /** Version of the parameters loaded in the model (what the next gradient is computed on). */
   private baseVersion = 0;
+  /** Version the oldest gradient in the accumulator was computed on: the push's stamp. */
+  private accumulatedSince = 0;
   private step = 0;
   private inflight: Promise<Float32Array[] | null> | null = null;
   private inflightVersion = 0;
@@ -49,6 +52,8 @@ export class ParameterExchange {
 
   /** Records one batch's gradient; sends what is due and applies what has arrived. */
   async afterBatch(g: BatchGradient, examples: number): Promise<void> {
+    // Stamp before settle(): loading newer parameters must not make this gradient look fresher than it is.
+    if (this.acc.batches === 0) this.accumulatedSince = this.baseVersion;
     this.acc.add(g.grads, g.loss, examples);
     this.step += 1;
     await this.settle();
@@ -80,7 +85,7 @@ export class ParameterExchange {
     const { batches, examples } = this.acc;
     const loss = this.acc.meanLoss;
     const payload = this.acc.take();
-    const sent = this.transport.push({ jobId: this.job.jobId, baseVersion: this.baseVersion, batches, examples, loss, ...payload });
+    const sent = this.transport.push({ jobId: this.job.jobId, baseVersion: this.accumulatedSince, batches, examples, loss, ...payload });
     return sent.then((r) => this.events.pushed(r, examples));
   }
 
