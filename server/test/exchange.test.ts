@@ -1,0 +1,48 @@
+/**
+ * The worker's pipelined Downpour exchange against a real coordinator: pushes carry the
+ * version their gradient was computed on, so the PS measures the one version of
+ * staleness that overlapping the round trip with computation costs.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { ModelTrainer } from '../../client/engine/model-trainer.js';
+import { ParameterExchange } from '../../client/engine/parameter-exchange.js';
+import { batchesOf, fetchShard } from '../../client/engine/shard-data.js';
+import { connectTestWorker, startCoordinator, type Running } from './helpers.js';
+
+let run: Running;
+beforeAll(async () => {
+  tf.enableProdMode();
+  await tf.setBackend('cpu');
+  run = await startCoordinator({ model: 'mlp', shardSize: 640 });
+});
+afterAll(async () => run?.close());
+
+it('stamps each push with the version its gradient was computed on', async () => {
+  const w = await connectTestWorker(run.url);
+  const hello = await w.emitWithAck('worker:hello', { userAgent: 'vitest' });
+  if (!hello.ok || !hello.job) throw new Error('no job');
+  const job = hello.job;
+  const trainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
+  const results: boolean[] = [];
+  const exchange = new ParameterExchange(
+    job,
+    trainer,
+    { push: (p) => w.emitWithAck('grads:push', p), pull: (jobId) => w.emitWithAck('params:pull', { jobId }) },
+    { pushed: (r) => results.push(r.ok), pulled: () => {} },
+  );
+  await exchange.start();
+  const lease = await w.emitWithAck('shard:lease', { jobId: job.jobId });
+  if (!lease.ok || !lease.lease) throw new Error('no lease');
+  for (const batch of batchesOf(await fetchShard(run.url + lease.lease.url), job.batchSize)) {
+    await exchange.afterBatch(await trainer.gradient(batch), batch.size);
+  }
+  await exchange.flush();
+  trainer.dispose();
+  w.disconnect();
+
+  expect(results).toEqual(new Array(10).fill(true));
+  // First push: computed on v0 with the server at v0. Every later one: one version behind.
+  expect(run.job.stats.staleness).toEqual({ 0: 1, 1: 9 });
+  expect(run.job.store.version).toBe(10);
+});
