@@ -24,6 +24,7 @@ import { apiRouter } from './http/api.js';
 import { clientPages } from './http/client-pages.js';
 import { apiNotFound, errorHandler } from './http/errors.js';
 import { operatorRouter } from './http/operator-api.js';
+import { securityHeaders } from './http/security-headers.js';
 import { shardRouter } from './http/shards.js';
 import { payloadCapBytes, type Job } from './jobs/job.js';
 import { JobRegistry } from './jobs/job-registry.js';
@@ -34,6 +35,7 @@ import type { JobStore } from './store/job-store.js';
 import { SqliteJobStore } from './store/sqlite-job-store.js';
 import { attachWorkerNamespace, reassignWorkers, type WorkerNamespace } from './worker/worker-namespace.js';
 import { WorkerDirectory } from './worker/worker-directory.js';
+import type { SocketGuardOptions } from './worker/socket-guard.js';
 
 const log = createLogger('coordinator');
 
@@ -55,6 +57,8 @@ export interface CoordinatorOptions {
   maxMessageBytes?: number;
   /** Checkpoints kept per job. Default: 3. */
   keepCheckpoints?: number;
+  /** Rate limit and misbehaviour limit per worker socket (see server/worker/socket-guard.ts). */
+  workerGuard?: SocketGuardOptions;
 }
 
 export interface CreateJobOptions {
@@ -119,12 +123,13 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
     onEval: (job, rec) => operator?.evaluated(job, rec),
   });
 
-  attachWorkerNamespace(workerNamespace, jobs, workers);
+  attachWorkerNamespace(workerNamespace, jobs, workers, options.workerGuard);
   operator = attachOperatorNamespace(operatorNamespace, { token: operatorToken, jobs, workers, store, now });
   const ticker = setInterval(() => operator?.tick(), 1000);
   ticker.unref();
   const metrics = createMetrics(jobs, workers);
 
+  app.use(securityHeaders);
   app.use('/api', apiRouter(jobs, datasets));
   app.use('/api', operatorRouter({ token: operatorToken, jobs, datasets, checkpoints, onJobsChanged: assignIdle }));
   app.use('/api', apiNotFound);

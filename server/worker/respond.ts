@@ -15,6 +15,8 @@ export function respond<S extends z.ZodType, T extends object>(
   event: string,
   schema: S,
   handler: (value: z.output<S>) => Result<T>,
+  /** Told of every refusal (the socket guard counts misbehaviour). */
+  onRefused: (code: string) => void = () => {},
 ): (payload: unknown, ack: unknown) => void {
   return (payload, ack) => {
     // A client that sends no callback gets no answer, and must not crash us.
@@ -27,6 +29,7 @@ export function respond<S extends z.ZodType, T extends object>(
       log.error('handler failed', { event, error: err instanceof Error ? err.stack : String(err) });
       result = fail(ErrorCode.INTERNAL, `The coordinator could not handle ${event}`);
     }
+    if (!result.ok) onRefused(result.code);
     reply(result);
   };
 }

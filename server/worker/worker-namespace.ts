@@ -11,6 +11,7 @@ import type { Job } from '../jobs/job.js';
 import type { JobRegistry } from '../jobs/job-registry.js';
 import { createLogger } from '../logger.js';
 import { respond } from './respond.js';
+import { guardSocket, type SocketGuardOptions } from './socket-guard.js';
 import { completeSchema, helloSchema, jobRefSchema, pushSchema, reportSchema } from './schemas.js';
 import type { WorkerDirectory } from './worker-directory.js';
 
@@ -19,8 +20,19 @@ const log = createLogger('worker-ns');
 export type WorkerNamespace = Namespace<ClientToServerEvents, ServerToClientEvents, Record<string, never>, WorkerSocketData>;
 type WorkerSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, WorkerSocketData>;
 
-export function attachWorkerNamespace(nsp: WorkerNamespace, jobs: JobRegistry, directory: WorkerDirectory): void {
+const WORKER_EVENTS: ReadonlySet<string> = new Set<keyof ClientToServerEvents>([
+  'worker:hello',
+  'worker:report',
+  'params:pull',
+  'grads:push',
+  'shard:lease',
+  'shard:complete',
+]);
+
+export function attachWorkerNamespace(nsp: WorkerNamespace, jobs: JobRegistry, directory: WorkerDirectory, guardOptions: SocketGuardOptions = {}): void {
   nsp.on('connection', (socket: WorkerSocket) => {
+    const guard = guardSocket(socket, WORKER_EVENTS, guardOptions);
+    const refused = (code: string) => guard.refused(code);
     /** Runs `fn` with the job if this registered worker is assigned to it. */
     const withJob = <T extends object>(jobId: string, fn: (job: Job, workerId: string) => Result<T>): Result<T> => {
       const workerId = socket.data.workerId;
@@ -43,15 +55,16 @@ export function attachWorkerNamespace(nsp: WorkerNamespace, jobs: JobRegistry, d
         job?.workers.add(worker.id);
         log.info('worker joined', { workerId: worker.id, job: job?.id ?? null, forcedBackend: hello.forcedBackend ?? null });
         return ok({ workerId: worker.id, job: job?.assignment() ?? null });
-      }),
+      }, refused),
     );
 
     socket.on('worker:report', (report: unknown) => {
       const p = reportSchema.safeParse(report);
-      if (p.success && socket.data.workerId) directory.report(socket.data.workerId, p.data);
+      if (!p.success) return refused(ErrorCode.BAD_REQUEST); // no ack to answer, but it counts
+      if (socket.data.workerId) directory.report(socket.data.workerId, p.data);
     });
 
-    socket.on('params:pull', respond('params:pull', jobRefSchema, (req) => withJob(req.jobId, (job) => job.pull())));
+    socket.on('params:pull', respond('params:pull', jobRefSchema, (req) => withJob(req.jobId, (job) => job.pull()), refused));
 
     socket.on(
       'grads:push',
@@ -61,14 +74,15 @@ export function attachWorkerNamespace(nsp: WorkerNamespace, jobs: JobRegistry, d
           directory.countPush(workerId, r);
           return r;
         }),
+        refused,
       ),
     );
 
-    socket.on('shard:lease', respond('shard:lease', jobRefSchema, (req) => withJob(req.jobId, (job, w) => job.lease(w))));
+    socket.on('shard:lease', respond('shard:lease', jobRefSchema, (req) => withJob(req.jobId, (job, w) => job.lease(w)), refused));
 
     socket.on(
       'shard:complete',
-      respond('shard:complete', completeSchema, (req) => withJob(req.jobId, (job, w) => job.complete(w, req.leaseId))),
+      respond('shard:complete', completeSchema, (req) => withJob(req.jobId, (job, w) => job.complete(w, req.leaseId)), refused),
     );
 
     socket.on('disconnect', (reason) => {
