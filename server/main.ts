@@ -6,7 +6,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { MODEL_PRESET_NAMES } from '../shared/job-spec.js';
 import { BACKENDS } from '../shared/protocol.js';
-import { launchWorkers, type WorkerFleet } from '../farm/launch.js';
+import { launchWorkers, type Fleet } from '../farm/fleet.js';
 import { buildClientIfNeeded } from './build-client.js';
 import { readEnvironment } from './config.js';
 import { createCoordinator } from './coordinator.js';
@@ -45,7 +45,7 @@ async function main(): Promise<void> {
   const { url } = await coordinator.listen(opts.port, opts.host);
   process.stdout.write(`Downpour coordinator: open ${url} to donate compute\n`);
 
-  let fleet: WorkerFleet | null = null;
+  let fleet: Fleet | null = null;
   if (opts.workers > 0) {
     fleet = await launchWorkers({
       url,
