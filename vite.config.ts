@@ -18,6 +18,8 @@ export default defineConfig({
       },
     },
   },
+  // The training engine runs in a module Web Worker; tfjs's backends split into chunks.
+  worker: { format: 'es' },
   server: {
     proxy: {
       '/api': 'http://localhost:3000',

@@ -5,7 +5,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { MODEL_PRESET_NAMES } from '../shared/job-spec.js';
-import { launchWorkers } from '../farm/launch.js';
+import { launchWorkers } from '../farm/fleet.js';
 import { buildClientIfNeeded } from '../server/build-client.js';
 import { createCoordinator } from '../server/coordinator.js';
 import { setLogLevel } from '../server/logger.js';

@@ -25,8 +25,19 @@ export async function openWorker(context: BrowserContext, url: string, query: Re
   };
 }
 
+/** Mini-batches per second the page's engine completes over `ms` (timed in the page). */
+export function batchesPerSecond(page: Page, ms: number): Promise<number> {
+  return page.evaluate(async (ms) => {
+    const batches = () => (window as unknown as { downpour: { status: EngineStatus } }).downpour.status.batches;
+    const a = batches();
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, ms));
+    return ((batches() - a) * 1000) / (performance.now() - t0);
+  }, ms);
+}
+
 /** Closes the pages first (so their sockets do not log errors) and checks none had errors. */
-export async function closeAndCheck(workers: WorkerPage[]): Promise<void> {
+export async function closeAndCheck(workers: WorkerPage[], allowed: RegExp[] = []): Promise<void> {
   for (const w of workers) await w.page.close();
-  for (const w of workers) expect(w.errors, 'page errors').toEqual([]);
+  for (const w of workers) expect(w.errors.filter((e) => !allowed.some((a) => a.test(e))), 'page errors').toEqual([]);
 }

@@ -6,7 +6,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { MODEL_PRESET_NAMES } from '../shared/job-spec.js';
 import { BACKENDS } from '../shared/protocol.js';
-import { launchWorkers, type WorkerFleet } from '../farm/launch.js';
+import { launchWorkers, type Fleet } from '../farm/fleet.js';
 import { buildClientIfNeeded } from './build-client.js';
 import { resolveOperatorToken } from './auth/operator-token.js';
 import { readEnvironment } from './config.js';
@@ -67,7 +67,7 @@ async function main(): Promise<void> {
     process.stdout.write(`Operator token (stored in ${opts.dataDir}/operator-token): ${token.token}\n`);
   }
 
-  let fleet: WorkerFleet | null = null;
+  let fleet: Fleet | null = null;
   if (opts.workers > 0) {
     fleet = await launchWorkers({
       url,

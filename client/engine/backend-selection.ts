@@ -1,7 +1,9 @@
 /**
  * Picks the backend this tab trains on: each usable backend trains the job's model
  * for a moment and the fastest wins, unless the page was told which one to use.
- * The choice is remembered per model in localStorage so a reload starts at once.
+ * The choice is remembered per model through a {@link BackendCache}: the engine runs in
+ * a Web Worker, which has no localStorage, so the page keeps the entries and hands
+ * them over (see engine-messages.ts).
  */
 import type { AdapterInfo, BackendName, JobAssignment } from '../../shared/protocol.js';
 import { listCandidates, probeWebGpu, useBackend } from './backends.js';
@@ -50,29 +52,26 @@ function cacheKey(job: JobAssignment): string {
   const text = JSON.stringify(job.topology) + job.batchSize;
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
-  return `downpour.backend.${h.toString(16)}`;
+  return `${BACKEND_CACHE_PREFIX}${h.toString(16)}`;
 }
 
-function remembered(key: string): BackendName | null {
-  try {
-    return (localStorage.getItem(key) as BackendName | null) ?? null;
-  } catch {
-    return null;
-  }
+/** Where measured choices are remembered; a miss only costs one more measurement. */
+export interface BackendCache {
+  get(key: string): BackendName | null;
+  set(key: string, backend: BackendName): void;
 }
 
-function remember(key: string, name: BackendName): void {
-  try {
-    localStorage.setItem(key, name);
-  } catch {
-    // Storage may be disabled (private mode); measuring again next time is fine.
-  }
-}
+/** Remembers nothing: every job is measured. */
+export const NO_BACKEND_CACHE: BackendCache = { get: () => null, set: () => {} };
+
+/** localStorage keys of remembered choices start with this. */
+export const BACKEND_CACHE_PREFIX = 'downpour.backend.';
 
 export async function selectBackend(
   job: JobAssignment,
   forced: BackendName | null,
   onProgress: (message: string) => void = () => {},
+  cache: BackendCache = NO_BACKEND_CACHE,
 ): Promise<BackendSelection> {
   const webgpu = await probeWebGpu();
   const base = { adapter: webgpu.adapter, webgpuUnavailable: webgpu.unavailable };
@@ -82,7 +81,7 @@ export async function selectBackend(
   }
   const candidates = await listCandidates(webgpu);
   const key = cacheKey(job);
-  const known = remembered(key);
+  const known = cache.get(key);
   if (known && candidates.some((c) => c.name === known && !c.excluded) && (await useBackend(known))) {
     return { ...base, backend: known, measured: {}, cached: true };
   }
@@ -108,6 +107,6 @@ export async function selectBackend(
   }
   if (!best) throw new Error(`No backend can train this model here (${JSON.stringify(measured)})`);
   await useBackend(best.name);
-  remember(key, best.name);
+  cache.set(key, best.name);
   return { ...base, backend: best.name, measured, cached: false };
 }

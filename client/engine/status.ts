@@ -8,6 +8,8 @@ export type EngineState =
   | 'selecting-backend'
   | 'training'
   | 'paused'
+  /** The coordinator cannot be reached (down or restarting); the socket keeps retrying. */
+  | 'offline'
   | 'error';
 
 export interface EngineStatus {
@@ -16,6 +18,8 @@ export interface EngineStatus {
   workerId: string | null;
   jobId: string | null;
   jobName: string | null;
+  /** The operator's words to volunteers about the job. */
+  jobDescription: string | null;
   backend: BackendName | null;
   adapter: AdapterInfo | null;
   webgpuUnavailable: string | null;
@@ -24,6 +28,10 @@ export interface EngineStatus {
   /** Examples whose gradients the PS accepted. */
   examplesContributed: number;
   batches: number;
+  /** Wall-clock seconds spent training (computing plus throttle pauses between batches). */
+  secondsTraining: number;
+  /** Fraction of wall time the engine computes (the throttle): 0.25, 0.5 or 1. */
+  dutyCycle: number;
   pushesAccepted: number;
   pushesRejected: Record<string, number>;
   lastRejection: string | null;
@@ -40,6 +48,7 @@ export function initialStatus(): EngineStatus {
     workerId: null,
     jobId: null,
     jobName: null,
+    jobDescription: null,
     backend: null,
     adapter: null,
     webgpuUnavailable: null,
@@ -47,6 +56,8 @@ export function initialStatus(): EngineStatus {
     examplesPerSecond: 0,
     examplesContributed: 0,
     batches: 0,
+    secondsTraining: 0,
+    dutyCycle: 1,
     pushesAccepted: 0,
     pushesRejected: {},
     lastRejection: null,

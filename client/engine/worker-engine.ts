@@ -3,12 +3,14 @@
  * coordinator assigns, picks a backend, then loops — lease a shard, train its
  * mini-batches, push the accumulated gradient every nPush batches stamped with the
  * version it was computed against, pull fresh parameters every nFetch batches.
- * Survives disconnects and reassignments by starting a new session.
+ * Survives disconnects and reassignments by starting a new session: socket.io
+ * reconnects by itself (also to a coordinator restarted on the same address) and the
+ * next session says worker:hello again. Runs inside a Web Worker (engine-worker.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendName, JobAssignment, PushAccepted, ShardLeaseGrant } from '../../shared/protocol.js';
 import type { Failure, Result } from '../../shared/result.js';
-import { selectBackend } from './backend-selection.js';
+import { NO_BACKEND_CACHE, selectBackend, type BackendCache } from './backend-selection.js';
 import { connectWorker, ConnectionLost, type WorkerSocket } from './connection.js';
 import { ModelTrainer } from './model-trainer.js';
 import { ParameterExchange } from './parameter-exchange.js';
@@ -18,10 +20,14 @@ import { Throughput } from './throughput.js';
 import type { DecodedShard } from '../../shared/shard-format.js';
 
 export interface EngineOptions {
-  /** Coordinator origin; default: the page's own. */
-  origin?: string;
+  /** Coordinator origin, e.g. http://host:3000 (a worker's own location is its script). */
+  origin: string;
   forcedBackend: BackendName | null;
   onStatus?: (s: EngineStatus) => void;
+  /** Remembered backend choices. Default: none. */
+  backendCache?: BackendCache;
+  /** Fraction of wall time spent computing. Default: 1. */
+  dutyCycle?: number;
 }
 
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -52,8 +58,18 @@ export class WorkerEngine {
   private selectedFor: string | null = null;
   private readonly throughput = new Throughput();
   private reportTimer: ReturnType<typeof setInterval> | null = null;
+  private everConnected = false;
 
-  constructor(private readonly opts: EngineOptions) {}
+  constructor(private readonly opts: EngineOptions) {
+    this.status.dutyCycle = opts.dutyCycle ?? 1;
+  }
+
+  /** The throttle: after each batch the engine rests so compute time / wall time ≈ duty. */
+  setDutyCycle(duty: number): void {
+    if (!(duty > 0 && duty <= 1)) throw new RangeError(`duty cycle must be in (0, 1], got ${duty}`);
+    this.throughput.reset(); // examples/s should reflect the new setting, not the old one
+    this.update({ dutyCycle: duty });
+  }
 
   /** Starts training, or resumes after pause(). */
   start(): void {
@@ -86,6 +102,10 @@ export class WorkerEngine {
       this.assignmentWaiter?.();
     });
     socket.on('disconnect', () => this.assignmentWaiter?.());
+    socket.on('connect', () => (this.everConnected = true));
+    socket.on('connect_error', () => {
+      if (this.running) this.update({ state: 'offline', message: 'The coordinator cannot be reached; retrying…' });
+    });
     this.reportTimer = setInterval(() => this.report(), REPORT_INTERVAL_MS);
     let backoff = 500;
     for (;;) {
@@ -94,7 +114,9 @@ export class WorkerEngine {
         backoff = 500;
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
-        this.update({ state: 'error', message });
+        // A lost connection is not the volunteer's problem to solve: socket.io retries.
+        if (!socket.connected) this.update({ state: 'offline', message: 'Connection to the coordinator lost; reconnecting…', examplesPerSecond: 0 });
+        else this.update({ state: 'error', message });
         await sleep(backoff);
         backoff = Math.min(backoff * 2, 10_000);
       }
@@ -109,7 +131,8 @@ export class WorkerEngine {
 
   private async connected(socket: WorkerSocket): Promise<void> {
     if (socket.connected) return;
-    this.update({ state: 'connecting', message: null });
+    if (this.everConnected) this.update({ state: 'offline', examplesPerSecond: 0 });
+    else this.update({ state: 'connecting', message: null });
     await new Promise<void>((r) => socket.once('connect', () => r()));
   }
 
@@ -136,12 +159,12 @@ export class WorkerEngine {
       const { job, seq } = this.assignment;
       if (!socket.connected) throw new ConnectionLost();
       if (!job) {
-        this.update({ state: 'waiting-for-job', jobId: null, jobName: null });
+        this.update({ state: 'waiting-for-job', jobId: null, jobName: null, jobDescription: null, examplesPerSecond: 0 });
         await new Promise<void>((r) => (this.assignmentWaiter = r));
         this.assignmentWaiter = null;
         continue;
       }
-      this.update({ jobId: job.jobId, jobName: job.name });
+      this.update({ jobId: job.jobId, jobName: job.name, jobDescription: job.description || null });
       await this.trainJob(socket, job, seq);
     }
   }
@@ -149,7 +172,7 @@ export class WorkerEngine {
   private async trainJob(socket: WorkerSocket, job: JobAssignment, seq: number): Promise<void> {
     if (this.selectedFor !== job.jobId) {
       this.update({ state: 'selecting-backend' });
-      const sel = await selectBackend(job, this.opts.forcedBackend, (m) => this.update({ message: m }));
+      const sel = await selectBackend(job, this.opts.forcedBackend, (m) => this.update({ message: m }), this.opts.backendCache ?? NO_BACKEND_CACHE);
       this.selectedFor = job.jobId;
       this.update({ backend: sel.backend, adapter: sel.adapter, webgpuUnavailable: sel.webgpuUnavailable, measured: sel.measured, message: null });
     }
@@ -187,10 +210,19 @@ export class WorkerEngine {
         for (const batch of batchesOf(current.shard, job.batchSize)) {
           await this.gate();
           if (!stillAssigned()) return;
+          const started = performance.now();
           const g = await trainer.gradient(batch);
           await exchange.afterBatch(g, batch.size);
+          const busy = performance.now() - started;
+          const duty = this.status.dutyCycle;
+          if (duty < 1) await sleep(busy * (1 / duty - 1));
           this.throughput.add(batch.size);
-          this.update({ batches: this.status.batches + 1, examplesPerSecond: this.throughput.perSecond(), numTensors: tf.memory().numTensors });
+          this.update({
+            batches: this.status.batches + 1,
+            secondsTraining: this.status.secondsTraining + (performance.now() - started) / 1000,
+            examplesPerSecond: this.throughput.perSecond(),
+            numTensors: tf.memory().numTensors,
+          });
         }
         await exchange.flush(); // the shard's last batches are never left unpushed
         const done = await this.live(socket).emitWithAck('shard:complete', { jobId: job.jobId, leaseId: current.lease.leaseId });
@@ -213,7 +245,7 @@ export class WorkerEngine {
   private async leaseAndFetch(socket: WorkerSocket, job: JobAssignment): Promise<LeasedShard | null> {
     const r = this.expect(await this.live(socket).emitWithAck('shard:lease', { jobId: job.jobId }));
     if (!r.lease) return null;
-    return { lease: r.lease, shard: await fetchShard(new URL(r.lease.url, this.opts.origin ?? location.href).toString()) };
+    return { lease: r.lease, shard: await fetchShard(new URL(r.lease.url, this.opts.origin).toString()) };
   }
 
   private report(): void {

@@ -1,0 +1,92 @@
+/**
+ * Entry point of the dedicated Web Worker that trains: the page's main thread only
+ * renders, so the volunteer's tab stays responsive however long a batch takes.
+ * WebGPU, wasm and cpu work here as on the page; WebGL needs OffscreenCanvas with
+ * WebGL2, which tfjs uses by itself inside a worker (e2e/volunteer-worker.spec.ts).
+ */
+import type { BackendName } from '../../shared/protocol.js';
+import type { BackendCache } from './backend-selection.js';
+import type { EngineToPage, PageToEngine } from './engine-messages.js';
+import type { EngineStatus } from './status.js';
+import { WorkerEngine } from './worker-engine.js';
+
+// The project compiles with the DOM lib (the webworker lib conflicts with it); the
+// few members used here have the same shape on DedicatedWorkerGlobalScope.
+
+/** Status changes come per batch and more; the page needs at most one every STATUS_MS. */
+const STATUS_MS = 16;
+
+function post(message: EngineToPage): void {
+  self.postMessage(message);
+}
+
+let lastPost = 0;
+let pending: ReturnType<typeof setTimeout> | null = null;
+function postStatus(status: EngineStatus): void {
+  const since = performance.now() - lastPost;
+  if (since >= STATUS_MS) {
+    if (pending) clearTimeout(pending);
+    pending = null;
+    lastPost = performance.now();
+    post({ type: 'status', status });
+  } else {
+    pending ??= setTimeout(() => {
+      pending = null;
+      lastPost = performance.now();
+      post({ type: 'status', status });
+    }, STATUS_MS - since);
+  }
+}
+
+/** The page's remembered choices, and new ones sent back for it to store. */
+function pageBackendCache(initial: Record<string, BackendName>): BackendCache {
+  const entries = new Map(Object.entries(initial));
+  return {
+    get: (key) => entries.get(key) ?? null,
+    set: (key, backend) => {
+      entries.set(key, backend);
+      post({ type: 'remember-backend', key, backend });
+    },
+  };
+}
+
+let engine: WorkerEngine | null = null;
+
+function handle(msg: PageToEngine): void {
+  switch (msg.type) {
+    case 'init':
+      engine ??= new WorkerEngine({
+        origin: msg.origin,
+        forcedBackend: msg.forcedBackend,
+        backendCache: pageBackendCache(msg.backendCache),
+        dutyCycle: msg.duty,
+        onStatus: postStatus,
+      });
+      postStatus(engine.status);
+      return;
+    case 'start':
+      engine?.start();
+      return;
+    case 'pause':
+      engine?.pause();
+      return;
+    case 'set-duty':
+      engine?.setDutyCycle(msg.duty);
+      return;
+    default: {
+      const check: never = msg;
+      throw new Error(`unknown message ${JSON.stringify(check)}`);
+    }
+  }
+}
+
+self.addEventListener('message', (e: MessageEvent<PageToEngine>) => {
+  try {
+    handle(e.data);
+  } catch (err) {
+    post({ type: 'fatal', message: err instanceof Error ? err.message : String(err) });
+  }
+});
+self.addEventListener('unhandledrejection', (e) => {
+  post({ type: 'fatal', message: `unhandled rejection in the engine: ${String(e.reason)}` });
+});

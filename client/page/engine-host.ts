@@ -1,0 +1,82 @@
+/**
+ * The page's handle on the training engine, which runs in a dedicated Web Worker.
+ * Keeps the latest EngineStatus (window.downpour.status reads it) and the
+ * localStorage side of the backend cache, which a worker cannot reach.
+ */
+import type { BackendName } from '../../shared/protocol.js';
+import { BACKEND_CACHE_PREFIX } from '../engine/backend-selection.js';
+import type { DutyCycle, EngineToPage, PageToEngine } from '../engine/engine-messages.js';
+import { initialStatus, type EngineStatus } from '../engine/status.js';
+
+export interface EngineHostOptions {
+  forcedBackend: BackendName | null;
+  duty: DutyCycle;
+  onStatus(status: EngineStatus): void;
+  /** The engine failed in a way it cannot recover from. */
+  onFatal(message: string): void;
+}
+
+function readBackendCache(): Record<string, BackendName> {
+  const out: Record<string, BackendName> = {};
+  try {
+    for (let i = 0; i < localStorage.length; i++) {
+      const key = localStorage.key(i);
+      if (key?.startsWith(BACKEND_CACHE_PREFIX)) out[key] = localStorage.getItem(key) as BackendName;
+    }
+  } catch {
+    // Storage may be disabled (private mode): the engine measures again.
+  }
+  return out;
+}
+
+export class EngineHost {
+  /** Replaced on every report; read it afresh rather than keeping a reference. */
+  status: EngineStatus = initialStatus();
+  private readonly worker: Worker;
+
+  constructor(private readonly opts: EngineHostOptions) {
+    this.worker = new Worker(new URL('../engine/engine-worker.ts', import.meta.url), { type: 'module', name: 'downpour-engine' });
+    this.worker.addEventListener('message', (e: MessageEvent<EngineToPage>) => this.receive(e.data));
+    this.worker.addEventListener('error', (e) => opts.onFatal(`the training worker failed: ${e.message || 'could not load'}`));
+    this.send({ type: 'init', origin: location.origin, forcedBackend: opts.forcedBackend, backendCache: readBackendCache(), duty: opts.duty });
+  }
+
+  start(): void {
+    this.send({ type: 'start' });
+  }
+
+  pause(): void {
+    this.send({ type: 'pause' });
+  }
+
+  setDuty(duty: DutyCycle): void {
+    this.send({ type: 'set-duty', duty });
+  }
+
+  private send(msg: PageToEngine): void {
+    this.worker.postMessage(msg);
+  }
+
+  private receive(msg: EngineToPage): void {
+    switch (msg.type) {
+      case 'status':
+        this.status = msg.status;
+        this.opts.onStatus(msg.status);
+        return;
+      case 'remember-backend':
+        try {
+          localStorage.setItem(msg.key, msg.backend);
+        } catch {
+          // Not remembered: the next visit measures again.
+        }
+        return;
+      case 'fatal':
+        this.opts.onFatal(msg.message);
+        return;
+      default: {
+        const check: never = msg;
+        throw new Error(`unknown engine message ${JSON.stringify(check)}`);
+      }
+    }
+  }
+}

@@ -1,0 +1,74 @@
+/** Paints an EngineStatus (and why the tab is not computing) into the volunteer page. */
+import type { EngineStatus } from '../engine/status.js';
+
+const $ = (id: string) => document.getElementById(id)!;
+const fmt = new Intl.NumberFormat();
+
+export interface PageSituation {
+  /** The volunteer has pressed Start (now or in an earlier visit) and not Pause. */
+  wanted: boolean;
+  /** The volunteer pressed Start at some point (a Pause since then keeps this true). */
+  consented: boolean;
+  /** Why the tab is auto-paused, e.g. "the tab is hidden"; empty when it is not. */
+  autoPausedBecause: string[];
+  forcedBackend: string | null;
+  fatal: string | null;
+}
+
+export function formatDuration(seconds: number): string {
+  const s = Math.floor(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  if (h > 0) return `${h} h ${m} min`;
+  if (m > 0) return `${m} min ${s % 60} s`;
+  return `${s} s`;
+}
+
+/** One sentence for the volunteer about what the tab is doing and what happens next. */
+function notice(s: EngineStatus, p: PageSituation): { text: string; tone: 'info' | 'ok' | 'warn' } {
+  if (p.fatal) return { text: `Training stopped: ${p.fatal}. Reloading the page may help.`, tone: 'warn' };
+  if (!p.wanted && p.consented) return { text: 'Paused. Nothing is computed until you press Start again.', tone: 'info' };
+  if (!p.wanted) return { text: 'Nothing runs until you press Start. You can pause or close the tab at any time.', tone: 'info' };
+  if (p.autoPausedBecause.length) return { text: `Paused because ${p.autoPausedBecause.join(' and ')}; it resumes by itself.`, tone: 'info' };
+  switch (s.state) {
+    case 'stopped':
+    case 'connecting':
+      return { text: 'Connecting to the coordinator…', tone: 'info' };
+    case 'offline':
+      return { text: 'The coordinator cannot be reached right now. This tab reconnects by itself — no need to reload.', tone: 'warn' };
+    case 'waiting-for-job':
+      return { text: 'There is no job to train right now. This tab starts by itself when the operator starts one.', tone: 'info' };
+    case 'selecting-backend':
+      return { text: `Measuring which backend trains fastest on this device… ${s.message ?? ''}`, tone: 'info' };
+    case 'training':
+      return { text: 'Training. Thank you!', tone: 'ok' };
+    case 'paused':
+      return { text: 'Paused.', tone: 'info' };
+    case 'error':
+      return { text: `Something went wrong: ${s.message ?? 'unknown error'}. Retrying…`, tone: 'warn' };
+    default: {
+      const check: never = s.state;
+      return { text: String(check), tone: 'info' };
+    }
+  }
+}
+
+export function render(s: EngineStatus, p: PageSituation): void {
+  $('job-name').textContent = s.jobName ?? (s.state === 'waiting-for-job' ? 'no job right now' : '—');
+  $('job-description').textContent = s.jobDescription ?? '';
+  const stateText = !p.wanted ? (p.consented ? 'paused' : 'not started') : p.autoPausedBecause.length ? 'auto-paused' : s.state.replace(/-/g, ' ');
+  $('state').textContent = stateText;
+  const n = notice(s, p);
+  const box = $('notice');
+  box.textContent = n.text;
+  box.dataset.tone = n.tone;
+  $('backend').textContent = s.backend ? `${s.backend}${p.forcedBackend ? ' (forced)' : ''}` : '—';
+  $('adapter').textContent = s.adapter
+    ? `${s.adapter.vendor || 'unknown vendor'} ${s.adapter.architecture || s.adapter.description}${s.adapter.isFallbackAdapter ? ' (software fallback)' : ''}`
+    : (s.webgpuUnavailable ?? '—');
+  $('eps').textContent = fmt.format(Math.round(s.examplesPerSecond));
+  $('examples').textContent = fmt.format(s.examplesContributed);
+  $('time').textContent = formatDuration(s.secondsTraining);
+  $('accepted').textContent = fmt.format(s.pushesAccepted);
+  $('rejected').textContent = fmt.format(Object.values(s.pushesRejected).reduce((a, b) => a + b, 0));
+}
