@@ -160,6 +160,29 @@ describe('every refusal has a code and leaves the parameters untouched', () => {
     await expectRefused(ErrorCode.PAYLOAD_TOO_LARGE, () => worker.emitWithAck('grads:push', { ...p, data: huge }));
   });
 
+  it('NORM_OUTLIER: a gradient 1000× the norm of the recent pushes (Byzantine scaling)', async () => {
+    for (let i = 0; i < 25; i++) expect((await worker.emitWithAck('grads:push', goodPush())).ok).toBe(true);
+    const c = await expectRefused(ErrorCode.NORM_OUTLIER, () => worker.emitWithAck('grads:push', goodPush(1)));
+    expect(c.after()).toBe(c.before + 1);
+  });
+
+  it('UNKNOWN_EVENT: an event the worker namespace does not have', async () => {
+    await expectRefused(ErrorCode.UNKNOWN_EVENT, () =>
+      (worker as unknown as { emitWithAck(e: string, p: unknown): Promise<unknown> }).emitWithAck('job:create', { model: 'mlp' }),
+    );
+  });
+
+  it('RATE_LIMITED: a burst beyond the socket\'s rate limit', async () => {
+    tested.add(ErrorCode.RATE_LIMITED);
+    const flooder = await connectTestWorker(run.url);
+    await flooder.emitWithAck('worker:hello', { userAgent: 'flooder' });
+    const answers = await Promise.all(Array.from({ length: 1500 }, () => flooder.emitWithAck('params:pull', { jobId: job.jobId }).catch(() => null)));
+    const limited = answers.filter((a) => a && !a.ok && a.code === ErrorCode.RATE_LIMITED).length;
+    expect(limited).toBeGreaterThan(100);
+    expect(answers.filter((a) => a?.ok).length).toBeGreaterThanOrEqual(800); // the burst allowance was served
+    flooder.disconnect();
+  });
+
   it('INTERNAL: a handler that throws answers with a code and no internal detail', () => {
     tested.add(ErrorCode.INTERNAL);
     setLogLevel('silent'); // the failure is logged on purpose; keep the test output clean
