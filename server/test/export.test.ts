@@ -28,6 +28,7 @@ it('downloads a model that reproduces the reported test accuracy', async () => {
   if (!hello.ok || !hello.job) throw new Error('no job');
   const job = hello.job;
   const trainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
+  const refusals: string[] = [];
   for (let s = 0; s < 3; s++) {
     const lease = await w.emitWithAck('shard:lease', { jobId: job.jobId });
     if (!lease.ok || !lease.lease) throw new Error('no lease');
@@ -37,13 +38,15 @@ it('downloads a model that reproduces the reported test accuracy', async () => {
       trainer.setParams(decodeTensors(snap, job.tensors));
       const g = await trainer.gradient(batch);
       const payload = encodeTensors(job.tensors.map((t, i) => ({ ...t, values: g.grads[i]! })));
-      await w.emitWithAck('grads:push', { jobId: job.jobId, baseVersion: snap.version, batches: 1, examples: batch.size, loss: g.loss, ...payload });
+      const r = await w.emitWithAck('grads:push', { jobId: job.jobId, baseVersion: snap.version, batches: 1, examples: batch.size, loss: g.loss, ...payload });
+      if (!r.ok) refusals.push(r.code);
     }
   }
   trainer.dispose();
   w.disconnect();
   const reported = (await run.job.evaluateIfChanged())!;
   expect(reported.version).toBe(run.job.store.version);
+  expect(refusals).toEqual([]);
   expect(reported.accuracy).toBeGreaterThan(0.8);
 
   const model = await tf.loadLayersModel(`${run.url}/api/jobs/${run.job.id}/model`, {
@@ -60,6 +63,6 @@ it('downloads a model that reproduces the reported test accuracy', async () => {
     for (let i = 0; i < n; i++) if (probs[i] === test.labels[start + i]) correct++;
   }
   const accuracy = correct / test.count;
-  expect(Math.abs(accuracy - reported.accuracy)).toBeLessThanOrEqual(0.001);
+  expect(Math.abs(accuracy - reported.accuracy), `exported ${accuracy}, reported ${reported.accuracy}`).toBeLessThanOrEqual(0.001);
   model.dispose();
 });

@@ -176,10 +176,14 @@ describe('every refusal has a code and leaves the parameters untouched', () => {
     tested.add(ErrorCode.RATE_LIMITED);
     const flooder = await connectTestWorker(run.url);
     await flooder.emitWithAck('worker:hello', { userAgent: 'flooder' });
-    const answers = await Promise.all(Array.from({ length: 1500 }, () => flooder.emitWithAck('params:pull', { jobId: job.jobId }).catch(() => null)));
-    const limited = answers.filter((a) => a && !a.ok && a.code === ErrorCode.RATE_LIMITED).length;
-    expect(limited).toBeGreaterThan(100);
-    expect(answers.filter((a) => a?.ok).length).toBeGreaterThanOrEqual(800); // the burst allowance was served
+    // Cheap messages (completing unknown leases): the burst allowance (800) is served,
+    // the rest is refused; fewer than 200 refusals keeps the socket connected.
+    const answers = await Promise.all(
+      Array.from({ length: 950 }, () => flooder.emitWithAck('shard:complete', { jobId: job.jobId, leaseId: 'L0' }).catch(() => null)),
+    );
+    const codes = answers.map((a) => (a && !a.ok ? a.code : String(a)));
+    expect(codes.filter((c) => c === ErrorCode.UNKNOWN_LEASE).length).toBeGreaterThanOrEqual(800);
+    expect(codes.filter((c) => c === ErrorCode.RATE_LIMITED).length).toBeGreaterThan(50);
     flooder.disconnect();
   });
 
