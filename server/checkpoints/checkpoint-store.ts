@@ -1,11 +1,12 @@
 /**
  * Checkpoint files per job under `<dataDir>/checkpoints/<jobId>/`, written atomically
- * (temporary file, fsync, rename, fsync of the directory) so that a crash leaves either
- * the old file set or the new one. The last `keep` are kept.
+ * (server/fs/atomic-write.ts) so that a crash leaves either the old file set or the new
+ * one. The last `keep` are kept.
  */
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CheckpointInfo } from '../../shared/operator-protocol.js';
+import { writeFileAtomic } from '../fs/atomic-write.js';
 import { createLogger } from '../logger.js';
 import { decodeCheckpoint, encodeCheckpoint, type CheckpointContent } from './checkpoint-format.js';
 
@@ -27,21 +28,7 @@ export class CheckpointStore {
     await mkdir(dir, { recursive: true });
     const name = `ckpt-${String(c.store.version).padStart(12, '0')}.dpck`;
     const bytes = encodeCheckpoint(c);
-    const tmp = join(dir, `.${name}.${process.pid}.tmp`);
-    const fh = await open(tmp, 'w');
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, join(dir, name));
-    const d = await open(dir, 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
+    await writeFileAtomic(join(dir, name), bytes);
     await this.prune(c.jobId);
     return { name, version: c.store.version, at: c.at, bytes: bytes.length };
   }

@@ -5,9 +5,9 @@
  * is refused with its reason and leaves nothing behind.
  */
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DatasetInfo } from '../../shared/operator-protocol.js';
+import { writeFileAtomic } from '../fs/atomic-write.js';
 import { createLogger } from '../logger.js';
 import { DatasetFormatError, parseCsvDataset } from './csv-dataset.js';
 import type { Dataset } from './dataset.js';
@@ -87,16 +87,7 @@ export class DatasetRegistry {
     if (!(UPLOAD_FORMATS as readonly string[]).includes(format)) throw new DatasetFormatError(`Format "${format.slice(0, 20)}" is not one of ${UPLOAD_FORMATS.join(', ')}`);
     const ds = parseCsvDataset(name, bytes.toString('utf8'));
     if (this.uploadDir) {
-      const file = join(this.uploadDir, `${name}.csv`);
-      const tmp = `${file}.${process.pid}.tmp`;
-      const fh = await open(tmp, 'w');
-      try {
-        await fh.writeFile(bytes);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, file);
+      await writeFileAtomic(join(this.uploadDir, `${name}.csv`), bytes);
     }
     this.loaded.set(name, ds);
     this.uploads.add(name);

@@ -1,0 +1,27 @@
+/**
+ * Writes a file so that a crash leaves either the old file or the whole new one:
+ * a temporary file in the same directory, fsync, rename over the target, then fsync of
+ * the directory so the rename itself is durable.
+ */
+import { open, rename } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
+  const dir = dirname(path);
+  // A dot-name that no reader of the directory mistakes for a finished file.
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.tmp`);
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.writeFile(bytes);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+  const d = await open(dir, 'r');
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
+}
