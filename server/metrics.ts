@@ -29,6 +29,9 @@ export function createMetrics(jobs: JobRegistry, workers: WorkerDirectory): Regi
   perJob('downpour_bytes_in_total', 'Gradient bytes received', ['job'], (g) => {
     for (const j of jobs.list()) g.set({ job: j.id }, j.stats.bytesIn);
   });
+  perJob('downpour_gradient_compression_ratio', 'fp32-equivalent gradient bytes over bytes received (1 for fp32)', ['job'], (g) => {
+    for (const j of jobs.list()) if (j.stats.bytesIn > 0) g.set({ job: j.id }, j.stats.rawBytesIn / j.stats.bytesIn);
+  });
   perJob('downpour_bytes_out_total', 'Parameter bytes sent', ['job'], (g) => {
     for (const j of jobs.list()) g.set({ job: j.id }, j.stats.bytesOut);
   });

@@ -1,25 +1,21 @@
 /**
- * Binary tensor codec. A payload is a manifest (JSON-sized metadata) plus one byte
- * buffer; tensors never travel as JSON arrays. Codecs are looked up by id so that
- * compressed encodings (fp16, int8, top-k) can join `fp32` without changing the wire.
+ * Binary tensor codecs. A payload is a manifest (JSON-sized metadata) plus one byte
+ * buffer; tensors never travel as JSON arrays. The manifest names the codec: `fp32`
+ * (lossless), `fp16`, `int8` (block-scaled) or `topk` (sparse), one file each in
+ * shared/codecs/, where each documents its byte layout.
  *
  * Decoding writes into caller-owned Float32Arrays: the parameter server reuses one
  * scratch buffer per tensor, so the hot path allocates nothing per element.
  */
+import { fp16 } from './codecs/fp16.js';
+import { fp32 } from './codecs/fp32.js';
+import { int8 } from './codecs/int8.js';
+import { createTopk } from './codecs/topk.js';
+import { CODEC_IDS, DEFAULT_TOPK_RATIO, type CodecId, type CodecParams, type TensorCodec, type TensorEntry } from './codecs/types.js';
 import { sizeOf, type TensorSpec } from './tensors.js';
 
-export type CodecId = 'fp32';
-export const CODEC_IDS: readonly CodecId[] = ['fp32'];
-
-/** Where one tensor sits in the payload's byte buffer. */
-export interface TensorEntry {
-  name: string;
-  shape: number[];
-  /** Element type on the wire. */
-  dtype: 'float32';
-  offset: number;
-  byteLength: number;
-}
+export { CODEC_IDS, DEFAULT_TOPK_RATIO };
+export type { CodecId, CodecParams, TensorCodec, TensorEntry };
 
 export interface TensorManifest {
   codec: CodecId;
@@ -38,39 +34,39 @@ export interface NamedValues {
   values: Float32Array;
 }
 
-export interface TensorCodec {
-  id: CodecId;
-  /** Bytes this codec uses for a tensor of `size` elements. */
-  byteLength(size: number): number;
-  /** Writes `values` at `offset` of `out`. */
-  write(values: Float32Array, out: Uint8Array, offset: number): void;
-  /** Reads the tensor described by `entry` from `bytes` into `out` (length = size). */
-  readInto(entry: TensorEntry, bytes: Uint8Array, out: Float32Array): void;
+function isCodecId(id: string): id is CodecId {
+  return (CODEC_IDS as readonly string[]).includes(id);
 }
 
-const fp32: TensorCodec = {
-  id: 'fp32',
-  byteLength: (size) => size * 4,
-  write(values, out, offset) {
-    out.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), offset);
-  },
-  readInto(entry, bytes, out) {
-    const at = bytes.byteOffset + entry.offset;
-    if (at % 4 === 0) {
-      out.set(new Float32Array(bytes.buffer, at, out.length));
-    } else {
-      // Node may hand us a pooled Buffer at an odd offset: copy bytes, not floats.
-      new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(
-        bytes.subarray(entry.offset, entry.offset + entry.byteLength),
-      );
+/**
+ * A codec with the job's parameters. Parameterised codecs (topk's ratio) are built
+ * per job from its spec, so the server and every worker agree on byte lengths.
+ */
+export function createCodec(id: CodecId, params: Partial<CodecParams> = {}): TensorCodec {
+  switch (id) {
+    case 'fp32':
+      return fp32;
+    case 'fp16':
+      return fp16;
+    case 'int8':
+      return int8;
+    case 'topk':
+      return createTopk(params.topkRatio ?? DEFAULT_TOPK_RATIO);
+    default: {
+      const check: never = id;
+      throw new Error(`Unknown codec ${String(check)}`);
     }
-  },
-};
+  }
+}
 
-const CODECS: Record<CodecId, TensorCodec> = { fp32 };
+const DEFAULTS = new Map<CodecId, TensorCodec>();
 
+/** A codec by id with default parameters (topk: ratio 0.01); undefined for an unknown id. */
 export function getCodec(id: string): TensorCodec | undefined {
-  return Object.prototype.hasOwnProperty.call(CODECS, id) ? CODECS[id as CodecId] : undefined;
+  if (!isCodecId(id)) return undefined;
+  let codec = DEFAULTS.get(id);
+  if (!codec) DEFAULTS.set(id, (codec = createCodec(id)));
+  return codec;
 }
 
 export function asBytes(data: ArrayBuffer | ArrayBufferView): Uint8Array {
@@ -79,8 +75,8 @@ export function asBytes(data: ArrayBuffer | ArrayBufferView): Uint8Array {
   return new Uint8Array(data);
 }
 
-export function encodeTensors(tensors: readonly NamedValues[], codecId: CodecId = 'fp32'): TensorPayload {
-  const codec = CODECS[codecId];
+export function encodeTensors(tensors: readonly NamedValues[], codecOrId: CodecId | TensorCodec = 'fp32'): TensorPayload {
+  const codec = typeof codecOrId === 'string' ? createCodec(codecOrId) : codecOrId;
   const entries: TensorEntry[] = [];
   let offset = 0;
   for (const t of tensors) {
@@ -94,20 +90,29 @@ export function encodeTensors(tensors: readonly NamedValues[], codecId: CodecId 
   }
   const out = new Uint8Array(offset);
   tensors.forEach((t, i) => codec.write(t.values, out, entries[i]!.offset));
-  return { manifest: { codec: codecId, tensors: entries }, data: out };
+  return { manifest: { codec: codec.id, tensors: entries }, data: out };
 }
 
 /**
  * Decodes a payload whose manifest has already been checked against `specs`
  * (see the server's push validation). Allocates the outputs: for clients, not the PS.
  */
-export function decodeTensors(payload: TensorPayload, specs: readonly TensorSpec[]): Float32Array[] {
-  const codec = getCodec(payload.manifest.codec);
-  if (!codec) throw new Error(`Unknown codec ${payload.manifest.codec}`);
+export function decodeTensors(
+  payload: TensorPayload,
+  specs: readonly TensorSpec[],
+  codec: TensorCodec | undefined = getCodec(payload.manifest.codec),
+): Float32Array[] {
+  if (!codec || codec.id !== payload.manifest.codec) throw new Error(`Cannot decode codec ${payload.manifest.codec}`);
   const bytes = asBytes(payload.data);
   return specs.map((spec, i) => {
     const out = new Float32Array(sizeOf(spec.shape));
-    codec.readInto(payload.manifest.tensors[i]!, bytes, out);
+    const bad = codec.readInto(payload.manifest.tensors[i]!, bytes, out);
+    if (bad) throw new Error(`Tensor ${spec.name}: ${bad}`);
     return out;
   });
+}
+
+/** The codec a job spec or assignment names, with its parameters. */
+export function codecOf(job: { codec: CodecId; topkRatio: number }): TensorCodec {
+  return createCodec(job.codec, { topkRatio: job.topkRatio });
 }

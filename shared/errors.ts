@@ -17,6 +17,8 @@ export const ErrorCode = {
   DTYPE_MISMATCH: 'DTYPE_MISMATCH',
   /** Offsets/byte lengths disagree with the shapes or with the attached buffer. */
   BYTE_LENGTH_MISMATCH: 'BYTE_LENGTH_MISMATCH',
+  /** The bytes are not a valid encoding in the job's codec (e.g. a top-k index out of range or repeated). */
+  BAD_ENCODING: 'BAD_ENCODING',
   NON_FINITE: 'NON_FINITE',
   /** current version − base version exceeds the job's maxStaleness. */
   STALE: 'STALE',

@@ -16,7 +16,16 @@ describe('job spec', () => {
       shardSize: 1000,
       evalIntervalSeconds: 15,
       codec: 'fp32',
+      topkRatio: 0.01,
     });
+  });
+
+  it('accepts every codec and a top-k ratio in (0, 1]', () => {
+    for (const codec of ['fp32', 'fp16', 'int8', 'topk']) expect(parseJobSpec({ codec }).ok).toBe(true);
+    expect(parseJobSpec({ codec: 'topk', topkRatio: 0.05 })).toMatchObject({ ok: true, value: { codec: 'topk', topkRatio: 0.05 } });
+    expect(parseJobSpec({ codec: 'fp64' })).toMatchObject({ ok: false, message: expect.stringMatching(/codec/) });
+    expect(parseJobSpec({ topkRatio: 0 })).toMatchObject({ ok: false, message: expect.stringMatching(/topkRatio/) });
+    expect(parseJobSpec({ topkRatio: 1.5 }).ok).toBe(false);
   });
 
   it('keeps an explicit 0 instead of replacing it with the default', () => {

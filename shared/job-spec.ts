@@ -4,7 +4,7 @@
  * silently ignored setting.
  */
 import { z } from 'zod';
-import { CODEC_IDS } from './codec.js';
+import { CODEC_IDS, DEFAULT_TOPK_RATIO } from './codec.js';
 
 export const OPTIMIZER_TYPES = ['sgd', 'momentum', 'adagrad', 'adam'] as const;
 export type OptimizerType = (typeof OPTIMIZER_TYPES)[number];
@@ -56,8 +56,13 @@ export const jobSpecSchema = z
     nPush: z.number().int().min(1).max(1000).default(1),
     /** Pushes whose base version is more than this many versions old are refused. */
     maxStaleness: z.number().int().min(0).max(1_000_000).default(32),
-    /** Gradient wire encoding. */
-    codec: z.enum(CODEC_IDS as [string, ...string[]]).default('fp32'),
+    /**
+     * Gradient wire encoding, worker → server: fp32 (lossless), fp16, int8 (per block of
+     * 256) or topk (sparse). Lossy codecs keep an error-feedback residual on the worker.
+     */
+    codec: z.enum(CODEC_IDS).default('fp32'),
+    /** topk: fraction of each tensor's entries sent per push, k = ceil(ratio · size). */
+    topkRatio: z.number().positive().max(1).default(DEFAULT_TOPK_RATIO),
     /** Training examples per data shard. */
     shardSize: z.number().int().min(1).max(100_000).default(1000),
     /** A shard lease not renewed (by a push or completion) within this time returns to the queue. */

@@ -33,7 +33,10 @@ export interface JobAssignment {
   batchSize: number;
   nFetch: number;
   nPush: number;
+  /** Gradient encoding for pushes (pulls are always fp32). */
   codec: CodecId;
+  /** topk: fraction of each tensor's entries a push carries (ignored by other codecs). */
+  topkRatio: number;
   /** Local learning rate for standalone runs (benchmarks); the PS owns the real optimizer. */
   learningRate: number;
   dataset: { name: string; featureShape: number[]; numClasses: number };

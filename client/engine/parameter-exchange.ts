@@ -3,12 +3,15 @@
  * mini-batches stamped with the parameter version they were computed against, and
  * pulls fresh parameters every nFetch mini-batches.
  *
+ * Pushes are encoded with the job's codec; with a lossy codec the accumulator keeps
+ * what a push did not carry and adds it to the next one (error feedback).
+ *
  * Round trips overlap computation: the push and pull of batch k are sent at once and
  * answered while batch k+1 computes; their parameters load before batch k+2. This
  * costs one version of staleness, which Downpour's asynchronous design (and Adagrad on
  * the PS) absorbs, and hides the network latency from the training loop.
  */
-import { decodeTensors } from '../../shared/codec.js';
+import { codecOf, decodeTensors } from '../../shared/codec.js';
 import type { GradientPush, JobAssignment, ParamsSnapshot, PushAccepted } from '../../shared/protocol.js';
 import type { Result } from '../../shared/result.js';
 import { GradientAccumulator } from './gradient-accumulator.js';
@@ -40,7 +43,8 @@ export class ParameterExchange {
     private readonly transport: ExchangeTransport,
     private readonly events: ExchangeEvents,
   ) {
-    this.acc = new GradientAccumulator(job.tensors);
+    // One codec (and one error-feedback residual) for the whole assignment.
+    this.acc = new GradientAccumulator(job.tensors, codecOf(job));
   }
 
   /** Loads the current parameters before the first batch. */

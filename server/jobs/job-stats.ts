@@ -7,14 +7,17 @@ export interface JobStats {
   examplesSeen: number;
   /** Exponential moving average of the training loss workers report. */
   trainLoss: number | null;
+  /** Gradient bytes received, as encoded by the job's codec. */
   bytesIn: number;
+  /** What those gradients would have been as fp32: rawBytesIn / bytesIn is the compression ratio. */
+  rawBytesIn: number;
   bytesOut: number;
   /** staleness → accepted pushes with that staleness. */
   staleness: Record<number, number>;
 }
 
 export function emptyStats(): JobStats {
-  return { pushesAccepted: 0, pushesRejected: {}, examplesSeen: 0, trainLoss: null, bytesIn: 0, bytesOut: 0, staleness: {} };
+  return { pushesAccepted: 0, pushesRejected: {}, examplesSeen: 0, trainLoss: null, bytesIn: 0, rawBytesIn: 0, bytesOut: 0, staleness: {} };
 }
 
 export function countRejection(stats: JobStats, code: ErrorCode): void {
@@ -23,10 +26,11 @@ export function countRejection(stats: JobStats, code: ErrorCode): void {
 
 const LOSS_EMA = 0.05;
 
-export function recordAccepted(stats: JobStats, examples: number, loss: number, staleness: number, bytes: number): void {
+export function recordAccepted(stats: JobStats, examples: number, loss: number, staleness: number, bytes: number, rawBytes: number): void {
   stats.pushesAccepted += 1;
   stats.examplesSeen += examples;
   stats.bytesIn += bytes;
+  stats.rawBytesIn += rawBytes;
   stats.staleness[staleness] = (stats.staleness[staleness] ?? 0) + 1;
   if (Number.isFinite(loss)) stats.trainLoss = stats.trainLoss === null ? loss : stats.trainLoss + LOSS_EMA * (loss - stats.trainLoss);
 }

@@ -4,7 +4,7 @@
  * schedules and the counters. Worker handlers and operator routes call into it; it
  * knows nothing about sockets or HTTP.
  */
-import { asBytes } from '../../shared/codec.js';
+import { asBytes, codecOf, type TensorCodec } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import type { JobSpec } from '../../shared/job-spec.js';
 import type {
@@ -40,9 +40,12 @@ const log = createLogger('job');
 /** A push whose fields have passed the wire schema but not yet the model checks. */
 export type IncomingPush = Omit<GradientPush, 'manifest'> & { manifest: UncheckedManifest };
 
-/** Headroom over the model's own size for a gradient payload. */
-export function payloadCapBytes(parameterCount: number): number {
-  return parameterCount * 4 + 64 * 1024;
+/**
+ * Headroom over the model's own size for a gradient payload: the larger of its fp32
+ * size and its size in the job's codec (topk with a ratio above 0.5 outgrows fp32).
+ */
+export function payloadCapBytes(parameterCount: number, codecBytes = 0): number {
+  return Math.max(parameterCount * 4, codecBytes) + 64 * 1024;
 }
 
 export type JobAction = 'start' | 'pause' | 'resume' | 'stop';
@@ -76,6 +79,8 @@ export class Job {
   private checkpointInFlight: Promise<void> | null = null;
   private readonly maxPayloadBytes: number;
   private readonly normBound: NormBound;
+  /** Decodes this job's pushes: built from the spec, so topk knows the job's ratio. */
+  readonly codec: TensorCodec;
 
   constructor(
     readonly id: string,
@@ -91,7 +96,9 @@ export class Job {
       seed: spec.seed,
       now: deps.now,
     });
-    this.maxPayloadBytes = payloadCapBytes(this.store.parameterCount);
+    this.codec = codecOf(spec);
+    const codecBytes = this.store.tensors.reduce((n, t) => n + this.codec.byteLength(t.values.length), 0);
+    this.maxPayloadBytes = payloadCapBytes(this.store.parameterCount, codecBytes);
     this.normBound = new NormBound(spec.normBound);
     this.metrics = new MetricSampler();
   }
@@ -163,7 +170,8 @@ export class Job {
       batchSize: this.spec.batchSize,
       nFetch: this.spec.nFetch,
       nPush: this.spec.nPush,
-      codec: 'fp32',
+      codec: this.spec.codec,
+      topkRatio: this.spec.topkRatio,
       learningRate: this.spec.optimizer.learningRate,
       dataset: {
         name: this.deps.dataset.name,
@@ -190,7 +198,7 @@ export class Job {
     if (this.state !== 'running') return fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${this.state}`);
     const fresh = checkStaleness(this.store.version, push.baseVersion, this.spec.maxStaleness);
     if ('ok' in fresh) return fresh;
-    const bad = decodeGradientInto(this.store, push.manifest, push.data, { codec: this.spec.codec, maxBytes: this.maxPayloadBytes });
+    const bad = decodeGradientInto(this.store, push.manifest, push.data, { codec: this.codec, maxBytes: this.maxPayloadBytes });
     if (bad) return bad;
     // One pass gives both checks: a NaN or Infinity anywhere makes the norm non-finite.
     const norm = this.store.scratchNorm();
@@ -199,7 +207,7 @@ export class Job {
     if (outlier) return outlier;
     this.normBound.record(norm / push.batches);
     const version = this.store.applyScratch();
-    recordAccepted(this.stats, push.examples, push.loss, fresh.staleness, asBytes(push.data).byteLength);
+    recordAccepted(this.stats, push.examples, push.loss, fresh.staleness, asBytes(push.data).byteLength, this.store.parameterCount * 4);
     this.ledger.renew(workerId);
     return ok({ version, staleness: fresh.staleness });
   }
@@ -289,7 +297,8 @@ export class Job {
   restore(c: CheckpointContent): void {
     this.store.restore(c.store);
     this.ledger.restore(c.ledger);
-    this.stats = c.stats;
+    // Checkpoints from before a counter existed lack it: start it at zero.
+    this.stats = { ...emptyStats(), ...c.stats };
     this.lastCheckpointVersion = c.store.version;
     this.resumedFrom = { version: c.store.version, at: c.at };
   }

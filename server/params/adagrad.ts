@@ -13,11 +13,13 @@ export const createAdagrad: OptimizerFactory = (spec) => ({
     const lr = spec.learningRate * lrScale;
     const eps = spec.epsilon;
     const acc = slots[0]!;
-    for (let i = 0; i < param.length; i++) {
+    const n = param.length;
+    // One square root and one division per element are the floor in scalar JS.
+    for (let i = 0; i < n; i++) {
       const g = grad[i]!;
       const s = acc[i]! + g * g;
       acc[i] = s;
-      param[i] = param[i]! - (lr * g) / Math.sqrt(s + eps);
+      param[i] -= (lr * g) / Math.sqrt(s + eps);
     }
   },
 });

@@ -1,10 +1,11 @@
 /**
  * Checks a gradient payload against the job's model before anything touches the
- * parameters: codec, tensor names and order, shapes, dtypes, byte lengths, and (after
- * decoding into the store's scratch buffers) finiteness. A bad worker wastes its own
- * time, never the job's. Finiteness and the norm bound are checked on the decoded values (server/jobs/job.ts).
+ * parameters: codec, tensor names and order, shapes, dtypes, byte lengths, and (while
+ * decoding into the store's scratch buffers) the encoding itself (top-k indices). A bad
+ * worker wastes its own time, never the job's. Finiteness and the norm bound are checked
+ * on the decoded values (server/jobs/job.ts).
  */
-import { asBytes, getCodec, type TensorEntry } from '../../shared/codec.js';
+import { asBytes, type TensorCodec, type TensorEntry } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import { fail, type Failure } from '../../shared/result.js';
 import { sameShape, sizeOf } from '../../shared/tensors.js';
@@ -17,7 +18,8 @@ export interface UncheckedManifest {
 }
 
 export interface PayloadLimits {
-  codec: string;
+  /** The job's codec, with its parameters (topk's k follows from the job's ratio). */
+  codec: TensorCodec;
   maxBytes: number;
 }
 
@@ -32,11 +34,10 @@ export function decodeGradientInto(
   if (bytes.byteLength > limits.maxBytes) {
     return fail(ErrorCode.PAYLOAD_TOO_LARGE, `Payload of ${bytes.byteLength} bytes exceeds the job's cap of ${limits.maxBytes}`);
   }
-  if (manifest.codec !== limits.codec) {
-    return fail(ErrorCode.UNKNOWN_CODEC, `Codec "${manifest.codec}" is not this job's codec "${limits.codec}"`);
+  const codec = limits.codec;
+  if (manifest.codec !== codec.id) {
+    return fail(ErrorCode.UNKNOWN_CODEC, `Codec "${manifest.codec}" is not this job's codec "${codec.id}"`);
   }
-  const codec = getCodec(manifest.codec);
-  if (!codec) return fail(ErrorCode.UNKNOWN_CODEC, `Codec "${manifest.codec}" is unknown`);
 
   const entries = manifest.tensors;
   const tensors = store.tensors;
@@ -68,6 +69,9 @@ export function decodeGradientInto(
   if (bytes.byteLength !== expectedOffset) {
     return fail(ErrorCode.BYTE_LENGTH_MISMATCH, `Buffer is ${bytes.byteLength} bytes, the manifest describes ${expectedOffset}`);
   }
-  for (let i = 0; i < entries.length; i++) codec.readInto(entries[i] as TensorEntry, bytes, tensors[i]!.scratch);
+  for (let i = 0; i < entries.length; i++) {
+    const bad = codec.readInto(entries[i] as TensorEntry, bytes, tensors[i]!.scratch);
+    if (bad) return fail(ErrorCode.BAD_ENCODING, `Tensor "${entries[i]!.name}": ${bad}`);
+  }
   return null;
 }

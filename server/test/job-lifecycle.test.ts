@@ -141,9 +141,9 @@ describe('lifecycle', () => {
     expect(await moved).toBeNull();
     const pull = await w.emitWithAck('params:pull', { jobId: run.job.id });
     expect(pull).toMatchObject({ ok: false, code: ErrorCode.UNKNOWN_JOB });
-    const back = waitForEvent<{ jobId: string }>(w, 'job:assign');
+    const back = waitForEvent<{ jobId: string } | null>(w, 'job:assign');
     await api('POST', `/api/jobs/${run.job.id}/resume`);
-    expect((await back).jobId).toBe(run.job.id);
+    expect((await back)?.jobId).toBe(run.job.id);
     w.disconnect();
   });
 });

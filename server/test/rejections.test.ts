@@ -37,22 +37,22 @@ function goodPush(fill = 1e-3): GradientPush {
   return { jobId: job.jobId, baseVersion: run.job.store.version, batches: 1, examples: 64, loss: 2.3, ...payload };
 }
 
-function snapshot(): string {
-  return run.job.store.tensors.map((t) => Buffer.from(t.values.buffer, t.values.byteOffset, t.values.byteLength).toString('base64')).join('|');
+function snapshot(target: Running = run): string {
+  return target.job.store.tensors.map((t) => Buffer.from(t.values.buffer, t.values.byteOffset, t.values.byteLength).toString('base64')).join('|');
 }
 
-async function expectRefused(code: string, send: () => Promise<unknown>) {
+async function expectRefused(code: string, send: () => Promise<unknown>, target: Running = run) {
   tested.add(code);
-  const version = run.job.store.version;
-  const params = snapshot();
-  const before = run.job.stats.pushesRejected[code as ErrorCode] ?? 0;
+  const version = target.job.store.version;
+  const params = snapshot(target);
+  const before = target.job.stats.pushesRejected[code as ErrorCode] ?? 0;
   const r = (await send()) as { ok: boolean; code?: string; message?: string };
   expect(r.ok).toBe(false);
   expect(r.code).toBe(code);
   expect(r.message).toEqual(expect.any(String));
-  expect(run.job.store.version).toBe(version);
-  expect(snapshot()).toBe(params);
-  return { before, after: () => run.job.stats.pushesRejected[code as ErrorCode] ?? 0 };
+  expect(target.job.store.version).toBe(version);
+  expect(snapshot(target)).toBe(params);
+  return { before, after: () => target.job.stats.pushesRejected[code as ErrorCode] ?? 0 };
 }
 
 describe('every refusal has a code and leaves the parameters untouched', () => {
@@ -133,6 +133,43 @@ describe('every refusal has a code and leaves the parameters untouched', () => {
       const p = goodPush();
       new Float32Array((p.data as Uint8Array).buffer)[12345] = bad;
       await expectRefused(ErrorCode.NON_FINITE, () => worker.emitWithAck('grads:push', p));
+    }
+  });
+
+  it('BAD_ENCODING: a top-k payload with an out-of-range or a repeated index (a topk job)', async () => {
+    const sparse = await startCoordinator({ model: 'mlp', codec: 'topk', topkRatio: 0.01 });
+    const w = await connectTestWorker(sparse.url);
+    try {
+      const hello = await w.emitWithAck('worker:hello', { userAgent: 'vitest-topk' });
+      if (!hello.ok || !hello.job) throw new Error('no assignment');
+      const a = hello.job;
+      expect(a).toMatchObject({ codec: 'topk', topkRatio: 0.01 });
+      const codec = sparse.job.codec;
+      const push = (): GradientPush => {
+        const payload = encodeTensors(a.tensors.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(1e-3) })), codec);
+        return { jobId: a.jobId, baseVersion: sparse.job.store.version, batches: 1, examples: 64, loss: 2.3, ...payload };
+      };
+      expect(await w.emitWithAck('grads:push', push())).toMatchObject({ ok: true });
+      // Tensor 0 (784×128): k = 1004 indices, then 1004 values.
+      const outOfRange = push();
+      new DataView((outOfRange.data as Uint8Array).buffer).setUint32(4 * 1003, 784 * 128, true);
+      await expectRefused(ErrorCode.BAD_ENCODING, () => w.emitWithAck('grads:push', outOfRange), sparse);
+      const repeated = push();
+      const view = new DataView((repeated.data as Uint8Array).buffer);
+      view.setUint32(4 * 1, view.getUint32(0, true), true);
+      const c = await expectRefused(ErrorCode.BAD_ENCODING, () => w.emitWithAck('grads:push', repeated), sparse);
+      expect(c.after()).toBe(c.before + 1);
+      // The same job refuses dense payloads by their codec name and, renamed, by their size.
+      const dense = goodPush();
+      await expectRefused(ErrorCode.UNKNOWN_CODEC, () => w.emitWithAck('grads:push', { ...dense, jobId: a.jobId, baseVersion: sparse.job.store.version }), sparse);
+      await expectRefused(
+        ErrorCode.BYTE_LENGTH_MISMATCH,
+        () => w.emitWithAck('grads:push', { ...dense, jobId: a.jobId, baseVersion: sparse.job.store.version, manifest: { ...dense.manifest, codec: 'topk' } }),
+        sparse,
+      );
+    } finally {
+      w.disconnect();
+      await sparse.close();
     }
   });
 

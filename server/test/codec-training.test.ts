@@ -1,0 +1,92 @@
+/**
+ * Compressed gradients end to end: a real coordinator whose job uses a lossy codec, and
+ * a socket.io-client worker in Node that computes real tfjs gradients (the browser
+ * worker's ModelTrainer) and encodes them with the browser worker's GradientAccumulator,
+ * error feedback included.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { codecOf, decodeTensors } from '../../shared/codec.js';
+import type { JobAssignment } from '../../shared/protocol.js';
+import { GradientAccumulator } from '../../client/engine/gradient-accumulator.js';
+import { ModelTrainer } from '../../client/engine/model-trainer.js';
+import { batchesOf, fetchShard } from '../../client/engine/shard-data.js';
+import { connectTestWorker, startCoordinator, type Running, type TestWorker } from './helpers.js';
+
+beforeAll(async () => {
+  tf.enableProdMode();
+  await tf.setBackend('cpu');
+});
+
+describe.each([
+  { codec: 'topk', topkRatio: 0.01, minRatio: 40 },
+  { codec: 'int8', topkRatio: 0.01, minRatio: 3.9 },
+] as const)('a $codec job trains on real gradients', ({ codec, topkRatio, minRatio }) => {
+  let run: Running;
+  let worker: TestWorker;
+  let job: JobAssignment;
+  let trainer: ModelTrainer;
+
+  beforeAll(async () => {
+    run = await startCoordinator({ model: 'mlp', codec, topkRatio, maxStaleness: 4 });
+    worker = await connectTestWorker(run.url);
+    const hello = await worker.emitWithAck('worker:hello', { userAgent: 'vitest' });
+    if (!hello.ok || !hello.job) throw new Error('no assignment');
+    job = hello.job;
+    trainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
+  });
+
+  afterAll(async () => {
+    trainer?.dispose();
+    worker?.disconnect();
+    await run?.close();
+  });
+
+  async function pull() {
+    const snap = await worker.emitWithAck('params:pull', { jobId: job.jobId });
+    if (!snap.ok) throw new Error(snap.message);
+    return { version: snap.version, values: decodeTensors(snap, job.tensors) };
+  }
+
+  it('assigns the codec and its ratio, accepts every encoded push, and the loss falls', async () => {
+    expect(job).toMatchObject({ codec, topkRatio });
+    const acc = new GradientAccumulator(job.tensors, codecOf(job));
+    const lease = await worker.emitWithAck('shard:lease', { jobId: job.jobId });
+    if (!lease.ok || !lease.lease) throw new Error('no lease');
+    const shard = await fetchShard(run.url + lease.lease.url);
+    const batches = [...batchesOf(shard, job.batchSize)];
+    const probe = batches[0]!;
+
+    let { version, values } = await pull();
+    trainer.setParams(values);
+    const lossBefore = (await trainer.gradient(probe)).loss;
+    // Two passes over the shard: a top-k worker moves 1 % of the weights per push.
+    const steps = [...batches.slice(1), ...batches.slice(1)];
+    for (const batch of steps) {
+      trainer.setParams(values);
+      const g = await trainer.gradient(batch);
+      acc.add(g.grads, g.loss, batch.size);
+      const payload = acc.take();
+      expect(payload.manifest.codec).toBe(codec);
+      const ack = await worker.emitWithAck('grads:push', {
+        jobId: job.jobId, baseVersion: version, batches: 1, examples: batch.size, loss: g.loss, ...payload,
+      });
+      expect(ack).toEqual({ ok: true, version: version + 1, staleness: 0 });
+      ({ version, values } = await pull());
+    }
+    trainer.setParams(values);
+    const lossAfter = (await trainer.gradient(probe)).loss;
+    expect(lossAfter).toBeLessThan(lossBefore * 0.7);
+    expect(run.job.stats.pushesAccepted).toBe(steps.length);
+    expect(run.job.stats.pushesRejected).toEqual({});
+  });
+
+  it(`counts fp32-equivalent bytes: compression ratio ≥ ${minRatio}, also on /metrics`, async () => {
+    const { bytesIn, rawBytesIn } = run.job.stats;
+    expect(rawBytesIn).toBe(run.job.stats.pushesAccepted * run.job.store.parameterCount * 4);
+    expect(rawBytesIn / bytesIn).toBeGreaterThanOrEqual(minRatio);
+    const text = await (await fetch(run.url + '/metrics')).text();
+    const m = new RegExp(`downpour_gradient_compression_ratio\\{job="${run.job.id}"\\} ([0-9.]+)`).exec(text);
+    expect(Number(m?.[1])).toBeCloseTo(rawBytesIn / bytesIn, 6);
+  });
+});

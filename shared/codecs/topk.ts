@@ -1,0 +1,102 @@
+/**
+ * topk: only the k = ceil(ratio · size) entries of largest magnitude are sent (at
+ * least 1 for a non-empty tensor, at most size). Layout: k little-endian uint32
+ * indices in strictly ascending order, then the k float32 values at those indices:
+ * 8·k bytes. Since k follows from the size and the job's ratio, the server checks the
+ * exact byte length from the shape, as for the dense codecs. Ascending order makes
+ * "no duplicate, none out of range" a single comparison per index, with no set to
+ * allocate. Values are sent exactly, so the residual kept by the worker (error
+ * feedback) is exactly the entries not sent.
+ */
+import { entryView, type TensorCodec } from './types.js';
+
+export function topkCount(size: number, ratio: number): number {
+  if (size === 0) return 0;
+  return Math.min(size, Math.max(1, Math.ceil(ratio * size)));
+}
+
+/** |x|, with NaN ranked above everything so a broken gradient is sent (and refused) rather than hidden. */
+function magnitude(x: number): number {
+  const a = x < 0 ? -x : x;
+  return a === a ? a : Infinity;
+}
+
+/**
+ * The k-th largest of `a[0..n)` (1 ≤ k ≤ n), by quickselect with a median-of-three
+ * pivot; reorders `a`. Average O(n).
+ */
+function kthLargest(a: Float32Array, n: number, k: number): number {
+  let lo = 0;
+  let hi = n - 1;
+  const target = k - 1; // index of the answer in descending order
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const x = a[lo]!, y = a[mid]!, z = a[hi]!;
+    const pivot = x > y ? (y > z ? y : x > z ? z : x) : x > z ? x : y > z ? z : y;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i]! > pivot) i++;
+      while (a[j]! < pivot) j--;
+      if (i <= j) {
+        const t = a[i]!;
+        a[i] = a[j]!;
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (target <= j) hi = j;
+    else if (target >= i) lo = i;
+    else return a[target]!;
+  }
+  return a[lo]!;
+}
+
+export function createTopk(ratio: number): TensorCodec {
+  if (!(ratio > 0 && ratio <= 1)) throw new Error(`topk ratio must be in (0, 1], got ${ratio}`);
+  // Worker-side selection scratch, grown to the largest tensor and reused across pushes.
+  let mags = new Float32Array(0);
+  return {
+    id: 'topk',
+    lossy: true,
+    byteLength: (size) => topkCount(size, ratio) * 8,
+    write(values, out, offset) {
+      const size = values.length;
+      const k = topkCount(size, ratio);
+      if (k === 0) return;
+      if (mags.length < size) mags = new Float32Array(size);
+      for (let i = 0; i < size; i++) mags[i] = magnitude(values[i]!);
+      const threshold = kthLargest(mags, size, k);
+      // Everything above the threshold is in; ties at the threshold fill the rest in index order.
+      let above = 0;
+      for (let i = 0; i < size; i++) if (magnitude(values[i]!) > threshold) above++;
+      let ties = k - above;
+      const view = new DataView(out.buffer, out.byteOffset + offset, k * 8);
+      let n = 0;
+      for (let i = 0; i < size && n < k; i++) {
+        const m = magnitude(values[i]!);
+        if (m > threshold || (m === threshold && ties-- > 0)) {
+          view.setUint32(n * 4, i, true);
+          view.setFloat32((k + n) * 4, values[i]!, true);
+          n++;
+        }
+      }
+    },
+    readInto(entry, bytes, out) {
+      const size = out.length;
+      const k = topkCount(size, ratio);
+      const view = entryView(entry, bytes);
+      out.fill(0);
+      let prev = -1;
+      for (let n = 0; n < k; n++) {
+        const index = view.getUint32(n * 4, true);
+        if (index >= size) return `top-k index ${index} is out of range for ${size} values`;
+        if (index <= prev) return `top-k index ${index} follows ${prev}: indices must be strictly ascending (no duplicates)`;
+        out[index] = view.getFloat32((k + n) * 4, true);
+        prev = index;
+      }
+      return null;
+    },
+  };
+}
