@@ -256,8 +256,13 @@ export class Job {
         datasetKey: ds.name,
         testSet: () => ({ features: featuresAsFloat(ds, ds.test), labels: ds.test.labels, featureShape: ds.featureShape, numClasses: ds.numClasses }),
       });
-      const rec: EvalRecord = { version, examplesSeen, accuracy: r.accuracy, loss: r.loss, at: this.deps.now() };
       this.lastEvaluatedVersion = version;
+      if (!Number.isFinite(r.loss)) {
+        // Finite pushes can still drive the parameters to overflow (a learning rate far too high).
+        this.fail(`diverged: test loss is ${r.loss} at version ${version}; lower the learning rate`);
+        return null;
+      }
+      const rec: EvalRecord = { version, examplesSeen, accuracy: r.accuracy, loss: r.loss, at: this.deps.now() };
       this.evals.push(rec);
       log.info('evaluated', { job: this.id, version, accuracy: +r.accuracy.toFixed(4), loss: +r.loss.toFixed(4), ms: Math.round(r.ms) });
       this.deps.onEval(this, rec);

@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeTensors } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
+import { sizeOf } from '../../shared/tensors.js';
 import type { JobDetail } from '../../shared/operator-protocol.js';
 import { connectTestWorker, startCoordinator, waitForEvent, type Running } from './helpers.js';
 
@@ -129,6 +131,21 @@ describe('lifecycle', () => {
     expect((await api('DELETE', `/api/jobs/${id}`)).status).toBe(200);
     expect((await fetch(`${run.url}/api/jobs/${id}`)).status).toBe(404);
     expect((await api('POST', `/api/jobs/${id}/start`)).body.code).toBe(ErrorCode.NOT_FOUND);
+  });
+
+  it('a job whose parameters diverge fails, with its reason', async () => {
+    const created = await api('POST', '/api/jobs', { spec: { model: 'mlp', name: 'diverge', optimizer: { type: 'sgd', learningRate: 10 } } });
+    const job = run.coordinator.jobs.get(created.body.job!.id)!;
+    job.control('start');
+    const payload = encodeTensors(job.assignment().tensors.map((t) => ({ ...t, values: Float32Array.from({ length: sizeOf(t.shape) }, (_, i) => (i % 2 ? 1e37 : -1e37)) })));
+    // Finite gradients, accepted; the update overflows what the model can compute with.
+    const r = job.push('w-test', { jobId: job.id, baseVersion: 0, batches: 1, examples: 64, loss: 1, ...payload });
+    expect(r.ok).toBe(true);
+    await job.evaluateIfChanged();
+    const detail = (await (await fetch(`${run.url}/api/jobs/${job.id}`)).json()) as JobDetail;
+    expect(detail.state).toBe('failed');
+    expect(detail.failure).toMatch(/^diverged: test loss is NaN at version 1/);
+    expect((await api('POST', `/api/jobs/${job.id}/resume`)).status).toBe(409);
   });
 
   it('pausing refuses pushes and moves the job\'s workers; resuming takes idle workers back', async () => {

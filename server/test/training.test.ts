@@ -93,6 +93,17 @@ describe('Downpour training through the parameter server', () => {
     expect(run.job.stats.examplesSeen).toBe(shard.count - probe.size);
   });
 
+  it('serves pages with a Content-Security-Policy and the usual security headers, never COOP/COEP', async () => {
+    for (const path of ['/', '/dashboard', '/api/health']) {
+      const res = await fetch(run.url + path);
+      expect(res.headers.get('content-security-policy'), path).toMatch(/default-src 'self'.*script-src 'self' 'wasm-unsafe-eval'/);
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('x-frame-options')).toBe('DENY');
+      expect(res.headers.get('cross-origin-opener-policy')).toBeNull();
+      expect(res.headers.get('cross-origin-embedder-policy')).toBeNull();
+    }
+  });
+
   it('reports jobs on the read-only API', async () => {
     expect(await (await fetch(run.url + '/api/health')).json()).toEqual({ ok: true });
     const jobs = (await (await fetch(run.url + '/api/jobs')).json()) as Record<string, unknown>[];
