@@ -16,8 +16,7 @@ export type ModelPresetName = (typeof MODEL_PRESET_NAMES)[number];
 export const MODEL_NAMES = [...MODEL_PRESET_NAMES, 'custom'] as const;
 export type ModelName = (typeof MODEL_NAMES)[number];
 
-/** Built-in datasets; operators may upload more (their names follow DATASET_NAME_PATTERN). */
-export const BUILTIN_DATASET_NAMES = ['mnist', 'fashion-mnist', 'iris'] as const;
+/** Dataset names: the built-ins (mnist, fashion-mnist, iris) and operator uploads. */
 export const DATASET_NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,39}$/;
 
 export const optimizerSpecSchema = z

@@ -17,7 +17,3 @@ export function ok<T extends object>(fields: T): { ok: true } & T {
 export function fail(code: ErrorCode, message: string): Failure {
   return { ok: false, code, message };
 }
-
-export function isFailure(value: unknown): value is Failure {
-  return typeof value === 'object' && value !== null && (value as Failure).ok === false;
-}

@@ -57,7 +57,6 @@ export class WorkerEngine {
   private assignmentWaiter: (() => void) | null = null;
   private selectedFor: string | null = null;
   private readonly throughput = new Throughput();
-  private reportTimer: ReturnType<typeof setInterval> | null = null;
   private everConnected = false;
 
   constructor(private readonly opts: EngineOptions) {
@@ -106,7 +105,7 @@ export class WorkerEngine {
     socket.on('connect_error', () => {
       if (this.running) this.update({ state: 'offline', message: 'The coordinator cannot be reached; retrying…' });
     });
-    this.reportTimer = setInterval(() => this.report(), REPORT_INTERVAL_MS);
+    setInterval(() => this.report(), REPORT_INTERVAL_MS); // the engine lives as long as its Web Worker
     let backoff = 500;
     for (;;) {
       try {

@@ -6,6 +6,7 @@
  */
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DATASET_NAME_PATTERN } from '../../shared/job-spec.js';
 import type { DatasetInfo } from '../../shared/operator-protocol.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
 import { createLogger } from '../logger.js';
@@ -24,7 +25,6 @@ export const BUILTIN_DATASETS: Record<string, () => Dataset> = {
 };
 
 export const UPLOAD_FORMATS = ['csv'] as const;
-export const DATASET_NAME = /^[a-z0-9][a-z0-9-]{0,39}$/;
 
 export class DatasetRegistry {
   private readonly loaded = new Map<string, Dataset>();
@@ -36,7 +36,7 @@ export class DatasetRegistry {
     mkdirSync(uploadDir, { recursive: true });
     for (const file of readdirSync(uploadDir)) {
       const name = file.replace(/\.csv$/, '');
-      if (!file.endsWith('.csv') || !DATASET_NAME.test(name)) continue;
+      if (!file.endsWith('.csv') || !DATASET_NAME_PATTERN.test(name)) continue;
       try {
         this.loaded.set(name, parseCsvDataset(name, readFileSync(join(uploadDir, file), 'utf8')));
         this.uploads.add(name);
@@ -82,7 +82,7 @@ export class DatasetRegistry {
   }
 
   async upload(name: string, format: string, bytes: Buffer): Promise<Dataset> {
-    if (!DATASET_NAME.test(name)) throw new DatasetFormatError(`Dataset name "${name.slice(0, 60)}" must match ${DATASET_NAME}`);
+    if (!DATASET_NAME_PATTERN.test(name)) throw new DatasetFormatError(`Dataset name "${name.slice(0, 60)}" must match ${DATASET_NAME_PATTERN}`);
     if (this.has(name)) throw new DatasetFormatError(`A dataset named "${name}" already exists`);
     if (!(UPLOAD_FORMATS as readonly string[]).includes(format)) throw new DatasetFormatError(`Format "${format.slice(0, 20)}" is not one of ${UPLOAD_FORMATS.join(', ')}`);
     const ds = parseCsvDataset(name, bytes.toString('utf8'));
