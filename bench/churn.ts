@@ -28,6 +28,8 @@ interface RunResult {
   leasesLeaked: number;
   duplicateCompletions: number;
   examplesSeen: number;
+  /** Refused pushes by code (e.g. STALE): examples whose gradient never reached the parameters. */
+  rejected: Record<string, number>;
   accuracy: number;
   version: number;
 }
@@ -103,6 +105,7 @@ async function trainOnce(o: Options, churn: boolean): Promise<RunResult> {
       // A completion beyond a shard's first: the ledger only counts a lease still held, so this should stay 0.
       duplicateCompletions: history.reduce((n, h) => n + h.reduce((a, c) => a + Math.max(0, c - 1), 0), 0),
       examplesSeen: job.stats.examplesSeen,
+      rejected: { ...job.stats.pushesRejected },
       accuracy: evaluated.accuracy,
       version: job.store.version,
     };
@@ -133,6 +136,8 @@ async function run(o: Options): Promise<void> {
       duplicate_completions: churn.duplicateCompletions,
       examples_churn: churn.examplesSeen,
       examples_clean: clean.examplesSeen,
+      rejected_churn: churn.rejected,
+      rejected_clean: clean.rejected,
       shards_missed_clean: clean.shardsMissed,
       leases_leaked_clean: clean.leasesLeaked,
       accuracy_churn: round(churn.accuracy, 4),
