@@ -3,14 +3,18 @@
  * the last line of stdout (progress goes to stderr).
  */
 import { Command } from 'commander';
+import { churnCommand } from './churn.js';
 import { loadCommand } from './load.js';
 import { overheadCommand } from './overhead.js';
 import { psApplyCommand } from './ps-apply.js';
+import { soakCommand } from './soak.js';
 import { timeToAccuracyCommand } from './time-to-accuracy.js';
 
 const program = new Command('bench').description('Downpour benchmarks; each prints one JSON line last').showHelpAfterError();
+program.addCommand(churnCommand());
 program.addCommand(loadCommand());
 program.addCommand(overheadCommand());
+program.addCommand(soakCommand());
 program.addCommand(timeToAccuracyCommand());
 program.addCommand(psApplyCommand());
 program.parseAsync().catch((err: unknown) => {
