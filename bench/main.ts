@@ -3,6 +3,7 @@
  * the last line of stdout (progress goes to stderr).
  */
 import { Command } from 'commander';
+import { byzantineCommand } from './byzantine.js';
 import { churnCommand } from './churn.js';
 import { loadCommand } from './load.js';
 import { overheadCommand } from './overhead.js';
@@ -11,6 +12,7 @@ import { soakCommand } from './soak.js';
 import { timeToAccuracyCommand } from './time-to-accuracy.js';
 
 const program = new Command('bench').description('Downpour benchmarks; each prints one JSON line last').showHelpAfterError();
+program.addCommand(byzantineCommand());
 program.addCommand(churnCommand());
 program.addCommand(loadCommand());
 program.addCommand(overheadCommand());

@@ -13,13 +13,14 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { io, type Socket } from 'socket.io-client';
 import { ModelTrainer } from '../client/engine/model-trainer.js';
+import { ATTACK_FACTOR, ATTACKS, type Attack } from './attacks.js';
 import { ParameterExchange } from '../client/engine/parameter-exchange.js';
 import { batchesOf, fetchShard } from '../client/engine/shard-data.js';
 import { registerWasmGradientKernels } from '../client/engine/wasm-conv2d-backprop-filter.js';
-import { WORKER_NAMESPACE, type ClientToServerEvents, type JobAssignment, type ServerToClientEvents } from '../shared/protocol.js';
+import { WORKER_NAMESPACE, type ClientToServerEvents, type GradientPush, type JobAssignment, type ServerToClientEvents } from '../shared/protocol.js';
 
 type WorkerSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
@@ -74,13 +75,26 @@ async function connect(url: string): Promise<WorkerSocket> {
   return socket;
 }
 
+/** Set by --byzantine: this worker corrupts its fp32 gradient before pushing. */
+let attack: Attack | null = null;
+
+function corrupt(p: GradientPush): GradientPush {
+  if (!attack) return p;
+  if (p.manifest.codec !== 'fp32') throw new Error('the Byzantine worker only corrupts fp32 gradients');
+  const bytes = p.data as Uint8Array;
+  const f = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  const factor = ATTACK_FACTOR[attack];
+  for (let i = 0; i < f.length; i++) f[i] = f[i]! * factor;
+  return p;
+}
+
 async function trainJob(socket: WorkerSocket, url: string, job: JobAssignment, stillAssigned: () => boolean): Promise<void> {
   const live = () => socket.timeout(REQUEST_TIMEOUT_MS);
   const trainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
   const exchange = new ParameterExchange(
     job,
     trainer,
-    { push: (p) => live().emitWithAck('grads:push', p), pull: (jobId) => live().emitWithAck('params:pull', { jobId }) },
+    { push: (p) => live().emitWithAck('grads:push', corrupt(p)), pull: (jobId) => live().emitWithAck('params:pull', { jobId }) },
     {
       pushed: (r, examples) => {
         if (r.ok) {
@@ -155,7 +169,11 @@ const program = new Command('node-worker')
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InvalidArgumentError('expected an http(s) URL');
     return u.origin;
   })
-  .action((url: string) => main(url));
+  .addOption(new Option('--byzantine <attack>', 'push corrupted gradients: sign-flipped or 100× scaled').choices(ATTACKS))
+  .action((url: string, opts: { byzantine?: Attack }) => {
+    attack = opts.byzantine ?? null;
+    return main(url);
+  });
 
 program.parseAsync().catch((err: unknown) => {
   const message = err instanceof Error ? err.message : String(err);

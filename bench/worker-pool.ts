@@ -32,8 +32,8 @@ export class WorkerPool {
   ) {}
 
   /** Forks one worker; resolves once it has said hello (or rejects if it dies first). */
-  start(): Promise<PooledWorker> {
-    const child = fork(WORKER_FILE, [this.url], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', this.stderr, 'ipc'] });
+  start(extraArgs: readonly string[] = []): Promise<PooledWorker> {
+    const child = fork(WORKER_FILE, [this.url, ...extraArgs], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', this.stderr, 'ipc'] });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     const w: PooledWorker = { index: this.started++, child, workerId: null, backend: null, progress: null, exited, killed: false };
     this.workers.push(w);

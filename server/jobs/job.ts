@@ -203,9 +203,8 @@ export class Job {
     // One pass gives both checks: a NaN or Infinity anywhere makes the norm non-finite.
     const norm = this.store.scratchNorm();
     if (!Number.isFinite(norm)) return fail(ErrorCode.NON_FINITE, 'Gradient contains NaN or Infinity');
-    const outlier = this.normBound.check(norm / push.batches);
+    const outlier = this.normBound.admit(norm / push.batches);
     if (outlier) return outlier;
-    this.normBound.record(norm / push.batches);
     const version = this.store.applyScratch();
     recordAccepted(this.stats, push.examples, push.loss, fresh.staleness, asBytes(push.data).byteLength, this.store.parameterCount * 4);
     this.ledger.renew(workerId);
