@@ -18,6 +18,7 @@ import type { JobStore } from '../store/job-store.js';
 import { Job } from './job.js';
 import { HISTORY_POINTS } from './job-metrics.js';
 import { buildInitialModel, ModelSpecError } from './model-init.js';
+import { referenceGradientNorm } from './reference-gradient.js';
 
 const log = createLogger('jobs');
 
@@ -44,7 +45,9 @@ export class JobRegistry {
     const dataset = this.deps.datasets.get(spec.dataset);
     const model = await buildInitialModel(spec.model, topology, dataset.featureShape, dataset.numClasses, spec.seed, this.deps.maxParameters);
     const shards = this.deps.shardStore.catalog(dataset, spec.shardSize);
+    const referenceNorm = spec.normBound > 0 ? await referenceGradientNorm(model, dataset, spec.batchSize) : null;
     return new Job(id, spec, createdAt, {
+      referenceNorm,
       ...this.deps,
       dataset,
       shards,

@@ -53,6 +53,8 @@ export type JobAction = 'start' | 'pause' | 'resume' | 'stop';
 export interface JobDeps {
   dataset: Dataset;
   shards: ShardInfo[];
+  /** Norm of the PS's own gradient at the initial parameters (anchors the norm bound); null: none. */
+  referenceNorm: number | null;
   model: InitialModel;
   evaluation: EvaluationService;
   checkpoints: CheckpointStore | null;
@@ -99,7 +101,7 @@ export class Job {
     this.codec = codecOf(spec);
     const codecBytes = this.store.tensors.reduce((n, t) => n + this.codec.byteLength(t.values.length), 0);
     this.maxPayloadBytes = payloadCapBytes(this.store.parameterCount, codecBytes);
-    this.normBound = new NormBound(spec.normBound);
+    this.normBound = new NormBound(spec.normBound, deps.referenceNorm);
     this.metrics = new MetricSampler();
   }
 

@@ -6,8 +6,9 @@
  * simple to reason about and shows up in the rejection counters.
  *
  * The window holds every push's norm, refused ones too, and the bound uses its lower
- * median: while fewer than half of the pushes are hostile the reference stays honest,
- * and the check starts after a handful of pushes instead of after many accepted ones.
+ * median: while fewer than half of the pushes are hostile the reference stays honest.
+ * It starts seeded with the norm of a gradient the PS computed itself
+ * (server/jobs/reference-gradient.ts), so the bound holds from the very first push.
  * Sign-flipped gradients have honest norms and pass; in asynchronous mode a minority of
  * them slows descent (see the byzantine benchmark).
  */
@@ -21,8 +22,17 @@ export class NormBound {
   private readonly recent: number[] = [];
   private readonly sorted: number[] = [];
 
-  /** `factor` ≤ 0 disables the bound. */
-  constructor(private readonly factor: number) {}
+  /**
+   * `factor` ≤ 0 disables the bound. `reference`: a norm known to be honest (the PS's
+   * own gradient at the initial parameters); it seeds the window so the bound holds from
+   * the first push.
+   */
+  constructor(
+    private readonly factor: number,
+    reference: number | null = null,
+  ) {
+    if (reference !== null && Number.isFinite(reference) && reference > 0) for (let i = 0; i < MIN_SAMPLES; i++) this.record(reference);
+  }
 
   /** Records the push's norm and refuses it when it is an outlier. */
   admit(normPerBatch: number): Failure | null {

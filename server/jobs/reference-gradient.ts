@@ -1,0 +1,26 @@
+/**
+ * The norm of a gradient the parameter server computes itself, at the initial
+ * parameters on the first training mini-batch. It anchors the Byzantine norm bound from
+ * the very first push: without it, a 100×-scaled push arriving before any honest one
+ * could be accepted, and with Adagrad its squared gradient would shrink the step sizes
+ * for the rest of the job.
+ */
+import { ModelTrainer } from '../../client/engine/model-trainer.js';
+import { featureLength, featuresAsFloat, type Dataset } from '../data/dataset.js';
+import type { InitialModel } from './model-init.js';
+
+export async function referenceGradientNorm(model: InitialModel, ds: Dataset, batchSize: number): Promise<number> {
+  const size = Math.min(batchSize, ds.train.count);
+  const len = featureLength(ds);
+  const first = { ...ds.train, count: size, features: ds.train.features.subarray(0, size * len), labels: ds.train.labels.subarray(0, size) };
+  const trainer = await ModelTrainer.create(model.topology, model.tensors, ds.featureShape, ds.numClasses);
+  try {
+    trainer.setParams(model.values);
+    const g = await trainer.gradient({ features: featuresAsFloat(ds, first), labels: first.labels, size });
+    let sum = 0;
+    for (const t of g.grads) for (let i = 0; i < t.length; i++) sum += t[i]! * t[i]!;
+    return Math.sqrt(sum);
+  } finally {
+    trainer.dispose();
+  }
+}
