@@ -134,7 +134,7 @@ describe('lifecycle', () => {
   });
 
   it('a job whose parameters diverge fails, with its reason', async () => {
-    const created = await api('POST', '/api/jobs', { spec: { model: 'mlp', name: 'diverge', optimizer: { type: 'sgd', learningRate: 10 } } });
+    const created = await api('POST', '/api/jobs', { spec: { model: 'mlp', name: 'diverge', normBound: 0, optimizer: { type: 'sgd', learningRate: 10 } } });
     const job = run.coordinator.jobs.get(created.body.job!.id)!;
     job.control('start');
     const payload = encodeTensors(job.assignment().tensors.map((t) => ({ ...t, values: Float32Array.from({ length: sizeOf(t.shape) }, (_, i) => (i % 2 ? 1e37 : -1e37)) })));
