@@ -30,7 +30,8 @@ import { createOptimizer } from '../params/optimizers.js';
 import { ParameterStore } from '../params/parameter-store.js';
 import { NormBound } from '../params/norm-bound.js';
 import { decodeGradientInto, type UncheckedManifest } from '../params/push-validation.js';
-import { checkStaleness } from '../params/staleness-policy.js';
+import { createConsistencyMode, type ConsistencyMode } from '../consistency/consistency.js';
+import { outerOptimizerSpec } from '../consistency/outer-optimizer.js';
 import { MetricSampler } from './job-metrics.js';
 import { countRejection, emptyStats, recordAccepted, type JobStats } from './job-stats.js';
 import type { InitialModel } from './model-init.js';
@@ -81,6 +82,8 @@ export class Job {
   private readonly normBound: NormBound;
   /** Decodes this job's pushes: built from the spec, so topk knows the job's ratio. */
   readonly codec: TensorCodec;
+  /** How accepted gradients become updates (spec.mode). */
+  readonly consistency: ConsistencyMode;
 
   constructor(
     readonly id: string,
@@ -88,7 +91,9 @@ export class Job {
     readonly createdAt: number,
     private readonly deps: JobDeps,
   ) {
-    this.store = new ParameterStore(deps.model.tensors, deps.model.values, createOptimizer(spec.optimizer));
+    // In local mode `optimizer` is the workers' inner optimizer; the PS runs the outer one.
+    const psOptimizer = spec.mode === 'local' ? outerOptimizerSpec(spec) : spec.optimizer;
+    this.store = new ParameterStore(deps.model.tensors, deps.model.values, createOptimizer(psOptimizer));
     this.ledger = new ShardLedger({
       shardCount: deps.shards.length,
       epochs: spec.epochs,
@@ -101,6 +106,7 @@ export class Job {
     this.maxPayloadBytes = payloadCapBytes(this.store.parameterCount, codecBytes);
     this.normBound = new NormBound(spec.normBound);
     this.metrics = new MetricSampler();
+    this.consistency = createConsistencyMode(spec, { store: this.store, activeWorkers: () => this.workers });
   }
 
   get topology(): object {
@@ -131,6 +137,8 @@ export class Job {
       if (this.deps.checkpoints) this.timers.push(setInterval(() => void this.checkpointIfChanged(), this.spec.checkpointSeconds * 1000));
       for (const t of this.timers) t.unref();
     } else {
+      // An open sync round must not be applied by the departures below, nor hold acks forever.
+      this.consistency.halt(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${state}`));
       // Leases of a job that is not training would only expire; give the shards back now.
       for (const w of [...this.workers]) this.release(w);
     }
@@ -172,6 +180,7 @@ export class Job {
       nPush: this.spec.nPush,
       codec: this.spec.codec,
       topkRatio: this.spec.topkRatio,
+      mode: this.modeAssignment(),
       learningRate: this.spec.optimizer.learningRate,
       dataset: {
         name: this.deps.dataset.name,
@@ -181,23 +190,45 @@ export class Job {
     };
   }
 
+  private modeAssignment(): JobAssignment['mode'] {
+    const s = this.spec;
+    switch (s.mode) {
+      case 'async':
+      case 'staleness-aware':
+        return { name: s.mode };
+      case 'sync':
+        return { name: 'sync', backupWorkers: s.backupWorkers };
+      case 'local':
+        return { name: 'local', backupWorkers: s.backupWorkers, localSteps: s.localSteps, optimizer: { ...s.optimizer } };
+    }
+  }
+
   pull(): Result<ParamsSnapshot> {
     const { version, payload } = this.store.payload();
     this.stats.bytesOut += asBytes(payload.data).byteLength;
     return ok({ jobId: this.id, version, manifest: payload.manifest, data: payload.data });
   }
 
-  /** Validates and applies one gradient; every refusal is counted by code. */
-  push(workerId: string, push: IncomingPush): Result<PushAccepted> {
+  /**
+   * Validates one gradient and hands it to the consistency mode; every refusal is
+   * counted by code. Sync modes answer when the gradient's round closes.
+   */
+  push(workerId: string, push: IncomingPush): Result<PushAccepted> | Promise<Result<PushAccepted>> {
     const result = this.tryPush(workerId, push);
+    if (result instanceof Promise) {
+      return result.then((r) => {
+        if (!r.ok) countRejection(this.stats, r.code);
+        return r;
+      });
+    }
     if (!result.ok) countRejection(this.stats, result.code);
     return result;
   }
 
-  private tryPush(workerId: string, push: IncomingPush): Result<PushAccepted> {
+  private tryPush(workerId: string, push: IncomingPush): Result<PushAccepted> | Promise<Result<PushAccepted>> {
     if (this.state !== 'running') return fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${this.state}`);
-    const fresh = checkStaleness(this.store.version, push.baseVersion, this.spec.maxStaleness);
-    if ('ok' in fresh) return fresh;
+    const admitted = this.consistency.admit(workerId, push.baseVersion);
+    if ('ok' in admitted) return admitted;
     const bad = decodeGradientInto(this.store, push.manifest, push.data, { codec: this.codec, maxBytes: this.maxPayloadBytes });
     if (bad) return bad;
     // One pass gives both checks: a NaN or Infinity anywhere makes the norm non-finite.
@@ -206,10 +237,9 @@ export class Job {
     const outlier = this.normBound.check(norm / push.batches);
     if (outlier) return outlier;
     this.normBound.record(norm / push.batches);
-    const version = this.store.applyScratch();
-    recordAccepted(this.stats, push.examples, push.loss, fresh.staleness, asBytes(push.data).byteLength, this.store.parameterCount * 4);
+    recordAccepted(this.stats, push.examples, push.loss, admitted.staleness, asBytes(push.data).byteLength, this.store.parameterCount * 4);
     this.ledger.renew(workerId);
-    return ok({ version, staleness: fresh.staleness });
+    return this.consistency.accept(workerId, admitted);
   }
 
   lease(workerId: string): Result<LeaseAnswer> {
@@ -234,6 +264,7 @@ export class Job {
   release(workerId: string): void {
     this.workers.delete(workerId);
     this.ledger.release(workerId);
+    this.consistency.leave(workerId);
   }
 
   /** Evaluates the current parameters unless this version was already scored. */
