@@ -190,3 +190,18 @@ describe('local mode', () => {
     expect(r.job.store.version).toBe(2);
   });
 });
+
+describe('job detail', () => {
+  it('shows the mode, bytes per push and the compression ratio', async () => {
+    const r = await start({ mode: 'sync', codec: 'fp16' });
+    const { w, job } = await join(r);
+    const before = (await (await fetch(`${r.url}/api/jobs/${r.job.id}`)).json()) as { bytesPerPush: unknown; compressionRatio: unknown };
+    expect(before).toMatchObject({ bytesPerPush: null, compressionRatio: null });
+    const payload = encodeTensors(job.tensors.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(1e-3) })), r.job.codec);
+    expect(await w.emitWithAck('grads:push', { jobId: job.jobId, baseVersion: 0, batches: 1, examples: 64, loss: 2.3, ...payload })).toMatchObject({ ok: true });
+    const detail = (await (await fetch(`${r.url}/api/jobs/${r.job.id}`)).json()) as { spec: { mode: string }; bytesPerPush: number; compressionRatio: number };
+    expect(detail.spec.mode).toBe('sync');
+    expect(detail.bytesPerPush).toBe(2 * r.job.store.parameterCount); // 101,770 halves: every tensor's length is even
+    expect(detail.compressionRatio).toBe(2);
+  });
+});
