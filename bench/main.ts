@@ -4,12 +4,14 @@
  */
 import { Command } from 'commander';
 import { loadCommand } from './load.js';
+import { modesCommand } from './modes.js';
 import { overheadCommand } from './overhead.js';
 import { psApplyCommand } from './ps-apply.js';
 import { timeToAccuracyCommand } from './time-to-accuracy.js';
 
 const program = new Command('bench').description('Downpour benchmarks; each prints one JSON line last').showHelpAfterError();
 program.addCommand(loadCommand());
+program.addCommand(modesCommand());
 program.addCommand(overheadCommand());
 program.addCommand(timeToAccuracyCommand());
 program.addCommand(psApplyCommand());

@@ -72,6 +72,11 @@ export class Job {
   stats: JobStats = emptyStats();
   readonly evals: EvalRecord[] = [];
   readonly workers = new Set<string>();
+  /**
+   * Workers whose last lease request found no shard (the last epoch is draining): a
+   * sync round does not wait for them until they lease again.
+   */
+  private readonly idle = new Set<string>();
   readonly metrics: MetricSampler;
   private timers: NodeJS.Timeout[] = [];
   private evalInFlight: Promise<EvalRecord | null> | null = null;
@@ -106,7 +111,7 @@ export class Job {
     this.maxPayloadBytes = payloadCapBytes(this.store.parameterCount, codecBytes);
     this.normBound = new NormBound(spec.normBound);
     this.metrics = new MetricSampler();
-    this.consistency = createConsistencyMode(spec, { store: this.store, activeWorkers: () => this.workers });
+    this.consistency = createConsistencyMode(spec, { store: this.store, activeWorkers: () => this.activeWorkers() });
   }
 
   get topology(): object {
@@ -242,10 +247,22 @@ export class Job {
     return this.consistency.accept(workerId, admitted);
   }
 
+  /** Assigned workers that are training (not waiting for a shard). */
+  private activeWorkers(): Set<string> {
+    const active = new Set(this.workers);
+    for (const w of this.idle) active.delete(w);
+    return active;
+  }
+
   lease(workerId: string): Result<LeaseAnswer> {
     if (this.state !== 'running') return fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${this.state}`);
     const l = this.ledger.lease(workerId);
-    if (!l) return ok({ lease: null });
+    if (!l) {
+      this.idle.add(workerId);
+      this.consistency.leave(workerId);
+      return ok({ lease: null });
+    }
+    this.idle.delete(workerId);
     const shard = this.deps.shards[l.shardIndex]!;
     return ok({
       lease: { leaseId: l.leaseId, epoch: l.epoch, shardIndex: l.shardIndex, url: shard.url, examples: shard.count, ttlMs: this.spec.leaseSeconds * 1000 },
@@ -263,6 +280,7 @@ export class Job {
   /** A worker left: its shards go back to the queue. */
   release(workerId: string): void {
     this.workers.delete(workerId);
+    this.idle.delete(workerId);
     this.ledger.release(workerId);
     this.consistency.leave(workerId);
   }
