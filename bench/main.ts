@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { byzantineCommand } from './byzantine.js';
 import { churnCommand } from './churn.js';
 import { loadCommand } from './load.js';
+import { modesCommand } from './modes.js';
 import { overheadCommand } from './overhead.js';
 import { psApplyCommand } from './ps-apply.js';
 import { soakCommand } from './soak.js';
@@ -15,6 +16,7 @@ const program = new Command('bench').description('Downpour benchmarks; each prin
 program.addCommand(byzantineCommand());
 program.addCommand(churnCommand());
 program.addCommand(loadCommand());
+program.addCommand(modesCommand());
 program.addCommand(overheadCommand());
 program.addCommand(soakCommand());
 program.addCommand(timeToAccuracyCommand());

@@ -24,6 +24,10 @@ export const ErrorCode = {
   STALE: 'STALE',
   /** The base version is newer than anything the server has published. */
   FUTURE_VERSION: 'FUTURE_VERSION',
+  /** sync/local modes: the gradient is for a round that has already closed (dropped and counted). */
+  LATE: 'LATE',
+  /** sync/local modes: this worker already pushed for the open round. */
+  ALREADY_PUSHED: 'ALREADY_PUSHED',
   UNKNOWN_LEASE: 'UNKNOWN_LEASE',
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   INTERNAL: 'INTERNAL',

@@ -9,6 +9,19 @@ import { CODEC_IDS, DEFAULT_TOPK_RATIO } from './codec.js';
 export const OPTIMIZER_TYPES = ['sgd', 'momentum', 'adagrad', 'adam'] as const;
 export type OptimizerType = (typeof OPTIMIZER_TYPES)[number];
 
+/**
+ * How pushes become updates (see README, Consistency modes):
+ * - async: Downpour; every accepted push is applied at once.
+ * - staleness-aware: async with the learning rate divided by the push's staleness
+ *   (Zhang et al. 2016).
+ * - sync: one gradient per active worker (or N − backupWorkers) per version, averaged
+ *   and applied once.
+ * - local: local SGD / DiLoCo; workers take localSteps steps with their own optimizer and
+ *   push parameter deltas, gathered like sync and applied by an outer Nesterov step.
+ */
+export const CONSISTENCY_MODES = ['async', 'staleness-aware', 'sync', 'local'] as const;
+export type ConsistencyModeName = (typeof CONSISTENCY_MODES)[number];
+
 /** Model presets; their Layers definitions are in shared/models.ts. */
 export const MODEL_PRESET_NAMES = ['mlp', 'cnn'] as const;
 export type ModelPresetName = (typeof MODEL_PRESET_NAMES)[number];
@@ -33,6 +46,8 @@ export const optimizerSpecSchema = z
     beta1: z.number().min(0).max(1).default(0.9),
     beta2: z.number().min(0).max(1).default(0.999),
     epsilon: z.number().positive().default(1e-7),
+    /** momentum: Nesterov's look-ahead form (tf.train.momentum's useNesterov). */
+    nesterov: z.boolean().default(false),
   })
   .strict();
 
@@ -62,6 +77,22 @@ export const jobSpecSchema = z
     codec: z.enum(CODEC_IDS).default('fp32'),
     /** topk: fraction of each tensor's entries sent per push, k = ceil(ratio · size). */
     topkRatio: z.number().positive().max(1).default(DEFAULT_TOPK_RATIO),
+    /** Consistency mode: async (Downpour), staleness-aware, sync or local (DiLoCo). */
+    mode: z.enum(CONSISTENCY_MODES).default('async'),
+    /** sync/local: a round closes once N − backupWorkers of its N workers pushed (backup workers). */
+    backupWorkers: z.number().int().min(0).max(1000).default(0),
+    /**
+     * sync/local: a round that has at least one push closes with what it has after this
+     * long, so a silent worker cannot stall the job. Below the worker's 30 s request
+     * timeout, since the round's acks are held until it closes.
+     */
+    roundTimeoutSeconds: z.number().positive().max(25).default(10),
+    /** local: optimizer steps a worker takes on its own replica between pushes (H). */
+    localSteps: z.number().int().min(1).max(10_000).default(8),
+    /** local: the server's outer step size on the averaged delta (DiLoCo: 0.7). */
+    outerLearningRate: z.number().positive().max(10).default(0.7),
+    /** local: the outer Nesterov momentum (DiLoCo: 0.9). */
+    outerMomentum: z.number().min(0).max(1).default(0.9),
     /** Training examples per data shard. */
     shardSize: z.number().int().min(1).max(100_000).default(1000),
     /** A shard lease not renewed (by a push or completion) within this time returns to the queue. */

@@ -59,6 +59,10 @@ export interface JobDetail extends JobSummary {
   staleness: Record<number, number>;
   bytesIn: number;
   bytesOut: number;
+  /** Mean encoded gradient bytes per accepted push (null before the first). */
+  bytesPerPush: number | null;
+  /** fp32 size ÷ encoded size of the accepted gradients (1 for fp32; null before the first push). */
+  compressionRatio: number | null;
   parameters: number;
   /** Set when the job was resumed from a checkpoint after a coordinator restart. */
   resumedFrom: { version: number; at: number } | null;

@@ -4,6 +4,7 @@
  * {@link Result}s; nothing throws across the wire.
  */
 import type { CodecId, TensorManifest } from './codec.js';
+import type { OptimizerSpec } from './job-spec.js';
 import type { Result } from './result.js';
 import type { TensorSpec } from './tensors.js';
 
@@ -21,6 +22,18 @@ export interface AdapterInfo {
   isFallbackAdapter: boolean;
 }
 
+/**
+ * What the job's consistency mode asks of a worker. async and staleness-aware: the
+ * pipelined Downpour loop. sync: push, then wait for the round's version before the
+ * next gradient. local: take `localSteps` steps with `optimizer` (on the worker, tfjs),
+ * push the parameter delta, then wait for the round's version like sync.
+ */
+export type ModeAssignment =
+  | { name: 'async' }
+  | { name: 'staleness-aware' }
+  | { name: 'sync'; backupWorkers: number }
+  | { name: 'local'; backupWorkers: number; localSteps: number; optimizer: OptimizerSpec };
+
 /** Everything a worker needs to train on a job. */
 export interface JobAssignment {
   jobId: string;
@@ -37,6 +50,7 @@ export interface JobAssignment {
   codec: CodecId;
   /** topk: fraction of each tensor's entries a push carries (ignored by other codecs). */
   topkRatio: number;
+  mode: ModeAssignment;
   /** Local learning rate for standalone runs (benchmarks); the PS owns the real optimizer. */
   learningRate: number;
   dataset: { name: string; featureShape: number[]; numClasses: number };

@@ -4,7 +4,7 @@
  * server validates and its message is shown next to the offending fields.
  */
 import type { DatasetInfo, JobCreateRequest } from '../../shared/operator-protocol.js';
-import { jobSpecSchema, OPTIMIZER_TYPES, type JobSpecInput } from '../../shared/job-spec.js';
+import { CONSISTENCY_MODES, jobSpecSchema, OPTIMIZER_TYPES, type ConsistencyModeName, type JobSpecInput } from '../../shared/job-spec.js';
 import { ApiError, describeError, type OperatorApi } from './api.js';
 import { byId, h } from './dom.js';
 import { FieldErrors } from './field-errors.js';
@@ -23,6 +23,11 @@ const FIELDS: Record<string, string> = {
   nFetch: 'new-nfetch',
   nPush: 'new-npush',
   maxStaleness: 'new-staleness',
+  mode: 'new-mode',
+  backupWorkers: 'new-backup',
+  localSteps: 'new-local-steps',
+  outerLearningRate: 'new-outer-lr',
+  outerMomentum: 'new-outer-momentum',
   epochs: 'new-epochs',
   targetAccuracy: 'new-target',
   evalIntervalSeconds: 'new-eval',
@@ -35,6 +40,7 @@ export class CreateJobForm {
   private readonly model = byId<HTMLSelectElement>('new-model');
   private readonly topologyRow = byId('new-topology-row');
   private readonly dataset = byId<HTMLSelectElement>('new-dataset');
+  private readonly mode = byId<HTMLSelectElement>('new-mode');
 
   constructor(
     private readonly api: OperatorApi,
@@ -44,6 +50,8 @@ export class CreateJobForm {
     this.fillDefaults();
     this.model.addEventListener('change', () => this.showTopology());
     this.showTopology();
+    this.mode.addEventListener('change', () => this.showModeFields());
+    this.showModeFields();
     this.form.addEventListener('submit', (e) => {
       e.preventDefault();
       void this.submit();
@@ -78,6 +86,26 @@ export class CreateJobForm {
     setValue('new-epochs', d.epochs);
     setValue('new-target', d.targetAccuracy ?? '');
     setValue('new-eval', d.evalIntervalSeconds);
+    this.mode.replaceChildren(...CONSISTENCY_MODES.map((m) => h('option', { value: m }, m)));
+    this.mode.value = d.mode;
+    setValue('new-backup', d.backupWorkers);
+    setValue('new-local-steps', d.localSteps);
+    setValue('new-outer-lr', d.outerLearningRate);
+    setValue('new-outer-momentum', d.outerMomentum);
+  }
+
+  /** Only the chosen mode's own fields are shown (and sent). */
+  private showModeFields(): void {
+    for (const row of this.form.querySelectorAll<HTMLElement>('.mode-field')) {
+      row.hidden = !(row.dataset['modes'] ?? '').split(' ').includes(this.mode.value);
+    }
+  }
+
+  private modeFields(): Partial<JobSpecInput> {
+    const mode = this.mode.value as ConsistencyModeName;
+    const sync = mode === 'sync' || mode === 'local' ? num('backupWorkers', 'new-backup') : {};
+    const local = mode === 'local' ? { ...num('localSteps', 'new-local-steps'), ...num('outerLearningRate', 'new-outer-lr'), ...num('outerMomentum', 'new-outer-momentum') } : {};
+    return { mode, ...sync, ...local };
   }
 
   private showTopology(): void {
@@ -121,6 +149,7 @@ export class CreateJobForm {
       ...num('nFetch', 'new-nfetch'),
       ...num('nPush', 'new-npush'),
       ...num('maxStaleness', 'new-staleness'),
+      ...this.modeFields(),
       ...num('epochs', 'new-epochs'),
       ...num('evalIntervalSeconds', 'new-eval'),
       // Empty means "no target", which the spec spells null.

@@ -63,7 +63,8 @@ export class JobDetailView {
       ['Description', job.description || '—'],
       ['Model', `${job.model} (${fmtInt(job.parameters)} parameters)`],
       ['Dataset', job.dataset],
-      ['Optimizer', `${job.spec.optimizer.type}, learning rate ${job.spec.optimizer.learningRate}`],
+      ['Mode', describeMode(job.spec)],
+      ['Optimizer', `${job.spec.optimizer.type}, learning rate ${job.spec.optimizer.learningRate}${job.spec.mode === 'local' ? ' (on the workers)' : ''}`],
       ['Version', fmtInt(job.version)],
       ['Epoch', `${job.epoch} of ${job.spec.epochs}`],
       ['Examples seen', fmtInt(job.examplesSeen)],
@@ -71,6 +72,10 @@ export class JobDetailView {
       ['Last accuracy', job.lastEval ? `${fmtPercent(job.lastEval.accuracy)} (v${fmtInt(job.lastEval.version)})` : '—'],
       ['Pushes', `${fmtInt(job.pushesAccepted)} accepted, ${fmtInt(rejected)} refused`],
       ['Traffic', `${fmtBytes(job.bytesIn)} in, ${fmtBytes(job.bytesOut)} out`],
+      [
+        'Per push',
+        job.bytesPerPush === null ? '—' : `${fmtBytes(job.bytesPerPush)} (${job.spec.codec}, compression ${job.compressionRatio === null ? '—' : `${job.compressionRatio.toFixed(1)}×`})`,
+      ],
       ['Created', fmtTime(job.createdAt)],
     ];
     if (job.resumedFrom) {
@@ -167,5 +172,19 @@ function verb(control: JobControl): string {
       const check: never = control;
       return check;
     }
+  }
+}
+
+/** The job's consistency mode and the parameters that matter for it. */
+function describeMode(spec: JobInfo['spec']): string {
+  switch (spec.mode) {
+    case 'async':
+      return `async (Downpour), max staleness ${spec.maxStaleness}`;
+    case 'staleness-aware':
+      return `staleness-aware (lr ÷ staleness), max staleness ${spec.maxStaleness}`;
+    case 'sync':
+      return `sync, ${spec.backupWorkers} backup worker${spec.backupWorkers === 1 ? '' : 's'}`;
+    case 'local':
+      return `local (DiLoCo): ${spec.localSteps} local steps, outer Nesterov lr ${spec.outerLearningRate}, momentum ${spec.outerMomentum}, ${spec.backupWorkers} backup`;
   }
 }

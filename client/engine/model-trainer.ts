@@ -82,7 +82,12 @@ export class ModelTrainer {
     return { grads, loss: values[at]! };
   }
 
-  /** A local optimizer step (standalone training, the benchmark's baseline). */
+  /** The replica's current parameters, one flat copy per tensor in spec order (local mode's deltas). */
+  async readParams(): Promise<Float32Array[]> {
+    return Promise.all(this.vars.map(async (v) => (await v.data()) as Float32Array));
+  }
+
+  /** A local optimizer step (local mode's inner steps; standalone training, the benchmark's baseline). */
   async localStep(optimizer: tf.Optimizer, batch: Batch): Promise<number> {
     const loss = optimizer.minimize(this.loss(batch), true, this.vars)!;
     const v = (await loss.data())[0]!;

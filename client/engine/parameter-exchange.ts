@@ -10,12 +10,17 @@
  * answered while batch k+1 computes; their parameters load before batch k+2. This
  * costs one version of staleness, which Downpour's asynchronous design (and Adagrad on
  * the PS) absorbs, and hides the network latency from the training loop.
+ *
+ * In sync mode there is no overlap: the push's ack comes when the server closes the
+ * round, then the worker pulls the round's version and only then computes the next
+ * gradient (nFetch does not apply). Local mode has its own exchange
+ * (local-exchange.ts); createExchange picks by the job's mode.
  */
 import { codecOf, decodeTensors } from '../../shared/codec.js';
 import type { GradientPush, JobAssignment, ParamsSnapshot, PushAccepted } from '../../shared/protocol.js';
 import type { Result } from '../../shared/result.js';
 import { GradientAccumulator } from './gradient-accumulator.js';
-import type { BatchGradient, ModelTrainer } from './model-trainer.js';
+import type { Batch, BatchGradient, ModelTrainer } from './model-trainer.js';
 
 export interface ExchangeTransport {
   push(push: GradientPush): Promise<Result<PushAccepted>>;
@@ -27,7 +32,18 @@ export interface ExchangeEvents {
   pulled(version: number): void;
 }
 
-export class ParameterExchange {
+/** What the training loop drives, whatever the job's consistency mode. */
+export interface Exchange {
+  /** Loads the current parameters before the first batch. */
+  start(): Promise<void>;
+  /** Trains on one mini-batch and exchanges what is due. */
+  train(batch: Batch): Promise<void>;
+  /** Pushes whatever is pending and waits for every answer (end of a shard). */
+  flush(): Promise<void>;
+  dispose(): void;
+}
+
+export class ParameterExchange implements Exchange {
   private readonly acc: GradientAccumulator;
   /** Version of the parameters loaded in the model (what the next gradient is computed on). */
   private baseVersion = 0;
@@ -54,8 +70,18 @@ export class ParameterExchange {
     this.baseVersion = this.inflightVersion;
   }
 
+  async train(batch: Batch): Promise<void> {
+    await this.afterBatch(await this.trainer.gradient(batch), batch.size);
+  }
+
   /** Records one batch's gradient; sends what is due and applies what has arrived. */
   async afterBatch(g: BatchGradient, examples: number): Promise<void> {
+    if (this.job.mode.name === 'sync') {
+      this.acc.add(g.grads, g.loss, examples);
+      this.step += 1;
+      if (this.step % this.job.nPush === 0) await this.syncRound();
+      return;
+    }
     // Stamp before settle(): loading newer parameters must not make this gradient look fresher than it is.
     if (this.acc.batches === 0) this.accumulatedSince = this.baseVersion;
     this.acc.add(g.grads, g.loss, examples);
@@ -68,6 +94,7 @@ export class ParameterExchange {
 
   /** Pushes whatever is accumulated and waits for every answer (end of a shard). */
   async flush(): Promise<void> {
+    if (this.job.mode.name === 'sync') return this.syncRound();
     await this.settle();
     const push = this.sendPush();
     if (push) await push;
@@ -83,6 +110,21 @@ export class ParameterExchange {
       this.baseVersion = this.inflightVersion;
     }
   }
+
+  /**
+   * Sync mode: push for the loaded version, wait for the round to close (the ack is
+   * held until then), load the round's parameters. A LATE refusal (the round closed
+   * without us) drops this gradient; the pull still brings the worker up to date.
+   */
+  private async syncRound(): Promise<void> {
+    if (!this.acc.batches) return;
+    this.accumulatedSince = this.baseVersion;
+    await this.sendPush();
+    this.trainer.setParams(await this.pullNow());
+    this.baseVersion = this.inflightVersion;
+  }
+
+  dispose(): void {}
 
   private sendPush(): Promise<void> | null {
     if (!this.acc.batches) return null;

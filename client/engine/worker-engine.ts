@@ -13,7 +13,7 @@ import type { Failure, Result } from '../../shared/result.js';
 import { NO_BACKEND_CACHE, selectBackend, type BackendCache } from './backend-selection.js';
 import { connectWorker, ConnectionLost, type WorkerSocket } from './connection.js';
 import { ModelTrainer } from './model-trainer.js';
-import { ParameterExchange } from './parameter-exchange.js';
+import { createExchange } from './create-exchange.js';
 import { batchesOf, fetchShard } from './shard-data.js';
 import { initialStatus, type EngineStatus } from './status.js';
 import { Throughput } from './throughput.js';
@@ -177,7 +177,7 @@ export class WorkerEngine {
     }
     const trainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
     const stillAssigned = () => this.assignment.seq === seq && socket.connected;
-    const exchange = new ParameterExchange(
+    const exchange = createExchange(
       job,
       trainer,
       {
@@ -210,8 +210,7 @@ export class WorkerEngine {
           await this.gate();
           if (!stillAssigned()) return;
           const started = performance.now();
-          const g = await trainer.gradient(batch);
-          await exchange.afterBatch(g, batch.size);
+          await exchange.train(batch);
           const busy = performance.now() - started;
           const duty = this.status.dutyCycle;
           if (duty < 1) await sleep(busy * (1 / duty - 1));
@@ -228,6 +227,7 @@ export class WorkerEngine {
         if (done.ok) this.update({ shardsCompleted: this.status.shardsCompleted + 1 });
       }
     } finally {
+      exchange.dispose();
       trainer.dispose();
     }
   }

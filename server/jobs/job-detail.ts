@@ -14,6 +14,8 @@ export function jobDetail(job: Job, withHistory = true): JobDetail {
     staleness: { ...job.stats.staleness },
     bytesIn: job.stats.bytesIn,
     bytesOut: job.stats.bytesOut,
+    bytesPerPush: job.stats.pushesAccepted ? job.stats.bytesIn / job.stats.pushesAccepted : null,
+    compressionRatio: job.stats.bytesIn ? job.stats.rawBytesIn / job.stats.bytesIn : null,
     parameters: job.store.parameterCount,
     resumedFrom: job.resumedFrom,
     evals: withHistory ? [...job.evals] : [],

@@ -30,7 +30,8 @@ import { createOptimizer } from '../params/optimizers.js';
 import { ParameterStore } from '../params/parameter-store.js';
 import { NormBound } from '../params/norm-bound.js';
 import { decodeGradientInto, type UncheckedManifest } from '../params/push-validation.js';
-import { checkStaleness } from '../params/staleness-policy.js';
+import { createConsistencyMode, type ConsistencyMode } from '../consistency/consistency.js';
+import { outerOptimizerSpec } from '../consistency/outer-optimizer.js';
 import { MetricSampler } from './job-metrics.js';
 import { countRejection, emptyStats, recordAccepted, type JobStats } from './job-stats.js';
 import type { InitialModel } from './model-init.js';
@@ -73,6 +74,11 @@ export class Job {
   stats: JobStats = emptyStats();
   readonly evals: EvalRecord[] = [];
   readonly workers = new Set<string>();
+  /**
+   * Workers whose last lease request found no shard (the last epoch is draining): a
+   * sync round does not wait for them until they lease again.
+   */
+  private readonly idle = new Set<string>();
   readonly metrics: MetricSampler;
   private timers: NodeJS.Timeout[] = [];
   private evalInFlight: Promise<EvalRecord | null> | null = null;
@@ -83,6 +89,8 @@ export class Job {
   private readonly normBound: NormBound;
   /** Decodes this job's pushes: built from the spec, so topk knows the job's ratio. */
   readonly codec: TensorCodec;
+  /** How accepted gradients become updates (spec.mode). */
+  readonly consistency: ConsistencyMode;
 
   constructor(
     readonly id: string,
@@ -90,7 +98,9 @@ export class Job {
     readonly createdAt: number,
     private readonly deps: JobDeps,
   ) {
-    this.store = new ParameterStore(deps.model.tensors, deps.model.values, createOptimizer(spec.optimizer));
+    // In local mode `optimizer` is the workers' inner optimizer; the PS runs the outer one.
+    const psOptimizer = spec.mode === 'local' ? outerOptimizerSpec(spec) : spec.optimizer;
+    this.store = new ParameterStore(deps.model.tensors, deps.model.values, createOptimizer(psOptimizer));
     this.ledger = new ShardLedger({
       shardCount: deps.shards.length,
       epochs: spec.epochs,
@@ -103,6 +113,7 @@ export class Job {
     this.maxPayloadBytes = payloadCapBytes(this.store.parameterCount, codecBytes);
     this.normBound = new NormBound(spec.normBound, deps.referenceNorm);
     this.metrics = new MetricSampler();
+    this.consistency = createConsistencyMode(spec, { store: this.store, activeWorkers: () => this.activeWorkers() });
   }
 
   get topology(): object {
@@ -133,6 +144,8 @@ export class Job {
       if (this.deps.checkpoints) this.timers.push(setInterval(() => void this.checkpointIfChanged(), this.spec.checkpointSeconds * 1000));
       for (const t of this.timers) t.unref();
     } else {
+      // An open sync round must not be applied by the departures below, nor hold acks forever.
+      this.consistency.halt(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${state}`));
       // Leases of a job that is not training would only expire; give the shards back now.
       for (const w of [...this.workers]) this.release(w);
     }
@@ -174,6 +187,7 @@ export class Job {
       nPush: this.spec.nPush,
       codec: this.spec.codec,
       topkRatio: this.spec.topkRatio,
+      mode: this.modeAssignment(),
       learningRate: this.spec.optimizer.learningRate,
       dataset: {
         name: this.deps.dataset.name,
@@ -183,23 +197,45 @@ export class Job {
     };
   }
 
+  private modeAssignment(): JobAssignment['mode'] {
+    const s = this.spec;
+    switch (s.mode) {
+      case 'async':
+      case 'staleness-aware':
+        return { name: s.mode };
+      case 'sync':
+        return { name: 'sync', backupWorkers: s.backupWorkers };
+      case 'local':
+        return { name: 'local', backupWorkers: s.backupWorkers, localSteps: s.localSteps, optimizer: { ...s.optimizer } };
+    }
+  }
+
   pull(): Result<ParamsSnapshot> {
     const { version, payload } = this.store.payload();
     this.stats.bytesOut += asBytes(payload.data).byteLength;
     return ok({ jobId: this.id, version, manifest: payload.manifest, data: payload.data });
   }
 
-  /** Validates and applies one gradient; every refusal is counted by code. */
-  push(workerId: string, push: IncomingPush): Result<PushAccepted> {
+  /**
+   * Validates one gradient and hands it to the consistency mode; every refusal is
+   * counted by code. Sync modes answer when the gradient's round closes.
+   */
+  push(workerId: string, push: IncomingPush): Result<PushAccepted> | Promise<Result<PushAccepted>> {
     const result = this.tryPush(workerId, push);
+    if (result instanceof Promise) {
+      return result.then((r) => {
+        if (!r.ok) countRejection(this.stats, r.code);
+        return r;
+      });
+    }
     if (!result.ok) countRejection(this.stats, result.code);
     return result;
   }
 
-  private tryPush(workerId: string, push: IncomingPush): Result<PushAccepted> {
+  private tryPush(workerId: string, push: IncomingPush): Result<PushAccepted> | Promise<Result<PushAccepted>> {
     if (this.state !== 'running') return fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${this.state}`);
-    const fresh = checkStaleness(this.store.version, push.baseVersion, this.spec.maxStaleness);
-    if ('ok' in fresh) return fresh;
+    const admitted = this.consistency.admit(workerId, push.baseVersion);
+    if ('ok' in admitted) return admitted;
     const bad = decodeGradientInto(this.store, push.manifest, push.data, { codec: this.codec, maxBytes: this.maxPayloadBytes });
     if (bad) return bad;
     // One pass gives both checks: a NaN or Infinity anywhere makes the norm non-finite.
@@ -207,16 +243,27 @@ export class Job {
     if (!Number.isFinite(norm)) return fail(ErrorCode.NON_FINITE, 'Gradient contains NaN or Infinity');
     const outlier = this.normBound.admit(norm / push.batches);
     if (outlier) return outlier;
-    const version = this.store.applyScratch();
-    recordAccepted(this.stats, push.examples, push.loss, fresh.staleness, asBytes(push.data).byteLength, this.store.parameterCount * 4);
+    recordAccepted(this.stats, push.examples, push.loss, admitted.staleness, asBytes(push.data).byteLength, this.store.parameterCount * 4);
     this.ledger.renew(workerId);
-    return ok({ version, staleness: fresh.staleness });
+    return this.consistency.accept(workerId, admitted);
+  }
+
+  /** Assigned workers that are training (not waiting for a shard). */
+  private activeWorkers(): Set<string> {
+    const active = new Set(this.workers);
+    for (const w of this.idle) active.delete(w);
+    return active;
   }
 
   lease(workerId: string): Result<LeaseAnswer> {
     if (this.state !== 'running') return fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${this.state}`);
     const l = this.ledger.lease(workerId);
-    if (!l) return ok({ lease: null });
+    if (!l) {
+      this.idle.add(workerId);
+      this.consistency.leave(workerId);
+      return ok({ lease: null });
+    }
+    this.idle.delete(workerId);
     const shard = this.deps.shards[l.shardIndex]!;
     return ok({
       lease: { leaseId: l.leaseId, epoch: l.epoch, shardIndex: l.shardIndex, url: shard.url, examples: shard.count, ttlMs: this.spec.leaseSeconds * 1000 },
@@ -234,7 +281,9 @@ export class Job {
   /** A worker left: its shards go back to the queue. */
   release(workerId: string): void {
     this.workers.delete(workerId);
+    this.idle.delete(workerId);
     this.ledger.release(workerId);
+    this.consistency.leave(workerId);
   }
 
   /** Evaluates the current parameters unless this version was already scored. */

@@ -18,9 +18,15 @@ function seeded(seed: number) {
   };
 }
 
-const cases: { type: OptimizerType; tfjs: () => tf.Optimizer; spec: object }[] = [
+const cases: { type: OptimizerType; label?: string; tfjs: () => tf.Optimizer; spec: object }[] = [
   { type: 'sgd', spec: { learningRate: 0.1 }, tfjs: () => tf.train.sgd(0.1) },
   { type: 'momentum', spec: { learningRate: 0.1, momentum: 0.9 }, tfjs: () => tf.train.momentum(0.1, 0.9) },
+  {
+    type: 'momentum',
+    label: 'momentum (Nesterov)',
+    spec: { learningRate: 0.1, momentum: 0.9, nesterov: true },
+    tfjs: () => tf.train.momentum(0.1, 0.9, true),
+  },
   { type: 'adagrad', spec: { learningRate: 0.05, initialAccumulatorValue: 0.1 }, tfjs: () => tf.train.adagrad(0.05, 0.1) },
   { type: 'adam', spec: { learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }, tfjs: () => tf.train.adam(0.01, 0.9, 0.999, 1e-7) },
 ];
@@ -32,7 +38,7 @@ beforeAll(async () => {
 
 describe('parameter-server optimizers match tfjs', () => {
   for (const c of cases) {
-    it(`${c.type}: max |difference| ≤ 1e-6 over ${STEPS} steps`, () => {
+    it(`${c.label ?? c.type}: max |difference| ≤ 1e-6 over ${STEPS} steps`, () => {
       const rand = seeded(42);
       const initial = Float32Array.from({ length: SIZE }, () => rand());
       const grads = Array.from({ length: STEPS }, () => Float32Array.from({ length: SIZE }, () => rand() * 2));
@@ -42,7 +48,7 @@ describe('parameter-server optimizers match tfjs', () => {
       const slots = opt.createSlots(SIZE);
       grads.forEach((g, i) => opt.apply(ours, g, slots, i + 1, 1));
 
-      const v = tf.variable(tf.tensor1d(initial), true, `p_${c.type}`);
+      const v = tf.variable(tf.tensor1d(initial), true, `p_${cases.indexOf(c)}`);
       const theirs = c.tfjs();
       for (const g of grads) {
         const gt = tf.tensor1d(g);

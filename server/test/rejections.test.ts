@@ -181,6 +181,30 @@ describe('every refusal has a code and leaves the parameters untouched', () => {
     await expectRefused(ErrorCode.STALE, () => worker.emitWithAck('grads:push', old));
   });
 
+  it('LATE and ALREADY_PUSHED: a sync job refuses a gradient for a closed round and a second one for the open round', async () => {
+    const sync = await startCoordinator({ model: 'mlp', mode: 'sync' });
+    const sockets = [await connectTestWorker(sync.url), await connectTestWorker(sync.url)];
+    try {
+      const jobs = await Promise.all(sockets.map(async (s) => {
+        const hello = await s.emitWithAck('worker:hello', { userAgent: 'vitest-sync' });
+        if (!hello.ok || !hello.job) throw new Error('no assignment');
+        return hello.job;
+      }));
+      expect(jobs[0]!.mode).toEqual({ name: 'sync', backupWorkers: 0 });
+      const pushFor = (base: number): GradientPush => ({ ...goodPush(), jobId: jobs[0]!.jobId, baseVersion: base });
+      const held = sockets[0]!.emitWithAck('grads:push', pushFor(0));
+      const again = await expectRefused(ErrorCode.ALREADY_PUSHED, () => sockets[0]!.emitWithAck('grads:push', pushFor(0)), sync);
+      expect(again.after()).toBe(again.before + 1);
+      expect(await sockets[1]!.emitWithAck('grads:push', pushFor(0))).toMatchObject({ ok: true, version: 1 });
+      expect(await held).toMatchObject({ ok: true, version: 1 });
+      const late = await expectRefused(ErrorCode.LATE, () => sockets[1]!.emitWithAck('grads:push', pushFor(0)), sync);
+      expect(late.after()).toBe(late.before + 1);
+    } finally {
+      for (const s of sockets) s.disconnect();
+      await sync.close();
+    }
+  });
+
   it('FUTURE_VERSION: a base version the server never published', async () => {
     await expectRefused(ErrorCode.FUTURE_VERSION, () => worker.emitWithAck('grads:push', { ...goodPush(), baseVersion: 1_000_000 }));
   });

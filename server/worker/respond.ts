@@ -1,7 +1,9 @@
 /**
  * Wraps a worker-event handler: parses the payload with its schema, answers through
  * the ack with a Result, and turns any exception into a coded INTERNAL refusal
- * whose message leaks nothing of the server's internals.
+ * whose message leaks nothing of the server's internals. A handler may answer later
+ * (a sync round holds its acks until it closes): a promise is awaited, and a rejected
+ * one answers INTERNAL too.
  */
 import type { z } from 'zod';
 import { ErrorCode } from '../../shared/errors.js';
@@ -14,22 +16,29 @@ const log = createLogger('worker-ns');
 export function respond<S extends z.ZodType, T extends object>(
   event: string,
   schema: S,
-  handler: (value: z.output<S>) => Result<T>,
+  handler: (value: z.output<S>) => Result<T> | Promise<Result<T>>,
   /** Told of every refusal (the socket guard counts misbehaviour). */
   onRefused: (code: string) => void = () => {},
 ): (payload: unknown, ack: unknown) => void {
   return (payload, ack) => {
     // A client that sends no callback gets no answer, and must not crash us.
     const reply = typeof ack === 'function' ? (ack as (r: Result<T>) => void) : () => {};
-    let result: Result<T>;
+    const internal = (err: unknown): Result<T> => {
+      log.error('handler failed', { event, error: err instanceof Error ? err.stack : String(err) });
+      return fail(ErrorCode.INTERNAL, `The coordinator could not handle ${event}`);
+    };
+    const answer = (result: Result<T>) => {
+      if (!result.ok) onRefused(result.code);
+      reply(result);
+    };
+    let result: Result<T> | Promise<Result<T>>;
     try {
       const parsed = schema.safeParse(payload);
       result = parsed.success ? handler(parsed.data) : fail(ErrorCode.BAD_REQUEST, formatIssues(parsed.error.issues));
     } catch (err) {
-      log.error('handler failed', { event, error: err instanceof Error ? err.stack : String(err) });
-      result = fail(ErrorCode.INTERNAL, `The coordinator could not handle ${event}`);
+      result = internal(err);
     }
-    if (!result.ok) onRefused(result.code);
-    reply(result);
+    if (result instanceof Promise) result.then(answer, (err: unknown) => answer(internal(err)));
+    else answer(result);
   };
 }

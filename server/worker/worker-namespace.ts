@@ -6,7 +6,7 @@
 import type { Namespace, Socket } from 'socket.io';
 import { ErrorCode } from '../../shared/errors.js';
 import type { ClientToServerEvents, ServerToClientEvents, WorkerSocketData } from '../../shared/protocol.js';
-import { fail, ok, type Result } from '../../shared/result.js';
+import { fail, ok, type Failure } from '../../shared/result.js';
 import type { Job } from '../jobs/job.js';
 import type { JobRegistry } from '../jobs/job-registry.js';
 import { createLogger } from '../logger.js';
@@ -34,7 +34,7 @@ export function attachWorkerNamespace(nsp: WorkerNamespace, jobs: JobRegistry, d
     const guard = guardSocket(socket, WORKER_EVENTS, guardOptions);
     const refused = (code: string) => guard.refused(code);
     /** Runs `fn` with the job if this registered worker is assigned to it. */
-    const withJob = <T extends object>(jobId: string, fn: (job: Job, workerId: string) => Result<T>): Result<T> => {
+    const withJob = <R,>(jobId: string, fn: (job: Job, workerId: string) => R): R | Failure => {
       const workerId = socket.data.workerId;
       if (!workerId) return fail(ErrorCode.NOT_REGISTERED, 'Say worker:hello first');
       const job = jobs.get(jobId);
@@ -71,6 +71,7 @@ export function attachWorkerNamespace(nsp: WorkerNamespace, jobs: JobRegistry, d
       respond('grads:push', pushSchema, (push) =>
         withJob(push.jobId, (job, workerId) => {
           const r = job.push(workerId, push);
+          if (r instanceof Promise) return r.then((settled) => (directory.countPush(workerId, settled), settled));
           directory.countPush(workerId, r);
           return r;
         }),

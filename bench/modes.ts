@@ -1,0 +1,146 @@
+/**
+ * modes: each consistency mode with 1, 2, 4, 8 simulated workers on MNIST `mlp`.
+ * Workers are in-process Node socket.io clients driving the browser worker's own
+ * ModelTrainer and exchange (createExchange) on tfjs wasm against a real coordinator
+ * on port 0; they share one tfjs (one thread), so more workers add asynchrony and
+ * rounds, not compute. Reports the test accuracy after the budget (epochs) and the
+ * time until the coordinator's periodic evaluation first reached the target.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { createExchange } from '../client/engine/create-exchange.js';
+import { ModelTrainer } from '../client/engine/model-trainer.js';
+import { batchesOf, fetchShard } from '../client/engine/shard-data.js';
+import { CONSISTENCY_MODES, type JobSpecInput } from '../shared/job-spec.js';
+import { createCoordinator } from '../server/coordinator.js';
+import { setLogLevel } from '../server/logger.js';
+import { initNodeTf } from '../server/tf-node.js';
+import { connectTestWorker } from '../server/test/helpers.js';
+
+/** A row of the benchmark: a mode name plus its parameters. */
+const VARIANTS: Record<string, JobSpecInput> = {
+  async: { mode: 'async' },
+  'staleness-aware': { mode: 'staleness-aware' },
+  sync: { mode: 'sync', backupWorkers: 0 },
+  'sync-b1': { mode: 'sync', backupWorkers: 1 },
+  local: { mode: 'local' },
+};
+
+interface Options {
+  workers: number[];
+  modes: string[];
+  epochs: number;
+  target: number;
+  evalInterval: number;
+}
+
+interface Row {
+  mode: string;
+  workers: number;
+  accuracy: number;
+  seconds_to_target: number | null;
+  seconds: number;
+  versions: number;
+  refused: Record<string, number>;
+}
+
+const log = (msg: string) => process.stderr.write(`[modes] ${msg}\n`);
+
+async function worker(url: string): Promise<void> {
+  const w = await connectTestWorker(url);
+  try {
+    const hello = await w.emitWithAck('worker:hello', { userAgent: 'bench-modes' });
+    if (!hello.ok || !hello.job) throw new Error('no assignment');
+    const job = hello.job;
+    const trainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
+    const exchange = createExchange(
+      job,
+      trainer,
+      { push: (p) => w.emitWithAck('grads:push', p), pull: (jobId) => w.emitWithAck('params:pull', { jobId }) },
+      { pushed: () => {}, pulled: () => {} },
+    );
+    try {
+      await exchange.start();
+      for (;;) {
+        const lease = await w.emitWithAck('shard:lease', { jobId: job.jobId });
+        if (!lease.ok) return; // the job is done
+        if (!lease.lease) return; // the last epoch is draining: this worker is finished
+        for (const batch of batchesOf(await fetchShard(url + lease.lease.url), job.batchSize)) await exchange.train(batch);
+        await exchange.flush();
+        await w.emitWithAck('shard:complete', { jobId: job.jobId, leaseId: lease.lease.leaseId });
+      }
+    } finally {
+      exchange.dispose();
+      trainer.dispose();
+    }
+  } finally {
+    w.disconnect();
+  }
+}
+
+async function runOne(variant: string, workers: number, o: Options): Promise<Row> {
+  const coordinator = createCoordinator();
+  const created = await coordinator.createJob({ name: `modes ${variant}`, model: 'mlp', epochs: o.epochs, evalIntervalSeconds: o.evalInterval, ...VARIANTS[variant] });
+  if (!created.ok) throw new Error(created.message);
+  const job = created.job;
+  const { port } = await coordinator.listen(0, '127.0.0.1');
+  const url = `http://127.0.0.1:${port}`;
+  const started = Date.now();
+  try {
+    await Promise.all(Array.from({ length: workers }, () => worker(url)));
+    const seconds = (Date.now() - started) / 1000;
+    const final = await job.evaluateIfChanged();
+    const hit = job.evals.find((e) => e.accuracy >= o.target);
+    const row: Row = {
+      mode: variant,
+      workers,
+      accuracy: +(final?.accuracy ?? job.evals.at(-1)?.accuracy ?? 0).toFixed(4),
+      seconds_to_target: hit ? +((hit.at - started) / 1000).toFixed(1) : null,
+      seconds: +seconds.toFixed(1),
+      versions: job.store.version,
+      refused: { ...job.stats.pushesRejected } as Record<string, number>,
+    };
+    log(JSON.stringify(row));
+    return row;
+  } finally {
+    await coordinator.close();
+  }
+}
+
+async function run(o: Options): Promise<void> {
+  setLogLevel('error');
+  const backend = await initNodeTf('wasm');
+  log(`tfjs backend ${backend}; modes ${o.modes.join(',')}; workers ${o.workers.join(',')}; ${o.epochs} epoch(s)`);
+  const results: Row[] = [];
+  for (const m of o.modes) for (const n of o.workers) results.push(await runOne(m, n, o));
+  const target = Math.round(o.target * 100);
+  const out = results.map(({ seconds_to_target, ...r }) => ({ ...r, [`seconds_to_${target}`]: seconds_to_target }));
+  process.stdout.write(`${JSON.stringify({ bench: 'modes', model: 'mlp', backend, epochs: o.epochs, results: out })}\n`);
+}
+
+const list = (allowed: readonly string[] | null) => (v: string) => {
+  const items = v.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const i of items) if (allowed && !allowed.includes(i)) throw new InvalidArgumentError(`expected some of ${allowed.join(', ')}`);
+  return items;
+};
+const ints = (v: string) =>
+  list(null)(v).map((s) => {
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('expected worker counts from 1 to 64');
+    return n;
+  });
+const positive = (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number');
+  return n;
+};
+
+export function modesCommand(): Command {
+  return new Command('modes')
+    .description(`consistency modes (${CONSISTENCY_MODES.join(', ')}; sync also with 1 backup worker) × simulated workers on MNIST mlp`)
+    .option('--modes <list>', 'comma-separated: async, staleness-aware, sync, sync-b1, local', list(Object.keys(VARIANTS)), Object.keys(VARIANTS))
+    .option('--workers <list>', 'comma-separated worker counts', ints, [1, 2, 4, 8])
+    .option('--epochs <n>', 'training budget in epochs', (v) => Math.round(positive(v)), 1)
+    .option('--target <accuracy>', 'accuracy whose first time is reported', positive, 0.97)
+    .option('--eval-interval <seconds>', 'evaluation period while training', positive, 3)
+    .action((o: Options) => run(o));
+}

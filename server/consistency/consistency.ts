@@ -1,0 +1,61 @@
+/**
+ * A job's consistency mode: how a validated gradient (decoded into the store's scratch
+ * buffers) becomes an update. One small interface, one implementation per file, chosen
+ * per job from the spec; the Job does the checks every mode shares (state, decoding,
+ * finiteness, norm bound) and hands over the rest.
+ */
+import type { JobSpec } from '../../shared/job-spec.js';
+import type { PushAccepted } from '../../shared/protocol.js';
+import type { Failure, Result } from '../../shared/result.js';
+import type { ParameterStore } from '../params/parameter-store.js';
+import { AsyncMode } from './async.js';
+import { StalenessAwareMode } from './staleness-aware.js';
+import { SyncBarrier } from './sync-barrier.js';
+
+/** An admitted push: its staleness and the learning-rate multiplier the mode gives it. */
+export interface Admission {
+  staleness: number;
+  lrScale: number;
+}
+
+export interface ConsistencyMode {
+  /**
+   * First look at a push, before anything is decoded: may this worker's gradient,
+   * computed on `baseVersion`, be used now? A refusal leaves every state untouched.
+   */
+  admit(workerId: string, baseVersion: number): Admission | Failure;
+  /**
+   * The gradient in the store's scratch buffers passed every check: apply it (async
+   * modes) or add it to the open round (sync modes). Sync modes answer when the round
+   * closes, so the worker's next gradient is computed on the round's version.
+   */
+  accept(workerId: string, admission: Admission): Result<PushAccepted> | Promise<Result<PushAccepted>>;
+  /** A worker left the job: a sync round stops waiting for it. */
+  leave(workerId: string): void;
+  /** The job stopped running: a sync round is dropped and its held acks refused. */
+  halt(reason: Failure): void;
+  /** Counters for the API and the dashboard (rounds closed, late pushes…). */
+  readonly rounds: number;
+}
+
+export interface ModeContext {
+  store: ParameterStore;
+  /** The job's assigned workers right now (a sync round's quorum is taken from them when it opens). */
+  activeWorkers: () => ReadonlySet<string>;
+}
+
+export function createConsistencyMode(spec: JobSpec, ctx: ModeContext): ConsistencyMode {
+  switch (spec.mode) {
+    case 'async':
+      return new AsyncMode(ctx.store, spec.maxStaleness);
+    case 'staleness-aware':
+      return new StalenessAwareMode(ctx.store, spec.maxStaleness);
+    case 'sync':
+    case 'local':
+      return new SyncBarrier(ctx, { backupWorkers: spec.backupWorkers, roundTimeoutMs: spec.roundTimeoutSeconds * 1000 });
+    default: {
+      const check: never = spec.mode;
+      throw new Error(`Unknown consistency mode ${String(check)}`);
+    }
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * Synchronous rounds (sync and local modes). For version v the barrier gathers one
+ * gradient per worker assigned when the round opened, sums them into per-tensor
+ * buffers allocated once, and when all but `backupWorkers` of them have pushed it
+ * averages, applies once and publishes v + 1 (synchronous SGD with backup workers,
+ * Chen et al. 2016). Acks are held until the round closes, so a worker computes its
+ * next gradient on the round's result.
+ *
+ * Nothing can deadlock a round: a worker that leaves before pushing is no longer
+ * waited for, and a round with at least one push closes with what it has after
+ * `roundTimeoutMs`. A push for a closed round is refused LATE (and counted by the
+ * job); a second push by the same worker for the open round is refused ALREADY_PUSHED.
+ * Node runs each push's validation and summation without yielding, so two racing
+ * pushes cannot both close a round: the apply happens exactly once per version.
+ */
+import { ErrorCode } from '../../shared/errors.js';
+import type { PushAccepted } from '../../shared/protocol.js';
+import { fail, ok, type Failure, type Result } from '../../shared/result.js';
+import type { Admission, ConsistencyMode, ModeContext } from './consistency.js';
+
+export interface SyncBarrierOptions {
+  /** The round closes once all but this many of its workers pushed. */
+  backupWorkers: number;
+  /** A round holding at least one push closes with what it has after this long. */
+  roundTimeoutMs: number;
+}
+
+interface Round {
+  version: number;
+  /** Workers assigned when the round opened and not gone since without pushing. */
+  expected: Set<string>;
+  pushed: Set<string>;
+  acks: ((r: Result<PushAccepted>) => void)[];
+  timer: NodeJS.Timeout;
+}
+
+export class SyncBarrier implements ConsistencyMode {
+  rounds = 0;
+  /** Rounds that closed on their deadline rather than their quorum. */
+  timedOut = 0;
+  private readonly sums: Float32Array[];
+  private open: Round | null = null;
+
+  constructor(
+    private readonly ctx: ModeContext,
+    private readonly options: SyncBarrierOptions,
+  ) {
+    this.sums = ctx.store.tensors.map((t) => new Float32Array(t.values.length));
+  }
+
+  admit(workerId: string, baseVersion: number): Admission | Failure {
+    const version = this.ctx.store.version;
+    if (baseVersion > version) return fail(ErrorCode.FUTURE_VERSION, `Base version ${baseVersion} is ahead of the server's ${version}`);
+    if (baseVersion < version) {
+      return fail(ErrorCode.LATE, `Round ${baseVersion} has closed; the parameters are at version ${version}: pull and compute on them`);
+    }
+    if (this.open?.pushed.has(workerId)) return fail(ErrorCode.ALREADY_PUSHED, `This worker already pushed for round ${version}`);
+    return { staleness: 0, lrScale: 1 };
+  }
+
+  accept(workerId: string): Promise<Result<PushAccepted>> {
+    const round = this.open ?? this.openRound();
+    const { tensors } = this.ctx.store;
+    for (let t = 0; t < tensors.length; t++) {
+      const sum = this.sums[t]!;
+      const g = tensors[t]!.scratch;
+      for (let i = 0; i < sum.length; i++) sum[i] += g[i]!;
+    }
+    round.pushed.add(workerId);
+    const answer = new Promise<Result<PushAccepted>>((resolve) => round.acks.push(resolve));
+    this.closeIfDue();
+    return answer;
+  }
+
+  leave(workerId: string): void {
+    const round = this.open;
+    if (!round || round.pushed.has(workerId)) return; // a gradient already given stays in the round
+    round.expected.delete(workerId);
+    this.closeIfDue();
+  }
+
+  halt(reason: Failure): void {
+    const round = this.open;
+    if (!round) return;
+    clearTimeout(round.timer);
+    this.open = null;
+    for (const s of this.sums) s.fill(0);
+    for (const ack of round.acks) ack(reason);
+  }
+
+  /** Workers of the open round that have neither pushed nor left. */
+  get waitingFor(): number {
+    const round = this.open;
+    if (!round) return 0;
+    let n = 0;
+    for (const w of round.expected) if (!round.pushed.has(w)) n += 1;
+    return n;
+  }
+
+  private openRound(): Round {
+    const round: Round = {
+      version: this.ctx.store.version,
+      expected: new Set(this.ctx.activeWorkers()),
+      pushed: new Set(),
+      acks: [],
+      timer: setTimeout(() => {
+        this.timedOut += 1;
+        this.close();
+      }, this.options.roundTimeoutMs),
+    };
+    round.timer.unref();
+    this.open = round;
+    return round;
+  }
+
+  private closeIfDue(): void {
+    if (this.open && this.open.pushed.size > 0 && this.waitingFor <= this.options.backupWorkers) this.close();
+  }
+
+  /** Averages the round's gradients into the scratch buffers, applies them once, answers every held ack. */
+  private close(): void {
+    const round = this.open;
+    if (!round) return;
+    clearTimeout(round.timer);
+    this.open = null;
+    const inv = 1 / round.pushed.size;
+    const { tensors } = this.ctx.store;
+    for (let t = 0; t < tensors.length; t++) {
+      const sum = this.sums[t]!;
+      const out = tensors[t]!.scratch;
+      for (let i = 0; i < sum.length; i++) {
+        out[i] = sum[i]! * inv;
+        sum[i] = 0;
+      }
+    }
+    const version = this.ctx.store.applyScratch();
+    this.rounds += 1;
+    for (const ack of round.acks) ack(ok({ version, staleness: 0 }));
+  }
+}
