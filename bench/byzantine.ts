@@ -5,7 +5,8 @@
  * norm bound (`normBound`, server/params/norm-bound.ts): it refuses the scaled pushes;
  * sign-flipped ones keep honest norms and are outvoted by the honest majority.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { integer } from '../server/cli-args.js';
 import { createCoordinator } from '../server/coordinator.js';
 import { setLogLevel } from '../server/logger.js';
 import { ATTACKS, type Attack } from './attacks.js';
@@ -26,11 +27,6 @@ interface AttackResult {
   rejected: Record<string, number>;
 }
 
-const integer = (min: number, max: number) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
-  return n;
-};
 const log = (msg: string) => process.stderr.write(`[byzantine] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

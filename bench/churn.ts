@@ -5,7 +5,8 @@
  * no kills. The shard ledger proves that no shard of any epoch was skipped and that no
  * lease was left behind; the test-set accuracies of both runs are compared.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
+import { integer, number } from '../server/cli-args.js';
 import { MODEL_PRESET_NAMES } from '../shared/job-spec.js';
 import { createCoordinator } from '../server/coordinator.js';
 import { setLogLevel } from '../server/logger.js';
@@ -34,16 +35,6 @@ interface RunResult {
   version: number;
 }
 
-const integer = (min: number, max: number) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
-  return n;
-};
-const number = (min: number, max: number) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`expected a number from ${min} to ${max}`);
-  return n;
-};
 const log = (msg: string) => process.stderr.write(`[churn] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

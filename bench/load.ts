@@ -7,7 +7,8 @@
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { integer, number } from '../server/cli-args.js';
 import { createCoordinator } from '../server/coordinator.js';
 import { setLogLevel } from '../server/logger.js';
 import type { LoadClientReport } from './load-client.js';
@@ -19,11 +20,6 @@ interface Options {
   procs: number;
 }
 
-const positive = (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number');
-  return n;
-};
 const log = (msg: string) => process.stderr.write(`[load] ${msg}\n`);
 const percentile = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! : NaN);
 const rssMb = () => Math.round(process.memoryUsage().rss / 1e6);
@@ -86,9 +82,9 @@ async function run(o: Options): Promise<void> {
 export function loadCommand(): Command {
   return new Command('load')
     .description('simulated workers pushing mlp-sized fp32 gradients to one coordinator')
-    .option('--workers <n>', 'simulated workers (sockets)', positive, 1000)
-    .option('--rate <pushes/s>', 'total pushes per second', positive, 100)
-    .option('--seconds <s>', 'duration of the push phase', positive, 120)
-    .option('--procs <n>', 'client processes', positive, 4)
+    .option('--workers <n>', 'simulated workers (sockets)', integer(1, 100_000), 1000)
+    .option('--rate <pushes/s>', 'total pushes per second', number(0.1, 100_000), 100)
+    .option('--seconds <s>', 'duration of the push phase', number(1, 86_400), 120)
+    .option('--procs <n>', 'client processes', integer(1, 64), 4)
     .action((o: Options) => run(o));
 }

@@ -7,6 +7,7 @@
  * time until the coordinator's periodic evaluation first reached the target.
  */
 import { Command, InvalidArgumentError } from 'commander';
+import { integer, number } from '../server/cli-args.js';
 import { createExchange } from '../client/engine/create-exchange.js';
 import { ModelTrainer } from '../client/engine/model-trainer.js';
 import { batchesOf, fetchShard } from '../client/engine/shard-data.js';
@@ -128,19 +129,14 @@ const ints = (v: string) =>
     if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('expected worker counts from 1 to 64');
     return n;
   });
-const positive = (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number');
-  return n;
-};
 
 export function modesCommand(): Command {
   return new Command('modes')
     .description(`consistency modes (${CONSISTENCY_MODES.join(', ')}; sync also with 1 backup worker) × simulated workers on MNIST mlp`)
     .option('--modes <list>', 'comma-separated: async, staleness-aware, sync, sync-b1, local', list(Object.keys(VARIANTS)), Object.keys(VARIANTS))
     .option('--workers <list>', 'comma-separated worker counts', ints, [1, 2, 4, 8])
-    .option('--epochs <n>', 'training budget in epochs', (v) => Math.round(positive(v)), 1)
-    .option('--target <accuracy>', 'accuracy whose first time is reported', positive, 0.97)
-    .option('--eval-interval <seconds>', 'evaluation period while training', positive, 3)
+    .option('--epochs <n>', 'training budget in epochs', integer(1, 1000), 1)
+    .option('--target <accuracy>', 'accuracy whose first time is reported', number(0, 1), 0.97)
+    .option('--eval-interval <seconds>', 'evaluation period while training', number(0.1, 3600), 3)
     .action((o: Options) => run(o));
 }

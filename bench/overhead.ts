@@ -4,7 +4,8 @@
  * tab with a local optimizer and (b) as one Downpour worker pushing every gradient to
  * the PS and pulling parameters back, in the same run. ratio = distributed / standalone.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
+import { integer } from '../server/cli-args.js';
 import { chromium, type Page } from 'playwright-core';
 import { MODEL_PRESET_NAMES } from '../shared/job-spec.js';
 import { BACKENDS } from '../shared/protocol.js';
@@ -20,11 +21,6 @@ interface Options {
   warmup: number;
 }
 
-const positive = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-};
 
 const log = (msg: string) => process.stderr.write(`[overhead] ${msg}\n`);
 
@@ -101,7 +97,7 @@ export function overheadCommand(): Command {
     .description('standalone vs through-the-coordinator training speed in one headless tab')
     .addOption(new Option('--model <preset>', 'model preset').choices(MODEL_PRESET_NAMES).default('cnn'))
     .addOption(new Option('--backend <name>', 'tfjs backend for both runs').choices(BACKENDS).default('wasm'))
-    .option('--steps <n>', 'timed mini-batches in each run', positive, 200)
-    .option('--warmup <n>', 'untimed mini-batches first', positive, 10)
+    .option('--steps <n>', 'timed mini-batches in each run', integer(1, 1_000_000), 200)
+    .option('--warmup <n>', 'untimed mini-batches first', integer(1, 1_000_000), 10)
     .action((opts: Options) => run(opts));
 }

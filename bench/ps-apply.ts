@@ -7,7 +7,8 @@
  * Float32Array.prototype.set of the same 4 MB, measured in the same process.
  * ratio = optimizer GB/s / copy GB/s.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { integer } from '../server/cli-args.js';
 import { parseJobSpec, type OptimizerType } from '../shared/job-spec.js';
 import { sizeOf, type TensorSpec } from '../shared/tensors.js';
 import { createOptimizer } from '../server/params/optimizers.js';
@@ -18,11 +19,6 @@ interface Options {
   runs: number;
 }
 
-const positive = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-};
 
 const log = (msg: string) => process.stderr.write(`[ps-apply] ${msg}\n`);
 
@@ -84,7 +80,7 @@ function run(opts: Options): void {
 export function psApplyCommand(): Command {
   return new Command('ps-apply')
     .description('SGD, Adagrad and Adam apply throughput (GB/s of gradient) on a 1M-parameter model vs a Float32Array copy')
-    .option('--iterations <n>', 'timed applies per run', positive, 50)
-    .option('--runs <n>', 'runs of --iterations timed applies; the fastest apply counts', positive, 7)
+    .option('--iterations <n>', 'timed applies per run', integer(1, 1_000_000), 50)
+    .option('--runs <n>', 'runs of --iterations timed applies; the fastest apply counts', integer(1, 1_000_000), 7)
     .action((opts: Options) => run(opts));
 }

@@ -10,6 +10,7 @@
  * that as growth would hide a real leak behind a one-time cost.
  */
 import { Command, InvalidArgumentError } from 'commander';
+import { integer, number } from '../server/cli-args.js';
 import { createCoordinator } from '../server/coordinator.js';
 import { setLogLevel } from '../server/logger.js';
 import { WorkerPool } from './worker-pool.js';
@@ -22,16 +23,6 @@ interface Options {
 
 const SAMPLE_MS = 10_000;
 
-const number = (min: number, max: number) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`expected a number from ${min} to ${max}`);
-  return n;
-};
-const integer = (min: number, max: number) => (v: string) => {
-  const n = number(min, max)(v);
-  if (!Number.isInteger(n)) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
-  return n;
-};
 const log = (msg: string) => process.stderr.write(`[soak] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const rssMb = () => Math.round((process.memoryUsage().rss / 1e6) * 10) / 10;

@@ -3,7 +3,8 @@
  * (MNIST, cnn, async Downpour, Adagrad) trains on N local headless Chromium workers
  * until the coordinator's test-set evaluation reaches the target accuracy.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
+import { number } from '../server/cli-args.js';
 import { MODEL_PRESET_NAMES } from '../shared/job-spec.js';
 import { launchWorkers } from '../farm/fleet.js';
 import { buildClientIfNeeded } from '../server/build-client.js';
@@ -18,11 +19,6 @@ interface Options {
   timeout: number;
 }
 
-const number = (min: number, max: number) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`expected a number from ${min} to ${max}`);
-  return n;
-};
 
 async function run(opts: Options): Promise<void> {
   setLogLevel('warn');

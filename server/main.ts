@@ -3,25 +3,18 @@
  * Downpour, Adagrad) running, and optionally --workers N headless Chromium workers
  * on this machine.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { MODEL_PRESET_NAMES } from '../shared/job-spec.js';
 import { BACKENDS } from '../shared/protocol.js';
 import { launchWorkers, type Fleet } from '../farm/fleet.js';
 import { buildClientIfNeeded } from './build-client.js';
+import { integer } from './cli-args.js';
 import { resolveOperatorToken } from './auth/operator-token.js';
 import { readEnvironment } from './config.js';
 import { createCoordinator } from './coordinator.js';
 import { createLogger, setLogLevel } from './logger.js';
 
 const log = createLogger('main');
-
-function integer(min: number, max: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
-    return n;
-  };
-}
 
 async function main(): Promise<void> {
   const env = readEnvironment();
