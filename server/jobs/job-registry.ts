@@ -45,7 +45,8 @@ export class JobRegistry {
     const dataset = this.deps.datasets.get(spec.dataset);
     const model = await buildInitialModel(spec.model, topology, dataset.featureShape, dataset.numClasses, spec.seed, this.deps.maxParameters);
     const shards = this.deps.shardStore.catalog(dataset, spec.shardSize);
-    const referenceNorm = spec.normBound > 0 ? await referenceGradientNorm(model, dataset, spec.batchSize) : null;
+    // Local mode pushes parameter deltas after H steps, not gradients: a gradient norm is no reference for them.
+    const referenceNorm = spec.normBound > 0 && spec.mode !== 'local' ? await referenceGradientNorm(model, dataset, spec.batchSize) : null;
     return new Job(id, spec, createdAt, {
       referenceNorm,
       ...this.deps,
