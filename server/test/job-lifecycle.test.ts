@@ -109,6 +109,12 @@ describe('dataset uploads are validated whole', () => {
     expect(readdirSync(join(dataDir, 'datasets'))).toEqual(['toy.csv']);
   });
 
+  it('creates the default cnn job (its reference gradient needs the wasm Conv2DBackpropFilter kernel)', async () => {
+    const r = await api('POST', '/api/jobs', { spec: { model: 'cnn' } });
+    expect(r.body.message ?? '').toBe('');
+    expect(r.body.job!.parameters).toBe(5994);
+  });
+
   it('offers the built-in datasets', async () => {
     const list = (await (await fetch(run.url + '/api/datasets')).json()) as { name: string; trainCount: number }[];
     expect(list.find((d) => d.name === 'mnist')?.trainCount).toBe(60_000);
