@@ -53,6 +53,8 @@ async function run(opts: Options): Promise<void> {
         examples: hit.examplesSeen,
         epochs: Math.round((hit.examplesSeen / 60_000) * 100) / 100,
         version: hit.version,
+        rejected: job.stats.pushesRejected,
+        staleness: job.stats.staleness,
         page_errors: errors.length,
       }) + '\n',
     );
