@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../../shared/seeded-random.js';
 import { createCodec, decodeTensors, getCodec } from '../../shared/codec.js';
 import { sizeOf } from '../../shared/tensors.js';
 import { GradientAccumulator } from './gradient-accumulator.js';
@@ -8,16 +9,6 @@ const specs = [
   { name: 'bias', shape: [40] },
 ];
 
-/** Deterministic pseudo-random numbers (xorshift32). */
-function rng(seed: number) {
-  let s = seed;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 2 ** 32;
-  };
-}
 
 function randomGrads(r: () => number): Float32Array[] {
   return specs.map((s) => Float32Array.from({ length: sizeOf(s.shape) }, () => (r() - 0.5) * 2 ** (r() * 8 - 6)));
@@ -28,7 +19,7 @@ describe('GradientAccumulator error feedback', () => {
     it(`${id}: everything pushed plus the residual equals the sum of every gradient`, () => {
       const codec = createCodec(id, { topkRatio: ratio });
       const acc = new GradientAccumulator(specs, codec);
-      const r = rng(3);
+      const r = seededRandom(3);
       const gradTotal = specs.map((s) => new Float64Array(sizeOf(s.shape)));
       const sentTotal = specs.map((s) => new Float64Array(sizeOf(s.shape)));
       let absTotal = 0;
@@ -73,7 +64,7 @@ describe('GradientAccumulator error feedback', () => {
 
   it('fp32: lossless, nothing is kept between pushes', () => {
     const acc = new GradientAccumulator(specs, getCodec('fp32')!);
-    const g = randomGrads(rng(9));
+    const g = randomGrads(seededRandom(9));
     acc.add(g, 1, 1);
     const back = decodeTensors(acc.take(), specs);
     expect(back.map((t) => [...t])).toEqual(g.map((t) => [...t]));

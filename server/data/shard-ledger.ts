@@ -7,6 +7,8 @@
  * Up to two epochs are open at once so that workers stay busy while the last shards
  * of an epoch are still out; the next epoch opens when the current one's queue is empty.
  */
+import { seededRandom } from '../../shared/seeded-random.js';
+
 export interface Lease {
   leaseId: string;
   workerId: string;
@@ -204,15 +206,7 @@ export class ShardLedger {
 
   private shuffledOrder(epoch: number): number[] {
     const order = Array.from({ length: this.opts.shardCount }, (_, i) => i);
-    let state = (this.opts.seed * 2654435761 + epoch * 40503 + 1) >>> 0;
-    const rand = () => {
-      // mulberry32: small, seedable, good enough for a shard order.
-      state = (state + 0x6d2b79f5) >>> 0;
-      let t = state;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
+    const rand = seededRandom(this.opts.seed * 2654435761 + epoch * 40503 + 1);
     for (let i = order.length - 1; i > 0; i--) {
       const j = Math.floor(rand() * (i + 1));
       [order[i], order[j]] = [order[j]!, order[i]!];

@@ -4,19 +4,12 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { seededRandom } from '../../shared/seeded-random.js';
 import { optimizerSpecSchema, type OptimizerType } from '../../shared/job-spec.js';
 import { createOptimizer } from './optimizers.js';
 
 const STEPS = 6;
 const SIZE = 257;
-
-function seeded(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  };
-}
 
 const cases: { type: OptimizerType; label?: string; tfjs: () => tf.Optimizer; spec: object }[] = [
   { type: 'sgd', spec: { learningRate: 0.1 }, tfjs: () => tf.train.sgd(0.1) },
@@ -39,9 +32,9 @@ beforeAll(async () => {
 describe('parameter-server optimizers match tfjs', () => {
   for (const c of cases) {
     it(`${c.label ?? c.type}: max |difference| ≤ 1e-6 over ${STEPS} steps`, () => {
-      const rand = seeded(42);
-      const initial = Float32Array.from({ length: SIZE }, () => rand());
-      const grads = Array.from({ length: STEPS }, () => Float32Array.from({ length: SIZE }, () => rand() * 2));
+      const rand = seededRandom(42);
+      const initial = Float32Array.from({ length: SIZE }, () => rand() - 0.5);
+      const grads = Array.from({ length: STEPS }, () => Float32Array.from({ length: SIZE }, () => (rand() - 0.5) * 2));
 
       const opt = createOptimizer(optimizerSpecSchema.parse({ type: c.type, ...c.spec }));
       const ours = Float32Array.from(initial);

@@ -5,6 +5,7 @@
  * the fuzz), and an honest worker on another job keeps training meanwhile.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { seededRandom } from '../../shared/seeded-random.js';
 import { encodeTensors } from '../../shared/codec.js';
 import { ALL_ERROR_CODES } from '../../shared/errors.js';
 import type { JobAssignment } from '../../shared/protocol.js';
@@ -25,14 +26,6 @@ beforeAll(async () => {
   target = created.job;
 });
 afterAll(async () => run?.close());
-
-function seeded(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
 
 type Outcome = 'refused' | 'disconnected' | 'accepted-push' | 'ok-other' | 'bad-answer';
 
@@ -59,7 +52,7 @@ it(`survives ${MESSAGES} malformed messages with coded refusals, untouched param
     }
   })();
 
-  const rand = seeded(1234);
+  const rand = seededRandom(1234);
   const pick = <T,>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
   const tensors = target.assignment().tensors;
   const good = () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../seeded-random.js';
 import { encodeTensors, decodeTensors } from '../codec.js';
 import { fp16 } from './fp16.js';
 import { HALF_MAX, halfTable, toHalfBits } from './half.js';
@@ -6,20 +7,10 @@ import { HALF_MAX, halfTable, toHalfBits } from './half.js';
 const roundTrip = (values: Float32Array) =>
   decodeTensors(encodeTensors([{ name: 't', shape: [values.length], values }], fp16), [{ name: 't', shape: [values.length] }])[0]!;
 
-/** Deterministic pseudo-random numbers (xorshift32), so a failure reproduces. */
-function rng(seed: number) {
-  let s = seed;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 2 ** 32;
-  };
-}
 
 describe('fp16 codec', () => {
   it('keeps relative error ≤ 2^-11 over the normal half range', () => {
-    const r = rng(42);
+    const r = seededRandom(42);
     const values = Float32Array.from({ length: 100_000 }, () => (r() < 0.5 ? -1 : 1) * 2 ** (-14 + r() * 29.99));
     const back = roundTrip(values);
     let worst = 0;

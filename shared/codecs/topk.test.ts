@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../seeded-random.js';
 import type { TensorEntry } from './types.js';
 import { createTopk, topkCount } from './topk.js';
 
@@ -11,16 +12,6 @@ function encode(values: Float32Array, ratio: number) {
   return { codec, bytes };
 }
 
-/** Deterministic pseudo-random numbers (xorshift32). */
-function rng(seed: number) {
-  let s = seed;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 2 ** 32;
-  };
-}
 
 describe('topk codec', () => {
   it('derives k = ceil(ratio·size), at least 1, at most size', () => {
@@ -35,7 +26,7 @@ describe('topk codec', () => {
   });
 
   it('keeps exactly the k largest magnitudes, exact values, zero elsewhere', () => {
-    const r = rng(7);
+    const r = seededRandom(7);
     for (const [size, ratio] of [[100_000, 0.01], [1000, 0.1], [37, 0.2], [256, 1], [1, 0.01]] as const) {
       const values = Float32Array.from({ length: size }, () => (r() - 0.5) * 2 ** (r() * 20 - 10));
       const { codec, bytes } = encode(values, ratio);
