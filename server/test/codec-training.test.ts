@@ -11,7 +11,7 @@ import type { JobAssignment } from '../../shared/protocol.js';
 import { GradientAccumulator } from '../../client/engine/gradient-accumulator.js';
 import { ModelTrainer } from '../../client/engine/model-trainer.js';
 import { batchesOf, fetchShard } from '../../client/engine/shard-data.js';
-import { connectTestWorker, startCoordinator, type Running, type TestWorker } from './helpers.js';
+import { joinAsTrainer, startCoordinator, type Running, type TestWorker, type TrainingWorker } from './helpers.js';
 
 beforeAll(async () => {
   tf.enableProdMode();
@@ -26,19 +26,16 @@ describe.each([
   let worker: TestWorker;
   let job: JobAssignment;
   let trainer: ModelTrainer;
+  let joined: TrainingWorker;
 
   beforeAll(async () => {
     run = await startCoordinator({ model: 'mlp', codec, topkRatio, maxStaleness: 4 });
-    worker = await connectTestWorker(run.url);
-    const hello = await worker.emitWithAck('worker:hello', { userAgent: 'vitest' });
-    if (!hello.ok || !hello.job) throw new Error('no assignment');
-    job = hello.job;
-    trainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
+    joined = await joinAsTrainer(run.url);
+    ({ worker, job, trainer } = joined);
   });
 
   afterAll(async () => {
-    trainer?.dispose();
-    worker?.disconnect();
+    joined?.close();
     await run?.close();
   });
 

@@ -5,10 +5,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ModelTrainer } from '../../client/engine/model-trainer.js';
 import { ParameterExchange } from '../../client/engine/parameter-exchange.js';
 import { batchesOf, fetchShard } from '../../client/engine/shard-data.js';
-import { connectTestWorker, startCoordinator, type Running } from './helpers.js';
+import { joinAsTrainer, startCoordinator, type Running } from './helpers.js';
 
 let run: Running;
 beforeAll(async () => {
@@ -19,11 +18,8 @@ beforeAll(async () => {
 afterAll(async () => run?.close());
 
 it('stamps each push with the version its gradient was computed on', async () => {
-  const w = await connectTestWorker(run.url);
-  const hello = await w.emitWithAck('worker:hello', { userAgent: 'vitest' });
-  if (!hello.ok || !hello.job) throw new Error('no job');
-  const job = hello.job;
-  const trainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
+  const joined = await joinAsTrainer(run.url);
+  const { worker: w, job, trainer } = joined;
   const results: boolean[] = [];
   const exchange = new ParameterExchange(
     job,
@@ -38,8 +34,7 @@ it('stamps each push with the version its gradient was computed on', async () =>
     await exchange.afterBatch(await trainer.gradient(batch), batch.size);
   }
   await exchange.flush();
-  trainer.dispose();
-  w.disconnect();
+  joined.close();
 
   expect(results).toEqual(new Array(10).fill(true));
   // First push: computed on v0 with the server at v0. Every later one: one version behind.

@@ -7,10 +7,9 @@ import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { encodeTensors } from '../../shared/codec.js';
 import { decodeTensors } from '../../shared/codec.js';
-import { ModelTrainer } from '../../client/engine/model-trainer.js';
 import { batchesOf, fetchShard } from '../../client/engine/shard-data.js';
 import { loadMnist } from '../data/mnist.js';
-import { connectTestWorker, startCoordinator, type Running } from './helpers.js';
+import { joinAsTrainer, startCoordinator, type Running } from './helpers.js';
 
 const TOKEN = 'export-token';
 let run: Running;
@@ -23,11 +22,8 @@ beforeAll(async () => {
 afterAll(async () => run?.close());
 
 it('downloads a model that reproduces the reported test accuracy', async () => {
-  const w = await connectTestWorker(run.url);
-  const hello = await w.emitWithAck('worker:hello', { userAgent: 'vitest' });
-  if (!hello.ok || !hello.job) throw new Error('no job');
-  const job = hello.job;
-  const trainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
+  const joined = await joinAsTrainer(run.url);
+  const { worker: w, job, trainer } = joined;
   const refusals: string[] = [];
   for (let s = 0; s < 3; s++) {
     const lease = await w.emitWithAck('shard:lease', { jobId: job.jobId });
@@ -42,8 +38,7 @@ it('downloads a model that reproduces the reported test accuracy', async () => {
       if (!r.ok) refusals.push(r.code);
     }
   }
-  trainer.dispose();
-  w.disconnect();
+  joined.close();
   const reported = (await run.job.evaluateIfChanged())!;
   expect(reported.version).toBe(run.job.store.version);
   expect(refusals).toEqual([]);

@@ -1,7 +1,8 @@
 /** Test helpers: a real coordinator on port 0 and real socket.io-client workers. */
 import { io, type Socket } from 'socket.io-client';
 import type { JobSpecInput } from '../../shared/job-spec.js';
-import { WORKER_NAMESPACE, type ClientToServerEvents, type ServerToClientEvents } from '../../shared/protocol.js';
+import { WORKER_NAMESPACE, type ClientToServerEvents, type JobAssignment, type ServerToClientEvents } from '../../shared/protocol.js';
+import { ModelTrainer } from '../../client/engine/model-trainer.js';
 import { createCoordinator, type Coordinator, type CoordinatorOptions } from '../coordinator.js';
 import type { Job } from '../jobs/job.js';
 import { setLogLevel } from '../logger.js';
@@ -55,4 +56,29 @@ export function waitForEvent<T>(emitter: { once(...args: never[]): unknown }, ev
       resolve(arg);
     });
   });
+}
+
+export interface TrainingWorker {
+  worker: TestWorker;
+  job: JobAssignment;
+  trainer: ModelTrainer;
+  close(): void;
+}
+
+/** A socket.io worker that said hello and got a job, with the browser's ModelTrainer built for it. */
+export async function joinAsTrainer(url: string): Promise<TrainingWorker> {
+  const worker = await connectTestWorker(url);
+  const hello = await worker.emitWithAck('worker:hello', { userAgent: 'vitest' });
+  if (!hello.ok || !hello.job) throw new Error('the worker got no job');
+  const job = hello.job;
+  const trainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
+  return {
+    worker,
+    job,
+    trainer,
+    close() {
+      trainer.dispose();
+      worker.disconnect();
+    },
+  };
 }

@@ -9,27 +9,24 @@ import { decodeTensors, encodeTensors } from '../../shared/codec.js';
 import type { JobAssignment } from '../../shared/protocol.js';
 import { ModelTrainer } from '../../client/engine/model-trainer.js';
 import { batchesOf, fetchShard } from '../../client/engine/shard-data.js';
-import { connectTestWorker, startCoordinator, type Running, type TestWorker } from './helpers.js';
+import { connectTestWorker, joinAsTrainer, startCoordinator, type TrainingWorker, type Running, type TestWorker } from './helpers.js';
 
 let run: Running;
 let worker: TestWorker;
 let job: JobAssignment;
 let trainer: ModelTrainer;
+let joined: TrainingWorker;
 
 beforeAll(async () => {
   tf.enableProdMode();
   await tf.setBackend('cpu');
   run = await startCoordinator({ model: 'mlp', maxStaleness: 4 });
-  worker = await connectTestWorker(run.url);
-  const hello = await worker.emitWithAck('worker:hello', { userAgent: 'vitest' });
-  if (!hello.ok || !hello.job) throw new Error('no assignment');
-  job = hello.job;
-  trainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
+  joined = await joinAsTrainer(run.url);
+  ({ worker, job, trainer } = joined);
 });
 
 afterAll(async () => {
-  trainer?.dispose();
-  worker?.disconnect();
+  joined?.close();
   await run?.close();
 });
 
