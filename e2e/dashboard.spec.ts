@@ -10,6 +10,7 @@ import { expect, test, type APIRequestContext, type Page } from '@playwright/tes
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { JobDetail } from '../shared/operator-protocol.js';
 import type { JobSummary } from '../shared/protocol.js';
 import { startCoordinator, type Running } from '../server/test/helpers.js';
 import { closeAndCheck, openWorker } from './workers.js';
@@ -65,6 +66,9 @@ test('operator signs in, creates a job, watches it train, pauses and resumes it'
 
   await dash.getByLabel('Name', { exact: true }).fill(JOB_NAME);
   await dash.getByLabel('Model', { exact: true }).selectOption('mlp');
+  // Compressed pushes, chosen from the dashboard: the worker encodes top-k with error feedback.
+  await dash.getByLabel('Gradient codec').selectOption('topk');
+  await expect(dash.getByLabel('Top-k ratio (0–1)')).toBeVisible();
   await dash.getByLabel('Eval interval (seconds)').fill('2');
   await dash.getByLabel('Start now').check();
   await dash.getByRole('button', { name: 'Create job' }).click();
@@ -83,6 +87,10 @@ test('operator signs in, creates a job, watches it train, pauses and resumes it'
   await expect(rows).toHaveCount(1);
   await expect(rows.first()).toContainText('wasm');
   await expect(rows.first()).toContainText(JOB_NAME);
+  const jobs = (await (await request.get(`${run.url}/api/jobs`)).json()) as JobSummary[];
+  const detail = (await (await request.get(`${run.url}/api/jobs/${jobs.find((j) => j.name === JOB_NAME)!.id}`)).json()) as JobDetail;
+  expect(detail.spec.codec).toBe('topk');
+  expect(detail.compressionRatio).toBeGreaterThan(10); // 1 % of the entries, as index + value
 
   await dash.screenshot({ path: test.info().outputPath('dashboard-desktop.png'), fullPage: true });
   await dash.setViewportSize({ width: 390, height: 844 });

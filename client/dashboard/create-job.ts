@@ -4,6 +4,7 @@
  * server validates and its message is shown next to the offending fields.
  */
 import type { DatasetInfo, JobCreateRequest } from '../../shared/operator-protocol.js';
+import { CODEC_IDS } from '../../shared/codec.js';
 import { CONSISTENCY_MODES, jobSpecSchema, OPTIMIZER_TYPES, type ConsistencyModeName, type JobSpecInput } from '../../shared/job-spec.js';
 import { ApiError, describeError, type OperatorApi } from './api.js';
 import { byId, h } from './dom.js';
@@ -28,6 +29,8 @@ const FIELDS: Record<string, string> = {
   localSteps: 'new-local-steps',
   outerLearningRate: 'new-outer-lr',
   outerMomentum: 'new-outer-momentum',
+  codec: 'new-codec',
+  topkRatio: 'new-topk',
   epochs: 'new-epochs',
   targetAccuracy: 'new-target',
   evalIntervalSeconds: 'new-eval',
@@ -41,6 +44,8 @@ export class CreateJobForm {
   private readonly topologyRow = byId('new-topology-row');
   private readonly dataset = byId<HTMLSelectElement>('new-dataset');
   private readonly mode = byId<HTMLSelectElement>('new-mode');
+  private readonly codec = byId<HTMLSelectElement>('new-codec');
+  private readonly topkRow = this.form.querySelector<HTMLElement>('.codec-field')!;
 
   constructor(
     private readonly api: OperatorApi,
@@ -52,6 +57,7 @@ export class CreateJobForm {
     this.showTopology();
     this.mode.addEventListener('change', () => this.showModeFields());
     this.showModeFields();
+    this.codec.addEventListener('change', () => (this.topkRow.hidden = this.codec.value !== 'topk'));
     this.form.addEventListener('submit', (e) => {
       e.preventDefault();
       void this.submit();
@@ -88,6 +94,9 @@ export class CreateJobForm {
     setValue('new-eval', d.evalIntervalSeconds);
     this.mode.replaceChildren(...CONSISTENCY_MODES.map((m) => h('option', { value: m }, m)));
     this.mode.value = d.mode;
+    this.codec.replaceChildren(...CODEC_IDS.map((c) => h('option', { value: c }, c)));
+    this.codec.value = d.codec;
+    setValue('new-topk', d.topkRatio);
     setValue('new-backup', d.backupWorkers);
     setValue('new-local-steps', d.localSteps);
     setValue('new-outer-lr', d.outerLearningRate);
@@ -150,6 +159,8 @@ export class CreateJobForm {
       ...num('nPush', 'new-npush'),
       ...num('maxStaleness', 'new-staleness'),
       ...this.modeFields(),
+      codec: this.codec.value as JobSpecInput['codec'],
+      ...(this.codec.value === 'topk' ? num('topkRatio', 'new-topk') : {}),
       ...num('epochs', 'new-epochs'),
       ...num('evalIntervalSeconds', 'new-eval'),
       // Empty means "no target", which the spec spells null.
