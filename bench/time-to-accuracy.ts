@@ -4,7 +4,7 @@
  * until the coordinator's test-set evaluation reaches the target accuracy.
  */
 import { Command, Option } from 'commander';
-import { number } from '../server/cli-args.js';
+import { integer, number } from '../server/cli-args.js';
 import { MODEL_PRESET_NAMES } from '../shared/job-spec.js';
 import { launchWorkers } from '../farm/fleet.js';
 import { buildClientIfNeeded } from '../server/build-client.js';
@@ -68,7 +68,7 @@ export function timeToAccuracyCommand(): Command {
   return new Command('time-to-accuracy')
     .description('seconds for the default job on N local headless workers to reach a test accuracy')
     .addOption(new Option('--model <preset>', 'model preset').choices(MODEL_PRESET_NAMES).default('cnn'))
-    .option('--workers <n>', 'local headless Chromium workers', number(1, 64), 2)
+    .option('--workers <n>', 'local headless Chromium workers', integer(1, 64), 2)
     .option('--target <accuracy>', 'test accuracy to reach', number(0, 1), 0.98)
     .option('--eval-interval <s>', 'seconds between evaluations', number(1, 3600), 5)
     .option('--timeout <s>', 'give up after this many seconds', number(1, 86_400), 1800)

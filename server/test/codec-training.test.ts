@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { codecOf, decodeTensors } from '../../shared/codec.js';
+import { codecOf } from '../../shared/codec.js';
 import type { JobAssignment } from '../../shared/protocol.js';
 import { GradientAccumulator } from '../../client/engine/gradient-accumulator.js';
 import { ModelTrainer } from '../../client/engine/model-trainer.js';
@@ -39,12 +39,6 @@ describe.each([
     await run?.close();
   });
 
-  async function pull() {
-    const snap = await worker.emitWithAck('params:pull', { jobId: job.jobId });
-    if (!snap.ok) throw new Error(snap.message);
-    return { version: snap.version, values: decodeTensors(snap, job.tensors) };
-  }
-
   it('assigns the codec and its ratio, accepts every encoded push, and the loss falls', async () => {
     expect(job).toMatchObject({ codec, topkRatio });
     const acc = new GradientAccumulator(job.tensors, codecOf(job));
@@ -54,7 +48,7 @@ describe.each([
     const batches = [...batchesOf(shard, job.batchSize)];
     const probe = batches[0]!;
 
-    let { version, values } = await pull();
+    let { version, values } = await joined.pull();
     trainer.setParams(values);
     const lossBefore = (await trainer.gradient(probe)).loss;
     // Two passes over the shard: a top-k worker moves 1 % of the weights per push.
@@ -69,7 +63,7 @@ describe.each([
         jobId: job.jobId, baseVersion: version, batches: 1, examples: batch.size, loss: g.loss, ...payload,
       });
       expect(ack).toEqual({ ok: true, version: version + 1, staleness: 0 });
-      ({ version, values } = await pull());
+      ({ version, values } = await joined.pull());
     }
     trainer.setParams(values);
     const lossAfter = (await trainer.gradient(probe)).loss;

@@ -3,6 +3,7 @@ import { io, type Socket } from 'socket.io-client';
 import type { JobSpecInput } from '../../shared/job-spec.js';
 import { WORKER_NAMESPACE, type ClientToServerEvents, type JobAssignment, type ServerToClientEvents } from '../../shared/protocol.js';
 import { ModelTrainer } from '../../client/engine/model-trainer.js';
+import { decodeTensors } from '../../shared/codec.js';
 import { createCoordinator, type Coordinator, type CoordinatorOptions } from '../coordinator.js';
 import type { Job } from '../jobs/job.js';
 import { setLogLevel } from '../logger.js';
@@ -62,6 +63,8 @@ export interface TrainingWorker {
   worker: TestWorker;
   job: JobAssignment;
   trainer: ModelTrainer;
+  /** Pulls the current parameters (decoded), failing the test on a refusal. */
+  pull(): Promise<{ version: number; values: Float32Array[] }>;
   close(): void;
 }
 
@@ -76,6 +79,11 @@ export async function joinAsTrainer(url: string): Promise<TrainingWorker> {
     worker,
     job,
     trainer,
+    async pull() {
+      const snap = await worker.emitWithAck('params:pull', { jobId: job.jobId });
+      if (!snap.ok) throw new Error(snap.message);
+      return { version: snap.version, values: decodeTensors(snap, job.tensors) };
+    },
     close() {
       trainer.dispose();
       worker.disconnect();

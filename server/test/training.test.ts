@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeTensors, encodeTensors } from '../../shared/codec.js';
+import { encodeTensors } from '../../shared/codec.js';
 import type { JobAssignment } from '../../shared/protocol.js';
 import { ModelTrainer } from '../../client/engine/model-trainer.js';
 import { batchesOf, fetchShard } from '../../client/engine/shard-data.js';
@@ -29,12 +29,6 @@ afterAll(async () => {
   joined?.close();
   await run?.close();
 });
-
-async function pull() {
-  const snap = await worker.emitWithAck('params:pull', { jobId: job.jobId });
-  if (!snap.ok) throw new Error(snap.message);
-  return { version: snap.version, values: decodeTensors(snap, job.tensors) };
-}
 
 describe('Downpour training through the parameter server', () => {
   it('assigns the job with its model, tensors and data description', () => {
@@ -66,7 +60,7 @@ describe('Downpour training through the parameter server', () => {
     const batches = [...batchesOf(shard, job.batchSize)];
     const probe = batches[0]!;
 
-    let { version, values } = await pull();
+    let { version, values } = await joined.pull();
     trainer.setParams(values);
     const lossBefore = (await trainer.gradient(probe)).loss;
 
@@ -78,7 +72,7 @@ describe('Downpour training through the parameter server', () => {
         jobId: job.jobId, baseVersion: version, batches: 1, examples: batch.size, loss: g.loss, ...payload,
       });
       expect(ack).toEqual({ ok: true, version: version + 1, staleness: 0 });
-      const next = await pull();
+      const next = await joined.pull();
       expect(next.version).toBe(version + 1);
       expect(next.values[0]).not.toEqual(values[0]);
       ({ version, values } = next);
