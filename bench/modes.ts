@@ -56,7 +56,7 @@ async function worker(url: string): Promise<void> {
     const exchange = createExchange(
       job,
       trainer,
-      { push: (p) => w.emitWithAck('grads:push', p), pull: (jobId) => w.emitWithAck('params:pull', { jobId }) },
+      { push: (p) => w.emitWithAck('grads:push', p), pull: (req) => w.emitWithAck('params:pull', req) },
       { pushed: () => {}, pulled: () => {} },
     );
     try {

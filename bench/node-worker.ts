@@ -94,7 +94,7 @@ async function trainJob(socket: WorkerSocket, url: string, job: JobAssignment, s
   const exchange = new ParameterExchange(
     job,
     trainer,
-    { push: (p) => live().emitWithAck('grads:push', corrupt(p)), pull: (jobId) => live().emitWithAck('params:pull', { jobId }) },
+    { push: (p) => live().emitWithAck('grads:push', corrupt(p)), pull: (req) => live().emitWithAck('params:pull', req) },
     {
       pushed: (r, examples) => {
         if (r.ok) {

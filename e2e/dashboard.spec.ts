@@ -91,6 +91,10 @@ test('operator signs in, creates a job, watches it train, pauses and resumes it'
   const detail = (await (await request.get(`${run.url}/api/jobs/${jobs.find((j) => j.name === JOB_NAME)!.id}`)).json()) as JobDetail;
   expect(detail.spec.codec).toBe('topk');
   expect(detail.compressionRatio).toBeGreaterThan(10); // 1 % of the entries, as index + value
+  // Top-k under Adagrad moves few entries per version: the browser worker pulls deltas and applies them.
+  expect(detail.deltaPulls).toBeGreaterThan(0);
+  expect(detail.bytesPerPull).toBeLessThan(detail.parameters * 4);
+  await expect(dash.locator('#job-facts')).toContainText('Per pull');
 
   await dash.screenshot({ path: test.info().outputPath('dashboard-desktop.png'), fullPage: true });
   await dash.setViewportSize({ width: 390, height: 844 });

@@ -96,9 +96,10 @@ export function encodeTensors(tensors: readonly NamedValues[], codecOrId: CodecI
 /**
  * Decodes a payload whose manifest has already been checked against `specs`
  * (see the server's push validation). Allocates the outputs: for clients, not the PS.
+ * Throws on a manifest no codec reads (a pull's delta manifest: see param-delta.ts).
  */
 export function decodeTensors(
-  payload: TensorPayload,
+  payload: { manifest: { codec: string; tensors: TensorEntry[] }; data: ArrayBuffer | Uint8Array },
   specs: readonly TensorSpec[],
   codec: TensorCodec | undefined = getCodec(payload.manifest.codec),
 ): Float32Array[] {

@@ -63,6 +63,10 @@ export interface JobDetail extends JobSummary {
   bytesPerPush: number | null;
   /** fp32 size ÷ encoded size of the accepted gradients (1 for fp32; null before the first push). */
   compressionRatio: number | null;
+  /** Mean parameter bytes per pull: below the fp32 model size when pulls are deltas. */
+  bytesPerPull: number | null;
+  /** Pulls answered with only the entries changed since the worker's version. */
+  deltaPulls: number;
   parameters: number;
   /** Set when the job was resumed from a checkpoint after a coordinator restart. */
   resumedFrom: { version: number; at: number } | null;

@@ -5,6 +5,7 @@
  */
 import type { CodecId, TensorManifest } from './codec.js';
 import type { OptimizerSpec } from './job-spec.js';
+import type { DeltaManifest } from './param-delta.js';
 import type { Result } from './result.js';
 import type { TensorSpec } from './tensors.js';
 
@@ -72,12 +73,18 @@ export interface WorkerReport {
 
 export interface PullRequest {
   jobId: string;
+  /**
+   * The version whose parameters this worker holds exactly as pulled: the server may
+   * then answer with only what changed since (a DeltaManifest).
+   */
+  have?: number;
 }
 
 export interface ParamsSnapshot {
   jobId: string;
   version: number;
-  manifest: TensorManifest;
+  /** Every parameter (fp32), or the entries changed since the request's `have`. */
+  manifest: TensorManifest | DeltaManifest;
   data: ArrayBuffer | Uint8Array;
 }
 

@@ -76,6 +76,10 @@ export class JobDetailView {
         'Per push',
         job.bytesPerPush === null ? '—' : `${fmtBytes(job.bytesPerPush)} (${job.spec.codec}, compression ${job.compressionRatio === null ? '—' : `${job.compressionRatio.toFixed(1)}×`})`,
       ],
+      [
+        'Per pull',
+        job.bytesPerPull === null ? '—' : `${fmtBytes(job.bytesPerPull)} (${fmtInt(job.deltaPulls)} of them only the changes since the worker's version)`,
+      ],
       ['Created', fmtTime(job.createdAt)],
     ];
     if (job.resumedFrom) {

@@ -7,18 +7,20 @@
  * the round's parameters as its next start.
  */
 import type * as tf from '@tensorflow/tfjs';
-import { codecOf, decodeTensors } from '../../shared/codec.js';
+import { codecOf } from '../../shared/codec.js';
 import type { JobAssignment } from '../../shared/protocol.js';
 import { GradientAccumulator } from './gradient-accumulator.js';
 import { tfjsOptimizer } from './local-optimizer.js';
 import type { Batch, ModelTrainer } from './model-trainer.js';
 import type { Exchange, ExchangeEvents, ExchangeTransport } from './parameter-exchange.js';
+import { PulledParams } from './pulled-params.js';
 
 type LocalMode = Extract<JobAssignment['mode'], { name: 'local' }>;
 
 export class LocalExchange implements Exchange {
   private readonly acc: GradientAccumulator;
   private readonly optimizer: tf.Optimizer;
+  private readonly params: PulledParams;
   /** Parameters at the start of the round (as pulled). */
   private startValues: Float32Array[] = [];
   private readonly delta: Float32Array[];
@@ -36,6 +38,7 @@ export class LocalExchange implements Exchange {
   ) {
     this.acc = new GradientAccumulator(job.tensors, codecOf(job));
     this.optimizer = tfjsOptimizer(mode.optimizer);
+    this.params = new PulledParams(job, transport);
     this.delta = trainer.specs.map((s) => new Float32Array(s.shape.reduce((a, b) => a * b, 1)));
   }
 
@@ -80,11 +83,10 @@ export class LocalExchange implements Exchange {
   }
 
   private async pullAndLoad(): Promise<void> {
-    const snap = await this.transport.pull(this.job.jobId);
-    if (!snap.ok) throw new Error(`Pull refused: ${snap.code}: ${snap.message}`);
-    this.events.pulled(snap.version);
-    this.startValues = decodeTensors(snap, this.job.tensors);
-    this.trainer.setParams(this.startValues);
-    this.baseVersion = snap.version;
+    const { version, values } = await this.params.pull();
+    this.events.pulled(version);
+    this.startValues = values;
+    this.trainer.setParams(values);
+    this.baseVersion = version;
   }
 }

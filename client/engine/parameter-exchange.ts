@@ -16,15 +16,16 @@
  * gradient (nFetch does not apply). Local mode has its own exchange
  * (local-exchange.ts); createExchange picks by the job's mode.
  */
-import { codecOf, decodeTensors } from '../../shared/codec.js';
-import type { GradientPush, JobAssignment, ParamsSnapshot, PushAccepted } from '../../shared/protocol.js';
+import { codecOf } from '../../shared/codec.js';
+import type { GradientPush, JobAssignment, ParamsSnapshot, PullRequest, PushAccepted } from '../../shared/protocol.js';
 import type { Result } from '../../shared/result.js';
 import { GradientAccumulator } from './gradient-accumulator.js';
 import type { Batch, BatchGradient, ModelTrainer } from './model-trainer.js';
+import { PulledParams } from './pulled-params.js';
 
 export interface ExchangeTransport {
   push(push: GradientPush): Promise<Result<PushAccepted>>;
-  pull(jobId: string): Promise<Result<ParamsSnapshot>>;
+  pull(req: PullRequest): Promise<Result<ParamsSnapshot>>;
 }
 
 export interface ExchangeEvents {
@@ -45,6 +46,7 @@ export interface Exchange {
 
 export class ParameterExchange implements Exchange {
   private readonly acc: GradientAccumulator;
+  private readonly params: PulledParams;
   /** Version of the parameters loaded in the model (what the next gradient is computed on). */
   private baseVersion = 0;
   /** Version the oldest gradient in the accumulator was computed on: the push's stamp. */
@@ -61,6 +63,7 @@ export class ParameterExchange implements Exchange {
   ) {
     // One codec (and one error-feedback residual) for the whole assignment.
     this.acc = new GradientAccumulator(job.tensors, codecOf(job));
+    this.params = new PulledParams(job, transport);
   }
 
   /** Loads the current parameters before the first batch. */
@@ -136,10 +139,9 @@ export class ParameterExchange implements Exchange {
   }
 
   private async pullNow(): Promise<Float32Array[]> {
-    const snap = await this.transport.pull(this.job.jobId);
-    if (!snap.ok) throw new Error(`Pull refused: ${snap.code}: ${snap.message}`);
-    this.inflightVersion = snap.version;
-    this.events.pulled(snap.version);
-    return decodeTensors(snap, this.job.tensors);
+    const { version, values } = await this.params.pull();
+    this.inflightVersion = version;
+    this.events.pulled(version);
+    return values;
   }
 }

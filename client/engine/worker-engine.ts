@@ -182,7 +182,7 @@ export class WorkerEngine {
       trainer,
       {
         push: (p) => this.live(socket).emitWithAck('grads:push', p),
-        pull: (jobId) => this.live(socket).emitWithAck('params:pull', { jobId }),
+        pull: (req) => this.live(socket).emitWithAck('params:pull', req),
       },
       {
         pushed: (r, examples) => this.recordPush(r, examples),

@@ -16,6 +16,8 @@ export function jobDetail(job: Job, withHistory = true): JobDetail {
     bytesOut: job.stats.bytesOut,
     bytesPerPush: job.stats.pushesAccepted ? job.stats.bytesIn / job.stats.pushesAccepted : null,
     compressionRatio: job.stats.bytesIn ? job.stats.rawBytesIn / job.stats.bytesIn : null,
+    bytesPerPull: job.stats.pulls ? job.stats.bytesOut / job.stats.pulls : null,
+    deltaPulls: job.stats.deltaPulls,
     parameters: job.store.parameterCount,
     resumedFrom: job.resumedFrom,
     evals: withHistory ? [...job.evals] : [],

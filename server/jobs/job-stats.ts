@@ -12,12 +12,15 @@ export interface JobStats {
   /** What those gradients would have been as fp32: rawBytesIn / bytesIn is the compression ratio. */
   rawBytesIn: number;
   bytesOut: number;
+  pulls: number;
+  /** Pulls answered with a delta (shared/param-delta.ts) rather than every parameter. */
+  deltaPulls: number;
   /** staleness → accepted pushes with that staleness. */
   staleness: Record<number, number>;
 }
 
 export function emptyStats(): JobStats {
-  return { pushesAccepted: 0, pushesRejected: {}, examplesSeen: 0, trainLoss: null, bytesIn: 0, rawBytesIn: 0, bytesOut: 0, staleness: {} };
+  return { pushesAccepted: 0, pushesRejected: {}, examplesSeen: 0, trainLoss: null, bytesIn: 0, rawBytesIn: 0, bytesOut: 0, pulls: 0, deltaPulls: 0, staleness: {} };
 }
 
 export function countRejection(stats: JobStats, code: ErrorCode): void {

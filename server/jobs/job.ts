@@ -49,6 +49,9 @@ export function payloadCapBytes(parameterCount: number, codecBytes = 0): number 
   return Math.max(parameterCount * 4, codecBytes) + 64 * 1024;
 }
 
+/** Pulled versions kept as delta bases: a worker more than this many pulls behind gets a full payload. */
+const DELTA_BASE_VERSIONS = 16;
+
 export type JobAction = 'start' | 'pause' | 'resume' | 'stop';
 
 export interface JobDeps {
@@ -100,7 +103,11 @@ export class Job {
   ) {
     // In local mode `optimizer` is the workers' inner optimizer; the PS runs the outer one.
     const psOptimizer = spec.mode === 'local' ? outerOptimizerSpec(spec) : spec.optimizer;
-    this.store = new ParameterStore(deps.model.tensors, deps.model.values, createOptimizer(psOptimizer));
+    const optimizer = createOptimizer(psOptimizer);
+    this.codec = codecOf(spec);
+    // Delta pulls pay only when updates are sparse: top-k gradients under an optimizer that leaves untouched entries alone.
+    const deltaBases = this.codec.id === 'topk' && optimizer.sparseUpdates ? DELTA_BASE_VERSIONS : 0;
+    this.store = new ParameterStore(deps.model.tensors, deps.model.values, optimizer, deltaBases);
     this.ledger = new ShardLedger({
       shardCount: deps.shards.length,
       epochs: spec.epochs,
@@ -108,7 +115,6 @@ export class Job {
       seed: spec.seed,
       now: deps.now,
     });
-    this.codec = codecOf(spec);
     const codecBytes = this.store.tensors.reduce((n, t) => n + this.codec.byteLength(t.values.length), 0);
     this.maxPayloadBytes = payloadCapBytes(this.store.parameterCount, codecBytes);
     this.normBound = new NormBound(spec.normBound, deps.referenceNorm);
@@ -210,10 +216,17 @@ export class Job {
     }
   }
 
-  pull(): Result<ParamsSnapshot> {
-    const { version, payload } = this.store.payload();
-    this.stats.bytesOut += asBytes(payload.data).byteLength;
-    return ok({ jobId: this.id, version, manifest: payload.manifest, data: payload.data });
+  /**
+   * The current parameters; as a delta when the worker holds version `have` exactly
+   * and the delta is the smaller message (see shared/param-delta.ts).
+   */
+  pull(have?: number): Result<ParamsSnapshot> {
+    const delta = have === undefined ? null : this.store.delta(have);
+    const { version, manifest, data } = delta ?? { version: this.store.version, ...this.store.payload().payload };
+    this.stats.pulls += 1;
+    if (delta) this.stats.deltaPulls += 1;
+    this.stats.bytesOut += asBytes(data).byteLength;
+    return ok({ jobId: this.id, version, manifest, data });
   }
 
   /**

@@ -8,6 +8,7 @@ import type { OptimizerFactory } from './optimizer.js';
 export const createAdagrad: OptimizerFactory = (spec) => ({
   type: 'adagrad',
   slotNames: ['accumulator'],
+  sparseUpdates: true,
   createSlots: (size) => [new Float32Array(size).fill(spec.initialAccumulatorValue)],
   apply(param, grad, slots, _step, lrScale) {
     const lr = spec.learningRate * lrScale;

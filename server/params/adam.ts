@@ -11,6 +11,7 @@ import type { OptimizerFactory } from './optimizer.js';
 export const createAdam: OptimizerFactory = (spec) => ({
   type: 'adam',
   slotNames: ['m', 'v'],
+  sparseUpdates: false,
   createSlots: (size) => [new Float32Array(size), new Float32Array(size)],
   apply(param, grad, slots, step, lrScale) {
     const { beta1, beta2, epsilon } = spec;

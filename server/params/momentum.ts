@@ -7,6 +7,7 @@ import type { OptimizerFactory } from './optimizer.js';
 export const createMomentum: OptimizerFactory = (spec) => ({
   type: 'momentum',
   slotNames: ['momentum'],
+  sparseUpdates: false,
   createSlots: (size) => [new Float32Array(size)],
   apply(param, grad, slots, _step, lrScale) {
     const lr = spec.learningRate * lrScale;

@@ -9,6 +9,11 @@ export interface Optimizer {
   readonly type: OptimizerType;
   /** Names of the per-tensor state arrays (for checkpoints), each as long as the tensor. */
   readonly slotNames: readonly string[];
+  /**
+   * True when an entry whose gradient is zero is left bit-for-bit unchanged (SGD,
+   * Adagrad): sparse gradients then make sparse updates, which delta pulls exploit.
+   */
+  readonly sparseUpdates: boolean;
   /** Fresh state for one tensor of `size` elements. */
   createSlots(size: number): Float32Array[];
   /**

@@ -5,6 +5,7 @@
  * per tensor that pushes decode into, so applying a push allocates nothing.
  */
 import { encodeTensors, type TensorPayload } from '../../shared/codec.js';
+import { diffParams, type DeltaManifest } from '../../shared/param-delta.js';
 import { sizeOf, type TensorSpec } from '../../shared/tensors.js';
 import type { Optimizer } from './optimizer.js';
 
@@ -21,11 +22,20 @@ export class ParameterStore {
   private currentVersion = 0;
   private applies = 0;
   private cachedPayload: { version: number; payload: TensorPayload } | null = null;
+  /** Encoded versions that were pulled, oldest first, kept as the bases of delta pulls. */
+  private readonly pulled = new Map<number, TensorPayload>();
+  private cachedDelta: { since: number; version: number; delta: ParamsDelta | null } | null = null;
+  private readonly deltaScratch = { indices: new Uint32Array(0) };
 
+  /**
+   * `keepVersions`: how many pulled versions to keep for delta pulls (0: none). Only
+   * worth it when updates are sparse, see shared/param-delta.ts.
+   */
   constructor(
     readonly specs: readonly TensorSpec[],
     initial: readonly Float32Array[],
     readonly optimizer: Optimizer,
+    private readonly keepVersions = 0,
   ) {
     if (initial.length !== specs.length) {
       throw new Error(`ParameterStore got ${initial.length} initial tensors for ${specs.length} specs`);
@@ -76,8 +86,29 @@ export class ParameterStore {
     if (this.cachedPayload?.version !== this.currentVersion) {
       const payload = encodeTensors(this.tensors.map((t) => ({ name: t.spec.name, shape: t.spec.shape, values: t.values })));
       this.cachedPayload = { version: this.currentVersion, payload };
+      if (this.keepVersions > 0) {
+        this.pulled.set(this.currentVersion, payload);
+        if (this.pulled.size > this.keepVersions) this.pulled.delete(this.pulled.keys().next().value!);
+      }
     }
     return this.cachedPayload;
+  }
+
+  /**
+   * The changes since `since`, a version this store sent in full and still keeps, when
+   * they are smaller than the full payload; otherwise null. Workers at the same
+   * version share one computed delta.
+   */
+  delta(since: number): ParamsDelta | null {
+    const base = this.pulled.get(since);
+    if (!base) return null;
+    this.payload(); // keeps the version sent as a base for the worker's next delta
+    const version = this.currentVersion;
+    if (this.cachedDelta?.since !== since || this.cachedDelta.version !== version) {
+      const delta = diffParams(base, this.tensors.map((t) => t.values), since, this.deltaScratch);
+      this.cachedDelta = { since, version, delta: delta && { version, ...delta } };
+    }
+    return this.cachedDelta.delta;
   }
 
   /** Copies of the parameters (for evaluation off the event loop). */
@@ -108,7 +139,15 @@ export class ParameterStore {
     this.currentVersion = snap.version;
     this.applies = snap.applies;
     this.cachedPayload = null;
+    this.pulled.clear();
+    this.cachedDelta = null;
   }
+}
+
+export interface ParamsDelta {
+  version: number;
+  manifest: DeltaManifest;
+  data: Uint8Array;
 }
 
 export interface StoreSnapshot {

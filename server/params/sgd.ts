@@ -4,6 +4,7 @@ import type { OptimizerFactory } from './optimizer.js';
 export const createSgd: OptimizerFactory = (spec) => ({
   type: 'sgd',
   slotNames: [],
+  sparseUpdates: true,
   createSlots: () => [],
   apply(param, grad, _slots, _step, lrScale) {
     const lr = spec.learningRate * lrScale;

@@ -24,7 +24,7 @@ it('stamps each push with the version its gradient was computed on', async () =>
   const exchange = new ParameterExchange(
     job,
     trainer,
-    { push: (p) => w.emitWithAck('grads:push', p), pull: (jobId) => w.emitWithAck('params:pull', { jobId }) },
+    { push: (p) => w.emitWithAck('grads:push', p), pull: (req) => w.emitWithAck('params:pull', req) },
     { pushed: (r) => results.push(r.ok), pulled: () => {} },
   );
   await exchange.start();

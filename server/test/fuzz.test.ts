@@ -79,7 +79,7 @@ it(`survives ${MESSAGES} malformed messages with coded refusals, untouched param
     () => ['shard:complete', { jobId: target.id, leaseId: `L${Math.floor(rand() * 1e9)}` }],
     () => ['shard:complete', pick([{}, { leaseId: 3 }, 'L1'])],
     () => ['worker:hello', pick([{}, { userAgent: 'y'.repeat(10_000) }, { userAgent: 1 }])],
-    () => ['params:pull', pick([{ jobId: 'job-999' }, { jobId: { $ne: 1 } }, null])],
+    () => ['params:pull', pick([{ jobId: 'job-999' }, { jobId: { $ne: 1 } }, null, { jobId: target.id, have: pick([-1, 0.5, 'v1', 1e300, {}]) }])],
     () => ['shard:lease', pick([{ jobId: 7 }, [], { jobId: 'job-0' }])],
     () => ['grads:push', { ...template, batches: 0 }],
     () => ['grads:push', { ...template, manifest: { ...template.manifest, tensors: template.manifest.tensors.map((t) => ({ ...t, dtype: 'float64' })) } }],

@@ -3,7 +3,7 @@ import { io, type Socket } from 'socket.io-client';
 import type { JobSpecInput } from '../../shared/job-spec.js';
 import { WORKER_NAMESPACE, type ClientToServerEvents, type JobAssignment, type ServerToClientEvents } from '../../shared/protocol.js';
 import { ModelTrainer } from '../../client/engine/model-trainer.js';
-import { decodeTensors } from '../../shared/codec.js';
+import { PulledParams } from '../../client/engine/pulled-params.js';
 import { createCoordinator, type Coordinator, type CoordinatorOptions } from '../coordinator.js';
 import type { Job } from '../jobs/job.js';
 import { setLogLevel } from '../logger.js';
@@ -63,7 +63,7 @@ export interface TrainingWorker {
   worker: TestWorker;
   job: JobAssignment;
   trainer: ModelTrainer;
-  /** Pulls the current parameters (decoded), failing the test on a refusal. */
+  /** Pulls the current parameters (as the browser does: a delta when the server offers one), failing the test on a refusal. */
   pull(): Promise<{ version: number; values: Float32Array[] }>;
   close(): void;
 }
@@ -75,15 +75,12 @@ export async function joinAsTrainer(url: string): Promise<TrainingWorker> {
   if (!hello.ok || !hello.job) throw new Error('the worker got no job');
   const job = hello.job;
   const trainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
+  const params = new PulledParams(job, { pull: (req) => worker.emitWithAck('params:pull', req) });
   return {
     worker,
     job,
     trainer,
-    async pull() {
-      const snap = await worker.emitWithAck('params:pull', { jobId: job.jobId });
-      if (!snap.ok) throw new Error(snap.message);
-      return { version: snap.version, values: decodeTensors(snap, job.tensors) };
-    },
+    pull: () => params.pull(),
     close() {
       trainer.dispose();
       worker.disconnect();

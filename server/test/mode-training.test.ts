@@ -53,7 +53,7 @@ async function trainShards(r: Running, { w, job }: { w: TestWorker; job: JobAssi
   const exchange = createExchange(
     job,
     trainer,
-    { push: (p) => w.emitWithAck('grads:push', p), pull: (jobId) => w.emitWithAck('params:pull', { jobId }) },
+    { push: (p) => w.emitWithAck('grads:push', p), pull: (req) => w.emitWithAck('params:pull', req) },
     { pushed: (res) => outcomes.push(res.ok ? 'ok' : res.code), pulled: () => {} },
   );
   try {

@@ -50,6 +50,8 @@ export const reportSchema = z.object({
 
 export const jobRefSchema = z.object({ jobId: id });
 
+export const pullSchema = jobRefSchema.extend({ have: count.optional() });
+
 export const pushSchema = z.object({
   jobId: id,
   baseVersion: count,

@@ -12,7 +12,7 @@ import type { JobRegistry } from '../jobs/job-registry.js';
 import { createLogger } from '../logger.js';
 import { respond } from './respond.js';
 import { guardSocket, type SocketGuardOptions } from './socket-guard.js';
-import { completeSchema, helloSchema, jobRefSchema, pushSchema, reportSchema } from './schemas.js';
+import { completeSchema, helloSchema, jobRefSchema, pullSchema, pushSchema, reportSchema } from './schemas.js';
 import type { WorkerDirectory } from './worker-directory.js';
 
 const log = createLogger('worker-ns');
@@ -64,7 +64,7 @@ export function attachWorkerNamespace(nsp: WorkerNamespace, jobs: JobRegistry, d
       if (socket.data.workerId) directory.report(socket.data.workerId, p.data);
     });
 
-    socket.on('params:pull', respond('params:pull', jobRefSchema, (req) => withJob(req.jobId, (job) => job.pull()), refused));
+    socket.on('params:pull', respond('params:pull', pullSchema, (req) => withJob(req.jobId, (job) => job.pull(req.have)), refused));
 
     socket.on(
       'grads:push',
