@@ -1,7 +1,7 @@
 /**
  * Binary tensor codecs. A payload is a manifest (JSON-sized metadata) plus one byte
  * buffer; tensors never travel as JSON arrays. The manifest names the codec: `fp32`
- * (lossless), `fp16`, `int8` (block-scaled) or `topk` (sparse), one file each in
+ * (lossless), `fp16`, `int8` (block-scaled), `topk` or `topk-packed` (sparse), one file each in
  * shared/codecs/, where each documents its byte layout.
  *
  * Decoding writes into caller-owned Float32Arrays: the parameter server reuses one
@@ -11,6 +11,7 @@ import { fp16 } from './codecs/fp16.js';
 import { fp32 } from './codecs/fp32.js';
 import { int8 } from './codecs/int8.js';
 import { createTopk } from './codecs/topk.js';
+import { createTopkPacked } from './codecs/topk-packed.js';
 import { CODEC_IDS, DEFAULT_TOPK_RATIO, type CodecId, type CodecParams, type TensorCodec, type TensorEntry } from './codecs/types.js';
 import { sizeOf, type TensorSpec } from './tensors.js';
 
@@ -52,6 +53,8 @@ export function createCodec(id: CodecId, params: Partial<CodecParams> = {}): Ten
       return int8;
     case 'topk':
       return createTopk(params.topkRatio ?? DEFAULT_TOPK_RATIO);
+    case 'topk-packed':
+      return createTopkPacked(params.topkRatio ?? DEFAULT_TOPK_RATIO);
     default: {
       const check: never = id;
       throw new Error(`Unknown codec ${String(check)}`);

@@ -72,10 +72,11 @@ export const jobSpecSchema = z
     maxStaleness: z.number().int().min(0).max(1_000_000).default(32),
     /**
      * Gradient wire encoding, worker → server: fp32 (lossless), fp16, int8 (per block of
-     * 256) or topk (sparse). Lossy codecs keep an error-feedback residual on the worker.
+     * 256), topk (sparse) or topk-packed (sparse, index and value in one 32-bit word).
+     * Lossy codecs keep an error-feedback residual on the worker.
      */
     codec: z.enum(CODEC_IDS).default('fp32'),
-    /** topk: fraction of each tensor's entries sent per push, k = ceil(ratio · size). */
+    /** topk, topk-packed: fraction of each tensor's entries sent per push, k = ceil(ratio · size). */
     topkRatio: z.number().positive().max(1).default(DEFAULT_TOPK_RATIO),
     /** Consistency mode: async (Downpour), staleness-aware, sync or local (DiLoCo). */
     mode: z.enum(CONSISTENCY_MODES).default('async'),

@@ -57,7 +57,7 @@ export class CreateJobForm {
     this.showTopology();
     this.mode.addEventListener('change', () => this.showModeFields());
     this.showModeFields();
-    this.codec.addEventListener('change', () => (this.topkRow.hidden = this.codec.value !== 'topk'));
+    this.codec.addEventListener('change', () => (this.topkRow.hidden = !this.isTopk()));
     this.form.addEventListener('submit', (e) => {
       e.preventDefault();
       void this.submit();
@@ -104,6 +104,11 @@ export class CreateJobForm {
   }
 
   /** Only the chosen mode's own fields are shown (and sent). */
+  /** Both sparse codecs take a top-k ratio. */
+  private isTopk(): boolean {
+    return this.codec.value === 'topk' || this.codec.value === 'topk-packed';
+  }
+
   private showModeFields(): void {
     for (const row of this.form.querySelectorAll<HTMLElement>('.mode-field')) {
       row.hidden = !(row.dataset['modes'] ?? '').split(' ').includes(this.mode.value);
@@ -160,7 +165,7 @@ export class CreateJobForm {
       ...num('maxStaleness', 'new-staleness'),
       ...this.modeFields(),
       codec: this.codec.value as JobSpecInput['codec'],
-      ...(this.codec.value === 'topk' ? num('topkRatio', 'new-topk') : {}),
+      ...(this.isTopk() ? num('topkRatio', 'new-topk') : {}),
       ...num('epochs', 'new-epochs'),
       ...num('evalIntervalSeconds', 'new-eval'),
       // Empty means "no target", which the spec spells null.

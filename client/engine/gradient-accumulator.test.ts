@@ -15,7 +15,7 @@ function randomGrads(r: () => number): Float32Array[] {
 }
 
 describe('GradientAccumulator error feedback', () => {
-  for (const [id, ratio] of [['topk', 0.05], ['int8', 0], ['fp16', 0]] as const) {
+  for (const [id, ratio] of [['topk', 0.05], ['topk-packed', 0.05], ['int8', 0], ['fp16', 0]] as const) {
     it(`${id}: everything pushed plus the residual equals the sum of every gradient`, () => {
       const codec = createCodec(id, { topkRatio: ratio });
       const acc = new GradientAccumulator(specs, codec);

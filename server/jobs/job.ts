@@ -106,7 +106,7 @@ export class Job {
     const optimizer = createOptimizer(psOptimizer);
     this.codec = codecOf(spec);
     // Delta pulls pay only when updates are sparse: top-k gradients under an optimizer that leaves untouched entries alone.
-    const deltaBases = this.codec.id === 'topk' && optimizer.sparseUpdates ? DELTA_BASE_VERSIONS : 0;
+    const deltaBases = this.codec.sparse && optimizer.sparseUpdates ? DELTA_BASE_VERSIONS : 0;
     this.store = new ParameterStore(deps.model.tensors, deps.model.values, optimizer, deltaBases);
     this.ledger = new ShardLedger({
       shardCount: deps.shards.length,

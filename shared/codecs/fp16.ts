@@ -11,6 +11,7 @@ import { entryView, pad4, type TensorCodec } from './types.js';
 export const fp16: TensorCodec = {
   id: 'fp16',
   lossy: true,
+  sparse: false,
   byteLength: (size) => pad4(size * 2),
   write(values, out, offset) {
     const view = new DataView(out.buffer, out.byteOffset + offset, pad4(values.length * 2));

@@ -4,6 +4,7 @@ import type { TensorCodec } from './types.js';
 export const fp32: TensorCodec = {
   id: 'fp32',
   lossy: false,
+  sparse: false,
   byteLength: (size) => size * 4,
   write(values, out, offset) {
     out.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), offset);

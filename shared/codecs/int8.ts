@@ -15,6 +15,7 @@ const blocks = (size: number) => Math.ceil(size / INT8_BLOCK);
 export const int8: TensorCodec = {
   id: 'int8',
   lossy: true,
+  sparse: false,
   byteLength: (size) => pad4(blocks(size) * 4 + size),
   write(values, out, offset) {
     const size = values.length;

@@ -53,35 +53,56 @@ function kthLargest(a: Float32Array, n: number, k: number): number {
   return a[lo]!;
 }
 
+/**
+ * Calls `take(index, value, n)` for the k entries of largest magnitude, in ascending
+ * index order (n counts from 0). Everything above the k-th magnitude is in; ties at
+ * it fill the rest in index order. `scratch` is grown to the largest tensor and reused.
+ */
+export function selectTopk(
+  values: Float32Array,
+  k: number,
+  scratch: { mags: Float32Array },
+  take: (index: number, value: number, n: number) => void,
+): void {
+  const size = values.length;
+  if (k === 0) return;
+  if (scratch.mags.length < size) scratch.mags = new Float32Array(size);
+  const mags = scratch.mags;
+  for (let i = 0; i < size; i++) mags[i] = magnitude(values[i]!);
+  const threshold = kthLargest(mags, size, k);
+  let above = 0;
+  for (let i = 0; i < size; i++) if (magnitude(values[i]!) > threshold) above++;
+  let ties = k - above;
+  let n = 0;
+  for (let i = 0; i < size && n < k; i++) {
+    const m = magnitude(values[i]!);
+    if (m > threshold || (m === threshold && ties-- > 0)) take(i, values[i]!, n++);
+  }
+}
+
+/** Checks that index `index` may follow `prev` in a tensor of `size`: null, or what is wrong. */
+export function checkSparseIndex(index: number, prev: number, size: number): string | null {
+  if (index >= size) return `top-k index ${index} is out of range for ${size} values`;
+  if (index <= prev) return `top-k index ${index} follows ${prev}: indices must be strictly ascending (no duplicates)`;
+  return null;
+}
+
 export function createTopk(ratio: number): TensorCodec {
   if (!(ratio > 0 && ratio <= 1)) throw new Error(`topk ratio must be in (0, 1], got ${ratio}`);
   // Worker-side selection scratch, grown to the largest tensor and reused across pushes.
-  let mags = new Float32Array(0);
+  const scratch = { mags: new Float32Array(0) };
   return {
     id: 'topk',
     lossy: true,
+    sparse: true,
     byteLength: (size) => topkCount(size, ratio) * 8,
     write(values, out, offset) {
-      const size = values.length;
-      const k = topkCount(size, ratio);
-      if (k === 0) return;
-      if (mags.length < size) mags = new Float32Array(size);
-      for (let i = 0; i < size; i++) mags[i] = magnitude(values[i]!);
-      const threshold = kthLargest(mags, size, k);
-      // Everything above the threshold is in; ties at the threshold fill the rest in index order.
-      let above = 0;
-      for (let i = 0; i < size; i++) if (magnitude(values[i]!) > threshold) above++;
-      let ties = k - above;
+      const k = topkCount(values.length, ratio);
       const view = new DataView(out.buffer, out.byteOffset + offset, k * 8);
-      let n = 0;
-      for (let i = 0; i < size && n < k; i++) {
-        const m = magnitude(values[i]!);
-        if (m > threshold || (m === threshold && ties-- > 0)) {
-          view.setUint32(n * 4, i, true);
-          view.setFloat32((k + n) * 4, values[i]!, true);
-          n++;
-        }
-      }
+      selectTopk(values, k, scratch, (index, value, n) => {
+        view.setUint32(n * 4, index, true);
+        view.setFloat32((k + n) * 4, value, true);
+      });
     },
     readInto(entry, bytes, out) {
       const size = out.length;
@@ -91,8 +112,8 @@ export function createTopk(ratio: number): TensorCodec {
       let prev = -1;
       for (let n = 0; n < k; n++) {
         const index = view.getUint32(n * 4, true);
-        if (index >= size) return `top-k index ${index} is out of range for ${size} values`;
-        if (index <= prev) return `top-k index ${index} follows ${prev}: indices must be strictly ascending (no duplicates)`;
+        const bad = checkSparseIndex(index, prev, size);
+        if (bad) return bad;
         out[index] = view.getFloat32((k + n) * 4, true);
         prev = index;
       }

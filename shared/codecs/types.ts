@@ -3,7 +3,7 @@
  * registry in shared/codec.ts can import it without a cycle.
  */
 
-export const CODEC_IDS = ['fp32', 'fp16', 'int8', 'topk'] as const;
+export const CODEC_IDS = ['fp32', 'fp16', 'int8', 'topk', 'topk-packed'] as const;
 export type CodecId = (typeof CODEC_IDS)[number];
 
 /** Where one tensor sits in the payload's byte buffer. */
@@ -18,7 +18,7 @@ export interface TensorEntry {
 
 /** Codec parameters a job fixes for every worker (see the job spec). */
 export interface CodecParams {
-  /** topk: fraction of each tensor's entries sent per push; k = ceil(ratio · size). */
+  /** topk, topk-packed: fraction of each tensor's entries sent per push; k = ceil(ratio · size). */
   topkRatio: number;
 }
 
@@ -28,6 +28,8 @@ export interface TensorCodec {
   readonly id: CodecId;
   /** True when decode(encode(x)) may differ from x: the worker then keeps the residual. */
   readonly lossy: boolean;
+  /** True when a push carries only some entries and decodes to zero elsewhere (top-k). */
+  readonly sparse: boolean;
   /**
    * Bytes this codec uses for a tensor of `size` elements: a function of the size
    * alone, so the server can check a payload's layout from the model's shapes.
