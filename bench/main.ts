@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import { byzantineCommand } from './byzantine.js';
 import { churnCommand } from './churn.js';
+import { compressionCommand } from './compression.js';
 import { loadCommand } from './load.js';
 import { modesCommand } from './modes.js';
 import { overheadCommand } from './overhead.js';
@@ -15,6 +16,7 @@ import { timeToAccuracyCommand } from './time-to-accuracy.js';
 const program = new Command('bench').description('Downpour benchmarks; each prints one JSON line last').showHelpAfterError();
 program.addCommand(byzantineCommand());
 program.addCommand(churnCommand());
+program.addCommand(compressionCommand());
 program.addCommand(loadCommand());
 program.addCommand(modesCommand());
 program.addCommand(overheadCommand());

@@ -1,0 +1,41 @@
+/**
+ * One training run for the benchmarks that compare final accuracies: a coordinator on
+ * port 0 with one job, forked Node workers (bench/node-worker.ts) until the job is
+ * done, then the job's evaluation on the 10k test set.
+ */
+import { createCoordinator } from '../server/coordinator.js';
+import type { Job } from '../server/jobs/job.js';
+import type { JobSpecInput } from '../shared/job-spec.js';
+import { WorkerPool } from './worker-pool.js';
+
+export interface RunResult {
+  job: Job;
+  accuracy: number;
+  seconds: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** `workerArgs(i)`: extra node-worker flags for worker i (e.g. --byzantine). */
+export async function trainToEnd(spec: JobSpecInput, workers: number, workerArgs: (i: number) => string[] = () => []): Promise<RunResult> {
+  const coordinator = createCoordinator();
+  // No periodic evaluation: it would compete with the workers for the CPU.
+  const created = await coordinator.createJob({ evalIntervalSeconds: 86_400, ...spec });
+  if (!created.ok) throw new Error(created.message);
+  const job = created.job;
+  const { url } = await coordinator.listen(0, '127.0.0.1');
+  const pool = new WorkerPool(url.replace(/\/$/, ''));
+  const started = Date.now();
+  try {
+    await Promise.all(Array.from({ length: workers }, (_, i) => pool.start(workerArgs(i))));
+    while (job.state === 'running') await sleep(250);
+    const seconds = (Date.now() - started) / 1000;
+    if (job.state !== 'done') throw new Error(`run "${job.spec.name}" ended ${job.state}: ${job.failure}`);
+    const evaluated = await job.evaluateIfChanged();
+    if (!evaluated) throw new Error(`run "${job.spec.name}" could not be evaluated`);
+    return { job, accuracy: evaluated.accuracy, seconds: Math.round(seconds * 10) / 10 };
+  } finally {
+    await pool.close();
+    await coordinator.close();
+  }
+}
