@@ -52,7 +52,11 @@ export function createConsistencyMode(spec: JobSpec, ctx: ModeContext): Consiste
       return new StalenessAwareMode(ctx.store, spec.maxStaleness);
     case 'sync':
     case 'local':
-      return new SyncBarrier(ctx, { backupWorkers: spec.backupWorkers, roundTimeoutMs: spec.roundTimeoutSeconds * 1000 });
+      return new SyncBarrier(ctx, {
+        backupWorkers: spec.backupWorkers,
+        roundTimeoutMs: spec.roundTimeoutSeconds * 1000,
+        aggregation: { aggregation: spec.aggregation, trimFraction: spec.trimFraction },
+      });
     default: {
       const check: never = spec.mode;
       throw new Error(`Unknown consistency mode ${String(check)}`);
