@@ -30,7 +30,10 @@ export interface ConsistencyMode {
    * closes, so the worker's next gradient is computed on the round's version.
    */
   accept(workerId: string, admission: Admission): Result<PushAccepted> | Promise<Result<PushAccepted>>;
-  /** A worker left the job: a sync round stops waiting for it. */
+  /**
+   * A worker left the job, or its gradient for the open round was refused: a sync round
+   * stops waiting for it (a gradient it already gave stays in the round).
+   */
   leave(workerId: string): void;
   /** The job stopped running: a sync round is dropped and its held acks refused. */
   halt(reason: Failure): void;

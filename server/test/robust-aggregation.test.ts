@@ -131,6 +131,28 @@ describe('sync rounds with a Byzantine worker', () => {
   });
 });
 
+describe('sync rounds and the norm bound', () => {
+  it('a worker whose push is refused NORM_OUTLIER is not waited for: the round closes with the others, not at its deadline', async () => {
+    const r = await start({ mode: 'sync', aggregation: 'median', normBound: 10, roundTimeoutSeconds: 20 });
+    const [a, b, c] = [await joinWorker(r), await joinWorker(r), await joinWorker(r)];
+    const fill = (job: JobAssignment, v: number) => job.tensors.map((t) => new Float32Array(sizeOf(t.shape)).fill(v));
+    const p0 = r.job.store.tensors[0]!.values[0]!;
+    const heldA = a.w.emitWithAck('grads:push', pushOf(a.job, 0, fill(a.job, 1e-3)));
+    expect(await c.w.emitWithAck('grads:push', pushOf(c.job, 0, fill(c.job, 10)))).toMatchObject({ ok: false, code: 'NORM_OUTLIER' });
+    const started = Date.now();
+    const acks = await Promise.all([heldA, b.w.emitWithAck('grads:push', pushOf(b.job, 0, fill(b.job, 3e-3)))]);
+    for (const ack of acks) expect(ack).toEqual({ ok: true, version: 1, staleness: 0 });
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(r.job.stats.pushesRejected.NORM_OUTLIER).toBe(1);
+    expect(r.job.store.tensors[0]!.values[0]).toBe(Math.fround(p0 - LR * Math.fround((Math.fround(1e-3) + Math.fround(3e-3)) / 2)));
+    // The refused worker is waited for again in the next round.
+    const next = [a.w.emitWithAck('grads:push', pushOf(a.job, 1, fill(a.job, 1e-3))), b.w.emitWithAck('grads:push', pushOf(b.job, 1, fill(b.job, 1e-3)))];
+    expect(await Promise.race([Promise.all(next).then(() => 'closed'), new Promise((res) => setTimeout(() => res('held'), 300))])).toBe('held');
+    expect(await c.w.emitWithAck('grads:push', pushOf(c.job, 1, fill(c.job, 5e-3)))).toMatchObject({ ok: true, version: 2 });
+    for (const ack of await Promise.all(next)) expect(ack).toMatchObject({ ok: true, version: 2 });
+  });
+});
+
 describe('local mode', () => {
   it('applies the outer Nesterov step to the median delta', async () => {
     const r = await start({ mode: 'local', aggregation: 'median', outerLearningRate: 0.7, outerMomentum: 0.9 });
