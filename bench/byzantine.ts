@@ -34,6 +34,8 @@ interface AttackResult {
   attack: Attack | 'none';
   byzantine: number;
   accuracy: number;
+  /** Test loss at the end (tells apart runs whose accuracies happen to tie). */
+  loss: number;
   seconds: number;
   accepted: number;
   /** Examples behind the accepted pushes: a refused push's examples never reach the model. */
@@ -72,6 +74,7 @@ async function trainOnce(o: Options, attack: Attack | 'none'): Promise<AttackRes
       attack,
       byzantine,
       accuracy: evaluated.accuracy,
+      loss: Math.round(evaluated.loss * 10_000) / 10_000,
       seconds: Math.round((Date.now() - started) / 100) / 10,
       accepted: job.stats.pushesAccepted,
       examples_accepted: job.stats.examplesSeen,
