@@ -149,7 +149,7 @@ export const jobSpecSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['aggregation'],
-        message: `${spec.aggregation} needs a round of gradients to aggregate: use mode sync or local (mode ${spec.mode} applies each push alone; its Byzantine defence is normBound)`,
+        message: `${spec.aggregation} needs a round of gradients to aggregate: use mode sync or local (mode ${spec.mode} applies each push alone, with normBound as its Byzantine defence)`,
       });
     }
     // A coordinate that only a minority of workers chose to send is zero in the others' pushes: the median would drop nearly every update.
