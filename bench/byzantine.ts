@@ -1,38 +1,62 @@
 /**
- * byzantine: W Node workers train the `mlp` in asynchronous mode while a quarter of
- * them push corrupted gradients — 100×-scaled, or sign-flipped — against a clean run
- * with the same number of workers, epochs and seed. The defence under test is the
- * norm bound (`normBound`, server/params/norm-bound.ts): it refuses the scaled pushes;
- * sign-flipped ones keep honest norms and are outvoted by the honest majority.
+ * byzantine: W Node workers train the `mlp` while a quarter of them push corrupted
+ * gradients — 100×-scaled, or sign-flipped — against a clean run with the same number
+ * of workers, epochs and seed. In async mode the defence is the norm bound
+ * (`normBound`, server/params/norm-bound.ts): it refuses the scaled pushes; sign-flipped
+ * ones keep honest norms and are outvoted by the honest majority. In sync mode the
+ * round's aggregation (`aggregation`, server/consistency/robust-aggregation.ts) is the
+ * second defence: a coordinate-wise median or trimmed mean ignores a minority of
+ * outliers that pass the norm bound (`--norm-bound 0` leaves it alone against both).
  */
-import { Command } from 'commander';
-import { integer } from '../server/cli-args.js';
+import { Command, Option } from 'commander';
+import { integer, number } from '../server/cli-args.js';
 import { createCoordinator } from '../server/coordinator.js';
+import { SyncBarrier } from '../server/consistency/sync-barrier.js';
 import { setLogLevel } from '../server/logger.js';
+import { AGGREGATIONS, parseJobSpec, type AggregationName, type JobSpecInput } from '../shared/job-spec.js';
 import { ATTACKS, type Attack } from './attacks.js';
 import { WorkerPool } from './worker-pool.js';
+
+/** The modes this bench runs: Downpour, and rounds whose aggregation can be robust. */
+const BENCH_MODES = ['async', 'sync'] as const;
 
 interface Options {
   workers: number;
   epochs: number;
   seed: number;
+  mode: (typeof BENCH_MODES)[number];
+  aggregation: AggregationName;
+  trimFraction: number;
+  normBound: number;
 }
 
 interface AttackResult {
   attack: Attack | 'none';
   byzantine: number;
   accuracy: number;
+  /** Test loss at the end (tells apart runs whose accuracies happen to tie). */
+  loss: number;
   seconds: number;
   accepted: number;
+  /** Examples behind the accepted pushes: a refused push's examples never reach the model. */
+  examples_accepted: number;
   rejected: Record<string, number>;
+  /** sync: rounds applied, and those closed by their deadline rather than their quorum. */
+  rounds?: number;
+  rounds_timed_out?: number;
 }
 
 const log = (msg: string) => process.stderr.write(`[byzantine] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+function specFor(o: Options, attack: Attack | 'none'): JobSpecInput {
+  const { mode, aggregation, trimFraction, normBound, epochs, seed } = o;
+  return { name: `byzantine-${attack}`, model: 'mlp', epochs, seed, evalIntervalSeconds: 86_400, mode, aggregation, trimFraction, normBound };
+}
+
 async function trainOnce(o: Options, attack: Attack | 'none'): Promise<AttackResult> {
   const coordinator = createCoordinator();
-  const created = await coordinator.createJob({ name: `byzantine-${attack}`, model: 'mlp', epochs: o.epochs, seed: o.seed, evalIntervalSeconds: 86_400 });
+  const created = await coordinator.createJob(specFor(o, attack));
   if (!created.ok) throw new Error(created.message);
   const job = created.job;
   const { url } = await coordinator.listen(0, '127.0.0.1');
@@ -41,7 +65,7 @@ async function trainOnce(o: Options, attack: Attack | 'none'): Promise<AttackRes
   const started = Date.now();
   try {
     await Promise.all(Array.from({ length: o.workers }, (_, i) => pool.start(i < byzantine ? ['--byzantine', attack] : [])));
-    log(`${attack}: ${o.workers} workers (${byzantine} Byzantine), ${o.epochs} epochs`);
+    log(`${attack}: ${o.mode} (${o.aggregation}), ${o.workers} workers (${byzantine} Byzantine), ${o.epochs} epochs`);
     while (job.state === 'running') await sleep(250);
     if (job.state !== 'done') throw new Error(`${attack} run ended ${job.state}: ${job.failure}`);
     const evaluated = await job.evaluateIfChanged();
@@ -50,10 +74,16 @@ async function trainOnce(o: Options, attack: Attack | 'none'): Promise<AttackRes
       attack,
       byzantine,
       accuracy: evaluated.accuracy,
+      loss: Math.round(evaluated.loss * 10_000) / 10_000,
       seconds: Math.round((Date.now() - started) / 100) / 10,
       accepted: job.stats.pushesAccepted,
+      examples_accepted: job.stats.examplesSeen,
       rejected: { ...job.stats.pushesRejected } as Record<string, number>,
     };
+    if (job.consistency instanceof SyncBarrier) {
+      r.rounds = job.consistency.rounds;
+      r.rounds_timed_out = job.consistency.timedOut;
+    }
     log(`${attack}: accuracy ${(r.accuracy * 100).toFixed(2)} %, refused ${JSON.stringify(r.rejected)}`);
     return r;
   } finally {
@@ -71,7 +101,10 @@ async function run(o: Options): Promise<void> {
     JSON.stringify({
       bench: 'byzantine',
       model: 'mlp',
-      mode: 'async',
+      mode: o.mode,
+      aggregation: o.aggregation,
+      ...(o.aggregation === 'trimmed-mean' ? { trim_fraction: o.trimFraction } : {}),
+      norm_bound: o.normBound,
       workers: o.workers,
       epochs: o.epochs,
       results: results.map((r) => ({ ...r, delta_pt: Math.round((r.accuracy - clean.accuracy) * 10_000) / 100 })),
@@ -80,10 +113,21 @@ async function run(o: Options): Promise<void> {
 }
 
 export function byzantineCommand(): Command {
+  const defaults = parseJobSpec({});
+  if (!defaults.ok) throw new Error(defaults.message);
   return new Command('byzantine')
     .description('a quarter of the workers push sign-flipped or 100×-scaled gradients; accuracy against a clean run')
     .option('--workers <n>', 'Node workers (a quarter of them Byzantine)', integer(4, 64), 8)
     .option('--epochs <n>', 'epochs per run', integer(1, 100), 2)
     .option('--seed <n>', 'job seed', integer(0, 2 ** 31 - 1), 1)
-    .action((o: Options) => run(o));
+    .addOption(new Option('--mode <mode>', 'consistency mode').choices(BENCH_MODES).default('async'))
+    .addOption(new Option('--aggregation <rule>', 'how a sync round combines its gradients (trimmed-mean and median need --mode sync)').choices(AGGREGATIONS).default(defaults.value.aggregation))
+    .option('--trim-fraction <f>', 'trimmed-mean: fraction dropped from each end, in [0, 0.5)', number(0, 0.5), defaults.value.trimFraction)
+    .option('--norm-bound <x>', 'the norm bound factor (0: off, so the aggregation faces the scaled pushes alone)', number(0, 1e6), defaults.value.normBound)
+    .action(function (this: Command, o: Options) {
+      // The job spec's own rules decide which combinations make sense (e.g. a median needs sync rounds).
+      const spec = parseJobSpec(specFor(o, 'none'));
+      if (!spec.ok) this.error(`error: ${spec.message}`);
+      return run(o);
+    });
 }

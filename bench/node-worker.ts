@@ -1,9 +1,10 @@
 /**
  * A real Downpour worker without a browser: the client engine's ModelTrainer and
- * ParameterExchange on tfjs's wasm backend in Node, over socket.io-client. It leases a
- * shard, downloads it over HTTP, trains its mini-batches (push every nPush, pull every
- * nFetch), flushes, reports the shard complete, and repeats until the coordinator
- * assigns it no job (the job is done), then exits 0.
+ * exchange (createExchange, so every consistency mode works) on tfjs's wasm backend in
+ * Node, over socket.io-client. It leases a shard, downloads it over HTTP, trains its
+ * mini-batches (push every nPush, pull every nFetch), flushes, reports the shard
+ * complete, and repeats until the coordinator assigns it no job (the job is done),
+ * then exits 0.
  *
  * The churn and soak benchmarks and the churn test fork it and SIGKILL it: a process
  * can die at any instant, which a browser tab cannot be made to do as cheaply. When
@@ -17,7 +18,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { io, type Socket } from 'socket.io-client';
 import { ModelTrainer } from '../client/engine/model-trainer.js';
 import { ATTACK_FACTOR, ATTACKS, type Attack } from './attacks.js';
-import { ParameterExchange } from '../client/engine/parameter-exchange.js';
+import { createExchange } from '../client/engine/create-exchange.js';
 import { batchesOf, fetchShard } from '../client/engine/shard-data.js';
 import { registerWasmGradientKernels } from '../client/engine/wasm-conv2d-backprop-filter.js';
 import { WORKER_NAMESPACE, type ClientToServerEvents, type GradientPush, type JobAssignment, type ServerToClientEvents } from '../shared/protocol.js';
@@ -91,7 +92,7 @@ function corrupt(p: GradientPush): GradientPush {
 async function trainJob(socket: WorkerSocket, url: string, job: JobAssignment, stillAssigned: () => boolean): Promise<void> {
   const live = () => socket.timeout(REQUEST_TIMEOUT_MS);
   const trainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
-  const exchange = new ParameterExchange(
+  const exchange = createExchange(
     job,
     trainer,
     { push: (p) => live().emitWithAck('grads:push', corrupt(p)), pull: (req) => live().emitWithAck('params:pull', req) },
@@ -122,13 +123,14 @@ async function trainJob(socket: WorkerSocket, url: string, job: JobAssignment, s
       const shard = await fetchShard(new URL(leased.lease.url, url).toString());
       for (const batch of batchesOf(shard, job.batchSize)) {
         if (!stillAssigned()) return;
-        await exchange.afterBatch(await trainer.gradient(batch), batch.size);
+        await exchange.train(batch);
       }
       await exchange.flush(); // the shard's last batches are never left unpushed
       const done = await live().emitWithAck('shard:complete', { jobId: job.jobId, leaseId: leased.lease.leaseId });
       if (done.ok) progress.shardsCompleted += 1;
     }
   } finally {
+    exchange.dispose();
     trainer.dispose();
   }
 }

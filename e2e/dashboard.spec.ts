@@ -119,3 +119,52 @@ test('operator signs in, creates a job, watches it train, pauses and resumes it'
   expect(errors, 'dashboard page errors').toEqual([]);
   await closeAndCheck([worker]);
 });
+
+test('operator creates a sync job with a trimmed mean from the form; a median with top-k is refused next to the field', async ({ context, request }) => {
+  const name = 'e2e robust sync draft';
+  const dash = await context.newPage();
+  const errors = watchErrors(dash);
+  await dash.goto(`${run.url}/dashboard`);
+  await dash.getByLabel('Operator token').fill(TOKEN);
+  await dash.getByRole('button', { name: 'Sign in' }).click();
+  await expect(dash.locator('#connection')).toHaveText(/connected/);
+
+  const aggregation = dash.getByLabel('Round aggregation');
+  const trim = dash.getByLabel('Trim fraction per end (0 to below 0.5)');
+  // Offered only for the round-based modes; the trim fraction only for a trimmed mean.
+  await expect(aggregation).toBeHidden();
+  await dash.getByLabel('Consistency mode').selectOption('sync');
+  await expect(aggregation).toBeVisible();
+  await expect(aggregation).toHaveValue('mean');
+  await expect(trim).toBeHidden();
+  await aggregation.selectOption('trimmed-mean');
+  await expect(trim).toBeVisible();
+  await trim.fill('0.2');
+  await dash.getByLabel('Name', { exact: true }).fill(name);
+  await dash.getByLabel('Model', { exact: true }).selectOption('mlp');
+  await dash.getByLabel('Start now').uncheck();
+  await dash.getByRole('button', { name: 'Create job' }).click();
+  await expect(dash.locator('#create-status')).toContainText('Created');
+  const jobs = (await (await request.get(`${run.url}/api/jobs`)).json()) as JobSummary[];
+  const created = jobs.find((j) => j.name === name);
+  expect(created?.state).toBe('draft');
+  const detail = (await (await request.get(`${run.url}/api/jobs/${created!.id}`)).json()) as JobDetail;
+  expect(detail.spec).toMatchObject({ mode: 'sync', aggregation: 'trimmed-mean', trimFraction: 0.2 });
+  await dash.getByRole('button', { name: new RegExp(`^${name}`) }).click();
+  await expect(dash.locator('#job-facts')).toContainText('trimmed mean (0.2 dropped per end');
+
+  // The server's cross-field refusal lands next to the aggregation select.
+  await aggregation.selectOption('median');
+  await expect(trim).toBeHidden();
+  await dash.getByLabel('Gradient codec').selectOption('topk');
+  await dash.getByRole('button', { name: 'Create job' }).click();
+  await expect(dash.locator('#create-status')).toHaveText('The job was not created.');
+  await expect(dash.locator('#new-aggregation-error')).toContainText('topk');
+
+  await dash.getByLabel('Consistency mode').selectOption('async');
+  await expect(aggregation).toBeHidden();
+  await dash.close();
+  // Chromium logs the refused POST itself; that one line is the refusal this test asked for.
+  const refusal = 'console: Failed to load resource: the server responded with a status of 400 (Bad Request)';
+  expect(errors, 'dashboard page errors').toEqual([refusal]);
+});

@@ -17,6 +17,8 @@ describe('job spec', () => {
       evalIntervalSeconds: 15,
       codec: 'fp32',
       topkRatio: 0.01,
+      aggregation: 'mean',
+      trimFraction: 0.25,
     });
   });
 
@@ -26,6 +28,29 @@ describe('job spec', () => {
     expect(parseJobSpec({ codec: 'fp64' })).toMatchObject({ ok: false, message: expect.stringMatching(/codec/) });
     expect(parseJobSpec({ topkRatio: 0 })).toMatchObject({ ok: false, message: expect.stringMatching(/topkRatio/) });
     expect(parseJobSpec({ topkRatio: 1.5 }).ok).toBe(false);
+  });
+
+  it('accepts a robust aggregation in the round-based modes and a trim fraction in [0, 0.5)', () => {
+    for (const mode of ['sync', 'local']) {
+      for (const aggregation of ['mean', 'trimmed-mean', 'median']) expect(parseJobSpec({ mode, aggregation }).ok, `${mode} ${aggregation}`).toBe(true);
+    }
+    expect(parseJobSpec({ mode: 'sync', aggregation: 'trimmed-mean', trimFraction: 0 })).toMatchObject({ ok: true, value: { trimFraction: 0 } });
+    expect(parseJobSpec({ mode: 'sync', aggregation: 'trimmed-mean', trimFraction: 0.49 }).ok).toBe(true);
+    expect(parseJobSpec({ mode: 'sync', aggregation: 'trimmed-mean', trimFraction: 0.5 })).toMatchObject({ ok: false, message: expect.stringMatching(/^trimFraction:/) });
+    expect(parseJobSpec({ trimFraction: -0.1 })).toMatchObject({ ok: false, message: expect.stringMatching(/^trimFraction:/) });
+    expect(parseJobSpec({ mode: 'sync', aggregation: 'krum' })).toMatchObject({ ok: false, message: expect.stringMatching(/^aggregation:/) });
+  });
+
+  it('refuses a robust aggregation in the async modes and with top-k gradients, naming the field', () => {
+    for (const mode of ['async', 'staleness-aware']) {
+      const r = parseJobSpec({ mode, aggregation: 'median' });
+      expect(r).toMatchObject({ ok: false, message: expect.stringMatching(/^aggregation: median needs a round of gradients.*mode sync or local/) });
+    }
+    expect(parseJobSpec({ aggregation: 'trimmed-mean' }).ok).toBe(false); // the default mode is async
+    expect(parseJobSpec({ mode: 'async', aggregation: 'mean' }).ok).toBe(true);
+    expect(parseJobSpec({ mode: 'sync', aggregation: 'median', codec: 'topk' })).toMatchObject({ ok: false, message: expect.stringMatching(/^aggregation: .*topk/) });
+    expect(parseJobSpec({ mode: 'local', aggregation: 'trimmed-mean', codec: 'topk-packed' })).toMatchObject({ ok: false, message: expect.stringMatching(/^aggregation: .*topk-packed/) });
+    for (const codec of ['fp32', 'fp16', 'int8']) expect(parseJobSpec({ mode: 'sync', aggregation: 'median', codec }).ok).toBe(true);
   });
 
   it('keeps an explicit 0 instead of replacing it with the default', () => {

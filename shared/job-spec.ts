@@ -4,7 +4,7 @@
  * silently ignored setting.
  */
 import { z } from 'zod';
-import { CODEC_IDS, DEFAULT_TOPK_RATIO } from './codec.js';
+import { CODEC_IDS, DEFAULT_TOPK_RATIO, createCodec } from './codec.js';
 
 export const OPTIMIZER_TYPES = ['sgd', 'momentum', 'adagrad', 'adam'] as const;
 export type OptimizerType = (typeof OPTIMIZER_TYPES)[number];
@@ -21,6 +21,21 @@ export type OptimizerType = (typeof OPTIMIZER_TYPES)[number];
  */
 export const CONSISTENCY_MODES = ['async', 'staleness-aware', 'sync', 'local'] as const;
 export type ConsistencyModeName = (typeof CONSISTENCY_MODES)[number];
+
+/**
+ * How a sync/local round's gradients are combined, coordinate by coordinate (see
+ * README, Consistency modes):
+ * - mean: their average (synchronous SGD).
+ * - trimmed-mean: per coordinate, the t = floor(trimFraction · n) lowest and t highest
+ *   of the round's n values are dropped and the rest averaged (Yin et al. 2018).
+ * - median: per coordinate, the median (the mean of the two middle values when n is even).
+ * The last two are the Byzantine defence of the round-based modes: a minority of
+ * sign-flipped or scaled gradients cannot move the result far.
+ */
+export const AGGREGATIONS = ['mean', 'trimmed-mean', 'median'] as const;
+export type AggregationName = (typeof AGGREGATIONS)[number];
+/** Modes with rounds of gradients to aggregate; async modes apply each push alone. */
+export const ROUND_MODES: readonly ConsistencyModeName[] = ['sync', 'local'];
 
 /** Model presets; their Layers definitions are in shared/models.ts. */
 export const MODEL_PRESET_NAMES = ['mlp', 'cnn'] as const;
@@ -88,6 +103,17 @@ export const jobSpecSchema = z
      * timeout, since the round's acks are held until it closes.
      */
     roundTimeoutSeconds: z.number().positive().max(25).default(10),
+    /**
+     * sync/local: how a round's gradients are combined: mean, trimmed-mean or median
+     * (coordinate-wise). Anything but mean is refused in async modes and with a sparse codec (topk, topk-packed).
+     */
+    aggregation: z.enum(AGGREGATIONS).default('mean'),
+    /**
+     * trimmed-mean: the fraction of a round's gradients dropped from each end, per
+     * coordinate: t = floor(trimFraction · n) lowest and t highest. Below 0.5, so at
+     * least one value always remains; 0 is the plain mean.
+     */
+    trimFraction: z.number().min(0).lt(0.5).default(0.25),
     /** local: optimizer steps a worker takes on its own replica between pushes (H). */
     localSteps: z.number().int().min(1).max(10_000).default(8),
     /** local: the server's outer step size on the averaged delta (DiLoCo: 0.7). */
@@ -117,7 +143,25 @@ export const jobSpecSchema = z
     /** Seed for the initial parameters and the shard order. */
     seed: z.number().int().min(0).max(2 ** 31 - 1).default(1),
   })
-  .strict();
+  .strict()
+  .superRefine((spec, ctx) => {
+    if (spec.aggregation === 'mean') return;
+    if (!ROUND_MODES.includes(spec.mode)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['aggregation'],
+        message: `${spec.aggregation} needs a round of gradients to aggregate: use mode sync or local (mode ${spec.mode} applies each push alone, with normBound as its Byzantine defence)`,
+      });
+    }
+    // A coordinate that only a minority of workers chose to send is zero in the others' pushes: the median would drop nearly every update.
+    if (createCodec(spec.codec).sparse) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['aggregation'],
+        message: `${spec.aggregation} needs dense gradients: with codec ${spec.codec} most coordinates are zero in most pushes and would be trimmed away; use fp32, fp16 or int8`,
+      });
+    }
+  });
 
 export type JobSpecInput = z.input<typeof jobSpecSchema>;
 export type JobSpec = z.output<typeof jobSpecSchema>;

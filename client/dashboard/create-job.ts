@@ -5,7 +5,7 @@
  */
 import type { DatasetInfo, JobCreateRequest } from '../../shared/operator-protocol.js';
 import { CODEC_IDS } from '../../shared/codec.js';
-import { CONSISTENCY_MODES, jobSpecSchema, OPTIMIZER_TYPES, type ConsistencyModeName, type JobSpecInput } from '../../shared/job-spec.js';
+import { AGGREGATIONS, CONSISTENCY_MODES, jobSpecSchema, OPTIMIZER_TYPES, ROUND_MODES, type AggregationName, type ConsistencyModeName, type JobSpecInput } from '../../shared/job-spec.js';
 import { ApiError, describeError, type OperatorApi } from './api.js';
 import { byId, h } from './dom.js';
 import { FieldErrors } from './field-errors.js';
@@ -26,6 +26,8 @@ const FIELDS: Record<string, string> = {
   maxStaleness: 'new-staleness',
   mode: 'new-mode',
   backupWorkers: 'new-backup',
+  aggregation: 'new-aggregation',
+  trimFraction: 'new-trim',
   localSteps: 'new-local-steps',
   outerLearningRate: 'new-outer-lr',
   outerMomentum: 'new-outer-momentum',
@@ -44,6 +46,7 @@ export class CreateJobForm {
   private readonly topologyRow = byId('new-topology-row');
   private readonly dataset = byId<HTMLSelectElement>('new-dataset');
   private readonly mode = byId<HTMLSelectElement>('new-mode');
+  private readonly aggregation = byId<HTMLSelectElement>('new-aggregation');
   private readonly codec = byId<HTMLSelectElement>('new-codec');
   private readonly topkRow = this.form.querySelector<HTMLElement>('.codec-field')!;
 
@@ -56,6 +59,7 @@ export class CreateJobForm {
     this.model.addEventListener('change', () => this.showTopology());
     this.showTopology();
     this.mode.addEventListener('change', () => this.showModeFields());
+    this.aggregation.addEventListener('change', () => this.showModeFields());
     this.showModeFields();
     this.codec.addEventListener('change', () => (this.topkRow.hidden = !this.isTopk()));
     this.form.addEventListener('submit', (e) => {
@@ -98,28 +102,38 @@ export class CreateJobForm {
     this.codec.value = d.codec;
     setValue('new-topk', d.topkRatio);
     setValue('new-backup', d.backupWorkers);
+    this.aggregation.replaceChildren(...AGGREGATIONS.map((a) => h('option', { value: a }, a)));
+    this.aggregation.value = d.aggregation;
+    setValue('new-trim', d.trimFraction);
     setValue('new-local-steps', d.localSteps);
     setValue('new-outer-lr', d.outerLearningRate);
     setValue('new-outer-momentum', d.outerMomentum);
   }
 
-  /** Only the chosen mode's own fields are shown (and sent). */
   /** Both sparse codecs take a top-k ratio. */
   private isTopk(): boolean {
     return this.codec.value === 'topk' || this.codec.value === 'topk-packed';
   }
 
+  /** Only the chosen mode's own fields are shown (and sent); the trim fraction only for a trimmed mean. */
   private showModeFields(): void {
     for (const row of this.form.querySelectorAll<HTMLElement>('.mode-field')) {
-      row.hidden = !(row.dataset['modes'] ?? '').split(' ').includes(this.mode.value);
+      const forMode = (row.dataset['modes'] ?? '').split(' ').includes(this.mode.value);
+      const forAggregation = row.dataset['aggregation'] === undefined || row.dataset['aggregation'] === this.aggregation.value;
+      row.hidden = !(forMode && forAggregation);
     }
   }
 
   private modeFields(): Partial<JobSpecInput> {
     const mode = this.mode.value as ConsistencyModeName;
-    const sync = mode === 'sync' || mode === 'local' ? num('backupWorkers', 'new-backup') : {};
+    const sync = ROUND_MODES.includes(mode) ? { ...num('backupWorkers', 'new-backup'), ...this.aggregationFields() } : {};
     const local = mode === 'local' ? { ...num('localSteps', 'new-local-steps'), ...num('outerLearningRate', 'new-outer-lr'), ...num('outerMomentum', 'new-outer-momentum') } : {};
     return { mode, ...sync, ...local };
+  }
+
+  private aggregationFields(): Partial<JobSpecInput> {
+    const aggregation = this.aggregation.value as AggregationName;
+    return { aggregation, ...(aggregation === 'trimmed-mean' ? num('trimFraction', 'new-trim') : {}) };
   }
 
   private showTopology(): void {

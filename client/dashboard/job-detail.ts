@@ -187,8 +187,20 @@ function describeMode(spec: JobInfo['spec']): string {
     case 'staleness-aware':
       return `staleness-aware (lr ÷ staleness), max staleness ${spec.maxStaleness}`;
     case 'sync':
-      return `sync, ${spec.backupWorkers} backup worker${spec.backupWorkers === 1 ? '' : 's'}`;
+      return `sync, ${spec.backupWorkers} backup worker${spec.backupWorkers === 1 ? '' : 's'}, ${describeAggregation(spec)}`;
     case 'local':
-      return `local (DiLoCo): ${spec.localSteps} local steps, outer Nesterov lr ${spec.outerLearningRate}, momentum ${spec.outerMomentum}, ${spec.backupWorkers} backup`;
+      return `local (DiLoCo): ${spec.localSteps} local steps, outer Nesterov lr ${spec.outerLearningRate}, momentum ${spec.outerMomentum}, ${spec.backupWorkers} backup, ${describeAggregation(spec)}`;
+  }
+}
+
+/** How a round's gradients are combined. */
+function describeAggregation(spec: JobInfo['spec']): string {
+  switch (spec.aggregation) {
+    case 'mean':
+      return 'mean of the round';
+    case 'trimmed-mean':
+      return `trimmed mean (${spec.trimFraction} dropped per end, per coordinate)`;
+    case 'median':
+      return 'coordinate-wise median';
   }
 }

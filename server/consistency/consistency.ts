@@ -30,7 +30,10 @@ export interface ConsistencyMode {
    * closes, so the worker's next gradient is computed on the round's version.
    */
   accept(workerId: string, admission: Admission): Result<PushAccepted> | Promise<Result<PushAccepted>>;
-  /** A worker left the job: a sync round stops waiting for it. */
+  /**
+   * A worker left the job, or its gradient for the open round was refused: a sync round
+   * stops waiting for it (a gradient it already gave stays in the round).
+   */
   leave(workerId: string): void;
   /** The job stopped running: a sync round is dropped and its held acks refused. */
   halt(reason: Failure): void;
@@ -52,7 +55,11 @@ export function createConsistencyMode(spec: JobSpec, ctx: ModeContext): Consiste
       return new StalenessAwareMode(ctx.store, spec.maxStaleness);
     case 'sync':
     case 'local':
-      return new SyncBarrier(ctx, { backupWorkers: spec.backupWorkers, roundTimeoutMs: spec.roundTimeoutSeconds * 1000 });
+      return new SyncBarrier(ctx, {
+        backupWorkers: spec.backupWorkers,
+        roundTimeoutMs: spec.roundTimeoutSeconds * 1000,
+        aggregation: { aggregation: spec.aggregation, trimFraction: spec.trimFraction },
+      });
     default: {
       const check: never = spec.mode;
       throw new Error(`Unknown consistency mode ${String(check)}`);

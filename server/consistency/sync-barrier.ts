@@ -1,10 +1,11 @@
 /**
  * Synchronous rounds (sync and local modes). For version v the barrier gathers one
- * gradient per worker assigned when the round opened, sums them into per-tensor
- * buffers allocated once, and when all but `backupWorkers` of them have pushed it
- * averages, applies once and publishes v + 1 (synchronous SGD with backup workers,
- * Chen et al. 2016). Acks are held until the round closes, so a worker computes its
- * next gradient on the round's result.
+ * gradient per worker assigned when the round opened into buffers allocated once
+ * (round-gradients.ts), and when all but `backupWorkers` of them have pushed it
+ * combines them (mean, or coordinate-wise median or trimmed mean), applies once and
+ * publishes v + 1 (synchronous SGD with backup workers, Chen et al. 2016). Acks are
+ * held until the round closes, so a worker computes its next gradient on the round's
+ * result.
  *
  * Nothing can deadlock a round: a worker that leaves before pushing is no longer
  * waited for, and a round with at least one push closes with what it has after
@@ -17,12 +18,16 @@ import { ErrorCode } from '../../shared/errors.js';
 import type { PushAccepted } from '../../shared/protocol.js';
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import type { Admission, ConsistencyMode, ModeContext } from './consistency.js';
+import type { AggregationRule } from './robust-aggregation.js';
+import { createRoundGradients, type RoundGradients } from './round-gradients.js';
 
 export interface SyncBarrierOptions {
   /** The round closes once all but this many of its workers pushed. */
   backupWorkers: number;
   /** A round holding at least one push closes with what it has after this long. */
   roundTimeoutMs: number;
+  /** How the round's gradients are combined (spec.aggregation, spec.trimFraction). */
+  aggregation: AggregationRule;
 }
 
 interface Round {
@@ -38,14 +43,14 @@ export class SyncBarrier implements ConsistencyMode {
   rounds = 0;
   /** Rounds that closed on their deadline rather than their quorum. */
   timedOut = 0;
-  private readonly sums: Float32Array[];
+  private readonly gradients: RoundGradients;
   private open: Round | null = null;
 
   constructor(
     private readonly ctx: ModeContext,
     private readonly options: SyncBarrierOptions,
   ) {
-    this.sums = ctx.store.tensors.map((t) => new Float32Array(t.values.length));
+    this.gradients = createRoundGradients(ctx.store.tensors, options.aggregation);
   }
 
   admit(workerId: string, baseVersion: number): Admission | Failure {
@@ -60,12 +65,7 @@ export class SyncBarrier implements ConsistencyMode {
 
   accept(workerId: string): Promise<Result<PushAccepted>> {
     const round = this.open ?? this.openRound();
-    const { tensors } = this.ctx.store;
-    for (let t = 0; t < tensors.length; t++) {
-      const sum = this.sums[t]!;
-      const g = tensors[t]!.scratch;
-      for (let i = 0; i < sum.length; i++) sum[i] += g[i]!;
-    }
+    this.gradients.add();
     round.pushed.add(workerId);
     const answer = new Promise<Result<PushAccepted>>((resolve) => round.acks.push(resolve));
     this.closeIfDue();
@@ -84,7 +84,7 @@ export class SyncBarrier implements ConsistencyMode {
     if (!round) return;
     clearTimeout(round.timer);
     this.open = null;
-    for (const s of this.sums) s.fill(0);
+    this.gradients.clear();
     for (const ack of round.acks) ack(reason);
   }
 
@@ -117,22 +117,13 @@ export class SyncBarrier implements ConsistencyMode {
     if (this.open && this.open.pushed.size > 0 && this.waitingFor <= this.options.backupWorkers) this.close();
   }
 
-  /** Averages the round's gradients into the scratch buffers, applies them once, answers every held ack. */
+  /** Combines the round's gradients into the scratch buffers, applies them once, answers every held ack. */
   private close(): void {
     const round = this.open;
     if (!round) return;
     clearTimeout(round.timer);
     this.open = null;
-    const inv = 1 / round.pushed.size;
-    const { tensors } = this.ctx.store;
-    for (let t = 0; t < tensors.length; t++) {
-      const sum = this.sums[t]!;
-      const out = tensors[t]!.scratch;
-      for (let i = 0; i < sum.length; i++) {
-        out[i] = sum[i]! * inv;
-        sum[i] = 0;
-      }
-    }
+    this.gradients.aggregate();
     const version = this.ctx.store.applyScratch();
     this.rounds += 1;
     for (const ack of round.acks) ack(ok({ version, staleness: 0 }));

@@ -6,7 +6,7 @@
  * priority share volunteers evenly.
  */
 import { ErrorCode } from '../../shared/errors.js';
-import type { JobSpec } from '../../shared/job-spec.js';
+import { parseJobSpec, type JobSpec } from '../../shared/job-spec.js';
 import type { EvalRecord } from '../../shared/protocol.js';
 import { fail, ok, type Result } from '../../shared/result.js';
 import type { CheckpointStore } from '../checkpoints/checkpoint-store.js';
@@ -89,9 +89,15 @@ export class JobRegistry {
     const restored: Job[] = [];
     for (const s of store.listJobs()) {
       this.nextId = Math.max(this.nextId, Number(/^job-(\d+)$/.exec(s.id)?.[1] ?? 0) + 1);
+      // A spec stored before a field existed gets that field's default, as a new spec would.
+      const spec = parseJobSpec(s.spec);
+      if (!spec.ok) {
+        log.error('cannot restore job: its stored spec is no longer valid', { job: s.id, error: spec.message });
+        continue;
+      }
       let job: Job;
       try {
-        job = await this.build(s.id, s.spec, s.topology, s.createdAt);
+        job = await this.build(s.id, spec.value, s.topology, s.createdAt);
       } catch (err) {
         log.error('cannot restore job', { job: s.id, error: err instanceof Error ? err.message : String(err) });
         continue;

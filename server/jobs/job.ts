@@ -18,7 +18,7 @@ import type {
   ParamsSnapshot,
   PushAccepted,
 } from '../../shared/protocol.js';
-import { fail, ok, type Result } from '../../shared/result.js';
+import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import type { CheckpointContent } from '../checkpoints/checkpoint-format.js';
 import type { CheckpointStore } from '../checkpoints/checkpoint-store.js';
 import { featuresAsFloat, type Dataset } from '../data/dataset.js';
@@ -249,16 +249,25 @@ export class Job {
     if (this.state !== 'running') return fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${this.state}`);
     const admitted = this.consistency.admit(workerId, push.baseVersion);
     if ('ok' in admitted) return admitted;
+    const refused = this.checkGradient(push);
+    if (refused) {
+      // A sync round stops waiting for a worker whose gradient it refused (a Byzantine one would stall every round to its deadline); a valid retry still joins.
+      this.consistency.leave(workerId);
+      return refused;
+    }
+    recordAccepted(this.stats, push.examples, push.loss, admitted.staleness, asBytes(push.data).byteLength, this.store.parameterCount * 4);
+    this.ledger.renew(workerId);
+    return this.consistency.accept(workerId, admitted);
+  }
+
+  /** Decodes the push into the store's scratch buffers and checks it: finite, within the norm bound. */
+  private checkGradient(push: IncomingPush): Failure | null {
     const bad = decodeGradientInto(this.store, push.manifest, push.data, { codec: this.codec, maxBytes: this.maxPayloadBytes });
     if (bad) return bad;
     // One pass gives both checks: a NaN or Infinity anywhere makes the norm non-finite.
     const norm = this.store.scratchNorm();
     if (!Number.isFinite(norm)) return fail(ErrorCode.NON_FINITE, 'Gradient contains NaN or Infinity');
-    const outlier = this.normBound.admit(norm / push.batches);
-    if (outlier) return outlier;
-    recordAccepted(this.stats, push.examples, push.loss, admitted.staleness, asBytes(push.data).byteLength, this.store.parameterCount * 4);
-    this.ledger.renew(workerId);
-    return this.consistency.accept(workerId, admitted);
+    return this.normBound.admit(norm / push.batches);
   }
 
   /** Assigned workers that are training (not waiting for a shard). */
