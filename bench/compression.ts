@@ -89,7 +89,7 @@ export function compressionCommand(): Command {
     .option('--codecs <list>', 'comma-separated: fp32, fp16, int8, topk[:RATIO], topk-packed[:RATIO] (fp32 always runs, as the baseline)', list(parseVariant), [
       'fp32', 'fp16', 'int8', 'topk:0.01', 'topk-packed:0.008',
     ].map(parseVariant))
-    .option('--epochs <n>', 'epochs per run (the same for every codec)', integer(1, 100), 2)
+    .option('--epochs <n>', 'epochs per run (the same for every codec)', integer(1, 100), 5)
     .option('--workers <n>', 'Node worker processes', integer(1, 64), 2)
     .option('--seed <n>', 'job seed (initial weights, shard order)', integer(0, 2 ** 31 - 1), 1)
     .action((o: Options) => run(o));
