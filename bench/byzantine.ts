@@ -4,9 +4,10 @@
  * of workers, epochs and seed. In async mode the defence is the norm bound
  * (`normBound`, server/params/norm-bound.ts): it refuses the scaled pushes; sign-flipped
  * ones keep honest norms and are outvoted by the honest majority. In sync mode the
- * round's aggregation (`aggregation`, server/consistency/robust-aggregation.ts) is the
- * second defence: a coordinate-wise median or trimmed mean ignores a minority of
- * outliers that pass the norm bound (`--norm-bound 0` leaves it alone against both).
+ * round's aggregation (`aggregation`) is the second defence: a coordinate-wise median
+ * or trimmed mean (server/consistency/robust-aggregation.ts) ignores a minority of
+ * outliers that pass the norm bound, Multi-Krum (multi-krum.ts) drops whole gradients
+ * far from the rest (`--norm-bound 0` leaves the aggregation alone against both).
  */
 import { Command, Option } from 'commander';
 import { integer, number } from '../server/cli-args.js';

@@ -32,7 +32,7 @@ describe('job spec', () => {
 
   it('accepts a robust aggregation in the round-based modes and a trim fraction in [0, 0.5)', () => {
     for (const mode of ['sync', 'local']) {
-      for (const aggregation of ['mean', 'trimmed-mean', 'median']) expect(parseJobSpec({ mode, aggregation }).ok, `${mode} ${aggregation}`).toBe(true);
+      for (const aggregation of ['mean', 'trimmed-mean', 'median', 'multi-krum']) expect(parseJobSpec({ mode, aggregation }).ok, `${mode} ${aggregation}`).toBe(true);
     }
     expect(parseJobSpec({ mode: 'sync', aggregation: 'trimmed-mean', trimFraction: 0 })).toMatchObject({ ok: true, value: { trimFraction: 0 } });
     expect(parseJobSpec({ mode: 'sync', aggregation: 'trimmed-mean', trimFraction: 0.49 }).ok).toBe(true);

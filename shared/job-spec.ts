@@ -29,10 +29,14 @@ export type ConsistencyModeName = (typeof CONSISTENCY_MODES)[number];
  * - trimmed-mean: per coordinate, the t = floor(trimFraction · n) lowest and t highest
  *   of the round's n values are dropped and the rest averaged (Yin et al. 2018).
  * - median: per coordinate, the median (the mean of the two middle values when n is even).
- * The last two are the Byzantine defence of the round-based modes: a minority of
- * sign-flipped or scaled gradients cannot move the result far.
+ * - multi-krum: whole gradients: the f = floor(trimFraction · n) whose squared distances
+ *   to their nearest neighbours are largest are dropped and the rest averaged
+ *   (Blanchard et al. 2017).
+ * The last three are the Byzantine defence of the round-based modes: a minority of
+ * sign-flipped or scaled gradients cannot move the result far; only multi-krum keeps
+ * a sign-flipped gradient out entirely (its norm and most coordinates look honest).
  */
-export const AGGREGATIONS = ['mean', 'trimmed-mean', 'median'] as const;
+export const AGGREGATIONS = ['mean', 'trimmed-mean', 'median', 'multi-krum'] as const;
 export type AggregationName = (typeof AGGREGATIONS)[number];
 /** Modes with rounds of gradients to aggregate; async modes apply each push alone. */
 export const ROUND_MODES: readonly ConsistencyModeName[] = ['sync', 'local'];
@@ -104,14 +108,15 @@ export const jobSpecSchema = z
      */
     roundTimeoutSeconds: z.number().positive().max(25).default(10),
     /**
-     * sync/local: how a round's gradients are combined: mean, trimmed-mean or median
-     * (coordinate-wise). Anything but mean is refused in async modes and with a sparse codec (topk, topk-packed).
+     * sync/local: how a round's gradients are combined: mean, trimmed-mean, median
+     * (coordinate-wise) or multi-krum (whole gradients). Anything but mean is refused in async modes and with a sparse codec (topk, topk-packed).
      */
     aggregation: z.enum(AGGREGATIONS).default('mean'),
     /**
      * trimmed-mean: the fraction of a round's gradients dropped from each end, per
      * coordinate: t = floor(trimFraction · n) lowest and t highest. Below 0.5, so at
-     * least one value always remains; 0 is the plain mean.
+     * least one value always remains; 0 is the plain mean. multi-krum: the fraction of
+     * whole gradients dropped, f = floor(trimFraction · n), capped so that n > 2f + 2.
      */
     trimFraction: z.number().min(0).lt(0.5).default(0.25),
     /** local: optimizer steps a worker takes on its own replica between pushes (H). */
@@ -158,7 +163,7 @@ export const jobSpecSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['aggregation'],
-        message: `${spec.aggregation} needs dense gradients: with codec ${spec.codec} most coordinates are zero in most pushes and would be trimmed away; use fp32, fp16 or int8`,
+        message: `${spec.aggregation} needs dense gradients: with codec ${spec.codec} most coordinates are zero in most pushes, which robust aggregation reads as disagreement; use fp32, fp16 or int8`,
       });
     }
   });

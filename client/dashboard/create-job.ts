@@ -115,11 +115,11 @@ export class CreateJobForm {
     return this.codec.value === 'topk' || this.codec.value === 'topk-packed';
   }
 
-  /** Only the chosen mode's own fields are shown (and sent); the trim fraction only for a trimmed mean. */
+  /** Only the chosen mode's own fields are shown (and sent); the trim fraction only for a trimmed mean or Multi-Krum. */
   private showModeFields(): void {
     for (const row of this.form.querySelectorAll<HTMLElement>('.mode-field')) {
       const forMode = (row.dataset['modes'] ?? '').split(' ').includes(this.mode.value);
-      const forAggregation = row.dataset['aggregation'] === undefined || row.dataset['aggregation'] === this.aggregation.value;
+      const forAggregation = row.dataset['aggregation'] === undefined || row.dataset['aggregation'].split(' ').includes(this.aggregation.value);
       row.hidden = !(forMode && forAggregation);
     }
   }
@@ -133,7 +133,7 @@ export class CreateJobForm {
 
   private aggregationFields(): Partial<JobSpecInput> {
     const aggregation = this.aggregation.value as AggregationName;
-    return { aggregation, ...(aggregation === 'trimmed-mean' ? num('trimFraction', 'new-trim') : {}) };
+    return { aggregation, ...(aggregation === 'trimmed-mean' || aggregation === 'multi-krum' ? num('trimFraction', 'new-trim') : {}) };
   }
 
   private showTopology(): void {

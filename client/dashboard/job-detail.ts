@@ -202,5 +202,7 @@ function describeAggregation(spec: JobInfo['spec']): string {
       return `trimmed mean (${spec.trimFraction} dropped per end, per coordinate)`;
     case 'median':
       return 'coordinate-wise median';
+    case 'multi-krum':
+      return `Multi-Krum (the ${spec.trimFraction} of gradients farthest from their neighbours dropped)`;
   }
 }

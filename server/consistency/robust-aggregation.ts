@@ -35,6 +35,7 @@ export function trimCount(n: number, trimFraction: number): number {
 export function aggregateInto(out: Float32Array, inputs: readonly Float32Array[], n: number, rule: AggregationRule, column: Float32Array): void {
   if (n < 1 || n > inputs.length) throw new Error(`aggregateInto needs 1..${inputs.length} inputs, got ${n}`);
   if (column.length < n) throw new Error(`aggregateInto: column scratch holds ${column.length} values, the round has ${n}`);
+  if (rule.aggregation === 'multi-krum') throw new Error('aggregateInto: multi-krum combines whole gradients (multi-krum.ts), not coordinates');
   const trim = rule.aggregation === 'trimmed-mean' ? trimCount(n, rule.trimFraction) : 0;
   if (rule.aggregation === 'mean' || (rule.aggregation === 'trimmed-mean' && trim === 0)) {
     meanInto(out, inputs, n);

@@ -6,6 +6,7 @@
  * the robust rules: (largest round seen) × the model's fp32 size.
  */
 import type { StoredTensor } from '../params/parameter-store.js';
+import { createKrumScratch, krumDropCount, multiKrumSelect, type KrumScratch } from './multi-krum.js';
 import { aggregateInto, type AggregationRule } from './robust-aggregation.js';
 
 export interface RoundGradients {
@@ -60,13 +61,18 @@ class SummedGradients implements RoundGradients {
   }
 }
 
-/** Median or trimmed mean: each push copied into its slot, aggregated coordinate by coordinate at close. */
+/**
+ * Median, trimmed mean or Multi-Krum: each push copied into its slot; at close,
+ * aggregated coordinate by coordinate, or (Multi-Krum) the mean of the slots it keeps.
+ */
 class KeptGradients implements RoundGradients {
   count = 0;
   /** byTensor[t][k]: slot k's copy of tensor t. */
   private readonly byTensor: Float32Array[][];
   /** One coordinate's values across the round, sorted in place. */
   private column = new Float32Array(0);
+  private krum: KrumScratch = createKrumScratch(0);
+  private kept = new Uint8Array(0);
 
   constructor(
     private readonly tensors: readonly StoredTensor[],
@@ -83,8 +89,27 @@ class KeptGradients implements RoundGradients {
   }
 
   aggregate(): void {
-    for (let t = 0; t < this.tensors.length; t++) aggregateInto(this.tensors[t]!.scratch, this.byTensor[t]!, this.count, this.rule, this.column);
+    if (this.rule.aggregation === 'multi-krum') this.keptMean();
+    else for (let t = 0; t < this.tensors.length; t++) aggregateInto(this.tensors[t]!.scratch, this.byTensor[t]!, this.count, this.rule, this.column);
     this.count = 0;
+  }
+
+  private keptMean(): void {
+    const n = this.count;
+    multiKrumSelect(this.byTensor, n, krumDropCount(n, this.rule.trimFraction), this.krum, this.kept);
+    let kept = 0;
+    for (let k = 0; k < n; k++) kept += this.kept[k]!;
+    const inv = 1 / kept;
+    for (let t = 0; t < this.tensors.length; t++) {
+      const out = this.tensors[t]!.scratch;
+      out.fill(0);
+      for (let k = 0; k < n; k++) {
+        if (!this.kept[k]) continue;
+        const g = this.byTensor[t]![k]!;
+        for (let i = 0; i < out.length; i++) out[i] += g[i]!;
+      }
+      for (let i = 0; i < out.length; i++) out[i] *= inv;
+    }
   }
 
   clear(): void {
@@ -97,5 +122,7 @@ class KeptGradients implements RoundGradients {
       while (list.length < slots) list.push(new Float32Array(this.tensors[t]!.values.length));
     }
     this.column = new Float32Array(slots);
+    this.krum = createKrumScratch(slots);
+    this.kept = new Uint8Array(slots);
   }
 }

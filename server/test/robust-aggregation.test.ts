@@ -117,6 +117,25 @@ describe('sync rounds with a Byzantine worker', () => {
     expect(r.job.consistency.rounds).toBe(1);
   });
 
+  it('multi-krum (5 workers: f = 1): the mean of the four honest gradients, the sign-flipped one left out', async () => {
+    const r = await start({ mode: 'sync', aggregation: 'multi-krum', trimFraction: 0.25 });
+    const workers = await Promise.all([0, 1, 2, 3, 4].map(() => joinWorker(r)));
+    const truth = truthFor(workers[0]!.job);
+    const honest = [1, 2, 3, 4].map((seed) => honestGradients(truth, seed));
+    const flipped = honestGradients(truth, 5).map((g) => g.map((v) => -v));
+    const pushed = [honest[0]!, flipped, ...honest.slice(1)];
+    const before = copyValues(r);
+    const acks = await Promise.all(workers.map(({ w, job }, k) => w.emitWithAck('grads:push', pushOf(job, 0, pushed[k]!))));
+    for (const ack of acks) expect(ack).toMatchObject({ ok: true, version: 1 });
+    const honestMean = before.map((p, t) => p.map((v, i) => Math.fround(v - LR * Math.fround(honest.reduce((s, g) => s + g[t]![i]!, 0) / 4))));
+    // float32 sums in another order than the reference's: equal to rounding, on every parameter.
+    let off = 0;
+    for (let t = 0; t < before.length; t++) for (let i = 0; i < before[t]!.length; i++) if (Math.abs(values(r)[t]![i]! - honestMean[t]![i]!) > 1e-6) off += 1;
+    expect(off).toBe(0);
+    const withFlipped = expectedParams(before, pushed, (s) => s.reduce((x, y) => x + y, 0) / s.length);
+    expect(differing(values(r), withFlipped)).toBeGreaterThan(r.job.store.parameterCount * 0.9);
+  });
+
   it('rounds of different sizes reuse the kept gradients: a later, smaller round takes only its own pushes', async () => {
     const r = await start({ mode: 'sync', aggregation: 'median' });
     const [a, b, c] = [await joinWorker(r), await joinWorker(r), await joinWorker(r)];
