@@ -11,12 +11,11 @@
  */
 import { Command, Option } from 'commander';
 import { integer, number } from '../server/cli-args.js';
-import { createCoordinator } from '../server/coordinator.js';
 import { SyncBarrier } from '../server/consistency/sync-barrier.js';
 import { setLogLevel } from '../server/logger.js';
 import { AGGREGATIONS, parseJobSpec, type AggregationName, type JobSpecInput } from '../shared/job-spec.js';
 import { ATTACKS, type Attack } from './attacks.js';
-import { WorkerPool } from './worker-pool.js';
+import { trainToEnd } from './train-run.js';
 
 /** The modes this bench runs: Downpour, and rounds whose aggregation can be robust. */
 const BENCH_MODES = ['async', 'sync'] as const;
@@ -48,49 +47,36 @@ interface AttackResult {
 }
 
 const log = (msg: string) => process.stderr.write(`[byzantine] ${msg}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function specFor(o: Options, attack: Attack | 'none'): JobSpecInput {
   const { mode, aggregation, trimFraction, normBound, epochs, seed } = o;
-  return { name: `byzantine-${attack}`, model: 'mlp', epochs, seed, evalIntervalSeconds: 86_400, mode, aggregation, trimFraction, normBound };
+  return { name: `byzantine-${attack}`, model: 'mlp', epochs, seed, mode, aggregation, trimFraction, normBound };
 }
 
 async function trainOnce(o: Options, attack: Attack | 'none'): Promise<AttackResult> {
-  const coordinator = createCoordinator();
-  const created = await coordinator.createJob(specFor(o, attack));
-  if (!created.ok) throw new Error(created.message);
-  const job = created.job;
-  const { url } = await coordinator.listen(0, '127.0.0.1');
-  const pool = new WorkerPool(url.replace(/\/$/, ''));
   const byzantine = attack === 'none' ? 0 : Math.floor(o.workers / 4);
-  const started = Date.now();
-  try {
-    await Promise.all(Array.from({ length: o.workers }, (_, i) => pool.start(i < byzantine ? ['--byzantine', attack] : [])));
-    log(`${attack}: ${o.mode} (${o.aggregation}), ${o.workers} workers (${byzantine} Byzantine), ${o.epochs} epochs`);
-    while (job.state === 'running') await sleep(250);
-    if (job.state !== 'done') throw new Error(`${attack} run ended ${job.state}: ${job.failure}`);
-    const evaluated = await job.evaluateIfChanged();
-    if (!evaluated) throw new Error(`${attack} run could not be evaluated`);
-    const r: AttackResult = {
-      attack,
-      byzantine,
-      accuracy: evaluated.accuracy,
-      loss: Math.round(evaluated.loss * 10_000) / 10_000,
-      seconds: Math.round((Date.now() - started) / 100) / 10,
-      accepted: job.stats.pushesAccepted,
-      examples_accepted: job.stats.examplesSeen,
-      rejected: { ...job.stats.pushesRejected } as Record<string, number>,
-    };
-    if (job.consistency instanceof SyncBarrier) {
-      r.rounds = job.consistency.rounds;
-      r.rounds_timed_out = job.consistency.timedOut;
-    }
-    log(`${attack}: accuracy ${(r.accuracy * 100).toFixed(2)} %, refused ${JSON.stringify(r.rejected)}`);
-    return r;
-  } finally {
-    await pool.close();
-    await coordinator.close();
+  const { job, accuracy, loss, seconds } = await trainToEnd(
+    specFor(o, attack),
+    o.workers,
+    (i) => (i < byzantine ? ['--byzantine', attack] : []),
+    () => log(`${attack}: ${o.mode} (${o.aggregation}), ${o.workers} workers (${byzantine} Byzantine), ${o.epochs} epochs`),
+  );
+  const r: AttackResult = {
+    attack,
+    byzantine,
+    accuracy,
+    loss: Math.round(loss * 10_000) / 10_000,
+    seconds,
+    accepted: job.stats.pushesAccepted,
+    examples_accepted: job.stats.examplesSeen,
+    rejected: { ...job.stats.pushesRejected } as Record<string, number>,
+  };
+  if (job.consistency instanceof SyncBarrier) {
+    r.rounds = job.consistency.rounds;
+    r.rounds_timed_out = job.consistency.timedOut;
   }
+  log(`${attack}: accuracy ${(r.accuracy * 100).toFixed(2)} %, refused ${JSON.stringify(r.rejected)}`);
+  return r;
 }
 
 async function run(o: Options): Promise<void> {

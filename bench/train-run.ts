@@ -11,13 +11,20 @@ import { WorkerPool } from './worker-pool.js';
 export interface RunResult {
   job: Job;
   accuracy: number;
+  /** Test loss at the end (tells apart runs whose accuracies happen to tie). */
+  loss: number;
   seconds: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** `workerArgs(i)`: extra node-worker flags for worker i (e.g. --byzantine). */
-export async function trainToEnd(spec: JobSpecInput, workers: number, workerArgs: (i: number) => string[] = () => []): Promise<RunResult> {
+export async function trainToEnd(
+  spec: JobSpecInput,
+  workers: number,
+  workerArgs: (i: number) => string[] = () => [],
+  onStarted?: () => void,
+): Promise<RunResult> {
   const coordinator = createCoordinator();
   // No periodic evaluation: it would compete with the workers for the CPU.
   const created = await coordinator.createJob({ evalIntervalSeconds: 86_400, ...spec });
@@ -28,12 +35,13 @@ export async function trainToEnd(spec: JobSpecInput, workers: number, workerArgs
   const started = Date.now();
   try {
     await Promise.all(Array.from({ length: workers }, (_, i) => pool.start(workerArgs(i))));
+    onStarted?.();
     while (job.state === 'running') await sleep(250);
     const seconds = (Date.now() - started) / 1000;
     if (job.state !== 'done') throw new Error(`run "${job.spec.name}" ended ${job.state}: ${job.failure}`);
     const evaluated = await job.evaluateIfChanged();
     if (!evaluated) throw new Error(`run "${job.spec.name}" could not be evaluated`);
-    return { job, accuracy: evaluated.accuracy, seconds: Math.round(seconds * 10) / 10 };
+    return { job, accuracy: evaluated.accuracy, loss: evaluated.loss, seconds: Math.round(seconds * 10) / 10 };
   } finally {
     await pool.close();
     await coordinator.close();
