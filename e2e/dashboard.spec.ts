@@ -130,8 +130,8 @@ test('operator creates a sync job with a trimmed mean from the form; a median wi
   await expect(dash.locator('#connection')).toHaveText(/connected/);
 
   const aggregation = dash.getByLabel('Round aggregation');
-  const trim = dash.getByLabel('Trim fraction per end (0 to below 0.5)');
-  // Offered only for the round-based modes; the trim fraction only for a trimmed mean.
+  const trim = dash.getByLabel('Fraction dropped (0 to below 0.5)');
+  // Offered only for the round-based modes; the fraction only for a trimmed mean or Multi-Krum.
   await expect(aggregation).toBeHidden();
   await dash.getByLabel('Consistency mode').selectOption('sync');
   await expect(aggregation).toBeVisible();
@@ -153,6 +153,8 @@ test('operator creates a sync job with a trimmed mean from the form; a median wi
   await dash.getByRole('button', { name: new RegExp(`^${name}`) }).click();
   await expect(dash.locator('#job-facts')).toContainText('trimmed mean (0.2 dropped per end');
 
+  await aggregation.selectOption('multi-krum');
+  await expect(trim).toBeVisible();
   // The server's cross-field refusal lands next to the aggregation select.
   await aggregation.selectOption('median');
   await expect(trim).toBeHidden();
