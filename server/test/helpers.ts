@@ -31,6 +31,15 @@ export async function startCoordinator(spec: JobSpecInput = {}, options: Coordin
   };
 }
 
+/** A worker that said hello and was assigned a job; `sockets` collects it for the test's cleanup. */
+export async function joinAssigned(url: string, sockets: TestWorker[], userAgent: string): Promise<{ w: TestWorker; job: JobAssignment }> {
+  const w = await connectTestWorker(url);
+  sockets.push(w);
+  const hello = await w.emitWithAck('worker:hello', { userAgent });
+  if (!hello.ok || !hello.job) throw new Error('no assignment');
+  return { w, job: hello.job };
+}
+
 export async function connectTestWorker(url: string): Promise<TestWorker> {
   const socket: TestWorker = io(url + WORKER_NAMESPACE, { transports: ['websocket'], reconnection: false, forceNew: true });
   await new Promise<void>((resolve, reject) => {

@@ -12,7 +12,7 @@ import { batchesOf, fetchShard } from '../../client/engine/shard-data.js';
 import { decodeTensors } from '../../shared/codec.js';
 import type { JobSpecInput } from '../../shared/job-spec.js';
 import type { JobAssignment } from '../../shared/protocol.js';
-import { connectTestWorker, startCoordinator, type Running, type TestWorker } from './helpers.js';
+import { joinAssigned, startCoordinator, type Running, type TestWorker } from './helpers.js';
 
 let run: Running | null = null;
 const sockets: TestWorker[] = [];
@@ -28,13 +28,7 @@ afterEach(async () => {
   run = null;
 });
 
-async function join(r: Running): Promise<{ w: TestWorker; job: JobAssignment }> {
-  const w = await connectTestWorker(r.url);
-  sockets.push(w);
-  const hello = await w.emitWithAck('worker:hello', { userAgent: 'vitest-mode-training' });
-  if (!hello.ok || !hello.job) throw new Error('no assignment');
-  return { w, job: hello.job };
-}
+const join = (r: Running) => joinAssigned(r.url, sockets, 'vitest-mode-training');
 
 /** Loss of the server's current parameters on a fixed batch. */
 async function serverLoss(trainer: ModelTrainer, r: Running, probe: Batch): Promise<number> {

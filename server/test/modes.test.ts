@@ -9,7 +9,7 @@ import { encodeTensors } from '../../shared/codec.js';
 import type { JobSpecInput } from '../../shared/job-spec.js';
 import type { GradientPush, JobAssignment } from '../../shared/protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
-import { connectTestWorker, startCoordinator, type Running, type TestWorker } from './helpers.js';
+import { joinAssigned, startCoordinator, type Running, type TestWorker } from './helpers.js';
 
 const LR = 0.1;
 let run: Running | null = null;
@@ -28,13 +28,7 @@ async function start(spec: JobSpecInput): Promise<Running> {
   return run;
 }
 
-async function join(r: Running): Promise<{ w: TestWorker; job: JobAssignment }> {
-  const w = await connectTestWorker(r.url);
-  sockets.push(w);
-  const hello = await w.emitWithAck('worker:hello', { userAgent: 'vitest-modes' });
-  if (!hello.ok || !hello.job) throw new Error('no assignment');
-  return { w, job: hello.job };
-}
+const join = (r: Running) => joinAssigned(r.url, sockets, 'vitest-modes');
 
 /** A push whose every value is `fill`, computed on `baseVersion`. */
 function push(job: JobAssignment, baseVersion: number, fill: number): GradientPush {

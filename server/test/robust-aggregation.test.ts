@@ -16,7 +16,7 @@ import { seededRandom } from '../../shared/seeded-random.js';
 import { sizeOf } from '../../shared/tensors.js';
 import { createCoordinator, type Coordinator } from '../coordinator.js';
 import { SqliteJobStore } from '../store/sqlite-job-store.js';
-import { connectTestWorker, startCoordinator, type Running, type TestWorker } from './helpers.js';
+import { joinAssigned, startCoordinator, type Running, type TestWorker } from './helpers.js';
 
 const LR = 0.1;
 const TOKEN = 'robust-aggregation-test-token';
@@ -39,13 +39,7 @@ async function start(spec: JobSpecInput): Promise<Running> {
   return run;
 }
 
-async function joinWorker(r: Running): Promise<{ w: TestWorker; job: JobAssignment }> {
-  const w = await connectTestWorker(r.url);
-  sockets.push(w);
-  const hello = await w.emitWithAck('worker:hello', { userAgent: 'vitest-robust' });
-  if (!hello.ok || !hello.job) throw new Error('no assignment');
-  return { w, job: hello.job };
-}
+const joinWorker = (r: Running) => joinAssigned(r.url, sockets, 'vitest-robust');
 
 /** One gradient per tensor, every entry different: honest ones share a direction, each with its own noise. */
 function honestGradients(truth: Float32Array[], seed: number): Float32Array[] {
