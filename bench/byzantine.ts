@@ -28,6 +28,8 @@ interface Options {
   aggregation: AggregationName;
   trimFraction: number;
   normBound: number;
+  /** Mini-batches each push sums: more gives less noisy gradients for the defences to judge. */
+  nPush: number;
 }
 
 interface AttackResult {
@@ -49,8 +51,8 @@ interface AttackResult {
 const log = (msg: string) => process.stderr.write(`[byzantine] ${msg}\n`);
 
 function specFor(o: Options, attack: Attack | 'none'): JobSpecInput {
-  const { mode, aggregation, trimFraction, normBound, epochs, seed } = o;
-  return { name: `byzantine-${attack}`, model: 'mlp', epochs, seed, mode, aggregation, trimFraction, normBound };
+  const { mode, aggregation, trimFraction, normBound, epochs, seed, nPush } = o;
+  return { name: `byzantine-${attack}`, model: 'mlp', epochs, seed, mode, aggregation, trimFraction, normBound, nPush };
 }
 
 async function trainOnce(o: Options, attack: Attack | 'none'): Promise<AttackResult> {
@@ -94,6 +96,7 @@ async function run(o: Options): Promise<void> {
       norm_bound: o.normBound,
       workers: o.workers,
       epochs: o.epochs,
+      n_push: o.nPush,
       results: results.map((r) => ({ ...r, delta_pt: Math.round((r.accuracy - clean.accuracy) * 10_000) / 100 })),
     }) + '\n',
   );
@@ -110,6 +113,7 @@ export function byzantineCommand(): Command {
     .addOption(new Option('--mode <mode>', 'consistency mode').choices(BENCH_MODES).default('async'))
     .addOption(new Option('--aggregation <rule>', 'how a sync round combines its gradients (trimmed-mean and median need --mode sync)').choices(AGGREGATIONS).default(defaults.value.aggregation))
     .option('--trim-fraction <f>', 'trimmed-mean: fraction dropped from each end, in [0, 0.5)', number(0, 0.5), defaults.value.trimFraction)
+    .option('--n-push <n>', "mini-batches per push (the job's nPush)", integer(1, 1000), defaults.value.nPush)
     .option('--norm-bound <x>', 'the norm bound factor (0: off, so the aggregation faces the scaled pushes alone)', number(0, 1e6), defaults.value.normBound)
     .action(function (this: Command, o: Options) {
       // The job spec's own rules decide which combinations make sense (e.g. a median needs sync rounds).
