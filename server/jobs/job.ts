@@ -18,7 +18,7 @@ import type {
   ParamsSnapshot,
   PushAccepted,
 } from '../../shared/protocol.js';
-import { fail, ok, type Failure, type Result } from '../../shared/result.js';
+import { fail, ok, type Result } from '../../shared/result.js';
 import type { CheckpointContent } from '../checkpoints/checkpoint-format.js';
 import type { CheckpointStore } from '../checkpoints/checkpoint-store.js';
 import { featuresAsFloat, type Dataset } from '../data/dataset.js';
@@ -28,8 +28,8 @@ import type { EvaluationService } from '../eval/evaluator.js';
 import { createLogger } from '../logger.js';
 import { createOptimizer } from '../params/optimizers.js';
 import { ParameterStore } from '../params/parameter-store.js';
-import { NormBound } from '../params/norm-bound.js';
-import { decodeGradientInto, type UncheckedManifest } from '../params/push-validation.js';
+import { GradientGate } from '../params/gradient-gate.js';
+import type { UncheckedManifest } from '../params/push-validation.js';
 import { createConsistencyMode, type ConsistencyMode } from '../consistency/consistency.js';
 import { outerOptimizerSpec } from '../consistency/outer-optimizer.js';
 import { MetricSampler } from './job-metrics.js';
@@ -40,14 +40,6 @@ const log = createLogger('job');
 
 /** A push whose fields have passed the wire schema but not yet the model checks. */
 export type IncomingPush = Omit<GradientPush, 'manifest'> & { manifest: UncheckedManifest };
-
-/**
- * Headroom over the model's own size for a gradient payload: the larger of its fp32
- * size and its size in the job's codec (topk with a ratio above 0.5 outgrows fp32).
- */
-export function payloadCapBytes(parameterCount: number, codecBytes = 0): number {
-  return Math.max(parameterCount * 4, codecBytes) + 64 * 1024;
-}
 
 /** Pulled versions kept as delta bases: a worker more than this many pulls behind gets a full payload. */
 const DELTA_BASE_VERSIONS = 16;
@@ -88,8 +80,8 @@ export class Job {
   private lastEvaluatedVersion = -1;
   private lastCheckpointVersion = -1;
   private checkpointInFlight: Promise<void> | null = null;
-  private readonly maxPayloadBytes: number;
-  private readonly normBound: NormBound;
+  /** Decodes and checks each pushed gradient (layout, finite values, norm bound). */
+  private readonly gate: GradientGate;
   /** Decodes this job's pushes: built from the spec, so topk knows the job's ratio. */
   readonly codec: TensorCodec;
   /** How accepted gradients become updates (spec.mode). */
@@ -115,9 +107,7 @@ export class Job {
       seed: spec.seed,
       now: deps.now,
     });
-    const codecBytes = this.store.tensors.reduce((n, t) => n + this.codec.byteLength(t.values.length), 0);
-    this.maxPayloadBytes = payloadCapBytes(this.store.parameterCount, codecBytes);
-    this.normBound = new NormBound(spec.normBound, deps.referenceNorm);
+    this.gate = new GradientGate(this.store, this.codec, spec.normBound, deps.referenceNorm);
     this.metrics = new MetricSampler();
     this.consistency = createConsistencyMode(spec, { store: this.store, activeWorkers: () => this.activeWorkers() });
   }
@@ -249,7 +239,7 @@ export class Job {
     if (this.state !== 'running') return fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${this.state}`);
     const admitted = this.consistency.admit(workerId, push.baseVersion);
     if ('ok' in admitted) return admitted;
-    const refused = this.checkGradient(push);
+    const refused = this.gate.check(push);
     if (refused) {
       // A sync round stops waiting for a worker whose gradient it refused (a Byzantine one would stall every round to its deadline); a valid retry still joins.
       this.consistency.leave(workerId);
@@ -258,16 +248,6 @@ export class Job {
     recordAccepted(this.stats, push.examples, push.loss, admitted.staleness, asBytes(push.data).byteLength, this.store.parameterCount * 4);
     this.ledger.renew(workerId);
     return this.consistency.accept(workerId, admitted);
-  }
-
-  /** Decodes the push into the store's scratch buffers and checks it: finite, within the norm bound. */
-  private checkGradient(push: IncomingPush): Failure | null {
-    const bad = decodeGradientInto(this.store, push.manifest, push.data, { codec: this.codec, maxBytes: this.maxPayloadBytes });
-    if (bad) return bad;
-    // One pass gives both checks: a NaN or Infinity anywhere makes the norm non-finite.
-    const norm = this.store.scratchNorm();
-    if (!Number.isFinite(norm)) return fail(ErrorCode.NON_FINITE, 'Gradient contains NaN or Infinity');
-    return this.normBound.admit(norm / push.batches);
   }
 
   /** Assigned workers that are training (not waiting for a shard). */

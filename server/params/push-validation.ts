@@ -3,7 +3,7 @@
  * parameters: codec, tensor names and order, shapes, dtypes, byte lengths, and (while
  * decoding into the store's scratch buffers) the encoding itself (top-k indices). A bad
  * worker wastes its own time, never the job's. Finiteness and the norm bound are checked
- * on the decoded values (server/jobs/job.ts).
+ * on the decoded values (gradient-gate.ts).
  */
 import { asBytes, type TensorCodec, type TensorEntry } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';

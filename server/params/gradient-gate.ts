@@ -1,0 +1,55 @@
+/**
+ * Everything a pushed gradient must pass before it may join an update, in order: the
+ * payload cap and layout (push-validation.ts, decoding into the store's scratch
+ * buffers), finite values, and the Byzantine norm bound. One per job, built from its
+ * model and codec, so the parameter server's push path is one call.
+ */
+import type { TensorCodec } from '../../shared/codec.js';
+import { ErrorCode } from '../../shared/errors.js';
+import { fail, type Failure } from '../../shared/result.js';
+import { NormBound } from './norm-bound.js';
+import type { ParameterStore } from './parameter-store.js';
+import { decodeGradientInto, type UncheckedManifest } from './push-validation.js';
+
+/**
+ * Headroom over the model's own size for a gradient payload: the larger of its fp32
+ * size and its size in the job's codec (topk with a ratio above 0.5 outgrows fp32).
+ */
+export function payloadCapBytes(parameterCount: number, codecBytes = 0): number {
+  return Math.max(parameterCount * 4, codecBytes) + 64 * 1024;
+}
+
+/** What the gate reads of a push. */
+export interface GradientPayload {
+  manifest: UncheckedManifest;
+  data: ArrayBuffer | Uint8Array;
+  /** Mini-batches summed into the gradient: the norm bound judges the norm per batch. */
+  batches: number;
+}
+
+export class GradientGate {
+  private readonly maxBytes: number;
+  private readonly normBound: NormBound;
+
+  /** `normBound`: the spec's factor (0: off); `referenceNorm`: an honest norm that anchors it, or null. */
+  constructor(
+    private readonly store: ParameterStore,
+    private readonly codec: TensorCodec,
+    normBound: number,
+    referenceNorm: number | null,
+  ) {
+    const codecBytes = store.tensors.reduce((n, t) => n + codec.byteLength(t.values.length), 0);
+    this.maxBytes = payloadCapBytes(store.parameterCount, codecBytes);
+    this.normBound = new NormBound(normBound, referenceNorm);
+  }
+
+  /** Decodes the gradient into the store's scratch buffers; null when it may join an update. */
+  check(push: GradientPayload): Failure | null {
+    const bad = decodeGradientInto(this.store, push.manifest, push.data, { codec: this.codec, maxBytes: this.maxBytes });
+    if (bad) return bad;
+    // One pass gives both checks: a NaN or Infinity anywhere makes the norm non-finite.
+    const norm = this.store.scratchNorm();
+    if (!Number.isFinite(norm)) return fail(ErrorCode.NON_FINITE, 'Gradient contains NaN or Infinity');
+    return this.normBound.admit(norm / push.batches);
+  }
+}
