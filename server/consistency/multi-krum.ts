@@ -19,8 +19,6 @@ export interface KrumScratch {
   scores: Float64Array;
   /** One row of distances, sorted to sum the nearest. */
   row: Float64Array;
-  /** Gradient indices ordered by score. */
-  order: number[];
   slots: number;
 }
 
@@ -29,7 +27,6 @@ export function createKrumScratch(slots: number): KrumScratch {
     distances: new Float64Array(slots * slots),
     scores: new Float64Array(slots),
     row: new Float64Array(slots),
-    order: Array.from({ length: slots }, (_, i) => i),
     slots,
   };
 }
@@ -54,7 +51,7 @@ export function multiKrumSelect(byTensor: readonly (readonly Float32Array[])[], 
     kept.fill(1, 0, n);
     return;
   }
-  const { distances, scores, row, order, slots } = s;
+  const { distances, scores, row, slots } = s;
   for (let i = 0; i < n; i++) {
     for (let j = i + 1; j < n; j++) {
       let d = 0;
@@ -79,6 +76,6 @@ export function multiKrumSelect(byTensor: readonly (readonly Float32Array[])[], 
     for (let k = 0; k < neighbours; k++) score += nearest[k]!;
     scores[i] = score;
   }
-  const ranked = order.slice(0, n).sort((a, b) => scores[a]! - scores[b]! || a - b);
+  const ranked = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a]! - scores[b]! || a - b);
   for (let k = 0; k < n - f; k++) kept[ranked[k]!] = 1;
 }

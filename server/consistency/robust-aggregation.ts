@@ -59,7 +59,8 @@ export function aggregateInto(out: Float32Array, inputs: readonly Float32Array[]
   }
 }
 
-function meanInto(out: Float32Array, inputs: readonly Float32Array[], n: number): void {
+/** Writes into `out` the mean of `inputs[0..n)`. */
+export function meanInto(out: Float32Array, inputs: readonly Float32Array[], n: number): void {
   const inv = 1 / n;
   for (let i = 0; i < out.length; i++) {
     let sum = 0;

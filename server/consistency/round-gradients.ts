@@ -7,7 +7,7 @@
  */
 import type { StoredTensor } from '../params/parameter-store.js';
 import { createKrumScratch, krumDropCount, multiKrumSelect, type KrumScratch } from './multi-krum.js';
-import { aggregateInto, type AggregationRule } from './robust-aggregation.js';
+import { aggregateInto, meanInto, type AggregationRule } from './robust-aggregation.js';
 
 export interface RoundGradients {
   /** Pushes held by the open round. */
@@ -97,18 +97,11 @@ class KeptGradients implements RoundGradients {
   private keptMean(): void {
     const n = this.count;
     multiKrumSelect(this.byTensor, n, krumDropCount(n, this.rule.trimFraction), this.krum, this.kept);
-    let kept = 0;
-    for (let k = 0; k < n; k++) kept += this.kept[k]!;
-    const inv = 1 / kept;
+    const slots = [];
+    for (let k = 0; k < n; k++) if (this.kept[k]) slots.push(k);
     for (let t = 0; t < this.tensors.length; t++) {
-      const out = this.tensors[t]!.scratch;
-      out.fill(0);
-      for (let k = 0; k < n; k++) {
-        if (!this.kept[k]) continue;
-        const g = this.byTensor[t]![k]!;
-        for (let i = 0; i < out.length; i++) out[i] += g[i]!;
-      }
-      for (let i = 0; i < out.length; i++) out[i] *= inv;
+      const byTensor = this.byTensor[t]!;
+      meanInto(this.tensors[t]!.scratch, slots.map((k) => byTensor[k]!), slots.length);
     }
   }
 

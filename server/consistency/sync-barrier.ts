@@ -2,7 +2,7 @@
  * Synchronous rounds (sync and local modes). For version v the barrier gathers one
  * gradient per worker assigned when the round opened into buffers allocated once
  * (round-gradients.ts), and when all but `backupWorkers` of them have pushed it
- * combines them (mean, or coordinate-wise median or trimmed mean), applies once and
+ * combines them (mean, coordinate-wise median or trimmed mean, or Multi-Krum), applies once and
  * publishes v + 1 (synchronous SGD with backup workers, Chen et al. 2016). Acks are
  * held until the round closes, so a worker computes its next gradient on the round's
  * result.

@@ -72,6 +72,9 @@ function differing(a: Float32Array[], b: Float32Array[]): number {
   return n;
 }
 
+/** A gradient whose every value is `v`. */
+const fill = (job: JobAssignment, v: number) => job.tensors.map((t) => new Float32Array(sizeOf(t.shape)).fill(v));
+
 function truthFor(job: JobAssignment): Float32Array[] {
   const rnd = seededRandom(99);
   return job.tensors.map((t) => Float32Array.from({ length: sizeOf(t.shape) }, () => 0.1 + rnd()));
@@ -133,7 +136,6 @@ describe('sync rounds with a Byzantine worker', () => {
   it('rounds of different sizes reuse the kept gradients: a later, smaller round takes only its own pushes', async () => {
     const r = await start({ mode: 'sync', aggregation: 'median' });
     const [a, b, c] = [await joinWorker(r), await joinWorker(r), await joinWorker(r)];
-    const fill = (job: JobAssignment, v: number) => job.tensors.map((t) => new Float32Array(sizeOf(t.shape)).fill(v));
     await Promise.all([a.w.emitWithAck('grads:push', pushOf(a.job, 0, fill(a.job, 50))), b.w.emitWithAck('grads:push', pushOf(b.job, 0, fill(b.job, 60))), c.w.emitWithAck('grads:push', pushOf(c.job, 0, fill(c.job, 70)))]);
     c.w.disconnect();
     const p1 = r.job.store.tensors[0]!.values[0]!;
@@ -148,7 +150,6 @@ describe('sync rounds and the norm bound', () => {
   it('a worker whose push is refused NORM_OUTLIER is not waited for: the round closes with the others, not at its deadline', async () => {
     const r = await start({ mode: 'sync', aggregation: 'median', normBound: 10, roundTimeoutSeconds: 20 });
     const [a, b, c] = [await joinWorker(r), await joinWorker(r), await joinWorker(r)];
-    const fill = (job: JobAssignment, v: number) => job.tensors.map((t) => new Float32Array(sizeOf(t.shape)).fill(v));
     const p0 = r.job.store.tensors[0]!.values[0]!;
     const heldA = a.w.emitWithAck('grads:push', pushOf(a.job, 0, fill(a.job, 1e-3)));
     expect(await c.w.emitWithAck('grads:push', pushOf(c.job, 0, fill(c.job, 10)))).toMatchObject({ ok: false, code: 'NORM_OUTLIER' });
@@ -170,7 +171,6 @@ describe('local mode', () => {
   it('applies the outer Nesterov step to the median delta', async () => {
     const r = await start({ mode: 'local', aggregation: 'median', outerLearningRate: 0.7, outerMomentum: 0.9 });
     const [a, b, c] = [await joinWorker(r), await joinWorker(r), await joinWorker(r)];
-    const fill = (job: JobAssignment, v: number) => job.tensors.map((t) => new Float32Array(sizeOf(t.shape)).fill(v));
     const p0 = r.job.store.tensors[0]!.values[0]!;
     await Promise.all([a.w.emitWithAck('grads:push', pushOf(a.job, 0, fill(a.job, 0.01))), b.w.emitWithAck('grads:push', pushOf(b.job, 0, fill(b.job, 0.03))), c.w.emitWithAck('grads:push', pushOf(c.job, 0, fill(c.job, 5)))]);
     // Median delta d = 0.03 (the mean would be 1.68); a1 = d; p1 = p0 − 0.7·(d + 0.9·a1).
