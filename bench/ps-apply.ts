@@ -6,6 +6,11 @@
  * gradient bytes processed per second (4 bytes per parameter per apply); copy is
  * Float32Array.prototype.set of the same 4 MB, measured in the same process.
  * ratio = optimizer GB/s / copy GB/s.
+ *
+ * Each optimizer runs on three engines (server/params/apply-engine.ts): the JavaScript
+ * reference loops, the SIMD kernels on the event loop, and the SIMD kernels split over
+ * the apply pool's --threads (default: what the coordinator uses on this machine).
+ * `results` are the coordinator's default engine; `engines` has all three.
  */
 import { Command } from 'commander';
 import { integer } from '../server/cli-args.js';
@@ -13,10 +18,12 @@ import { parseJobSpec, type OptimizerType } from '../shared/job-spec.js';
 import { sizeOf, type TensorSpec } from '../shared/tensors.js';
 import { createOptimizer } from '../server/params/optimizers.js';
 import { ParameterStore } from '../server/params/parameter-store.js';
+import { DEFAULT_APPLY_SETTINGS, type ApplySettings } from '../server/params/apply-engine.js';
 
 interface Options {
   iterations: number;
   runs: number;
+  threads: number;
 }
 
 
@@ -63,17 +70,36 @@ function run(opts: Options): void {
   const copyGbs = gbs(best(() => dst.set(src), opts.iterations, opts.runs));
   log(`copy ${copyGbs.toFixed(2)} GB/s`);
 
-  const results = OPTIMIZERS.map((type) => {
-    const spec = parseJobSpec({ optimizer: { type, learningRate: 1e-6 } });
-    if (!spec.ok) throw new Error(spec.message);
-    const store = new ParameterStore(MODEL, initial, createOptimizer(spec.value.optimizer));
-    store.tensors.forEach((t, i) => t.scratch.set(gradient[i]!));
-    const g = gbs(best(() => store.applyScratch(), opts.iterations, opts.runs));
-    log(`${type} ${g.toFixed(2)} GB/s (${(g / copyGbs).toFixed(3)} of copy) after ${store.version} applies`);
-    return { optimizer: type, gbs: round(g, 3), ratio: round(g / copyGbs, 3) };
-  });
+  const engines: ApplySettings[] = [
+    { ...DEFAULT_APPLY_SETTINGS, kernels: 'js', threads: 1 },
+    { ...DEFAULT_APPLY_SETTINGS, kernels: 'wasm', threads: 1 },
+    { ...DEFAULT_APPLY_SETTINGS, kernels: 'wasm', threads: opts.threads },
+  ];
+  const byEngine = engines.flatMap((apply) =>
+    OPTIMIZERS.map((type) => {
+      const spec = parseJobSpec({ optimizer: { type, learningRate: 1e-6 } });
+      if (!spec.ok) throw new Error(spec.message);
+      const store = new ParameterStore(MODEL, initial, createOptimizer(spec.value.optimizer), { apply });
+      store.tensors.forEach((t, i) => t.scratch.set(gradient[i]!));
+      const g = gbs(best(() => store.applyScratch(), opts.iterations, opts.runs));
+      const { kernels, threads } = store.engine;
+      store.dispose();
+      log(`${type} on ${kernels}×${threads}: ${g.toFixed(2)} GB/s (${(g / copyGbs).toFixed(3)} of copy) after ${store.version} applies`);
+      return { optimizer: type, kernels, threads, gbs: round(g, 3), ratio: round(g / copyGbs, 3) };
+    }),
+  );
+  const results = byEngine.filter((r) => r.kernels === 'wasm' && r.threads === opts.threads).map(({ optimizer, gbs, ratio }) => ({ optimizer, gbs, ratio }));
   process.stdout.write(
-    JSON.stringify({ bench: 'ps-apply', params: PARAMS, iterations: opts.iterations, runs: opts.runs, copy_gbs: round(copyGbs, 3), results }) + '\n',
+    JSON.stringify({
+      bench: 'ps-apply',
+      params: PARAMS,
+      iterations: opts.iterations,
+      runs: opts.runs,
+      threads: opts.threads,
+      copy_gbs: round(copyGbs, 3),
+      results,
+      engines: byEngine,
+    }) + '\n',
   );
 }
 
@@ -82,5 +108,6 @@ export function psApplyCommand(): Command {
     .description('SGD, Adagrad and Adam apply throughput (GB/s of gradient) on a 1M-parameter model vs a Float32Array copy')
     .option('--iterations <n>', 'timed applies per run', integer(1, 1_000_000), 50)
     .option('--runs <n>', 'runs of --iterations timed applies; the fastest apply counts', integer(1, 1_000_000), 7)
+    .option('--threads <n>', 'apply pool threads of the third engine (1: none)', integer(1, 64), DEFAULT_APPLY_SETTINGS.threads)
     .action((opts: Options) => run(opts));
 }

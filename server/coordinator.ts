@@ -37,6 +37,7 @@ import { SqliteJobStore } from './store/sqlite-job-store.js';
 import { attachWorkerNamespace, reassignWorkers, type WorkerNamespace } from './worker/worker-namespace.js';
 import { WorkerDirectory } from './worker/worker-directory.js';
 import type { SocketGuardOptions } from './worker/socket-guard.js';
+import type { ApplySettings } from './params/apply-engine.js';
 
 const log = createLogger('coordinator');
 
@@ -60,6 +61,8 @@ export interface CoordinatorOptions {
   keepCheckpoints?: number;
   /** Rate limit and misbehaviour limit per worker socket (see server/worker/socket-guard.ts). */
   workerGuard?: SocketGuardOptions;
+  /** Which kernels apply updates, on how many threads. Default: DEFAULT_APPLY_SETTINGS (SIMD kernels, up to 4 threads). */
+  apply?: ApplySettings;
 }
 
 export interface CreateJobOptions {
@@ -117,6 +120,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
     checkpoints,
     now,
     maxParameters: MAX_MODEL_PARAMETERS,
+    apply: options.apply,
     onStateChange: (job) => {
       if (job.state === 'running') assignIdle();
       else reassignWorkers(workerNamespace, jobs, workers, (jobId) => jobId === job.id);

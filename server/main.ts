@@ -11,6 +11,7 @@ import { buildClientIfNeeded } from './build-client.js';
 import { integer } from './cli-args.js';
 import { resolveOperatorToken } from './auth/operator-token.js';
 import { readEnvironment } from './config.js';
+import { DEFAULT_APPLY_SETTINGS } from './params/apply-engine.js';
 import { createCoordinator } from './coordinator.js';
 import { createLogger, setLogLevel } from './logger.js';
 
@@ -30,6 +31,12 @@ async function main(): Promise<void> {
     .option('--data-dir <dir>', 'where jobs, checkpoints and uploads are kept (env DOWNPOUR_DATA_DIR)', env.dataDir ?? './.downpour')
     .option('--no-default-job', 'do not create the default MNIST job when there are no stored jobs')
     .option('--no-build', 'do not build the browser client even if it is stale')
+    .addOption(
+      new Option('--ps-kernels <kind>', 'what applies updates: wasm (SIMD kernels) or js (reference loops)')
+        .choices(['wasm', 'js'])
+        .default(DEFAULT_APPLY_SETTINGS.kernels),
+    )
+    .option('--apply-threads <n>', 'threads sharing one apply of a large model (1: the event loop alone)', integer(1, 64), DEFAULT_APPLY_SETTINGS.threads)
     .showHelpAfterError();
   program.parse();
   const opts = program.opts<{
@@ -42,11 +49,17 @@ async function main(): Promise<void> {
     dataDir: string;
     defaultJob: boolean;
     build: boolean;
+    psKernels: 'wasm' | 'js';
+    applyThreads: number;
   }>();
 
   if (opts.build) await buildClientIfNeeded();
   const token = resolveOperatorToken(env.adminToken, opts.dataDir);
-  const coordinator = createCoordinator({ dataDir: opts.dataDir, operatorToken: token.token });
+  const coordinator = createCoordinator({
+    dataDir: opts.dataDir,
+    operatorToken: token.token,
+    apply: { ...DEFAULT_APPLY_SETTINGS, kernels: opts.psKernels, threads: opts.applyThreads },
+  });
   const restored = await coordinator.restore();
   if (restored.length) log.info('restored jobs', { jobs: restored.map((j) => `${j.id}:${j.state}@v${j.store.version}`) });
   else if (opts.defaultJob) {

@@ -19,6 +19,7 @@ import { Job } from './job.js';
 import { HISTORY_POINTS } from './job-metrics.js';
 import { buildInitialModel, ModelSpecError } from './model-init.js';
 import { referenceGradientNorm } from './reference-gradient.js';
+import type { ApplySettings } from '../params/apply-engine.js';
 
 const log = createLogger('jobs');
 
@@ -33,6 +34,8 @@ export interface JobRegistryDeps {
   maxParameters: number;
   onStateChange: (job: Job) => void;
   onEval: (job: Job, rec: EvalRecord) => void;
+  /** How the parameter server applies updates (PS kernels and threads). */
+  apply?: ApplySettings;
 }
 
 export class JobRegistry {

@@ -35,6 +35,7 @@ import { outerOptimizerSpec } from '../consistency/outer-optimizer.js';
 import { MetricSampler } from './job-metrics.js';
 import { countRejection, emptyStats, recordAccepted, type JobStats } from './job-stats.js';
 import type { InitialModel } from './model-init.js';
+import type { ApplySettings } from '../params/apply-engine.js';
 
 const log = createLogger('job');
 
@@ -58,6 +59,8 @@ export interface JobDeps {
   /** Told after every state change, so workers can be reassigned and the change stored. */
   onStateChange: (job: Job) => void;
   onEval: (job: Job, rec: EvalRecord) => void;
+  /** How the parameter server applies updates; default DEFAULT_APPLY_SETTINGS. */
+  apply?: ApplySettings;
 }
 
 export class Job {
@@ -99,7 +102,7 @@ export class Job {
     this.codec = codecOf(spec);
     // Delta pulls pay only when updates are sparse: top-k gradients under an optimizer that leaves untouched entries alone.
     const deltaBases = this.codec.sparse && optimizer.sparseUpdates ? DELTA_BASE_VERSIONS : 0;
-    this.store = new ParameterStore(deps.model.tensors, deps.model.values, optimizer, deltaBases);
+    this.store = new ParameterStore(deps.model.tensors, deps.model.values, optimizer, { keepVersions: deltaBases, apply: deps.apply });
     this.ledger = new ShardLedger({
       shardCount: deps.shards.length,
       epochs: spec.epochs,
@@ -164,6 +167,7 @@ export class Job {
   /** Stops timers (coordinator shutdown, deletion); the state is left as it is. */
   dispose(): void {
     this.clearTimers();
+    this.store.dispose();
   }
 
   private clearTimers(): void {

@@ -1,15 +1,24 @@
 /**
  * Each PS optimizer against tfjs's own optimizer on the same parameters and the same
- * gradients, step by step: the server must train exactly as tfjs would.
+ * gradients, step by step: the server must train exactly as tfjs would, whichever
+ * apply engine runs it (JavaScript loops, SIMD kernels, SIMD kernels on the pool).
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../shared/seeded-random.js';
 import { optimizerSpecSchema, type OptimizerType } from '../../shared/job-spec.js';
 import { createOptimizer } from './optimizers.js';
+import { ParameterStore } from './parameter-store.js';
+import type { ApplySettings } from './apply-engine.js';
 
 const STEPS = 6;
 const SIZE = 257;
+
+const engines: { label: string; settings: ApplySettings }[] = [
+  { label: 'js', settings: { kernels: 'js', threads: 1, parallelFromParams: 0 } },
+  { label: 'wasm', settings: { kernels: 'wasm', threads: 1, parallelFromParams: 0 } },
+  { label: 'wasm, 2 threads', settings: { kernels: 'wasm', threads: 2, parallelFromParams: 0 } },
+];
 
 const cases: { type: OptimizerType; label?: string; tfjs: () => tf.Optimizer; spec: object }[] = [
   { type: 'sgd', spec: { learningRate: 0.1 }, tfjs: () => tf.train.sgd(0.1) },
@@ -29,7 +38,7 @@ beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 
-describe('parameter-server optimizers match tfjs', () => {
+describe.each(engines)('parameter-server optimizers match tfjs ($label)', ({ label, settings }) => {
   for (const c of cases) {
     it(`${c.label ?? c.type}: max |difference| ≤ 1e-6 over ${STEPS} steps`, () => {
       const rand = seededRandom(42);
@@ -37,11 +46,17 @@ describe('parameter-server optimizers match tfjs', () => {
       const grads = Array.from({ length: STEPS }, () => Float32Array.from({ length: SIZE }, () => (rand() - 0.5) * 2));
 
       const opt = createOptimizer(optimizerSpecSchema.parse({ type: c.type, ...c.spec }));
-      const ours = Float32Array.from(initial);
-      const slots = opt.createSlots(SIZE);
-      grads.forEach((g, i) => opt.apply(ours, g, slots, i + 1, 1));
+      const store = new ParameterStore([{ name: 'p', shape: [SIZE] }], [initial], opt, { apply: settings });
+      expect(store.engine.kernels).toBe(settings.kernels);
+      expect(store.engine.threads).toBe(settings.threads);
+      for (const g of grads) {
+        store.tensors[0]!.scratch.set(g);
+        store.applyScratch();
+      }
+      const ours = store.tensors[0]!.values;
+      store.dispose();
 
-      const v = tf.variable(tf.tensor1d(initial), true, `p_${cases.indexOf(c)}`);
+      const v = tf.variable(tf.tensor1d(initial), true, `p_${label}_${cases.indexOf(c)}`);
       const theirs = c.tfjs();
       for (const g of grads) {
         const gt = tf.tensor1d(g);

@@ -2,12 +2,24 @@
  * Versioned model parameters, one Float32Array per tensor (so tensors can later be
  * spread over several PS shards, as replica_device_setter spreads variables over ps
  * tasks). Holds the optimizer state beside each tensor and a scratch gradient buffer
- * per tensor that pushes decode into, so applying a push allocates nothing.
+ * per tensor that pushes decode into, so applying a push allocates nothing. All of
+ * them live where the apply engine's kernels update them in place (apply-engine.ts).
  */
+
+export interface ParameterStoreOptions {
+  /**
+   * How many pulled versions to keep for delta pulls (0: none). Only worth it when
+   * updates are sparse, see shared/param-delta.ts.
+   */
+  keepVersions?: number;
+  /** Which kernels apply the optimizer, on how many threads. */
+  apply?: ApplySettings;
+}
 import { encodeTensors, type TensorPayload } from '../../shared/codec.js';
 import { diffParams, type DeltaManifest } from '../../shared/param-delta.js';
 import { sizeOf, type TensorSpec } from '../../shared/tensors.js';
 import type { Optimizer } from './optimizer.js';
+import { createApplyEngine, DEFAULT_APPLY_SETTINGS, type ApplyEngine, type ApplySettings } from './apply-engine.js';
 
 export interface StoredTensor {
   spec: TensorSpec;
@@ -26,31 +38,38 @@ export class ParameterStore {
   private readonly pulled = new Map<number, TensorPayload>();
   private cachedDelta: { since: number; version: number; delta: ParamsDelta | null } | null = null;
   private readonly deltaScratch = { indices: new Uint32Array(0) };
+  private readonly keepVersions: number;
+  readonly engine: ApplyEngine;
 
-  /**
-   * `keepVersions`: how many pulled versions to keep for delta pulls (0: none). Only
-   * worth it when updates are sparse, see shared/param-delta.ts.
-   */
   constructor(
     readonly specs: readonly TensorSpec[],
     initial: readonly Float32Array[],
     readonly optimizer: Optimizer,
-    private readonly keepVersions = 0,
+    options: ParameterStoreOptions = {},
   ) {
     if (initial.length !== specs.length) {
       throw new Error(`ParameterStore got ${initial.length} initial tensors for ${specs.length} specs`);
     }
-    this.tensors = specs.map((spec, i) => {
+    this.keepVersions = options.keepVersions ?? 0;
+    const sizes = specs.map((spec, i) => {
       const size = sizeOf(spec.shape);
-      const values = initial[i]!;
-      if (values.length !== size) {
-        throw new Error(`Initial value of ${spec.name} has ${values.length} elements, shape [${spec.shape}] needs ${size}`);
+      if (initial[i]!.length !== size) {
+        throw new Error(`Initial value of ${spec.name} has ${initial[i]!.length} elements, shape [${spec.shape}] needs ${size}`);
       }
+      return size;
+    });
+    const arrays = sizes.flatMap((size) => Array<number>(2 + optimizer.slotNames.length).fill(size));
+    const parameters = sizes.reduce((a, b) => a + b, 0);
+    this.engine = createApplyEngine(options.apply ?? DEFAULT_APPLY_SETTINGS, arrays, specs.length, parameters);
+    const alloc = (size: number) => this.engine.alloc(size);
+    this.tensors = specs.map((spec, i) => {
+      const values = alloc(sizes[i]!);
+      values.set(initial[i]!);
       return {
         spec: { name: spec.name, shape: [...spec.shape] },
-        values: Float32Array.from(values),
-        slots: optimizer.createSlots(size),
-        scratch: new Float32Array(size),
+        values,
+        slots: optimizer.createSlots(sizes[i]!, alloc),
+        scratch: alloc(sizes[i]!),
       };
     });
   }
@@ -66,7 +85,7 @@ export class ParameterStore {
   /** Applies the gradient held in every tensor's scratch buffer and publishes a new version. */
   applyScratch(lrScale = 1): number {
     this.applies += 1;
-    for (const t of this.tensors) this.optimizer.apply(t.values, t.scratch, t.slots, this.applies, lrScale);
+    this.engine.apply(this.optimizer, this.tensors, this.applies, lrScale);
     this.currentVersion += 1;
     return this.currentVersion;
   }
@@ -123,6 +142,11 @@ export class ParameterStore {
       applies: this.applies,
       tensors: this.tensors.map((t) => ({ values: t.values.slice(), slots: t.slots.map((s) => s.slice()) })),
     };
+  }
+
+  /** Lets go of the apply pool (job deleted, coordinator closing); applies still work, on the event loop. */
+  dispose(): void {
+    this.engine.dispose();
   }
 
   /** Loads a checkpoint's state; the shapes must be this store's. */

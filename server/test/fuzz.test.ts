@@ -36,7 +36,7 @@ it(`survives ${MESSAGES} malformed messages with coded refusals, untouched param
   if (!hh.ok || !hh.job) throw new Error('honest worker got no job');
   expect(hh.job.jobId).toBe(run.job.id);
   target.control('start');
-  const before = target.store.tensors.map((t) => Buffer.from(t.values.buffer.slice(0)));
+  const before = target.store.tensors.map((t) => Buffer.from(t.values.slice().buffer));
   const versionBefore = target.store.version;
 
   let honestRunning = true;
@@ -145,7 +145,7 @@ it(`survives ${MESSAGES} malformed messages with coded refusals, untouched param
   expect(huge).toBe('disconnected');
   expect(sockets).toBeGreaterThan(1); // misbehaving sockets were cut off
   expect(target.store.version).toBe(versionBefore);
-  target.store.tensors.forEach((t, i) => expect(Buffer.from(t.values.buffer).equals(before[i]!)).toBe(true));
+  target.store.tensors.forEach((t, i) => expect(Buffer.from(t.values.buffer, t.values.byteOffset, t.values.byteLength).equals(before[i]!)).toBe(true));
   expect(honestAccepted).toBeGreaterThan(10);
   expect((await (await fetch(run.url + '/api/health')).json()).ok).toBe(true);
 }, 240_000); // ~15 s alone; generous for a loaded 2-core CI machine

@@ -12,6 +12,7 @@ import { batchesOf, fetchShard } from '../../client/engine/shard-data.js';
 import { decodeTensors } from '../../shared/codec.js';
 import type { JobSpecInput } from '../../shared/job-spec.js';
 import type { JobAssignment } from '../../shared/protocol.js';
+import type { CoordinatorOptions } from '../coordinator.js';
 import { joinAssigned, startCoordinator, type Running, type TestWorker } from './helpers.js';
 
 let run: Running | null = null;
@@ -67,18 +68,24 @@ async function trainShards(r: Running, { w, job }: { w: TestWorker; job: JobAssi
   return outcomes;
 }
 
-const cases: { label: string; spec: JobSpecInput; workers: number }[] = [
+/** Every apply split over the apply pool, whatever the model's size. */
+const POOL: CoordinatorOptions = { apply: { kernels: 'wasm', threads: 2, parallelFromParams: 0 } };
+
+const cases: { label: string; spec: JobSpecInput; workers: number; options?: CoordinatorOptions }[] = [
   { label: 'async', spec: { mode: 'async' }, workers: 1 },
   { label: 'staleness-aware', spec: { mode: 'staleness-aware' }, workers: 1 },
   { label: 'sync, 2 workers', spec: { mode: 'sync' }, workers: 2 },
   { label: 'sync, 2 workers, 1 backup', spec: { mode: 'sync', backupWorkers: 1 }, workers: 2 },
   { label: 'local (DiLoCo), 2 workers, H = 5, inner SGD', spec: { mode: 'local', localSteps: 5, optimizer: { type: 'sgd', learningRate: 0.1 } }, workers: 2 },
+  { label: 'async, Adam on the 2-thread apply pool', spec: { mode: 'async', optimizer: { type: 'adam', learningRate: 0.001 } }, workers: 1, options: POOL },
+  { label: 'local (DiLoCo), Nesterov outer step on the 2-thread apply pool', spec: { mode: 'local', localSteps: 5, optimizer: { type: 'sgd', learningRate: 0.1 } }, workers: 2, options: POOL },
 ];
 
 describe('every consistency mode trains with real tfjs gradients', () => {
   for (const c of cases) {
     it(`${c.label}: the loss falls`, async () => {
-      const r = (run = await startCoordinator({ model: 'mlp', shardSize: 320, ...c.spec }));
+      const r = (run = await startCoordinator({ model: 'mlp', shardSize: 320, ...c.spec }, c.options));
+      expect(r.job.store.engine).toMatchObject({ kernels: 'wasm', threads: c.options?.apply?.threads ?? 1 });
       const { job } = await join(r);
       const probeTrainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
       const lease = await sockets[0]!.emitWithAck('shard:lease', { jobId: job.jobId });

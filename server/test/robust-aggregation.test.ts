@@ -52,12 +52,15 @@ function pushOf(job: JobAssignment, baseVersion: number, grads: Float32Array[]):
   return { jobId: job.jobId, baseVersion, batches: 1, examples: 64, loss: 2.3, ...payload };
 }
 
-/** Coordinate-wise reference: `pick` gets the coordinate's pushed values sorted ascending. */
+/**
+ * Coordinate-wise reference: `pick` gets the coordinate's pushed values sorted
+ * ascending. The SGD step in float32 arithmetic, as the PS kernels and tfjs do it.
+ */
 function expectedParams(before: Float32Array[], pushed: Float32Array[][], pick: (sorted: number[]) => number): Float32Array[] {
   return before.map((p, t) =>
     p.map((v, i) => {
       const sorted = pushed.map((g) => g[t]![i]!).sort((a, b) => a - b);
-      return Math.fround(v - LR * Math.fround(pick(sorted)));
+      return Math.fround(v - Math.fround(Math.fround(LR) * Math.fround(pick(sorted))));
     }),
   );
 }

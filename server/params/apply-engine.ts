@@ -1,0 +1,107 @@
+/**
+ * Where a parameter store's arrays live and what runs its optimizer: the WebAssembly
+ * SIMD kernels over a shared arena (the default), split over the apply pool for large
+ * models, or the JavaScript reference loops. Results agree to float32 rounding (tested);
+ * the choice is about speed (bench ps-apply).
+ */
+import { availableParallelism } from 'node:os';
+import { ApplyPool, sharedApplyPool, type PoolArena } from './kernels/apply-pool.js';
+import { KernelArena } from './kernels/kernel-arena.js';
+import { kernelModule } from './kernels/kernel-module.js';
+import type { Optimizer } from './optimizer.js';
+
+export interface ApplySettings {
+  /** 'wasm': SIMD kernels, falling back to 'js' where the runtime lacks them; 'js': the reference loops. */
+  kernels: 'wasm' | 'js';
+  /** Threads that share one apply of a large model; 1 keeps it on the event loop. */
+  threads: number;
+  /** Models with fewer parameters apply on the event loop: waking the pool would cost more than it saves. */
+  parallelFromParams: number;
+}
+
+export const DEFAULT_APPLY_SETTINGS: ApplySettings = {
+  kernels: 'wasm',
+  threads: Math.min(4, availableParallelism()),
+  parallelFromParams: 262_144,
+};
+
+/** The arrays one apply reads and writes, per tensor. */
+export interface ApplyTensor {
+  values: Float32Array;
+  scratch: Float32Array;
+  slots: Float32Array[];
+}
+
+export interface ApplyEngine {
+  /** What actually runs: 'js' also where 'wasm' was asked for but is unavailable. */
+  readonly kernels: 'wasm' | 'js';
+  readonly threads: number;
+  /** A zeroed array of `size` floats that `apply` may update; call once per array, for the sizes given at creation. */
+  alloc(size: number): Float32Array;
+  /** One optimizer step over every tensor: values updated from scratch, slots advanced. */
+  apply(optimizer: Optimizer, tensors: readonly ApplyTensor[], step: number, lrScale: number): void;
+  /** Releases the pool's hold on the arena; later applies run on the event loop. */
+  dispose(): void;
+}
+
+/** `sizes`: every array the store will alloc, in any order; `tensors`: how many tensors one apply covers. */
+export function createApplyEngine(settings: ApplySettings, sizes: readonly number[], tensors: number, parameters: number): ApplyEngine {
+  const module = settings.kernels === 'wasm' ? kernelModule() : null;
+  const arena = module && KernelArena.create(module, sizes);
+  if (!module || !arena) return jsEngine;
+  const pool = settings.threads >= 2 && parameters >= settings.parallelFromParams ? sharedApplyPool(settings.threads, module) : null;
+  return new WasmApplyEngine(arena, pool, tensors);
+}
+
+const jsEngine: ApplyEngine = {
+  kernels: 'js',
+  threads: 1,
+  alloc: (size) => new Float32Array(size),
+  apply(optimizer, tensors, step, lrScale) {
+    for (const t of tensors) optimizer.apply(t.values, t.scratch, t.slots, step, lrScale);
+  },
+  dispose() {},
+};
+
+class WasmApplyEngine implements ApplyEngine {
+  readonly kernels = 'wasm';
+  private poolArena: PoolArena | null;
+
+  constructor(
+    private readonly arena: KernelArena,
+    private pool: ApplyPool | null,
+    tensors: number,
+  ) {
+    this.poolArena = pool ? pool.attach(arena.memory, arena.kernels, tensors) : null;
+  }
+
+  get threads(): number {
+    return this.pool && !this.pool.broken ? this.pool.threads : 1;
+  }
+
+  alloc(size: number): Float32Array {
+    return this.arena.alloc(size);
+  }
+
+  apply(optimizer: Optimizer, tensors: readonly ApplyTensor[], step: number, lrScale: number): void {
+    const { kernel, constants } = optimizer.kernelStep(step, lrScale);
+    const at = (a: Float32Array | undefined) => (a ? this.arena.offsetOf(a) : 0);
+    const pool = this.pool;
+    if (pool && this.poolArena && !pool.broken) {
+      tensors.forEach((t, k) =>
+        ApplyPool.setCall(this.poolArena!, k, kernel, [at(t.values), at(t.scratch), at(t.slots[0]), at(t.slots[1])], t.values.length, constants),
+      );
+      pool.run(this.poolArena, tensors.length);
+      return;
+    }
+    const fn = this.arena.kernels[kernel];
+    const [c0, c1, c2, c3, c4] = constants;
+    for (const t of tensors) fn(at(t.values), at(t.scratch), at(t.slots[0]), at(t.slots[1]), t.values.length, c0, c1, c2, c3, c4);
+  }
+
+  dispose(): void {
+    if (this.pool && this.poolArena && !this.pool.broken) this.pool.detach(this.poolArena);
+    this.pool = null;
+    this.poolArena = null;
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * A helper thread of the apply pool (apply-pool.ts).
+ *
+ * Each wake-up is one command from the event loop: take chunks of one arena's apply
+ * until none are left, or only take in attach/detach messages. The thread then counts
+ * itself done; the event loop waits for all of them before it writes the next command,
+ * so a command is never read while it is being written.
+ */
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { applyChunks } from './apply-share.mjs';
+
+const { module, ctl, index, helpers, kernelNames } = workerData;
+const GEN = 0;
+const DONE = 1;
+const TARGET = 2;
+const FAILED = 3;
+const NEXT = 4;
+
+/** Arena id → this thread's kernels over that arena's memory, and its command buffer. */
+const arenas = new Map();
+
+// Messages are read synchronously: the thread never returns to its event loop.
+function takeMessages() {
+  for (let m = receiveMessageOnPort(parentPort); m; m = receiveMessageOnPort(parentPort)) {
+    const msg = m.message;
+    if (msg.type === 'attach') {
+      const exports = new WebAssembly.Instance(module, { env: { memory: msg.memory } }).exports;
+      arenas.set(msg.id, { kernels: kernelNames.map((name) => exports[name]), commands: new Float64Array(msg.commands) });
+    } else if (msg.type === 'detach') {
+      arenas.delete(msg.id);
+    }
+  }
+}
+
+let seen = 0;
+for (;;) {
+  Atomics.wait(ctl, GEN, seen);
+  seen = Atomics.load(ctl, GEN);
+  try {
+    takeMessages();
+    const target = Atomics.load(ctl, TARGET);
+    if (target > 0) {
+      const arena = arenas.get(target);
+      if (!arena) throw new Error(`apply pool thread ${index}: arena ${target} was never attached`);
+      applyChunks(arena.kernels, arena.commands, ctl, NEXT);
+    }
+  } catch (err) {
+    Atomics.store(ctl, FAILED, 1);
+    parentPort.postMessage({ type: 'error', message: String(err?.stack ?? err) });
+  }
+  if (Atomics.add(ctl, DONE, 1) + 1 === helpers) Atomics.notify(ctl, DONE);
+}
