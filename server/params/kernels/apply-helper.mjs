@@ -1,13 +1,13 @@
 /**
  * A helper thread of the apply pool (apply-pool.ts).
  *
- * Each wake-up is one command from the event loop: take chunks of one arena's apply
- * until none are left, or only take in attach/detach messages. The thread then counts
+ * Each wake-up is one command from the event loop: run this thread's part of one
+ * arena's apply (apply-share.mjs), or only take in attach/detach messages. The thread then counts
  * itself done; the event loop waits for all of them before it writes the next command,
  * so a command is never read while it is being written.
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { applyChunks } from './apply-share.mjs';
+import { applyShare } from './apply-share.mjs';
 
 const { module, ctl, index, helpers, kernelNames } = workerData;
 const GEN = 0;
@@ -51,7 +51,7 @@ for (;;) {
     if (target > 0) {
       const arena = arenas.get(target);
       if (!arena) throw new Error(`apply pool thread ${index}: arena ${target} was never attached`);
-      applyChunks(arena.kernels, arena.commands, ctl, NEXT);
+      applyShare(arena.kernels, arena.commands, ctl, NEXT, index, helpers + 1);
     }
   } catch (err) {
     Atomics.store(ctl, FAILED, 1);

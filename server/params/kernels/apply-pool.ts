@@ -1,16 +1,17 @@
 /**
- * Threads that share one optimizer apply. Adagrad and Adam are bound by the square
- * root and division unit of one core (ps-kernels.wat); a large model's apply split
- * over the cores finishes proportionally sooner. Like TensorFlow's parameter server,
- * which runs each apply op on its intra-op thread pool.
+ * Threads that share one optimizer apply. Even as SIMD kernels (ps-kernels.wat),
+ * Adagrad and Adam get through a quarter of what SGD does per core; a large model's
+ * apply split over the cores finishes nearly proportionally sooner (bench ps-apply).
+ * Like TensorFlow's parameter server, which runs an apply op on its intra-op pool.
  *
- * The event loop is one of the threads: it wakes the helpers, takes chunks of the
- * apply like them until none are left, then waits for the helpers' last chunks (an apply is a millisecond or two; a push handler is synchronous
- * anyway). Idle helpers sleep in Atomics.wait and cost nothing.
+ * The event loop is thread 0: it wakes the helpers, runs its part of the apply like
+ * them (apply-share.mjs), then waits for the helpers' last chunks (an apply takes well
+ * under a millisecond; a push handler is synchronous anyway). Helpers poll briefly
+ * for the next command, then sleep in Atomics.wait.
  */
 import { Worker } from 'node:worker_threads';
 import { KERNEL_NAMES, type KernelExports, type KernelFn, type KernelName } from './kernel-module.js';
-import { applyChunks, CALL_FIELDS } from './apply-share.mjs';
+import { applyShare, CALL_FIELDS } from './apply-share.mjs';
 import { createLogger } from '../../logger.js';
 
 const log = createLogger('apply-pool');
@@ -20,7 +21,7 @@ const GEN = 0;
 const DONE = 1;
 const TARGET = 2;
 const FAILED = 3;
-/** The next chunk to take (apply-share.mjs). */
+/** The next chunk of the shared tail to take (apply-share.mjs). */
 const NEXT = 4;
 /**
  * How long the event loop polls for the helpers' last chunks before it sleeps: they
@@ -100,7 +101,7 @@ export class ApplyPool {
     c.set(constants, o + 6);
   }
 
-  /** Runs the first `calls` calls of the arena's command buffer, chunks taken by every thread; returns when all are done. */
+  /** Runs the first `calls` calls of the arena's command buffer on every thread; returns when all are done. */
   run(arena: PoolArena, calls: number): void {
     if (this.broken) throw new Error(`apply pool unavailable: ${this.broken}`);
     arena.commands[0] = calls;
@@ -124,7 +125,7 @@ export class ApplyPool {
     Atomics.notify(ctl, GEN);
     let ownError: unknown = null;
     try {
-      if (arena) applyChunks(arena.kernels, arena.commands, ctl, NEXT);
+      if (arena) applyShare(arena.kernels, arena.commands, ctl, NEXT, 0, this.threads);
     } catch (err) {
       ownError = err; // still wait: the helpers are writing into the same arena
     }

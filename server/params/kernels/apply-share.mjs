@@ -1,5 +1,5 @@
 /**
- * The work of one apply, taken in chunks by the event loop (apply-pool.ts) and every
+ * One thread's part of an apply, run by the event loop (apply-pool.ts) and by every
  * helper thread (apply-helper.mjs) alike. Plain JavaScript so that the helpers start
  * the same under tsx, vitest and plain node, with no TypeScript loader in the thread.
  */
@@ -8,34 +8,46 @@
 export const CALL_FIELDS = 11;
 /**
  * Elements per chunk: 64 KB of each array, so taking a chunk (one atomic add) costs
- * nothing beside it, and a helper that wakes late simply takes fewer chunks. Whole
- * 4-float vectors, so every chunk stays 16-byte aligned for the kernels.
+ * nothing beside it. Whole 4-float vectors, so every chunk stays 16-byte aligned.
  */
 export const CHUNK = 16384;
+/**
+ * The first 3/4 of an apply's chunks are split evenly and in order between the
+ * threads, so that each thread updates the same parameters every apply and finds them
+ * in its own caches (static shares ran ~5 % faster in bench ps-apply than chunks taken
+ * first come, first served). The threads then take the last quarter's chunks as they
+ * come free, which absorbs a helper that woke late.
+ */
+const STATIC_FRACTION = 0.75;
 
 /**
- * Takes chunks of the calls in `commands` ([call count, then CALL_FIELDS per call])
- * by incrementing `ctl[next]` until none are left. Every element is updated exactly
- * once, by whichever thread took its chunk; the kernels are elementwise, so the
- * result does not depend on which.
+ * Thread `index` of `threads`: its static share of the calls in `commands` ([call
+ * count, then CALL_FIELDS per call]), then chunks of the rest by incrementing
+ * `ctl[next]` until none are left. Every element is updated exactly once; the kernels
+ * are elementwise, so the result does not depend on which thread updated it.
  */
-export function applyChunks(kernels, commands, ctl, next) {
+export function applyShare(kernels, commands, ctl, next, index, threads) {
   const calls = commands[0];
+  let total = 0;
+  for (let k = 0; k < calls; k++) total += Math.ceil(commands[1 + k * CALL_FIELDS + 5] / CHUNK);
+  const shared = Math.floor(total * STATIC_FRACTION);
+  // The chunk indices this thread runs only grow, so one cursor walks the calls.
   let call = 0;
   let firstChunk = 0; // index of the first chunk of `call`
-  for (let i = Atomics.add(ctl, next, 1); ; i = Atomics.add(ctl, next, 1)) {
-    // Chunk indices only grow, so the call holding chunk i is at or after the last one.
+  const run = (i) => {
     let o = 1 + call * CALL_FIELDS;
-    while (call < calls && i >= firstChunk + Math.ceil(commands[o + 5] / CHUNK)) {
-      firstChunk += Math.ceil(commands[o + 5] / CHUNK);
+    for (let chunks = Math.ceil(commands[o + 5] / CHUNK); i >= firstChunk + chunks; chunks = Math.ceil(commands[o + 5] / CHUNK)) {
+      firstChunk += chunks;
       call += 1;
       o += CALL_FIELDS;
     }
-    if (call >= calls) return;
     const start = (i - firstChunk) * CHUNK;
     const count = Math.min(CHUNK, commands[o + 5] - start);
     const shift = start * 4;
     const c = commands;
     kernels[c[o]](c[o + 1] + shift, c[o + 2] + shift, c[o + 3] + shift, c[o + 4] + shift, count, c[o + 6], c[o + 7], c[o + 8], c[o + 9], c[o + 10]);
-  }
+  };
+  const to = Math.floor((shared * (index + 1)) / threads);
+  for (let i = Math.floor((shared * index) / threads); i < to; i++) run(i);
+  for (let i = shared + Atomics.add(ctl, next, 1); i < total; i = shared + Atomics.add(ctl, next, 1)) run(i);
 }

@@ -1,8 +1,8 @@
 ;; The parameter server's optimizer updates as WebAssembly SIMD kernels.
 ;;
 ;; Why: V8 does not vectorise JavaScript loops, and a scalar square root and division
-;; per element cap Adagrad and Adam at ~1 GB/s of gradient. Four lanes at a time they
-;; run 5-9x faster (bench ps-apply). The JavaScript loops in ../sgd.ts, ../adagrad.ts,
+;; per element cap Adagrad and Adam at ~1 GB/s of gradient. Four lanes at a time these
+;; run 7-9x faster on one core (bench ps-apply). The JavaScript loops in ../sgd.ts, ../adagrad.ts,
 ;; ../momentum.ts and ../adam.ts remain the reference these kernels are tested against.
 ;;
 ;; Every kernel has one signature, so the apply pool can dispatch by index:
