@@ -2,7 +2,8 @@
  * ps-apply: how fast the parameter server applies a gradient, against how fast the
  * same machine can merely copy one. A 1,000,000-parameter model (four tensors) in a
  * real ParameterStore; each optimizer applies the scratch gradient runs × iterations
- * times and the fastest single apply counts (likewise for the copy). Throughput is
+ * times, in rounds interleaved with every other case, and the fastest single apply
+ * counts (likewise for the copy). Throughput is
  * gradient bytes processed per second (4 bytes per parameter per apply); copy is
  * Float32Array.prototype.set of the same 4 MB, measured in the same process.
  * ratio = optimizer GB/s / copy GB/s.
@@ -39,24 +40,36 @@ const MODEL: TensorSpec[] = [
 const PARAMS = MODEL.reduce((n, s) => n + sizeOf(s.shape), 0);
 const OPTIMIZERS: OptimizerType[] = ['sgd', 'adagrad', 'adam'];
 
-/**
- * Best seconds for one call of `fn`, timing each of `runs` × `iterations` calls alone.
- * Per call, not per run: on a shared machine a 4 ms copy run fits between two
- * preemptions while a 200 ms optimizer run does not, which would flatter the copy.
- */
-function best(fn: () => void, iterations: number, runs: number): number {
-  for (let i = 0; i < Math.max(3, iterations >> 2); i++) fn(); // let the JIT optimise first
-  let bestNs = Infinity;
-  for (let n = 0; n < runs * iterations; n++) {
-    const t0 = process.hrtime.bigint();
-    fn();
-    const ns = Number(process.hrtime.bigint() - t0);
-    if (ns < bestNs) bestNs = ns;
-  }
-  return bestNs / 1e9;
+/** Something timed: the copy, or one optimizer on one engine. */
+interface Case {
+  label: string;
+  fn: () => void;
+  bestNs: number;
 }
 
-const gbs = (secondsPerCall: number) => (PARAMS * 4) / secondsPerCall / 1e9;
+/**
+ * The fastest single call of each case, timing every call alone, over `runs` rounds
+ * in which every case takes `iterations` calls in turn. Per call, not per run: on a
+ * shared machine a 4 ms copy run fits between two preemptions while a 200 ms
+ * optimizer run does not, which would flatter the copy. Interleaved rounds: this
+ * machine's speed drifts by ±20 % over seconds (other tenants), and every case,
+ * the copy included, gets the same windows.
+ */
+function timeInterleaved(cases: Case[], iterations: number, runs: number): void {
+  for (const c of cases) for (let i = 0; i < Math.max(3, iterations >> 2); i++) c.fn(); // let the JIT optimise first
+  for (let r = 0; r < runs; r++) {
+    for (const c of cases) {
+      for (let n = 0; n < iterations; n++) {
+        const t0 = process.hrtime.bigint();
+        c.fn();
+        const ns = Number(process.hrtime.bigint() - t0);
+        if (ns < c.bestNs) c.bestNs = ns;
+      }
+    }
+  }
+}
+
+const gbs = (bestNs: number) => (PARAMS * 4) / bestNs;
 const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
 
 function run(opts: Options): void {
@@ -67,27 +80,34 @@ function run(opts: Options): void {
 
   const src = new Float32Array(PARAMS).fill(1);
   const dst = new Float32Array(PARAMS);
-  const copyGbs = gbs(best(() => dst.set(src), opts.iterations, opts.runs));
-  log(`copy ${copyGbs.toFixed(2)} GB/s`);
+  const copy: Case = { label: 'copy', fn: () => dst.set(src), bestNs: Infinity };
 
   const engines: ApplySettings[] = [
     { ...DEFAULT_APPLY_SETTINGS, kernels: 'js', threads: 1 },
     { ...DEFAULT_APPLY_SETTINGS, kernels: 'wasm', threads: 1 },
     { ...DEFAULT_APPLY_SETTINGS, kernels: 'wasm', threads: opts.threads },
   ];
-  const byEngine = engines.flatMap((apply) =>
+  const stores = engines.flatMap((apply) =>
     OPTIMIZERS.map((type) => {
       const spec = parseJobSpec({ optimizer: { type, learningRate: 1e-6 } });
       if (!spec.ok) throw new Error(spec.message);
       const store = new ParameterStore(MODEL, initial, createOptimizer(spec.value.optimizer), { apply });
       store.tensors.forEach((t, i) => t.scratch.set(gradient[i]!));
-      const g = gbs(best(() => store.applyScratch(), opts.iterations, opts.runs));
-      const { kernels, threads } = store.engine;
-      store.dispose();
-      log(`${type} on ${kernels}×${threads}: ${g.toFixed(2)} GB/s (${(g / copyGbs).toFixed(3)} of copy) after ${store.version} applies`);
-      return { optimizer: type, kernels, threads, gbs: round(g, 3), ratio: round(g / copyGbs, 3) };
+      const c: Case = { label: type, fn: () => store.applyScratch(), bestNs: Infinity };
+      return { type, store, case: c };
     }),
   );
+  timeInterleaved([copy, ...stores.map((s) => s.case)], opts.iterations, opts.runs);
+
+  const copyGbs = gbs(copy.bestNs);
+  log(`copy ${copyGbs.toFixed(2)} GB/s`);
+  const byEngine = stores.map(({ type, store, case: c }) => {
+    const g = gbs(c.bestNs);
+    const { kernels, threads } = store.engine;
+    store.dispose();
+    log(`${type} on ${kernels}×${threads}: ${g.toFixed(2)} GB/s (${(g / copyGbs).toFixed(3)} of copy) after ${store.version} applies`);
+    return { optimizer: type, kernels, threads, gbs: round(g, 3), ratio: round(g / copyGbs, 3) };
+  });
   const results = byEngine.filter((r) => r.kernels === 'wasm' && r.threads === opts.threads).map(({ optimizer, gbs, ratio }) => ({ optimizer, gbs, ratio }));
   process.stdout.write(
     JSON.stringify({
@@ -107,7 +127,7 @@ export function psApplyCommand(): Command {
   return new Command('ps-apply')
     .description('SGD, Adagrad and Adam apply throughput (GB/s of gradient) on a 1M-parameter model vs a Float32Array copy')
     .option('--iterations <n>', 'timed applies per run', integer(1, 1_000_000), 50)
-    .option('--runs <n>', 'runs of --iterations timed applies; the fastest apply counts', integer(1, 1_000_000), 7)
+    .option('--runs <n>', 'rounds of --iterations timed applies of every case in turn; the fastest apply counts', integer(1, 1_000_000), 7)
     .option('--threads <n>', 'apply pool threads of the third engine (1: none)', integer(1, 64), DEFAULT_APPLY_SETTINGS.threads)
     .action((opts: Options) => run(opts));
 }
