@@ -32,16 +32,22 @@ function randomTensors(seed: number, scale: number): Float32Array[] {
   return MODEL.map((s) => Float32Array.from({ length: s.shape[0]! }, () => (rand() - 0.5) * scale));
 }
 
-/** Applies `steps` seeded gradients (every 7th entry zero) and returns the store. */
+const storeOf = (spec: object, apply: ApplySettings) =>
+  new ParameterStore(MODEL, randomTensors(1, 1), createOptimizer(optimizerSpecSchema.parse(spec)), { apply });
+
+/** Apply number `s`: a seeded gradient with every 7th entry zero; the third at half the learning rate. */
+function step(store: ParameterStore, s: number): void {
+  randomTensors(100 + s, 2).forEach((g, i) => {
+    for (let k = 0; k < g.length; k += 7) g[k] = 0;
+    store.tensors[i]!.scratch.set(g);
+  });
+  store.applyScratch(s === 2 ? 0.5 : 1);
+}
+
+/** A store after `steps` applies. */
 function train(spec: object, apply: ApplySettings, steps = 5): ParameterStore {
-  const store = new ParameterStore(MODEL, randomTensors(1, 1), createOptimizer(optimizerSpecSchema.parse(spec)), { apply });
-  for (let s = 0; s < steps; s++) {
-    randomTensors(100 + s, 2).forEach((g, i) => {
-      for (let k = 0; k < g.length; k += 7) g[k] = 0;
-      store.tensors[i]!.scratch.set(g);
-    });
-    store.applyScratch(s === 2 ? 0.5 : 1);
-  }
+  const store = storeOf(spec, apply);
+  for (let s = 0; s < steps; s++) step(store, s);
   return store;
 }
 
@@ -59,7 +65,9 @@ describe('apply engines', () => {
       const pooled = train(spec, POOL);
       stores.push(one, pooled);
       expect(pooled.engine.threads).toBe(3);
-      flat(pooled).forEach((a, i) => expect(Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(flat(one)[i]!.buffer, flat(one)[i]!.byteOffset, a.byteLength))).toBe(true));
+      const bytes = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+      const expected = flat(one);
+      flat(pooled).forEach((a, i) => expect(bytes(a).equals(bytes(expected[i]!))).toBe(true));
     });
 
     it(`${label}: the SIMD kernels agree with the JavaScript loops to float32 rounding`, () => {
@@ -82,7 +90,7 @@ describe('apply engines', () => {
 
   for (const type of ['sgd', 'adagrad']) {
     it(`${type}: entries with a zero gradient stay bit-for-bit unchanged in the kernels (delta pulls rely on it)`, () => {
-      const store = new ParameterStore(MODEL, randomTensors(1, 1), createOptimizer(optimizerSpecSchema.parse({ type })), { apply: POOL });
+      const store = storeOf({ type }, POOL);
       stores.push(store);
       const before = store.tensors.map((t) => t.values.slice());
       store.tensors.forEach((t) => {
@@ -101,18 +109,10 @@ describe('apply engines', () => {
   it('stores sharing the pool each update only their own arrays', () => {
     const spec = { type: 'adam', learningRate: 0.01 };
     const alone = train(spec, POOL, 4);
-    const a = new ParameterStore(MODEL, randomTensors(1, 1), createOptimizer(optimizerSpecSchema.parse(spec)), { apply: POOL });
-    const b = new ParameterStore(MODEL, randomTensors(1, 1), createOptimizer(optimizerSpecSchema.parse(spec)), { apply: POOL });
+    const a = storeOf(spec, POOL);
+    const b = storeOf(spec, POOL);
     stores.push(alone, a, b);
-    for (let s = 0; s < 4; s++) {
-      for (const store of [a, b]) {
-        randomTensors(100 + s, 2).forEach((g, i) => {
-          for (let k = 0; k < g.length; k += 7) g[k] = 0;
-          store.tensors[i]!.scratch.set(g);
-        });
-        store.applyScratch(s === 2 ? 0.5 : 1);
-      }
-    }
+    for (let s = 0; s < 4; s++) for (const store of [a, b]) step(store, s);
     for (const store of [a, b]) flat(store).forEach((arr, i) => expect(Array.from(arr)).toEqual(Array.from(flat(alone)[i]!)));
   });
 
@@ -127,9 +127,7 @@ describe('apply engines', () => {
   });
 
   it('models below parallelFromParams apply on the event loop', () => {
-    const store = new ParameterStore(MODEL, randomTensors(1, 1), createOptimizer(optimizerSpecSchema.parse({ type: 'sgd' })), {
-      apply: { kernels: 'wasm', threads: 2, parallelFromParams: 1_000_000 },
-    });
+    const store = storeOf({ type: 'sgd' }, { kernels: 'wasm', threads: 2, parallelFromParams: 1_000_000 });
     stores.push(store);
     expect(store.engine.threads).toBe(1);
   });
