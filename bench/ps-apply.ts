@@ -85,7 +85,7 @@ function run(opts: Options): void {
   const engines: ApplySettings[] = [
     { ...DEFAULT_APPLY_SETTINGS, kernels: 'js', threads: 1 },
     { ...DEFAULT_APPLY_SETTINGS, kernels: 'wasm', threads: 1 },
-    { ...DEFAULT_APPLY_SETTINGS, kernels: 'wasm', threads: opts.threads },
+    ...(opts.threads > 1 ? [{ ...DEFAULT_APPLY_SETTINGS, kernels: 'wasm' as const, threads: opts.threads }] : []),
   ];
   const stores = engines.flatMap((apply) =>
     OPTIMIZERS.map((type) => {

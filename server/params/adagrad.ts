@@ -10,7 +10,7 @@ export const createAdagrad: OptimizerFactory = (spec) => ({
   slotNames: ['accumulator'],
   sparseUpdates: true,
   createSlots: (size, alloc = newArray) => [alloc(size).fill(spec.initialAccumulatorValue)],
-  kernelStep: (_step, lrScale) => ({ kernel: 'adagrad', constants: [spec.learningRate * lrScale, spec.epsilon, 0, 0, 0] }),
+  kernelStep: (_step, lrScale) => ({ kernel: 'adagrad', constants: [spec.learningRate * lrScale, spec.epsilon, 0, 0, 0, 0] }),
   apply(param, grad, slots, _step, lrScale) {
     const lr = spec.learningRate * lrScale;
     const eps = spec.epsilon;

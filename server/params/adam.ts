@@ -22,7 +22,7 @@ export const createAdam: OptimizerFactory = (spec) => {
     createSlots: (size, alloc = newArray) => [alloc(size), alloc(size)],
     kernelStep(step, lrScale) {
       const [stepSize, epsHat] = corrected(step, lrScale);
-      return { kernel: 'adam', constants: [stepSize, epsHat, spec.beta1, spec.beta2, 0] };
+      return { kernel: 'adam', constants: [stepSize, epsHat, spec.beta1, spec.beta2, 1 - spec.beta1, 1 - spec.beta2] };
     },
     apply(param, grad, slots, step, lrScale) {
       const { beta1, beta2 } = spec;

@@ -9,13 +9,17 @@ import { optimizerSpecSchema } from '../../shared/job-spec.js';
 import { seededRandom } from '../../shared/seeded-random.js';
 import type { TensorSpec } from '../../shared/tensors.js';
 import type { ApplySettings } from './apply-engine.js';
-import { ApplyPool } from './kernels/apply-pool.js';
+import { ApplyPool, sharedApplyPool } from './kernels/apply-pool.js';
+import { CHUNK } from './kernels/apply-share.mjs';
 import { instantiateKernels, kernelModule } from './kernels/kernel-module.js';
 import { createOptimizer } from './optimizers.js';
 import { ParameterStore } from './parameter-store.js';
 
-/** Sizes with every remainder mod 4, one smaller than a vector, one split unevenly over 3 threads. */
-const MODEL: TensorSpec[] = [1, 3, 6, 257, 4099].map((n, i) => ({ name: `t${i}`, shape: [n] }));
+/**
+ * Sizes with every remainder mod 4, one smaller than a vector, and two of several
+ * 16,384-element chunks (apply-share.mjs) so that tensors are split between threads.
+ */
+const MODEL: TensorSpec[] = [1, 3, 6, 257, 4099, 2 * CHUNK + 3, 3 * CHUNK + 5].map((n, i) => ({ name: `t${i}`, shape: [n] }));
 const OPTIMIZERS = [
   { type: 'sgd', learningRate: 0.1 },
   { type: 'momentum', learningRate: 0.1, momentum: 0.9 },
@@ -53,6 +57,61 @@ function train(spec: object, apply: ApplySettings, steps = 5): ParameterStore {
 
 const flat = (store: ParameterStore) => store.tensors.flatMap((t) => [t.values, ...t.slots]);
 
+/**
+ * The kernels and the JavaScript loops take `steps` steps from the same state each
+ * time (the loops' state is copied into the kernels' store before every step), so
+ * rounding cannot pile up and each step is held to float32 rounding: the change of
+ * every parameter within 2e-6 of the loops' change (plus one ulp of the parameter and
+ * 1e-6 of the tensor's largest change), every slot likewise. Small parameters keep
+ * that ulp well below the steps. A wrong constant (1e-5 off) or ε fails this.
+ */
+function expectStepwiseAgreement(spec: object, gradScale: number, steps = 4): void {
+  const initial = randomTensors(1, 1e-3);
+  const make = (apply: ApplySettings) => new ParameterStore(MODEL, initial, createOptimizer(optimizerSpecSchema.parse(spec)), { apply });
+  const ours = make(WASM);
+  const loops = make(JS);
+  let moved = 0;
+  /** The worst excess over its tolerance, and where (one expect per step: a million would take seconds). */
+  let worst = { excess: -Infinity, at: '' };
+  const check = (err: number, tolerance: number, at: () => string) => {
+    if (err - tolerance > worst.excess) worst = { excess: err - tolerance, at: at() };
+  };
+  for (let s = 0; s < steps; s++) {
+    const before = loops.snapshot();
+    ours.restore(before);
+    randomTensors(300 + s, gradScale).forEach((g, i) => {
+      for (let k = 0; k < g.length; k += 7) g[k] = 0;
+      ours.tensors[i]!.scratch.set(g);
+      loops.tensors[i]!.scratch.set(g);
+    });
+    ours.applyScratch();
+    loops.applyScratch();
+    ours.tensors.forEach((t, i) => {
+      const r = loops.tensors[i]!;
+      const p = before.tensors[i]!.values;
+      const refSteps = r.values.map((v, k) => v - p[k]!);
+      // Where a decayed slot and a gradient term nearly cancel, float32 keeps only their
+      // precision, not the small result's: 1e-6 of the tensor's largest step or slot.
+      const stepScale = 1e-6 * Math.max(...refSteps.map(Math.abs));
+      for (let k = 0; k < t.values.length; k++) {
+        // The result's own rounding: one ulp of the larger of the parameter before and after.
+        const ulp = 1.2e-7 * Math.max(Math.abs(p[k]!), Math.abs(r.values[k]!));
+        check(Math.abs(t.values[k]! - p[k]! - refSteps[k]!), 2e-6 * Math.abs(refSteps[k]!) + stepScale + ulp, () => `step ${s}, ${t.spec.name}[${k}]`);
+        if (refSteps[k] !== 0) moved += 1;
+      }
+      t.slots.forEach((slot, n) => {
+        const ref = r.slots[n]!;
+        const slotScale = 1e-6 * Math.max(...ref.map(Math.abs));
+        for (let k = 0; k < slot.length; k++) check(Math.abs(slot[k]! - ref[k]!), 2e-6 * Math.abs(ref[k]!) + slotScale, () => `step ${s}, ${t.spec.name} slot ${n}[${k}]`);
+      });
+    });
+  }
+  expect(worst.excess, `worst at ${worst.at}`).toBeLessThanOrEqual(0);
+  expect(moved).toBeGreaterThan((ours.parameterCount * steps) / 2); // the steps were not all zero
+  ours.dispose();
+  loops.dispose();
+}
+
 describe('apply engines', () => {
   const stores: ParameterStore[] = [];
   afterAll(() => stores.forEach((s) => s.dispose()));
@@ -70,21 +129,18 @@ describe('apply engines', () => {
       flat(pooled).forEach((a, i) => expect(bytes(a).equals(bytes(expected[i]!))).toBe(true));
     });
 
-    it(`${label}: the SIMD kernels agree with the JavaScript loops to float32 rounding`, () => {
-      const kernels = train(spec, WASM);
-      const reference = train(spec, JS);
-      stores.push(kernels, reference);
-      expect(kernels.engine.kernels).toBe('wasm');
-      expect(reference.engine.kernels).toBe('js');
-      const ref = flat(reference);
-      flat(kernels).forEach((a, i) => {
-        for (let k = 0; k < a.length; k++) {
-          const r = ref[i]![k]!;
-          expect(Math.abs(a[k]! - r)).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(r)));
-        }
-      });
-      // The parameters moved, so agreeing means something.
-      expect(kernels.tensors[4]!.values[1]).not.toBe(randomTensors(1, 1)[4]![1]);
+    it(`${label}: every step of the SIMD kernels agrees with the JavaScript loops to float32 rounding`, () => {
+      expectStepwiseAgreement(spec, 2);
+    });
+  }
+
+  // Gradients so small that ε dominates the denominators: a kernel that dropped or misplaced ε would step far off.
+  for (const spec of [
+    { type: 'adam', learningRate: 0.01 },
+    { type: 'adagrad', learningRate: 0.01, initialAccumulatorValue: 0 },
+  ]) {
+    it(`${spec.type}: with gradients near ε the kernels still agree with the loops`, () => {
+      expectStepwiseAgreement(spec, 2e-7);
     });
   }
 
@@ -134,19 +190,68 @@ describe('apply engines', () => {
 });
 
 describe('apply pool', () => {
-  it('reports a helper whose kernel traps, and takes the next apply', () => {
-    const module = kernelModule()!;
-    const pool = new ApplyPool(2, module);
+  const module = kernelModule()!;
+  /** A one-page arena: 16,384 floats; `calls` SGD calls of 4 floats each, call k on floats [4k, 4k + 4). */
+  function smallArena(pool: ApplyPool, calls: number) {
     const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
-    const arena = pool.attach(memory, instantiateKernels(module, memory), 1);
-    const p = new Float32Array(memory.buffer as unknown as SharedArrayBuffer, 0, 8).fill(1);
-    // Out of bounds: the helpers' loads trap.
-    ApplyPool.setCall(arena, 0, 'sgd', [0, 1 << 20, 0, 0], 8, [0.5, 0, 0, 0, 0]);
-    expect(() => pool.run(arena, 1)).toThrow(/out of bounds/);
-    // The gradient p itself: p ← p − 0.5·p.
-    ApplyPool.setCall(arena, 0, 'sgd', [0, 0, 0, 0], 8, [0.5, 0, 0, 0, 0]);
-    pool.run(arena, 1);
-    expect(Array.from(p)).toEqual(Array(8).fill(0.5));
-    return pool.close();
+    const arena = pool.attach(memory, instantiateKernels(module, memory), calls);
+    const floats = new Float32Array(memory.buffer as unknown as SharedArrayBuffer);
+    /** p ← p − 0.5·g with g = p (or g out of bounds for the calls in `trap`). */
+    const run = (trap: number[] = []) => {
+      for (let k = 0; k < calls; k++) ApplyPool.setCall(arena, k, 'sgd', [16 * k, trap.includes(k) ? 1 << 20 : 16 * k, 0, 0], 4, [0.5, 0, 0, 0, 0, 0]);
+      pool.run(arena, calls);
+    };
+    return { arena, floats, run };
+  }
+
+  it("retires itself when a helper's kernel traps; every later run is refused", async () => {
+    const pool = new ApplyPool(2, module);
+    // Three one-chunk calls: chunk 0 is the event loop's fixed share, chunk 1 the helper's, chunk 2 the shared tail.
+    const { floats, run } = smallArena(pool, 3);
+    floats.fill(1, 0, 12);
+    run();
+    expect(Array.from(floats.subarray(0, 12))).toEqual(Array(12).fill(0.5));
+    expect(() => run([1])).toThrow(/a helper failed/);
+    expect(pool.broken).toMatch(/a helper failed/);
+    expect(() => run()).toThrow(/retired/);
+    await pool.close();
+  });
+
+  it("retires itself when the event loop's own share traps", async () => {
+    const pool = new ApplyPool(2, module);
+    const { run } = smallArena(pool, 3);
+    expect(() => run([0])).toThrow(/event loop's share failed/);
+    expect(pool.broken).not.toBeNull();
+    await pool.close();
+  });
+
+  it('ends its helpers when an arena detaches, and the next apply starts new ones that know the others', async () => {
+    const pool = new ApplyPool(3, module);
+    const a = smallArena(pool, 6);
+    const b = smallArena(pool, 6);
+    a.floats.fill(1, 0, 24);
+    a.run();
+    pool.detach(b.arena);
+    a.run();
+    expect(Array.from(a.floats.subarray(0, 24))).toEqual(Array(24).fill(0.25));
+    expect(pool.broken).toBeNull();
+    await pool.close();
+  });
+
+  it("a store whose pool was retired applies on the event loop, correctly", () => {
+    const spec = { type: 'adam', learningRate: 0.01 };
+    const store = storeOf(spec, POOL);
+    const reference = storeOf(spec, WASM);
+    step(store, 0);
+    step(reference, 0);
+    void sharedApplyPool(POOL.threads, module).close();
+    expect(store.engine.threads).toBe(1);
+    for (let s = 1; s < 4; s++) {
+      step(store, s);
+      step(reference, s);
+    }
+    flat(store).forEach((arr, i) => expect(Array.from(arr)).toEqual(Array.from(flat(reference)[i]!)));
+    store.dispose();
+    reference.dispose();
   });
 });

@@ -9,6 +9,9 @@ import { ApplyPool, sharedApplyPool, type PoolArena } from './kernels/apply-pool
 import { KernelArena } from './kernels/kernel-arena.js';
 import { kernelModule } from './kernels/kernel-module.js';
 import type { Optimizer } from './optimizer.js';
+import { createLogger } from '../logger.js';
+
+const log = createLogger('apply-engine');
 
 export interface ApplySettings {
   /** 'wasm': SIMD kernels, falling back to 'js' where the runtime lacks them; 'js': the reference loops. */
@@ -40,7 +43,7 @@ export interface ApplyEngine {
   alloc(size: number): Float32Array;
   /** One optimizer step over every tensor: values updated from scratch, slots advanced. */
   apply(optimizer: Optimizer, tensors: readonly ApplyTensor[], step: number, lrScale: number): void;
-  /** Releases the pool's hold on the arena; later applies run on the event loop. */
+  /** Releases the pool's hold on the arena; later applies (if any) run on the event loop. */
   dispose(): void;
 }
 
@@ -87,16 +90,27 @@ class WasmApplyEngine implements ApplyEngine {
     const { kernel, constants } = optimizer.kernelStep(step, lrScale);
     const at = (a: Float32Array | undefined) => (a ? this.arena.offsetOf(a) : 0);
     const pool = this.pool;
-    if (pool && this.poolArena && !pool.broken) {
+    const poolArena = this.poolArena;
+    if (pool && poolArena && !pool.broken) {
       tensors.forEach((t, k) =>
-        ApplyPool.setCall(this.poolArena!, k, kernel, [at(t.values), at(t.scratch), at(t.slots[0]), at(t.slots[1])], t.values.length, constants),
+        ApplyPool.setCall(poolArena, k, kernel, [at(t.values), at(t.scratch), at(t.slots[0]), at(t.slots[1])], t.values.length, constants),
       );
-      pool.run(this.poolArena, tensors.length);
-      return;
+      try {
+        pool.run(poolArena, tensors.length);
+        return;
+      } catch (err) {
+        // Not rethrown: applies also run from timers (a sync round's deadline), where a
+        // throw would end the coordinator. Each element was either updated or not, so the
+        // parameters stay consistent, if this once not fully updated.
+        log.error('apply pool failed; this apply may be partial, later ones run on the event loop', { error: String(err) });
+        this.pool = null;
+        this.poolArena = null;
+        return;
+      }
     }
     const fn = this.arena.kernels[kernel];
-    const [c0, c1, c2, c3, c4] = constants;
-    for (const t of tensors) fn(at(t.values), at(t.scratch), at(t.slots[0]), at(t.slots[1]), t.values.length, c0, c1, c2, c3, c4);
+    const [c0, c1, c2, c3, c4, c5] = constants;
+    for (const t of tensors) fn(at(t.values), at(t.scratch), at(t.slots[0]), at(t.slots[1]), t.values.length, c0, c1, c2, c3, c4, c5);
   }
 
   dispose(): void {

@@ -11,7 +11,7 @@ export const createMomentum: OptimizerFactory = (spec) => ({
   createSlots: (size, alloc = newArray) => [alloc(size)],
   kernelStep: (_step, lrScale) => ({
     kernel: spec.nesterov ? 'nesterov' : 'momentum',
-    constants: [spec.learningRate * lrScale, spec.momentum, 0, 0, 0],
+    constants: [spec.learningRate * lrScale, spec.momentum, 0, 0, 0, 0],
   }),
   apply(param, grad, slots, _step, lrScale) {
     const lr = spec.learningRate * lrScale;

@@ -84,8 +84,8 @@ export class ParameterStore {
 
   /** Applies the gradient held in every tensor's scratch buffer and publishes a new version. */
   applyScratch(lrScale = 1): number {
+    this.engine.apply(this.optimizer, this.tensors, this.applies + 1, lrScale);
     this.applies += 1;
-    this.engine.apply(this.optimizer, this.tensors, this.applies, lrScale);
     this.currentVersion += 1;
     return this.currentVersion;
   }

@@ -6,7 +6,7 @@ export const createSgd: OptimizerFactory = (spec) => ({
   slotNames: [],
   sparseUpdates: true,
   createSlots: () => [],
-  kernelStep: (_step, lrScale) => ({ kernel: 'sgd', constants: [spec.learningRate * lrScale, 0, 0, 0, 0] }),
+  kernelStep: (_step, lrScale) => ({ kernel: 'sgd', constants: [spec.learningRate * lrScale, 0, 0, 0, 0, 0] }),
   apply(param, grad, _slots, _step, lrScale) {
     const lr = spec.learningRate * lrScale;
     const n = param.length;

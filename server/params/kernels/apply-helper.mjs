@@ -2,9 +2,10 @@
  * A helper thread of the apply pool (apply-pool.ts).
  *
  * Each wake-up is one command from the event loop: run this thread's part of one
- * arena's apply (apply-share.mjs), or only take in attach/detach messages. The thread then counts
- * itself done; the event loop waits for all of them before it writes the next command,
- * so a command is never read while it is being written.
+ * arena's apply (apply-share.mjs). The thread then counts itself done; the event loop
+ * waits for all helpers before it writes the next command, so a command is never read
+ * while it is being written. Arenas are announced by messages, read synchronously: the
+ * thread never returns to its own event loop.
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { applyShare } from './apply-share.mjs';
@@ -15,29 +16,27 @@ const DONE = 1;
 const TARGET = 2;
 const FAILED = 3;
 const NEXT = 4;
-
-/** Arena id → this thread's kernels over that arena's memory, and its command buffer. */
-const arenas = new Map();
-
-// Messages are read synchronously: the thread never returns to its event loop.
-function takeMessages() {
-  for (let m = receiveMessageOnPort(parentPort); m; m = receiveMessageOnPort(parentPort)) {
-    const msg = m.message;
-    if (msg.type === 'attach') {
-      const exports = new WebAssembly.Instance(module, { env: { memory: msg.memory } }).exports;
-      arenas.set(msg.id, { kernels: kernelNames.map((name) => exports[name]), commands: new Float64Array(msg.commands) });
-    } else if (msg.type === 'detach') {
-      arenas.delete(msg.id);
-    }
-  }
-}
-
+const READY = 5;
 /**
  * How long a helper polls for the next command before it sleeps. Pushes come in
  * bursts; a helper still on its core takes the next apply at once, while one that
  * slept must be woken and scheduled again, which costs tens of microseconds.
  */
 const SPIN_MS = 0.2;
+
+/** Arena id → this thread's kernels over that arena's memory, and its command buffer. */
+const arenas = new Map();
+
+function takeMessages() {
+  for (let m = receiveMessageOnPort(parentPort); m; m = receiveMessageOnPort(parentPort)) {
+    const { id, memory, commands } = m.message;
+    const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
+    arenas.set(id, { kernels: kernelNames.map((name) => exports[name]), commands: new Float64Array(commands) });
+  }
+}
+
+Atomics.add(ctl, READY, 1);
+Atomics.notify(ctl, READY);
 
 let seen = 0;
 for (;;) {
@@ -48,11 +47,9 @@ for (;;) {
   try {
     takeMessages();
     const target = Atomics.load(ctl, TARGET);
-    if (target > 0) {
-      const arena = arenas.get(target);
-      if (!arena) throw new Error(`apply pool thread ${index}: arena ${target} was never attached`);
-      applyShare(arena.kernels, arena.commands, ctl, NEXT, index, helpers + 1);
-    }
+    const arena = arenas.get(target);
+    if (!arena) throw new Error(`apply pool thread ${index}: arena ${target} was never attached`);
+    applyShare(arena.kernels, arena.commands, ctl, NEXT, index, helpers + 1);
   } catch (err) {
     Atomics.store(ctl, FAILED, 1);
     parentPort.postMessage({ type: 'error', message: String(err?.stack ?? err) });

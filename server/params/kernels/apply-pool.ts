@@ -8,6 +8,12 @@
  * them (apply-share.mjs), then waits for the helpers' last chunks (an apply takes well
  * under a millisecond; a push handler is synchronous anyway). Helpers poll briefly
  * for the next command, then sleep in Atomics.wait.
+ *
+ * The helpers ("a crew") start on the first apply and are replaced when an arena
+ * detaches: a helper that sleeps in Atomics.wait never collects garbage, so only
+ * ending the thread frees its instance over a deleted job's memory. A helper that
+ * fails, dies or does not answer retires the whole pool: its helpers are terminated
+ * and the stores that used it apply on the event loop from then on.
  */
 import { Worker } from 'node:worker_threads';
 import { KERNEL_NAMES, type KernelExports, type KernelFn, type KernelName } from './kernel-module.js';
@@ -16,18 +22,29 @@ import { createLogger } from '../../logger.js';
 
 const log = createLogger('apply-pool');
 
-/** Int32 fields of the control block shared with every helper. */
+/** Int32 fields of a crew's control block, shared with its helpers (apply-helper.mjs). */
 const GEN = 0;
 const DONE = 1;
 const TARGET = 2;
 const FAILED = 3;
 /** The next chunk of the shared tail to take (apply-share.mjs). */
 const NEXT = 4;
+const READY = 5;
+const CTL_FIELDS = 6;
 /**
  * How long the event loop polls for the helpers' last chunks before it sleeps: they
  * finish within microseconds of it, and a futex sleep and wake-up costs tens of them.
  */
 const SPIN_MS = 0.05;
+
+export interface PoolTimeouts {
+  /** For a crew's helpers to start (the first apply waits for them). */
+  startMs: number;
+  /** For the helpers' part of one apply: a 4M-parameter Adam apply takes a few ms. */
+  applyMs: number;
+}
+
+const DEFAULT_TIMEOUTS: PoolTimeouts = { startMs: 10_000, applyMs: 2_000 };
 
 /** An arena attached to the pool: the helpers know its memory and read its calls here. */
 export interface PoolArena {
@@ -38,50 +55,44 @@ export interface PoolArena {
   readonly kernels: readonly KernelFn[];
 }
 
+interface Crew {
+  ctl: Int32Array;
+  helpers: Worker[];
+  /** Set when a helper errs or exits on its own; the next command then retires the pool. */
+  lost: string | null;
+}
+
 export class ApplyPool {
-  private readonly ctl = new Int32Array(new SharedArrayBuffer(5 * Int32Array.BYTES_PER_ELEMENT));
-  private readonly helpers: Worker[];
+  private crew: Crew | null = null;
+  /** What a new crew must be told: every attached arena's memory and command buffer. */
+  private readonly arenas = new Map<number, { memory: WebAssembly.Memory; commands: Float64Array }>();
   private nextId = 1;
-  /** Why the pool stopped taking work (a helper did not answer); null while healthy. */
+  /** Why the pool stopped taking work; null while it works. */
   broken: string | null = null;
 
   constructor(
     readonly threads: number,
-    module: WebAssembly.Module,
-    private readonly timeoutMs = 30_000,
+    private readonly module: WebAssembly.Module,
+    private readonly timeouts: PoolTimeouts = DEFAULT_TIMEOUTS,
   ) {
     if (!Number.isInteger(threads) || threads < 2) throw new Error(`ApplyPool needs at least 2 threads, got ${threads}`);
-    this.helpers = Array.from({ length: threads - 1 }, (_, i) => {
-      const index = i + 1;
-      const w = new Worker(new URL('./apply-helper.mjs', import.meta.url), {
-        workerData: { module, ctl: this.ctl, index, helpers: threads - 1, kernelNames: KERNEL_NAMES },
-        name: `downpour-apply-${index}`,
-      });
-      w.on('message', (msg: { type: string; message: string }) => log.error('apply thread failed', { thread: index, error: msg.message }));
-      w.on('error', (err) => {
-        this.broken ??= `apply thread ${index} died: ${err.message}`;
-        log.error('apply thread died', { thread: index, error: err.message });
-      });
-      w.unref(); // sleeping helpers must not keep the process alive
-      return w;
-    });
   }
 
   /**
-   * Makes `memory` known to every helper; calls are then written into the returned
+   * Makes `memory` known to the helpers; calls are then written into the returned
    * command buffer. `kernels`: the event loop's instance over the same memory.
    */
   attach(memory: WebAssembly.Memory, kernels: KernelExports, maxCalls: number): PoolArena {
     const id = this.nextId++;
     const commands = new Float64Array(new SharedArrayBuffer((1 + maxCalls * CALL_FIELDS) * Float64Array.BYTES_PER_ELEMENT));
-    for (const w of this.helpers) w.postMessage({ type: 'attach', id, memory, commands: commands.buffer });
+    this.arenas.set(id, { memory, commands });
+    for (const w of this.crew?.helpers ?? []) w.postMessage({ type: 'attach', id, memory, commands: commands.buffer });
     return { id, commands, kernels: KERNEL_NAMES.map((name) => kernels[name]) };
   }
 
-  /** Lets the helpers drop their instance over the arena's memory, so it can be freed. */
+  /** Forgets the arena; the helpers that knew its memory end, and the next apply starts new ones. */
   detach(arena: PoolArena): void {
-    for (const w of this.helpers) w.postMessage({ type: 'detach', id: arena.id });
-    if (!this.broken) this.command(0, null);
+    if (this.arenas.delete(arena.id)) this.endCrew();
   }
 
   /** Writes call `k` of the arena's next apply. */
@@ -101,54 +112,100 @@ export class ApplyPool {
     c.set(constants, o + 6);
   }
 
-  /** Runs the first `calls` calls of the arena's command buffer on every thread; returns when all are done. */
+  /**
+   * Runs the first `calls` calls of the arena's command buffer on every thread and
+   * returns when all are done. Throws when the pool cannot, or when a thread failed
+   * (the pool is then retired, and this apply may be partly done).
+   */
   run(arena: PoolArena, calls: number): void {
-    if (this.broken) throw new Error(`apply pool unavailable: ${this.broken}`);
+    if (this.broken) throw new Error(`apply pool retired: ${this.broken}`);
+    const crew = this.crew ?? (this.crew = this.startCrew());
     arena.commands[0] = calls;
-    this.command(arena.id, arena);
+    this.command(crew, arena);
   }
 
-  close(): Promise<number[]> {
-    this.broken ??= 'closed';
-    return Promise.all(this.helpers.map((w) => w.terminate()));
+  /** Retires the pool and ends its helpers. */
+  close(): Promise<void> {
+    this.retire('closed');
+    return Promise.resolve();
   }
 
-  /** Wakes the helpers for `target` (0: messages only), applies the event loop's share of `arena`, waits for theirs. */
-  private command(target: number, arena: PoolArena | null): void {
-    const ctl = this.ctl;
-    const helpers = this.helpers.length;
+  private startCrew(): Crew {
+    const ctl = new Int32Array(new SharedArrayBuffer(CTL_FIELDS * Int32Array.BYTES_PER_ELEMENT));
+    const crew: Crew = { ctl, helpers: [], lost: null };
+    const helpers = this.threads - 1;
+    crew.helpers = Array.from({ length: helpers }, (_, i) => {
+      const index = i + 1;
+      const w = new Worker(new URL('./apply-helper.mjs', import.meta.url), {
+        workerData: { module: this.module, ctl, index, helpers, kernelNames: KERNEL_NAMES },
+        name: `downpour-apply-${index}`,
+      });
+      w.on('message', (msg: { type: string; message: string }) => log.error('apply thread failed', { thread: index, error: msg.message }));
+      w.on('error', (err) => (crew.lost ??= `apply thread ${index} died: ${err.message}`));
+      w.on('exit', (code) => (crew.lost ??= `apply thread ${index} exited (${code})`));
+      w.unref(); // sleeping helpers must not keep the process alive
+      for (const [id, a] of this.arenas) w.postMessage({ type: 'attach', id, memory: a.memory, commands: a.commands.buffer });
+      return w;
+    });
+    // Blocking: a worker thread starts without this thread's event loop.
+    this.await(crew, READY, helpers, this.timeouts.startMs, 'start');
+    return crew;
+  }
+
+  /** Wakes the helpers for `arena`, applies the event loop's share, waits for theirs. */
+  private command(crew: Crew, arena: PoolArena): void {
+    if (crew.lost) this.fail(crew.lost);
+    const ctl = crew.ctl;
     Atomics.store(ctl, DONE, 0);
     Atomics.store(ctl, FAILED, 0);
     Atomics.store(ctl, NEXT, 0);
-    Atomics.store(ctl, TARGET, target);
+    Atomics.store(ctl, TARGET, arena.id);
     Atomics.add(ctl, GEN, 1);
     Atomics.notify(ctl, GEN);
     let ownError: unknown = null;
     try {
-      if (arena) applyShare(arena.kernels, arena.commands, ctl, NEXT, 0, this.threads);
+      applyShare(arena.kernels, arena.commands, ctl, NEXT, 0, this.threads);
     } catch (err) {
       ownError = err; // still wait: the helpers are writing into the same arena
     }
     const spinUntil = performance.now() + SPIN_MS;
-    while (Atomics.load(ctl, DONE) < helpers && performance.now() < spinUntil);
-    const deadline = performance.now() + this.timeoutMs;
-    for (let done = Atomics.load(ctl, DONE); done < helpers; done = Atomics.load(ctl, DONE)) {
+    while (Atomics.load(ctl, DONE) < crew.helpers.length && performance.now() < spinUntil);
+    this.await(crew, DONE, crew.helpers.length, this.timeouts.applyMs, 'finish an apply');
+    if (ownError) this.fail(`the event loop's share failed: ${String(ownError)}`);
+    if (Atomics.load(ctl, FAILED)) this.fail('a helper failed (logged above)');
+  }
+
+  /** Waits until ctl[field] reaches `count`; retires the pool and throws after `ms`. */
+  private await(crew: Crew, field: number, count: number, ms: number, what: string): void {
+    const deadline = performance.now() + ms;
+    for (let seen = Atomics.load(crew.ctl, field); seen < count; seen = Atomics.load(crew.ctl, field)) {
       const left = deadline - performance.now();
-      if (left <= 0) {
-        // A helper that never answers may still write later: nothing may use the pool again.
-        this.broken = `a helper did not finish within ${this.timeoutMs} ms`;
-        throw new Error(`apply pool: ${this.broken}`);
-      }
-      Atomics.wait(ctl, DONE, done, left);
+      if (left <= 0) this.fail(`the helpers did not ${what} within ${ms} ms`);
+      Atomics.wait(crew.ctl, field, seen, left);
     }
-    if (ownError) throw ownError;
-    if (Atomics.load(ctl, FAILED)) throw new Error('apply pool: a helper failed (see the log)');
+  }
+
+  private fail(reason: string): never {
+    this.retire(reason);
+    throw new Error(`apply pool retired: ${reason}`);
+  }
+
+  private retire(reason: string): void {
+    this.broken ??= reason;
+    this.arenas.clear();
+    this.endCrew();
+  }
+
+  private endCrew(): void {
+    // terminate() interrupts even a helper stuck in a kernel; it settles asynchronously.
+    for (const w of this.crew?.helpers ?? []) void w.terminate();
+    this.crew = null;
   }
 }
 
 const pools = new Map<number, ApplyPool>();
 
-/** The process's pool of `threads` helpers, started on first use and shared by every job. */
+/** The process's pool of `threads` threads, shared by every job; a retired pool is replaced for new stores. */
 export function sharedApplyPool(threads: number, module: WebAssembly.Module): ApplyPool {
   let pool = pools.get(threads);
   if (!pool || pool.broken) {

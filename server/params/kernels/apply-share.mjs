@@ -4,8 +4,8 @@
  * the same under tsx, vitest and plain node, with no TypeScript loader in the thread.
  */
 
-/** Float64 fields per call in a command buffer: kernel, p, g, a, b, n, c0..c4. */
-export const CALL_FIELDS = 11;
+/** Float64 fields per call in a command buffer: kernel, p, g, a, b, n, c0..c5. */
+export const CALL_FIELDS = 12;
 /**
  * Elements per chunk: 64 KB of each array, so taking a chunk (one atomic add) costs
  * nothing beside it. Whole 4-float vectors, so every chunk stays 16-byte aligned.
@@ -14,9 +14,8 @@ export const CHUNK = 16384;
 /**
  * The first 3/4 of an apply's chunks are split evenly and in order between the
  * threads, so that each thread updates the same parameters every apply and finds them
- * in its own caches (static shares ran ~5 % faster in bench ps-apply than chunks taken
- * first come, first served). The threads then take the last quarter's chunks as they
- * come free, which absorbs a helper that woke late.
+ * in its own caches. The threads then take the last quarter's chunks as they come
+ * free, which absorbs a helper that woke late.
  */
 const STATIC_FRACTION = 0.75;
 
@@ -45,7 +44,7 @@ export function applyShare(kernels, commands, ctl, next, index, threads) {
     const count = Math.min(CHUNK, commands[o + 5] - start);
     const shift = start * 4;
     const c = commands;
-    kernels[c[o]](c[o + 1] + shift, c[o + 2] + shift, c[o + 3] + shift, c[o + 4] + shift, count, c[o + 6], c[o + 7], c[o + 8], c[o + 9], c[o + 10]);
+    kernels[c[o]](c[o + 1] + shift, c[o + 2] + shift, c[o + 3] + shift, c[o + 4] + shift, count, c[o + 6], c[o + 7], c[o + 8], c[o + 9], c[o + 10], c[o + 11]);
   };
   const to = Math.floor((shared * (index + 1)) / threads);
   for (let i = Math.floor((shared * index) / threads); i < to; i++) run(i);

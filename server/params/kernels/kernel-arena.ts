@@ -6,8 +6,8 @@
 import { instantiateKernels, type KernelExports } from './kernel-module.js';
 
 const PAGE_BYTES = 65536;
-/** wasm32 addresses 4 GiB at most (65,536 pages). */
-const MAX_PAGES = 65536;
+/** wasm32 addresses 4 GiB; one page less, so that an array's end address never wraps to 0. */
+const MAX_PAGES = 65535;
 /** Kernels load four floats at a time from 16-byte-aligned addresses. */
 const ALIGN_FLOATS = 4;
 

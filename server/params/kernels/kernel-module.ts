@@ -8,14 +8,26 @@ import { readFileSync } from 'node:fs';
 export const KERNEL_NAMES = ['sgd', 'momentum', 'nesterov', 'adagrad', 'adam'] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 
-/** (param, gradient, slot a, slot b as byte offsets; elements; five per-apply constants). */
-export type KernelFn = (p: number, g: number, a: number, b: number, n: number, c0: number, c1: number, c2: number, c3: number, c4: number) => void;
+/** (param, gradient, slot a, slot b as byte offsets; elements; six per-apply constants). */
+export type KernelFn = (
+  p: number,
+  g: number,
+  a: number,
+  b: number,
+  n: number,
+  c0: number,
+  c1: number,
+  c2: number,
+  c3: number,
+  c4: number,
+  c5: number,
+) => void;
 export type KernelExports = Record<KernelName, KernelFn>;
 
-/** One optimizer step as a kernel call: which kernel, and its per-apply constants c0..c4 (unused ones 0). */
+/** One optimizer step as a kernel call: which kernel, and its per-apply constants c0..c5 (unused ones 0). */
 export interface KernelStep {
   kernel: KernelName;
-  constants: [number, number, number, number, number];
+  constants: [number, number, number, number, number, number];
 }
 
 let compiled: WebAssembly.Module | null | undefined;

@@ -7,7 +7,7 @@
 ;;
 ;; Every kernel has one signature, so the apply pool can dispatch by index:
 ;;   (p g a b: byte offsets of the parameter, gradient and up to two slot arrays,
-;;    n: elements, c0..c4: the optimizer's per-apply constants)
+;;    n: elements, c0..c5: the optimizer's per-apply constants, computed in float64)
 ;; and updates elements [0, n) in place. Offsets must be 16-byte aligned (the kernel
 ;; arena guarantees it); any n works, the last n mod 4 elements take the scalar loop.
 ;; Arithmetic is float32 throughout, as in tfjs.
@@ -19,7 +19,7 @@
 
   ;; sgd: p <- p - lr*g                                  (c0 = lr)
   (func (export "sgd") (param $p i32) (param $g i32) (param $a i32) (param $b i32) (param $n i32)
-      (param $lr f32) (param $c1 f32) (param $c2 f32) (param $c3 f32) (param $c4 f32)
+      (param $lr f32) (param $c1 f32) (param $c2 f32) (param $c3 f32) (param $c4 f32) (param $c5 f32)
     (local $end i32) (local $lr4 v128)
     (local.set $lr4 (f32x4.splat (local.get $lr)))
     (local.set $end (i32.add (local.get $p) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
@@ -41,7 +41,7 @@
 
   ;; momentum: a <- m*a + g; p <- p - lr*a               (c0 = lr, c1 = m)
   (func (export "momentum") (param $p i32) (param $g i32) (param $a i32) (param $b i32) (param $n i32)
-      (param $lr f32) (param $m f32) (param $c2 f32) (param $c3 f32) (param $c4 f32)
+      (param $lr f32) (param $m f32) (param $c2 f32) (param $c3 f32) (param $c4 f32) (param $c5 f32)
     (local $end i32) (local $lr4 v128) (local $m4 v128) (local $acc4 v128) (local $acc f32)
     (local.set $lr4 (f32x4.splat (local.get $lr)))
     (local.set $m4 (f32x4.splat (local.get $m)))
@@ -68,7 +68,7 @@
 
   ;; nesterov: a <- m*a + g; p <- p - lr*(g + m*a)       (c0 = lr, c1 = m)
   (func (export "nesterov") (param $p i32) (param $g i32) (param $a i32) (param $b i32) (param $n i32)
-      (param $lr f32) (param $m f32) (param $c2 f32) (param $c3 f32) (param $c4 f32)
+      (param $lr f32) (param $m f32) (param $c2 f32) (param $c3 f32) (param $c4 f32) (param $c5 f32)
     (local $end i32) (local $lr4 v128) (local $m4 v128) (local $g4 v128) (local $acc4 v128) (local $gs f32) (local $acc f32)
     (local.set $lr4 (f32x4.splat (local.get $lr)))
     (local.set $m4 (f32x4.splat (local.get $m)))
@@ -102,7 +102,7 @@
   ;; adagrad: a <- a + g*g; p <- p - lr*g / sqrt(a + eps)     (c0 = lr, c1 = eps)
   ;; A zero gradient leaves p and a bit-for-bit unchanged (delta pulls rely on it).
   (func (export "adagrad") (param $p i32) (param $g i32) (param $a i32) (param $b i32) (param $n i32)
-      (param $lr f32) (param $eps f32) (param $c2 f32) (param $c3 f32) (param $c4 f32)
+      (param $lr f32) (param $eps f32) (param $c2 f32) (param $c3 f32) (param $c4 f32) (param $c5 f32)
     (local $end i32) (local $lr4 v128) (local $eps4 v128) (local $g4 v128) (local $s4 v128) (local $gs f32) (local $s f32)
     (local.set $lr4 (f32x4.splat (local.get $lr)))
     (local.set $eps4 (f32x4.splat (local.get $eps)))
@@ -135,14 +135,13 @@
 
   ;; adam: a <- b1*a + (1-b1)*g; b <- b2*b + (1-b2)*g*g; p <- p - step*a / (sqrt(b) + eps)
   ;; with the bias corrections folded into step and eps (Kingma & Ba 2015, end of section 2):
-  ;; (c0 = step = lr*sqrt(1 - b2^t)/(1 - b1^t); c1 = eps = epsilon*sqrt(1 - b2^t); c2 = b1; c3 = b2)
+  ;; (c0 = step = lr*sqrt(1 - b2^t)/(1 - b1^t); c1 = eps = epsilon*sqrt(1 - b2^t); c2 = b1; c3 = b2;
+  ;;  c4 = 1 - b1, c5 = 1 - b2: from float64, as tfjs has them; 1 - f32(0.999) is 1.3e-5 off)
   (func (export "adam") (param $p i32) (param $g i32) (param $a i32) (param $b i32) (param $n i32)
-      (param $step f32) (param $eps f32) (param $b1 f32) (param $b2 f32) (param $c4 f32)
-    (local $end i32) (local $o1 f32) (local $o2 f32) (local $gs f32) (local $ms f32) (local $vs f32)
+      (param $step f32) (param $eps f32) (param $b1 f32) (param $b2 f32) (param $o1 f32) (param $o2 f32)
+    (local $end i32) (local $gs f32) (local $ms f32) (local $vs f32)
     (local $step4 v128) (local $b14 v128) (local $b24 v128) (local $eps4 v128)
     (local $o14 v128) (local $o24 v128) (local $g4 v128) (local $m4 v128) (local $v4 v128)
-    (local.set $o1 (f32.sub (f32.const 1) (local.get $b1)))
-    (local.set $o2 (f32.sub (f32.const 1) (local.get $b2)))
     (local.set $step4 (f32x4.splat (local.get $step)))
     (local.set $b14 (f32x4.splat (local.get $b1)))
     (local.set $b24 (f32x4.splat (local.get $b2)))
