@@ -217,6 +217,14 @@ describe('apply pool', () => {
     await pool.close();
   });
 
+  it('retires itself when its helpers do not start in time', async () => {
+    const pool = new ApplyPool(2, module, { startMs: 0, applyMs: 2000 });
+    const { run } = smallArena(pool, 3);
+    expect(() => run()).toThrow(/did not start within 0 ms/);
+    expect(pool.broken).toMatch(/did not start/);
+    await pool.close();
+  });
+
   it("retires itself when the event loop's own share traps", async () => {
     const pool = new ApplyPool(2, module);
     const { run } = smallArena(pool, 3);

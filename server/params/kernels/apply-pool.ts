@@ -119,7 +119,7 @@ export class ApplyPool {
    */
   run(arena: PoolArena, calls: number): void {
     if (this.broken) throw new Error(`apply pool retired: ${this.broken}`);
-    const crew = this.crew ?? (this.crew = this.startCrew());
+    const crew = this.crew ?? this.startCrew();
     arena.commands[0] = calls;
     this.command(crew, arena);
   }
@@ -132,7 +132,8 @@ export class ApplyPool {
 
   private startCrew(): Crew {
     const ctl = new Int32Array(new SharedArrayBuffer(CTL_FIELDS * Int32Array.BYTES_PER_ELEMENT));
-    const crew: Crew = { ctl, helpers: [], lost: null };
+    // Current before it is ready, so that a start that times out ends these threads.
+    const crew: Crew = (this.crew = { ctl, helpers: [], lost: null });
     const helpers = this.threads - 1;
     crew.helpers = Array.from({ length: helpers }, (_, i) => {
       const index = i + 1;
