@@ -8,15 +8,10 @@
  * thread never returns to its own event loop.
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { applyShare } from './apply-share.mjs';
+import { applyShare, CTL } from './apply-share.mjs';
 
 const { module, ctl, index, helpers, kernelNames } = workerData;
-const GEN = 0;
-const DONE = 1;
-const TARGET = 2;
-const FAILED = 3;
-const NEXT = 4;
-const READY = 5;
+const { GEN, DONE, TARGET, FAILED, READY } = CTL;
 /**
  * How long a helper polls for the next command before it sleeps. Pushes come in
  * bursts; a helper still on its core takes the next apply at once, while one that
@@ -49,7 +44,7 @@ for (;;) {
     const target = Atomics.load(ctl, TARGET);
     const arena = arenas.get(target);
     if (!arena) throw new Error(`apply pool thread ${index}: arena ${target} was never attached`);
-    applyShare(arena.kernels, arena.commands, ctl, NEXT, index, helpers + 1);
+    applyShare(arena.kernels, arena.commands, ctl, index, helpers + 1);
   } catch (err) {
     Atomics.store(ctl, FAILED, 1);
     parentPort.postMessage({ type: 'error', message: String(err?.stack ?? err) });

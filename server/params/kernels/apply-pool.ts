@@ -17,20 +17,12 @@
  */
 import { Worker } from 'node:worker_threads';
 import { KERNEL_NAMES, type KernelExports, type KernelFn, type KernelName } from './kernel-module.js';
-import { applyShare, CALL_FIELDS } from './apply-share.mjs';
+import { applyShare, CALL_FIELDS, CTL } from './apply-share.mjs';
 import { createLogger } from '../../logger.js';
 
 const log = createLogger('apply-pool');
 
-/** Int32 fields of a crew's control block, shared with its helpers (apply-helper.mjs). */
-const GEN = 0;
-const DONE = 1;
-const TARGET = 2;
-const FAILED = 3;
-/** The next chunk of the shared tail to take (apply-share.mjs). */
-const NEXT = 4;
-const READY = 5;
-const CTL_FIELDS = 6;
+const { GEN, DONE, TARGET, FAILED, NEXT, READY } = CTL;
 /**
  * How long the event loop polls for the helpers' last chunks before it sleeps: they
  * finish within microseconds of it, and a futex sleep and wake-up costs tens of them.
@@ -131,7 +123,7 @@ export class ApplyPool {
   }
 
   private startCrew(): Crew {
-    const ctl = new Int32Array(new SharedArrayBuffer(CTL_FIELDS * Int32Array.BYTES_PER_ELEMENT));
+    const ctl = new Int32Array(new SharedArrayBuffer(CTL.FIELDS * Int32Array.BYTES_PER_ELEMENT));
     // Current before it is ready, so that a start that times out ends these threads.
     const crew: Crew = (this.crew = { ctl, helpers: [], lost: null });
     const helpers = this.threads - 1;
@@ -165,7 +157,7 @@ export class ApplyPool {
     Atomics.notify(ctl, GEN);
     let ownError: unknown = null;
     try {
-      applyShare(arena.kernels, arena.commands, ctl, NEXT, 0, this.threads);
+      applyShare(arena.kernels, arena.commands, ctl, 0, this.threads);
     } catch (err) {
       ownError = err; // still wait: the helpers are writing into the same arena
     }

@@ -1,8 +1,15 @@
 /**
- * One thread's part of an apply, run by the event loop (apply-pool.ts) and by every
- * helper thread (apply-helper.mjs) alike. Plain JavaScript so that the helpers start
- * the same under tsx, vitest and plain node, with no TypeScript loader in the thread.
+ * What the apply pool (apply-pool.ts) and its helper threads (apply-helper.mjs) share:
+ * the layout of their control block and command buffers, and one thread's part of an
+ * apply, run by the event loop and every helper alike. Plain JavaScript so that the
+ * helpers start the same under tsx, vitest and plain node, with no TypeScript loader.
  */
+
+/**
+ * Int32 fields of a crew's control block: the command generation, helpers done, the
+ * arena to apply, a failure flag, the next chunk of the shared tail, helpers started.
+ */
+export const CTL = Object.freeze({ GEN: 0, DONE: 1, TARGET: 2, FAILED: 3, NEXT: 4, READY: 5, FIELDS: 6 });
 
 /** Float64 fields per call in a command buffer: kernel, p, g, a, b, n, c0..c5. */
 export const CALL_FIELDS = 12;
@@ -22,10 +29,11 @@ const STATIC_FRACTION = 0.75;
 /**
  * Thread `index` of `threads`: its static share of the calls in `commands` ([call
  * count, then CALL_FIELDS per call]), then chunks of the rest by incrementing
- * `ctl[next]` until none are left. Every element is updated exactly once; the kernels
+ * `ctl[CTL.NEXT]` until none are left. Every element is updated exactly once; the kernels
  * are elementwise, so the result does not depend on which thread updated it.
  */
-export function applyShare(kernels, commands, ctl, next, index, threads) {
+export function applyShare(kernels, commands, ctl, index, threads) {
+  const next = CTL.NEXT;
   const calls = commands[0];
   let total = 0;
   for (let k = 0; k < calls; k++) total += Math.ceil(commands[1 + k * CALL_FIELDS + 5] / CHUNK);
