@@ -3,9 +3,9 @@
  * same machine can merely copy one. A 1,000,000-parameter model (four tensors) in a
  * real ParameterStore; each optimizer applies the scratch gradient runs × iterations
  * times, in rounds interleaved with every other case, and the fastest single apply
- * counts (likewise for the copy). Throughput is
- * gradient bytes processed per second (4 bytes per parameter per apply); copy is
- * Float32Array.prototype.set of the same 4 MB, measured in the same process.
+ * counts (likewise for the copy). Throughput is gradient bytes processed per second
+ * (4 bytes per parameter per apply); copy is Float32Array.prototype.set of the same
+ * 4 MB, measured in the same process.
  * ratio = optimizer GB/s / copy GB/s.
  *
  * Each optimizer runs on three engines (server/params/apply-engine.ts): the JavaScript
@@ -42,7 +42,6 @@ const OPTIMIZERS: OptimizerType[] = ['sgd', 'adagrad', 'adam'];
 
 /** Something timed: the copy, or one optimizer on one engine. */
 interface Case {
-  label: string;
   fn: () => void;
   bestNs: number;
 }
@@ -80,7 +79,7 @@ function run(opts: Options): void {
 
   const src = new Float32Array(PARAMS).fill(1);
   const dst = new Float32Array(PARAMS);
-  const copy: Case = { label: 'copy', fn: () => dst.set(src), bestNs: Infinity };
+  const copy: Case = { fn: () => dst.set(src), bestNs: Infinity };
 
   const engines: ApplySettings[] = [
     { ...DEFAULT_APPLY_SETTINGS, kernels: 'js', threads: 1 },
@@ -93,7 +92,7 @@ function run(opts: Options): void {
       if (!spec.ok) throw new Error(spec.message);
       const store = new ParameterStore(MODEL, initial, createOptimizer(spec.value.optimizer), { apply });
       store.tensors.forEach((t, i) => t.scratch.set(gradient[i]!));
-      const c: Case = { label: type, fn: () => store.applyScratch(), bestNs: Infinity };
+      const c: Case = { fn: () => store.applyScratch(), bestNs: Infinity };
       return { type, store, case: c };
     }),
   );

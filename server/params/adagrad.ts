@@ -1,4 +1,4 @@
-import { newArray, type OptimizerFactory } from './optimizer.js';
+import type { OptimizerFactory } from './optimizer.js';
 
 /**
  * tf.train.adagrad, the Downpour default: per-parameter step sizes shrink with the
@@ -9,7 +9,7 @@ export const createAdagrad: OptimizerFactory = (spec) => ({
   type: 'adagrad',
   slotNames: ['accumulator'],
   sparseUpdates: true,
-  createSlots: (size, alloc = newArray) => [alloc(size).fill(spec.initialAccumulatorValue)],
+  createSlots: (size, alloc) => [alloc(size).fill(spec.initialAccumulatorValue)],
   kernelStep: (_step, lrScale) => ({ kernel: 'adagrad', constants: [spec.learningRate * lrScale, spec.epsilon, 0, 0, 0, 0] }),
   apply(param, grad, slots, _step, lrScale) {
     const lr = spec.learningRate * lrScale;

@@ -1,4 +1,4 @@
-import { newArray, type OptimizerFactory } from './optimizer.js';
+import type { OptimizerFactory } from './optimizer.js';
 
 /**
  * tf.train.adam: m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²;
@@ -19,7 +19,7 @@ export const createAdam: OptimizerFactory = (spec) => {
     type: 'adam',
     slotNames: ['m', 'v'],
     sparseUpdates: false,
-    createSlots: (size, alloc = newArray) => [alloc(size), alloc(size)],
+    createSlots: (size, alloc) => [alloc(size), alloc(size)],
     kernelStep(step, lrScale) {
       const [stepSize, epsHat] = corrected(step, lrScale);
       return { kernel: 'adam', constants: [stepSize, epsHat, spec.beta1, spec.beta2, 1 - spec.beta1, 1 - spec.beta2] };

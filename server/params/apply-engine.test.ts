@@ -198,7 +198,7 @@ describe('apply pool', () => {
     const floats = new Float32Array(memory.buffer as unknown as SharedArrayBuffer);
     /** p ← p − 0.5·g with g = p (or g out of bounds for the calls in `trap`). */
     const run = (trap: number[] = []) => {
-      for (let k = 0; k < calls; k++) ApplyPool.setCall(arena, k, 'sgd', [16 * k, trap.includes(k) ? 1 << 20 : 16 * k, 0, 0], 4, [0.5, 0, 0, 0, 0, 0]);
+      for (let k = 0; k < calls; k++) ApplyPool.setCall(arena, k, 'sgd', 16 * k, trap.includes(k) ? 1 << 20 : 16 * k, 0, 0, 4, [0.5, 0, 0, 0, 0, 0]);
       pool.run(arena, calls);
     };
     return { arena, floats, run };

@@ -86,15 +86,19 @@ class WasmApplyEngine implements ApplyEngine {
     return this.arena.alloc(size);
   }
 
+  /** A slot's byte offset; 0 for a slot the optimizer does not have (the kernel ignores it). */
+  private readonly at = (a: Float32Array | undefined) => (a ? this.arena.offsetOf(a) : 0);
+
   apply(optimizer: Optimizer, tensors: readonly ApplyTensor[], step: number, lrScale: number): void {
     const { kernel, constants } = optimizer.kernelStep(step, lrScale);
-    const at = (a: Float32Array | undefined) => (a ? this.arena.offsetOf(a) : 0);
+    const at = this.at;
     const pool = this.pool;
     const poolArena = this.poolArena;
     if (pool && poolArena && !pool.broken) {
-      tensors.forEach((t, k) =>
-        ApplyPool.setCall(poolArena, k, kernel, [at(t.values), at(t.scratch), at(t.slots[0]), at(t.slots[1])], t.values.length, constants),
-      );
+      for (let k = 0; k < tensors.length; k++) {
+        const t = tensors[k]!;
+        ApplyPool.setCall(poolArena, k, kernel, at(t.values), at(t.scratch), at(t.slots[0]), at(t.slots[1]), t.values.length, constants);
+      }
       try {
         pool.run(poolArena, tensors.length);
         return;

@@ -1,4 +1,4 @@
-import { newArray, type OptimizerFactory } from './optimizer.js';
+import type { OptimizerFactory } from './optimizer.js';
 
 /**
  * tf.train.momentum: a ← m·a + g, then p ← p − lr·a, or with Nesterov's look-ahead
@@ -8,7 +8,7 @@ export const createMomentum: OptimizerFactory = (spec) => ({
   type: 'momentum',
   slotNames: ['momentum'],
   sparseUpdates: false,
-  createSlots: (size, alloc = newArray) => [alloc(size)],
+  createSlots: (size, alloc) => [alloc(size)],
   kernelStep: (_step, lrScale) => ({
     kernel: spec.nesterov ? 'nesterov' : 'momentum',
     constants: [spec.learningRate * lrScale, spec.momentum, 0, 0, 0, 0],

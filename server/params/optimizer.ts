@@ -16,7 +16,7 @@ export interface Optimizer {
    */
   readonly sparseUpdates: boolean;
   /** Fresh state for one tensor of `size` elements, in arrays from `alloc` (zeroed). */
-  createSlots(size: number, alloc?: (size: number) => Float32Array): Float32Array[];
+  createSlots(size: number, alloc: (size: number) => Float32Array): Float32Array[];
   /**
    * One update of `param` in place. `step` counts applies from 1 (Adam's bias
    * correction); `lrScale` multiplies the learning rate (staleness-aware modes).
@@ -26,7 +26,5 @@ export interface Optimizer {
   /** The same update as a call of the SIMD kernels (kernels/ps-kernels.wat): slots are passed in slotNames order. */
   kernelStep(step: number, lrScale: number): KernelStep;
 }
-
-export const newArray = (size: number): Float32Array => new Float32Array(size);
 
 export type OptimizerFactory = (spec: OptimizerSpec) => Optimizer;

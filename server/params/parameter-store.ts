@@ -5,6 +5,11 @@
  * per tensor that pushes decode into, so applying a push allocates nothing. All of
  * them live where the apply engine's kernels update them in place (apply-engine.ts).
  */
+import { encodeTensors, type TensorPayload } from '../../shared/codec.js';
+import { diffParams, type DeltaManifest } from '../../shared/param-delta.js';
+import { sizeOf, type TensorSpec } from '../../shared/tensors.js';
+import type { Optimizer } from './optimizer.js';
+import { createApplyEngine, DEFAULT_APPLY_SETTINGS, type ApplyEngine, type ApplySettings } from './apply-engine.js';
 
 export interface ParameterStoreOptions {
   /**
@@ -15,11 +20,6 @@ export interface ParameterStoreOptions {
   /** Which kernels apply the optimizer, on how many threads. */
   apply?: ApplySettings;
 }
-import { encodeTensors, type TensorPayload } from '../../shared/codec.js';
-import { diffParams, type DeltaManifest } from '../../shared/param-delta.js';
-import { sizeOf, type TensorSpec } from '../../shared/tensors.js';
-import type { Optimizer } from './optimizer.js';
-import { createApplyEngine, DEFAULT_APPLY_SETTINGS, type ApplyEngine, type ApplySettings } from './apply-engine.js';
 
 export interface StoredTensor {
   spec: TensorSpec;

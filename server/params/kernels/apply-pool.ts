@@ -87,19 +87,15 @@ export class ApplyPool {
     if (this.arenas.delete(arena.id)) this.endCrew();
   }
 
-  /** Writes call `k` of the arena's next apply. */
-  static setCall(
-    arena: PoolArena,
-    k: number,
-    kernel: KernelName,
-    offsets: [p: number, g: number, a: number, b: number],
-    n: number,
-    constants: readonly number[],
-  ): void {
+  /** Writes call `k` of the arena's next apply: the kernel's arguments (byte offsets p, g, a, b; n elements; constants). */
+  static setCall(arena: PoolArena, k: number, kernel: KernelName, p: number, g: number, a: number, b: number, n: number, constants: readonly number[]): void {
     const c = arena.commands;
     const o = 1 + k * CALL_FIELDS;
     c[o] = KERNEL_NAMES.indexOf(kernel);
-    c.set(offsets, o + 1);
+    c[o + 1] = p;
+    c[o + 2] = g;
+    c[o + 3] = a;
+    c[o + 4] = b;
     c[o + 5] = n;
     c.set(constants, o + 6);
   }

@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-export const WAT_URL = new URL('./ps-kernels.wat', import.meta.url);
+const WAT_URL = new URL('./ps-kernels.wat', import.meta.url);
 export const WASM_URL = new URL('./ps-kernels.wasm', import.meta.url);
 
 export async function compileKernels(): Promise<Uint8Array> {
