@@ -47,7 +47,7 @@ export interface ApplyEngine {
   readonly threads: number;
   /** A zeroed array of `size` floats that `apply` may update; call once per array, for the sizes given at creation. */
   alloc(size: number): Float32Array;
-  /** One optimizer step over every tensor: values updated from scratch, slots advanced. */
+  /** One update over every tensor (an optimizer step: values updated from scratch, slots advanced). */
   apply(update: ApplyUpdate, tensors: readonly ApplyTensor[], step: number, lrScale: number): void;
   /** Releases the pool's hold on the arena; later applies (if any) run on the event loop. */
   dispose(): void;
