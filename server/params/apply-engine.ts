@@ -28,6 +28,12 @@ export const DEFAULT_APPLY_SETTINGS: ApplySettings = {
   parallelFromParams: 262_144,
 };
 
+/**
+ * What an engine runs of an update: the reference loop or the kernel call. Every
+ * optimizer is one; so is the copy bench ps-apply measures them against (kernels/copy-update.ts).
+ */
+export type ApplyUpdate = Pick<Optimizer, 'apply' | 'kernelStep'>;
+
 /** The arrays one apply reads and writes, per tensor. */
 export interface ApplyTensor {
   values: Float32Array;
@@ -41,8 +47,8 @@ export interface ApplyEngine {
   readonly threads: number;
   /** A zeroed array of `size` floats that `apply` may update; call once per array, for the sizes given at creation. */
   alloc(size: number): Float32Array;
-  /** One optimizer step over every tensor: values updated from scratch, slots advanced. */
-  apply(optimizer: Optimizer, tensors: readonly ApplyTensor[], step: number, lrScale: number): void;
+  /** One update over every tensor (an optimizer step: values updated from scratch, slots advanced). */
+  apply(update: ApplyUpdate, tensors: readonly ApplyTensor[], step: number, lrScale: number): void;
   /** Releases the pool's hold on the arena; later applies (if any) run on the event loop. */
   dispose(): void;
 }
@@ -60,8 +66,8 @@ const jsEngine: ApplyEngine = {
   kernels: 'js',
   threads: 1,
   alloc: (size) => new Float32Array(size),
-  apply(optimizer, tensors, step, lrScale) {
-    for (const t of tensors) optimizer.apply(t.values, t.scratch, t.slots, step, lrScale);
+  apply(update, tensors, step, lrScale) {
+    for (const t of tensors) update.apply(t.values, t.scratch, t.slots, step, lrScale);
   },
   dispose() {},
 };
@@ -89,8 +95,8 @@ class WasmApplyEngine implements ApplyEngine {
   /** A slot's byte offset; 0 for a slot the optimizer does not have (the kernel ignores it). */
   private readonly at = (a: Float32Array | undefined) => (a ? this.arena.offsetOf(a) : 0);
 
-  apply(optimizer: Optimizer, tensors: readonly ApplyTensor[], step: number, lrScale: number): void {
-    const { kernel, constants } = optimizer.kernelStep(step, lrScale);
+  apply(update: ApplyUpdate, tensors: readonly ApplyTensor[], step: number, lrScale: number): void {
+    const { kernel, constants } = update.kernelStep(step, lrScale);
     const at = this.at;
     const pool = this.pool;
     const poolArena = this.poolArena;

@@ -4,8 +4,11 @@
  */
 import { readFileSync } from 'node:fs';
 
-/** The kernels, in the order the apply pool's command buffer names them by index. */
-export const KERNEL_NAMES = ['sgd', 'momentum', 'nesterov', 'adagrad', 'adam'] as const;
+/**
+ * The kernels, in the order the apply pool's command buffer names them by index.
+ * 'copy' is no optimizer's: it is bench ps-apply's baseline (copy-update.ts).
+ */
+export const KERNEL_NAMES = ['sgd', 'momentum', 'nesterov', 'adagrad', 'adam', 'copy'] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 
 /** (param, gradient, slot a, slot b as byte offsets; elements; six per-apply constants). */
