@@ -29,7 +29,7 @@ import { shardRouter } from './http/shards.js';
 import type { Job } from './jobs/job.js';
 import { payloadCapBytes } from './params/gradient-gate.js';
 import { JobRegistry } from './jobs/job-registry.js';
-import { createLogger } from './logger.js';
+import { createLogger, redactSecret } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { attachOperatorNamespace, type OperatorChannel, type OperatorNamespace } from './operator/operator-namespace.js';
 import type { JobStore } from './store/job-store.js';
@@ -94,6 +94,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
   const evaluation = options.evaluation ?? createEvaluationService();
   const maxMessageBytes = options.maxMessageBytes ?? payloadCapBytes(MAX_MODEL_PARAMETERS) + 64 * 1024;
   const operatorToken = options.operatorToken ?? randomBytes(24).toString('base64url');
+  const stopRedactingToken = redactSecret(operatorToken);
   const dataDir = options.dataDir ?? null;
   if (dataDir) mkdirSync(dataDir, { recursive: true });
   const store: JobStore | null = dataDir ? new SqliteJobStore(join(dataDir, 'downpour.sqlite')) : null;
@@ -185,6 +186,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
       await new Promise<void>((resolve) => httpServer.close(() => resolve()));
       await evaluation.close();
       store?.close();
+      stopRedactingToken();
     },
   };
 }
