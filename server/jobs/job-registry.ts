@@ -81,6 +81,8 @@ export class JobRegistry {
     }
     this.jobs.set(job.id, job);
     this.deps.store?.saveJob({ id: job.id, spec, topology: spec.model === 'custom' ? job.topology : null, state: 'draft', failure: null, createdAt: job.createdAt });
+    // Here rather than in a caller: the operator API and createCoordinator both create jobs.
+    log.info('job created', { job: job.id, jobName: spec.name, model: spec.model, parameters: job.store.parameterCount });
     if (start) job.control('start');
     return ok({ job });
   }
