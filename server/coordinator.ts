@@ -29,7 +29,7 @@ import { shardRouter } from './http/shards.js';
 import type { Job } from './jobs/job.js';
 import { payloadCapBytes } from './params/gradient-gate.js';
 import { JobRegistry } from './jobs/job-registry.js';
-import { createLogger } from './logger.js';
+import { redactSecret } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { attachOperatorNamespace, type OperatorChannel, type OperatorNamespace } from './operator/operator-namespace.js';
 import type { JobStore } from './store/job-store.js';
@@ -38,8 +38,6 @@ import { attachWorkerNamespace, reassignWorkers, type WorkerNamespace } from './
 import { WorkerDirectory } from './worker/worker-directory.js';
 import type { SocketGuardOptions } from './worker/socket-guard.js';
 import type { ApplySettings } from './params/apply-engine.js';
-
-const log = createLogger('coordinator');
 
 /** Models larger than this are refused at job creation; it sizes socket.io's message cap. */
 export const MAX_MODEL_PARAMETERS = 4_000_000;
@@ -94,6 +92,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
   const evaluation = options.evaluation ?? createEvaluationService();
   const maxMessageBytes = options.maxMessageBytes ?? payloadCapBytes(MAX_MODEL_PARAMETERS) + 64 * 1024;
   const operatorToken = options.operatorToken ?? randomBytes(24).toString('base64url');
+  const stopRedactingToken = redactSecret(operatorToken);
   const dataDir = options.dataDir ?? null;
   if (dataDir) mkdirSync(dataDir, { recursive: true });
   const store: JobStore | null = dataDir ? new SqliteJobStore(join(dataDir, 'downpour.sqlite')) : null;
@@ -159,7 +158,6 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
       const parsed = parseJobSpec(input);
       if (!parsed.ok) return fail(ErrorCode.BAD_REQUEST, parsed.message);
       const created = await jobs.create(parsed.value, opts.topology ?? null, opts.start ?? true);
-      if (created.ok) log.info('job created', { job: created.job.id, name: created.job.spec.name, state: created.job.state, parameters: created.job.store.parameterCount });
       return created;
     },
     async restore() {
@@ -185,6 +183,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
       await new Promise<void>((resolve) => httpServer.close(() => resolve()));
       await evaluation.close();
       store?.close();
+      stopRedactingToken();
     },
   };
 }

@@ -13,13 +13,13 @@ import { resolveOperatorToken } from './auth/operator-token.js';
 import { readEnvironment } from './config.js';
 import { DEFAULT_APPLY_SETTINGS } from './params/apply-engine.js';
 import { createCoordinator } from './coordinator.js';
-import { createLogger, setLogLevel } from './logger.js';
+import { configureLogging, createLogger } from './logger.js';
 
 const log = createLogger('main');
 
 async function main(): Promise<void> {
   const env = readEnvironment();
-  setLogLevel(env.logLevel);
+  configureLogging({ level: env.logLevel, format: env.logFormat });
   const program = new Command('downpour')
     .description('Downpour coordinator: parameter server for browser workers')
     .addOption(new Option('--port <n>', 'HTTP port (env PORT)').argParser(integer(0, 65535)).default(env.port ?? 3000))

@@ -64,7 +64,7 @@ export class CheckpointStore {
       try {
         return decodeCheckpoint(await readFile(file));
       } catch (err) {
-        log.warn('skipping damaged checkpoint', { jobId, file: all[i]!.name, reason: err instanceof Error ? err.message : String(err) });
+        log.warn('skipping damaged checkpoint', { job: jobId, file: all[i]!.name, err });
       }
     }
     return null;

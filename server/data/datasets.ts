@@ -41,7 +41,7 @@ export class DatasetRegistry {
         this.loaded.set(name, parseCsvDataset(name, readFileSync(join(uploadDir, file), 'utf8')));
         this.uploads.add(name);
       } catch (err) {
-        log.warn('ignoring unreadable uploaded dataset', { file, reason: err instanceof Error ? err.message : String(err) });
+        log.warn('ignoring unreadable uploaded dataset', { file, err });
       }
     }
   }

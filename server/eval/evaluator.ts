@@ -75,7 +75,7 @@ export function createEvaluationService(): EvaluationService {
       else pending.reject(new Error(reply.message));
     });
     w.on('error', (err) => {
-      log.error('evaluation thread failed', { error: err.message });
+      log.error('evaluation thread failed', { err });
       failAll(err);
       worker = null;
     });

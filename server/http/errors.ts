@@ -17,6 +17,6 @@ export const apiNotFound: RequestHandler = (req, res) => {
 export const errorHandler: ErrorRequestHandler = (err: { status?: number; type?: string; message?: string }, req, res, _next) => {
   if (err.type === 'entity.too.large') return void res.status(413).json(fail(ErrorCode.PAYLOAD_TOO_LARGE, 'The request body is too large'));
   if (err.type === 'entity.parse.failed') return void res.status(400).json(fail(ErrorCode.BAD_REQUEST, 'The request body is not valid JSON'));
-  log.error('request failed', { method: req.method, path: req.path, error: err.message });
+  log.error('request failed', { method: req.method, path: req.path, err });
   res.status(500).json(fail(ErrorCode.INTERNAL, 'The coordinator could not handle this request'));
 };

@@ -81,6 +81,8 @@ export class JobRegistry {
     }
     this.jobs.set(job.id, job);
     this.deps.store?.saveJob({ id: job.id, spec, topology: spec.model === 'custom' ? job.topology : null, state: 'draft', failure: null, createdAt: job.createdAt });
+    // Here rather than in a caller: the operator API and createCoordinator both create jobs.
+    log.info('job created', { job: job.id, jobName: spec.name, model: spec.model, parameters: job.store.parameterCount });
     if (start) job.control('start');
     return ok({ job });
   }
@@ -95,14 +97,14 @@ export class JobRegistry {
       // A spec stored before a field existed gets that field's default, as a new spec would.
       const spec = parseJobSpec(s.spec);
       if (!spec.ok) {
-        log.error('cannot restore job: its stored spec is no longer valid', { job: s.id, error: spec.message });
+        log.error('cannot restore job: its stored spec is no longer valid', { job: s.id, reason: spec.message });
         continue;
       }
       let job: Job;
       try {
         job = await this.build(s.id, spec.value, s.topology, s.createdAt);
       } catch (err) {
-        log.error('cannot restore job', { job: s.id, error: err instanceof Error ? err.message : String(err) });
+        log.error('cannot restore job', { job: s.id, err });
         continue;
       }
       const ckpt = await this.deps.checkpoints?.latestValid(s.id);

@@ -327,7 +327,7 @@ export class Job {
       }
       return rec;
     } catch (err) {
-      log.warn('evaluation failed', { job: this.id, error: err instanceof Error ? err.message : String(err) });
+      log.warn('evaluation failed', { job: this.id, err });
       return null;
     }
   }
@@ -349,7 +349,7 @@ export class Job {
         this.lastCheckpointVersion = content.store.version;
         log.debug('checkpoint written', { job: this.id, version: info.version, bytes: info.bytes });
       })
-      .catch((err: unknown) => log.error('checkpoint failed', { job: this.id, error: err instanceof Error ? err.message : String(err) }))
+      .catch((err: unknown) => log.error('checkpoint failed', { job: this.id, err }))
       .finally(() => (this.checkpointInFlight = null));
     return this.checkpointInFlight;
   }

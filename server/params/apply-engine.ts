@@ -112,7 +112,7 @@ class WasmApplyEngine implements ApplyEngine {
         // Not rethrown: applies also run from timers (a sync round's deadline), where a
         // throw would end the coordinator. Each element was either updated or not, so the
         // parameters stay consistent, if this once not fully updated.
-        log.error('apply pool failed; this apply may be partial, later ones run on the event loop', { error: String(err) });
+        log.error('apply pool failed; this apply may be partial, later ones run on the event loop', { err });
         this.pool = null;
         this.poolArena = null;
         return;

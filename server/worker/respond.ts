@@ -24,7 +24,7 @@ export function respond<S extends z.ZodType, T extends object>(
     // A client that sends no callback gets no answer, and must not crash us.
     const reply = typeof ack === 'function' ? (ack as (r: Result<T>) => void) : () => {};
     const internal = (err: unknown): Result<T> => {
-      log.error('handler failed', { event, error: err instanceof Error ? err.stack : String(err) });
+      log.error('handler failed', { event, err });
       return fail(ErrorCode.INTERNAL, `The coordinator could not handle ${event}`);
     };
     const answer = (result: Result<T>) => {

@@ -129,7 +129,7 @@ export class ApplyPool {
         workerData: { module: this.module, ctl, index, helpers, kernelNames: KERNEL_NAMES },
         name: `downpour-apply-${index}`,
       });
-      w.on('message', (msg: { type: string; message: string }) => log.error('apply thread failed', { thread: index, error: msg.message }));
+      w.on('message', (msg: { type: string; message: string }) => log.error('apply thread failed', { thread: index, err: msg.message }));
       w.on('error', (err) => (crew.lost ??= `apply thread ${index} died: ${err.message}`));
       w.on('exit', (code) => (crew.lost ??= `apply thread ${index} exited (${code})`));
       w.unref(); // sleeping helpers must not keep the process alive
