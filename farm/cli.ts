@@ -113,6 +113,7 @@ async function main(): Promise<void> {
     // A failed launch closed what it started, and main() reports it.
     const fleet = await launching.catch(() => null);
     if (!fleet) return;
+    fleet.stopRestarting();
     const rows = (await withTimeout(fleet.poll(), FINAL_POLL_MS)) ?? fleet.snapshot();
     await fleet.close();
     const endedAt = Date.now();

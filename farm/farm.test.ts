@@ -3,8 +3,9 @@
  * group against a real coordinator, with headless Chromium workers. One page's renderer
  * is killed (a real crash) and the farm restarts it; one SIGTERM to the whole group
  * (which the farm also gets relayed by npm) is one clean stop: exit 0, no Chromium
- * process left, the summary written. A second signal after the burst, while the stop
- * hangs on a frozen browser, exits at once.
+ * process left, the summary written; so is systemd's stop, which signals the browsers
+ * too. A second signal after the burst, while the stop hangs on a frozen browser,
+ * exits at once.
  */
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -83,6 +84,23 @@ test('the farm restarts a crashed page, stops cleanly on a SIGTERM to its proces
   expect(figures.totals.restarts).toBeGreaterThanOrEqual(1);
   expect(figures.workers.every((w) => w.backend === 'wasm' && w.pushesAccepted > 0), JSON.stringify(figures) + group.log).toBe(true);
   expect(figures.durationSeconds).toBeGreaterThan(0);
+});
+
+test("systemd's stop (SIGTERM to every process of the unit, Chromium too) is one clean stop, not a crash to restart", { timeout: 120_000 }, async () => {
+  const summary = summaryPath();
+  const group = startFarm(['--workers', '1', '--summary', summary]);
+  await group.waitForLine(/workers started/, 60_000);
+
+  // KillMode=control-group: the browsers get the signal too, in the same instant.
+  const chromiums = chromiumsOf(group);
+  expect(chromiums.length).toBeGreaterThan(0);
+  group.signal('SIGTERM');
+  for (const pid of chromiums) process.kill(pid, 'SIGTERM');
+
+  expect(await group.exited, group.log).toEqual({ code: 0, signal: null });
+  expect(group.log).not.toMatch(/restarting|exiting without waiting/);
+  expect(existsSync(summary)).toBe(true);
+  await vi.waitFor(() => expect(chromiums.filter(isAlive), 'Chromium processes left behind').toEqual([]), { timeout: 10_000, interval: 200 });
 });
 
 test('a second SIGTERM after the burst exits at once while the clean stop hangs, and kills the browsers', { timeout: 120_000 }, async () => {
