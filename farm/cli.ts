@@ -2,12 +2,14 @@
  * `npm run farm -- --url URL --workers N [--browsers K] [--backend B] [--headful]
  * [--duration S] [--summary FILE]`: N headless Chromium workers on this machine for a
  * coordinator, a live table on the terminal, crashed pages restarted, every browser
- * closed on SIGINT/SIGTERM, and a JSON summary at exit.
+ * closed on SIGINT/SIGTERM, and a JSON summary at exit. A burst of signals (a group
+ * stop, npm's relay of it) is one stop; a signal after the burst exits at once.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { BACKENDS } from '../shared/protocol.js';
+import { onStopSignals } from '../server/process/stop-signals.js';
 import { ChromiumNotFoundError } from './chromium.js';
 import { Fleet } from './fleet.js';
 import { buildSummary, writeSummary } from './summary.js';
@@ -91,7 +93,7 @@ async function main(): Promise<void> {
   const tty = process.stdout.isTTY === true;
   const startedAt = Date.now();
   const note = (msg: string) => process.stderr.write(`[farm] ${msg}\n`);
-  const fleet = await Fleet.launch({
+  const launching = Fleet.launch({
     url: opts.url,
     workers: opts.workers,
     browsers: opts.browsers,
@@ -100,6 +102,40 @@ async function main(): Promise<void> {
     onPageError: (i, m) => note(`worker ${i} page error: ${m}`),
     onEvent: (i, m) => note(`worker ${i}: ${m}`),
   });
+
+  let ticker: ReturnType<typeof setInterval> | undefined;
+  let stopping = false;
+  const stop = async (why: string) => {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(ticker);
+    note(`stopping (${why}); closing every browser`);
+    // A failed launch closed what it started, and main() reports it.
+    const fleet = await launching.catch(() => null);
+    if (!fleet) return;
+    fleet.stopRestarting();
+    const rows = (await withTimeout(fleet.poll(), FINAL_POLL_MS)) ?? fleet.snapshot();
+    await fleet.close();
+    const endedAt = Date.now();
+    process.stdout.write(`${renderTable(rows, (endedAt - startedAt) / 1000, opts.url)}\n`);
+    if (opts.summary) {
+      writeSummary(opts.summary, buildSummary(opts.url, startedAt, endedAt, rows));
+      note(`summary written to ${opts.summary}`);
+    }
+    process.exit(0);
+  };
+
+  // Before the browsers are up: a stop during start-up waits for them and closes them.
+  onStopSignals({
+    onStop: (signal) => void stop(signal),
+    onForce: (signal, ms) => {
+      note(`${signal} again after ${(ms / 1000).toFixed(1)} s: exiting without waiting`);
+      process.exit(1); // Playwright's exit hook SIGKILLs the browsers
+    },
+  });
+
+  const fleet = await launching;
+  if (stopping) return; // stop() has the fleet now
   note(`${opts.workers} workers started in ${Math.min(opts.browsers ?? 1, opts.workers)} browser(s) against ${opts.url}`);
 
   let lastPrinted = 0;
@@ -113,37 +149,11 @@ async function main(): Promise<void> {
     }
   };
   let drawing = false;
-  const ticker = setInterval(() => {
+  ticker = setInterval(() => {
     if (drawing) return; // a slow poll must not pile up behind itself
     drawing = true;
     void draw().finally(() => (drawing = false));
   }, REFRESH_MS);
-
-  let stopping = false;
-  const stop = async (why: string) => {
-    if (stopping) return;
-    stopping = true;
-    clearInterval(ticker);
-    note(`stopping (${why}); closing every browser`);
-    const rows = (await withTimeout(fleet.poll(), FINAL_POLL_MS)) ?? fleet.snapshot();
-    await fleet.close();
-    const endedAt = Date.now();
-    process.stdout.write(`${renderTable(rows, (endedAt - startedAt) / 1000, opts.url)}\n`);
-    if (opts.summary) {
-      writeSummary(opts.summary, buildSummary(opts.url, startedAt, endedAt, rows));
-      note(`summary written to ${opts.summary}`);
-    }
-    process.exit(0);
-  };
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(signal, () => {
-      if (stopping) {
-        note(`${signal} again: exiting without waiting`);
-        process.exit(1);
-      }
-      void stop(signal);
-    });
-  }
   if (opts.duration !== undefined) setTimeout(() => void stop(`--duration ${opts.duration} s elapsed`), opts.duration * 1000);
 }
 

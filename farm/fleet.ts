@@ -175,10 +175,19 @@ export class Fleet {
     return this.snapshot();
   }
 
-  /** Closes every browser this fleet started and stops restarting pages. */
-  async close(): Promise<void> {
+  /**
+   * A stop has begun: a page that closes from now on is not a crash to restart (under
+   * systemd's control-group stop the browsers get the stop signal too). The pages
+   * that are still up can be polled one last time.
+   */
+  stopRestarting(): void {
     this.closing = true;
     for (const slot of this.slots) if (slot.timer) clearTimeout(slot.timer);
+  }
+
+  /** Closes every browser this fleet started and stops restarting pages. */
+  async close(): Promise<void> {
+    this.stopRestarting();
     await Promise.all(
       this.browsers.map(async (b) => {
         const browser = await b?.catch(() => null);

@@ -1,12 +1,14 @@
 /**
  * `npm start`: the coordinator on --port with the default job (MNIST, cnn, async
  * Downpour, Adagrad) running, and optionally --workers N headless Chromium workers
- * on this machine.
+ * on this machine. One group stop (SIGTERM or SIGINT, relays included) is one clean
+ * shutdown: browsers closed, a checkpoint of every job that moved, exit 0; a signal
+ * after the burst exits 1 at once.
  */
 import { Command, Option } from 'commander';
 import { MODEL_PRESET_NAMES } from '../shared/job-spec.js';
 import { BACKENDS } from '../shared/protocol.js';
-import { launchWorkers, type Fleet } from '../farm/fleet.js';
+import type { Fleet } from '../farm/fleet.js';
 import { buildClientIfNeeded } from './build-client.js';
 import { integer } from './cli-args.js';
 import { resolveOperatorToken } from './auth/operator-token.js';
@@ -14,6 +16,7 @@ import { readEnvironment } from './config.js';
 import { DEFAULT_APPLY_SETTINGS } from './params/apply-engine.js';
 import { createCoordinator } from './coordinator.js';
 import { configureLogging, createLogger } from './logger.js';
+import { onStopSignals } from './process/stop-signals.js';
 
 const log = createLogger('main');
 
@@ -73,25 +76,41 @@ async function main(): Promise<void> {
     process.stdout.write(`Operator token (stored in ${opts.dataDir}/operator-token): ${token.token}\n`);
   }
 
-  let fleet: Fleet | null = null;
-  if (opts.workers > 0) {
-    fleet = await launchWorkers({
-      url,
-      workers: opts.workers,
-      backend: opts.backend,
-      onPageError: (i, message) => log.warn('worker page error', { worker: i, message }),
-    });
-    log.info('local workers started', { workers: opts.workers });
-  }
-
+  // From here a group stop (npm's relay included) is one clean shutdown; before the
+  // port is bound nothing has moved and the default action loses nothing.
+  let fleet: Promise<Fleet | null> = Promise.resolve(null);
   const shutdown = async (signal: string) => {
     log.info('shutting down', { signal });
-    await fleet?.close().catch(() => {});
-    await coordinator.close();
+    const started = await fleet.catch(() => null); // a stop during start-up waits for the browsers to close them
+    await started?.close().catch(() => {});
+    await coordinator.close(); // checkpoints every job that moved
     process.exit(0);
   };
-  process.once('SIGINT', () => void shutdown('SIGINT'));
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  onStopSignals({
+    onStop: (signal) => void shutdown(signal),
+    onRelay: (signal, ms) => log.debug('signal relayed: the same stop', { signal, ms: Math.round(ms) }),
+    onForce: (signal, ms) => {
+      log.warn(`${signal} again after ${(ms / 1000).toFixed(1)} s: exiting without waiting`);
+      process.exit(1); // Playwright's exit hook kills the local workers' browsers
+    },
+  });
+
+  if (opts.workers > 0) {
+    fleet = startLocalWorkers(url, opts.workers, opts.backend);
+    await fleet;
+    log.info('local workers started', { workers: opts.workers });
+  }
+}
+
+/** playwright-core loads here, only when asked for: a coordinator alone never needs it. */
+async function startLocalWorkers(url: string, workers: number, backend: string | undefined): Promise<Fleet> {
+  const { launchWorkers } = await import('../farm/fleet.js');
+  return launchWorkers({
+    url,
+    workers,
+    backend,
+    onPageError: (i, message) => log.warn('worker page error', { worker: i, message }),
+  });
 }
 
 main().catch((err: unknown) => {
