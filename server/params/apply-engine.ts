@@ -6,6 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { ApplyPool, sharedApplyPool, type PoolArena } from './kernels/apply-pool.js';
+import { CHUNK } from './kernels/apply-share.mjs';
 import { KernelArena } from './kernels/kernel-arena.js';
 import { kernelModule } from './kernels/kernel-module.js';
 import type { Optimizer } from './optimizer.js';
@@ -59,7 +60,7 @@ export function createApplyEngine(settings: ApplySettings, sizes: readonly numbe
   const arena = module && KernelArena.create(module, sizes);
   if (!module || !arena) return jsEngine;
   const pool = settings.threads >= 2 && parameters >= settings.parallelFromParams ? sharedApplyPool(settings.threads, module) : null;
-  return new WasmApplyEngine(arena, pool, tensors);
+  return new WasmApplyEngine(arena, pool, tensors, Math.ceil(parameters / CHUNK) + tensors);
 }
 
 const jsEngine: ApplyEngine = {
@@ -80,8 +81,9 @@ class WasmApplyEngine implements ApplyEngine {
     private readonly arena: KernelArena,
     private pool: ApplyPool | null,
     tensors: number,
+    maxChunks: number,
   ) {
-    this.poolArena = pool ? pool.attach(arena.memory, arena.kernels, tensors) : null;
+    this.poolArena = pool ? pool.attach(arena.memory, arena.kernels, tensors, maxChunks) : null;
   }
 
   get threads(): number {
