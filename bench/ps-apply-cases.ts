@@ -1,6 +1,6 @@
 /**
- * What bench ps-apply times, and how: the copy baselines, each optimizer's apply and
- * push, and the interleaved best-of-calls timing.
+ * What bench ps-apply times, and how: the copy baselines, the gate's norm, each
+ * optimizer's apply and push, and the interleaved best-of-calls timing.
  */
 import { codecOf, encodeTensors } from '../shared/codec.js';
 import { parseJobSpec, type OptimizerType } from '../shared/job-spec.js';
@@ -39,11 +39,19 @@ interface OnEngine extends Timed {
  */
 const gradient = (phase: number) => MODEL.map((s) => Float32Array.from({ length: sizeOf(s.shape) }, (_, i) => Math.cos(i * 0.7 + phase) * 1e-3));
 
+/** One engine's own cases: the copy baseline, and the gate's norm of the same gradient. */
+export interface EngineCases {
+  copy: OnEngine;
+  /** engine.scratchNorm over the gradient the copy reads: in cache, as `apply` is. */
+  norm: Timed;
+}
+
 /**
  * The baseline on one engine: every tensor's scratch (the source, holding a gradient)
- * copied into its values, by the engine as it runs an apply (copy-update.ts).
+ * copied into its values, by the engine as it runs an apply (copy-update.ts); and the
+ * norm of that scratch, as the gradient gate takes it.
  */
-export function copyCase(apply: ApplySettings): OnEngine {
+export function engineCases(apply: ApplySettings): EngineCases {
   const engine = createApplyEngine(apply, MODEL.flatMap((s) => [sizeOf(s.shape), sizeOf(s.shape)]), MODEL.length, PARAMS);
   const source = gradient(0);
   const tensors = MODEL.map((s, i) => {
@@ -52,7 +60,11 @@ export function copyCase(apply: ApplySettings): OnEngine {
     scratch.set(source[i]!);
     return { values, scratch, slots: [] };
   });
-  return { fn: () => engine.apply(COPY_UPDATE, tensors, 1, 1), bestNs: Infinity, engine, threads: engine.threads };
+  const copy = { fn: () => engine.apply(COPY_UPDATE, tensors, 1, 1), bestNs: Infinity, engine, threads: engine.threads };
+  const norm = () => {
+    if (!Number.isFinite(engine.scratchNorm(tensors))) throw new Error('the bench gradient has a non-finite norm');
+  };
+  return { copy, norm: { fn: norm, bestNs: Infinity } };
 }
 
 /** Encoded fp32 gradients that the push cases take in turn. */

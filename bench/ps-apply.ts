@@ -13,8 +13,10 @@
  * values) run by that engine on its threads: Float32Array.prototype.set for the
  * JavaScript engine, the copy kernel for the SIMD kernels, split over the pool like an
  * apply for the pooled engine. Throughput is gradient bytes per second (4 bytes per
- * parameter per call); ratio = GB/s / the matching copy's GB/s. Every case, copies
- * included, is timed call by call in interleaved rounds and its fastest call counts.
+ * parameter per call); ratio = GB/s / the matching copy's GB/s. Beside the copy, each
+ * engine's norm of the same gradient (the gate's finiteness and norm-bound pass) is
+ * timed alone. Every case, copies included, is timed call by call in interleaved
+ * rounds and its fastest call counts.
  *
  * The target (issue 12): Adagrad and Adam apply at ≥ 0.25 of the matching copy;
  * `target_met` says per row whether the apply meets it, `push_target_met` whether the
@@ -23,7 +25,7 @@
 import { Command } from 'commander';
 import { integer } from '../server/cli-args.js';
 import { DEFAULT_APPLY_SETTINGS, type ApplySettings } from '../server/params/apply-engine.js';
-import { copyCase, OPTIMIZERS, PARAMS, pushRing, storeCases, timeInterleaved, type Timed } from './ps-apply-cases.js';
+import { engineCases, OPTIMIZERS, PARAMS, pushRing, storeCases, timeInterleaved, type Timed } from './ps-apply-cases.js';
 
 interface Options {
   iterations: number;
@@ -49,16 +51,18 @@ function run(opts: Options): void {
   ];
   const ring = pushRing(opts.pushRingMb);
   log(`${ring.payloads} distinct fp32 push payloads, ${((ring.payloads * PARAMS * 4) / 2 ** 20).toFixed(0)} MB in all`);
-  const copies = settings.map(copyCase);
+  const engines = settings.map(engineCases);
+  const copies = engines.map((e) => e.copy);
   const stores = settings.flatMap((apply) => OPTIMIZERS.map((type) => storeCases(type, apply, ring)));
-  timeInterleaved([...copies, ...stores.flatMap((s) => [s.apply, s.push])], opts.iterations, opts.runs);
+  timeInterleaved([...engines.flatMap((e) => [e.copy, e.norm]), ...stores.flatMap((s) => [s.apply, s.push])], opts.iterations, opts.runs);
 
   // A pool that retired mid-run would have timed some calls on one thread: no honest figure then.
   for (const c of [...copies, ...stores]) {
     if (c.engine.threads !== c.threads) throw new Error(`the apply pool retired during the run (${engineLabel(c.engine)}, was ${c.threads} threads)`);
   }
   const copyRows = copies.map((c) => ({ kernels: c.engine.kernels, threads: c.threads, gbs: gbs(c) }));
-  for (const c of copyRows) log(`copy on ${engineLabel(c)}: ${c.gbs.toFixed(2)} GB/s`);
+  const normRows = engines.map((e) => ({ kernels: e.copy.engine.kernels, threads: e.copy.threads, gbs: gbs(e.norm), ms: e.norm.bestNs / 1e6 }));
+  copyRows.forEach((c, i) => log(`copy on ${engineLabel(c)}: ${c.gbs.toFixed(2)} GB/s; norm ${normRows[i]!.gbs.toFixed(2)} GB/s (${normRows[i]!.ms.toFixed(3)} ms)`));
   const results = stores.map((s) => {
     const copy = copyRows.find((c) => c.kernels === s.engine.kernels && c.threads === s.threads);
     if (!copy) throw new Error(`no copy on ${engineLabel(s.engine)} to compare with`);
@@ -105,6 +109,7 @@ function run(opts: Options): void {
       // The one-thread copy the bench always reported: Float32Array.prototype.set (the JavaScript engine's).
       copy_gbs: round(copyRows[0]!.gbs),
       copies: copyRows.map((c) => ({ ...c, gbs: round(c.gbs) })),
+      norms: normRows.map((n) => ({ kernels: n.kernels, threads: n.threads, gbs: round(n.gbs), ms: round(n.ms, 4) })),
       results,
     }) + '\n',
   );
@@ -112,7 +117,7 @@ function run(opts: Options): void {
 
 export function psApplyCommand(): Command {
   return new Command('ps-apply')
-    .description('SGD, Adagrad and Adam apply and push throughput (GB/s of gradient) on a 1M-parameter model vs a copy on the same engine and threads')
+    .description('SGD, Adagrad and Adam apply and push throughput (GB/s of gradient) on a 1M-parameter model vs a copy on the same engine and threads, and the norm per engine')
     .option('--iterations <n>', 'timed calls of every case per round', integer(1, 1_000_000), 50)
     .option('--runs <n>', 'rounds of --iterations timed calls of every case in turn; the fastest call counts', integer(1, 1_000_000), 7)
     .option('--threads <n>', 'apply pool threads of the third engine (1: none)', integer(1, 64), DEFAULT_APPLY_SETTINGS.threads)

@@ -194,7 +194,7 @@ describe('apply pool', () => {
   /** A one-page arena: 16,384 floats; `calls` SGD calls of 4 floats each, call k on floats [4k, 4k + 4). */
   function smallArena(pool: ApplyPool, calls: number) {
     const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
-    const arena = pool.attach(memory, instantiateKernels(module, memory), calls);
+    const arena = pool.attach(memory, instantiateKernels(module, memory), calls, calls);
     const floats = new Float32Array(memory.buffer as unknown as SharedArrayBuffer);
     /** p ← p − 0.5·g with g = p (or g out of bounds for the calls in `trap`). */
     const run = (trap: number[] = []) => {

@@ -1,11 +1,12 @@
 /**
- * Where a parameter store's arrays live and what runs its optimizer: the WebAssembly
- * SIMD kernels over a shared arena (the default), split over the apply pool for large
- * models, or the JavaScript reference loops. Results agree to float32 rounding (tested);
- * the choice is about speed (bench ps-apply).
+ * Where a parameter store's arrays live and what runs its optimizer and takes a push's
+ * norm: the WebAssembly SIMD kernels over a shared arena (the default), split over the
+ * apply pool for large models, or the JavaScript reference loops. Results agree to
+ * float32 rounding (tested); the choice is about speed (bench ps-apply).
  */
 import { availableParallelism } from 'node:os';
 import { ApplyPool, sharedApplyPool, type PoolArena } from './kernels/apply-pool.js';
+import { CHUNK } from './kernels/apply-share.mjs';
 import { KernelArena } from './kernels/kernel-arena.js';
 import { kernelModule } from './kernels/kernel-module.js';
 import type { Optimizer } from './optimizer.js';
@@ -49,6 +50,11 @@ export interface ApplyEngine {
   alloc(size: number): Float32Array;
   /** One update over every tensor (an optimizer step: values updated from scratch, slots advanced). */
   apply(update: ApplyUpdate, tensors: readonly ApplyTensor[], step: number, lrScale: number): void;
+  /**
+   * The L2 norm of every tensor's scratch together, from a float64 sum of squares: NaN
+   * or Infinity exactly when some value is (float32 squares cannot overflow float64).
+   */
+  scratchNorm(tensors: readonly ApplyTensor[]): number;
   /** Releases the pool's hold on the arena; later applies (if any) run on the event loop. */
   dispose(): void;
 }
@@ -59,8 +65,11 @@ export function createApplyEngine(settings: ApplySettings, sizes: readonly numbe
   const arena = module && KernelArena.create(module, sizes);
   if (!module || !arena) return jsEngine;
   const pool = settings.threads >= 2 && parameters >= settings.parallelFromParams ? sharedApplyPool(settings.threads, module) : null;
-  return new WasmApplyEngine(arena, pool, tensors);
+  return new WasmApplyEngine(arena, pool, tensors, Math.ceil(parameters / CHUNK) + tensors);
 }
+
+/** No per-apply constants: the sumsq kernel takes none. */
+const NO_CONSTANTS = [0, 0, 0, 0, 0, 0] as const;
 
 const jsEngine: ApplyEngine = {
   kernels: 'js',
@@ -68,6 +77,15 @@ const jsEngine: ApplyEngine = {
   alloc: (size) => new Float32Array(size),
   apply(update, tensors, step, lrScale) {
     for (const t of tensors) update.apply(t.values, t.scratch, t.slots, step, lrScale);
+  },
+  /** The reference: one float64 sum in element order (each square is exact; only the sum rounds). */
+  scratchNorm(tensors) {
+    let sum = 0;
+    for (const t of tensors) {
+      const s = t.scratch;
+      for (let i = 0; i < s.length; i++) sum += s[i]! * s[i]!;
+    }
+    return Math.sqrt(sum);
   },
   dispose() {},
 };
@@ -80,8 +98,9 @@ class WasmApplyEngine implements ApplyEngine {
     private readonly arena: KernelArena,
     private pool: ApplyPool | null,
     tensors: number,
+    maxChunks: number,
   ) {
-    this.poolArena = pool ? pool.attach(arena.memory, arena.kernels, tensors) : null;
+    this.poolArena = pool ? pool.attach(arena.memory, arena.kernels, tensors, maxChunks) : null;
   }
 
   get threads(): number {
@@ -121,6 +140,40 @@ class WasmApplyEngine implements ApplyEngine {
     const fn = this.arena.kernels[kernel];
     const [c0, c1, c2, c3, c4, c5] = constants;
     for (const t of tensors) fn(at(t.values), at(t.scratch), at(t.slots[0]), at(t.slots[1]), t.values.length, c0, c1, c2, c3, c4, c5);
+  }
+
+  /**
+   * The sumsq kernel chunk by chunk (apply-share.mjs's CHUNK), its sums added in chunk
+   * order: on the pool's threads or on the event loop, the same additions. The pool's
+   * result is only read, so a pool that fails leaves nothing half done: the event loop
+   * sums it all again. Relative error of the sum of squares: at most (CHUNK/8 + 18 +
+   * chunks)·2⁻⁵³, 2.6e-13 for 4M parameters (the reference loop's bound: n·2⁻⁵³).
+   */
+  scratchNorm(tensors: readonly ApplyTensor[]): number {
+    const at = this.at;
+    const pool = this.pool;
+    const poolArena = this.poolArena;
+    if (pool && poolArena && !pool.broken) {
+      for (let k = 0; k < tensors.length; k++) {
+        const t = tensors[k]!;
+        ApplyPool.setCall(poolArena, k, 'sumsq', 0, at(t.scratch), 0, 0, t.scratch.length, NO_CONSTANTS);
+      }
+      try {
+        return Math.sqrt(pool.sum(poolArena, tensors.length));
+      } catch (err) {
+        log.error('apply pool failed; this norm and later applies run on the event loop', { error: String(err) });
+        this.pool = null;
+        this.poolArena = null;
+      }
+    }
+    const sumsq = this.arena.kernels.sumsq;
+    let sum = 0;
+    for (const t of tensors) {
+      const g = at(t.scratch);
+      const n = t.scratch.length;
+      for (let start = 0; start < n; start += CHUNK) sum += sumsq(0, g + start * 4, 0, 0, Math.min(CHUNK, n - start), 0, 0, 0, 0, 0, 0);
+    }
+    return Math.sqrt(sum);
   }
 
   dispose(): void {

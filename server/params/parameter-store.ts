@@ -90,14 +90,13 @@ export class ParameterStore {
     return this.currentVersion;
   }
 
-  /** The L2 norm of the gradient in the scratch buffers: NaN or Infinity when any value is not finite. */
+  /**
+   * The L2 norm of the gradient in the scratch buffers: NaN or Infinity when any value
+   * is not finite. The apply engine's: a SIMD kernel, on the pool's threads for large
+   * models; or, on the 'js' engine, the reference loop.
+   */
   scratchNorm(): number {
-    let sum = 0;
-    for (const t of this.tensors) {
-      const s = t.scratch;
-      for (let i = 0; i < s.length; i++) sum += s[i]! * s[i]!;
-    }
-    return Math.sqrt(sum);
+    return this.engine.scratchNorm(this.tensors);
   }
 
   /** The current parameters, encoded once per version however many workers pull. */

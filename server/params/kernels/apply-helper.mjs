@@ -19,14 +19,14 @@ const { GEN, DONE, TARGET, FAILED, READY } = CTL;
  */
 const SPIN_MS = 0.2;
 
-/** Arena id → this thread's kernels over that arena's memory, and its command buffer. */
+/** Arena id → this thread's kernels over that arena's memory, its command buffer and its chunk sums. */
 const arenas = new Map();
 
 function takeMessages() {
   for (let m = receiveMessageOnPort(parentPort); m; m = receiveMessageOnPort(parentPort)) {
-    const { id, memory, commands } = m.message;
+    const { id, memory, commands, sums } = m.message;
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    arenas.set(id, { kernels: kernelNames.map((name) => exports[name]), commands: new Float64Array(commands) });
+    arenas.set(id, { kernels: kernelNames.map((name) => exports[name]), commands: new Float64Array(commands), sums: new Float64Array(sums) });
   }
 }
 
@@ -44,7 +44,7 @@ for (;;) {
     const target = Atomics.load(ctl, TARGET);
     const arena = arenas.get(target);
     if (!arena) throw new Error(`apply pool thread ${index}: arena ${target} was never attached`);
-    applyShare(arena.kernels, arena.commands, ctl, index, helpers + 1);
+    applyShare(arena.kernels, arena.commands, arena.sums, ctl, index, helpers + 1);
   } catch (err) {
     Atomics.store(ctl, FAILED, 1);
     parentPort.postMessage({ type: 'error', message: String(err?.stack ?? err) });

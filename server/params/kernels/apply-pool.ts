@@ -3,6 +3,8 @@
  * Adagrad and Adam get through a quarter of what SGD does per core; a large model's
  * apply split over the cores finishes nearly proportionally sooner (bench ps-apply).
  * Like TensorFlow's parameter server, which runs an apply op on its intra-op pool.
+ * A push's norm (the sumsq kernel) splits the same way: each thread leaves the sums of
+ * its chunks, and the event loop adds them (sum).
  *
  * The event loop is thread 0: it wakes the helpers, runs its part of the apply like
  * them (apply-share.mjs), then waits for the helpers' last chunks (an apply takes well
@@ -17,7 +19,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { KERNEL_NAMES, type KernelExports, type KernelFn, type KernelName } from './kernel-module.js';
-import { applyShare, CALL_FIELDS, CTL } from './apply-share.mjs';
+import { applyShare, CALL_FIELDS, chunkCount, CTL, sumChunks } from './apply-share.mjs';
 import { createLogger } from '../../logger.js';
 
 const log = createLogger('apply-pool');
@@ -43,6 +45,8 @@ export interface PoolArena {
   readonly id: number;
   /** [call count, then CALL_FIELDS per call]. */
   readonly commands: Float64Array;
+  /** Each chunk's kernel result, by chunk index (apply-share.mjs). */
+  readonly sums: Float64Array;
   /** The event loop's own instance of the kernels over the arena's memory, by kernel index. */
   readonly kernels: readonly KernelFn[];
 }
@@ -56,8 +60,8 @@ interface Crew {
 
 export class ApplyPool {
   private crew: Crew | null = null;
-  /** What a new crew must be told: every attached arena's memory and command buffer. */
-  private readonly arenas = new Map<number, { memory: WebAssembly.Memory; commands: Float64Array }>();
+  /** What a new crew must be told: every attached arena's memory, command buffer and chunk sums. */
+  private readonly arenas = new Map<number, { memory: WebAssembly.Memory; commands: Float64Array; sums: Float64Array }>();
   private nextId = 1;
   /** Why the pool stopped taking work; null while it works. */
   broken: string | null = null;
@@ -72,14 +76,16 @@ export class ApplyPool {
 
   /**
    * Makes `memory` known to the helpers; calls are then written into the returned
-   * command buffer. `kernels`: the event loop's instance over the same memory.
+   * command buffer. `kernels`: the event loop's instance over the same memory;
+   * `maxChunks`: the most chunks (CHUNK elements, or a call's last part) one run makes.
    */
-  attach(memory: WebAssembly.Memory, kernels: KernelExports, maxCalls: number): PoolArena {
+  attach(memory: WebAssembly.Memory, kernels: KernelExports, maxCalls: number, maxChunks: number): PoolArena {
     const id = this.nextId++;
     const commands = new Float64Array(new SharedArrayBuffer((1 + maxCalls * CALL_FIELDS) * Float64Array.BYTES_PER_ELEMENT));
-    this.arenas.set(id, { memory, commands });
-    for (const w of this.crew?.helpers ?? []) w.postMessage({ type: 'attach', id, memory, commands: commands.buffer });
-    return { id, commands, kernels: KERNEL_NAMES.map((name) => kernels[name]) };
+    const sums = new Float64Array(new SharedArrayBuffer(maxChunks * Float64Array.BYTES_PER_ELEMENT));
+    this.arenas.set(id, { memory, commands, sums });
+    for (const w of this.crew?.helpers ?? []) w.postMessage(attachMessage(id, memory, commands, sums));
+    return { id, commands, sums, kernels: KERNEL_NAMES.map((name) => kernels[name]) };
   }
 
   /** Forgets the arena; the helpers that knew its memory end, and the next apply starts new ones. */
@@ -107,9 +113,20 @@ export class ApplyPool {
    */
   run(arena: PoolArena, calls: number): void {
     if (this.broken) throw new Error(`apply pool retired: ${this.broken}`);
-    const crew = this.crew ?? this.startCrew();
     arena.commands[0] = calls;
-    this.command(crew, arena);
+    const chunks = chunkCount(arena.commands);
+    if (chunks > arena.sums.length) throw new Error(`apply pool: ${calls} calls make ${chunks} chunks, the arena was attached for ${arena.sums.length}`);
+    this.command(this.crew ?? this.startCrew(), arena);
+  }
+
+  /**
+   * Runs the calls of a reduction (sumsq) like `run`, and returns their results'
+   * sum, added in chunk order: the same float64 additions however the threads split
+   * the chunks, so the same sum as one thread adding chunk by chunk.
+   */
+  sum(arena: PoolArena, calls: number): number {
+    this.run(arena, calls);
+    return sumChunks(arena.commands, arena.sums);
   }
 
   /** Retires the pool and ends its helpers. */
@@ -133,7 +150,7 @@ export class ApplyPool {
       w.on('error', (err) => (crew.lost ??= `apply thread ${index} died: ${err.message}`));
       w.on('exit', (code) => (crew.lost ??= `apply thread ${index} exited (${code})`));
       w.unref(); // sleeping helpers must not keep the process alive
-      for (const [id, a] of this.arenas) w.postMessage({ type: 'attach', id, memory: a.memory, commands: a.commands.buffer });
+      for (const [id, a] of this.arenas) w.postMessage(attachMessage(id, a.memory, a.commands, a.sums));
       return w;
     });
     // Blocking: a worker thread starts without this thread's event loop.
@@ -153,7 +170,7 @@ export class ApplyPool {
     Atomics.notify(ctl, GEN);
     let ownError: unknown = null;
     try {
-      applyShare(arena.kernels, arena.commands, ctl, 0, this.threads);
+      applyShare(arena.kernels, arena.commands, arena.sums, ctl, 0, this.threads);
     } catch (err) {
       ownError = err; // still wait: the helpers are writing into the same arena
     }
@@ -190,6 +207,11 @@ export class ApplyPool {
     for (const w of this.crew?.helpers ?? []) void w.terminate();
     this.crew = null;
   }
+}
+
+/** What a helper needs of an arena (apply-helper.mjs): the buffers, which are shared, not copied. */
+function attachMessage(id: number, memory: WebAssembly.Memory, commands: Float64Array, sums: Float64Array) {
+  return { type: 'attach', id, memory, commands: commands.buffer, sums: sums.buffer };
 }
 
 const pools = new Map<number, ApplyPool>();

@@ -1,8 +1,9 @@
 /**
  * What the apply pool (apply-pool.ts) and its helper threads (apply-helper.mjs) share:
- * the layout of their control block and command buffers, and one thread's part of an
- * apply, run by the event loop and every helper alike. Plain JavaScript so that the
- * helpers start the same under tsx, vitest and plain node, with no TypeScript loader.
+ * the layout of their control block and command buffers, one thread's part of an
+ * apply, run by the event loop and every helper alike, and how a reduction's chunk
+ * results add up. Plain JavaScript so that the helpers start the same under tsx,
+ * vitest and plain node, with no TypeScript loader.
  */
 
 /**
@@ -26,21 +27,29 @@ export const CHUNK = 16384;
  */
 const STATIC_FRACTION = 0.75;
 
-/**
- * Thread `index` of `threads`: its static share of the calls in `commands` ([call
- * count, then CALL_FIELDS per call]), then chunks of the rest by incrementing
- * `ctl[CTL.NEXT]` until none are left. Every element is updated exactly once; the kernels
- * are elementwise, so the result does not depend on which thread updated it.
- */
-export function applyShare(kernels, commands, ctl, index, threads) {
-  const next = CTL.NEXT;
+/** How many chunks the calls in `commands` ([call count, then CALL_FIELDS per call]) make. */
+export function chunkCount(commands) {
   const calls = commands[0];
   let total = 0;
   for (let k = 0; k < calls; k++) total += Math.ceil(commands[1 + k * CALL_FIELDS + 5] / CHUNK);
+  return total;
+}
+
+/**
+ * Thread `index` of `threads`: its static share of the calls in `commands`, then
+ * chunks of the rest by incrementing `ctl[CTL.NEXT]` until none are left. Every
+ * element is updated exactly once; the kernels are elementwise, so the result does not
+ * depend on which thread updated it. Chunk i's kernel result goes to `sums[i]` (a
+ * reduction's partial sum; 0 from an update), for the event loop to add (sumChunks).
+ */
+export function applyShare(kernels, commands, sums, ctl, index, threads) {
+  const next = CTL.NEXT;
+  const total = chunkCount(commands);
   const shared = Math.floor(total * STATIC_FRACTION);
   // The chunk indices this thread runs only grow, so one cursor walks the calls.
   let call = 0;
   let firstChunk = 0; // index of the first chunk of `call`
+  /** Runs chunk `i`, the index of a chunk of all calls in order. */
   const run = (i) => {
     let o = 1 + call * CALL_FIELDS;
     for (let chunks = Math.ceil(commands[o + 5] / CHUNK); i >= firstChunk + chunks; chunks = Math.ceil(commands[o + 5] / CHUNK)) {
@@ -52,9 +61,20 @@ export function applyShare(kernels, commands, ctl, index, threads) {
     const count = Math.min(CHUNK, commands[o + 5] - start);
     const shift = start * 4;
     const c = commands;
-    kernels[c[o]](c[o + 1] + shift, c[o + 2] + shift, c[o + 3] + shift, c[o + 4] + shift, count, c[o + 6], c[o + 7], c[o + 8], c[o + 9], c[o + 10], c[o + 11]);
+    sums[i] = kernels[c[o]](c[o + 1] + shift, c[o + 2] + shift, c[o + 3] + shift, c[o + 4] + shift, count, c[o + 6], c[o + 7], c[o + 8], c[o + 9], c[o + 10], c[o + 11]);
   };
   const to = Math.floor((shared * (index + 1)) / threads);
   for (let i = Math.floor((shared * index) / threads); i < to; i++) run(i);
   for (let i = shared + Atomics.add(ctl, next, 1); i < total; i = shared + Atomics.add(ctl, next, 1)) run(i);
+}
+
+/**
+ * A reduction's result: the chunks' sums added in chunk order, whichever thread ran
+ * each, so that it does not depend on the split (nor on the number of threads).
+ */
+export function sumChunks(commands, sums) {
+  const total = chunkCount(commands);
+  let sum = 0;
+  for (let i = 0; i < total; i++) sum += sums[i];
+  return sum;
 }

@@ -1,17 +1,21 @@
 /**
- * The compiled optimizer kernels (ps-kernels.wat) and their calling convention.
+ * The compiled kernels (ps-kernels.wat) and their calling convention.
  * Compiled once per process; instantiated once per kernel arena and per pool thread.
  */
 import { readFileSync } from 'node:fs';
 
 /**
  * The kernels, in the order the apply pool's command buffer names them by index.
- * 'copy' is no optimizer's: it is bench ps-apply's baseline (copy-update.ts).
+ * 'copy' is no optimizer's: it is bench ps-apply's baseline (copy-update.ts). 'sumsq'
+ * updates nothing: it sums the squares of its gradient argument (the gate's norm).
  */
-export const KERNEL_NAMES = ['sgd', 'momentum', 'nesterov', 'adagrad', 'adam', 'copy'] as const;
+export const KERNEL_NAMES = ['sgd', 'momentum', 'nesterov', 'adagrad', 'adam', 'copy', 'sumsq'] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 
-/** (param, gradient, slot a, slot b as byte offsets; elements; six per-apply constants). */
+/**
+ * (param, gradient, slot a, slot b as byte offsets; elements; six per-apply constants)
+ * → what a reduction sums over the elements; 0 from an update.
+ */
 export type KernelFn = (
   p: number,
   g: number,
@@ -24,7 +28,7 @@ export type KernelFn = (
   c3: number,
   c4: number,
   c5: number,
-) => void;
+) => number;
 export type KernelExports = Record<KernelName, KernelFn>;
 
 /** One optimizer step as a kernel call: which kernel, and its per-apply constants c0..c5 (unused ones 0). */
