@@ -15,7 +15,7 @@ import { CONSISTENCY_MODES, type JobSpecInput } from '../shared/job-spec.js';
 import { createCoordinator } from '../server/coordinator.js';
 import { setLogLevel } from '../server/logger.js';
 import { initNodeTf } from '../server/tf-node.js';
-import { connectTestWorker } from '../server/test/helpers.js';
+import { connectTestWorker } from '../test-support/index.js';
 
 /** A row of the benchmark: a mode name plus its parameters. */
 const VARIANTS: Record<string, JobSpecInput> = {

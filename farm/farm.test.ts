@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test, vi } from 'vitest';
-import { startCoordinator, type Running } from '../server/test/helpers.js';
+import { startCoordinator, type Running } from '../test-support/index.js';
 import { descendants, isAlive, isBrowserMain, isChromium, isRenderer } from './process-tree.js';
 import type { FarmSummary } from './summary.js';
 

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ParameterExchange } from '../../client/engine/parameter-exchange.js';
 import { batchesOf, fetchShard } from '../../client/engine/shard-data.js';
-import { joinAsTrainer, startCoordinator, type Running } from './helpers.js';
+import { joinAsTrainer, startCoordinator, type Running } from '../../test-support/index.js';
 
 let run: Running;
 beforeAll(async () => {

@@ -9,7 +9,7 @@ import { encodeTensors } from '../../shared/codec.js';
 import type { JobSpecInput } from '../../shared/job-spec.js';
 import type { GradientPush, JobAssignment } from '../../shared/protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
-import { joinAssigned, startCoordinator, type Running, type TestWorker } from './helpers.js';
+import { joinAssigned, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
 
 const LR = 0.1;
 let run: Running | null = null;

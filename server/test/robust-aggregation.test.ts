@@ -16,7 +16,7 @@ import { seededRandom } from '../../shared/seeded-random.js';
 import { sizeOf } from '../../shared/tensors.js';
 import { createCoordinator, type Coordinator } from '../coordinator.js';
 import { SqliteJobStore } from '../store/sqlite-job-store.js';
-import { joinAssigned, startCoordinator, type Running, type TestWorker } from './helpers.js';
+import { joinAssigned, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
 
 const LR = 0.1;
 const TOKEN = 'robust-aggregation-test-token';
