@@ -7,6 +7,7 @@
 import type { JobSpec } from '../../shared/job-spec.js';
 import type { PushAccepted } from '../../shared/protocol.js';
 import type { Failure, Result } from '../../shared/result.js';
+import type { Clock } from '../clock.js';
 import type { ParameterStore } from '../params/parameter-store.js';
 import { AsyncMode } from './async.js';
 import { StalenessAwareMode } from './staleness-aware.js';
@@ -43,6 +44,8 @@ export interface ConsistencyMode {
 
 export interface ModeContext {
   store: ParameterStore;
+  /** Runs a sync round's deadline. */
+  clock: Clock;
   /** The job's assigned workers right now (a sync round's quorum is taken from them when it opens). */
   activeWorkers: () => ReadonlySet<string>;
 }

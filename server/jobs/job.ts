@@ -21,6 +21,7 @@ import type {
 import { fail, ok, type Result } from '../../shared/result.js';
 import type { CheckpointContent } from '../checkpoints/checkpoint-format.js';
 import type { CheckpointStore } from '../checkpoints/checkpoint-store.js';
+import type { Clock, Timer } from '../clock.js';
 import { featuresAsFloat, type Dataset } from '../data/dataset.js';
 import { ShardLedger } from '../data/shard-ledger.js';
 import type { ShardInfo } from '../data/shard-store.js';
@@ -55,7 +56,8 @@ export interface JobDeps {
   model: InitialModel;
   evaluation: EvaluationService;
   checkpoints: CheckpointStore | null;
-  now: () => number;
+  /** Times records and leases, and runs the evaluation and checkpoint schedules and sync round deadlines. */
+  clock: Clock;
   /** Told after every state change, so workers can be reassigned and the change stored. */
   onStateChange: (job: Job) => void;
   onEval: (job: Job, rec: EvalRecord) => void;
@@ -78,7 +80,7 @@ export class Job {
    */
   private readonly idle = new Set<string>();
   readonly metrics: MetricSampler;
-  private timers: NodeJS.Timeout[] = [];
+  private timers: Timer[] = [];
   private evalInFlight: Promise<EvalRecord | null> | null = null;
   private lastEvaluatedVersion = -1;
   private lastCheckpointVersion = -1;
@@ -108,11 +110,11 @@ export class Job {
       epochs: spec.epochs,
       leaseMs: spec.leaseSeconds * 1000,
       seed: spec.seed,
-      now: deps.now,
+      now: () => deps.clock.now(),
     });
     this.gate = new GradientGate(this.store, this.codec, spec.normBound, deps.referenceNorm);
     this.metrics = new MetricSampler();
-    this.consistency = createConsistencyMode(spec, { store: this.store, activeWorkers: () => this.activeWorkers() });
+    this.consistency = createConsistencyMode(spec, { store: this.store, clock: deps.clock, activeWorkers: () => this.activeWorkers() });
   }
 
   get topology(): object {
@@ -139,9 +141,9 @@ export class Job {
     this.clearTimers();
     if (state === 'running') {
       this.metrics.resetRates();
-      this.timers.push(setInterval(() => void this.evaluateIfChanged(), this.spec.evalIntervalSeconds * 1000));
-      if (this.deps.checkpoints) this.timers.push(setInterval(() => void this.checkpointIfChanged(), this.spec.checkpointSeconds * 1000));
-      for (const t of this.timers) t.unref();
+      const clock = this.deps.clock;
+      this.timers.push(clock.setInterval(() => void this.evaluateIfChanged(), this.spec.evalIntervalSeconds * 1000));
+      if (this.deps.checkpoints) this.timers.push(clock.setInterval(() => void this.checkpointIfChanged(), this.spec.checkpointSeconds * 1000));
     } else {
       // An open sync round must not be applied by the departures below, nor hold acks forever.
       this.consistency.halt(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${state}`));
@@ -171,7 +173,7 @@ export class Job {
   }
 
   private clearTimers(): void {
-    for (const t of this.timers) clearInterval(t);
+    for (const t of this.timers) this.deps.clock.clear(t);
     this.timers = [];
   }
 
@@ -318,7 +320,7 @@ export class Job {
         this.fail(`diverged: test loss is ${r.loss} at version ${version}; lower the learning rate`);
         return null;
       }
-      const rec: EvalRecord = { version, examplesSeen, accuracy: r.accuracy, loss: r.loss, at: this.deps.now() };
+      const rec: EvalRecord = { version, examplesSeen, accuracy: r.accuracy, loss: r.loss, at: this.deps.clock.now() };
       this.evals.push(rec);
       log.info('evaluated', { job: this.id, version, accuracy: +r.accuracy.toFixed(4), loss: +r.loss.toFixed(4), ms: Math.round(r.ms) });
       this.deps.onEval(this, rec);
@@ -338,7 +340,7 @@ export class Job {
     if (!store || this.checkpointInFlight || this.store.version === this.lastCheckpointVersion) return this.checkpointInFlight ?? Promise.resolve();
     const content: CheckpointContent = {
       jobId: this.id,
-      at: this.deps.now(),
+      at: this.deps.clock.now(),
       store: this.store.snapshot(),
       ledger: this.ledger.exportState(),
       stats: structuredClone(this.stats),
