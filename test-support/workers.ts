@@ -3,6 +3,8 @@ import { io, type Socket } from 'socket.io-client';
 import { WORKER_NAMESPACE, type ClientToServerEvents, type JobAssignment, type ServerToClientEvents } from '../shared/protocol.js';
 import { ModelTrainer } from '../client/engine/model-trainer.js';
 import { PulledParams } from '../client/engine/pulled-params.js';
+import type { Coordinator } from '../server/coordinator.js';
+import { waitForEvent } from './events.js';
 
 export type TestWorker = Socket<ServerToClientEvents, ClientToServerEvents>;
 
@@ -29,6 +31,38 @@ export async function connectTestWorker(url: string): Promise<TestWorker> {
     });
   });
   return socket;
+}
+
+/**
+ * Whether `answer` (an ack the coordinator may hold, such as a sync round's) has
+ * settled by the time the coordinator has answered two more messages on each of
+ * `sockets`: no sleep, and no window that load can make too short. A socket's messages
+ * are handled in order, and an ack the coordinator gives while handling one goes out
+ * in that tick's promise jobs: possibly after the next message's answer (socket.io
+ * dispatches each message on its own nextTick), never after the one after that.
+ */
+export async function settledAfterRoundTrips(answer: Promise<unknown>, ...sockets: TestWorker[]): Promise<boolean> {
+  let settled = false;
+  void answer.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  for (let trip = 0; trip < 2; trip++) {
+    // A repeated hello is answered at once and changes nothing.
+    await Promise.all(sockets.map((w) => w.emitWithAck('worker:hello', { userAgent: 'round trip' })));
+  }
+  return settled;
+}
+
+/** Disconnects `w` and resolves once the coordinator has handled the departure (leases released, rounds no longer waiting for it). */
+export async function leave(coordinator: Coordinator, w: TestWorker): Promise<void> {
+  // socket.io gives a namespace socket the same id on both ends.
+  const serverSide = coordinator.workerNamespace.sockets.get(w.id ?? '');
+  if (!serverSide) throw new Error(`worker socket ${w.id} is not connected to this coordinator`);
+  // Registered after the namespace's own handler, so it runs after the departure is handled.
+  const handled = waitForEvent(serverSide, 'disconnect');
+  w.disconnect();
+  await handled;
 }
 
 export interface TrainingWorker {
