@@ -5,7 +5,8 @@
  */
 import type { DatasetInfo, JobCreateRequest } from '../../shared/operator-protocol.js';
 import { CODEC_IDS } from '../../shared/codec.js';
-import { AGGREGATIONS, CONSISTENCY_MODES, jobSpecSchema, OPTIMIZER_TYPES, ROUND_MODES, type AggregationName, type ConsistencyModeName, type JobSpecInput } from '../../shared/job-spec.js';
+import { AGGREGATIONS, jobSpecSchema, OPTIMIZER_TYPES, type AggregationName, type JobSpecInput } from '../../shared/job-spec.js';
+import { CONSISTENCY_MODES, ROUND_MODES, type ConsistencyModeName } from '../../shared/modes.js';
 import { ApiError, describeError, type OperatorApi } from './api.js';
 import { byId, h } from './dom.js';
 import { FieldErrors } from './field-errors.js';

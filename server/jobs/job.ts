@@ -7,6 +7,7 @@
 import { asBytes, codecOf, type TensorCodec } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import type { JobSpec } from '../../shared/job-spec.js';
+import { MODES, type ModeWorkerField } from '../../shared/modes.js';
 import type {
   CompleteAnswer,
   EvalRecord,
@@ -15,6 +16,7 @@ import type {
   JobState,
   JobSummary,
   LeaseAnswer,
+  ModeAssignment,
   ParamsSnapshot,
   PushAccepted,
 } from '../../shared/protocol.js';
@@ -199,17 +201,12 @@ export class Job {
     };
   }
 
-  private modeAssignment(): JobAssignment['mode'] {
-    const s = this.spec;
-    switch (s.mode) {
-      case 'async':
-      case 'staleness-aware':
-        return { name: s.mode };
-      case 'sync':
-        return { name: 'sync', backupWorkers: s.backupWorkers };
-      case 'local':
-        return { name: 'local', backupWorkers: s.backupWorkers, localSteps: s.localSteps, optimizer: { ...s.optimizer } };
-    }
+  /** The mode's name and the spec fields its descriptor passes on to workers (shared/modes.ts). */
+  private modeAssignment(): ModeAssignment {
+    const { mode } = this.spec;
+    const fields: readonly ModeWorkerField[] = MODES[mode].workerFields;
+    // Exactly Pick<JobSpec, WorkerFieldsOf<mode>>, which TypeScript cannot follow through the table lookup.
+    return Object.fromEntries([['name', mode], ...fields.map((f) => [f, structuredClone(this.spec[f])])]) as ModeAssignment;
   }
 
   /**

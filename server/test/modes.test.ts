@@ -47,6 +47,7 @@ describe('sync barrier', () => {
   it('holds acks until every worker pushed, applies the average exactly once, drops a late gradient and counts it', async () => {
     const r = await start({ mode: 'sync' });
     const [a, b, c] = [await join(r), await join(r), await join(r)];
+    expect(a.job.mode).toEqual({ name: 'sync', backupWorkers: 0 });
     const p0 = param0(r);
     const first = a.w.emitWithAck('grads:push', push(a.job, 0, 1));
     expect(await settledAfterRoundTrips(first, a.w)).toBe(false);
@@ -141,6 +142,7 @@ describe('staleness-aware', () => {
   it('divides the learning rate by the staleness (observed through a known SGD update)', async () => {
     const r = await start({ mode: 'staleness-aware', maxStaleness: 8 });
     const { w, job } = await join(r);
+    expect(job.mode).toEqual({ name: 'staleness-aware' });
     for (let v = 0; v < 4; v++) expect(await w.emitWithAck('grads:push', push(job, v, 0))).toMatchObject({ ok: true, staleness: 0 });
     const before = param0(r);
     expect(await w.emitWithAck('grads:push', push(job, 0, 1))).toMatchObject({ ok: true, staleness: 4, version: 5 });
@@ -170,6 +172,7 @@ describe('local mode', () => {
     expect(r.job.store.optimizer.type).toBe('momentum');
     const [a, b] = [await join(r), await join(r)];
     expect(a.job.mode).toMatchObject({ name: 'local', localSteps: 8, backupWorkers: 0, optimizer: { type: 'sgd', learningRate: LR } });
+    expect(Object.keys(a.job.mode)).toEqual(['name', 'backupWorkers', 'localSteps', 'optimizer']);
     const p0 = param0(r);
     // Round 1: deltas 0.01 and 0.03 → d1 = 0.02; a1 = d1; p1 = p0 − 0.7·(d1 + 0.9·a1).
     await Promise.all([a.w.emitWithAck('grads:push', push(a.job, 0, 0.01)), b.w.emitWithAck('grads:push', push(b.job, 0, 0.03))]);
