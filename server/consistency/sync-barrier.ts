@@ -18,7 +18,7 @@ import { ErrorCode } from '../../shared/errors.js';
 import type { PushAccepted } from '../../shared/protocol.js';
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import type { Timer } from '../clock.js';
-import type { Admission, ConsistencyMode, ModeContext } from './consistency.js';
+import type { Admission, ConsistencyMode, ModeContext } from './consistency-mode.js';
 import type { AggregationRule } from './robust-aggregation.js';
 import { createRoundGradients, type RoundGradients } from './round-gradients.js';
 

@@ -33,8 +33,8 @@ import { createOptimizer } from '../params/optimizers.js';
 import { ParameterStore } from '../params/parameter-store.js';
 import { GradientGate } from '../params/gradient-gate.js';
 import type { UncheckedManifest } from '../params/push-validation.js';
-import { createConsistencyMode, type ConsistencyMode } from '../consistency/consistency.js';
-import { outerOptimizerSpec } from '../consistency/outer-optimizer.js';
+import type { ConsistencyMode } from '../consistency/consistency-mode.js';
+import { createConsistencyMode, psOptimizerSpec } from '../consistency/registry.js';
 import { MetricSampler } from './job-metrics.js';
 import { countRejection, emptyStats, recordAccepted, type JobStats } from './job-stats.js';
 import type { InitialModel } from './model-init.js';
@@ -100,9 +100,7 @@ export class Job {
     readonly createdAt: number,
     private readonly deps: JobDeps,
   ) {
-    // In local mode `optimizer` is the workers' inner optimizer; the PS runs the outer one.
-    const psOptimizer = spec.mode === 'local' ? outerOptimizerSpec(spec) : spec.optimizer;
-    const optimizer = createOptimizer(psOptimizer);
+    const optimizer = createOptimizer(psOptimizerSpec(spec));
     this.codec = codecOf(spec);
     // Delta pulls pay only when updates are sparse: top-k gradients under an optimizer that leaves untouched entries alone.
     const deltaBases = this.codec.sparse && optimizer.sparseUpdates ? DELTA_BASE_VERSIONS : 0;
