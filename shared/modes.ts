@@ -85,6 +85,9 @@ export const ROUND_MODES: readonly ConsistencyModeName[] = CONSISTENCY_MODES.fil
 /** The spec fields mode M's workers are told. */
 export type WorkerFieldsOf<M extends ConsistencyModeName> = (typeof MODES)[M]['workerFields'][number];
 
+/** Every spec field some mode reads, in the table's order. */
+export const MODE_SPEC_FIELDS: readonly ModeSpecField[] = [...new Set(CONSISTENCY_MODES.flatMap((m): readonly ModeSpecField[] => MODES[m].specFields))];
+
 /** Whether `mode` reads spec field `field` (the dashboard shows the field only then). */
 export function modeReads(mode: ConsistencyModeName, field: ModeSpecField): boolean {
   const fields: readonly ModeSpecField[] = MODES[mode].specFields;
