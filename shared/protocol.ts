@@ -66,8 +66,6 @@ export interface WorkerReport {
   backend: BackendName;
   adapter: AdapterInfo | null;
   examplesPerSecond: number;
-  /** tf.memory().numTensors: lets the coordinator notice a leaking worker. */
-  numTensors: number;
 }
 
 export interface PullRequest {
