@@ -11,11 +11,12 @@ import { integer, number } from '../server/cli-args.js';
 import { createExchange } from '../client/engine/create-exchange.js';
 import { ModelTrainer } from '../client/engine/model-trainer.js';
 import { batchesOf, fetchShard } from '../client/engine/shard-data.js';
-import { CONSISTENCY_MODES, type JobSpecInput } from '../shared/job-spec.js';
+import type { JobSpecInput } from '../shared/job-spec.js';
+import { CONSISTENCY_MODES } from '../shared/modes.js';
 import { createCoordinator } from '../server/coordinator.js';
 import { setLogLevel } from '../server/logger.js';
 import { initNodeTf } from '../server/tf-node.js';
-import { connectTestWorker } from '../server/test/helpers.js';
+import { connectTestWorker } from '../test-support/index.js';
 
 /** A row of the benchmark: a mode name plus its parameters. */
 const VARIANTS: Record<string, JobSpecInput> = {

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { JobDetail } from '../shared/operator-protocol.js';
 import type { JobSummary } from '../shared/protocol.js';
-import { startCoordinator, type Running } from '../server/test/helpers.js';
+import { startCoordinator, type Running } from '../test-support/index.js';
 import { closeAndCheck, openWorker } from './workers.js';
 
 const TOKEN = 'test-token';

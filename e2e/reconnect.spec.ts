@@ -4,7 +4,7 @@
  */
 import { expect, test } from '@playwright/test';
 import { createCoordinator, type Coordinator } from '../server/coordinator.js';
-import { startCoordinator } from '../server/test/helpers.js';
+import { startCoordinator } from '../test-support/index.js';
 import { closeAndCheck, openWorker } from './workers.js';
 
 let second: Coordinator | null = null;

@@ -3,7 +3,7 @@
  * parameter server until the held-out accuracy reaches 95%.
  */
 import { expect, test } from '@playwright/test';
-import { startCoordinator, type Running } from '../server/test/helpers.js';
+import { startCoordinator, type Running } from '../test-support/index.js';
 import { closeAndCheck, openWorker, type WorkerPage } from './workers.js';
 
 let run: Running;

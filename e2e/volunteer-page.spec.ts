@@ -5,7 +5,7 @@
  */
 import { expect, test } from '@playwright/test';
 import { copyFileSync, mkdirSync } from 'node:fs';
-import { startCoordinator, type Running } from '../server/test/helpers.js';
+import { startCoordinator, type Running } from '../test-support/index.js';
 import { batchesPerSecond, closeAndCheck, openWorker } from './workers.js';
 
 let run: Running;

@@ -4,7 +4,7 @@
  * SwiftShader WebGL), the engine must say so clearly instead of failing silently.
  */
 import { expect, test } from '@playwright/test';
-import { startCoordinator, type Running } from '../server/test/helpers.js';
+import { startCoordinator, type Running } from '../test-support/index.js';
 import { closeAndCheck, openWorker } from './workers.js';
 
 let run: Running;

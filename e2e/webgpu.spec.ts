@@ -3,7 +3,7 @@
  * fallback adapter, never chosen automatically); on a real GPU the same path runs on it.
  */
 import { expect, test } from '@playwright/test';
-import { startCoordinator, type Running } from '../server/test/helpers.js';
+import { startCoordinator, type Running } from '../test-support/index.js';
 import { closeAndCheck, openWorker } from './workers.js';
 
 let run: Running;

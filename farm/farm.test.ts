@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, expect, test, vi } from 'vitest';
 import { SIGNAL_BURST_MS } from '../server/process/stop-signals.js';
-import { startCoordinator, type Running } from '../server/test/helpers.js';
+import { startCoordinator, type Running } from '../test-support/index.js';
 import { ProcessGroup } from './process-group.js';
 import { descendants, isAlive, isBrowserMain, isChromium, isRenderer } from './process-tree.js';
 import type { FarmSummary } from './summary.js';

@@ -17,6 +17,7 @@ import { OPERATOR_NAMESPACE } from '../shared/operator-protocol.js';
 import { WORKER_NAMESPACE } from '../shared/protocol.js';
 import { fail, type Result } from '../shared/result.js';
 import { CheckpointStore } from './checkpoints/checkpoint-store.js';
+import { systemClock, type Clock } from './clock.js';
 import { DatasetRegistry } from './data/datasets.js';
 import { ShardStore } from './data/shard-store.js';
 import { createEvaluationService, type EvaluationService } from './eval/evaluator.js';
@@ -49,8 +50,8 @@ export interface CoordinatorOptions {
   dataDir?: string | null;
   /** The operator token. Default: a random one for this process (main.ts resolves the persistent one). */
   operatorToken?: string;
-  /** Clock for leases and records. Default: Date.now. */
-  now?: () => number;
+  /** Time for records, leases and rate limits, and the timers of round deadlines, evaluations, checkpoints and the dashboard tick. Default: systemClock. */
+  clock?: Clock;
   /** Where evaluations run. Default: a worker thread with tfjs on wasm. */
   evaluation?: EvaluationService;
   /** Largest socket.io message accepted. Default: a gradient of MAX_MODEL_PARAMETERS floats plus headroom. */
@@ -88,7 +89,8 @@ export interface Coordinator {
 const DEFAULT_CLIENT_DIR = fileURLToPath(new URL('../dist/client', import.meta.url));
 
 export function createCoordinator(options: CoordinatorOptions = {}): Coordinator {
-  const now = options.now ?? Date.now;
+  const clock = options.clock ?? systemClock;
+  const now = () => clock.now();
   const evaluation = options.evaluation ?? createEvaluationService();
   const maxMessageBytes = options.maxMessageBytes ?? payloadCapBytes(MAX_MODEL_PARAMETERS) + 64 * 1024;
   const operatorToken = options.operatorToken ?? randomBytes(24).toString('base64url');
@@ -117,7 +119,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
     evaluation,
     store,
     checkpoints,
-    now,
+    clock,
     maxParameters: MAX_MODEL_PARAMETERS,
     apply: options.apply,
     onStateChange: (job) => {
@@ -127,10 +129,9 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
     onEval: (job, rec) => operator?.evaluated(job, rec),
   });
 
-  attachWorkerNamespace(workerNamespace, jobs, workers, options.workerGuard);
+  attachWorkerNamespace(workerNamespace, jobs, workers, now, options.workerGuard);
   operator = attachOperatorNamespace(operatorNamespace, { token: operatorToken, jobs, workers, store, now });
-  const ticker = setInterval(() => operator?.tick(), 1000);
-  ticker.unref();
+  const ticker = clock.setInterval(() => operator?.tick(), 1000);
   const metrics = createMetrics(jobs, workers);
 
   app.use(securityHeaders);
@@ -176,7 +177,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
       });
     },
     async close() {
-      clearInterval(ticker);
+      clock.clear(ticker);
       await Promise.all(jobs.list().map((j) => j.checkpointIfChanged()));
       jobs.close();
       io.close();

@@ -5,22 +5,10 @@
  */
 import { z } from 'zod';
 import { CODEC_IDS, DEFAULT_TOPK_RATIO, createCodec } from './codec.js';
+import { CONSISTENCY_MODES, MODES, ROUND_MODES, type ModeSpecField, type ModeWorkerField } from './modes.js';
 
 export const OPTIMIZER_TYPES = ['sgd', 'momentum', 'adagrad', 'adam'] as const;
 export type OptimizerType = (typeof OPTIMIZER_TYPES)[number];
-
-/**
- * How pushes become updates (see README, Consistency modes):
- * - async: Downpour; every accepted push is applied at once.
- * - staleness-aware: async with the learning rate divided by the push's staleness
- *   (Zhang et al. 2016).
- * - sync: one gradient per active worker (or N − backupWorkers) per version, averaged
- *   and applied once.
- * - local: local SGD / DiLoCo; workers take localSteps steps with their own optimizer and
- *   push parameter deltas, gathered like sync and applied by an outer Nesterov step.
- */
-export const CONSISTENCY_MODES = ['async', 'staleness-aware', 'sync', 'local'] as const;
-export type ConsistencyModeName = (typeof CONSISTENCY_MODES)[number];
 
 /**
  * How a sync/local round's gradients are combined, coordinate by coordinate (see
@@ -38,8 +26,8 @@ export type ConsistencyModeName = (typeof CONSISTENCY_MODES)[number];
  */
 export const AGGREGATIONS = ['mean', 'trimmed-mean', 'median', 'multi-krum'] as const;
 export type AggregationName = (typeof AGGREGATIONS)[number];
-/** Modes with rounds of gradients to aggregate; async modes apply each push alone. */
-export const ROUND_MODES: readonly ConsistencyModeName[] = ['sync', 'local'];
+/** The aggregations that read trimFraction. */
+export const TRIMMING_AGGREGATIONS: readonly AggregationName[] = ['trimmed-mean', 'multi-krum'];
 
 /** Model presets; their Layers definitions are in shared/models.ts. */
 export const MODEL_PRESET_NAMES = ['mlp', 'cnn'] as const;
@@ -97,7 +85,7 @@ export const jobSpecSchema = z
     codec: z.enum(CODEC_IDS).default('fp32'),
     /** topk, topk-packed: fraction of each tensor's entries sent per push, k = ceil(ratio · size). */
     topkRatio: z.number().positive().max(1).default(DEFAULT_TOPK_RATIO),
-    /** Consistency mode: async (Downpour), staleness-aware, sync or local (DiLoCo). */
+    /** Consistency mode (shared/modes.ts): async (Downpour), staleness-aware, sync or local (DiLoCo). */
     mode: z.enum(CONSISTENCY_MODES).default('async'),
     /** sync/local: a round closes once N − backupWorkers of its N workers pushed (backup workers). */
     backupWorkers: z.number().int().min(0).max(1000).default(0),
@@ -151,11 +139,11 @@ export const jobSpecSchema = z
   .strict()
   .superRefine((spec, ctx) => {
     if (spec.aggregation === 'mean') return;
-    if (!ROUND_MODES.includes(spec.mode)) {
+    if (!MODES[spec.mode].rounds) {
       ctx.addIssue({
         code: 'custom',
         path: ['aggregation'],
-        message: `${spec.aggregation} needs a round of gradients to aggregate: use mode sync or local (mode ${spec.mode} applies each push alone, with normBound as its Byzantine defence)`,
+        message: `${spec.aggregation} needs a round of gradients to aggregate: use mode ${ROUND_MODES.join(' or ')} (mode ${spec.mode} applies each push alone, with normBound as its Byzantine defence)`,
       });
     }
     // A coordinate that only a minority of workers chose to send is zero in the others' pushes: the median would drop nearly every update.
@@ -171,6 +159,8 @@ export const jobSpecSchema = z
 export type JobSpecInput = z.input<typeof jobSpecSchema>;
 export type JobSpec = z.output<typeof jobSpecSchema>;
 export type OptimizerSpec = z.output<typeof optimizerSpecSchema>;
+/** The spec fields whose meaning depends on the mode; compiles only while shared/modes.ts names real fields. */
+export type ModeSettings = Pick<JobSpec, ModeSpecField | ModeWorkerField>;
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; message: string };
 

@@ -4,7 +4,8 @@
  * {@link Result}s; nothing throws across the wire.
  */
 import type { CodecId, TensorManifest } from './codec.js';
-import type { OptimizerSpec } from './job-spec.js';
+import type { JobSpec } from './job-spec.js';
+import type { ConsistencyModeName, WorkerFieldsOf } from './modes.js';
 import type { DeltaManifest } from './param-delta.js';
 import type { Result } from './result.js';
 import type { TensorSpec } from './tensors.js';
@@ -24,16 +25,14 @@ export interface AdapterInfo {
 }
 
 /**
- * What the job's consistency mode asks of a worker. async and staleness-aware: the
- * pipelined Downpour loop. sync: push, then wait for the round's version before the
+ * What the job's consistency mode asks of a worker: the mode's name and the spec
+ * fields its descriptor passes on (shared/modes.ts, workerFields), e.g.
+ * `{ name: 'local', backupWorkers, localSteps, optimizer }`. async and staleness-aware:
+ * the pipelined Downpour loop. sync: push, then wait for the round's version before the
  * next gradient. local: take `localSteps` steps with `optimizer` (on the worker, tfjs),
  * push the parameter delta, then wait for the round's version like sync.
  */
-export type ModeAssignment =
-  | { name: 'async' }
-  | { name: 'staleness-aware' }
-  | { name: 'sync'; backupWorkers: number }
-  | { name: 'local'; backupWorkers: number; localSteps: number; optimizer: OptimizerSpec };
+export type ModeAssignment = { [M in ConsistencyModeName]: { name: M } & Pick<JobSpec, WorkerFieldsOf<M>> }[ConsistencyModeName];
 
 /** Everything a worker needs to train on a job. */
 export interface JobAssignment {
@@ -67,8 +66,6 @@ export interface WorkerReport {
   backend: BackendName;
   adapter: AdapterInfo | null;
   examplesPerSecond: number;
-  /** tf.memory().numTensors: lets the coordinator notice a leaking worker. */
-  numTensors: number;
 }
 
 export interface PullRequest {

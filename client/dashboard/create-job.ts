@@ -4,8 +4,9 @@
  * server validates and its message is shown next to the offending fields.
  */
 import type { DatasetInfo, JobCreateRequest } from '../../shared/operator-protocol.js';
-import { CODEC_IDS } from '../../shared/codec.js';
-import { AGGREGATIONS, CONSISTENCY_MODES, jobSpecSchema, OPTIMIZER_TYPES, ROUND_MODES, type AggregationName, type ConsistencyModeName, type JobSpecInput } from '../../shared/job-spec.js';
+import { CODEC_IDS, getCodec } from '../../shared/codec.js';
+import { AGGREGATIONS, jobSpecSchema, OPTIMIZER_TYPES, TRIMMING_AGGREGATIONS, type AggregationName, type JobSpecInput } from '../../shared/job-spec.js';
+import { CONSISTENCY_MODES, MODE_SPEC_FIELDS, MODES, modeReads, type ConsistencyModeName, type ModeSpecField } from '../../shared/modes.js';
 import { ApiError, describeError, type OperatorApi } from './api.js';
 import { byId, h } from './dom.js';
 import { FieldErrors } from './field-errors.js';
@@ -37,6 +38,9 @@ const FIELDS: Record<string, string> = {
   targetAccuracy: 'new-target',
   evalIntervalSeconds: 'new-eval',
 };
+
+/** The spec fields some modes read that the form has an input for (the others keep their defaults). */
+const MODE_FIELDS = MODE_SPEC_FIELDS.filter((f) => f in FIELDS);
 
 export class CreateJobForm {
   private readonly form = byId<HTMLFormElement>('create-job');
@@ -98,6 +102,7 @@ export class CreateJobForm {
     setValue('new-eval', d.evalIntervalSeconds);
     this.mode.replaceChildren(...CONSISTENCY_MODES.map((m) => h('option', { value: m }, m)));
     this.mode.value = d.mode;
+    byId('new-mode-hint').textContent = CONSISTENCY_MODES.map((m) => `${m}: ${MODES[m].description}`).join(' ');
     this.codec.replaceChildren(...CODEC_IDS.map((c) => h('option', { value: c }, c)));
     this.codec.value = d.codec;
     setValue('new-topk', d.topkRatio);
@@ -110,30 +115,31 @@ export class CreateJobForm {
     setValue('new-outer-momentum', d.outerMomentum);
   }
 
-  /** Both sparse codecs take a top-k ratio. */
+  /** The sparse codecs send only the top-k entries, and take a top-k ratio. */
   private isTopk(): boolean {
-    return this.codec.value === 'topk' || this.codec.value === 'topk-packed';
+    return getCodec(this.codec.value)?.sparse ?? false;
   }
 
-  /** Only the chosen mode's own fields are shown (and sent); the trim fraction only for a trimmed mean or Multi-Krum. */
+  /** Whether the chosen mode reads `field`; the trim fraction only under an aggregation that trims. */
+  private modeUses(field: ModeSpecField): boolean {
+    if (!modeReads(this.mode.value as ConsistencyModeName, field)) return false;
+    return field !== 'trimFraction' || TRIMMING_AGGREGATIONS.includes(this.aggregation.value as AggregationName);
+  }
+
+  /** Only the fields the chosen mode uses are shown (and sent). */
   private showModeFields(): void {
-    for (const row of this.form.querySelectorAll<HTMLElement>('.mode-field')) {
-      const forMode = (row.dataset['modes'] ?? '').split(' ').includes(this.mode.value);
-      const forAggregation = row.dataset['aggregation'] === undefined || row.dataset['aggregation'].split(' ').includes(this.aggregation.value);
-      row.hidden = !(forMode && forAggregation);
-    }
+    for (const field of MODE_FIELDS) byId(FIELDS[field]!).closest<HTMLElement>('.mode-field')!.hidden = !this.modeUses(field);
   }
 
   private modeFields(): Partial<JobSpecInput> {
-    const mode = this.mode.value as ConsistencyModeName;
-    const sync = ROUND_MODES.includes(mode) ? { ...num('backupWorkers', 'new-backup'), ...this.aggregationFields() } : {};
-    const local = mode === 'local' ? { ...num('localSteps', 'new-local-steps'), ...num('outerLearningRate', 'new-outer-lr'), ...num('outerMomentum', 'new-outer-momentum') } : {};
-    return { mode, ...sync, ...local };
-  }
-
-  private aggregationFields(): Partial<JobSpecInput> {
-    const aggregation = this.aggregation.value as AggregationName;
-    return { aggregation, ...(aggregation === 'trimmed-mean' || aggregation === 'multi-krum' ? num('trimFraction', 'new-trim') : {}) };
+    const fields: Partial<JobSpecInput> = { mode: this.mode.value as ConsistencyModeName };
+    for (const field of MODE_FIELDS) {
+      if (!this.modeUses(field)) continue;
+      const id = FIELDS[field]!;
+      const control = byId(id);
+      Object.assign(fields, control instanceof HTMLSelectElement ? { [field]: control.value } : num(field, id));
+    }
+    return fields;
   }
 
   private showTopology(): void {
@@ -166,7 +172,6 @@ export class CreateJobForm {
     const spec: JobSpecInput = {
       name: text('new-name'),
       description: text('new-description'),
-      // 'custom' is in the operator contract (topology) but not yet in JobSpec's model enum.
       model: model as JobSpecInput['model'],
       dataset: this.dataset.value as JobSpecInput['dataset'],
       optimizer: {
@@ -176,7 +181,6 @@ export class CreateJobForm {
       ...num('batchSize', 'new-batch'),
       ...num('nFetch', 'new-nfetch'),
       ...num('nPush', 'new-npush'),
-      ...num('maxStaleness', 'new-staleness'),
       ...this.modeFields(),
       codec: this.codec.value as JobSpecInput['codec'],
       ...(this.isTopk() ? num('topkRatio', 'new-topk') : {}),

@@ -1,11 +1,24 @@
-/** Picks the worker's exchange for the job's consistency mode. */
+/** Picks the worker's exchange for the job's consistency mode (shared/modes.ts); a new mode does not compile until it has one. */
 import type { JobAssignment } from '../../shared/protocol.js';
+import { AsyncExchange } from './async-exchange.js';
+import type { Exchange, ExchangeEvents, ExchangeTransport } from './exchange.js';
 import { LocalExchange } from './local-exchange.js';
 import type { ModelTrainer } from './model-trainer.js';
-import { ParameterExchange, type Exchange, type ExchangeEvents, type ExchangeTransport } from './parameter-exchange.js';
+import { SyncExchange } from './sync-exchange.js';
 
 export function createExchange(job: JobAssignment, trainer: ModelTrainer, transport: ExchangeTransport, events: ExchangeEvents): Exchange {
   const mode = job.mode;
-  if (mode.name === 'local') return new LocalExchange(job, mode, trainer, transport, events);
-  return new ParameterExchange(job, trainer, transport, events);
+  switch (mode.name) {
+    case 'async':
+    case 'staleness-aware':
+      return new AsyncExchange(job, trainer, transport, events);
+    case 'sync':
+      return new SyncExchange(job, trainer, transport, events);
+    case 'local':
+      return new LocalExchange(job, mode, trainer, transport, events);
+    default: {
+      const check: never = mode;
+      throw new Error(`No exchange for consistency mode ${JSON.stringify(check)}`);
+    }
+  }
 }

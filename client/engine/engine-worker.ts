@@ -2,7 +2,7 @@
  * Entry point of the dedicated Web Worker that trains: the page's main thread only
  * renders, so the volunteer's tab stays responsive however long a batch takes.
  * WebGPU, wasm and cpu work here as on the page; WebGL needs OffscreenCanvas with
- * WebGL2, which tfjs uses by itself inside a worker (e2e/volunteer-worker.spec.ts).
+ * WebGL2, which tfjs uses by itself inside a worker (e2e/webgl-worker.spec.ts).
  */
 import type { BackendName } from '../../shared/protocol.js';
 import type { BackendCache } from './backend-selection.js';

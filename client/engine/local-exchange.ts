@@ -12,7 +12,7 @@ import type { JobAssignment } from '../../shared/protocol.js';
 import { GradientAccumulator } from './gradient-accumulator.js';
 import { tfjsOptimizer } from './local-optimizer.js';
 import type { Batch, ModelTrainer } from './model-trainer.js';
-import type { Exchange, ExchangeEvents, ExchangeTransport } from './parameter-exchange.js';
+import type { Exchange, ExchangeEvents, ExchangeTransport } from './exchange.js';
 import { PulledParams } from './pulled-params.js';
 
 type LocalMode = Extract<JobAssignment['mode'], { name: 'local' }>;

@@ -6,7 +6,7 @@
 import { decodeTensors } from '../../shared/codec.js';
 import { applyParamDelta } from '../../shared/param-delta.js';
 import type { JobAssignment } from '../../shared/protocol.js';
-import type { ExchangeTransport } from './parameter-exchange.js';
+import type { ExchangeTransport } from './exchange.js';
 
 export interface Pulled {
   version: number;

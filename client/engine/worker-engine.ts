@@ -254,7 +254,6 @@ export class WorkerEngine {
       backend: this.status.backend,
       adapter: this.status.adapter,
       examplesPerSecond: this.running ? this.throughput.perSecond() : 0,
-      numTensors: tf.memory().numTensors,
     });
   }
 }

@@ -6,7 +6,7 @@ import type { PushAccepted } from '../../shared/protocol.js';
 import { ok, type Failure, type Result } from '../../shared/result.js';
 import type { ParameterStore } from '../params/parameter-store.js';
 import { checkStaleness } from '../params/staleness-policy.js';
-import type { Admission, ConsistencyMode } from './consistency.js';
+import type { Admission, ConsistencyMode } from './consistency-mode.js';
 
 export class AsyncMode implements ConsistencyMode {
   readonly rounds = 0;

@@ -17,7 +17,8 @@
 import { ErrorCode } from '../../shared/errors.js';
 import type { PushAccepted } from '../../shared/protocol.js';
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
-import type { Admission, ConsistencyMode, ModeContext } from './consistency.js';
+import type { Timer } from '../clock.js';
+import type { Admission, ConsistencyMode, ModeContext } from './consistency-mode.js';
 import type { AggregationRule } from './robust-aggregation.js';
 import { createRoundGradients, type RoundGradients } from './round-gradients.js';
 
@@ -36,7 +37,7 @@ interface Round {
   expected: Set<string>;
   pushed: Set<string>;
   acks: ((r: Result<PushAccepted>) => void)[];
-  timer: NodeJS.Timeout;
+  timer: Timer;
 }
 
 export class SyncBarrier implements ConsistencyMode {
@@ -82,7 +83,7 @@ export class SyncBarrier implements ConsistencyMode {
   halt(reason: Failure): void {
     const round = this.open;
     if (!round) return;
-    clearTimeout(round.timer);
+    this.ctx.clock.clear(round.timer);
     this.open = null;
     this.gradients.clear();
     for (const ack of round.acks) ack(reason);
@@ -103,12 +104,11 @@ export class SyncBarrier implements ConsistencyMode {
       expected: new Set(this.ctx.activeWorkers()),
       pushed: new Set(),
       acks: [],
-      timer: setTimeout(() => {
+      timer: this.ctx.clock.setTimeout(() => {
         this.timedOut += 1;
         this.close();
       }, this.options.roundTimeoutMs),
     };
-    round.timer.unref();
     this.open = round;
     return round;
   }
@@ -121,7 +121,7 @@ export class SyncBarrier implements ConsistencyMode {
   private close(): void {
     const round = this.open;
     if (!round) return;
-    clearTimeout(round.timer);
+    this.ctx.clock.clear(round.timer);
     this.open = null;
     this.gradients.aggregate();
     const version = this.ctx.store.applyScratch();

@@ -72,11 +72,6 @@ export class ShardLedger {
     return this.completedEpochs >= this.opts.epochs;
   }
 
-  /** The lowest epoch still in progress (0-based), or `epochs` when finished. */
-  get currentEpoch(): number {
-    return this.completedEpochs;
-  }
-
   get activeLeases(): number {
     return this.leases.size;
   }

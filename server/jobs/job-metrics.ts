@@ -11,10 +11,6 @@ export class MetricSampler {
   readonly history: MetricPoint[] = [];
   private last: { at: number; examples: number; pushes: number } | null = null;
 
-  constructor(initial: readonly MetricPoint[] = []) {
-    this.history.push(...initial.slice(-HISTORY_POINTS));
-  }
-
   sample(at: number, version: number, stats: JobStats): MetricPoint {
     const prev = this.last;
     const dt = prev ? (at - prev.at) / 1000 : 0;

@@ -10,6 +10,7 @@ import { parseJobSpec, type JobSpec } from '../../shared/job-spec.js';
 import type { EvalRecord } from '../../shared/protocol.js';
 import { fail, ok, type Result } from '../../shared/result.js';
 import type { CheckpointStore } from '../checkpoints/checkpoint-store.js';
+import type { Clock } from '../clock.js';
 import type { DatasetRegistry } from '../data/datasets.js';
 import type { ShardStore } from '../data/shard-store.js';
 import type { EvaluationService } from '../eval/evaluator.js';
@@ -29,7 +30,7 @@ export interface JobRegistryDeps {
   evaluation: EvaluationService;
   store: JobStore | null;
   checkpoints: CheckpointStore | null;
-  now: () => number;
+  clock: Clock;
   /** Largest model (trainable parameters) a job may have. */
   maxParameters: number;
   onStateChange: (job: Job) => void;
@@ -73,7 +74,7 @@ export class JobRegistry {
     if (spec.model !== 'custom' && topology) return fail(ErrorCode.BAD_REQUEST, 'topology: only a custom model takes a topology');
     let job: Job;
     try {
-      job = await this.build(`job-${this.nextId++}`, spec, topology, this.deps.now());
+      job = await this.build(`job-${this.nextId++}`, spec, topology, this.deps.clock.now());
     } catch (err) {
       if (err instanceof ModelSpecError) return fail(ErrorCode.BAD_REQUEST, `model: ${err.message}`);
       if (err instanceof Error && /dataset|Fashion-MNIST/i.test(err.message)) return fail(ErrorCode.BAD_REQUEST, `dataset: ${err.message}`);

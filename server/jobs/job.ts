@@ -7,6 +7,7 @@
 import { asBytes, codecOf, type TensorCodec } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import type { JobSpec } from '../../shared/job-spec.js';
+import { MODES, type ModeWorkerField } from '../../shared/modes.js';
 import type {
   CompleteAnswer,
   EvalRecord,
@@ -15,12 +16,14 @@ import type {
   JobState,
   JobSummary,
   LeaseAnswer,
+  ModeAssignment,
   ParamsSnapshot,
   PushAccepted,
 } from '../../shared/protocol.js';
 import { fail, ok, type Result } from '../../shared/result.js';
 import type { CheckpointContent } from '../checkpoints/checkpoint-format.js';
 import type { CheckpointStore } from '../checkpoints/checkpoint-store.js';
+import type { Clock, Timer } from '../clock.js';
 import { featuresAsFloat, type Dataset } from '../data/dataset.js';
 import { ShardLedger } from '../data/shard-ledger.js';
 import type { ShardInfo } from '../data/shard-store.js';
@@ -30,8 +33,8 @@ import { createOptimizer } from '../params/optimizers.js';
 import { ParameterStore } from '../params/parameter-store.js';
 import { GradientGate } from '../params/gradient-gate.js';
 import type { UncheckedManifest } from '../params/push-validation.js';
-import { createConsistencyMode, type ConsistencyMode } from '../consistency/consistency.js';
-import { outerOptimizerSpec } from '../consistency/outer-optimizer.js';
+import type { ConsistencyMode } from '../consistency/consistency-mode.js';
+import { createConsistencyMode, psOptimizerSpec } from '../consistency/registry.js';
 import { MetricSampler } from './job-metrics.js';
 import { countRejection, emptyStats, recordAccepted, type JobStats } from './job-stats.js';
 import type { InitialModel } from './model-init.js';
@@ -55,7 +58,8 @@ export interface JobDeps {
   model: InitialModel;
   evaluation: EvaluationService;
   checkpoints: CheckpointStore | null;
-  now: () => number;
+  /** Times records and leases, and runs the evaluation and checkpoint schedules and sync round deadlines. */
+  clock: Clock;
   /** Told after every state change, so workers can be reassigned and the change stored. */
   onStateChange: (job: Job) => void;
   onEval: (job: Job, rec: EvalRecord) => void;
@@ -78,7 +82,7 @@ export class Job {
    */
   private readonly idle = new Set<string>();
   readonly metrics: MetricSampler;
-  private timers: NodeJS.Timeout[] = [];
+  private timers: Timer[] = [];
   private evalInFlight: Promise<EvalRecord | null> | null = null;
   private lastEvaluatedVersion = -1;
   private lastCheckpointVersion = -1;
@@ -96,9 +100,7 @@ export class Job {
     readonly createdAt: number,
     private readonly deps: JobDeps,
   ) {
-    // In local mode `optimizer` is the workers' inner optimizer; the PS runs the outer one.
-    const psOptimizer = spec.mode === 'local' ? outerOptimizerSpec(spec) : spec.optimizer;
-    const optimizer = createOptimizer(psOptimizer);
+    const optimizer = createOptimizer(psOptimizerSpec(spec));
     this.codec = codecOf(spec);
     // Delta pulls pay only when updates are sparse: top-k gradients under an optimizer that leaves untouched entries alone.
     const deltaBases = this.codec.sparse && optimizer.sparseUpdates ? DELTA_BASE_VERSIONS : 0;
@@ -108,11 +110,11 @@ export class Job {
       epochs: spec.epochs,
       leaseMs: spec.leaseSeconds * 1000,
       seed: spec.seed,
-      now: deps.now,
+      now: () => deps.clock.now(),
     });
     this.gate = new GradientGate(this.store, this.codec, spec.normBound, deps.referenceNorm);
     this.metrics = new MetricSampler();
-    this.consistency = createConsistencyMode(spec, { store: this.store, activeWorkers: () => this.activeWorkers() });
+    this.consistency = createConsistencyMode(spec, { store: this.store, clock: deps.clock, activeWorkers: () => this.activeWorkers() });
   }
 
   get topology(): object {
@@ -139,9 +141,9 @@ export class Job {
     this.clearTimers();
     if (state === 'running') {
       this.metrics.resetRates();
-      this.timers.push(setInterval(() => void this.evaluateIfChanged(), this.spec.evalIntervalSeconds * 1000));
-      if (this.deps.checkpoints) this.timers.push(setInterval(() => void this.checkpointIfChanged(), this.spec.checkpointSeconds * 1000));
-      for (const t of this.timers) t.unref();
+      const clock = this.deps.clock;
+      this.timers.push(clock.setInterval(() => void this.evaluateIfChanged(), this.spec.evalIntervalSeconds * 1000));
+      if (this.deps.checkpoints) this.timers.push(clock.setInterval(() => void this.checkpointIfChanged(), this.spec.checkpointSeconds * 1000));
     } else {
       // An open sync round must not be applied by the departures below, nor hold acks forever.
       this.consistency.halt(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${state}`));
@@ -171,7 +173,7 @@ export class Job {
   }
 
   private clearTimers(): void {
-    for (const t of this.timers) clearInterval(t);
+    for (const t of this.timers) this.deps.clock.clear(t);
     this.timers = [];
   }
 
@@ -197,17 +199,12 @@ export class Job {
     };
   }
 
-  private modeAssignment(): JobAssignment['mode'] {
-    const s = this.spec;
-    switch (s.mode) {
-      case 'async':
-      case 'staleness-aware':
-        return { name: s.mode };
-      case 'sync':
-        return { name: 'sync', backupWorkers: s.backupWorkers };
-      case 'local':
-        return { name: 'local', backupWorkers: s.backupWorkers, localSteps: s.localSteps, optimizer: { ...s.optimizer } };
-    }
+  /** The mode's name and the spec fields its descriptor passes on to workers (shared/modes.ts). */
+  private modeAssignment(): ModeAssignment {
+    const { mode } = this.spec;
+    const fields: readonly ModeWorkerField[] = MODES[mode].workerFields;
+    // Exactly Pick<JobSpec, WorkerFieldsOf<mode>>, which TypeScript cannot follow through the table lookup.
+    return Object.fromEntries([['name', mode], ...fields.map((f) => [f, structuredClone(this.spec[f])])]) as ModeAssignment;
   }
 
   /**
@@ -318,7 +315,7 @@ export class Job {
         this.fail(`diverged: test loss is ${r.loss} at version ${version}; lower the learning rate`);
         return null;
       }
-      const rec: EvalRecord = { version, examplesSeen, accuracy: r.accuracy, loss: r.loss, at: this.deps.now() };
+      const rec: EvalRecord = { version, examplesSeen, accuracy: r.accuracy, loss: r.loss, at: this.deps.clock.now() };
       this.evals.push(rec);
       log.info('evaluated', { job: this.id, version, accuracy: +r.accuracy.toFixed(4), loss: +r.loss.toFixed(4), ms: Math.round(r.ms) });
       this.deps.onEval(this, rec);
@@ -338,7 +335,7 @@ export class Job {
     if (!store || this.checkpointInFlight || this.store.version === this.lastCheckpointVersion) return this.checkpointInFlight ?? Promise.resolve();
     const content: CheckpointContent = {
       jobId: this.id,
-      at: this.deps.now(),
+      at: this.deps.clock.now(),
       store: this.store.snapshot(),
       ledger: this.ledger.exportState(),
       stats: structuredClone(this.stats),

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { WorkerPool, type PooledWorker } from '../../bench/worker-pool.js';
-import { startCoordinator, type Running } from './helpers.js';
+import { startCoordinator, type Running } from '../../test-support/index.js';
 
 let run: Running;
 let pool: WorkerPool;

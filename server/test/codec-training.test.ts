@@ -11,7 +11,7 @@ import type { JobAssignment } from '../../shared/protocol.js';
 import { GradientAccumulator } from '../../client/engine/gradient-accumulator.js';
 import { ModelTrainer } from '../../client/engine/model-trainer.js';
 import { batchesOf, fetchShard } from '../../client/engine/shard-data.js';
-import { joinAsTrainer, startCoordinator, type Running, type TestWorker, type TrainingWorker } from './helpers.js';
+import { joinAsTrainer, startCoordinator, type Running, type TestWorker, type TrainingWorker } from '../../test-support/index.js';
 
 beforeAll(async () => {
   tf.enableProdMode();

@@ -12,7 +12,7 @@ import { afterAll, expect, it } from 'vitest';
 import { encodeTensors } from '../../shared/codec.js';
 import type { CheckpointInfo, JobDetail } from '../../shared/operator-protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
-import { connectTestWorker } from './helpers.js';
+import { connectTestWorker } from '../../test-support/index.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TOKEN = 'crash-token';

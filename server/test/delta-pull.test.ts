@@ -12,7 +12,7 @@ import type { JobSpecInput } from '../../shared/job-spec.js';
 import { applyParamDelta } from '../../shared/param-delta.js';
 import type { ParamsSnapshot } from '../../shared/protocol.js';
 import { jobDetail } from '../jobs/job-detail.js';
-import { connectTestWorker, joinAsTrainer, startCoordinator, type Running, type TestWorker } from './helpers.js';
+import { connectTestWorker, joinAsTrainer, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
 
 const bitsOf = (values: Float32Array[]) => values.map((v) => Array.from(new Uint32Array(v.buffer, v.byteOffset, v.length)));
 

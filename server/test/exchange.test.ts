@@ -5,9 +5,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ParameterExchange } from '../../client/engine/parameter-exchange.js';
+import { AsyncExchange } from '../../client/engine/async-exchange.js';
 import { batchesOf, fetchShard } from '../../client/engine/shard-data.js';
-import { joinAsTrainer, startCoordinator, type Running } from './helpers.js';
+import { joinAsTrainer, startCoordinator, type Running } from '../../test-support/index.js';
 
 let run: Running;
 beforeAll(async () => {
@@ -21,7 +21,7 @@ it('stamps each push with the version its gradient was computed on', async () =>
   const joined = await joinAsTrainer(run.url);
   const { worker: w, job, trainer } = joined;
   const results: boolean[] = [];
-  const exchange = new ParameterExchange(
+  const exchange = new AsyncExchange(
     job,
     trainer,
     { push: (p) => w.emitWithAck('grads:push', p), pull: (req) => w.emitWithAck('params:pull', req) },
@@ -31,7 +31,7 @@ it('stamps each push with the version its gradient was computed on', async () =>
   const lease = await w.emitWithAck('shard:lease', { jobId: job.jobId });
   if (!lease.ok || !lease.lease) throw new Error('no lease');
   for (const batch of batchesOf(await fetchShard(run.url + lease.lease.url), job.batchSize)) {
-    await exchange.afterBatch(await trainer.gradient(batch), batch.size);
+    await exchange.train(batch);
   }
   await exchange.flush();
   joined.close();

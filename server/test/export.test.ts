@@ -9,7 +9,7 @@ import { encodeTensors } from '../../shared/codec.js';
 import { decodeTensors } from '../../shared/codec.js';
 import { batchesOf, fetchShard } from '../../client/engine/shard-data.js';
 import { loadMnist } from '../data/mnist.js';
-import { joinAsTrainer, startCoordinator, type Running } from './helpers.js';
+import { joinAsTrainer, startCoordinator, type Running } from '../../test-support/index.js';
 
 const TOKEN = 'export-token';
 let run: Running;

@@ -11,7 +11,7 @@ import { ALL_ERROR_CODES } from '../../shared/errors.js';
 import type { JobAssignment } from '../../shared/protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
 import type { Job } from '../jobs/job.js';
-import { connectTestWorker, startCoordinator, type Running, type TestWorker } from './helpers.js';
+import { connectTestWorker, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
 
 const MESSAGES = 10_000;
 let run: Running;

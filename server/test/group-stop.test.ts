@@ -13,7 +13,7 @@ import type { JobSummary } from '../../shared/protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
 import { ProcessGroup } from '../../farm/process-group.js';
 import { descendants, isAlive, isChromium } from '../../farm/process-tree.js';
-import { connectTestWorker } from './helpers.js';
+import { connectTestWorker } from '../../test-support/index.js';
 
 /** Loaded into the coordinator's process (NODE_OPTIONS): at exit it writes which playwright-core files it loaded. */
 const LOADED_PROBE = `

@@ -12,7 +12,7 @@ import { encodeTensors } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import { sizeOf } from '../../shared/tensors.js';
 import type { JobDetail } from '../../shared/operator-protocol.js';
-import { connectTestWorker, startCoordinator, waitForEvent, type Running } from './helpers.js';
+import { connectTestWorker, startCoordinator, waitForEvent, type Running } from '../../test-support/index.js';
 
 const TOKEN = 'lifecycle-token';
 let run: Running;

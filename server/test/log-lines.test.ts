@@ -16,7 +16,7 @@ import { afterAll, expect, it } from 'vitest';
 import { encodeTensors } from '../../shared/codec.js';
 import { OPERATOR_NAMESPACE, type JobDetail } from '../../shared/operator-protocol.js';
 import { batchesOf, fetchShard } from '../../client/engine/shard-data.js';
-import { joinAsTrainer, waitForEvent } from './helpers.js';
+import { joinAsTrainer, waitForEvent } from '../../test-support/index.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TOKEN = 'log-lines-operator-token-5f0c2a';

@@ -13,7 +13,7 @@ import { decodeTensors } from '../../shared/codec.js';
 import type { JobSpecInput } from '../../shared/job-spec.js';
 import type { JobAssignment } from '../../shared/protocol.js';
 import type { CoordinatorOptions } from '../coordinator.js';
-import { joinAssigned, startCoordinator, type Running, type TestWorker } from './helpers.js';
+import { joinAssigned, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
 
 let run: Running | null = null;
 const sockets: TestWorker[] = [];

@@ -2,18 +2,20 @@
  * Consistency modes over real sockets: the sync barrier (exactly one apply per version,
  * late gradients dropped and counted, backup workers, departures and silent workers),
  * staleness-aware scaling and local mode's outer Nesterov step, each checked against
- * a hand-computed SGD/Nesterov update of known gradients.
+ * a hand-computed SGD/Nesterov update of known gradients. The coordinator's time is a
+ * ManualClock: a round's deadline passes only when a test steps it there.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeTensors } from '../../shared/codec.js';
 import type { JobSpecInput } from '../../shared/job-spec.js';
 import type { GradientPush, JobAssignment } from '../../shared/protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
-import { joinAssigned, startCoordinator, type Running, type TestWorker } from './helpers.js';
+import { joinAssigned, leave, ManualClock, settledAfterRoundTrips, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
 
 const LR = 0.1;
 let run: Running | null = null;
 let sockets: TestWorker[] = [];
+let clock: ManualClock;
 
 afterEach(async () => {
   for (const s of sockets) s.disconnect();
@@ -22,9 +24,10 @@ afterEach(async () => {
   run = null;
 });
 
-/** A job with plain SGD and no norm bound, so each update is lr × the pushed values. */
+/** A job with plain SGD and no norm bound, so each update is lr × the pushed values; time stands still until `clock` is advanced. */
 async function start(spec: JobSpecInput): Promise<Running> {
-  run = await startCoordinator({ model: 'mlp', optimizer: { type: 'sgd', learningRate: LR }, normBound: 0, ...spec });
+  clock = new ManualClock();
+  run = await startCoordinator({ model: 'mlp', optimizer: { type: 'sgd', learningRate: LR }, normBound: 0, ...spec }, { clock });
   return run;
 }
 
@@ -40,18 +43,14 @@ function push(job: JobAssignment, baseVersion: number, fill: number): GradientPu
 const param0 = (r: Running) => r.job.store.tensors[0]!.values[0]!;
 const f32 = Math.fround;
 
-/** Resolves true if `p` settles within `ms`, false otherwise (an ack that must stay held). */
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  return Promise.race([p.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
-}
-
 describe('sync barrier', () => {
   it('holds acks until every worker pushed, applies the average exactly once, drops a late gradient and counts it', async () => {
     const r = await start({ mode: 'sync' });
     const [a, b, c] = [await join(r), await join(r), await join(r)];
+    expect(a.job.mode).toEqual({ name: 'sync', backupWorkers: 0 });
     const p0 = param0(r);
     const first = a.w.emitWithAck('grads:push', push(a.job, 0, 1));
-    expect(await settlesWithin(first, 100)).toBe(false);
+    expect(await settledAfterRoundTrips(first, a.w)).toBe(false);
     expect(r.job.store.version).toBe(0);
     // Two pushes racing to close the round: one apply.
     const [ackA, ackB, ackC] = await Promise.all([first, b.w.emitWithAck('grads:push', push(b.job, 0, 2)), c.w.emitWithAck('grads:push', push(c.job, 0, 3))]);
@@ -82,7 +81,7 @@ describe('sync barrier', () => {
     const [a, b, c] = [await join(r), await join(r), await join(r)];
     const p0 = param0(r);
     const held = a.w.emitWithAck('grads:push', push(a.job, 0, 1));
-    expect(await settlesWithin(held, 100)).toBe(false);
+    expect(await settledAfterRoundTrips(held, a.w)).toBe(false);
     expect(await b.w.emitWithAck('grads:push', push(b.job, 0, 3))).toEqual({ ok: true, version: 1, staleness: 0 });
     expect(await held).toEqual({ ok: true, version: 1, staleness: 0 });
     expect(param0(r)).toBe(f32(p0 - f32(LR * 2)));
@@ -96,7 +95,7 @@ describe('sync barrier', () => {
     const p0 = param0(r);
     const heldA = a.w.emitWithAck('grads:push', push(a.job, 0, 1));
     const heldB = b.w.emitWithAck('grads:push', push(b.job, 0, 3));
-    expect(await settlesWithin(Promise.race([heldA, heldB]), 100)).toBe(false);
+    expect(await settledAfterRoundTrips(Promise.race([heldA, heldB]), a.w, b.w)).toBe(false);
     c.w.disconnect();
     expect(await heldA).toEqual({ ok: true, version: 1, staleness: 0 });
     expect(await heldB).toEqual({ ok: true, version: 1, staleness: 0 });
@@ -107,27 +106,30 @@ describe('sync barrier', () => {
   });
 
   it('a pushing worker that leaves keeps its gradient in the round; a silent one is given up on at the deadline', async () => {
-    const r = await start({ mode: 'sync', roundTimeoutSeconds: 0.3 });
+    const r = await start({ mode: 'sync', roundTimeoutSeconds: 20 });
     const [a, b, c] = [await join(r), await join(r), await join(r)];
     void c; // connected and assigned, but never pushes
     const p0 = param0(r);
-    const started = Date.now();
-    void a.w.emitWithAck('grads:push', push(a.job, 0, 1)).catch(() => null);
-    const heldB = b.w.emitWithAck('grads:push', push(b.job, 0, 3));
-    expect(await settlesWithin(heldB, 100)).toBe(false);
+    const heldA = a.w.emitWithAck('grads:push', push(a.job, 0, 1)).catch(() => null);
+    // Answered long before 20 s of wall time pass: the deadline is the coordinator's clock's.
+    const heldB = b.w.timeout(10_000).emitWithAck('grads:push', push(b.job, 0, 3));
+    expect(await settledAfterRoundTrips(Promise.race([heldA, heldB]), a.w, b.w)).toBe(false);
+    await leave(r.coordinator, a.w); // its gradient stays in the round
+    // The round opened with the first push; it waits for c until 20 s after that, not a millisecond less.
+    clock.advance(19_999);
+    expect(await settledAfterRoundTrips(heldB, b.w)).toBe(false);
     expect(r.job.store.version).toBe(0);
-    a.w.disconnect(); // its gradient stays in the round
+    clock.advance(1);
     expect(await heldB).toEqual({ ok: true, version: 1, staleness: 0 });
-    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
-    expect(Date.now() - started).toBeLessThan(2000);
     expect(param0(r)).toBe(f32(p0 - f32(LR * 2)));
+    expect(r.job.consistency).toMatchObject({ rounds: 1, timedOut: 1 });
   });
 
   it('pausing the job drops the open round and refuses its held acks', async () => {
     const r = await start({ mode: 'sync' });
     const [a] = [await join(r), await join(r)];
     const held = a.w.emitWithAck('grads:push', push(a.job, 0, 1));
-    expect(await settlesWithin(held, 50)).toBe(false);
+    expect(await settledAfterRoundTrips(held, a.w)).toBe(false);
     const p0 = param0(r);
     expect(r.job.control('pause').ok).toBe(true);
     expect(await held).toMatchObject({ ok: false, code: 'JOB_NOT_RUNNING' });
@@ -140,6 +142,7 @@ describe('staleness-aware', () => {
   it('divides the learning rate by the staleness (observed through a known SGD update)', async () => {
     const r = await start({ mode: 'staleness-aware', maxStaleness: 8 });
     const { w, job } = await join(r);
+    expect(job.mode).toEqual({ name: 'staleness-aware' });
     for (let v = 0; v < 4; v++) expect(await w.emitWithAck('grads:push', push(job, v, 0))).toMatchObject({ ok: true, staleness: 0 });
     const before = param0(r);
     expect(await w.emitWithAck('grads:push', push(job, 0, 1))).toMatchObject({ ok: true, staleness: 4, version: 5 });
@@ -169,6 +172,7 @@ describe('local mode', () => {
     expect(r.job.store.optimizer.type).toBe('momentum');
     const [a, b] = [await join(r), await join(r)];
     expect(a.job.mode).toMatchObject({ name: 'local', localSteps: 8, backupWorkers: 0, optimizer: { type: 'sgd', learningRate: LR } });
+    expect(Object.keys(a.job.mode)).toEqual(['name', 'backupWorkers', 'localSteps', 'optimizer']);
     const p0 = param0(r);
     // Round 1: deltas 0.01 and 0.03 → d1 = 0.02; a1 = d1; p1 = p0 − 0.7·(d1 + 0.9·a1).
     await Promise.all([a.w.emitWithAck('grads:push', push(a.job, 0, 0.01)), b.w.emitWithAck('grads:push', push(b.job, 0, 0.03))]);

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode } from '../../shared/errors.js';
 import { OPERATOR_NAMESPACE } from '../../shared/operator-protocol.js';
-import { connectTestWorker, startCoordinator, type Running } from './helpers.js';
+import { connectTestWorker, startCoordinator, type Running } from '../../test-support/index.js';
 
 const TOKEN = 'operator-secret-token-for-tests';
 let run: Running;

@@ -10,7 +10,7 @@ import type { GradientPush, JobAssignment } from '../../shared/protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
 import { setLogLevel } from '../logger.js';
 import { respond } from '../worker/respond.js';
-import { connectTestWorker, startCoordinator, type Running, type TestWorker } from './helpers.js';
+import { connectTestWorker, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
 
 const MAX_STALENESS = 2;
 let run: Running;

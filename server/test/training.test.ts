@@ -9,7 +9,7 @@ import { encodeTensors } from '../../shared/codec.js';
 import type { JobAssignment } from '../../shared/protocol.js';
 import { ModelTrainer } from '../../client/engine/model-trainer.js';
 import { batchesOf, fetchShard } from '../../client/engine/shard-data.js';
-import { connectTestWorker, joinAsTrainer, startCoordinator, type TrainingWorker, type Running, type TestWorker } from './helpers.js';
+import { connectTestWorker, joinAsTrainer, startCoordinator, type TrainingWorker, type Running, type TestWorker } from '../../test-support/index.js';
 
 let run: Running;
 let worker: TestWorker;

@@ -45,7 +45,6 @@ export const reportSchema = z.object({
     })
     .nullable(),
   examplesPerSecond: z.number().min(0).max(1e9),
-  numTensors: count,
 });
 
 export const jobRefSchema = z.object({ jobId: id });

@@ -11,7 +11,6 @@ export interface WorkerRecord {
   backend: BackendName | null;
   adapter: AdapterInfo | null;
   examplesPerSecond: number;
-  numTensors: number;
   pushesAccepted: number;
   pushesRejected: Partial<Record<ErrorCode, number>>;
   connectedAt: number;
@@ -34,7 +33,6 @@ export class WorkerDirectory {
       backend: null,
       adapter: null,
       examplesPerSecond: 0,
-      numTensors: 0,
       pushesAccepted: 0,
       pushesRejected: {},
       connectedAt: at,
@@ -55,7 +53,7 @@ export class WorkerDirectory {
   report(id: string, r: WorkerReport): void {
     const w = this.workers.get(id);
     if (!w) return;
-    Object.assign(w, { backend: r.backend, adapter: r.adapter, examplesPerSecond: r.examplesPerSecond, numTensors: r.numTensors });
+    Object.assign(w, { backend: r.backend, adapter: r.adapter, examplesPerSecond: r.examplesPerSecond });
     w.lastSeen = this.now();
   }
 

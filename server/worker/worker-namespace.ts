@@ -29,9 +29,10 @@ const WORKER_EVENTS: ReadonlySet<string> = new Set<keyof ClientToServerEvents>([
   'shard:complete',
 ]);
 
-export function attachWorkerNamespace(nsp: WorkerNamespace, jobs: JobRegistry, directory: WorkerDirectory, guardOptions: SocketGuardOptions = {}): void {
+/** `now` is the coordinator's clock, which the rate limit reads. */
+export function attachWorkerNamespace(nsp: WorkerNamespace, jobs: JobRegistry, directory: WorkerDirectory, now: () => number, guardOptions: SocketGuardOptions = {}): void {
   nsp.on('connection', (socket: WorkerSocket) => {
-    const guard = guardSocket(socket, WORKER_EVENTS, guardOptions);
+    const guard = guardSocket(socket, WORKER_EVENTS, guardOptions, now);
     const refused = (code: string) => guard.refused(code);
     /** Runs `fn` with the job if this registered worker is assigned to it. */
     const withJob = <R,>(jobId: string, fn: (job: Job, workerId: string) => R): R | Failure => {

@@ -1,16 +1,15 @@
 /**
  * A job's consistency mode: how a validated gradient (decoded into the store's scratch
  * buffers) becomes an update. One small interface, one implementation per file, chosen
- * per job from the spec; the Job does the checks every mode shares (state, decoding,
- * finiteness, norm bound) and hands over the rest.
+ * per job by registry.ts. What every mode shares happens before: the Job refuses pushes
+ * to a job that is not running, and the GradientGate (server/params/gradient-gate.ts)
+ * decodes each gradient and checks its layout, finiteness and norm bound, between the
+ * mode's admit() and accept().
  */
-import type { JobSpec } from '../../shared/job-spec.js';
 import type { PushAccepted } from '../../shared/protocol.js';
 import type { Failure, Result } from '../../shared/result.js';
+import type { Clock } from '../clock.js';
 import type { ParameterStore } from '../params/parameter-store.js';
-import { AsyncMode } from './async.js';
-import { StalenessAwareMode } from './staleness-aware.js';
-import { SyncBarrier } from './sync-barrier.js';
 
 /** An admitted push: its staleness and the learning-rate multiplier the mode gives it. */
 export interface Admission {
@@ -43,26 +42,8 @@ export interface ConsistencyMode {
 
 export interface ModeContext {
   store: ParameterStore;
+  /** Runs a sync round's deadline. */
+  clock: Clock;
   /** The job's assigned workers right now (a sync round's quorum is taken from them when it opens). */
   activeWorkers: () => ReadonlySet<string>;
-}
-
-export function createConsistencyMode(spec: JobSpec, ctx: ModeContext): ConsistencyMode {
-  switch (spec.mode) {
-    case 'async':
-      return new AsyncMode(ctx.store, spec.maxStaleness);
-    case 'staleness-aware':
-      return new StalenessAwareMode(ctx.store, spec.maxStaleness);
-    case 'sync':
-    case 'local':
-      return new SyncBarrier(ctx, {
-        backupWorkers: spec.backupWorkers,
-        roundTimeoutMs: spec.roundTimeoutSeconds * 1000,
-        aggregation: { aggregation: spec.aggregation, trimFraction: spec.trimFraction },
-      });
-    default: {
-      const check: never = spec.mode;
-      throw new Error(`Unknown consistency mode ${String(check)}`);
-    }
-  }
 }

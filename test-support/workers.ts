@@ -1,35 +1,12 @@
-/** Test helpers: a real coordinator on port 0 and real socket.io-client workers. */
+/** Real socket.io-client workers on the worker namespace, bare or with the browser's ModelTrainer. */
 import { io, type Socket } from 'socket.io-client';
-import type { JobSpecInput } from '../../shared/job-spec.js';
-import { WORKER_NAMESPACE, type ClientToServerEvents, type JobAssignment, type ServerToClientEvents } from '../../shared/protocol.js';
-import { ModelTrainer } from '../../client/engine/model-trainer.js';
-import { PulledParams } from '../../client/engine/pulled-params.js';
-import { createCoordinator, type Coordinator, type CoordinatorOptions } from '../coordinator.js';
-import type { Job } from '../jobs/job.js';
-import { setLogLevel } from '../logger.js';
+import { WORKER_NAMESPACE, type ClientToServerEvents, type JobAssignment, type ServerToClientEvents } from '../shared/protocol.js';
+import { ModelTrainer } from '../client/engine/model-trainer.js';
+import { PulledParams } from '../client/engine/pulled-params.js';
+import type { Coordinator } from '../server/coordinator.js';
+import { waitForEvent } from './events.js';
 
 export type TestWorker = Socket<ServerToClientEvents, ClientToServerEvents>;
-
-export interface Running {
-  coordinator: Coordinator;
-  url: string;
-  job: Job;
-  close(): Promise<void>;
-}
-
-export async function startCoordinator(spec: JobSpecInput = {}, options: CoordinatorOptions = {}): Promise<Running> {
-  setLogLevel('warn');
-  const coordinator = createCoordinator(options);
-  const created = await coordinator.createJob({ model: 'mlp', evalIntervalSeconds: 3600, ...spec });
-  if (!created.ok) throw new Error(created.message);
-  const { port } = await coordinator.listen(0, '127.0.0.1');
-  return {
-    coordinator,
-    url: `http://127.0.0.1:${port}`,
-    job: created.job,
-    close: () => coordinator.close(),
-  };
-}
 
 /** A worker that said hello and was assigned a job; `sockets` collects it for the test's cleanup. */
 export async function joinAssigned(url: string, sockets: TestWorker[], userAgent: string): Promise<{ w: TestWorker; job: JobAssignment }> {
@@ -56,16 +33,36 @@ export async function connectTestWorker(url: string): Promise<TestWorker> {
   return socket;
 }
 
-/** Resolves with the event's first argument, or fails with a named timeout. */
-export function waitForEvent<T>(emitter: { once(...args: never[]): unknown }, event: string, ms = 5000): Promise<T> {
-  const once = emitter.once as (this: unknown, event: string, fn: (arg: T) => void) => unknown;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for "${event}"`)), ms);
-    once.call(emitter, event, (arg: T) => {
-      clearTimeout(timer);
-      resolve(arg);
-    });
-  });
+/**
+ * Whether `answer` (an ack the coordinator may hold, such as a sync round's) has
+ * settled by the time the coordinator has answered two more messages on each of
+ * `sockets`: no sleep, and no window that load can make too short. A socket's messages
+ * are handled in order, and an ack the coordinator gives while handling one goes out
+ * in that tick's promise jobs: possibly after the next message's answer (socket.io
+ * dispatches each message on its own nextTick), never after the one after that.
+ */
+export async function settledAfterRoundTrips(answer: Promise<unknown>, ...sockets: TestWorker[]): Promise<boolean> {
+  let settled = false;
+  void answer.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  for (let trip = 0; trip < 2; trip++) {
+    // A repeated hello is answered at once and changes nothing.
+    await Promise.all(sockets.map((w) => w.emitWithAck('worker:hello', { userAgent: 'round trip' })));
+  }
+  return settled;
+}
+
+/** Disconnects `w` and resolves once the coordinator has handled the departure (leases released, rounds no longer waiting for it). */
+export async function leave(coordinator: Coordinator, w: TestWorker): Promise<void> {
+  // socket.io gives a namespace socket the same id on both ends.
+  const serverSide = coordinator.workerNamespace.sockets.get(w.id ?? '');
+  if (!serverSide) throw new Error(`worker socket ${w.id} is not connected to this coordinator`);
+  // Registered after the namespace's own handler, so it runs after the departure is handled.
+  const handled = waitForEvent(serverSide, 'disconnect');
+  w.disconnect();
+  await handled;
 }
 
 export interface TrainingWorker {

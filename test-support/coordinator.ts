@@ -1,0 +1,27 @@
+/** A real coordinator on port 0 with one job, for server tests, e2e specs, the farm test and benches. */
+import type { JobSpecInput } from '../shared/job-spec.js';
+import { createCoordinator, type Coordinator, type CoordinatorOptions } from '../server/coordinator.js';
+import type { Job } from '../server/jobs/job.js';
+import { setLogLevel } from '../server/logger.js';
+
+export interface Running {
+  coordinator: Coordinator;
+  url: string;
+  job: Job;
+  close(): Promise<void>;
+}
+
+/** Creates the job (an mlp that evaluates hourly unless `spec` says otherwise) and listens on 127.0.0.1, port 0. */
+export async function startCoordinator(spec: JobSpecInput = {}, options: CoordinatorOptions = {}): Promise<Running> {
+  setLogLevel('warn');
+  const coordinator = createCoordinator(options);
+  const created = await coordinator.createJob({ model: 'mlp', evalIntervalSeconds: 3600, ...spec });
+  if (!created.ok) throw new Error(created.message);
+  const { port } = await coordinator.listen(0, '127.0.0.1');
+  return {
+    coordinator,
+    url: `http://127.0.0.1:${port}`,
+    job: created.job,
+    close: () => coordinator.close(),
+  };
+}
