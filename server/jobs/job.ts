@@ -240,7 +240,7 @@ export class Job {
     if (this.state !== 'running') return fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${this.state}`);
     const admitted = this.consistency.admit(workerId, push.baseVersion);
     if ('ok' in admitted) return admitted;
-    const refused = this.gate.check(push);
+    const refused = this.gate.check(push, workerId);
     if (refused) {
       // A sync round stops waiting for a worker whose gradient it refused (a Byzantine one would stall every round to its deadline); a valid retry still joins.
       this.consistency.leave(workerId);
@@ -287,6 +287,7 @@ export class Job {
     this.idle.delete(workerId);
     this.ledger.release(workerId);
     this.consistency.leave(workerId);
+    this.gate.forget(workerId);
   }
 
   /** Evaluates the current parameters unless this version was already scored. */
