@@ -66,7 +66,11 @@ export function attachWorkerNamespace(nsp: WorkerNamespace, jobs: JobRegistry, d
     socket.on(
       'worker:report',
       respond('worker:report', reportSchema, (report) => {
-        if (socket.data.workerId) directory.report(socket.data.workerId, report);
+        const workerId = socket.data.workerId;
+        if (!workerId) return ok({});
+        directory.report(workerId, report);
+        // The claimed rate sets the worker's lease deadlines: a claim it does not live up to costs it the lease.
+        jobs.get(socket.data.jobId ?? '')?.reported(workerId, report.examplesPerSecond);
         return ok({});
       }, refused),
     );
