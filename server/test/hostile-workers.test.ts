@@ -142,6 +142,8 @@ describe('refused work goes back to the queue', () => {
     expect(r.job.state).toBe('done');
     expect(r.job.ledger.examples).toEqual([[40, 40, 40]]);
     expect(r.job.stats.examplesSeen).toBe(120);
+    const detail = (await (await fetch(`${r.url}/api/jobs/${r.job.id}`)).json()) as { examplesAccepted: unknown };
+    expect(detail.examplesAccepted).toEqual({ perEpoch: 120, byEpoch: [120] });
   });
 
   it('takes the leases of a worker whose pushes keep being refused, and gives them to another', async () => {
