@@ -76,6 +76,8 @@ const LOST_LEASES_KEPT = 4096;
 export class ShardLedger {
   private readonly open: EpochWork[] = [];
   private readonly leases = new Map<string, Lease>();
+  /** Each worker's leases, oldest first (asked on every push and report). */
+  private readonly byWorker = new Map<string, Lease[]>();
   private readonly inFlight = new Set<TakenBatches>();
   /** Taken-back lease id → its worker. */
   private readonly lost = new Map<string, string>();
@@ -135,7 +137,7 @@ export class ShardLedger {
 
   /** `workerId`'s leases, oldest first. */
   leasesOf(workerId: string): Lease[] {
-    return [...this.leases.values()].filter((l) => l.workerId === workerId);
+    return [...(this.byWorker.get(workerId) ?? [])];
   }
 
   /** Leased shards of each worker (for the worker table). */
@@ -170,6 +172,9 @@ export class ShardLedger {
       deadline: Infinity,
     };
     this.leases.set(lease.leaseId, lease);
+    const held = this.byWorker.get(workerId);
+    if (held) held.push(lease);
+    else this.byWorker.set(workerId, [lease]);
     return lease;
   }
 
@@ -206,7 +211,7 @@ export class ShardLedger {
 
   /** Closes a lease its worker reports finished; batches it never pushed go back to the queue for another worker. */
   complete(lease: Lease): Completion {
-    this.leases.delete(lease.leaseId);
+    this.drop(lease);
     const work = this.open.find((e) => e.epoch === lease.epoch);
     work?.requeue(lease.shardIndex, { from: lease.cursor, to: lease.to }, lease.workerId);
     this.history[lease.epoch]![lease.shardIndex]! += 1;
@@ -215,7 +220,7 @@ export class ShardLedger {
 
   /** Takes a lease back (late, or its worker's pushes keep being refused, or it left): its unpushed batches go back to the queue. */
   takeBack(lease: Lease, avoid: string | null): void {
-    this.leases.delete(lease.leaseId);
+    this.drop(lease);
     // A closed epoch has nothing left to requeue: its last push was accepted before the lease was completed.
     this.open.find((e) => e.epoch === lease.epoch)?.requeue(lease.shardIndex, { from: lease.cursor, to: lease.to }, avoid);
     this.lost.set(lease.leaseId, lease.workerId);
@@ -244,6 +249,7 @@ export class ShardLedger {
     const open = state.open.map((e) => restoreEpoch(e, this.opts));
     const examples = state.examples ?? creditedExamples(state, this.opts.shardSizes);
     this.leases.clear();
+    this.byWorker.clear();
     this.inFlight.clear();
     this.lost.clear();
     this.completedEpochs = state.completedEpochs;
@@ -251,6 +257,13 @@ export class ShardLedger {
     this.open.splice(0, this.open.length, ...open);
     this.history.splice(0, this.history.length, ...state.history.map((h) => [...h]));
     this.examples.splice(0, this.examples.length, ...examples.map((x) => [...x]));
+  }
+
+  private drop(lease: Lease): void {
+    this.leases.delete(lease.leaseId);
+    const held = this.byWorker.get(lease.workerId)?.filter((l) => l !== lease);
+    if (held?.length) this.byWorker.set(lease.workerId, held);
+    else this.byWorker.delete(lease.workerId);
   }
 
   private openEpoch(epoch: number): EpochWork {
