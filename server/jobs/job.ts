@@ -37,8 +37,7 @@ import type { ConsistencyMode } from '../consistency/consistency-mode.js';
 import { createConsistencyMode, psOptimizerSpec } from '../consistency/registry.js';
 import { MetricSampler } from './job-metrics.js';
 import { countRejection, emptyStats, recordAccepted, type JobStats } from './job-stats.js';
-import { LeaseTerms } from './lease-terms.js';
-import { PushAccounting } from './push-accounting.js';
+import { pushAccountingFor, type PushAccounting } from './push-accounting.js';
 import { lossRefusal } from './training-loss.js';
 import type { InitialModel } from './model-init.js';
 import type { ApplySettings } from '../params/apply-engine.js';
@@ -113,13 +112,7 @@ export class Job {
     const deltaBases = this.codec.sparse && optimizer.sparseUpdates ? DELTA_BASE_VERSIONS : 0;
     this.store = new ParameterStore(deps.model.tensors, deps.model.values, optimizer, { keepVersions: deltaBases, apply: deps.apply });
     this.ledger = new ShardLedger({ shardSizes: deps.shards.map((s) => s.count), batchSize: spec.batchSize, epochs: spec.epochs, seed: spec.seed });
-    this.accounting = new PushAccounting({
-      ledger: this.ledger,
-      terms: new LeaseTerms({ leaseMs: spec.leaseSeconds * 1000 }),
-      perPush: spec.mode === 'local' ? spec.localSteps : spec.nPush,
-      maxLeasesPerWorker: spec.maxLeasesPerWorker,
-      now: () => deps.clock.now(),
-    });
+    this.accounting = pushAccountingFor(spec, this.ledger, (index) => deps.shards[index]!.url, () => deps.clock.now());
     this.gate = new GradientGate(this.store, this.codec, spec.normBound, deps.referenceNorm);
     this.metrics = new MetricSampler();
     this.consistency = createConsistencyMode(spec, { store: this.store, clock: deps.clock, activeWorkers: () => this.activeWorkers() });
@@ -285,29 +278,13 @@ export class Job {
   lease(workerId: string): Result<LeaseAnswer> {
     if (this.state !== 'running') return fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${this.state}`);
     const r = this.accounting.lease(workerId);
-    const l = r.ok ? r.lease : null;
-    if (!l) {
+    if (r.ok && r.lease) this.idle.delete(workerId);
+    else if (r.ok || r.code === ErrorCode.WORKER_BARRED) {
       // No shard (the last epoch is draining) or barred: a sync round does not wait for this worker until it leases again.
-      if (r.ok || r.code === ErrorCode.WORKER_BARRED) {
-        this.idle.add(workerId);
-        this.consistency.leave(workerId);
-      }
-      return r.ok ? ok({ lease: null }) : r;
+      this.idle.add(workerId);
+      this.consistency.leave(workerId);
     }
-    this.idle.delete(workerId);
-    const batches = { from: l.from, to: l.to };
-    return ok({
-      lease: {
-        leaseId: l.leaseId,
-        epoch: l.epoch,
-        shardIndex: l.shardIndex,
-        url: this.deps.shards[l.shardIndex]!.url,
-        order: l.order,
-        batches,
-        examples: this.ledger.examplesIn(l.shardIndex, batches),
-        ttlMs: this.spec.leaseSeconds * 1000,
-      },
-    });
+    return r;
   }
 
   complete(workerId: string, leaseId: string): Result<CompleteAnswer> {

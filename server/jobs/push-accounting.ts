@@ -13,10 +13,12 @@
  * (STALE, LATE, ALREADY_PUSHED, JOB_NOT_RUNNING, LEASE_LOST) neither count nor reset it.
  */
 import { ErrorCode } from '../../shared/errors.js';
+import type { JobSpec } from '../../shared/job-spec.js';
+import type { LeaseAnswer, ShardLeaseGrant } from '../../shared/protocol.js';
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import type { Completion, Lease, ShardLedger, TakenBatches } from '../data/shard-ledger.js';
 import { createLogger } from '../logger.js';
-import type { LeaseTerms } from './lease-terms.js';
+import { LeaseTerms } from './lease-terms.js';
 
 const log = createLogger('leases');
 
@@ -46,6 +48,8 @@ export interface PushAccountingOptions {
   /** Batches one push carries (the job's nPush; localSteps in local mode). */
   perPush: number;
   maxLeasesPerWorker: number;
+  /** Where shard `index` is downloaded (its content-addressed URL). */
+  shardUrl: (index: number) => string;
   now: () => number;
 }
 
@@ -54,6 +58,18 @@ interface Standing {
   claimedRate: number;
   faultsInARow: number;
   barredUntil: number;
+}
+
+/** A job's accounting, from its spec: the lease period, the batches a push carries (nPush; localSteps in local mode), the lease limit. */
+export function pushAccountingFor(spec: JobSpec, ledger: ShardLedger, shardUrl: (index: number) => string, now: () => number): PushAccounting {
+  return new PushAccounting({
+    ledger,
+    terms: new LeaseTerms({ leaseMs: spec.leaseSeconds * 1000 }),
+    perPush: spec.mode === 'local' ? spec.localSteps : spec.nPush,
+    maxLeasesPerWorker: spec.maxLeasesPerWorker,
+    shardUrl,
+    now,
+  });
 }
 
 export class PushAccounting {
@@ -65,7 +81,7 @@ export class PushAccounting {
   }
 
   /** A lease for `workerId`, null when no piece is free now, or a refusal (LEASE_LIMIT, WORKER_BARRED). */
-  lease(workerId: string): Result<{ lease: Lease | null }> {
+  lease(workerId: string): Result<LeaseAnswer> {
     this.sweep();
     const s = this.standingOf(workerId);
     const now = this.o.now();
@@ -75,8 +91,24 @@ export class PushAccounting {
     const held = this.ledger.leasesOf(workerId).length;
     if (held >= this.o.maxLeasesPerWorker) return fail(ErrorCode.LEASE_LIMIT, `This worker holds ${held} leases, the job's limit: complete one first`);
     const lease = this.ledger.lease(workerId);
-    if (lease) this.arrange(workerId);
-    return ok({ lease });
+    if (!lease) return ok({ lease: null });
+    this.arrange(workerId);
+    return ok({ lease: this.grant(lease) });
+  }
+
+  /** What the worker is told of its lease: which examples, in which order, for how long at most. */
+  private grant(l: Lease): ShardLeaseGrant {
+    const batches = { from: l.from, to: l.to };
+    return {
+      leaseId: l.leaseId,
+      epoch: l.epoch,
+      shardIndex: l.shardIndex,
+      url: this.o.shardUrl(l.shardIndex),
+      order: l.order,
+      batches,
+      examples: this.ledger.examplesIn(l.shardIndex, batches),
+      ttlMs: this.o.terms.leaseMs,
+    };
   }
 
   /**
@@ -126,16 +158,23 @@ export class PushAccounting {
     this.standing.delete(workerId);
   }
 
-  /** Takes back every lease past its deadline; returns how many (run on the job's clock, and before each lease). */
+  /** Takes back the leases of every worker past a deadline; returns how many workers lost theirs (run on the job's clock, and before each lease). */
   sweep(): number {
     const now = this.o.now();
     const late = [...this.ledger.all()].filter((l) => this.o.terms.late(l, now));
-    for (const l of late) {
-      log.debug('lease taken back: no progress by its deadline', { lease: l.leaseId, worker: l.workerId, shard: l.shardIndex, batchesLeft: l.to - l.cursor });
-      this.ledger.takeBack(l, l.workerId);
-      this.arrange(l.workerId);
-    }
+    for (const l of late) this.missed(l);
     return late.length;
+  }
+
+  /**
+   * A worker that missed its oldest lease's deadline loses every lease it holds: the
+   * one it prefetched too, which it is not getting to soon (a hoarder would otherwise
+   * hold it for another deadline).
+   */
+  private missed(late: Lease): void {
+    const held = this.ledger.leasesOf(late.workerId);
+    log.debug('leases taken back: no progress by the deadline', { worker: late.workerId, lease: late.leaseId, shard: late.shardIndex, leases: held.length });
+    for (const l of held) this.ledger.takeBack(l, l.workerId);
   }
 
   /** The lease if `workerId` holds it and it is not late; otherwise UNKNOWN_LEASE or LEASE_LOST. */
@@ -144,8 +183,7 @@ export class PushAccounting {
     if (lease?.workerId === workerId) {
       if (!this.o.terms.late(lease, this.o.now())) return lease;
       // Late, and the sweep has not come round yet: taken back now, exactly at its deadline.
-      this.ledger.takeBack(lease, workerId);
-      this.arrange(workerId);
+      this.missed(lease);
     }
     if (this.ledger.lostBy(leaseId) === workerId) return fail(ErrorCode.LEASE_LOST, `Lease ${leaseId} was taken back: drop its shard and lease again`);
     return fail(ErrorCode.UNKNOWN_LEASE, `Lease ${leaseId} is not held by this worker (completed, released or never granted)`);
