@@ -14,7 +14,8 @@
  * rate, a lease is taken back `leaseMs` after it became the oldest: no worker sits on a
  * piece longer than one lease period, and a slow worker loses only the lease's untrained
  * tail. While a push is in flight (a sync round holds its ack) no deadline runs: the
- * worker is waiting for the coordinator, not the other way round.
+ * worker is waiting for the coordinator, not the other way round. A worker that misses
+ * the deadline loses every lease it holds, the prefetched one too (server/jobs/push-accounting.ts).
  */
 import type { Lease } from '../data/shard-ledger.js';
 
@@ -65,7 +66,7 @@ export class LeaseTerms {
     });
   }
 
-  /** Whether the lease missed its deadline (never while a push on it is in flight). */
+  /** Whether the lease missed its deadline (never while a push on it is in flight); its worker then loses all its leases. */
   late(lease: Lease, now: number): boolean {
     return lease.inFlight === 0 && lease.deadline <= now;
   }
