@@ -4,7 +4,6 @@
  * phone widths.
  */
 import { expect, test } from '@playwright/test';
-import { copyFileSync, mkdirSync } from 'node:fs';
 import { startCoordinator, type Running } from '../server/test/helpers.js';
 import { batchesPerSecond, closeAndCheck, nextReport, openWorker, type DownpourWindow } from './workers.js';
 
@@ -37,11 +36,9 @@ test('Start begins training, Pause stops it within one batch', async ({ context 
   await expect(w.page.locator('#adapter')).not.toHaveText('—');
   await expect(w.page.locator('#time')).not.toHaveText('0 s');
 
-  const desktop = test.info().outputPath('volunteer-desktop.png');
+  // Screenshots go to the ignored test-results/ (the README's come from npm run docs:screenshots).
   await w.page.setViewportSize({ width: 1280, height: 720 });
-  await w.page.screenshot({ path: desktop, fullPage: true });
-  mkdirSync('docs', { recursive: true });
-  copyFileSync(desktop, 'docs/volunteer.png');
+  await w.page.screenshot({ path: test.info().outputPath('volunteer-desktop.png'), fullPage: true });
   await w.page.setViewportSize({ width: 390, height: 844 });
   // Nothing overflows sideways at phone width.
   expect(await w.page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
