@@ -81,13 +81,36 @@ describe('every refusal has a code and leaves the parameters untouched', () => {
     await expectRefused(ErrorCode.UNKNOWN_JOB, () => worker.emitWithAck('grads:push', { ...goodPush(), jobId: 'job-999' }));
   });
 
-  it('JOB_NOT_RUNNING: a push to a job that is no longer running', async () => {
-    run.job.state = 'paused';
+  it('JOB_NOT_RUNNING: a push waiting in a sync round when the operator pauses the job', async () => {
+    // Pausing reassigns the job's workers at once, so a push sent after it names a job the
+    // worker no longer has (UNKNOWN_JOB). The one the pause refuses is already in an open round.
+    const token = 'rejections-operator-token';
+    const sync = await startCoordinator({ model: 'mlp', mode: 'sync', roundTimeoutSeconds: 25 }, { operatorToken: token });
+    const sockets = [await connectTestWorker(sync.url), await connectTestWorker(sync.url)];
     try {
-      const c = await expectRefused(ErrorCode.JOB_NOT_RUNNING, () => worker.emitWithAck('grads:push', goodPush()));
+      const jobIds = await Promise.all(sockets.map(async (s) => {
+        const hello = await s.emitWithAck('worker:hello', { userAgent: 'vitest-pause' });
+        if (!hello.ok || !hello.job) throw new Error('no assignment');
+        return hello.job.jobId;
+      }));
+      const jobId = jobIds[0]!;
+      const held = sockets[0]!.emitWithAck('grads:push', { ...goodPush(), jobId, baseVersion: 0 });
+      // The socket's events are handled in order: once its pull is answered, the push waits in the round.
+      expect(await sockets[0]!.emitWithAck('params:pull', { jobId })).toMatchObject({ ok: true, version: 0 });
+      const c = await expectRefused(
+        ErrorCode.JOB_NOT_RUNNING,
+        async () => {
+          const res = await fetch(`${sync.url}/api/jobs/${jobId}/pause`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+          expect(res.status).toBe(200);
+          return held;
+        },
+        sync,
+      );
       expect(c.after()).toBe(c.before + 1);
+      expect(sync.job.state).toBe('paused');
     } finally {
-      run.job.state = 'running';
+      for (const s of sockets) s.disconnect();
+      await sync.close();
     }
   });
 
