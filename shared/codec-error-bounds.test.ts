@@ -34,10 +34,7 @@ const SAMPLES: NamedValues[] = [
  * Known breaches, each named with its reason. The suite skips them and checks that they
  * still fail, so the entry goes when the codec is fixed.
  */
-const KNOWN_BREACHES: Partial<Record<string, { sample: string; why: string }>> = {
-  // 127 · fround(FLT_MAX / 127) rounds past FLT_MAX: a finite gradient the server then refuses as NON_FINITE.
-  int8: { sample: 'FLT_MAX', why: 'a block whose max is ±FLT_MAX decodes it to ±Infinity' },
-};
+const KNOWN_BREACHES: Partial<Record<string, { sample: string; why: string }>> = {};
 
 /** Entries whose decoded value lies outside the codec's stated bound (the first few, described). */
 function outOfBound(codec: TensorCodec, values: Float32Array, decoded: Float32Array): string[] {

@@ -13,6 +13,20 @@ export const INT8_BLOCK = 256;
 
 const blocks = (size: number) => Math.ceil(size / INT8_BLOCK);
 
+const f32 = new Float32Array(1);
+const bits = new Uint32Array(f32.buffer);
+
+/**
+ * max / 127 as a float32, one step lower where 127 · scale would round past FLT_MAX
+ * (a block whose max is near ±FLT_MAX): a finite gradient must decode finite, or the
+ * server refuses it as NON_FINITE. The step costs ~127 ulp(scale), far inside scale/2.
+ */
+function storedScale(max: number): number {
+  f32[0] = max / 127;
+  if (Math.fround(127 * f32[0]) === Infinity) bits[0]! -= 1;
+  return f32[0];
+}
+
 export const int8: TensorCodec = {
   id: 'int8',
   lossy: true,
@@ -44,7 +58,7 @@ export const int8: TensorCodec = {
         poison += x * 0;
       }
       // Quantise against the scale as stored (float32), so the error bound holds for what is decoded.
-      const scale = poison === 0 ? Math.fround(max / 127) : NaN;
+      const scale = poison === 0 ? storedScale(max) : NaN;
       view.setFloat32(at, scale, true);
       at += 4;
       const inv = scale > 0 ? 1 / scale : 0;
