@@ -178,9 +178,10 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
     },
     async close() {
       clock.clear(ticker);
-      await Promise.all(jobs.list().map((j) => j.checkpointIfChanged()));
-      jobs.close();
+      // Workers first, so no push moves a job past the checkpoint its quiesce writes.
       io.close();
+      await Promise.all(jobs.list().map((j) => j.quiesce()));
+      jobs.close();
       await new Promise<void>((resolve) => httpServer.close(() => resolve()));
       await evaluation.close();
       store?.close();

@@ -351,6 +351,18 @@ export class Job {
     return this.checkpointInFlight;
   }
 
+  /**
+   * Coordinator shutdown: no more scheduled work; an evaluation and a checkpoint in
+   * flight finish, then the final version is checkpointed (an interval checkpoint that
+   * was being written when the stop came holds an older version).
+   */
+  async quiesce(): Promise<void> {
+    this.clearTimers();
+    await this.evalInFlight;
+    await this.checkpointInFlight;
+    await this.checkpointIfChanged();
+  }
+
   /** Loads a checkpoint (coordinator restart) before the job runs again. */
   restore(c: CheckpointContent): void {
     this.store.restore(c.store);
