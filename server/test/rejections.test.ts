@@ -10,7 +10,7 @@ import type { GradientPush, JobAssignment } from '../../shared/protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
 import { setLogLevel } from '../logger.js';
 import { respond } from '../worker/respond.js';
-import { connectTestWorker, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
+import { connectTestWorker, ManualClock, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
 
 const MAX_STALENESS = 2;
 let run: Running;
@@ -258,17 +258,25 @@ describe('every refusal has a code and leaves the parameters untouched', () => {
 
   it('RATE_LIMITED: a burst beyond the socket\'s rate limit', async () => {
     tested.add(ErrorCode.RATE_LIMITED);
-    const flooder = await connectTestWorker(run.url);
-    await flooder.emitWithAck('worker:hello', { userAgent: 'flooder' });
-    // Cheap messages (completing unknown leases): the burst allowance (800) is served,
-    // the rest is refused; fewer than 200 refusals keeps the socket connected.
-    const answers = await Promise.all(
-      Array.from({ length: 950 }, () => flooder.emitWithAck('shard:complete', { jobId: job.jobId, leaseId: 'L0' }).catch(() => null)),
-    );
-    const codes = answers.map((a) => (a && !a.ok ? a.code : String(a)));
-    expect(codes.filter((c) => c === ErrorCode.UNKNOWN_LEASE).length).toBeGreaterThanOrEqual(800);
-    expect(codes.filter((c) => c === ErrorCode.RATE_LIMITED).length).toBeGreaterThan(50);
-    flooder.disconnect();
+    // Its own coordinator on a clock that stands still: the bucket cannot refill during the burst, whatever the machine's load.
+    const still = await startCoordinator({ model: 'mlp' }, { clock: new ManualClock() });
+    try {
+      const flooder = await connectTestWorker(still.url);
+      const hello = await flooder.emitWithAck('worker:hello', { userAgent: 'flooder' });
+      if (!hello.ok || !hello.job) throw new Error('no assignment');
+      const jobId = hello.job.jobId;
+      // Cheap messages (completing unknown leases): the rest of the burst allowance (800, one spent on hello) is
+      // served, the rest is refused; fewer than 200 refusals keeps the socket connected.
+      const answers = await Promise.all(
+        Array.from({ length: 950 }, () => flooder.emitWithAck('shard:complete', { jobId, leaseId: 'L0' }).catch(() => null)),
+      );
+      const codes = answers.map((a) => (a && !a.ok ? a.code : String(a)));
+      expect(codes.filter((c) => c === ErrorCode.UNKNOWN_LEASE).length).toBe(799);
+      expect(codes.filter((c) => c === ErrorCode.RATE_LIMITED).length).toBe(151);
+      flooder.disconnect();
+    } finally {
+      await still.close();
+    }
   });
 
   it('INTERNAL: a handler that throws answers with a code and no internal detail', () => {
