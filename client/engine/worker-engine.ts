@@ -13,7 +13,7 @@ import type { Failure, Result } from '../../shared/result.js';
 import { NO_BACKEND_CACHE, selectBackend, type BackendCache } from './backend-selection.js';
 import { connectWorker, ConnectionLost, type WorkerSocket } from './connection.js';
 import { ModelTrainer } from './model-trainer.js';
-import { createExchange } from './create-exchange.js';
+import { createExchange, type ExchangeFactory } from './create-exchange.js';
 import { batchesOf, fetchShard } from './shard-data.js';
 import { initialStatus, type EngineStatus } from './status.js';
 import { Throughput } from './throughput.js';
@@ -28,6 +28,8 @@ export interface EngineOptions {
   backendCache?: BackendCache;
   /** Fraction of wall time spent computing. Default: 1. */
   dutyCycle?: number;
+  /** Builds each assignment's exchange. Default: createExchange (the job's mode); the overhead bench's baseline swaps it. */
+  createExchange?: ExchangeFactory;
 }
 
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -177,7 +179,7 @@ export class WorkerEngine {
     }
     const trainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
     const stillAssigned = () => this.assignment.seq === seq && socket.connected;
-    const exchange = createExchange(
+    const exchange = (this.opts.createExchange ?? createExchange)(
       job,
       trainer,
       {
