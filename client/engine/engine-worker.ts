@@ -5,7 +5,7 @@
  * WebGL2, which tfjs uses by itself inside a worker (e2e/webgl-worker.spec.ts).
  */
 import type { BackendName } from '../../shared/protocol.js';
-import type { BackendCache } from './backend-selection.js';
+import type { BackendCache } from './backend-cache.js';
 import type { ExchangeFactory } from './create-exchange.js';
 import type { EngineExchange, EngineToPage, PageToEngine } from './engine-messages.js';
 import { StandaloneExchange } from './standalone-exchange.js';

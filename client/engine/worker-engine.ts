@@ -10,7 +10,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendName, JobAssignment, PushAccepted, ShardLeaseGrant } from '../../shared/protocol.js';
 import type { Failure, Result } from '../../shared/result.js';
-import { NO_BACKEND_CACHE, selectBackend, type BackendCache } from './backend-selection.js';
+import { NO_BACKEND_CACHE, type BackendCache } from './backend-cache.js';
+import { selectBackend } from './backend-selection.js';
 import { connectWorker, ConnectionLost, type WorkerSocket } from './connection.js';
 import { ModelTrainer } from './model-trainer.js';
 import { createExchange, type ExchangeFactory } from './create-exchange.js';
