@@ -41,6 +41,8 @@ export const ErrorCode = {
   UNAUTHORIZED: 'UNAUTHORIZED',
   /** No such job, dataset, checkpoint or route. */
   NOT_FOUND: 'NOT_FOUND',
+  /** The request body's Content-Type, charset or Content-Encoding is not one the route reads. */
+  UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

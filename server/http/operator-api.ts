@@ -12,14 +12,25 @@ import type { DatasetRegistry } from '../data/datasets.js';
 import type { Job, JobAction } from '../jobs/job.js';
 import { jobDetail } from '../jobs/job-detail.js';
 import type { JobRegistry } from '../jobs/job-registry.js';
+import { fileBody, jsonBody } from './body.js';
+import { httpStatusOf } from './errors.js';
 import { modelJson, weightsBin } from './model-export.js';
 import { requireOperator } from './require-operator.js';
 import { z } from 'zod';
 
-const createSchema = z.object({ spec: z.unknown().optional(), topology: z.record(z.string(), z.unknown()).optional(), start: z.boolean().optional() }).strict();
+/** `spec` is required: `{"spec": {}}` asks for every default, a body without it is a mistake (a spec's fields at the top, say). */
+const createSchema = z.object({ spec: z.record(z.string(), z.unknown()), topology: z.record(z.string(), z.unknown()).optional(), start: z.boolean().optional() }).strict();
+
+/** Largest POST /api/jobs body: a spec and a topology (itself bounded tighter, see server/jobs/topology/). */
+const JOB_BODY_LIMIT = '4mb';
 
 function refuse(res: Response, status: number, f: Failure): void {
   res.status(status).json(f);
+}
+
+function bodyIssues(body: unknown, issues: readonly z.core.$ZodIssue[]): string {
+  if (body && typeof body === 'object' && !Array.isArray(body) && !('spec' in body)) return 'body: "spec" is required (send {"spec": {}} for a job with every default)';
+  return `body: ${issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`;
 }
 
 export interface OperatorApiDeps {
@@ -42,13 +53,13 @@ export function operatorRouter(d: OperatorApiDeps): Router {
 
   router.post('/auth/check', auth, (_req, res) => void res.json({ ok: true }));
 
-  router.post('/jobs', auth, express.json({ limit: '8mb' }), async (req, res) => {
-    const body = createSchema.safeParse(req.body ?? {});
-    if (!body.success) return refuse(res, 400, fail(ErrorCode.BAD_REQUEST, `body: ${body.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`));
-    const spec = parseJobSpec(body.data.spec ?? {});
+  router.post('/jobs', auth, ...jsonBody(JOB_BODY_LIMIT), async (req, res) => {
+    const body = createSchema.safeParse(req.body);
+    if (!body.success) return refuse(res, 400, fail(ErrorCode.BAD_REQUEST, bodyIssues(req.body, body.error.issues)));
+    const spec = parseJobSpec(body.data.spec);
     if (!spec.ok) return refuse(res, 400, fail(ErrorCode.BAD_REQUEST, spec.message));
     const created = await d.jobs.create(spec.value, body.data.topology ?? null, body.data.start ?? false);
-    if (!created.ok) return refuse(res, 400, created);
+    if (!created.ok) return refuse(res, httpStatusOf(created.code), created);
     d.onJobsChanged();
     res.status(201).json(ok({ job: jobDetail(created.job) }));
   });
@@ -97,7 +108,7 @@ export function operatorRouter(d: OperatorApiDeps): Router {
     }),
   );
 
-  router.post('/datasets', auth, express.raw({ type: () => true, limit: '50mb' }), async (req, res) => {
+  router.post('/datasets', auth, ...fileBody('50mb'), async (req, res) => {
     const name = String(req.query.name ?? '');
     const format = String(req.query.format ?? 'csv');
     if (!Buffer.isBuffer(req.body) || req.body.length === 0) return refuse(res, 400, fail(ErrorCode.BAD_REQUEST, 'The request body must be the dataset file'));

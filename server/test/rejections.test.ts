@@ -262,8 +262,9 @@ describe('every refusal has a code and leaves the parameters untouched', () => {
   });
 
   it('covers every error code a worker can get', () => {
-    // UNAUTHORIZED and NOT_FOUND answer operator routes: server/test/operator-auth.test.ts.
-    const operatorOnly: string[] = [ErrorCode.UNAUTHORIZED, ErrorCode.NOT_FOUND];
+    // UNAUTHORIZED and NOT_FOUND answer operator routes: server/test/operator-auth.test.ts;
+    // UNSUPPORTED_MEDIA_TYPE answers operator bodies: server/test/http-malformed.test.ts.
+    const operatorOnly: string[] = [ErrorCode.UNAUTHORIZED, ErrorCode.NOT_FOUND, ErrorCode.UNSUPPORTED_MEDIA_TYPE];
     expect([...tested].sort()).toEqual(ALL_ERROR_CODES.filter((c) => !operatorOnly.includes(c)).sort());
   });
 });
