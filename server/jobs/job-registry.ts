@@ -75,7 +75,7 @@ export class JobRegistry {
     try {
       job = await this.build(`job-${this.nextId++}`, spec, topology, this.deps.now());
     } catch (err) {
-      if (err instanceof ModelSpecError) return fail(ErrorCode.BAD_REQUEST, `model: ${err.message}`);
+      if (err instanceof ModelSpecError) return fail(err.code, `model: ${err.message}`);
       if (err instanceof Error && /dataset|Fashion-MNIST/i.test(err.message)) return fail(ErrorCode.BAD_REQUEST, `dataset: ${err.message}`);
       throw err;
     }
