@@ -2,6 +2,11 @@
  * Checkpoint files per job under `<dataDir>/checkpoints/<jobId>/`, written atomically
  * (server/fs/atomic-write.ts) so that a crash leaves either the old file set or the new
  * one. The last `keep` are kept.
+ *
+ * A removal wins over writes: a job's writes and its removal run one after another,
+ * and once a job is removed every write for it, queued or later (a deleted job still
+ * checkpoints once when its stop's evaluation returns), is cancelled before it touches
+ * the disk, so a deleted job's folder is never created again.
  */
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,7 +18,19 @@ import { decodeCheckpoint, encodeCheckpoint, type CheckpointContent } from './ch
 const log = createLogger('checkpoint');
 const NAME = /^ckpt-(\d{12})\.dpck$/;
 
+/** A write for a job that was removed: nothing was written. */
+export class CheckpointCancelledError extends Error {
+  constructor(jobId: string) {
+    super(`${jobId} was deleted; its checkpoint is not written`);
+    this.name = 'CheckpointCancelledError';
+  }
+}
+
 export class CheckpointStore {
+  private readonly removed = new Set<string>();
+  /** The last write or removal queued per job; the next one starts when it settles. */
+  private readonly tails = new Map<string, Promise<unknown>>();
+
   constructor(
     private readonly root: string,
     private readonly keep = 3,
@@ -23,14 +40,25 @@ export class CheckpointStore {
     return join(this.root, jobId);
   }
 
-  async write(c: CheckpointContent): Promise<CheckpointInfo> {
-    const dir = this.dir(c.jobId);
-    await mkdir(dir, { recursive: true });
-    const name = `ckpt-${String(c.store.version).padStart(12, '0')}.dpck`;
-    const bytes = encodeCheckpoint(c);
-    await writeFileAtomic(join(dir, name), bytes);
-    await this.prune(c.jobId);
-    return { name, version: c.store.version, at: c.at, bytes: bytes.length };
+  private inTurn<T>(jobId: string, op: () => Promise<T>): Promise<T> {
+    const run = (this.tails.get(jobId) ?? Promise.resolve()).then(op);
+    const tail = run.catch(() => undefined);
+    this.tails.set(jobId, tail);
+    void tail.then(() => this.tails.get(jobId) === tail && this.tails.delete(jobId));
+    return run;
+  }
+
+  write(c: CheckpointContent): Promise<CheckpointInfo> {
+    return this.inTurn(c.jobId, async () => {
+      if (this.removed.has(c.jobId)) throw new CheckpointCancelledError(c.jobId);
+      const dir = this.dir(c.jobId);
+      await mkdir(dir, { recursive: true });
+      const name = `ckpt-${String(c.store.version).padStart(12, '0')}.dpck`;
+      const bytes = encodeCheckpoint(c);
+      await writeFileAtomic(join(dir, name), bytes);
+      await this.prune(c.jobId);
+      return { name, version: c.store.version, at: c.at, bytes: bytes.length };
+    });
   }
 
   async list(jobId: string): Promise<CheckpointInfo[]> {
@@ -70,8 +98,10 @@ export class CheckpointStore {
     return null;
   }
 
-  async remove(jobId: string): Promise<void> {
-    await rm(this.dir(jobId), { recursive: true, force: true });
+  /** Deletes a job's checkpoints once its write in flight (if any) has landed; later writes for it are cancelled. */
+  remove(jobId: string): Promise<void> {
+    this.removed.add(jobId);
+    return this.inTurn(jobId, () => rm(this.dir(jobId), { recursive: true, force: true }));
   }
 
   private async prune(jobId: string): Promise<void> {

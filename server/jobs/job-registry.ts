@@ -61,6 +61,8 @@ export class JobRegistry {
         this.deps.onStateChange(job);
       },
       onEval: (job, rec) => {
+        // A deleted job's last evaluation (the one its stop starts) returns after its rows are gone.
+        if (this.jobs.get(job.id) !== job) return;
         this.deps.store?.addEval(job.id, rec);
         this.deps.onEval(job, rec);
       },
