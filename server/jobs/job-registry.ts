@@ -40,17 +40,19 @@ export interface JobRegistryDeps {
 
 export class JobRegistry {
   private readonly jobs = new Map<string, Job>();
+  /** Job numbers when there is no store (nothing outlives the process). */
   private nextId = 1;
 
   constructor(private readonly deps: JobRegistryDeps) {}
 
-  private async build(id: string, spec: JobSpec, topology: object | null, createdAt: number): Promise<Job> {
+  /** `id` is asked for only once the model is built, so a refused spec uses up no id. */
+  private async build(id: () => string, spec: JobSpec, topology: object | null, createdAt: number): Promise<Job> {
     const dataset = this.deps.datasets.get(spec.dataset);
     const model = await buildInitialModel(spec.model, topology, dataset.featureShape, dataset.numClasses, spec.seed, this.deps.maxParameters);
     const shards = this.deps.shardStore.catalog(dataset, spec.shardSize);
     // Local mode pushes parameter deltas after H steps, not gradients: a gradient norm is no reference for them.
     const referenceNorm = spec.normBound > 0 && spec.mode !== 'local' ? await referenceGradientNorm(model, dataset, spec.batchSize) : null;
-    return new Job(id, spec, createdAt, {
+    return new Job(id(), spec, createdAt, {
       referenceNorm,
       ...this.deps,
       dataset,
@@ -75,7 +77,7 @@ export class JobRegistry {
     if (spec.model !== 'custom' && topology) return fail(ErrorCode.BAD_REQUEST, 'topology: only a custom model takes a topology');
     let job: Job;
     try {
-      job = await this.build(`job-${this.nextId++}`, spec, topology, this.deps.now());
+      job = await this.build(() => `job-${this.deps.store?.takeJobNumber() ?? this.nextId++}`, spec, topology, this.deps.now());
     } catch (err) {
       if (err instanceof ModelSpecError) return fail(err.code, `model: ${err.message}`);
       if (err instanceof Error && /dataset|Fashion-MNIST/i.test(err.message)) return fail(ErrorCode.BAD_REQUEST, `dataset: ${err.message}`);
@@ -93,7 +95,6 @@ export class JobRegistry {
     if (!store) return [];
     const restored: Job[] = [];
     for (const s of store.listJobs()) {
-      this.nextId = Math.max(this.nextId, Number(/^job-(\d+)$/.exec(s.id)?.[1] ?? 0) + 1);
       // A spec stored before a field existed gets that field's default, as a new spec would.
       const spec = parseJobSpec(s.spec);
       if (!spec.ok) {
@@ -102,7 +103,7 @@ export class JobRegistry {
       }
       let job: Job;
       try {
-        job = await this.build(s.id, spec.value, s.topology, s.createdAt);
+        job = await this.build(() => s.id, spec.value, s.topology, s.createdAt);
       } catch (err) {
         log.error('cannot restore job', { job: s.id, error: err instanceof Error ? err.message : String(err) });
         continue;

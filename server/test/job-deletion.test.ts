@@ -4,6 +4,7 @@
  * its last evaluation returns), no rows, and its id is never handed out again, not even
  * after a restart on the same data dir.
  */
+import Database from 'better-sqlite3';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { encodeTensors } from '../../shared/codec.js';
 import type { JobAssignment } from '../../shared/protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
+import { createCoordinator } from '../coordinator.js';
+import { SqliteJobStore } from '../store/sqlite-job-store.js';
 import { joinAssigned, startCoordinator, type Running, type TestWorker } from './helpers.js';
 
 const TOKEN = 'deletion-token';
@@ -66,5 +69,46 @@ describe('a deleted job leaves nothing behind', () => {
     await job.evaluateIfChanged();
     await job.checkpointIfChanged();
     expect(existsSync(join(dataDir, 'checkpoints', job.id))).toBe(false);
+  });
+});
+
+describe('job ids are never handed out twice', () => {
+  const createVia = async (url: string) => {
+    const r = await api(url, 'POST', '/api/jobs', { spec: { model: 'mlp', evalIntervalSeconds: 3600 } });
+    expect(r.status).toBe(201);
+    return ((await r.json()) as { job: { id: string } }).job.id;
+  };
+
+  it('deleting the newest job, then restarting on the same data dir, does not give its id to the next job', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'downpour-ids-'));
+    const first = await start(dataDir);
+    expect(first.job.id).toBe('job-1');
+    const second = await createVia(first.url);
+    expect(second).toBe('job-2');
+    expect((await api(first.url, 'DELETE', `/api/jobs/${second}`)).status).toBe(200);
+    await first.close();
+    open.splice(open.indexOf(first), 1);
+
+    const again = createCoordinator({ dataDir, operatorToken: TOKEN });
+    open.push(again);
+    expect((await again.restore()).map((j) => j.id)).toEqual(['job-1']);
+    const { port } = await again.listen(0, '127.0.0.1');
+    expect(await createVia(`http://127.0.0.1:${port}`)).toBe('job-3');
+  });
+
+  it('a refused spec uses up no id; a data dir from before the counter continues past its highest job', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'downpour-ids-'));
+    const run = await start(dataDir);
+    expect((await api(run.url, 'POST', '/api/jobs', { spec: { model: 'cnn', dataset: 'iris' } })).status).toBe(400);
+    expect(await createVia(run.url)).toBe('job-2');
+    await run.close();
+    open.splice(open.indexOf(run), 1);
+
+    const legacy = new Database(join(dataDir, 'downpour.sqlite'));
+    legacy.exec('DROP TABLE counters');
+    legacy.close();
+    const reopened = new SqliteJobStore(join(dataDir, 'downpour.sqlite'));
+    expect(reopened.takeJobNumber()).toBe(3);
+    reopened.close();
   });
 });
