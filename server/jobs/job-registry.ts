@@ -14,9 +14,10 @@ import type { DatasetRegistry } from '../data/datasets.js';
 import type { ShardStore } from '../data/shard-store.js';
 import type { EvaluationService } from '../eval/evaluator.js';
 import { createLogger } from '../logger.js';
-import type { JobStore } from '../store/job-store.js';
+import type { JobStore, StoredJob } from '../store/job-store.js';
 import { Job } from './job.js';
 import { HISTORY_POINTS } from './job-metrics.js';
+import { resumeFromCheckpoint } from './job-resume.js';
 import { buildInitialModel, ModelSpecError } from './model-init.js';
 import { referenceGradientNorm } from './reference-gradient.js';
 import type { ApplySettings } from '../params/apply-engine.js';
@@ -89,37 +90,49 @@ export class JobRegistry {
     return ok({ job });
   }
 
-  /** Rebuilds every stored job; running ones continue from their last valid checkpoint. */
+  /**
+   * Rebuilds every stored job; each continues from its newest checkpoint that fits
+   * (job-resume.ts). A job that cannot be rebuilt or resumed is logged, or marked
+   * failed with its reason, and the others start all the same.
+   */
   async restore(): Promise<Job[]> {
     const store = this.deps.store;
     if (!store) return [];
     const restored: Job[] = [];
-    for (const s of store.listJobs()) {
-      // A spec stored before a field existed gets that field's default, as a new spec would.
-      const spec = parseJobSpec(s.spec);
-      if (!spec.ok) {
-        log.error('cannot restore job: its stored spec is no longer valid', { job: s.id, error: spec.message });
-        continue;
-      }
-      let job: Job;
+    const stored = store.listJobs();
+    for (const s of stored) {
       try {
-        job = await this.build(() => s.id, spec.value, s.topology, s.createdAt);
+        const job = await this.restoreOne(s, store);
+        if (job) restored.push(job);
       } catch (err) {
         log.error('cannot restore job', { job: s.id, error: err instanceof Error ? err.message : String(err) });
-        continue;
       }
-      const ckpt = await this.deps.checkpoints?.latestValid(s.id);
-      if (ckpt) {
-        job.restore(ckpt);
-        log.info('resumed job from checkpoint', { job: s.id, version: ckpt.store.version, state: s.state });
-      }
-      job.evals.push(...store.evals(s.id));
-      job.metrics.history.push(...store.metrics(s.id, HISTORY_POINTS));
-      this.jobs.set(job.id, job);
-      job.reinstate(s.state, s.failure);
-      restored.push(job);
     }
+    const orphans = (await this.deps.checkpoints?.removeAllBut(new Set(stored.map((s) => s.id)))) ?? [];
+    if (orphans.length) log.info('removed checkpoints of deleted jobs', { jobs: orphans });
     return restored;
+  }
+
+  private async restoreOne(s: StoredJob, store: JobStore): Promise<Job | null> {
+    // A spec stored before a field existed gets that field's default, as a new spec would.
+    const spec = parseJobSpec(s.spec);
+    if (!spec.ok) {
+      log.error('cannot restore job: its stored spec is no longer valid', { job: s.id, error: spec.message });
+      return null;
+    }
+    const job = await this.build(() => s.id, spec.value, s.topology, s.createdAt);
+    const unusable = this.deps.checkpoints ? await resumeFromCheckpoint(job, this.deps.checkpoints) : null;
+    for (const rec of store.evals(s.id)) job.evals.push(rec);
+    for (const point of store.metrics(s.id, HISTORY_POINTS)) job.metrics.history.push(point);
+    this.jobs.set(job.id, job);
+    if (unusable) {
+      log.error('job failed at restart', { job: s.id, reason: unusable });
+      job.reinstate('failed', unusable);
+      store.setState(s.id, 'failed', unusable);
+    } else {
+      job.reinstate(s.state, s.failure);
+    }
+    return job;
   }
 
   async remove(id: string): Promise<boolean> {
