@@ -272,7 +272,7 @@ function categoryEncoding(inputs: Shape[], cfg: LayerConfig): LayerOutcome {
 /** Add, Multiply, Average, Maximum, Minimum: inputs broadcast against each other. */
 function elementwise(inputs: Shape[], cfg: LayerConfig): LayerOutcome {
   if (inputs.length < 2) cfg.refuse(`merges two or more inputs, got ${inputs.length}`);
-  const rank = Math.max(...inputs.map((s) => s.length));
+  const rank = inputs.reduce((r, s) => Math.max(r, s.length), 0);
   const out: Shape = [];
   for (let i = 0; i < rank; i++) {
     const dims = inputs.map((s) => s[s.length - rank + i]).filter((d) => d !== undefined && d !== 1);
