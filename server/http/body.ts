@@ -35,16 +35,16 @@ export function jsonBody(limit: string): RequestHandler[] {
 /** Content types that mean "a form", not "the file": refused on file routes. */
 const FORM_TYPES = ['multipart/*', 'application/x-www-form-urlencoded', 'application/json'];
 
-/** A file as the raw body (a Buffer) of at most `limit`; any declared type but a form's. */
-export function fileBody(limit: string): RequestHandler[] {
-  const gate: RequestHandler = (req, res, next) => {
-    if (!hasBody(req)) return void res.status(400).json(fail(ErrorCode.BAD_REQUEST, 'The request body must be the file (curl --data-binary @file)'));
-    if (req.is(FORM_TYPES)) {
-      return void res
-        .status(415)
-        .json(fail(ErrorCode.UNSUPPORTED_MEDIA_TYPE, `Send the file itself as the body (Content-Type: text/csv or application/octet-stream, curl --data-binary @file), not ${declared(req)}`));
-    }
-    next();
-  };
-  return [gate, express.raw({ limit, type: () => true })];
-}
+/**
+ * The gate of a route that takes a file as its raw body (any declared type but a
+ * form's); the route reads the body itself with upload-stream.ts, as it arrives.
+ */
+export const fileBody: RequestHandler = (req, res, next) => {
+  if (!hasBody(req)) return void res.status(400).json(fail(ErrorCode.BAD_REQUEST, 'The request body must be the file (curl --data-binary @file)'));
+  if (req.is(FORM_TYPES)) {
+    return void res
+      .status(415)
+      .json(fail(ErrorCode.UNSUPPORTED_MEDIA_TYPE, `Send the file itself as the body (Content-Type: text/csv or application/octet-stream, curl --data-binary @file), not ${declared(req)}`));
+  }
+  next();
+};

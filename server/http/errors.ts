@@ -31,6 +31,7 @@ interface RaisedError {
 const STATUS_CODES: Record<number, ErrorCode> = {
   401: ErrorCode.UNAUTHORIZED,
   404: ErrorCode.NOT_FOUND,
+  409: ErrorCode.CONFLICT,
   413: ErrorCode.PAYLOAD_TOO_LARGE,
   415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
 };

@@ -7,12 +7,15 @@ import { ErrorCode } from '../../shared/errors.js';
 import { parseJobSpec } from '../../shared/job-spec.js';
 import { fail, ok, type Failure } from '../../shared/result.js';
 import type { CheckpointStore } from '../checkpoints/checkpoint-store.js';
-import { DatasetFormatError } from '../data/csv-dataset.js';
+import { CSV_LIMITS } from '../data/csv-dataset.js';
+import { DatasetConflictError, DatasetFormatError } from '../data/dataset-errors.js';
 import type { DatasetRegistry } from '../data/datasets.js';
+import type { ShardStore } from '../data/shard-store.js';
 import type { Job, JobAction } from '../jobs/job.js';
 import { jobDetail } from '../jobs/job-detail.js';
 import type { JobRegistry } from '../jobs/job-registry.js';
 import { fileBody, jsonBody } from './body.js';
+import { requestChunks } from './upload-stream.js';
 import { httpStatusOf } from './errors.js';
 import { modelJson, weightsBin } from './model-export.js';
 import { requireOperator } from './require-operator.js';
@@ -38,6 +41,8 @@ export interface OperatorApiDeps {
   jobs: JobRegistry;
   datasets: DatasetRegistry;
   checkpoints: CheckpointStore | null;
+  /** Where the shards of datasets are cached: a deleted dataset's are dropped. */
+  shards: ShardStore;
   /** Called after a job is created or deleted (workers may need a new assignment). */
   onJobsChanged: () => void;
 }
@@ -108,16 +113,37 @@ export function operatorRouter(d: OperatorApiDeps): Router {
     }),
   );
 
-  router.post('/datasets', auth, ...fileBody('50mb'), async (req, res) => {
+  const datasetRefusal = (res: Response, err: unknown) => {
+    if (err instanceof DatasetFormatError || err instanceof DatasetConflictError) return refuse(res, httpStatusOf(err.code), fail(err.code, err.message));
+    throw err;
+  };
+
+  router.post('/datasets', auth, fileBody, async (req, res) => {
     const name = String(req.query.name ?? '');
     const format = String(req.query.format ?? 'csv');
-    if (!Buffer.isBuffer(req.body) || req.body.length === 0) return refuse(res, 400, fail(ErrorCode.BAD_REQUEST, 'The request body must be the dataset file'));
     try {
-      const ds = await d.datasets.upload(name, format, req.body);
+      const ds = await d.datasets.upload(name, format, requestChunks(req, CSV_LIMITS.maxBytes));
       res.status(201).json(ok({ dataset: d.datasets.list().find((x) => x.name === ds.name) }));
     } catch (err) {
-      if (err instanceof DatasetFormatError) return refuse(res, 400, fail(ErrorCode.BAD_REQUEST, err.message));
-      throw err;
+      datasetRefusal(res, err);
+    }
+  });
+
+  // Jobs rebuild from their dataset at every restart, finished ones too: a dataset any job uses stays.
+  router.delete('/datasets/:name', auth, async (req, res) => {
+    const name = String(req.params.name);
+    const users = d.jobs.list().filter((j) => j.spec.dataset === name);
+    if (users.length > 0) {
+      const ids = users.map((j) => j.id);
+      return refuse(res, 409, fail(ErrorCode.CONFLICT, `Dataset "${name}" is used by ${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ` and ${ids.length - 5} more` : ''}; delete those jobs first`));
+    }
+    try {
+      const removed = await d.datasets.remove(name);
+      if (!removed) return refuse(res, 404, fail(ErrorCode.NOT_FOUND, `No uploaded dataset named "${name.slice(0, 60)}"`));
+      d.shards.forget(name);
+      res.json({ ok: true });
+    } catch (err) {
+      datasetRefusal(res, err);
     }
   });
 

@@ -84,6 +84,11 @@ export class JobRegistry {
       if (err instanceof Error && /dataset|Fashion-MNIST/i.test(err.message)) return fail(ErrorCode.BAD_REQUEST, `dataset: ${err.message}`);
       throw err;
     }
+    if (!this.deps.datasets.has(spec.dataset)) {
+      // Deleted while the model was being built: a job must not outlive its dataset (it could not restart).
+      job.dispose();
+      return fail(ErrorCode.CONFLICT, `dataset: "${spec.dataset}" was deleted while the job was being created`);
+    }
     this.jobs.set(job.id, job);
     this.deps.store?.saveJob({ id: job.id, spec, topology: spec.model === 'custom' ? job.topology : null, state: 'draft', failure: null, createdAt: job.createdAt });
     if (start) job.control('start');
