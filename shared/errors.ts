@@ -47,7 +47,7 @@ export const ErrorCode = {
   CONFLICT: 'CONFLICT',
   /** A model over the coordinator's bounds (parameters, layers, activation size), refused before it is built. */
   MODEL_TOO_LARGE: 'MODEL_TOO_LARGE',
-  /** A topology uses a layer class the coordinator cannot size before building it. */
+  /** A topology uses a layer the coordinator cannot size before building it, or cannot differentiate itself. */
   UNSUPPORTED_LAYER: 'UNSUPPORTED_LAYER',
 } as const;
 

@@ -62,6 +62,19 @@ describe('custom topologies are sized before they are built', () => {
     expect(run.coordinator.jobs.list()).toHaveLength(1);
   });
 
+  it('a model this coordinator cannot differentiate (no wasm gradient kernel) is a coded 400 with the way out, not a 500', async () => {
+    const depthwise = sequential([
+      { class_name: 'DepthwiseConv2D', config: { batch_input_shape: [null, 28, 28, 1], kernel_size: 3, name: 'dw' } },
+      { class_name: 'Flatten', config: {} },
+      dense(10, { activation: 'softmax' }),
+    ]);
+    const refused = await post({ spec: { model: 'custom' }, topology: depthwise });
+    expect(refused).toMatchObject({ status: 400, body: { code: ErrorCode.UNSUPPORTED_LAYER, message: expect.stringMatching(/cannot compute this model's gradient .*normBound: 0/) } });
+    const unanchored = await post({ spec: { model: 'custom', normBound: 0 }, topology: depthwise });
+    expect(unanchored.status).toBe(201);
+    await run.coordinator.jobs.remove((unanchored.body as unknown as { job: { id: string } }).job.id);
+  });
+
   it('a topology within the bounds is still built and checked by tfjs', async () => {
     const ok = await post({ spec: { model: 'custom' }, topology: sequential([mnistInput, dense(10, { activation: 'softmax' })]) });
     expect(ok).toMatchObject({ status: 201, body: { ok: true } });
