@@ -5,6 +5,7 @@
  * while it is parsed), and DELETE /api/datasets/:name with its refusals.
  */
 import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -38,6 +39,29 @@ async function api(method: string, path: string, body?: string | Buffer | object
   return { status: res.status, body: (await res.json()) as { ok: boolean; code?: string; message?: string; dataset?: DatasetInfo; job?: JobDetail } };
 }
 const upload = (name: string, csv: string | Buffer) => api('POST', `/api/datasets?name=${name}&format=csv`, csv);
+/** POST /api/datasets through node:http, writing the body in 64 KiB pieces as the socket drains. */
+function streamUpload(name: string, bytes: Buffer): Promise<{ status: number; body: { dataset?: DatasetInfo } }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${run.url}/api/datasets?name=${name}&format=csv`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'text/csv', 'content-length': bytes.length },
+    });
+    req.once('error', reject);
+    req.once('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.once('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+    });
+    const send = (at: number): void => {
+      for (; at < bytes.length; at += 64 * 1024) {
+        if (!req.write(bytes.subarray(at, at + 64 * 1024))) return void req.once('drain', () => send(at + 64 * 1024));
+      }
+      req.end();
+    };
+    send(0);
+  });
+}
 const rows = (n: number, f: (i: number) => string) => Array.from({ length: n }, (_, i) => f(i)).join('\n');
 const names = async () => ((await (await fetch(run.url + '/api/datasets')).json()) as DatasetInfo[]).map((d) => d.name);
 
@@ -78,17 +102,18 @@ describe('uploads', () => {
     let text = 'a,b,c,d,e,label\n';
     const block = rows(10_000, line);
     while (text.length < 49 * 1024 * 1024) text += block + '\n';
-    // Encoded before the measurement: the client shares this process's event loop.
+    // The client shares this process's event loop: it sends the bytes encoded beforehand,
+    // 64 KiB at a time (fetch copies a whole Buffer body, which alone blocks for seconds here).
     const csv = Buffer.from(text);
     await names(); // the built-ins load on the first listing; that is not the upload's doing
     const delay = monitorEventLoopDelay({ resolution: 10 });
     delay.enable();
-    const r = await upload('big-file', csv);
+    const r = await streamUpload('big-file', csv);
     delay.disable();
     expect(r.status).toBe(201);
     expect(r.body.dataset!.trainCount + r.body.dataset!.testCount).toBeGreaterThan(1_000_000);
     // Parsed whole on the event loop, this file held it for seconds.
-    expect(delay.max / 1e6).toBeLessThan(200);
+    expect(delay.max / 1e6, 'the longest event-loop block, ms').toBeLessThan(200);
   }, 120_000);
 });
 
