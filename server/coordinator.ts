@@ -136,7 +136,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
 
   app.use(securityHeaders);
   app.use('/api', apiRouter(jobs, datasets));
-  app.use('/api', operatorRouter({ token: operatorToken, jobs, datasets, checkpoints, onJobsChanged: assignIdle }));
+  app.use('/api', operatorRouter({ token: operatorToken, jobs, datasets, checkpoints, shards: shardStore, onJobsChanged: assignIdle }));
   app.use('/api', apiNotFound);
   app.use('/shards', shardRouter(shardStore));
   app.get('/metrics', async (_req, res) => {

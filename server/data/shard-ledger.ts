@@ -63,6 +63,10 @@ export class ShardLedger {
     this.now = opts.now ?? Date.now;
   }
 
+  get shardCount(): number {
+    return this.opts.shardCount;
+  }
+
   /** Epochs whose every shard is done. */
   get epochsCompleted(): number {
     return this.completedEpochs;

@@ -44,6 +44,7 @@ const routes = (jobId: string): { method: string; path: string; body?: string; t
   { method: 'GET', path: `/api/jobs/${jobId}/checkpoints` },
   { method: 'GET', path: `/api/jobs/${jobId}/checkpoints/ckpt-000000000001.dpck` },
   { method: 'POST', path: '/api/datasets?name=tiny&format=csv', body: CSV, type: 'text/csv' },
+  { method: 'DELETE', path: '/api/datasets/tiny' },
 ];
 
 function call(r: { method: string; path: string; body?: string; type?: string }, auth?: string) {

@@ -293,8 +293,18 @@ describe('every refusal has a code and leaves the parameters untouched', () => {
   });
 
   it('covers every error code a worker can get', () => {
-    // UNAUTHORIZED and NOT_FOUND answer operator routes: server/test/operator-auth.test.ts.
-    const operatorOnly: string[] = [ErrorCode.UNAUTHORIZED, ErrorCode.NOT_FOUND];
+    // UNAUTHORIZED and NOT_FOUND answer operator routes: server/test/operator-auth.test.ts;
+    // UNSUPPORTED_MEDIA_TYPE answers operator bodies: server/test/http-malformed.test.ts;
+    // MODEL_TOO_LARGE and UNSUPPORTED_LAYER answer custom topologies: server/test/topology-limits.test.ts;
+    // CONFLICT answers dataset uploads and deletions: server/test/dataset-uploads.test.ts.
+    const operatorOnly: string[] = [
+      ErrorCode.UNAUTHORIZED,
+      ErrorCode.NOT_FOUND,
+      ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+      ErrorCode.MODEL_TOO_LARGE,
+      ErrorCode.UNSUPPORTED_LAYER,
+      ErrorCode.CONFLICT,
+    ];
     expect([...tested].sort()).toEqual(ALL_ERROR_CODES.filter((c) => !operatorOnly.includes(c)).sort());
   });
 });
