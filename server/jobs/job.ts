@@ -22,7 +22,7 @@ import type {
 } from '../../shared/protocol.js';
 import { fail, ok, type Result } from '../../shared/result.js';
 import type { CheckpointContent } from '../checkpoints/checkpoint-format.js';
-import type { CheckpointStore } from '../checkpoints/checkpoint-store.js';
+import { CheckpointCancelledError, type CheckpointStore } from '../checkpoints/checkpoint-store.js';
 import type { Clock, Timer } from '../clock.js';
 import { featuresAsFloat, type Dataset } from '../data/dataset.js';
 import { ShardLedger } from '../data/shard-ledger.js';
@@ -346,7 +346,11 @@ export class Job {
         this.lastCheckpointVersion = content.store.version;
         log.debug('checkpoint written', { job: this.id, version: info.version, bytes: info.bytes });
       })
-      .catch((err: unknown) => log.error('checkpoint failed', { job: this.id, err }))
+      .catch((err: unknown) => {
+        // A deleted job's last writes are cancelled on purpose: nothing went wrong.
+        if (err instanceof CheckpointCancelledError) log.debug('checkpoint cancelled', { job: this.id, reason: err.message });
+        else log.error('checkpoint failed', { job: this.id, err });
+      })
       .finally(() => (this.checkpointInFlight = null));
     return this.checkpointInFlight;
   }
