@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { JobDetail } from '../shared/operator-protocol.js';
 import type { JobSummary } from '../shared/protocol.js';
 import { startCoordinator, type Running } from '../test-support/index.js';
-import { closeAndCheck, openWorker } from './workers.js';
+import { closeAndCheck, nextReport, openWorker } from './workers.js';
 
 const TOKEN = 'test-token';
 const JOB_NAME = 'e2e dashboard mlp';
@@ -105,10 +105,14 @@ test('operator signs in, creates a job, watches it train, pauses and resumes it'
 
   await dash.getByRole('button', { name: 'Pause', exact: true }).click();
   await expect(dash.locator('#job-state')).toHaveText('paused');
-  // A push already being applied may land; after that the version holds.
-  await dash.waitForTimeout(1500);
+  // The coordinator applies a push as it accepts it and accepts none for a paused job, so
+  // the version is final once the state changed. It holds while the worker, handed no
+  // job, keeps sending heartbeats on the socket its pushes would travel.
   const settled = await versionOf(request, JOB_NAME);
-  await dash.waitForTimeout(2000);
+  await expect.poll(async () => (await worker.status()).state).toBe('waiting-for-job');
+  const workerId = (await worker.status()).workerId!;
+  await nextReport(run, workerId);
+  await nextReport(run, workerId);
   expect(await versionOf(request, JOB_NAME)).toBe(settled);
 
   await dash.getByRole('button', { name: 'Resume', exact: true }).click();

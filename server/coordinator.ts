@@ -136,7 +136,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
 
   app.use(securityHeaders);
   app.use('/api', apiRouter(jobs, datasets));
-  app.use('/api', operatorRouter({ token: operatorToken, jobs, datasets, checkpoints, onJobsChanged: assignIdle }));
+  app.use('/api', operatorRouter({ token: operatorToken, jobs, datasets, checkpoints, shards: shardStore, onJobsChanged: assignIdle }));
   app.use('/api', apiNotFound);
   app.use('/shards', shardRouter(shardStore));
   app.get('/metrics', async (_req, res) => {
@@ -178,9 +178,10 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
     },
     async close() {
       clock.clear(ticker);
-      await Promise.all(jobs.list().map((j) => j.checkpointIfChanged()));
-      jobs.close();
+      // Workers first, so no push moves a job past the checkpoint its quiesce writes.
       io.close();
+      await Promise.all(jobs.list().map((j) => j.quiesce()));
+      jobs.close();
       await new Promise<void>((resolve) => httpServer.close(() => resolve()));
       await evaluation.close();
       store?.close();

@@ -52,6 +52,14 @@ export const ErrorCode = {
   UNAUTHORIZED: 'UNAUTHORIZED',
   /** No such job, dataset, checkpoint or route. */
   NOT_FOUND: 'NOT_FOUND',
+  /** The request body's Content-Type, charset or Content-Encoding is not one the route reads. */
+  UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  /** The action collides with the current state: a name taken, a dataset in use or built in. */
+  CONFLICT: 'CONFLICT',
+  /** A model over the coordinator's bounds (parameters, layers, activation size), refused before it is built. */
+  MODEL_TOO_LARGE: 'MODEL_TOO_LARGE',
+  /** A topology uses a layer the coordinator cannot size before building it, or cannot differentiate itself. */
+  UNSUPPORTED_LAYER: 'UNSUPPORTED_LAYER',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { CODEC_IDS, createCodec } from './codec.js';
 import { parseJobSpec } from './job-spec.js';
+
+// From the registry, so a new codec is in every case below the day it is added.
+const DENSE_CODECS = CODEC_IDS.filter((id) => !createCodec(id).sparse);
+const SPARSE_CODECS = CODEC_IDS.filter((id) => createCodec(id).sparse);
 
 describe('job spec', () => {
   it('fills every documented default', () => {
@@ -23,8 +28,8 @@ describe('job spec', () => {
   });
 
   it('accepts every codec and a top-k ratio in (0, 1]', () => {
-    for (const codec of ['fp32', 'fp16', 'int8', 'topk']) expect(parseJobSpec({ codec }).ok).toBe(true);
-    expect(parseJobSpec({ codec: 'topk', topkRatio: 0.05 })).toMatchObject({ ok: true, value: { codec: 'topk', topkRatio: 0.05 } });
+    for (const codec of CODEC_IDS) expect(parseJobSpec({ codec }), codec).toMatchObject({ ok: true, value: { codec } });
+    for (const codec of SPARSE_CODECS) expect(parseJobSpec({ codec, topkRatio: 0.05 })).toMatchObject({ ok: true, value: { codec, topkRatio: 0.05 } });
     expect(parseJobSpec({ codec: 'fp64' })).toMatchObject({ ok: false, message: expect.stringMatching(/codec/) });
     expect(parseJobSpec({ topkRatio: 0 })).toMatchObject({ ok: false, message: expect.stringMatching(/topkRatio/) });
     expect(parseJobSpec({ topkRatio: 1.5 }).ok).toBe(false);
@@ -48,9 +53,13 @@ describe('job spec', () => {
     }
     expect(parseJobSpec({ aggregation: 'trimmed-mean' }).ok).toBe(false); // the default mode is async
     expect(parseJobSpec({ mode: 'async', aggregation: 'mean' }).ok).toBe(true);
-    expect(parseJobSpec({ mode: 'sync', aggregation: 'median', codec: 'topk' })).toMatchObject({ ok: false, message: expect.stringMatching(/^aggregation: .*topk/) });
-    expect(parseJobSpec({ mode: 'local', aggregation: 'trimmed-mean', codec: 'topk-packed' })).toMatchObject({ ok: false, message: expect.stringMatching(/^aggregation: .*topk-packed/) });
-    for (const codec of ['fp32', 'fp16', 'int8']) expect(parseJobSpec({ mode: 'sync', aggregation: 'median', codec }).ok).toBe(true);
+    expect(SPARSE_CODECS).toEqual(expect.arrayContaining(['topk', 'topk-packed']));
+    for (const codec of SPARSE_CODECS) {
+      expect(parseJobSpec({ mode: 'sync', aggregation: 'median', codec }), codec).toMatchObject({ ok: false, message: expect.stringContaining(`with codec ${codec} `) });
+      expect(parseJobSpec({ mode: 'local', aggregation: 'trimmed-mean', codec }), codec).toMatchObject({ ok: false, message: expect.stringMatching(/^aggregation: /) });
+    }
+    expect(DENSE_CODECS).toEqual(expect.arrayContaining(['fp32', 'fp16', 'int8']));
+    for (const codec of DENSE_CODECS) expect(parseJobSpec({ mode: 'sync', aggregation: 'median', codec }).ok, codec).toBe(true);
   });
 
   it('keeps an explicit 0 instead of replacing it with the default', () => {

@@ -4,7 +4,8 @@
  * through REST (`Authorization: Bearer <token>`); the socket authenticates with
  * `io('/operator', { auth: { token } })` and is refused without it.
  *
- * REST (all answers JSON; failures `{ok:false, code, message}` with HTTP 4xx):
+ * REST (all answers JSON; failures `{ok:false, code, message}` with HTTP 4xx; details in
+ * docs/operator-api.md):
  *   GET    /api/health                      public
  *   GET    /api/jobs                        public  → JobSummary[]
  *   GET    /api/jobs/:id                    public  → JobDetail
@@ -18,6 +19,7 @@
  *   GET    /api/jobs/:id/checkpoints/:name  operator → checkpoint file
  *   GET    /api/datasets                    public  → DatasetInfo[]
  *   POST   /api/datasets?name=N&format=F    operator body: the file → 201 {ok, dataset}
+ *   DELETE /api/datasets/:name              operator → {ok:true} (409 for built-ins and datasets jobs use)
  *   GET    /metrics                         Prometheus text
  */
 import type { ErrorCode } from './errors.js';

@@ -10,10 +10,11 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendName, JobAssignment, PushAccepted } from '../../shared/protocol.js';
 import type { Failure, Result } from '../../shared/result.js';
-import { NO_BACKEND_CACHE, selectBackend, type BackendCache } from './backend-selection.js';
+import { NO_BACKEND_CACHE, type BackendCache } from './backend-cache.js';
+import { selectBackend } from './backend-selection.js';
 import { connectWorker, ConnectionLost, type WorkerSocket } from './connection.js';
 import { ModelTrainer } from './model-trainer.js';
-import { createExchange } from './create-exchange.js';
+import { createExchange, type ExchangeFactory } from './create-exchange.js';
 import { fetchShard } from './shard-data.js';
 import { LostLeases, runShardLoop } from './shard-loop.js';
 import { initialStatus, type EngineStatus } from './status.js';
@@ -28,6 +29,8 @@ export interface EngineOptions {
   backendCache?: BackendCache;
   /** Fraction of wall time spent computing. Default: 1. */
   dutyCycle?: number;
+  /** Builds each assignment's exchange. Default: createExchange (the job's mode); the overhead bench's baseline swaps it. */
+  createExchange?: ExchangeFactory;
 }
 
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -173,7 +176,7 @@ export class WorkerEngine {
     const trainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
     const stillAssigned = () => this.assignment.seq === seq && socket.connected;
     const lost = new LostLeases();
-    const exchange = createExchange(
+    const exchange = (this.opts.createExchange ?? createExchange)(
       job,
       trainer,
       {

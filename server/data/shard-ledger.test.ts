@@ -188,6 +188,11 @@ describe('shard ledger', () => {
       [{ epoch: 0, pending: [0, 1], done: [2], pieces: [{ shard: 0, from: 0, to: 4 }] }],
       [{ epoch: 0, pending: [0, 1], done: [], pieces: [{ shard: 0, from: 0, to: 4 }, { shard: 1, from: 0, to: 4 }] }],
     ];
-    for (const open of bad) expect(() => ledger().restore({ ...base, open })).toThrow(/epoch 0 of the checkpoint's ledger/);
+    for (const open of bad) {
+      expect(() => ledger().restore({ ...base, open })).toThrow(/epoch 0 of the checkpoint's ledger/);
+      expect(ledger().misfit({ ...base, open })).toMatch(/^epoch 0 of the checkpoint's ledger/);
+    }
+    expect(ledger().misfit({ ...base, open: [{ epoch: 0, pending: [0, 1, 2], done: [] }] })).toBeNull();
+    expect(ledger().misfit({ ...base, open: [{ epoch: 0, pending: [0, 1, 2], done: [] }], examples: [[0, 0]] })).toMatch(/other epochs or shards/);
   });
 });

@@ -244,10 +244,19 @@ export class ShardLedger {
     };
   }
 
+  /** Why a checkpoint's ledger cannot be loaded into this one (its pieces or counts do not fit these shards), or null. */
+  misfit(state: LedgerState): string | null {
+    try {
+      this.read(state);
+      return null;
+    } catch (err) {
+      return err instanceof Error ? err.message : String(err);
+    }
+  }
+
   /** Loads a checkpoint's ledger; throws an Error naming what does not fit this job's shards. */
   restore(state: LedgerState): void {
-    const open = state.open.map((e) => restoreEpoch(e, this.opts));
-    const examples = state.examples ?? creditedExamples(state, this.opts.shardSizes);
+    const { open, examples } = this.read(state);
     this.leases.clear();
     this.byWorker.clear();
     this.inFlight.clear();
@@ -264,6 +273,14 @@ export class ShardLedger {
     const held = this.byWorker.get(lease.workerId)?.filter((l) => l !== lease);
     if (held?.length) this.byWorker.set(lease.workerId, held);
     else this.byWorker.delete(lease.workerId);
+  }
+
+  private read(state: LedgerState): { open: EpochWork[]; examples: number[][] } {
+    const open = state.open.map((e) => restoreEpoch(e, this.opts));
+    const examples = state.examples ?? creditedExamples(state, this.opts.shardSizes);
+    const fits = examples.length === state.history.length && examples.every((row) => row.length === this.shardCount && row.every((n) => Number.isSafeInteger(n) && n >= 0));
+    if (!fits) throw new Error(`the checkpoint's ledger counts examples for other epochs or shards than it has`);
+    return { open, examples };
   }
 
   private openEpoch(epoch: number): EpochWork {

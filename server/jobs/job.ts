@@ -22,7 +22,7 @@ import type {
 } from '../../shared/protocol.js';
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import type { CheckpointContent } from '../checkpoints/checkpoint-format.js';
-import type { CheckpointStore } from '../checkpoints/checkpoint-store.js';
+import { CheckpointCancelledError, type CheckpointStore } from '../checkpoints/checkpoint-store.js';
 import type { Clock, Timer } from '../clock.js';
 import { featuresAsFloat, type Dataset } from '../data/dataset.js';
 import { ShardLedger, type TakenBatches } from '../data/shard-ledger.js';
@@ -365,9 +365,25 @@ export class Job {
         this.lastCheckpointVersion = content.store.version;
         log.debug('checkpoint written', { job: this.id, version: info.version, bytes: info.bytes });
       })
-      .catch((err: unknown) => log.error('checkpoint failed', { job: this.id, err }))
+      .catch((err: unknown) => {
+        // A deleted job's last writes are cancelled on purpose: nothing went wrong.
+        if (err instanceof CheckpointCancelledError) log.debug('checkpoint cancelled', { job: this.id, reason: err.message });
+        else log.error('checkpoint failed', { job: this.id, err });
+      })
       .finally(() => (this.checkpointInFlight = null));
     return this.checkpointInFlight;
+  }
+
+  /**
+   * Coordinator shutdown: no more scheduled work; an evaluation and a checkpoint in
+   * flight finish, then the final version is checkpointed (an interval checkpoint that
+   * was being written when the stop came holds an older version).
+   */
+  async quiesce(): Promise<void> {
+    this.clearTimers();
+    await this.evalInFlight;
+    await this.checkpointInFlight;
+    await this.checkpointIfChanged();
   }
 
   /** Loads a checkpoint (coordinator restart) before the job runs again. */

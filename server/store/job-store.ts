@@ -17,6 +17,8 @@ export interface StoredJob {
 }
 
 export interface JobStore {
+  /** The next job number: never handed out twice, not even after its job is deleted or the coordinator restarts. */
+  takeJobNumber(): number;
   saveJob(job: StoredJob): void;
   setState(id: string, state: JobState, failure: string | null): void;
   deleteJob(id: string): void;

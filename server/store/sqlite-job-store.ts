@@ -28,6 +28,13 @@ CREATE TABLE IF NOT EXISTS metrics (
   point TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS metrics_job ON metrics(job_id, at);
+CREATE TABLE IF NOT EXISTS counters (
+  name TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+);
+-- A data dir from before the counter starts it past its highest stored job.
+INSERT OR IGNORE INTO counters (name, value)
+  SELECT 'next_job', COALESCE(MAX(CAST(substr(id, 5) AS INTEGER)), 0) + 1 FROM jobs WHERE id GLOB 'job-[0-9]*';
 `;
 
 interface JobRow {
@@ -47,6 +54,11 @@ export class SqliteJobStore implements JobStore {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('foreign_keys = ON');
     this.db.exec(SCHEMA);
+  }
+
+  takeJobNumber(): number {
+    const row = this.db.prepare("UPDATE counters SET value = value + 1 WHERE name = 'next_job' RETURNING value - 1 AS taken").get() as { taken: number };
+    return row.taken;
   }
 
   saveJob(job: StoredJob): void {

@@ -40,7 +40,7 @@ describe('job specs and topologies are validated with the field named', () => {
     ['unknown dataset', { spec: { dataset: 'cifar-10' } }, /dataset: no dataset named "cifar-10"/],
     ['cnn on tabular data', { spec: { model: 'cnn', dataset: 'iris' } }, /model: .*input \[4\]/],
     ['custom without topology', { spec: { model: 'custom' } }, /model: A custom model needs a tfjs Layers topology/],
-    ['garbage topology', { spec: { model: 'custom' }, topology: { class_name: 'Nope', config: {} } }, /model: The topology is not a valid tfjs Layers model/],
+    ['garbage topology', { spec: { model: 'custom' }, topology: { class_name: 'Nope', config: {} } }, /model: The topology's class_name must be Sequential, Model or Functional/],
     ['topology for a preset', { spec: { model: 'mlp' }, topology: { a: 1 } }, /topology: only a custom model/],
     ['unknown body key', { spec: {}, strat: true }, /strat/],
   ];

@@ -10,7 +10,7 @@ import type { GradientPush, JobAssignment, ShardLeaseGrant } from '../../shared/
 import { sizeOf } from '../../shared/tensors.js';
 import { setLogLevel } from '../logger.js';
 import { respond } from '../worker/respond.js';
-import { connectTestWorker, leaseShard, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
+import { connectTestWorker, leaseShard, ManualClock, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
 
 const MAX_STALENESS = 2;
 let run: Running;
@@ -84,13 +84,37 @@ describe('every refusal has a code and leaves the parameters untouched', () => {
     await expectRefused(ErrorCode.UNKNOWN_JOB, () => worker.emitWithAck('grads:push', { ...goodPush(), jobId: 'job-999' }));
   });
 
-  it('JOB_NOT_RUNNING: a push to a job that is no longer running', async () => {
-    run.job.state = 'paused';
+  it('JOB_NOT_RUNNING: a push waiting in a sync round when the operator pauses the job', async () => {
+    // Pausing reassigns the job's workers at once, so a push sent after it names a job the
+    // worker no longer has (UNKNOWN_JOB). The one the pause refuses is already in an open round.
+    const token = 'rejections-operator-token';
+    const sync = await startCoordinator({ model: 'mlp', mode: 'sync', roundTimeoutSeconds: 25 }, { operatorToken: token });
+    const sockets = [await connectTestWorker(sync.url), await connectTestWorker(sync.url)];
     try {
-      const c = await expectRefused(ErrorCode.JOB_NOT_RUNNING, () => worker.emitWithAck('grads:push', goodPush()));
+      const jobIds = await Promise.all(sockets.map(async (s) => {
+        const hello = await s.emitWithAck('worker:hello', { userAgent: 'vitest-pause' });
+        if (!hello.ok || !hello.job) throw new Error('no assignment');
+        return hello.job.jobId;
+      }));
+      const jobId = jobIds[0]!;
+      const { leaseId } = await leaseShard(sockets[0]!, jobId);
+      const held = sockets[0]!.emitWithAck('grads:push', { ...goodPush(), jobId, leaseId, baseVersion: 0 });
+      // The socket's events are handled in order: once its pull is answered, the push waits in the round.
+      expect(await sockets[0]!.emitWithAck('params:pull', { jobId })).toMatchObject({ ok: true, version: 0 });
+      const c = await expectRefused(
+        ErrorCode.JOB_NOT_RUNNING,
+        async () => {
+          const res = await fetch(`${sync.url}/api/jobs/${jobId}/pause`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+          expect(res.status).toBe(200);
+          return held;
+        },
+        sync,
+      );
       expect(c.after()).toBe(c.before + 1);
+      expect(sync.job.state).toBe('paused');
     } finally {
-      run.job.state = 'running';
+      for (const s of sockets) s.disconnect();
+      await sync.close();
     }
   });
 
@@ -273,17 +297,25 @@ describe('every refusal has a code and leaves the parameters untouched', () => {
 
   it('RATE_LIMITED: a burst beyond the socket\'s rate limit', async () => {
     tested.add(ErrorCode.RATE_LIMITED);
-    const flooder = await connectTestWorker(run.url);
-    await flooder.emitWithAck('worker:hello', { userAgent: 'flooder' });
-    // Cheap messages (completing unknown leases): the burst allowance (800) is served,
-    // the rest is refused; fewer than 200 refusals keeps the socket connected.
-    const answers = await Promise.all(
-      Array.from({ length: 950 }, () => flooder.emitWithAck('shard:complete', { jobId: job.jobId, leaseId: 'L0' }).catch(() => null)),
-    );
-    const codes = answers.map((a) => (a && !a.ok ? a.code : String(a)));
-    expect(codes.filter((c) => c === ErrorCode.UNKNOWN_LEASE).length).toBeGreaterThanOrEqual(800);
-    expect(codes.filter((c) => c === ErrorCode.RATE_LIMITED).length).toBeGreaterThan(50);
-    flooder.disconnect();
+    // Its own coordinator on a clock that stands still: the bucket cannot refill during the burst, whatever the machine's load.
+    const still = await startCoordinator({ model: 'mlp' }, { clock: new ManualClock() });
+    try {
+      const flooder = await connectTestWorker(still.url);
+      const hello = await flooder.emitWithAck('worker:hello', { userAgent: 'flooder' });
+      if (!hello.ok || !hello.job) throw new Error('no assignment');
+      const jobId = hello.job.jobId;
+      // Cheap messages (completing unknown leases): the rest of the burst allowance (800, one spent on hello) is
+      // served, the rest is refused; fewer than 200 refusals keeps the socket connected.
+      const answers = await Promise.all(
+        Array.from({ length: 950 }, () => flooder.emitWithAck('shard:complete', { jobId, leaseId: 'L0' }).catch(() => null)),
+      );
+      const codes = answers.map((a) => (a && !a.ok ? a.code : String(a)));
+      expect(codes.filter((c) => c === ErrorCode.UNKNOWN_LEASE).length).toBe(799);
+      expect(codes.filter((c) => c === ErrorCode.RATE_LIMITED).length).toBe(151);
+      flooder.disconnect();
+    } finally {
+      await still.close();
+    }
   });
 
   it('INTERNAL: a handler that throws answers with a code and no internal detail', () => {
@@ -300,8 +332,18 @@ describe('every refusal has a code and leaves the parameters untouched', () => {
   });
 
   it('covers every error code a worker can get', () => {
-    // UNAUTHORIZED and NOT_FOUND answer operator routes: server/test/operator-auth.test.ts.
-    const operatorOnly: string[] = [ErrorCode.UNAUTHORIZED, ErrorCode.NOT_FOUND];
+    // UNAUTHORIZED and NOT_FOUND answer operator routes: server/test/operator-auth.test.ts;
+    // UNSUPPORTED_MEDIA_TYPE answers operator bodies: server/test/http-malformed.test.ts;
+    // MODEL_TOO_LARGE and UNSUPPORTED_LAYER answer custom topologies: server/test/topology-limits.test.ts;
+    // CONFLICT answers dataset uploads and deletions: server/test/dataset-uploads.test.ts.
+    const operatorOnly: string[] = [
+      ErrorCode.UNAUTHORIZED,
+      ErrorCode.NOT_FOUND,
+      ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+      ErrorCode.MODEL_TOO_LARGE,
+      ErrorCode.UNSUPPORTED_LAYER,
+      ErrorCode.CONFLICT,
+    ];
     expect([...tested].sort()).toEqual(ALL_ERROR_CODES.filter((c) => !operatorOnly.includes(c)).sort());
   });
 });

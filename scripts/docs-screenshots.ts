@@ -1,0 +1,99 @@
+/**
+ * `npm run docs:screenshots`: writes the README's pictures, docs/volunteer.png and
+ * docs/dashboard.png, from the real thing: a coordinator on port 0, headless Chromium,
+ * a volunteer page that pressed Start and a second worker tab training the MLP on MNIST
+ * until the dashboard has evaluations, throughput and a worker table to show. Tests
+ * keep their own screenshots under the ignored test-results/; only this writes docs/.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { CHROMIUM_ARGS, findChromium } from '../farm/chromium.js';
+import { buildClientIfNeeded } from '../server/build-client.js';
+import { createCoordinator } from '../server/coordinator.js';
+import { setLogLevel } from '../server/logger.js';
+
+/** Progress on stderr, like the benchmarks; stdout gets the paths written. */
+const log = (msg: string) => process.stderr.write(`[docs-screenshots] ${msg}\n`);
+const JOB = { name: 'MNIST digits', description: 'Teaching a small network to read handwritten digits.', model: 'mlp', evalIntervalSeconds: 3 };
+
+interface Options {
+  /** Where the pictures go. Default: docs. */
+  out: string;
+  /** Evaluations the job has before the pictures are taken (the charts' points). Default: 8. */
+  evals: number;
+}
+
+function count(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 100) throw new InvalidArgumentError(`"${text}" is not a whole number from 1 to 100`);
+  return n;
+}
+
+const status = (page: Page) => page.evaluate(() => (window as unknown as { downpour: { status: { pushesAccepted: number; state: string } } }).downpour.status);
+
+async function signIn(browser: Browser, url: string, token: string): Promise<Page> {
+  const dash = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await dash.goto(`${url}/dashboard`);
+  await dash.getByLabel('Operator token').fill(token);
+  await dash.getByRole('button', { name: 'Sign in' }).click();
+  await dash.locator('#connection', { hasText: 'connected' }).waitFor();
+  await dash.getByRole('button', { name: new RegExp(`^${JOB.name}`) }).click();
+  await dash.locator('#job-detail-h', { hasText: JOB.name }).waitFor();
+  return dash;
+}
+
+async function shoot(options: Options): Promise<void> {
+  setLogLevel('warn');
+  await buildClientIfNeeded();
+  const token = randomBytes(18).toString('base64url');
+  const coordinator = createCoordinator({ operatorToken: token });
+  let browser: Browser | null = null;
+  try {
+    const created = await coordinator.createJob(JOB);
+    if (!created.ok) throw new Error(created.message);
+    const { port } = await coordinator.listen(0, '127.0.0.1');
+    const url = `http://127.0.0.1:${port}`;
+    browser = await chromium.launch({ executablePath: findChromium(), args: CHROMIUM_ARGS });
+
+    // The volunteer presses Start, as a person would; a second tab trains beside it.
+    const volunteer = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    await volunteer.goto(url);
+    await volunteer.getByRole('button', { name: 'Start' }).click();
+    const helper = await browser.newPage();
+    await helper.goto(`${url}/?autostart=1`);
+    const dash = await signIn(browser, url, token);
+
+    log(`training until the job has ${options.evals} evaluations…`);
+    await dash.waitForFunction((n) => Number(document.querySelector('#chart-test-time')?.getAttribute('data-points')) >= n, options.evals, { timeout: 5 * 60_000, polling: 500 });
+    await volunteer.waitForFunction(() => document.querySelector('#state')?.textContent === 'training');
+    if ((await status(volunteer)).pushesAccepted === 0) throw new Error('the volunteer page has no accepted push');
+
+    mkdirSync(options.out, { recursive: true });
+    await volunteer.screenshot({ path: join(options.out, 'volunteer.png'), fullPage: true });
+    // The dashboard down to its worker table: what an operator watches. (Below it, the
+    // create-job form is wider than the window at desktop widths: its long hints span a
+    // max-content grid column.)
+    const workers = await dash.locator('section[aria-labelledby="workers-h"]').boundingBox();
+    if (!workers) throw new Error('the dashboard shows no worker table');
+    const height = Math.ceil(workers.y + workers.height + 16);
+    await dash.screenshot({ path: join(options.out, 'dashboard.png'), fullPage: true, clip: { x: 0, y: 0, width: 1280, height } });
+    for (const name of ['volunteer.png', 'dashboard.png']) process.stdout.write(`${join(options.out, name)}\n`);
+  } finally {
+    await browser?.close();
+    await coordinator.close();
+  }
+}
+
+const program = new Command('docs-screenshots')
+  .description("Writes the README's screenshots from a real coordinator and headless Chromium")
+  .option('--out <dir>', 'where the pictures go', 'docs')
+  .option('--evals <n>', 'evaluations the job has before the pictures are taken', count, 8)
+  .action((options: Options) => shoot(options))
+  .showHelpAfterError();
+program.parseAsync().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
