@@ -16,13 +16,13 @@
  * Pure arithmetic on shapes, no Node or DOM APIs: workers will compute or receive the
  * same value. docs/cluster.md has worked examples.
  */
+import { MAX_PS_TASKS } from '../../shared/cluster-spec.js';
 import { sizeOf, type TensorSpec } from '../../shared/tensors.js';
 
 /** Parameters are float32. */
 export const BYTES_PER_PARAMETER = 4;
 /** Tensors larger than this are partitioned by rows (TensorFlow's min_slice_size is 256 KiB; ours is a job field later). */
 export const DEFAULT_PARTITION_BYTES = 1 << 20;
-export const MAX_PS_TASKS = 64;
 
 export interface PlacementOptions {
   /** ps tasks to spread the parameters over, 1..MAX_PS_TASKS. */
