@@ -54,6 +54,9 @@ describe('tickets', () => {
     const ticket = signer.sign({ worker: 'w', ...FOR });
     expect(refusal(verifyTicket(keys, ticket, { job: 'job-2', task: 1 }, clock.now()))).toBe('Ticket refused: it is for job job-1 on task 1, not job job-2 on task 1');
     expect(refusal(verifyTicket(keys, ticket, { job: 'job-1', task: 0 }, clock.now()))).toMatch(/not job job-1 on task 0/);
+    // A task that does not hold the job checks the job only, to tell an assigned worker that it is gone.
+    expect(verifyTicket(keys, ticket, { job: 'job-1', task: undefined }, clock.now())).toMatchObject({ worker: 'w', task: 1 });
+    expect(refusal(verifyTicket(keys, ticket, { job: 'job-2', task: undefined }, clock.now()))).toMatch(/not job job-2/);
   });
 
   it("refuses another cluster's ticket and made-up ones", () => {

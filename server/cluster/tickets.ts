@@ -60,9 +60,10 @@ export function signTicket(keys: ClusterKeys, grant: TicketGrant): string {
 
 /**
  * The task's side: the grant when `ticket` is genuine, unexpired at `now`, and for
- * job `expected.job` on task `expected.task`; otherwise UNAUTHORIZED.
+ * job `expected.job` on task `expected.task` (undefined: on any task, for a task that
+ * does not hold the job and can only say so); otherwise UNAUTHORIZED.
  */
-export function verifyTicket(keys: ClusterKeys, ticket: unknown, expected: { job: string; task: number }, now: number): TicketGrant | Failure {
+export function verifyTicket(keys: ClusterKeys, ticket: unknown, expected: { job: string; task: number | undefined }, now: number): TicketGrant | Failure {
   const refuse = (why: string) => fail(ErrorCode.UNAUTHORIZED, `Ticket refused: ${why}`);
   if (typeof ticket !== 'string' || ticket.length > MAX_TICKET_LENGTH) return refuse('not a ticket');
   const dot = ticket.indexOf('.');
@@ -76,8 +77,8 @@ export function verifyTicket(keys: ClusterKeys, ticket: unknown, expected: { job
 
   const grant = grantOf(Buffer.from(payload, 'base64url').toString('utf8'));
   if (!grant) return refuse('not a ticket');
-  if (grant.job !== expected.job || grant.task !== expected.task) {
-    return refuse(`it is for job ${grant.job} on task ${grant.task}, not job ${expected.job} on task ${expected.task}`);
+  if (grant.job !== expected.job || (expected.task !== undefined && grant.task !== expected.task)) {
+    return refuse(`it is for job ${grant.job} on task ${grant.task}, not job ${expected.job}${expected.task === undefined ? '' : ` on task ${expected.task}`}`);
   }
   if (now >= grant.expires) return refuse(`expired ${new Date(grant.expires).toISOString()}`);
   return grant;
