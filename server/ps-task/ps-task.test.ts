@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codecOf, decodeTensors, encodeTensors } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import { optimizerSpecSchema } from '../../shared/job-spec.js';
+import { applyParamDelta, type DeltaManifest } from '../../shared/param-delta.js';
 import type { PsSliceSnapshot } from '../../shared/ps-protocol.js';
 import { seededRandom } from '../../shared/seeded-random.js';
 import { sizeOf, type TensorSpec } from '../../shared/tensors.js';
@@ -153,6 +154,28 @@ describe('a ps task', () => {
     expect(await push({ extra: 1 })).toMatchObject({ code: ErrorCode.BAD_REQUEST });
     expect(await push({ data: 'not binary' })).toMatchObject({ code: ErrorCode.BAD_REQUEST });
     expect((await state()).version).toBe(version);
+  });
+
+  it('answers a pull with a delta since the version the worker holds, under sparse updates', async () => {
+    const epoch = run.task.chiefEpoch;
+    const sgd = optimizerSpecSchema.parse({ type: 'sgd', learningRate: 0.1 });
+    const msg = jobCreateMessage(keys, epoch, { jobId: 'job-sparse', task: TASK, slices: SLICES, initial: INITIAL, optimizer: sgd, codec: 'topk', topkRatio: 0.01, keepVersions: 4 });
+    expect(await chief.emitWithAck('job:create', msg)).toEqual({ ok: true, version: 0 });
+    const t = ticket('job-sparse');
+    const full = await worker.emitWithAck('params:pull', { ticket: t, jobId: 'job-sparse' });
+    expect(full).toMatchObject({ ok: true, version: 0, manifest: { codec: 'fp32' } });
+    const grads = SLICES.map((s, i) => random(50 + i, sizeOf(s.shape), 0.2));
+    const push = encodeTensors(SLICES.map((s, i) => ({ ...s, values: grads[i]! })), codecOf({ codec: 'topk', topkRatio: 0.01 }));
+    expect(await worker.emitWithAck('grads:push', { ticket: t, jobId: 'job-sparse', baseVersion: 0, ...push })).toEqual({ ok: true, version: 1, staleness: 0 });
+    const delta = await worker.emitWithAck('params:pull', { ticket: t, jobId: 'job-sparse', have: 0 });
+    if (!delta.ok || !full.ok) throw new Error('pull refused');
+    expect(delta.manifest).toMatchObject({ codec: 'delta', since: 0 });
+    const after = decodeTensors(full as typeof full & { manifest: { codec: 'fp32' } }, SLICES);
+    expect(applyParamDelta(delta.manifest as DeltaManifest, delta.data, after)).toBeNull();
+    const fresh = await worker.emitWithAck('params:pull', { ticket: t, jobId: 'job-sparse' });
+    if (!fresh.ok) throw new Error(fresh.message);
+    expect(after.map(bits)).toEqual(decodeTensors(fresh as typeof fresh & { manifest: { codec: 'fp32' } }, SLICES).map(bits));
+    expect(await chief.emitWithAck('job:delete', { chief: chiefCredential(keys, epoch, 'job:delete', 'job-sparse'), jobId: 'job-sparse' })).toEqual({ ok: true });
   });
 
   it('answers UNKNOWN_EVENT for an event it does not serve', async () => {
