@@ -6,6 +6,7 @@
  * pulled from this task. Pushes apply as they come (async Downpour); round-based modes
  * and the norm bound (which needs the whole gradient's norm) are the chief's, later.
  */
+import type { z } from 'zod';
 import { codecOf } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import type { PsJobStatus, PsSliceSnapshot } from '../../shared/ps-protocol.js';
@@ -21,23 +22,18 @@ import type { UncheckedManifest } from '../params/push-validation.js';
 import { checkStaleness } from '../params/staleness-policy.js';
 import type { jobCreateSchema } from './schemas.js';
 import { decodeSliceValues, encodeSnapshot } from './slice-payload.js';
-import type { z } from 'zod';
 
 export type JobCreate = z.output<typeof jobCreateSchema>;
 
 export class TaskJob {
-  private readonly gate: GradientGate;
-
   private constructor(
     readonly id: string,
     /** This task's index in the cluster, as tickets for the job name it. */
     readonly task: number,
     private readonly maxStaleness: number,
     private readonly store: ParameterStore,
-    gate: GradientGate,
-  ) {
-    this.gate = gate;
-  }
+    private readonly gate: GradientGate,
+  ) {}
 
   /** Checks the chief's request (sizes, names, initial values) and builds the store; a coded refusal otherwise. */
   static create(req: JobCreate, apply: ApplySettings | undefined): TaskJob | Failure {
