@@ -17,6 +17,7 @@ import { OPERATOR_NAMESPACE } from '../shared/operator-protocol.js';
 import { WORKER_NAMESPACE } from '../shared/protocol.js';
 import { fail, type Result } from '../shared/result.js';
 import { CheckpointStore } from './checkpoints/checkpoint-store.js';
+import { presetCapacityRefusal } from './cluster/preset-capacity.js';
 import { systemClock, type Clock } from './clock.js';
 import { DatasetRegistry } from './data/datasets.js';
 import { ShardStore } from './data/shard-store.js';
@@ -40,7 +41,7 @@ import { WorkerDirectory } from './worker/worker-directory.js';
 import type { SocketGuardOptions } from './worker/socket-guard.js';
 import type { ApplySettings } from './params/apply-engine.js';
 
-/** Models larger than this are refused at job creation; it sizes socket.io's message cap. */
+/** Models larger than this are refused at job creation; it sizes socket.io's message cap. One ps task's worth (server/cluster/capacity.ts). */
 export const MAX_MODEL_PARAMETERS = 4_000_000;
 
 export interface CoordinatorOptions {
@@ -158,6 +159,8 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
     async createJob(input, opts = {}) {
       const parsed = parseJobSpec(input);
       if (!parsed.ok) return fail(ErrorCode.BAD_REQUEST, parsed.message);
+      const beyond = presetCapacityRefusal(parsed.value, datasets);
+      if (beyond) return beyond;
       const created = await jobs.create(parsed.value, opts.topology ?? null, opts.start ?? true);
       return created;
     },

@@ -60,6 +60,8 @@ export const ErrorCode = {
   MODEL_TOO_LARGE: 'MODEL_TOO_LARGE',
   /** A topology uses a layer the coordinator cannot size before building it, or cannot differentiate itself. */
   UNSUPPORTED_LAYER: 'UNSUPPORTED_LAYER',
+  /** A ps task's control message from a chief epoch older than the newest the task has seen: a newer chief has taken over. */
+  STALE_CHIEF: 'STALE_CHIEF',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -29,8 +29,12 @@ export type AggregationName = (typeof AGGREGATIONS)[number];
 /** The aggregations that read trimFraction. */
 export const TRIMMING_AGGREGATIONS: readonly AggregationName[] = ['trimmed-mean', 'multi-krum'];
 
-/** Model presets; their Layers definitions are in shared/models.ts. */
-export const MODEL_PRESET_NAMES = ['mlp', 'cnn'] as const;
+/**
+ * Model presets; their Layers definitions are in shared/models.ts. mlp-large
+ * (784-2048-2048-10, 5.8M parameters on MNIST) is more than one parameter-server task
+ * holds: it needs ps tasks (docs/cluster.md).
+ */
+export const MODEL_PRESET_NAMES = ['mlp', 'cnn', 'mlp-large'] as const;
 export type ModelPresetName = (typeof MODEL_PRESET_NAMES)[number];
 /** A preset, or `custom`: an uploaded tfjs Layers topology. */
 export const MODEL_NAMES = [...MODEL_PRESET_NAMES, 'custom'] as const;

@@ -7,6 +7,7 @@ import { ErrorCode } from '../../shared/errors.js';
 import { parseJobSpec } from '../../shared/job-spec.js';
 import { fail, ok, type Failure } from '../../shared/result.js';
 import type { CheckpointStore } from '../checkpoints/checkpoint-store.js';
+import { presetCapacityRefusal } from '../cluster/preset-capacity.js';
 import { CSV_LIMITS } from '../data/csv-dataset.js';
 import { DatasetConflictError, DatasetFormatError } from '../data/dataset-errors.js';
 import type { DatasetRegistry } from '../data/datasets.js';
@@ -63,6 +64,8 @@ export function operatorRouter(d: OperatorApiDeps): Router {
     if (!body.success) return refuse(res, 400, fail(ErrorCode.BAD_REQUEST, bodyIssues(req.body, body.error.issues)));
     const spec = parseJobSpec(body.data.spec);
     if (!spec.ok) return refuse(res, 400, fail(ErrorCode.BAD_REQUEST, spec.message));
+    const beyond = presetCapacityRefusal(spec.value, d.datasets);
+    if (beyond) return refuse(res, httpStatusOf(beyond.code), beyond);
     const created = await d.jobs.create(spec.value, body.data.topology ?? null, body.data.start ?? false);
     if (!created.ok) return refuse(res, httpStatusOf(created.code), created);
     d.onJobsChanged();

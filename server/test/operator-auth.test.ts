@@ -135,6 +135,9 @@ describe('operator authentication', () => {
     const upload = await send('POST', '/api/datasets?name=tiny&format=csv', CSV, 'text/csv');
     expect(await json(upload, 201)).toEqual({ ok: true, dataset: { name: 'tiny', featureShape: [2], numClasses: 2, trainCount: expect.any(Number), testCount: expect.any(Number), source: 'upload' } });
 
+    expect(await json(await send('DELETE', '/api/datasets/tiny'), 200)).toEqual({ ok: true });
+    expect((await (await fetch(`${run.url}/api/datasets`)).json()) as { name: string }[]).not.toContainEqual(expect.objectContaining({ name: 'tiny' }));
+
     // Every route the 401 cases cover was checked here, and no other.
     expect(exercised.sort()).toEqual(routes(id).map((r) => `${r.method} ${r.path}`).sort());
   });

@@ -335,7 +335,8 @@ describe('every refusal has a code and leaves the parameters untouched', () => {
     // UNAUTHORIZED and NOT_FOUND answer operator routes: server/test/operator-auth.test.ts;
     // UNSUPPORTED_MEDIA_TYPE answers operator bodies: server/test/http-malformed.test.ts;
     // MODEL_TOO_LARGE and UNSUPPORTED_LAYER answer custom topologies: server/test/topology-limits.test.ts;
-    // CONFLICT answers dataset uploads and deletions: server/test/dataset-uploads.test.ts.
+    // CONFLICT answers dataset uploads and deletions: server/test/dataset-uploads.test.ts;
+    // STALE_CHIEF answers a ps task's control messages: server/ps-task/ps-task.test.ts.
     const operatorOnly: string[] = [
       ErrorCode.UNAUTHORIZED,
       ErrorCode.NOT_FOUND,
@@ -343,6 +344,7 @@ describe('every refusal has a code and leaves the parameters untouched', () => {
       ErrorCode.MODEL_TOO_LARGE,
       ErrorCode.UNSUPPORTED_LAYER,
       ErrorCode.CONFLICT,
+      ErrorCode.STALE_CHIEF,
     ];
     expect([...tested].sort()).toEqual(ALL_ERROR_CODES.filter((c) => !operatorOnly.includes(c)).sort());
   });
