@@ -119,8 +119,15 @@ export const jobSpecSchema = z
     outerMomentum: z.number().min(0).max(1).default(0.9),
     /** Training examples per data shard. */
     shardSize: z.number().int().min(1).max(100_000).default(1000),
-    /** A shard lease not renewed (by a push or completion) within this time returns to the queue. */
+    /**
+     * The longest a worker keeps a lease once it is its oldest, and the time allowed
+     * between pushes to a worker that reports no rate; a worker that reports one must push
+     * at about that rate (see server/jobs/lease-terms.ts). A lease taken back returns its
+     * untrained batches to the queue.
+     */
     leaseSeconds: z.number().positive().max(3600).default(60),
+    /** Leases one worker may hold at once (the browser engine holds two: the shard it trains and the next). */
+    maxLeasesPerWorker: z.number().int().min(1).max(64).default(2),
     /** Seconds between evaluations of the current parameters on the test set. */
     evalIntervalSeconds: z.number().positive().max(86_400).default(15),
     /** The job is done after this many complete passes over the training set. */

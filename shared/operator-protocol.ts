@@ -69,6 +69,12 @@ export interface JobDetail extends JobSummary {
   bytesPerPull: number | null;
   /** Pulls answered with only the entries changed since the worker's version. */
   deltaPulls: number;
+  /**
+   * Examples the coordinator accepted in each epoch opened so far, counted from its
+   * leases' batches (never from what workers claim), against the examples an epoch has:
+   * a closed epoch shows them all.
+   */
+  examplesAccepted: { perEpoch: number; byEpoch: number[] };
   parameters: number;
   /** Set when the job was resumed from a checkpoint after a coordinator restart. */
   resumedFrom: { version: number; at: number } | null;

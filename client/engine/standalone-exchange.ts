@@ -64,11 +64,11 @@ export class StandaloneExchange implements Exchange {
     this.events.pulled(version);
   }
 
-  async train(batch: Batch): Promise<void> {
+  async train(batch: Batch, leaseId: string): Promise<void> {
     this.lossSum += await this.trainer.localStep(this.optimizer, batch);
     this.steps += 1;
     this.version += 1;
-    this.events.pushed({ ok: true, version: this.version, staleness: 0 }, batch.size);
+    this.events.pushed({ ok: true, version: this.version, staleness: 0 }, { leaseId, examples: batch.size });
     if (this.steps % this.lossEvery === 0) {
       this.options.onLoss?.(this.lossSum / this.lossEvery, this.steps);
       this.lossSum = 0;

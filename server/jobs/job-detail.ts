@@ -18,6 +18,10 @@ export function jobDetail(job: Job, withHistory = true): JobDetail {
     compressionRatio: job.stats.bytesIn ? job.stats.rawBytesIn / job.stats.bytesIn : null,
     bytesPerPull: job.stats.pulls ? job.stats.bytesOut / job.stats.pulls : null,
     deltaPulls: job.stats.deltaPulls,
+    examplesAccepted: {
+      perEpoch: job.ledger.shardSizes.reduce((a, b) => a + b, 0),
+      byEpoch: job.ledger.examples.map((shards) => shards.reduce((a, b) => a + b, 0)),
+    },
     parameters: job.store.parameterCount,
     resumedFrom: job.resumedFrom,
     evals: withHistory ? [...job.evals] : [],

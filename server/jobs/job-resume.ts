@@ -15,7 +15,8 @@ const log = createLogger('jobs');
 /** Loads the job's newest fitting checkpoint; returns why the job cannot run, or null. */
 export async function resumeFromCheckpoint(job: Job, checkpoints: CheckpointStore): Promise<string | null> {
   const target = { tensors: job.store.specs, slots: job.store.optimizer.slotNames.length, shardCount: job.ledger.shardCount, epochs: job.spec.epochs };
-  const { checkpoint, refused } = await checkpoints.latestUsable(job.id, (c) => checkpointMisfit(c, target));
+  // The ledger checks what only it knows: its pieces fit the shards' batches.
+  const { checkpoint, refused } = await checkpoints.latestUsable(job.id, (c) => checkpointMisfit(c, target) ?? job.ledger.misfit(c.ledger));
   const unusable = (why: string) => {
     // Its parameters are not what it learned: they must not become its newest checkpoint.
     checkpoints.stopWrites(job.id, 'failed at restart');

@@ -20,12 +20,12 @@ import type {
   ParamsSnapshot,
   PushAccepted,
 } from '../../shared/protocol.js';
-import { fail, ok, type Result } from '../../shared/result.js';
+import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import type { CheckpointContent } from '../checkpoints/checkpoint-format.js';
 import { CheckpointCancelledError, type CheckpointStore } from '../checkpoints/checkpoint-store.js';
 import type { Clock, Timer } from '../clock.js';
 import { featuresAsFloat, type Dataset } from '../data/dataset.js';
-import { ShardLedger } from '../data/shard-ledger.js';
+import { ShardLedger, type TakenBatches } from '../data/shard-ledger.js';
 import type { ShardInfo } from '../data/shard-store.js';
 import type { EvaluationService } from '../eval/evaluator.js';
 import { createLogger } from '../logger.js';
@@ -37,6 +37,8 @@ import type { ConsistencyMode } from '../consistency/consistency-mode.js';
 import { createConsistencyMode, psOptimizerSpec } from '../consistency/registry.js';
 import { MetricSampler } from './job-metrics.js';
 import { countRejection, emptyStats, recordAccepted, type JobStats } from './job-stats.js';
+import { pushAccountingFor, type PushAccounting } from './push-accounting.js';
+import { lossRefusal } from './training-loss.js';
 import type { InitialModel } from './model-init.js';
 import type { ApplySettings } from '../params/apply-engine.js';
 
@@ -47,6 +49,8 @@ export type IncomingPush = Omit<GradientPush, 'manifest'> & { manifest: Unchecke
 
 /** Pulled versions kept as delta bases: a worker more than this many pulls behind gets a full payload. */
 const DELTA_BASE_VERSIONS = 16;
+/** How often late leases are looked for on the job's clock (pushes and lease requests also check exactly). */
+const LEASE_SWEEP_MS = 1000;
 
 export type JobAction = 'start' | 'pause' | 'resume' | 'stop';
 
@@ -73,6 +77,8 @@ export class Job {
   resumedFrom: { version: number; at: number } | null = null;
   readonly store: ParameterStore;
   readonly ledger: ShardLedger;
+  /** Ties pushes to leases and keeps each worker's standing (server/jobs/push-accounting.ts). */
+  private readonly accounting: PushAccounting;
   stats: JobStats = emptyStats();
   readonly evals: EvalRecord[] = [];
   readonly workers = new Set<string>();
@@ -105,13 +111,8 @@ export class Job {
     // Delta pulls pay only when updates are sparse: top-k gradients under an optimizer that leaves untouched entries alone.
     const deltaBases = this.codec.sparse && optimizer.sparseUpdates ? DELTA_BASE_VERSIONS : 0;
     this.store = new ParameterStore(deps.model.tensors, deps.model.values, optimizer, { keepVersions: deltaBases, apply: deps.apply });
-    this.ledger = new ShardLedger({
-      shardCount: deps.shards.length,
-      epochs: spec.epochs,
-      leaseMs: spec.leaseSeconds * 1000,
-      seed: spec.seed,
-      now: () => deps.clock.now(),
-    });
+    this.ledger = new ShardLedger({ shardSizes: deps.shards.map((s) => s.count), batchSize: spec.batchSize, epochs: spec.epochs, seed: spec.seed });
+    this.accounting = pushAccountingFor(spec, this.ledger, (index) => deps.shards[index]!.url, () => deps.clock.now());
     this.gate = new GradientGate(this.store, this.codec, spec.normBound, deps.referenceNorm);
     this.metrics = new MetricSampler();
     this.consistency = createConsistencyMode(spec, { store: this.store, clock: deps.clock, activeWorkers: () => this.activeWorkers() });
@@ -144,6 +145,8 @@ export class Job {
       const clock = this.deps.clock;
       this.timers.push(clock.setInterval(() => void this.evaluateIfChanged(), this.spec.evalIntervalSeconds * 1000));
       if (this.deps.checkpoints) this.timers.push(clock.setInterval(() => void this.checkpointIfChanged(), this.spec.checkpointSeconds * 1000));
+      // A late lease goes back to the queue even when nobody asks for one.
+      this.timers.push(clock.setInterval(() => this.accounting.sweep(), LEASE_SWEEP_MS));
     } else {
       // An open sync round must not be applied by the departures below, nor hold acks forever.
       this.consistency.halt(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${state}`));
@@ -221,34 +224,48 @@ export class Job {
   }
 
   /**
-   * Validates one gradient and hands it to the consistency mode; every refusal is
-   * counted by code. Sync modes answer when the gradient's round closes.
+   * Takes the push's batches from its lease, validates the gradient and hands it to the
+   * consistency mode; sync modes answer when the gradient's round closes. Once answered,
+   * the batches are credited (accepted) or go back to the queue (refused), and every
+   * refusal is counted by code.
    */
   push(workerId: string, push: IncomingPush): Result<PushAccepted> | Promise<Result<PushAccepted>> {
-    const result = this.tryPush(workerId, push);
-    if (result instanceof Promise) {
-      return result.then((r) => {
-        if (!r.ok) countRejection(this.stats, r.code);
-        return r;
-      });
-    }
-    if (!result.ok) countRejection(this.stats, result.code);
-    return result;
+    if (this.state !== 'running') return this.refusedPush(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${this.state}`));
+    const taken = this.accounting.take(workerId, push.leaseId, push.batches);
+    if ('ok' in taken) return this.refusedPush(taken);
+    const result = this.tryPush(workerId, push, taken);
+    if (result instanceof Promise) return result.then((r) => this.settled(workerId, push, taken, r));
+    return this.settled(workerId, push, taken, result);
   }
 
-  private tryPush(workerId: string, push: IncomingPush): Result<PushAccepted> | Promise<Result<PushAccepted>> {
-    if (this.state !== 'running') return fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${this.state}`);
+  private tryPush(workerId: string, push: IncomingPush, taken: TakenBatches): Result<PushAccepted> | Promise<Result<PushAccepted>> {
+    const badLoss = lossRefusal(push.loss);
+    if (badLoss) return badLoss;
     const admitted = this.consistency.admit(workerId, push.baseVersion);
     if ('ok' in admitted) return admitted;
-    const refused = this.gate.check(push);
+    // The norm is judged per batch as the lease counts them, never as the worker claims.
+    const refused = this.gate.check({ manifest: push.manifest, data: push.data, batches: taken.to - taken.from }, workerId);
     if (refused) {
       // A sync round stops waiting for a worker whose gradient it refused (a Byzantine one would stall every round to its deadline); a valid retry still joins.
       this.consistency.leave(workerId);
       return refused;
     }
-    recordAccepted(this.stats, push.examples, push.loss, admitted.staleness, asBytes(push.data).byteLength, this.store.parameterCount * 4);
-    this.ledger.renew(workerId);
     return this.consistency.accept(workerId, admitted);
+  }
+
+  /** The push was answered: its examples are credited from the lease, or its batches requeued. */
+  private settled(workerId: string, push: IncomingPush, taken: TakenBatches, r: Result<PushAccepted>): Result<PushAccepted> {
+    const completion = this.accounting.settle(workerId, taken, r);
+    if (!r.ok) return this.refusedPush(r);
+    recordAccepted(this.stats, taken.examples, push.loss, r.staleness, asBytes(push.data).byteLength, this.store.parameterCount * 4);
+    if (completion.epochDone) log.info('epoch complete', { job: this.id, epoch: completion.epoch, version: this.store.version });
+    if (this.ledger.finished) this.finish('done', null, 'all epochs trained');
+    return r;
+  }
+
+  private refusedPush(r: Failure): Failure {
+    countRejection(this.stats, r.code);
+    return r;
   }
 
   /** Assigned workers that are training (not waiting for a shard). */
@@ -260,33 +277,35 @@ export class Job {
 
   lease(workerId: string): Result<LeaseAnswer> {
     if (this.state !== 'running') return fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${this.state}`);
-    const l = this.ledger.lease(workerId);
-    if (!l) {
+    const r = this.accounting.lease(workerId);
+    if (r.ok && r.lease) this.idle.delete(workerId);
+    else if (r.ok || r.code === ErrorCode.WORKER_BARRED) {
+      // No shard (the last epoch is draining) or barred: a sync round does not wait for this worker until it leases again.
       this.idle.add(workerId);
       this.consistency.leave(workerId);
-      return ok({ lease: null });
     }
-    this.idle.delete(workerId);
-    const shard = this.deps.shards[l.shardIndex]!;
-    return ok({
-      lease: { leaseId: l.leaseId, epoch: l.epoch, shardIndex: l.shardIndex, url: shard.url, examples: shard.count, ttlMs: this.spec.leaseSeconds * 1000 },
-    });
+    return r;
   }
 
   complete(workerId: string, leaseId: string): Result<CompleteAnswer> {
-    const c = this.ledger.complete(leaseId, workerId);
-    if (!c) return fail(ErrorCode.UNKNOWN_LEASE, `Lease ${leaseId} is not held by this worker (expired, released or never granted)`);
-    if (c.epochDone) log.info('epoch complete', { job: this.id, epoch: c.epoch, version: this.store.version });
+    const c = this.accounting.complete(workerId, leaseId);
+    if ('ok' in c) return c;
     if (this.ledger.finished) this.finish('done', null, 'all epochs trained');
     return ok(c);
+  }
+
+  /** The worker's own report of its speed: its lease deadlines follow it. */
+  reported(workerId: string, examplesPerSecond: number): void {
+    this.accounting.reported(workerId, examplesPerSecond);
   }
 
   /** A worker left: its shards go back to the queue. */
   release(workerId: string): void {
     this.workers.delete(workerId);
     this.idle.delete(workerId);
-    this.ledger.release(workerId);
+    this.accounting.release(workerId);
     this.consistency.leave(workerId);
+    this.gate.forget(workerId);
   }
 
   /** Evaluates the current parameters unless this version was already scored. */

@@ -23,7 +23,10 @@ export function payloadCapBytes(parameterCount: number, codecBytes = 0): number 
 export interface GradientPayload {
   manifest: UncheckedManifest;
   data: ArrayBuffer | Uint8Array;
-  /** Mini-batches summed into the gradient: the norm bound judges the norm per batch. */
+  /**
+   * Mini-batches summed into the gradient, as the coordinator counts them (the lease's
+   * batches, never the worker's claim): the norm bound judges the norm per batch.
+   */
   batches: number;
 }
 
@@ -43,13 +46,23 @@ export class GradientGate {
     this.normBound = new NormBound(normBound, referenceNorm);
   }
 
-  /** Decodes the gradient into the store's scratch buffers; null when it may join an update. */
-  check(push: GradientPayload): Failure | null {
+  /** Decodes `workerId`'s gradient into the store's scratch buffers; null when it may join an update. */
+  check(push: GradientPayload, workerId: string): Failure | null {
     const bad = decodeGradientInto(this.store, push.manifest, push.data, { codec: this.codec, maxBytes: this.maxBytes });
     if (bad) return bad;
     // One pass gives both checks: a NaN or Infinity anywhere makes the norm non-finite.
     const norm = this.store.scratchNorm();
     if (!Number.isFinite(norm)) return fail(ErrorCode.NON_FINITE, 'Gradient contains NaN or Infinity');
-    return this.normBound.admit(norm / push.batches);
+    const normPerBatch = norm / push.batches;
+    const outlier = this.normBound.judge(normPerBatch);
+    if (outlier) return outlier;
+    // Last, after every check: only a gradient that passed them all shapes the bound.
+    this.normBound.record(workerId, normPerBatch);
+    return null;
+  }
+
+  /** A worker left the job: its norm no longer counts toward the bound. */
+  forget(workerId: string): void {
+    this.normBound.forget(workerId);
   }
 }

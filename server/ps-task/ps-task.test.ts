@@ -89,7 +89,7 @@ describe('a ps task', () => {
         const push = gradient(seed);
         const base = before.version + baseVersion;
         expect(await worker.emitWithAck('grads:push', { ticket: ticket(), jobId: 'job-1', baseVersion: base, ...push })).toEqual({ ok: true, version: base + staleness + 1, staleness });
-        expect(gate.check({ ...push, batches: 1 })).toBeNull();
+        expect(gate.check({ ...push, batches: 1 }, 'w')).toBeNull();
         local.applyScratch();
       }
       const snap = local.snapshot();

@@ -92,7 +92,7 @@ describe('pushes through 2 ps tasks give the parameters one process gives', () =
             }),
           );
           expect(acks).toEqual([0, 1].map(() => ({ ok: true, version: k + 1, staleness: k - base })));
-          expect(gate.check({ ...encodeTensors(MLP.map((s, i) => ({ ...s, values: grads[i]! }))), batches: 1 })).toBeNull();
+          expect(gate.check({ ...encodeTensors(MLP.map((s, i) => ({ ...s, values: grads[i]! }))), batches: 1 }, 'w')).toBeNull();
           one.applyScratch();
         }
         // Gather as the chief will for a checkpoint: each task's snapshot, joined by the placement.

@@ -60,11 +60,11 @@ export class TaskJob {
     return ok({ jobId: this.id, version, manifest, data });
   }
 
-  /** Staleness against this task's version, then the gate, then one optimizer step over this task's slices. */
-  push(baseVersion: number, manifest: UncheckedManifest, data: ArrayBuffer | Uint8Array): Result<PushAccepted> {
+  /** `workerId`'s push (its ticket's worker): staleness against this task's version, then the gate, then one optimizer step over this task's slices. */
+  push(workerId: string, baseVersion: number, manifest: UncheckedManifest, data: ArrayBuffer | Uint8Array): Result<PushAccepted> {
     const fresh = checkStaleness(this.store.version, baseVersion, this.maxStaleness);
     if ('ok' in fresh) return fresh;
-    const refused = this.gate.check({ manifest, data, batches: 1 });
+    const refused = this.gate.check({ manifest, data, batches: 1 }, workerId);
     if (refused) return refused;
     return ok({ version: this.store.applyScratch(), staleness: fresh.staleness });
   }

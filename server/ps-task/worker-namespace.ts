@@ -26,7 +26,7 @@ export function attachPsWorkerNamespace(nsp: PsWorkerNamespace, state: PsTaskSta
   nsp.on('connection', (socket: Socket<PsWorkerEvents, PsServerEvents>) => {
     const guard = guardSocket(socket, WORKER_EVENTS, guardOptions, state.now);
     /** A handler that runs only with a ticket for this job on this task, with the payload parsed by `schema`. */
-    const ticketed = <S extends z.ZodType, T extends object>(event: keyof PsWorkerEvents, schema: S, handler: (job: TaskJob, req: z.output<S>) => Result<T>) =>
+    const ticketed = <S extends z.ZodType, T extends object>(event: keyof PsWorkerEvents, schema: S, handler: (job: TaskJob, req: z.output<S>, worker: string) => Result<T>) =>
       respond(
         event,
         z.unknown(),
@@ -40,12 +40,12 @@ export function attachPsWorkerNamespace(nsp: PsWorkerNamespace, state: PsTaskSta
           if (!job) return fail(ErrorCode.UNKNOWN_JOB, `This task holds no slices of job ${jobId}`);
           const parsed = schema.safeParse(payload);
           if (!parsed.success) return fail(ErrorCode.BAD_REQUEST, formatIssues(parsed.error.issues));
-          return handler(job, parsed.data);
+          return handler(job, parsed.data, grant.worker);
         },
         (code) => guard.refused(code),
       );
 
     socket.on('params:pull', ticketed('params:pull', pullSchema, (job, req) => job.pull(req.have)));
-    socket.on('grads:push', ticketed('grads:push', pushSchema, (job, push) => job.push(push.baseVersion, push.manifest, push.data)));
+    socket.on('grads:push', ticketed('grads:push', pushSchema, (job, push, worker) => job.push(worker, push.baseVersion, push.manifest, push.data)));
   });
 }

@@ -28,15 +28,16 @@ it('downloads a model that reproduces the reported test accuracy', async () => {
   for (let s = 0; s < 3; s++) {
     const lease = await w.emitWithAck('shard:lease', { jobId: job.jobId });
     if (!lease.ok || !lease.lease) throw new Error('no lease');
-    for (const batch of batchesOf(await fetchShard(run.url + lease.lease.url), job.batchSize)) {
+    for (const batch of batchesOf(await fetchShard(run.url + lease.lease.url), job.batchSize, lease.lease)) {
       const snap = await w.emitWithAck('params:pull', { jobId: job.jobId });
       if (!snap.ok) throw new Error(snap.message);
       trainer.setParams(decodeTensors(snap, job.tensors));
       const g = await trainer.gradient(batch);
       const payload = encodeTensors(job.tensors.map((t, i) => ({ ...t, values: g.grads[i]! })));
-      const r = await w.emitWithAck('grads:push', { jobId: job.jobId, baseVersion: snap.version, batches: 1, examples: batch.size, loss: g.loss, ...payload });
+      const r = await w.emitWithAck('grads:push', { jobId: job.jobId, leaseId: lease.lease.leaseId, baseVersion: snap.version, batches: 1, loss: g.loss, ...payload });
       if (!r.ok) refusals.push(r.code);
     }
+    expect(await w.emitWithAck('shard:complete', { jobId: job.jobId, leaseId: lease.lease.leaseId })).toMatchObject({ ok: true });
   }
   joined.close();
   const reported = (await run.job.evaluateIfChanged())!;

@@ -14,7 +14,7 @@ import type { JobAssignment } from '../../shared/protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
 import { createCoordinator } from '../coordinator.js';
 import { SqliteJobStore } from '../store/sqlite-job-store.js';
-import { joinAssigned, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
+import { joinAssigned, leaseShard, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
 
 const TOKEN = 'deletion-token';
 const sockets: TestWorker[] = [];
@@ -37,7 +37,8 @@ const api = (url: string, method: string, path: string, body?: unknown) =>
 
 async function pushOnce(w: TestWorker, job: JobAssignment): Promise<void> {
   const payload = encodeTensors(job.tensors.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(1e-3) })));
-  const r = await w.emitWithAck('grads:push', { jobId: job.jobId, baseVersion: 0, batches: 1, examples: 64, loss: 2, ...payload });
+  const { leaseId } = await leaseShard(w, job.jobId);
+  const r = await w.emitWithAck('grads:push', { jobId: job.jobId, leaseId, baseVersion: 0, batches: 1, loss: 2, ...payload });
   expect(r.ok).toBe(true);
 }
 

@@ -145,7 +145,9 @@ describe('lifecycle', () => {
     job.control('start');
     const payload = encodeTensors(job.assignment().tensors.map((t) => ({ ...t, values: Float32Array.from({ length: sizeOf(t.shape) }, (_, i) => (i % 2 ? 1e37 : -1e37)) })));
     // Finite gradients, accepted; the update overflows what the model can compute with.
-    const r = await job.push('w-test', { jobId: job.id, baseVersion: 0, batches: 1, examples: 64, loss: 1, ...payload });
+    const leased = job.lease('w-test');
+    if (!leased.ok || !leased.lease) throw new Error('no lease');
+    const r = await job.push('w-test', { jobId: job.id, leaseId: leased.lease.leaseId, baseVersion: 0, batches: 1, loss: 1, ...payload });
     expect(r.ok).toBe(true);
     await job.evaluateIfChanged();
     const detail = (await (await fetch(`${run.url}/api/jobs/${job.id}`)).json()) as JobDetail;

@@ -13,7 +13,7 @@ import { encodeTensors } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import { OPERATOR_NAMESPACE } from '../../shared/operator-protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
-import { connectTestWorker, startCoordinator, type Running } from '../../test-support/index.js';
+import { connectTestWorker, leaseShard, startCoordinator, type Running } from '../../test-support/index.js';
 
 const TOKEN = 'operator-secret-token-for-tests';
 let run: Running;
@@ -98,7 +98,8 @@ describe('operator authentication', () => {
       const hello = await w.emitWithAck('worker:hello', { userAgent: 'vitest-auth' });
       if (!hello.ok || hello.job?.jobId !== id) throw new Error('the worker was not assigned the new job');
       const payload = encodeTensors(hello.job.tensors.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(1e-3) })));
-      expect(await w.emitWithAck('grads:push', { jobId: id, baseVersion: 0, batches: 1, examples: 64, loss: 2.3, ...payload })).toMatchObject({ ok: true, version: 1 });
+      const { leaseId } = await leaseShard(w, id);
+      expect(await w.emitWithAck('grads:push', { jobId: id, leaseId, baseVersion: 0, batches: 1, loss: 2.3, ...payload })).toMatchObject({ ok: true, version: 1 });
     } finally {
       w.disconnect();
     }

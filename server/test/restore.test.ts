@@ -16,7 +16,7 @@ import type { CheckpointInfo, JobDetail } from '../../shared/operator-protocol.j
 import type { JobAssignment } from '../../shared/protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
 import { createCoordinator, type Coordinator } from '../coordinator.js';
-import { joinAssigned, startCoordinator, type TestWorker } from '../../test-support/index.js';
+import { joinAssigned, LeasedPusher, startCoordinator, type TestWorker } from '../../test-support/index.js';
 
 const TOKEN = 'restore-token';
 const sockets: TestWorker[] = [];
@@ -30,9 +30,14 @@ afterEach(async () => {
 const api = (url: string, method: string, path: string, body?: unknown) =>
   fetch(url + path, { method, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
 
+/** Each worker pushes on its own leases. */
+const pushers = new WeakMap<TestWorker, LeasedPusher>();
+
 async function push(w: TestWorker, job: JobAssignment, baseVersion: number): Promise<number> {
   const payload = encodeTensors(job.tensors.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(1e-3) })));
-  const r = await w.emitWithAck('grads:push', { jobId: job.jobId, baseVersion, batches: 1, examples: 64, loss: 2, ...payload });
+  const pusher = pushers.get(w) ?? new LeasedPusher(w, job.jobId);
+  pushers.set(w, pusher);
+  const r = await pusher.push({ baseVersion, loss: 2, ...payload });
   if (!r.ok) throw new Error(r.message);
   return r.version;
 }

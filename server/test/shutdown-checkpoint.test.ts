@@ -10,7 +10,7 @@ import { afterEach, expect, it } from 'vitest';
 import { encodeTensors } from '../../shared/codec.js';
 import { sizeOf } from '../../shared/tensors.js';
 import { CheckpointStore } from '../checkpoints/checkpoint-store.js';
-import { joinAssigned, ManualClock, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
+import { joinAssigned, leaseShard, ManualClock, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
 
 let run: Running | null = null;
 const sockets: TestWorker[] = [];
@@ -26,10 +26,11 @@ it('writes the final version at close although an older checkpoint is in flight'
   const r = await startCoordinator({ model: 'mlp' }, { clock: new ManualClock(), dataDir });
   const { w, job } = await joinAssigned(r.url, sockets, 'vitest-shutdown');
   const payload = () => encodeTensors(job.tensors.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(1e-3) })));
-  expect(await w.emitWithAck('grads:push', { jobId: job.jobId, baseVersion: 0, batches: 1, examples: 64, loss: 2.3, ...payload() })).toMatchObject({ ok: true, version: 1 });
+  const { leaseId } = await leaseShard(w, job.jobId);
+  expect(await w.emitWithAck('grads:push', { jobId: job.jobId, leaseId, baseVersion: 0, batches: 1, loss: 2.3, ...payload() })).toMatchObject({ ok: true, version: 1 });
 
   const inFlight = r.job.checkpointIfChanged(); // version 1, not yet on disk
-  const second = w.emitWithAck('grads:push', { jobId: job.jobId, baseVersion: 1, batches: 1, examples: 64, loss: 2.3, ...payload() });
+  const second = w.emitWithAck('grads:push', { jobId: job.jobId, leaseId, baseVersion: 1, batches: 1, loss: 2.3, ...payload() });
   expect(await second).toMatchObject({ ok: true, version: 2 });
   await r.close();
   run = null;

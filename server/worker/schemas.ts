@@ -51,12 +51,14 @@ export const jobRefSchema = z.object({ jobId: id });
 
 export const pullSchema = jobRefSchema.extend({ have: count.optional() });
 
+/** A push's claims (batches, loss) are checked against its lease and the loss bound by the job; `examples` from older pages is dropped. */
 export const pushSchema = z.object({
   jobId: id,
+  leaseId: id,
   baseVersion: count,
   batches: z.number().int().min(1).max(100_000),
-  examples: z.number().int().min(1).max(100_000_000),
-  loss: z.number(),
+  // JSON carries NaN and ±Infinity as null: the job refuses it with LOSS_OUT_OF_RANGE, not as a malformed message.
+  loss: z.number().nullable(),
   manifest: manifestSchema,
   data: binary,
 });

@@ -20,19 +20,22 @@ const log = createLogger('worker-ns');
 export type WorkerNamespace = Namespace<ClientToServerEvents, ServerToClientEvents, Record<string, never>, WorkerSocketData>;
 type WorkerSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, WorkerSocketData>;
 
-const WORKER_EVENTS: ReadonlySet<string> = new Set<keyof ClientToServerEvents>([
-  'worker:hello',
-  'worker:report',
-  'params:pull',
-  'grads:push',
-  'shard:lease',
-  'shard:complete',
-]);
+/** Every event a worker may send: an event added to ClientToServerEvents does not compile until it is listed here. */
+const EVENTS = {
+  'worker:hello': true,
+  'worker:report': true,
+  'params:pull': true,
+  'grads:push': true,
+  'shard:lease': true,
+  'shard:complete': true,
+} as const satisfies Record<keyof ClientToServerEvents, true>;
+export const WORKER_EVENTS = Object.keys(EVENTS) as (keyof ClientToServerEvents)[];
+const KNOWN_EVENTS: ReadonlySet<string> = new Set(WORKER_EVENTS);
 
 /** `now` is the coordinator's clock, which the rate limit reads. */
 export function attachWorkerNamespace(nsp: WorkerNamespace, jobs: JobRegistry, directory: WorkerDirectory, now: () => number, guardOptions: SocketGuardOptions = {}): void {
   nsp.on('connection', (socket: WorkerSocket) => {
-    const guard = guardSocket(socket, WORKER_EVENTS, guardOptions, now);
+    const guard = guardSocket(socket, KNOWN_EVENTS, guardOptions, now);
     const refused = (code: string) => guard.refused(code);
     /** Runs `fn` with the job if this registered worker is assigned to it. */
     const withJob = <R,>(jobId: string, fn: (job: Job, workerId: string) => R): R | Failure => {
@@ -59,11 +62,18 @@ export function attachWorkerNamespace(nsp: WorkerNamespace, jobs: JobRegistry, d
       }, refused),
     );
 
-    socket.on('worker:report', (report: unknown) => {
-      const p = reportSchema.safeParse(report);
-      if (!p.success) return refused(ErrorCode.BAD_REQUEST); // no ack to answer, but it counts
-      if (socket.data.workerId) directory.report(socket.data.workerId, p.data);
-    });
+    // Workers send reports without a callback; one that sends a callback gets an answer too.
+    socket.on(
+      'worker:report',
+      respond('worker:report', reportSchema, (report) => {
+        const workerId = socket.data.workerId;
+        if (!workerId) return ok({});
+        directory.report(workerId, report);
+        // The claimed rate sets the worker's lease deadlines: a claim it does not live up to costs it the lease.
+        jobs.get(socket.data.jobId ?? '')?.reported(workerId, report.examplesPerSecond);
+        return ok({});
+      }, refused),
+    );
 
     socket.on('params:pull', respond('params:pull', pullSchema, (req) => withJob(req.jobId, (job) => job.pull(req.have)), refused));
 
