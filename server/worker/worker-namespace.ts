@@ -5,8 +5,8 @@
  */
 import type { Namespace, Socket } from 'socket.io';
 import { ErrorCode } from '../../shared/errors.js';
-import type { ClientToServerEvents, ServerToClientEvents, WorkerSocketData } from '../../shared/protocol.js';
-import { fail, ok, type Failure } from '../../shared/result.js';
+import type { ClientToServerEvents, PushAccepted, ServerToClientEvents, WorkerSocketData } from '../../shared/protocol.js';
+import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import type { Job } from '../jobs/job.js';
 import type { JobRegistry } from '../jobs/job-registry.js';
 import { createLogger } from '../logger.js';
@@ -14,6 +14,7 @@ import { respond } from './respond.js';
 import { guardSocket, type SocketGuardOptions } from './socket-guard.js';
 import { completeSchema, helloSchema, jobRefSchema, pullSchema, pushSchema, reportSchema } from './schemas.js';
 import type { WorkerDirectory } from './worker-directory.js';
+import type { ContributionLedger } from '../volunteers/contribution-ledger.js';
 
 const log = createLogger('worker-ns');
 
@@ -30,7 +31,15 @@ const WORKER_EVENTS: ReadonlySet<string> = new Set<keyof ClientToServerEvents>([
 ]);
 
 /** `now` is the coordinator's clock, which the rate limit reads. */
-export function attachWorkerNamespace(nsp: WorkerNamespace, jobs: JobRegistry, directory: WorkerDirectory, now: () => number, guardOptions: SocketGuardOptions = {}): void {
+export function attachWorkerNamespace(
+  nsp: WorkerNamespace,
+  jobs: JobRegistry,
+  directory: WorkerDirectory,
+  now: () => number,
+  guardOptions: SocketGuardOptions = {},
+  /** Adds up accepted work per volunteer id. Default: none (work counts for the job only). */
+  volunteers: ContributionLedger | null = null,
+): void {
   nsp.on('connection', (socket: WorkerSocket) => {
     const guard = guardSocket(socket, WORKER_EVENTS, guardOptions, now);
     const refused = (code: string) => guard.refused(code);
@@ -54,6 +63,7 @@ export function attachWorkerNamespace(nsp: WorkerNamespace, jobs: JobRegistry, d
         socket.data.jobId = job?.id ?? null;
         worker.jobId = job?.id ?? null;
         job?.workers.add(worker.id);
+        volunteers?.join(worker.id, hello.volunteerId);
         log.info('worker joined', { workerId: worker.id, job: job?.id ?? null, forcedBackend: hello.forcedBackend ?? null });
         return ok({ workerId: worker.id, job: job?.assignment() ?? null });
       }, refused),
@@ -62,7 +72,9 @@ export function attachWorkerNamespace(nsp: WorkerNamespace, jobs: JobRegistry, d
     socket.on('worker:report', (report: unknown) => {
       const p = reportSchema.safeParse(report);
       if (!p.success) return refused(ErrorCode.BAD_REQUEST); // no ack to answer, but it counts
-      if (socket.data.workerId) directory.report(socket.data.workerId, p.data);
+      if (!socket.data.workerId) return;
+      directory.report(socket.data.workerId, p.data);
+      if (p.data.examplesPerSecond === 0) volunteers?.idle(socket.data.workerId);
     });
 
     socket.on('params:pull', respond('params:pull', pullSchema, (req) => withJob(req.jobId, (job) => job.pull(req.have)), refused));
@@ -71,10 +83,16 @@ export function attachWorkerNamespace(nsp: WorkerNamespace, jobs: JobRegistry, d
       'grads:push',
       respond('grads:push', pushSchema, (push) =>
         withJob(push.jobId, (job, workerId) => {
+          // What the job counted for this push (not what the worker claimed), credited if it is accepted.
+          const before = job.stats.examplesSeen;
           const r = job.push(workerId, push);
-          if (r instanceof Promise) return r.then((settled) => (directory.countPush(workerId, settled), settled));
-          directory.countPush(workerId, r);
-          return r;
+          const examples = job.stats.examplesSeen - before;
+          const settle = (settled: Result<PushAccepted>) => {
+            directory.countPush(workerId, settled);
+            if (settled.ok) volunteers?.credit(workerId, { id: job.id, name: job.spec.name }, examples);
+            return settled;
+          };
+          return r instanceof Promise ? r.then(settle) : settle(r);
         }),
         refused,
       ),
@@ -92,6 +110,7 @@ export function attachWorkerNamespace(nsp: WorkerNamespace, jobs: JobRegistry, d
       if (!workerId) return;
       jobs.get(socket.data.jobId ?? '')?.release(workerId);
       directory.remove(workerId);
+      volunteers?.leave(workerId);
       log.info('worker left', { workerId, reason });
     });
   });
