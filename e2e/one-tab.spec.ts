@@ -31,18 +31,19 @@ for (const kind of ['web-locks', 'broadcast-channel'] as const) {
   test(`${kind}: a second tab waits and says so; take-over moves training; closing the trainer hands it back`, async ({ context }) => {
     if (kind === 'broadcast-channel') await withoutWebLocks(context);
     const a = await openWorker(context, run.url, { backend: 'wasm' });
-    expect(await lockKind(a)).toBe(kind);
     await a.page.getByRole('button', { name: 'Start' }).click();
     await expect.poll(() => pushes(a), { timeout: 60_000 }).toBeGreaterThan(0);
 
-    // The volunteer consented in this browser, so the second tab wants to train too: it waits.
+    // The volunteer consented in this browser, so the second tab wants to train too: it
+    // waits (it used to start at once). A carries on meanwhile; B's engine never starts.
     const b = await openWorker(context, run.url, { backend: 'wasm' });
+    const atB = await pushes(a);
+    await expect.poll(() => pushes(a), { timeout: 30_000 }).toBeGreaterThan(atB + 3);
+    expect(await b.status()).toMatchObject({ state: 'stopped', workerId: null, pushesAccepted: 0 });
     await expect(b.page.locator('#state')).toHaveText('another tab is training');
     await expect(b.page.locator('#tab-notice')).toBeVisible();
     await expect(b.page.locator('#tab-notice')).toContainText('Another tab of this browser is already training');
-    const atB = await pushes(a);
-    await expect.poll(() => pushes(a), { timeout: 30_000 }).toBeGreaterThan(atB + 3); // A carries on
-    expect(await b.status()).toMatchObject({ state: 'stopped', workerId: null, pushesAccepted: 0 }); // B never connected
+    expect(await lockKind(b)).toBe(kind);
 
     // Take-over: B trains, A yields and says why.
     await b.page.getByRole('button', { name: 'Train in this tab instead' }).click();
