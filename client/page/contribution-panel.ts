@@ -113,12 +113,12 @@ export class ContributionPanel {
     const status = $('profile-status');
     const name = checkVolunteerText('displayName', $<HTMLInputElement>('display-name').value);
     const team = checkVolunteerText('team', $<HTMLInputElement>('team').value);
-    const bad = !name.ok ? { field: 'display-name', message: name.message } : !team.ok ? { field: 'team', message: team.message } : null;
     $('display-name').setAttribute('aria-invalid', String(!name.ok));
     $('team').setAttribute('aria-invalid', String(!team.ok));
-    if (bad || !name.ok || !team.ok) {
-      status.textContent = bad?.message ?? '';
-      if (bad) $(bad.field).focus();
+    if (!name.ok || !team.ok) {
+      // The first bad field gets the message and the focus.
+      status.textContent = !name.ok ? name.message : !team.ok ? team.message : '';
+      $(!name.ok ? 'display-name' : 'team').focus();
       return;
     }
     status.textContent = 'Saving…';
