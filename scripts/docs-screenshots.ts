@@ -1,9 +1,11 @@
 /**
- * `npm run docs:screenshots`: writes the README's pictures, docs/volunteer.png and
- * docs/dashboard.png, from the real thing: a coordinator on port 0, headless Chromium,
- * a volunteer page that pressed Start and a second worker tab training the MLP on MNIST
- * until the dashboard has evaluations, throughput and a worker table to show. Tests
- * keep their own screenshots under the ignored test-results/; only this writes docs/.
+ * `npm run docs:screenshots`: writes the README's pictures, docs/volunteer-before-start.png,
+ * docs/volunteer.png, docs/dashboard.png and docs/leaderboard.png, from the real thing:
+ * a coordinator on port 0 with an example project, headless Chromium, a volunteer page
+ * seen before Start and then pressing Start and choosing a name, and a second worker tab
+ * training the MLP on MNIST until the dashboard has evaluations, throughput and a worker
+ * table to show. Tests keep their own screenshots under the ignored test-results/; only
+ * this writes docs/.
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { randomBytes } from 'node:crypto';
@@ -18,6 +20,13 @@ import { setLogLevel } from '../server/logger.js';
 /** Progress on stderr, like the benchmarks; stdout gets the paths written. */
 const log = (msg: string) => process.stderr.write(`[docs-screenshots] ${msg}\n`);
 const JOB = { name: 'MNIST digits', description: 'Teaching a small network to read handwritten digits.', model: 'mlp', evalIntervalSeconds: 3 };
+/** An example owner's words, as `--project-*` would set them. */
+const PROJECT = {
+  name: 'Downpour demo',
+  operator: 'Example Lab',
+  contact: 'https://lab.example.org/downpour',
+  privacy: 'We keep the trained models and the counts per anonymous volunteer id; nothing else.',
+};
 
 interface Options {
   /** Where the pictures go. Default: docs. */
@@ -49,7 +58,7 @@ async function shoot(options: Options): Promise<void> {
   setLogLevel('warn');
   await buildClientIfNeeded();
   const token = randomBytes(18).toString('base64url');
-  const coordinator = createCoordinator({ operatorToken: token });
+  const coordinator = createCoordinator({ operatorToken: token, project: PROJECT });
   let browser: Browser | null = null;
   try {
     const created = await coordinator.createJob(JOB);
@@ -58,10 +67,19 @@ async function shoot(options: Options): Promise<void> {
     const url = `http://127.0.0.1:${port}`;
     browser = await chromium.launch({ executablePath: findChromium(), args: CHROMIUM_ARGS });
 
-    // The volunteer presses Start, as a person would; a second tab trains beside it.
+    mkdirSync(options.out, { recursive: true });
+    // What a volunteer reads before consenting: the project, the job, what leaves the device.
     const volunteer = await browser.newPage({ viewport: { width: 1280, height: 720 } });
     await volunteer.goto(url);
+    await volunteer.locator('#job-name', { hasText: JOB.name }).waitFor();
+    await volunteer.locator('#project-operator', { hasText: PROJECT.operator }).waitFor();
+    await volunteer.screenshot({ path: join(options.out, 'volunteer-before-start.png'), fullPage: true });
+    // The volunteer presses Start and picks a name, as a person would; a second browser trains beside it, anonymously.
     await volunteer.getByRole('button', { name: 'Start' }).click();
+    await volunteer.getByLabel('Display name').fill('Ada');
+    await volunteer.getByLabel('Team').fill('Analytical Engines');
+    await volunteer.getByRole('button', { name: 'Save' }).click();
+    await volunteer.locator('#profile-status', { hasText: 'Saved' }).waitFor();
     const helper = await browser.newPage();
     await helper.goto(`${url}/?autostart=1`);
     const dash = await signIn(browser, url, token);
@@ -71,7 +89,6 @@ async function shoot(options: Options): Promise<void> {
     await volunteer.waitForFunction(() => document.querySelector('#state')?.textContent === 'training');
     if ((await status(volunteer)).pushesAccepted === 0) throw new Error('the volunteer page has no accepted push');
 
-    mkdirSync(options.out, { recursive: true });
     await volunteer.screenshot({ path: join(options.out, 'volunteer.png'), fullPage: true });
     // The dashboard down to its worker table: what an operator watches. (Below it, the
     // create-job form is wider than the window at desktop widths: its long hints span a
@@ -80,7 +97,13 @@ async function shoot(options: Options): Promise<void> {
     if (!workers) throw new Error('the dashboard shows no worker table');
     const height = Math.ceil(workers.y + workers.height + 16);
     await dash.screenshot({ path: join(options.out, 'dashboard.png'), fullPage: true, clip: { x: 0, y: 0, width: 1280, height } });
-    for (const name of ['volunteer.png', 'dashboard.png']) process.stdout.write(`${join(options.out, name)}\n`);
+
+    const board = await browser.newPage({ viewport: { width: 1280, height: 640 } });
+    await board.goto(`${url}/leaderboard`);
+    await board.locator('#volunteers td', { hasText: 'Ada' }).waitFor();
+    await board.locator('#volunteers td', { hasText: 'anonymous' }).waitFor();
+    await board.screenshot({ path: join(options.out, 'leaderboard.png'), fullPage: true });
+    for (const name of ['volunteer-before-start.png', 'volunteer.png', 'dashboard.png', 'leaderboard.png']) process.stdout.write(`${join(options.out, name)}\n`);
   } finally {
     await browser?.close();
     await coordinator.close();

@@ -40,6 +40,12 @@ import { attachWorkerNamespace, reassignWorkers, type WorkerNamespace } from './
 import { WorkerDirectory } from './worker/worker-directory.js';
 import type { SocketGuardOptions } from './worker/socket-guard.js';
 import type { ApplySettings } from './params/apply-engine.js';
+import type { ProjectInfo } from '../shared/volunteer-protocol.js';
+import { volunteerRouter } from './http/volunteer-api.js';
+import { SqliteVolunteerStore } from './store/sqlite-volunteer-store.js';
+import { MemoryVolunteerStore, type VolunteerStore } from './store/volunteer-store.js';
+import { ContributionLedger, type ContributionLedgerOptions } from './volunteers/contribution-ledger.js';
+import { parseProjectInfo } from './volunteers/project-info.js';
 
 /** Models larger than this are refused at job creation; it sizes socket.io's message cap. One ps task's worth (server/cluster/capacity.ts). */
 export const MAX_MODEL_PARAMETERS = 4_000_000;
@@ -63,6 +69,10 @@ export interface CoordinatorOptions {
   workerGuard?: SocketGuardOptions;
   /** Which kernels apply updates, on how many threads. Default: DEFAULT_APPLY_SETTINGS (SIMD kernels, up to 4 threads). */
   apply?: ApplySettings;
+  /** Who runs this coordinator, shown to volunteers before Start; validated (throws ProjectInfoError). Default: DEFAULT_PROJECT (no operator named). */
+  project?: Partial<ProjectInfo>;
+  /** How volunteers' contribution is gathered and stored (see server/volunteers/contribution-ledger.ts). */
+  contributions?: ContributionLedgerOptions;
 }
 
 export interface CreateJobOptions {
@@ -78,6 +88,8 @@ export interface Coordinator {
   workerNamespace: WorkerNamespace;
   jobs: JobRegistry;
   workers: WorkerDirectory;
+  /** Volunteers' lasting contribution (SQLite under dataDir, else in memory). */
+  volunteers: VolunteerStore;
   operatorToken: string;
   /** Validates a job spec and builds the job; idle workers are assigned to it if it runs. */
   createJob(input: unknown, opts?: CreateJobOptions): Promise<Result<{ job: Job }>>;
@@ -101,6 +113,9 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
   const store: JobStore | null = dataDir ? new SqliteJobStore(join(dataDir, 'downpour.sqlite')) : null;
   const checkpoints = dataDir ? new CheckpointStore(join(dataDir, 'checkpoints'), options.keepCheckpoints ?? 3) : null;
   const datasets = new DatasetRegistry(dataDir ? join(dataDir, 'datasets') : null);
+  const project = parseProjectInfo(options.project ?? {});
+  const volunteers: VolunteerStore = dataDir ? new SqliteVolunteerStore(join(dataDir, 'downpour.sqlite')) : new MemoryVolunteerStore();
+  const contributions = new ContributionLedger(volunteers, clock, options.contributions);
 
   const app = express();
   app.disable('x-powered-by');
@@ -128,15 +143,18 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
       else reassignWorkers(workerNamespace, jobs, workers, (jobId) => jobId === job.id);
     },
     onEval: (job, rec) => operator?.evaluated(job, rec),
+    // Credited when the push is settled (a sync round's close, too), from the lease's count.
+    onCredited: (job, workerId, examples) => contributions.credit(workerId, { id: job.id, name: job.spec.name }, examples),
   });
 
-  attachWorkerNamespace(workerNamespace, jobs, workers, now, options.workerGuard);
+  attachWorkerNamespace(workerNamespace, jobs, workers, now, options.workerGuard, contributions);
   operator = attachOperatorNamespace(operatorNamespace, { token: operatorToken, jobs, workers, store, now });
   const ticker = clock.setInterval(() => operator?.tick(), 1000);
   const metrics = createMetrics(jobs, workers);
 
   app.use(securityHeaders);
   app.use('/api', apiRouter(jobs, datasets));
+  app.use('/api', volunteerRouter({ project, jobs, datasets, store: volunteers, ledger: contributions, now }));
   app.use('/api', operatorRouter({ token: operatorToken, jobs, datasets, checkpoints, shards: shardStore, onJobsChanged: assignIdle }));
   app.use('/api', apiNotFound);
   app.use('/shards', shardRouter(shardStore));
@@ -145,6 +163,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
   });
   const clientDir = options.clientDir ?? DEFAULT_CLIENT_DIR;
   app.get('/dashboard', (_req, res) => res.sendFile(join(clientDir, 'dashboard.html'), (err) => err && res.status(404).end()));
+  app.get('/leaderboard', (_req, res) => res.sendFile(join(clientDir, 'leaderboard.html'), (err) => err && res.status(404).end()));
   app.use(clientPages(clientDir));
   app.use(errorHandler);
 
@@ -155,6 +174,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
     workerNamespace,
     jobs,
     workers,
+    volunteers,
     operatorToken,
     async createJob(input, opts = {}) {
       const parsed = parseJobSpec(input);
@@ -185,9 +205,11 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
       io.close();
       await Promise.all(jobs.list().map((j) => j.quiesce()));
       jobs.close();
+      contributions.close(); // after the workers are gone: their last accepted pushes are stored
       await new Promise<void>((resolve) => httpServer.close(() => resolve()));
       await evaluation.close();
       store?.close();
+      volunteers.close();
       stopRedactingToken();
     },
   };

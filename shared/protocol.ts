@@ -61,6 +61,11 @@ export interface HelloMessage {
   userAgent: string;
   /** Set when the page was told which backend to use (`?backend=`). */
   forcedBackend?: BackendName | null;
+  /**
+   * The browser's lasting anonymous volunteer id (VOLUNTEER_ID_PATTERN), under which the
+   * coordinator adds up this tab's contribution. Untrusted: it labels, never grants.
+   */
+  volunteerId?: string | null;
 }
 
 export interface WorkerReport {

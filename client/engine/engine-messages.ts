@@ -19,8 +19,16 @@ export const ENGINE_EXCHANGES = ['job', 'standalone'] as const;
 export type EngineExchange = (typeof ENGINE_EXCHANGES)[number];
 
 export type PageToEngine =
-  /** First message: where the coordinator is and what the page remembers. `exchange` defaults to 'job'. */
-  | { type: 'init'; origin: string; forcedBackend: BackendName | null; backendCache: Record<string, BackendName>; duty: DutyCycle; exchange?: EngineExchange }
+  /** First message: where the coordinator is and what the page remembers. `exchange` defaults to 'job'; `volunteerId` to none. */
+  | {
+      type: 'init';
+      origin: string;
+      forcedBackend: BackendName | null;
+      backendCache: Record<string, BackendName>;
+      duty: DutyCycle;
+      exchange?: EngineExchange;
+      volunteerId?: string | null;
+    }
   | { type: 'start' }
   | { type: 'pause' }
   | { type: 'set-duty'; duty: DutyCycle };

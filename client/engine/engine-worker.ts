@@ -79,6 +79,7 @@ function handle(msg: PageToEngine): void {
         dutyCycle: msg.duty,
         onStatus: postStatus,
         createExchange: exchangeFactory(msg.exchange ?? 'job'),
+        volunteerId: msg.volunteerId ?? null,
       });
       postStatus(engine.status);
       return;

@@ -31,6 +31,8 @@ export interface EngineOptions {
   dutyCycle?: number;
   /** Builds each assignment's exchange. Default: createExchange (the job's mode); the overhead bench's baseline swaps it. */
   createExchange?: ExchangeFactory;
+  /** The browser's lasting anonymous volunteer id, sent in the hello. Default: none. */
+  volunteerId?: string | null;
 }
 
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -148,7 +150,11 @@ export class WorkerEngine {
     await this.gate();
     await this.connected(socket);
     const hello = this.expect(
-      await this.live(socket).emitWithAck('worker:hello', { userAgent: navigator.userAgent, forcedBackend: this.opts.forcedBackend }),
+      await this.live(socket).emitWithAck('worker:hello', {
+        userAgent: navigator.userAgent,
+        forcedBackend: this.opts.forcedBackend,
+        volunteerId: this.opts.volunteerId ?? null,
+      }),
     );
     this.assignment = { job: hello.job, seq: this.assignment.seq + 1 };
     this.update({ workerId: hello.workerId, message: null });

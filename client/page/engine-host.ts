@@ -18,6 +18,8 @@ export interface EngineHostOptions {
   exchange?: EngineExchange;
   /** The standalone exchange's mean loss over its last few steps. Default: ignored. */
   onLocalLoss?(loss: number, steps: number): void;
+  /** The browser's lasting anonymous volunteer id (page/volunteer-id.ts). Default: none. */
+  volunteerId?: string | null;
 }
 
 function readBackendCache(): Record<string, BackendName> {
@@ -42,7 +44,15 @@ export class EngineHost {
     this.worker = new Worker(new URL('../engine/engine-worker.ts', import.meta.url), { type: 'module', name: 'downpour-engine' });
     this.worker.addEventListener('message', (e: MessageEvent<EngineToPage>) => this.receive(e.data));
     this.worker.addEventListener('error', (e) => opts.onFatal(`the training worker failed: ${e.message || 'could not load'}`));
-    this.send({ type: 'init', origin: location.origin, forcedBackend: opts.forcedBackend, backendCache: readBackendCache(), duty: opts.duty, exchange: opts.exchange ?? 'job' });
+    this.send({
+      type: 'init',
+      origin: location.origin,
+      forcedBackend: opts.forcedBackend,
+      backendCache: readBackendCache(),
+      duty: opts.duty,
+      exchange: opts.exchange ?? 'job',
+      volunteerId: opts.volunteerId ?? null,
+    });
   }
 
   start(): void {

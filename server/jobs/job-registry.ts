@@ -36,6 +36,8 @@ export interface JobRegistryDeps {
   maxParameters: number;
   onStateChange: (job: Job) => void;
   onEval: (job: Job, rec: EvalRecord) => void;
+  /** An accepted push's examples, as the lease counts them (volunteers' contribution). */
+  onCredited?: (job: Job, workerId: string, examples: number) => void;
   /** How the parameter server applies updates (PS kernels and threads). */
   apply?: ApplySettings;
 }

@@ -67,6 +67,8 @@ export interface JobDeps {
   /** Told after every state change, so workers can be reassigned and the change stored. */
   onStateChange: (job: Job) => void;
   onEval: (job: Job, rec: EvalRecord) => void;
+  /** A push of `workerId` was accepted and its `examples` (the lease's count, not the worker's claim) credited; default: nothing. */
+  onCredited?: (job: Job, workerId: string, examples: number) => void;
   /** How the parameter server applies updates; default DEFAULT_APPLY_SETTINGS. */
   apply?: ApplySettings;
 }
@@ -258,6 +260,7 @@ export class Job {
     const completion = this.accounting.settle(workerId, taken, r);
     if (!r.ok) return this.refusedPush(r);
     recordAccepted(this.stats, taken.examples, push.loss, r.staleness, asBytes(push.data).byteLength, this.store.parameterCount * 4);
+    this.deps.onCredited?.(this, workerId, taken.examples);
     if (completion.epochDone) log.info('epoch complete', { job: this.id, epoch: completion.epoch, version: this.store.version });
     if (this.ledger.finished) this.finish('done', null, 'all epochs trained');
     return r;

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { BACKENDS } from '../../shared/protocol.js';
+import { VOLUNTEER_ID_PATTERN } from '../../shared/volunteer-protocol.js';
 
 const binary = z.custom<ArrayBuffer | Uint8Array>(
   (v) => v instanceof ArrayBuffer || v instanceof Uint8Array,
@@ -31,6 +32,7 @@ export const manifestSchema = z.object({
 export const helloSchema = z.object({
   userAgent: z.string().max(512),
   forcedBackend: z.enum(BACKENDS).nullable().optional(),
+  volunteerId: z.string().regex(VOLUNTEER_ID_PATTERN, 'a volunteer id is 32 lowercase hex digits').nullable().optional(),
 });
 
 export const reportSchema = z.object({

@@ -5,8 +5,8 @@
  */
 import type { Namespace, Socket } from 'socket.io';
 import { ErrorCode } from '../../shared/errors.js';
-import type { ClientToServerEvents, ServerToClientEvents, WorkerSocketData } from '../../shared/protocol.js';
-import { fail, ok, type Failure } from '../../shared/result.js';
+import type { ClientToServerEvents, PushAccepted, ServerToClientEvents, WorkerSocketData } from '../../shared/protocol.js';
+import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import type { Job } from '../jobs/job.js';
 import type { JobRegistry } from '../jobs/job-registry.js';
 import { createLogger } from '../logger.js';
@@ -14,6 +14,7 @@ import { respond } from './respond.js';
 import { guardSocket, type SocketGuardOptions } from './socket-guard.js';
 import { completeSchema, helloSchema, jobRefSchema, pullSchema, pushSchema, reportSchema } from './schemas.js';
 import type { WorkerDirectory } from './worker-directory.js';
+import type { ContributionLedger } from '../volunteers/contribution-ledger.js';
 
 const log = createLogger('worker-ns');
 
@@ -33,7 +34,15 @@ export const WORKER_EVENTS = Object.keys(EVENTS) as (keyof ClientToServerEvents)
 const KNOWN_EVENTS: ReadonlySet<string> = new Set(WORKER_EVENTS);
 
 /** `now` is the coordinator's clock, which the rate limit reads. */
-export function attachWorkerNamespace(nsp: WorkerNamespace, jobs: JobRegistry, directory: WorkerDirectory, now: () => number, guardOptions: SocketGuardOptions = {}): void {
+export function attachWorkerNamespace(
+  nsp: WorkerNamespace,
+  jobs: JobRegistry,
+  directory: WorkerDirectory,
+  now: () => number,
+  guardOptions: SocketGuardOptions = {},
+  /** Adds up accepted work per volunteer id. Default: none (work counts for the job only). */
+  volunteers: ContributionLedger | null = null,
+): void {
   nsp.on('connection', (socket: WorkerSocket) => {
     const guard = guardSocket(socket, KNOWN_EVENTS, guardOptions, now);
     const refused = (code: string) => guard.refused(code);
@@ -57,6 +66,7 @@ export function attachWorkerNamespace(nsp: WorkerNamespace, jobs: JobRegistry, d
         socket.data.jobId = job?.id ?? null;
         worker.jobId = job?.id ?? null;
         job?.workers.add(worker.id);
+        volunteers?.join(worker.id, hello.volunteerId);
         log.info('worker joined', { workerId: worker.id, job: job?.id ?? null, forcedBackend: hello.forcedBackend ?? null });
         return ok({ workerId: worker.id, job: job?.assignment() ?? null });
       }, refused),
@@ -71,6 +81,7 @@ export function attachWorkerNamespace(nsp: WorkerNamespace, jobs: JobRegistry, d
         directory.report(workerId, report);
         // The claimed rate sets the worker's lease deadlines: a claim it does not live up to costs it the lease.
         jobs.get(socket.data.jobId ?? '')?.reported(workerId, report.examplesPerSecond);
+        if (report.examplesPerSecond === 0) volunteers?.idle(workerId);
         return ok({});
       }, refused),
     );
@@ -82,9 +93,11 @@ export function attachWorkerNamespace(nsp: WorkerNamespace, jobs: JobRegistry, d
       respond('grads:push', pushSchema, (push) =>
         withJob(push.jobId, (job, workerId) => {
           const r = job.push(workerId, push);
-          if (r instanceof Promise) return r.then((settled) => (directory.countPush(workerId, settled), settled));
-          directory.countPush(workerId, r);
-          return r;
+          const settle = (settled: Result<PushAccepted>) => {
+            directory.countPush(workerId, settled);
+            return settled;
+          };
+          return r instanceof Promise ? r.then(settle) : settle(r);
         }),
         refused,
       ),
@@ -102,6 +115,7 @@ export function attachWorkerNamespace(nsp: WorkerNamespace, jobs: JobRegistry, d
       if (!workerId) return;
       jobs.get(socket.data.jobId ?? '')?.release(workerId);
       directory.remove(workerId);
+      volunteers?.leave(workerId);
       log.info('worker left', { workerId, reason });
     });
   });
