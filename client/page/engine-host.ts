@@ -4,7 +4,7 @@
  * localStorage side of the backend cache, which a worker cannot reach.
  */
 import type { BackendName } from '../../shared/protocol.js';
-import { BACKEND_CACHE_PREFIX } from '../engine/backend-selection.js';
+import { BACKEND_CACHE_PREFIX } from '../engine/backend-cache.js';
 import type { DutyCycle, EngineExchange, EngineToPage, PageToEngine } from '../engine/engine-messages.js';
 import { initialStatus, type EngineStatus } from '../engine/status.js';
 
