@@ -164,7 +164,15 @@ export interface EvalRecord {
   at: number;
 }
 
-export type JobState = 'draft' | 'running' | 'paused' | 'done' | 'failed';
+/**
+ * A job's lifecycle: draft → running ⇄ paused, then one of three ends: done (every
+ * epoch trained, or the target accuracy reached), stopped (the operator ended it
+ * early) or failed (with its reason). An end is final.
+ */
+export const JOB_STATES = ['draft', 'running', 'paused', 'done', 'stopped', 'failed'] as const;
+export type JobState = (typeof JOB_STATES)[number];
+/** The states a job cannot leave. */
+export const FINAL_JOB_STATES: readonly JobState[] = ['done', 'stopped', 'failed'];
 
 /** GET /api/jobs element. */
 export interface JobSummary {

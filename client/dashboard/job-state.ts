@@ -12,6 +12,7 @@ export function controlsFor(state: JobState): readonly JobControl[] {
     case 'paused':
       return ['resume', 'stop', 'delete'];
     case 'done':
+    case 'stopped':
     case 'failed':
       return ['delete'];
     default: {

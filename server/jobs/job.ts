@@ -1,6 +1,6 @@
 /**
  * One training job as the chief runs it: the parameter store, the shard ledger, the
- * lifecycle (draft → running ⇄ paused → done | failed), evaluation and checkpoint
+ * lifecycle (draft → running ⇄ paused → done | stopped | failed), evaluation and checkpoint
  * schedules and the counters. Worker handlers and operator routes call into it; it
  * knows nothing about sockets or HTTP.
  */
@@ -8,17 +8,18 @@ import { asBytes, codecOf, type TensorCodec } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import type { JobSpec } from '../../shared/job-spec.js';
 import { MODES, type ModeWorkerField } from '../../shared/modes.js';
-import type {
-  CompleteAnswer,
-  EvalRecord,
-  GradientPush,
-  JobAssignment,
-  JobState,
-  JobSummary,
-  LeaseAnswer,
-  ModeAssignment,
-  ParamsSnapshot,
-  PushAccepted,
+import {
+  FINAL_JOB_STATES,
+  type CompleteAnswer,
+  type EvalRecord,
+  type GradientPush,
+  type JobAssignment,
+  type JobState,
+  type JobSummary,
+  type LeaseAnswer,
+  type ModeAssignment,
+  type ParamsSnapshot,
+  type PushAccepted,
 } from '../../shared/protocol.js';
 import { fail, ok, type Result } from '../../shared/result.js';
 import type { CheckpointContent } from '../checkpoints/checkpoint-format.js';
@@ -131,7 +132,7 @@ export class Job {
       stop: ['draft', 'running', 'paused'],
     };
     if (!allowed[action].includes(from)) return fail(ErrorCode.BAD_REQUEST, `Cannot ${action} a job that is ${from}`);
-    if (action === 'stop') this.finish('done', null, 'stopped by the operator');
+    if (action === 'stop') this.finish('stopped', null, 'stopped by the operator');
     else this.setState(action === 'pause' ? 'paused' : 'running');
     return ok({});
   }
@@ -154,8 +155,8 @@ export class Job {
     this.deps.onStateChange(this);
   }
 
-  private finish(state: 'done' | 'failed', failure: string | null, reason: string): void {
-    if (this.state === 'done' || this.state === 'failed') return;
+  private finish(state: 'done' | 'stopped' | 'failed', failure: string | null, reason: string): void {
+    if (FINAL_JOB_STATES.includes(this.state)) return;
     this.failure = failure;
     log.info(`job ${state}`, { job: this.id, reason, version: this.store.version });
     this.setState(state);

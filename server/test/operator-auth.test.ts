@@ -101,7 +101,7 @@ describe('operator authentication', () => {
     } finally {
       w.disconnect();
     }
-    await control('stop', 'done');
+    await control('stop', 'stopped');
 
     const model = { format: 'layers-model', modelTopology: job.topology, userDefinedMetadata: { jobId: id, version: 1 } };
     for (const path of [`/api/jobs/${id}/model`, `/api/jobs/${id}/model/model.json`]) {
