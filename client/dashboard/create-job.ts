@@ -6,10 +6,11 @@
 import type { DatasetInfo, JobCreateRequest } from '../../shared/operator-protocol.js';
 import { CODEC_IDS, getCodec } from '../../shared/codec.js';
 import { AGGREGATIONS, jobSpecSchema, OPTIMIZER_TYPES, TRIMMING_AGGREGATIONS, type AggregationName, type JobSpecInput } from '../../shared/job-spec.js';
+import { defaultJobText } from '../../shared/job-defaults.js';
 import { CONSISTENCY_MODES, MODE_SPEC_FIELDS, MODES, modeReads, type ConsistencyModeName, type ModeSpecField } from '../../shared/modes.js';
 import { ApiError, describeError, type OperatorApi } from './api.js';
 import { byId, h } from './dom.js';
-import { FieldErrors } from './field-errors.js';
+import { FieldErrors, type FieldProblem } from './field-errors.js';
 import { fmtInt } from './format.js';
 import type { DashboardStore } from './store.js';
 
@@ -53,6 +54,8 @@ export class CreateJobForm {
   private readonly aggregation = byId<HTMLSelectElement>('new-aggregation');
   private readonly codec = byId<HTMLSelectElement>('new-codec');
   private readonly topkRow = this.form.querySelector<HTMLElement>('.codec-field')!;
+  /** The dataset whose default text the name and description fields were given. */
+  private textDataset = '';
 
   constructor(
     private readonly api: OperatorApi,
@@ -60,6 +63,7 @@ export class CreateJobForm {
     private readonly onCreated: (id: string) => void,
   ) {
     this.fillDefaults();
+    this.dataset.addEventListener('change', () => this.followDataset());
     this.model.addEventListener('change', () => this.showTopology());
     this.showTopology();
     this.mode.addEventListener('change', () => this.showModeFields());
@@ -83,6 +87,15 @@ export class CreateJobForm {
     }
   }
 
+  /** The default name and description follow the dataset, until the operator writes their own. */
+  private followDataset(): void {
+    const was = defaultJobText(this.textDataset);
+    const now = defaultJobText(this.dataset.value);
+    if (text('new-name') === was.name) setValue('new-name', now.name);
+    if (text('new-description') === was.description) setValue('new-description', now.description);
+    this.textDataset = this.dataset.value;
+  }
+
   private fillDefaults(): void {
     const d = jobSpecSchema.parse({});
     const optimizer = byId<HTMLSelectElement>('new-optimizer');
@@ -90,6 +103,7 @@ export class CreateJobForm {
     optimizer.value = d.optimizer.type;
     this.dataset.replaceChildren(h('option', { value: d.dataset }, d.dataset));
     this.model.value = d.model;
+    this.textDataset = d.dataset;
     setValue('new-name', d.name);
     setValue('new-description', d.description);
     setValue('new-lr', d.optimizer.learningRate);
@@ -150,6 +164,12 @@ export class CreateJobForm {
 
   private async submit(): Promise<void> {
     this.errors.clear();
+    const unreadable = this.unreadableNumbers();
+    if (unreadable.length) {
+      this.status.textContent = 'The job was not created.';
+      this.errors.showProblems(unreadable);
+      return;
+    }
     const submit = this.form.querySelector<HTMLButtonElement>('button[type=submit]')!;
     submit.disabled = true;
     this.status.textContent = 'Creating…';
@@ -165,6 +185,16 @@ export class CreateJobForm {
     } finally {
       submit.disabled = false;
     }
+  }
+
+  /** Number inputs holding text the browser cannot read as a number (their value reads as ''). */
+  private unreadableNumbers(): FieldProblem[] {
+    return Object.entries(FIELDS).flatMap(([path, id]) => {
+      const input = byId<HTMLInputElement>(id);
+      return input instanceof HTMLInputElement && input.type === 'number' && input.validity.badInput && !input.closest('[hidden]')
+        ? [{ path, text: 'must be a number' }]
+        : [];
+    });
   }
 
   private async request(): Promise<JobCreateRequest> {
