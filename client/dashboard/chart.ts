@@ -49,7 +49,10 @@ export class ResizableChart {
       holder,
     );
     parent.append(this.figure);
-    this.plot = new uPlot(options(def, Math.max(200, holder.clientWidth)), emptyData(def), holder);
+    const opts = options(def, Math.max(200, holder.clientWidth));
+    // The x scale's span, for tests and scripts that cannot read the canvas.
+    opts.hooks = { setScale: [(u, key) => key === 'x' && this.figure.setAttribute('data-x-span', String((u.scales.x!.max ?? 0) - (u.scales.x!.min ?? 0)))] };
+    this.plot = new uPlot(opts, emptyData(def), holder);
     this.observer = new ResizeObserver(() => {
       const width = holder.clientWidth;
       if (width > 0 && width !== this.plot.width) this.plot.setSize({ width, height: HEIGHT });
@@ -71,6 +74,18 @@ export class ResizableChart {
     this.plot.destroy();
     this.figure.remove();
   }
+}
+
+/**
+ * A single point (or points at one instant) gets a minute either side. uPlot's own
+ * pick for one point on a time axis is min + 86,400 / 1e-3 s: about 2.7 years.
+ */
+export function timeRange(u: uPlot, min: number | null, max: number | null): uPlot.Range.MinMax {
+  const xs = u.data[0];
+  const first = xs[0];
+  const last = xs[xs.length - 1];
+  if (first !== undefined && last !== undefined && last - first < 1) return [first - 60, last + 60];
+  return [min, max];
 }
 
 function emptyData(def: ChartDef): uPlot.AlignedData {
@@ -110,7 +125,7 @@ function options(def: ChartDef, width: number): uPlot.Options {
     width,
     height: HEIGHT,
     scales: {
-      x: { time: def.xTime, ...(def.bars ? { distr: 2 } : {}) },
+      x: { time: def.xTime, ...(def.bars ? { distr: 2 } : def.xTime ? { range: timeRange } : {}) },
       ...Object.fromEntries(scales.map((s) => [s, { auto: true }])),
     },
     axes,
