@@ -5,6 +5,7 @@
  */
 import type { CheckpointInfo } from '../../shared/operator-protocol.js';
 import { describeError, type JobAction, type OperatorApi } from './api.js';
+import { countOf } from '../../shared/plural.js';
 import { byId, h, setText } from './dom.js';
 import { downloadCheckpoint, downloadModel } from './download.js';
 import { fmtBytes, fmtInt, fmtPercent, fmtTime } from './format.js';
@@ -48,7 +49,7 @@ export class JobDetailView {
     if (!entry) return;
     const job = entry.info;
     setText(this.title, job.name);
-    setBadge(this.state, job.state);
+    setBadge(this.state, job.state, this.store.live);
     this.renderFacts(job);
     const allowed = controlsFor(job.state);
     for (const [control, button] of this.buttons) {
@@ -68,7 +69,7 @@ export class JobDetailView {
       ['Version', fmtInt(job.version)],
       ['Epoch', `${job.epoch} of ${job.spec.epochs}`],
       ['Examples seen', fmtInt(job.examplesSeen)],
-      ['Workers', fmtInt(job.workers)],
+      ['Workers', countOf(job.workers, 'worker', 'workers', fmtInt)],
       ['Last accuracy', job.lastEval ? `${fmtPercent(job.lastEval.accuracy)} (v${fmtInt(job.lastEval.version)})` : '—'],
       ['Pushes', `${fmtInt(job.pushesAccepted)} accepted, ${fmtInt(rejected)} refused`],
       ['Traffic', `${fmtBytes(job.bytesIn)} in, ${fmtBytes(job.bytesOut)} out`],

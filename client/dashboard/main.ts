@@ -10,7 +10,8 @@ import { DatasetUploadForm } from './dataset-upload.js';
 import { byId } from './dom.js';
 import { JobDetailView } from './job-detail.js';
 import { JobList } from './job-list.js';
-import { LiveConnection, type ConnectionState } from './live.js';
+import { LiveConnection } from './live.js';
+import { ConnectionView } from './connection-view.js';
 import { SignInForm } from './sign-in.js';
 import { DashboardStore, type StoreChange } from './store.js';
 import { clearToken, loadToken, saveToken } from './token.js';
@@ -18,11 +19,11 @@ import { WorkerTable } from './worker-table.js';
 import './dashboard.css';
 
 const app = byId('app');
-const connection = byId('connection');
 const signOutButton = byId<HTMLButtonElement>('sign-out');
 
 const api = new OperatorApi({ token: '', onUnauthorized: () => endSession('The coordinator no longer accepts this token. Sign in again.') });
 const store = new DashboardStore();
+const connectionView = new ConnectionView(byId('connection'), byId('stale-banner'), app, store);
 const charts = new ChartsPanel(byId('charts'));
 const jobList = new JobList(byId<HTMLUListElement>('job-list'), store, select);
 const detail = new JobDetailView(api, store);
@@ -65,7 +66,7 @@ function startSession(token: string): void {
   live = new LiveConnection({
     token,
     store,
-    onState: showConnection,
+    onState: (state) => connectionView.show(state),
     tokenStillValid: async () => {
       try {
         await new OperatorApi({ token }).checkToken();
@@ -87,30 +88,6 @@ function endSession(message: string): void {
   app.hidden = true;
   signOutButton.hidden = true;
   signIn.show(message);
-}
-
-function showConnection(state: ConnectionState): void {
-  let text: string;
-  switch (state.kind) {
-    case 'connecting':
-      text = 'Connecting…';
-      break;
-    case 'connected':
-      text = 'Live: connected';
-      break;
-    case 'reconnecting':
-      text = `Reconnecting… (${state.reason})`;
-      break;
-    case 'closed':
-      text = '';
-      break;
-    default: {
-      const check: never = state;
-      text = check;
-    }
-  }
-  connection.textContent = text;
-  connection.dataset.state = state.kind;
 }
 
 function selectedFromHash(): string | null {

@@ -18,7 +18,7 @@ export interface JobEntry {
 /** 6 h of one-second points. */
 const MAX_POINTS = 6 * 3600;
 
-export type StoreChange = 'jobs' | 'series' | 'workers';
+export type StoreChange = 'jobs' | 'series' | 'workers' | 'connection';
 type Listener = (changes: ReadonlySet<StoreChange>) => void;
 
 export class DashboardStore {
@@ -26,6 +26,13 @@ export class DashboardStore {
   workers: WorkerView[] = [];
   /** Server time of the last snapshot: "last seen" is measured against it, not the local clock. */
   serverNow = 0;
+  /**
+   * False while the live socket is down: what the store holds is then the last known
+   * state, and views must say so rather than show "running · 1 worker" as if live.
+   */
+  live = true;
+  /** Local time (ms) the connection was lost; null while live. */
+  lostAt: number | null = null;
   private readonly listeners = new Set<Listener>();
 
   subscribe(fn: Listener): () => void {
@@ -65,6 +72,14 @@ export class DashboardStore {
     this.workers = s.workers;
     this.serverNow = s.at;
     this.emit(['jobs', 'series', 'workers']);
+  }
+
+  /** The live connection went down (at `at`, local ms) or came back. */
+  setLive(live: boolean, at: number): void {
+    if (live === this.live) return;
+    this.live = live;
+    this.lostAt = live ? null : at;
+    this.emit(['connection', 'jobs', 'workers']);
   }
 
   /** `job:eval`. The same record can arrive twice around a reconnect's init: keep one. */
