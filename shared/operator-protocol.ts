@@ -14,6 +14,7 @@
  *   DELETE /api/jobs/:id                    operator → {ok:true}
  *   GET    /api/jobs/:id/model              operator → tfjs model.json (weightsManifest → weights.bin)
  *   GET    /api/jobs/:id/model/weights.bin  operator → binary weights
+ *   GET    /api/jobs/:id/model.zip          operator → <name>-<id>-v<version>/{model.json, weights.bin, README.txt}
  *   GET    /api/jobs/:id/checkpoints        operator → CheckpointInfo[]
  *   GET    /api/jobs/:id/checkpoints/:name  operator → checkpoint file
  *   GET    /api/datasets                    public  → DatasetInfo[]

@@ -126,8 +126,8 @@ export class JobDetailView {
     if (!this.jobId) return;
     setText(this.message, 'Downloading the model…');
     try {
-      const files = await downloadModel(this.api, this.jobId);
-      setText(this.message, `Saved ${files.join(' and ')}.`);
+      const file = await downloadModel(this.api, this.jobId);
+      setText(this.message, `Saved ${file}: unzip it and load its model.json with tf.loadLayersModel (its README says how to feed the model).`);
     } catch (err) {
       setText(this.message, `Model download failed: ${describeError(err)}`);
     }

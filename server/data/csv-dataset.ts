@@ -56,7 +56,7 @@ export function parseCsvDataset(name: string, text: string): Dataset {
   if (numClasses < 2) throw new DatasetFormatError('CSV needs at least two classes');
   if (numClasses > CSV_LIMITS.maxClasses) throw new DatasetFormatError(`CSV has ${numClasses} classes; at most ${CSV_LIMITS.maxClasses}`);
 
-  const ds = datasetFromRows(name, rows, numClasses);
+  const ds = datasetFromRows(name, rows, numClasses, classes ?? undefined);
   if (ds.train.count === 0 || ds.test.count === 0) throw new DatasetFormatError('Both the train and the test split need examples');
   return ds;
 }

@@ -122,6 +122,11 @@ export class Job {
     return this.deps.model.topology;
   }
 
+  /** The dataset the job trains on (its shape, classes and scaling travel with the exported model). */
+  get dataset(): Dataset {
+    return this.deps.dataset;
+  }
+
   /** Operator control; refuses transitions that make no sense from the current state. */
   control(action: JobAction): Result<object> {
     const from = this.state;

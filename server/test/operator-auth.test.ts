@@ -13,7 +13,7 @@ import { encodeTensors } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import { OPERATOR_NAMESPACE } from '../../shared/operator-protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
-import { connectTestWorker, startCoordinator, type Running } from '../../test-support/index.js';
+import { connectTestWorker, startCoordinator, unzip, type Running } from '../../test-support/index.js';
 
 const TOKEN = 'operator-secret-token-for-tests';
 let run: Running;
@@ -41,6 +41,7 @@ const routes = (jobId: string): { method: string; path: string; body?: string; t
   { method: 'GET', path: `/api/jobs/${jobId}/model/model.json` },
   { method: 'GET', path: `/api/jobs/${jobId}/model/weights.bin` },
   { method: 'GET', path: `/api/jobs/${jobId}/weights.bin` },
+  { method: 'GET', path: `/api/jobs/${jobId}/model.zip` },
   { method: 'GET', path: `/api/jobs/${jobId}/checkpoints` },
   { method: 'GET', path: `/api/jobs/${jobId}/checkpoints/ckpt-000000000001.dpck` },
   { method: 'POST', path: '/api/datasets?name=tiny&format=csv', body: CSV, type: 'text/csv' },
@@ -117,6 +118,11 @@ describe('operator authentication', () => {
       expect(res.headers.get('content-type')).toBe('application/octet-stream');
       expect(Buffer.from(await res.arrayBuffer()).equals(trained), path).toBe(true);
     }
+
+    const archive = await send('GET', `/api/jobs/${id}/model.zip`);
+    expect(archive.status).toBe(200);
+    expect(archive.headers.get('content-type')).toBe('application/zip');
+    expect([...unzip(Buffer.from(await archive.arrayBuffer())).keys()]).toEqual(['model.json', 'weights.bin', 'README.txt'].map((f) => `auth-target-${id}-v1/${f}`));
 
     // Stopping evaluates, then checkpoints version 1: wait for the file, then list and fetch it.
     const checkpoints = async () => (await (await call({ method: 'GET', path: `/api/jobs/${id}/checkpoints` }, `Bearer ${TOKEN}`)).json()) as unknown[];
