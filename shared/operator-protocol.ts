@@ -71,6 +71,12 @@ export interface JobDetail extends JobSummary {
   parameters: number;
   /** Set when the job was resumed from a checkpoint after a coordinator restart. */
   resumedFrom: { version: number; at: number } | null;
+  /** The dataset's class names, by label. */
+  classNames: string[];
+  /** Training examples in one epoch (the dataset's training split). */
+  examplesPerEpoch: number;
+  /** The latest evaluation's confusion matrix (matrix[true][predicted]); not in ticks, it comes with `job:eval`. */
+  confusion: { version: number; matrix: number[][] } | null;
   evals: EvalRecord[];
   /** The last few minutes of MetricPoints (oldest first). */
   history: MetricPoint[];
@@ -107,9 +113,12 @@ export interface CheckpointInfo {
   bytes: number;
 }
 
+/** What a tick says about a job: everything but the series and the confusion matrix. */
+export type JobTick = Omit<JobDetail, 'history' | 'evals' | 'confusion'>;
+
 export interface DashboardState {
   at: number;
-  jobs: Omit<JobDetail, 'history' | 'evals'>[];
+  jobs: JobTick[];
   workers: WorkerView[];
 }
 

@@ -162,6 +162,11 @@ export interface EvalRecord {
   loss: number;
   /** Unix ms. */
   at: number;
+  /**
+   * confusion[t][p]: test examples of class t predicted as p. Sent with the `job:eval`
+   * event and stored; the job keeps only its latest (JobDetail.confusion).
+   */
+  confusion?: number[][];
 }
 
 /**

@@ -114,6 +114,8 @@ export class JobRegistry {
         log.info('resumed job from checkpoint', { job: s.id, version: ckpt.store.version, state: s.state });
       }
       job.evals.push(...store.evals(s.id));
+      const last = store.evals(s.id, { confusion: true }).filter((e) => e.confusion).at(-1);
+      if (last?.confusion) job.confusion = { version: last.version, matrix: last.confusion };
       job.metrics.history.push(...store.metrics(s.id, HISTORY_POINTS));
       this.jobs.set(job.id, job);
       job.reinstate(s.state, s.failure);

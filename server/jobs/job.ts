@@ -75,7 +75,10 @@ export class Job {
   readonly store: ParameterStore;
   readonly ledger: ShardLedger;
   stats: JobStats = emptyStats();
+  /** Oldest first, without their confusion matrices (only the latest is kept: `confusion`). */
   readonly evals: EvalRecord[] = [];
+  /** The latest evaluation's confusion matrix (confusion[true][predicted]) and the version it scored. */
+  confusion: { version: number; matrix: number[][] } | null = null;
   readonly workers = new Set<string>();
   /**
    * Workers whose last lease request found no shard (the last epoch is draining): a
@@ -323,8 +326,9 @@ export class Job {
       }
       const rec: EvalRecord = { version, examplesSeen, accuracy: r.accuracy, loss: r.loss, at: this.deps.clock.now() };
       this.evals.push(rec);
+      this.confusion = { version, matrix: r.confusion };
       log.info('evaluated', { job: this.id, version, accuracy: +r.accuracy.toFixed(4), loss: +r.loss.toFixed(4), ms: Math.round(r.ms) });
-      this.deps.onEval(this, rec);
+      this.deps.onEval(this, { ...rec, confusion: r.confusion });
       if (this.spec.targetAccuracy !== null && r.accuracy >= this.spec.targetAccuracy && this.state === 'running') {
         this.finish('done', null, `reached target accuracy ${this.spec.targetAccuracy}`);
       }
