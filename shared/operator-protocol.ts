@@ -15,6 +15,9 @@
  *   GET    /api/jobs/:id/model              operator → tfjs model.json (weightsManifest → weights.bin)
  *   GET    /api/jobs/:id/model/weights.bin  operator → binary weights
  *   GET    /api/jobs/:id/model.zip          operator → <name>-<id>-v<version>/{model.json, weights.bin, README.txt}
+ *   GET    /api/jobs/:id/metrics.json       operator → {job, evals (with confusion), history}
+ *   GET    /api/jobs/:id/evals.csv          operator → one row per evaluation, per-class accuracy columns
+ *   GET    /api/jobs/:id/history.csv        operator → one row per sampled second
  *   GET    /api/jobs/:id/checkpoints        operator → CheckpointInfo[]
  *   GET    /api/jobs/:id/checkpoints/:name  operator → checkpoint file
  *   GET    /api/datasets                    public  → DatasetInfo[]

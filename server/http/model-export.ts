@@ -16,6 +16,7 @@ import { FeatureEncoding } from '../../shared/shard-format.js';
 import type { TensorSpec } from '../../shared/tensors.js';
 import { classNamesOf, type Dataset } from '../data/dataset.js';
 import type { Job } from '../jobs/job.js';
+import { jobFileStem } from './file-names.js';
 import { zip } from './zip.js';
 
 /** What an export is made of: a job's current parameters, or a checkpoint's (server/export/checkpoint-model.ts). */
@@ -111,15 +112,7 @@ export function weightsBin(src: ModelSource): Buffer {
 
 /** `mnist-digits-job-3-v1234`: the job's name, id and version, safe as a file name anywhere. */
 export function modelBaseName(src: ModelSource): string {
-  const slug = src.jobName
-    .normalize('NFKD')
-    .replace(/[^\w\s-]/g, '')
-    .trim()
-    .toLowerCase()
-    .replace(/[\s_-]+/g, '-')
-    .slice(0, 40)
-    .replace(/-+$/, '');
-  return `${slug ? `${slug}-` : ''}${src.jobId}-v${src.version}`;
+  return `${jobFileStem(src.jobName, src.jobId)}-v${src.version}`;
 }
 
 /**

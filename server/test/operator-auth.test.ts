@@ -42,6 +42,9 @@ const routes = (jobId: string): { method: string; path: string; body?: string; t
   { method: 'GET', path: `/api/jobs/${jobId}/model/weights.bin` },
   { method: 'GET', path: `/api/jobs/${jobId}/weights.bin` },
   { method: 'GET', path: `/api/jobs/${jobId}/model.zip` },
+  { method: 'GET', path: `/api/jobs/${jobId}/metrics.json` },
+  { method: 'GET', path: `/api/jobs/${jobId}/evals.csv` },
+  { method: 'GET', path: `/api/jobs/${jobId}/history.csv` },
   { method: 'GET', path: `/api/jobs/${jobId}/checkpoints` },
   { method: 'GET', path: `/api/jobs/${jobId}/checkpoints/ckpt-000000000001.dpck` },
   { method: 'POST', path: '/api/datasets?name=tiny&format=csv', body: CSV, type: 'text/csv' },
@@ -123,6 +126,13 @@ describe('operator authentication', () => {
     expect(archive.status).toBe(200);
     expect(archive.headers.get('content-type')).toBe('application/zip');
     expect([...unzip(Buffer.from(await archive.arrayBuffer())).keys()]).toEqual(['model.json', 'weights.bin', 'README.txt'].map((f) => `auth-target-${id}-v1/${f}`));
+
+    expect(await json(await send('GET', `/api/jobs/${id}/metrics.json`), 200)).toMatchObject({ job: { id, state: 'stopped' } });
+    for (const file of ['evals.csv', 'history.csv']) {
+      const res = await send('GET', `/api/jobs/${id}/${file}`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+    }
 
     // Stopping evaluates, then checkpoints version 1: wait for the file, then list and fetch it.
     const checkpoints = async () => (await (await call({ method: 'GET', path: `/api/jobs/${id}/checkpoints` }, `Bearer ${TOKEN}`)).json()) as unknown[];
