@@ -1,7 +1,7 @@
 /** The selected job's charts: what each one plots, and keeping them current. */
 import type { ChartDef } from './chart.js';
 import { ResizableChart } from './chart.js';
-import { fmtBytes, fmtInt, fmtPercent, fmtRate } from './format.js';
+import { fmtBytes, fmtInt, fmtPercent, fmtPercentTick, fmtRate } from './format.js';
 import type uPlot from 'uplot';
 import { byteRates, evalsByExamples, evalsByTime, stalenessBars, throughput, trainLoss } from './series.js';
 import { smooth } from './smoothing.js';
@@ -38,7 +38,7 @@ const CHARTS: Chart[] = [
       title: 'Test accuracy and loss over time',
       xTime: true,
       series: [
-        { label: 'accuracy', color: BLUE, scale: 'acc', value: fmtPercent },
+        { label: 'accuracy', color: BLUE, scale: 'acc', value: fmtPercent, axisValue: fmtPercentTick },
         { label: 'loss', color: RED, scale: 'loss', value: lossValue },
       ],
     },
@@ -53,7 +53,7 @@ const CHARTS: Chart[] = [
       xTime: false,
       xLabel: 'examples seen',
       series: [
-        { label: 'accuracy', color: BLUE, scale: 'acc', value: fmtPercent },
+        { label: 'accuracy', color: BLUE, scale: 'acc', value: fmtPercent, axisValue: fmtPercentTick },
         { label: 'loss', color: RED, scale: 'loss', value: lossValue },
       ],
     },

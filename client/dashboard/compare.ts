@@ -10,7 +10,7 @@ import type { EvalRecord } from '../../shared/protocol.js';
 import { ResizableChart, type ChartDef } from './chart.js';
 import type { ChartSettings } from './charts.js';
 import { byId, h, setText } from './dom.js';
-import { fmtInt, fmtPercent } from './format.js';
+import { fmtInt, fmtPercent, fmtPercentTick } from './format.js';
 import { smooth } from './smoothing.js';
 import type { DashboardStore, JobEntry } from './store.js';
 
@@ -19,8 +19,8 @@ const PALETTE = ['#2563eb', '#dc2626', '#16a34a', '#d97706', '#7c3aed', '#0891b2
 type Metric = 'accuracy' | 'loss' | 'trainLoss';
 type XAxis = 'examples' | 'minutes';
 
-const METRICS: Record<Metric, { label: string; format: (v: number) => string; lossLike: boolean }> = {
-  accuracy: { label: 'test accuracy', format: fmtPercent, lossLike: false },
+const METRICS: Record<Metric, { label: string; format: (v: number) => string; tick?: (v: number) => string; lossLike: boolean }> = {
+  accuracy: { label: 'test accuracy', format: fmtPercent, tick: fmtPercentTick, lossLike: false },
   loss: { label: 'test loss', format: (v) => v.toFixed(4), lossLike: true },
   trainLoss: { label: 'training loss', format: (v) => v.toFixed(4), lossLike: true },
 };
@@ -41,7 +41,8 @@ export class ComparePanel {
   private readonly chosen = new Set<string>();
   private chart: ResizableChart | null = null;
   private builtFor = '';
-  private choseDefault = false;
+  /** Until the operator ticks a box, the chart follows the job selected in the detail view. */
+  private touched = false;
 
   constructor(
     private readonly store: DashboardStore,
@@ -51,11 +52,11 @@ export class ComparePanel {
     this.xAxis.addEventListener('change', () => this.render(null));
   }
 
-  /** `selected`: the job in the detail view, ticked the first time there is one. */
+  /** `selected`: the job in the detail view (null: leave the choice as it is). */
   render(selected: string | null): void {
-    if (!this.choseDefault && selected) {
+    if (!this.touched && selected && !(this.chosen.size === 1 && this.chosen.has(selected))) {
+      this.chosen.clear();
       this.chosen.add(selected);
-      this.choseDefault = true;
     }
     this.renderChoices();
     const jobs = [...this.chosen].map((id) => this.store.jobs.get(id)).filter((j): j is JobEntry => j !== undefined);
@@ -86,6 +87,7 @@ export class ComparePanel {
       if (!row) {
         const box = h('input', { type: 'checkbox', value: info.id, 'data-job-id': info.id });
         box.addEventListener('change', () => {
+          this.touched = true;
           if (box.checked) this.chosen.add(info.id);
           else this.chosen.delete(info.id);
           this.render(null);
@@ -113,7 +115,7 @@ export class ComparePanel {
       xValue: x === 'examples' ? (v) => fmtInt(v) : (v) => `${+v.toFixed(1)}`,
       spanGaps: true,
       ...(this.settings.log && m.lossLike ? { log: ['y'] } : {}),
-      series: jobs.map((j, i) => ({ label: `${j.info.name} (${j.info.id})`, color: PALETTE[i % PALETTE.length]!, value: m.format, axisLabel: m.label })),
+      series: jobs.map((j, i) => ({ label: `${j.info.name} (${j.info.id})`, color: PALETTE[i % PALETTE.length]!, value: m.format, axisLabel: m.label, ...(m.tick ? { axisValue: m.tick } : {}) })),
     };
   }
 
