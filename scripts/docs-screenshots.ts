@@ -1,9 +1,13 @@
 /**
- * `npm run docs:screenshots`: writes the README's pictures, docs/volunteer.png and
- * docs/dashboard.png, from the real thing: a coordinator on port 0, headless Chromium,
- * a volunteer page that pressed Start and a second worker tab training the MLP on MNIST
- * until the dashboard has evaluations, throughput and a worker table to show. Tests
- * keep their own screenshots under the ignored test-results/; only this writes docs/.
+ * `npm run docs:screenshots`: writes the README's pictures from the real thing: a
+ * coordinator on port 0, headless Chromium, a volunteer page that pressed Start and a
+ * second worker tab, training two MLP jobs on MNIST (Adagrad and SGD, one tab each)
+ * until the dashboard has evaluations, throughput and a worker table to show:
+ *   docs/volunteer.png           the volunteer page, training
+ *   docs/dashboard.png           the dashboard down to its worker table
+ *   docs/dashboard-compare.png   the two jobs' test accuracy on one chart
+ *   docs/create-form-1280.png    the create-job form at 1280 px
+ * Tests keep their own screenshots under the ignored test-results/; only this writes docs/.
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { randomBytes } from 'node:crypto';
@@ -18,6 +22,8 @@ import { setLogLevel } from '../server/logger.js';
 /** Progress on stderr, like the benchmarks; stdout gets the paths written. */
 const log = (msg: string) => process.stderr.write(`[docs-screenshots] ${msg}\n`);
 const JOB = { name: 'MNIST digits', description: 'Teaching a small network to read handwritten digits.', model: 'mlp', evalIntervalSeconds: 3 };
+/** The job it is compared with: the same network, plain SGD instead of Adagrad. */
+const SGD_JOB = { ...JOB, name: 'MNIST digits, SGD', optimizer: { type: 'sgd', learningRate: 0.1 } };
 
 interface Options {
   /** Where the pictures go. Default: docs. */
@@ -34,15 +40,19 @@ function count(text: string): number {
 
 const status = (page: Page) => page.evaluate(() => (window as unknown as { downpour: { status: { pushesAccepted: number; state: string } } }).downpour.status);
 
-async function signIn(browser: Browser, url: string, token: string): Promise<Page> {
+async function signIn(browser: Browser, url: string, token: string, jobId: string): Promise<Page> {
   const dash = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   await dash.goto(`${url}/dashboard`);
   await dash.getByLabel('Operator token').fill(token);
   await dash.getByRole('button', { name: 'Sign in' }).click();
   await dash.locator('#connection', { hasText: 'connected' }).waitFor();
-  await dash.getByRole('button', { name: new RegExp(`^${JOB.name}`) }).click();
-  await dash.locator('#job-detail-h', { hasText: JOB.name }).waitFor();
+  await showJob(dash, jobId, JOB.name);
   return dash;
+}
+
+async function showJob(dash: Page, jobId: string, name: string): Promise<void> {
+  await dash.locator(`.job-select[data-job-id="${jobId}"]`).click();
+  await dash.locator('#job-detail-h', { hasText: new RegExp(`^${name}$`) }).waitFor();
 }
 
 async function shoot(options: Options): Promise<void> {
@@ -54,6 +64,8 @@ async function shoot(options: Options): Promise<void> {
   try {
     const created = await coordinator.createJob(JOB);
     if (!created.ok) throw new Error(created.message);
+    const sgd = await coordinator.createJob(SGD_JOB);
+    if (!sgd.ok) throw new Error(sgd.message);
     const { port } = await coordinator.listen(0, '127.0.0.1');
     const url = `http://127.0.0.1:${port}`;
     browser = await chromium.launch({ executablePath: findChromium(), args: CHROMIUM_ARGS });
@@ -64,23 +76,31 @@ async function shoot(options: Options): Promise<void> {
     await volunteer.getByRole('button', { name: 'Start' }).click();
     const helper = await browser.newPage();
     await helper.goto(`${url}/?autostart=1`);
-    const dash = await signIn(browser, url, token);
+    const dash = await signIn(browser, url, token, created.job.id);
 
-    log(`training until the job has ${options.evals} evaluations…`);
+    log(`training until both jobs have ${options.evals} evaluations…`);
     await dash.waitForFunction((n) => Number(document.querySelector('#chart-test-time')?.getAttribute('data-points')) >= n, options.evals, { timeout: 5 * 60_000, polling: 500 });
+    await showJob(dash, sgd.job.id, SGD_JOB.name);
+    await dash.waitForFunction((n) => Number(document.querySelector('#chart-test-time')?.getAttribute('data-points')) >= n, options.evals, { timeout: 5 * 60_000, polling: 500 });
+    await showJob(dash, created.job.id, JOB.name);
     await volunteer.waitForFunction(() => document.querySelector('#state')?.textContent === 'training');
     if ((await status(volunteer)).pushesAccepted === 0) throw new Error('the volunteer page has no accepted push');
 
     mkdirSync(options.out, { recursive: true });
     await volunteer.screenshot({ path: join(options.out, 'volunteer.png'), fullPage: true });
-    // The dashboard down to its worker table: what an operator watches. (Below it, the
-    // create-job form is wider than the window at desktop widths: its long hints span a
-    // max-content grid column.)
+    // The dashboard down to its worker table: what an operator watches.
     const workers = await dash.locator('section[aria-labelledby="workers-h"]').boundingBox();
     if (!workers) throw new Error('the dashboard shows no worker table');
     const height = Math.ceil(workers.y + workers.height + 16);
     await dash.screenshot({ path: join(options.out, 'dashboard.png'), fullPage: true, clip: { x: 0, y: 0, width: 1280, height } });
-    for (const name of ['volunteer.png', 'dashboard.png']) process.stdout.write(`${join(options.out, name)}\n`);
+
+    // Both jobs on one chart: the selected one is ticked, tick the other.
+    await dash.locator(`#compare-jobs input[data-job-id="${sgd.job.id}"]`).check();
+    await dash.locator(`#compare-jobs input[data-job-id="${created.job.id}"]`).check();
+    await dash.waitForFunction(() => JSON.parse(document.querySelector('#chart-compare')?.getAttribute('data-last') ?? '[]').length === 2);
+    await dash.locator('#compare').screenshot({ path: join(options.out, 'dashboard-compare.png') });
+    await dash.locator('section[aria-labelledby="create-h"]').screenshot({ path: join(options.out, 'create-form-1280.png') });
+    for (const name of ['volunteer.png', 'dashboard.png', 'dashboard-compare.png', 'create-form-1280.png']) process.stdout.write(`${join(options.out, name)}\n`);
   } finally {
     await browser?.close();
     await coordinator.close();
