@@ -135,7 +135,7 @@ it('every line is JSON with level, time, pid, hostname, ns and msg, and none hol
   found('worker-ns', 'worker joined', { job: jobId });
   found('worker-ns', 'worker left');
   found('job', 'job state', { job: jobId, state: 'paused' });
-  found('job', 'job done', { job: jobId, reason: 'stopped by the operator' });
+  found('job', 'job stopped', { job: jobId, reason: 'stopped by the operator' });
   found('job', 'checkpoint written', { job: jobId, level: 'debug' });
   found('main', 'shutting down', { signal: 'SIGTERM' });
 });
