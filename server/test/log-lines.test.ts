@@ -101,6 +101,8 @@ it('every line is JSON with level, time, pid, hostname, ns and msg, and none hol
     expect(ack.ok).toBe(true);
   }
   for (const action of ['pause', 'resume', 'stop']) expect((await api(`/api/jobs/${jobId}/${action}`, { method: 'POST' })).status).toBe(200);
+  // Stopping writes the job's last checkpoint; deleting the job first would cancel it (a debug line of its own).
+  await expect.poll(async () => ((await (await api(`/api/jobs/${jobId}/checkpoints`)).json()) as unknown[]).length, { timeout: 30_000 }).toBeGreaterThan(0);
   for (const path of ['checkpoints', 'model', 'weights.bin']) expect((await api(`/api/jobs/${jobId}/${path}`)).status, path).toBe(200);
   const csv = 'a,b,label\n' + Array.from({ length: 20 }, (_, i) => `${i},${i % 3},${i % 2}`).join('\n');
   const upload = await fetch(`${url}/api/datasets?name=tiny&format=csv`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'text/csv' }, body: csv });
