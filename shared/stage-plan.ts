@@ -179,29 +179,42 @@ export function planStages(costs: readonly LayerCost[], examplesPerSecond: reado
   const total = flopsUpTo[n]! || 1;
   const seconds = (w: number, from: number, to: number) => (flopsUpTo[to]! - flopsUpTo[from]!) / (examplesPerSecond[w]! * total);
 
-  // best[set][end]: the least slowest-stage time covering layers [0, end) with the workers in set, each a non-empty stage.
   const states = 1 << k;
-  const best = Array.from({ length: states }, () => new Float64Array(n + 1).fill(Infinity));
-  const came = Array.from({ length: states }, () => new Int32Array(n + 1).fill(-1));
-  best[0]![0] = 0;
-  for (let set = 0; set < states; set++) {
-    for (let end = 0; end < n; end++) {
-      const sofar = best[set]![end]!;
-      if (sofar === Infinity) continue;
-      for (let w = 0; w < k; w++) {
-        if (set & (1 << w)) continue;
-        const next = set | (1 << w);
-        for (let to = end + 1; to <= n && bytesUpTo[to]! - bytesUpTo[end]! <= maxBytes; to++) {
-          const t = Math.max(sofar, seconds(w, end, to));
-          if (t < best[next]![to]!) {
-            best[next]![to] = t;
-            came[next]![to] = end * k + w;
+  const full = states - 1;
+  /**
+   * best[set][end]: the least slowest-stage time covering layers [0, end) with the
+   * workers in set, each a non-empty stage; came: where that stage began and whose it
+   * is. In the given order only, or in every order; a stage slower than `bound` is not
+   * tried (stage times only grow with more layers, so the loop over ends stops there).
+   */
+  const search = (givenOrder: boolean, bound: number) => {
+    const best = Array.from({ length: states }, () => new Float64Array(n + 1).fill(Infinity));
+    const came = Array.from({ length: states }, () => new Int32Array(n + 1).fill(-1));
+    best[0]![0] = 0;
+    for (let set = 0; set < states; set++) {
+      for (let end = 0; end < n; end++) {
+        const sofar = best[set]![end]!;
+        if (sofar > bound) continue;
+        for (let w = 0; w < k; w++) {
+          if (set & (1 << w) || (givenOrder && set !== (1 << w) - 1)) continue;
+          const next = set | (1 << w);
+          for (let to = end + 1; to <= n && bytesUpTo[to]! - bytesUpTo[end]! <= maxBytes; to++) {
+            const own = seconds(w, end, to);
+            if (own > bound) break;
+            const t = Math.max(sofar, own);
+            if (t < best[next]![to]!) {
+              best[next]![to] = t;
+              came[next]![to] = end * k + w;
+            }
           }
         }
       }
     }
-  }
-  const full = states - 1;
+    return { best, came };
+  };
+  // The given order's best is cheap (its states are a chain) and bounds the search over every order.
+  const bound = search(true, Infinity).best[full]![n]!;
+  const { best, came } = bound === Infinity ? search(true, Infinity) : search(false, bound);
   if (best[full]![n] === Infinity) {
     const needed = maxBytes === Infinity ? null : stagesNeeded(costs, maxBytes);
     const why = needed?.ok ? `it needs at least ${needed.stages}` : needed ? needed.message : 'no split fits';
