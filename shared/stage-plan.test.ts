@@ -16,7 +16,7 @@ const trace = (className: string, inputs: (number | null)[][], outputs: (number 
   channelsFirst,
 });
 /** Layers of given FLOPs and parameter bytes. */
-const costs = (flops: number[], bytes: number[] = flops.map(() => 0)): LayerCost[] => flops.map((f, i) => ({ name: `l${i}`, flops: f, paramBytes: bytes[i]!, outputValues: 10 + i }));
+const costs = (flops: number[], bytes: number[] = flops.map(() => 0)): LayerCost[] => flops.map((f, i) => ({ name: `l${i}`, flops: f, paramBytes: bytes[i]!, inputShape: [i + 1], outputValues: 10 + i }));
 const cuts = (stages: PlannedStage[]) => stages.map((s) => [s.worker, s.from, s.to]);
 const planned = (r: ReturnType<typeof planStages>) => {
   if (!r.ok) throw new Error(r.message);
@@ -26,7 +26,7 @@ const planned = (r: ReturnType<typeof planStages>) => {
 describe('layerCost', () => {
   it('a Dense layer: 6 × weights, fp32 bytes, its units cross a cut', () => {
     // mlp's dense1 on MNIST: 784 × 128 + 128 weights, applied once per example.
-    expect(layerCost(trace('Dense', [[784]], [[128]], 100_480))).toEqual({ name: 'dense', flops: 602_880, paramBytes: 401_920, outputValues: 128 });
+    expect(layerCost(trace('Dense', [[784]], [[128]], 100_480))).toEqual({ name: 'dense', flops: 602_880, paramBytes: 401_920, inputShape: [784], outputValues: 128 });
     // On [T, f] inputs the kernel is applied at each of the T places.
     expect(layerCost(trace('Dense', [[5, 4]], [[5, 3]], 15)).flops).toBe(6 * 15 * 5);
   });
@@ -44,7 +44,7 @@ describe('layerCost', () => {
 
   it('layers that do not multiply weights into their input cost a read and a write each way', () => {
     // pool1 of the cnn: 24·24·8 in, 12·12·8 out.
-    expect(layerCost(trace('MaxPooling2D', [[24, 24, 8]], [[12, 12, 8]], 0))).toEqual({ name: 'maxpooling2d', flops: 2 * (4608 + 1152), paramBytes: 0, outputValues: 1152 });
+    expect(layerCost(trace('MaxPooling2D', [[24, 24, 8]], [[12, 12, 8]], 0))).toEqual({ name: 'maxpooling2d', flops: 2 * (4608 + 1152), paramBytes: 0, inputShape: [24, 24, 8], outputValues: 1152 });
     // An Embedding's table is looked up, not multiplied: its bytes count, its size does not make it slow.
     expect(layerCost(trace('Embedding', [[12]], [[12, 8]], 400))).toMatchObject({ flops: 2 * (12 + 96), paramBytes: 1600 });
   });
@@ -78,6 +78,7 @@ describe('planStages', () => {
     expect(cuts(r.stages)).toEqual([[0, 0, 2], [1, 2, 4]]);
     expect(r.bottleneck).toBe(0.5);
     expect(r.stages.map((s) => s.sendsValues)).toEqual([11, 0]);
+    expect(r.stages.map((s) => s.inputShape)).toEqual([[1], [3]]);
   });
 
   it('a heavy first layer gets a stage of its own', () => {

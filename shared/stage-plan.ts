@@ -32,6 +32,8 @@ export interface LayerCost {
   flops: number;
   /** Bytes of its weights as fp32: what a stage holding it keeps in memory, pulls and pushes. */
   paramBytes: number;
+  /** Its input's shape per example: a stage starting here is built to take it. */
+  inputShape: LayerShape;
   /** Values per example of its first output: what crosses to the next stage when a cut follows it. */
   outputValues: number;
 }
@@ -74,7 +76,7 @@ export function layerCost(layer: LayerTrace): LayerCost {
   const weighted = layer.parameters > 0 && !NOT_MULTIPLIED.has(layer.className);
   const touched = [...layer.inputs, ...layer.outputs].reduce((n, s) => n + values(s), 0);
   const flops = weighted ? WEIGHTED_PASSES * FLOPS_PER_MAC * layer.parameters * placesApplied(layer) : PLAIN_PASSES * touched;
-  return { name: layer.name, flops, paramBytes: layer.parameters * BYTES_PER_PARAM, outputValues: values(layer.outputs[0] ?? []) };
+  return { name: layer.name, flops, paramBytes: layer.parameters * BYTES_PER_PARAM, inputShape: layer.inputs[0] ?? [], outputValues: values(layer.outputs[0] ?? []) };
 }
 
 /**
@@ -98,6 +100,8 @@ export interface PlannedStage {
   /** Its layers: [from, to) of the model's layer list. */
   from: number;
   to: number;
+  /** One example's shape as it enters (the features for the first stage): what StageTrainer builds its first layer for. */
+  inputShape: LayerShape;
   flops: number;
   paramBytes: number;
   /** Seconds per example it takes on its worker. */
@@ -228,6 +232,7 @@ export function planStages(costs: readonly LayerCost[], examplesPerSecond: reado
       worker,
       from,
       to,
+      inputShape: costs[from]!.inputShape,
       flops: flopsUpTo[to]! - flopsUpTo[from]!,
       paramBytes: bytesUpTo[to]! - bytesUpTo[from]!,
       secondsPerExample: seconds(worker, from, to),

@@ -10,8 +10,10 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { featuresAsFloat, type Dataset } from '../../server/data/dataset.js';
 import { loadMnist } from '../../server/data/mnist.js';
+import { censusOf } from '../../server/jobs/topology/topology-census.js';
 import type { ModelPresetName } from '../../shared/job-spec.js';
 import { MODEL_PRESETS, tensorSpecsOf } from '../../shared/models.js';
+import { layerCosts, planStages, type PlannedStage } from '../../shared/stage-plan.js';
 import type { TensorSpec } from '../../shared/tensors.js';
 import { ModelTrainer, type Batch } from './model-trainer.js';
 import { microbatches, StageTrainer } from './stage-trainer.js';
@@ -53,17 +55,36 @@ function preset(name: ModelPresetName): Model {
   return model;
 }
 
-/** Stages cut after the given layers, each fed its own tensors' values. */
-async function stagesOf(model: Model, cuts: number[]): Promise<StageTrainer[]> {
-  const ends = [...cuts, model.shapes.length];
+/** Stages of the given ranges, each fed its own tensors' values. */
+async function stagesFor(model: Model, ranges: { from: number; to: number; inputShape: number[] }[]): Promise<StageTrainer[]> {
   return Promise.all(
-    ends.map(async (to, k) => {
-      const from = k === 0 ? 0 : ends[k - 1]!;
-      const stage = await StageTrainer.create(model.topology, model.specs, { from, to, inputShape: from === 0 ? FEATURES : model.shapes[from - 1]! }, CLASSES);
+    ranges.map(async (range) => {
+      const stage = await StageTrainer.create(model.topology, model.specs, range, CLASSES);
       stage.setParams(stage.specs.map((s) => model.values[model.specs.findIndex((j) => j.name === s.name)]!));
       return stage;
     }),
   );
+}
+
+/** Stages cut after the given layers. */
+function stagesOf(model: Model, cuts: number[]): Promise<StageTrainer[]> {
+  const ends = [...cuts, model.shapes.length];
+  return stagesFor(
+    model,
+    ends.map((to, k) => {
+      const from = k === 0 ? 0 : ends[k - 1]!;
+      return { from, to, inputShape: from === 0 ? FEATURES : model.shapes[from - 1]! };
+    }),
+  );
+}
+
+/** The stages the coordinator would plan from the topology's census for `workers` equally fast workers. */
+function plannedStages(model: Model, workers: number): PlannedStage[] {
+  const costs = layerCosts(censusOf(model.topology).trace, FEATURES);
+  if (!costs.ok) throw new Error(costs.message);
+  const plan = planStages(costs.costs, Array<number>(workers).fill(100));
+  if (!plan.ok) throw new Error(plan.message);
+  return plan.stages;
 }
 
 /** One mini-batch through the pipeline, GPipe's schedule; the stages' gradients in stage order, and the loss. */
@@ -112,6 +133,18 @@ describe('a split model computes the unsplit gradient', () => {
         const g = await trainer.gradient(batch);
         unsplit = { loss: g.loss, grads: g.grads.map((t) => t.slice()) };
         trainer.dispose();
+      });
+
+      it('as the planner cuts it from the census for 3 equal workers, M = 4', async () => {
+        const planned = plannedStages(model, 3);
+        const stages = await stagesFor(model, planned.map((p) => ({ from: p.from, to: p.to, inputShape: p.inputShape as number[] })));
+        try {
+          const split = await pipelineStep(stages, batch, 4);
+          expect(Math.abs(split.loss - unsplit.loss)).toBeLessThan(TOLERANCE);
+          split.grads.forEach((g, i) => expect(maxDifference(g, unsplit.grads[i]!), model.specs[i]!.name).toBeLessThan(TOLERANCE));
+        } finally {
+          stages.forEach((s) => s.dispose());
+        }
       });
 
       for (const { stages: k, cuts } of SPLITS[name]) {
