@@ -224,6 +224,7 @@ describe('StageTrainer', () => {
       await expect(a!.lossAndBackward(mb!.features, mb!.labels, BATCH)).rejects.toThrow(/Only the last stage/);
       await expect(b!.forward(1, new Float32Array(1), 1)).rejects.toThrow(/lossAndBackward/);
       await expect(b!.lossAndBackward(new Float32Array(12 * 12 * 8 * 2), new Uint8Array(2), 1)).rejects.toThrow(/mini-batch of 1/);
+      await expect(b!.lossAndBackward(new Float32Array(12 * 12 * 8 * 2), Uint8Array.of(3, 10), 2)).rejects.toThrow(/Label 10 \(example 1\) is not one of the 10 classes/);
       await expect(StageTrainer.create(cnn.topology, cnn.specs, { from: 2, to: 2, inputShape: [12, 12, 8] }, CLASSES)).rejects.toThrow(/non-empty range of the model's 6/);
       await expect(StageTrainer.create(cnn.topology, cnn.specs.slice(1), { from: 0, to: 2, inputShape: FEATURES }, CLASSES)).rejects.toThrow(/"conv1\/kernel" is not among the job's/);
       const functional = { class_name: 'Model', config: { layers: [] } };

@@ -191,6 +191,8 @@ export class StageTrainer {
     if (labels.length === 0 || !(Number.isInteger(miniBatchSize) && miniBatchSize >= labels.length)) {
       throw new Error(`A micro-batch of ${labels.length} labels cannot be part of a mini-batch of ${miniBatchSize}`);
     }
+    const stray = labels.findIndex((l) => l >= this.numClasses);
+    if (stray >= 0) throw new Error(`Label ${labels[stray]} (example ${stray}) is not one of the ${this.numClasses} classes`);
     const x = this.input(input, labels.length);
     try {
       return await this.accumulate(x, (xs) => {
