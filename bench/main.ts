@@ -12,6 +12,7 @@ import { overheadCommand } from './overhead.js';
 import { psApplyCommand } from './ps-apply.js';
 import { soakCommand } from './soak.js';
 import { timeToAccuracyCommand } from './time-to-accuracy.js';
+import { uploadStallCommand } from './upload-stall.js';
 
 const program = new Command('bench').description('Downpour benchmarks; each prints one JSON line last').showHelpAfterError();
 program.addCommand(byzantineCommand());
@@ -23,6 +24,7 @@ program.addCommand(overheadCommand());
 program.addCommand(soakCommand());
 program.addCommand(timeToAccuracyCommand());
 program.addCommand(psApplyCommand());
+program.addCommand(uploadStallCommand());
 program.parseAsync().catch((err: unknown) => {
   process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
