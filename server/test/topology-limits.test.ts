@@ -38,8 +38,10 @@ describe('custom topologies are sized before they are built', () => {
     delay.disable();
     expect(refused).toMatchObject({ status: 400, body: { code: ErrorCode.MODEL_TOO_LARGE, message: expect.stringMatching(/159000010 parameters \(counted from its topology\)/) } });
     expect(health.status).toBe(200);
-    // tfjs building this model blocked the event loop for seconds and peaked at 1.75 GB.
-    expect(delay.max / 1e6).toBeLessThan(200);
+    // tfjs building this model blocked the event loop for seconds and peaked at 1.75 GB;
+    // sizing it from the topology is arithmetic. A guard against that regression, with
+    // room for the cores other suites share (not a speed target).
+    expect(delay.max / 1e6).toBeLessThan(2000);
     expect(run.coordinator.jobs.list()).toHaveLength(1);
   });
 
