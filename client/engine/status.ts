@@ -39,6 +39,16 @@ export interface EngineStatus {
   version: number;
   shardsCompleted: number;
   numTensors: number;
+  /** Bytes this engine has sent and received since the page loaded (traffic-meter.ts says what counts). */
+  bytesSent: number;
+  bytesReceived: number;
+  /** The same, per second over the last few seconds. */
+  bytesSentPerSecond: number;
+  bytesReceivedPerSecond: number;
+  /** The volunteer's data cap, MB per hour both ways; null: none. */
+  dataCapMbPerHour: number | null;
+  /** The cap is holding the next batch back (the last hour's bytes used it up). */
+  heldByDataCap: boolean;
 }
 
 export function initialStatus(): EngineStatus {
@@ -64,5 +74,11 @@ export function initialStatus(): EngineStatus {
     version: 0,
     shardsCompleted: 0,
     numTensors: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    bytesSentPerSecond: 0,
+    bytesReceivedPerSecond: 0,
+    dataCapMbPerHour: null,
+    heldByDataCap: false,
   };
 }
