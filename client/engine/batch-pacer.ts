@@ -4,7 +4,7 @@
  * worker (bench/node-worker.ts) pace their shard loops with it, so the cap proven on a
  * shaped link is the page's.
  */
-import { DataCap } from './data-cap.js';
+import { DataCap, LINK_BYTES_PER_COUNTED_BYTE } from './data-cap.js';
 import { DutyCycle } from './duty-cycle.js';
 import type { TrafficMeter } from './traffic-meter.js';
 
@@ -38,7 +38,7 @@ export class BatchPacer {
     this.sleep = o.sleep ?? realSleep;
     this.duty = new DutyCycle(o.duty ?? 1, this.now);
     this.cap = new DataCap({ mbPerHour: o.dataCapMbPerHour ?? null, now: this.now });
-    o.meter.onBytes((bytes) => this.cap.spend(bytes));
+    o.meter.onBytes((bytes) => this.cap.spend(bytes * LINK_BYTES_PER_COUNTED_BYTE));
     this.since = this.now();
   }
 
