@@ -32,6 +32,8 @@ export class BatchPacer {
   private readonly sleep: (ms: number) => Promise<void>;
   /** When the engine last stopped being idle (a rest, a pause, a hold, a wait for a lease). */
   private since: number;
+  /** Ends the current hold early (a new cap is in force). */
+  private wake: (() => void) | null = null;
 
   constructor(private readonly o: BatchPacerOptions) {
     this.now = o.now ?? (() => performance.now());
@@ -42,13 +44,24 @@ export class BatchPacer {
     this.since = this.now();
   }
 
+  /** A new cap (or none): a hold in progress is measured again against it at once. */
+  setDataCap(mbPerHour: number | null): void {
+    this.cap.set(mbPerHour);
+    this.wake?.();
+  }
+
   /** Before each batch: holds while the cap is in debt. */
   async beforeBatch(): Promise<void> {
     let held = false;
     for (let ms = this.cap.holdMs(); ms > 0; ms = this.cap.holdMs()) {
       if (!held) this.o.onHold?.(true);
       held = true;
-      await this.sleep(ms);
+      // A debt under a small cap can take minutes to pay: lifting or raising the cap must not wait for it.
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        void this.sleep(ms).then(resolve);
+      });
+      this.wake = null;
     }
     if (held) {
       this.o.onHold?.(false);

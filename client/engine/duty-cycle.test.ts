@@ -101,4 +101,21 @@ describe('BatchPacer', () => {
     await pacer.beforeBatch();
     expect(c.now() - before).toBeCloseTo(1000, 6);
   });
+
+  it('lifting the cap ends a hold at once, however long the debt', async () => {
+    const c = clock();
+    const meter = new TrafficMeter({ now: c.now });
+    let wakeUp: () => void = () => {};
+    // A sleep that only this test ends: the hold would last 10⁶ s at 3.6 MB/h.
+    const pacer = new BatchPacer({ dataCapMbPerHour: 3.6, meter, now: c.now, sleep: () => new Promise((r) => (wakeUp = r)) });
+    meter.count('received', 1e9);
+    let done = false;
+    const held = pacer.beforeBatch().then(() => (done = true));
+    await Promise.resolve();
+    expect(done).toBe(false);
+    pacer.setDataCap(null);
+    await held;
+    expect(done).toBe(true);
+    wakeUp();
+  });
 });

@@ -87,7 +87,7 @@ export class WorkerEngine {
 
   /** The data cap, MB per hour both ways, or null for none. */
   setDataCap(mbPerHour: number | null): void {
-    this.pacer.cap.set(mbPerHour);
+    this.pacer.setDataCap(mbPerHour);
     this.update({ dataCapMbPerHour: this.pacer.cap.mbPerHour });
   }
 
