@@ -1,6 +1,7 @@
 /** Paints an EngineStatus (and why the tab is not computing) into the volunteer page. */
 import type { EngineStatus } from '../engine/status.js';
 import { formatCount, formatDuration } from './format.js';
+import { renderTraffic } from './network-panel.js';
 import type { TrainerLockState } from './trainer-lock.js';
 
 const $ = (id: string) => document.getElementById(id)!;
@@ -79,4 +80,5 @@ export function render(s: EngineStatus, p: PageSituation): void {
   $('time').textContent = formatDuration(s.secondsTraining);
   $('accepted').textContent = formatCount(s.pushesAccepted);
   $('rejected').textContent = formatCount(Object.values(s.pushesRejected).reduce((a, b) => a + b, 0));
+  renderTraffic(s);
 }
