@@ -13,6 +13,7 @@ import { autoPauseReasons, watchAutoPauseConditions } from './page/auto-pause.js
 import { ContributionPanel } from './page/contribution-panel.js';
 import { EngineHost } from './page/engine-host.js';
 import { jobChangeNotice, JobWatch, type JobRef } from './page/job-watch.js';
+import { setText } from './page/format.js';
 import { networkEstimate } from './page/network-panel.js';
 import { DATA_CAPS_MB_PER_HOUR, IDLE_MINUTES, loadPreferences, PREFERENCES_KEY, savePreferences, type DataCapChoice, type IdleMinutes } from './page/preferences.js';
 import { renderJob, renderProject } from './page/project-panel.js';
@@ -45,8 +46,12 @@ const me = volunteerId();
 const wanted = () => (autostart || prefs.consented) && !prefs.paused;
 const mayTrain = () => tab === null || tab.role === 'trainer';
 
-/** The page repaints at most every RENDER_MS, however often the engine reports. */
-const RENDER_MS = 250;
+/**
+ * The page repaints at most every RENDER_MS, however often the engine reports: its
+ * figures are per second, and every repaint is CPU in the renderer the training shares
+ * (the throttle's share is measured on that process, e2e/throttle-cpu.spec.ts).
+ */
+const RENDER_MS = 1000;
 let renderTimer: ReturnType<typeof setTimeout> | null = null;
 function paint(): void {
   renderTimer = null;
@@ -59,7 +64,7 @@ function paint(): void {
     tab,
   });
   if (host.status.state === 'training' && host.status.examplesPerSecond > 0) deviceRate = host.status.examplesPerSecond;
-  if (cardOnScreen) $('job-network').textContent = networkEstimate(cardOnScreen, deviceRate || null, prefs.dataCapMbPerHour);
+  if (cardOnScreen) setText($('job-network'), networkEstimate(cardOnScreen, deviceRate || null, prefs.dataCapMbPerHour));
 }
 
 const jobWatch = new JobWatch((from, to) => {

@@ -49,6 +49,8 @@ export interface EngineStatus {
   dataCapMbPerHour: number | null;
   /** The cap is holding the next batch back (the last hour's bytes used it up). */
   heldByDataCap: boolean;
+  /** What the throttle saw of the last batch (duty-cycle.ts): its work and the smoothed exchange round trip, ms. */
+  throttle: { workMs: number; roundTripMs: number };
 }
 
 export function initialStatus(): EngineStatus {
@@ -80,5 +82,6 @@ export function initialStatus(): EngineStatus {
     bytesReceivedPerSecond: 0,
     dataCapMbPerHour: null,
     heldByDataCap: false,
+    throttle: { workMs: 0, roundTripMs: 0 },
   };
 }

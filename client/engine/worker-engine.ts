@@ -247,9 +247,10 @@ export class WorkerEngine {
           await this.pacer.beforeBatch();
         },
         afterBatch: async (batch, started) => {
-          await this.pacer.afterBatch();
+          const workMs = await this.pacer.afterBatch();
           this.throughput.add(batch.size);
           this.update({
+            throttle: { workMs, roundTripMs: this.pacer.duty.roundTripMs },
             batches: this.status.batches + 1,
             secondsTraining: this.status.secondsTraining + (performance.now() - started) / 1000,
             examplesPerSecond: this.throughput.perSecond(),

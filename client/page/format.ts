@@ -23,3 +23,12 @@ export function formatBytes(bytes: number): string {
   if (b < 1e9) return `${(b / 1e6).toFixed(b < 1e7 ? 1 : 0)} MB`;
   return `${(b / 1e9).toFixed(2)} GB`;
 }
+
+/**
+ * Sets an element's text only when it differs: writing the same text still replaces
+ * the text node and makes the browser lay the page out again, which a page repainting
+ * several times a second pays for in the same renderer the training runs in.
+ */
+export function setText(el: HTMLElement, text: string): void {
+  if (el.textContent !== text) el.textContent = text;
+}

@@ -8,7 +8,7 @@
 import type { JobCard } from '../../shared/volunteer-protocol.js';
 import { estimateWire, megabytesPerHour } from '../../shared/wire-estimate.js';
 import type { EngineStatus } from '../engine/status.js';
-import { formatBytes, formatCount } from './format.js';
+import { formatBytes, formatCount, setText } from './format.js';
 
 const $ = (id: string) => document.getElementById(id)!;
 
@@ -28,7 +28,7 @@ export function networkEstimate(card: JobCard, examplesPerSecond: number | null,
 }
 
 export function renderTraffic(s: EngineStatus): void {
-  $('net-sent').textContent = `${formatBytes(s.bytesSentPerSecond)}/s · ${formatBytes(s.bytesSent)} this visit`;
-  $('net-received').textContent = `${formatBytes(s.bytesReceivedPerSecond)}/s · ${formatBytes(s.bytesReceived)} this visit`;
+  setText($('net-sent'), `${formatBytes(s.bytesSentPerSecond)}/s · ${formatBytes(s.bytesSent)} this visit`);
+  setText($('net-received'), `${formatBytes(s.bytesReceivedPerSecond)}/s · ${formatBytes(s.bytesReceived)} this visit`);
   $('net-held').hidden = !s.heldByDataCap;
 }
