@@ -17,6 +17,17 @@ function answerAfter(c: ReturnType<typeof clock>, ms: number) {
 }
 
 describe('DutyCycle', () => {
+  it('remembers what a batch cost at 100 %, waits included, and rests on it when throttled', () => {
+    const d = new DutyCycle(1);
+    // At full speed each batch took 200 ms, most of it waiting for a busy coordinator.
+    for (let i = 0; i < 20; i++) expect(d.restAfter(200)).toBe(0);
+    d.set(0.5);
+    // Throttled, the answers arrive during the rest: the batch's own work is 60 ms.
+    expect(d.restAfter(60)).toBeCloseTo(340, 6);
+    d.forgetFullSpeed();
+    expect(d.restAfter(60)).toBe(60);
+  });
+
   it('at 100 % never rests', () => {
     expect(new DutyCycle(1).restAfter(50)).toBe(0);
   });

@@ -22,6 +22,8 @@ const SMOOTHING = 0.25;
 
 export class DutyCycle {
   private roundTrip = 0;
+  /** The smoothed work of a batch while at 100 % (0: not seen since the job began). */
+  private fullSpeed = 0;
   private inflight = 0;
   private roundStarted = 0;
 
@@ -69,10 +71,25 @@ export class DutyCycle {
     return p;
   }
 
-  /** Milliseconds to rest after a batch whose work (since the last rest ended) took `workMs`. */
+  /**
+   * Milliseconds to rest after a batch whose work (since the last rest ended) took
+   * `workMs`. At 100 % that work is the batch's whole period, waits for the
+   * coordinator included, and is remembered: a coordinator that the full-speed engine
+   * itself keeps busy answers slower than it does a resting one, so the round trip seen
+   * while throttled understates what a batch cost at full speed.
+   */
   restAfter(workMs: number): number {
-    if (this.duty >= 1) return 0;
-    const cost = Math.max(workMs, this.roundTrip);
+    if (this.duty >= 1) {
+      this.fullSpeed = this.fullSpeed ? this.fullSpeed + SMOOTHING * (workMs - this.fullSpeed) : workMs;
+      return 0;
+    }
+    const cost = Math.max(workMs, this.roundTrip, this.fullSpeed);
     return Math.max(0, cost / this.duty - workMs);
+  }
+
+  /** A new job (another model, another coordinator load): what full speed cost is unknown again. */
+  forgetFullSpeed(): void {
+    this.fullSpeed = 0;
+    this.roundTrip = 0;
   }
 }

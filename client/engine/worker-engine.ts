@@ -210,6 +210,7 @@ export class WorkerEngine {
       this.update({ backend: sel.backend, adapter: sel.adapter, webgpuUnavailable: sel.webgpuUnavailable, measured: sel.measured, message: null });
     }
     const trainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
+    this.pacer.duty.forgetFullSpeed();
     const stillAssigned = () => this.assignment.seq === seq && socket.connected;
     const lost = new LostLeases();
     let waitedForLease = false;
