@@ -11,13 +11,19 @@
  * can die at any instant, which a browser tab cannot be made to do as cheaply. When
  * forked it reports to its parent over IPC (NodeWorkerMessage), otherwise on stderr.
  *
- * Usage: tsx bench/node-worker.ts <coordinator-url>
+ * With --data-cap-mb-per-hour it paces its batches as the page does (BatchPacer over a
+ * TrafficMeter on its socket and shard downloads): the data-cap link test runs it in a
+ * network namespace behind a shaped veth and compares the link's counters with its own.
+ *
+ * Usage: tsx bench/node-worker.ts <coordinator-url> [--data-cap-mb-per-hour MB]
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { io, type Socket } from 'socket.io-client';
+import { BatchPacer } from '../client/engine/batch-pacer.js';
 import { ModelTrainer } from '../client/engine/model-trainer.js';
+import { meterSocket, TrafficMeter } from '../client/engine/traffic-meter.js';
 import { ATTACKS, corruptPush, HOARD_CLAIMED_RATE, HOARD_PUSH_INTERVAL_MS, type Attack } from './attacks.js';
 import { createExchange } from '../client/engine/create-exchange.js';
 import { fetchShard } from '../client/engine/shard-data.js';
@@ -37,6 +43,11 @@ export interface NodeWorkerProgress {
   numTensors: number;
   /** The longest time it asked for a lease and got none (ms), the wait still open at exit included. */
   longestWaitMs: number;
+  /** The engine's own count of the bytes it moved each way (traffic-meter.ts). */
+  bytesSent: number;
+  bytesReceived: number;
+  /** How long the data cap has held batches back in all, ms. */
+  heldByDataCapMs: number;
 }
 
 /** What a forked worker tells its parent. */
@@ -51,7 +62,21 @@ const PROGRESS_INTERVAL_MS = 2000;
 const REPORT_INTERVAL_MS = 2000;
 const NO_SHARD_RETRY_MS = 250;
 
-const progress: NodeWorkerProgress = { shardsCompleted: 0, pushesAccepted: 0, pushesRejected: 0, examplesContributed: 0, numTensors: 0, longestWaitMs: 0 };
+const progress: NodeWorkerProgress = {
+  shardsCompleted: 0,
+  pushesAccepted: 0,
+  pushesRejected: 0,
+  examplesContributed: 0,
+  numTensors: 0,
+  longestWaitMs: 0,
+  bytesSent: 0,
+  bytesReceived: 0,
+  heldByDataCapMs: 0,
+};
+const meter = new TrafficMeter();
+/** Set up by main() from --data-cap-mb-per-hour; the browser engine's pacing, at full duty. */
+let pacer: BatchPacer | null = null;
+let heldSince: number | null = null;
 const throughput = new Throughput();
 /** Since when it has been asking for a lease in vain (null: it holds one). */
 let waitingSince: number | null = null;
@@ -73,10 +98,16 @@ function report(msg: NodeWorkerMessage, then?: () => void): void {
   }
 }
 
+function snapshot(): NodeWorkerProgress {
+  progress.numTensors = tf.memory().numTensors;
+  progress.bytesSent = meter.total.sent;
+  progress.bytesReceived = meter.total.received;
+  return { ...progress };
+}
+
 function exitWith(code: number, reason: string): void {
   waiting(false);
-  progress.numTensors = tf.memory().numTensors;
-  report({ type: 'exit', reason, progress: { ...progress } }, () => process.exit(code));
+  report({ type: 'exit', reason, progress: snapshot() }, () => process.exit(code));
 }
 
 async function initWasm(): Promise<void> {
@@ -88,6 +119,7 @@ async function initWasm(): Promise<void> {
 async function connect(url: string): Promise<WorkerSocket> {
   // No reconnection: a worker that loses its coordinator is gone, as a closed tab is.
   const socket: WorkerSocket = io(url + WORKER_NAMESPACE, { transports: ['websocket'], reconnection: false, forceNew: true });
+  meterSocket(socket, meter);
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', () => resolve());
     socket.once('connect_error', reject);
@@ -128,19 +160,24 @@ async function trainJob(socket: WorkerSocket, url: string, job: JobAssignment, s
       lost,
       lease: () => live().emitWithAck('shard:lease', { jobId: job.jobId }),
       complete: (leaseId) => live().emitWithAck('shard:complete', { jobId: job.jobId, leaseId }),
-      fetchShard: (shardUrl) => fetchShard(new URL(shardUrl, url).toString()),
+      fetchShard: (shardUrl) => fetchShard(new URL(shardUrl, url).toString(), { meter }),
       stillAssigned,
       // A hoarder holds a second lease besides the one it (slowly) trains.
       prefetch: hoarding,
       retryMs: NO_SHARD_RETRY_MS,
+      beforeBatch: () => pacer?.beforeBatch() ?? Promise.resolve(),
       afterBatch: async (batch) => {
+        await pacer?.afterBatch();
         throughput.add(batch.size);
         if (hoarding) await sleep(HOARD_PUSH_INTERVAL_MS);
       },
       leaseEnded: (_lease, answer) => {
         if (answer !== 'lost' && answer.ok) progress.shardsCompleted += 1;
       },
-      waiting,
+      waiting: (now) => {
+        waiting(now);
+        if (!now) pacer?.idle();
+      },
     });
   } finally {
     if (grabber) clearInterval(grabber);
@@ -149,8 +186,21 @@ async function trainJob(socket: WorkerSocket, url: string, job: JobAssignment, s
   }
 }
 
-async function main(url: string): Promise<void> {
+async function main(url: string, dataCapMbPerHour: number | null): Promise<void> {
   await initWasm();
+  if (dataCapMbPerHour !== null) {
+    pacer = new BatchPacer({
+      dataCapMbPerHour,
+      meter,
+      onHold: (held) => {
+        if (held) heldSince = performance.now();
+        else if (heldSince !== null) {
+          progress.heldByDataCapMs += performance.now() - heldSince;
+          heldSince = null;
+        }
+      },
+    });
+  }
   const socket = await connect(url);
   const hello = await socket.timeout(REQUEST_TIMEOUT_MS).emitWithAck('worker:hello', { userAgent: `downpour-node-worker/${process.pid}` });
   if (!hello.ok) throw new Error(`hello refused: ${hello.code}: ${hello.message}`);
@@ -167,8 +217,7 @@ async function main(url: string): Promise<void> {
     if (socket.connected) socket.emit('worker:report', { backend: 'wasm', adapter: null, examplesPerSecond });
   }, REPORT_INTERVAL_MS).unref();
   setInterval(() => {
-    progress.numTensors = tf.memory().numTensors;
-    report({ type: 'progress', progress: { ...progress } });
+    report({ type: 'progress', progress: snapshot() });
   }, PROGRESS_INTERVAL_MS).unref();
   while (assigned) {
     const job: JobAssignment = assigned;
@@ -190,9 +239,14 @@ const program = new Command('node-worker')
     return u.origin;
   })
   .addOption(new Option('--byzantine <attack>', 'attack the job (bench/attacks.ts): sign-flipped, 100× scaled or 1000× with an inflated batch claim, or hoard leases').choices(ATTACKS))
-  .action((url: string, opts: { byzantine?: Attack }) => {
+  .option('--data-cap-mb-per-hour <mb>', 'hold batches so the bytes moved both ways stay under this many MB (10⁶ bytes) per hour (client/engine/data-cap.ts)', (v: string) => {
+    const mb = Number(v);
+    if (!(mb > 0 && Number.isFinite(mb))) throw new InvalidArgumentError('expected a positive number of MB per hour');
+    return mb;
+  })
+  .action((url: string, opts: { byzantine?: Attack; dataCapMbPerHour?: number }) => {
     attack = opts.byzantine ?? null;
-    return main(url);
+    return main(url, opts.dataCapMbPerHour ?? null);
   });
 
 program.parseAsync().catch((err: unknown) => {

@@ -1,10 +1,13 @@
 /**
  * time-to-accuracy: what `npm start -- --workers N` does, timed. The default job
- * (MNIST, cnn, async Downpour, Adagrad) trains on N local headless Chromium workers
+ * (MNIST, cnn, async Downpour, Adagrad, topk-packed with pull deltas; --codec fp32 for
+ * the old default) trains on N local headless Chromium workers
  * until the coordinator's test-set evaluation reaches the target accuracy.
  */
 import { Command, Option } from 'commander';
 import { integer, number } from '../server/cli-args.js';
+import { CODEC_IDS } from '../shared/codec.js';
+import { BUILTIN_JOB_WIRE, builtinJobWire } from '../shared/job-defaults.js';
 import { MODEL_PRESET_NAMES } from '../shared/job-spec.js';
 import { launchWorkers } from '../farm/fleet.js';
 import { buildClientIfNeeded } from '../server/build-client.js';
@@ -13,6 +16,7 @@ import { setLogLevel } from '../server/logger.js';
 
 interface Options {
   model: string;
+  codec: string;
   workers: number;
   target: number;
   evalInterval: number;
@@ -24,7 +28,7 @@ async function run(opts: Options): Promise<void> {
   setLogLevel('warn');
   await buildClientIfNeeded();
   const coordinator = createCoordinator();
-  const created = await coordinator.createJob({ name: `MNIST ${opts.model}`, model: opts.model, evalIntervalSeconds: opts.evalInterval });
+  const created = await coordinator.createJob({ name: `MNIST ${opts.model}`, model: opts.model, evalIntervalSeconds: opts.evalInterval, ...builtinJobWire(opts.codec) });
   if (!created.ok) throw new Error(created.message);
   const job = created.job;
   const { url } = await coordinator.listen(0, '127.0.0.1');
@@ -68,6 +72,7 @@ export function timeToAccuracyCommand(): Command {
   return new Command('time-to-accuracy')
     .description('seconds for the default job on N local headless workers to reach a test accuracy')
     .addOption(new Option('--model <preset>', 'model preset').choices(MODEL_PRESET_NAMES).default('cnn'))
+    .addOption(new Option('--codec <id>', 'gradient codec (the default job\'s: topk-packed at 0.008)').choices(CODEC_IDS).default(BUILTIN_JOB_WIRE.codec))
     .option('--workers <n>', 'local headless Chromium workers', integer(1, 64), 2)
     .option('--target <accuracy>', 'test accuracy to reach', number(0, 1), 0.98)
     .option('--eval-interval <s>', 'seconds between evaluations', number(1, 3600), 5)

@@ -13,7 +13,9 @@ import { autoPauseReasons, watchAutoPauseConditions } from './page/auto-pause.js
 import { ContributionPanel } from './page/contribution-panel.js';
 import { EngineHost } from './page/engine-host.js';
 import { jobChangeNotice, JobWatch, type JobRef } from './page/job-watch.js';
-import { IDLE_MINUTES, loadPreferences, PREFERENCES_KEY, savePreferences, type IdleMinutes } from './page/preferences.js';
+import { setText } from './page/format.js';
+import { networkEstimate } from './page/network-panel.js';
+import { DATA_CAPS_MB_PER_HOUR, IDLE_MINUTES, loadPreferences, PREFERENCES_KEY, savePreferences, type DataCapChoice, type IdleMinutes } from './page/preferences.js';
 import { renderJob, renderProject } from './page/project-panel.js';
 import { render } from './page/render.js';
 import { createTrainerLock, type TrainerLockState } from './page/trainer-lock.js';
@@ -36,14 +38,20 @@ let engineRunning = false;
 let tab: TrainerLockState | null = autostart ? null : { role: 'idle', takenOver: false };
 /** The job card on screen, and the one that was on screen when Start was pressed. */
 let cardOnScreen: JobCard | null = null;
+/** This device's last training rate this visit, for the network estimate (0: not known yet). */
+let deviceRate = 0;
 let shownAtStart: JobRef | null = null;
 
 const me = volunteerId();
 const wanted = () => (autostart || prefs.consented) && !prefs.paused;
 const mayTrain = () => tab === null || tab.role === 'trainer';
 
-/** The page repaints at most every RENDER_MS, however often the engine reports. */
-const RENDER_MS = 250;
+/**
+ * The page repaints at most every RENDER_MS, however often the engine reports: its
+ * figures are per second, and every repaint is CPU in the renderer the training shares
+ * (the throttle's share is measured on that process, e2e/throttle-cpu.spec.ts).
+ */
+const RENDER_MS = 1000;
 let renderTimer: ReturnType<typeof setTimeout> | null = null;
 function paint(): void {
   renderTimer = null;
@@ -55,6 +63,8 @@ function paint(): void {
     fatal,
     tab,
   });
+  if (host.status.state === 'training' && host.status.examplesPerSecond > 0) deviceRate = host.status.examplesPerSecond;
+  if (cardOnScreen) setText($('job-network'), networkEstimate(cardOnScreen, deviceRate || null, prefs.dataCapMbPerHour));
 }
 
 const jobWatch = new JobWatch((from, to) => {
@@ -71,6 +81,7 @@ const jobWatch = new JobWatch((from, to) => {
 const host = new EngineHost({
   forcedBackend,
   duty: prefs.duty,
+  dataCapMbPerHour: prefs.dataCapMbPerHour,
   volunteerId: me,
   onStatus: (s) => {
     jobWatch.observe(s);
@@ -143,8 +154,10 @@ const boxes = {
   pauseOnLowBattery: $<HTMLInputElement>('pause-battery'),
   onlyWhileCharging: $<HTMLInputElement>('only-charging'),
   onlyWhenIdle: $<HTMLInputElement>('only-idle'),
+  onlyUnmetered: $<HTMLInputElement>('only-unmetered'),
 };
 const idleMinutes = $<HTMLSelectElement>('idle-minutes');
+const dataCap = $<HTMLSelectElement>('data-cap');
 
 /** Tells the engine to run or pause when the volunteer's wishes, this tab's role or the conditions change. */
 function apply(): void {
@@ -168,6 +181,7 @@ function showPreferences(): void {
   for (const radio of dutyRadios) radio.checked = Number(radio.value) === prefs.duty;
   for (const [key, box] of Object.entries(boxes)) box.checked = prefs[key as keyof typeof boxes];
   idleMinutes.value = String(prefs.idleMinutes);
+  dataCap.value = prefs.dataCapMbPerHour === null ? '' : String(prefs.dataCapMbPerHour);
 }
 
 function showConditionNotes(): void {
@@ -182,6 +196,12 @@ function showConditionNotes(): void {
     c.idleSource === 'idle-detection'
       ? '(any input on this device counts, by the browser’s idle detection)'
       : '(only input in this tab counts: the browser does not share device-wide idleness)';
+  const net = c.connection;
+  $('unmetered-note').textContent = !net.known
+    ? '(this browser does not say whether its connection is metered, so this has no effect here)'
+    : net.metered === null
+      ? `(the browser says: ${net.said}; only a data saver or a cellular link counts as metered)`
+      : `(${net.metered ? 'metered' : 'unmetered'} now: ${net.said})`;
 }
 
 startButton.addEventListener('click', () => {
@@ -229,6 +249,14 @@ idleMinutes.addEventListener('change', () => {
   autoPause.setIdleMinutes(minutes);
   apply();
 });
+dataCap.addEventListener('change', () => {
+  const mb = dataCap.value === '' ? null : Number(dataCap.value);
+  if (mb !== null && !(DATA_CAPS_MB_PER_HOUR as readonly number[]).includes(mb)) return;
+  prefs.dataCapMbPerHour = mb as DataCapChoice;
+  savePreferences(prefs);
+  host.setDataCap(prefs.dataCapMbPerHour);
+  paint();
+});
 // Choices made in another tab of this browser hold here too (a Pause there is a Pause here).
 if (!autostart) {
   addEventListener('storage', (e) => {
@@ -236,6 +264,7 @@ if (!autostart) {
     prefs = loadPreferences();
     showPreferences();
     host.setDuty(prefs.duty);
+    host.setDataCap(prefs.dataCapMbPerHour);
     autoPause.setIdleMinutes(prefs.idleMinutes);
     apply();
   });

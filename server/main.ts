@@ -6,6 +6,8 @@
  * after the burst exits 1 at once.
  */
 import { Command, Option } from 'commander';
+import { CODEC_IDS } from '../shared/codec.js';
+import { BUILTIN_JOB_WIRE, builtinJobWire } from '../shared/job-defaults.js';
 import { MODEL_PRESET_NAMES } from '../shared/job-spec.js';
 import { BACKENDS } from '../shared/protocol.js';
 import type { Fleet } from '../farm/fleet.js';
@@ -31,6 +33,7 @@ async function main(): Promise<void> {
     .option('--workers <n>', 'headless Chromium workers to start on this machine', integer(0, 64), 0)
     .addOption(new Option('--backend <name>', 'force this backend on the workers started here').choices(BACKENDS))
     .addOption(new Option('--model <preset>', 'model of the default job').choices(MODEL_PRESET_NAMES).default('cnn'))
+    .addOption(new Option('--codec <id>', 'gradient codec of the default job (topk-packed: ratio 0.008, with pull deltas)').choices(CODEC_IDS).default(BUILTIN_JOB_WIRE.codec))
     .option('--epochs <n>', 'epochs of the default job', integer(1, 10_000), 20)
     .option('--data-dir <dir>', 'where jobs, checkpoints and uploads are kept (env DOWNPOUR_DATA_DIR)', env.dataDir ?? './.downpour')
     .option('--no-default-job', 'do not create the default MNIST job when there are no stored jobs')
@@ -53,6 +56,7 @@ async function main(): Promise<void> {
     workers: number;
     backend?: string;
     model: string;
+    codec: string;
     epochs: number;
     dataDir: string;
     defaultJob: boolean;
@@ -77,7 +81,7 @@ async function main(): Promise<void> {
   const restored = await coordinator.restore();
   if (restored.length) log.info('restored jobs', { jobs: restored.map((j) => `${j.id}:${j.state}@v${j.store.version}`) });
   else if (opts.defaultJob) {
-    const created = await coordinator.createJob({ name: `MNIST ${opts.model}`, model: opts.model, epochs: opts.epochs });
+    const created = await coordinator.createJob({ name: `MNIST ${opts.model}`, model: opts.model, epochs: opts.epochs, ...builtinJobWire(opts.codec) });
     if (!created.ok) throw new Error(created.message);
   }
   const { url } = await coordinator.listen(opts.port, opts.host);

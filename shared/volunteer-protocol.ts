@@ -16,6 +16,7 @@
  * nothing else; no route grants anything for holding one.
  */
 import type { JobState } from './protocol.js';
+import type { WireFacts } from './wire-estimate.js';
 
 /** 128 random bits as 32 lowercase hex digits, made by the browser (never derived from the device). */
 export const VOLUNTEER_ID_PATTERN = /^[0-9a-f]{32}$/;
@@ -54,6 +55,8 @@ export interface JobCard {
   accuracy: number | null;
   /** True when the job has finished and its latest evaluation is of its final parameters. */
   final: boolean;
+  /** What a worker of this job moves on the network (shared/wire-estimate.ts). */
+  wire: WireFacts;
 }
 
 /** What a volunteer chose to be shown as; null for each is anonymous / no team. */

@@ -26,12 +26,15 @@ export type PageToEngine =
       forcedBackend: BackendName | null;
       backendCache: Record<string, BackendName>;
       duty: DutyCycle;
+      /** MB per hour both ways; null or absent: no cap. */
+      dataCapMbPerHour?: number | null;
       exchange?: EngineExchange;
       volunteerId?: string | null;
     }
   | { type: 'start' }
   | { type: 'pause' }
-  | { type: 'set-duty'; duty: DutyCycle };
+  | { type: 'set-duty'; duty: DutyCycle }
+  | { type: 'set-data-cap'; mbPerHour: number | null };
 
 export type EngineToPage =
   | { type: 'status'; status: EngineStatus }

@@ -77,6 +77,7 @@ function handle(msg: PageToEngine): void {
         forcedBackend: msg.forcedBackend,
         backendCache: pageBackendCache(msg.backendCache),
         dutyCycle: msg.duty,
+        dataCapMbPerHour: msg.dataCapMbPerHour ?? null,
         onStatus: postStatus,
         createExchange: exchangeFactory(msg.exchange ?? 'job'),
         volunteerId: msg.volunteerId ?? null,
@@ -91,6 +92,9 @@ function handle(msg: PageToEngine): void {
       return;
     case 'set-duty':
       engine?.setDutyCycle(msg.duty);
+      return;
+    case 'set-data-cap':
+      engine?.setDataCap(msg.mbPerHour);
       return;
     default: {
       const check: never = msg;

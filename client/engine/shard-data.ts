@@ -2,11 +2,20 @@
 import { exampleOrder, type BatchRange } from '../../shared/batch-plan.js';
 import { decodeShard, type DecodedShard } from '../../shared/shard-format.js';
 import type { Batch } from './model-trainer.js';
+import type { TrafficMeter } from './traffic-meter.js';
 
-export async function fetchShard(url: string, signal?: AbortSignal): Promise<DecodedShard> {
-  const res = await fetch(url, { signal });
+export interface ShardFetchOptions {
+  signal?: AbortSignal;
+  /** Counts the body's bytes as received. Default: not counted. */
+  meter?: TrafficMeter;
+}
+
+export async function fetchShard(url: string, o: ShardFetchOptions = {}): Promise<DecodedShard> {
+  const res = await fetch(url, { signal: o.signal });
   if (!res.ok) throw new Error(`Shard download ${url} failed: HTTP ${res.status}`);
-  return decodeShard(new Uint8Array(await res.arrayBuffer()));
+  const body = new Uint8Array(await res.arrayBuffer());
+  o.meter?.count('received', body.byteLength);
+  return decodeShard(body);
 }
 
 /** Which batches of which example order: what a lease grant names (ShardLeaseGrant's `order` and `batches`). */

@@ -39,6 +39,18 @@ export interface EngineStatus {
   version: number;
   shardsCompleted: number;
   numTensors: number;
+  /** Bytes this engine has sent and received since the page loaded (traffic-meter.ts says what counts). */
+  bytesSent: number;
+  bytesReceived: number;
+  /** The same, per second over the last few seconds. */
+  bytesSentPerSecond: number;
+  bytesReceivedPerSecond: number;
+  /** The volunteer's data cap, MB per hour both ways; null: none. */
+  dataCapMbPerHour: number | null;
+  /** The cap is holding the next batch back (the last hour's bytes used it up). */
+  heldByDataCap: boolean;
+  /** What the throttle saw of the last batch (duty-cycle.ts): its work and the smoothed exchange round trip, ms. */
+  throttle: { workMs: number; roundTripMs: number };
 }
 
 export function initialStatus(): EngineStatus {
@@ -64,5 +76,12 @@ export function initialStatus(): EngineStatus {
     version: 0,
     shardsCompleted: 0,
     numTensors: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    bytesSentPerSecond: 0,
+    bytesReceivedPerSecond: 0,
+    dataCapMbPerHour: null,
+    heldByDataCap: false,
+    throttle: { workMs: 0, roundTripMs: 0 },
   };
 }

@@ -12,6 +12,7 @@ import type { BackendName, JobAssignment, PushAccepted } from '../../shared/prot
 import type { Failure, Result } from '../../shared/result.js';
 import { NO_BACKEND_CACHE, type BackendCache } from './backend-cache.js';
 import { selectBackend } from './backend-selection.js';
+import { BatchPacer } from './batch-pacer.js';
 import { connectWorker, ConnectionLost, type WorkerSocket } from './connection.js';
 import { ModelTrainer } from './model-trainer.js';
 import { createExchange, type ExchangeFactory } from './create-exchange.js';
@@ -19,6 +20,7 @@ import { fetchShard } from './shard-data.js';
 import { LostLeases, runShardLoop } from './shard-loop.js';
 import { initialStatus, type EngineStatus } from './status.js';
 import { Throughput } from './throughput.js';
+import { meterSocket, TrafficMeter } from './traffic-meter.js';
 
 export interface EngineOptions {
   /** Coordinator origin, e.g. http://host:3000 (a worker's own location is its script). */
@@ -27,8 +29,10 @@ export interface EngineOptions {
   onStatus?: (s: EngineStatus) => void;
   /** Remembered backend choices. Default: none. */
   backendCache?: BackendCache;
-  /** Fraction of wall time spent computing. Default: 1. */
+  /** Fraction of full speed (duty-cycle.ts). Default: 1. */
   dutyCycle?: number;
+  /** MB per hour on the network, both ways (data-cap.ts); null: none. Default: null. */
+  dataCapMbPerHour?: number | null;
   /** Builds each assignment's exchange. Default: createExchange (the job's mode); the overhead bench's baseline swaps it. */
   createExchange?: ExchangeFactory;
   /** The browser's lasting anonymous volunteer id, sent in the hello. Default: none. */
@@ -38,6 +42,8 @@ export interface EngineOptions {
 const REQUEST_TIMEOUT_MS = 30_000;
 const REPORT_INTERVAL_MS = 2000;
 const NO_SHARD_RETRY_MS = 1000;
+/** How often the traffic figures are refreshed when no batch is (paused, held by the cap). */
+const TRAFFIC_INTERVAL_MS = 1000;
 
 class Rejected extends Error {
   constructor(readonly failure: Failure) {
@@ -58,16 +64,31 @@ export class WorkerEngine {
   private selectedFor: string | null = null;
   private readonly throughput = new Throughput();
   private everConnected = false;
+  private readonly meter = new TrafficMeter();
+  private readonly pacer: BatchPacer;
 
   constructor(private readonly opts: EngineOptions) {
-    this.status.dutyCycle = opts.dutyCycle ?? 1;
+    this.pacer = new BatchPacer({
+      duty: opts.dutyCycle ?? 1,
+      dataCapMbPerHour: opts.dataCapMbPerHour ?? null,
+      meter: this.meter,
+      onHold: (held) => this.update({ heldByDataCap: held }),
+    });
+    this.status.dutyCycle = this.pacer.duty.value;
+    this.status.dataCapMbPerHour = this.pacer.cap.mbPerHour;
   }
 
-  /** The throttle: after each batch the engine rests so compute time / wall time ≈ duty. */
+  /** The throttle: the engine rests after each batch so it runs at `duty` of its full speed. */
   setDutyCycle(duty: number): void {
-    if (!(duty > 0 && duty <= 1)) throw new RangeError(`duty cycle must be in (0, 1], got ${duty}`);
+    this.pacer.duty.set(duty);
     this.throughput.reset(); // examples/s should reflect the new setting, not the old one
     this.update({ dutyCycle: duty });
+  }
+
+  /** The data cap, MB per hour both ways, or null for none. */
+  setDataCap(mbPerHour: number | null): void {
+    this.pacer.setDataCap(mbPerHour);
+    this.update({ dataCapMbPerHour: this.pacer.cap.mbPerHour });
   }
 
   /** Starts training, or resumes after pause(). */
@@ -95,6 +116,7 @@ export class WorkerEngine {
 
   private async run(): Promise<void> {
     const socket = connectWorker(this.opts.origin);
+    meterSocket(socket, this.meter);
     this.socket = socket;
     socket.on('job:assign', (job) => {
       this.assignment = { job, seq: this.assignment.seq + 1 };
@@ -106,6 +128,7 @@ export class WorkerEngine {
       if (this.running) this.update({ state: 'offline', message: 'The coordinator cannot be reached; retrying…' });
     });
     setInterval(() => this.report(), REPORT_INTERVAL_MS); // the engine lives as long as its Web Worker
+    setInterval(() => this.update(this.traffic()), TRAFFIC_INTERVAL_MS);
     let backoff = 500;
     for (;;) {
       try {
@@ -122,10 +145,17 @@ export class WorkerEngine {
     }
   }
 
-  private async gate(): Promise<void> {
-    if (this.running) return;
+  /** Waits while paused; true when it did. */
+  private async gate(): Promise<boolean> {
+    if (this.running) return false;
     await new Promise<void>((r) => (this.resume = r));
     this.update({ state: 'training' });
+    return true;
+  }
+
+  private traffic(): Pick<EngineStatus, 'bytesSent' | 'bytesReceived' | 'bytesSentPerSecond' | 'bytesReceivedPerSecond'> {
+    const rate = this.meter.perSecond();
+    return { bytesSent: this.meter.total.sent, bytesReceived: this.meter.total.received, bytesSentPerSecond: rate.sent, bytesReceivedPerSecond: rate.received };
   }
 
   private async connected(socket: WorkerSocket): Promise<void> {
@@ -180,14 +210,17 @@ export class WorkerEngine {
       this.update({ backend: sel.backend, adapter: sel.adapter, webgpuUnavailable: sel.webgpuUnavailable, measured: sel.measured, message: null });
     }
     const trainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
+    this.pacer.duty.forgetFullSpeed();
     const stillAssigned = () => this.assignment.seq === seq && socket.connected;
     const lost = new LostLeases();
+    let waitedForLease = false;
     const exchange = (this.opts.createExchange ?? createExchange)(
       job,
       trainer,
       {
-        push: (p) => this.live(socket).emitWithAck('grads:push', p),
-        pull: (req) => this.live(socket).emitWithAck('params:pull', req),
+        // Timed: a round trip is part of what a batch costs at full speed (duty-cycle.ts).
+        push: (p) => this.pacer.duty.timed(() => this.live(socket).emitWithAck('grads:push', p)),
+        pull: (req) => this.pacer.duty.timed(() => this.live(socket).emitWithAck('params:pull', req)),
       },
       {
         pushed: (r, sent) => {
@@ -206,22 +239,33 @@ export class WorkerEngine {
         lost,
         lease: () => this.live(socket).emitWithAck('shard:lease', { jobId: job.jobId }),
         complete: (leaseId) => this.live(socket).emitWithAck('shard:complete', { jobId: job.jobId, leaseId }),
-        fetchShard: (url) => fetchShard(new URL(url, this.opts.origin).toString()),
+        fetchShard: (url) => fetchShard(new URL(url, this.opts.origin).toString(), { meter: this.meter }),
         stillAssigned,
         prefetch: true,
         retryMs: NO_SHARD_RETRY_MS,
-        beforeBatch: () => this.gate(),
+        beforeBatch: async () => {
+          if (await this.gate()) this.pacer.idle(); // a pause is not the next batch's work
+          await this.pacer.beforeBatch();
+        },
         afterBatch: async (batch, started) => {
-          const busy = performance.now() - started;
-          const duty = this.status.dutyCycle;
-          if (duty < 1) await sleep(busy * (1 / duty - 1));
+          const workMs = await this.pacer.afterBatch();
           this.throughput.add(batch.size);
           this.update({
+            throttle: { workMs, roundTripMs: this.pacer.duty.roundTripMs },
             batches: this.status.batches + 1,
             secondsTraining: this.status.secondsTraining + (performance.now() - started) / 1000,
             examplesPerSecond: this.throughput.perSecond(),
             numTensors: tf.memory().numTensors,
+            ...this.traffic(),
           });
+        },
+        waiting: (waiting) => {
+          // Told after every lease; only the end of a real wait for one is idle time.
+          if (waiting) waitedForLease = true;
+          else if (waitedForLease) {
+            waitedForLease = false;
+            this.pacer.idle();
+          }
         },
         leaseEnded: (_lease, answer) => {
           if (answer !== 'lost' && answer.ok) this.update({ shardsCompleted: this.status.shardsCompleted + 1 });

@@ -1,11 +1,13 @@
 /**
  * Conditions under which the volunteer asked not to compute: the tab is hidden; the
  * battery is low and not charging; the device is not charging at all ("only while
- * charging"); the person is at the device ("only when idle", page/idle-watch.ts).
+ * charging"); the person is at the device ("only when idle", page/idle-watch.ts); the
+ * connection is metered ("only on unmetered connections", page/connection-watch.ts).
  * Battery facts come from navigator.getBattery where the browser has it (Chromium,
  * secure contexts); elsewhere the page says it cannot tell and does not hold back.
  */
 import type { VolunteerPreferences } from './preferences.js';
+import { connectionFacts, watchConnection, type ConnectionFacts } from './connection-watch.js';
 import { IdleWatch, type IdleSource } from './idle-watch.js';
 
 /** Below this charge, and not charging, the battery counts as low. */
@@ -26,6 +28,8 @@ export interface AutoPauseConditions {
   /** Nobody has used the device (or this tab, see idleSource) for the chosen minutes. */
   userIdle: boolean;
   idleSource: IdleSource;
+  /** What the browser says of its connection's cost. */
+  connection: ConnectionFacts;
 }
 
 export interface AutoPauseWatch {
@@ -43,8 +47,14 @@ export function watchAutoPauseConditions(idleMinutes: number, onChange: (c: Auto
     charging: null,
     userIdle: false,
     idleSource: 'this-tab',
+    connection: connectionFacts(undefined),
   };
   const changed = () => onChange({ ...current });
+  const readConnection = watchConnection((facts) => {
+    current.connection = facts;
+    changed();
+  });
+  current.connection = readConnection();
   document.addEventListener('visibilitychange', () => {
     current.hidden = document.visibilityState === 'hidden';
     changed();
@@ -93,5 +103,6 @@ export function autoPauseReasons(p: VolunteerPreferences, c: AutoPauseConditions
     const where = c.idleSource === 'idle-detection' ? 'the device' : 'this tab';
     why.push(`${where} was used in the last ${p.idleMinutes} min`);
   }
+  if (p.onlyUnmetered && c.connection.metered === true) why.push(`the connection is metered (${c.connection.said})`);
   return why;
 }

@@ -11,6 +11,8 @@ import { initialStatus, type EngineStatus } from '../engine/status.js';
 export interface EngineHostOptions {
   forcedBackend: BackendName | null;
   duty: DutyCycle;
+  /** MB per hour both ways; null: none. Default: null. */
+  dataCapMbPerHour?: number | null;
   onStatus(status: EngineStatus): void;
   /** The engine failed in a way it cannot recover from. */
   onFatal(message: string): void;
@@ -50,6 +52,7 @@ export class EngineHost {
       forcedBackend: opts.forcedBackend,
       backendCache: readBackendCache(),
       duty: opts.duty,
+      dataCapMbPerHour: opts.dataCapMbPerHour ?? null,
       exchange: opts.exchange ?? 'job',
       volunteerId: opts.volunteerId ?? null,
     });
@@ -65,6 +68,10 @@ export class EngineHost {
 
   setDuty(duty: DutyCycle): void {
     this.send({ type: 'set-duty', duty });
+  }
+
+  setDataCap(mbPerHour: number | null): void {
+    this.send({ type: 'set-data-cap', mbPerHour });
   }
 
   private send(msg: PageToEngine): void {

@@ -1,6 +1,7 @@
 /**
  * What the volunteer chose, remembered per browser: consent (so a returning
- * volunteer's tab resumes), an explicit pause, the throttle and the auto-pause choices.
+ * volunteer's tab resumes), an explicit pause, the throttle, the data cap and the
+ * auto-pause choices.
  * Every tab of the browser shares them (the page reloads them on a `storage` event).
  */
 import { DUTY_CYCLES, type DutyCycle } from '../engine/engine-messages.js';
@@ -8,6 +9,10 @@ import { DUTY_CYCLES, type DutyCycle } from '../engine/engine-messages.js';
 /** Minutes without input after which "compute only when idle" lets the tab compute. */
 export const IDLE_MINUTES = [1, 2, 5, 10, 15, 30] as const;
 export type IdleMinutes = (typeof IDLE_MINUTES)[number];
+
+/** The data caps offered, MB per hour both ways (the engine's data-cap.ts takes any positive number). */
+export const DATA_CAPS_MB_PER_HOUR = [20, 50, 100, 250, 500, 1000] as const;
+export type DataCapChoice = (typeof DATA_CAPS_MB_PER_HOUR)[number] | null;
 
 export interface VolunteerPreferences {
   /** The volunteer pressed Start at least once in this browser. */
@@ -22,6 +27,10 @@ export interface VolunteerPreferences {
   idleMinutes: IdleMinutes;
   /** Compute only while the device is charging (where the browser tells). */
   onlyWhileCharging: boolean;
+  /** MB per hour on the network, both ways; null: no cap. */
+  dataCapMbPerHour: DataCapChoice;
+  /** Compute only while the browser says the connection is not metered. */
+  onlyUnmetered: boolean;
 }
 
 export const PREFERENCES_KEY = 'downpour.volunteer';
@@ -35,6 +44,8 @@ export const DEFAULT_PREFERENCES: VolunteerPreferences = {
   onlyWhenIdle: false,
   idleMinutes: 5,
   onlyWhileCharging: false,
+  dataCapMbPerHour: null,
+  onlyUnmetered: false,
 };
 
 export function loadPreferences(): VolunteerPreferences {
@@ -47,11 +58,12 @@ export function loadPreferences(): VolunteerPreferences {
   const p = { ...DEFAULT_PREFERENCES };
   if (raw && typeof raw === 'object') {
     const r = raw as Record<string, unknown>;
-    for (const key of ['consented', 'paused', 'pauseWhenHidden', 'pauseOnLowBattery', 'onlyWhenIdle', 'onlyWhileCharging'] as const) {
+    for (const key of ['consented', 'paused', 'pauseWhenHidden', 'pauseOnLowBattery', 'onlyWhenIdle', 'onlyWhileCharging', 'onlyUnmetered'] as const) {
       if (typeof r[key] === 'boolean') p[key] = r[key];
     }
     if ((DUTY_CYCLES as readonly unknown[]).includes(r.duty)) p.duty = r.duty as DutyCycle;
     if ((IDLE_MINUTES as readonly unknown[]).includes(r.idleMinutes)) p.idleMinutes = r.idleMinutes as IdleMinutes;
+    if ((DATA_CAPS_MB_PER_HOUR as readonly unknown[]).includes(r.dataCapMbPerHour)) p.dataCapMbPerHour = r.dataCapMbPerHour as DataCapChoice;
   }
   return p;
 }

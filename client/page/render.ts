@@ -1,6 +1,7 @@
 /** Paints an EngineStatus (and why the tab is not computing) into the volunteer page. */
 import type { EngineStatus } from '../engine/status.js';
-import { formatCount, formatDuration } from './format.js';
+import { formatCount, formatDuration, setText } from './format.js';
+import { renderTraffic } from './network-panel.js';
 import type { TrainerLockState } from './trainer-lock.js';
 
 const $ = (id: string) => document.getElementById(id)!;
@@ -60,23 +61,24 @@ export function render(s: EngineStatus, p: PageSituation): void {
       : p.autoPausedBecause.length
         ? 'auto-paused'
         : s.state.replace(/-/g, ' ');
-  $('state').textContent = stateText;
+  setText($('state'), stateText);
   const tabBox = $('tab-notice');
   tabBox.hidden = !waitingForTab(p);
-  $('tab-notice-text').textContent = p.tab?.takenOver
+  setText($('tab-notice-text'), p.tab?.takenOver
     ? 'Another tab of this browser took over training, so this one stopped: one tab per browser trains, so they do not compete for your device. This tab carries on if that one closes or pauses.'
-    : 'Another tab of this browser is already training: one tab per browser trains, so they do not compete for your device. This tab carries on if that one closes or pauses.';
+    : 'Another tab of this browser is already training: one tab per browser trains, so they do not compete for your device. This tab carries on if that one closes or pauses.');
   const n = notice(s, p);
   const box = $('notice');
-  box.textContent = n.text;
-  box.dataset.tone = n.tone;
-  $('backend').textContent = s.backend ? `${s.backend}${p.forcedBackend ? ' (forced)' : ''}` : '—';
-  $('adapter').textContent = s.adapter
+  setText(box, n.text);
+  if (box.dataset.tone !== n.tone) box.dataset.tone = n.tone;
+  setText($('backend'), s.backend ? `${s.backend}${p.forcedBackend ? ' (forced)' : ''}` : '—');
+  setText($('adapter'), s.adapter
     ? `${s.adapter.vendor || 'unknown vendor'} ${s.adapter.architecture || s.adapter.description}${s.adapter.isFallbackAdapter ? ' (software fallback)' : ''}`
-    : (s.webgpuUnavailable ?? '—');
-  $('eps').textContent = formatCount(s.examplesPerSecond);
-  $('examples').textContent = formatCount(s.examplesContributed);
-  $('time').textContent = formatDuration(s.secondsTraining);
-  $('accepted').textContent = formatCount(s.pushesAccepted);
-  $('rejected').textContent = formatCount(Object.values(s.pushesRejected).reduce((a, b) => a + b, 0));
+    : (s.webgpuUnavailable ?? '—'));
+  setText($('eps'), formatCount(s.examplesPerSecond));
+  setText($('examples'), formatCount(s.examplesContributed));
+  setText($('time'), formatDuration(s.secondsTraining));
+  setText($('accepted'), formatCount(s.pushesAccepted));
+  setText($('rejected'), formatCount(Object.values(s.pushesRejected).reduce((a, b) => a + b, 0)));
+  renderTraffic(s);
 }

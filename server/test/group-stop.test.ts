@@ -39,7 +39,8 @@ afterEach(() => {
 function start(dataDir: string, args: string[], env: NodeJS.ProcessEnv = {}): ProcessGroup {
   coordinator = new ProcessGroup(
     'start',
-    ['--port', '0', '--host', '127.0.0.1', '--no-build', '--data-dir', dataDir, '--model', 'mlp', ...args],
+    // fp32: the test pushes dense gradients by hand (the default job's codec is topk-packed).
+    ['--port', '0', '--host', '127.0.0.1', '--no-build', '--data-dir', dataDir, '--model', 'mlp', '--codec', 'fp32', ...args],
     { DOWNPOUR_LOG: 'info', ...env },
   );
   return coordinator;

@@ -1,6 +1,8 @@
 /** A job as volunteers see it (shared/volunteer-protocol.ts JobCard): no spec internals, no worker details. */
 import type { JobCard } from '../../shared/volunteer-protocol.js';
 import { MODEL_PRESETS } from '../../shared/models.js';
+import { FeatureEncoding } from '../../shared/shard-format.js';
+import type { WireFacts } from '../../shared/wire-estimate.js';
 import type { DatasetRegistry } from '../data/datasets.js';
 import type { Job } from '../jobs/job.js';
 
@@ -30,6 +32,27 @@ export function jobCard(job: Job, datasets: DatasetRegistry): JobCard {
     workers: s.workers,
     accuracy: last?.accuracy ?? null,
     final: isFinished(job.state) && last !== null && last.version === job.store.version,
+    wire: wireFacts(job, datasets),
+  };
+}
+
+function wireFacts(job: Job, datasets: DatasetRegistry): WireFacts {
+  const { spec } = job;
+  const values = job.assignment().dataset.featureShape.reduce((a, b) => a * b, 1);
+  let bytesPerValue = 4;
+  try {
+    if (datasets.get(spec.dataset).encoding === FeatureEncoding.UINT8_UNIT) bytesPerValue = 1;
+  } catch {
+    // An upload deleted since: uploads are float32.
+  }
+  return {
+    codec: spec.codec,
+    topkRatio: spec.topkRatio,
+    nPush: spec.nPush,
+    nFetch: spec.nFetch,
+    batchSize: spec.batchSize,
+    bytesPerExampleOfData: values * bytesPerValue + 1, // and its label
+    sparseUpdates: spec.optimizer.type === 'sgd' || spec.optimizer.type === 'adagrad',
   };
 }
 
