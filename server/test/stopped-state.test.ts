@@ -23,7 +23,7 @@ afterEach(async () => {
   run = restarted = null;
 });
 
-it('stop ends a job as stopped everywhere, and a restart keeps stopped and done apart', async () => {
+it('stop ends a job as stopped everywhere, and a restart keeps stopped and done apart', { timeout: 180_000 }, async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'downpour-stopped-'));
   run = await startCoordinator({ model: 'mlp', name: 'to stop' }, { operatorToken: TOKEN, dataDir });
   const id = run.job.id;
