@@ -246,13 +246,13 @@ export class Job {
     const admitted = this.consistency.admit(workerId, push.baseVersion);
     if ('ok' in admitted) return admitted;
     // The norm is judged per batch as the lease counts them, never as the worker claims.
-    const refused = this.gate.check({ manifest: push.manifest, data: push.data, batches: taken.to - taken.from }, workerId);
-    if (refused) {
+    const gradient = this.gate.check({ manifest: push.manifest, data: push.data, batches: taken.to - taken.from }, workerId);
+    if ('ok' in gradient) {
       // A sync round stops waiting for a worker whose gradient it refused (a Byzantine one would stall every round to its deadline); a valid retry still joins.
       this.consistency.leave(workerId);
-      return refused;
+      return gradient;
     }
-    return this.consistency.accept(workerId, admitted);
+    return this.consistency.accept(workerId, admitted, gradient);
   }
 
   /** The push was answered: its examples are credited from the lease, or its batches requeued. */
