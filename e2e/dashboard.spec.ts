@@ -87,6 +87,7 @@ test('operator signs in, creates a job, watches it train, pauses and resumes it'
   await expect(rows).toHaveCount(1);
   await expect(rows.first()).toContainText('wasm');
   await expect(rows.first()).toContainText(JOB_NAME);
+  await expect(dash.locator(`.job-select:has-text("${JOB_NAME}") .job-stats`)).toContainText('· 1 worker ·');
   const jobs = (await (await request.get(`${run.url}/api/jobs`)).json()) as JobSummary[];
   const detail = (await (await request.get(`${run.url}/api/jobs/${jobs.find((j) => j.name === JOB_NAME)!.id}`)).json()) as JobDetail;
   expect(detail.spec.codec).toBe('topk');
@@ -98,8 +99,11 @@ test('operator signs in, creates a job, watches it train, pauses and resumes it'
 
   await dash.screenshot({ path: test.info().outputPath('dashboard-desktop.png'), fullPage: true });
   await dash.setViewportSize({ width: 390, height: 844 });
-  // Phone width: charts stack, the worker table scrolls inside its frame.
+  // Phone width: charts stack, the worker table's rows become labelled cards: no column is cut off.
   expect(await dash.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+  const cells = await rows.first().locator('th, td').evaluateAll((els) => els.map((e) => ({ label: e.getAttribute('data-label'), right: e.getBoundingClientRect().right })));
+  expect(cells).toHaveLength(9);
+  expect(cells.filter((c) => c.right > 390), 'worker cells past the screen edge').toEqual([]);
   await dash.screenshot({ path: test.info().outputPath('dashboard-phone.png'), fullPage: true });
   await dash.setViewportSize({ width: 1280, height: 800 });
 
@@ -114,6 +118,10 @@ test('operator signs in, creates a job, watches it train, pauses and resumes it'
   await nextReport(run, workerId);
   await nextReport(run, workerId);
   expect(await versionOf(request, JOB_NAME)).toBe(settled);
+  // A worker without a job trains nothing: it reports, and the table shows, no examples/s.
+  expect(run.coordinator.workers.get(workerId)?.examplesPerSecond).toBe(0);
+  await expect(rows.first().locator('td[data-label="Examples/s"]')).toHaveText('0 (idle)');
+  await expect(rows.first().locator('td[data-label="Job"]')).toHaveText('idle');
 
   await dash.getByRole('button', { name: 'Resume', exact: true }).click();
   await expect(dash.locator('#job-state')).toHaveText('running');

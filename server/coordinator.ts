@@ -25,6 +25,7 @@ import { createEvaluationService, type EvaluationService } from './eval/evaluato
 import { apiRouter } from './http/api.js';
 import { clientPages } from './http/client-pages.js';
 import { apiNotFound, errorHandler } from './http/errors.js';
+import { metricsExportRouter } from './http/metrics-export.js';
 import { operatorRouter } from './http/operator-api.js';
 import { securityHeaders } from './http/security-headers.js';
 import { shardRouter } from './http/shards.js';
@@ -156,6 +157,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
   app.use('/api', apiRouter(jobs, datasets));
   app.use('/api', volunteerRouter({ project, jobs, datasets, store: volunteers, ledger: contributions, now }));
   app.use('/api', operatorRouter({ token: operatorToken, jobs, datasets, checkpoints, shards: shardStore, onJobsChanged: assignIdle }));
+  app.use('/api', metricsExportRouter({ token: operatorToken, jobs, store, now }));
   app.use('/api', apiNotFound);
   app.use('/shards', shardRouter(shardStore));
   app.get('/metrics', async (_req, res) => {

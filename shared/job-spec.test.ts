@@ -62,6 +62,20 @@ describe('job spec', () => {
     for (const codec of DENSE_CODECS) expect(parseJobSpec({ mode: 'sync', aggregation: 'median', codec }).ok, codec).toBe(true);
   });
 
+  it('names and describes the job after its dataset unless told otherwise', () => {
+    const parsed = (input: object) => {
+      const r = parseJobSpec(input);
+      if (!r.ok) throw new Error(r.message);
+      return { name: r.value.name, description: r.value.description };
+    };
+    expect(parsed({})).toEqual({ name: 'MNIST digits', description: expect.stringContaining('(MNIST)') });
+    expect(parsed({ dataset: 'fashion-mnist' })).toEqual({ name: 'Fashion-MNIST clothing', description: expect.stringContaining('(Fashion-MNIST)') });
+    expect(parsed({ dataset: 'iris' }).name).toBe('Iris flowers');
+    expect(parsed({ dataset: 'toy' })).toEqual({ name: 'toy classifier', description: expect.stringContaining('"toy"') });
+    for (const dataset of ['fashion-mnist', 'iris', 'toy']) expect(JSON.stringify(parsed({ dataset }))).not.toMatch(/\bMNIST digits|\(MNIST\)|Handwritten/);
+    expect(parsed({ dataset: 'iris', name: 'mine', description: '' })).toEqual({ name: 'mine', description: '' });
+  });
+
   it('keeps an explicit 0 instead of replacing it with the default', () => {
     const r = parseJobSpec({ maxStaleness: 0 });
     expect(r.ok && r.value.maxStaleness).toBe(0);
@@ -80,5 +94,28 @@ describe('job spec', () => {
     const input = { optimizer: { type: 'sgd' as const } };
     parseJobSpec(input);
     expect(input).toEqual({ optimizer: { type: 'sgd' } });
+  });
+});
+
+describe('job spec messages', () => {
+  const message = (input: unknown) => {
+    const r = parseJobSpec(input);
+    if (r.ok) throw new Error('expected a refusal');
+    return r.message;
+  };
+
+  it('say what is wrong in words, after the field path, without zod jargon', () => {
+    expect(message({ optimizer: { learningRate: 50 } })).toBe('optimizer.learningRate: must be at most 10');
+    expect(message({ optimizer: { learningRate: 0 } })).toBe('optimizer.learningRate: must be above 0');
+    expect(message({ batchSize: 1.5 })).toBe('batchSize: must be a whole number');
+    expect(message({ batchSize: 0 })).toBe('batchSize: must be at least 1');
+    expect(message({ trimFraction: 0.5 })).toBe('trimFraction: must be below 0.5');
+    expect(message({ name: '' })).toBe('name: must not be empty');
+    expect(message({ mode: 'fast' })).toBe('mode: must be one of async, staleness-aware, sync, local');
+    expect(message({ dataset: 'My Set' })).toMatch(/^dataset: must be 1 to 40 lowercase letters/);
+    expect(message({ modle: 'cnn', sped: 1 })).toBe('modle: is not a known field; sped: is not a known field');
+    for (const m of [message({ batchSize: 'x' }), message({ optimizer: { learningRate: 50 } }), message({ modle: 1 })]) {
+      expect(m).not.toMatch(/Too big|Too small|Invalid input|expected|Unrecognized|\(root\)/);
+    }
   });
 });

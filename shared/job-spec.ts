@@ -5,6 +5,8 @@
  */
 import { z } from 'zod';
 import { CODEC_IDS, DEFAULT_TOPK_RATIO, createCodec } from './codec.js';
+import { formatIssues } from './issue-text.js';
+import { defaultJobText } from './job-defaults.js';
 import { CONSISTENCY_MODES, MODES, ROUND_MODES, type ModeSpecField, type ModeWorkerField } from './modes.js';
 
 export const OPTIMIZER_TYPES = ['sgd', 'momentum', 'adagrad', 'adam'] as const;
@@ -64,14 +66,14 @@ export const optimizerSpecSchema = z
 
 export const jobSpecSchema = z
   .object({
-    /** Shown to volunteers and operators. */
-    name: z.string().min(1).max(120).default('MNIST digits'),
-    /** The operator's words to volunteers: what this training is for. */
-    description: z.string().max(2000).default('Handwritten digit recognition (MNIST), trained by volunteers.'),
+    /** Shown to volunteers and operators. Default: named after the dataset (shared/job-defaults.ts), e.g. "MNIST digits". */
+    name: z.string().min(1).max(120).optional(),
+    /** The operator's words to volunteers: what this training is for. Default: a sentence about the dataset. */
+    description: z.string().max(2000).optional(),
     /** Model preset (see shared/models.ts), or `custom` with an uploaded topology. */
     model: z.enum(MODEL_NAMES).default('cnn'),
     /** A built-in dataset (mnist, fashion-mnist, iris) or an uploaded one. */
-    dataset: z.string().regex(DATASET_NAME_PATTERN).default('mnist'),
+    dataset: z.string().regex(DATASET_NAME_PATTERN, 'must be 1 to 40 lowercase letters, digits or dashes, not starting with a dash').default('mnist'),
     optimizer: optimizerSpecSchema.default(() => optimizerSpecSchema.parse({})),
     /** Examples per mini-batch on a worker. */
     batchSize: z.number().int().min(1).max(4096).default(64),
@@ -165,6 +167,11 @@ export const jobSpecSchema = z
         message: `${spec.aggregation} needs dense gradients: with codec ${spec.codec} most coordinates are zero in most pushes, which robust aggregation reads as disagreement; use fp32, fp16 or int8`,
       });
     }
+  })
+  // The text defaults depend on the dataset, so they are filled once it is known.
+  .transform((spec) => {
+    const text = defaultJobText(spec.dataset);
+    return { ...spec, name: spec.name ?? text.name, description: spec.description ?? text.description };
   });
 
 export type JobSpecInput = z.input<typeof jobSpecSchema>;
@@ -182,6 +189,4 @@ export function parseJobSpec(input: unknown): ParseResult<JobSpec> {
   return { ok: false, message: formatIssues(r.error.issues) };
 }
 
-export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
-  return issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
-}
+export { formatIssues };

@@ -15,6 +15,10 @@
  *   DELETE /api/jobs/:id                    operator → {ok:true}
  *   GET    /api/jobs/:id/model              operator → tfjs model.json (weightsManifest → weights.bin)
  *   GET    /api/jobs/:id/model/weights.bin  operator → binary weights
+ *   GET    /api/jobs/:id/model.zip          operator → <name>-<id>-v<version>/{model.json, weights.bin, README.txt}
+ *   GET    /api/jobs/:id/metrics.json       operator → {job, evals (with confusion), history}
+ *   GET    /api/jobs/:id/evals.csv          operator → one row per evaluation, per-class accuracy columns
+ *   GET    /api/jobs/:id/history.csv        operator → one row per sampled second
  *   GET    /api/jobs/:id/checkpoints        operator → CheckpointInfo[]
  *   GET    /api/jobs/:id/checkpoints/:name  operator → checkpoint file
  *   GET    /api/datasets                    public  → DatasetInfo[]
@@ -78,6 +82,12 @@ export interface JobDetail extends JobSummary {
   parameters: number;
   /** Set when the job was resumed from a checkpoint after a coordinator restart. */
   resumedFrom: { version: number; at: number } | null;
+  /** The dataset's class names, by label. */
+  classNames: string[];
+  /** Training examples in one epoch (the dataset's training split). */
+  examplesPerEpoch: number;
+  /** The latest evaluation's confusion matrix (matrix[true][predicted]); not in ticks, it comes with `job:eval`. */
+  confusion: { version: number; matrix: number[][] } | null;
   evals: EvalRecord[];
   /** The last few minutes of MetricPoints (oldest first). */
   history: MetricPoint[];
@@ -114,9 +124,12 @@ export interface CheckpointInfo {
   bytes: number;
 }
 
+/** What a tick says about a job: everything but the series and the confusion matrix. */
+export type JobTick = Omit<JobDetail, 'history' | 'evals' | 'confusion'>;
+
 export interface DashboardState {
   at: number;
-  jobs: Omit<JobDetail, 'history' | 'evals'>[];
+  jobs: JobTick[];
   workers: WorkerView[];
 }
 

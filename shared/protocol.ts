@@ -186,9 +186,22 @@ export interface EvalRecord {
   loss: number;
   /** Unix ms. */
   at: number;
+  /**
+   * confusion[t][p]: test examples of class t predicted as p. Sent with the `job:eval`
+   * event and stored; the job keeps only its latest (JobDetail.confusion).
+   */
+  confusion?: number[][];
 }
 
-export type JobState = 'draft' | 'running' | 'paused' | 'done' | 'failed';
+/**
+ * A job's lifecycle: draft → running ⇄ paused, then one of three ends: done (every
+ * epoch trained, or the target accuracy reached), stopped (the operator ended it
+ * early) or failed (with its reason). An end is final.
+ */
+export const JOB_STATES = ['draft', 'running', 'paused', 'done', 'stopped', 'failed'] as const;
+export type JobState = (typeof JOB_STATES)[number];
+/** The states a job cannot leave. */
+export const FINAL_JOB_STATES: readonly JobState[] = ['done', 'stopped', 'failed'];
 
 /** GET /api/jobs element. */
 export interface JobSummary {

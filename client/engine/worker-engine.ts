@@ -248,7 +248,8 @@ export class WorkerEngine {
     socket.emit('worker:report', {
       backend: this.status.backend,
       adapter: this.status.adapter,
-      examplesPerSecond: this.running ? this.throughput.perSecond() : 0,
+      // Only a training engine has a rate; waiting for a job or a shard is 0, not the last rate.
+      examplesPerSecond: this.running && this.status.state === 'training' ? this.throughput.perSecond() : 0,
     });
   }
 }

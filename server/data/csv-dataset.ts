@@ -126,7 +126,7 @@ class CsvColumns {
       yield;
     }
     this.blocks.length = 0;
-    return { name, featureShape: [width], numClasses, encoding: FeatureEncoding.FLOAT32, train, test };
+    return { name, featureShape: [width], numClasses, ...(sorted ? { classNames: sorted } : {}), encoding: FeatureEncoding.FLOAT32, train, test };
   }
 }
 

@@ -18,7 +18,7 @@ import type { JobRegistry } from '../jobs/job-registry.js';
 import { fileBody, jsonBody } from './body.js';
 import { requestChunks } from './upload-stream.js';
 import { httpStatusOf } from './errors.js';
-import { modelJson, weightsBin } from './model-export.js';
+import { modelArchive, modelJson, sourceOfJob, weightsBin } from './model-export.js';
 import { requireOperator } from './require-operator.js';
 import { z } from 'zod';
 
@@ -94,12 +94,20 @@ export function operatorRouter(d: OperatorApiDeps): Router {
     }),
   );
 
-  const sendModel = withJob((job, _req, res) => void res.json(modelJson(job)));
-  const sendWeights = withJob((job, _req, res) => void res.type('application/octet-stream').send(weightsBin(job)));
+  const sendModel = withJob((job, _req, res) => void res.json(modelJson(sourceOfJob(job))));
+  const sendWeights = withJob((job, _req, res) => void res.type('application/octet-stream').send(weightsBin(sourceOfJob(job))));
   router.get('/jobs/:id/model', auth, sendModel);
   router.get('/jobs/:id/model/model.json', auth, sendModel);
   router.get('/jobs/:id/model/weights.bin', auth, sendWeights);
   router.get('/jobs/:id/weights.bin', auth, sendWeights);
+  router.get(
+    '/jobs/:id/model.zip',
+    auth,
+    withJob((job, _req, res) => {
+      const archive = modelArchive(sourceOfJob(job), new Date());
+      res.attachment(archive.filename).type('application/zip').send(archive.data);
+    }),
+  );
 
   router.get(
     '/jobs/:id/checkpoints',

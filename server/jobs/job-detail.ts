@@ -1,5 +1,6 @@
 /** The operator's view of a job (REST and dashboard). */
 import type { JobDetail } from '../../shared/operator-protocol.js';
+import { classNamesOf } from '../data/dataset.js';
 import type { Job } from './job.js';
 
 export function jobDetail(job: Job, withHistory = true): JobDetail {
@@ -24,6 +25,9 @@ export function jobDetail(job: Job, withHistory = true): JobDetail {
     },
     parameters: job.store.parameterCount,
     resumedFrom: job.resumedFrom,
+    classNames: classNamesOf(job.dataset),
+    examplesPerEpoch: job.dataset.train.count,
+    confusion: job.confusion,
     evals: withHistory ? [...job.evals] : [],
     history: withHistory ? [...job.metrics.history] : [],
   };

@@ -133,6 +133,8 @@ export class JobRegistry {
     const job = await this.build(() => s.id, spec.value, s.topology, s.createdAt);
     const unusable = this.deps.checkpoints ? await resumeFromCheckpoint(job, this.deps.checkpoints) : null;
     for (const rec of store.evals(s.id)) job.evals.push(rec);
+    const last = store.evals(s.id, { confusion: true }).filter((e) => e.confusion).at(-1);
+    if (last?.confusion) job.confusion = { version: last.version, matrix: last.confusion };
     for (const point of store.metrics(s.id, HISTORY_POINTS)) job.metrics.history.push(point);
     this.jobs.set(job.id, job);
     if (unusable) {

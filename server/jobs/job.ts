@@ -1,6 +1,6 @@
 /**
  * One training job as the chief runs it: the parameter store, the shard ledger, the
- * lifecycle (draft → running ⇄ paused → done | failed), evaluation and checkpoint
+ * lifecycle (draft → running ⇄ paused → done | stopped | failed), evaluation and checkpoint
  * schedules and the counters. Worker handlers and operator routes call into it; it
  * knows nothing about sockets or HTTP.
  */
@@ -8,17 +8,18 @@ import { asBytes, codecOf, type TensorCodec } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import type { JobSpec } from '../../shared/job-spec.js';
 import { MODES, type ModeWorkerField } from '../../shared/modes.js';
-import type {
-  CompleteAnswer,
-  EvalRecord,
-  GradientPush,
-  JobAssignment,
-  JobState,
-  JobSummary,
-  LeaseAnswer,
-  ModeAssignment,
-  ParamsSnapshot,
-  PushAccepted,
+import {
+  FINAL_JOB_STATES,
+  type CompleteAnswer,
+  type EvalRecord,
+  type GradientPush,
+  type JobAssignment,
+  type JobState,
+  type JobSummary,
+  type LeaseAnswer,
+  type ModeAssignment,
+  type ParamsSnapshot,
+  type PushAccepted,
 } from '../../shared/protocol.js';
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import type { CheckpointContent } from '../checkpoints/checkpoint-format.js';
@@ -82,7 +83,10 @@ export class Job {
   /** Ties pushes to leases and keeps each worker's standing (server/jobs/push-accounting.ts). */
   private readonly accounting: PushAccounting;
   stats: JobStats = emptyStats();
+  /** Oldest first, without their confusion matrices (only the latest is kept: `confusion`). */
   readonly evals: EvalRecord[] = [];
+  /** The latest evaluation's confusion matrix (confusion[true][predicted]) and the version it scored. */
+  confusion: { version: number; matrix: number[][] } | null = null;
   readonly workers = new Set<string>();
   /**
    * Workers whose last lease request found no shard (the last epoch is draining): a
@@ -124,6 +128,11 @@ export class Job {
     return this.deps.model.topology;
   }
 
+  /** The dataset the job trains on (its shape, classes and scaling travel with the exported model). */
+  get dataset(): Dataset {
+    return this.deps.dataset;
+  }
+
   /** Operator control; refuses transitions that make no sense from the current state. */
   control(action: JobAction): Result<object> {
     const from = this.state;
@@ -134,7 +143,7 @@ export class Job {
       stop: ['draft', 'running', 'paused'],
     };
     if (!allowed[action].includes(from)) return fail(ErrorCode.BAD_REQUEST, `Cannot ${action} a job that is ${from}`);
-    if (action === 'stop') this.finish('done', null, 'stopped by the operator');
+    if (action === 'stop') this.finish('stopped', null, 'stopped by the operator');
     else this.setState(action === 'pause' ? 'paused' : 'running');
     return ok({});
   }
@@ -159,8 +168,8 @@ export class Job {
     this.deps.onStateChange(this);
   }
 
-  private finish(state: 'done' | 'failed', failure: string | null, reason: string): void {
-    if (this.state === 'done' || this.state === 'failed') return;
+  private finish(state: 'done' | 'stopped' | 'failed', failure: string | null, reason: string): void {
+    if (FINAL_JOB_STATES.includes(this.state)) return;
     this.failure = failure;
     log.info(`job ${state}`, { job: this.id, reason, version: this.store.version });
     this.setState(state);
@@ -339,8 +348,9 @@ export class Job {
       }
       const rec: EvalRecord = { version, examplesSeen, accuracy: r.accuracy, loss: r.loss, at: this.deps.clock.now() };
       this.evals.push(rec);
+      this.confusion = { version, matrix: r.confusion };
       log.info('evaluated', { job: this.id, version, accuracy: +r.accuracy.toFixed(4), loss: +r.loss.toFixed(4), ms: Math.round(r.ms) });
-      this.deps.onEval(this, rec);
+      this.deps.onEval(this, { ...rec, confusion: r.confusion });
       if (this.spec.targetAccuracy !== null && r.accuracy >= this.spec.targetAccuracy && this.state === 'running') {
         this.finish('done', null, `reached target accuracy ${this.spec.targetAccuracy}`);
       }

@@ -132,7 +132,7 @@ describe('lifecycle', () => {
     expect((await api('POST', `/api/jobs/${id}/start`)).body).toMatchObject({ ok: false, code: ErrorCode.BAD_REQUEST, message: 'Cannot start a job that is running' });
     expect((await api('POST', `/api/jobs/${id}/pause`)).body.job!.state).toBe('paused');
     expect((await api('POST', `/api/jobs/${id}/resume`)).body.job!.state).toBe('running');
-    expect((await api('POST', `/api/jobs/${id}/stop`)).body.job!.state).toBe('done');
+    expect((await api('POST', `/api/jobs/${id}/stop`)).body.job!.state).toBe('stopped');
     expect((await api('POST', `/api/jobs/${id}/resume`)).status).toBe(409);
     expect((await api('DELETE', `/api/jobs/${id}`)).status).toBe(200);
     expect((await fetch(`${run.url}/api/jobs/${id}`)).status).toBe(404);

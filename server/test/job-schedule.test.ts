@@ -36,8 +36,8 @@ it('ticks the dashboard every second, checkpoints every checkpointSeconds and ev
   const r = (run = await startCoordinator({ model: 'mlp', evalIntervalSeconds: 60, checkpointSeconds: 30 }, { clock, dataDir, operatorToken: TOKEN }));
   dashboard = io(r.url + OPERATOR_NAMESPACE, { auth: { token: TOKEN }, transports: ['websocket'], reconnection: false, forceNew: true });
   await waitForEvent(dashboard, 'dashboard:init');
-  // The dashboard tick, and the running job's evaluation, checkpoint and lease-sweep intervals.
-  expect(clock.pending).toBe(4);
+  // The dashboard tick, the volunteer contributions' flush, and the running job's evaluation, checkpoint and lease-sweep intervals.
+  expect(clock.pending).toBe(5);
 
   const tick = waitForEvent<{ at: number }>(dashboard, 'dashboard:tick');
   clock.advance(1000);
@@ -62,7 +62,7 @@ it('ticks the dashboard every second, checkpoints every checkpointSeconds and ev
   expect((await evaluated).record).toMatchObject({ version: 1, at: MANUAL_CLOCK_START + 60_000 });
 
   expect(r.job.control('pause').ok).toBe(true);
-  expect(clock.pending).toBe(1); // the dashboard tick alone
+  expect(clock.pending).toBe(2); // the dashboard tick and the contributions' flush alone
   expect(r.job.control('resume').ok).toBe(true);
-  expect(clock.pending).toBe(4);
+  expect(clock.pending).toBe(5);
 });

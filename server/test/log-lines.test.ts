@@ -101,6 +101,8 @@ it('every line is JSON with level, time, pid, hostname, ns and msg, and none hol
     expect(ack.ok).toBe(true);
   }
   for (const action of ['pause', 'resume', 'stop']) expect((await api(`/api/jobs/${jobId}/${action}`, { method: 'POST' })).status).toBe(200);
+  // Stopping writes the job's last checkpoint; deleting the job first would cancel it (a debug line of its own).
+  await expect.poll(async () => ((await (await api(`/api/jobs/${jobId}/checkpoints`)).json()) as unknown[]).length, { timeout: 30_000 }).toBeGreaterThan(0);
   for (const path of ['checkpoints', 'model', 'weights.bin']) expect((await api(`/api/jobs/${jobId}/${path}`)).status, path).toBe(200);
   const csv = 'a,b,label\n' + Array.from({ length: 20 }, (_, i) => `${i},${i % 3},${i % 2}`).join('\n');
   const upload = await fetch(`${url}/api/datasets?name=tiny&format=csv`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'text/csv' }, body: csv });
@@ -135,7 +137,7 @@ it('every line is JSON with level, time, pid, hostname, ns and msg, and none hol
   found('worker-ns', 'worker joined', { job: jobId });
   found('worker-ns', 'worker left');
   found('job', 'job state', { job: jobId, state: 'paused' });
-  found('job', 'job done', { job: jobId, reason: 'stopped by the operator' });
+  found('job', 'job stopped', { job: jobId, reason: 'stopped by the operator' });
   found('job', 'checkpoint written', { job: jobId, level: 'debug' });
   found('main', 'shutting down', { signal: 'SIGTERM' });
 });

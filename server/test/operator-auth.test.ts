@@ -13,7 +13,7 @@ import { encodeTensors } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import { OPERATOR_NAMESPACE } from '../../shared/operator-protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
-import { connectTestWorker, leaseShard, startCoordinator, type Running } from '../../test-support/index.js';
+import { connectTestWorker, leaseShard, startCoordinator, unzip, type Running } from '../../test-support/index.js';
 
 const TOKEN = 'operator-secret-token-for-tests';
 let run: Running;
@@ -41,6 +41,10 @@ const routes = (jobId: string): { method: string; path: string; body?: string; t
   { method: 'GET', path: `/api/jobs/${jobId}/model/model.json` },
   { method: 'GET', path: `/api/jobs/${jobId}/model/weights.bin` },
   { method: 'GET', path: `/api/jobs/${jobId}/weights.bin` },
+  { method: 'GET', path: `/api/jobs/${jobId}/model.zip` },
+  { method: 'GET', path: `/api/jobs/${jobId}/metrics.json` },
+  { method: 'GET', path: `/api/jobs/${jobId}/evals.csv` },
+  { method: 'GET', path: `/api/jobs/${jobId}/history.csv` },
   { method: 'GET', path: `/api/jobs/${jobId}/checkpoints` },
   { method: 'GET', path: `/api/jobs/${jobId}/checkpoints/ckpt-000000000001.dpck` },
   { method: 'POST', path: '/api/datasets?name=tiny&format=csv', body: CSV, type: 'text/csv' },
@@ -103,7 +107,7 @@ describe('operator authentication', () => {
     } finally {
       w.disconnect();
     }
-    await control('stop', 'done');
+    await control('stop', 'stopped');
 
     const model = { format: 'layers-model', modelTopology: job.topology, userDefinedMetadata: { jobId: id, version: 1 } };
     for (const path of [`/api/jobs/${id}/model`, `/api/jobs/${id}/model/model.json`]) {
@@ -118,6 +122,18 @@ describe('operator authentication', () => {
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toBe('application/octet-stream');
       expect(Buffer.from(await res.arrayBuffer()).equals(trained), path).toBe(true);
+    }
+
+    const archive = await send('GET', `/api/jobs/${id}/model.zip`);
+    expect(archive.status).toBe(200);
+    expect(archive.headers.get('content-type')).toBe('application/zip');
+    expect([...unzip(Buffer.from(await archive.arrayBuffer())).keys()]).toEqual(['model.json', 'weights.bin', 'README.txt'].map((f) => `auth-target-${id}-v1/${f}`));
+
+    expect(await json(await send('GET', `/api/jobs/${id}/metrics.json`), 200)).toMatchObject({ job: { id, state: 'stopped' } });
+    for (const file of ['evals.csv', 'history.csv']) {
+      const res = await send('GET', `/api/jobs/${id}/${file}`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('text/csv; charset=utf-8');
     }
 
     // Stopping evaluates, then checkpoints version 1: wait for the file, then list and fetch it.
