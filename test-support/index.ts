@@ -8,3 +8,4 @@ export { waitForEvent } from './events.js';
 export { connectTestWorker, joinAsTrainer, joinAssigned, LeasedPusher, leaseShard, leave, settledAfterRoundTrips, type TestWorker, type TrainingWorker } from './workers.js';
 export { MANUAL_CLOCK_START, ManualClock } from './manual-clock.js';
 export { unzip } from './unzip.js';
+export { localParameters } from './parameters.js';
