@@ -11,6 +11,7 @@ import type { Admission, ConsistencyMode } from './consistency-mode.js';
 
 export class AsyncMode implements ConsistencyMode {
   readonly rounds = 0;
+  readonly timedOut = 0;
 
   constructor(
     protected readonly store: ParameterStore,

@@ -38,8 +38,9 @@ export interface ConsistencyMode {
   leave(workerId: string): void;
   /** The job stopped running: a sync round is dropped and its held acks refused. */
   halt(reason: Failure): void;
-  /** Counters for the API and the dashboard (rounds closed, late pushes…). */
+  /** Counters for the API and the dashboard: rounds closed, and of them those closed by their deadline. */
   readonly rounds: number;
+  readonly timedOut: number;
 }
 
 export interface ModeContext {

@@ -72,7 +72,7 @@ export class LocalParameterService implements ParameterService {
   }
 
   counters(): ModeCounters {
-    return { rounds: this.mode.rounds, timedOut: 'timedOut' in this.mode ? (this.mode.timedOut as number) : 0 };
+    return { rounds: this.mode.rounds, timedOut: this.mode.timedOut };
   }
 
   pull(have?: number): PulledParams {
