@@ -1,12 +1,12 @@
 /**
  * One training job as the chief controls it: the lifecycle (draft → running ⇄ paused →
- * done | stopped | failed), the shard ledger and leases, evaluation and checkpoint
- * schedules and the counters. Its parameters sit behind a ParameterService
- * (server/params/parameter-service.ts): in this process, or later in ps tasks. Worker
- * handlers and operator routes call into it; it knows nothing about sockets or HTTP,
- * and nothing outside writes its state: they read it through the views below.
+ * done | stopped | failed), the shard ledger, evaluation and checkpoint schedules and
+ * the counters; pulls, leases and pushes go through its JobTraining (job-training.ts).
+ * Its parameters sit behind a ParameterService (server/params/parameter-service.ts):
+ * in this process, or later in ps tasks. Worker handlers and operator routes call into
+ * it; it knows nothing about sockets or HTTP, and nothing outside writes its state:
+ * they read it through the views below.
  */
-import { asBytes } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import type { JobSpec } from '../../shared/job-spec.js';
 import type { MetricPoint } from '../../shared/operator-protocol.js';
@@ -14,7 +14,6 @@ import {
   FINAL_JOB_STATES,
   type CompleteAnswer,
   type EvalRecord,
-  type GradientPush,
   type JobAssignment,
   type JobState,
   type JobSummary,
@@ -22,34 +21,31 @@ import {
   type ParamsSnapshot,
   type PushAccepted,
 } from '../../shared/protocol.js';
-import { fail, ok, type Failure, type Result } from '../../shared/result.js';
+import { fail, ok, type Result } from '../../shared/result.js';
 import type { CheckpointContent } from '../checkpoints/checkpoint-format.js';
 import type { Timer } from '../clock.js';
 import type { Dataset } from '../data/dataset.js';
-import { ShardLedger, type TakenBatches } from '../data/shard-ledger.js';
+import { ShardLedger } from '../data/shard-ledger.js';
 import { createLogger } from '../logger.js';
 import { LocalParameterService } from '../params/local-parameter-service.js';
 import type { ParameterService, ParameterView } from '../params/parameter-service.js';
-import type { UncheckedManifest } from '../params/push-validation.js';
 import { CheckpointSchedule } from './checkpoint-schedule.js';
 import { EvaluationSchedule, type Confusion } from './evaluation-schedule.js';
 import type { JobDeps, JobRecords, LedgerView, ParameterContext } from './job-deps.js';
 import { assignmentOf } from './job-assignment.js';
 import { MetricSampler } from './job-metrics.js';
-import { countRejection, emptyStats, recordAccepted, type JobStats } from './job-stats.js';
+import { emptyStats, type JobStats } from './job-stats.js';
 import { pushAccountingFor, type PushAccounting } from './push-accounting.js';
-import { lossRefusal } from './training-loss.js';
+import { JobTraining, type IncomingPush } from './job-training.js';
 
 const log = createLogger('job');
-
-/** A push whose fields have passed the wire schema but not yet the model checks. */
-export type IncomingPush = Omit<GradientPush, 'manifest'> & { manifest: UncheckedManifest };
 
 /** How often late leases are looked for on the job's clock (pushes and lease requests also check exactly). */
 const LEASE_SWEEP_MS = 1000;
 
 export type JobAction = 'start' | 'pause' | 'resume' | 'stop';
 export type { JobDeps, JobRecords, LedgerView, ParameterContext } from './job-deps.js';
+export type { IncomingPush } from './job-training.js';
 
 export class Job {
   private currentState: JobState = 'draft';
@@ -62,11 +58,8 @@ export class Job {
   private counters: JobStats = emptyStats();
   private readonly evaluations: EvaluationSchedule;
   private readonly checkpoints: CheckpointSchedule;
-  /**
-   * Workers whose last lease request found no shard (the last epoch is draining): a
-   * sync round does not wait for them until they lease again.
-   */
-  private readonly idle = new Set<string>();
+  /** Pulls, leases and pushes (server/jobs/job-training.ts). */
+  private readonly training: JobTraining;
   private readonly sampler = new MetricSampler();
   private timers: Timer[] = [];
 
@@ -78,9 +71,21 @@ export class Job {
   ) {
     this.shardLedger = new ShardLedger({ shardSizes: deps.shards.map((s) => s.count), batchSize: spec.batchSize, epochs: spec.epochs, seed: spec.seed });
     this.accounting = pushAccountingFor(spec, this.shardLedger, (index) => deps.shards[index]!.url, () => deps.clock.now());
-    const ctx: ParameterContext = { clock: deps.clock, activeWorkers: () => this.activeWorkers() };
+    const ctx: ParameterContext = { clock: deps.clock, activeWorkers: () => this.training.activeWorkers() };
     this.params = deps.parameters?.(spec, ctx) ??
       new LocalParameterService(spec, { tensors: deps.model.tensors, initial: deps.model.values, referenceNorm: deps.referenceNorm, apply: deps.apply, ...ctx });
+    this.training = new JobTraining({
+      jobId: id,
+      accounting: this.accounting,
+      params: this.params,
+      state: () => this.currentState,
+      stats: () => this.counters,
+      workers: () => this.workers,
+      onCredited: (workerId, examples) => deps.onCredited?.(this, workerId, examples),
+      onProgress: () => {
+        if (this.shardLedger.finished) this.finish('done', null, 'all epochs trained');
+      },
+    });
     this.evaluations = new EvaluationSchedule({
       jobId: id,
       topology: deps.model.topology,
@@ -216,87 +221,30 @@ export class Job {
     return assignmentOf(this.id, this.spec, this.deps.model.topology, this.params.specs, this.deps.dataset);
   }
 
-  /**
-   * The current parameters; as a delta when the worker holds version `have` exactly
-   * and the delta is the smaller message (see shared/param-delta.ts).
-   */
   pull(have?: number): Result<ParamsSnapshot> {
-    const { version, manifest, data, delta } = this.params.pull(have);
-    this.counters.pulls += 1;
-    if (delta) this.counters.deltaPulls += 1;
-    this.counters.bytesOut += asBytes(data).byteLength;
-    return ok({ jobId: this.id, version, manifest, data });
+    return this.training.pull(have);
   }
 
-  /**
-   * Takes the push's batches from its lease and hands the gradient to the parameter
-   * service; sync modes answer when the gradient's round closes. Once answered, the
-   * batches are credited (accepted) or go back to the queue (refused), and every
-   * refusal is counted by code.
-   */
   push(workerId: string, push: IncomingPush): Result<PushAccepted> | Promise<Result<PushAccepted>> {
-    if (this.currentState !== 'running') return this.refusedPush(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${this.currentState}`));
-    const taken = this.accounting.take(workerId, push.leaseId, push.batches);
-    if ('ok' in taken) return this.refusedPush(taken);
-    const badLoss = lossRefusal(push.loss);
-    // The norm is judged per batch as the lease counts them, never as the worker claims.
-    const result = badLoss ?? this.params.push(workerId, { baseVersion: push.baseVersion, batches: taken.to - taken.from, manifest: push.manifest, data: push.data });
-    if (result instanceof Promise) return result.then((r) => this.settled(workerId, push, taken, r));
-    return this.settled(workerId, push, taken, result);
-  }
-
-  /** The push was answered: its examples are credited from the lease, or its batches requeued. */
-  private settled(workerId: string, push: IncomingPush, taken: TakenBatches, r: Result<PushAccepted>): Result<PushAccepted> {
-    const completion = this.accounting.settle(workerId, taken, r);
-    if (!r.ok) return this.refusedPush(r);
-    recordAccepted(this.counters, taken.examples, push.loss, r.staleness, asBytes(push.data).byteLength, this.params.parameterCount * 4);
-    this.deps.onCredited?.(this, workerId, taken.examples);
-    if (completion.epochDone) log.info('epoch complete', { job: this.id, epoch: completion.epoch, version: this.params.version });
-    if (this.shardLedger.finished) this.finish('done', null, 'all epochs trained');
-    return r;
-  }
-
-  private refusedPush(r: Failure): Failure {
-    countRejection(this.counters, r.code);
-    return r;
-  }
-
-  /** Assigned workers that are training (not waiting for a shard). */
-  private activeWorkers(): Set<string> {
-    const active = new Set(this.workers);
-    for (const w of this.idle) active.delete(w);
-    return active;
+    return this.training.push(workerId, push);
   }
 
   lease(workerId: string): Result<LeaseAnswer> {
-    if (this.currentState !== 'running') return fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${this.currentState}`);
-    const r = this.accounting.lease(workerId);
-    if (r.ok && r.lease) this.idle.delete(workerId);
-    else if (r.ok || r.code === ErrorCode.WORKER_BARRED) {
-      // No shard (the last epoch is draining) or barred: a sync round does not wait for this worker until it leases again.
-      this.idle.add(workerId);
-      this.params.leave(workerId);
-    }
-    return r;
+    return this.training.lease(workerId);
   }
 
   complete(workerId: string, leaseId: string): Result<CompleteAnswer> {
-    const c = this.accounting.complete(workerId, leaseId);
-    if ('ok' in c) return c;
-    if (this.shardLedger.finished) this.finish('done', null, 'all epochs trained');
-    return ok(c);
+    return this.training.complete(workerId, leaseId);
   }
 
   /** The worker's own report of its speed: its lease deadlines follow it. */
   reported(workerId: string, examplesPerSecond: number): void {
-    this.accounting.reported(workerId, examplesPerSecond);
+    this.training.reported(workerId, examplesPerSecond);
   }
 
-  /** A worker left (or the job stopped running): its shards go back to the queue and the parameter service forgets it. */
+  /** A worker left: its shards go back to the queue and the parameter service forgets it. */
   release(workerId: string): void {
-    this.idle.delete(workerId);
-    this.accounting.release(workerId);
-    this.params.forget(workerId);
+    this.training.release(workerId);
   }
 
   /** A sample of the metrics for the dashboard's history (the operator channel's tick). */
