@@ -5,6 +5,7 @@
  */
 import { expect, test, type Page } from '@playwright/test';
 import { startCoordinator, type Running } from '../test-support/index.js';
+import { signIn as signInAs, watchErrors } from './dashboard-session.js';
 
 const TOKEN = 'create-form-token';
 let run: Running;
@@ -15,15 +16,8 @@ test.beforeAll(async () => {
 test.afterAll(async () => run?.close());
 
 async function signIn(page: Page): Promise<string[]> {
-  const errors: string[] = [];
-  page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') errors.push(`console: ${msg.text()}`);
-  });
-  await page.goto(`${run.url}/dashboard`);
-  await page.getByLabel('Operator token').fill(TOKEN);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page.locator('#connection')).toHaveText(/connected/);
+  const errors = watchErrors(page);
+  await signInAs(page, run.url, TOKEN);
   return errors;
 }
 

@@ -7,6 +7,7 @@ import { expect, test, type Page } from '@playwright/test';
 import type { ExtendedError } from 'socket.io';
 import { OPERATOR_NAMESPACE } from '../shared/operator-protocol.js';
 import { joinAssigned, startCoordinator, type Running, type TestWorker } from '../test-support/index.js';
+import { signIn as signInAs, watchErrors } from './dashboard-session.js';
 
 const TOKEN = 'dashboard-state-token';
 let run: Running;
@@ -25,15 +26,8 @@ test.afterAll(async () => {
 });
 
 async function signIn(page: Page): Promise<string[]> {
-  const errors: string[] = [];
-  page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') errors.push(`console: ${msg.text()}`);
-  });
-  await page.goto(`${run.url}/dashboard`);
-  await page.getByLabel('Operator token').fill(TOKEN);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page.locator('#connection')).toHaveText(/connected/);
+  const errors = watchErrors(page);
+  await signInAs(page, run.url, TOKEN);
   return errors;
 }
 

@@ -12,6 +12,7 @@ import type { JobDetail } from '../shared/operator-protocol.js';
 import { sizeOf } from '../shared/tensors.js';
 import type { Job } from '../server/jobs/job.js';
 import { LeasedPusher, connectTestWorker, startCoordinator, unzip, type Running, type TestWorker } from '../test-support/index.js';
+import { signIn as signInAs, watchErrors } from './dashboard-session.js';
 import { smooth } from '../client/dashboard/smoothing.js';
 
 const TOKEN = 'dashboard-tools-token';
@@ -55,16 +56,9 @@ test.afterAll(async () => {
 });
 
 async function signIn(page: Page, jobId: string): Promise<string[]> {
-  const errors: string[] = [];
-  page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') errors.push(`console: ${msg.text()}`);
-  });
+  const errors = watchErrors(page);
   await page.setViewportSize({ width: 1280, height: 900 });
-  await page.goto(`${run.url}/dashboard#job=${jobId}`);
-  await page.getByLabel('Operator token').fill(TOKEN);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page.locator('#connection')).toHaveText(/connected/);
+  await signInAs(page, run.url, TOKEN, `/dashboard#job=${jobId}`);
   await expect(page.locator('#job-detail-h')).toHaveText(jobId === jobA.id ? 'tools A' : 'tools B');
   return errors;
 }

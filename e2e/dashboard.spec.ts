@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import type { JobDetail } from '../shared/operator-protocol.js';
 import type { JobSummary } from '../shared/protocol.js';
 import { startCoordinator, type Running } from '../test-support/index.js';
+import { signIn, watchErrors } from './dashboard-session.js';
 import { closeAndCheck, nextReport, openWorker } from './workers.js';
 
 const TOKEN = 'test-token';
@@ -30,15 +31,6 @@ test.afterAll(async () => {
   await run?.close();
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
-
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') errors.push(`console: ${msg.text()}`);
-  });
-  return errors;
-}
 
 async function versionOf(request: APIRequestContext, name: string): Promise<number> {
   const res = await request.get(`${run.url}/api/jobs`);
@@ -58,11 +50,7 @@ test('operator signs in, creates a job, watches it train, pauses and resumes it'
   const dash = await context.newPage();
   const errors = watchErrors(dash);
   await dash.setViewportSize({ width: 1280, height: 800 });
-  await dash.goto(`${run.url}/dashboard`);
-
-  await dash.getByLabel('Operator token').fill(TOKEN);
-  await dash.getByRole('button', { name: 'Sign in' }).click();
-  await expect(dash.locator('#connection')).toHaveText(/connected/);
+  await signIn(dash, run.url, TOKEN);
 
   await dash.getByLabel('Name', { exact: true }).fill(JOB_NAME);
   await dash.getByLabel('Model', { exact: true }).selectOption('mlp');
@@ -136,10 +124,7 @@ test('operator creates a sync job with a trimmed mean from the form; a median wi
   const name = 'e2e robust sync draft';
   const dash = await context.newPage();
   const errors = watchErrors(dash);
-  await dash.goto(`${run.url}/dashboard`);
-  await dash.getByLabel('Operator token').fill(TOKEN);
-  await dash.getByRole('button', { name: 'Sign in' }).click();
-  await expect(dash.locator('#connection')).toHaveText(/connected/);
+  await signIn(dash, run.url, TOKEN);
 
   const aggregation = dash.getByLabel('Round aggregation');
   const trim = dash.getByLabel('Fraction dropped (0 to below 0.5)');

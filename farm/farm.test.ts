@@ -15,20 +15,20 @@ import { afterAll, afterEach, beforeAll, expect, test, vi } from 'vitest';
 import { SIGNAL_BURST_MS } from '../server/process/stop-signals.js';
 import { startCoordinator, type Running } from '../test-support/index.js';
 import { ProcessGroup } from './process-group.js';
-import { descendants, isAlive, isBrowserMain, isChromium, isRenderer } from './process-tree.js';
+import { descendants, isAlive, isBrowserMain, isChromium, isRenderer, signalProcess, type ProcessInfo } from './process-tree.js';
 import type { FarmSummary } from './summary.js';
 
 let run: Running;
 let farm: ProcessGroup | null = null;
 /** Every Chromium PID a test saw, SIGKILLed afterwards in case the test failed before they were closed. */
-const seen = new Set<number>();
+const seen = new Set<ProcessInfo>();
 
 beforeAll(async () => {
   run = await startCoordinator({ name: 'farm test', model: 'mlp' });
 });
 afterEach(() => {
   farm?.kill();
-  for (const pid of seen) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  for (const p of seen) signalProcess(p, 'SIGKILL');
   seen.clear();
 });
 afterAll(async () => {
@@ -40,10 +40,10 @@ function startFarm(args: string[]): ProcessGroup {
   return farm;
 }
 
-function chromiumsOf(group: ProcessGroup): number[] {
-  const pids = descendants(group.pid).filter(isChromium).map((p) => p.pid);
-  for (const pid of pids) seen.add(pid);
-  return pids;
+function chromiumsOf(group: ProcessGroup): ProcessInfo[] {
+  const chromiums = descendants(group.pid).filter(isChromium);
+  for (const p of chromiums) seen.add(p);
+  return chromiums;
 }
 
 const summaryPath = () => join(mkdtempSync(join(tmpdir(), 'downpour-farm-')), 'summary.json');
@@ -63,7 +63,7 @@ test('the farm restarts a crashed page, stops cleanly on a SIGTERM to its proces
   expect(browsers).toHaveLength(2);
   const victims = descendants(browsers[0]!.pid, tree).filter(isRenderer);
   expect(victims.length).toBeGreaterThan(0);
-  for (const v of victims) process.kill(v.pid, 'SIGKILL');
+  for (const v of victims) signalProcess(v, 'SIGKILL');
 
   // A new page (a new worker id) joins and trains again.
   await vi.waitFor(() => expect(pushing().some((w) => !before.has(w.id)), group.log).toBe(true), { timeout: 120_000, interval: 500 });
@@ -95,7 +95,7 @@ test("systemd's stop (SIGTERM to every process of the unit, Chromium too) is one
   const chromiums = chromiumsOf(group);
   expect(chromiums.length).toBeGreaterThan(0);
   group.signal('SIGTERM');
-  for (const pid of chromiums) process.kill(pid, 'SIGTERM');
+  for (const p of chromiums) signalProcess(p, 'SIGTERM');
 
   expect(await group.exited, group.log).toEqual({ code: 0, signal: null });
   expect(group.log).not.toMatch(/restarting|exiting without waiting/);
@@ -111,7 +111,7 @@ test('a second SIGTERM after the burst exits at once while the clean stop hangs,
   // Freeze the browser: its last poll and its close now wait for ever.
   const chromiums = chromiumsOf(group);
   expect(chromiums.length).toBeGreaterThan(0);
-  for (const pid of chromiums) process.kill(pid, 'SIGSTOP');
+  for (const p of chromiums) signalProcess(p, 'SIGSTOP');
 
   group.signal('SIGTERM');
   await group.waitForLine(/stopping \(SIGTERM\)/, 10_000);

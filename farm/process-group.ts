@@ -85,8 +85,14 @@ export class ProcessGroup {
     });
   }
 
-  /** For cleanup after a failed test: SIGKILL whatever is left of the group. */
+  /**
+   * For cleanup after a failed test: SIGKILL the group while its leader lives. Once the
+   * leader has exited its group ID is a PID like any other and may already name a
+   * stranger's group (a browser Playwright launched, another test's); what the group
+   * left behind is the tests' to kill by identity (process-tree.ts signalProcess).
+   */
   kill(): void {
+    if (!this.running) return;
     try {
       process.kill(-this.pid, 'SIGKILL');
     } catch {

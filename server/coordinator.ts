@@ -122,6 +122,11 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
   const app = express();
   app.disable('x-powered-by');
   const httpServer = createServer(app);
+  // Idle keep-alive connections outlive a load balancer's (60 s on common ones) and a
+  // client's: with Node's 5 s default a client reusing a connection the server is just
+  // closing gets ECONNRESET, and a proxy in front answers 502.
+  httpServer.keepAliveTimeout = 65_000;
+  httpServer.headersTimeout = 66_000;
   const io = new Server(httpServer, { maxHttpBufferSize: maxMessageBytes, serveClient: false });
   // Each namespace has its own event maps; the server-wide generic cannot express that.
   const workerNamespace = io.of(WORKER_NAMESPACE) as unknown as WorkerNamespace;

@@ -8,7 +8,11 @@ import type { z } from 'zod';
 
 type Issue = z.core.$ZodIssue;
 
+/** zod's own wording starts like this; anything else the schema wrote for people (`.min(1, 'names no ps task')`). */
+const ZOD_WORDING = /^(Too (big|small)|Invalid|Unrecognized|Expected)/;
+
 export function issueText(issue: Issue): string {
+  if (issue.code !== 'unrecognized_keys' && issue.message && !ZOD_WORDING.test(issue.message)) return issue.message;
   switch (issue.code) {
     case 'too_big':
       return bound(issue.origin, issue.maximum, issue.inclusive ?? true, 'most', 'below');
@@ -21,8 +25,6 @@ export function issueText(issue: Issue): string {
     case 'invalid_value':
       return `must be one of ${issue.values.map((v) => String(v)).join(', ')}`;
     case 'invalid_format':
-      // A message the schema wrote itself is already for people; zod's own start "Invalid".
-      if (!issue.message.startsWith('Invalid')) return issue.message;
       return 'pattern' in issue && issue.pattern ? `must match ${issue.pattern}` : `must be a valid ${issue.format}`;
     case 'not_multiple_of':
       return `must be a multiple of ${String(issue.divisor)}`;

@@ -48,7 +48,7 @@ describe('planCluster', () => {
     expect(planCluster({ cluster: invalid })).toMatchObject({
       ok: false,
       code: ClusterPlanError.CLUSTER_SPEC_INVALID,
-      message: expect.stringMatching(/Unrecognized key: "worker".*ps\.1: a:1 is also ps task 0/),
+      message: expect.stringMatching(/worker: is not a known field.*ps\.1: a:1 is also ps task 0/),
     });
     expect(planCluster({ cluster: file('port.json', '{"ps":["a"]}') })).toMatchObject({ ok: false, code: ClusterPlanError.CLUSTER_SPEC_INVALID, message: expect.stringContaining('"a" is not host:port') });
   });

@@ -26,7 +26,7 @@ beforeAll(async () => {
 });
 afterAll(async () => run?.close());
 
-it('downloads a model that reproduces the reported test accuracy', async () => {
+it('downloads a model that reproduces the reported test accuracy', { timeout: 180_000 }, async () => {
   const joined = await joinAsTrainer(run.url);
   const { worker: w, job, trainer } = joined;
   const refusals: string[] = [];

@@ -12,7 +12,7 @@ import { encodeTensors } from '../../shared/codec.js';
 import type { JobSummary } from '../../shared/protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
 import { ProcessGroup } from '../../farm/process-group.js';
-import { descendants, isAlive, isChromium } from '../../farm/process-tree.js';
+import { descendants, isAlive, isChromium, signalProcess, type ProcessInfo } from '../../farm/process-tree.js';
 import { connectTestWorker, leaseShard } from '../../test-support/index.js';
 
 /** Loaded into the coordinator's process (NODE_OPTIONS): at exit it writes which playwright-core files it loaded. */
@@ -29,10 +29,10 @@ if (process.argv[1]?.endsWith('main.ts')) {
 `;
 
 let coordinator: ProcessGroup | null = null;
-const seen = new Set<number>();
+const seen = new Set<ProcessInfo>();
 afterEach(() => {
   coordinator?.kill();
-  for (const pid of seen) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  for (const p of seen) signalProcess(p, 'SIGKILL');
   seen.clear();
 });
 
@@ -97,8 +97,8 @@ it('with --workers 1: one SIGTERM to the group closes the browser, checkpoints w
   const group = start(dataDir, ['--workers', '1', '--backend', 'wasm']);
   const url = await urlOf(group);
   await group.waitForLine(/local workers started/, 60_000);
-  const chromiums = descendants(group.pid).filter(isChromium).map((p) => p.pid);
-  for (const pid of chromiums) seen.add(pid);
+  const chromiums = descendants(group.pid).filter(isChromium);
+  for (const p of chromiums) seen.add(p);
   expect(chromiums.length).toBeGreaterThan(0);
 
   // The local worker trains: the job's version moves.

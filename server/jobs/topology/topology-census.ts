@@ -9,6 +9,7 @@
  * TopologyRefusal with its code.
  */
 import { ErrorCode } from '../../../shared/errors.js';
+import type { LayerTrace } from '../../../shared/stage-plan.js';
 import { elements, isObject, LayerConfig, TopologyRefusal, type Json, type Shape } from './layer-config.js';
 import { LAYER_RULES, type LayerOutcome } from './layer-rules.js';
 
@@ -35,6 +36,8 @@ export interface TopologyCensus {
   largestActivation: number;
   /** Shapes of the model's outputs, without the batch dimension. */
   outputs: Shape[];
+  /** Every layer call in the order it was resolved (a Sequential model's layer list): what model parallelism costs its stages by (shared/stage-plan.ts). */
+  trace: LayerTrace[];
 }
 
 const refuse = (code: ErrorCode, message: string): never => {
@@ -59,6 +62,7 @@ class Census {
   parameters = 0;
   largestActivation = 0;
   outputs: Shape[] = [];
+  trace: LayerTrace[] = [];
 
   constructor(private readonly limits: TopologyLimits) {}
 
@@ -81,6 +85,7 @@ class Census {
   apply(cfg: LayerConfig, inputs: Shape[], countWeights: boolean): LayerOutcome {
     const out = LAYER_RULES[cfg.className]!(inputs, cfg);
     if (countWeights) this.parameters += out.parameters;
+    this.trace.push({ name: cfg.name, className: cfg.className, inputs, outputs: out.outputs, parameters: countWeights ? out.parameters : 0, channelsFirst: cfg.get('data_format') === 'channels_first' });
     for (const shape of out.outputs) {
       const n = elements(shape);
       if (n > this.limits.maxActivation) refuse(ErrorCode.MODEL_TOO_LARGE, `layer "${cfg.name}" outputs ${n} values per example; at most ${this.limits.maxActivation}`);
@@ -173,5 +178,5 @@ export function censusOf(topology: unknown, limits: TopologyLimits = TOPOLOGY_LI
   if (model.class_name === 'Sequential') census.sequential(Array.isArray(model.config) ? model.config : isObject(model.config) ? model.config.layers : undefined);
   else if (model.class_name === 'Model' || model.class_name === 'Functional') census.functional(isObject(model.config) ? model.config : {});
   else refuse(ErrorCode.BAD_REQUEST, `The topology's class_name must be Sequential, Model or Functional, got ${clip(JSON.stringify(model.class_name) ?? 'nothing')}`);
-  return { layers: census.layers, parameters: census.parameters, largestActivation: census.largestActivation, outputs: census.outputs };
+  return { layers: census.layers, parameters: census.parameters, largestActivation: census.largestActivation, outputs: census.outputs, trace: census.trace };
 }
