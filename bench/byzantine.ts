@@ -28,6 +28,7 @@ import { SyncBarrier } from '../server/consistency/sync-barrier.js';
 import { setLogLevel } from '../server/logger.js';
 import { AGGREGATIONS, parseJobSpec, type AggregationName, type JobSpecInput } from '../shared/job-spec.js';
 import { ATTACKS, type Attack } from './attacks.js';
+import { localParameters } from '../test-support/index.js';
 import { trainToEnd } from './train-run.js';
 
 /** The modes this bench runs: Downpour, and rounds whose aggregation can be robust. */
@@ -104,9 +105,10 @@ async function trainOnce(o: Options, attack: Setting, seed: number, clean: numbe
     honest_longest_wait_s: round(Math.max(0, ...honestWaits) / 1000, 1),
     delta_pt: clean === null ? 0 : round((accuracy - clean) * 100, 2),
   };
-  if (job.consistency instanceof SyncBarrier) {
-    r.rounds = job.consistency.rounds;
-    r.rounds_timed_out = job.consistency.timedOut;
+  if (localParameters(job).mode instanceof SyncBarrier) {
+    const { rounds, timedOut } = job.parameters.counters();
+    r.rounds = rounds;
+    r.rounds_timed_out = timedOut;
   }
   log(`${attack}, seed ${seed}: accuracy ${(r.accuracy * 100).toFixed(2)} %, ${r.examples_per_second} examples/s, longest honest wait ${r.honest_longest_wait_s} s, refused ${JSON.stringify(r.rejected)}`);
   return r;

@@ -77,7 +77,7 @@ async function trainOnce(o: Options, churn: boolean): Promise<RunResult> {
       if (Date.now() - lastLog > 10_000) {
         lastLog = Date.now();
         const done = job.ledger.examples.reduce((n, e) => n + e.filter((x, s) => x >= sizes[s]!).length, 0);
-        log(`${label}: ${Math.round((Date.now() - started) / 1000)} s, epoch ${job.ledger.epochsCompleted}, shards done ${done}, version ${job.store.version}, kills ${kills}`);
+        log(`${label}: ${Math.round((Date.now() - started) / 1000)} s, epoch ${job.ledger.epochsCompleted}, shards done ${done}, version ${job.version}, kills ${kills}`);
       }
       if (!churn || Date.now() < nextKill || job.state !== 'running') continue;
       const alive = pool.alive();
@@ -109,7 +109,7 @@ async function trainOnce(o: Options, churn: boolean): Promise<RunResult> {
       examplesSeen: job.stats.examplesSeen,
       rejected: { ...job.stats.pushesRejected },
       accuracy: evaluated.accuracy,
-      version: job.store.version,
+      version: job.version,
     };
     log(`${label}: done in ${seconds.toFixed(0)} s, accuracy ${(result.accuracy * 100).toFixed(2)} %, version ${result.version}, examples ${result.examplesSeen}`);
     return result;

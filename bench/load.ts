@@ -46,7 +46,7 @@ async function run(o: Options): Promise<void> {
   const workers = connected.reduce((a, b) => a + b, 0);
   log(`${workers} workers connected over ${procs} processes; pushing ${o.rate}/s for ${o.seconds} s`);
   const rssStart = rssMb();
-  const versionStart = created.job.store.version;
+  const versionStart = created.job.version;
   const started = Date.now();
   const reports = await Promise.all(
     children.map((c) => {
@@ -74,7 +74,7 @@ async function run(o: Options): Promise<void> {
       rejected: sum('rejected'),
       lost_acks: sum('lostAcks'),
       connect_failures: sum('connectFailures'),
-      versions: created.job.store.version - versionStart,
+      versions: created.job.version - versionStart,
       rss_start_mb: rssStart,
       rss_end_mb: rssEnd,
     }) + '\n',

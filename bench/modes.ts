@@ -103,7 +103,7 @@ async function runOne(variant: string, workers: number, o: Options): Promise<Row
       accuracy: +(final?.accuracy ?? job.evals.at(-1)?.accuracy ?? 0).toFixed(4),
       seconds_to_target: hit ? +((hit.at - started) / 1000).toFixed(1) : null,
       seconds: +seconds.toFixed(1),
-      versions: job.store.version,
+      versions: job.version,
       refused: { ...job.stats.pushesRejected } as Record<string, number>,
     };
     log(JSON.stringify(row));

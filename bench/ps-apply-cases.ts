@@ -42,27 +42,29 @@ const gradient = (phase: number) => MODEL.map((s) => Float32Array.from({ length:
 /** One engine's own cases: the copy baseline, and the gate's norm of the same gradient. */
 export interface EngineCases {
   copy: OnEngine;
-  /** engine.scratchNorm over the gradient the copy reads: in cache, as `apply` is. */
+  /** engine.norm of the gradient the copy reads: in cache, as `apply` is. */
   norm: Timed;
 }
 
 /**
- * The baseline on one engine: every tensor's scratch (the source, holding a gradient)
- * copied into its values, by the engine as it runs an apply (copy-update.ts); and the
- * norm of that scratch, as the gradient gate takes it.
+ * The baseline on one engine: every tensor's gradient (the source) copied into its
+ * values, by the engine as it runs an apply (copy-update.ts); and the norm of that
+ * gradient, as the gradient gate takes it.
  */
 export function engineCases(apply: ApplySettings): EngineCases {
   const engine = createApplyEngine(apply, MODEL.flatMap((s) => [sizeOf(s.shape), sizeOf(s.shape)]), MODEL.length, PARAMS);
   const source = gradient(0);
+  const inArena: Float32Array[] = [];
   const tensors = MODEL.map((s, i) => {
     const values = engine.alloc(sizeOf(s.shape));
-    const scratch = engine.alloc(sizeOf(s.shape));
-    scratch.set(source[i]!);
-    return { values, scratch, slots: [] };
+    const g = engine.alloc(sizeOf(s.shape));
+    g.set(source[i]!);
+    inArena.push(g);
+    return { values, slots: [] };
   });
-  const copy = { fn: () => engine.apply(COPY_UPDATE, tensors, 1, 1), bestNs: Infinity, engine, threads: engine.threads };
+  const copy = { fn: () => engine.apply(COPY_UPDATE, tensors, inArena, 1, 1), bestNs: Infinity, engine, threads: engine.threads };
   const norm = () => {
-    if (!Number.isFinite(engine.scratchNorm(tensors))) throw new Error('the bench gradient has a non-finite norm');
+    if (!Number.isFinite(engine.norm(inArena))) throw new Error('the bench gradient has a non-finite norm');
   };
   return { copy, norm: { fn: norm, bestNs: Infinity } };
 }
@@ -98,9 +100,9 @@ export interface StoreCases {
   store: ParameterStore;
   engine: ApplyEngine;
   threads: number;
-  /** store.applyScratch() alone: the gradient was decoded once, and stays in cache. */
+  /** store.apply() alone: the gradient was decoded once into the gradient buffer, and stays in cache. */
   apply: Timed;
-  /** The coordinator's push path: the gradient gate decodes the next payload into scratch and checks it, then the apply. */
+  /** The coordinator's push path: the gradient gate decodes the next payload into the gradient buffer and checks it, then the apply. */
   push: Timed;
 }
 
@@ -110,20 +112,22 @@ export function storeCases(optimizer: OptimizerType, apply: ApplySettings, ring:
   const initial = MODEL.map((s) => Float32Array.from({ length: sizeOf(s.shape) }, (_, i) => Math.sin(i) * 0.05));
   const store = new ParameterStore(MODEL, initial, createOptimizer(spec.value.optimizer), { apply });
   const start = gradient(0);
-  store.tensors.forEach((t, i) => t.scratch.set(start[i]!));
+  // In the gradient buffer, as a decoded push is: the apply copies nothing.
+  const buffered = { views: store.gradientBuffer };
+  buffered.views.forEach((g, i) => g.set(start[i]!));
   // As a job builds its gate (the spec's norm bound, 10, on; no reference norm: the window fills from the pushes).
   const gate = new GradientGate(store, codecOf(spec.value), spec.value.normBound, null);
   const push = () => {
-    const refused = gate.check(ring.next(), 'bench-worker');
-    if (refused) throw new Error(`the gate refused a bench push: ${refused.code} ${refused.message}`);
-    store.applyScratch();
+    const decoded = gate.check(ring.next(), 'bench-worker');
+    if ('ok' in decoded) throw new Error(`the gate refused a bench push: ${decoded.code} ${decoded.message}`);
+    store.apply(decoded);
   };
   return {
     optimizer,
     store,
     engine: store.engine,
     threads: store.engine.threads,
-    apply: { fn: () => store.applyScratch(), bestNs: Infinity },
+    apply: { fn: () => store.apply(buffered), bestNs: Infinity },
     push: { fn: push, bestNs: Infinity },
   };
 }

@@ -6,10 +6,12 @@
  * split over the apply pool's --threads (default: what the coordinator uses here).
  *
  * Per engine and optimizer, two things are timed (ps-apply-cases.ts):
- * - apply: store.applyScratch() on a gradient already in scratch (and so in cache);
+ * - apply: store.apply() of a gradient already in the store's gradient buffer (and so
+ *   in cache);
  * - push: the coordinator's push path, the gradient gate decoding a fresh fp32 payload
- *   (none of it in cache) into scratch, checking its norm, then the apply.
- * Each engine's baseline is a copy of the same 4 MB (each tensor's scratch into its
+ *   (none of it in cache) into the gradient buffer, checking its norm, then the apply
+ *   of the decoded gradient.
+ * Each engine's baseline is a copy of the same 4 MB (each tensor's gradient into its
  * values) run by that engine on its threads: Float32Array.prototype.set for the
  * JavaScript engine, the copy kernel for the SIMD kernels, split over the pool like an
  * apply for the pooled engine. Throughput is gradient bytes per second (4 bytes per

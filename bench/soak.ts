@@ -55,7 +55,7 @@ async function run(o: Options): Promise<void> {
         tensorsStart = tensors();
         pushesStart = job.stats.pushesAccepted;
       }
-      log(`${s} s: rss ${rssMb()} MB, version ${job.store.version}, epoch ${job.ledger.epochsCompleted}, tensors ${JSON.stringify(tensors())}`);
+      log(`${s} s: rss ${rssMb()} MB, version ${job.version}, epoch ${job.ledger.epochsCompleted}, tensors ${JSON.stringify(tensors())}`);
       if (pool.alive().length < o.workers) throw new Error(`a worker died: ${pool.alive().length} of ${o.workers} left`);
     }
     const rssEnd = rssMb();

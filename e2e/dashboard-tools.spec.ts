@@ -32,7 +32,7 @@ async function train(job: Job, pushes: number): Promise<void> {
   const pusher = new LeasedPusher(w, job.id);
   for (let p = 0; p < pushes; p++) {
     const payload = encodeTensors(tensors.map((t) => ({ ...t, values: Float32Array.from({ length: sizeOf(t.shape) }, (_, i) => (((i * (p + 3)) % 11) - 5) * 2e-3) })));
-    const r = await pusher.push({ baseVersion: job.store.version, loss: 2 - p * 0.1, ...payload });
+    const r = await pusher.push({ baseVersion: job.version, loss: 2 - p * 0.1, ...payload });
     if (!r.ok) throw new Error(`${r.code}: ${r.message}`);
     await job.evaluateIfChanged();
   }
@@ -110,7 +110,7 @@ test('the job detail shows the full configuration, the estimate, each class, and
   // One archive, self-consistent whatever the browser calls a second copy.
   for (let i = 0; i < 2; i++) {
     const zip = await downloaded(page, () => page.getByRole('button', { name: /Download trained model/ }).click());
-    const base = `tools-a-${jobA.id}-v${jobA.store.version}`;
+    const base = `tools-a-${jobA.id}-v${jobA.version}`;
     expect(zip.name).toBe(`${base}.zip`);
     const files = unzip(zip.data);
     expect([...files.keys()]).toEqual([`${base}/model.json`, `${base}/weights.bin`, `${base}/README.txt`]);

@@ -24,14 +24,14 @@ test('Start begins training, Pause stops it within one batch', async ({ context 
   await expect.poll(async () => (await w.status()).dutyCycle).toBe(0.5);
   expect((await w.status()).state).toBe('stopped');
   expect(run.coordinator.workerNamespace.sockets.size).toBe(0);
-  expect(run.job.store.version).toBe(0);
+  expect(run.job.version).toBe(0);
   await w.page.getByLabel('100%').check();
   await expect.poll(async () => (await w.status()).dutyCycle).toBe(1);
 
   await w.page.getByRole('button', { name: 'Start' }).click();
   await expect(w.page.locator('#job-name')).toHaveText('e2e volunteer');
   await expect(w.page.locator('#job-description')).toHaveText('Teaching a small network to read handwritten digits.');
-  await expect.poll(() => run.job.store.version, { timeout: 60_000 }).toBeGreaterThan(20);
+  await expect.poll(() => run.job.version, { timeout: 60_000 }).toBeGreaterThan(20);
   await expect(w.page.locator('#backend')).toHaveText('wasm (forced)');
   await expect(w.page.locator('#adapter')).not.toHaveText('—');
   await expect(w.page.locator('#time')).not.toHaveText('0 s');
@@ -50,19 +50,19 @@ test('Start begins training, Pause stops it within one batch', async ({ context 
   // At most the batch in flight lands after Pause, then nothing. The engine's heartbeats
   // show it alive and its socket delivering: by the second (2 s on; a batch of the MLP
   // takes milliseconds) the batch in flight has landed, and the version holds past a third.
-  const atPause = run.job.store.version;
+  const atPause = run.job.version;
   const workerId = (await w.status()).workerId!;
   await nextReport(run, workerId);
   await nextReport(run, workerId);
-  const settled = run.job.store.version;
+  const settled = run.job.version;
   expect(settled).toBeLessThanOrEqual(atPause + 1);
   await nextReport(run, workerId);
-  expect(run.job.store.version).toBe(settled);
+  expect(run.job.version).toBe(settled);
 
   // Keyboard only: Start is focused after Pause; Enter resumes.
   await expect(w.page.getByRole('button', { name: 'Start' })).toBeFocused();
   await w.page.keyboard.press('Enter');
-  await expect.poll(() => run.job.store.version, { timeout: 30_000 }).toBeGreaterThan(settled + 5);
+  await expect.poll(() => run.job.version, { timeout: 30_000 }).toBeGreaterThan(settled + 5);
   await closeAndCheck([w]);
 });
 

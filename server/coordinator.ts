@@ -37,6 +37,7 @@ import { createMetrics } from './metrics.js';
 import { attachOperatorNamespace, type OperatorChannel, type OperatorNamespace } from './operator/operator-namespace.js';
 import type { JobStore } from './store/job-store.js';
 import { SqliteJobStore } from './store/sqlite-job-store.js';
+import { WorkerAssignments } from './worker/assignments.js';
 import { attachWorkerNamespace, reassignWorkers, type WorkerNamespace } from './worker/worker-namespace.js';
 import { WorkerDirectory } from './worker/worker-directory.js';
 import type { SocketGuardOptions } from './worker/socket-guard.js';
@@ -130,11 +131,12 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
   // Each namespace has its own event maps; the server-wide generic cannot express that.
   const workerNamespace = io.of(WORKER_NAMESPACE) as unknown as WorkerNamespace;
   const operatorNamespace = io.of(OPERATOR_NAMESPACE) as unknown as OperatorNamespace;
-  const workers = new WorkerDirectory(now);
+  const assignments = new WorkerAssignments();
+  const workers = new WorkerDirectory(assignments, now);
   const shardStore = new ShardStore();
   let operator: OperatorChannel | null = null;
 
-  const assignIdle = () => reassignWorkers(workerNamespace, jobs, workers, (jobId) => jobId === null);
+  const assignIdle = () => reassignWorkers(workerNamespace, jobs, assignments, (jobId) => jobId === null);
   const jobs: JobRegistry = new JobRegistry({
     shardStore,
     datasets,
@@ -142,18 +144,19 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
     store,
     checkpoints,
     clock,
+    assignments,
     maxParameters: MAX_MODEL_PARAMETERS,
     apply: options.apply,
     onStateChange: (job) => {
       if (job.state === 'running') assignIdle();
-      else reassignWorkers(workerNamespace, jobs, workers, (jobId) => jobId === job.id);
+      else reassignWorkers(workerNamespace, jobs, assignments, (jobId) => jobId === job.id);
     },
     onEval: (job, rec) => operator?.evaluated(job, rec),
     // Credited when the push is settled (a sync round's close, too), from the lease's count.
     onCredited: (job, workerId, examples) => contributions.credit(workerId, { id: job.id, name: job.spec.name }, examples),
   });
 
-  attachWorkerNamespace(workerNamespace, jobs, workers, now, options.workerGuard, contributions);
+  attachWorkerNamespace(workerNamespace, jobs, workers, assignments, now, options.workerGuard, contributions);
   operator = attachOperatorNamespace(operatorNamespace, { token: operatorToken, jobs, workers, store, now });
   const ticker = clock.setInterval(() => operator?.tick(), 1000);
   const metrics = createMetrics(jobs, workers);

@@ -79,7 +79,7 @@ async function main(): Promise<void> {
     project,
   });
   const restored = await coordinator.restore();
-  if (restored.length) log.info('restored jobs', { jobs: restored.map((j) => `${j.id}:${j.state}@v${j.store.version}`) });
+  if (restored.length) log.info('restored jobs', { jobs: restored.map((j) => `${j.id}:${j.state}@v${j.version}`) });
   else if (opts.defaultJob) {
     const created = await coordinator.createJob({ name: `MNIST ${opts.model}`, model: opts.model, epochs: opts.epochs, ...builtinJobWire(opts.codec) });
     if (!created.ok) throw new Error(created.message);

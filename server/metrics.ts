@@ -23,7 +23,7 @@ export function createMetrics(jobs: JobRegistry, workers: WorkerDirectory): Regi
     for (const j of jobs.list()) for (const state of JOB_STATES) g.set({ job: j.id, state }, j.state === state ? 1 : 0);
   });
   perJob('downpour_job_version', 'Parameter version of each job (a counter: rate() is versions/s)', ['job'], (g) => {
-    for (const j of jobs.list()) g.set({ job: j.id }, j.store.version);
+    for (const j of jobs.list()) g.set({ job: j.id }, j.version);
   });
   perJob('downpour_pushes_total', 'Gradient pushes by result code (accepted or the refusal code)', ['job', 'result'], (g) => {
     for (const j of jobs.list()) {

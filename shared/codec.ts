@@ -5,7 +5,7 @@
  * shared/codecs/, where each documents its byte layout.
  *
  * Decoding writes into caller-owned Float32Arrays: the parameter server reuses one
- * scratch buffer per tensor, so the hot path allocates nothing per element.
+ * gradient buffer (an array per tensor), so the hot path allocates nothing per element.
  */
 import { fp16 } from './codecs/fp16.js';
 import { fp32 } from './codecs/fp32.js';

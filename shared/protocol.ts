@@ -174,8 +174,8 @@ export interface ServerToClientEvents {
 
 /** Per-socket state the coordinator keeps (socket.data). */
 export interface WorkerSocketData {
+  /** The only thing a socket keeps: which job the worker is on is the server's WorkerAssignments'. */
   workerId?: string;
-  jobId?: string | null;
 }
 
 /** A test-set evaluation of the parameters at `version`. */

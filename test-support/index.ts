@@ -9,3 +9,4 @@ export { connectTestWorker, joinAsTrainer, joinAssigned, LeasedPusher, leaseShar
 export { MANUAL_CLOCK_START, ManualClock } from './manual-clock.js';
 export { unzip } from './unzip.js';
 export { bigCsv, streamUpload } from './uploads.js';
+export { localParameters } from './parameters.js';

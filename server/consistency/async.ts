@@ -4,12 +4,14 @@
  */
 import type { PushAccepted } from '../../shared/protocol.js';
 import { ok, type Failure, type Result } from '../../shared/result.js';
+import type { DecodedGradient } from '../params/gradient.js';
 import type { ParameterStore } from '../params/parameter-store.js';
 import { checkStaleness } from '../params/staleness-policy.js';
 import type { Admission, ConsistencyMode } from './consistency-mode.js';
 
 export class AsyncMode implements ConsistencyMode {
   readonly rounds = 0;
+  readonly timedOut = 0;
 
   constructor(
     protected readonly store: ParameterStore,
@@ -27,8 +29,8 @@ export class AsyncMode implements ConsistencyMode {
     return 1;
   }
 
-  accept(_workerId: string, admission: Admission): Result<PushAccepted> {
-    const version = this.store.applyScratch(admission.lrScale);
+  accept(_workerId: string, admission: Admission, gradient: DecodedGradient): Result<PushAccepted> {
+    const version = this.store.apply(gradient, admission.lrScale);
     return ok({ version, staleness: admission.staleness });
   }
 

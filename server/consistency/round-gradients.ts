@@ -5,23 +5,24 @@
  * round first grows to that many pushes and reused by every later round. Memory for
  * the robust rules: (largest round seen) × the model's fp32 size.
  */
-import type { StoredTensor } from '../params/parameter-store.js';
+import type { Gradient } from '../params/gradient.js';
 import { createKrumScratch, krumDropCount, multiKrumSelect, type KrumScratch } from './multi-krum.js';
 import { aggregateInto, meanInto, type AggregationRule } from './robust-aggregation.js';
 
 export interface RoundGradients {
   /** Pushes held by the open round. */
   readonly count: number;
-  /** Adds the gradient held in the store's scratch buffers to the round. */
-  add(): void;
-  /** Writes the round's aggregate into the scratch buffers and empties the round. */
-  aggregate(): void;
+  /** Adds a copy of `gradient` to the round (the caller's gradient may change after). */
+  add(gradient: Gradient): void;
+  /** Writes the round's aggregate into `out` (one array per tensor), empties the round and returns `out` as a gradient. */
+  aggregateInto(out: readonly Float32Array[]): Gradient;
   /** Empties the round without aggregating (a dropped round). */
   clear(): void;
 }
 
-export function createRoundGradients(tensors: readonly StoredTensor[], rule: AggregationRule): RoundGradients {
-  return rule.aggregation === 'mean' ? new SummedGradients(tensors) : new KeptGradients(tensors, rule);
+/** `sizes`: each tensor's element count, in the store's order. */
+export function createRoundGradients(sizes: readonly number[], rule: AggregationRule): RoundGradients {
+  return rule.aggregation === 'mean' ? new SummedGradients(sizes) : new KeptGradients(sizes, rule);
 }
 
 /** The mean: gradients summed as they arrive, divided by their count at close. */
@@ -29,30 +30,31 @@ class SummedGradients implements RoundGradients {
   count = 0;
   private readonly sums: Float32Array[];
 
-  constructor(private readonly tensors: readonly StoredTensor[]) {
-    this.sums = tensors.map((t) => new Float32Array(t.values.length));
+  constructor(sizes: readonly number[]) {
+    this.sums = sizes.map((size) => new Float32Array(size));
   }
 
-  add(): void {
-    for (let t = 0; t < this.tensors.length; t++) {
+  add(gradient: Gradient): void {
+    for (let t = 0; t < this.sums.length; t++) {
       const sum = this.sums[t]!;
-      const g = this.tensors[t]!.scratch;
+      const g = gradient.views[t]!;
       for (let i = 0; i < sum.length; i++) sum[i] += g[i]!;
     }
     this.count += 1;
   }
 
-  aggregate(): void {
+  aggregateInto(views: readonly Float32Array[]): Gradient {
     const inv = 1 / this.count;
-    for (let t = 0; t < this.tensors.length; t++) {
+    for (let t = 0; t < this.sums.length; t++) {
       const sum = this.sums[t]!;
-      const out = this.tensors[t]!.scratch;
+      const out = views[t]!;
       for (let i = 0; i < sum.length; i++) {
         out[i] = sum[i]! * inv;
         sum[i] = 0;
       }
     }
     this.count = 0;
+    return { views };
   }
 
   clear(): void {
@@ -75,33 +77,34 @@ class KeptGradients implements RoundGradients {
   private kept = new Uint8Array(0);
 
   constructor(
-    private readonly tensors: readonly StoredTensor[],
+    private readonly sizes: readonly number[],
     private readonly rule: AggregationRule,
   ) {
-    this.byTensor = tensors.map(() => []);
+    this.byTensor = sizes.map(() => []);
   }
 
-  add(): void {
+  add(gradient: Gradient): void {
     const k = this.count;
     if (k === this.column.length) this.growTo(k + 1);
-    for (let t = 0; t < this.tensors.length; t++) this.byTensor[t]![k]!.set(this.tensors[t]!.scratch);
+    for (let t = 0; t < this.sizes.length; t++) this.byTensor[t]![k]!.set(gradient.views[t]!);
     this.count += 1;
   }
 
-  aggregate(): void {
-    if (this.rule.aggregation === 'multi-krum') this.keptMean();
-    else for (let t = 0; t < this.tensors.length; t++) aggregateInto(this.tensors[t]!.scratch, this.byTensor[t]!, this.count, this.rule, this.column);
+  aggregateInto(views: readonly Float32Array[]): Gradient {
+    if (this.rule.aggregation === 'multi-krum') this.keptMean(views);
+    else for (let t = 0; t < this.sizes.length; t++) aggregateInto(views[t]!, this.byTensor[t]!, this.count, this.rule, this.column);
     this.count = 0;
+    return { views };
   }
 
-  private keptMean(): void {
+  private keptMean(views: readonly Float32Array[]): void {
     const n = this.count;
     multiKrumSelect(this.byTensor, n, krumDropCount(n, this.rule.trimFraction), this.krum, this.kept);
     const slots = [];
     for (let k = 0; k < n; k++) if (this.kept[k]) slots.push(k);
-    for (let t = 0; t < this.tensors.length; t++) {
+    for (let t = 0; t < this.sizes.length; t++) {
       const byTensor = this.byTensor[t]!;
-      meanInto(this.tensors[t]!.scratch, slots.map((k) => byTensor[k]!), slots.length);
+      meanInto(views[t]!, slots.map((k) => byTensor[k]!), slots.length);
     }
   }
 
@@ -110,9 +113,9 @@ class KeptGradients implements RoundGradients {
   }
 
   private growTo(slots: number): void {
-    for (let t = 0; t < this.tensors.length; t++) {
+    for (let t = 0; t < this.sizes.length; t++) {
       const list = this.byTensor[t]!;
-      while (list.length < slots) list.push(new Float32Array(this.tensors[t]!.values.length));
+      while (list.length < slots) list.push(new Float32Array(this.sizes[t]!));
     }
     this.column = new Float32Array(slots);
     this.krum = createKrumScratch(slots);

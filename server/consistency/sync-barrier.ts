@@ -18,6 +18,7 @@ import { ErrorCode } from '../../shared/errors.js';
 import type { PushAccepted } from '../../shared/protocol.js';
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import type { Timer } from '../clock.js';
+import type { DecodedGradient } from '../params/gradient.js';
 import type { Admission, ConsistencyMode, ModeContext } from './consistency-mode.js';
 import type { AggregationRule } from './robust-aggregation.js';
 import { createRoundGradients, type RoundGradients } from './round-gradients.js';
@@ -51,7 +52,7 @@ export class SyncBarrier implements ConsistencyMode {
     private readonly ctx: ModeContext,
     private readonly options: SyncBarrierOptions,
   ) {
-    this.gradients = createRoundGradients(ctx.store.tensors, options.aggregation);
+    this.gradients = createRoundGradients(ctx.store.tensors.map((t) => t.values.length), options.aggregation);
   }
 
   admit(workerId: string, baseVersion: number): Admission | Failure {
@@ -64,9 +65,9 @@ export class SyncBarrier implements ConsistencyMode {
     return { staleness: 0, lrScale: 1 };
   }
 
-  accept(workerId: string): Promise<Result<PushAccepted>> {
+  accept(workerId: string, _admission: Admission, gradient: DecodedGradient): Promise<Result<PushAccepted>> {
     const round = this.open ?? this.openRound();
-    this.gradients.add();
+    this.gradients.add(gradient);
     round.pushed.add(workerId);
     const answer = new Promise<Result<PushAccepted>>((resolve) => round.acks.push(resolve));
     this.closeIfDue();
@@ -117,14 +118,18 @@ export class SyncBarrier implements ConsistencyMode {
     if (this.open && this.open.pushed.size > 0 && this.waitingFor <= this.options.backupWorkers) this.close();
   }
 
-  /** Combines the round's gradients into the scratch buffers, applies them once, answers every held ack. */
+  /**
+   * Combines the round's gradients, applies the result once, answers every held ack.
+   * The aggregate is written into the store's gradient buffer, where the store applies
+   * it without a copy (no decoded gradient is alive here: each was copied at accept).
+   */
   private close(): void {
     const round = this.open;
     if (!round) return;
     this.ctx.clock.clear(round.timer);
     this.open = null;
-    this.gradients.aggregate();
-    const version = this.ctx.store.applyScratch();
+    const aggregate = this.gradients.aggregateInto(this.ctx.store.gradientBuffer);
+    const version = this.ctx.store.apply(aggregate);
     this.rounds += 1;
     for (const ack of round.acks) ack(ok({ version, staleness: 0 }));
   }

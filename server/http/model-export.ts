@@ -33,15 +33,17 @@ export interface ModelSource {
   lastEval: EvalRecord | null;
 }
 
-export function sourceOfJob(job: Job): ModelSource {
+/** The job's parameters as they are now (a copy: pushes that follow do not tear the export). */
+export async function sourceOfJob(job: Job): Promise<ModelSource> {
   const ds = job.dataset;
+  const { version, specs, values } = await job.parameters.values();
   return {
     jobId: job.id,
     jobName: job.spec.name,
-    version: job.store.version,
+    version,
     topology: job.topology,
-    specs: job.store.specs,
-    values: job.store.tensors.map((t) => t.values),
+    specs,
+    values,
     dataset: { ...ds, testCount: ds.test.count },
     lastEval: job.evals.at(-1) ?? null,
   };

@@ -94,8 +94,8 @@ export function operatorRouter(d: OperatorApiDeps): Router {
     }),
   );
 
-  const sendModel = withJob((job, _req, res) => void res.json(modelJson(sourceOfJob(job))));
-  const sendWeights = withJob((job, _req, res) => void res.type('application/octet-stream').send(weightsBin(sourceOfJob(job))));
+  const sendModel = withJob(async (job, _req, res) => void res.json(modelJson(await sourceOfJob(job))));
+  const sendWeights = withJob(async (job, _req, res) => void res.type('application/octet-stream').send(weightsBin(await sourceOfJob(job))));
   router.get('/jobs/:id/model', auth, sendModel);
   router.get('/jobs/:id/model/model.json', auth, sendModel);
   router.get('/jobs/:id/model/weights.bin', auth, sendWeights);
@@ -103,8 +103,8 @@ export function operatorRouter(d: OperatorApiDeps): Router {
   router.get(
     '/jobs/:id/model.zip',
     auth,
-    withJob((job, _req, res) => {
-      const archive = modelArchive(sourceOfJob(job), new Date());
+    withJob(async (job, _req, res) => {
+      const archive = modelArchive(await sourceOfJob(job), new Date());
       res.attachment(archive.filename).type('application/zip').send(archive.data);
     }),
   );

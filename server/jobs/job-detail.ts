@@ -23,7 +23,7 @@ export function jobDetail(job: Job, withHistory = true): JobDetail {
       perEpoch: job.ledger.shardSizes.reduce((a, b) => a + b, 0),
       byEpoch: job.ledger.examples.map((shards) => shards.reduce((a, b) => a + b, 0)),
     },
-    parameters: job.store.parameterCount,
+    parameters: job.parameters.parameterCount,
     resumedFrom: job.resumedFrom,
     classNames: classNamesOf(job.dataset),
     examplesPerEpoch: job.dataset.train.count,

@@ -22,6 +22,7 @@ import { resumeFromCheckpoint } from './job-resume.js';
 import { buildInitialModel, ModelSpecError } from './model-init.js';
 import { referenceGradientNorm } from './reference-gradient.js';
 import type { ApplySettings } from '../params/apply-engine.js';
+import type { WorkerAssignments } from '../worker/assignments.js';
 
 const log = createLogger('jobs');
 
@@ -32,6 +33,8 @@ export interface JobRegistryDeps {
   store: JobStore | null;
   checkpoints: CheckpointStore | null;
   clock: Clock;
+  /** Who is on which job (the worker namespace changes it; jobs and pickFor read it). */
+  assignments: WorkerAssignments;
   /** Largest model (trainable parameters) a job may have. */
   maxParameters: number;
   onStateChange: (job: Job) => void;
@@ -95,7 +98,7 @@ export class JobRegistry {
     this.jobs.set(job.id, job);
     this.deps.store?.saveJob({ id: job.id, spec, topology: spec.model === 'custom' ? job.topology : null, state: 'draft', failure: null, createdAt: job.createdAt });
     // Here rather than in a caller: the operator API and createCoordinator both create jobs.
-    log.info('job created', { job: job.id, jobName: spec.name, model: spec.model, parameters: job.store.parameterCount });
+    log.info('job created', { job: job.id, jobName: spec.name, model: spec.model, parameters: job.parameters.parameterCount });
     if (start) job.control('start');
     return ok({ job });
   }
@@ -132,10 +135,12 @@ export class JobRegistry {
     }
     const job = await this.build(() => s.id, spec.value, s.topology, s.createdAt);
     const unusable = this.deps.checkpoints ? await resumeFromCheckpoint(job, this.deps.checkpoints) : null;
-    for (const rec of store.evals(s.id)) job.evals.push(rec);
     const last = store.evals(s.id, { confusion: true }).filter((e) => e.confusion).at(-1);
-    if (last?.confusion) job.confusion = { version: last.version, matrix: last.confusion };
-    for (const point of store.metrics(s.id, HISTORY_POINTS)) job.metrics.history.push(point);
+    job.restoreRecords({
+      evals: store.evals(s.id),
+      confusion: last?.confusion ? { version: last.version, matrix: last.confusion } : null,
+      history: store.metrics(s.id, HISTORY_POINTS),
+    });
     this.jobs.set(job.id, job);
     if (unusable) {
       log.error('job failed at restart', { job: s.id, reason: unusable });

@@ -14,7 +14,7 @@ const log = createLogger('jobs');
 
 /** Loads the job's newest fitting checkpoint; returns why the job cannot run, or null. */
 export async function resumeFromCheckpoint(job: Job, checkpoints: CheckpointStore): Promise<string | null> {
-  const target = { tensors: job.store.specs, slots: job.store.optimizer.slotNames.length, shardCount: job.ledger.shardCount, epochs: job.spec.epochs };
+  const target = { tensors: job.parameters.specs, slots: job.parameters.slotCount, shardCount: job.ledger.shardCount, epochs: job.spec.epochs };
   // The ledger checks what only it knows: its pieces fit the shards' batches.
   const { checkpoint, refused } = await checkpoints.latestUsable(job.id, (c) => checkpointMisfit(c, target) ?? job.ledger.misfit(c.ledger));
   const unusable = (why: string) => {
@@ -24,7 +24,7 @@ export async function resumeFromCheckpoint(job: Job, checkpoints: CheckpointStor
   };
   if (!checkpoint) return refused.length ? unusable(`no usable checkpoint: the newest (${refused[0]!.name}) ${refused[0]!.reason}`) : null;
   try {
-    job.restore(checkpoint);
+    await job.restore(checkpoint);
   } catch (err) {
     return unusable(`checkpoint version ${checkpoint.store.version} could not be loaded: ${err instanceof Error ? err.message : String(err)}`);
   }

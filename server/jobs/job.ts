@@ -1,110 +1,67 @@
 /**
- * One training job as the chief runs it: the parameter store, the shard ledger, the
- * lifecycle (draft → running ⇄ paused → done | stopped | failed), evaluation and checkpoint
- * schedules and the counters. Worker handlers and operator routes call into it; it
- * knows nothing about sockets or HTTP.
+ * One training job as the chief controls it: the lifecycle (draft → running ⇄ paused →
+ * done | stopped | failed), the shard ledger, evaluation and checkpoint schedules and
+ * the counters; pulls, leases and pushes go through its JobTraining (job-training.ts).
+ * Its parameters sit behind a ParameterService (server/params/parameter-service.ts):
+ * in this process, or later in ps tasks. Worker handlers and operator routes call into
+ * it; it knows nothing about sockets or HTTP, and nothing outside writes its state:
+ * they read it through the views below.
  */
-import { asBytes, codecOf, type TensorCodec } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import type { JobSpec } from '../../shared/job-spec.js';
-import { MODES, type ModeWorkerField } from '../../shared/modes.js';
+import type { MetricPoint } from '../../shared/operator-protocol.js';
 import {
   FINAL_JOB_STATES,
   type CompleteAnswer,
   type EvalRecord,
-  type GradientPush,
   type JobAssignment,
   type JobState,
   type JobSummary,
   type LeaseAnswer,
-  type ModeAssignment,
   type ParamsSnapshot,
   type PushAccepted,
 } from '../../shared/protocol.js';
-import { fail, ok, type Failure, type Result } from '../../shared/result.js';
+import { fail, ok, type Result } from '../../shared/result.js';
 import type { CheckpointContent } from '../checkpoints/checkpoint-format.js';
-import { CheckpointCancelledError, type CheckpointStore } from '../checkpoints/checkpoint-store.js';
-import type { Clock, Timer } from '../clock.js';
-import { featuresAsFloat, type Dataset } from '../data/dataset.js';
-import { ShardLedger, type TakenBatches } from '../data/shard-ledger.js';
-import type { ShardInfo } from '../data/shard-store.js';
-import type { EvaluationService } from '../eval/evaluator.js';
+import type { Timer } from '../clock.js';
+import type { Dataset } from '../data/dataset.js';
+import { ShardLedger } from '../data/shard-ledger.js';
 import { createLogger } from '../logger.js';
-import { createOptimizer } from '../params/optimizers.js';
-import { ParameterStore } from '../params/parameter-store.js';
-import { GradientGate } from '../params/gradient-gate.js';
-import type { UncheckedManifest } from '../params/push-validation.js';
-import type { ConsistencyMode } from '../consistency/consistency-mode.js';
-import { createConsistencyMode, psOptimizerSpec } from '../consistency/registry.js';
+import { LocalParameterService } from '../params/local-parameter-service.js';
+import type { ParameterService, ParameterView } from '../params/parameter-service.js';
+import { CheckpointSchedule } from './checkpoint-schedule.js';
+import { EvaluationSchedule, type Confusion } from './evaluation-schedule.js';
+import type { JobDeps, JobRecords, LedgerView, ParameterContext } from './job-deps.js';
+import { assignmentOf } from './job-assignment.js';
 import { MetricSampler } from './job-metrics.js';
-import { countRejection, emptyStats, recordAccepted, type JobStats } from './job-stats.js';
+import { emptyStats, type JobStats } from './job-stats.js';
 import { pushAccountingFor, type PushAccounting } from './push-accounting.js';
-import { lossRefusal } from './training-loss.js';
-import type { InitialModel } from './model-init.js';
-import type { ApplySettings } from '../params/apply-engine.js';
+import { JobTraining, type IncomingPush } from './job-training.js';
 
 const log = createLogger('job');
 
-/** A push whose fields have passed the wire schema but not yet the model checks. */
-export type IncomingPush = Omit<GradientPush, 'manifest'> & { manifest: UncheckedManifest };
-
-/** Pulled versions kept as delta bases: a worker more than this many pulls behind gets a full payload. */
-const DELTA_BASE_VERSIONS = 16;
 /** How often late leases are looked for on the job's clock (pushes and lease requests also check exactly). */
 const LEASE_SWEEP_MS = 1000;
 
 export type JobAction = 'start' | 'pause' | 'resume' | 'stop';
-
-export interface JobDeps {
-  dataset: Dataset;
-  shards: ShardInfo[];
-  /** Norm of the PS's own gradient at the initial parameters (anchors the norm bound); null: none. */
-  referenceNorm: number | null;
-  model: InitialModel;
-  evaluation: EvaluationService;
-  checkpoints: CheckpointStore | null;
-  /** Times records and leases, and runs the evaluation and checkpoint schedules and sync round deadlines. */
-  clock: Clock;
-  /** Told after every state change, so workers can be reassigned and the change stored. */
-  onStateChange: (job: Job) => void;
-  onEval: (job: Job, rec: EvalRecord) => void;
-  /** A push of `workerId` was accepted and its `examples` (the lease's count, not the worker's claim) credited; default: nothing. */
-  onCredited?: (job: Job, workerId: string, examples: number) => void;
-  /** How the parameter server applies updates; default DEFAULT_APPLY_SETTINGS. */
-  apply?: ApplySettings;
-}
+export type { JobDeps, JobRecords, LedgerView, ParameterContext } from './job-deps.js';
+export type { IncomingPush } from './job-training.js';
 
 export class Job {
-  state: JobState = 'draft';
-  failure: string | null = null;
-  resumedFrom: { version: number; at: number } | null = null;
-  readonly store: ParameterStore;
-  readonly ledger: ShardLedger;
+  private currentState: JobState = 'draft';
+  private failureReason: string | null = null;
+  private resumed: { version: number; at: number } | null = null;
+  private readonly params: ParameterService;
+  private readonly shardLedger: ShardLedger;
   /** Ties pushes to leases and keeps each worker's standing (server/jobs/push-accounting.ts). */
   private readonly accounting: PushAccounting;
-  stats: JobStats = emptyStats();
-  /** Oldest first, without their confusion matrices (only the latest is kept: `confusion`). */
-  readonly evals: EvalRecord[] = [];
-  /** The latest evaluation's confusion matrix (confusion[true][predicted]) and the version it scored. */
-  confusion: { version: number; matrix: number[][] } | null = null;
-  readonly workers = new Set<string>();
-  /**
-   * Workers whose last lease request found no shard (the last epoch is draining): a
-   * sync round does not wait for them until they lease again.
-   */
-  private readonly idle = new Set<string>();
-  readonly metrics: MetricSampler;
+  private counters: JobStats = emptyStats();
+  private readonly evaluations: EvaluationSchedule;
+  private readonly checkpoints: CheckpointSchedule;
+  /** Pulls, leases and pushes (server/jobs/job-training.ts). */
+  private readonly training: JobTraining;
+  private readonly sampler = new MetricSampler();
   private timers: Timer[] = [];
-  private evalInFlight: Promise<EvalRecord | null> | null = null;
-  private lastEvaluatedVersion = -1;
-  private lastCheckpointVersion = -1;
-  private checkpointInFlight: Promise<void> | null = null;
-  /** Decodes and checks each pushed gradient (layout, finite values, norm bound). */
-  private readonly gate: GradientGate;
-  /** Decodes this job's pushes: built from the spec, so topk knows the job's ratio. */
-  readonly codec: TensorCodec;
-  /** How accepted gradients become updates (spec.mode). */
-  readonly consistency: ConsistencyMode;
 
   constructor(
     readonly id: string,
@@ -112,16 +69,84 @@ export class Job {
     readonly createdAt: number,
     private readonly deps: JobDeps,
   ) {
-    const optimizer = createOptimizer(psOptimizerSpec(spec));
-    this.codec = codecOf(spec);
-    // Delta pulls pay only when updates are sparse: top-k gradients under an optimizer that leaves untouched entries alone.
-    const deltaBases = this.codec.sparse && optimizer.sparseUpdates ? DELTA_BASE_VERSIONS : 0;
-    this.store = new ParameterStore(deps.model.tensors, deps.model.values, optimizer, { keepVersions: deltaBases, apply: deps.apply });
-    this.ledger = new ShardLedger({ shardSizes: deps.shards.map((s) => s.count), batchSize: spec.batchSize, epochs: spec.epochs, seed: spec.seed });
-    this.accounting = pushAccountingFor(spec, this.ledger, (index) => deps.shards[index]!.url, () => deps.clock.now());
-    this.gate = new GradientGate(this.store, this.codec, spec.normBound, deps.referenceNorm);
-    this.metrics = new MetricSampler();
-    this.consistency = createConsistencyMode(spec, { store: this.store, clock: deps.clock, activeWorkers: () => this.activeWorkers() });
+    this.shardLedger = new ShardLedger({ shardSizes: deps.shards.map((s) => s.count), batchSize: spec.batchSize, epochs: spec.epochs, seed: spec.seed });
+    this.accounting = pushAccountingFor(spec, this.shardLedger, (index) => deps.shards[index]!.url, () => deps.clock.now());
+    const ctx: ParameterContext = { clock: deps.clock, activeWorkers: () => this.training.activeWorkers() };
+    this.params = deps.parameters?.(spec, ctx) ??
+      new LocalParameterService(spec, { tensors: deps.model.tensors, initial: deps.model.values, referenceNorm: deps.referenceNorm, apply: deps.apply, ...ctx });
+    this.training = new JobTraining({
+      jobId: id,
+      accounting: this.accounting,
+      params: this.params,
+      state: () => this.currentState,
+      stats: () => this.counters,
+      workers: () => this.workers,
+      onCredited: (workerId, examples) => deps.onCredited?.(this, workerId, examples),
+      onProgress: () => {
+        if (this.shardLedger.finished) this.finish('done', null, 'all epochs trained');
+      },
+    });
+    this.evaluations = new EvaluationSchedule({
+      jobId: id,
+      topology: deps.model.topology,
+      dataset: deps.dataset,
+      evaluation: deps.evaluation,
+      parameters: this.params,
+      clock: deps.clock,
+      examplesSeen: () => this.counters.examplesSeen,
+      onScored: (rec, version, loss) => this.scored(rec, version, loss),
+    });
+    this.checkpoints = new CheckpointSchedule(id, deps.checkpoints, () => this.params.version, () => this.checkpointContent());
+  }
+
+  get state(): JobState {
+    return this.currentState;
+  }
+
+  /** Why the job failed (null unless it did). */
+  get failure(): string | null {
+    return this.failureReason;
+  }
+
+  /** The checkpoint the job resumed from at the last restart, if any. */
+  get resumedFrom(): { version: number; at: number } | null {
+    return this.resumed;
+  }
+
+  /** The parameters, read-only: version, shapes, counters and a copy of the values. */
+  get parameters(): ParameterView {
+    return this.params;
+  }
+
+  get version(): number {
+    return this.params.version;
+  }
+
+  get ledger(): LedgerView {
+    return this.shardLedger;
+  }
+
+  get stats(): Readonly<JobStats> {
+    return this.counters;
+  }
+
+  /** Oldest first, without their confusion matrices (only the latest is kept: `confusion`). */
+  get evals(): readonly EvalRecord[] {
+    return this.evaluations.evals;
+  }
+
+  /** The latest evaluation's confusion matrix (confusion[true][predicted]) and the version it scored. */
+  get confusion(): Confusion | null {
+    return this.evaluations.confusion;
+  }
+
+  get metrics(): Pick<MetricSampler, 'history'> {
+    return this.sampler;
+  }
+
+  /** The workers assigned to this job now (the assignments' view). */
+  get workers(): ReadonlySet<string> {
+    return this.deps.assignments.workersOf(this.id);
   }
 
   get topology(): object {
@@ -135,7 +160,7 @@ export class Job {
 
   /** Operator control; refuses transitions that make no sense from the current state. */
   control(action: JobAction): Result<object> {
-    const from = this.state;
+    const from = this.currentState;
     const allowed: Record<JobAction, JobState[]> = {
       start: ['draft'],
       pause: ['running'],
@@ -149,19 +174,20 @@ export class Job {
   }
 
   private setState(state: JobState): void {
-    this.state = state;
+    this.currentState = state;
     this.clearTimers();
     if (state === 'running') {
-      this.metrics.resetRates();
+      this.sampler.resetRates();
       const clock = this.deps.clock;
       this.timers.push(clock.setInterval(() => void this.evaluateIfChanged(), this.spec.evalIntervalSeconds * 1000));
-      if (this.deps.checkpoints) this.timers.push(clock.setInterval(() => void this.checkpointIfChanged(), this.spec.checkpointSeconds * 1000));
+      if (this.checkpoints.enabled) this.timers.push(clock.setInterval(() => void this.checkpointIfChanged(), this.spec.checkpointSeconds * 1000));
       // A late lease goes back to the queue even when nobody asks for one.
       this.timers.push(clock.setInterval(() => this.accounting.sweep(), LEASE_SWEEP_MS));
     } else {
       // An open sync round must not be applied by the departures below, nor hold acks forever.
-      this.consistency.halt(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${state}`));
+      this.params.halt(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${state}`));
       // Leases of a job that is not training would only expire; give the shards back now.
+      // The workers stay assigned until onStateChange moves them (the assignments' owner does).
       for (const w of [...this.workers]) this.release(w);
     }
     log.info('job state', { job: this.id, state });
@@ -169,9 +195,9 @@ export class Job {
   }
 
   private finish(state: 'done' | 'stopped' | 'failed', failure: string | null, reason: string): void {
-    if (FINAL_JOB_STATES.includes(this.state)) return;
-    this.failure = failure;
-    log.info(`job ${state}`, { job: this.id, reason, version: this.store.version });
+    if (FINAL_JOB_STATES.includes(this.currentState)) return;
+    this.failureReason = failure;
+    log.info(`job ${state}`, { job: this.id, reason, version: this.params.version });
     this.setState(state);
     void this.evaluateIfChanged().then(() => this.checkpointIfChanged());
   }
@@ -183,7 +209,7 @@ export class Job {
   /** Stops timers (coordinator shutdown, deletion); the state is left as it is. */
   dispose(): void {
     this.clearTimers();
-    this.store.dispose();
+    this.params.dispose();
   }
 
   private clearTimers(): void {
@@ -192,199 +218,65 @@ export class Job {
   }
 
   assignment(): JobAssignment {
-    return {
-      jobId: this.id,
-      name: this.spec.name,
-      description: this.spec.description,
-      topology: this.deps.model.topology,
-      tensors: this.store.specs.map((s) => ({ name: s.name, shape: [...s.shape] })),
-      batchSize: this.spec.batchSize,
-      nFetch: this.spec.nFetch,
-      nPush: this.spec.nPush,
-      codec: this.spec.codec,
-      topkRatio: this.spec.topkRatio,
-      mode: this.modeAssignment(),
-      learningRate: this.spec.optimizer.learningRate,
-      dataset: {
-        name: this.deps.dataset.name,
-        featureShape: [...this.deps.dataset.featureShape],
-        numClasses: this.deps.dataset.numClasses,
-      },
-    };
+    return assignmentOf(this.id, this.spec, this.deps.model.topology, this.params.specs, this.deps.dataset);
   }
 
-  /** The mode's name and the spec fields its descriptor passes on to workers (shared/modes.ts). */
-  private modeAssignment(): ModeAssignment {
-    const { mode } = this.spec;
-    const fields: readonly ModeWorkerField[] = MODES[mode].workerFields;
-    // Exactly Pick<JobSpec, WorkerFieldsOf<mode>>, which TypeScript cannot follow through the table lookup.
-    return Object.fromEntries([['name', mode], ...fields.map((f) => [f, structuredClone(this.spec[f])])]) as ModeAssignment;
-  }
-
-  /**
-   * The current parameters; as a delta when the worker holds version `have` exactly
-   * and the delta is the smaller message (see shared/param-delta.ts).
-   */
   pull(have?: number): Result<ParamsSnapshot> {
-    const delta = have === undefined ? null : this.store.delta(have);
-    const { version, manifest, data } = delta ?? { version: this.store.version, ...this.store.payload().payload };
-    this.stats.pulls += 1;
-    if (delta) this.stats.deltaPulls += 1;
-    this.stats.bytesOut += asBytes(data).byteLength;
-    return ok({ jobId: this.id, version, manifest, data });
+    return this.training.pull(have);
   }
 
-  /**
-   * Takes the push's batches from its lease, validates the gradient and hands it to the
-   * consistency mode; sync modes answer when the gradient's round closes. Once answered,
-   * the batches are credited (accepted) or go back to the queue (refused), and every
-   * refusal is counted by code.
-   */
   push(workerId: string, push: IncomingPush): Result<PushAccepted> | Promise<Result<PushAccepted>> {
-    if (this.state !== 'running') return this.refusedPush(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${this.state}`));
-    const taken = this.accounting.take(workerId, push.leaseId, push.batches);
-    if ('ok' in taken) return this.refusedPush(taken);
-    const result = this.tryPush(workerId, push, taken);
-    if (result instanceof Promise) return result.then((r) => this.settled(workerId, push, taken, r));
-    return this.settled(workerId, push, taken, result);
-  }
-
-  private tryPush(workerId: string, push: IncomingPush, taken: TakenBatches): Result<PushAccepted> | Promise<Result<PushAccepted>> {
-    const badLoss = lossRefusal(push.loss);
-    if (badLoss) return badLoss;
-    const admitted = this.consistency.admit(workerId, push.baseVersion);
-    if ('ok' in admitted) return admitted;
-    // The norm is judged per batch as the lease counts them, never as the worker claims.
-    const refused = this.gate.check({ manifest: push.manifest, data: push.data, batches: taken.to - taken.from }, workerId);
-    if (refused) {
-      // A sync round stops waiting for a worker whose gradient it refused (a Byzantine one would stall every round to its deadline); a valid retry still joins.
-      this.consistency.leave(workerId);
-      return refused;
-    }
-    return this.consistency.accept(workerId, admitted);
-  }
-
-  /** The push was answered: its examples are credited from the lease, or its batches requeued. */
-  private settled(workerId: string, push: IncomingPush, taken: TakenBatches, r: Result<PushAccepted>): Result<PushAccepted> {
-    const completion = this.accounting.settle(workerId, taken, r);
-    if (!r.ok) return this.refusedPush(r);
-    recordAccepted(this.stats, taken.examples, push.loss, r.staleness, asBytes(push.data).byteLength, this.store.parameterCount * 4);
-    this.deps.onCredited?.(this, workerId, taken.examples);
-    if (completion.epochDone) log.info('epoch complete', { job: this.id, epoch: completion.epoch, version: this.store.version });
-    if (this.ledger.finished) this.finish('done', null, 'all epochs trained');
-    return r;
-  }
-
-  private refusedPush(r: Failure): Failure {
-    countRejection(this.stats, r.code);
-    return r;
-  }
-
-  /** Assigned workers that are training (not waiting for a shard). */
-  private activeWorkers(): Set<string> {
-    const active = new Set(this.workers);
-    for (const w of this.idle) active.delete(w);
-    return active;
+    return this.training.push(workerId, push);
   }
 
   lease(workerId: string): Result<LeaseAnswer> {
-    if (this.state !== 'running') return fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${this.state}`);
-    const r = this.accounting.lease(workerId);
-    if (r.ok && r.lease) this.idle.delete(workerId);
-    else if (r.ok || r.code === ErrorCode.WORKER_BARRED) {
-      // No shard (the last epoch is draining) or barred: a sync round does not wait for this worker until it leases again.
-      this.idle.add(workerId);
-      this.consistency.leave(workerId);
-    }
-    return r;
+    return this.training.lease(workerId);
   }
 
   complete(workerId: string, leaseId: string): Result<CompleteAnswer> {
-    const c = this.accounting.complete(workerId, leaseId);
-    if ('ok' in c) return c;
-    if (this.ledger.finished) this.finish('done', null, 'all epochs trained');
-    return ok(c);
+    return this.training.complete(workerId, leaseId);
   }
 
   /** The worker's own report of its speed: its lease deadlines follow it. */
   reported(workerId: string, examplesPerSecond: number): void {
-    this.accounting.reported(workerId, examplesPerSecond);
+    this.training.reported(workerId, examplesPerSecond);
   }
 
-  /** A worker left: its shards go back to the queue. */
+  /** A worker left: its shards go back to the queue and the parameter service forgets it. */
   release(workerId: string): void {
-    this.workers.delete(workerId);
-    this.idle.delete(workerId);
-    this.accounting.release(workerId);
-    this.consistency.leave(workerId);
-    this.gate.forget(workerId);
+    this.training.release(workerId);
+  }
+
+  /** A sample of the metrics for the dashboard's history (the operator channel's tick). */
+  sampleMetrics(at: number): MetricPoint {
+    return this.sampler.sample(at, this.params.version, this.counters);
   }
 
   /** Evaluates the current parameters unless this version was already scored. */
   evaluateIfChanged(): Promise<EvalRecord | null> {
-    if (this.evalInFlight) return this.evalInFlight;
-    if (this.store.version === this.lastEvaluatedVersion) return Promise.resolve(this.evals.at(-1) ?? null);
-    this.evalInFlight = this.evaluate().finally(() => (this.evalInFlight = null));
-    return this.evalInFlight;
+    return this.evaluations.ifChanged();
   }
 
-  private async evaluate(): Promise<EvalRecord | null> {
-    const version = this.store.version;
-    const examplesSeen = this.stats.examplesSeen;
-    const ds = this.deps.dataset;
-    try {
-      const r = await this.deps.evaluation.evaluate({
-        topology: this.deps.model.topology,
-        tensors: this.store.specs.map((s) => ({ name: s.name, shape: [...s.shape] })),
-        values: this.store.copyValues(),
-        datasetKey: ds.name,
-        testSet: () => ({ features: featuresAsFloat(ds, ds.test), labels: ds.test.labels, featureShape: ds.featureShape, numClasses: ds.numClasses }),
-      });
-      this.lastEvaluatedVersion = version;
-      if (!Number.isFinite(r.loss)) {
-        // Finite pushes can still drive the parameters to overflow (a learning rate far too high).
-        this.fail(`diverged: test loss is ${r.loss} at version ${version}; lower the learning rate`);
-        return null;
-      }
-      const rec: EvalRecord = { version, examplesSeen, accuracy: r.accuracy, loss: r.loss, at: this.deps.clock.now() };
-      this.evals.push(rec);
-      this.confusion = { version, matrix: r.confusion };
-      log.info('evaluated', { job: this.id, version, accuracy: +r.accuracy.toFixed(4), loss: +r.loss.toFixed(4), ms: Math.round(r.ms) });
-      this.deps.onEval(this, { ...rec, confusion: r.confusion });
-      if (this.spec.targetAccuracy !== null && r.accuracy >= this.spec.targetAccuracy && this.state === 'running') {
-        this.finish('done', null, `reached target accuracy ${this.spec.targetAccuracy}`);
-      }
-      return rec;
-    } catch (err) {
-      log.warn('evaluation failed', { job: this.id, err });
-      return null;
+  private scored(rec: (EvalRecord & { confusion: number[][] }) | null, version: number, loss: number): void {
+    // Finite pushes can still drive the parameters to overflow (a learning rate far too high).
+    if (!rec) return this.fail(`diverged: test loss is ${loss} at version ${version}; lower the learning rate`);
+    this.deps.onEval(this, rec);
+    if (this.spec.targetAccuracy !== null && rec.accuracy >= this.spec.targetAccuracy && this.currentState === 'running') {
+      this.finish('done', null, `reached target accuracy ${this.spec.targetAccuracy}`);
     }
   }
 
   /** Writes a checkpoint when the version moved since the last one. */
   checkpointIfChanged(): Promise<void> {
-    const store = this.deps.checkpoints;
-    if (!store || this.checkpointInFlight || this.store.version === this.lastCheckpointVersion) return this.checkpointInFlight ?? Promise.resolve();
-    const content: CheckpointContent = {
-      jobId: this.id,
-      at: this.deps.clock.now(),
-      store: this.store.snapshot(),
-      ledger: this.ledger.exportState(),
-      stats: structuredClone(this.stats),
-    };
-    this.checkpointInFlight = store
-      .write(content)
-      .then((info) => {
-        this.lastCheckpointVersion = content.store.version;
-        log.debug('checkpoint written', { job: this.id, version: info.version, bytes: info.bytes });
-      })
-      .catch((err: unknown) => {
-        // A deleted job's last writes are cancelled on purpose: nothing went wrong.
-        if (err instanceof CheckpointCancelledError) log.debug('checkpoint cancelled', { job: this.id, reason: err.message });
-        else log.error('checkpoint failed', { job: this.id, err });
-      })
-      .finally(() => (this.checkpointInFlight = null));
-    return this.checkpointInFlight;
+    return this.checkpoints.ifChanged();
+  }
+
+  /** The ledger and counters are taken in the same turn as the parameters' snapshot is asked for, so the three agree. */
+  private checkpointContent(): Promise<CheckpointContent> {
+    const at = this.deps.clock.now();
+    const ledger = this.shardLedger.exportState();
+    const stats = structuredClone(this.counters);
+    return this.params.snapshot().then((store) => ({ jobId: this.id, at, store, ledger, stats }));
   }
 
   /**
@@ -394,41 +286,47 @@ export class Job {
    */
   async quiesce(): Promise<void> {
     this.clearTimers();
-    await this.evalInFlight;
-    await this.checkpointInFlight;
+    await this.evaluations.pending;
+    await this.checkpoints.pending;
     await this.checkpointIfChanged();
   }
 
-  /** Loads a checkpoint (coordinator restart) before the job runs again. */
-  restore(c: CheckpointContent): void {
-    this.store.restore(c.store);
-    this.ledger.restore(c.ledger);
+  /** Loads a checkpoint (coordinator restart) before the job runs again; rejects, changing nothing of the job's own, when it does not fit. */
+  async restore(c: CheckpointContent): Promise<void> {
+    await this.params.restore(c.store);
+    this.shardLedger.restore(c.ledger);
     // Checkpoints from before a counter existed lack it: start it at zero.
-    this.stats = { ...emptyStats(), ...c.stats };
-    this.lastCheckpointVersion = c.store.version;
-    this.resumedFrom = { version: c.store.version, at: c.at };
+    this.counters = { ...emptyStats(), ...c.stats };
+    this.checkpoints.resumedAt(c.store.version);
+    this.resumed = { version: c.store.version, at: c.at };
+  }
+
+  /** Takes back what the job store kept of the job's evaluations and metrics (start-up). */
+  restoreRecords(records: JobRecords): void {
+    this.evaluations.restore(records.evals, records.confusion);
+    this.sampler.history.push(...records.history);
   }
 
   /** Restores a stored state without the transition side effects (used at start-up). */
   reinstate(state: JobState, failure: string | null): void {
     if (state === 'running') this.setState('running');
     else {
-      this.state = state;
-      this.failure = failure;
+      this.currentState = state;
+      this.failureReason = failure;
     }
   }
 
   summary(): JobSummary {
-    const last = this.evals.at(-1);
+    const last = this.evaluations.evals.at(-1);
     return {
       id: this.id,
       name: this.spec.name,
-      state: this.state,
+      state: this.currentState,
       model: this.spec.model,
       dataset: this.spec.dataset,
-      version: this.store.version,
-      epoch: this.ledger.epochsCompleted,
-      examplesSeen: this.stats.examplesSeen,
+      version: this.params.version,
+      epoch: this.shardLedger.epochsCompleted,
+      examplesSeen: this.counters.examplesSeen,
       workers: this.workers.size,
       lastEval: last ? { version: last.version, accuracy: last.accuracy, loss: last.loss, at: last.at } : null,
     };

@@ -29,7 +29,7 @@ export function workerViews(jobs: JobRegistry, workers: WorkerDirectory): Worker
   for (const j of jobs.list()) for (const [w, l] of j.ledger.leaseTable()) leases.set(w, l);
   return workers.list().map((w) => ({
     id: w.id,
-    jobId: w.jobId,
+    jobId: workers.jobOf(w.id),
     userAgent: w.userAgent,
     backend: w.backend,
     adapter: w.adapter,
@@ -63,7 +63,7 @@ export function attachOperatorNamespace(nsp: OperatorNamespace, d: OperatorDeps)
       const points: Record<string, MetricPoint> = {};
       for (const job of d.jobs.list()) {
         if (job.state !== 'running') continue;
-        const p = job.metrics.sample(at, job.store.version, job.stats);
+        const p = job.sampleMetrics(at);
         points[job.id] = p;
         d.store?.addMetrics(job.id, [p]);
       }

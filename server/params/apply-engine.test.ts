@@ -41,11 +41,9 @@ const storeOf = (spec: object, apply: ApplySettings) =>
 
 /** Apply number `s`: a seeded gradient with every 7th entry zero; the third at half the learning rate. */
 function step(store: ParameterStore, s: number): void {
-  randomTensors(100 + s, 2).forEach((g, i) => {
-    for (let k = 0; k < g.length; k += 7) g[k] = 0;
-    store.tensors[i]!.scratch.set(g);
-  });
-  store.applyScratch(s === 2 ? 0.5 : 1);
+  const gradient = randomTensors(100 + s, 2);
+  for (const g of gradient) for (let k = 0; k < g.length; k += 7) g[k] = 0;
+  store.apply({ views: gradient }, s === 2 ? 0.5 : 1);
 }
 
 /** A store after `steps` applies. */
@@ -79,13 +77,10 @@ function expectStepwiseAgreement(spec: object, gradScale: number, steps = 4): vo
   for (let s = 0; s < steps; s++) {
     const before = loops.snapshot();
     ours.restore(before);
-    randomTensors(300 + s, gradScale).forEach((g, i) => {
-      for (let k = 0; k < g.length; k += 7) g[k] = 0;
-      ours.tensors[i]!.scratch.set(g);
-      loops.tensors[i]!.scratch.set(g);
-    });
-    ours.applyScratch();
-    loops.applyScratch();
+    const gradient = randomTensors(300 + s, gradScale);
+    for (const g of gradient) for (let k = 0; k < g.length; k += 7) g[k] = 0;
+    ours.apply({ views: gradient });
+    loops.apply({ views: gradient });
     ours.tensors.forEach((t, i) => {
       const r = loops.tensors[i]!;
       const p = before.tensors[i]!.values;
@@ -149,10 +144,10 @@ describe('apply engines', () => {
       const store = storeOf({ type }, POOL);
       stores.push(store);
       const before = store.tensors.map((t) => t.values.slice());
-      store.tensors.forEach((t) => {
-        for (let k = 0; k < t.scratch.length; k++) t.scratch[k] = k % 2 ? 0.5 : 0;
-      });
-      store.applyScratch();
+      // Written where the store applies from, as the gradient gate writes a push.
+      const buffer = store.gradientBuffer;
+      for (const g of buffer) for (let k = 0; k < g.length; k++) g[k] = k % 2 ? 0.5 : 0;
+      store.apply({ views: buffer });
       store.tensors.forEach((t, i) => {
         for (let k = 0; k < t.values.length; k++) {
           if (k % 2) expect(t.values[k]).not.toBe(before[i]![k]);
@@ -177,8 +172,9 @@ describe('apply engines', () => {
     const before = store.tensors[4]!.values[0]!;
     store.dispose();
     expect(store.engine.threads).toBe(1);
-    store.tensors[4]!.scratch.fill(1);
-    store.applyScratch();
+    const gradient = store.tensors.map((t) => new Float32Array(t.values.length));
+    gradient[4]!.fill(1);
+    store.apply({ views: gradient });
     expect(store.tensors[4]!.values[0]).toBeCloseTo(before - 0.1, 6);
   });
 

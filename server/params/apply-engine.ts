@@ -35,10 +35,9 @@ export const DEFAULT_APPLY_SETTINGS: ApplySettings = {
  */
 export type ApplyUpdate = Pick<Optimizer, 'apply' | 'kernelStep'>;
 
-/** The arrays one apply reads and writes, per tensor. */
+/** The arrays one apply writes, per tensor (the gradient it reads is passed beside them). */
 export interface ApplyTensor {
   values: Float32Array;
-  scratch: Float32Array;
   slots: Float32Array[];
 }
 
@@ -48,13 +47,18 @@ export interface ApplyEngine {
   readonly threads: number;
   /** A zeroed array of `size` floats that `apply` may update; call once per array, for the sizes given at creation. */
   alloc(size: number): Float32Array;
-  /** One update over every tensor (an optimizer step: values updated from scratch, slots advanced). */
-  apply(update: ApplyUpdate, tensors: readonly ApplyTensor[], step: number, lrScale: number): void;
   /**
-   * The L2 norm of every tensor's scratch together, from a float64 sum of squares: NaN
-   * or Infinity exactly when some value is (float32 squares cannot overflow float64).
+   * One update over every tensor (an optimizer step: values updated from `gradient`,
+   * slots advanced). `gradient[k]` is tensor k's, as long as its values; on 'wasm' it
+   * must be an array this engine allocated.
    */
-  scratchNorm(tensors: readonly ApplyTensor[]): number;
+  apply(update: ApplyUpdate, tensors: readonly ApplyTensor[], gradient: readonly Float32Array[], step: number, lrScale: number): void;
+  /**
+   * The L2 norm of every array of `gradient` together, from a float64 sum of squares:
+   * NaN or Infinity exactly when some value is (float32 squares cannot overflow
+   * float64). On 'wasm' the arrays must be ones this engine allocated.
+   */
+  norm(gradient: readonly Float32Array[]): number;
   /** Releases the pool's hold on the arena; later applies (if any) run on the event loop. */
   dispose(): void;
 }
@@ -75,15 +79,14 @@ const jsEngine: ApplyEngine = {
   kernels: 'js',
   threads: 1,
   alloc: (size) => new Float32Array(size),
-  apply(update, tensors, step, lrScale) {
-    for (const t of tensors) update.apply(t.values, t.scratch, t.slots, step, lrScale);
+  apply(update, tensors, gradient, step, lrScale) {
+    for (let k = 0; k < tensors.length; k++) update.apply(tensors[k]!.values, gradient[k]!, tensors[k]!.slots, step, lrScale);
   },
   /** The reference: one float64 sum in element order (each square is exact; only the sum rounds). */
-  scratchNorm(tensors) {
+  norm(gradient) {
     let sum = 0;
-    for (const t of tensors) {
-      const s = t.scratch;
-      for (let i = 0; i < s.length; i++) sum += s[i]! * s[i]!;
+    for (const g of gradient) {
+      for (let i = 0; i < g.length; i++) sum += g[i]! * g[i]!;
     }
     return Math.sqrt(sum);
   },
@@ -114,7 +117,7 @@ class WasmApplyEngine implements ApplyEngine {
   /** A slot's byte offset; 0 for a slot the optimizer does not have (the kernel ignores it). */
   private readonly at = (a: Float32Array | undefined) => (a ? this.arena.offsetOf(a) : 0);
 
-  apply(update: ApplyUpdate, tensors: readonly ApplyTensor[], step: number, lrScale: number): void {
+  apply(update: ApplyUpdate, tensors: readonly ApplyTensor[], gradient: readonly Float32Array[], step: number, lrScale: number): void {
     const { kernel, constants } = update.kernelStep(step, lrScale);
     const at = this.at;
     const pool = this.pool;
@@ -122,7 +125,7 @@ class WasmApplyEngine implements ApplyEngine {
     if (pool && poolArena && !pool.broken) {
       for (let k = 0; k < tensors.length; k++) {
         const t = tensors[k]!;
-        ApplyPool.setCall(poolArena, k, kernel, at(t.values), at(t.scratch), at(t.slots[0]), at(t.slots[1]), t.values.length, constants);
+        ApplyPool.setCall(poolArena, k, kernel, at(t.values), at(gradient[k]), at(t.slots[0]), at(t.slots[1]), t.values.length, constants);
       }
       try {
         pool.run(poolArena, tensors.length);
@@ -139,7 +142,10 @@ class WasmApplyEngine implements ApplyEngine {
     }
     const fn = this.arena.kernels[kernel];
     const [c0, c1, c2, c3, c4, c5] = constants;
-    for (const t of tensors) fn(at(t.values), at(t.scratch), at(t.slots[0]), at(t.slots[1]), t.values.length, c0, c1, c2, c3, c4, c5);
+    for (let k = 0; k < tensors.length; k++) {
+      const t = tensors[k]!;
+      fn(at(t.values), at(gradient[k]), at(t.slots[0]), at(t.slots[1]), t.values.length, c0, c1, c2, c3, c4, c5);
+    }
   }
 
   /**
@@ -149,17 +155,17 @@ class WasmApplyEngine implements ApplyEngine {
    * sums it all again. Relative error of the sum of squares: at most (CHUNK/8 + 18 +
    * chunks)·2⁻⁵³, 2.6e-13 for 4M parameters (the reference loop's bound: n·2⁻⁵³).
    */
-  scratchNorm(tensors: readonly ApplyTensor[]): number {
+  norm(gradient: readonly Float32Array[]): number {
     const at = this.at;
     const pool = this.pool;
     const poolArena = this.poolArena;
     if (pool && poolArena && !pool.broken) {
-      for (let k = 0; k < tensors.length; k++) {
-        const t = tensors[k]!;
-        ApplyPool.setCall(poolArena, k, 'sumsq', 0, at(t.scratch), 0, 0, t.scratch.length, NO_CONSTANTS);
+      for (let k = 0; k < gradient.length; k++) {
+        const g = gradient[k]!;
+        ApplyPool.setCall(poolArena, k, 'sumsq', 0, at(g), 0, 0, g.length, NO_CONSTANTS);
       }
       try {
-        return Math.sqrt(pool.sum(poolArena, tensors.length));
+        return Math.sqrt(pool.sum(poolArena, gradient.length));
       } catch (err) {
         log.error('apply pool failed; this norm and later applies run on the event loop', { error: String(err) });
         this.pool = null;
@@ -168,9 +174,9 @@ class WasmApplyEngine implements ApplyEngine {
     }
     const sumsq = this.arena.kernels.sumsq;
     let sum = 0;
-    for (const t of tensors) {
-      const g = at(t.scratch);
-      const n = t.scratch.length;
+    for (const array of gradient) {
+      const g = at(array);
+      const n = array.length;
       for (let start = 0; start < n; start += CHUNK) sum += sumsq(0, g + start * 4, 0, 0, Math.min(CHUNK, n - start), 0, 0, 0, 0, 0, 0);
     }
     return Math.sqrt(sum);

@@ -1,12 +1,14 @@
 /**
  * Everything a pushed gradient must pass before it may join an update, in order: the
- * payload cap and layout (push-validation.ts, decoding into the store's scratch
- * buffers), finite values, and the Byzantine norm bound. One per job, built from its
- * model and codec, so the parameter server's push path is one call.
+ * payload cap and layout (push-validation.ts, decoding into the store's gradient
+ * buffer), finite values, and the Byzantine norm bound. One per job, built from its
+ * model and codec, so the parameter server's push path is one call, whose answer is
+ * the decoded gradient itself (or why it was refused).
  */
 import type { TensorCodec } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import { fail, type Failure } from '../../shared/result.js';
+import type { DecodedGradient } from './gradient.js';
 import { NormBound } from './norm-bound.js';
 import type { ParameterStore } from './parameter-store.js';
 import { decodeGradientInto, type UncheckedManifest } from './push-validation.js';
@@ -33,6 +35,8 @@ export interface GradientPayload {
 export class GradientGate {
   private readonly maxBytes: number;
   private readonly normBound: NormBound;
+  /** The one answer every check that passes returns, refilled each time: see DecodedGradient for how long it holds. */
+  private readonly decoded: { views: readonly Float32Array[]; norm: number; batches: number };
 
   /** `normBound`: the spec's factor (0: off); `referenceNorm`: an honest norm that anchors it, or null. */
   constructor(
@@ -44,21 +48,30 @@ export class GradientGate {
     const codecBytes = store.tensors.reduce((n, t) => n + codec.byteLength(t.values.length), 0);
     this.maxBytes = payloadCapBytes(store.parameterCount, codecBytes);
     this.normBound = new NormBound(normBound, referenceNorm);
+    this.decoded = { views: store.gradientBuffer, norm: 0, batches: 0 };
   }
 
-  /** Decodes `workerId`'s gradient into the store's scratch buffers; null when it may join an update. */
-  check(push: GradientPayload, workerId: string): Failure | null {
-    const bad = decodeGradientInto(this.store, push.manifest, push.data, { codec: this.codec, maxBytes: this.maxBytes });
+  /**
+   * Decodes `workerId`'s gradient into the store's gradient buffer and checks it: the
+   * decoded gradient when it may join an update (valid until the buffer is written
+   * again), else the refusal.
+   */
+  check(push: GradientPayload, workerId: string): DecodedGradient | Failure {
+    const decoded = this.decoded;
+    const bad = decodeGradientInto(this.store.specs, decoded.views, push.manifest, push.data, { codec: this.codec, maxBytes: this.maxBytes });
     if (bad) return bad;
     // One pass gives both checks: a NaN or Infinity anywhere makes the norm non-finite.
-    const norm = this.store.scratchNorm();
+    const norm = this.store.norm(decoded);
     if (!Number.isFinite(norm)) return fail(ErrorCode.NON_FINITE, 'Gradient contains NaN or Infinity');
     const normPerBatch = norm / push.batches;
     const outlier = this.normBound.judge(normPerBatch);
     if (outlier) return outlier;
+    // Further checks of the decoded gradient (a trusted-direction check) go here, before the bound records it.
     // Last, after every check: only a gradient that passed them all shapes the bound.
     this.normBound.record(workerId, normPerBatch);
-    return null;
+    decoded.norm = norm;
+    decoded.batches = push.batches;
+    return decoded;
   }
 
   /** A worker left the job: its norm no longer counts toward the bound. */

@@ -50,8 +50,7 @@ describe.each(engines)('parameter-server optimizers match tfjs ($label)', ({ lab
       expect(store.engine.kernels).toBe(settings.kernels);
       expect(store.engine.threads).toBe(settings.threads);
       for (const g of grads) {
-        store.tensors[0]!.scratch.set(g);
-        store.applyScratch();
+        store.apply({ views: [g] });
       }
       const ours = store.tensors[0]!.values;
       store.dispose();

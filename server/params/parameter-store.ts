@@ -1,13 +1,15 @@
 /**
  * Versioned model parameters, one Float32Array per tensor (so tensors can later be
  * spread over several PS shards, as replica_device_setter spreads variables over ps
- * tasks). Holds the optimizer state beside each tensor and a scratch gradient buffer
- * per tensor that pushes decode into, so applying a push allocates nothing. All of
- * them live where the apply engine's kernels update them in place (apply-engine.ts).
+ * tasks). Holds the optimizer state beside each tensor and one gradient buffer (an
+ * array per tensor) that pushes decode into, so applying a push allocates nothing.
+ * All of them live where the apply engine's kernels update them in place
+ * (apply-engine.ts).
  */
 import { encodeTensors, type TensorPayload } from '../../shared/codec.js';
 import { diffParams, type DeltaManifest } from '../../shared/param-delta.js';
 import { sizeOf, type TensorSpec } from '../../shared/tensors.js';
+import type { Gradient } from './gradient.js';
 import type { Optimizer } from './optimizer.js';
 import { createApplyEngine, DEFAULT_APPLY_SETTINGS, type ApplyEngine, type ApplySettings } from './apply-engine.js';
 
@@ -25,12 +27,17 @@ export interface StoredTensor {
   spec: TensorSpec;
   values: Float32Array;
   slots: Float32Array[];
-  /** Decode target for incoming gradients; contents are meaningless between pushes. */
-  scratch: Float32Array;
 }
 
 export class ParameterStore {
   readonly tensors: StoredTensor[];
+  /**
+   * One array per tensor in the apply engine's arena: a gradient whose views are these
+   * is applied where it lies. The gradient gate decodes pushes into it and a sync
+   * round writes its aggregate into it; its contents are whoever wrote last's, so a
+   * gradient kept across a write must be copied out (see DecodedGradient).
+   */
+  readonly gradientBuffer: readonly Float32Array[];
   private currentVersion = 0;
   private applies = 0;
   private cachedPayload: { version: number; payload: TensorPayload } | null = null;
@@ -62,16 +69,15 @@ export class ParameterStore {
     const parameters = sizes.reduce((a, b) => a + b, 0);
     this.engine = createApplyEngine(options.apply ?? DEFAULT_APPLY_SETTINGS, arrays, specs.length, parameters);
     const alloc = (size: number) => this.engine.alloc(size);
+    const gradientBuffer: Float32Array[] = [];
     this.tensors = specs.map((spec, i) => {
       const values = alloc(sizes[i]!);
       values.set(initial[i]!);
-      return {
-        spec: { name: spec.name, shape: [...spec.shape] },
-        values,
-        slots: optimizer.createSlots(sizes[i]!, alloc),
-        scratch: alloc(sizes[i]!),
-      };
+      const slots = optimizer.createSlots(sizes[i]!, alloc);
+      gradientBuffer.push(alloc(sizes[i]!));
+      return { spec: { name: spec.name, shape: [...spec.shape] }, values, slots };
     });
+    this.gradientBuffer = gradientBuffer;
   }
 
   get version(): number {
@@ -82,21 +88,38 @@ export class ParameterStore {
     return this.tensors.reduce((n, t) => n + t.values.length, 0);
   }
 
-  /** Applies the gradient held in every tensor's scratch buffer and publishes a new version. */
-  applyScratch(lrScale = 1): number {
-    this.engine.apply(this.optimizer, this.tensors, this.applies + 1, lrScale);
+  /**
+   * Applies `gradient` with the learning rate times `lrScale` and publishes a new
+   * version. A gradient in the gradient buffer is applied where it lies; any other is
+   * first copied there (tests, benches: the push path never needs the copy).
+   */
+  apply(gradient: Gradient, lrScale = 1): number {
+    this.engine.apply(this.optimizer, this.tensors, this.inBuffer(gradient), this.applies + 1, lrScale);
     this.applies += 1;
     this.currentVersion += 1;
     return this.currentVersion;
   }
 
   /**
-   * The L2 norm of the gradient in the scratch buffers: NaN or Infinity when any value
-   * is not finite. The apply engine's: a SIMD kernel, on the pool's threads for large
-   * models; or, on the 'js' engine, the reference loop.
+   * The L2 norm of `gradient`: NaN or Infinity when any value is not finite. The apply
+   * engine's: a SIMD kernel, on the pool's threads for large models; or, on the 'js'
+   * engine, the reference loop. Like apply, it reads the gradient buffer.
    */
-  scratchNorm(): number {
-    return this.engine.scratchNorm(this.tensors);
+  norm(gradient: Gradient): number {
+    return this.engine.norm(this.inBuffer(gradient));
+  }
+
+  /** The gradient buffer holding `gradient`: as it is, or with `gradient` copied in. */
+  private inBuffer(gradient: Gradient): readonly Float32Array[] {
+    const buffer = this.gradientBuffer;
+    const views = gradient.views;
+    if (views.length !== buffer.length) throw new Error(`A gradient of ${views.length} tensors for a store of ${buffer.length}`);
+    for (let k = 0; k < buffer.length; k++) {
+      if (views[k] === buffer[k]) continue;
+      if (views[k]!.length !== buffer[k]!.length) throw new Error(`Gradient of "${this.tensors[k]!.spec.name}" has ${views[k]!.length} elements, the tensor ${buffer[k]!.length}`);
+      buffer[k]!.set(views[k]!);
+    }
+    return buffer;
   }
 
   /** The current parameters, encoded once per version however many workers pull. */

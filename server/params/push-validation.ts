@@ -1,15 +1,14 @@
 /**
  * Checks a gradient payload against the job's model before anything touches the
  * parameters: codec, tensor names and order, shapes, dtypes, byte lengths, and (while
- * decoding into the store's scratch buffers) the encoding itself (top-k indices). A bad
+ * decoding into the arrays it is given) the encoding itself (top-k indices). A bad
  * worker wastes its own time, never the job's. Finiteness and the norm bound are checked
  * on the decoded values (gradient-gate.ts).
  */
 import { asBytes, type TensorCodec, type TensorEntry } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import { fail, type Failure } from '../../shared/result.js';
-import { sameShape, sizeOf } from '../../shared/tensors.js';
-import type { ParameterStore } from './parameter-store.js';
+import { sameShape, sizeOf, type TensorSpec } from '../../shared/tensors.js';
 
 /** A manifest as it arrives: schema-checked types, but nothing known about its values yet. */
 export interface UncheckedManifest {
@@ -23,9 +22,13 @@ export interface PayloadLimits {
   maxBytes: number;
 }
 
-/** Validates the layout and decodes into `store`'s scratch buffers; null when all is well. Values are checked by the caller (norm). */
+/**
+ * Validates the layout against the model's `tensors` and decodes tensor k into
+ * `into[k]`; null when all is well. Values are checked by the caller (norm).
+ */
 export function decodeGradientInto(
-  store: ParameterStore,
+  tensors: readonly TensorSpec[],
+  into: readonly Float32Array[],
   manifest: UncheckedManifest,
   data: ArrayBuffer | Uint8Array,
   limits: PayloadLimits,
@@ -40,14 +43,13 @@ export function decodeGradientInto(
   }
 
   const entries = manifest.tensors;
-  const tensors = store.tensors;
   if (entries.length !== tensors.length) {
     return fail(ErrorCode.TENSOR_MISMATCH, `Push has ${entries.length} tensors, the model has ${tensors.length}`);
   }
   let expectedOffset = 0;
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i]!;
-    const spec = tensors[i]!.spec;
+    const spec = tensors[i]!;
     if (e.name !== spec.name) {
       return fail(ErrorCode.TENSOR_MISMATCH, `Tensor ${i} is "${e.name}", expected "${spec.name}"`);
     }
@@ -70,7 +72,7 @@ export function decodeGradientInto(
     return fail(ErrorCode.BYTE_LENGTH_MISMATCH, `Buffer is ${bytes.byteLength} bytes, the manifest describes ${expectedOffset}`);
   }
   for (let i = 0; i < entries.length; i++) {
-    const bad = codec.readInto(entries[i] as TensorEntry, bytes, tensors[i]!.scratch);
+    const bad = codec.readInto(entries[i] as TensorEntry, bytes, into[i]!);
     if (bad) return fail(ErrorCode.BAD_ENCODING, `Tensor "${entries[i]!.name}": ${bad}`);
   }
   return null;

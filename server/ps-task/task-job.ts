@@ -64,9 +64,9 @@ export class TaskJob {
   push(workerId: string, baseVersion: number, manifest: UncheckedManifest, data: ArrayBuffer | Uint8Array): Result<PushAccepted> {
     const fresh = checkStaleness(this.store.version, baseVersion, this.maxStaleness);
     if ('ok' in fresh) return fresh;
-    const refused = this.gate.check({ manifest, data, batches: 1 }, workerId);
-    if (refused) return refused;
-    return ok({ version: this.store.applyScratch(), staleness: fresh.staleness });
+    const gradient = this.gate.check({ manifest, data, batches: 1 }, workerId);
+    if ('ok' in gradient) return gradient;
+    return ok({ version: this.store.apply(gradient), staleness: fresh.staleness });
   }
 
   snapshot(): PsSliceSnapshot {

@@ -75,7 +75,7 @@ describe.each([
 
   it(`counts fp32-equivalent bytes: compression ratio ≥ ${minRatio}, also on /metrics`, async () => {
     const { bytesIn, rawBytesIn } = run.job.stats;
-    expect(rawBytesIn).toBe(run.job.stats.pushesAccepted * run.job.store.parameterCount * 4);
+    expect(rawBytesIn).toBe(run.job.stats.pushesAccepted * run.job.parameters.parameterCount * 4);
     expect(rawBytesIn / bytesIn).toBeGreaterThanOrEqual(minRatio);
     const text = await (await fetch(run.url + '/metrics')).text();
     const m = new RegExp(`downpour_gradient_compression_ratio\\{job="${run.job.id}"\\} ([0-9.]+)`).exec(text);

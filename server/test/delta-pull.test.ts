@@ -73,9 +73,9 @@ describe('a top-k job under SGD', () => {
     const jobId = run.job.id;
     const v0 = await rawPull(observer, jobId);
     expect(v0.manifest.codec).toBe('fp32');
-    const held = decodeTensors(v0, run.job.store.specs);
+    const held = decodeTensors(v0, run.job.parameters.specs);
     await pushSteps(run, 3);
-    expect(run.job.store.version).toBe(3);
+    expect(run.job.version).toBe(3);
 
     const delta = await rawPull(observer, jobId, v0.version);
     const full = await rawPull(observer, jobId);
@@ -86,18 +86,18 @@ describe('a top-k job under SGD', () => {
     expect(asBytes(delta.data).byteLength).toBeLessThan(asBytes(full.data).byteLength / 10);
     expect(asBytes(delta.data).byteLength).toBeGreaterThan(0);
     expect(applyParamDelta(delta.manifest, delta.data, held)).toBeNull();
-    expect(bitsOf(held)).toEqual(bitsOf(decodeTensors(full, run.job.store.specs)));
+    expect(bitsOf(held)).toEqual(bitsOf(decodeTensors(full, run.job.parameters.specs)));
     // The trainer worker pulled deltas too (its first pull was full).
     expect(run.job.stats.deltaPulls).toBeGreaterThanOrEqual(3);
     const detail = jobDetail(run.job, false);
     expect(detail.deltaPulls).toBe(run.job.stats.deltaPulls);
-    expect(detail.bytesPerPull).toBeLessThan(run.job.store.parameterCount * 4);
+    expect(detail.bytesPerPull).toBeLessThan(run.job.parameters.parameterCount * 4);
   });
 
   it('sends everything when the worker names a version the server does not keep', async () => {
     const snap = await rawPull(observer, run.job.id, 999);
     expect(snap.manifest.codec).toBe('fp32');
-    expect(snap.version).toBe(run.job.store.version);
+    expect(snap.version).toBe(run.job.version);
   });
 
   it('answers an unchanged version with an empty delta', async () => {

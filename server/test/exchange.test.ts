@@ -39,5 +39,5 @@ it('stamps each push with the version its gradient was computed on', async () =>
   expect(results).toEqual(new Array(10).fill(true));
   // First push: computed on v0 with the server at v0. Every later one: one version behind.
   expect(run.job.stats.staleness).toEqual({ 0: 1, 1: 9 });
-  expect(run.job.store.version).toBe(10);
+  expect(run.job.version).toBe(10);
 });

@@ -46,7 +46,7 @@ it('downloads a model that reproduces the reported test accuracy', { timeout: 18
   }
   joined.close();
   const reported = (await run.job.evaluateIfChanged())!;
-  expect(reported.version).toBe(run.job.store.version);
+  expect(reported.version).toBe(run.job.version);
   expect(refusals).toEqual([]);
   expect(reported.accuracy).toBeGreaterThan(0.5); // well above chance (0.1): the comparison below means something
 
@@ -61,7 +61,7 @@ it('downloads a model that reproduces the reported test accuracy', { timeout: 18
   const res = await fetch(`${run.url}/api/jobs/${run.job.id}/model.zip`, { headers: { authorization: `Bearer ${TOKEN}` } });
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toBe('application/zip');
-  const base = `mnist-digits-${run.job.id}-v${run.job.store.version}`;
+  const base = `mnist-digits-${run.job.id}-v${run.job.version}`;
   expect(res.headers.get('content-disposition')).toBe(`attachment; filename=${base}.zip`);
   const files = unzip(Buffer.from(await res.arrayBuffer()));
   expect([...files.keys()]).toEqual([`${base}/model.json`, `${base}/weights.bin`, `${base}/README.txt`]);
@@ -81,13 +81,13 @@ it('downloads a model that reproduces the reported test accuracy', { timeout: 18
     const meta = unpacked.getUserDefinedMetadata() as ModelMetadata;
     expect(meta).toMatchObject({
       jobId: run.job.id,
-      version: run.job.store.version,
+      version: run.job.version,
       dataset: 'mnist',
       inputShape: [28, 28, 1],
       inputScaling: { divideBy: 255 },
       classNames: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
       testAccuracy: reported.accuracy,
-      evaluatedVersion: run.job.store.version,
+      evaluatedVersion: run.job.version,
       testExamples: 10_000,
     });
     expect(accuracyOf(unpacked, meta.inputScaling.divideBy)).toBe(accuracy);

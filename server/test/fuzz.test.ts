@@ -13,7 +13,7 @@ import { ALL_ERROR_CODES } from '../../shared/errors.js';
 import type { JobAssignment } from '../../shared/protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
 import type { Job } from '../jobs/job.js';
-import { connectTestWorker, LeasedPusher, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
+import { connectTestWorker, LeasedPusher, startCoordinator, type Running, type TestWorker, localParameters } from '../../test-support/index.js';
 
 const MESSAGES = 10_000;
 let run: Running;
@@ -38,8 +38,8 @@ it(`survives ${MESSAGES} malformed messages with coded refusals, untouched param
   if (!hh.ok || !hh.job) throw new Error('honest worker got no job');
   expect(hh.job.jobId).toBe(run.job.id);
   target.control('start');
-  const before = target.store.tensors.map((t) => Buffer.from(t.values.slice().buffer));
-  const versionBefore = target.store.version;
+  const before = localParameters(target).store.tensors.map((t) => Buffer.from(t.values.slice().buffer));
+  const versionBefore = target.version;
 
   let honestRunning = true;
   let honestAccepted = 0;
@@ -159,8 +159,8 @@ it(`survives ${MESSAGES} malformed messages with coded refusals, untouched param
   expect(outcomes.disconnected).toBeGreaterThan(0);
   expect(huge).toBe('disconnected');
   expect(sockets).toBeGreaterThan(1); // misbehaving sockets were cut off
-  expect(target.store.version).toBe(versionBefore);
-  target.store.tensors.forEach((t, i) => expect(Buffer.from(t.values.buffer, t.values.byteOffset, t.values.byteLength).equals(before[i]!)).toBe(true));
+  expect(target.version).toBe(versionBefore);
+  localParameters(target).store.tensors.forEach((t, i) => expect(Buffer.from(t.values.buffer, t.values.byteOffset, t.values.byteLength).equals(before[i]!)).toBe(true));
   expect(honestAccepted).toBeGreaterThan(10);
   expect((await (await fetch(run.url + '/api/health')).json()).ok).toBe(true);
 }, 240_000); // ~15 s alone; generous for a loaded 2-core CI machine

@@ -10,7 +10,7 @@ import { encodeTensors } from '../../shared/codec.js';
 import type { JobSpecInput } from '../../shared/job-spec.js';
 import type { GradientPush, JobAssignment, ShardLeaseGrant } from '../../shared/protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
-import { joinAssigned, leaseShard, leave, ManualClock, settledAfterRoundTrips, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
+import { joinAssigned, leaseShard, leave, ManualClock, settledAfterRoundTrips, startCoordinator, type Running, type TestWorker, localParameters } from '../../test-support/index.js';
 
 const LR = 0.1;
 let run: Running | null = null;
@@ -45,7 +45,7 @@ function push({ job, lease }: { job: JobAssignment; lease: ShardLeaseGrant }, ba
 }
 
 /** The first value of the first tensor: every value moves alike under these uniform pushes. */
-const param0 = (r: Running) => r.job.store.tensors[0]!.values[0]!;
+const param0 = (r: Running) => localParameters(r.job).store.tensors[0]!.values[0]!;
 const f32 = Math.fround;
 
 describe('sync barrier', () => {
@@ -56,18 +56,18 @@ describe('sync barrier', () => {
     const p0 = param0(r);
     const first = a.w.emitWithAck('grads:push', push(a, 0, 1));
     expect(await settledAfterRoundTrips(first, a.w)).toBe(false);
-    expect(r.job.store.version).toBe(0);
+    expect(r.job.version).toBe(0);
     // Two pushes racing to close the round: one apply.
     const [ackA, ackB, ackC] = await Promise.all([first, b.w.emitWithAck('grads:push', push(b, 0, 2)), c.w.emitWithAck('grads:push', push(c, 0, 3))]);
     for (const ack of [ackA, ackB, ackC]) expect(ack).toEqual({ ok: true, version: 1, staleness: 0 });
-    expect(r.job.store.version).toBe(1);
+    expect(r.job.version).toBe(1);
     expect(param0(r)).toBe(f32(p0 - f32(LR * 2))); // mean of 1, 2, 3
-    expect(r.job.consistency.rounds).toBe(1);
+    expect(r.job.parameters.counters().rounds).toBe(1);
 
     const late = await a.w.emitWithAck('grads:push', push(a, 0, 5));
     expect(late).toMatchObject({ ok: false, code: 'LATE' });
     expect(r.job.stats.pushesRejected.LATE).toBe(1);
-    expect(r.job.store.version).toBe(1);
+    expect(r.job.version).toBe(1);
     expect(param0(r)).toBe(f32(p0 - f32(LR * 2)));
   });
 
@@ -123,11 +123,11 @@ describe('sync barrier', () => {
     // The round opened with the first push; it waits for c until 20 s after that, not a millisecond less.
     clock.advance(19_999);
     expect(await settledAfterRoundTrips(heldB, b.w)).toBe(false);
-    expect(r.job.store.version).toBe(0);
+    expect(r.job.version).toBe(0);
     clock.advance(1);
     expect(await heldB).toEqual({ ok: true, version: 1, staleness: 0 });
     expect(param0(r)).toBe(f32(p0 - f32(LR * 2)));
-    expect(r.job.consistency).toMatchObject({ rounds: 1, timedOut: 1 });
+    expect(r.job.parameters.counters()).toMatchObject({ rounds: 1, timedOut: 1 });
   });
 
   it('pausing the job drops the open round and refuses its held acks', async () => {
@@ -138,7 +138,7 @@ describe('sync barrier', () => {
     const p0 = param0(r);
     expect(r.job.control('pause').ok).toBe(true);
     expect(await held).toMatchObject({ ok: false, code: 'JOB_NOT_RUNNING' });
-    expect(r.job.store.version).toBe(0);
+    expect(r.job.version).toBe(0);
     expect(param0(r)).toBe(p0);
   });
 });
@@ -176,7 +176,7 @@ describe('staleness-aware', () => {
 describe('local mode', () => {
   it('applies the outer Nesterov step to the round\'s averaged delta (hand-computed)', async () => {
     const r = await start({ mode: 'local', outerLearningRate: 0.7, outerMomentum: 0.9 });
-    expect(r.job.store.optimizer.type).toBe('momentum');
+    expect(localParameters(r.job).store.optimizer.type).toBe('momentum');
     const [a, b] = [await join(r), await join(r)];
     expect(a.job.mode).toMatchObject({ name: 'local', localSteps: 8, backupWorkers: 0, optimizer: { type: 'sgd', learningRate: LR } });
     expect(Object.keys(a.job.mode)).toEqual(['name', 'backupWorkers', 'localSteps', 'optimizer']);
@@ -192,7 +192,7 @@ describe('local mode', () => {
     const d2 = 0.05;
     const a2 = 0.9 * a1 + d2;
     expect(param0(r)).toBeCloseTo(p1 - 0.7 * (d2 + 0.9 * a2), 6);
-    expect(r.job.store.version).toBe(2);
+    expect(r.job.version).toBe(2);
   });
 });
 
@@ -202,11 +202,11 @@ describe('job detail', () => {
     const { w, job, lease } = await join(r);
     const before = (await (await fetch(`${r.url}/api/jobs/${r.job.id}`)).json()) as { bytesPerPush: unknown; compressionRatio: unknown };
     expect(before).toMatchObject({ bytesPerPush: null, compressionRatio: null });
-    const payload = encodeTensors(job.tensors.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(1e-3) })), r.job.codec);
+    const payload = encodeTensors(job.tensors.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(1e-3) })), localParameters(r.job).codec);
     expect(await w.emitWithAck('grads:push', { jobId: job.jobId, leaseId: lease.leaseId, baseVersion: 0, batches: 1, loss: 2.3, ...payload })).toMatchObject({ ok: true });
     const detail = (await (await fetch(`${r.url}/api/jobs/${r.job.id}`)).json()) as { spec: { mode: string }; bytesPerPush: number; compressionRatio: number };
     expect(detail.spec.mode).toBe('sync');
-    expect(detail.bytesPerPush).toBe(2 * r.job.store.parameterCount); // 101,770 halves: every tensor's length is even
+    expect(detail.bytesPerPush).toBe(2 * r.job.parameters.parameterCount); // 101,770 halves: every tensor's length is even
     expect(detail.compressionRatio).toBe(2);
   });
 });

@@ -13,7 +13,7 @@ import { encodeTensors } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import { OPERATOR_NAMESPACE } from '../../shared/operator-protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
-import { connectTestWorker, leaseShard, startCoordinator, unzip, type Running } from '../../test-support/index.js';
+import { connectTestWorker, leaseShard, startCoordinator, unzip, type Running, localParameters } from '../../test-support/index.js';
 
 const TOKEN = 'operator-secret-token-for-tests';
 let run: Running;
@@ -113,9 +113,9 @@ describe('operator authentication', () => {
     for (const path of [`/api/jobs/${id}/model`, `/api/jobs/${id}/model/model.json`]) {
       const body = (await json(await send('GET', path), 200)) as { weightsManifest: { paths: string[]; weights: { name: string }[] }[] };
       expect(body).toMatchObject(model);
-      expect(body.weightsManifest).toEqual([{ paths: ['weights.bin'], weights: job.store.specs.map((s) => ({ name: s.name, shape: s.shape, dtype: 'float32' })) }]);
+      expect(body.weightsManifest).toEqual([{ paths: ['weights.bin'], weights: job.parameters.specs.map((s) => ({ name: s.name, shape: s.shape, dtype: 'float32' })) }]);
     }
-    const trained = Buffer.concat(job.store.tensors.map((t) => Buffer.from(t.values.buffer, t.values.byteOffset, t.values.byteLength)));
+    const trained = Buffer.concat(localParameters(job).store.tensors.map((t) => Buffer.from(t.values.buffer, t.values.byteOffset, t.values.byteLength)));
     expect(trained.length).toBe(101_770 * 4);
     for (const path of [`/api/jobs/${id}/model/weights.bin`, `/api/jobs/${id}/weights.bin`]) {
       const res = await send('GET', path);

@@ -10,7 +10,7 @@ import type { GradientPush, JobAssignment, ShardLeaseGrant } from '../../shared/
 import { sizeOf } from '../../shared/tensors.js';
 import { setLogLevel } from '../logger.js';
 import { respond } from '../worker/respond.js';
-import { connectTestWorker, leaseShard, ManualClock, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
+import { connectTestWorker, leaseShard, ManualClock, startCoordinator, type Running, type TestWorker, localParameters } from '../../test-support/index.js';
 
 const MAX_STALENESS = 2;
 let run: Running;
@@ -37,23 +37,23 @@ afterAll(async () => {
 /** A well-formed push of small finite gradients against the current version, on the worker's lease. */
 function goodPush(fill = 1e-3): GradientPush {
   const payload = encodeTensors(job.tensors.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(fill) })));
-  return { jobId: job.jobId, leaseId: lease.leaseId, baseVersion: run.job.store.version, batches: 1, loss: 2.3, ...payload };
+  return { jobId: job.jobId, leaseId: lease.leaseId, baseVersion: run.job.version, batches: 1, loss: 2.3, ...payload };
 }
 
 function snapshot(target: Running = run): string {
-  return target.job.store.tensors.map((t) => Buffer.from(t.values.buffer, t.values.byteOffset, t.values.byteLength).toString('base64')).join('|');
+  return localParameters(target.job).store.tensors.map((t) => Buffer.from(t.values.buffer, t.values.byteOffset, t.values.byteLength).toString('base64')).join('|');
 }
 
 async function expectRefused(code: string, send: () => Promise<unknown>, target: Running = run) {
   tested.add(code);
-  const version = target.job.store.version;
+  const version = target.job.version;
   const params = snapshot(target);
   const before = target.job.stats.pushesRejected[code as ErrorCode] ?? 0;
   const r = (await send()) as { ok: boolean; code?: string; message?: string };
   expect(r.ok).toBe(false);
   expect(r.code).toBe(code);
   expect(r.message).toEqual(expect.any(String));
-  expect(target.job.store.version).toBe(version);
+  expect(target.job.version).toBe(version);
   expect(snapshot(target)).toBe(params);
   return { before, after: () => target.job.stats.pushesRejected[code as ErrorCode] ?? 0 };
 }
@@ -171,11 +171,11 @@ describe('every refusal has a code and leaves the parameters untouched', () => {
       if (!hello.ok || !hello.job) throw new Error('no assignment');
       const a = hello.job;
       expect(a).toMatchObject({ codec: 'topk', topkRatio: 0.01 });
-      const codec = sparse.job.codec;
+      const codec = localParameters(sparse.job).codec;
       const { leaseId } = await leaseShard(w, a.jobId);
       const push = (): GradientPush => {
         const payload = encodeTensors(a.tensors.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(1e-3) })), codec);
-        return { jobId: a.jobId, leaseId, baseVersion: sparse.job.store.version, batches: 1, loss: 2.3, ...payload };
+        return { jobId: a.jobId, leaseId, baseVersion: sparse.job.version, batches: 1, loss: 2.3, ...payload };
       };
       expect(await w.emitWithAck('grads:push', push())).toMatchObject({ ok: true });
       // Tensor 0 (784×128): k = 1004 indices, then 1004 values.
@@ -191,10 +191,10 @@ describe('every refusal has a code and leaves the parameters untouched', () => {
       expect(await w.emitWithAck('grads:push', push())).toMatchObject({ ok: true });
       // The same job refuses dense payloads by their codec name and, renamed, by their size.
       const dense = goodPush();
-      await expectRefused(ErrorCode.UNKNOWN_CODEC, () => w.emitWithAck('grads:push', { ...dense, jobId: a.jobId, leaseId, baseVersion: sparse.job.store.version }), sparse);
+      await expectRefused(ErrorCode.UNKNOWN_CODEC, () => w.emitWithAck('grads:push', { ...dense, jobId: a.jobId, leaseId, baseVersion: sparse.job.version }), sparse);
       await expectRefused(
         ErrorCode.BYTE_LENGTH_MISMATCH,
-        () => w.emitWithAck('grads:push', { ...dense, jobId: a.jobId, leaseId, baseVersion: sparse.job.store.version, manifest: { ...dense.manifest, codec: 'topk' } }),
+        () => w.emitWithAck('grads:push', { ...dense, jobId: a.jobId, leaseId, baseVersion: sparse.job.version, manifest: { ...dense.manifest, codec: 'topk' } }),
         sparse,
       );
     } finally {

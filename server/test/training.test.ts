@@ -102,14 +102,14 @@ describe('Downpour training through the parameter server', () => {
     const jobs = (await (await fetch(run.url + '/api/jobs')).json()) as Record<string, unknown>[];
     expect(jobs).toHaveLength(1);
     expect(jobs[0]).toMatchObject({ id: job.jobId, state: 'running', model: 'mlp', dataset: 'mnist', workers: 1, epoch: 0, lastEval: null });
-    expect(jobs[0]!.version).toBe(run.job.store.version);
+    expect(jobs[0]!.version).toBe(run.job.version);
     expect(jobs[0]!.examplesSeen).toBe(run.job.stats.examplesSeen);
   });
 
   it('records an evaluation of the trained parameters on the 10k test set', async () => {
     const rec = await run.job.evaluateIfChanged();
     expect(rec).not.toBeNull();
-    expect(rec!.version).toBe(run.job.store.version);
+    expect(rec!.version).toBe(run.job.version);
     expect(rec!.accuracy).toBeGreaterThan(0.6); // ~15 Adagrad steps from ~0.1 at random
     expect(rec!.loss).toBeGreaterThan(0);
     const jobs = (await (await fetch(run.url + '/api/jobs')).json()) as { lastEval: { accuracy: number } }[];
@@ -120,7 +120,7 @@ describe('Downpour training through the parameter server', () => {
     const text = await (await fetch(run.url + '/metrics')).text();
     const id = run.job.id;
     expect(text).toContain(`downpour_pushes_total{job="${id}",result="accepted"} ${run.job.stats.pushesAccepted}`);
-    expect(text).toContain(`downpour_job_version{job="${id}"} ${run.job.store.version}`);
+    expect(text).toContain(`downpour_job_version{job="${id}"} ${run.job.version}`);
     expect(text).toContain(`downpour_bytes_in_total{job="${id}"} ${run.job.stats.bytesIn}`);
     expect(text).toMatch(new RegExp(`downpour_eval_accuracy\\{job="${id}"\\} 0\\.\\d+`));
     expect(text).toMatch(/^downpour_workers 1$/m);

@@ -49,7 +49,7 @@ function send(run: Running, w: TestWorker, job: JobAssignment, fill = 1e-3): Pro
   let pusher = pushers.get(w);
   if (!pusher) pushers.set(w, (pusher = new LeasedPusher(w, job.jobId)));
   const payload = encodeTensors(job.tensors.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(fill) })));
-  return pusher.push({ baseVersion: run.job.store.version, loss: 2.3, ...payload });
+  return pusher.push({ baseVersion: run.job.version, loss: 2.3, ...payload });
 }
 
 async function get<T>(run: Running, path: string): Promise<{ status: number; body: T }> {

@@ -24,14 +24,14 @@ export function jobCard(job: Job, datasets: DatasetRegistry): JobCard {
     state: job.state,
     model,
     modelDescription: model === 'custom' ? 'A network the operator uploaded' : MODEL_PRESETS[model].description,
-    parameters: job.store.parameterCount,
+    parameters: job.parameters.parameterCount,
     dataset: job.spec.dataset,
     ...datasetFacts(job, datasets),
     version: s.version,
     examplesSeen: s.examplesSeen,
     workers: s.workers,
     accuracy: last?.accuracy ?? null,
-    final: isFinished(job.state) && last !== null && last.version === job.store.version,
+    final: isFinished(job.state) && last !== null && last.version === job.version,
     wire: wireFacts(job, datasets),
   };
 }

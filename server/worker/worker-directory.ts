@@ -1,13 +1,16 @@
-/** Who is connected, on what backend, doing how well: the worker table's source. */
+/**
+ * Who is connected, on what backend, doing how well: the worker table's source. Which
+ * job a worker is on is not kept here but asked of the assignments (jobOf).
+ */
 import type { ErrorCode } from '../../shared/errors.js';
 import type { AdapterInfo, BackendName, WorkerReport } from '../../shared/protocol.js';
 import type { Result } from '../../shared/result.js';
+import type { WorkerAssignments } from './assignments.js';
 
 export interface WorkerRecord {
   id: string;
   socketId: string;
   userAgent: string;
-  jobId: string | null;
   backend: BackendName | null;
   adapter: AdapterInfo | null;
   examplesPerSecond: number;
@@ -21,7 +24,15 @@ export class WorkerDirectory {
   private readonly workers = new Map<string, WorkerRecord>();
   private nextId = 1;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly assignments: Pick<WorkerAssignments, 'jobOf'>,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The job `id` is on (null: none), as the assignments say. */
+  jobOf(id: string): string | null {
+    return this.assignments.jobOf(id);
+  }
 
   register(socketId: string, userAgent: string): WorkerRecord {
     const at = this.now();
@@ -29,7 +40,6 @@ export class WorkerDirectory {
       id: `w${this.nextId++}`,
       socketId,
       userAgent,
-      jobId: null,
       backend: null,
       adapter: null,
       examplesPerSecond: 0,

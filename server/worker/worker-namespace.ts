@@ -13,6 +13,7 @@ import { createLogger } from '../logger.js';
 import { respond } from './respond.js';
 import { guardSocket, type SocketGuardOptions } from './socket-guard.js';
 import { completeSchema, helloSchema, jobRefSchema, pullSchema, pushSchema, reportSchema } from './schemas.js';
+import type { WorkerAssignments } from './assignments.js';
 import type { WorkerDirectory } from './worker-directory.js';
 import type { ContributionLedger } from '../volunteers/contribution-ledger.js';
 
@@ -38,6 +39,7 @@ export function attachWorkerNamespace(
   nsp: WorkerNamespace,
   jobs: JobRegistry,
   directory: WorkerDirectory,
+  assignments: WorkerAssignments,
   now: () => number,
   guardOptions: SocketGuardOptions = {},
   /** Adds up accepted work per volunteer id. Default: none (work counts for the job only). */
@@ -51,7 +53,7 @@ export function attachWorkerNamespace(
       const workerId = socket.data.workerId;
       if (!workerId) return fail(ErrorCode.NOT_REGISTERED, 'Say worker:hello first');
       const job = jobs.get(jobId);
-      if (!job || socket.data.jobId !== jobId) return fail(ErrorCode.UNKNOWN_JOB, `Job ${jobId} is not this worker's assignment`);
+      if (!job || assignments.jobOf(workerId) !== jobId) return fail(ErrorCode.UNKNOWN_JOB, `Job ${jobId} is not this worker's assignment`);
       return fn(job, workerId);
     };
 
@@ -59,13 +61,11 @@ export function attachWorkerNamespace(
       'worker:hello',
       respond('worker:hello', helloSchema, (hello) => {
         const known = socket.data.workerId;
-        if (known) return ok({ workerId: known, job: jobs.get(socket.data.jobId ?? '')?.assignment() ?? null });
+        if (known) return ok({ workerId: known, job: jobs.get(assignments.jobOf(known) ?? '')?.assignment() ?? null });
         const worker = directory.register(socket.id, hello.userAgent);
         const job = jobs.pickFor();
         socket.data.workerId = worker.id;
-        socket.data.jobId = job?.id ?? null;
-        worker.jobId = job?.id ?? null;
-        job?.workers.add(worker.id);
+        assignments.assign(worker.id, job?.id ?? null);
         volunteers?.join(worker.id, hello.volunteerId);
         log.info('worker joined', { workerId: worker.id, job: job?.id ?? null, forcedBackend: hello.forcedBackend ?? null });
         return ok({ workerId: worker.id, job: job?.assignment() ?? null });
@@ -80,7 +80,7 @@ export function attachWorkerNamespace(
         if (!workerId) return ok({});
         directory.report(workerId, report);
         // The claimed rate sets the worker's lease deadlines: a claim it does not live up to costs it the lease.
-        jobs.get(socket.data.jobId ?? '')?.reported(workerId, report.examplesPerSecond);
+        jobs.get(assignments.jobOf(workerId) ?? '')?.reported(workerId, report.examplesPerSecond);
         if (report.examplesPerSecond === 0) volunteers?.idle(workerId);
         return ok({});
       }, refused),
@@ -113,7 +113,7 @@ export function attachWorkerNamespace(
     socket.on('disconnect', (reason) => {
       const workerId = socket.data.workerId;
       if (!workerId) return;
-      jobs.get(socket.data.jobId ?? '')?.release(workerId);
+      jobs.get(assignments.release(workerId) ?? '')?.release(workerId);
       directory.remove(workerId);
       volunteers?.leave(workerId);
       log.info('worker left', { workerId, reason });
@@ -128,20 +128,18 @@ export function attachWorkerNamespace(
 export function reassignWorkers(
   nsp: WorkerNamespace,
   jobs: JobRegistry,
-  directory: WorkerDirectory,
+  assignments: WorkerAssignments,
   needsJob: (jobId: string | null) => boolean,
 ): void {
   for (const socket of nsp.sockets.values()) {
     const workerId = socket.data.workerId;
-    const current = socket.data.jobId ?? null;
-    if (!workerId || !needsJob(current)) continue;
+    if (!workerId) continue;
+    const current = assignments.jobOf(workerId);
+    if (!needsJob(current)) continue;
     const next = jobs.pickFor();
     if (next?.id === current) continue;
     if (current) jobs.get(current)?.release(workerId);
-    socket.data.jobId = next?.id ?? null;
-    next?.workers.add(workerId);
-    const w = directory.get(workerId);
-    if (w) w.jobId = next?.id ?? null;
+    assignments.assign(workerId, next?.id ?? null);
     socket.emit('job:assign', next?.assignment() ?? null);
   }
 }

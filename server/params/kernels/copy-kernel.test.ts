@@ -27,25 +27,29 @@ const GUARD = 0xdeadbeef;
 interface Copied {
   engine: ApplyEngine;
   tensors: ApplyTensor[];
+  /** The source: the gradient the apply reads. */
+  gradient: Float32Array[];
   guards: Uint32Array[];
 }
 
-/** Per tensor: the destination (values), a guard array right after it, then the source (scratch). */
+/** Per tensor: the destination (values), a guard array right after it, then the source (the gradient). */
 function copyCase(settings: ApplySettings, seed: number): Copied {
   const engine = createApplyEngine(settings, SIZES.flatMap((n) => [n, 4, n]), SIZES.length, SIZES.reduce((a, b) => a + b, 0));
   const rand = seededRandom(seed);
   const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
   const guards: Uint32Array[] = [];
+  const gradient: Float32Array[] = [];
   const tensors = SIZES.map((n) => {
     const values = engine.alloc(n);
     guards.push(bits(engine.alloc(4)).fill(GUARD));
-    const scratch = engine.alloc(n);
-    const src = bits(scratch);
+    const source = engine.alloc(n);
+    gradient.push(source);
+    const src = bits(source);
     for (let i = 0; i < n; i++) src[i] = i < AWKWARD.length ? AWKWARD[(i + n) % AWKWARD.length]! : Math.floor(rand() * 2 ** 32);
     bits(values).fill(0x3f800000); // 1.0, unlike any source value
-    return { values, scratch, slots: [] };
+    return { values, slots: [] };
   });
-  return { engine, tensors, guards };
+  return { engine, tensors, gradient, guards };
 }
 
 const bytes = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
@@ -56,12 +60,12 @@ describe('copy update', () => {
 
   for (const [label, settings] of Object.entries(ENGINES)) {
     it(`${label}: the destination holds the source bit for bit, and nothing past it changes`, () => {
-      const { engine, tensors, guards } = copyCase(settings, SIZES.length + settings.threads);
+      const { engine, tensors, gradient, guards } = copyCase(settings, SIZES.length + settings.threads);
       engines.push(engine);
       expect([engine.kernels, engine.threads]).toEqual([settings.kernels, settings.threads]);
-      engine.apply(COPY_UPDATE, tensors, 1, 1);
+      engine.apply(COPY_UPDATE, tensors, gradient, 1, 1);
       tensors.forEach((t, i) => {
-        expect(bytes(t.values).equals(bytes(t.scratch)), `tensor of ${t.values.length}`).toBe(true);
+        expect(bytes(t.values).equals(bytes(gradient[i]!)), `tensor of ${t.values.length}`).toBe(true);
         expect(Array.from(guards[i]!), `guard after the tensor of ${t.values.length}`).toEqual([GUARD, GUARD, GUARD, GUARD]);
       });
     });

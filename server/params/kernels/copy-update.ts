@@ -2,7 +2,7 @@
  * dst ← src, run by an apply engine as it runs an optimizer: the JavaScript engine by
  * Float32Array.prototype.set (memmove), the kernels by the copy kernel, split over the
  * apply pool like any apply. Nothing trains with it: it is the baseline of bench
- * ps-apply, which copies each tensor's scratch (source) into its values (destination),
+ * ps-apply, which copies each tensor's gradient (source) into its values (destination),
  * the same bytes through the same machinery and threads as an optimizer's apply.
  */
 import type { ApplyUpdate } from '../apply-engine.js';

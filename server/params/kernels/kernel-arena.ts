@@ -1,5 +1,5 @@
 /**
- * One parameter store's arrays (values, optimizer slots, scratch gradients) laid out
+ * One parameter store's arrays (values, optimizer slots, the gradient buffer) laid out
  * in one shared WebAssembly memory, so the kernels update them in place: no copy in
  * or out per apply. Sized once; it never grows, so the views never move.
  */

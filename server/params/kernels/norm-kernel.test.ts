@@ -1,5 +1,5 @@
 /**
- * A push's norm (ApplyEngine.scratchNorm), on every engine: the JavaScript reference
+ * A push's norm (ApplyEngine.norm), on every engine: the JavaScript reference
  * loop, the sumsq kernel on one thread, and the kernel split over a 3-thread pool.
  * Each against a compensated float64 reference, within its documented error, on random
  * data, on values whose squares overflow float32, and on 4M parameters; and a single
@@ -9,7 +9,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../../shared/seeded-random.js';
-import { createApplyEngine, type ApplyEngine, type ApplySettings, type ApplyTensor } from '../apply-engine.js';
+import { createApplyEngine, type ApplyEngine, type ApplySettings } from '../apply-engine.js';
 import { CHUNK } from './apply-share.mjs';
 
 const ENGINES: Record<string, ApplySettings> = {
@@ -27,28 +27,29 @@ const U = 2 ** -53;
 
 interface NormCase {
   engine: ApplyEngine;
-  tensors: ApplyTensor[];
+  /** One array per tensor, in the engine's arena. */
+  gradient: Float32Array[];
 }
 
 /**
- * An engine over tensors of `sizes`, each scratch followed by a fence of NaNs: a kernel
- * that read past a tensor's end would return NaN.
+ * An engine over a gradient of tensors of `sizes`, each followed by a fence of NaNs: a
+ * kernel that read past a tensor's end would return NaN.
  */
 function normCase(settings: ApplySettings, sizes: readonly number[]): NormCase {
   const total = sizes.reduce((a, b) => a + b, 0);
   const engine = createApplyEngine(settings, sizes.flatMap((n) => [n, 16]), sizes.length, total);
-  const tensors = sizes.map((n) => {
-    const scratch = engine.alloc(n);
+  const gradient = sizes.map((n) => {
+    const g = engine.alloc(n);
     engine.alloc(16).fill(NaN);
-    return { values: scratch, scratch, slots: [] };
+    return g;
   });
-  return { engine, tensors };
+  return { engine, gradient };
 }
 
-/** Fills every scratch from `value(rand)`. */
-function fill(tensors: readonly ApplyTensor[], seed: number, value: (rand: () => number) => number): void {
+/** Fills every tensor of the gradient from `value(rand)`. */
+function fill(gradient: readonly Float32Array[], seed: number, value: (rand: () => number) => number): void {
   const rand = seededRandom(seed);
-  for (const t of tensors) for (let i = 0; i < t.scratch.length; i++) t.scratch[i] = value(rand);
+  for (const g of gradient) for (let i = 0; i < g.length; i++) g[i] = value(rand);
 }
 
 /** Gradient-like values spread over ten decades, either sign. */
@@ -59,11 +60,11 @@ const huge = (rand: () => number) => (rand() < 0.5 ? -1 : 1) * FLT_MAX * (0.5 + 
 const extreme = (rand: () => number) => (rand() < 0.5 ? -1 : 1) * Math.fround(2 ** (rand() * 276 - 149));
 
 /** The sum of squares, compensated (Neumaier): within 2·2⁻⁵³ of exact, since each float32's square is exact in float64. */
-function referenceSumsq(tensors: readonly ApplyTensor[]): number {
+function referenceSumsq(gradient: readonly Float32Array[]): number {
   let sum = 0;
   let carry = 0;
-  for (const t of tensors) {
-    for (const x of t.scratch) {
+  for (const g of gradient) {
+    for (const x of g) {
       const sq = x * x;
       const next = sum + sq;
       carry += Math.abs(sum) >= sq ? sum - next + sq : sq - next + sum;
@@ -86,8 +87,8 @@ function sumsqBound(engine: ApplyEngine, sizes: readonly number[]): number {
 
 /** The norm against the reference: half the sum's relative error, plus the two square roots' and the reference's rounding. */
 function expectAccurate(c: NormCase, sizes: readonly number[]): void {
-  const norm = c.engine.scratchNorm(c.tensors);
-  const reference = Math.sqrt(referenceSumsq(c.tensors));
+  const norm = c.engine.norm(c.gradient);
+  const reference = Math.sqrt(referenceSumsq(c.gradient));
   expect(Number.isFinite(reference) && reference > 0).toBe(true);
   const relative = Math.abs(norm - reference) / reference;
   expect(relative).toBeLessThanOrEqual(sumsqBound(c.engine, sizes) / 2 + 4 * U);
@@ -103,7 +104,7 @@ function positions(sizes: readonly number[]): [number, number][] {
   return [...at].map((s) => s.split(':').map(Number) as [number, number]);
 }
 
-describe('scratch norm', () => {
+describe('gradient norm', () => {
   const engines: ApplyEngine[] = [];
   afterAll(() => engines.forEach((e) => e.dispose()));
   const make = (settings: ApplySettings, sizes: readonly number[]) => {
@@ -117,20 +118,20 @@ describe('scratch norm', () => {
     it(`${label}: within its documented error of the float64 reference, on varied, near-FLT_MAX and extreme values`, () => {
       const c = make(settings, SIZES);
       for (const [seed, value] of [varied, huge, extreme].entries()) {
-        fill(c.tensors, seed + 1, value);
+        fill(c.gradient, seed + 1, value);
         expectAccurate(c, SIZES);
       }
       // Squares of 1e19 and more overflow float32: finite in float64, and the norm is too.
-      fill(c.tensors, 9, huge);
-      expect(Number.isFinite(c.engine.scratchNorm(c.tensors))).toBe(true);
+      fill(c.gradient, 9, huge);
+      expect(Number.isFinite(c.engine.norm(c.gradient))).toBe(true);
     });
 
     it(`${label}: one NaN, +Infinity or −Infinity in any position makes the norm NaN or +Infinity`, () => {
       const c = make(settings, SIZES);
-      fill(c.tensors, 5, huge); // finite, with squares past float32: an overflowing sum would call them infinite too
+      fill(c.gradient, 5, huge); // finite, with squares past float32: an overflowing sum would call them infinite too
       let checked = 0;
       for (const [t, i] of positions(SIZES)) {
-        const s = c.tensors[t]!.scratch;
+        const s = c.gradient[t]!;
         const kept = s[i]!;
         for (const [bad, expected] of [
           [NaN, NaN],
@@ -138,17 +139,17 @@ describe('scratch norm', () => {
           [-Infinity, Infinity],
         ]) {
           s[i] = bad!;
-          expect(c.engine.scratchNorm(c.tensors), `${bad} at tensor ${t} (${s.length}) element ${i}`).toBe(expected);
+          expect(c.engine.norm(c.gradient), `${bad} at tensor ${t} (${s.length}) element ${i}`).toBe(expected);
           checked += 1;
         }
         s[i] = kept;
-        expect(Number.isFinite(c.engine.scratchNorm(c.tensors))).toBe(true);
+        expect(Number.isFinite(c.engine.norm(c.gradient))).toBe(true);
       }
       expect(checked).toBeGreaterThan(3 * 3 * SIZES.length);
       // NaN wins over an infinity elsewhere: still non-finite, as the gate needs.
-      c.tensors[0]!.scratch[0] = Infinity;
-      c.tensors.at(-1)!.scratch[5] = NaN;
-      expect(c.engine.scratchNorm(c.tensors)).toBeNaN();
+      c.gradient[0]![0] = Infinity;
+      c.gradient.at(-1)![5] = NaN;
+      expect(c.engine.norm(c.gradient)).toBeNaN();
     });
   }
 
@@ -158,7 +159,7 @@ describe('scratch norm', () => {
     const gradient = sizes.map((n) => Float32Array.from({ length: n }, () => varied(rand)));
     for (const settings of Object.values(ENGINES)) {
       const c = make(settings, sizes);
-      c.tensors.forEach((t, i) => t.scratch.set(gradient[i]!));
+      c.gradient.forEach((g, i) => g.set(gradient[i]!));
       expectAccurate(c, sizes);
       c.engine.dispose();
     }
@@ -168,9 +169,9 @@ describe('scratch norm', () => {
     const one = make(ENGINES['sumsq kernel, one thread']!, SIZES);
     const pooled = make(ENGINES['sumsq kernel on a 3-thread pool']!, SIZES);
     for (const [seed, value] of [varied, huge, extreme].entries()) {
-      fill(one.tensors, seed + 20, value);
-      fill(pooled.tensors, seed + 20, value);
-      for (let round = 0; round < 3; round++) expect(pooled.engine.scratchNorm(pooled.tensors)).toBe(one.engine.scratchNorm(one.tensors));
+      fill(one.gradient, seed + 20, value);
+      fill(pooled.gradient, seed + 20, value);
+      for (let round = 0; round < 3; round++) expect(pooled.engine.norm(pooled.gradient)).toBe(one.engine.norm(one.gradient));
     }
   });
 });

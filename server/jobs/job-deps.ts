@@ -1,0 +1,63 @@
+/**
+ * What a job is built from and what it lends out: its dependencies (JobDeps), the
+ * context its parameter service is built with, the records a store gives back at
+ * restart, and the ledger's read-only view.
+ */
+import type { JobSpec } from '../../shared/job-spec.js';
+import type { MetricPoint } from '../../shared/operator-protocol.js';
+import type { EvalRecord } from '../../shared/protocol.js';
+import type { CheckpointStore } from '../checkpoints/checkpoint-store.js';
+import type { Clock } from '../clock.js';
+import type { Dataset } from '../data/dataset.js';
+import type { ShardLedger } from '../data/shard-ledger.js';
+import type { ShardInfo } from '../data/shard-store.js';
+import type { EvaluationService } from '../eval/evaluator.js';
+import type { ApplySettings } from '../params/apply-engine.js';
+import type { ParameterService } from '../params/parameter-service.js';
+import type { WorkerAssignments } from '../worker/assignments.js';
+import type { Confusion } from './evaluation-schedule.js';
+import type { Job } from './job.js';
+import type { InitialModel } from './model-init.js';
+
+/** The ledger as others may see it: its tables and counts, none of its moves. */
+export type LedgerView = Pick<
+  ShardLedger,
+  'shardCount' | 'shardSizes' | 'epochsCompleted' | 'finished' | 'activeLeases' | 'examples' | 'get' | 'all' | 'leasesOf' | 'leaseTable' | 'misfit' | 'exportState'
+>;
+
+/** What the parameter service is built from, besides the job's spec. */
+export interface ParameterContext {
+  clock: Clock;
+  /** The job's workers that are training right now (a sync round's quorum). */
+  activeWorkers: () => ReadonlySet<string>;
+}
+
+export interface JobDeps {
+  dataset: Dataset;
+  shards: ShardInfo[];
+  /** Norm of the PS's own gradient at the initial parameters (anchors the norm bound); null: none. */
+  referenceNorm: number | null;
+  model: InitialModel;
+  evaluation: EvaluationService;
+  checkpoints: CheckpointStore | null;
+  /** Times records and leases, and runs the evaluation and checkpoint schedules and sync round deadlines. */
+  clock: Clock;
+  /** Who is on which job (the worker namespace assigns; the job only asks). */
+  assignments: Pick<WorkerAssignments, 'workersOf'>;
+  /** Told after every state change, so workers can be reassigned and the change stored. */
+  onStateChange: (job: Job) => void;
+  onEval: (job: Job, rec: EvalRecord) => void;
+  /** A push of `workerId` was accepted and its `examples` (the lease's count, not the worker's claim) credited; default: nothing. */
+  onCredited?: (job: Job, workerId: string, examples: number) => void;
+  /** How the in-process parameter server applies updates; default DEFAULT_APPLY_SETTINGS. */
+  apply?: ApplySettings;
+  /** Builds the job's parameter service; default: a LocalParameterService from `model`, `referenceNorm` and `apply`. */
+  parameters?: (spec: JobSpec, ctx: ParameterContext) => ParameterService;
+}
+
+/** Evaluations, the latest confusion matrix and metric history kept by a store, given back at restart. */
+export interface JobRecords {
+  evals: readonly EvalRecord[];
+  confusion: Confusion | null;
+  history: readonly MetricPoint[];
+}

@@ -1,0 +1,83 @@
+/**
+ * The seam between a job's controller (server/jobs/job.ts: lifecycle, leases, epochs,
+ * schedules, stats) and its parameters. The controller holds one ParameterService and
+ * nothing else of the parameter server; LocalParameterService is the in-process one,
+ * and a remote one (a ps task, server/ps-task/) answers the same calls over a socket.
+ *
+ * What a remote service cannot answer at once returns a promise (snapshot, values,
+ * restore). The push path stays as it is in process: an async mode answers a push
+ * synchronously, a sync round with the promise it holds until the round closes, so
+ * the in-process hot path gains neither an allocation nor a microtask.
+ */
+import type { Failure, Result } from '../../shared/result.js';
+import type { ParamsSnapshot, PushAccepted } from '../../shared/protocol.js';
+import type { TensorSpec } from '../../shared/tensors.js';
+import type { StoreSnapshot } from './parameter-store.js';
+import type { UncheckedManifest } from './push-validation.js';
+
+/** A pushed gradient as the controller passes it on, its lease already checked. */
+export interface GradientSubmission {
+  /** The parameter version the worker computed the gradient on. */
+  baseVersion: number;
+  /** Mini-batches summed into it, as the lease counts them (the norm bound judges per batch). */
+  batches: number;
+  manifest: UncheckedManifest;
+  data: ArrayBuffer | Uint8Array;
+}
+
+/** The parameters as a worker pulls them: whole, or as a delta from the version it holds. */
+export type PulledParams = Omit<ParamsSnapshot, 'jobId'> & {
+  /** The answer is a delta (shared/param-delta.ts), not the whole payload. */
+  delta: boolean;
+};
+
+/** Parameter values at one version (for evaluation and export). */
+export interface VersionedValues {
+  version: number;
+  specs: readonly TensorSpec[];
+  values: Float32Array[];
+}
+
+/** What the consistency mode counted (the API and dashboard show them). */
+export interface ModeCounters {
+  /** Sync rounds closed (0 in the async modes). */
+  rounds: number;
+  /** Sync rounds closed by their deadline rather than by every worker's push. */
+  timedOut: number;
+}
+
+/** What anyone may read: the controller's read-only views, the export, tests. */
+export interface ParameterView {
+  /** Updates applied since the job began (a checkpoint's version carries over). */
+  readonly version: number;
+  readonly specs: readonly TensorSpec[];
+  readonly parameterCount: number;
+  /** The optimizer's per-tensor state arrays (a checkpoint must carry as many). */
+  readonly slotCount: number;
+  counters(): ModeCounters;
+  /** A copy of the parameters, taken when called (later pushes do not change it). */
+  values(): Promise<VersionedValues>;
+}
+
+/** What the controller alone may do. */
+export interface ParameterService extends ParameterView {
+  pull(have?: number): PulledParams;
+  /**
+   * Admits the push under the consistency mode, decodes and checks the gradient (the
+   * gradient gate), and applies it or adds it to the open round. A refused gradient
+   * stops an open round from waiting for `workerId`.
+   */
+  push(workerId: string, submission: GradientSubmission): Result<PushAccepted> | Promise<Result<PushAccepted>>;
+  /** `workerId` left the job or went idle: a round stops waiting for it. */
+  leave(workerId: string): void;
+  /** `workerId` left the job for good: what the service kept about it goes too. */
+  forget(workerId: string): void;
+  /** The job stopped running: an open round is dropped and its held answers refused with `reason`. */
+  halt(reason: Failure): void;
+  /** Parameters and optimizer state as of the call (a checkpoint's part). */
+  snapshot(): Promise<StoreSnapshot>;
+  /** Loads a checkpoint's part; rejects when it does not fit the model. */
+  restore(snapshot: StoreSnapshot): Promise<void>;
+  /** Lets go of threads and sockets; the service must not be used after. */
+  dispose(): void;
+}
