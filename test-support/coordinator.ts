@@ -11,11 +11,15 @@ export interface Running {
   close(): Promise<void>;
 }
 
-/** Creates the job (an mlp that evaluates hourly unless `spec` says otherwise) and listens on 127.0.0.1, port 0. */
+/**
+ * Creates the job (an mlp that evaluates hourly unless `spec` says otherwise) and listens
+ * on 127.0.0.1, port 0. The direction check is off unless `spec` sets directionThreshold:
+ * most tests push hand-made gradients, which it would judge against real ones.
+ */
 export async function startCoordinator(spec: JobSpecInput = {}, options: CoordinatorOptions = {}): Promise<Running> {
   setLogLevel('warn');
   const coordinator = createCoordinator(options);
-  const created = await coordinator.createJob({ model: 'mlp', evalIntervalSeconds: 3600, ...spec });
+  const created = await coordinator.createJob({ model: 'mlp', evalIntervalSeconds: 3600, directionThreshold: null, ...spec });
   if (!created.ok) throw new Error(created.message);
   const { port } = await coordinator.listen(0, '127.0.0.1');
   return {

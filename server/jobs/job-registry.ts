@@ -21,6 +21,7 @@ import { HISTORY_POINTS } from './job-metrics.js';
 import { buildInitialModel, ModelSpecError } from './model-init.js';
 import { referenceGradientNorm } from './reference-gradient.js';
 import type { ApplySettings } from '../params/apply-engine.js';
+import type { TrustedGradientService } from '../params/trusted-gradient.js';
 
 const log = createLogger('jobs');
 
@@ -28,6 +29,8 @@ export interface JobRegistryDeps {
   shardStore: ShardStore;
   datasets: DatasetRegistry;
   evaluation: EvaluationService;
+  /** Computes the direction check's trusted gradients. */
+  trustedGradients: TrustedGradientService;
   store: JobStore | null;
   checkpoints: CheckpointStore | null;
   clock: Clock;

@@ -32,6 +32,8 @@ import { createLogger } from '../logger.js';
 import { createOptimizer } from '../params/optimizers.js';
 import { ParameterStore } from '../params/parameter-store.js';
 import { GradientGate } from '../params/gradient-gate.js';
+import { directionCheckFor, type DirectionCheck } from '../params/direction-check.js';
+import type { TrustedGradientService } from '../params/trusted-gradient.js';
 import type { UncheckedManifest } from '../params/push-validation.js';
 import type { ConsistencyMode } from '../consistency/consistency-mode.js';
 import { createConsistencyMode, psOptimizerSpec } from '../consistency/registry.js';
@@ -57,6 +59,8 @@ export interface JobDeps {
   referenceNorm: number | null;
   model: InitialModel;
   evaluation: EvaluationService;
+  /** Computes the direction check's trusted gradients off the event loop. */
+  trustedGradients: TrustedGradientService;
   checkpoints: CheckpointStore | null;
   /** Times records and leases, and runs the evaluation and checkpoint schedules and sync round deadlines. */
   clock: Clock;
@@ -87,8 +91,10 @@ export class Job {
   private lastEvaluatedVersion = -1;
   private lastCheckpointVersion = -1;
   private checkpointInFlight: Promise<void> | null = null;
-  /** Decodes and checks each pushed gradient (layout, finite values, norm bound). */
+  /** Decodes and checks each pushed gradient (layout, finite values, norm bound, direction). */
   private readonly gate: GradientGate;
+  /** The trusted-direction check (spec.directionThreshold); null when off or in local mode, whose pushes are not gradients. */
+  readonly direction: DirectionCheck | null;
   /** Decodes this job's pushes: built from the spec, so topk knows the job's ratio. */
   readonly codec: TensorCodec;
   /** How accepted gradients become updates (spec.mode). */
@@ -112,7 +118,8 @@ export class Job {
       seed: spec.seed,
       now: () => deps.clock.now(),
     });
-    this.gate = new GradientGate(this.store, this.codec, spec.normBound, deps.referenceNorm);
+    this.direction = directionCheckFor(spec, { store: this.store, service: deps.trustedGradients, rootKey: id, topology: deps.model.topology, dataset: deps.dataset });
+    this.gate = new GradientGate(this.store, this.codec, spec.normBound, deps.referenceNorm, this.direction);
     this.metrics = new MetricSampler();
     this.consistency = createConsistencyMode(spec, { store: this.store, clock: deps.clock, activeWorkers: () => this.activeWorkers() });
   }
@@ -144,6 +151,8 @@ export class Job {
       const clock = this.deps.clock;
       this.timers.push(clock.setInterval(() => void this.evaluateIfChanged(), this.spec.evalIntervalSeconds * 1000));
       if (this.deps.checkpoints) this.timers.push(clock.setInterval(() => void this.checkpointIfChanged(), this.spec.checkpointSeconds * 1000));
+      const direction = this.direction;
+      if (direction) this.timers.push(clock.setInterval(() => direction.refresh(), this.spec.trustedRefreshSeconds * 1000));
     } else {
       // An open sync round must not be applied by the departures below, nor hold acks forever.
       this.consistency.halt(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${state}`));
@@ -169,6 +178,7 @@ export class Job {
   /** Stops timers (coordinator shutdown, deletion); the state is left as it is. */
   dispose(): void {
     this.clearTimers();
+    this.direction?.dispose();
     this.store.dispose();
   }
 
@@ -240,7 +250,7 @@ export class Job {
     if (this.state !== 'running') return fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${this.state}`);
     const admitted = this.consistency.admit(workerId, push.baseVersion);
     if ('ok' in admitted) return admitted;
-    const refused = this.gate.check(push);
+    const refused = this.gate.check(push, { workerId, baseVersion: push.baseVersion });
     if (refused) {
       // A sync round stops waiting for a worker whose gradient it refused (a Byzantine one would stall every round to its deadline); a valid retry still joins.
       this.consistency.leave(workerId);
@@ -287,6 +297,7 @@ export class Job {
     this.idle.delete(workerId);
     this.ledger.release(workerId);
     this.consistency.leave(workerId);
+    this.direction?.forget(workerId);
   }
 
   /** Evaluates the current parameters unless this version was already scored. */

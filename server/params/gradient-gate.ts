@@ -7,6 +7,7 @@
 import type { TensorCodec } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import { fail, type Failure } from '../../shared/result.js';
+import type { DirectionCheck, PushOrigin } from './direction-check.js';
 import { NormBound } from './norm-bound.js';
 import type { ParameterStore } from './parameter-store.js';
 import { decodeGradientInto, type UncheckedManifest } from './push-validation.js';
@@ -37,19 +38,21 @@ export class GradientGate {
     private readonly codec: TensorCodec,
     normBound: number,
     referenceNorm: number | null,
+    /** The trusted-direction check (direction-check.ts), or null when the job has none. */
+    private readonly direction: DirectionCheck | null = null,
   ) {
     const codecBytes = store.tensors.reduce((n, t) => n + codec.byteLength(t.values.length), 0);
     this.maxBytes = payloadCapBytes(store.parameterCount, codecBytes);
     this.normBound = new NormBound(normBound, referenceNorm);
   }
 
-  /** Decodes the gradient into the store's scratch buffers; null when it may join an update. */
-  check(push: GradientPayload): Failure | null {
+  /** Decodes the gradient into the store's scratch buffers; null when it may join an update. `from`: who pushed it, for the direction check. */
+  check(push: GradientPayload, from?: PushOrigin): Failure | null {
     const bad = decodeGradientInto(this.store, push.manifest, push.data, { codec: this.codec, maxBytes: this.maxBytes });
     if (bad) return bad;
     // One pass gives both checks: a NaN or Infinity anywhere makes the norm non-finite.
     const norm = this.store.scratchNorm();
     if (!Number.isFinite(norm)) return fail(ErrorCode.NON_FINITE, 'Gradient contains NaN or Infinity');
-    return this.normBound.admit(norm / push.batches);
+    return this.normBound.admit(norm / push.batches) ?? (from && this.direction?.check(from)) ?? null;
   }
 }

@@ -10,7 +10,7 @@ import type { GradientPush, JobAssignment } from '../../shared/protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
 import { setLogLevel } from '../logger.js';
 import { respond } from '../worker/respond.js';
-import { connectTestWorker, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
+import { connectTestWorker, joinAsGradientWorker, ManualClock, startCoordinator, waitForEvent, type Running, type TestWorker } from '../../test-support/index.js';
 
 const MAX_STALENESS = 2;
 let run: Running;
@@ -225,6 +225,24 @@ describe('every refusal has a code and leaves the parameters untouched', () => {
     for (let i = 0; i < 3; i++) expect((await worker.emitWithAck('grads:push', goodPush())).ok).toBe(true);
     const c = await expectRefused(ErrorCode.NORM_OUTLIER, () => worker.emitWithAck('grads:push', goodPush(1)));
     expect(c.after()).toBe(c.before + 1);
+  });
+
+  it('DIRECTION_OUTLIER: a worker whose real gradients, sign-flipped, point away from the parameter server\'s own', { timeout: 180_000 }, async () => {
+    const clock = new ManualClock();
+    const guarded = await startCoordinator({ model: 'mlp', directionThreshold: 0 }, { clock });
+    const flipper = await joinAsGradientWorker(guarded.url);
+    try {
+      clock.advance(guarded.job.spec.trustedRefreshSeconds * 1000);
+      const judged = waitForEvent(guarded.job.direction!, 'judged', 90_000);
+      expect((await flipper.push(await flipper.gradientAtPulled(flipper.batches[0]!, -1))).ok).toBe(true);
+      await judged;
+      const flipped = await flipper.gradientAtPulled(flipper.batches[1]!, -1);
+      const c = await expectRefused(ErrorCode.DIRECTION_OUTLIER, () => flipper.push(flipped), guarded);
+      expect(c.after()).toBe(c.before + 1);
+    } finally {
+      flipper.close();
+      await guarded.close();
+    }
   });
 
   it('UNKNOWN_EVENT: an event the worker namespace does not have', async () => {

@@ -1,0 +1,227 @@
+/**
+ * Byzantine defence against gradients that point the wrong way (a sign-flipped
+ * gradient keeps an honest norm, so the norm bound lets it through): a trusted
+ * direction in the spirit of FLTrust (Cao et al., NDSS 2021). Every refresh the
+ * parameter server snapshots its parameters at version v and has its thread take the
+ * gradient of a root set of training examples there (trusted-gradient.ts). Pushes
+ * computed at (nearly) the same parameters (base version within VERSION_TOLERANCE of
+ * v) are witnessed: their gradient goes to the thread, which returns its cosine with the
+ * trusted gradient. A worker whose last WINDOW witnessed cosines average below the
+ * threshold has every push refused (DIRECTION_OUTLIER) until they no longer do.
+ *
+ * Why per worker and at the same parameters (docs/byzantine.md has the figures): a
+ * single mini-batch's gradient is noisy and the loss surface turns fast, so against a
+ * trusted gradient even a few dozen versions old honest pushes scatter around a cosine
+ * of zero; at the same version honest pushes have cosines mostly above zero and
+ * sign-flipped ones mostly below, and the mean of a few separates them. Few pushes are
+ * witnessed (those based near a snapshot), so the verdict is per worker.
+ *
+ * The event loop does no arithmetic over a model here: a witnessed push is one copy of
+ * its gradient into a buffer that travels to the thread and back; verdicts change in
+ * one assignment when a cosine arrives. If the thread fails, the check is off (every
+ * verdict dropped, nothing refused) until a refresh succeeds again.
+ */
+import { EventEmitter } from 'node:events';
+import { ErrorCode } from '../../shared/errors.js';
+import type { JobSpec } from '../../shared/job-spec.js';
+import { MODES } from '../../shared/modes.js';
+import { fail, type Failure } from '../../shared/result.js';
+import { createLogger } from '../logger.js';
+import type { ParameterStore } from './parameter-store.js';
+import type { Dataset } from '../data/dataset.js';
+import { drawRootSet, type RootSet } from './root-set.js';
+import type { Judgement, TrustedGradientService } from './trusted-gradient.js';
+
+const log = createLogger('direction');
+
+/** Witnessed cosines averaged per worker: one can be an honest outlier, the mean of four rarely is. */
+export const WINDOW = 4;
+/**
+ * How far (in versions) from the snapshot a push may have been computed and still be
+ * compared with its trusted gradient. A version of an async mode is one worker's
+ * gradient, and pushes two versions off compare as well as those on it; a version of
+ * a round mode is a whole round's step, after which honest cosines already scatter
+ * (docs/byzantine.md), so only the snapshot's own round is compared.
+ */
+export const VERSION_TOLERANCE = { async: 2, rounds: 0 } as const;
+/** Gradient buffers on their way to the thread and back: the most pushes witnessed at once. */
+const BUFFERS = 4;
+
+export interface DirectionCheckDeps {
+  store: ParameterStore;
+  service: TrustedGradientService;
+  /** Names the job's root set in the thread. */
+  rootKey: string;
+  topology: object;
+  rootSet: () => RootSet;
+  /** A worker is refused while the mean of its last witnessed cosines is below this. */
+  threshold: number;
+  /** VERSION_TOLERANCE for the job's mode. */
+  versionTolerance: number;
+}
+
+/** Who pushed a gradient, and on which version they computed it. */
+export interface PushOrigin {
+  workerId: string;
+  baseVersion: number;
+}
+
+/**
+ * The job's check as its spec asks: none when directionThreshold is null, nor in local
+ * mode, whose pushes are parameter deltas after several local steps, not gradients.
+ */
+export function directionCheckFor(
+  spec: Pick<JobSpec, 'directionThreshold' | 'mode' | 'rootSetSize' | 'seed'>,
+  deps: Omit<DirectionCheckDeps, 'rootSet' | 'threshold' | 'versionTolerance'> & { dataset: Dataset },
+): DirectionCheck | null {
+  const { directionThreshold: threshold, mode, rootSetSize, seed } = spec;
+  if (threshold === null || mode === 'local') return null;
+  const { dataset, ...rest } = deps;
+  const versionTolerance = MODES[mode].rounds ? VERSION_TOLERANCE.rounds : VERSION_TOLERANCE.async;
+  return new DirectionCheck({ ...rest, threshold, versionTolerance, rootSet: () => drawRootSet(dataset, rootSetSize, seed) });
+}
+
+interface WorkerRecord {
+  cosines: number[];
+  mean: number;
+  refused: boolean;
+}
+
+/** What a DirectionCheck tells its listeners (tests wait on these instead of sleeping). */
+export interface DirectionEvents {
+  /** A snapshot's trusted gradient is ready in the thread. */
+  trusted: [snapshot: { id: number; version: number }];
+  /** A witnessed push's cosine came back and its worker's verdict took it in. */
+  judged: [judgement: { workerId: string; cosine: number; refused: boolean }];
+  /** The thread failed: the check is off until a refresh succeeds. */
+  off: [err: unknown];
+}
+
+export class DirectionCheck extends EventEmitter<DirectionEvents> {
+  /** Snapshots sent to the thread, and those whose trusted gradient arrived. */
+  snapshots = 0;
+  trusted = 0;
+  /** Pushes sent to be compared, and the cosines that came back. */
+  witnessed = 0;
+  judged = 0;
+  /** The snapshot pushes are witnessed against; null while the check is off. */
+  private current: { id: number; version: number } | null = null;
+  private computing = false;
+  private lastVersion = -1;
+  private failed = false;
+  private disposed = false;
+  private readonly free: Float32Array[] = [];
+  private readonly workers = new Map<string, WorkerRecord>();
+
+  constructor(private readonly deps: DirectionCheckDeps) {
+    super();
+    for (let i = 0; i < BUFFERS; i++) this.free.push(new Float32Array(deps.store.parameterCount));
+  }
+
+  /**
+   * Takes a snapshot of the current parameters for the thread, unless one is being
+   * computed or the parameters have not changed since the last. Called on the job's clock.
+   */
+  refresh(): void {
+    const { store, service, rootKey, topology, rootSet } = this.deps;
+    if (this.computing || this.disposed || store.version === this.lastVersion) return;
+    const snapshot = { id: ++this.snapshots, version: store.version };
+    this.computing = true;
+    const tensors = store.specs.map((s) => ({ name: s.name, shape: [...s.shape] }));
+    // Witnessing starts now: pushes based near this version arrive while the thread computes.
+    if (!this.failed) this.current = snapshot;
+    service.trust({ rootKey, snapshot: snapshot.id, topology, tensors, values: store.copyValues(), rootSet }).then(
+      () => {
+        this.computing = false;
+        this.trusted += 1;
+        this.lastVersion = snapshot.version;
+        if (this.disposed) return;
+        if (this.failed) {
+          log.info('direction check on again', { job: rootKey, version: snapshot.version });
+          this.failed = false;
+        }
+        this.emit('trusted', snapshot);
+      },
+      (err: unknown) => {
+        this.computing = false;
+        this.turnOff(err);
+      },
+    );
+  }
+
+  /**
+   * The gate's call, after the norm bound, with the push's gradient in the store's
+   * scratch buffers: witnesses it if it was computed near the snapshot, then refuses
+   * it if its worker's recent gradients pointed away from the trusted ones.
+   */
+  check({ workerId, baseVersion }: PushOrigin): Failure | null {
+    const snapshot = this.current;
+    if (snapshot && Math.abs(baseVersion - snapshot.version) <= this.deps.versionTolerance && this.free.length > 0) this.witness(workerId, snapshot.id);
+    const record = this.workers.get(workerId);
+    if (!record?.refused) return null;
+    return fail(
+      ErrorCode.DIRECTION_OUTLIER,
+      `This worker's last ${record.cosines.length} checked gradients point away from the parameter server's own gradient at the same parameters (mean cosine ${record.mean.toFixed(3)}, below ${this.deps.threshold})`,
+    );
+  }
+
+  /** The worker left: what was learned about it goes (a returning worker is judged afresh). */
+  forget(workerId: string): void {
+    this.workers.delete(workerId);
+  }
+
+  /** The job is gone: the thread forgets its root set and later answers are ignored. */
+  dispose(): void {
+    this.disposed = true;
+    this.current = null;
+    this.deps.service.forget(this.deps.rootKey);
+  }
+
+  private witness(workerId: string, snapshot: number): void {
+    const buffer = this.free.pop()!;
+    let at = 0;
+    for (const t of this.deps.store.tensors) {
+      buffer.set(t.scratch, at);
+      at += t.scratch.length;
+    }
+    this.witnessed += 1;
+    this.deps.service.witness(this.deps.rootKey, snapshot, buffer).then(
+      (j: Judgement) => {
+        this.free.push(j.gradient);
+        if (j.cosine !== null && !this.failed && !this.disposed) this.record(workerId, j.cosine);
+      },
+      // The buffer went down with the thread; turnOff() has been or will be called.
+      () => this.free.push(new Float32Array(this.deps.store.parameterCount)),
+    );
+  }
+
+  private record(workerId: string, cosine: number): void {
+    const record = this.workers.get(workerId) ?? { cosines: [], mean: 0, refused: false };
+    this.workers.set(workerId, record);
+    record.cosines.push(cosine);
+    if (record.cosines.length > WINDOW) record.cosines.shift();
+    record.mean = record.cosines.reduce((a, b) => a + b, 0) / record.cosines.length;
+    const refused = record.mean < this.deps.threshold;
+    if (refused !== record.refused) {
+      log.info(refused ? 'worker refused: its gradients point away from the trusted direction' : 'worker readmitted', {
+        job: this.deps.rootKey,
+        worker: workerId,
+        meanCosine: +record.mean.toFixed(3),
+        checked: record.cosines.length,
+      });
+    }
+    record.refused = refused;
+    this.judged += 1;
+    this.emit('judged', { workerId, cosine, refused });
+  }
+
+  /** The thread failed: nothing is refused until a refresh succeeds again. */
+  private turnOff(err: unknown): void {
+    if (this.disposed) return;
+    if (!this.failed) log.warn('direction check off: the trusted gradient could not be computed; pushes are not checked until it can', { job: this.deps.rootKey, err });
+    this.failed = true;
+    this.current = null;
+    this.workers.clear();
+    this.emit('off', err);
+  }
+}
