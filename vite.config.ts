@@ -15,6 +15,7 @@ export default defineConfig({
         volunteer: resolve(root, 'index.html'),
         bench: resolve(root, 'bench.html'),
         dashboard: resolve(root, 'dashboard.html'),
+        leaderboard: resolve(root, 'leaderboard.html'),
       },
     },
   },

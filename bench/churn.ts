@@ -2,8 +2,10 @@
  * churn: W Node workers (bench/node-worker.ts, real tfjs-wasm training) train one job
  * while every `interval` seconds a third of them is SIGKILLed and replaced, until all
  * epochs are done. Then the same job spec (same seed) trains again with W workers and
- * no kills. The shard ledger proves that no shard of any epoch was skipped and that no
- * lease was left behind; the test-set accuracies of both runs are compared.
+ * no kills. The coordinator's own count of the examples it accepted, per shard and epoch
+ * (from its leases' batches, not from the workers), is compared with the shard sizes:
+ * an example lost or trained twice shows up; the test-set accuracies of both runs are
+ * compared too.
  */
 import { Command, Option } from 'commander';
 import { integer, number } from '../server/cli-args.js';
@@ -25,9 +27,16 @@ interface RunResult {
   seconds: number;
   kills: number;
   shardsPerEpoch: number;
-  shardsMissed: number;
+  /** Examples all epochs hold: epochs × the training set. */
+  examplesExpected: number;
+  /** Examples the coordinator accepted, counted from its leases' batches. */
+  examplesAccepted: number;
+  /** Σ over epochs and shards of what was accepted short of the shard's size: examples lost. */
+  examplesMissing: number;
+  /** Σ of what was accepted beyond the shard's size: examples trained twice. */
+  examplesRetrained: number;
   leasesLeaked: number;
-  duplicateCompletions: number;
+  /** Pushes' examples as the job's counters add them (the same accounting, summed as pushes are answered). */
   examplesSeen: number;
   /** Refused pushes by code (e.g. STALE): examples whose gradient never reached the parameters. */
   rejected: Record<string, number>;
@@ -59,14 +68,15 @@ async function trainOnce(o: Options, churn: boolean): Promise<RunResult> {
   const started = Date.now();
   try {
     await Promise.all(Array.from({ length: o.workers }, () => pool.start()));
-    log(`${label}: ${o.workers} workers training ${o.model}, ${o.epochs} epochs of ${job.ledger.history[0]?.length ?? '?'} shards`);
+    const sizes = job.ledger.shardSizes;
+    log(`${label}: ${o.workers} workers training ${o.model}, ${o.epochs} epochs of ${sizes.length} shards`);
     let nextKill = Date.now() + o.interval * 1000;
     let lastLog = 0;
     while (job.state === 'running') {
       await sleep(250);
       if (Date.now() - lastLog > 10_000) {
         lastLog = Date.now();
-        const done = job.ledger.history.reduce((n, h) => n + h.filter((c) => c > 0).length, 0);
+        const done = job.ledger.examples.reduce((n, e) => n + e.filter((x, s) => x >= sizes[s]!).length, 0);
         log(`${label}: ${Math.round((Date.now() - started) / 1000)} s, epoch ${job.ledger.epochsCompleted}, shards done ${done}, version ${job.store.version}, kills ${kills}`);
       }
       if (!churn || Date.now() < nextKill || job.state !== 'running') continue;
@@ -84,17 +94,18 @@ async function trainOnce(o: Options, churn: boolean): Promise<RunResult> {
     if (job.state !== 'done') throw new Error(`${label} run ended ${job.state}: ${job.failure}`);
     const evaluated = await job.evaluateIfChanged();
     if (!evaluated) throw new Error(`${label} run could not be evaluated`);
-    const history = job.ledger.history;
-    const shardsPerEpoch = history[0]!.length;
+    // Every epoch, opened or not, against every shard's size.
+    const accepted = Array.from({ length: o.epochs }, (_, e) => sizes.map((_, s) => job.ledger.examples[e]?.[s] ?? 0));
+    const cells = accepted.flatMap((e) => e.map((x, s) => x - sizes[s]!));
     const result: RunResult = {
       seconds,
       kills,
-      shardsPerEpoch,
-      // An epoch that never opened would be missing from history altogether: count it whole.
-      shardsMissed: history.reduce((n, h) => n + h.filter((c) => c === 0).length, 0) + (o.epochs - history.length) * shardsPerEpoch,
+      shardsPerEpoch: sizes.length,
+      examplesExpected: o.epochs * sizes.reduce((a, b) => a + b, 0),
+      examplesAccepted: accepted.flat().reduce((a, b) => a + b, 0),
+      examplesMissing: cells.reduce((n, d) => n + Math.max(0, -d), 0),
+      examplesRetrained: cells.reduce((n, d) => n + Math.max(0, d), 0),
       leasesLeaked: job.ledger.activeLeases,
-      // A completion beyond a shard's first: the ledger only counts a lease still held, so this should stay 0.
-      duplicateCompletions: history.reduce((n, h) => n + h.reduce((a, c) => a + Math.max(0, c - 1), 0), 0),
       examplesSeen: job.stats.examplesSeen,
       rejected: { ...job.stats.pushesRejected },
       accuracy: evaluated.accuracy,
@@ -122,15 +133,18 @@ async function run(o: Options): Promise<void> {
       kills: churn.kills,
       epochs: o.epochs,
       shards_per_epoch: churn.shardsPerEpoch,
-      shards_missed: churn.shardsMissed,
+      examples_expected: churn.examplesExpected,
+      examples_accepted_churn: churn.examplesAccepted,
+      examples_missing_churn: churn.examplesMissing,
+      examples_retrained_churn: churn.examplesRetrained,
+      examples_seen_churn: churn.examplesSeen,
       leases_leaked: churn.leasesLeaked,
-      duplicate_completions: churn.duplicateCompletions,
-      examples_churn: churn.examplesSeen,
-      examples_clean: clean.examplesSeen,
+      examples_accepted_clean: clean.examplesAccepted,
+      examples_missing_clean: clean.examplesMissing,
+      examples_retrained_clean: clean.examplesRetrained,
+      leases_leaked_clean: clean.leasesLeaked,
       rejected_churn: churn.rejected,
       rejected_clean: clean.rejected,
-      shards_missed_clean: clean.shardsMissed,
-      leases_leaked_clean: clean.leasesLeaked,
       accuracy_churn: round(churn.accuracy, 4),
       accuracy_clean: round(clean.accuracy, 4),
       delta_pt: round((churn.accuracy - clean.accuracy) * 100, 2),
@@ -142,7 +156,7 @@ async function run(o: Options): Promise<void> {
 
 export function churnCommand(): Command {
   return new Command('churn')
-    .description('Node workers SIGKILLed and replaced while a job trains; ledger proof and accuracy against an undisturbed run')
+    .description("Node workers SIGKILLed and replaced while a job trains; the coordinator's count of accepted examples per shard and epoch, and accuracy against an undisturbed run")
     .addOption(new Option('--model <preset>', 'model preset').choices(MODEL_PRESET_NAMES).default('mlp'))
     .option('--workers <n>', 'Node worker processes', integer(1, 64), 6)
     .option('--epochs <n>', 'epochs of the job', integer(1, 100), 3)

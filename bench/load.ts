@@ -27,8 +27,11 @@ const rssMb = () => Math.round(process.memoryUsage().rss / 1e6);
 async function run(o: Options): Promise<void> {
   setLogLevel('error');
   const coordinator = createCoordinator({ workerGuard: { messagesPerSecond: 1000, burst: 2000 } });
-  // Staleness is not what this measures: every push takes the full apply path.
-  const created = await coordinator.createJob({ name: 'load', model: 'mlp', maxStaleness: 1_000_000, normBound: 0, evalIntervalSeconds: 3600 });
+  // Staleness is not what this measures: every push takes the full apply path. Pushes carry one
+  // example each: 938 shards of 64 one-example batches an epoch, a lease of 64 pushes per socket.
+  const created = await coordinator.createJob({
+    name: 'load', model: 'mlp', maxStaleness: 1_000_000, normBound: 0, evalIntervalSeconds: 3600, batchSize: 1, shardSize: 64, leaseSeconds: 3600,
+  });
   if (!created.ok) throw new Error(created.message);
   const { url } = await coordinator.listen(0, '127.0.0.1');
   const clientFile = fileURLToPath(new URL('./load-client.ts', import.meta.url));

@@ -10,7 +10,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import { integer, number } from '../server/cli-args.js';
 import { createExchange } from '../client/engine/create-exchange.js';
 import { ModelTrainer } from '../client/engine/model-trainer.js';
-import { batchesOf, fetchShard } from '../client/engine/shard-data.js';
+import { fetchShard } from '../client/engine/shard-data.js';
+import { LostLeases, runShardLoop } from '../client/engine/shard-loop.js';
 import type { JobSpecInput } from '../shared/job-spec.js';
 import { CONSISTENCY_MODES } from '../shared/modes.js';
 import { createCoordinator } from '../server/coordinator.js';
@@ -47,29 +48,33 @@ interface Row {
 
 const log = (msg: string) => process.stderr.write(`[modes] ${msg}\n`);
 
-async function worker(url: string): Promise<void> {
+/** One worker until the job stops running (refused pushes' batches come back to the queue until the very end). */
+async function worker(url: string, running: () => boolean): Promise<void> {
   const w = await connectTestWorker(url);
   try {
     const hello = await w.emitWithAck('worker:hello', { userAgent: 'bench-modes' });
     if (!hello.ok || !hello.job) throw new Error('no assignment');
     const job = hello.job;
     const trainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
+    const lost = new LostLeases();
     const exchange = createExchange(
       job,
       trainer,
       { push: (p) => w.emitWithAck('grads:push', p), pull: (req) => w.emitWithAck('params:pull', req) },
-      { pushed: () => {}, pulled: () => {} },
+      { pushed: (r, sent) => lost.pushed(r, sent), pulled: () => {} },
     );
     try {
       await exchange.start();
-      for (;;) {
-        const lease = await w.emitWithAck('shard:lease', { jobId: job.jobId });
-        if (!lease.ok) return; // the job is done
-        if (!lease.lease) return; // the last epoch is draining: this worker is finished
-        for (const batch of batchesOf(await fetchShard(url + lease.lease.url), job.batchSize)) await exchange.train(batch);
-        await exchange.flush();
-        await w.emitWithAck('shard:complete', { jobId: job.jobId, leaseId: lease.lease.leaseId });
-      }
+      await runShardLoop({
+        job,
+        exchange,
+        lost,
+        lease: () => w.emitWithAck('shard:lease', { jobId: job.jobId }),
+        complete: (leaseId) => w.emitWithAck('shard:complete', { jobId: job.jobId, leaseId }),
+        fetchShard: (shardUrl) => fetchShard(url + shardUrl),
+        stillAssigned: running,
+        retryMs: 100,
+      });
     } finally {
       exchange.dispose();
       trainer.dispose();
@@ -88,7 +93,7 @@ async function runOne(variant: string, workers: number, o: Options): Promise<Row
   const url = `http://127.0.0.1:${port}`;
   const started = Date.now();
   try {
-    await Promise.all(Array.from({ length: workers }, () => worker(url)));
+    await Promise.all(Array.from({ length: workers }, () => worker(url, () => job.state === 'running')));
     const seconds = (Date.now() - started) / 1000;
     const final = await job.evaluateIfChanged();
     const hit = job.evals.find((e) => e.accuracy >= o.target);

@@ -1,10 +1,11 @@
 /**
  * A real Downpour worker without a browser: the client engine's ModelTrainer and
- * exchange (createExchange, so every consistency mode works) on tfjs's wasm backend in
- * Node, over socket.io-client. It leases a shard, downloads it over HTTP, trains its
- * mini-batches (push every nPush, pull every nFetch), flushes, reports the shard
+ * exchange (createExchange, so every consistency mode works) and shard loop
+ * (client/engine/shard-loop.ts) on tfjs's wasm backend in Node, over socket.io-client.
+ * It leases a piece of a shard, downloads the shard over HTTP, trains the lease's
+ * mini-batches (push every nPush, pull every nFetch), flushes, reports the lease
  * complete, and repeats until the coordinator assigns it no job (the job is done),
- * then exits 0.
+ * then exits 0. It reports its examples per second as the browser engine does.
  *
  * The churn and soak benchmarks and the churn test fork it and SIGKILL it: a process
  * can die at any instant, which a browser tab cannot be made to do as cheaply. When
@@ -17,11 +18,13 @@ import '@tensorflow/tfjs-backend-wasm';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { io, type Socket } from 'socket.io-client';
 import { ModelTrainer } from '../client/engine/model-trainer.js';
-import { ATTACK_FACTOR, ATTACKS, type Attack } from './attacks.js';
+import { ATTACKS, corruptPush, HOARD_CLAIMED_RATE, HOARD_PUSH_INTERVAL_MS, type Attack } from './attacks.js';
 import { createExchange } from '../client/engine/create-exchange.js';
-import { batchesOf, fetchShard } from '../client/engine/shard-data.js';
+import { fetchShard } from '../client/engine/shard-data.js';
+import { LostLeases, runShardLoop } from '../client/engine/shard-loop.js';
+import { Throughput } from '../client/engine/throughput.js';
 import { registerWasmGradientKernels } from '../client/engine/wasm-conv2d-backprop-filter.js';
-import { WORKER_NAMESPACE, type ClientToServerEvents, type GradientPush, type JobAssignment, type ServerToClientEvents } from '../shared/protocol.js';
+import { WORKER_NAMESPACE, type ClientToServerEvents, type JobAssignment, type ServerToClientEvents } from '../shared/protocol.js';
 
 type WorkerSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
@@ -32,6 +35,8 @@ export interface NodeWorkerProgress {
   examplesContributed: number;
   /** tf.memory().numTensors: flat when the engine disposes everything it makes. */
   numTensors: number;
+  /** The longest time it asked for a lease and got none (ms), the wait still open at exit included. */
+  longestWaitMs: number;
 }
 
 /** What a forked worker tells its parent. */
@@ -42,9 +47,22 @@ export type NodeWorkerMessage =
 
 const REQUEST_TIMEOUT_MS = 30_000;
 const PROGRESS_INTERVAL_MS = 2000;
+/** As the browser engine reports its speed. */
+const REPORT_INTERVAL_MS = 2000;
 const NO_SHARD_RETRY_MS = 250;
 
-const progress: NodeWorkerProgress = { shardsCompleted: 0, pushesAccepted: 0, pushesRejected: 0, examplesContributed: 0, numTensors: 0 };
+const progress: NodeWorkerProgress = { shardsCompleted: 0, pushesAccepted: 0, pushesRejected: 0, examplesContributed: 0, numTensors: 0, longestWaitMs: 0 };
+const throughput = new Throughput();
+/** Since when it has been asking for a lease in vain (null: it holds one). */
+let waitingSince: number | null = null;
+
+function waiting(now: boolean): void {
+  if (now && waitingSince === null) waitingSince = Date.now();
+  if (!now && waitingSince !== null) {
+    progress.longestWaitMs = Math.max(progress.longestWaitMs, Date.now() - waitingSince);
+    waitingSince = null;
+  }
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function report(msg: NodeWorkerMessage, then?: () => void): void {
@@ -56,6 +74,7 @@ function report(msg: NodeWorkerMessage, then?: () => void): void {
 }
 
 function exitWith(code: number, reason: string): void {
+  waiting(false);
   progress.numTensors = tf.memory().numTensors;
   report({ type: 'exit', reason, progress: { ...progress } }, () => process.exit(code));
 }
@@ -76,60 +95,55 @@ async function connect(url: string): Promise<WorkerSocket> {
   return socket;
 }
 
-/** Set by --byzantine: this worker corrupts its fp32 gradient before pushing. */
+/** Set by --byzantine. */
 let attack: Attack | null = null;
-
-function corrupt(p: GradientPush): GradientPush {
-  if (!attack) return p;
-  if (p.manifest.codec !== 'fp32') throw new Error('the Byzantine worker only corrupts fp32 gradients');
-  const bytes = p.data as Uint8Array;
-  const f = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-  const factor = ATTACK_FACTOR[attack];
-  for (let i = 0; i < f.length; i++) f[i] = f[i]! * factor;
-  return p;
-}
 
 async function trainJob(socket: WorkerSocket, url: string, job: JobAssignment, stillAssigned: () => boolean): Promise<void> {
   const live = () => socket.timeout(REQUEST_TIMEOUT_MS);
   const trainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
+  const lost = new LostLeases();
   const exchange = createExchange(
     job,
     trainer,
-    { push: (p) => live().emitWithAck('grads:push', corrupt(p)), pull: (req) => live().emitWithAck('params:pull', req) },
+    { push: (p) => live().emitWithAck('grads:push', attack ? corruptPush(attack, p) : p), pull: (req) => live().emitWithAck('params:pull', req) },
     {
-      pushed: (r, examples) => {
+      pushed: (r, sent) => {
+        lost.pushed(r, sent);
         if (r.ok) {
           progress.pushesAccepted += 1;
-          progress.examplesContributed += examples;
+          progress.examplesContributed += sent.examples;
         } else progress.pushesRejected += 1;
       },
       pulled: () => {},
     },
   );
+  const hoarding = attack === 'hoard';
+  // A hoarder also asks for more leases than it trains, all the time (refused LEASE_LIMIT at the job's limit).
+  const grabber = hoarding ? setInterval(() => void live().emitWithAck('shard:lease', { jobId: job.jobId }).catch(() => {}), REPORT_INTERVAL_MS) : null;
   try {
     await exchange.start();
-    while (stillAssigned()) {
-      const leased = await live().emitWithAck('shard:lease', { jobId: job.jobId });
-      if (!leased.ok) {
-        // The job stopped between its last assignment and this request; job:assign follows.
-        if (leased.code === 'JOB_NOT_RUNNING') return;
-        throw new Error(`lease refused: ${leased.code}: ${leased.message}`);
-      }
-      if (!leased.lease) {
-        // Every shard of the open epochs is out; the job ends or a lease comes back.
-        await sleep(NO_SHARD_RETRY_MS);
-        continue;
-      }
-      const shard = await fetchShard(new URL(leased.lease.url, url).toString());
-      for (const batch of batchesOf(shard, job.batchSize)) {
-        if (!stillAssigned()) return;
-        await exchange.train(batch);
-      }
-      await exchange.flush(); // the shard's last batches are never left unpushed
-      const done = await live().emitWithAck('shard:complete', { jobId: job.jobId, leaseId: leased.lease.leaseId });
-      if (done.ok) progress.shardsCompleted += 1;
-    }
+    await runShardLoop({
+      job,
+      exchange,
+      lost,
+      lease: () => live().emitWithAck('shard:lease', { jobId: job.jobId }),
+      complete: (leaseId) => live().emitWithAck('shard:complete', { jobId: job.jobId, leaseId }),
+      fetchShard: (shardUrl) => fetchShard(new URL(shardUrl, url).toString()),
+      stillAssigned,
+      // A hoarder holds a second lease besides the one it (slowly) trains.
+      prefetch: hoarding,
+      retryMs: NO_SHARD_RETRY_MS,
+      afterBatch: async (batch) => {
+        throughput.add(batch.size);
+        if (hoarding) await sleep(HOARD_PUSH_INTERVAL_MS);
+      },
+      leaseEnded: (_lease, answer) => {
+        if (answer !== 'lost' && answer.ok) progress.shardsCompleted += 1;
+      },
+      waiting,
+    });
   } finally {
+    if (grabber) clearInterval(grabber);
     exchange.dispose();
     trainer.dispose();
   }
@@ -148,6 +162,10 @@ async function main(url: string): Promise<void> {
   });
   socket.on('disconnect', (reason) => exitWith(assigned ? 2 : 0, `disconnected: ${reason}`));
   report({ type: 'ready', workerId: hello.workerId, backend: tf.getBackend() });
+  setInterval(() => {
+    const examplesPerSecond = attack === 'hoard' ? HOARD_CLAIMED_RATE : throughput.perSecond();
+    if (socket.connected) socket.emit('worker:report', { backend: 'wasm', adapter: null, examplesPerSecond });
+  }, REPORT_INTERVAL_MS).unref();
   setInterval(() => {
     progress.numTensors = tf.memory().numTensors;
     report({ type: 'progress', progress: { ...progress } });
@@ -171,7 +189,7 @@ const program = new Command('node-worker')
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InvalidArgumentError('expected an http(s) URL');
     return u.origin;
   })
-  .addOption(new Option('--byzantine <attack>', 'push corrupted gradients: sign-flipped or 100× scaled').choices(ATTACKS))
+  .addOption(new Option('--byzantine <attack>', 'attack the job (bench/attacks.ts): sign-flipped, 100× scaled or 1000× with an inflated batch claim, or hoard leases').choices(ATTACKS))
   .action((url: string, opts: { byzantine?: Attack }) => {
     attack = opts.byzantine ?? null;
     return main(url);

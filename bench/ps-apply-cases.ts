@@ -114,7 +114,7 @@ export function storeCases(optimizer: OptimizerType, apply: ApplySettings, ring:
   // As a job builds its gate (the spec's norm bound, 10, on; no reference norm: the window fills from the pushes).
   const gate = new GradientGate(store, codecOf(spec.value), spec.value.normBound, null);
   const push = () => {
-    const refused = gate.check(ring.next());
+    const refused = gate.check(ring.next(), 'bench-worker');
     if (refused) throw new Error(`the gate refused a bench push: ${refused.code} ${refused.message}`);
     store.applyScratch();
   };

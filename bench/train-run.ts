@@ -1,11 +1,12 @@
 /**
  * One training run for the benchmarks that compare final accuracies: a coordinator on
  * port 0 with one job, forked Node workers (bench/node-worker.ts) until the job is
- * done, then the job's evaluation on the 10k test set.
+ * done, then the job's evaluation on the 10k test set and each worker's last report.
  */
 import { createCoordinator } from '../server/coordinator.js';
 import type { Job } from '../server/jobs/job.js';
 import type { JobSpecInput } from '../shared/job-spec.js';
+import type { NodeWorkerProgress } from './node-worker.js';
 import { WorkerPool } from './worker-pool.js';
 
 export interface RunResult {
@@ -14,8 +15,12 @@ export interface RunResult {
   /** Test loss at the end (tells apart runs whose accuracies happen to tie). */
   loss: number;
   seconds: number;
+  /** Each worker's last progress report, in start order (null: it never sent one). */
+  workers: (NodeWorkerProgress | null)[];
 }
 
+/** How long workers get to leave by themselves (job:assign null) once the job is done. */
+const EXIT_GRACE_MS = 15_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** `workerArgs(i)`: extra node-worker flags for worker i (e.g. --byzantine). */
@@ -41,7 +46,10 @@ export async function trainToEnd(
     if (job.state !== 'done') throw new Error(`run "${job.spec.name}" ended ${job.state}: ${job.failure}`);
     const evaluated = await job.evaluateIfChanged();
     if (!evaluated) throw new Error(`run "${job.spec.name}" could not be evaluated`);
-    return { job, accuracy: evaluated.accuracy, loss: evaluated.loss, seconds: Math.round(seconds * 10) / 10 };
+    // Their exit report carries their final counts (e.g. the longest wait for a lease, up to the job's end).
+    await Promise.race([Promise.all(pool.workers.map((w) => w.exited)), sleep(EXIT_GRACE_MS)]);
+    const reports = pool.workers.map((w) => w.progress);
+    return { job, accuracy: evaluated.accuracy, loss: evaluated.loss, seconds: Math.round(seconds * 10) / 10, workers: reports };
   } finally {
     await pool.close();
     await coordinator.close();

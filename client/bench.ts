@@ -1,80 +1,64 @@
 /**
- * Standalone baseline for the overhead benchmark: the job's model trained in this tab
- * alone with a local tfjs optimizer, on a shard of the job's data, no coordinator in
- * the loop. `?backend=NAME&steps=N&warmup=W`. Result in window.benchResult.
+ * The overhead benchmark's page (bench/overhead.ts): the training engine in its Web
+ * Worker, driven through EngineHost as the volunteer page drives it, with the backend
+ * forced by `?backend=NAME` and the exchange chosen by `?exchange=`: `job` (the
+ * distributed side, the job's mode through the parameter server) or `standalone` (the
+ * baseline, the same loop with a local optimizer and no exchange after the first
+ * pull). It starts at once and publishes what the bench and the tests read:
+ * window.downpour.status (as on the volunteer page), `losses` (standalone) and `fatal`.
  */
-import * as tf from '@tensorflow/tfjs';
-import { decodeTensors } from '../shared/codec.js';
+import { ErrorCode } from '../shared/errors.js';
 import { BACKENDS, type BackendName } from '../shared/protocol.js';
-import { useBackend } from './engine/backends.js';
-import { connectWorker } from './engine/connection.js';
-import { ModelTrainer } from './engine/model-trainer.js';
-import { batchesOf, fetchShard } from './engine/shard-data.js';
+import { ENGINE_EXCHANGES, type EngineExchange } from './engine/engine-messages.js';
+import { EngineHost } from './page/engine-host.js';
 
-interface BenchResult {
+interface BenchQuery {
   backend: BackendName;
-  steps: number;
-  batchSize: number;
-  examplesPerSecond: number;
-  numTensorsBefore: number;
-  numTensorsAfter: number;
+  exchange: EngineExchange;
 }
 
-async function run(): Promise<BenchResult> {
-  const q = new URLSearchParams(location.search);
-  const backend = (q.get('backend') ?? 'wasm') as BackendName;
-  if (!BACKENDS.includes(backend)) throw new Error(`Unknown backend ${backend}`);
-  const steps = Number(q.get('steps') ?? 100);
-  const warmup = Number(q.get('warmup') ?? 5);
-
-  // Borrow the job's model, starting parameters and one shard from the coordinator.
-  const socket = connectWorker();
-  const hello = await socket.emitWithAck('worker:hello', { userAgent: navigator.userAgent, forcedBackend: backend });
-  if (!hello.ok || !hello.job) throw new Error('The coordinator has no running job to benchmark');
-  const job = hello.job;
-  const snap = await socket.emitWithAck('params:pull', { jobId: job.jobId });
-  const lease = await socket.emitWithAck('shard:lease', { jobId: job.jobId });
-  if (!snap.ok || !lease.ok || !lease.lease) throw new Error('Could not get parameters and a shard');
-  const shard = await fetchShard(lease.lease.url);
-  socket.disconnect();
-
-  if (!(await useBackend(backend))) throw new Error(`Backend ${backend} failed to initialise`);
-  const trainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
-  trainer.setParams(decodeTensors(snap, job.tensors));
-  const optimizer = tf.train.adagrad(job.learningRate);
-  let batches = batchesOf(shard, job.batchSize);
-  const nextBatch = () => {
-    let b = batches.next();
-    if (b.done) {
-      batches = batchesOf(shard, job.batchSize);
-      b = batches.next();
-    }
-    return b.value!;
-  };
-  for (let i = 0; i < warmup; i++) await trainer.localStep(optimizer, nextBatch());
-  const numTensorsBefore = tf.memory().numTensors;
-  let examples = 0;
-  const started = performance.now();
-  for (let i = 0; i < steps; i++) {
-    const b = nextBatch();
-    await trainer.localStep(optimizer, b);
-    examples += b.size;
+function oneOf<T extends string>(name: string, allowed: readonly T[]): T {
+  const value = new URLSearchParams(location.search).get(name);
+  if (!(allowed as readonly (string | null)[]).includes(value)) {
+    throw new Error(`${ErrorCode.BAD_REQUEST}: ?${name}= must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
   }
-  const seconds = (performance.now() - started) / 1000;
-  const numTensorsAfter = tf.memory().numTensors;
-  trainer.dispose();
-  optimizer.dispose();
-  return { backend, steps, batchSize: job.batchSize, examplesPerSecond: examples / seconds, numTensorsBefore, numTensorsAfter };
+  return value as T;
 }
 
-const w = window as unknown as { benchResult?: BenchResult; benchError?: string };
-run().then(
-  (r) => {
-    w.benchResult = r;
-    document.getElementById('out')!.textContent = JSON.stringify(r, null, 2);
+const out = document.getElementById('out')!;
+const losses: { loss: number; steps: number }[] = [];
+let fatal: string | null = null;
+let host: EngineHost | null = null;
+
+function fail(message: string): void {
+  fatal = message;
+  out.textContent = message;
+  console.error(`downpour bench: ${message}`);
+}
+
+try {
+  const q: BenchQuery = { backend: oneOf('backend', BACKENDS), exchange: oneOf('exchange', ENGINE_EXCHANGES) };
+  out.textContent = `training: exchange ${q.exchange}, backend ${q.backend}`;
+  host = new EngineHost({
+    forcedBackend: q.backend,
+    duty: 1,
+    exchange: q.exchange,
+    onStatus: () => {},
+    onFatal: fail,
+    onLocalLoss: (loss, steps) => losses.push({ loss, steps }),
+  });
+  host.start();
+} catch (err) {
+  fail(err instanceof Error ? err.message : String(err));
+}
+
+// Read-only, like the volunteer page's window.downpour.
+(window as unknown as { downpour: unknown }).downpour = {
+  get status() {
+    return host?.status ?? null;
   },
-  (err: unknown) => {
-    w.benchError = err instanceof Error ? err.message : String(err);
-    document.getElementById('out')!.textContent = w.benchError;
+  losses,
+  get fatal() {
+    return fatal;
   },
-);
+};

@@ -1,53 +1,81 @@
 /**
- * The volunteer page: shows what this tab is doing for the job and lets the person
- * start, pause and throttle it. Training runs in a Web Worker (page/engine-host.ts);
- * this file only wires the controls. `?backend=NAME` forces a backend; `?autostart=1`
- * starts at once (local and farm workers, launched by the machine's owner).
+ * The volunteer page: shows who runs the coordinator and what would be trained before
+ * Start, what this tab is doing and what the volunteer has given over all visits, and
+ * lets the person start, pause and throttle it. Training runs in a Web Worker
+ * (page/engine-host.ts); this file wires the parts. `?backend=NAME` forces a backend;
+ * `?autostart=1` starts at once (local and farm workers, launched by the machine's
+ * owner) and is exempt from the one-trainer-per-browser rule.
  */
 import { BACKENDS, type BackendName } from '../shared/protocol.js';
+import type { JobCard } from '../shared/volunteer-protocol.js';
 import { DUTY_CYCLES, type DutyCycle } from './engine/engine-messages.js';
-import type { EngineStatus } from './engine/status.js';
-import { watchAutoPauseConditions, type AutoPauseConditions } from './page/auto-pause.js';
+import { autoPauseReasons, watchAutoPauseConditions } from './page/auto-pause.js';
+import { ContributionPanel } from './page/contribution-panel.js';
 import { EngineHost } from './page/engine-host.js';
-import { loadPreferences, savePreferences } from './page/preferences.js';
+import { jobChangeNotice, JobWatch, type JobRef } from './page/job-watch.js';
+import { IDLE_MINUTES, loadPreferences, PREFERENCES_KEY, savePreferences, type IdleMinutes } from './page/preferences.js';
+import { renderJob, renderProject } from './page/project-panel.js';
 import { render } from './page/render.js';
+import { createTrainerLock, type TrainerLockState } from './page/trainer-lock.js';
+import { volunteerApi } from './page/volunteer-api.js';
+import { volunteerId } from './page/volunteer-id.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const params = new URLSearchParams(location.search);
 const requested = params.get('backend');
 const forcedBackend = (BACKENDS as readonly string[]).includes(requested ?? '') ? (requested as BackendName) : null;
 const autostart = params.get('autostart') === '1';
+/** The job card and the lasting totals are fetched again this often. */
+const REFRESH_MS = 30_000;
 
-const prefs = loadPreferences();
-let conditions: AutoPauseConditions = { hidden: false, batteryLow: false, batteryKnown: false };
+let prefs = loadPreferences();
 let fatal: string | null = null;
 /** What the engine was last told, so repeated evaluations send nothing. */
 let engineRunning = false;
+/** null: exempt from the one-trainer rule (?autostart=1). */
+let tab: TrainerLockState | null = autostart ? null : { role: 'idle', takenOver: false };
+/** The job card on screen, and the one that was on screen when Start was pressed. */
+let cardOnScreen: JobCard | null = null;
+let shownAtStart: JobRef | null = null;
 
+const me = volunteerId();
 const wanted = () => (autostart || prefs.consented) && !prefs.paused;
-
-function autoPausedBecause(): string[] {
-  const why: string[] = [];
-  if (prefs.pauseWhenHidden && conditions.hidden) why.push('the tab is hidden');
-  if (prefs.pauseOnLowBattery && conditions.batteryLow) why.push('the battery is low');
-  return why;
-}
+const mayTrain = () => tab === null || tab.role === 'trainer';
 
 /** The page repaints at most every RENDER_MS, however often the engine reports. */
 const RENDER_MS = 250;
 let renderTimer: ReturnType<typeof setTimeout> | null = null;
 function paint(): void {
   renderTimer = null;
-  render(host.status, { wanted: wanted(), consented: autostart || prefs.consented, autoPausedBecause: autoPausedBecause(), forcedBackend, fatal });
+  render(host.status, {
+    wanted: wanted(),
+    consented: autostart || prefs.consented,
+    autoPausedBecause: autoPauseReasons(prefs, autoPause.conditions),
+    forcedBackend,
+    fatal,
+    tab,
+  });
 }
-function scheduleRender(_s?: EngineStatus): void {
-  renderTimer ??= setTimeout(paint, RENDER_MS);
-}
+
+const jobWatch = new JobWatch((from, to) => {
+  const text = jobChangeNotice(from, to, shownAtStart);
+  if (text) {
+    $('job-change').textContent = text;
+    $('job-change').hidden = false;
+  }
+  if (to) void showJob(to.id);
+  else void showCurrentJob();
+  if (from) void contribution.refresh(); // the job left may have finished: thank the volunteer
+});
 
 const host = new EngineHost({
   forcedBackend,
   duty: prefs.duty,
-  onStatus: scheduleRender,
+  volunteerId: me,
+  onStatus: (s) => {
+    jobWatch.observe(s);
+    renderTimer ??= setTimeout(paint, RENDER_MS);
+  },
   onFatal: (message) => {
     fatal = message;
     paint();
@@ -55,37 +83,112 @@ const host = new EngineHost({
     console.error(`downpour engine: ${message}`);
   },
 });
+const lock = autostart
+  ? null
+  : createTrainerLock((s) => {
+      tab = s;
+      // Another tab may have paused while this one waited: act on what is stored now.
+      if (s.role === 'trainer') prefs = loadPreferences();
+      apply();
+    });
+
+const contribution = new ContributionPanel(me);
+
 // Live status for farm owners' scripts, the benchmarks and the tests (read-only).
 (window as unknown as { downpour: unknown }).downpour = {
   get status() {
     return host.status;
   },
   forcedBackend,
+  /** How this tab takes part in the one-trainer rule: 'web-locks', 'broadcast-channel', or null when exempt. */
+  trainerLock: lock?.kind ?? null,
+  get tab() {
+    return tab;
+  },
 };
+
+async function showCurrentJob(): Promise<void> {
+  if (!cardOnScreen) renderJob(null, true);
+  try {
+    const { job } = await volunteerApi.currentJob();
+    if (jobWatch.job) return; // the engine was given a job meanwhile: that one is shown
+    cardOnScreen = job;
+    renderJob(job);
+  } catch {
+    if (!cardOnScreen) $('job-name').textContent = 'the coordinator cannot be reached right now';
+  }
+}
+
+async function showJob(id: string): Promise<void> {
+  try {
+    const card = await volunteerApi.jobCard(id);
+    if (jobWatch.job?.id !== id) return;
+    cardOnScreen = card;
+    renderJob(card);
+  } catch {
+    // Deleted meanwhile or the coordinator is away: the next refresh or assignment tells.
+  }
+}
+
+const autoPause = watchAutoPauseConditions(prefs.idleMinutes, () => {
+  showConditionNotes();
+  apply();
+});
 
 const startButton = $<HTMLButtonElement>('start');
 const pauseButton = $<HTMLButtonElement>('pause');
-const hiddenBox = $<HTMLInputElement>('pause-hidden');
-const batteryBox = $<HTMLInputElement>('pause-battery');
 const dutyRadios = [...document.querySelectorAll<HTMLInputElement>('input[name="duty"]')];
+const boxes = {
+  pauseWhenHidden: $<HTMLInputElement>('pause-hidden'),
+  pauseOnLowBattery: $<HTMLInputElement>('pause-battery'),
+  onlyWhileCharging: $<HTMLInputElement>('only-charging'),
+  onlyWhenIdle: $<HTMLInputElement>('only-idle'),
+};
+const idleMinutes = $<HTMLSelectElement>('idle-minutes');
 
-/** Tells the engine to run or pause when the volunteer's wishes or the conditions change. */
+/** Tells the engine to run or pause when the volunteer's wishes, this tab's role or the conditions change. */
 function apply(): void {
-  const run = wanted() && autoPausedBecause().length === 0;
+  const want = wanted();
+  if (lock) {
+    if (want) lock.want();
+    else lock.release();
+  }
+  const run = want && mayTrain() && autoPauseReasons(prefs, autoPause.conditions).length === 0;
   if (run !== engineRunning) {
     engineRunning = run;
     if (run) host.start();
     else host.pause();
   }
-  startButton.disabled = wanted();
-  pauseButton.disabled = !wanted();
+  startButton.disabled = want;
+  pauseButton.disabled = !want;
   paint();
+}
+
+function showPreferences(): void {
+  for (const radio of dutyRadios) radio.checked = Number(radio.value) === prefs.duty;
+  for (const [key, box] of Object.entries(boxes)) box.checked = prefs[key as keyof typeof boxes];
+  idleMinutes.value = String(prefs.idleMinutes);
+}
+
+function showConditionNotes(): void {
+  const c = autoPause.conditions;
+  $('battery-note').textContent = c.batteryKnown ? '' : '(this browser does not report its battery)';
+  $('charging-note').textContent = !c.batteryKnown
+    ? '(this browser does not say whether it is charging, so this has no effect here)'
+    : c.charging
+      ? '(charging now)'
+      : '(not charging now)';
+  $('idle-note').textContent =
+    c.idleSource === 'idle-detection'
+      ? '(any input on this device counts, by the browser’s idle detection)'
+      : '(only input in this tab counts: the browser does not share device-wide idleness)';
 }
 
 startButton.addEventListener('click', () => {
   prefs.consented = true;
   prefs.paused = false;
   savePreferences(prefs);
+  shownAtStart = cardOnScreen ? { id: cardOnScreen.id, name: cardOnScreen.name } : null;
   apply();
   pauseButton.focus(); // the button pressed is now disabled; keep keyboard users in place
 });
@@ -95,9 +198,12 @@ pauseButton.addEventListener('click', () => {
   apply();
   startButton.focus();
 });
+$('take-over').addEventListener('click', () => {
+  lock?.takeOver();
+  startButton.focus();
+});
 
 for (const radio of dutyRadios) {
-  radio.checked = Number(radio.value) === prefs.duty;
   radio.addEventListener('change', () => {
     const duty = Number(radio.value) as DutyCycle;
     if (!radio.checked || !(DUTY_CYCLES as readonly number[]).includes(duty)) return;
@@ -106,25 +212,43 @@ for (const radio of dutyRadios) {
     host.setDuty(duty);
   });
 }
-
-hiddenBox.checked = prefs.pauseWhenHidden;
-batteryBox.checked = prefs.pauseOnLowBattery;
-hiddenBox.addEventListener('change', () => {
-  prefs.pauseWhenHidden = hiddenBox.checked;
+for (const [key, box] of Object.entries(boxes)) {
+  box.addEventListener('change', () => {
+    prefs[key as keyof typeof boxes] = box.checked;
+    savePreferences(prefs);
+    // The permission prompt needs the click's user activation: ask now, not later.
+    if (key === 'onlyWhenIdle' && box.checked) void autoPause.requestDeviceWideIdle();
+    apply();
+  });
+}
+idleMinutes.addEventListener('change', () => {
+  const minutes = Number(idleMinutes.value) as IdleMinutes;
+  if (!(IDLE_MINUTES as readonly number[]).includes(minutes)) return;
+  prefs.idleMinutes = minutes;
   savePreferences(prefs);
+  autoPause.setIdleMinutes(minutes);
   apply();
 });
-batteryBox.addEventListener('change', () => {
-  prefs.pauseOnLowBattery = batteryBox.checked;
-  savePreferences(prefs);
-  apply();
-});
+// Choices made in another tab of this browser hold here too (a Pause there is a Pause here).
+if (!autostart) {
+  addEventListener('storage', (e) => {
+    if (e.key !== PREFERENCES_KEY) return;
+    prefs = loadPreferences();
+    showPreferences();
+    host.setDuty(prefs.duty);
+    autoPause.setIdleMinutes(prefs.idleMinutes);
+    apply();
+  });
+}
 
-conditions = watchAutoPauseConditions((c) => {
-  conditions = c;
-  $('battery-note').textContent = c.batteryKnown ? '' : '(this browser does not report its battery)';
-  apply();
-});
-$('battery-note').textContent = conditions.batteryKnown ? '' : '(this browser does not report its battery)';
-
+showPreferences();
+showConditionNotes();
+void volunteerApi.project().then(renderProject, () => ($('project-name').textContent = 'the coordinator cannot be reached right now'));
+void showCurrentJob();
+void contribution.refresh();
+setInterval(() => {
+  const job = jobWatch.job;
+  void (job ? showJob(job.id) : showCurrentJob());
+  if (engineRunning) void contribution.refresh();
+}, REFRESH_MS);
 apply();

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { JobDetail } from '../shared/operator-protocol.js';
 import type { JobSummary } from '../shared/protocol.js';
 import { startCoordinator, type Running } from '../test-support/index.js';
-import { closeAndCheck, openWorker } from './workers.js';
+import { closeAndCheck, nextReport, openWorker } from './workers.js';
 
 const TOKEN = 'test-token';
 const JOB_NAME = 'e2e dashboard mlp';
@@ -87,6 +87,7 @@ test('operator signs in, creates a job, watches it train, pauses and resumes it'
   await expect(rows).toHaveCount(1);
   await expect(rows.first()).toContainText('wasm');
   await expect(rows.first()).toContainText(JOB_NAME);
+  await expect(dash.locator(`.job-select:has-text("${JOB_NAME}") .job-stats`)).toContainText('· 1 worker ·');
   const jobs = (await (await request.get(`${run.url}/api/jobs`)).json()) as JobSummary[];
   const detail = (await (await request.get(`${run.url}/api/jobs/${jobs.find((j) => j.name === JOB_NAME)!.id}`)).json()) as JobDetail;
   expect(detail.spec.codec).toBe('topk');
@@ -98,18 +99,29 @@ test('operator signs in, creates a job, watches it train, pauses and resumes it'
 
   await dash.screenshot({ path: test.info().outputPath('dashboard-desktop.png'), fullPage: true });
   await dash.setViewportSize({ width: 390, height: 844 });
-  // Phone width: charts stack, the worker table scrolls inside its frame.
+  // Phone width: charts stack, the worker table's rows become labelled cards: no column is cut off.
   expect(await dash.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+  const cells = await rows.first().locator('th, td').evaluateAll((els) => els.map((e) => ({ label: e.getAttribute('data-label'), right: e.getBoundingClientRect().right })));
+  expect(cells).toHaveLength(9);
+  expect(cells.filter((c) => c.right > 390), 'worker cells past the screen edge').toEqual([]);
   await dash.screenshot({ path: test.info().outputPath('dashboard-phone.png'), fullPage: true });
   await dash.setViewportSize({ width: 1280, height: 800 });
 
   await dash.getByRole('button', { name: 'Pause', exact: true }).click();
   await expect(dash.locator('#job-state')).toHaveText('paused');
-  // A push already being applied may land; after that the version holds.
-  await dash.waitForTimeout(1500);
+  // The coordinator applies a push as it accepts it and accepts none for a paused job, so
+  // the version is final once the state changed. It holds while the worker, handed no
+  // job, keeps sending heartbeats on the socket its pushes would travel.
   const settled = await versionOf(request, JOB_NAME);
-  await dash.waitForTimeout(2000);
+  await expect.poll(async () => (await worker.status()).state).toBe('waiting-for-job');
+  const workerId = (await worker.status()).workerId!;
+  await nextReport(run, workerId);
+  await nextReport(run, workerId);
   expect(await versionOf(request, JOB_NAME)).toBe(settled);
+  // A worker without a job trains nothing: it reports, and the table shows, no examples/s.
+  expect(run.coordinator.workers.get(workerId)?.examplesPerSecond).toBe(0);
+  await expect(rows.first().locator('td[data-label="Examples/s"]')).toHaveText('0 (idle)');
+  await expect(rows.first().locator('td[data-label="Job"]')).toHaveText('idle');
 
   await dash.getByRole('button', { name: 'Resume', exact: true }).click();
   await expect(dash.locator('#job-state')).toHaveText('running');

@@ -1,6 +1,12 @@
 /** E2E helpers: worker pages that fail the test on any page error. */
 import { expect, type BrowserContext, type Page } from '@playwright/test';
 import type { EngineStatus } from '../client/engine/status.js';
+import { waitForEvent, type Running } from '../test-support/index.js';
+
+/** What the volunteer page exposes to scripts and tests. */
+export interface DownpourWindow {
+  downpour: { status: EngineStatus };
+}
 
 export interface WorkerPage {
   page: Page;
@@ -21,19 +27,37 @@ export async function openWorker(context: BrowserContext, url: string, query: Re
   return {
     page,
     errors,
-    status: () => page.evaluate(() => (window as unknown as { downpour: { status: EngineStatus } }).downpour.status),
+    status: () => page.evaluate(() => (window as unknown as DownpourWindow).downpour.status),
   };
 }
 
-/** Mini-batches per second the page's engine completes over `ms` (timed in the page). */
-export function batchesPerSecond(page: Page, ms: number): Promise<number> {
-  return page.evaluate(async (ms) => {
-    const batches = () => (window as unknown as { downpour: { status: EngineStatus } }).downpour.status.batches;
-    const a = batches();
-    const t0 = performance.now();
-    await new Promise((r) => setTimeout(r, ms));
-    return ((batches() - a) * 1000) / (performance.now() - t0);
-  }, ms);
+/**
+ * Mini-batches per second over the engine's next `batches` batches, timed in the page
+ * from the status it reports (read once per frame).
+ */
+export async function batchesPerSecond(page: Page, batches: number): Promise<number> {
+  const from = await page.evaluate(() => ({ batches: (window as unknown as DownpourWindow).downpour.status.batches, at: performance.now() }));
+  const reached = await page.waitForFunction(
+    (target) => {
+      const done = (window as unknown as DownpourWindow).downpour.status.batches;
+      return done >= target && { batches: done, at: performance.now() };
+    },
+    from.batches + batches,
+    { timeout: 120_000 },
+  );
+  const to = (await reached.jsonValue()) as { batches: number; at: number };
+  return ((to.batches - from.batches) * 1000) / (to.at - from.at);
+}
+
+/**
+ * Resolves when the coordinator receives the worker's next `worker:report`: the
+ * engine's heartbeat, every 2 s on the socket its pushes travel, so anything the engine
+ * sent before it has arrived.
+ */
+export async function nextReport(run: Running, workerId: string): Promise<void> {
+  const socket = [...run.coordinator.workerNamespace.sockets.values()].find((s) => s.data.workerId === workerId);
+  if (!socket) throw new Error(`worker ${workerId} has no socket on the coordinator`);
+  await waitForEvent(socket, 'worker:report', 30_000);
 }
 
 /** Closes the pages first (so their sockets do not log errors) and checks none had errors. */

@@ -14,6 +14,7 @@ import { ChromiumNotFoundError } from './chromium.js';
 import { Fleet } from './fleet.js';
 import { buildSummary, writeSummary } from './summary.js';
 import { renderTable } from './table.js';
+import { countOf } from '../shared/plural.js';
 
 interface FarmOptions {
   url: string;
@@ -136,7 +137,7 @@ async function main(): Promise<void> {
 
   const fleet = await launching;
   if (stopping) return; // stop() has the fleet now
-  note(`${opts.workers} workers started in ${Math.min(opts.browsers ?? 1, opts.workers)} browser(s) against ${opts.url}`);
+  note(`${countOf(opts.workers, 'worker')} started in ${countOf(Math.min(opts.browsers ?? 1, opts.workers), 'browser')} against ${opts.url}`);
 
   let lastPrinted = 0;
   const draw = async () => {

@@ -89,7 +89,7 @@ test('the farm restarts a crashed page, stops cleanly on a SIGTERM to its proces
 test("systemd's stop (SIGTERM to every process of the unit, Chromium too) is one clean stop, not a crash to restart", { timeout: 120_000 }, async () => {
   const summary = summaryPath();
   const group = startFarm(['--workers', '1', '--summary', summary]);
-  await group.waitForLine(/workers started/, 60_000);
+  await group.waitForLine(/workers? started/, 60_000);
 
   // KillMode=control-group: the browsers get the signal too, in the same instant.
   const chromiums = chromiumsOf(group);
@@ -106,7 +106,7 @@ test("systemd's stop (SIGTERM to every process of the unit, Chromium too) is one
 test('a second SIGTERM after the burst exits at once while the clean stop hangs, and kills the browsers', { timeout: 120_000 }, async () => {
   const summary = summaryPath();
   const group = startFarm(['--workers', '1', '--summary', summary]);
-  await group.waitForLine(/workers started/, 60_000);
+  await group.waitForLine(/workers? started/, 60_000);
 
   // Freeze the browser: its last poll and its close now wait for ever.
   const chromiums = chromiumsOf(group);

@@ -1,5 +1,6 @@
 /** The farm's live terminal table: one row per worker slot plus totals, plain text. */
 import type { WorkerSnapshot } from './fleet.js';
+import { countOf } from '../shared/plural.js';
 
 export interface Totals {
   examplesPerSecond: number;
@@ -45,7 +46,7 @@ export function renderTable(rows: readonly WorkerSnapshot[], elapsedSeconds: num
     row.map((cell, c) => (NUMERIC.has(COLUMNS[c]!) ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ').trimEnd();
   const rule = widths.map((w) => '─'.repeat(w)).join('  ');
   return [
-    `Downpour farm → ${url}   ${rows.length} workers   ${Math.round(elapsedSeconds)} s   (Ctrl-C stops and closes every browser)`,
+    `Downpour farm → ${url}   ${countOf(rows.length, 'worker')}   ${Math.round(elapsedSeconds)} s   (Ctrl-C stops and closes every browser)`,
     '',
     line(all[0]!),
     rule,

@@ -14,6 +14,12 @@ export interface Environment {
   adminToken: string | undefined;
   /** DOWNPOUR_DATA_DIR: default for --data-dir. */
   dataDir: string | undefined;
+  /**
+   * DOWNPOUR_PROJECT_NAME, _OPERATOR, _CONTACT, _PRIVACY: defaults for --project-name,
+   * --project-operator, --project-contact, --project-privacy (what volunteers read
+   * before Start; validated by server/volunteers/project-info.ts).
+   */
+  project: { name: string | undefined; operator: string | undefined; contact: string | undefined; privacy: string | undefined };
 }
 
 export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environment {
@@ -30,6 +36,12 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     chromiumPath: env.CHROMIUM_PATH || undefined,
     adminToken: env.DOWNPOUR_ADMIN_TOKEN || undefined,
     dataDir: env.DOWNPOUR_DATA_DIR || undefined,
+    project: {
+      name: env.DOWNPOUR_PROJECT_NAME || undefined,
+      operator: env.DOWNPOUR_PROJECT_OPERATOR || undefined,
+      contact: env.DOWNPOUR_PROJECT_CONTACT || undefined,
+      privacy: env.DOWNPOUR_PROJECT_PRIVACY || undefined,
+    },
   };
 }
 

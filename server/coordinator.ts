@@ -17,6 +17,7 @@ import { OPERATOR_NAMESPACE } from '../shared/operator-protocol.js';
 import { WORKER_NAMESPACE } from '../shared/protocol.js';
 import { fail, type Result } from '../shared/result.js';
 import { CheckpointStore } from './checkpoints/checkpoint-store.js';
+import { presetCapacityRefusal } from './cluster/preset-capacity.js';
 import { systemClock, type Clock } from './clock.js';
 import { DatasetRegistry } from './data/datasets.js';
 import { ShardStore } from './data/shard-store.js';
@@ -24,6 +25,7 @@ import { createEvaluationService, type EvaluationService } from './eval/evaluato
 import { apiRouter } from './http/api.js';
 import { clientPages } from './http/client-pages.js';
 import { apiNotFound, errorHandler } from './http/errors.js';
+import { metricsExportRouter } from './http/metrics-export.js';
 import { operatorRouter } from './http/operator-api.js';
 import { securityHeaders } from './http/security-headers.js';
 import { shardRouter } from './http/shards.js';
@@ -40,8 +42,14 @@ import { attachWorkerNamespace, reassignWorkers, type WorkerNamespace } from './
 import { WorkerDirectory } from './worker/worker-directory.js';
 import type { SocketGuardOptions } from './worker/socket-guard.js';
 import type { ApplySettings } from './params/apply-engine.js';
+import type { ProjectInfo } from '../shared/volunteer-protocol.js';
+import { volunteerRouter } from './http/volunteer-api.js';
+import { SqliteVolunteerStore } from './store/sqlite-volunteer-store.js';
+import { MemoryVolunteerStore, type VolunteerStore } from './store/volunteer-store.js';
+import { ContributionLedger, type ContributionLedgerOptions } from './volunteers/contribution-ledger.js';
+import { parseProjectInfo } from './volunteers/project-info.js';
 
-/** Models larger than this are refused at job creation; it sizes socket.io's message cap. */
+/** Models larger than this are refused at job creation; it sizes socket.io's message cap. One ps task's worth (server/cluster/capacity.ts). */
 export const MAX_MODEL_PARAMETERS = 4_000_000;
 
 export interface CoordinatorOptions {
@@ -65,6 +73,10 @@ export interface CoordinatorOptions {
   workerGuard?: SocketGuardOptions;
   /** Which kernels apply updates, on how many threads. Default: DEFAULT_APPLY_SETTINGS (SIMD kernels, up to 4 threads). */
   apply?: ApplySettings;
+  /** Who runs this coordinator, shown to volunteers before Start; validated (throws ProjectInfoError). Default: DEFAULT_PROJECT (no operator named). */
+  project?: Partial<ProjectInfo>;
+  /** How volunteers' contribution is gathered and stored (see server/volunteers/contribution-ledger.ts). */
+  contributions?: ContributionLedgerOptions;
 }
 
 export interface CreateJobOptions {
@@ -80,6 +92,8 @@ export interface Coordinator {
   workerNamespace: WorkerNamespace;
   jobs: JobRegistry;
   workers: WorkerDirectory;
+  /** Volunteers' lasting contribution (SQLite under dataDir, else in memory). */
+  volunteers: VolunteerStore;
   operatorToken: string;
   /** Validates a job spec and builds the job; idle workers are assigned to it if it runs. */
   createJob(input: unknown, opts?: CreateJobOptions): Promise<Result<{ job: Job }>>;
@@ -104,6 +118,9 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
   const store: JobStore | null = dataDir ? new SqliteJobStore(join(dataDir, 'downpour.sqlite')) : null;
   const checkpoints = dataDir ? new CheckpointStore(join(dataDir, 'checkpoints'), options.keepCheckpoints ?? 3) : null;
   const datasets = new DatasetRegistry(dataDir ? join(dataDir, 'datasets') : null);
+  const project = parseProjectInfo(options.project ?? {});
+  const volunteers: VolunteerStore = dataDir ? new SqliteVolunteerStore(join(dataDir, 'downpour.sqlite')) : new MemoryVolunteerStore();
+  const contributions = new ContributionLedger(volunteers, clock, options.contributions);
 
   const app = express();
   app.disable('x-powered-by');
@@ -132,16 +149,20 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
       else reassignWorkers(workerNamespace, jobs, workers, (jobId) => jobId === job.id);
     },
     onEval: (job, rec) => operator?.evaluated(job, rec),
+    // Credited when the push is settled (a sync round's close, too), from the lease's count.
+    onCredited: (job, workerId, examples) => contributions.credit(workerId, { id: job.id, name: job.spec.name }, examples),
   });
 
-  attachWorkerNamespace(workerNamespace, jobs, workers, now, options.workerGuard);
+  attachWorkerNamespace(workerNamespace, jobs, workers, now, options.workerGuard, contributions);
   operator = attachOperatorNamespace(operatorNamespace, { token: operatorToken, jobs, workers, store, now });
   const ticker = clock.setInterval(() => operator?.tick(), 1000);
   const metrics = createMetrics(jobs, workers);
 
   app.use(securityHeaders);
   app.use('/api', apiRouter(jobs, datasets));
-  app.use('/api', operatorRouter({ token: operatorToken, jobs, datasets, checkpoints, onJobsChanged: assignIdle }));
+  app.use('/api', volunteerRouter({ project, jobs, datasets, store: volunteers, ledger: contributions, now }));
+  app.use('/api', operatorRouter({ token: operatorToken, jobs, datasets, checkpoints, shards: shardStore, onJobsChanged: assignIdle }));
+  app.use('/api', metricsExportRouter({ token: operatorToken, jobs, store, now }));
   app.use('/api', apiNotFound);
   app.use('/shards', shardRouter(shardStore));
   app.get('/metrics', async (_req, res) => {
@@ -149,6 +170,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
   });
   const clientDir = options.clientDir ?? DEFAULT_CLIENT_DIR;
   app.get('/dashboard', (_req, res) => res.sendFile(join(clientDir, 'dashboard.html'), (err) => err && res.status(404).end()));
+  app.get('/leaderboard', (_req, res) => res.sendFile(join(clientDir, 'leaderboard.html'), (err) => err && res.status(404).end()));
   app.use(clientPages(clientDir));
   app.use(errorHandler);
 
@@ -159,10 +181,13 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
     workerNamespace,
     jobs,
     workers,
+    volunteers,
     operatorToken,
     async createJob(input, opts = {}) {
       const parsed = parseJobSpec(input);
       if (!parsed.ok) return fail(ErrorCode.BAD_REQUEST, parsed.message);
+      const beyond = presetCapacityRefusal(parsed.value, datasets);
+      if (beyond) return beyond;
       const created = await jobs.create(parsed.value, opts.topology ?? null, opts.start ?? true);
       return created;
     },
@@ -183,13 +208,16 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
     },
     async close() {
       clock.clear(ticker);
-      await Promise.all(jobs.list().map((j) => j.checkpointIfChanged()));
-      jobs.close();
+      // Workers first, so no push moves a job past the checkpoint its quiesce writes.
       io.close();
+      await Promise.all(jobs.list().map((j) => j.quiesce()));
+      jobs.close();
+      contributions.close(); // after the workers are gone: their last accepted pushes are stored
       await new Promise<void>((resolve) => httpServer.close(() => resolve()));
       await evaluation.close();
       await trustedGradients.close();
       store?.close();
+      volunteers.close();
       stopRedactingToken();
     },
   };

@@ -17,6 +17,7 @@ import { DEFAULT_APPLY_SETTINGS } from './params/apply-engine.js';
 import { createCoordinator } from './coordinator.js';
 import { configureLogging, createLogger } from './logger.js';
 import { onStopSignals } from './process/stop-signals.js';
+import { parseProjectInfo, ProjectInfoError } from './volunteers/project-info.js';
 
 const log = createLogger('main');
 
@@ -40,6 +41,10 @@ async function main(): Promise<void> {
         .default(DEFAULT_APPLY_SETTINGS.kernels),
     )
     .option('--apply-threads <n>', 'threads sharing one apply of a large model (1: the event loop alone)', integer(1, 64), DEFAULT_APPLY_SETTINGS.threads)
+    .option('--project-name <text>', 'the project volunteers see before Start (env DOWNPOUR_PROJECT_NAME)', env.project.name)
+    .option('--project-operator <text>', 'who runs this coordinator (env DOWNPOUR_PROJECT_OPERATOR)', env.project.operator)
+    .option('--project-contact <email-or-url>', 'how volunteers reach the operator (env DOWNPOUR_PROJECT_CONTACT)', env.project.contact)
+    .option('--project-privacy <text>', 'what the operator keeps and for how long (env DOWNPOUR_PROJECT_PRIVACY)', env.project.privacy)
     .showHelpAfterError();
   program.parse();
   const opts = program.opts<{
@@ -54,7 +59,12 @@ async function main(): Promise<void> {
     build: boolean;
     psKernels: 'wasm' | 'js';
     applyThreads: number;
+    projectName?: string;
+    projectOperator?: string;
+    projectContact?: string;
+    projectPrivacy?: string;
   }>();
+  const project = projectFromFlags(program, opts);
 
   if (opts.build) await buildClientIfNeeded();
   const token = resolveOperatorToken(env.adminToken, opts.dataDir);
@@ -62,6 +72,7 @@ async function main(): Promise<void> {
     dataDir: opts.dataDir,
     operatorToken: token.token,
     apply: { ...DEFAULT_APPLY_SETTINGS, kernels: opts.psKernels, threads: opts.applyThreads },
+    project,
   });
   const restored = await coordinator.restore();
   if (restored.length) log.info('restored jobs', { jobs: restored.map((j) => `${j.id}:${j.state}@v${j.store.version}`) });
@@ -99,6 +110,17 @@ async function main(): Promise<void> {
     fleet = startLocalWorkers(url, opts.workers, opts.backend);
     await fleet;
     log.info('local workers started', { workers: opts.workers });
+  }
+}
+
+/** The --project-* flags (or their environment defaults), validated; a bad one stops with the flag's name. */
+function projectFromFlags(program: Command, o: { projectName?: string; projectOperator?: string; projectContact?: string; projectPrivacy?: string }) {
+  try {
+    return parseProjectInfo({ name: o.projectName, operator: o.projectOperator, contact: o.projectContact, privacy: o.projectPrivacy });
+  } catch (err) {
+    if (!(err instanceof ProjectInfoError)) throw err;
+    const env = `DOWNPOUR_PROJECT_${err.field.toUpperCase()}`;
+    return program.error(`error: option '--project-${err.field}' (or ${env}): ${err.message}`);
   }
 }
 

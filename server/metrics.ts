@@ -4,6 +4,7 @@
  * rate() over the counters.
  */
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { JOB_STATES } from '../shared/protocol.js';
 import type { JobRegistry } from './jobs/job-registry.js';
 import type { WorkerDirectory } from './worker/worker-directory.js';
 
@@ -16,6 +17,10 @@ export function createMetrics(jobs: JobRegistry, workers: WorkerDirectory): Regi
   new Gauge({ name: 'downpour_workers', help: 'Connected workers', registers: [registry], collect() { this.set(workers.list().length); } });
   perJob('downpour_job_workers', 'Workers assigned to each job', ['job'], (g) => {
     for (const j of jobs.list()) g.set({ job: j.id }, j.workers.size);
+  });
+  // One series per state, 1 for the job's current one: `done` and `stopped` stay apart in any query.
+  perJob('downpour_job_state', 'Lifecycle state of each job (1 for the current state, 0 for the others)', ['job', 'state'], (g) => {
+    for (const j of jobs.list()) for (const state of JOB_STATES) g.set({ job: j.id, state }, j.state === state ? 1 : 0);
   });
   perJob('downpour_job_version', 'Parameter version of each job (a counter: rate() is versions/s)', ['job'], (g) => {
     for (const j of jobs.list()) g.set({ job: j.id }, j.store.version);

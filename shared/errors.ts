@@ -28,7 +28,18 @@ export const ErrorCode = {
   LATE: 'LATE',
   /** sync/local modes: this worker already pushed for the open round. */
   ALREADY_PUSHED: 'ALREADY_PUSHED',
+  /** A push or completion names a lease this worker was never granted, or one already completed. */
   UNKNOWN_LEASE: 'UNKNOWN_LEASE',
+  /** The lease was taken back (late, or the worker's pushes kept being refused): drop that shard and lease again. */
+  LEASE_LOST: 'LEASE_LOST',
+  /** The worker already holds the job's maxLeasesPerWorker leases: complete one first. */
+  LEASE_LIMIT: 'LEASE_LIMIT',
+  /** The worker's pushes were refused for faults several times in a row: it may not lease for a while. */
+  WORKER_BARRED: 'WORKER_BARRED',
+  /** A push claims a number of mini-batches other than what its lease has next for it. */
+  BATCH_CLAIM: 'BATCH_CLAIM',
+  /** The reported training loss is not a number a worker's cross-entropy can be (see server/jobs/training-loss.ts). */
+  LOSS_OUT_OF_RANGE: 'LOSS_OUT_OF_RANGE',
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   INTERNAL: 'INTERNAL',
   /** The gradient's norm is far above the job's recent pushes (a Byzantine or broken worker). */
@@ -46,6 +57,16 @@ export const ErrorCode = {
   UNAUTHORIZED: 'UNAUTHORIZED',
   /** No such job, dataset, checkpoint or route. */
   NOT_FOUND: 'NOT_FOUND',
+  /** The request body's Content-Type, charset or Content-Encoding is not one the route reads. */
+  UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  /** The action collides with the current state: a name taken, a dataset in use or built in. */
+  CONFLICT: 'CONFLICT',
+  /** A model over the coordinator's bounds (parameters, layers, activation size), refused before it is built. */
+  MODEL_TOO_LARGE: 'MODEL_TOO_LARGE',
+  /** A topology uses a layer the coordinator cannot size before building it, or cannot differentiate itself. */
+  UNSUPPORTED_LAYER: 'UNSUPPORTED_LAYER',
+  /** A ps task's control message from a chief epoch older than the newest the task has seen: a newer chief has taken over. */
+  STALE_CHIEF: 'STALE_CHIEF',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

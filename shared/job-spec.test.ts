@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { CODEC_IDS, createCodec } from './codec.js';
 import { parseJobSpec } from './job-spec.js';
+
+// From the registry, so a new codec is in every case below the day it is added.
+const DENSE_CODECS = CODEC_IDS.filter((id) => !createCodec(id).sparse);
+const SPARSE_CODECS = CODEC_IDS.filter((id) => createCodec(id).sparse);
 
 describe('job spec', () => {
   it('fills every documented default', () => {
@@ -23,8 +28,8 @@ describe('job spec', () => {
   });
 
   it('accepts every codec and a top-k ratio in (0, 1]', () => {
-    for (const codec of ['fp32', 'fp16', 'int8', 'topk']) expect(parseJobSpec({ codec }).ok).toBe(true);
-    expect(parseJobSpec({ codec: 'topk', topkRatio: 0.05 })).toMatchObject({ ok: true, value: { codec: 'topk', topkRatio: 0.05 } });
+    for (const codec of CODEC_IDS) expect(parseJobSpec({ codec }), codec).toMatchObject({ ok: true, value: { codec } });
+    for (const codec of SPARSE_CODECS) expect(parseJobSpec({ codec, topkRatio: 0.05 })).toMatchObject({ ok: true, value: { codec, topkRatio: 0.05 } });
     expect(parseJobSpec({ codec: 'fp64' })).toMatchObject({ ok: false, message: expect.stringMatching(/codec/) });
     expect(parseJobSpec({ topkRatio: 0 })).toMatchObject({ ok: false, message: expect.stringMatching(/topkRatio/) });
     expect(parseJobSpec({ topkRatio: 1.5 }).ok).toBe(false);
@@ -48,9 +53,27 @@ describe('job spec', () => {
     }
     expect(parseJobSpec({ aggregation: 'trimmed-mean' }).ok).toBe(false); // the default mode is async
     expect(parseJobSpec({ mode: 'async', aggregation: 'mean' }).ok).toBe(true);
-    expect(parseJobSpec({ mode: 'sync', aggregation: 'median', codec: 'topk' })).toMatchObject({ ok: false, message: expect.stringMatching(/^aggregation: .*topk/) });
-    expect(parseJobSpec({ mode: 'local', aggregation: 'trimmed-mean', codec: 'topk-packed' })).toMatchObject({ ok: false, message: expect.stringMatching(/^aggregation: .*topk-packed/) });
-    for (const codec of ['fp32', 'fp16', 'int8']) expect(parseJobSpec({ mode: 'sync', aggregation: 'median', codec }).ok).toBe(true);
+    expect(SPARSE_CODECS).toEqual(expect.arrayContaining(['topk', 'topk-packed']));
+    for (const codec of SPARSE_CODECS) {
+      expect(parseJobSpec({ mode: 'sync', aggregation: 'median', codec }), codec).toMatchObject({ ok: false, message: expect.stringContaining(`with codec ${codec} `) });
+      expect(parseJobSpec({ mode: 'local', aggregation: 'trimmed-mean', codec }), codec).toMatchObject({ ok: false, message: expect.stringMatching(/^aggregation: /) });
+    }
+    expect(DENSE_CODECS).toEqual(expect.arrayContaining(['fp32', 'fp16', 'int8']));
+    for (const codec of DENSE_CODECS) expect(parseJobSpec({ mode: 'sync', aggregation: 'median', codec }).ok, codec).toBe(true);
+  });
+
+  it('names and describes the job after its dataset unless told otherwise', () => {
+    const parsed = (input: object) => {
+      const r = parseJobSpec(input);
+      if (!r.ok) throw new Error(r.message);
+      return { name: r.value.name, description: r.value.description };
+    };
+    expect(parsed({})).toEqual({ name: 'MNIST digits', description: expect.stringContaining('(MNIST)') });
+    expect(parsed({ dataset: 'fashion-mnist' })).toEqual({ name: 'Fashion-MNIST clothing', description: expect.stringContaining('(Fashion-MNIST)') });
+    expect(parsed({ dataset: 'iris' }).name).toBe('Iris flowers');
+    expect(parsed({ dataset: 'toy' })).toEqual({ name: 'toy classifier', description: expect.stringContaining('"toy"') });
+    for (const dataset of ['fashion-mnist', 'iris', 'toy']) expect(JSON.stringify(parsed({ dataset }))).not.toMatch(/\bMNIST digits|\(MNIST\)|Handwritten/);
+    expect(parsed({ dataset: 'iris', name: 'mine', description: '' })).toEqual({ name: 'mine', description: '' });
   });
 
   it('keeps an explicit 0 instead of replacing it with the default', () => {
@@ -71,5 +94,28 @@ describe('job spec', () => {
     const input = { optimizer: { type: 'sgd' as const } };
     parseJobSpec(input);
     expect(input).toEqual({ optimizer: { type: 'sgd' } });
+  });
+});
+
+describe('job spec messages', () => {
+  const message = (input: unknown) => {
+    const r = parseJobSpec(input);
+    if (r.ok) throw new Error('expected a refusal');
+    return r.message;
+  };
+
+  it('say what is wrong in words, after the field path, without zod jargon', () => {
+    expect(message({ optimizer: { learningRate: 50 } })).toBe('optimizer.learningRate: must be at most 10');
+    expect(message({ optimizer: { learningRate: 0 } })).toBe('optimizer.learningRate: must be above 0');
+    expect(message({ batchSize: 1.5 })).toBe('batchSize: must be a whole number');
+    expect(message({ batchSize: 0 })).toBe('batchSize: must be at least 1');
+    expect(message({ trimFraction: 0.5 })).toBe('trimFraction: must be below 0.5');
+    expect(message({ name: '' })).toBe('name: must not be empty');
+    expect(message({ mode: 'fast' })).toBe('mode: must be one of async, staleness-aware, sync, local');
+    expect(message({ dataset: 'My Set' })).toMatch(/^dataset: must be 1 to 40 lowercase letters/);
+    expect(message({ modle: 'cnn', sped: 1 })).toBe('modle: is not a known field; sped: is not a known field');
+    for (const m of [message({ batchSize: 'x' }), message({ optimizer: { learningRate: 50 } }), message({ modle: 1 })]) {
+      expect(m).not.toMatch(/Too big|Too small|Invalid input|expected|Unrecognized|\(root\)/);
+    }
   });
 });

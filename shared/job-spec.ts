@@ -5,6 +5,8 @@
  */
 import { z } from 'zod';
 import { CODEC_IDS, DEFAULT_TOPK_RATIO, createCodec } from './codec.js';
+import { formatIssues } from './issue-text.js';
+import { defaultJobText } from './job-defaults.js';
 import { CONSISTENCY_MODES, MODES, ROUND_MODES, type ModeSpecField, type ModeWorkerField } from './modes.js';
 
 export const OPTIMIZER_TYPES = ['sgd', 'momentum', 'adagrad', 'adam'] as const;
@@ -29,8 +31,12 @@ export type AggregationName = (typeof AGGREGATIONS)[number];
 /** The aggregations that read trimFraction. */
 export const TRIMMING_AGGREGATIONS: readonly AggregationName[] = ['trimmed-mean', 'multi-krum'];
 
-/** Model presets; their Layers definitions are in shared/models.ts. */
-export const MODEL_PRESET_NAMES = ['mlp', 'cnn'] as const;
+/**
+ * Model presets; their Layers definitions are in shared/models.ts. mlp-large
+ * (784-2048-2048-10, 5.8M parameters on MNIST) is more than one parameter-server task
+ * holds: it needs ps tasks (docs/cluster.md).
+ */
+export const MODEL_PRESET_NAMES = ['mlp', 'cnn', 'mlp-large'] as const;
 export type ModelPresetName = (typeof MODEL_PRESET_NAMES)[number];
 /** A preset, or `custom`: an uploaded tfjs Layers topology. */
 export const MODEL_NAMES = [...MODEL_PRESET_NAMES, 'custom'] as const;
@@ -60,14 +66,14 @@ export const optimizerSpecSchema = z
 
 export const jobSpecSchema = z
   .object({
-    /** Shown to volunteers and operators. */
-    name: z.string().min(1).max(120).default('MNIST digits'),
-    /** The operator's words to volunteers: what this training is for. */
-    description: z.string().max(2000).default('Handwritten digit recognition (MNIST), trained by volunteers.'),
+    /** Shown to volunteers and operators. Default: named after the dataset (shared/job-defaults.ts), e.g. "MNIST digits". */
+    name: z.string().min(1).max(120).optional(),
+    /** The operator's words to volunteers: what this training is for. Default: a sentence about the dataset. */
+    description: z.string().max(2000).optional(),
     /** Model preset (see shared/models.ts), or `custom` with an uploaded topology. */
     model: z.enum(MODEL_NAMES).default('cnn'),
     /** A built-in dataset (mnist, fashion-mnist, iris) or an uploaded one. */
-    dataset: z.string().regex(DATASET_NAME_PATTERN).default('mnist'),
+    dataset: z.string().regex(DATASET_NAME_PATTERN, 'must be 1 to 40 lowercase letters, digits or dashes, not starting with a dash').default('mnist'),
     optimizer: optimizerSpecSchema.default(() => optimizerSpecSchema.parse({})),
     /** Examples per mini-batch on a worker. */
     batchSize: z.number().int().min(1).max(4096).default(64),
@@ -115,8 +121,15 @@ export const jobSpecSchema = z
     outerMomentum: z.number().min(0).max(1).default(0.9),
     /** Training examples per data shard. */
     shardSize: z.number().int().min(1).max(100_000).default(1000),
-    /** A shard lease not renewed (by a push or completion) within this time returns to the queue. */
+    /**
+     * The longest a worker keeps a lease once it is its oldest, and the time allowed
+     * between pushes to a worker that reports no rate; a worker that reports one must push
+     * at about that rate (see server/jobs/lease-terms.ts). A lease taken back returns its
+     * untrained batches to the queue.
+     */
     leaseSeconds: z.number().positive().max(3600).default(60),
+    /** Leases one worker may hold at once (the browser engine holds two: the shard it trains and the next). */
+    maxLeasesPerWorker: z.number().int().min(1).max(64).default(2),
     /** Seconds between evaluations of the current parameters on the test set. */
     evalIntervalSeconds: z.number().positive().max(86_400).default(15),
     /** The job is done after this many complete passes over the training set. */
@@ -141,9 +154,15 @@ export const jobSpecSchema = z
      * off. Local mode does not check (its pushes are parameter deltas, not gradients).
      */
     directionThreshold: z.number().min(-1).max(1).nullable().default(0),
-    /** The trusted direction's root set: training examples drawn by the job's seed. */
+    /** The root set the PS takes its own gradient on (trusted direction, norm bound reference): training examples drawn by the job's seed. */
     rootSetSize: z.number().int().min(16).max(10_000).default(1024),
-    /** Seconds between trusted gradients (one is skipped while the last is still being computed). */
+    /**
+     * Seconds between the PS's own gradients at the current parameters (one is skipped
+     * while the last is still being computed). Both defences read them: the direction
+     * check, and the norm bound, whose reference becomes the PS's norm per mini-batch
+     * there so that it follows the model (taken when normBound > 0 even without the
+     * direction check; not in local mode).
+     */
     trustedRefreshSeconds: z.number().positive().max(3600).default(1),
     /** Seconds between checkpoints (taken only when the version moved). */
     checkpointSeconds: z.number().positive().max(86_400).default(30),
@@ -168,6 +187,11 @@ export const jobSpecSchema = z
         message: `${spec.aggregation} needs dense gradients: with codec ${spec.codec} most coordinates are zero in most pushes, which robust aggregation reads as disagreement; use fp32, fp16 or int8`,
       });
     }
+  })
+  // The text defaults depend on the dataset, so they are filled once it is known.
+  .transform((spec) => {
+    const text = defaultJobText(spec.dataset);
+    return { ...spec, name: spec.name ?? text.name, description: spec.description ?? text.description };
   });
 
 export type JobSpecInput = z.input<typeof jobSpecSchema>;
@@ -185,6 +209,4 @@ export function parseJobSpec(input: unknown): ParseResult<JobSpec> {
   return { ok: false, message: formatIssues(r.error.issues) };
 }
 
-export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
-  return issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
-}
+export { formatIssues };

@@ -4,7 +4,8 @@
  * through REST (`Authorization: Bearer <token>`); the socket authenticates with
  * `io('/operator', { auth: { token } })` and is refused without it.
  *
- * REST (all answers JSON; failures `{ok:false, code, message}` with HTTP 4xx):
+ * REST (all answers JSON; failures `{ok:false, code, message}` with HTTP 4xx; details in
+ * docs/operator-api.md):
  *   GET    /api/health                      public
  *   GET    /api/jobs                        public  → JobSummary[]
  *   GET    /api/jobs/:id                    public  → JobDetail
@@ -14,10 +15,15 @@
  *   DELETE /api/jobs/:id                    operator → {ok:true}
  *   GET    /api/jobs/:id/model              operator → tfjs model.json (weightsManifest → weights.bin)
  *   GET    /api/jobs/:id/model/weights.bin  operator → binary weights
+ *   GET    /api/jobs/:id/model.zip          operator → <name>-<id>-v<version>/{model.json, weights.bin, README.txt}
+ *   GET    /api/jobs/:id/metrics.json       operator → {job, evals (with confusion), history}
+ *   GET    /api/jobs/:id/evals.csv          operator → one row per evaluation, per-class accuracy columns
+ *   GET    /api/jobs/:id/history.csv        operator → one row per sampled second
  *   GET    /api/jobs/:id/checkpoints        operator → CheckpointInfo[]
  *   GET    /api/jobs/:id/checkpoints/:name  operator → checkpoint file
  *   GET    /api/datasets                    public  → DatasetInfo[]
  *   POST   /api/datasets?name=N&format=F    operator body: the file → 201 {ok, dataset}
+ *   DELETE /api/datasets/:name              operator → {ok:true} (409 for built-ins and datasets jobs use)
  *   GET    /metrics                         Prometheus text
  */
 import type { ErrorCode } from './errors.js';
@@ -67,9 +73,21 @@ export interface JobDetail extends JobSummary {
   bytesPerPull: number | null;
   /** Pulls answered with only the entries changed since the worker's version. */
   deltaPulls: number;
+  /**
+   * Examples the coordinator accepted in each epoch opened so far, counted from its
+   * leases' batches (never from what workers claim), against the examples an epoch has:
+   * a closed epoch shows them all.
+   */
+  examplesAccepted: { perEpoch: number; byEpoch: number[] };
   parameters: number;
   /** Set when the job was resumed from a checkpoint after a coordinator restart. */
   resumedFrom: { version: number; at: number } | null;
+  /** The dataset's class names, by label. */
+  classNames: string[];
+  /** Training examples in one epoch (the dataset's training split). */
+  examplesPerEpoch: number;
+  /** The latest evaluation's confusion matrix (matrix[true][predicted]); not in ticks, it comes with `job:eval`. */
+  confusion: { version: number; matrix: number[][] } | null;
   evals: EvalRecord[];
   /** The last few minutes of MetricPoints (oldest first). */
   history: MetricPoint[];
@@ -106,9 +124,12 @@ export interface CheckpointInfo {
   bytes: number;
 }
 
+/** What a tick says about a job: everything but the series and the confusion matrix. */
+export type JobTick = Omit<JobDetail, 'history' | 'evals' | 'confusion'>;
+
 export interface DashboardState {
   at: number;
-  jobs: Omit<JobDetail, 'history' | 'evals'>[];
+  jobs: JobTick[];
   workers: WorkerView[];
 }
 

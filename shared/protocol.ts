@@ -3,6 +3,7 @@
  * for the `/worker` namespace, plus the HTTP shapes both sides read. Acks are
  * {@link Result}s; nothing throws across the wire.
  */
+import type { BatchRange } from './batch-plan.js';
 import type { CodecId, TensorManifest } from './codec.js';
 import type { JobSpec } from './job-spec.js';
 import type { ConsistencyModeName, WorkerFieldsOf } from './modes.js';
@@ -60,6 +61,11 @@ export interface HelloMessage {
   userAgent: string;
   /** Set when the page was told which backend to use (`?backend=`). */
   forcedBackend?: BackendName | null;
+  /**
+   * The browser's lasting anonymous volunteer id (VOLUNTEER_ID_PATTERN), under which the
+   * coordinator adds up this tab's contribution. Untrusted: it labels, never grants.
+   */
+  volunteerId?: string | null;
 }
 
 export interface WorkerReport {
@@ -87,13 +93,19 @@ export interface ParamsSnapshot {
 
 export interface GradientPush {
   jobId: string;
+  /** The lease whose batches the gradient was computed on: a push never spans two leases. */
+  leaseId: string;
   /** Parameter version the gradient was computed against. */
   baseVersion: number;
-  /** Mini-batches summed into this gradient (≥ 1). */
+  /**
+   * Mini-batches summed into this gradient: the next batches of the lease from where the
+   * last push on it ended, exactly min(nPush, batches left) — localSteps instead of
+   * nPush in local mode — or the push is refused BATCH_CLAIM. The coordinator counts the
+   * examples itself from the lease.
+   */
   batches: number;
-  examples: number;
-  /** Mean training loss over those mini-batches. */
-  loss: number;
+  /** Mean training loss over those mini-batches, in [0, 16.2] (NaN is sent as null, and refused). */
+  loss: number | null;
   manifest: TensorManifest;
   data: ArrayBuffer | Uint8Array;
 }
@@ -113,8 +125,20 @@ export interface ShardLeaseGrant {
   shardIndex: number;
   /** Content-addressed, immutable: safe to cache forever. */
   url: string;
+  /**
+   * Seed of the shard's example order (shared/batch-plan.ts exampleOrder): batch k is the
+   * same examples on every worker, so a piece of a shard can be trained by anyone.
+   */
+  order: number;
+  /** The batches of that order this lease covers, [from, to). A fresh shard: [0, ceil(examples / batchSize)). */
+  batches: BatchRange;
+  /** Examples in those batches. */
   examples: number;
-  /** The lease lapses if neither a push nor a completion renews it within this time. */
+  /**
+   * The longest the lease lasts once it is the worker's oldest; between pushes it lasts
+   * as long as the worker's reported rate needs, with slack (server/jobs/lease-terms.ts).
+   * A lease taken back answers LEASE_LOST.
+   */
   ttlMs: number;
 }
 
@@ -130,7 +154,7 @@ export interface CompleteRequest {
 
 export interface CompleteAnswer {
   epoch: number;
-  /** True when this completion finished the epoch. */
+  /** True when every example of the lease's epoch has been accepted. */
   epochDone: boolean;
 }
 
@@ -162,9 +186,22 @@ export interface EvalRecord {
   loss: number;
   /** Unix ms. */
   at: number;
+  /**
+   * confusion[t][p]: test examples of class t predicted as p. Sent with the `job:eval`
+   * event and stored; the job keeps only its latest (JobDetail.confusion).
+   */
+  confusion?: number[][];
 }
 
-export type JobState = 'draft' | 'running' | 'paused' | 'done' | 'failed';
+/**
+ * A job's lifecycle: draft → running ⇄ paused, then one of three ends: done (every
+ * epoch trained, or the target accuracy reached), stopped (the operator ended it
+ * early) or failed (with its reason). An end is final.
+ */
+export const JOB_STATES = ['draft', 'running', 'paused', 'done', 'stopped', 'failed'] as const;
+export type JobState = (typeof JOB_STATES)[number];
+/** The states a job cannot leave. */
+export const FINAL_JOB_STATES: readonly JobState[] = ['done', 'stopped', 'failed'];
 
 /** GET /api/jobs element. */
 export interface JobSummary {

@@ -1,28 +1,27 @@
 /**
  * A socket.io worker that computes real gradients: the browser's ModelTrainer on the
- * mini-batches of a real shard it leased, at parameters it just pulled, pushed as fp32.
- * A factor turns it into a Byzantine worker (−1: the sign-flip attack).
+ * next mini-batch of the real shard it leased (the lease's batch plan, as a browser
+ * trains it), at parameters it just pulled, pushed as fp32. A factor turns it into a
+ * Byzantine worker (−1: the sign-flip attack; 100: the scaling attack).
  */
 import { batchesOf, fetchShard } from '../client/engine/shard-data.js';
 import type { Batch } from '../client/engine/model-trainer.js';
 import { encodeTensors } from '../shared/codec.js';
-import type { PushAccepted } from '../shared/protocol.js';
+import type { PushAccepted, ShardLeaseGrant } from '../shared/protocol.js';
 import type { Result } from '../shared/result.js';
-import { seededRandom } from '../shared/seeded-random.js';
-import { joinAsTrainer, type TrainingWorker } from './workers.js';
+import { joinAsTrainer, leaseShard, type TrainingWorker } from './workers.js';
 
-/** A gradient and the version it was computed on. */
+/** A gradient, the version it was computed on and the lease its batch came from. */
 export interface ComputedGradient {
   version: number;
+  leaseId: string;
   grads: Float32Array[];
 }
 
 export interface GradientWorker {
   joined: TrainingWorker;
-  /** The leased shard's mini-batches, in a fixed order. */
-  batches: Batch[];
-  /** The gradient of `batch` at freshly pulled parameters, times `factor`. */
-  gradientAtPulled(batch: Batch, factor?: number): Promise<ComputedGradient>;
+  /** The gradient of the lease's next mini-batch (a new lease when this one is spent) at freshly pulled parameters, times `factor`. */
+  gradientAtPulled(factor?: number): Promise<ComputedGradient>;
   push(g: ComputedGradient): Promise<Result<PushAccepted>>;
   close(): void;
 }
@@ -30,24 +29,28 @@ export interface GradientWorker {
 export async function joinAsGradientWorker(url: string): Promise<GradientWorker> {
   const joined = await joinAsTrainer(url);
   const { worker, job, trainer } = joined;
-  const leased = await worker.emitWithAck('shard:lease', { jobId: job.jobId });
-  if (!leased.ok || !leased.lease) {
-    joined.close();
-    throw new Error('the gradient worker got no shard');
-  }
-  const batches = [...batchesOf(await fetchShard(url + leased.lease.url), job.batchSize, seededRandom(7))];
+  let lease: ShardLeaseGrant | null = null;
+  let batches: Iterator<Batch> | null = null;
+  const nextBatch = async (): Promise<{ lease: ShardLeaseGrant; batch: Batch }> => {
+    const next = batches?.next();
+    if (lease && next && !next.done) return { lease, batch: next.value };
+    if (lease) await worker.emitWithAck('shard:complete', { jobId: job.jobId, leaseId: lease.leaseId });
+    lease = await leaseShard(worker, job.jobId);
+    batches = batchesOf(await fetchShard(url + lease.url), job.batchSize, lease);
+    return { lease, batch: batches.next().value as Batch };
+  };
   return {
     joined,
-    batches,
-    async gradientAtPulled(batch, factor = 1) {
+    async gradientAtPulled(factor = 1) {
+      const { lease: from, batch } = await nextBatch();
       const { version, values } = await joined.pull();
       trainer.setParams(values);
       const g = await trainer.gradient(batch);
-      return { version, grads: g.grads.map((a) => a.map((v) => v * factor)) };
+      return { version, leaseId: from.leaseId, grads: g.grads.map((a) => a.map((v) => v * factor)) };
     },
-    push({ version, grads }) {
+    push({ version, leaseId, grads }) {
       const payload = encodeTensors(job.tensors.map((s, i) => ({ ...s, values: grads[i]! })));
-      return worker.emitWithAck('grads:push', { jobId: job.jobId, baseVersion: version, batches: 1, examples: batches[0]?.size ?? 1, loss: 2.3, ...payload });
+      return worker.emitWithAck('grads:push', { jobId: job.jobId, leaseId, baseVersion: version, batches: 1, loss: 2.3, ...payload });
     },
     close: () => joined.close(),
   };

@@ -1,6 +1,15 @@
 /** Real socket.io-client workers on the worker namespace, bare or with the browser's ModelTrainer. */
 import { io, type Socket } from 'socket.io-client';
-import { WORKER_NAMESPACE, type ClientToServerEvents, type JobAssignment, type ServerToClientEvents } from '../shared/protocol.js';
+import {
+  WORKER_NAMESPACE,
+  type ClientToServerEvents,
+  type GradientPush,
+  type JobAssignment,
+  type PushAccepted,
+  type ServerToClientEvents,
+  type ShardLeaseGrant,
+} from '../shared/protocol.js';
+import type { Result } from '../shared/result.js';
 import { ModelTrainer } from '../client/engine/model-trainer.js';
 import { PulledParams } from '../client/engine/pulled-params.js';
 import type { Coordinator } from '../server/coordinator.js';
@@ -15,6 +24,13 @@ export async function joinAssigned(url: string, sockets: TestWorker[], userAgent
   const hello = await w.emitWithAck('worker:hello', { userAgent });
   if (!hello.ok || !hello.job) throw new Error('no assignment');
   return { w, job: hello.job };
+}
+
+/** Leases a piece of a shard for `w` (every push names one), failing the test when none is granted. */
+export async function leaseShard(w: TestWorker, jobId: string): Promise<ShardLeaseGrant> {
+  const r = await w.emitWithAck('shard:lease', { jobId });
+  if (!r.ok || !r.lease) throw new Error(`no lease for job ${jobId}: ${JSON.stringify(r)}`);
+  return r.lease;
 }
 
 export async function connectTestWorker(url: string): Promise<TestWorker> {
@@ -92,4 +108,31 @@ export async function joinAsTrainer(url: string): Promise<TrainingWorker> {
       worker.disconnect();
     },
   };
+}
+
+/**
+ * Pushes one mini-batch at a time on a worker's leases, completing a spent lease and
+ * leasing the next, for tests that push more batches than one shard holds. A lease the
+ * coordinator refuses (taken back, unknown, a claim it does not expect) is dropped.
+ */
+export class LeasedPusher {
+  private lease: ShardLeaseGrant | null = null;
+  private left = 0;
+
+  constructor(
+    private readonly w: TestWorker,
+    private readonly jobId: string,
+  ) {}
+
+  async push(fields: Omit<GradientPush, 'jobId' | 'leaseId' | 'batches'>): Promise<Result<PushAccepted>> {
+    if (this.left === 0) {
+      if (this.lease) await this.w.emitWithAck('shard:complete', { jobId: this.jobId, leaseId: this.lease.leaseId });
+      this.lease = await leaseShard(this.w, this.jobId);
+      this.left = this.lease.batches.to - this.lease.batches.from;
+    }
+    this.left -= 1;
+    const r = await this.w.emitWithAck('grads:push', { ...fields, jobId: this.jobId, leaseId: this.lease!.leaseId, batches: 1 });
+    if (!r.ok && (r.code === 'LEASE_LOST' || r.code === 'UNKNOWN_LEASE' || r.code === 'BATCH_CLAIM')) this.left = 0;
+    return r;
+  }
 }

@@ -77,6 +77,12 @@ export class OperatorApi {
     return (await this.send('GET', path)).blob();
   }
 
+  /** An authenticated download with the name the server gives it (Content-Disposition), else `fallback`. */
+  async file(path: string, fallback: string): Promise<{ blob: Blob; filename: string }> {
+    const res = await this.send('GET', path);
+    return { blob: await res.blob(), filename: attachmentName(res.headers.get('content-disposition')) ?? fallback };
+  }
+
   private async json<T>(method: string, path: string, body?: BodyInit, contentType?: string): Promise<T> {
     const res = await this.send(method, path, body, contentType);
     return (await res.json()) as T;
@@ -108,6 +114,17 @@ async function readFailure(res: Response): Promise<ApiError> {
     // Not JSON (a proxy's error page, say): fall through to the status line.
   }
   return new ApiError(res.status, `HTTP_${res.status}`, `${res.status} ${res.statusText || 'request failed'}`);
+}
+
+/** The file name of `attachment; filename=…` (quoted or not, or RFC 5987 filename*=UTF-8''…). */
+export function attachmentName(header: string | null): string | null {
+  if (!header) return null;
+  const extended = /filename\*=UTF-8''([^;]+)/i.exec(header);
+  if (extended) return decodeURIComponent(extended[1]!.trim());
+  const plain = /filename=("([^"]*)"|[^;]+)/i.exec(header);
+  const name = plain ? (plain[2] ?? plain[1]!).trim() : '';
+  // Only the last path segment: a header must not steer where the browser saves.
+  return name.split(/[\\/]/).pop() || null;
 }
 
 /** "CODE: message" for status lines. */

@@ -24,8 +24,14 @@ export interface ChartDef {
   /** Time x axis (seconds) or a plain number (examples seen, staleness). */
   xTime: boolean;
   xLabel?: string;
+  /** Tick labels for a plain x axis. */
+  xValue?: (v: number) => string;
   series: SeriesDef[];
   bars?: boolean;
+  /** Scale keys drawn on a log₁₀ axis (values must be positive). */
+  log?: readonly string[];
+  /** Draw lines across missing points (series with different x, joined). */
+  spanGaps?: boolean;
 }
 
 const HEIGHT = 220;
@@ -49,7 +55,12 @@ export class ResizableChart {
       holder,
     );
     parent.append(this.figure);
-    this.plot = new uPlot(options(def, Math.max(200, holder.clientWidth)), emptyData(def), holder);
+    const opts = options(def, Math.max(200, holder.clientWidth));
+    // The x scale's span, for tests and scripts that cannot read the canvas.
+    opts.hooks = { setScale: [(u, key) => key === 'x' && this.figure.setAttribute('data-x-span', String((u.scales.x!.max ?? 0) - (u.scales.x!.min ?? 0)))] };
+    this.plot = new uPlot(opts, emptyData(def), holder);
+    const logScales = Object.entries(this.plot.scales).filter(([, sc]) => sc.distr === 3).map(([k]) => k);
+    this.figure.setAttribute('data-log-scales', logScales.join(' '));
     this.observer = new ResizeObserver(() => {
       const width = holder.clientWidth;
       if (width > 0 && width !== this.plot.width) this.plot.setSize({ width, height: HEIGHT });
@@ -60,6 +71,8 @@ export class ResizableChart {
   setData(data: uPlot.AlignedData): void {
     const n = data[0].length;
     this.figure.setAttribute('data-points', String(n));
+    // The last plotted value of each series, for tests and scripts that cannot read the canvas.
+    this.figure.setAttribute('data-last', JSON.stringify(data.slice(1).map((ys) => lastValue(ys))));
     this.empty.hidden = n > 0;
     // An empty uPlot keeps the previous job's axes; hide it rather than show stale ticks.
     this.holder.hidden = n === 0;
@@ -71,6 +84,26 @@ export class ResizableChart {
     this.plot.destroy();
     this.figure.remove();
   }
+}
+
+/**
+ * A single point (or points at one instant) gets a minute either side. uPlot's own
+ * pick for one point on a time axis is min + 86,400 / 1e-3 s: about 2.7 years.
+ */
+export function timeRange(u: uPlot, min: number | null, max: number | null): uPlot.Range.MinMax {
+  const xs = u.data[0];
+  const first = xs[0];
+  const last = xs[xs.length - 1];
+  if (first !== undefined && last !== undefined && last - first < 1) return [first - 60, last + 60];
+  return [min, max];
+}
+
+function lastValue(ys: uPlot.AlignedData[number]): number | null {
+  for (let i = ys.length - 1; i >= 0; i--) {
+    const v = ys[i];
+    if (typeof v === 'number' && Number.isFinite(v)) return v;
+  }
+  return null;
 }
 
 function emptyData(def: ChartDef): uPlot.AlignedData {
@@ -91,7 +124,7 @@ function options(def: ChartDef, width: number): uPlot.Options {
   const grid = { stroke: 'rgba(128,128,128,0.2)', width: 1 };
   const scales = [...new Set(def.series.map((s) => s.scale ?? 'y'))];
   const axes: uPlot.Axis[] = [
-    { stroke: ink, grid, ticks: grid, ...(def.xLabel ? { label: def.xLabel } : {}) },
+    { stroke: ink, grid, ticks: grid, ...(def.xLabel ? { label: def.xLabel } : {}), ...axisValues(def.xValue) },
     ...scales.map(
       (scale, i): uPlot.Axis => ({
         scale,
@@ -110,8 +143,8 @@ function options(def: ChartDef, width: number): uPlot.Options {
     width,
     height: HEIGHT,
     scales: {
-      x: { time: def.xTime, ...(def.bars ? { distr: 2 } : {}) },
-      ...Object.fromEntries(scales.map((s) => [s, { auto: true }])),
+      x: { time: def.xTime, ...(def.bars ? { distr: 2 } : def.xTime ? { range: timeRange } : {}) },
+      ...Object.fromEntries(scales.map((s): [string, uPlot.Scale] => [s, def.log?.includes(s) ? { auto: true, distr: 3, log: 10 } : { auto: true }])),
     },
     axes,
     legend: { live: true },
@@ -124,7 +157,7 @@ function options(def: ChartDef, width: number): uPlot.Options {
           stroke: s.color,
           width: 2,
           scale: s.scale ?? 'y',
-          spanGaps: false,
+          spanGaps: def.spanGaps ?? false,
           ...(s.value ? { value: (_u: uPlot, v: number | null) => (v === null ? '—' : s.value!(v)) } : {}),
           ...(barPaths ? { paths: barPaths, fill: s.color, points: { show: false } } : {}),
         }),

@@ -1,8 +1,10 @@
 /** The selected job's charts: what each one plots, and keeping them current. */
 import type { ChartDef } from './chart.js';
 import { ResizableChart } from './chart.js';
-import { fmtBytes, fmtInt, fmtPercent, fmtRate } from './format.js';
+import { fmtBytes, fmtInt, fmtPercent, fmtPercentTick, fmtRate } from './format.js';
+import type uPlot from 'uplot';
 import { byteRates, evalsByExamples, evalsByTime, stalenessBars, throughput, trainLoss } from './series.js';
+import { smooth } from './smoothing.js';
 import type { JobEntry } from './store.js';
 
 const BLUE = '#2563eb';
@@ -15,6 +17,18 @@ const lossValue = (v: number): string => v.toFixed(4);
 interface Chart {
   def: ChartDef;
   data(job: JobEntry): ReturnType<typeof trainLoss>;
+  /** Its series are noisy measurements that smoothing applies to (not rates of bytes or staleness counts). */
+  smooth?: boolean;
+  /** Its loss scales, drawn log₁₀ when the operator asks. */
+  logScales?: readonly string[];
+}
+
+/** What the operator set above the charts (chart-controls.ts). */
+export interface ChartSettings {
+  /** EMA weight in [0, 1): 0 shows the raw values. */
+  smoothing: number;
+  /** Loss axes on a log scale. */
+  log: boolean;
 }
 
 const CHARTS: Chart[] = [
@@ -24,11 +38,13 @@ const CHARTS: Chart[] = [
       title: 'Test accuracy and loss over time',
       xTime: true,
       series: [
-        { label: 'accuracy', color: BLUE, scale: 'acc', value: fmtPercent },
+        { label: 'accuracy', color: BLUE, scale: 'acc', value: fmtPercent, axisValue: fmtPercentTick },
         { label: 'loss', color: RED, scale: 'loss', value: lossValue },
       ],
     },
     data: (j) => evalsByTime(j.evals),
+    smooth: true,
+    logScales: ['loss'],
   },
   {
     def: {
@@ -37,11 +53,13 @@ const CHARTS: Chart[] = [
       xTime: false,
       xLabel: 'examples seen',
       series: [
-        { label: 'accuracy', color: BLUE, scale: 'acc', value: fmtPercent },
+        { label: 'accuracy', color: BLUE, scale: 'acc', value: fmtPercent, axisValue: fmtPercentTick },
         { label: 'loss', color: RED, scale: 'loss', value: lossValue },
       ],
     },
     data: (j) => evalsByExamples(j.evals),
+    smooth: true,
+    logScales: ['loss'],
   },
   {
     def: {
@@ -51,6 +69,8 @@ const CHARTS: Chart[] = [
       series: [{ label: 'training loss', color: AMBER, value: lossValue }],
     },
     data: (j) => trainLoss(j.history),
+    smooth: true,
+    logScales: ['y'],
   },
   {
     def: {
@@ -91,21 +111,46 @@ const CHARTS: Chart[] = [
 
 export class ChartsPanel {
   private charts: { chart: ResizableChart; spec: Chart }[] = [];
+  /** The settings the charts were built with: the log axes and the "(smoothed)" titles need a rebuild. */
+  private builtFor = '';
 
-  constructor(private readonly container: HTMLElement) {}
+  constructor(
+    private readonly container: HTMLElement,
+    private readonly settings: ChartSettings,
+  ) {}
 
-  /** Builds the charts on first use (uPlot measures its container, so it must be visible). */
+  /** Builds the charts on first use (uPlot measures its container, so it must be visible), and again when the log setting changes. */
   update(job: JobEntry | null): void {
     this.container.hidden = job === null;
     if (!job) return;
+    const key = `${this.settings.log}:${this.settings.smoothing > 0}`;
+    if (this.charts.length > 0 && this.builtFor !== key) this.destroy();
     if (this.charts.length === 0) {
-      this.charts = CHARTS.map((spec) => ({ chart: new ResizableChart(spec.def, this.container), spec }));
+      this.builtFor = key;
+      this.charts = CHARTS.map((spec) => ({ chart: new ResizableChart(this.defOf(spec), this.container), spec }));
     }
-    for (const { chart, spec } of this.charts) chart.setData(spec.data(job));
+    for (const { chart, spec } of this.charts) {
+      const data = spec.data(job);
+      chart.setData(spec.smooth && this.settings.smoothing > 0 ? smoothed(data, this.settings.smoothing) : data);
+    }
+  }
+
+  private defOf(spec: Chart): ChartDef {
+    const smoothing = spec.smooth ? this.settings.smoothing : 0;
+    return {
+      ...spec.def,
+      ...(this.settings.log && spec.logScales ? { log: spec.logScales } : {}),
+      title: smoothing > 0 ? `${spec.def.title} (smoothed)` : spec.def.title,
+    };
   }
 
   destroy(): void {
     for (const { chart } of this.charts) chart.destroy();
     this.charts = [];
   }
+}
+
+/** Every y series smoothed (x unchanged). */
+export function smoothed(data: uPlot.AlignedData, weight: number): uPlot.AlignedData {
+  return [data[0], ...data.slice(1).map((ys) => smooth(ys as (number | null)[], weight))] as uPlot.AlignedData;
 }

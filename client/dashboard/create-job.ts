@@ -5,11 +5,13 @@
  */
 import type { DatasetInfo, JobCreateRequest } from '../../shared/operator-protocol.js';
 import { CODEC_IDS, getCodec } from '../../shared/codec.js';
-import { AGGREGATIONS, jobSpecSchema, OPTIMIZER_TYPES, TRIMMING_AGGREGATIONS, type AggregationName, type JobSpecInput } from '../../shared/job-spec.js';
+import { AGGREGATIONS, jobSpecSchema, OPTIMIZER_TYPES, TRIMMING_AGGREGATIONS, type AggregationName, type JobSpec, type JobSpecInput } from '../../shared/job-spec.js';
+import { defaultJobText } from '../../shared/job-defaults.js';
 import { CONSISTENCY_MODES, MODE_SPEC_FIELDS, MODES, modeReads, type ConsistencyModeName, type ModeSpecField } from '../../shared/modes.js';
 import { ApiError, describeError, type OperatorApi } from './api.js';
+import { carriedSettings, describeCarried, type CloneSource } from './clone-source.js';
 import { byId, h } from './dom.js';
-import { FieldErrors } from './field-errors.js';
+import { FieldErrors, type FieldProblem } from './field-errors.js';
 import { fmtInt } from './format.js';
 import type { DashboardStore } from './store.js';
 
@@ -53,19 +55,25 @@ export class CreateJobForm {
   private readonly aggregation = byId<HTMLSelectElement>('new-aggregation');
   private readonly codec = byId<HTMLSelectElement>('new-codec');
   private readonly topkRow = this.form.querySelector<HTMLElement>('.codec-field')!;
+  /** The dataset whose default text the name and description fields were given. */
+  private textDataset = '';
+  /** The job the form was prefilled from ("Clone with changes"), until a job is created or the operator starts over. */
+  private clone: CloneSource | null = null;
+  private readonly cloneNote = byId('clone-note');
 
   constructor(
     private readonly api: OperatorApi,
     private readonly store: DashboardStore,
     private readonly onCreated: (id: string) => void,
   ) {
-    this.fillDefaults();
+    this.buildOptions();
+    this.setValues(jobSpecSchema.parse({}));
+    this.dataset.addEventListener('change', () => this.followDataset());
     this.model.addEventListener('change', () => this.showTopology());
-    this.showTopology();
     this.mode.addEventListener('change', () => this.showModeFields());
     this.aggregation.addEventListener('change', () => this.showModeFields());
-    this.showModeFields();
     this.codec.addEventListener('change', () => (this.topkRow.hidden = !this.isTopk()));
+    byId('clone-forget').addEventListener('click', () => this.forgetClone());
     this.form.addEventListener('submit', (e) => {
       e.preventDefault();
       void this.submit();
@@ -83,36 +91,94 @@ export class CreateJobForm {
     }
   }
 
-  private fillDefaults(): void {
+  /** The default name and description follow the dataset, until the operator writes their own. */
+  private followDataset(): void {
+    const was = defaultJobText(this.textDataset);
+    const now = defaultJobText(this.dataset.value);
+    if (text('new-name') === was.name) setValue('new-name', now.name);
+    if (text('new-description') === was.description) setValue('new-description', now.description);
+    this.textDataset = this.dataset.value;
+  }
+
+  /** The selects' options, from the registries (shared/codec.ts, shared/modes.ts, shared/job-spec.ts). */
+  private buildOptions(): void {
     const d = jobSpecSchema.parse({});
-    const optimizer = byId<HTMLSelectElement>('new-optimizer');
-    optimizer.replaceChildren(...OPTIMIZER_TYPES.map((t) => h('option', { value: t }, t)));
-    optimizer.value = d.optimizer.type;
+    byId<HTMLSelectElement>('new-optimizer').replaceChildren(...OPTIMIZER_TYPES.map((t) => h('option', { value: t }, t)));
     this.dataset.replaceChildren(h('option', { value: d.dataset }, d.dataset));
-    this.model.value = d.model;
-    setValue('new-name', d.name);
-    setValue('new-description', d.description);
-    setValue('new-lr', d.optimizer.learningRate);
-    setValue('new-batch', d.batchSize);
-    setValue('new-nfetch', d.nFetch);
-    setValue('new-npush', d.nPush);
-    setValue('new-staleness', d.maxStaleness);
-    setValue('new-epochs', d.epochs);
-    setValue('new-target', d.targetAccuracy ?? '');
-    setValue('new-eval', d.evalIntervalSeconds);
     this.mode.replaceChildren(...CONSISTENCY_MODES.map((m) => h('option', { value: m }, m)));
-    this.mode.value = d.mode;
     byId('new-mode-hint').textContent = CONSISTENCY_MODES.map((m) => `${m}: ${MODES[m].description}`).join(' ');
     this.codec.replaceChildren(...CODEC_IDS.map((c) => h('option', { value: c }, c)));
-    this.codec.value = d.codec;
-    setValue('new-topk', d.topkRatio);
-    setValue('new-backup', d.backupWorkers);
     this.aggregation.replaceChildren(...AGGREGATIONS.map((a) => h('option', { value: a }, a)));
-    this.aggregation.value = d.aggregation;
-    setValue('new-trim', d.trimFraction);
-    setValue('new-local-steps', d.localSteps);
-    setValue('new-outer-lr', d.outerLearningRate);
-    setValue('new-outer-momentum', d.outerMomentum);
+  }
+
+  /** Every input from `spec`: the defaults, or a job being cloned. */
+  private setValues(spec: JobSpec): void {
+    if (![...this.dataset.options].some((o) => o.value === spec.dataset)) this.dataset.append(h('option', { value: spec.dataset }, spec.dataset));
+    this.dataset.value = spec.dataset;
+    this.textDataset = spec.dataset;
+    this.model.value = spec.model;
+    byId<HTMLSelectElement>('new-optimizer').value = spec.optimizer.type;
+    setValue('new-name', spec.name);
+    setValue('new-description', spec.description);
+    setValue('new-lr', spec.optimizer.learningRate);
+    setValue('new-batch', spec.batchSize);
+    setValue('new-nfetch', spec.nFetch);
+    setValue('new-npush', spec.nPush);
+    setValue('new-staleness', spec.maxStaleness);
+    setValue('new-epochs', spec.epochs);
+    setValue('new-target', spec.targetAccuracy ?? '');
+    setValue('new-eval', spec.evalIntervalSeconds);
+    this.mode.value = spec.mode;
+    this.codec.value = spec.codec;
+    setValue('new-topk', spec.topkRatio);
+    setValue('new-backup', spec.backupWorkers);
+    this.aggregation.value = spec.aggregation;
+    setValue('new-trim', spec.trimFraction);
+    setValue('new-local-steps', spec.localSteps);
+    setValue('new-outer-lr', spec.outerLearningRate);
+    setValue('new-outer-momentum', spec.outerMomentum);
+    this.showTopology();
+    this.showModeFields();
+    this.topkRow.hidden = !this.isTopk();
+  }
+
+  /**
+   * "Clone with changes": every input takes the job's setting, the name gets " (copy)",
+   * and the settings the form has no input for are carried into the new job's spec.
+   */
+  async cloneFrom(jobId: string): Promise<void> {
+    const entry = this.store.jobs.get(jobId);
+    if (!entry) return;
+    const { spec, name } = entry.info;
+    this.errors.clear();
+    let topology: object | null = null;
+    if (spec.model === 'custom') {
+      try {
+        // The job's own model.json holds its topology.
+        const json = JSON.parse(await (await this.api.blob(`/api/jobs/${encodeURIComponent(jobId)}/model`)).text()) as { modelTopology?: object };
+        topology = json.modelTopology ?? null;
+      } catch (err) {
+        this.status.textContent = `Could not read ${name}'s topology: ${describeError(err)}`;
+      }
+    }
+    this.clone = { jobId, jobName: name, spec, topology };
+    this.setValues({ ...spec, name: `${spec.name} (copy)`.slice(0, 120) });
+    const carried = describeCarried(spec, Object.keys(FIELDS));
+    byId('clone-text').textContent =
+      `Cloned from "${name}" (${jobId}): change what you want and create. ` +
+      (carried ? `Settings this form has no field for are kept from it: ${carried}.` : 'Settings this form has no field for are at their defaults there and here.') +
+      (spec.model === 'custom' ? ' Its custom topology is used unless you choose a file.' : '');
+    this.cloneNote.hidden = false;
+    this.status.textContent = '';
+    this.form.scrollIntoView({ block: 'start' });
+    byId('new-name').focus();
+  }
+
+  /** Back to a blank form at the spec's defaults. */
+  private forgetClone(): void {
+    this.clone = null;
+    this.cloneNote.hidden = true;
+    this.setValues(jobSpecSchema.parse({ dataset: this.dataset.value }));
   }
 
   /** The sparse codecs send only the top-k entries, and take a top-k ratio. */
@@ -145,11 +211,17 @@ export class CreateJobForm {
   private showTopology(): void {
     const custom = this.model.value === 'custom';
     this.topologyRow.hidden = !custom;
-    byId<HTMLInputElement>('new-topology').required = custom;
+    byId<HTMLInputElement>('new-topology').required = custom && !this.clone?.topology;
   }
 
   private async submit(): Promise<void> {
     this.errors.clear();
+    const unreadable = this.unreadableNumbers();
+    if (unreadable.length) {
+      this.status.textContent = 'The job was not created.';
+      this.errors.showProblems(unreadable);
+      return;
+    }
     const submit = this.form.querySelector<HTMLButtonElement>('button[type=submit]')!;
     submit.disabled = true;
     this.status.textContent = 'Creating…';
@@ -158,6 +230,8 @@ export class CreateJobForm {
       const { job } = await this.api.createJob(req);
       this.store.upsertJob(job);
       this.status.textContent = `Created "${job.name}" (${job.state}, ${fmtInt(job.parameters)} parameters).`;
+      this.clone = null;
+      this.cloneNote.hidden = true;
       this.onCreated(job.id);
     } catch (err) {
       this.status.textContent = 'The job was not created.';
@@ -165,6 +239,16 @@ export class CreateJobForm {
     } finally {
       submit.disabled = false;
     }
+  }
+
+  /** Number inputs holding text the browser cannot read as a number (their value reads as ''). */
+  private unreadableNumbers(): FieldProblem[] {
+    return Object.entries(FIELDS).flatMap(([path, id]) => {
+      const input = byId<HTMLInputElement>(id);
+      return input instanceof HTMLInputElement && input.type === 'number' && input.validity.badInput && !input.closest('[hidden]')
+        ? [{ path, text: 'must be a number' }]
+        : [];
+    });
   }
 
   private async request(): Promise<JobCreateRequest> {
@@ -189,18 +273,25 @@ export class CreateJobForm {
       // Empty means "no target", which the spec spells null.
       targetAccuracy: text('new-target') === '' ? null : Number(text('new-target')),
     };
-    const req: JobCreateRequest = { spec, start: byId<HTMLInputElement>('new-start').checked };
-    if (model === 'custom') req.topology = await readTopology();
+    // A clone keeps what the form does not show; the form's own values win.
+    const carried = this.clone ? carriedSettings(this.clone.spec, Object.keys(FIELDS)) : {};
+    const merged: JobSpecInput = { ...carried, ...spec, optimizer: { ...carried.optimizer, ...spec.optimizer } };
+    const req: JobCreateRequest = { spec: merged, start: byId<HTMLInputElement>('new-start').checked };
+    if (model === 'custom') req.topology = (await readTopology()) ?? this.clone?.topology ?? missingTopology();
     return req;
   }
 }
 
 class FormError extends Error {}
 
-/** Accepts model.toJSON() output, or a whole model.json (its modelTopology is the topology). */
-async function readTopology(): Promise<object> {
+function missingTopology(): never {
+  throw new FormError('topology: choose a tfjs Layers topology JSON file for a custom model');
+}
+
+/** The chosen file, if any. Accepts model.toJSON() output, or a whole model.json (its modelTopology is the topology). */
+async function readTopology(): Promise<object | null> {
   const file = byId<HTMLInputElement>('new-topology').files?.[0];
-  if (!file) throw new FormError('topology: choose a tfjs Layers topology JSON file for a custom model');
+  if (!file) return null;
   let parsed: unknown;
   try {
     parsed = JSON.parse(await file.text());

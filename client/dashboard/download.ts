@@ -18,29 +18,15 @@ export function saveBlob(blob: Blob, filename: string): void {
 }
 
 /**
- * The trained model as tfjs's two files. The weights file keeps the name model.json's
- * weightsManifest gives it, so `tf.loadLayersModel(tf.io.browserFiles([json, bin]))`
- * loads the pair as saved.
+ * The trained model as one zip (GET /api/jobs/:id/model.zip): a folder named after
+ * the job and version holding model.json, weights.bin and a README. Two loose files
+ * did not survive a second download: the browser saved `weights (1).bin` while its
+ * model.json still named `weights.bin`.
  */
-export async function downloadModel(api: OperatorApi, jobId: string): Promise<string[]> {
-  const base = `/api/jobs/${encodeURIComponent(jobId)}/model`;
-  const modelBlob = await api.blob(base);
-  const weightsBlob = await api.blob(`${base}/weights.bin`);
-  const weightsName = weightsFileName(await modelBlob.text());
-  saveBlob(modelBlob, 'model.json');
-  saveBlob(weightsBlob, weightsName);
-  return ['model.json', weightsName];
-}
-
-function weightsFileName(modelJson: string): string {
-  try {
-    const parsed = JSON.parse(modelJson) as { weightsManifest?: { paths?: string[] }[] };
-    const path = parsed.weightsManifest?.[0]?.paths?.[0];
-    if (path) return path.split('/').pop() || 'weights.bin';
-  } catch {
-    // Not JSON: the server answered something else; keep the contract's name.
-  }
-  return 'weights.bin';
+export async function downloadModel(api: OperatorApi, jobId: string): Promise<string> {
+  const { blob, filename } = await api.file(`/api/jobs/${encodeURIComponent(jobId)}/model.zip`, `${jobId}-model.zip`);
+  saveBlob(blob, filename);
+  return filename;
 }
 
 export async function downloadCheckpoint(api: OperatorApi, jobId: string, name: string): Promise<void> {

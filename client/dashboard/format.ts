@@ -6,6 +6,8 @@ const oneDecimal = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 }
 export const fmtInt = (n: number): string => integer.format(Math.round(n));
 export const fmtRate = (n: number): string => oneDecimal.format(n);
 export const fmtPercent = (x: number): string => `${(x * 100).toFixed(2)} %`;
+/** Axis ticks of a fraction: "75 %", "12.5 %". */
+export const fmtPercentTick = (x: number): string => `${+(x * 100).toFixed(1)} %`;
 
 export function fmtBytes(n: number): string {
   const units = ['B', 'KB', 'MB', 'GB', 'TB'];

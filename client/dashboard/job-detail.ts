@@ -5,11 +5,15 @@
  */
 import type { CheckpointInfo } from '../../shared/operator-protocol.js';
 import { describeError, type JobAction, type OperatorApi } from './api.js';
+import { countOf } from '../../shared/plural.js';
 import { byId, h, setText } from './dom.js';
-import { downloadCheckpoint, downloadModel } from './download.js';
+import { ConfusionView } from './confusion-view.js';
+import { downloadCheckpoint, downloadModel, saveBlob } from './download.js';
+import { estimateFinish, fmtDuration, type FinishEstimate } from './eta.js';
+import { JobConfigView } from './job-config.js';
 import { fmtBytes, fmtInt, fmtPercent, fmtTime } from './format.js';
 import { controlsFor, setBadge, type JobControl } from './job-state.js';
-import type { DashboardStore, JobInfo } from './store.js';
+import type { DashboardStore, JobEntry, JobInfo } from './store.js';
 
 const CONTROLS: readonly JobControl[] = ['start', 'pause', 'resume', 'stop', 'delete'];
 
@@ -24,10 +28,23 @@ export class JobDetailView {
   private jobId: string | null = null;
   private busy = false;
 
+  private readonly config = new JobConfigView(byId('job-config-body'));
+  private readonly byClass = new ConfusionView(byId('confusion-h'), byId('confusion'));
+
   constructor(
     private readonly api: OperatorApi,
     private readonly store: DashboardStore,
+    /** "Clone with changes": the create form takes this job's spec. */
+    private readonly onClone: (jobId: string) => void,
   ) {
+    byId('job-clone').addEventListener('click', () => this.jobId && this.onClone(this.jobId));
+    for (const [button, file] of [
+      ['export-json', 'metrics.json'],
+      ['export-evals', 'evals.csv'],
+      ['export-history', 'history.csv'],
+    ] as const) {
+      byId(button).addEventListener('click', () => void this.exportMetrics(file));
+    }
     for (const control of CONTROLS) {
       const button = byId<HTMLButtonElement>(`job-${control}`);
       button.addEventListener('click', () => void this.run(control));
@@ -48,8 +65,10 @@ export class JobDetailView {
     if (!entry) return;
     const job = entry.info;
     setText(this.title, job.name);
-    setBadge(this.state, job.state);
-    this.renderFacts(job);
+    setBadge(this.state, job.state, this.store.live);
+    this.renderFacts(entry);
+    this.config.render(job.id, job.spec);
+    this.byClass.render(job.id, job.classNames, entry.confusion);
     const allowed = controlsFor(job.state);
     for (const [control, button] of this.buttons) {
       button.hidden = !allowed.includes(control);
@@ -57,7 +76,8 @@ export class JobDetailView {
     }
   }
 
-  private renderFacts(job: JobInfo): void {
+  private renderFacts(entry: JobEntry): void {
+    const job = entry.info;
     const rejected = Object.values(job.pushesRejected).reduce((a, b) => a + (b ?? 0), 0);
     const rows: [string, string][] = [
       ['Description', job.description || '—'],
@@ -68,8 +88,9 @@ export class JobDetailView {
       ['Version', fmtInt(job.version)],
       ['Epoch', `${job.epoch} of ${job.spec.epochs}`],
       ['Examples seen', fmtInt(job.examplesSeen)],
-      ['Workers', fmtInt(job.workers)],
+      ['Workers', countOf(job.workers, 'worker', 'workers', fmtInt)],
       ['Last accuracy', job.lastEval ? `${fmtPercent(job.lastEval.accuracy)} (v${fmtInt(job.lastEval.version)})` : '—'],
+      ['Estimated finish', describeEstimate(job, estimateFinish(job, entry.history, entry.evals))],
       ['Pushes', `${fmtInt(job.pushesAccepted)} accepted, ${fmtInt(rejected)} refused`],
       ['Traffic', `${fmtBytes(job.bytesIn)} in, ${fmtBytes(job.bytesOut)} out`],
       [
@@ -125,10 +146,22 @@ export class JobDetailView {
     if (!this.jobId) return;
     setText(this.message, 'Downloading the model…');
     try {
-      const files = await downloadModel(this.api, this.jobId);
-      setText(this.message, `Saved ${files.join(' and ')}.`);
+      const file = await downloadModel(this.api, this.jobId);
+      setText(this.message, `Saved ${file}: unzip it and load its model.json with tf.loadLayersModel (its README says how to feed the model).`);
     } catch (err) {
       setText(this.message, `Model download failed: ${describeError(err)}`);
+    }
+  }
+
+  private async exportMetrics(file: 'metrics.json' | 'evals.csv' | 'history.csv'): Promise<void> {
+    const id = this.jobId;
+    if (!id) return;
+    try {
+      const { blob, filename } = await this.api.file(`/api/jobs/${encodeURIComponent(id)}/${file}`, `${id}-${file}`);
+      saveBlob(blob, filename);
+      setText(this.message, `Saved ${filename}.`);
+    } catch (err) {
+      setText(this.message, `Export failed: ${describeError(err)}`);
     }
   }
 
@@ -177,6 +210,22 @@ function verb(control: JobControl): string {
       return check;
     }
   }
+}
+
+/** "in ~12 min", with what it rests on, or why there is none (see eta.ts for the method). */
+function describeEstimate(job: JobInfo, e: FinishEstimate | null): string {
+  if (!e) return job.state === 'running' ? '—' : `— (${job.state})`;
+  if (e.seconds === null) return '— (no examples/s measured yet)';
+  const parts = [`in ~${fmtDuration(e.seconds)} at ${fmtInt(e.rate)} examples/s`];
+  if (e.epochsSeconds !== null) parts.push(`epochs: ~${fmtDuration(e.epochsSeconds)}`);
+  if (job.spec.targetAccuracy !== null) {
+    parts.push(
+      e.targetSeconds !== null
+        ? `target ${fmtPercent(job.spec.targetAccuracy)}: ~${fmtDuration(e.targetSeconds)} at the recent gain per example (rough)`
+        : `target ${fmtPercent(job.spec.targetAccuracy)}: ${e.targetNote}`,
+    );
+  }
+  return parts.join('; ');
 }
 
 /** The job's consistency mode and the parameters that matter for it. */

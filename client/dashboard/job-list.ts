@@ -2,6 +2,7 @@
  * The list of jobs: one button per job (keyed by id and updated in place, so focus and
  * the selection survive the once-a-second ticks).
  */
+import { countOf } from '../../shared/plural.js';
 import { h, setText } from './dom.js';
 import { fmtInt, fmtPercent } from './format.js';
 import { badge, setBadge } from './job-state.js';
@@ -41,9 +42,9 @@ export class JobList {
     for (const { info } of jobs) {
       const row = this.rows.get(info.id) ?? this.createRow(info.id);
       setText(row.name, info.name);
-      setBadge(row.state, info.state);
+      setBadge(row.state, info.state, this.store.live);
       const acc = info.lastEval ? fmtPercent(info.lastEval.accuracy) : '—';
-      setText(row.stats, `v${fmtInt(info.version)} · epoch ${info.epoch} · ${info.workers} workers · acc ${acc}`);
+      setText(row.stats, `v${fmtInt(info.version)} · epoch ${info.epoch} · ${countOf(info.workers, 'worker', 'workers', fmtInt)} · acc ${acc}`);
       row.button.setAttribute('aria-pressed', String(info.id === selected));
       // Keep the DOM order equal to the sorted order without re-inserting unchanged rows.
       const expected: Element | null = previous ? previous.nextElementSibling : this.list.firstElementChild;

@@ -12,6 +12,7 @@ export function controlsFor(state: JobState): readonly JobControl[] {
     case 'paused':
       return ['resume', 'stop', 'delete'];
     case 'done':
+    case 'stopped':
     case 'failed':
       return ['delete'];
     default: {
@@ -27,7 +28,11 @@ export function badge(state: JobState): HTMLSpanElement {
   return el;
 }
 
-export function setBadge(el: HTMLElement, state: JobState): void {
-  el.className = `badge badge-${state}`;
-  if (el.textContent !== state) el.textContent = state;
+/** `live` false: the state is the last one known before the connection dropped, and says so. */
+export function setBadge(el: HTMLElement, state: JobState, live = true): void {
+  el.className = `badge badge-${state}${live ? '' : ' stale'}`;
+  const text = live ? state : `${state}?`;
+  if (el.textContent !== text) el.textContent = text;
+  if (live) el.removeAttribute('title');
+  else el.title = `${state} when the connection to the coordinator was lost`;
 }

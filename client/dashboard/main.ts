@@ -4,13 +4,16 @@
  * the server refusing the token, ends the session and returns to the sign-in form.
  */
 import { ApiError, OperatorApi } from './api.js';
+import { ChartControls, loadChartSettings } from './chart-controls.js';
 import { ChartsPanel } from './charts.js';
+import { ComparePanel } from './compare.js';
 import { CreateJobForm } from './create-job.js';
 import { DatasetUploadForm } from './dataset-upload.js';
 import { byId } from './dom.js';
 import { JobDetailView } from './job-detail.js';
 import { JobList } from './job-list.js';
-import { LiveConnection, type ConnectionState } from './live.js';
+import { LiveConnection } from './live.js';
+import { ConnectionView } from './connection-view.js';
 import { SignInForm } from './sign-in.js';
 import { DashboardStore, type StoreChange } from './store.js';
 import { clearToken, loadToken, saveToken } from './token.js';
@@ -18,16 +21,19 @@ import { WorkerTable } from './worker-table.js';
 import './dashboard.css';
 
 const app = byId('app');
-const connection = byId('connection');
 const signOutButton = byId<HTMLButtonElement>('sign-out');
 
 const api = new OperatorApi({ token: '', onUnauthorized: () => endSession('The coordinator no longer accepts this token. Sign in again.') });
 const store = new DashboardStore();
-const charts = new ChartsPanel(byId('charts'));
+const connectionView = new ConnectionView(byId('connection'), byId('stale-banner'), app, store);
+const chartSettings = loadChartSettings();
+const charts = new ChartsPanel(byId('charts'), chartSettings);
+const compare = new ComparePanel(store, chartSettings);
+new ChartControls(chartSettings, () => render(new Set(['series'])));
 const jobList = new JobList(byId<HTMLUListElement>('job-list'), store, select);
-const detail = new JobDetailView(api, store);
-const workers = new WorkerTable(byId<HTMLTableSectionElement>('worker-rows'), byId('worker-count'), store);
 const create = new CreateJobForm(api, store, select);
+const detail = new JobDetailView(api, store, (id) => void create.cloneFrom(id));
+const workers = new WorkerTable(byId<HTMLTableSectionElement>('worker-rows'), byId('worker-count'), store);
 new DatasetUploadForm(api, () => void create.loadDatasets());
 const signIn = new SignInForm(startSession);
 
@@ -44,13 +50,16 @@ function select(id: string): void {
 }
 
 function render(changes: ReadonlySet<StoreChange>): void {
-  // Keep a selection while there are jobs: a running one first, else the newest.
-  if (!selected || !store.jobs.has(selected)) selected = defaultSelection();
-  if (changes.has('jobs')) {
-    jobList.render(selected);
-    detail.render(selected);
+  // Keep a selection while there are jobs: a running one first, else the newest. An empty
+  // store (before the first snapshot) keeps the one asked for in the URL (#job=…).
+  if (store.jobs.size > 0 && (!selected || !store.jobs.has(selected))) selected = defaultSelection();
+  if (changes.has('jobs')) jobList.render(selected);
+  // The detail's estimate and by-class view follow the series (ticks, evaluations) too.
+  if (changes.has('jobs') || changes.has('series')) detail.render(selected);
+  if (changes.has('series') || changes.has('jobs')) {
+    charts.update(selected ? (store.jobs.get(selected) ?? null) : null);
+    compare.render(selected);
   }
-  if (changes.has('series') || changes.has('jobs')) charts.update(selected ? (store.jobs.get(selected) ?? null) : null);
   if (changes.has('workers')) workers.render();
 }
 
@@ -65,7 +74,7 @@ function startSession(token: string): void {
   live = new LiveConnection({
     token,
     store,
-    onState: showConnection,
+    onState: (state) => connectionView.show(state),
     tokenStillValid: async () => {
       try {
         await new OperatorApi({ token }).checkToken();
@@ -87,30 +96,6 @@ function endSession(message: string): void {
   app.hidden = true;
   signOutButton.hidden = true;
   signIn.show(message);
-}
-
-function showConnection(state: ConnectionState): void {
-  let text: string;
-  switch (state.kind) {
-    case 'connecting':
-      text = 'Connecting…';
-      break;
-    case 'connected':
-      text = 'Live: connected';
-      break;
-    case 'reconnecting':
-      text = `Reconnecting… (${state.reason})`;
-      break;
-    case 'closed':
-      text = '';
-      break;
-    default: {
-      const check: never = state;
-      text = check;
-    }
-  }
-  connection.textContent = text;
-  connection.dataset.state = state.kind;
 }
 
 function selectedFromHash(): string | null {

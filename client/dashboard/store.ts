@@ -3,22 +3,25 @@
  * growing series, and every worker. Views subscribe and read; only the live
  * connection and REST answers write.
  */
-import type { DashboardState, JobDetail, MetricPoint, WorkerView } from '../../shared/operator-protocol.js';
+import type { DashboardState, JobDetail, JobTick, MetricPoint, WorkerView } from '../../shared/operator-protocol.js';
 import type { EvalRecord } from '../../shared/protocol.js';
 
-export type JobInfo = Omit<JobDetail, 'history' | 'evals'>;
+export type JobInfo = JobTick;
 
 export interface JobEntry {
   info: JobInfo;
   /** Oldest first; capped at MAX_POINTS so a tab left open for days stays light. */
   history: MetricPoint[];
+  /** Oldest first, without confusion matrices. */
   evals: EvalRecord[];
+  /** The latest evaluation's confusion matrix. */
+  confusion: JobDetail['confusion'];
 }
 
 /** 6 h of one-second points. */
 const MAX_POINTS = 6 * 3600;
 
-export type StoreChange = 'jobs' | 'series' | 'workers';
+export type StoreChange = 'jobs' | 'series' | 'workers' | 'connection';
 type Listener = (changes: ReadonlySet<StoreChange>) => void;
 
 export class DashboardStore {
@@ -26,6 +29,13 @@ export class DashboardStore {
   workers: WorkerView[] = [];
   /** Server time of the last snapshot: "last seen" is measured against it, not the local clock. */
   serverNow = 0;
+  /**
+   * False while the live socket is down: what the store holds is then the last known
+   * state, and views must say so rather than show "running · 1 worker" as if live.
+   */
+  live = true;
+  /** Local time (ms) the connection was lost; null while live. */
+  lostAt: number | null = null;
   private readonly listeners = new Set<Listener>();
 
   subscribe(fn: Listener): () => void {
@@ -37,8 +47,8 @@ export class DashboardStore {
   init(s: { at: number; jobs: JobDetail[]; workers: WorkerView[] }): void {
     this.jobs.clear();
     for (const j of s.jobs) {
-      const { history, evals, ...info } = j;
-      this.jobs.set(j.id, { info, history: history.slice(-MAX_POINTS), evals: [...evals] });
+      const { history, evals, confusion, ...info } = j;
+      this.jobs.set(j.id, { info, history: history.slice(-MAX_POINTS), evals: [...evals], confusion });
     }
     this.workers = s.workers;
     this.serverNow = s.at;
@@ -52,7 +62,7 @@ export class DashboardStore {
       seen.add(info.id);
       const entry = this.jobs.get(info.id);
       if (entry) entry.info = info;
-      else this.jobs.set(info.id, { info, history: [], evals: [] });
+      else this.jobs.set(info.id, { info, history: [], evals: [], confusion: null });
     }
     // A job missing from the tick was deleted.
     for (const id of [...this.jobs.keys()]) if (!seen.has(id)) this.jobs.delete(id);
@@ -67,22 +77,32 @@ export class DashboardStore {
     this.emit(['jobs', 'series', 'workers']);
   }
 
+  /** The live connection went down (at `at`, local ms) or came back. */
+  setLive(live: boolean, at: number): void {
+    if (live === this.live) return;
+    this.live = live;
+    this.lostAt = live ? null : at;
+    this.emit(['connection', 'jobs', 'workers']);
+  }
+
   /** `job:eval`. The same record can arrive twice around a reconnect's init: keep one. */
   addEval(jobId: string, record: EvalRecord): void {
     const entry = this.jobs.get(jobId);
     if (!entry) return;
     const last = entry.evals[entry.evals.length - 1];
     if (last && last.at === record.at && last.version === record.version) return;
-    entry.evals.push(record);
+    const { confusion, ...rec } = record;
+    entry.evals.push(rec);
+    if (confusion) entry.confusion = { version: rec.version, matrix: confusion };
     this.emit(['series']);
   }
 
   /** A REST answer (create, start, pause, …) is newer than the last tick: show it now. */
   upsertJob(job: JobDetail): void {
-    const { history, evals, ...info } = job;
+    const { history, evals, confusion, ...info } = job;
     const entry = this.jobs.get(job.id);
     if (entry) entry.info = info;
-    else this.jobs.set(job.id, { info, history: history.slice(-MAX_POINTS), evals: [...evals] });
+    else this.jobs.set(job.id, { info, history: history.slice(-MAX_POINTS), evals: [...evals], confusion });
     this.emit(['jobs']);
   }
 

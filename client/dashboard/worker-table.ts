@@ -1,8 +1,16 @@
-/** Every connected worker, one row each. The table scrolls inside its wrapper at phone width. */
+/**
+ * Every connected worker, one row each. Each cell carries its column's name
+ * (data-label), so at phone width the rows stack into labelled cards instead of
+ * hiding columns past the screen's edge. A worker without a job is idle: it shows
+ * 0 examples/s whatever it last reported. Explicit ARIA roles keep it a table for
+ * screen readers when CSS stacks it.
+ */
 import type { WorkerView } from '../../shared/operator-protocol.js';
 import { h } from './dom.js';
 import { fmtAgo, fmtInt, fmtRate } from './format.js';
 import type { DashboardStore } from './store.js';
+
+const COLUMNS = ['Worker', 'Job', 'Backend', 'Adapter', 'Examples/s', 'Accepted', 'Refused', 'Shards', 'Last seen'] as const;
 
 export class WorkerTable {
   constructor(
@@ -13,9 +21,9 @@ export class WorkerTable {
 
   render(): void {
     const { workers, serverNow } = this.store;
-    this.count.textContent = `${workers.length} connected`;
+    this.count.textContent = `${fmtInt(workers.length)} connected${this.store.live ? '' : ' (last known)'}`;
     if (workers.length === 0) {
-      this.body.replaceChildren(h('tr', {}, h('td', { colspan: 9, class: 'muted' }, 'No workers connected.')));
+      this.body.replaceChildren(h('tr', { role: 'row' }, h('td', { role: 'cell', colspan: COLUMNS.length, class: 'muted' }, 'No workers connected.')));
       return;
     }
     this.body.replaceChildren(...workers.map((w) => this.row(w, serverNow)));
@@ -23,18 +31,21 @@ export class WorkerTable {
 
   private row(w: WorkerView, now: number): HTMLTableRowElement {
     const jobName = w.jobId ? (this.store.jobs.get(w.jobId)?.info.name ?? w.jobId) : 'idle';
+    const cells: [string, Node | string, string?][] = [
+      ['Job', jobName],
+      ['Backend', w.backend ?? '—'],
+      ['Adapter', adapter(w)],
+      ['Examples/s', w.jobId ? fmtRate(w.examplesPerSecond) : '0 (idle)', 'num'],
+      ['Accepted', fmtInt(w.pushesAccepted), 'num'],
+      ['Refused', rejected(w)],
+      ['Shards', w.shards.length ? w.shards.map((s) => `${s.epoch}:${s.shardIndex}`).join(', ') : '—'],
+      ['Last seen', fmtAgo(w.lastSeen, now), 'num'],
+    ];
     return h(
       'tr',
-      { 'data-worker-id': w.id },
-      h('th', { scope: 'row', title: w.userAgent }, w.id),
-      h('td', {}, jobName),
-      h('td', {}, w.backend ?? '—'),
-      h('td', {}, adapter(w)),
-      h('td', { class: 'num' }, fmtRate(w.examplesPerSecond)),
-      h('td', { class: 'num' }, fmtInt(w.pushesAccepted)),
-      h('td', {}, rejected(w)),
-      h('td', {}, w.shards.length ? w.shards.map((s) => `${s.epoch}:${s.shardIndex}`).join(', ') : '—'),
-      h('td', { class: 'num' }, fmtAgo(w.lastSeen, now)),
+      { 'data-worker-id': w.id, role: 'row' },
+      h('th', { scope: 'row', role: 'rowheader', title: w.userAgent, 'data-label': 'Worker' }, w.id),
+      ...cells.map(([label, value, cls]) => h('td', { role: 'cell', 'data-label': label, class: cls }, value)),
     );
   }
 }

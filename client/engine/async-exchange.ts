@@ -15,7 +15,7 @@
  */
 import { codecOf } from '../../shared/codec.js';
 import type { JobAssignment } from '../../shared/protocol.js';
-import type { Exchange, ExchangeEvents, ExchangeTransport } from './exchange.js';
+import { leaseOfPush, type Exchange, type ExchangeEvents, type ExchangeTransport } from './exchange.js';
 import { GradientAccumulator } from './gradient-accumulator.js';
 import type { Batch, ModelTrainer } from './model-trainer.js';
 import { PulledParams } from './pulled-params.js';
@@ -28,6 +28,8 @@ export class AsyncExchange implements Exchange {
   /** Version the oldest gradient in the accumulator was computed on: the push's stamp. */
   private accumulatedSince = 0;
   private step = 0;
+  /** The lease of the accumulated batches. */
+  private lease: string | null = null;
   private inflight: Promise<Float32Array[] | null> | null = null;
   private inflightVersion = 0;
 
@@ -49,14 +51,16 @@ export class AsyncExchange implements Exchange {
   }
 
   /** Records the batch's gradient; sends what is due and applies what has arrived. */
-  async train(batch: Batch): Promise<void> {
+  async train(batch: Batch, leaseId: string): Promise<void> {
+    this.lease = leaseOfPush(this.lease, this.acc.batches, leaseId);
     const g = await this.trainer.gradient(batch);
     // Stamp before settle(): loading newer parameters must not make this gradient look fresher than it is.
     if (this.acc.batches === 0) this.accumulatedSince = this.baseVersion;
     this.acc.add(g.grads, g.loss, batch.size);
     this.step += 1;
     await this.settle();
-    const push = this.step % this.job.nPush === 0 ? this.sendPush() : null;
+    // nPush batches of the lease, counted from its first batch or the last push: what the coordinator expects.
+    const push = this.acc.batches >= this.job.nPush ? this.sendPush() : null;
     const pull = this.step % this.job.nFetch === 0 ? this.pullNow() : null;
     if (push || pull) this.inflight = Promise.all([push, pull]).then(([, values]) => values);
   }
@@ -81,12 +85,13 @@ export class AsyncExchange implements Exchange {
   }
 
   private sendPush(): Promise<void> | null {
-    if (!this.acc.batches) return null;
+    if (!this.acc.batches || !this.lease) return null;
     const { batches, examples } = this.acc;
+    const leaseId = this.lease;
     const loss = this.acc.meanLoss;
     const payload = this.acc.take();
-    const sent = this.transport.push({ jobId: this.job.jobId, baseVersion: this.accumulatedSince, batches, examples, loss, ...payload });
-    return sent.then((r) => this.events.pushed(r, examples));
+    const sent = this.transport.push({ jobId: this.job.jobId, leaseId, baseVersion: this.accumulatedSince, batches, loss, ...payload });
+    return sent.then((r) => this.events.pushed(r, { leaseId, examples }));
   }
 
   private async pullNow(): Promise<Float32Array[]> {

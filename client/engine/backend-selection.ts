@@ -5,6 +5,7 @@
  * a Web Worker, which has no localStorage, so the page keeps the entries and hands
  * them over (see engine-messages.ts).
  */
+import { BACKEND_CACHE_PREFIX, NO_BACKEND_CACHE, type BackendCache } from './backend-cache.js';
 import type { AdapterInfo, BackendName, JobAssignment } from '../../shared/protocol.js';
 import { listCandidates, probeWebGpu, useBackend } from './backends.js';
 import { ModelTrainer, type Batch } from './model-trainer.js';
@@ -55,17 +56,6 @@ function cacheKey(job: JobAssignment): string {
   return `${BACKEND_CACHE_PREFIX}${h.toString(16)}`;
 }
 
-/** Where measured choices are remembered; a miss only costs one more measurement. */
-export interface BackendCache {
-  get(key: string): BackendName | null;
-  set(key: string, backend: BackendName): void;
-}
-
-/** Remembers nothing: every job is measured. */
-export const NO_BACKEND_CACHE: BackendCache = { get: () => null, set: () => {} };
-
-/** localStorage keys of remembered choices start with this. */
-export const BACKEND_CACHE_PREFIX = 'downpour.backend.';
 
 export async function selectBackend(
   job: JobAssignment,

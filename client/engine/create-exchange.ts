@@ -22,3 +22,6 @@ export function createExchange(job: JobAssignment, trainer: ModelTrainer, transp
     }
   }
 }
+
+/** How the engine builds an assignment's exchange: createExchange, or the overhead bench's StandaloneExchange (engine-worker.ts). */
+export type ExchangeFactory = typeof createExchange;

@@ -5,8 +5,10 @@
  * WebGL2, which tfjs uses by itself inside a worker (e2e/webgl-worker.spec.ts).
  */
 import type { BackendName } from '../../shared/protocol.js';
-import type { BackendCache } from './backend-selection.js';
-import type { EngineToPage, PageToEngine } from './engine-messages.js';
+import type { BackendCache } from './backend-cache.js';
+import type { ExchangeFactory } from './create-exchange.js';
+import type { EngineExchange, EngineToPage, PageToEngine } from './engine-messages.js';
+import { StandaloneExchange } from './standalone-exchange.js';
 import type { EngineStatus } from './status.js';
 import { WorkerEngine } from './worker-engine.js';
 
@@ -50,6 +52,21 @@ function pageBackendCache(initial: Record<string, BackendName>): BackendCache {
   };
 }
 
+/** undefined: the engine's default, the job's mode. 'standalone' is the overhead bench's baseline, never the volunteer page's. */
+function exchangeFactory(exchange: EngineExchange): ExchangeFactory | undefined {
+  switch (exchange) {
+    case 'job':
+      return undefined;
+    case 'standalone':
+      return (job, trainer, transport, events) =>
+        new StandaloneExchange(job, trainer, transport, events, { onLoss: (loss, steps) => post({ type: 'local-loss', loss, steps }) });
+    default: {
+      const check: never = exchange;
+      throw new Error(`unknown exchange ${JSON.stringify(check)}`);
+    }
+  }
+}
+
 let engine: WorkerEngine | null = null;
 
 function handle(msg: PageToEngine): void {
@@ -61,6 +78,8 @@ function handle(msg: PageToEngine): void {
         backendCache: pageBackendCache(msg.backendCache),
         dutyCycle: msg.duty,
         onStatus: postStatus,
+        createExchange: exchangeFactory(msg.exchange ?? 'job'),
+        volunteerId: msg.volunteerId ?? null,
       });
       postStatus(engine.status);
       return;

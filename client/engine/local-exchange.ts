@@ -12,7 +12,7 @@ import type { JobAssignment } from '../../shared/protocol.js';
 import { GradientAccumulator } from './gradient-accumulator.js';
 import { tfjsOptimizer } from './local-optimizer.js';
 import type { Batch, ModelTrainer } from './model-trainer.js';
-import type { Exchange, ExchangeEvents, ExchangeTransport } from './exchange.js';
+import { leaseOfPush, type Exchange, type ExchangeEvents, type ExchangeTransport } from './exchange.js';
 import { PulledParams } from './pulled-params.js';
 
 type LocalMode = Extract<JobAssignment['mode'], { name: 'local' }>;
@@ -25,6 +25,8 @@ export class LocalExchange implements Exchange {
   private startValues: Float32Array[] = [];
   private readonly delta: Float32Array[];
   private baseVersion = 0;
+  /** The lease of the round's batches. */
+  private lease: string | null = null;
   private steps = 0;
   private examples = 0;
   private lossSum = 0;
@@ -46,7 +48,8 @@ export class LocalExchange implements Exchange {
     await this.pullAndLoad();
   }
 
-  async train(batch: Batch): Promise<void> {
+  async train(batch: Batch, leaseId: string): Promise<void> {
+    this.lease = leaseOfPush(this.lease, this.steps, leaseId);
     this.lossSum += await this.trainer.localStep(this.optimizer, batch);
     this.steps += 1;
     this.examples += batch.size;
@@ -70,6 +73,7 @@ export class LocalExchange implements Exchange {
       for (let i = 0; i < d.length; i++) d[i] = s[i]! - e[i]!;
     });
     const { steps, examples } = this;
+    const leaseId = this.lease!;
     const loss = this.lossSum / steps;
     this.steps = 0;
     this.examples = 0;
@@ -77,8 +81,8 @@ export class LocalExchange implements Exchange {
     this.acc.add(this.delta, loss, examples);
     const payload = this.acc.take();
     // batches = steps: the server's norm bound compares the delta's norm per local step.
-    const r = await this.transport.push({ jobId: this.job.jobId, baseVersion: this.baseVersion, batches: steps, examples, loss, ...payload });
-    this.events.pushed(r, examples);
+    const r = await this.transport.push({ jobId: this.job.jobId, leaseId, baseVersion: this.baseVersion, batches: steps, loss, ...payload });
+    this.events.pushed(r, { leaseId, examples });
     await this.pullAndLoad();
   }
 

@@ -1,4 +1,5 @@
-/** Downloads a leased shard and cuts it into shuffled mini-batches. */
+/** Downloads a leased shard and cuts it into the mini-batches its lease covers. */
+import { exampleOrder, type BatchRange } from '../../shared/batch-plan.js';
 import { decodeShard, type DecodedShard } from '../../shared/shard-format.js';
 import type { Batch } from './model-trainer.js';
 
@@ -8,22 +9,32 @@ export async function fetchShard(url: string, signal?: AbortSignal): Promise<Dec
   return decodeShard(new Uint8Array(await res.arrayBuffer()));
 }
 
-/** Every example exactly once, in a random order; the last batch may be smaller. */
-export function* batchesOf(shard: DecodedShard, batchSize: number, random: () => number = Math.random): Generator<Batch> {
-  const order = Array.from({ length: shard.count }, (_, i) => i);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
+/** Which batches of which example order: what a lease grant names (ShardLeaseGrant's `order` and `batches`). */
+export interface BatchPlan {
+  order: number;
+  batches: BatchRange;
+}
+
+/**
+ * Batches `plan.batches` of the shard's examples in the order seed `plan.order` gives
+ * (shared/batch-plan.ts), the same examples on every worker; without a plan, every
+ * example once in a random order (training that pushes nothing, e.g. a benchmark
+ * baseline). Only the shard's last batch may be smaller.
+ */
+export function* batchesOf(shard: DecodedShard, batchSize: number, plan?: BatchPlan): Generator<Batch> {
+  const order = exampleOrder(shard.count, plan?.order ?? Math.floor(Math.random() * 2 ** 32));
+  const range = plan?.batches ?? { from: 0, to: Math.ceil(shard.count / batchSize) };
   const len = shard.featureLength;
-  for (let start = 0; start < order.length; start += batchSize) {
-    const size = Math.min(batchSize, order.length - start);
+  for (let k = range.from; k < range.to; k++) {
+    const start = k * batchSize;
+    const size = Math.min(batchSize, shard.count - start);
+    if (size <= 0) return;
     const features = new Float32Array(size * len);
     const labels = new Uint8Array(size);
-    for (let k = 0; k < size; k++) {
-      const ex = order[start + k]!;
-      features.set(shard.features.subarray(ex * len, (ex + 1) * len), k * len);
-      labels[k] = shard.labels[ex]!;
+    for (let i = 0; i < size; i++) {
+      const ex = order[start + i]!;
+      features.set(shard.features.subarray(ex * len, (ex + 1) * len), i * len);
+      labels[i] = shard.labels[ex]!;
     }
     yield { features, labels, size };
   }

@@ -7,7 +7,7 @@
  */
 import { codecOf } from '../../shared/codec.js';
 import type { JobAssignment } from '../../shared/protocol.js';
-import type { Exchange, ExchangeEvents, ExchangeTransport } from './exchange.js';
+import { leaseOfPush, type Exchange, type ExchangeEvents, type ExchangeTransport } from './exchange.js';
 import { GradientAccumulator } from './gradient-accumulator.js';
 import type { Batch, ModelTrainer } from './model-trainer.js';
 import { PulledParams } from './pulled-params.js';
@@ -17,7 +17,8 @@ export class SyncExchange implements Exchange {
   private readonly params: PulledParams;
   /** Version of the loaded parameters: every accumulated gradient is computed on it, and the push is stamped with it. */
   private baseVersion = 0;
-  private step = 0;
+  /** The lease of the accumulated batches. */
+  private lease: string | null = null;
 
   constructor(
     private readonly job: JobAssignment,
@@ -33,11 +34,11 @@ export class SyncExchange implements Exchange {
     await this.pullAndLoad();
   }
 
-  async train(batch: Batch): Promise<void> {
+  async train(batch: Batch, leaseId: string): Promise<void> {
+    this.lease = leaseOfPush(this.lease, this.acc.batches, leaseId);
     const g = await this.trainer.gradient(batch);
     this.acc.add(g.grads, g.loss, batch.size);
-    this.step += 1;
-    if (this.step % this.job.nPush === 0) await this.round();
+    if (this.acc.batches >= this.job.nPush) await this.round();
   }
 
   async flush(): Promise<void> {
@@ -48,12 +49,13 @@ export class SyncExchange implements Exchange {
 
   /** Pushes for the loaded version, waits for the round to close, loads its parameters. */
   private async round(): Promise<void> {
-    if (!this.acc.batches) return;
+    if (!this.acc.batches || !this.lease) return;
     const { batches, examples } = this.acc;
+    const leaseId = this.lease;
     const loss = this.acc.meanLoss;
     const payload = this.acc.take();
-    const r = await this.transport.push({ jobId: this.job.jobId, baseVersion: this.baseVersion, batches, examples, loss, ...payload });
-    this.events.pushed(r, examples);
+    const r = await this.transport.push({ jobId: this.job.jobId, leaseId, baseVersion: this.baseVersion, batches, loss, ...payload });
+    this.events.pushed(r, { leaseId, examples });
     await this.pullAndLoad();
   }
 

@@ -8,16 +8,17 @@
  * next session says worker:hello again. Runs inside a Web Worker (engine-worker.ts).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { BackendName, JobAssignment, PushAccepted, ShardLeaseGrant } from '../../shared/protocol.js';
+import type { BackendName, JobAssignment, PushAccepted } from '../../shared/protocol.js';
 import type { Failure, Result } from '../../shared/result.js';
-import { NO_BACKEND_CACHE, selectBackend, type BackendCache } from './backend-selection.js';
+import { NO_BACKEND_CACHE, type BackendCache } from './backend-cache.js';
+import { selectBackend } from './backend-selection.js';
 import { connectWorker, ConnectionLost, type WorkerSocket } from './connection.js';
 import { ModelTrainer } from './model-trainer.js';
-import { createExchange } from './create-exchange.js';
-import { batchesOf, fetchShard } from './shard-data.js';
+import { createExchange, type ExchangeFactory } from './create-exchange.js';
+import { fetchShard } from './shard-data.js';
+import { LostLeases, runShardLoop } from './shard-loop.js';
 import { initialStatus, type EngineStatus } from './status.js';
 import { Throughput } from './throughput.js';
-import type { DecodedShard } from '../../shared/shard-format.js';
 
 export interface EngineOptions {
   /** Coordinator origin, e.g. http://host:3000 (a worker's own location is its script). */
@@ -28,6 +29,10 @@ export interface EngineOptions {
   backendCache?: BackendCache;
   /** Fraction of wall time spent computing. Default: 1. */
   dutyCycle?: number;
+  /** Builds each assignment's exchange. Default: createExchange (the job's mode); the overhead bench's baseline swaps it. */
+  createExchange?: ExchangeFactory;
+  /** The browser's lasting anonymous volunteer id, sent in the hello. Default: none. */
+  volunteerId?: string | null;
 }
 
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -38,11 +43,6 @@ class Rejected extends Error {
   constructor(readonly failure: Failure) {
     super(`${failure.code}: ${failure.message}`);
   }
-}
-
-interface LeasedShard {
-  lease: ShardLeaseGrant;
-  shard: DecodedShard;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -150,7 +150,11 @@ export class WorkerEngine {
     await this.gate();
     await this.connected(socket);
     const hello = this.expect(
-      await this.live(socket).emitWithAck('worker:hello', { userAgent: navigator.userAgent, forcedBackend: this.opts.forcedBackend }),
+      await this.live(socket).emitWithAck('worker:hello', {
+        userAgent: navigator.userAgent,
+        forcedBackend: this.opts.forcedBackend,
+        volunteerId: this.opts.volunteerId ?? null,
+      }),
     );
     this.assignment = { job: hello.job, seq: this.assignment.seq + 1 };
     this.update({ workerId: hello.workerId, message: null });
@@ -177,7 +181,8 @@ export class WorkerEngine {
     }
     const trainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
     const stillAssigned = () => this.assignment.seq === seq && socket.connected;
-    const exchange = createExchange(
+    const lost = new LostLeases();
+    const exchange = (this.opts.createExchange ?? createExchange)(
       job,
       trainer,
       {
@@ -185,32 +190,28 @@ export class WorkerEngine {
         pull: (req) => this.live(socket).emitWithAck('params:pull', req),
       },
       {
-        pushed: (r, examples) => this.recordPush(r, examples),
+        pushed: (r, sent) => {
+          lost.pushed(r, sent);
+          this.recordPush(r, sent.examples);
+        },
         pulled: (version) => this.update({ version }),
       },
     );
-    const leaseNext = () => {
-      const p = this.leaseAndFetch(socket, job);
-      p.catch(() => {}); // handled where it is awaited; a lapsed prefetch must not surface as unhandled
-      return p;
-    };
     try {
       await exchange.start();
-      let next = leaseNext();
       this.update({ state: 'training' });
-      while (stillAssigned()) {
-        const current = await next;
-        if (!current) {
-          await sleep(NO_SHARD_RETRY_MS);
-          next = leaseNext();
-          continue;
-        }
-        next = leaseNext(); // download the next shard while this one trains
-        for (const batch of batchesOf(current.shard, job.batchSize)) {
-          await this.gate();
-          if (!stillAssigned()) return;
-          const started = performance.now();
-          await exchange.train(batch);
+      await runShardLoop({
+        job,
+        exchange,
+        lost,
+        lease: () => this.live(socket).emitWithAck('shard:lease', { jobId: job.jobId }),
+        complete: (leaseId) => this.live(socket).emitWithAck('shard:complete', { jobId: job.jobId, leaseId }),
+        fetchShard: (url) => fetchShard(new URL(url, this.opts.origin).toString()),
+        stillAssigned,
+        prefetch: true,
+        retryMs: NO_SHARD_RETRY_MS,
+        beforeBatch: () => this.gate(),
+        afterBatch: async (batch, started) => {
           const busy = performance.now() - started;
           const duty = this.status.dutyCycle;
           if (duty < 1) await sleep(busy * (1 / duty - 1));
@@ -221,11 +222,11 @@ export class WorkerEngine {
             examplesPerSecond: this.throughput.perSecond(),
             numTensors: tf.memory().numTensors,
           });
-        }
-        await exchange.flush(); // the shard's last batches are never left unpushed
-        const done = await this.live(socket).emitWithAck('shard:complete', { jobId: job.jobId, leaseId: current.lease.leaseId });
-        if (done.ok) this.update({ shardsCompleted: this.status.shardsCompleted + 1 });
-      }
+        },
+        leaseEnded: (_lease, answer) => {
+          if (answer !== 'lost' && answer.ok) this.update({ shardsCompleted: this.status.shardsCompleted + 1 });
+        },
+      });
     } finally {
       exchange.dispose();
       trainer.dispose();
@@ -241,19 +242,14 @@ export class WorkerEngine {
     }
   }
 
-  private async leaseAndFetch(socket: WorkerSocket, job: JobAssignment): Promise<LeasedShard | null> {
-    const r = this.expect(await this.live(socket).emitWithAck('shard:lease', { jobId: job.jobId }));
-    if (!r.lease) return null;
-    return { lease: r.lease, shard: await fetchShard(new URL(r.lease.url, this.opts.origin).toString()) };
-  }
-
   private report(): void {
     const socket = this.socket;
     if (!socket?.connected || !this.status.backend || !this.status.workerId) return;
     socket.emit('worker:report', {
       backend: this.status.backend,
       adapter: this.status.adapter,
-      examplesPerSecond: this.running ? this.throughput.perSecond() : 0,
+      // Only a training engine has a rate; waiting for a job or a shard is 0, not the last rate.
+      examplesPerSecond: this.running && this.status.state === 'training' ? this.throughput.perSecond() : 0,
     });
   }
 }

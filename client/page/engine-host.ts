@@ -4,8 +4,8 @@
  * localStorage side of the backend cache, which a worker cannot reach.
  */
 import type { BackendName } from '../../shared/protocol.js';
-import { BACKEND_CACHE_PREFIX } from '../engine/backend-selection.js';
-import type { DutyCycle, EngineToPage, PageToEngine } from '../engine/engine-messages.js';
+import { BACKEND_CACHE_PREFIX } from '../engine/backend-cache.js';
+import type { DutyCycle, EngineExchange, EngineToPage, PageToEngine } from '../engine/engine-messages.js';
 import { initialStatus, type EngineStatus } from '../engine/status.js';
 
 export interface EngineHostOptions {
@@ -14,6 +14,12 @@ export interface EngineHostOptions {
   onStatus(status: EngineStatus): void;
   /** The engine failed in a way it cannot recover from. */
   onFatal(message: string): void;
+  /** Which exchange the engine trains with. Default: 'job'. Only the overhead bench's page asks for 'standalone'. */
+  exchange?: EngineExchange;
+  /** The standalone exchange's mean loss over its last few steps. Default: ignored. */
+  onLocalLoss?(loss: number, steps: number): void;
+  /** The browser's lasting anonymous volunteer id (page/volunteer-id.ts). Default: none. */
+  volunteerId?: string | null;
 }
 
 function readBackendCache(): Record<string, BackendName> {
@@ -38,7 +44,15 @@ export class EngineHost {
     this.worker = new Worker(new URL('../engine/engine-worker.ts', import.meta.url), { type: 'module', name: 'downpour-engine' });
     this.worker.addEventListener('message', (e: MessageEvent<EngineToPage>) => this.receive(e.data));
     this.worker.addEventListener('error', (e) => opts.onFatal(`the training worker failed: ${e.message || 'could not load'}`));
-    this.send({ type: 'init', origin: location.origin, forcedBackend: opts.forcedBackend, backendCache: readBackendCache(), duty: opts.duty });
+    this.send({
+      type: 'init',
+      origin: location.origin,
+      forcedBackend: opts.forcedBackend,
+      backendCache: readBackendCache(),
+      duty: opts.duty,
+      exchange: opts.exchange ?? 'job',
+      volunteerId: opts.volunteerId ?? null,
+    });
   }
 
   start(): void {
@@ -69,6 +83,9 @@ export class EngineHost {
         } catch {
           // Not remembered: the next visit measures again.
         }
+        return;
+      case 'local-loss':
+        this.opts.onLocalLoss?.(msg.loss, msg.steps);
         return;
       case 'fatal':
         this.opts.onFatal(msg.message);

@@ -1,8 +1,13 @@
 /**
  * What the volunteer chose, remembered per browser: consent (so a returning
- * volunteer's tab resumes), an explicit pause, the throttle and the auto-pause boxes.
+ * volunteer's tab resumes), an explicit pause, the throttle and the auto-pause choices.
+ * Every tab of the browser shares them (the page reloads them on a `storage` event).
  */
 import { DUTY_CYCLES, type DutyCycle } from '../engine/engine-messages.js';
+
+/** Minutes without input after which "compute only when idle" lets the tab compute. */
+export const IDLE_MINUTES = [1, 2, 5, 10, 15, 30] as const;
+export type IdleMinutes = (typeof IDLE_MINUTES)[number];
 
 export interface VolunteerPreferences {
   /** The volunteer pressed Start at least once in this browser. */
@@ -12,9 +17,14 @@ export interface VolunteerPreferences {
   duty: DutyCycle;
   pauseWhenHidden: boolean;
   pauseOnLowBattery: boolean;
+  /** Compute only after idleMinutes without input. */
+  onlyWhenIdle: boolean;
+  idleMinutes: IdleMinutes;
+  /** Compute only while the device is charging (where the browser tells). */
+  onlyWhileCharging: boolean;
 }
 
-const KEY = 'downpour.volunteer';
+export const PREFERENCES_KEY = 'downpour.volunteer';
 
 export const DEFAULT_PREFERENCES: VolunteerPreferences = {
   consented: false,
@@ -22,30 +32,33 @@ export const DEFAULT_PREFERENCES: VolunteerPreferences = {
   duty: 1,
   pauseWhenHidden: false,
   pauseOnLowBattery: true,
+  onlyWhenIdle: false,
+  idleMinutes: 5,
+  onlyWhileCharging: false,
 };
 
 export function loadPreferences(): VolunteerPreferences {
   let raw: unknown = null;
   try {
-    raw = JSON.parse(localStorage.getItem(KEY) ?? 'null');
+    raw = JSON.parse(localStorage.getItem(PREFERENCES_KEY) ?? 'null');
   } catch {
     // Disabled storage or a damaged entry: start from the defaults.
   }
   const p = { ...DEFAULT_PREFERENCES };
   if (raw && typeof raw === 'object') {
     const r = raw as Record<string, unknown>;
-    if (typeof r.consented === 'boolean') p.consented = r.consented;
-    if (typeof r.paused === 'boolean') p.paused = r.paused;
+    for (const key of ['consented', 'paused', 'pauseWhenHidden', 'pauseOnLowBattery', 'onlyWhenIdle', 'onlyWhileCharging'] as const) {
+      if (typeof r[key] === 'boolean') p[key] = r[key];
+    }
     if ((DUTY_CYCLES as readonly unknown[]).includes(r.duty)) p.duty = r.duty as DutyCycle;
-    if (typeof r.pauseWhenHidden === 'boolean') p.pauseWhenHidden = r.pauseWhenHidden;
-    if (typeof r.pauseOnLowBattery === 'boolean') p.pauseOnLowBattery = r.pauseOnLowBattery;
+    if ((IDLE_MINUTES as readonly unknown[]).includes(r.idleMinutes)) p.idleMinutes = r.idleMinutes as IdleMinutes;
   }
   return p;
 }
 
 export function savePreferences(p: VolunteerPreferences): void {
   try {
-    localStorage.setItem(KEY, JSON.stringify(p));
+    localStorage.setItem(PREFERENCES_KEY, JSON.stringify(p));
   } catch {
     // Not remembered; the page still works for this visit.
   }

@@ -1,8 +1,9 @@
 /** Paints an EngineStatus (and why the tab is not computing) into the volunteer page. */
 import type { EngineStatus } from '../engine/status.js';
+import { formatCount, formatDuration } from './format.js';
+import type { TrainerLockState } from './trainer-lock.js';
 
 const $ = (id: string) => document.getElementById(id)!;
-const fmt = new Intl.NumberFormat();
 
 export interface PageSituation {
   /** The volunteer has pressed Start (now or in an earlier visit) and not Pause. */
@@ -13,22 +14,18 @@ export interface PageSituation {
   autoPausedBecause: string[];
   forcedBackend: string | null;
   fatal: string | null;
+  /** This tab's part in the browser's one-trainer rule; null for pages exempt from it (?autostart=1). */
+  tab: TrainerLockState | null;
 }
 
-export function formatDuration(seconds: number): string {
-  const s = Math.floor(seconds);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  if (h > 0) return `${h} h ${m} min`;
-  if (m > 0) return `${m} min ${s % 60} s`;
-  return `${s} s`;
-}
+const waitingForTab = (p: PageSituation) => p.wanted && p.tab?.role === 'waiting';
 
 /** One sentence for the volunteer about what the tab is doing and what happens next. */
 function notice(s: EngineStatus, p: PageSituation): { text: string; tone: 'info' | 'ok' | 'warn' } {
   if (p.fatal) return { text: `Training stopped: ${p.fatal}. Reloading the page may help.`, tone: 'warn' };
   if (!p.wanted && p.consented) return { text: 'Paused. Nothing is computed until you press Start again.', tone: 'info' };
   if (!p.wanted) return { text: 'Nothing runs until you press Start. You can pause or close the tab at any time.', tone: 'info' };
+  if (waitingForTab(p)) return { text: 'This tab is not computing: another tab of this browser is.', tone: 'info' };
   if (p.autoPausedBecause.length) return { text: `Paused because ${p.autoPausedBecause.join(' and ')}; it resumes by itself.`, tone: 'info' };
   switch (s.state) {
     case 'stopped':
@@ -54,10 +51,21 @@ function notice(s: EngineStatus, p: PageSituation): { text: string; tone: 'info'
 }
 
 export function render(s: EngineStatus, p: PageSituation): void {
-  $('job-name').textContent = s.jobName ?? (s.state === 'waiting-for-job' ? 'no job right now' : '—');
-  $('job-description').textContent = s.jobDescription ?? '';
-  const stateText = !p.wanted ? (p.consented ? 'paused' : 'not started') : p.autoPausedBecause.length ? 'auto-paused' : s.state.replace(/-/g, ' ');
+  const stateText = !p.wanted
+    ? p.consented
+      ? 'paused'
+      : 'not started'
+    : waitingForTab(p)
+      ? 'another tab is training'
+      : p.autoPausedBecause.length
+        ? 'auto-paused'
+        : s.state.replace(/-/g, ' ');
   $('state').textContent = stateText;
+  const tabBox = $('tab-notice');
+  tabBox.hidden = !waitingForTab(p);
+  $('tab-notice-text').textContent = p.tab?.takenOver
+    ? 'Another tab of this browser took over training, so this one stopped: one tab per browser trains, so they do not compete for your device. This tab carries on if that one closes or pauses.'
+    : 'Another tab of this browser is already training: one tab per browser trains, so they do not compete for your device. This tab carries on if that one closes or pauses.';
   const n = notice(s, p);
   const box = $('notice');
   box.textContent = n.text;
@@ -66,9 +74,9 @@ export function render(s: EngineStatus, p: PageSituation): void {
   $('adapter').textContent = s.adapter
     ? `${s.adapter.vendor || 'unknown vendor'} ${s.adapter.architecture || s.adapter.description}${s.adapter.isFallbackAdapter ? ' (software fallback)' : ''}`
     : (s.webgpuUnavailable ?? '—');
-  $('eps').textContent = fmt.format(Math.round(s.examplesPerSecond));
-  $('examples').textContent = fmt.format(s.examplesContributed);
+  $('eps').textContent = formatCount(s.examplesPerSecond);
+  $('examples').textContent = formatCount(s.examplesContributed);
   $('time').textContent = formatDuration(s.secondsTraining);
-  $('accepted').textContent = fmt.format(s.pushesAccepted);
-  $('rejected').textContent = fmt.format(Object.values(s.pushesRejected).reduce((a, b) => a + b, 0));
+  $('accepted').textContent = formatCount(s.pushesAccepted);
+  $('rejected').textContent = formatCount(Object.values(s.pushesRejected).reduce((a, b) => a + b, 0));
 }

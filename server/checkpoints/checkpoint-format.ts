@@ -30,8 +30,8 @@ interface Header {
   at: number;
   sha256: string;
   payloadBytes: number;
-  /** Float counts of each tensor's values, then of each of its slots. */
-  tensors: { values: number; slots: number[] }[];
+  /** Each tensor's name and shape (absent in older files), float count of its values, then of each of its slots. */
+  tensors: { name?: string; shape?: number[]; values: number; slots: number[] }[];
   ledger: LedgerState;
   stats: JobStats;
 }
@@ -54,7 +54,7 @@ export function encodeCheckpoint(c: CheckpointContent): Buffer {
     at: c.at,
     sha256: createHash('sha256').update(payload).digest('hex'),
     payloadBytes,
-    tensors: c.store.tensors.map((t) => ({ values: t.values.length, slots: t.slots.map((s) => s.length) })),
+    tensors: c.store.tensors.map((t) => ({ name: t.name, shape: t.shape, values: t.values.length, slots: t.slots.map((s) => s.length) })),
     ledger: c.ledger,
     stats: c.stats,
   };
@@ -88,7 +88,7 @@ export function decodeCheckpoint(buf: Buffer): CheckpointContent {
     store: {
       version: header.version,
       applies: header.applies,
-      tensors: header.tensors.map((t) => ({ values: take(t.values), slots: t.slots.map(take) })),
+      tensors: header.tensors.map((t) => ({ name: t.name, shape: t.shape, values: take(t.values), slots: t.slots.map(take) })),
     },
     ledger: header.ledger,
     stats: header.stats,

@@ -1,10 +1,10 @@
-import { mkdtempSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { emptyStats } from '../jobs/job-stats.js';
 import type { CheckpointContent } from './checkpoint-format.js';
-import { CheckpointStore } from './checkpoint-store.js';
+import { CheckpointCancelledError, CheckpointStore } from './checkpoint-store.js';
 
 function content(version: number): CheckpointContent {
   return {
@@ -67,5 +67,27 @@ describe('checkpoint store', () => {
     expect(await store.path('job-1', 'ckpt-000000000003.dpck')).toMatch(/ckpt-000000000003\.dpck$/);
     expect(await store.path('job-1', '../../etc/passwd')).toBeNull();
     expect(await store.path('job-1', 'ckpt-000000000004.dpck')).toBeNull();
+  });
+});
+
+describe('removal', () => {
+  it('wins over a write in flight: the folder is gone once both settle', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'ckpt-'));
+    const store = new CheckpointStore(root);
+    await store.write(content(1));
+    const inFlight = store.write(content(2));
+    const removed = store.remove('job-1');
+    await Promise.allSettled([inFlight, removed]);
+    expect(existsSync(join(root, 'job-1'))).toBe(false);
+  });
+
+  it('cancels a write that comes after it (a deleted job checkpoints once more when its stop\'s evaluation returns)', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'ckpt-'));
+    const store = new CheckpointStore(root);
+    await store.write(content(1));
+    await store.remove('job-1');
+    await expect(store.write(content(2))).rejects.toBeInstanceOf(CheckpointCancelledError);
+    expect(existsSync(join(root, 'job-1'))).toBe(false);
+    expect(readdirSync(root)).toEqual([]);
   });
 });

@@ -12,6 +12,8 @@ export interface Dataset {
   name: string;
   featureShape: number[];
   numClasses: number;
+  /** Each class's name, by label; default: the label numbers ("0", "1", …). */
+  classNames?: readonly string[];
   encoding: FeatureEncoding;
   train: Split;
   test: Split;
@@ -19,6 +21,11 @@ export interface Dataset {
 
 export function featureLength(ds: Pick<Dataset, 'featureShape'>): number {
   return ds.featureShape.reduce((a, b) => a * b, 1);
+}
+
+/** The name of every class, by label: the dataset's own, or the label numbers. */
+export function classNamesOf(ds: Pick<Dataset, 'numClasses' | 'classNames'>): string[] {
+  return Array.from({ length: ds.numClasses }, (_, i) => ds.classNames?.[i] ?? String(i));
 }
 
 /** Features of one split as float32 in the model's input range. */

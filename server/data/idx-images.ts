@@ -17,11 +17,12 @@ function readSplit(name: string, dir: string, prefix: 'train' | 't10k', suffix: 
 }
 
 /** `suffix`: '' for raw files, '.gz' for gzipped ones. */
-export function loadIdxImages(name: string, dir: string, suffix: '' | '.gz', numClasses = 10): Dataset {
+export function loadIdxImages(name: string, dir: string, suffix: '' | '.gz', classNames?: readonly string[], numClasses = classNames?.length ?? 10): Dataset {
   return {
     name,
     featureShape: [28, 28, 1],
     numClasses,
+    ...(classNames ? { classNames } : {}),
     encoding: FeatureEncoding.UINT8_UNIT,
     train: readSplit(name, dir, 'train', suffix),
     test: readSplit(name, dir, 't10k', suffix),

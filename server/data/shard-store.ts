@@ -33,6 +33,14 @@ export class ShardStore {
     return shards;
   }
 
+  /** Drops the shards of a deleted dataset: a new upload under its name must not be served the old ones. */
+  forget(datasetName: string): void {
+    for (const key of [...this.catalogs.keys()]) if (key.startsWith(`${datasetName}:`)) this.catalogs.delete(key);
+    const kept = new Set<string>();
+    for (const shards of this.catalogs.values()) for (const s of shards) kept.add(s.hash);
+    for (const hash of [...this.bytesByHash.keys()]) if (!kept.has(hash)) this.bytesByHash.delete(hash);
+  }
+
   get(hash: string): Uint8Array | undefined {
     return this.bytesByHash.get(hash);
   }

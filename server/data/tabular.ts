@@ -15,7 +15,8 @@ export interface Row {
   split?: 'train' | 'test';
 }
 
-export function datasetFromRows(name: string, rows: readonly Row[], numClasses: number): Dataset {
+/** `classNames`: each label's name, when the source has names rather than numbers. */
+export function datasetFromRows(name: string, rows: readonly Row[], numClasses: number, classNames?: readonly string[]): Dataset {
   const width = rows[0]!.features.length;
   const isTest = (r: Row, i: number) => (r.split ? r.split === 'test' : i % TEST_EVERY === 0);
   const pick = (test: boolean) => {
@@ -24,7 +25,7 @@ export function datasetFromRows(name: string, rows: readonly Row[], numClasses: 
     chosen.forEach((r, i) => features.set(r.features, i * width));
     return { count: chosen.length, features, labels: Uint8Array.from(chosen.map((r) => r.label)) };
   };
-  return { name, featureShape: [width], numClasses, encoding: FeatureEncoding.FLOAT32, train: pick(false), test: pick(true) };
+  return { name, featureShape: [width], numClasses, ...(classNames ? { classNames } : {}), encoding: FeatureEncoding.FLOAT32, train: pick(false), test: pick(true) };
 }
 
 export function loadIris(): Dataset {
@@ -36,5 +37,5 @@ export function loadIris(): Dataset {
   const classes = iris.getDistinctClasses();
   const labels = iris.getClasses();
   const rows = iris.getNumbers().map((features, i) => ({ features, label: classes.indexOf(labels[i]!) }));
-  return datasetFromRows('iris', rows, classes.length);
+  return datasetFromRows('iris', rows, classes.length, classes);
 }

@@ -20,5 +20,5 @@ export interface EvalRequest {
 }
 
 export type EvalReply =
-  | { id: number; ok: true; accuracy: number; loss: number; examples: number; ms: number }
+  | { id: number; ok: true; accuracy: number; loss: number; examples: number; confusion: number[][]; ms: number }
   | { id: number; ok: false; message: string };

@@ -1,5 +1,6 @@
 /** The operator's view of a job (REST and dashboard). */
 import type { JobDetail } from '../../shared/operator-protocol.js';
+import { classNamesOf } from '../data/dataset.js';
 import type { Job } from './job.js';
 
 export function jobDetail(job: Job, withHistory = true): JobDetail {
@@ -18,8 +19,15 @@ export function jobDetail(job: Job, withHistory = true): JobDetail {
     compressionRatio: job.stats.bytesIn ? job.stats.rawBytesIn / job.stats.bytesIn : null,
     bytesPerPull: job.stats.pulls ? job.stats.bytesOut / job.stats.pulls : null,
     deltaPulls: job.stats.deltaPulls,
+    examplesAccepted: {
+      perEpoch: job.ledger.shardSizes.reduce((a, b) => a + b, 0),
+      byEpoch: job.ledger.examples.map((shards) => shards.reduce((a, b) => a + b, 0)),
+    },
     parameters: job.store.parameterCount,
     resumedFrom: job.resumedFrom,
+    classNames: classNamesOf(job.dataset),
+    examplesPerEpoch: job.dataset.train.count,
+    confusion: job.confusion,
     evals: withHistory ? [...job.evals] : [],
     history: withHistory ? [...job.metrics.history] : [],
   };

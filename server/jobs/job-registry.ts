@@ -15,9 +15,10 @@ import type { DatasetRegistry } from '../data/datasets.js';
 import type { ShardStore } from '../data/shard-store.js';
 import type { EvaluationService } from '../eval/evaluator.js';
 import { createLogger } from '../logger.js';
-import type { JobStore } from '../store/job-store.js';
+import type { JobStore, StoredJob } from '../store/job-store.js';
 import { Job } from './job.js';
 import { HISTORY_POINTS } from './job-metrics.js';
+import { resumeFromCheckpoint } from './job-resume.js';
 import { buildInitialModel, ModelSpecError } from './model-init.js';
 import { referenceGradientNorm } from './reference-gradient.js';
 import type { ApplySettings } from '../params/apply-engine.js';
@@ -38,23 +39,27 @@ export interface JobRegistryDeps {
   maxParameters: number;
   onStateChange: (job: Job) => void;
   onEval: (job: Job, rec: EvalRecord) => void;
+  /** An accepted push's examples, as the lease counts them (volunteers' contribution). */
+  onCredited?: (job: Job, workerId: string, examples: number) => void;
   /** How the parameter server applies updates (PS kernels and threads). */
   apply?: ApplySettings;
 }
 
 export class JobRegistry {
   private readonly jobs = new Map<string, Job>();
+  /** Job numbers when there is no store (nothing outlives the process). */
   private nextId = 1;
 
   constructor(private readonly deps: JobRegistryDeps) {}
 
-  private async build(id: string, spec: JobSpec, topology: object | null, createdAt: number): Promise<Job> {
+  /** `id` is asked for only once the model is built, so a refused spec uses up no id. */
+  private async build(id: () => string, spec: JobSpec, topology: object | null, createdAt: number): Promise<Job> {
     const dataset = this.deps.datasets.get(spec.dataset);
     const model = await buildInitialModel(spec.model, topology, dataset.featureShape, dataset.numClasses, spec.seed, this.deps.maxParameters);
     const shards = this.deps.shardStore.catalog(dataset, spec.shardSize);
     // Local mode pushes parameter deltas after H steps, not gradients: a gradient norm is no reference for them.
     const referenceNorm = spec.normBound > 0 && spec.mode !== 'local' ? await referenceGradientNorm(model, dataset, spec.batchSize) : null;
-    return new Job(id, spec, createdAt, {
+    return new Job(id(), spec, createdAt, {
       referenceNorm,
       ...this.deps,
       dataset,
@@ -65,6 +70,8 @@ export class JobRegistry {
         this.deps.onStateChange(job);
       },
       onEval: (job, rec) => {
+        // A deleted job's last evaluation (the one its stop starts) returns after its rows are gone.
+        if (this.jobs.get(job.id) !== job) return;
         this.deps.store?.addEval(job.id, rec);
         this.deps.onEval(job, rec);
       },
@@ -77,11 +84,16 @@ export class JobRegistry {
     if (spec.model !== 'custom' && topology) return fail(ErrorCode.BAD_REQUEST, 'topology: only a custom model takes a topology');
     let job: Job;
     try {
-      job = await this.build(`job-${this.nextId++}`, spec, topology, this.deps.clock.now());
+      job = await this.build(() => `job-${this.deps.store?.takeJobNumber() ?? this.nextId++}`, spec, topology, this.deps.clock.now());
     } catch (err) {
-      if (err instanceof ModelSpecError) return fail(ErrorCode.BAD_REQUEST, `model: ${err.message}`);
+      if (err instanceof ModelSpecError) return fail(err.code, `model: ${err.message}`);
       if (err instanceof Error && /dataset|Fashion-MNIST/i.test(err.message)) return fail(ErrorCode.BAD_REQUEST, `dataset: ${err.message}`);
       throw err;
+    }
+    if (!this.deps.datasets.has(spec.dataset)) {
+      // Deleted while the model was being built: a job must not outlive its dataset (it could not restart).
+      job.dispose();
+      return fail(ErrorCode.CONFLICT, `dataset: "${spec.dataset}" was deleted while the job was being created`);
     }
     this.jobs.set(job.id, job);
     this.deps.store?.saveJob({ id: job.id, spec, topology: spec.model === 'custom' ? job.topology : null, state: 'draft', failure: null, createdAt: job.createdAt });
@@ -91,38 +103,51 @@ export class JobRegistry {
     return ok({ job });
   }
 
-  /** Rebuilds every stored job; running ones continue from their last valid checkpoint. */
+  /**
+   * Rebuilds every stored job; each continues from its newest checkpoint that fits
+   * (job-resume.ts). A job that cannot be rebuilt or resumed is logged, or marked
+   * failed with its reason, and the others start all the same.
+   */
   async restore(): Promise<Job[]> {
     const store = this.deps.store;
     if (!store) return [];
     const restored: Job[] = [];
-    for (const s of store.listJobs()) {
-      this.nextId = Math.max(this.nextId, Number(/^job-(\d+)$/.exec(s.id)?.[1] ?? 0) + 1);
-      // A spec stored before a field existed gets that field's default, as a new spec would.
-      const spec = parseJobSpec(s.spec);
-      if (!spec.ok) {
-        log.error('cannot restore job: its stored spec is no longer valid', { job: s.id, reason: spec.message });
-        continue;
-      }
-      let job: Job;
+    const stored = store.listJobs();
+    for (const s of stored) {
       try {
-        job = await this.build(s.id, spec.value, s.topology, s.createdAt);
+        const job = await this.restoreOne(s, store);
+        if (job) restored.push(job);
       } catch (err) {
         log.error('cannot restore job', { job: s.id, err });
-        continue;
       }
-      const ckpt = await this.deps.checkpoints?.latestValid(s.id);
-      if (ckpt) {
-        job.restore(ckpt);
-        log.info('resumed job from checkpoint', { job: s.id, version: ckpt.store.version, state: s.state });
-      }
-      job.evals.push(...store.evals(s.id));
-      job.metrics.history.push(...store.metrics(s.id, HISTORY_POINTS));
-      this.jobs.set(job.id, job);
-      job.reinstate(s.state, s.failure);
-      restored.push(job);
     }
+    const orphans = (await this.deps.checkpoints?.removeAllBut(new Set(stored.map((s) => s.id)))) ?? [];
+    if (orphans.length) log.info('removed checkpoints of deleted jobs', { jobs: orphans });
     return restored;
+  }
+
+  private async restoreOne(s: StoredJob, store: JobStore): Promise<Job | null> {
+    // A spec stored before a field existed gets that field's default, as a new spec would.
+    const spec = parseJobSpec(s.spec);
+    if (!spec.ok) {
+      log.error('cannot restore job: its stored spec is no longer valid', { job: s.id, error: spec.message });
+      return null;
+    }
+    const job = await this.build(() => s.id, spec.value, s.topology, s.createdAt);
+    const unusable = this.deps.checkpoints ? await resumeFromCheckpoint(job, this.deps.checkpoints) : null;
+    for (const rec of store.evals(s.id)) job.evals.push(rec);
+    const last = store.evals(s.id, { confusion: true }).filter((e) => e.confusion).at(-1);
+    if (last?.confusion) job.confusion = { version: last.version, matrix: last.confusion };
+    for (const point of store.metrics(s.id, HISTORY_POINTS)) job.metrics.history.push(point);
+    this.jobs.set(job.id, job);
+    if (unusable) {
+      log.error('job failed at restart', { job: s.id, reason: unusable });
+      job.reinstate('failed', unusable);
+      store.setState(s.id, 'failed', unusable);
+    } else {
+      job.reinstate(s.state, s.failure);
+    }
+    return job;
   }
 
   async remove(id: string): Promise<boolean> {

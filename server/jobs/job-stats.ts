@@ -4,6 +4,7 @@ import type { ErrorCode } from '../../shared/errors.js';
 export interface JobStats {
   pushesAccepted: number;
   pushesRejected: Partial<Record<ErrorCode, number>>;
+  /** Examples of accepted pushes, counted from their leases. */
   examplesSeen: number;
   /** Exponential moving average of the training loss workers report. */
   trainLoss: number | null;
@@ -29,11 +30,12 @@ export function countRejection(stats: JobStats, code: ErrorCode): void {
 
 const LOSS_EMA = 0.05;
 
-export function recordAccepted(stats: JobStats, examples: number, loss: number, staleness: number, bytes: number, rawBytes: number): void {
+/** An accepted push: `examples` as the coordinator counts them (its lease's batches), never as the worker claims. */
+export function recordAccepted(stats: JobStats, examples: number, loss: number | null, staleness: number, bytes: number, rawBytes: number): void {
   stats.pushesAccepted += 1;
   stats.examplesSeen += examples;
   stats.bytesIn += bytes;
   stats.rawBytesIn += rawBytes;
   stats.staleness[staleness] = (stats.staleness[staleness] ?? 0) + 1;
-  if (Number.isFinite(loss)) stats.trainLoss = stats.trainLoss === null ? loss : stats.trainLoss + LOSS_EMA * (loss - stats.trainLoss);
+  if (loss !== null && Number.isFinite(loss)) stats.trainLoss = stats.trainLoss === null ? loss : stats.trainLoss + LOSS_EMA * (loss - stats.trainLoss);
 }

@@ -1,6 +1,6 @@
 /**
  * One training job as the chief runs it: the parameter store, the shard ledger, the
- * lifecycle (draft → running ⇄ paused → done | failed), evaluation and checkpoint
+ * lifecycle (draft → running ⇄ paused → done | stopped | failed), evaluation and checkpoint
  * schedules and the counters. Worker handlers and operator routes call into it; it
  * knows nothing about sockets or HTTP.
  */
@@ -8,24 +8,25 @@ import { asBytes, codecOf, type TensorCodec } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import type { JobSpec } from '../../shared/job-spec.js';
 import { MODES, type ModeWorkerField } from '../../shared/modes.js';
-import type {
-  CompleteAnswer,
-  EvalRecord,
-  GradientPush,
-  JobAssignment,
-  JobState,
-  JobSummary,
-  LeaseAnswer,
-  ModeAssignment,
-  ParamsSnapshot,
-  PushAccepted,
+import {
+  FINAL_JOB_STATES,
+  type CompleteAnswer,
+  type EvalRecord,
+  type GradientPush,
+  type JobAssignment,
+  type JobState,
+  type JobSummary,
+  type LeaseAnswer,
+  type ModeAssignment,
+  type ParamsSnapshot,
+  type PushAccepted,
 } from '../../shared/protocol.js';
-import { fail, ok, type Result } from '../../shared/result.js';
+import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import type { CheckpointContent } from '../checkpoints/checkpoint-format.js';
-import type { CheckpointStore } from '../checkpoints/checkpoint-store.js';
+import { CheckpointCancelledError, type CheckpointStore } from '../checkpoints/checkpoint-store.js';
 import type { Clock, Timer } from '../clock.js';
 import { featuresAsFloat, type Dataset } from '../data/dataset.js';
-import { ShardLedger } from '../data/shard-ledger.js';
+import { ShardLedger, type TakenBatches } from '../data/shard-ledger.js';
 import type { ShardInfo } from '../data/shard-store.js';
 import type { EvaluationService } from '../eval/evaluator.js';
 import { createLogger } from '../logger.js';
@@ -34,11 +35,14 @@ import { ParameterStore } from '../params/parameter-store.js';
 import { GradientGate } from '../params/gradient-gate.js';
 import { directionCheckFor, type DirectionCheck } from '../params/direction-check.js';
 import type { TrustedGradientService } from '../params/trusted-gradient.js';
+import { trustedSnapshotsFor, type TrustedSnapshots } from '../params/trusted-snapshots.js';
 import type { UncheckedManifest } from '../params/push-validation.js';
 import type { ConsistencyMode } from '../consistency/consistency-mode.js';
 import { createConsistencyMode, psOptimizerSpec } from '../consistency/registry.js';
 import { MetricSampler } from './job-metrics.js';
 import { countRejection, emptyStats, recordAccepted, type JobStats } from './job-stats.js';
+import { pushAccountingFor, type PushAccounting } from './push-accounting.js';
+import { lossRefusal } from './training-loss.js';
 import type { InitialModel } from './model-init.js';
 import type { ApplySettings } from '../params/apply-engine.js';
 
@@ -49,6 +53,8 @@ export type IncomingPush = Omit<GradientPush, 'manifest'> & { manifest: Unchecke
 
 /** Pulled versions kept as delta bases: a worker more than this many pulls behind gets a full payload. */
 const DELTA_BASE_VERSIONS = 16;
+/** How often late leases are looked for on the job's clock (pushes and lease requests also check exactly). */
+const LEASE_SWEEP_MS = 1000;
 
 export type JobAction = 'start' | 'pause' | 'resume' | 'stop';
 
@@ -59,7 +65,7 @@ export interface JobDeps {
   referenceNorm: number | null;
   model: InitialModel;
   evaluation: EvaluationService;
-  /** Computes the direction check's trusted gradients off the event loop. */
+  /** Computes the PS's own gradients (norm bound reference, direction check) off the event loop. */
   trustedGradients: TrustedGradientService;
   checkpoints: CheckpointStore | null;
   /** Times records and leases, and runs the evaluation and checkpoint schedules and sync round deadlines. */
@@ -67,6 +73,8 @@ export interface JobDeps {
   /** Told after every state change, so workers can be reassigned and the change stored. */
   onStateChange: (job: Job) => void;
   onEval: (job: Job, rec: EvalRecord) => void;
+  /** A push of `workerId` was accepted and its `examples` (the lease's count, not the worker's claim) credited; default: nothing. */
+  onCredited?: (job: Job, workerId: string, examples: number) => void;
   /** How the parameter server applies updates; default DEFAULT_APPLY_SETTINGS. */
   apply?: ApplySettings;
 }
@@ -77,8 +85,13 @@ export class Job {
   resumedFrom: { version: number; at: number } | null = null;
   readonly store: ParameterStore;
   readonly ledger: ShardLedger;
+  /** Ties pushes to leases and keeps each worker's standing (server/jobs/push-accounting.ts). */
+  private readonly accounting: PushAccounting;
   stats: JobStats = emptyStats();
+  /** Oldest first, without their confusion matrices (only the latest is kept: `confusion`). */
   readonly evals: EvalRecord[] = [];
+  /** The latest evaluation's confusion matrix (confusion[true][predicted]) and the version it scored. */
+  confusion: { version: number; matrix: number[][] } | null = null;
   readonly workers = new Set<string>();
   /**
    * Workers whose last lease request found no shard (the last epoch is draining): a
@@ -93,7 +106,12 @@ export class Job {
   private checkpointInFlight: Promise<void> | null = null;
   /** Decodes and checks each pushed gradient (layout, finite values, norm bound, direction). */
   private readonly gate: GradientGate;
-  /** The trusted-direction check (spec.directionThreshold); null when off or in local mode, whose pushes are not gradients. */
+  /**
+   * The PS's own gradient at recent snapshots (norm bound reference, trusted direction);
+   * null in local mode, whose pushes are not gradients, or when neither defence is on.
+   */
+  readonly trusted: TrustedSnapshots | null;
+  /** The trusted-direction check (spec.directionThreshold); null when off or without snapshots. */
   readonly direction: DirectionCheck | null;
   /** Decodes this job's pushes: built from the spec, so topk knows the job's ratio. */
   readonly codec: TensorCodec;
@@ -111,14 +129,10 @@ export class Job {
     // Delta pulls pay only when updates are sparse: top-k gradients under an optimizer that leaves untouched entries alone.
     const deltaBases = this.codec.sparse && optimizer.sparseUpdates ? DELTA_BASE_VERSIONS : 0;
     this.store = new ParameterStore(deps.model.tensors, deps.model.values, optimizer, { keepVersions: deltaBases, apply: deps.apply });
-    this.ledger = new ShardLedger({
-      shardCount: deps.shards.length,
-      epochs: spec.epochs,
-      leaseMs: spec.leaseSeconds * 1000,
-      seed: spec.seed,
-      now: () => deps.clock.now(),
-    });
-    this.direction = directionCheckFor(spec, { store: this.store, service: deps.trustedGradients, rootKey: id, topology: deps.model.topology, dataset: deps.dataset });
+    this.ledger = new ShardLedger({ shardSizes: deps.shards.map((s) => s.count), batchSize: spec.batchSize, epochs: spec.epochs, seed: spec.seed });
+    this.accounting = pushAccountingFor(spec, this.ledger, (index) => deps.shards[index]!.url, () => deps.clock.now());
+    this.trusted = trustedSnapshotsFor(spec, { store: this.store, service: deps.trustedGradients, rootKey: id, topology: deps.model.topology, dataset: deps.dataset });
+    this.direction = directionCheckFor(spec, { store: this.store, service: deps.trustedGradients, rootKey: id, snapshots: this.trusted });
     this.gate = new GradientGate(this.store, this.codec, spec.normBound, deps.referenceNorm, this.direction);
     this.metrics = new MetricSampler();
     this.consistency = createConsistencyMode(spec, { store: this.store, clock: deps.clock, activeWorkers: () => this.activeWorkers() });
@@ -126,6 +140,11 @@ export class Job {
 
   get topology(): object {
     return this.deps.model.topology;
+  }
+
+  /** The dataset the job trains on (its shape, classes and scaling travel with the exported model). */
+  get dataset(): Dataset {
+    return this.deps.dataset;
   }
 
   /** Operator control; refuses transitions that make no sense from the current state. */
@@ -138,7 +157,7 @@ export class Job {
       stop: ['draft', 'running', 'paused'],
     };
     if (!allowed[action].includes(from)) return fail(ErrorCode.BAD_REQUEST, `Cannot ${action} a job that is ${from}`);
-    if (action === 'stop') this.finish('done', null, 'stopped by the operator');
+    if (action === 'stop') this.finish('stopped', null, 'stopped by the operator');
     else this.setState(action === 'pause' ? 'paused' : 'running');
     return ok({});
   }
@@ -151,8 +170,10 @@ export class Job {
       const clock = this.deps.clock;
       this.timers.push(clock.setInterval(() => void this.evaluateIfChanged(), this.spec.evalIntervalSeconds * 1000));
       if (this.deps.checkpoints) this.timers.push(clock.setInterval(() => void this.checkpointIfChanged(), this.spec.checkpointSeconds * 1000));
-      const direction = this.direction;
-      if (direction) this.timers.push(clock.setInterval(() => direction.refresh(), this.spec.trustedRefreshSeconds * 1000));
+      // A late lease goes back to the queue even when nobody asks for one.
+      this.timers.push(clock.setInterval(() => this.accounting.sweep(), LEASE_SWEEP_MS));
+      const trusted = this.trusted;
+      if (trusted) this.timers.push(clock.setInterval(() => trusted.refresh(), this.spec.trustedRefreshSeconds * 1000));
     } else {
       // An open sync round must not be applied by the departures below, nor hold acks forever.
       this.consistency.halt(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${state}`));
@@ -163,8 +184,8 @@ export class Job {
     this.deps.onStateChange(this);
   }
 
-  private finish(state: 'done' | 'failed', failure: string | null, reason: string): void {
-    if (this.state === 'done' || this.state === 'failed') return;
+  private finish(state: 'done' | 'stopped' | 'failed', failure: string | null, reason: string): void {
+    if (FINAL_JOB_STATES.includes(this.state)) return;
     this.failure = failure;
     log.info(`job ${state}`, { job: this.id, reason, version: this.store.version });
     this.setState(state);
@@ -178,7 +199,7 @@ export class Job {
   /** Stops timers (coordinator shutdown, deletion); the state is left as it is. */
   dispose(): void {
     this.clearTimers();
-    this.direction?.dispose();
+    this.trusted?.dispose();
     this.store.dispose();
   }
 
@@ -231,34 +252,49 @@ export class Job {
   }
 
   /**
-   * Validates one gradient and hands it to the consistency mode; every refusal is
-   * counted by code. Sync modes answer when the gradient's round closes.
+   * Takes the push's batches from its lease, validates the gradient and hands it to the
+   * consistency mode; sync modes answer when the gradient's round closes. Once answered,
+   * the batches are credited (accepted) or go back to the queue (refused), and every
+   * refusal is counted by code.
    */
   push(workerId: string, push: IncomingPush): Result<PushAccepted> | Promise<Result<PushAccepted>> {
-    const result = this.tryPush(workerId, push);
-    if (result instanceof Promise) {
-      return result.then((r) => {
-        if (!r.ok) countRejection(this.stats, r.code);
-        return r;
-      });
-    }
-    if (!result.ok) countRejection(this.stats, result.code);
-    return result;
+    if (this.state !== 'running') return this.refusedPush(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${this.state}`));
+    const taken = this.accounting.take(workerId, push.leaseId, push.batches);
+    if ('ok' in taken) return this.refusedPush(taken);
+    const result = this.tryPush(workerId, push, taken);
+    if (result instanceof Promise) return result.then((r) => this.settled(workerId, push, taken, r));
+    return this.settled(workerId, push, taken, result);
   }
 
-  private tryPush(workerId: string, push: IncomingPush): Result<PushAccepted> | Promise<Result<PushAccepted>> {
-    if (this.state !== 'running') return fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${this.state}`);
+  private tryPush(workerId: string, push: IncomingPush, taken: TakenBatches): Result<PushAccepted> | Promise<Result<PushAccepted>> {
+    const badLoss = lossRefusal(push.loss);
+    if (badLoss) return badLoss;
     const admitted = this.consistency.admit(workerId, push.baseVersion);
     if ('ok' in admitted) return admitted;
-    const refused = this.gate.check(push, { workerId, baseVersion: push.baseVersion });
+    // The norm is judged per batch as the lease counts them, never as the worker claims.
+    const refused = this.gate.check({ manifest: push.manifest, data: push.data, batches: taken.to - taken.from }, workerId, push.baseVersion);
     if (refused) {
       // A sync round stops waiting for a worker whose gradient it refused (a Byzantine one would stall every round to its deadline); a valid retry still joins.
       this.consistency.leave(workerId);
       return refused;
     }
-    recordAccepted(this.stats, push.examples, push.loss, admitted.staleness, asBytes(push.data).byteLength, this.store.parameterCount * 4);
-    this.ledger.renew(workerId);
     return this.consistency.accept(workerId, admitted);
+  }
+
+  /** The push was answered: its examples are credited from the lease, or its batches requeued. */
+  private settled(workerId: string, push: IncomingPush, taken: TakenBatches, r: Result<PushAccepted>): Result<PushAccepted> {
+    const completion = this.accounting.settle(workerId, taken, r);
+    if (!r.ok) return this.refusedPush(r);
+    recordAccepted(this.stats, taken.examples, push.loss, r.staleness, asBytes(push.data).byteLength, this.store.parameterCount * 4);
+    this.deps.onCredited?.(this, workerId, taken.examples);
+    if (completion.epochDone) log.info('epoch complete', { job: this.id, epoch: completion.epoch, version: this.store.version });
+    if (this.ledger.finished) this.finish('done', null, 'all epochs trained');
+    return r;
+  }
+
+  private refusedPush(r: Failure): Failure {
+    countRejection(this.stats, r.code);
+    return r;
   }
 
   /** Assigned workers that are training (not waiting for a shard). */
@@ -270,34 +306,35 @@ export class Job {
 
   lease(workerId: string): Result<LeaseAnswer> {
     if (this.state !== 'running') return fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${this.state}`);
-    const l = this.ledger.lease(workerId);
-    if (!l) {
+    const r = this.accounting.lease(workerId);
+    if (r.ok && r.lease) this.idle.delete(workerId);
+    else if (r.ok || r.code === ErrorCode.WORKER_BARRED) {
+      // No shard (the last epoch is draining) or barred: a sync round does not wait for this worker until it leases again.
       this.idle.add(workerId);
       this.consistency.leave(workerId);
-      return ok({ lease: null });
     }
-    this.idle.delete(workerId);
-    const shard = this.deps.shards[l.shardIndex]!;
-    return ok({
-      lease: { leaseId: l.leaseId, epoch: l.epoch, shardIndex: l.shardIndex, url: shard.url, examples: shard.count, ttlMs: this.spec.leaseSeconds * 1000 },
-    });
+    return r;
   }
 
   complete(workerId: string, leaseId: string): Result<CompleteAnswer> {
-    const c = this.ledger.complete(leaseId, workerId);
-    if (!c) return fail(ErrorCode.UNKNOWN_LEASE, `Lease ${leaseId} is not held by this worker (expired, released or never granted)`);
-    if (c.epochDone) log.info('epoch complete', { job: this.id, epoch: c.epoch, version: this.store.version });
+    const c = this.accounting.complete(workerId, leaseId);
+    if ('ok' in c) return c;
     if (this.ledger.finished) this.finish('done', null, 'all epochs trained');
     return ok(c);
+  }
+
+  /** The worker's own report of its speed: its lease deadlines follow it. */
+  reported(workerId: string, examplesPerSecond: number): void {
+    this.accounting.reported(workerId, examplesPerSecond);
   }
 
   /** A worker left: its shards go back to the queue. */
   release(workerId: string): void {
     this.workers.delete(workerId);
     this.idle.delete(workerId);
-    this.ledger.release(workerId);
+    this.accounting.release(workerId);
     this.consistency.leave(workerId);
-    this.direction?.forget(workerId);
+    this.gate.forget(workerId);
   }
 
   /** Evaluates the current parameters unless this version was already scored. */
@@ -328,8 +365,9 @@ export class Job {
       }
       const rec: EvalRecord = { version, examplesSeen, accuracy: r.accuracy, loss: r.loss, at: this.deps.clock.now() };
       this.evals.push(rec);
+      this.confusion = { version, matrix: r.confusion };
       log.info('evaluated', { job: this.id, version, accuracy: +r.accuracy.toFixed(4), loss: +r.loss.toFixed(4), ms: Math.round(r.ms) });
-      this.deps.onEval(this, rec);
+      this.deps.onEval(this, { ...rec, confusion: r.confusion });
       if (this.spec.targetAccuracy !== null && r.accuracy >= this.spec.targetAccuracy && this.state === 'running') {
         this.finish('done', null, `reached target accuracy ${this.spec.targetAccuracy}`);
       }
@@ -357,9 +395,25 @@ export class Job {
         this.lastCheckpointVersion = content.store.version;
         log.debug('checkpoint written', { job: this.id, version: info.version, bytes: info.bytes });
       })
-      .catch((err: unknown) => log.error('checkpoint failed', { job: this.id, err }))
+      .catch((err: unknown) => {
+        // A deleted job's last writes are cancelled on purpose: nothing went wrong.
+        if (err instanceof CheckpointCancelledError) log.debug('checkpoint cancelled', { job: this.id, reason: err.message });
+        else log.error('checkpoint failed', { job: this.id, err });
+      })
       .finally(() => (this.checkpointInFlight = null));
     return this.checkpointInFlight;
+  }
+
+  /**
+   * Coordinator shutdown: no more scheduled work; an evaluation and a checkpoint in
+   * flight finish, then the final version is checkpointed (an interval checkpoint that
+   * was being written when the stop came holds an older version).
+   */
+  async quiesce(): Promise<void> {
+    this.clearTimers();
+    await this.evalInFlight;
+    await this.checkpointInFlight;
+    await this.checkpointIfChanged();
   }
 
   /** Loads a checkpoint (coordinator restart) before the job runs again. */

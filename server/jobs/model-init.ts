@@ -2,13 +2,18 @@
  * A job's model as the PS holds it: the Layers topology workers rebuild, the tensor
  * specs pushes are checked against, and initial values drawn by tfjs's own
  * initializers (Glorot-uniform kernels, zero biases; presets are seeded by the job).
- * An uploaded topology is rebuilt by tfjs and checked against the dataset here, so a
- * bad one is refused at creation with its reason instead of failing in every browser.
+ * An uploaded topology is sized from its JSON first (topology/topology-census.ts: tfjs
+ * allocates every weight while it builds, so an oversized model must be refused
+ * before), then rebuilt by tfjs and checked against the dataset here, so a bad one is
+ * refused at creation with its reason instead of failing in every browser.
  */
+import { ErrorCode } from '../../shared/errors.js';
 import type { ModelName } from '../../shared/job-spec.js';
 import { MODEL_PRESETS, modelFromTopology, tensorSpecsOf } from '../../shared/models.js';
 import { totalSize, type TensorSpec } from '../../shared/tensors.js';
 import { initNodeTf, tf } from '../tf-node.js';
+import { TopologyRefusal } from './topology/layer-config.js';
+import { censusOf } from './topology/topology-census.js';
 
 export interface InitialModel {
   topology: object;
@@ -17,13 +22,29 @@ export interface InitialModel {
 }
 
 export class ModelSpecError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly code: ErrorCode = ErrorCode.BAD_REQUEST,
+  ) {
     super(message);
     this.name = 'ModelSpecError';
   }
 }
 
-async function build(model: ModelName, topology: object | null, featureShape: number[], numClasses: number, seed: number) {
+/** Refuses a topology over the bounds or the parameter limit from its JSON, before tfjs builds anything. */
+function sizeUp(topology: object, maxParameters: number): void {
+  try {
+    const { parameters } = censusOf(topology);
+    if (parameters > maxParameters) {
+      throw new ModelSpecError(`The model has ${parameters} parameters (counted from its topology); this coordinator accepts at most ${maxParameters}`, ErrorCode.MODEL_TOO_LARGE);
+    }
+  } catch (err) {
+    if (err instanceof TopologyRefusal) throw new ModelSpecError(err.message, err.code);
+    throw err;
+  }
+}
+
+async function build(model: ModelName, topology: object | null, featureShape: number[], numClasses: number, seed: number, maxParameters: number) {
   if (model !== 'custom') {
     try {
       return MODEL_PRESETS[model].build(featureShape, numClasses, seed);
@@ -32,6 +53,7 @@ async function build(model: ModelName, topology: object | null, featureShape: nu
     }
   }
   if (!topology || typeof topology !== 'object') throw new ModelSpecError('A custom model needs a tfjs Layers topology (model.toJSON())');
+  sizeUp(topology, maxParameters);
   try {
     return await modelFromTopology(topology);
   } catch (err) {
@@ -51,7 +73,7 @@ function check(m: tf.LayersModel, featureShape: number[], numClasses: number, ma
     throw new ModelSpecError(`Non-trainable weights (${m.nonTrainableWeights.map((w) => w.originalName).join(', ')}) are not supported by the parameter server`);
   }
   const n = totalSize(tensorSpecsOf(m));
-  if (n > maxParameters) throw new ModelSpecError(`The model has ${n} parameters; this coordinator accepts at most ${maxParameters}`);
+  if (n > maxParameters) throw new ModelSpecError(`The model has ${n} parameters; this coordinator accepts at most ${maxParameters}`, ErrorCode.MODEL_TOO_LARGE);
   if (n === 0) throw new ModelSpecError('The model has no trainable parameters');
 }
 
@@ -64,7 +86,7 @@ export async function buildInitialModel(
   maxParameters: number,
 ): Promise<InitialModel> {
   await initNodeTf();
-  const m = await build(model, topology, featureShape, numClasses, seed);
+  const m = await build(model, topology, featureShape, numClasses, seed, maxParameters);
   try {
     check(m, featureShape, numClasses, maxParameters);
     return {

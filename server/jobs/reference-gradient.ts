@@ -6,10 +6,25 @@
  * for the rest of the job.
  */
 import { ModelTrainer } from '../../client/engine/model-trainer.js';
+import { ErrorCode } from '../../shared/errors.js';
 import { featureLength, featuresAsFloat, type Dataset } from '../data/dataset.js';
-import type { InitialModel } from './model-init.js';
+import { ModelSpecError, type InitialModel } from './model-init.js';
 
+/**
+ * The norm, or a ModelSpecError when this coordinator's tfjs backend cannot
+ * differentiate the model (wasm has no gradient kernel for DepthwiseConv2D's filter or
+ * Embedding's gather): the job is refused with the way out rather than a 500.
+ */
 export async function referenceGradientNorm(model: InitialModel, ds: Dataset, batchSize: number): Promise<number> {
+  try {
+    return await computeNorm(model, ds, batchSize);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new ModelSpecError(`The coordinator cannot compute this model's gradient to anchor the norm bound (${reason}); create the job with normBound: 0`, ErrorCode.UNSUPPORTED_LAYER);
+  }
+}
+
+async function computeNorm(model: InitialModel, ds: Dataset, batchSize: number): Promise<number> {
   const size = Math.min(batchSize, ds.train.count);
   const len = featureLength(ds);
   const first = { ...ds.train, count: size, features: ds.train.features.subarray(0, size * len), labels: ds.train.labels.subarray(0, size) };

@@ -69,7 +69,7 @@ export function attachOperatorNamespace(nsp: OperatorNamespace, d: OperatorDeps)
       }
       if (nsp.sockets.size === 0) return;
       const jobs = d.jobs.list().map((j) => {
-        const { history: _h, evals: _e, ...rest } = jobDetail(j, false);
+        const { history: _h, evals: _e, confusion: _c, ...rest } = jobDetail(j, false);
         return rest;
       });
       nsp.emit('dashboard:tick', { at, jobs, workers: workerViews(d.jobs, d.workers), points });

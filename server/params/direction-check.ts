@@ -3,7 +3,7 @@
  * gradient keeps an honest norm, so the norm bound lets it through): a trusted
  * direction in the spirit of FLTrust (Cao et al., NDSS 2021). Every refresh the
  * parameter server snapshots its parameters at version v and has its thread take the
- * gradient of a root set of training examples there (trusted-gradient.ts). Pushes
+ * gradient of a root set of training examples there (trusted-snapshots.ts). Pushes
  * computed at (nearly) the same parameters (base version within VERSION_TOLERANCE of
  * v) are witnessed: their gradient goes to the thread, which returns its cosine with the
  * trusted gradient. A worker whose last WINDOW witnessed cosines average below the
@@ -28,9 +28,8 @@ import { MODES } from '../../shared/modes.js';
 import { fail, type Failure } from '../../shared/result.js';
 import { createLogger } from '../logger.js';
 import type { ParameterStore } from './parameter-store.js';
-import type { Dataset } from '../data/dataset.js';
-import { drawRootSet, type RootSet } from './root-set.js';
 import type { Judgement, TrustedGradientService } from './trusted-gradient.js';
+import type { TrustedSnapshots } from './trusted-snapshots.js';
 
 const log = createLogger('direction');
 
@@ -50,10 +49,9 @@ const BUFFERS = 4;
 export interface DirectionCheckDeps {
   store: ParameterStore;
   service: TrustedGradientService;
+  snapshots: TrustedSnapshots;
   /** Names the job's root set in the thread. */
   rootKey: string;
-  topology: object;
-  rootSet: () => RootSet;
   /** A worker is refused while the mean of its last witnessed cosines is below this. */
   threshold: number;
   /** VERSION_TOLERANCE for the job's mode. */
@@ -66,19 +64,16 @@ export interface PushOrigin {
   baseVersion: number;
 }
 
-/**
- * The job's check as its spec asks: none when directionThreshold is null, nor in local
- * mode, whose pushes are parameter deltas after several local steps, not gradients.
- */
+/** The job's check as its spec asks: none when directionThreshold is null or the job has no snapshots (local mode). */
 export function directionCheckFor(
-  spec: Pick<JobSpec, 'directionThreshold' | 'mode' | 'rootSetSize' | 'seed'>,
-  deps: Omit<DirectionCheckDeps, 'rootSet' | 'threshold' | 'versionTolerance'> & { dataset: Dataset },
+  spec: Pick<JobSpec, 'directionThreshold' | 'mode'>,
+  deps: Omit<DirectionCheckDeps, 'threshold' | 'versionTolerance' | 'snapshots'> & { snapshots: TrustedSnapshots | null },
 ): DirectionCheck | null {
-  const { directionThreshold: threshold, mode, rootSetSize, seed } = spec;
-  if (threshold === null || mode === 'local') return null;
-  const { dataset, ...rest } = deps;
+  const { directionThreshold: threshold, mode } = spec;
+  const { snapshots, ...rest } = deps;
+  if (threshold === null || !snapshots) return null;
   const versionTolerance = MODES[mode].rounds ? VERSION_TOLERANCE.rounds : VERSION_TOLERANCE.async;
-  return new DirectionCheck({ ...rest, threshold, versionTolerance, rootSet: () => drawRootSet(dataset, rootSetSize, seed) });
+  return new DirectionCheck({ ...rest, snapshots, threshold, versionTolerance });
 }
 
 interface WorkerRecord {
@@ -89,64 +84,26 @@ interface WorkerRecord {
 
 /** What a DirectionCheck tells its listeners (tests wait on these instead of sleeping). */
 export interface DirectionEvents {
-  /** A snapshot's trusted gradient is ready in the thread. */
-  trusted: [snapshot: { id: number; version: number }];
   /** A witnessed push's cosine came back and its worker's verdict took it in. */
   judged: [judgement: { workerId: string; cosine: number; refused: boolean }];
-  /** The thread failed: the check is off until a refresh succeeds. */
-  off: [err: unknown];
 }
 
 export class DirectionCheck extends EventEmitter<DirectionEvents> {
-  /** Snapshots sent to the thread, and those whose trusted gradient arrived. */
-  snapshots = 0;
-  trusted = 0;
   /** Pushes sent to be compared, and the cosines that came back. */
   witnessed = 0;
   judged = 0;
-  /** The snapshot pushes are witnessed against; null while the check is off. */
-  private current: { id: number; version: number } | null = null;
-  private computing = false;
-  private lastVersion = -1;
-  private failed = false;
-  private disposed = false;
+  private suspended = false;
   private readonly free: Float32Array[] = [];
   private readonly workers = new Map<string, WorkerRecord>();
 
   constructor(private readonly deps: DirectionCheckDeps) {
     super();
     for (let i = 0; i < BUFFERS; i++) this.free.push(new Float32Array(deps.store.parameterCount));
-  }
-
-  /**
-   * Takes a snapshot of the current parameters for the thread, unless one is being
-   * computed or the parameters have not changed since the last. Called on the job's clock.
-   */
-  refresh(): void {
-    const { store, service, rootKey, topology, rootSet } = this.deps;
-    if (this.computing || this.disposed || store.version === this.lastVersion) return;
-    const snapshot = { id: ++this.snapshots, version: store.version };
-    this.computing = true;
-    const tensors = store.specs.map((s) => ({ name: s.name, shape: [...s.shape] }));
-    // Witnessing starts now: pushes based near this version arrive while the thread computes.
-    if (!this.failed) this.current = snapshot;
-    service.trust({ rootKey, snapshot: snapshot.id, topology, tensors, values: store.copyValues(), rootSet }).then(
-      () => {
-        this.computing = false;
-        this.trusted += 1;
-        this.lastVersion = snapshot.version;
-        if (this.disposed) return;
-        if (this.failed) {
-          log.info('direction check on again', { job: rootKey, version: snapshot.version });
-          this.failed = false;
-        }
-        this.emit('trusted', snapshot);
-      },
-      (err: unknown) => {
-        this.computing = false;
-        this.turnOff(err);
-      },
-    );
+    deps.snapshots.on('off', () => this.turnOff());
+    deps.snapshots.on('trusted', () => {
+      if (this.suspended) log.info('direction check on again', { job: deps.rootKey });
+      this.suspended = false;
+    });
   }
 
   /**
@@ -155,7 +112,7 @@ export class DirectionCheck extends EventEmitter<DirectionEvents> {
    * it if its worker's recent gradients pointed away from the trusted ones.
    */
   check({ workerId, baseVersion }: PushOrigin): Failure | null {
-    const snapshot = this.current;
+    const snapshot = this.deps.snapshots.current;
     if (snapshot && Math.abs(baseVersion - snapshot.version) <= this.deps.versionTolerance && this.free.length > 0) this.witness(workerId, snapshot.id);
     const record = this.workers.get(workerId);
     if (!record?.refused) return null;
@@ -170,13 +127,6 @@ export class DirectionCheck extends EventEmitter<DirectionEvents> {
     this.workers.delete(workerId);
   }
 
-  /** The job is gone: the thread forgets its root set and later answers are ignored. */
-  dispose(): void {
-    this.disposed = true;
-    this.current = null;
-    this.deps.service.forget(this.deps.rootKey);
-  }
-
   private witness(workerId: string, snapshot: number): void {
     const buffer = this.free.pop()!;
     let at = 0;
@@ -188,9 +138,9 @@ export class DirectionCheck extends EventEmitter<DirectionEvents> {
     this.deps.service.witness(this.deps.rootKey, snapshot, buffer).then(
       (j: Judgement) => {
         this.free.push(j.gradient);
-        if (j.cosine !== null && !this.failed && !this.disposed) this.record(workerId, j.cosine);
+        if (j.cosine !== null && !this.suspended) this.record(workerId, j.cosine);
       },
-      // The buffer went down with the thread; turnOff() has been or will be called.
+      // The buffer went down with the thread; the snapshots report it 'off'.
       () => this.free.push(new Float32Array(this.deps.store.parameterCount)),
     );
   }
@@ -215,13 +165,9 @@ export class DirectionCheck extends EventEmitter<DirectionEvents> {
     this.emit('judged', { workerId, cosine, refused });
   }
 
-  /** The thread failed: nothing is refused until a refresh succeeds again. */
-  private turnOff(err: unknown): void {
-    if (this.disposed) return;
-    if (!this.failed) log.warn('direction check off: the trusted gradient could not be computed; pushes are not checked until it can', { job: this.deps.rootKey, err });
-    this.failed = true;
-    this.current = null;
+  /** The thread failed: nothing is refused until a trusted gradient arrives again. */
+  private turnOff(): void {
+    this.suspended = true;
     this.workers.clear();
-    this.emit('off', err);
   }
 }

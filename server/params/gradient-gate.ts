@@ -1,13 +1,13 @@
 /**
  * Everything a pushed gradient must pass before it may join an update, in order: the
  * payload cap and layout (push-validation.ts, decoding into the store's scratch
- * buffers), finite values, and the Byzantine norm bound. One per job, built from its
- * model and codec, so the parameter server's push path is one call.
+ * buffers), finite values, the Byzantine norm bound and the trusted direction. One per
+ * job, built from its model and codec, so the parameter server's push path is one call.
  */
 import type { TensorCodec } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import { fail, type Failure } from '../../shared/result.js';
-import type { DirectionCheck, PushOrigin } from './direction-check.js';
+import type { DirectionCheck } from './direction-check.js';
 import { NormBound } from './norm-bound.js';
 import type { ParameterStore } from './parameter-store.js';
 import { decodeGradientInto, type UncheckedManifest } from './push-validation.js';
@@ -24,7 +24,10 @@ export function payloadCapBytes(parameterCount: number, codecBytes = 0): number 
 export interface GradientPayload {
   manifest: UncheckedManifest;
   data: ArrayBuffer | Uint8Array;
-  /** Mini-batches summed into the gradient: the norm bound judges the norm per batch. */
+  /**
+   * Mini-batches summed into the gradient, as the coordinator counts them (the lease's
+   * batches, never the worker's claim): the norm bound judges the norm per batch.
+   */
   batches: number;
 }
 
@@ -46,13 +49,31 @@ export class GradientGate {
     this.normBound = new NormBound(normBound, referenceNorm);
   }
 
-  /** Decodes the gradient into the store's scratch buffers; null when it may join an update. `from`: who pushed it, for the direction check. */
-  check(push: GradientPayload, from?: PushOrigin): Failure | null {
+  /** Decodes `workerId`'s gradient, computed on `baseVersion`, into the store's scratch buffers; null when it may join an update. */
+  check(push: GradientPayload, workerId: string, baseVersion?: number): Failure | null {
     const bad = decodeGradientInto(this.store, push.manifest, push.data, { codec: this.codec, maxBytes: this.maxBytes });
     if (bad) return bad;
     // One pass gives both checks: a NaN or Infinity anywhere makes the norm non-finite.
     const norm = this.store.scratchNorm();
     if (!Number.isFinite(norm)) return fail(ErrorCode.NON_FINITE, 'Gradient contains NaN or Infinity');
-    return this.normBound.admit(norm / push.batches) ?? (from && this.direction?.check(from)) ?? null;
+    const normPerBatch = norm / push.batches;
+    const outlier = this.normBound.judge(normPerBatch);
+    if (outlier) return outlier;
+    const astray = baseVersion === undefined ? null : this.direction?.check({ workerId, baseVersion });
+    if (astray) return astray;
+    // Last, after every check: only a gradient that passed them all shapes the bound.
+    this.normBound.record(workerId, normPerBatch);
+    return null;
+  }
+
+  /** The PS's own norm per batch at recent parameters (trusted-snapshots.ts): the norm bound's reference from now on. */
+  setReference(normPerBatch: number): void {
+    this.normBound.setReference(normPerBatch);
+  }
+
+  /** A worker left the job: its norm no longer counts toward the bound, nor its direction verdict. */
+  forget(workerId: string): void {
+    this.normBound.forget(workerId);
+    this.direction?.forget(workerId);
   }
 }

@@ -1,30 +1,84 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../shared/errors.js';
-import { NormBound } from './norm-bound.js';
+import { MIN_WORKERS, NormBound } from './norm-bound.js';
+
+/** Judges a push and, as the gate does when every check passed, records it; true when accepted. */
+function push(b: NormBound, worker: string, norm: number): boolean {
+  const refused = b.judge(norm);
+  if (!refused) b.record(worker, norm);
+  else expect(refused.code).toBe(ErrorCode.NORM_OUTLIER);
+  return !refused;
+}
 
 describe('norm bound', () => {
-  it('refuses a 100× push from the very first one when seeded with the PS\'s own gradient norm', () => {
+  it('refuses a 100× push from the very first one when it has the PS\'s own gradient norm', () => {
     const b = new NormBound(10, 2.0);
-    expect(b.admit(200)?.code).toBe(ErrorCode.NORM_OUTLIER);
-    expect(b.admit(1.8)).toBeNull();
+    expect(push(b, 'w1', 200)).toBe(false);
+    expect(push(b, 'w1', 1.8)).toBe(true);
   });
 
-  it('keeps an honest reference while fewer than half of the pushes are hostile', () => {
+  it('does not let refused pushes move it: the sixth 10,000× push is refused like the first five', () => {
     const b = new NormBound(10, 1);
-    for (let i = 0; i < 200; i++) {
-      const hostile = i % 4 === 0;
-      const r = b.admit(hostile ? 100 : 1 + (i % 3) * 0.1);
-      expect(r === null, `push ${i}`).toBe(!hostile);
-    }
+    for (let i = 0; i < 6; i++) expect(push(b, `attacker${i % 2}`, 10_000), `push ${i}`).toBe(false);
+    expect(b.median).toBe(1);
+    expect(push(b, 'honest', 9)).toBe(true);
   });
 
-  it('follows honest norms as they shrink during training', () => {
+  it('keeps one sample per worker: a worker pushing tiny norms fast cannot drag the median down', () => {
+    const b = new NormBound(10, 1);
+    for (const w of ['a', 'b', 'c']) expect(push(b, w, 1)).toBe(true);
+    for (let i = 0; i < 500; i++) expect(push(b, 'dragger', 1e-6)).toBe(true);
+    expect(b.median).toBe(1);
+    expect(push(b, 'a', 9)).toBe(true);
+  });
+
+  it('stops a lone worker\'s ramp: pushes just under the bound cannot raise it', () => {
+    const b = new NormBound(10, 1);
+    expect(push(b, 'ramp', 9.9)).toBe(true);
+    expect(b.median).toBe(1); // the lower median of {reference, 9.9}
+    expect(push(b, 'ramp', 9.9 * 9.9)).toBe(false);
+    for (let i = 0; i < 50; i++) push(b, 'ramp', 9.9);
+    expect(b.median).toBe(1);
+  });
+
+  it('bounds a ramping worker among honest ones by the honest norms', () => {
+    const b = new NormBound(10, 1);
+    let norm = 0.5;
+    for (let step = 0; step < 100; step++) {
+      for (const w of ['a', 'b', 'c']) push(b, w, 0.5);
+      if (push(b, 'ramp', norm * 9.9)) norm *= 9.9;
+    }
+    expect(norm).toBe(0.5 * 9.9); // its first step, and no other
+    expect(b.median).toBe(0.5);
+  });
+
+  it(`drops the reference once ${MIN_WORKERS} workers have samples, and follows honest norms as they shrink`, () => {
     const b = new NormBound(10, 5);
-    for (let i = 0; i < 300; i++) expect(b.admit(5 * Math.pow(0.99, i))).toBeNull();
-    expect(b.admit(5)?.code).toBe(ErrorCode.NORM_OUTLIER); // the start-of-training norm is now an outlier
+    for (let i = 0; i < 300; i++) for (const w of ['a', 'b', 'c']) expect(push(b, w, 5 * Math.pow(0.99, i))).toBe(true);
+    expect(b.median).toBeCloseTo(5 * Math.pow(0.99, 299), 9);
+    expect(push(b, 'a', 5)).toBe(false); // the start-of-training norm is now an outlier
+  });
+
+  it('forgets a departed worker, and the least recent one beyond its window', () => {
+    const b = new NormBound(10, 1, 3);
+    for (const [w, v] of [['a', 100], ['b', 0.5], ['c', 0.5]] as const) b.record(w, v);
+    expect(b.median).toBe(0.5);
+    b.forget('b');
+    expect(b.median).toBe(1); // {a: 100, c: 0.5} and the reference again
+    b.record('d', 2);
+    b.record('e', 2); // a is the least recent: out of the window of 3
+    expect(b.median).toBe(2);
+  });
+
+  it('without a reference, holds once a worker has a sample', () => {
+    const b = new NormBound(10, null);
+    expect(b.median).toBeNull();
+    expect(push(b, 'a', 1e6)).toBe(true);
+    expect(push(b, 'b', 1)).toBe(true);
+    expect(push(b, 'a', 1e6)).toBe(false); // lower median of {1e6, 1}
   });
 
   it('is off with factor 0', () => {
-    expect(new NormBound(0, 1).admit(1e9)).toBeNull();
+    expect(new NormBound(0, 1).judge(1e9)).toBeNull();
   });
 });

@@ -1,62 +1,99 @@
 /**
- * Byzantine defence for asynchronous mode: a gradient whose norm (per mini-batch) is
- * far above the median norm of the job's recent pushes is refused, so a worker pushing
+ * Byzantine defence for asynchronous mode: a gradient whose norm per mini-batch is far
+ * above the median of the job's recent accepted pushes is refused, so a worker pushing
  * 100×-scaled gradients cannot blow the parameters up (nor, with Adagrad, inflate the
  * accumulators and stall learning for good). Refusing (not clipping) keeps the rule
  * simple to reason about and shows up in the rejection counters.
  *
- * The window holds every push's norm, refused ones too, and the bound uses its lower
- * median: while fewer than half of the pushes are hostile the reference stays honest.
- * It starts seeded with the norm of a gradient the PS computed itself
- * (server/jobs/reference-gradient.ts), so the bound holds from the very first push.
- * Sign-flipped gradients have honest norms and pass; in asynchronous mode a minority of
- * them slows descent (see the byzantine benchmark).
+ * What shapes the median, and why:
+ * - Only pushes that passed every check (`record`, called last): refused norms never
+ *   enter it, so refused 10,000× pushes cannot raise the bound for the next ones.
+ * - One sample per worker, its latest, from the `window` workers that pushed most
+ *   recently: a worker pushing tiny (or huge) gradients fast cannot fill the window and
+ *   drag the median, whatever its rate. The lower median of n workers' samples is an
+ *   honest norm while fewer than half of them are hostile.
+ * - The PS's own gradient norm per mini-batch is one more sample while fewer than
+ *   MIN_WORKERS workers have samples: at the initial parameters
+ *   (server/jobs/reference-gradient.ts) until the PS has taken it at a recent snapshot
+ *   (trusted-snapshots.ts, `setReference`), so that it follows the model. Taken once
+ *   at the start, a lone honest worker whose gradients grow as training gets going (a
+ *   CNN's: 0.6 to 10 within seconds) was barred by a bound stuck at 10 × 0.6. The
+ *   reference also stops the ramp: a lone worker whose every push is just under
+ *   factor × the median of its own earlier pushes would raise the bound by `factor`
+ *   per push; with the reference beside its one sample, the lower median is the
+ *   smaller of the two, so the bound stays factor × the PS's own norm until other
+ *   workers' samples outvote it.
+ * The batch count the norm is divided by is the coordinator's (the lease's batches),
+ * never the worker's claim. Sign-flipped gradients have honest norms and pass; in
+ * asynchronous mode a minority of them slows descent (see the byzantine benchmark).
  */
 import { ErrorCode } from '../../shared/errors.js';
 import { fail, type Failure } from '../../shared/result.js';
 
-const WINDOW = 101;
-const MIN_SAMPLES = 3;
+/** Distinct workers whose latest samples the median is taken over. */
+export const NORM_WINDOW_WORKERS = 101;
+/** Below this many workers with samples, the reference norm is a sample too. */
+export const MIN_WORKERS = 3;
 
 export class NormBound {
-  private readonly recent: number[] = [];
-  private readonly sorted: number[] = [];
+  /** Each worker's latest accepted norm per batch, least recently pushed first (Map order). */
+  private readonly latest = new Map<string, number>();
+  private readonly values = new Float64Array(NORM_WINDOW_WORKERS + 1);
+  private reference: number | null;
 
   /**
    * `factor` ≤ 0 disables the bound. `reference`: a norm known to be honest (the PS's
-   * own gradient at the initial parameters); it seeds the window so the bound holds from
-   * the first push.
+   * own gradient at the initial parameters), or null when there is none (local mode's
+   * deltas): then the bound holds once a worker has a sample.
    */
   constructor(
     private readonly factor: number,
     reference: number | null = null,
+    private readonly window = NORM_WINDOW_WORKERS,
   ) {
-    if (reference !== null && Number.isFinite(reference) && reference > 0) for (let i = 0; i < MIN_SAMPLES; i++) this.record(reference);
+    this.reference = usable(reference);
+    if (window < 1 || window > NORM_WINDOW_WORKERS) throw new RangeError(`window must be in [1, ${NORM_WINDOW_WORKERS}], got ${window}`);
   }
 
-  /** Records the push's norm and refuses it when it is an outlier. */
-  admit(normPerBatch: number): Failure | null {
+  /**
+   * The PS's norm per batch at recent parameters replaces the reference: one assignment,
+   * between pushes. A norm that is not finite and positive leaves the last one.
+   */
+  setReference(norm: number): void {
+    this.reference = usable(norm) ?? this.reference;
+  }
+
+  /** The bound's reference now: the lower median of the samples (and the reference norm while few workers have one); null before any. */
+  get median(): number | null {
+    let n = 0;
+    for (const v of this.latest.values()) this.values[n++] = v;
+    if (this.reference !== null && this.latest.size < MIN_WORKERS) this.values[n++] = this.reference;
+    if (n === 0) return null;
+    const sorted = this.values.subarray(0, n).sort();
+    return sorted[(n - 1) >> 1]!;
+  }
+
+  /** Refuses a norm per batch above factor × the median; records nothing. */
+  judge(normPerBatch: number): Failure | null {
     if (this.factor <= 0) return null;
-    const ready = this.sorted.length >= MIN_SAMPLES;
-    const median = ready ? this.sorted[(this.sorted.length - 1) >> 1]! : 0;
-    this.record(normPerBatch);
-    if (!ready || normPerBatch <= median * this.factor) return null;
-    return fail(ErrorCode.NORM_OUTLIER, `Gradient norm ${normPerBatch.toPrecision(3)} is above ${this.factor}× the recent median (${median.toPrecision(3)})`);
+    const median = this.median;
+    if (median === null || normPerBatch <= median * this.factor) return null;
+    return fail(ErrorCode.NORM_OUTLIER, `Gradient norm ${normPerBatch.toPrecision(3)} per batch is above ${this.factor}× the recent median (${median.toPrecision(3)})`);
   }
 
-  /** Keeps the window sorted: O(window) per push, no per-element work. */
-  private record(v: number): void {
-    this.recent.push(v);
-    let i = this.sorted.length;
-    this.sorted.push(v);
-    while (i > 0 && this.sorted[i - 1]! > v) {
-      this.sorted[i] = this.sorted[i - 1]!;
-      i--;
-    }
-    this.sorted[i] = v;
-    if (this.recent.length > WINDOW) {
-      const old = this.recent.shift()!;
-      this.sorted.splice(this.sorted.indexOf(old), 1);
-    }
+  /** The norm of `workerId`'s push that passed every check becomes that worker's sample. */
+  record(workerId: string, normPerBatch: number): void {
+    this.latest.delete(workerId);
+    this.latest.set(workerId, normPerBatch);
+    if (this.latest.size > this.window) this.latest.delete(this.latest.keys().next().value!);
   }
+
+  /** A worker left: its sample goes, so that departed workers cannot outvote the ones training. */
+  forget(workerId: string): void {
+    this.latest.delete(workerId);
+  }
+}
+
+function usable(norm: number | null): number | null {
+  return norm !== null && Number.isFinite(norm) && norm > 0 ? norm : null;
 }

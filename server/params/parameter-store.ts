@@ -139,7 +139,7 @@ export class ParameterStore {
     return {
       version: this.currentVersion,
       applies: this.applies,
-      tensors: this.tensors.map((t) => ({ values: t.values.slice(), slots: t.slots.map((s) => s.slice()) })),
+      tensors: this.tensors.map((t) => ({ name: t.spec.name, shape: [...t.spec.shape], values: t.values.slice(), slots: t.slots.map((s) => s.slice()) })),
     };
   }
 
@@ -176,5 +176,6 @@ export interface ParamsDelta {
 export interface StoreSnapshot {
   version: number;
   applies: number;
-  tensors: { values: Float32Array; slots: Float32Array[] }[];
+  /** `name` and `shape` are absent in checkpoints written before they were recorded. */
+  tensors: { name?: string; shape?: number[]; values: Float32Array; slots: Float32Array[] }[];
 }

@@ -53,7 +53,7 @@ describe('a decoded push applies like the gradient itself', () => {
         const bytes = data as Uint8Array;
         const payload = s % 2 ? new Uint8Array(bytes.byteLength + 1).subarray(1) : bytes;
         if (s % 2) payload.set(bytes);
-        expect(gate.check({ manifest, data: payload, batches: 1 })).toBeNull();
+        expect(gate.check({ manifest, data: payload, batches: 1 }, 'w1')).toBeNull();
         pushed.applyScratch();
         direct.tensors.forEach((t, i) => t.scratch.set(gradient[i]!));
         direct.applyScratch();

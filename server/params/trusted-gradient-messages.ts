@@ -18,6 +18,8 @@ export type TrustedGradientMessage =
       /** Present when the thread has not been sent this root set yet. */
       rootSet?: RootSet;
       values: Float32Array[];
+      /** The job's mini-batch size: the root set is taken in batches of this size, as workers take theirs. */
+      batchSize: number;
     }
   /** A pushed gradient (all tensors, flat) to compare with the trusted gradient of `snapshot`. */
   | { type: 'witness'; rootKey: string; snapshot: number; witness: number; gradient: Float32Array }
@@ -25,7 +27,8 @@ export type TrustedGradientMessage =
   | { type: 'forget'; rootKey: string };
 
 export type TrustedGradientReply =
-  | { type: 'trusted'; rootKey: string; snapshot: number; ok: true; loss: number; ms: number }
+  /** `batchNorm`: the median over the root set's mini-batches of each one's mean-gradient norm (what a push's norm per batch is). */
+  | { type: 'trusted'; rootKey: string; snapshot: number; ok: true; loss: number; batchNorm: number; ms: number }
   | { type: 'trusted'; rootKey: string; snapshot: number; ok: false; message: string }
   /**
    * The witnessed gradient's cosine with the snapshot's trusted gradient; null when

@@ -1,6 +1,6 @@
 /**
  * The trusted-gradient thread: the mean gradient of the loss over a job's root set at
- * the parameters it is sent, on tfjs's wasm backend, and the cosine of each witnessed
+ * the parameters it is sent (and its norm per mini-batch, for the norm bound), on tfjs's wasm backend, and the cosine of each witnessed
  * push with it. Both run here, off the coordinator's event loop. Each job's root set,
  * model and latest trusted gradient are kept under its key until it is forgotten.
  */
@@ -10,8 +10,6 @@ import { initNodeTf } from '../tf-node.js';
 import type { RootSet } from './root-set.js';
 import type { TrustedGradientMessage, TrustedGradientReply } from './trusted-gradient-messages.js';
 
-/** Root-set examples per forward and backward pass: bounds the thread's activation memory. */
-const CHUNK = 256;
 
 type Trust = Extract<TrustedGradientMessage, { type: 'trust' }>;
 type Witness = Extract<TrustedGradientMessage, { type: 'witness' }>;
@@ -30,25 +28,38 @@ interface Root {
 const roots = new Map<string, Root>();
 const post = (reply: TrustedGradientReply, transfer: ArrayBuffer[] = []) => parentPort!.postMessage(reply, transfer);
 
-/** The mean over the root set: each chunk's mean gradient weighted by its share of the examples. */
-async function rootGradient(trainer: ModelTrainer, rootSet: RootSet, values: Float32Array[]): Promise<{ gradient: Float64Array; loss: number }> {
+/**
+ * The mean gradient over the root set, taken one mini-batch of the job's size at a time
+ * (each batch's mean gradient weighted by its share of the examples), and the median
+ * of the full batches' gradient norms: the norm per batch an honest worker pushes at
+ * these parameters (all batches count when none is full: a root set smaller than a batch).
+ */
+async function rootGradient(trainer: ModelTrainer, rootSet: RootSet, values: Float32Array[], batchSize: number): Promise<{ gradient: Float64Array; loss: number; batchNorm: number }> {
   trainer.setParams(values);
   const count = rootSet.labels.length;
   const per = rootSet.featureShape.reduce((a, b) => a * b, 1);
   const gradient = new Float64Array(values.reduce((n, v) => n + v.length, 0));
+  const full: number[] = [];
+  const all: number[] = [];
   let loss = 0;
-  for (let start = 0; start < count; start += CHUNK) {
-    const size = Math.min(CHUNK, count - start);
+  for (let start = 0; start < count; start += batchSize) {
+    const size = Math.min(batchSize, count - start);
     const g = await trainer.gradient({ features: rootSet.features.subarray(start * per, (start + size) * per), labels: rootSet.labels.subarray(start, start + size), size });
     const w = size / count;
     let at = 0;
+    let sq = 0;
     for (const t of g.grads) {
-      for (let i = 0; i < t.length; i++) gradient[at + i] = gradient[at + i]! + w * t[i]!;
+      for (let i = 0; i < t.length; i++) {
+        gradient[at + i] = gradient[at + i]! + w * t[i]!;
+        sq += t[i]! * t[i]!;
+      }
       at += t.length;
     }
+    (size === batchSize ? full : all).push(Math.sqrt(sq));
     loss += w * g.loss;
   }
-  return { gradient, loss };
+  const norms = (full.length > 0 ? full : all).sort((a, b) => a - b);
+  return { gradient, loss, batchNorm: norms[(norms.length - 1) >> 1]! };
 }
 
 function cosine(trusted: Root['trusted'], g: Float32Array): number | null {
@@ -88,13 +99,13 @@ async function trust(msg: Trust, root: Root): Promise<void> {
   const rootSet = root.rootSet;
   if (!rootSet) throw new Error(`trusted-gradient thread has no root set "${msg.rootKey}"`);
   root.trainer ??= await ModelTrainer.create(msg.topology, msg.tensors, rootSet.featureShape, rootSet.numClasses);
-  const { gradient, loss } = await rootGradient(root.trainer, rootSet, msg.values);
+  const { gradient, loss, batchNorm } = await rootGradient(root.trainer, rootSet, msg.values, msg.batchSize);
   let sq = 0;
   for (let i = 0; i < gradient.length; i++) sq += gradient[i]! * gradient[i]!;
-  if (!Number.isFinite(sq)) throw new Error(`the root set's gradient is not finite at snapshot ${msg.snapshot}`);
+  if (!Number.isFinite(sq) || !Number.isFinite(batchNorm)) throw new Error(`the root set's gradient is not finite at snapshot ${msg.snapshot}`);
   if (root.snapshot !== msg.snapshot) return; // a newer snapshot arrived meanwhile
   root.trusted = { gradient, norm: Math.sqrt(sq) };
-  post({ type: 'trusted', rootKey: msg.rootKey, snapshot: msg.snapshot, ok: true, loss, ms: performance.now() - started });
+  post({ type: 'trusted', rootKey: msg.rootKey, snapshot: msg.snapshot, ok: true, loss, batchNorm, ms: performance.now() - started });
   for (const w of root.waiting) judge(root, w);
   root.waiting = [];
 }

@@ -2,7 +2,7 @@
  * The parameter server's own gradients, on a thread (trusted-gradient-worker.ts) so that
  * the event loop never waits on a forward and backward pass over a root set, nor on a
  * dot product over a model: `trust` has the thread take the gradient of a job's root set
- * at one version's parameters, `witness` hands it a pushed gradient to compare with
+ * (and its norm per mini-batch) at one version's parameters, `witness` hands it a pushed gradient to compare with
  * that version's trusted gradient. One thread per coordinator, messages handled in
  * order. A thread that fails fails what it held; the next request starts a new one.
  */
@@ -26,6 +26,15 @@ export interface TrustRequest {
   values: Float32Array[];
   /** Called only when the thread needs the root set (first use, or after a restart). */
   rootSet: () => RootSet;
+  /** The job's mini-batch size, for the norm per batch. */
+  batchSize: number;
+}
+
+/** A trusted gradient taken: the root set's mean loss, the PS's norm per mini-batch there, and how long it took. */
+export interface Trusted {
+  loss: number;
+  batchNorm: number;
+  ms: number;
 }
 
 export interface Judgement {
@@ -41,7 +50,7 @@ export interface TrustedGradientService {
    * for `rootKey`; rejects if the thread could not compute it. At most one per root key
    * at a time.
    */
-  trust(req: TrustRequest): Promise<{ loss: number; ms: number }>;
+  trust(req: TrustRequest): Promise<Trusted>;
   /** Compares `gradient` (transferred; all tensors, flat) with the trusted gradient of `snapshot`. */
   witness(rootKey: string, snapshot: number, gradient: Float32Array): Promise<Judgement>;
   /** The job is gone: the thread drops its root set. */
@@ -65,7 +74,7 @@ export function createTrustedGradientService(options: TrustedGradientServiceOpti
   let nextWitness = 1;
   /** Root sets the current thread holds; a new thread starts empty. */
   let sent = new Set<string>();
-  const trusts = new Map<string, Pending<{ loss: number; ms: number }>>();
+  const trusts = new Map<string, Pending<Trusted>>();
   const witnesses = new Map<number, Pending<Judgement>>();
 
   const failAll = (err: Error) => {
@@ -84,7 +93,7 @@ export function createTrustedGradientService(options: TrustedGradientServiceOpti
     const key = `${reply.rootKey}#${reply.snapshot}`;
     const pending = trusts.get(key);
     trusts.delete(key);
-    if (reply.ok) pending?.resolve({ loss: reply.loss, ms: reply.ms });
+    if (reply.ok) pending?.resolve({ loss: reply.loss, batchNorm: reply.batchNorm, ms: reply.ms });
     else pending?.reject(new Error(reply.message));
   };
 
@@ -116,8 +125,8 @@ export function createTrustedGradientService(options: TrustedGradientServiceOpti
         const w = ensureWorker();
         const rootSet = sent.has(req.rootKey) ? undefined : req.rootSet();
         sent.add(req.rootKey);
-        const { rootKey, snapshot, topology, tensors, values } = req;
-        w.postMessage({ type: 'trust', rootKey, snapshot, topology, tensors, rootSet, values } satisfies TrustedGradientMessage, values.map((v) => v.buffer as ArrayBuffer));
+        const { rootKey, snapshot, topology, tensors, values, batchSize } = req;
+        w.postMessage({ type: 'trust', rootKey, snapshot, topology, tensors, rootSet, values, batchSize } satisfies TrustedGradientMessage, values.map((v) => v.buffer as ArrayBuffer));
       });
     },
     witness(rootKey, snapshot, gradient) {

@@ -17,12 +17,16 @@ export interface StoredJob {
 }
 
 export interface JobStore {
+  /** The next job number: never handed out twice, not even after its job is deleted or the coordinator restarts. */
+  takeJobNumber(): number;
   saveJob(job: StoredJob): void;
   setState(id: string, state: JobState, failure: string | null): void;
   deleteJob(id: string): void;
   listJobs(): StoredJob[];
+  /** Stores the record with its confusion matrix, when it has one. */
   addEval(jobId: string, rec: EvalRecord): void;
-  evals(jobId: string): EvalRecord[];
+  /** Oldest first; with each record's confusion matrix only when asked (exports), not for the in-memory history. */
+  evals(jobId: string, options?: { confusion?: boolean }): EvalRecord[];
   addMetrics(jobId: string, points: readonly MetricPoint[]): void;
   /** The most recent `limit` points, oldest first. */
   metrics(jobId: string, limit: number): MetricPoint[];

@@ -28,6 +28,13 @@ CREATE TABLE IF NOT EXISTS metrics (
   point TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS metrics_job ON metrics(job_id, at);
+CREATE TABLE IF NOT EXISTS counters (
+  name TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+);
+-- A data dir from before the counter starts it past its highest stored job.
+INSERT OR IGNORE INTO counters (name, value)
+  SELECT 'next_job', COALESCE(MAX(CAST(substr(id, 5) AS INTEGER)), 0) + 1 FROM jobs WHERE id GLOB 'job-[0-9]*';
 `;
 
 interface JobRow {
@@ -47,6 +54,14 @@ export class SqliteJobStore implements JobStore {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('foreign_keys = ON');
     this.db.exec(SCHEMA);
+    // Stores made before evaluations had confusion matrices: add the column, NULL for their rows.
+    const evalColumns = this.db.prepare("SELECT name FROM pragma_table_info('evals')").all() as { name: string }[];
+    if (!evalColumns.some((c) => c.name === 'confusion')) this.db.exec('ALTER TABLE evals ADD COLUMN confusion TEXT');
+  }
+
+  takeJobNumber(): number {
+    const row = this.db.prepare("UPDATE counters SET value = value + 1 WHERE name = 'next_job' RETURNING value - 1 AS taken").get() as { taken: number };
+    return row.taken;
   }
 
   saveJob(job: StoredJob): void {
@@ -80,14 +95,20 @@ export class SqliteJobStore implements JobStore {
 
   addEval(jobId: string, rec: EvalRecord): void {
     this.db
-      .prepare('INSERT INTO evals (job_id, version, examples_seen, accuracy, loss, at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(jobId, rec.version, rec.examplesSeen, rec.accuracy, rec.loss, rec.at);
+      .prepare('INSERT INTO evals (job_id, version, examples_seen, accuracy, loss, at, confusion) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(jobId, rec.version, rec.examplesSeen, rec.accuracy, rec.loss, rec.at, rec.confusion ? JSON.stringify(rec.confusion) : null);
   }
 
-  evals(jobId: string): EvalRecord[] {
-    return this.db
-      .prepare('SELECT version, examples_seen AS examplesSeen, accuracy, loss, at FROM evals WHERE job_id = ? ORDER BY at')
-      .all(jobId) as EvalRecord[];
+  evals(jobId: string, options: { confusion?: boolean } = {}): EvalRecord[] {
+    if (!options.confusion) {
+      return this.db
+        .prepare('SELECT version, examples_seen AS examplesSeen, accuracy, loss, at FROM evals WHERE job_id = ? ORDER BY at')
+        .all(jobId) as EvalRecord[];
+    }
+    const rows = this.db
+      .prepare('SELECT version, examples_seen AS examplesSeen, accuracy, loss, at, confusion FROM evals WHERE job_id = ? ORDER BY at')
+      .all(jobId) as (EvalRecord & { confusion: string | null })[];
+    return rows.map(({ confusion, ...rec }) => (confusion ? { ...rec, confusion: JSON.parse(confusion) as number[][] } : rec));
   }
 
   addMetrics(jobId: string, points: readonly MetricPoint[]): void {

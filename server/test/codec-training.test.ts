@@ -29,7 +29,8 @@ describe.each([
   let joined: TrainingWorker;
 
   beforeAll(async () => {
-    run = await startCoordinator({ model: 'mlp', codec, topkRatio, maxStaleness: 4 });
+    // Shards of 2000 examples: one lease of 32 batches gives the 31 pushes and the probe.
+    run = await startCoordinator({ model: 'mlp', codec, topkRatio, maxStaleness: 4, shardSize: 2000 });
     joined = await joinAsTrainer(run.url);
     ({ worker, job, trainer } = joined);
   });
@@ -45,14 +46,14 @@ describe.each([
     const lease = await worker.emitWithAck('shard:lease', { jobId: job.jobId });
     if (!lease.ok || !lease.lease) throw new Error('no lease');
     const shard = await fetchShard(run.url + lease.lease.url);
-    const batches = [...batchesOf(shard, job.batchSize)];
-    const probe = batches[0]!;
+    const batches = [...batchesOf(shard, job.batchSize, lease.lease)];
+    const probe = batches.at(-1)!;
 
     let { version, values } = await joined.pull();
     trainer.setParams(values);
     const lossBefore = (await trainer.gradient(probe)).loss;
-    // Two passes over the shard: a top-k worker moves 1 % of the weights per push.
-    const steps = [...batches.slice(1), ...batches.slice(1)];
+    // 31 pushes: a top-k worker moves 1 % of the weights per push.
+    const steps = batches.slice(0, -1);
     for (const batch of steps) {
       trainer.setParams(values);
       const g = await trainer.gradient(batch);
@@ -60,7 +61,7 @@ describe.each([
       const payload = acc.take();
       expect(payload.manifest.codec).toBe(codec);
       const ack = await worker.emitWithAck('grads:push', {
-        jobId: job.jobId, baseVersion: version, batches: 1, examples: batch.size, loss: g.loss, ...payload,
+        jobId: job.jobId, leaseId: lease.lease.leaseId, baseVersion: version, batches: 1, loss: g.loss, ...payload,
       });
       expect(ack).toEqual({ ok: true, version: version + 1, staleness: 0 });
       ({ version, values } = await joined.pull());

@@ -12,7 +12,7 @@ import { afterAll, expect, it } from 'vitest';
 import { encodeTensors } from '../../shared/codec.js';
 import type { CheckpointInfo, JobDetail } from '../../shared/operator-protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
-import { connectTestWorker } from '../../test-support/index.js';
+import { connectTestWorker, LeasedPusher } from '../../test-support/index.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TOKEN = 'crash-token';
@@ -56,20 +56,21 @@ it('resumes from the last checkpoint after SIGKILL and keeps training', async ()
   ).json()) as { job: JobDetail };
   const jobId = created.job.id;
 
-  const push = async (w: Awaited<ReturnType<typeof connectTestWorker>>, tensors: { name: string; shape: number[] }[], baseVersion: number) => {
+  const push = async (w: LeasedPusher, tensors: { name: string; shape: number[] }[], baseVersion: number) => {
     const payload = encodeTensors(tensors.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(1e-3) })));
-    return w.emitWithAck('grads:push', { jobId, baseVersion, batches: 1, examples: 64, loss: 2, ...payload });
+    return w.push({ baseVersion, loss: 2, ...payload });
   };
 
   const w1 = await connectTestWorker(first.url);
   const hello = await w1.emitWithAck('worker:hello', { userAgent: 'vitest' });
   if (!hello.ok || !hello.job) throw new Error('no job');
   const tensors = hello.job.tensors;
+  const pusher1 = new LeasedPusher(w1, jobId);
   let version = 0;
   let checkpointed = 0;
   const deadline = Date.now() + 30_000;
   while (checkpointed < 20 && Date.now() < deadline) {
-    const r = await push(w1, tensors, version);
+    const r = await push(pusher1, tensors, version);
     if (r.ok) version = r.version;
     const list = (await (await api(first.url, `/api/jobs/${jobId}/checkpoints`)).json()) as CheckpointInfo[];
     checkpointed = list.at(-1)?.version ?? 0;
@@ -89,7 +90,7 @@ it('resumes from the last checkpoint after SIGKILL and keeps training', async ()
   const w2 = await connectTestWorker(second.url);
   const again = await w2.emitWithAck('worker:hello', { userAgent: 'vitest' });
   expect(again.ok && again.job?.jobId).toBe(jobId);
-  const r = await push(w2, tensors, detail.version);
+  const r = await push(new LeasedPusher(w2, jobId), tensors, detail.version);
   expect(r).toMatchObject({ ok: true, version: detail.version + 1 });
   w1.disconnect();
   w2.disconnect();

@@ -43,13 +43,13 @@ async function pushSteps(run: Running, steps: number): Promise<void> {
     const acc = new GradientAccumulator(job.tensors, codecOf(job));
     const lease = await worker.emitWithAck('shard:lease', { jobId: job.jobId });
     if (!lease.ok || !lease.lease) throw new Error('no lease');
-    const batches = [...batchesOf(await fetchShard(run.url + lease.lease.url), job.batchSize)].slice(0, steps);
+    const batches = [...batchesOf(await fetchShard(run.url + lease.lease.url), job.batchSize, lease.lease)].slice(0, steps);
     for (const batch of batches) {
       const { version, values } = await joined.pull();
       trainer.setParams(values);
       const g = await trainer.gradient(batch);
       acc.add(g.grads, g.loss, batch.size);
-      const ack = await worker.emitWithAck('grads:push', { jobId: job.jobId, baseVersion: version, batches: 1, examples: batch.size, loss: g.loss, ...acc.take() });
+      const ack = await worker.emitWithAck('grads:push', { jobId: job.jobId, leaseId: lease.lease.leaseId, baseVersion: version, batches: 1, loss: g.loss, ...acc.take() });
       if (!ack.ok) throw new Error(ack.message);
     }
   } finally {

@@ -30,8 +30,8 @@ it('stamps each push with the version its gradient was computed on', async () =>
   await exchange.start();
   const lease = await w.emitWithAck('shard:lease', { jobId: job.jobId });
   if (!lease.ok || !lease.lease) throw new Error('no lease');
-  for (const batch of batchesOf(await fetchShard(run.url + lease.lease.url), job.batchSize)) {
-    await exchange.train(batch);
+  for (const batch of batchesOf(await fetchShard(run.url + lease.lease.url), job.batchSize, lease.lease)) {
+    await exchange.train(batch, lease.lease.leaseId);
   }
   await exchange.flush();
   joined.close();

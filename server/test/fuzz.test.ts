@@ -2,7 +2,9 @@
  * Hostile input: at least 10,000 malformed worker messages through real socket.io
  * clients. The coordinator stays up, every message gets a coded refusal or its socket
  * is disconnected, the fuzzed job's parameters stay bit-identical (no valid push is in
- * the fuzz), and an honest worker on another job keeps training meanwhile.
+ * the fuzz), and an honest worker on another job keeps training meanwhile. The fuzzer
+ * pushes on a real lease, so its pushes reach the gradient checks; when its faults cost
+ * it the lease (three in a row), it comes back as a new worker, as an attacker would.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { seededRandom } from '../../shared/seeded-random.js';
@@ -11,7 +13,7 @@ import { ALL_ERROR_CODES } from '../../shared/errors.js';
 import type { JobAssignment } from '../../shared/protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
 import type { Job } from '../jobs/job.js';
-import { connectTestWorker, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
+import { connectTestWorker, LeasedPusher, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
 
 const MESSAGES = 10_000;
 let run: Running;
@@ -43,11 +45,12 @@ it(`survives ${MESSAGES} malformed messages with coded refusals, untouched param
   let honestAccepted = 0;
   const honestLoop = (async () => {
     const job = hh.job as JobAssignment;
+    const pusher = new LeasedPusher(honest, job.jobId);
     while (honestRunning) {
       const snap = await honest.emitWithAck('params:pull', { jobId: job.jobId });
       if (!snap.ok) continue;
       const payload = encodeTensors(job.tensors.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(1e-4) })));
-      const r = await honest.emitWithAck('grads:push', { jobId: job.jobId, baseVersion: snap.version, batches: 1, examples: 64, loss: 1, ...payload });
+      const r = await pusher.push({ baseVersion: snap.version, loss: 1, ...payload });
       if (r.ok) honestAccepted++;
     }
   })();
@@ -55,11 +58,13 @@ it(`survives ${MESSAGES} malformed messages with coded refusals, untouched param
   const rand = seededRandom(1234);
   const pick = <T,>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
   const tensors = target.assignment().tensors;
+  /** The fuzzer's current lease (a fresh socket leases one). */
+  let leaseId = 'L0';
   const good = () => {
     const p = encodeTensors(tensors.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(1e-3) })));
-    return { jobId: target.id, baseVersion: 0, batches: 1, examples: 64, loss: 1, manifest: p.manifest, data: p.data as Uint8Array };
+    return { jobId: target.id, leaseId, baseVersion: 0, batches: 1, loss: 1, manifest: p.manifest, data: p.data as Uint8Array };
   };
-  const template = good();
+  let template = good();
   const malformed: (() => [string, unknown])[] = [
     () => ['grads:push', pick([null, 42, 'x', [], true, { jobId: 5 }, { __proto__: { ok: true } }])],
     () => [`evil:${Math.floor(rand() * 1e6)}`, { jobId: target.id }],
@@ -81,7 +86,10 @@ it(`survives ${MESSAGES} malformed messages with coded refusals, untouched param
     () => ['worker:hello', pick([{}, { userAgent: 'y'.repeat(10_000) }, { userAgent: 1 }])],
     () => ['params:pull', pick([{ jobId: 'job-999' }, { jobId: { $ne: 1 } }, null, { jobId: target.id, have: pick([-1, 0.5, 'v1', 1e300, {}]) }])],
     () => ['shard:lease', pick([{ jobId: 7 }, [], { jobId: 'job-0' }])],
-    () => ['grads:push', { ...template, batches: 0 }],
+    () => ['grads:push', { ...template, batches: pick([0, 2, 100_000, 0.5, -1]) }],
+    () => ['grads:push', { ...template, leaseId: pick(['L1', 'L999999', '', 7, null]) }],
+    () => ['grads:push', { ...template, loss: pick([null, -1, 1e300, 16.3, 'x']) }],
+    () => ['grads:push', { ...template, examples: 1e8, loss: NaN }],
     () => ['grads:push', { ...template, manifest: { ...template.manifest, tensors: template.manifest.tensors.map((t) => ({ ...t, dtype: 'float64' })) } }],
   ];
 
@@ -90,6 +98,8 @@ it(`survives ${MESSAGES} malformed messages with coded refusals, untouched param
   let sent = 0;
   let sockets = 0;
   let socket: TestWorker | null = null;
+  /** Set when the fuzzer's faults cost it its lease: it comes back as a new worker. */
+  let barred = false;
 
   const fresh = async () => {
     socket?.disconnect();
@@ -97,6 +107,10 @@ it(`survives ${MESSAGES} malformed messages with coded refusals, untouched param
     sockets++;
     const h = await socket.emitWithAck('worker:hello', { userAgent: 'fuzzer' });
     expect(h.ok && h.job?.jobId).toBe(target.id);
+    const l = await socket.emitWithAck('shard:lease', { jobId: target.id });
+    leaseId = l.ok && l.lease ? l.lease.leaseId : 'L0';
+    template = good();
+    barred = false;
   };
   await fresh();
 
@@ -106,6 +120,7 @@ it(`survives ${MESSAGES} malformed messages with coded refusals, untouched param
         ok?: boolean;
         code?: string;
       };
+      if (r?.code === 'LEASE_LOST' || r?.code === 'WORKER_BARRED') barred = true;
       if (r?.ok === false && codes.has(r.code ?? '')) return 'refused';
       if (r?.ok === true) return event === 'grads:push' ? 'accepted-push' : 'ok-other';
       return 'bad-answer';
@@ -116,7 +131,7 @@ it(`survives ${MESSAGES} malformed messages with coded refusals, untouched param
   };
 
   while (sent < MESSAGES) {
-    if (!socket!.connected) await fresh();
+    if (!socket!.connected || barred) await fresh();
     const s = socket!;
     // Every 25th round is a flood: a burst far beyond the rate limit.
     const flood = Math.floor(sent / 100) % 25 === 24;

@@ -13,7 +13,7 @@ import type { JobSummary } from '../../shared/protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
 import { ProcessGroup } from '../../farm/process-group.js';
 import { descendants, isAlive, isChromium } from '../../farm/process-tree.js';
-import { connectTestWorker } from '../../test-support/index.js';
+import { connectTestWorker, leaseShard } from '../../test-support/index.js';
 
 /** Loaded into the coordinator's process (NODE_OPTIONS): at exit it writes which playwright-core files it loaded. */
 const LOADED_PROBE = `
@@ -75,9 +75,10 @@ it('the coordinator alone: one SIGTERM to the group checkpoints where the job mo
   if (!hello.ok || !hello.job) throw new Error('no job');
   const { jobId, tensors } = hello.job;
   let version = 0;
+  const { leaseId } = await leaseShard(worker, jobId);
   for (let i = 0; i < 3; i++) {
     const payload = encodeTensors(tensors.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(1e-3) })));
-    const ack = await worker.emitWithAck('grads:push', { jobId, baseVersion: version, batches: 1, examples: 64, loss: 2, ...payload });
+    const ack = await worker.emitWithAck('grads:push', { jobId, leaseId, baseVersion: version, batches: 1, loss: 2, ...payload });
     if (!ack.ok) throw new Error(ack.message);
     version = ack.version;
   }

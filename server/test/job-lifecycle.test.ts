@@ -40,7 +40,7 @@ describe('job specs and topologies are validated with the field named', () => {
     ['unknown dataset', { spec: { dataset: 'cifar-10' } }, /dataset: no dataset named "cifar-10"/],
     ['cnn on tabular data', { spec: { model: 'cnn', dataset: 'iris' } }, /model: .*input \[4\]/],
     ['custom without topology', { spec: { model: 'custom' } }, /model: A custom model needs a tfjs Layers topology/],
-    ['garbage topology', { spec: { model: 'custom' }, topology: { class_name: 'Nope', config: {} } }, /model: The topology is not a valid tfjs Layers model/],
+    ['garbage topology', { spec: { model: 'custom' }, topology: { class_name: 'Nope', config: {} } }, /model: The topology's class_name must be Sequential, Model or Functional/],
     ['topology for a preset', { spec: { model: 'mlp' }, topology: { a: 1 } }, /topology: only a custom model/],
     ['unknown body key', { spec: {}, strat: true }, /strat/],
   ];
@@ -132,7 +132,7 @@ describe('lifecycle', () => {
     expect((await api('POST', `/api/jobs/${id}/start`)).body).toMatchObject({ ok: false, code: ErrorCode.BAD_REQUEST, message: 'Cannot start a job that is running' });
     expect((await api('POST', `/api/jobs/${id}/pause`)).body.job!.state).toBe('paused');
     expect((await api('POST', `/api/jobs/${id}/resume`)).body.job!.state).toBe('running');
-    expect((await api('POST', `/api/jobs/${id}/stop`)).body.job!.state).toBe('done');
+    expect((await api('POST', `/api/jobs/${id}/stop`)).body.job!.state).toBe('stopped');
     expect((await api('POST', `/api/jobs/${id}/resume`)).status).toBe(409);
     expect((await api('DELETE', `/api/jobs/${id}`)).status).toBe(200);
     expect((await fetch(`${run.url}/api/jobs/${id}`)).status).toBe(404);
@@ -145,7 +145,9 @@ describe('lifecycle', () => {
     job.control('start');
     const payload = encodeTensors(job.assignment().tensors.map((t) => ({ ...t, values: Float32Array.from({ length: sizeOf(t.shape) }, (_, i) => (i % 2 ? 1e37 : -1e37)) })));
     // Finite gradients, accepted; the update overflows what the model can compute with.
-    const r = await job.push('w-test', { jobId: job.id, baseVersion: 0, batches: 1, examples: 64, loss: 1, ...payload });
+    const leased = job.lease('w-test');
+    if (!leased.ok || !leased.lease) throw new Error('no lease');
+    const r = await job.push('w-test', { jobId: job.id, leaseId: leased.lease.leaseId, baseVersion: 0, batches: 1, loss: 1, ...payload });
     expect(r.ok).toBe(true);
     await job.evaluateIfChanged();
     const detail = (await (await fetch(`${run.url}/api/jobs/${job.id}`)).json()) as JobDetail;

@@ -14,7 +14,7 @@ import { OPERATOR_NAMESPACE, type OperatorServerToClientEvents } from '../../sha
 import type { EvalRecord } from '../../shared/protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
 import { CheckpointStore } from '../checkpoints/checkpoint-store.js';
-import { joinAssigned, MANUAL_CLOCK_START, ManualClock, startCoordinator, waitForEvent, type Running, type TestWorker } from '../../test-support/index.js';
+import { joinAssigned, leaseShard, MANUAL_CLOCK_START, ManualClock, startCoordinator, waitForEvent, type Running, type TestWorker } from '../../test-support/index.js';
 
 const TOKEN = 'schedule-test-token';
 let run: Running | null = null;
@@ -36,8 +36,8 @@ it('ticks the dashboard every second, checkpoints every checkpointSeconds and ev
   const r = (run = await startCoordinator({ model: 'mlp', evalIntervalSeconds: 60, checkpointSeconds: 30 }, { clock, dataDir, operatorToken: TOKEN }));
   dashboard = io(r.url + OPERATOR_NAMESPACE, { auth: { token: TOKEN }, transports: ['websocket'], reconnection: false, forceNew: true });
   await waitForEvent(dashboard, 'dashboard:init');
-  // The dashboard tick, and the running job's evaluation and checkpoint intervals.
-  expect(clock.pending).toBe(3);
+  // The dashboard tick, and the running job's evaluation, checkpoint and lease-sweep intervals.
+  expect(clock.pending).toBe(4);
 
   const tick = waitForEvent<{ at: number }>(dashboard, 'dashboard:tick');
   clock.advance(1000);
@@ -45,7 +45,8 @@ it('ticks the dashboard every second, checkpoints every checkpointSeconds and ev
 
   const { w, job } = await joinAssigned(r.url, sockets, 'vitest-schedule');
   const payload = encodeTensors(job.tensors.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(1e-3) })));
-  expect(await w.emitWithAck('grads:push', { jobId: job.jobId, baseVersion: 0, batches: 1, examples: 64, loss: 2.3, ...payload })).toMatchObject({ ok: true, version: 1 });
+  const { leaseId } = await leaseShard(w, job.jobId);
+  expect(await w.emitWithAck('grads:push', { jobId: job.jobId, leaseId, baseVersion: 0, batches: 1, loss: 2.3, ...payload })).toMatchObject({ ok: true, version: 1 });
 
   clock.advance(29_000);
   const checkpoints = new CheckpointStore(join(dataDir, 'checkpoints'));
@@ -63,5 +64,5 @@ it('ticks the dashboard every second, checkpoints every checkpointSeconds and ev
   expect(r.job.control('pause').ok).toBe(true);
   expect(clock.pending).toBe(1); // the dashboard tick alone
   expect(r.job.control('resume').ok).toBe(true);
-  expect(clock.pending).toBe(3);
+  expect(clock.pending).toBe(4);
 });

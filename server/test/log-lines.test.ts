@@ -92,12 +92,12 @@ it('every line is JSON with level, time, pid, hostname, ns and msg, and none hol
   const lease = await trainer.worker.emitWithAck('shard:lease', { jobId });
   if (!lease.ok || !lease.lease) throw new Error('no lease');
   const shard = await fetchShard(url + lease.lease.url);
-  for (const batch of [...batchesOf(shard, trainer.job.batchSize)].slice(0, 3)) {
+  for (const batch of [...batchesOf(shard, trainer.job.batchSize, lease.lease)].slice(0, 3)) {
     const { version, values } = await trainer.pull();
     trainer.trainer.setParams(values);
     const g = await trainer.trainer.gradient(batch);
     const payload = encodeTensors(trainer.job.tensors.map((t, i) => ({ ...t, values: g.grads[i]! })));
-    const ack = await trainer.worker.emitWithAck('grads:push', { jobId, baseVersion: version, batches: 1, examples: batch.size, loss: g.loss, ...payload });
+    const ack = await trainer.worker.emitWithAck('grads:push', { jobId, leaseId: lease.lease.leaseId, baseVersion: version, batches: 1, loss: g.loss, ...payload });
     expect(ack.ok).toBe(true);
   }
   for (const action of ['pause', 'resume', 'stop']) expect((await api(`/api/jobs/${jobId}/${action}`, { method: 'POST' })).status).toBe(200);
@@ -135,7 +135,7 @@ it('every line is JSON with level, time, pid, hostname, ns and msg, and none hol
   found('worker-ns', 'worker joined', { job: jobId });
   found('worker-ns', 'worker left');
   found('job', 'job state', { job: jobId, state: 'paused' });
-  found('job', 'job done', { job: jobId, reason: 'stopped by the operator' });
+  found('job', 'job stopped', { job: jobId, reason: 'stopped by the operator' });
   found('job', 'checkpoint written', { job: jobId, level: 'debug' });
   found('main', 'shutting down', { signal: 'SIGTERM' });
 });

@@ -56,7 +56,7 @@ async function trainShards(r: Running, { w, job }: { w: TestWorker; job: JobAssi
     for (let s = 0; s < shards; s++) {
       const lease = await w.emitWithAck('shard:lease', { jobId: job.jobId });
       if (!lease.ok || !lease.lease) throw new Error('no lease');
-      for (const batch of batchesOf(await fetchShard(r.url + lease.lease.url), job.batchSize)) await exchange.train(batch);
+      for (const batch of batchesOf(await fetchShard(r.url + lease.lease.url), job.batchSize, lease.lease)) await exchange.train(batch, lease.lease.leaseId);
       await exchange.flush();
       await w.emitWithAck('shard:complete', { jobId: job.jobId, leaseId: lease.lease.leaseId });
     }

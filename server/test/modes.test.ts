@@ -8,9 +8,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeTensors } from '../../shared/codec.js';
 import type { JobSpecInput } from '../../shared/job-spec.js';
-import type { GradientPush, JobAssignment } from '../../shared/protocol.js';
+import type { GradientPush, JobAssignment, ShardLeaseGrant } from '../../shared/protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
-import { joinAssigned, leave, ManualClock, settledAfterRoundTrips, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
+import { joinAssigned, leaseShard, leave, ManualClock, settledAfterRoundTrips, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
 
 const LR = 0.1;
 let run: Running | null = null;
@@ -31,12 +31,17 @@ async function start(spec: JobSpecInput): Promise<Running> {
   return run;
 }
 
-const join = (r: Running) => joinAssigned(r.url, sockets, 'vitest-modes');
+/** A worker that joined and leased a shard. */
+async function join(r: Running): Promise<{ w: TestWorker; job: JobAssignment; lease: ShardLeaseGrant }> {
+  const joined = await joinAssigned(r.url, sockets, 'vitest-modes');
+  return { ...joined, lease: await leaseShard(joined.w, joined.job.jobId) };
+}
 
-/** A push whose every value is `fill`, computed on `baseVersion`. */
-function push(job: JobAssignment, baseVersion: number, fill: number): GradientPush {
+/** A push on the worker's lease whose every value is `fill`, computed on `baseVersion` (as many batches as the mode's push carries). */
+function push({ job, lease }: { job: JobAssignment; lease: ShardLeaseGrant }, baseVersion: number, fill: number): GradientPush {
   const payload = encodeTensors(job.tensors.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(fill) })));
-  return { jobId: job.jobId, baseVersion, batches: 1, examples: 64, loss: 2.3, ...payload };
+  const batches = job.mode.name === 'local' ? job.mode.localSteps : job.nPush;
+  return { jobId: job.jobId, leaseId: lease.leaseId, baseVersion, batches, loss: 2.3, ...payload };
 }
 
 /** The first value of the first tensor: every value moves alike under these uniform pushes. */
@@ -49,17 +54,17 @@ describe('sync barrier', () => {
     const [a, b, c] = [await join(r), await join(r), await join(r)];
     expect(a.job.mode).toEqual({ name: 'sync', backupWorkers: 0 });
     const p0 = param0(r);
-    const first = a.w.emitWithAck('grads:push', push(a.job, 0, 1));
+    const first = a.w.emitWithAck('grads:push', push(a, 0, 1));
     expect(await settledAfterRoundTrips(first, a.w)).toBe(false);
     expect(r.job.store.version).toBe(0);
     // Two pushes racing to close the round: one apply.
-    const [ackA, ackB, ackC] = await Promise.all([first, b.w.emitWithAck('grads:push', push(b.job, 0, 2)), c.w.emitWithAck('grads:push', push(c.job, 0, 3))]);
+    const [ackA, ackB, ackC] = await Promise.all([first, b.w.emitWithAck('grads:push', push(b, 0, 2)), c.w.emitWithAck('grads:push', push(c, 0, 3))]);
     for (const ack of [ackA, ackB, ackC]) expect(ack).toEqual({ ok: true, version: 1, staleness: 0 });
     expect(r.job.store.version).toBe(1);
     expect(param0(r)).toBe(f32(p0 - f32(LR * 2))); // mean of 1, 2, 3
     expect(r.job.consistency.rounds).toBe(1);
 
-    const late = await a.w.emitWithAck('grads:push', push(a.job, 0, 5));
+    const late = await a.w.emitWithAck('grads:push', push(a, 0, 5));
     expect(late).toMatchObject({ ok: false, code: 'LATE' });
     expect(r.job.stats.pushesRejected.LATE).toBe(1);
     expect(r.job.store.version).toBe(1);
@@ -69,9 +74,9 @@ describe('sync barrier', () => {
   it('refuses a second push by the same worker for the open round', async () => {
     const r = await start({ mode: 'sync' });
     const [a, b] = [await join(r), await join(r)];
-    const held = a.w.emitWithAck('grads:push', push(a.job, 0, 1));
-    expect(await a.w.emitWithAck('grads:push', push(a.job, 0, 1))).toMatchObject({ ok: false, code: 'ALREADY_PUSHED' });
-    await b.w.emitWithAck('grads:push', push(b.job, 0, 1));
+    const held = a.w.emitWithAck('grads:push', push(a, 0, 1));
+    expect(await a.w.emitWithAck('grads:push', push(a, 0, 1))).toMatchObject({ ok: false, code: 'ALREADY_PUSHED' });
+    await b.w.emitWithAck('grads:push', push(b, 0, 1));
     expect(await held).toMatchObject({ ok: true, version: 1 });
     expect(r.job.stats.pushesRejected.ALREADY_PUSHED).toBe(1);
   });
@@ -80,12 +85,12 @@ describe('sync barrier', () => {
     const r = await start({ mode: 'sync', backupWorkers: 1 });
     const [a, b, c] = [await join(r), await join(r), await join(r)];
     const p0 = param0(r);
-    const held = a.w.emitWithAck('grads:push', push(a.job, 0, 1));
+    const held = a.w.emitWithAck('grads:push', push(a, 0, 1));
     expect(await settledAfterRoundTrips(held, a.w)).toBe(false);
-    expect(await b.w.emitWithAck('grads:push', push(b.job, 0, 3))).toEqual({ ok: true, version: 1, staleness: 0 });
+    expect(await b.w.emitWithAck('grads:push', push(b, 0, 3))).toEqual({ ok: true, version: 1, staleness: 0 });
     expect(await held).toEqual({ ok: true, version: 1, staleness: 0 });
     expect(param0(r)).toBe(f32(p0 - f32(LR * 2)));
-    expect(await c.w.emitWithAck('grads:push', push(c.job, 0, 100))).toMatchObject({ ok: false, code: 'LATE' });
+    expect(await c.w.emitWithAck('grads:push', push(c, 0, 100))).toMatchObject({ ok: false, code: 'LATE' });
     expect(r.job.stats.pushesRejected.LATE).toBe(1);
   });
 
@@ -93,15 +98,15 @@ describe('sync barrier', () => {
     const r = await start({ mode: 'sync' });
     const [a, b, c] = [await join(r), await join(r), await join(r)];
     const p0 = param0(r);
-    const heldA = a.w.emitWithAck('grads:push', push(a.job, 0, 1));
-    const heldB = b.w.emitWithAck('grads:push', push(b.job, 0, 3));
+    const heldA = a.w.emitWithAck('grads:push', push(a, 0, 1));
+    const heldB = b.w.emitWithAck('grads:push', push(b, 0, 3));
     expect(await settledAfterRoundTrips(Promise.race([heldA, heldB]), a.w, b.w)).toBe(false);
     c.w.disconnect();
     expect(await heldA).toEqual({ ok: true, version: 1, staleness: 0 });
     expect(await heldB).toEqual({ ok: true, version: 1, staleness: 0 });
     expect(param0(r)).toBe(f32(p0 - f32(LR * 2)));
     // The next round waits for the two that are left, and only for them.
-    const next = [a.w.emitWithAck('grads:push', push(a.job, 1, 1)), b.w.emitWithAck('grads:push', push(b.job, 1, 1))];
+    const next = [a.w.emitWithAck('grads:push', push(a, 1, 1)), b.w.emitWithAck('grads:push', push(b, 1, 1))];
     for (const ack of await Promise.all(next)) expect(ack).toMatchObject({ ok: true, version: 2 });
   });
 
@@ -110,9 +115,9 @@ describe('sync barrier', () => {
     const [a, b, c] = [await join(r), await join(r), await join(r)];
     void c; // connected and assigned, but never pushes
     const p0 = param0(r);
-    const heldA = a.w.emitWithAck('grads:push', push(a.job, 0, 1)).catch(() => null);
+    const heldA = a.w.emitWithAck('grads:push', push(a, 0, 1)).catch(() => null);
     // Answered long before 20 s of wall time pass: the deadline is the coordinator's clock's.
-    const heldB = b.w.timeout(10_000).emitWithAck('grads:push', push(b.job, 0, 3));
+    const heldB = b.w.timeout(10_000).emitWithAck('grads:push', push(b, 0, 3));
     expect(await settledAfterRoundTrips(Promise.race([heldA, heldB]), a.w, b.w)).toBe(false);
     await leave(r.coordinator, a.w); // its gradient stays in the round
     // The round opened with the first push; it waits for c until 20 s after that, not a millisecond less.
@@ -128,7 +133,7 @@ describe('sync barrier', () => {
   it('pausing the job drops the open round and refuses its held acks', async () => {
     const r = await start({ mode: 'sync' });
     const [a] = [await join(r), await join(r)];
-    const held = a.w.emitWithAck('grads:push', push(a.job, 0, 1));
+    const held = a.w.emitWithAck('grads:push', push(a, 0, 1));
     expect(await settledAfterRoundTrips(held, a.w)).toBe(false);
     const p0 = param0(r);
     expect(r.job.control('pause').ok).toBe(true);
@@ -141,27 +146,29 @@ describe('sync barrier', () => {
 describe('staleness-aware', () => {
   it('divides the learning rate by the staleness (observed through a known SGD update)', async () => {
     const r = await start({ mode: 'staleness-aware', maxStaleness: 8 });
-    const { w, job } = await join(r);
+    const joined = await join(r);
+    const { w, job } = joined;
     expect(job.mode).toEqual({ name: 'staleness-aware' });
-    for (let v = 0; v < 4; v++) expect(await w.emitWithAck('grads:push', push(job, v, 0))).toMatchObject({ ok: true, staleness: 0 });
+    for (let v = 0; v < 4; v++) expect(await w.emitWithAck('grads:push', push(joined, v, 0))).toMatchObject({ ok: true, staleness: 0 });
     const before = param0(r);
-    expect(await w.emitWithAck('grads:push', push(job, 0, 1))).toMatchObject({ ok: true, staleness: 4, version: 5 });
+    expect(await w.emitWithAck('grads:push', push(joined, 0, 1))).toMatchObject({ ok: true, staleness: 4, version: 5 });
     expect(param0(r)).toBeCloseTo(before - LR / 4, 7);
     const mid = param0(r);
-    expect(await w.emitWithAck('grads:push', push(job, 4, 1))).toMatchObject({ ok: true, staleness: 1 });
+    expect(await w.emitWithAck('grads:push', push(joined, 4, 1))).toMatchObject({ ok: true, staleness: 1 });
     expect(param0(r)).toBeCloseTo(mid - LR, 7); // staleness 1: full step
-    expect(await w.emitWithAck('grads:push', push(job, 0, 1))).toMatchObject({ ok: true, staleness: 6 });
-    expect(await w.emitWithAck('grads:push', push(job, 0, 1))).toMatchObject({ ok: true, staleness: 7 });
-    expect(await w.emitWithAck('grads:push', push(job, 0, 1))).toMatchObject({ ok: true, staleness: 8 });
-    expect(await w.emitWithAck('grads:push', push(job, 0, 1))).toMatchObject({ ok: false, code: 'STALE' }); // still bounded
+    expect(await w.emitWithAck('grads:push', push(joined, 0, 1))).toMatchObject({ ok: true, staleness: 6 });
+    expect(await w.emitWithAck('grads:push', push(joined, 0, 1))).toMatchObject({ ok: true, staleness: 7 });
+    expect(await w.emitWithAck('grads:push', push(joined, 0, 1))).toMatchObject({ ok: true, staleness: 8 });
+    expect(await w.emitWithAck('grads:push', push(joined, 0, 1))).toMatchObject({ ok: false, code: 'STALE' }); // still bounded
   });
 
   it('async mode applies the same stale gradient at full step', async () => {
     const r = await start({ mode: 'async', maxStaleness: 8 });
-    const { w, job } = await join(r);
-    for (let v = 0; v < 4; v++) await w.emitWithAck('grads:push', push(job, v, 0));
+    const joined = await join(r);
+    const { w } = joined;
+    for (let v = 0; v < 4; v++) await w.emitWithAck('grads:push', push(joined, v, 0));
     const before = param0(r);
-    expect(await w.emitWithAck('grads:push', push(job, 0, 1))).toMatchObject({ ok: true, staleness: 4 });
+    expect(await w.emitWithAck('grads:push', push(joined, 0, 1))).toMatchObject({ ok: true, staleness: 4 });
     expect(param0(r)).toBeCloseTo(before - LR, 7);
   });
 });
@@ -175,13 +182,13 @@ describe('local mode', () => {
     expect(Object.keys(a.job.mode)).toEqual(['name', 'backupWorkers', 'localSteps', 'optimizer']);
     const p0 = param0(r);
     // Round 1: deltas 0.01 and 0.03 → d1 = 0.02; a1 = d1; p1 = p0 − 0.7·(d1 + 0.9·a1).
-    await Promise.all([a.w.emitWithAck('grads:push', push(a.job, 0, 0.01)), b.w.emitWithAck('grads:push', push(b.job, 0, 0.03))]);
+    await Promise.all([a.w.emitWithAck('grads:push', push(a, 0, 0.01)), b.w.emitWithAck('grads:push', push(b, 0, 0.03))]);
     const d1 = 0.02;
     const a1 = d1;
     const p1 = p0 - 0.7 * (d1 + 0.9 * a1);
     expect(param0(r)).toBeCloseTo(p1, 6);
     // Round 2: d2 = 0.05; a2 = 0.9·a1 + d2; p2 = p1 − 0.7·(d2 + 0.9·a2).
-    await Promise.all([a.w.emitWithAck('grads:push', push(a.job, 1, 0.05)), b.w.emitWithAck('grads:push', push(b.job, 1, 0.05))]);
+    await Promise.all([a.w.emitWithAck('grads:push', push(a, 1, 0.05)), b.w.emitWithAck('grads:push', push(b, 1, 0.05))]);
     const d2 = 0.05;
     const a2 = 0.9 * a1 + d2;
     expect(param0(r)).toBeCloseTo(p1 - 0.7 * (d2 + 0.9 * a2), 6);
@@ -192,11 +199,11 @@ describe('local mode', () => {
 describe('job detail', () => {
   it('shows the mode, bytes per push and the compression ratio', async () => {
     const r = await start({ mode: 'sync', codec: 'fp16' });
-    const { w, job } = await join(r);
+    const { w, job, lease } = await join(r);
     const before = (await (await fetch(`${r.url}/api/jobs/${r.job.id}`)).json()) as { bytesPerPush: unknown; compressionRatio: unknown };
     expect(before).toMatchObject({ bytesPerPush: null, compressionRatio: null });
     const payload = encodeTensors(job.tensors.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(1e-3) })), r.job.codec);
-    expect(await w.emitWithAck('grads:push', { jobId: job.jobId, baseVersion: 0, batches: 1, examples: 64, loss: 2.3, ...payload })).toMatchObject({ ok: true });
+    expect(await w.emitWithAck('grads:push', { jobId: job.jobId, leaseId: lease.leaseId, baseVersion: 0, batches: 1, loss: 2.3, ...payload })).toMatchObject({ ok: true });
     const detail = (await (await fetch(`${r.url}/api/jobs/${r.job.id}`)).json()) as { spec: { mode: string }; bytesPerPush: number; compressionRatio: number };
     expect(detail.spec.mode).toBe('sync');
     expect(detail.bytesPerPush).toBe(2 * r.job.store.parameterCount); // 101,770 halves: every tensor's length is even

@@ -6,24 +6,27 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { encodeTensors } from '../../shared/codec.js';
 import { ALL_ERROR_CODES, ErrorCode } from '../../shared/errors.js';
-import type { GradientPush, JobAssignment } from '../../shared/protocol.js';
+import type { GradientPush, JobAssignment, ShardLeaseGrant } from '../../shared/protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
 import { setLogLevel } from '../logger.js';
 import { respond } from '../worker/respond.js';
-import { connectTestWorker, joinAsGradientWorker, ManualClock, startCoordinator, waitForEvent, type Running, type TestWorker } from '../../test-support/index.js';
+import { connectTestWorker, joinAsGradientWorker, leaseShard, ManualClock, startCoordinator, waitForEvent, type Running, type TestWorker } from '../../test-support/index.js';
 
 const MAX_STALENESS = 2;
 let run: Running;
 let worker: TestWorker;
 let job: JobAssignment;
+/** The worker's lease: shards of 10,000 examples, 157 batches for the pushes below. */
+let lease: ShardLeaseGrant;
 const tested = new Set<string>();
 
 beforeAll(async () => {
-  run = await startCoordinator({ model: 'mlp', maxStaleness: MAX_STALENESS });
+  run = await startCoordinator({ model: 'mlp', maxStaleness: MAX_STALENESS, shardSize: 10_000 });
   worker = await connectTestWorker(run.url);
   const hello = await worker.emitWithAck('worker:hello', { userAgent: 'vitest' });
   if (!hello.ok || !hello.job) throw new Error('no assignment');
   job = hello.job;
+  lease = await leaseShard(worker, job.jobId);
 });
 
 afterAll(async () => {
@@ -31,10 +34,10 @@ afterAll(async () => {
   await run?.close();
 });
 
-/** A well-formed push of small finite gradients against the current version. */
+/** A well-formed push of small finite gradients against the current version, on the worker's lease. */
 function goodPush(fill = 1e-3): GradientPush {
   const payload = encodeTensors(job.tensors.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(fill) })));
-  return { jobId: job.jobId, baseVersion: run.job.store.version, batches: 1, examples: 64, loss: 2.3, ...payload };
+  return { jobId: job.jobId, leaseId: lease.leaseId, baseVersion: run.job.store.version, batches: 1, loss: 2.3, ...payload };
 }
 
 function snapshot(target: Running = run): string {
@@ -81,13 +84,37 @@ describe('every refusal has a code and leaves the parameters untouched', () => {
     await expectRefused(ErrorCode.UNKNOWN_JOB, () => worker.emitWithAck('grads:push', { ...goodPush(), jobId: 'job-999' }));
   });
 
-  it('JOB_NOT_RUNNING: a push to a job that is no longer running', async () => {
-    run.job.state = 'paused';
+  it('JOB_NOT_RUNNING: a push waiting in a sync round when the operator pauses the job', async () => {
+    // Pausing reassigns the job's workers at once, so a push sent after it names a job the
+    // worker no longer has (UNKNOWN_JOB). The one the pause refuses is already in an open round.
+    const token = 'rejections-operator-token';
+    const sync = await startCoordinator({ model: 'mlp', mode: 'sync', roundTimeoutSeconds: 25 }, { operatorToken: token });
+    const sockets = [await connectTestWorker(sync.url), await connectTestWorker(sync.url)];
     try {
-      const c = await expectRefused(ErrorCode.JOB_NOT_RUNNING, () => worker.emitWithAck('grads:push', goodPush()));
+      const jobIds = await Promise.all(sockets.map(async (s) => {
+        const hello = await s.emitWithAck('worker:hello', { userAgent: 'vitest-pause' });
+        if (!hello.ok || !hello.job) throw new Error('no assignment');
+        return hello.job.jobId;
+      }));
+      const jobId = jobIds[0]!;
+      const { leaseId } = await leaseShard(sockets[0]!, jobId);
+      const held = sockets[0]!.emitWithAck('grads:push', { ...goodPush(), jobId, leaseId, baseVersion: 0 });
+      // The socket's events are handled in order: once its pull is answered, the push waits in the round.
+      expect(await sockets[0]!.emitWithAck('params:pull', { jobId })).toMatchObject({ ok: true, version: 0 });
+      const c = await expectRefused(
+        ErrorCode.JOB_NOT_RUNNING,
+        async () => {
+          const res = await fetch(`${sync.url}/api/jobs/${jobId}/pause`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+          expect(res.status).toBe(200);
+          return held;
+        },
+        sync,
+      );
       expect(c.after()).toBe(c.before + 1);
+      expect(sync.job.state).toBe('paused');
     } finally {
-      run.job.state = 'running';
+      for (const s of sockets) s.disconnect();
+      await sync.close();
     }
   });
 
@@ -145,9 +172,10 @@ describe('every refusal has a code and leaves the parameters untouched', () => {
       const a = hello.job;
       expect(a).toMatchObject({ codec: 'topk', topkRatio: 0.01 });
       const codec = sparse.job.codec;
+      const { leaseId } = await leaseShard(w, a.jobId);
       const push = (): GradientPush => {
         const payload = encodeTensors(a.tensors.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(1e-3) })), codec);
-        return { jobId: a.jobId, baseVersion: sparse.job.store.version, batches: 1, examples: 64, loss: 2.3, ...payload };
+        return { jobId: a.jobId, leaseId, baseVersion: sparse.job.store.version, batches: 1, loss: 2.3, ...payload };
       };
       expect(await w.emitWithAck('grads:push', push())).toMatchObject({ ok: true });
       // Tensor 0 (784×128): k = 1004 indices, then 1004 values.
@@ -159,12 +187,14 @@ describe('every refusal has a code and leaves the parameters untouched', () => {
       view.setUint32(4 * 1, view.getUint32(0, true), true);
       const c = await expectRefused(ErrorCode.BAD_ENCODING, () => w.emitWithAck('grads:push', repeated), sparse);
       expect(c.after()).toBe(c.before + 1);
+      // A good push between: a third faulty one in a row would cost this worker its lease.
+      expect(await w.emitWithAck('grads:push', push())).toMatchObject({ ok: true });
       // The same job refuses dense payloads by their codec name and, renamed, by their size.
       const dense = goodPush();
-      await expectRefused(ErrorCode.UNKNOWN_CODEC, () => w.emitWithAck('grads:push', { ...dense, jobId: a.jobId, baseVersion: sparse.job.store.version }), sparse);
+      await expectRefused(ErrorCode.UNKNOWN_CODEC, () => w.emitWithAck('grads:push', { ...dense, jobId: a.jobId, leaseId, baseVersion: sparse.job.store.version }), sparse);
       await expectRefused(
         ErrorCode.BYTE_LENGTH_MISMATCH,
-        () => w.emitWithAck('grads:push', { ...dense, jobId: a.jobId, baseVersion: sparse.job.store.version, manifest: { ...dense.manifest, codec: 'topk' } }),
+        () => w.emitWithAck('grads:push', { ...dense, jobId: a.jobId, leaseId, baseVersion: sparse.job.store.version, manifest: { ...dense.manifest, codec: 'topk' } }),
         sparse,
       );
     } finally {
@@ -191,13 +221,14 @@ describe('every refusal has a code and leaves the parameters untouched', () => {
         return hello.job;
       }));
       expect(jobs[0]!.mode).toEqual({ name: 'sync', backupWorkers: 0 });
-      const pushFor = (base: number): GradientPush => ({ ...goodPush(), jobId: jobs[0]!.jobId, baseVersion: base });
-      const held = sockets[0]!.emitWithAck('grads:push', pushFor(0));
-      const again = await expectRefused(ErrorCode.ALREADY_PUSHED, () => sockets[0]!.emitWithAck('grads:push', pushFor(0)), sync);
+      const leases = await Promise.all(sockets.map((s) => leaseShard(s, jobs[0]!.jobId)));
+      const pushFor = (k: number, base: number): GradientPush => ({ ...goodPush(), jobId: jobs[0]!.jobId, leaseId: leases[k]!.leaseId, baseVersion: base });
+      const held = sockets[0]!.emitWithAck('grads:push', pushFor(0, 0));
+      const again = await expectRefused(ErrorCode.ALREADY_PUSHED, () => sockets[0]!.emitWithAck('grads:push', pushFor(0, 0)), sync);
       expect(again.after()).toBe(again.before + 1);
-      expect(await sockets[1]!.emitWithAck('grads:push', pushFor(0))).toMatchObject({ ok: true, version: 1 });
+      expect(await sockets[1]!.emitWithAck('grads:push', pushFor(1, 0))).toMatchObject({ ok: true, version: 1 });
       expect(await held).toMatchObject({ ok: true, version: 1 });
-      const late = await expectRefused(ErrorCode.LATE, () => sockets[1]!.emitWithAck('grads:push', pushFor(0)), sync);
+      const late = await expectRefused(ErrorCode.LATE, () => sockets[1]!.emitWithAck('grads:push', pushFor(1, 0)), sync);
       expect(late.after()).toBe(late.before + 1);
     } finally {
       for (const s of sockets) s.disconnect();
@@ -213,6 +244,37 @@ describe('every refusal has a code and leaves the parameters untouched', () => {
     tested.add(ErrorCode.UNKNOWN_LEASE);
     const r = await worker.emitWithAck('shard:complete', { jobId: job.jobId, leaseId: 'L424242' });
     expect(r).toMatchObject({ ok: false, code: ErrorCode.UNKNOWN_LEASE });
+  });
+
+  it('BATCH_CLAIM: a push claiming other mini-batches than its lease has next', async () => {
+    const c = await expectRefused(ErrorCode.BATCH_CLAIM, () => worker.emitWithAck('grads:push', { ...goodPush(), batches: 2 }));
+    expect(c.after()).toBe(c.before + 1);
+  });
+
+  it('LOSS_OUT_OF_RANGE: a loss no cross-entropy can have', async () => {
+    const c = await expectRefused(ErrorCode.LOSS_OUT_OF_RANGE, () => worker.emitWithAck('grads:push', { ...goodPush(), loss: 1e300 }));
+    expect(c.after()).toBe(c.before + 1);
+  });
+
+  it("LEASE_LIMIT: a lease beyond the job's maxLeasesPerWorker (2)", async () => {
+    tested.add(ErrorCode.LEASE_LIMIT);
+    const second = await leaseShard(worker, job.jobId);
+    expect(await worker.emitWithAck('shard:lease', { jobId: job.jobId })).toMatchObject({ ok: false, code: ErrorCode.LEASE_LIMIT });
+    expect(await worker.emitWithAck('shard:complete', { jobId: job.jobId, leaseId: second.leaseId })).toMatchObject({ ok: true });
+  });
+
+  it('LEASE_LOST and WORKER_BARRED: three faulty pushes in a row cost a worker its lease, and leasing for a while', async () => {
+    const w = await connectTestWorker(run.url);
+    try {
+      expect(await w.emitWithAck('worker:hello', { userAgent: 'vitest-faulty' })).toMatchObject({ ok: true });
+      const { leaseId } = await leaseShard(w, job.jobId);
+      for (let i = 0; i < 3; i++) await expectRefused(ErrorCode.BATCH_CLAIM, () => w.emitWithAck('grads:push', { ...goodPush(), leaseId, batches: 3 }));
+      await expectRefused(ErrorCode.LEASE_LOST, () => w.emitWithAck('grads:push', { ...goodPush(), leaseId }));
+      tested.add(ErrorCode.WORKER_BARRED);
+      expect(await w.emitWithAck('shard:lease', { jobId: job.jobId })).toMatchObject({ ok: false, code: ErrorCode.WORKER_BARRED });
+    } finally {
+      w.disconnect();
+    }
   });
 
   it('PAYLOAD_TOO_LARGE: more bytes than the job\'s model can need', async () => {
@@ -234,9 +296,9 @@ describe('every refusal has a code and leaves the parameters untouched', () => {
     try {
       clock.advance(guarded.job.spec.trustedRefreshSeconds * 1000);
       const judged = waitForEvent(guarded.job.direction!, 'judged', 90_000);
-      expect((await flipper.push(await flipper.gradientAtPulled(flipper.batches[0]!, -1))).ok).toBe(true);
+      expect((await flipper.push(await flipper.gradientAtPulled(-1))).ok).toBe(true);
       await judged;
-      const flipped = await flipper.gradientAtPulled(flipper.batches[1]!, -1);
+      const flipped = await flipper.gradientAtPulled(-1);
       const c = await expectRefused(ErrorCode.DIRECTION_OUTLIER, () => flipper.push(flipped), guarded);
       expect(c.after()).toBe(c.before + 1);
     } finally {
@@ -253,17 +315,25 @@ describe('every refusal has a code and leaves the parameters untouched', () => {
 
   it('RATE_LIMITED: a burst beyond the socket\'s rate limit', async () => {
     tested.add(ErrorCode.RATE_LIMITED);
-    const flooder = await connectTestWorker(run.url);
-    await flooder.emitWithAck('worker:hello', { userAgent: 'flooder' });
-    // Cheap messages (completing unknown leases): the burst allowance (800) is served,
-    // the rest is refused; fewer than 200 refusals keeps the socket connected.
-    const answers = await Promise.all(
-      Array.from({ length: 950 }, () => flooder.emitWithAck('shard:complete', { jobId: job.jobId, leaseId: 'L0' }).catch(() => null)),
-    );
-    const codes = answers.map((a) => (a && !a.ok ? a.code : String(a)));
-    expect(codes.filter((c) => c === ErrorCode.UNKNOWN_LEASE).length).toBeGreaterThanOrEqual(800);
-    expect(codes.filter((c) => c === ErrorCode.RATE_LIMITED).length).toBeGreaterThan(50);
-    flooder.disconnect();
+    // Its own coordinator on a clock that stands still: the bucket cannot refill during the burst, whatever the machine's load.
+    const still = await startCoordinator({ model: 'mlp' }, { clock: new ManualClock() });
+    try {
+      const flooder = await connectTestWorker(still.url);
+      const hello = await flooder.emitWithAck('worker:hello', { userAgent: 'flooder' });
+      if (!hello.ok || !hello.job) throw new Error('no assignment');
+      const jobId = hello.job.jobId;
+      // Cheap messages (completing unknown leases): the rest of the burst allowance (800, one spent on hello) is
+      // served, the rest is refused; fewer than 200 refusals keeps the socket connected.
+      const answers = await Promise.all(
+        Array.from({ length: 950 }, () => flooder.emitWithAck('shard:complete', { jobId, leaseId: 'L0' }).catch(() => null)),
+      );
+      const codes = answers.map((a) => (a && !a.ok ? a.code : String(a)));
+      expect(codes.filter((c) => c === ErrorCode.UNKNOWN_LEASE).length).toBe(799);
+      expect(codes.filter((c) => c === ErrorCode.RATE_LIMITED).length).toBe(151);
+      flooder.disconnect();
+    } finally {
+      await still.close();
+    }
   });
 
   it('INTERNAL: a handler that throws answers with a code and no internal detail', () => {
@@ -280,8 +350,20 @@ describe('every refusal has a code and leaves the parameters untouched', () => {
   });
 
   it('covers every error code a worker can get', () => {
-    // UNAUTHORIZED and NOT_FOUND answer operator routes: server/test/operator-auth.test.ts.
-    const operatorOnly: string[] = [ErrorCode.UNAUTHORIZED, ErrorCode.NOT_FOUND];
+    // UNAUTHORIZED and NOT_FOUND answer operator routes: server/test/operator-auth.test.ts;
+    // UNSUPPORTED_MEDIA_TYPE answers operator bodies: server/test/http-malformed.test.ts;
+    // MODEL_TOO_LARGE and UNSUPPORTED_LAYER answer custom topologies: server/test/topology-limits.test.ts;
+    // CONFLICT answers dataset uploads and deletions: server/test/dataset-uploads.test.ts;
+    // STALE_CHIEF answers a ps task's control messages: server/ps-task/ps-task.test.ts.
+    const operatorOnly: string[] = [
+      ErrorCode.UNAUTHORIZED,
+      ErrorCode.NOT_FOUND,
+      ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+      ErrorCode.MODEL_TOO_LARGE,
+      ErrorCode.UNSUPPORTED_LAYER,
+      ErrorCode.CONFLICT,
+      ErrorCode.STALE_CHIEF,
+    ];
     expect([...tested].sort()).toEqual(ALL_ERROR_CODES.filter((c) => !operatorOnly.includes(c)).sort());
   });
 });

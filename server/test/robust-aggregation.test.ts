@@ -11,12 +11,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { encodeTensors } from '../../shared/codec.js';
 import type { JobSpecInput } from '../../shared/job-spec.js';
 import type { JobDetail } from '../../shared/operator-protocol.js';
-import type { GradientPush, JobAssignment } from '../../shared/protocol.js';
+import type { GradientPush, JobAssignment, ShardLeaseGrant } from '../../shared/protocol.js';
 import { seededRandom } from '../../shared/seeded-random.js';
 import { sizeOf } from '../../shared/tensors.js';
 import { createCoordinator, type Coordinator } from '../coordinator.js';
 import { SqliteJobStore } from '../store/sqlite-job-store.js';
-import { joinAssigned, ManualClock, settledAfterRoundTrips, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
+import { joinAssigned, leaseShard, ManualClock, settledAfterRoundTrips, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
 
 const LR = 0.1;
 const TOKEN = 'robust-aggregation-test-token';
@@ -42,7 +42,11 @@ async function start(spec: JobSpecInput): Promise<Running> {
   return run;
 }
 
-const joinWorker = (r: Running) => joinAssigned(r.url, sockets, 'vitest-robust');
+/** A worker that joined and leased a shard. */
+async function joinWorker(r: Running): Promise<{ w: TestWorker; job: JobAssignment; lease: ShardLeaseGrant }> {
+  const joined = await joinAssigned(r.url, sockets, 'vitest-robust');
+  return { ...joined, lease: await leaseShard(joined.w, joined.job.jobId) };
+}
 
 /** One gradient per tensor, every entry different: honest ones share a direction, each with its own noise. */
 function honestGradients(truth: Float32Array[], seed: number): Float32Array[] {
@@ -50,9 +54,11 @@ function honestGradients(truth: Float32Array[], seed: number): Float32Array[] {
   return truth.map((t) => t.map((v) => v + (rnd() - 0.5) * 0.02));
 }
 
-function pushOf(job: JobAssignment, baseVersion: number, grads: Float32Array[]): GradientPush {
+/** A push on the worker's lease (as many batches as the mode's push carries). */
+function pushOf({ job, lease }: { job: JobAssignment; lease: ShardLeaseGrant }, baseVersion: number, grads: Float32Array[]): GradientPush {
   const payload = encodeTensors(job.tensors.map((t, i) => ({ ...t, values: grads[i]! })));
-  return { jobId: job.jobId, baseVersion, batches: 1, examples: 64, loss: 2.3, ...payload };
+  const batches = job.mode.name === 'local' ? job.mode.localSteps : job.nPush;
+  return { jobId: job.jobId, leaseId: lease.leaseId, baseVersion, batches, loss: 2.3, ...payload };
 }
 
 /**
@@ -95,7 +101,7 @@ describe('sync rounds with a Byzantine worker', () => {
     const gb = honestGradients(truth, 2);
     const hostile = ga.map((g) => g.map((v) => -100 * v));
     const before = copyValues(r);
-    const acks = await Promise.all([a.w.emitWithAck('grads:push', pushOf(a.job, 0, ga)), b.w.emitWithAck('grads:push', pushOf(b.job, 0, gb)), c.w.emitWithAck('grads:push', pushOf(c.job, 0, hostile))]);
+    const acks = await Promise.all([a.w.emitWithAck('grads:push', pushOf(a, 0, ga)), b.w.emitWithAck('grads:push', pushOf(b, 0, gb)), c.w.emitWithAck('grads:push', pushOf(c, 0, hostile))]);
     for (const ack of acks) expect(ack).toEqual({ ok: true, version: 1, staleness: 0 });
     expect(r.job.store.version).toBe(1);
     const pushed = [ga, gb, hostile];
@@ -113,7 +119,7 @@ describe('sync rounds with a Byzantine worker', () => {
     const scaled = honest[0]!.map((g) => g.map((v) => 100 * v));
     const pushed = [...honest, scaled];
     const before = copyValues(r);
-    const acks = await Promise.all(workers.map(({ w, job }, k) => w.emitWithAck('grads:push', pushOf(job, 0, pushed[k]!))));
+    const acks = await Promise.all(workers.map((x, k) => x.w.emitWithAck('grads:push', pushOf(x, 0, pushed[k]!))));
     for (const ack of acks) expect(ack).toMatchObject({ ok: true, version: 1 });
     // Drop the lowest and the highest value of each coordinate, average the two left.
     expect(differing(values(r), expectedParams(before, pushed, (s) => (s[1]! + s[2]!) / 2))).toBe(0);
@@ -128,7 +134,7 @@ describe('sync rounds with a Byzantine worker', () => {
     const flipped = honestGradients(truth, 5).map((g) => g.map((v) => -v));
     const pushed = [honest[0]!, flipped, ...honest.slice(1)];
     const before = copyValues(r);
-    const acks = await Promise.all(workers.map(({ w, job }, k) => w.emitWithAck('grads:push', pushOf(job, 0, pushed[k]!))));
+    const acks = await Promise.all(workers.map((x, k) => x.w.emitWithAck('grads:push', pushOf(x, 0, pushed[k]!))));
     for (const ack of acks) expect(ack).toMatchObject({ ok: true, version: 1 });
     const honestMean = before.map((p, t) => p.map((v, i) => Math.fround(v - LR * Math.fround(honest.reduce((s, g) => s + g[t]![i]!, 0) / 4))));
     // float32 sums in another order than the reference's: equal to rounding, on every parameter.
@@ -142,11 +148,11 @@ describe('sync rounds with a Byzantine worker', () => {
   it('rounds of different sizes reuse the kept gradients: a later, smaller round takes only its own pushes', async () => {
     const r = await start({ mode: 'sync', aggregation: 'median' });
     const [a, b, c] = [await joinWorker(r), await joinWorker(r), await joinWorker(r)];
-    await Promise.all([a.w.emitWithAck('grads:push', pushOf(a.job, 0, fill(a.job, 50))), b.w.emitWithAck('grads:push', pushOf(b.job, 0, fill(b.job, 60))), c.w.emitWithAck('grads:push', pushOf(c.job, 0, fill(c.job, 70)))]);
+    await Promise.all([a.w.emitWithAck('grads:push', pushOf(a, 0, fill(a.job, 50))), b.w.emitWithAck('grads:push', pushOf(b, 0, fill(b.job, 60))), c.w.emitWithAck('grads:push', pushOf(c, 0, fill(c.job, 70)))]);
     c.w.disconnect();
     const p1 = r.job.store.tensors[0]!.values[0]!;
     // Round 2 has two workers: the median of 1 and 3 is 2, whatever round 1 left in its third slot.
-    await Promise.all([a.w.emitWithAck('grads:push', pushOf(a.job, 1, fill(a.job, 1))), b.w.emitWithAck('grads:push', pushOf(b.job, 1, fill(b.job, 3)))]);
+    await Promise.all([a.w.emitWithAck('grads:push', pushOf(a, 1, fill(a.job, 1))), b.w.emitWithAck('grads:push', pushOf(b, 1, fill(b.job, 3)))]);
     expect(r.job.store.version).toBe(2);
     expect(r.job.store.tensors[0]!.values[0]).toBe(Math.fround(p1 - LR * 2));
   });
@@ -157,17 +163,17 @@ describe('sync rounds and the norm bound', () => {
     const r = await start({ mode: 'sync', aggregation: 'median', normBound: 10, roundTimeoutSeconds: 20 });
     const [a, b, c] = [await joinWorker(r), await joinWorker(r), await joinWorker(r)];
     const p0 = r.job.store.tensors[0]!.values[0]!;
-    const heldA = a.w.emitWithAck('grads:push', pushOf(a.job, 0, fill(a.job, 1e-3)));
-    expect(await c.w.emitWithAck('grads:push', pushOf(c.job, 0, fill(c.job, 10)))).toMatchObject({ ok: false, code: 'NORM_OUTLIER' });
-    const acks = await Promise.all([heldA, b.w.emitWithAck('grads:push', pushOf(b.job, 0, fill(b.job, 3e-3)))]);
+    const heldA = a.w.emitWithAck('grads:push', pushOf(a, 0, fill(a.job, 1e-3)));
+    expect(await c.w.emitWithAck('grads:push', pushOf(c, 0, fill(c.job, 10)))).toMatchObject({ ok: false, code: 'NORM_OUTLIER' });
+    const acks = await Promise.all([heldA, b.w.emitWithAck('grads:push', pushOf(b, 0, fill(b.job, 3e-3)))]);
     for (const ack of acks) expect(ack).toEqual({ ok: true, version: 1, staleness: 0 });
     expect(r.job.consistency).toMatchObject({ rounds: 1, timedOut: 0 });
     expect(r.job.stats.pushesRejected.NORM_OUTLIER).toBe(1);
     expect(r.job.store.tensors[0]!.values[0]).toBe(Math.fround(p0 - LR * Math.fround((Math.fround(1e-3) + Math.fround(3e-3)) / 2)));
     // The refused worker is waited for again in the next round.
-    const next = [a.w.emitWithAck('grads:push', pushOf(a.job, 1, fill(a.job, 1e-3))), b.w.emitWithAck('grads:push', pushOf(b.job, 1, fill(b.job, 1e-3)))];
+    const next = [a.w.emitWithAck('grads:push', pushOf(a, 1, fill(a.job, 1e-3))), b.w.emitWithAck('grads:push', pushOf(b, 1, fill(b.job, 1e-3)))];
     expect(await settledAfterRoundTrips(Promise.race(next), a.w, b.w)).toBe(false);
-    expect(await c.w.emitWithAck('grads:push', pushOf(c.job, 1, fill(c.job, 5e-3)))).toMatchObject({ ok: true, version: 2 });
+    expect(await c.w.emitWithAck('grads:push', pushOf(c, 1, fill(c.job, 5e-3)))).toMatchObject({ ok: true, version: 2 });
     for (const ack of await Promise.all(next)) expect(ack).toMatchObject({ ok: true, version: 2 });
   });
 });
@@ -177,7 +183,7 @@ describe('local mode', () => {
     const r = await start({ mode: 'local', aggregation: 'median', outerLearningRate: 0.7, outerMomentum: 0.9 });
     const [a, b, c] = [await joinWorker(r), await joinWorker(r), await joinWorker(r)];
     const p0 = r.job.store.tensors[0]!.values[0]!;
-    await Promise.all([a.w.emitWithAck('grads:push', pushOf(a.job, 0, fill(a.job, 0.01))), b.w.emitWithAck('grads:push', pushOf(b.job, 0, fill(b.job, 0.03))), c.w.emitWithAck('grads:push', pushOf(c.job, 0, fill(c.job, 5)))]);
+    await Promise.all([a.w.emitWithAck('grads:push', pushOf(a, 0, fill(a.job, 0.01))), b.w.emitWithAck('grads:push', pushOf(b, 0, fill(b.job, 0.03))), c.w.emitWithAck('grads:push', pushOf(c, 0, fill(c.job, 5)))]);
     // Median delta d = 0.03 (the mean would be 1.68); a1 = d; p1 = p0 − 0.7·(d + 0.9·a1).
     const d = Math.fround(0.03);
     expect(r.job.store.tensors[0]!.values[0]).toBeCloseTo(p0 - 0.7 * (d + 0.9 * d), 6);

@@ -4,6 +4,10 @@
  * whose message leaks nothing of the server's internals. A handler may answer later
  * (a sync round holds its acks until it closes): a promise is awaited, and a rejected
  * one answers INTERNAL too.
+ *
+ * The ack is found as socket.io passes it, the last argument when it is a function: a
+ * client that sends only a callback (no payload) or extra arguments before it still gets
+ * its answer, a coded refusal of the missing or malformed payload.
  */
 import type { z } from 'zod';
 import { ErrorCode } from '../../shared/errors.js';
@@ -19,10 +23,14 @@ export function respond<S extends z.ZodType, T extends object>(
   handler: (value: z.output<S>) => Result<T> | Promise<Result<T>>,
   /** Told of every refusal (the socket guard counts misbehaviour). */
   onRefused: (code: string) => void = () => {},
-): (payload: unknown, ack: unknown) => void {
-  return (payload, ack) => {
+): (...args: unknown[]) => void {
+  return (...args) => {
+    const last = args[args.length - 1];
+    const ack = typeof last === 'function' ? (last as (r: Result<T>) => void) : null;
+    // A callback alone carries no payload; socket.io never passes a function as one.
+    const payload = ack && args.length === 1 ? undefined : args[0];
     // A client that sends no callback gets no answer, and must not crash us.
-    const reply = typeof ack === 'function' ? (ack as (r: Result<T>) => void) : () => {};
+    const reply = ack ?? (() => {});
     const internal = (err: unknown): Result<T> => {
       log.error('handler failed', { event, err });
       return fail(ErrorCode.INTERNAL, `The coordinator could not handle ${event}`);

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { BACKENDS } from '../../shared/protocol.js';
+import { VOLUNTEER_ID_PATTERN } from '../../shared/volunteer-protocol.js';
 
 const binary = z.custom<ArrayBuffer | Uint8Array>(
   (v) => v instanceof ArrayBuffer || v instanceof Uint8Array,
@@ -31,6 +32,7 @@ export const manifestSchema = z.object({
 export const helloSchema = z.object({
   userAgent: z.string().max(512),
   forcedBackend: z.enum(BACKENDS).nullable().optional(),
+  volunteerId: z.string().regex(VOLUNTEER_ID_PATTERN, 'a volunteer id is 32 lowercase hex digits').nullable().optional(),
 });
 
 export const reportSchema = z.object({
@@ -51,12 +53,14 @@ export const jobRefSchema = z.object({ jobId: id });
 
 export const pullSchema = jobRefSchema.extend({ have: count.optional() });
 
+/** A push's claims (batches, loss) are checked against its lease and the loss bound by the job; `examples` from older pages is dropped. */
 export const pushSchema = z.object({
   jobId: id,
+  leaseId: id,
   baseVersion: count,
   batches: z.number().int().min(1).max(100_000),
-  examples: z.number().int().min(1).max(100_000_000),
-  loss: z.number(),
+  // JSON carries NaN and ±Infinity as null: the job refuses it with LOSS_OUT_OF_RANGE, not as a malformed message.
+  loss: z.number().nullable(),
   manifest: manifestSchema,
   data: binary,
 });

@@ -5,8 +5,8 @@
  */
 import type { Namespace, Socket } from 'socket.io';
 import { ErrorCode } from '../../shared/errors.js';
-import type { ClientToServerEvents, ServerToClientEvents, WorkerSocketData } from '../../shared/protocol.js';
-import { fail, ok, type Failure } from '../../shared/result.js';
+import type { ClientToServerEvents, PushAccepted, ServerToClientEvents, WorkerSocketData } from '../../shared/protocol.js';
+import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import type { Job } from '../jobs/job.js';
 import type { JobRegistry } from '../jobs/job-registry.js';
 import { createLogger } from '../logger.js';
@@ -14,25 +14,37 @@ import { respond } from './respond.js';
 import { guardSocket, type SocketGuardOptions } from './socket-guard.js';
 import { completeSchema, helloSchema, jobRefSchema, pullSchema, pushSchema, reportSchema } from './schemas.js';
 import type { WorkerDirectory } from './worker-directory.js';
+import type { ContributionLedger } from '../volunteers/contribution-ledger.js';
 
 const log = createLogger('worker-ns');
 
 export type WorkerNamespace = Namespace<ClientToServerEvents, ServerToClientEvents, Record<string, never>, WorkerSocketData>;
 type WorkerSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, WorkerSocketData>;
 
-const WORKER_EVENTS: ReadonlySet<string> = new Set<keyof ClientToServerEvents>([
-  'worker:hello',
-  'worker:report',
-  'params:pull',
-  'grads:push',
-  'shard:lease',
-  'shard:complete',
-]);
+/** Every event a worker may send: an event added to ClientToServerEvents does not compile until it is listed here. */
+const EVENTS = {
+  'worker:hello': true,
+  'worker:report': true,
+  'params:pull': true,
+  'grads:push': true,
+  'shard:lease': true,
+  'shard:complete': true,
+} as const satisfies Record<keyof ClientToServerEvents, true>;
+export const WORKER_EVENTS = Object.keys(EVENTS) as (keyof ClientToServerEvents)[];
+const KNOWN_EVENTS: ReadonlySet<string> = new Set(WORKER_EVENTS);
 
 /** `now` is the coordinator's clock, which the rate limit reads. */
-export function attachWorkerNamespace(nsp: WorkerNamespace, jobs: JobRegistry, directory: WorkerDirectory, now: () => number, guardOptions: SocketGuardOptions = {}): void {
+export function attachWorkerNamespace(
+  nsp: WorkerNamespace,
+  jobs: JobRegistry,
+  directory: WorkerDirectory,
+  now: () => number,
+  guardOptions: SocketGuardOptions = {},
+  /** Adds up accepted work per volunteer id. Default: none (work counts for the job only). */
+  volunteers: ContributionLedger | null = null,
+): void {
   nsp.on('connection', (socket: WorkerSocket) => {
-    const guard = guardSocket(socket, WORKER_EVENTS, guardOptions, now);
+    const guard = guardSocket(socket, KNOWN_EVENTS, guardOptions, now);
     const refused = (code: string) => guard.refused(code);
     /** Runs `fn` with the job if this registered worker is assigned to it. */
     const withJob = <R,>(jobId: string, fn: (job: Job, workerId: string) => R): R | Failure => {
@@ -54,16 +66,25 @@ export function attachWorkerNamespace(nsp: WorkerNamespace, jobs: JobRegistry, d
         socket.data.jobId = job?.id ?? null;
         worker.jobId = job?.id ?? null;
         job?.workers.add(worker.id);
+        volunteers?.join(worker.id, hello.volunteerId);
         log.info('worker joined', { workerId: worker.id, job: job?.id ?? null, forcedBackend: hello.forcedBackend ?? null });
         return ok({ workerId: worker.id, job: job?.assignment() ?? null });
       }, refused),
     );
 
-    socket.on('worker:report', (report: unknown) => {
-      const p = reportSchema.safeParse(report);
-      if (!p.success) return refused(ErrorCode.BAD_REQUEST); // no ack to answer, but it counts
-      if (socket.data.workerId) directory.report(socket.data.workerId, p.data);
-    });
+    // Workers send reports without a callback; one that sends a callback gets an answer too.
+    socket.on(
+      'worker:report',
+      respond('worker:report', reportSchema, (report) => {
+        const workerId = socket.data.workerId;
+        if (!workerId) return ok({});
+        directory.report(workerId, report);
+        // The claimed rate sets the worker's lease deadlines: a claim it does not live up to costs it the lease.
+        jobs.get(socket.data.jobId ?? '')?.reported(workerId, report.examplesPerSecond);
+        if (report.examplesPerSecond === 0) volunteers?.idle(workerId);
+        return ok({});
+      }, refused),
+    );
 
     socket.on('params:pull', respond('params:pull', pullSchema, (req) => withJob(req.jobId, (job) => job.pull(req.have)), refused));
 
@@ -72,9 +93,11 @@ export function attachWorkerNamespace(nsp: WorkerNamespace, jobs: JobRegistry, d
       respond('grads:push', pushSchema, (push) =>
         withJob(push.jobId, (job, workerId) => {
           const r = job.push(workerId, push);
-          if (r instanceof Promise) return r.then((settled) => (directory.countPush(workerId, settled), settled));
-          directory.countPush(workerId, r);
-          return r;
+          const settle = (settled: Result<PushAccepted>) => {
+            directory.countPush(workerId, settled);
+            return settled;
+          };
+          return r instanceof Promise ? r.then(settle) : settle(r);
         }),
         refused,
       ),
@@ -92,6 +115,7 @@ export function attachWorkerNamespace(nsp: WorkerNamespace, jobs: JobRegistry, d
       if (!workerId) return;
       jobs.get(socket.data.jobId ?? '')?.release(workerId);
       directory.remove(workerId);
+      volunteers?.leave(workerId);
       log.info('worker left', { workerId, reason });
     });
   });

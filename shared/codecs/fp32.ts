@@ -5,6 +5,7 @@ export const fp32: TensorCodec = {
   id: 'fp32',
   lossy: false,
   sparse: false,
+  errorBound: (values) => ({ reference: Float32Array.from(values), tolerance: new Float64Array(values.length) }),
   byteLength: (size) => size * 4,
   write(values, out, offset) {
     out.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), offset);

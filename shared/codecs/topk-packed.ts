@@ -11,7 +11,7 @@
  * keep no mantissa bit: it is sent in `topk`'s exact 8-byte layout instead, which both
  * sides derive from its size.
  */
-import { checkSparseIndex, createTopk, selectTopk, topkCount } from './topk.js';
+import { checkSparseIndex, createTopk, selectTopk, sparseBound, topkCount } from './topk.js';
 import { entryView, type TensorCodec } from './types.js';
 
 /** Index bits for a tensor of `size` entries (≥ 1). */
@@ -23,6 +23,16 @@ export function indexBits(size: number): number {
 const MAX_PACKED_SIZE = 2 ** 22;
 const EXPONENT_MASK = 0x7f800000;
 
+/**
+ * The largest error of `value` kept in 32 − b bits: half a unit of the last bit kept,
+ * a whole unit in the top binade (where rounding up would reach ±∞, it truncates).
+ */
+function packedTolerance(value: number, b: number): number {
+  const exponent = (new Uint32Array(Float32Array.of(value).buffer)[0]! >>> 23) & 0xff; // 0: subnormal
+  const unit = 2 ** (Math.max(exponent, 1) - 150 + b); // float32's last place, times the b bits dropped
+  return exponent === 254 ? unit : unit / 2;
+}
+
 export function createTopkPacked(ratio: number): TensorCodec {
   const exact = createTopk(ratio);
   const scratch = { mags: new Float32Array(0) };
@@ -32,6 +42,11 @@ export function createTopkPacked(ratio: number): TensorCodec {
     id: 'topk-packed',
     lossy: true,
     sparse: true,
+    errorBound(values) {
+      const size = values.length;
+      if (size > MAX_PACKED_SIZE) return exact.errorBound(values);
+      return sparseBound(values, topkCount(size, ratio), (v) => packedTolerance(v, indexBits(size)));
+    },
     byteLength: (size) => (size > MAX_PACKED_SIZE ? exact.byteLength(size) : topkCount(size, ratio) * 4),
     write(values, out, offset) {
       const size = values.length;

@@ -8,7 +8,7 @@
  * allocate. Values are sent exactly, so the residual kept by the worker (error
  * feedback) is exactly the entries not sent.
  */
-import { entryView, type TensorCodec } from './types.js';
+import { entryView, type ErrorBound, type TensorCodec } from './types.js';
 
 export function topkCount(size: number, ratio: number): number {
   if (size === 0) return 0;
@@ -80,6 +80,25 @@ export function selectTopk(
   }
 }
 
+/**
+ * The indices top-k sends, by definition rather than by quickselect: the k entries
+ * of largest magnitude, ties going to the lower index. For error bounds; O(n log n).
+ */
+function largestEntries(values: Float32Array, k: number): number[] {
+  const order = [...values.keys()].sort((a, b) => magnitude(values[b]!) - magnitude(values[a]!) || a - b);
+  return order.slice(0, k);
+}
+
+/** A top-k bound: the kept entries within `tolerance(value)` of themselves, every other entry exactly 0. */
+export function sparseBound(values: Float32Array, k: number, tolerance: (value: number) => number): ErrorBound {
+  const bound = { reference: new Float32Array(values.length), tolerance: new Float64Array(values.length) };
+  for (const i of largestEntries(values, k)) {
+    bound.reference[i] = values[i]!;
+    bound.tolerance[i] = tolerance(values[i]!);
+  }
+  return bound;
+}
+
 /** Checks that index `index` may follow `prev` in a tensor of `size`: null, or what is wrong. */
 export function checkSparseIndex(index: number, prev: number, size: number): string | null {
   if (index >= size) return `top-k index ${index} is out of range for ${size} values`;
@@ -95,6 +114,8 @@ export function createTopk(ratio: number): TensorCodec {
     id: 'topk',
     lossy: true,
     sparse: true,
+    // Values travel exactly, so the worker's residual (error feedback) is exactly the entries not sent.
+    errorBound: (values) => sparseBound(values, topkCount(values.length, ratio), () => 0),
     byteLength: (size) => topkCount(size, ratio) * 8,
     write(values, out, offset) {
       const k = topkCount(values.length, ratio);

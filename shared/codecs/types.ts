@@ -24,12 +24,27 @@ export interface CodecParams {
 
 export const DEFAULT_TOPK_RATIO = 0.01;
 
+/**
+ * What a codec promises about decode(encode(values)) for finite values: entry i
+ * decodes to within tolerance[i] of reference[i]. The reference is the value itself,
+ * or 0 where a sparse codec does not send the entry; a tolerance of 0 means exact.
+ */
+export interface ErrorBound {
+  reference: Float32Array;
+  tolerance: Float64Array;
+}
+
 export interface TensorCodec {
   readonly id: CodecId;
   /** True when decode(encode(x)) may differ from x: the worker then keeps the residual. */
   readonly lossy: boolean;
   /** True when a push carries only some entries and decodes to zero elsewhere (top-k). */
   readonly sparse: boolean;
+  /**
+   * The codec's stated error bound for `values` (finite), as a checkable statement:
+   * the every-codec suite holds each codec to it. Allocates; not for the hot path.
+   */
+  errorBound(values: Float32Array): ErrorBound;
   /**
    * Bytes this codec uses for a tensor of `size` elements: a function of the size
    * alone, so the server can check a payload's layout from the model's shapes.

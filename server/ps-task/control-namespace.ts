@@ -1,0 +1,106 @@
+/**
+ * `/ps-control`: the chief's channel to a ps task. Every message proves it comes from
+ * the chief at its epoch (server/cluster/chief-fence.ts) before its payload is even
+ * parsed: a stranger gets UNAUTHORIZED, a deposed chief STALE_CHIEF, and neither
+ * changes anything. Then: create a job's slices, delete them, read them back
+ * (checkpoints, export), or list what the task holds (a chief re-attaching).
+ */
+import type { Namespace, Socket } from 'socket.io';
+import { z } from 'zod';
+import { ErrorCode } from '../../shared/errors.js';
+import { formatIssues } from '../../shared/job-spec.js';
+import type { PsControlEvents, PsServerEvents } from '../../shared/ps-protocol.js';
+import { fail, ok, type Failure, type Result } from '../../shared/result.js';
+import { createLogger } from '../logger.js';
+import { respond } from '../worker/respond.js';
+import { guardSocket } from '../worker/socket-guard.js';
+import type { PsTaskState } from './task-state.js';
+import { jobCreateSchema, jobRefSchema, statusSchema } from './schemas.js';
+import { TaskJob } from './task-job.js';
+
+const log = createLogger('ps-control');
+
+export type PsControlNamespace = Namespace<PsControlEvents, PsServerEvents>;
+
+const CONTROL_EVENTS: ReadonlySet<string> = new Set<keyof PsControlEvents>(['job:create', 'job:delete', 'params:snapshot', 'task:status']);
+
+/** The chief sends few messages; the guard is there for strangers. */
+const CONTROL_GUARD = { messagesPerSecond: 200, burst: 400 };
+
+export function attachControlNamespace(nsp: PsControlNamespace, state: PsTaskState): void {
+  nsp.on('connection', (socket: Socket<PsControlEvents, PsServerEvents>) => {
+    const guard = guardSocket(socket, CONTROL_EVENTS, CONTROL_GUARD, state.now);
+    /** A handler that runs only for the chief, with the payload parsed by `schema`. */
+    const fenced = <S extends z.ZodType, T extends object>(event: keyof PsControlEvents, schema: S, jobScoped: boolean, handler: (req: z.output<S>) => Result<T>) =>
+      respond(
+        event,
+        z.unknown(),
+        (payload): Result<T> => {
+          const admitted = admitChief(state, event, payload, jobScoped);
+          if (admitted) return admitted;
+          const parsed = schema.safeParse(payload);
+          if (!parsed.success) return fail(ErrorCode.BAD_REQUEST, formatIssues(parsed.error.issues));
+          return handler(parsed.data);
+        },
+        (code) => guard.refused(code),
+      );
+
+    socket.on(
+      'job:create',
+      fenced('job:create', jobCreateSchema, true, (req) => {
+        if (state.jobs.has(req.jobId)) return fail(ErrorCode.CONFLICT, `Job ${req.jobId} already has slices on this task`);
+        const job = TaskJob.create(req, state.apply);
+        if ('ok' in job) return job;
+        state.jobs.set(req.jobId, job);
+        log.info('job created', { ...job.status() });
+        return ok({ version: job.version });
+      }),
+    );
+
+    socket.on(
+      'job:delete',
+      fenced('job:delete', jobRefSchema, true, (req) => {
+        const job = state.jobs.get(req.jobId);
+        if (!job) return unknownJob(req.jobId);
+        state.jobs.delete(req.jobId);
+        job.dispose();
+        log.info('job deleted', { job: req.jobId, version: job.version });
+        return ok({});
+      }),
+    );
+
+    socket.on(
+      'params:snapshot',
+      fenced('params:snapshot', jobRefSchema, true, (req) => {
+        const job = state.jobs.get(req.jobId);
+        return job ? ok(job.snapshot()) : unknownJob(req.jobId);
+      }),
+    );
+
+    socket.on(
+      'task:status',
+      fenced('task:status', statusSchema, false, () => ok({ epoch: state.fence.epoch, jobs: [...state.jobs.values()].map((j) => j.status()) })),
+    );
+  });
+}
+
+function unknownJob(jobId: string): Failure {
+  return fail(ErrorCode.UNKNOWN_JOB, `This task holds no slices of job ${jobId}`);
+}
+
+/** Null when `payload` carries the current (or a newer) chief's credential for `event`; the refusal otherwise. */
+function admitChief(state: PsTaskState, event: string, payload: unknown, jobScoped: boolean): Failure | null {
+  const p = (typeof payload === 'object' && payload !== null ? payload : {}) as { chief?: { epoch?: unknown; proof?: unknown }; jobId?: unknown };
+  const epoch = p.chief?.epoch;
+  const proof = p.chief?.proof;
+  if (typeof epoch !== 'number' || typeof proof !== 'string') return fail(ErrorCode.UNAUTHORIZED, 'Not a chief credential');
+  const jobId = jobScoped ? (typeof p.jobId === 'string' ? p.jobId : '') : null;
+  const before = state.fence.epoch;
+  const admitted = state.fence.admit({ epoch, proof }, event, jobId);
+  if ('ok' in admitted) {
+    if (admitted.code === ErrorCode.STALE_CHIEF) log.warn('refused a deposed chief', { event, epoch, current: state.fence.epoch });
+    return admitted;
+  }
+  if (admitted.epoch > before) log.info('chief epoch adopted', { epoch: admitted.epoch, previous: before });
+  return null;
+}

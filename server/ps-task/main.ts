@@ -1,0 +1,51 @@
+/**
+ * `npm run ps -- --port 2222 [--token-file F]`: one ps task, waiting for its chief.
+ * The cluster token comes from --token-file, else from <data dir>/cluster-token
+ * (generated there on first start: copy it to the chief's host). A group stop
+ * (SIGTERM or SIGINT) closes it; what it held lives on in the chief's checkpoints.
+ */
+import { Command } from 'commander';
+import { resolveClusterToken } from '../cluster/cluster-token.js';
+import { integer } from '../cli-args.js';
+import { readEnvironment } from '../config.js';
+import { configureLogging, createLogger } from '../logger.js';
+import { onStopSignals } from '../process/stop-signals.js';
+import { createPsTask } from './ps-task.js';
+
+const log = createLogger('ps-main');
+
+async function main(): Promise<void> {
+  const env = readEnvironment();
+  configureLogging({ level: env.logLevel, format: env.logFormat });
+  const program = new Command('downpour-ps')
+    .description('Downpour ps task: holds the parameters a chief places on it and applies workers\' pushes')
+    .option('--port <n>', 'port for workers and the chief', integer(0, 65535), 2222)
+    .option('--host <address>', 'address to bind', '0.0.0.0')
+    .option('--token-file <file>', 'file holding the cluster token (default: <data dir>/cluster-token, generated if missing)')
+    .option('--data-dir <dir>', 'where a generated cluster token is kept (env DOWNPOUR_DATA_DIR)', env.dataDir ?? './.downpour')
+    .showHelpAfterError();
+  program.parse();
+  const opts = program.opts<{ port: number; host: string; tokenFile?: string; dataDir: string }>();
+
+  const token = resolveClusterToken({ tokenFile: opts.tokenFile, dataDir: opts.dataDir });
+  if (!token.ok) {
+    log.error(token.message, { code: token.code });
+    process.exit(2);
+  }
+  const task = createPsTask({ token: token.token });
+  const { port } = await task.listen(opts.port, opts.host);
+  process.stdout.write(`Downpour ps task on ${opts.host}:${port}; cluster token in ${token.file}${token.generated ? ' (generated now: copy it to the chief)' : ''}\n`);
+
+  onStopSignals({
+    onStop: (signal) => {
+      log.info('shutting down', { signal });
+      void task.close().then(() => process.exit(0));
+    },
+    onForce: () => process.exit(1),
+  });
+}
+
+main().catch((err: unknown) => {
+  log.error(err instanceof Error ? err.message : String(err));
+  process.exit(1);
+});

@@ -1,0 +1,86 @@
+/**
+ * Builds a ps task (TensorFlow's `ps` job: it holds the parameters the placement gives
+ * it and applies pushes to them) without binding a port, as createCoordinator does:
+ * tests start it on port 0, server/ps-task/main.ts on `--port`. Its own HTTP server
+ * carries two socket.io namespaces: `/ps-worker` for workers with tickets and
+ * `/ps-control` for the chief (shared/ps-protocol.ts). Everything is in memory: the
+ * chief creates the task's jobs and reads them back for checkpoints.
+ */
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Server } from 'socket.io';
+import { PS_CONTROL_NAMESPACE, PS_WORKER_NAMESPACE } from '../../shared/ps-protocol.js';
+import { PARAMETERS_PER_PS_TASK } from '../cluster/capacity.js';
+import { ChiefFence } from '../cluster/chief-fence.js';
+import { deriveClusterKeys } from '../cluster/cluster-keys.js';
+import { systemClock, type Clock } from '../clock.js';
+import { redactSecret } from '../logger.js';
+import type { ApplySettings } from '../params/apply-engine.js';
+import { payloadCapBytes } from '../params/gradient-gate.js';
+import type { SocketGuardOptions } from '../worker/socket-guard.js';
+import { attachControlNamespace, type PsControlNamespace } from './control-namespace.js';
+import type { PsTaskState } from './task-state.js';
+import { attachPsWorkerNamespace, type PsWorkerNamespace } from './worker-namespace.js';
+
+export interface PsTaskOptions {
+  /** The cluster token shared with the chief (main.ts reads it from --token-file). Required. */
+  token: string;
+  /** Ticket expiry and rate limits read it. Default: systemClock. */
+  clock?: Clock;
+  /** Which kernels apply updates, on how many threads. Default: the parameter store's (DEFAULT_APPLY_SETTINGS). */
+  apply?: ApplySettings;
+  /** Largest socket.io message accepted. Default: a task's worth of fp32 parameters plus headroom (a job's initial values). */
+  maxMessageBytes?: number;
+  /** Rate limit and misbehaviour limit per worker socket. Default: the coordinator's (server/worker/socket-guard.ts). */
+  workerGuard?: SocketGuardOptions;
+}
+
+export interface PsTask {
+  httpServer: HttpServer;
+  io: Server;
+  /** The highest chief epoch this task has seen (0: none yet). */
+  readonly chiefEpoch: number;
+  listen(port: number, host?: string): Promise<{ port: number }>;
+  close(): Promise<void>;
+}
+
+export function createPsTask(options: PsTaskOptions): PsTask {
+  const clock = options.clock ?? systemClock;
+  const keys = deriveClusterKeys(options.token);
+  const stopRedacting = redactSecret(options.token);
+  const state: PsTaskState = { jobs: new Map(), fence: new ChiefFence(keys), keys, now: () => clock.now(), apply: options.apply };
+
+  const httpServer = createServer((_req, res) => {
+    res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: false, code: 'NOT_FOUND', message: 'A ps task serves socket.io only' }));
+  });
+  const io = new Server(httpServer, { maxHttpBufferSize: options.maxMessageBytes ?? payloadCapBytes(PARAMETERS_PER_PS_TASK) + 64 * 1024, serveClient: false });
+  // The root namespace is no one's: refuse connections to it.
+  io.of('/').use((_socket, next) => next(new Error('connect to /ps-worker or /ps-control')));
+  // Each namespace has its own event maps; the server-wide generic cannot express that.
+  attachPsWorkerNamespace(io.of(PS_WORKER_NAMESPACE) as unknown as PsWorkerNamespace, state, options.workerGuard);
+  attachControlNamespace(io.of(PS_CONTROL_NAMESPACE) as unknown as PsControlNamespace, state);
+
+  return {
+    httpServer,
+    io,
+    get chiefEpoch() {
+      return state.fence.epoch;
+    },
+    listen(port, host = '0.0.0.0') {
+      return new Promise((resolve, reject) => {
+        httpServer.once('error', reject);
+        httpServer.listen(port, host, () => {
+          httpServer.off('error', reject);
+          resolve({ port: (httpServer.address() as AddressInfo).port });
+        });
+      });
+    },
+    async close() {
+      io.close();
+      await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      for (const job of state.jobs.values()) job.dispose();
+      state.jobs.clear();
+      stopRedacting();
+    },
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * Schemas for every payload a ps task takes. The credential (a worker's ticket, the
+ * chief's proof) is checked before these, so a stranger learns nothing from them;
+ * then the whole payload is parsed before any state is touched.
+ */
+import { z } from 'zod';
+import { CODEC_IDS } from '../../shared/codec.js';
+import { MAX_PS_TASKS } from '../../shared/cluster-spec.js';
+import { optimizerSpecSchema } from '../../shared/job-spec.js';
+import { manifestSchema } from '../worker/schemas.js';
+
+const binary = z.custom<ArrayBuffer | Uint8Array>((v) => v instanceof ArrayBuffer || v instanceof Uint8Array, {
+  message: 'expected binary data (ArrayBuffer or Buffer)',
+});
+const id = z.string().min(1).max(128);
+const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+/** What the credential check already read; here only so that the parsed value types it. */
+const chief = z.object({ epoch: count, proof: z.string() });
+const ticket = z.string();
+
+/** Delta bases a job may ask a task to keep (the coordinator keeps 16). */
+export const MAX_KEEP_VERSIONS = 64;
+
+const sliceSchema = z.object({
+  name: z.string().min(1).max(256),
+  shape: z.array(z.number().int().min(0).max(1 << 30)).max(8),
+});
+
+export const jobCreateSchema = z
+  .object({
+    chief,
+    jobId: id,
+    task: z.number().int().min(0).max(MAX_PS_TASKS - 1),
+    slices: z.array(sliceSchema).min(1).max(1024),
+    optimizer: optimizerSpecSchema,
+    codec: z.enum(CODEC_IDS),
+    topkRatio: z.number().positive().max(1),
+    maxStaleness: z.number().int().min(0).max(1_000_000),
+    keepVersions: z.number().int().min(0).max(MAX_KEEP_VERSIONS),
+    initial: z.object({ manifest: manifestSchema, data: binary }).strict(),
+  })
+  .strict();
+
+export const jobRefSchema = z.object({ chief, jobId: id }).strict();
+
+export const statusSchema = z.object({ chief }).strict();
+
+export const pullSchema = z.object({ ticket, jobId: id, have: count.optional() }).strict();
+
+export const pushSchema = z
+  .object({
+    ticket,
+    jobId: id,
+    baseVersion: count,
+    manifest: manifestSchema,
+    data: binary,
+  })
+  .strict();

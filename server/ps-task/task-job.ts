@@ -1,0 +1,83 @@
+/**
+ * One job's slices on this ps task: a ParameterStore over the slices the placement put
+ * here, with the job's optimizer, and the gate every push passes (payload cap, layout
+ * in the job's codec, finite values). The task keeps its own version of the job (the
+ * pushes it applied), so staleness is per task: a worker's base version is the one it
+ * pulled from this task. Pushes apply as they come (async Downpour); round-based modes
+ * and the norm bound (which needs the whole gradient's norm) are the chief's, later.
+ */
+import type { z } from 'zod';
+import { codecOf } from '../../shared/codec.js';
+import { ErrorCode } from '../../shared/errors.js';
+import type { PsJobStatus, PsSliceSnapshot } from '../../shared/ps-protocol.js';
+import type { ParamsSnapshot, PushAccepted } from '../../shared/protocol.js';
+import { fail, ok, type Failure, type Result } from '../../shared/result.js';
+import { totalSize } from '../../shared/tensors.js';
+import { PARAMETERS_PER_PS_TASK } from '../cluster/capacity.js';
+import type { ApplySettings } from '../params/apply-engine.js';
+import { GradientGate } from '../params/gradient-gate.js';
+import { createOptimizer } from '../params/optimizers.js';
+import { ParameterStore } from '../params/parameter-store.js';
+import type { UncheckedManifest } from '../params/push-validation.js';
+import { checkStaleness } from '../params/staleness-policy.js';
+import type { jobCreateSchema } from './schemas.js';
+import { decodeSliceValues, encodeSnapshot } from './slice-payload.js';
+
+export type JobCreate = z.output<typeof jobCreateSchema>;
+
+export class TaskJob {
+  private constructor(
+    readonly id: string,
+    /** This task's index in the cluster, as tickets for the job name it. */
+    readonly task: number,
+    private readonly maxStaleness: number,
+    private readonly store: ParameterStore,
+    private readonly gate: GradientGate,
+  ) {}
+
+  /** Checks the chief's request (sizes, names, initial values) and builds the store; a coded refusal otherwise. */
+  static create(req: JobCreate, apply: ApplySettings | undefined): TaskJob | Failure {
+    const names = new Set(req.slices.map((s) => s.name));
+    if (names.size !== req.slices.length) return fail(ErrorCode.BAD_REQUEST, 'slices: two slices share a name');
+    const parameters = totalSize(req.slices);
+    if (parameters > PARAMETERS_PER_PS_TASK) return fail(ErrorCode.MODEL_TOO_LARGE, `slices: ${parameters} parameters; a ps task holds at most ${PARAMETERS_PER_PS_TASK}`);
+    const initial = decodeSliceValues(req.slices, req.initial.manifest, req.initial.data);
+    if ('ok' in initial) return initial;
+    const store = new ParameterStore(req.slices, initial, createOptimizer(req.optimizer), { keepVersions: req.keepVersions, apply });
+    // The norm bound judges a whole gradient: a task sees only its slices of one, so it is the chief's to apply.
+    const gate = new GradientGate(store, codecOf(req), 0, null);
+    return new TaskJob(req.jobId, req.task, req.maxStaleness, store, gate);
+  }
+
+  get version(): number {
+    return this.store.version;
+  }
+
+  /** This task's slices at its current version, fp32; a delta when the worker holds `have` and the delta is smaller. */
+  pull(have?: number): Result<ParamsSnapshot> {
+    const delta = have === undefined ? null : this.store.delta(have);
+    const { version, manifest, data } = delta ?? { version: this.store.version, ...this.store.payload().payload };
+    return ok({ jobId: this.id, version, manifest, data });
+  }
+
+  /** `workerId`'s push (its ticket's worker): staleness against this task's version, then the gate, then one optimizer step over this task's slices. */
+  push(workerId: string, baseVersion: number, manifest: UncheckedManifest, data: ArrayBuffer | Uint8Array): Result<PushAccepted> {
+    const fresh = checkStaleness(this.store.version, baseVersion, this.maxStaleness);
+    if ('ok' in fresh) return fresh;
+    const refused = this.gate.check({ manifest, data, batches: 1 }, workerId);
+    if (refused) return refused;
+    return ok({ version: this.store.applyScratch(), staleness: fresh.staleness });
+  }
+
+  snapshot(): PsSliceSnapshot {
+    return encodeSnapshot(this.id, this.store);
+  }
+
+  status(): PsJobStatus {
+    return { jobId: this.id, task: this.task, version: this.store.version, slices: this.store.tensors.length, parameters: this.store.parameterCount };
+  }
+
+  dispose(): void {
+    this.store.dispose();
+  }
+}

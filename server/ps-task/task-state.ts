@@ -1,0 +1,15 @@
+/** What a ps task's two namespaces share: its jobs, its chief fence and its keys. */
+import type { ChiefFence } from '../cluster/chief-fence.js';
+import type { ClusterKeys } from '../cluster/cluster-keys.js';
+import type { ApplySettings } from '../params/apply-engine.js';
+import type { TaskJob } from './task-job.js';
+
+export interface PsTaskState {
+  /** Written by the chief's channel only (job:create, job:delete); workers read. */
+  readonly jobs: Map<string, TaskJob>;
+  readonly fence: ChiefFence;
+  readonly keys: ClusterKeys;
+  /** The task's clock: ticket expiry, rate limits. */
+  readonly now: () => number;
+  readonly apply: ApplySettings | undefined;
+}

@@ -1,0 +1,51 @@
+/**
+ * `/ps-worker`: workers pull and push the slices of their job that this task holds.
+ * Every message carries the chief's ticket for that worker, that job and this task
+ * (server/cluster/tickets.ts), checked before the payload is parsed: without a valid
+ * one the answer is UNAUTHORIZED and nothing changes. The task trusts the chief's
+ * assignment and nothing of the worker's own say.
+ */
+import type { Namespace, Socket } from 'socket.io';
+import { z } from 'zod';
+import { ErrorCode } from '../../shared/errors.js';
+import { formatIssues } from '../../shared/job-spec.js';
+import type { PsServerEvents, PsWorkerEvents } from '../../shared/ps-protocol.js';
+import { fail, type Result } from '../../shared/result.js';
+import { verifyTicket } from '../cluster/tickets.js';
+import { respond } from '../worker/respond.js';
+import { guardSocket, type SocketGuardOptions } from '../worker/socket-guard.js';
+import { pullSchema, pushSchema } from './schemas.js';
+import type { TaskJob } from './task-job.js';
+import type { PsTaskState } from './task-state.js';
+
+export type PsWorkerNamespace = Namespace<PsWorkerEvents, PsServerEvents>;
+
+const WORKER_EVENTS: ReadonlySet<string> = new Set<keyof PsWorkerEvents>(['params:pull', 'grads:push']);
+
+export function attachPsWorkerNamespace(nsp: PsWorkerNamespace, state: PsTaskState, guardOptions: SocketGuardOptions = {}): void {
+  nsp.on('connection', (socket: Socket<PsWorkerEvents, PsServerEvents>) => {
+    const guard = guardSocket(socket, WORKER_EVENTS, guardOptions, state.now);
+    /** A handler that runs only with a ticket for this job on this task, with the payload parsed by `schema`. */
+    const ticketed = <S extends z.ZodType, T extends object>(event: keyof PsWorkerEvents, schema: S, handler: (job: TaskJob, req: z.output<S>, worker: string) => Result<T>) =>
+      respond(
+        event,
+        z.unknown(),
+        (payload): Result<T> => {
+          const p = (typeof payload === 'object' && payload !== null ? payload : {}) as { ticket?: unknown; jobId?: unknown };
+          const jobId = typeof p.jobId === 'string' ? p.jobId : '';
+          const job = state.jobs.get(jobId);
+          // Without the job here, any task's ticket for it still proves the worker was assigned it: it may learn the job is gone.
+          const grant = verifyTicket(state.keys, p.ticket, { job: jobId, task: job?.task }, state.now());
+          if ('ok' in grant) return grant;
+          if (!job) return fail(ErrorCode.UNKNOWN_JOB, `This task holds no slices of job ${jobId}`);
+          const parsed = schema.safeParse(payload);
+          if (!parsed.success) return fail(ErrorCode.BAD_REQUEST, formatIssues(parsed.error.issues));
+          return handler(job, parsed.data, grant.worker);
+        },
+        (code) => guard.refused(code),
+      );
+
+    socket.on('params:pull', ticketed('params:pull', pullSchema, (job, req) => job.pull(req.have)));
+    socket.on('grads:push', ticketed('grads:push', pushSchema, (job, push, worker) => job.push(worker, push.baseVersion, push.manifest, push.data)));
+  });
+}

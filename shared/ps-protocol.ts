@@ -1,0 +1,119 @@
+/**
+ * The wire contract of a ps task (server/ps-task/): two socket.io namespaces on the
+ * task's own port. `/ps-worker`: workers pull and push the slices of a job that the
+ * placement put on this task, each message carrying the chief's ticket for that worker,
+ * job and task. `/ps-control`: the chief creates and deletes jobs' slices and reads
+ * them back for checkpoints and export, each message carrying a chief credential
+ * (epoch and proof). Acks are {@link Result}s, as on the coordinator's `/worker`
+ * namespace; nothing throws across the wire. docs/cluster.md describes both.
+ */
+import type { CodecId, TensorManifest } from './codec.js';
+import type { OptimizerSpec } from './job-spec.js';
+import type { ParamsSnapshot, PushAccepted } from './protocol.js';
+import type { Result } from './result.js';
+import type { TensorSpec } from './tensors.js';
+
+export const PS_WORKER_NAMESPACE = '/ps-worker';
+export const PS_CONTROL_NAMESPACE = '/ps-control';
+
+/** The chief's proof for one control message (server/cluster/chief-fence.ts). */
+export interface ChiefCredential {
+  /** Grows with every new chief; a task refuses an older one than it has seen (STALE_CHIEF). */
+  epoch: number;
+  /** base64url HMAC-SHA256 over the epoch, the event and the job id, under the cluster's control key. */
+  proof: string;
+}
+
+/** Binary tensors: a manifest (fp32 here) and its bytes. */
+export interface SlicePayload {
+  manifest: TensorManifest;
+  data: ArrayBuffer | Uint8Array;
+}
+
+/** `job:create`: this task's part of a job. */
+export interface PsJobCreate {
+  chief: ChiefCredential;
+  jobId: string;
+  /** Which task of the cluster this one is, for this job: tickets name it. */
+  task: number;
+  /** The slices the placement put here, in its order: names (`dense1/kernel/part_1`) and shapes. */
+  slices: TensorSpec[];
+  /** The parameter server's update rule (the chief's psOptimizerSpec of the job). */
+  optimizer: OptimizerSpec;
+  /** The job's gradient codec, as workers encode this task's slices. */
+  codec: CodecId;
+  topkRatio: number;
+  /** Pushes more than this many of this task's versions old are refused (STALE). */
+  maxStaleness: number;
+  /** Versions kept as bases of delta pulls (0: none); the chief decides, as the coordinator does. */
+  keepVersions: number;
+  /** The slices' initial values, fp32, one manifest entry per slice in `slices` order. */
+  initial: SlicePayload;
+}
+
+export interface PsJobRef {
+  chief: ChiefCredential;
+  jobId: string;
+}
+
+/** `params:snapshot`: values and optimizer state of a job's slices here, for checkpoints and export. */
+export interface PsSliceSnapshot {
+  jobId: string;
+  /** This task's version of the job: the pushes it applied. */
+  version: number;
+  applies: number;
+  /** The optimizer's per-slice state arrays, in order (e.g. adagrad's `accumulator`). */
+  slotNames: string[];
+  /** fp32: per slice, its values (named as the slice), then each slot (`<slice>:<slot>`). */
+  manifest: TensorManifest;
+  data: ArrayBuffer | Uint8Array;
+}
+
+export interface PsJobStatus {
+  jobId: string;
+  task: number;
+  version: number;
+  slices: number;
+  parameters: number;
+}
+
+/** `task:status`: what a (re-)attaching chief needs to know. */
+export interface PsTaskStatus {
+  /** The highest chief epoch this task has seen (the caller's, if it was the highest). */
+  epoch: number;
+  jobs: PsJobStatus[];
+}
+
+export interface PsControlEvents {
+  'job:create': (req: PsJobCreate, ack: (r: Result<{ version: number }>) => void) => void;
+  'job:delete': (req: PsJobRef, ack: (r: Result) => void) => void;
+  'params:snapshot': (req: PsJobRef, ack: (r: Result<PsSliceSnapshot>) => void) => void;
+  'task:status': (req: { chief: ChiefCredential }, ack: (r: Result<PsTaskStatus>) => void) => void;
+}
+
+export interface PsPullRequest {
+  /** The chief's ticket for this worker, this job, this task. */
+  ticket: string;
+  jobId: string;
+  /** As on the coordinator: the version whose slices the worker holds exactly, for a delta. */
+  have?: number;
+}
+
+/** A gradient for this task's slices of the job, in its codec, one manifest entry per slice. */
+export interface PsGradientPush {
+  ticket: string;
+  jobId: string;
+  /** This task's version the gradient was computed against: staleness is per task. */
+  baseVersion: number;
+  manifest: TensorManifest;
+  data: ArrayBuffer | Uint8Array;
+}
+
+export interface PsWorkerEvents {
+  /** This task's slices of the job, fp32, at its current version (or a delta since `have`). */
+  'params:pull': (req: PsPullRequest, ack: (r: Result<ParamsSnapshot>) => void) => void;
+  'grads:push': (push: PsGradientPush, ack: (r: Result<PushAccepted>) => void) => void;
+}
+
+/** The task pushes nothing unasked, yet. */
+export type PsServerEvents = Record<string, never>;
