@@ -134,6 +134,8 @@ export class Job {
     this.trusted = trustedSnapshotsFor(spec, { store: this.store, service: deps.trustedGradients, rootKey: id, topology: deps.model.topology, dataset: deps.dataset });
     this.direction = directionCheckFor(spec, { store: this.store, service: deps.trustedGradients, rootKey: id, snapshots: this.trusted });
     this.gate = new GradientGate(this.store, this.codec, spec.normBound, deps.referenceNorm, this.direction);
+    // The norm bound follows the model: its reference is the PS's own norm per batch at the latest snapshot.
+    this.trusted?.on('trusted', ({ batchNorm }) => this.gate.setReference(batchNorm));
     this.metrics = new MetricSampler();
     this.consistency = createConsistencyMode(spec, { store: this.store, clock: deps.clock, activeWorkers: () => this.activeWorkers() });
   }
