@@ -30,7 +30,7 @@ export interface JobRegistryDeps {
   shardStore: ShardStore;
   datasets: DatasetRegistry;
   evaluation: EvaluationService;
-  /** Computes the direction check's trusted gradients. */
+  /** Computes the PS's own gradients (norm bound reference, direction check). */
   trustedGradients: TrustedGradientService;
   store: JobStore | null;
   checkpoints: CheckpointStore | null;
