@@ -77,7 +77,8 @@ export class TrustedSnapshots extends EventEmitter<TrustedSnapshotEvents> {
 
   /**
    * Takes a snapshot of the current parameters for the thread, unless one is being
-   * computed or the parameters have not changed since the last. Called on the job's clock.
+   * computed or the parameters have not changed since the last (taken or failed).
+   * Called on the job's clock.
    */
   refresh(): void {
     const { store, service, rootKey, topology, rootSet, batchSize } = this.deps;
@@ -102,6 +103,8 @@ export class TrustedSnapshots extends EventEmitter<TrustedSnapshotEvents> {
       },
       (err: unknown) => {
         this.computing = false;
+        // Not again at the same parameters (diverged ones would fail every second, at the cost of a core): at the next version.
+        this.lastVersion = snapshot.version;
         if (this.disposed) return;
         if (!this.failed) log.warn('trusted gradient could not be computed: the norm bound keeps its last reference and the direction check is off until it can', { job: rootKey, err });
         this.failed = true;
