@@ -31,6 +31,7 @@ import { securityHeaders } from './http/security-headers.js';
 import { shardRouter } from './http/shards.js';
 import type { Job } from './jobs/job.js';
 import { payloadCapBytes } from './params/gradient-gate.js';
+import { createTrustedGradientService, type TrustedGradientService } from './params/trusted-gradient.js';
 import { JobRegistry } from './jobs/job-registry.js';
 import { redactSecret } from './logger.js';
 import { createMetrics } from './metrics.js';
@@ -63,6 +64,8 @@ export interface CoordinatorOptions {
   clock?: Clock;
   /** Where evaluations run. Default: a worker thread with tfjs on wasm. */
   evaluation?: EvaluationService;
+  /** Where the trusted gradients of the direction check are computed. Default: a worker thread with tfjs on wasm. */
+  trustedGradients?: TrustedGradientService;
   /** Largest socket.io message accepted. Default: a gradient of MAX_MODEL_PARAMETERS floats plus headroom. */
   maxMessageBytes?: number;
   /** Checkpoints kept per job. Default: 3. */
@@ -107,6 +110,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
   const clock = options.clock ?? systemClock;
   const now = () => clock.now();
   const evaluation = options.evaluation ?? createEvaluationService();
+  const trustedGradients = options.trustedGradients ?? createTrustedGradientService();
   const maxMessageBytes = options.maxMessageBytes ?? payloadCapBytes(MAX_MODEL_PARAMETERS) + 64 * 1024;
   const operatorToken = options.operatorToken ?? randomBytes(24).toString('base64url');
   const stopRedactingToken = redactSecret(operatorToken);
@@ -141,6 +145,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
     shardStore,
     datasets,
     evaluation,
+    trustedGradients,
     store,
     checkpoints,
     clock,
@@ -218,6 +223,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
       contributions.close(); // after the workers are gone: their last accepted pushes are stored
       await new Promise<void>((resolve) => httpServer.close(() => resolve()));
       await evaluation.close();
+      await trustedGradients.close();
       store?.close();
       volunteers.close();
       stopRedactingToken();

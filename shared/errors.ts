@@ -44,6 +44,11 @@ export const ErrorCode = {
   INTERNAL: 'INTERNAL',
   /** The gradient's norm is far above the job's recent pushes (a Byzantine or broken worker). */
   NORM_OUTLIER: 'NORM_OUTLIER',
+  /**
+   * This worker's recent gradients point away from the parameter server's own gradient at
+   * the same parameters (a sign-flipping or broken worker); see directionThreshold.
+   */
+  DIRECTION_OUTLIER: 'DIRECTION_OUTLIER',
   /** The socket sent more messages than its rate limit allows. */
   RATE_LIMITED: 'RATE_LIMITED',
   /** An event name the worker namespace does not know. */

@@ -144,6 +144,26 @@ export const jobSpecSchema = z
      * 0 turns the bound off.
      */
     normBound: z.number().min(0).max(1e6).default(10),
+    /**
+     * Byzantine defence against gradients that point the wrong way (a trusted direction,
+     * as FLTrust; docs/byzantine.md): every trustedRefreshSeconds the parameter server
+     * takes its own gradient on rootSetSize training examples at the current parameters,
+     * and compares with it the pushes computed at nearly those parameters. A worker whose
+     * last few compared gradients have a mean cosine with it below this threshold has its
+     * pushes refused (DIRECTION_OUTLIER) until they no longer do. null turns the check
+     * off. Local mode does not check (its pushes are parameter deltas, not gradients).
+     */
+    directionThreshold: z.number().min(-1).max(1).nullable().default(0),
+    /** The root set the PS takes its own gradient on (trusted direction, norm bound reference): training examples drawn by the job's seed. */
+    rootSetSize: z.number().int().min(16).max(10_000).default(1024),
+    /**
+     * Seconds between the PS's own gradients at the current parameters (one is skipped
+     * while the last is still being computed). Both defences read them: the direction
+     * check, and the norm bound, whose reference becomes the PS's norm per mini-batch
+     * there so that it follows the model (taken when normBound > 0 even without the
+     * direction check; not in local mode).
+     */
+    trustedRefreshSeconds: z.number().positive().max(3600).default(1),
     /** Seconds between checkpoints (taken only when the version moved). */
     checkpointSeconds: z.number().positive().max(86_400).default(30),
     /** Seed for the initial parameters and the shard order. */

@@ -11,11 +11,17 @@ export interface Running {
   close(): Promise<void>;
 }
 
-/** Creates the job (an mlp that evaluates hourly unless `spec` says otherwise) and listens on 127.0.0.1, port 0. */
+/**
+ * Creates the job (an mlp that evaluates hourly unless `spec` says otherwise) and listens
+ * on 127.0.0.1, port 0. The direction check is off unless `spec` sets directionThreshold,
+ * and the PS takes its own gradient hourly unless `spec` sets trustedRefreshSeconds:
+ * most tests push hand-made gradients, which neither should judge against real ones,
+ * and a thread computing gradients beside every test would load a shared machine.
+ */
 export async function startCoordinator(spec: JobSpecInput = {}, options: CoordinatorOptions = {}): Promise<Running> {
   setLogLevel('warn');
   const coordinator = createCoordinator(options);
-  const created = await coordinator.createJob({ model: 'mlp', evalIntervalSeconds: 3600, ...spec });
+  const created = await coordinator.createJob({ model: 'mlp', evalIntervalSeconds: 3600, directionThreshold: null, trustedRefreshSeconds: 3600, ...spec });
   if (!created.ok) throw new Error(created.message);
   const { port } = await coordinator.listen(0, '127.0.0.1');
   return {

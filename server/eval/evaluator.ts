@@ -3,12 +3,9 @@
  * waits on a forward pass over the test set. One thread per coordinator; requests
  * queue in order.
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { createLogger } from '../logger.js';
+import { siblingModule, startTsThread } from '../process/ts-thread.js';
 import type { EvalReply, EvalRequest, TestSet } from './messages.js';
 
 const log = createLogger('eval');
@@ -29,27 +26,6 @@ export interface EvaluationService {
   close(): Promise<void>;
 }
 
-/** The ESM entry of tsx's register API, read from its package exports. */
-function tsxRegisterUrl(): string {
-  const require = createRequire(import.meta.url);
-  const pkgPath = require.resolve('tsx/package.json');
-  const pkg = JSON.parse(readFileSync(pkgPath, 'utf8')) as { exports: Record<string, { import: { default: string } }> };
-  return pathToFileURL(join(dirname(pkgPath), pkg.exports['./esm/api']!.import.default)).href;
-}
-
-/**
- * Starts the evaluation thread. A source checkout runs TypeScript through tsx; Node 20
- * does not apply `--import` loaders to worker threads, so the thread registers tsx
- * itself before importing its module.
- */
-function startWorker(): Worker {
-  const here = new URL(import.meta.url);
-  if (!here.pathname.endsWith('.ts')) return new Worker(new URL('./eval-worker.js', here));
-  const entry = new URL('./eval-worker.ts', here).href;
-  const bootstrap = `import(${JSON.stringify(tsxRegisterUrl())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })`;
-  return new Worker(bootstrap, { eval: true });
-}
-
 export function createEvaluationService(): EvaluationService {
   let worker: Worker | null = null;
   let nextId = 1;
@@ -64,7 +40,7 @@ export function createEvaluationService(): EvaluationService {
 
   const ensureWorker = (): Worker => {
     if (worker) return worker;
-    const w = startWorker();
+    const w = startTsThread(siblingModule(import.meta.url, 'eval-worker'));
     sent = new Set();
     w.unref();
     w.on('message', (reply: EvalReply) => {

@@ -3,6 +3,7 @@
  * context its parameter service is built with, the records a store gives back at
  * restart, and the ledger's read-only view.
  */
+import type { TrustedGradientService } from '../params/trusted-gradient.js';
 import type { JobSpec } from '../../shared/job-spec.js';
 import type { MetricPoint } from '../../shared/operator-protocol.js';
 import type { EvalRecord } from '../../shared/protocol.js';
@@ -39,6 +40,8 @@ export interface JobDeps {
   referenceNorm: number | null;
   model: InitialModel;
   evaluation: EvaluationService;
+  /** Computes the PS's own gradients (norm bound reference, direction check) off the event loop. */
+  trustedGradients: TrustedGradientService;
   checkpoints: CheckpointStore | null;
   /** Times records and leases, and runs the evaluation and checkpoint schedules and sync round deadlines. */
   clock: Clock;

@@ -23,6 +23,7 @@ import { buildInitialModel, ModelSpecError } from './model-init.js';
 import { referenceGradientNorm } from './reference-gradient.js';
 import type { ApplySettings } from '../params/apply-engine.js';
 import type { WorkerAssignments } from '../worker/assignments.js';
+import type { TrustedGradientService } from '../params/trusted-gradient.js';
 
 const log = createLogger('jobs');
 
@@ -30,6 +31,8 @@ export interface JobRegistryDeps {
   shardStore: ShardStore;
   datasets: DatasetRegistry;
   evaluation: EvaluationService;
+  /** Computes the PS's own gradients (norm bound reference, direction check). */
+  trustedGradients: TrustedGradientService;
   store: JobStore | null;
   checkpoints: CheckpointStore | null;
   clock: Clock;

@@ -73,7 +73,17 @@ export class Job {
     this.accounting = pushAccountingFor(spec, this.shardLedger, (index) => deps.shards[index]!.url, () => deps.clock.now());
     const ctx: ParameterContext = { clock: deps.clock, activeWorkers: () => this.training.activeWorkers() };
     this.params = deps.parameters?.(spec, ctx) ??
-      new LocalParameterService(spec, { tensors: deps.model.tensors, initial: deps.model.values, referenceNorm: deps.referenceNorm, apply: deps.apply, ...ctx });
+      new LocalParameterService(spec, {
+        tensors: deps.model.tensors,
+        initial: deps.model.values,
+        referenceNorm: deps.referenceNorm,
+        apply: deps.apply,
+        jobId: id,
+        topology: deps.model.topology,
+        dataset: deps.dataset,
+        trustedGradients: deps.trustedGradients,
+        ...ctx,
+      });
     this.training = new JobTraining({
       jobId: id,
       accounting: this.accounting,
@@ -183,6 +193,8 @@ export class Job {
       if (this.checkpoints.enabled) this.timers.push(clock.setInterval(() => void this.checkpointIfChanged(), this.spec.checkpointSeconds * 1000));
       // A late lease goes back to the queue even when nobody asks for one.
       this.timers.push(clock.setInterval(() => this.accounting.sweep(), LEASE_SWEEP_MS));
+      // The PS's own gradient at the moving parameters: the norm bound's reference and the trusted direction.
+      this.timers.push(clock.setInterval(() => this.params.refreshTrusted(), this.spec.trustedRefreshSeconds * 1000));
     } else {
       // An open sync round must not be applied by the departures below, nor hold acks forever.
       this.params.halt(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${state}`));

@@ -1,14 +1,15 @@
 /**
  * Everything a pushed gradient must pass before it may join an update, in order: the
  * payload cap and layout (push-validation.ts, decoding into the store's gradient
- * buffer), finite values, and the Byzantine norm bound. One per job, built from its
- * model and codec, so the parameter server's push path is one call, whose answer is
- * the decoded gradient itself (or why it was refused).
+ * buffer), finite values, the Byzantine norm bound and the trusted direction. One per
+ * job, built from its model and codec, so the parameter server's push path is one call,
+ * whose answer is the decoded gradient itself (or why it was refused).
  */
 import type { TensorCodec } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import { fail, type Failure } from '../../shared/result.js';
 import type { DecodedGradient } from './gradient.js';
+import type { DirectionCheck } from './direction-check.js';
 import { NormBound } from './norm-bound.js';
 import type { ParameterStore } from './parameter-store.js';
 import { decodeGradientInto, type UncheckedManifest } from './push-validation.js';
@@ -44,6 +45,8 @@ export class GradientGate {
     private readonly codec: TensorCodec,
     normBound: number,
     referenceNorm: number | null,
+    /** The trusted-direction check (direction-check.ts), or null when the job has none. */
+    private readonly direction: DirectionCheck | null = null,
   ) {
     const codecBytes = store.tensors.reduce((n, t) => n + codec.byteLength(t.values.length), 0);
     this.maxBytes = payloadCapBytes(store.parameterCount, codecBytes);
@@ -52,11 +55,11 @@ export class GradientGate {
   }
 
   /**
-   * Decodes `workerId`'s gradient into the store's gradient buffer and checks it: the
+   * Decodes `workerId`'s gradient, computed on `baseVersion`, into the store's gradient buffer and checks it: the
    * decoded gradient when it may join an update (valid until the buffer is written
    * again), else the refusal.
    */
-  check(push: GradientPayload, workerId: string): DecodedGradient | Failure {
+  check(push: GradientPayload, workerId: string, baseVersion?: number): DecodedGradient | Failure {
     const decoded = this.decoded;
     const bad = decodeGradientInto(this.store.specs, decoded.views, push.manifest, push.data, { codec: this.codec, maxBytes: this.maxBytes });
     if (bad) return bad;
@@ -66,7 +69,8 @@ export class GradientGate {
     const normPerBatch = norm / push.batches;
     const outlier = this.normBound.judge(normPerBatch);
     if (outlier) return outlier;
-    // Further checks of the decoded gradient (a trusted-direction check) go here, before the bound records it.
+    const astray = baseVersion === undefined ? null : this.direction?.check({ workerId, baseVersion }, decoded.views);
+    if (astray) return astray;
     // Last, after every check: only a gradient that passed them all shapes the bound.
     this.normBound.record(workerId, normPerBatch);
     decoded.norm = norm;
@@ -74,8 +78,14 @@ export class GradientGate {
     return decoded;
   }
 
-  /** A worker left the job: its norm no longer counts toward the bound. */
+  /** The PS's own norm per batch at recent parameters (trusted-snapshots.ts): the norm bound's reference from now on. */
+  setReference(normPerBatch: number): void {
+    this.normBound.setReference(normPerBatch);
+  }
+
+  /** A worker left the job: its norm no longer counts toward the bound, nor its direction verdict. */
   forget(workerId: string): void {
     this.normBound.forget(workerId);
+    this.direction?.forget(workerId);
   }
 }

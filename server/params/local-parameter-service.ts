@@ -13,7 +13,11 @@ import type { Clock } from '../clock.js';
 import type { ConsistencyMode } from '../consistency/consistency-mode.js';
 import { createConsistencyMode, psOptimizerSpec } from '../consistency/registry.js';
 import type { ApplySettings } from './apply-engine.js';
+import type { Dataset } from '../data/dataset.js';
+import { directionCheckFor, type DirectionCheck } from './direction-check.js';
 import { GradientGate } from './gradient-gate.js';
+import type { TrustedGradientService } from './trusted-gradient.js';
+import { trustedSnapshotsFor, type TrustedSnapshots } from './trusted-snapshots.js';
 import { createOptimizer } from './optimizers.js';
 import type { GradientSubmission, ModeCounters, ParameterService, PulledParams, VersionedValues } from './parameter-service.js';
 import { ParameterStore, type StoreSnapshot } from './parameter-store.js';
@@ -33,6 +37,12 @@ export interface LocalParameterOptions {
   activeWorkers: () => ReadonlySet<string>;
   /** How updates are applied; default DEFAULT_APPLY_SETTINGS. */
   apply?: ApplySettings;
+  /** The job's id (names its root set on the trusted-gradient thread), model topology and dataset (the root set's examples). */
+  jobId: string;
+  topology: object;
+  dataset: Dataset;
+  /** Computes the PS's own gradients (norm bound reference, direction check) off the event loop. */
+  trustedGradients: TrustedGradientService;
 }
 
 export class LocalParameterService implements ParameterService {
@@ -42,8 +52,15 @@ export class LocalParameterService implements ParameterService {
   readonly codec: TensorCodec;
   /** How accepted gradients become updates (spec.mode). */
   readonly mode: ConsistencyMode;
-  /** Every check a pushed gradient passes (layout, finite values, norm bound); a trusted-direction check joins it here. */
+  /** Every check a pushed gradient passes (layout, finite values, norm bound, trusted direction). */
   private readonly gate: GradientGate;
+  /**
+   * The PS's own gradient at recent snapshots (norm bound reference, trusted direction);
+   * null in local mode, whose pushes are not gradients, or when neither defence is on.
+   */
+  readonly trusted: TrustedSnapshots | null;
+  /** The trusted-direction check (spec.directionThreshold); null when off or without snapshots. */
+  readonly direction: DirectionCheck | null;
 
   constructor(spec: JobSpec, options: LocalParameterOptions) {
     const optimizer = createOptimizer(psOptimizerSpec(spec));
@@ -51,7 +68,12 @@ export class LocalParameterService implements ParameterService {
     // Delta pulls pay only when updates are sparse: top-k gradients under an optimizer that leaves untouched entries alone.
     const deltaBases = this.codec.sparse && optimizer.sparseUpdates ? DELTA_BASE_VERSIONS : 0;
     this.store = new ParameterStore(options.tensors, options.initial, optimizer, { keepVersions: deltaBases, apply: options.apply });
-    this.gate = new GradientGate(this.store, this.codec, spec.normBound, options.referenceNorm);
+    const service = options.trustedGradients;
+    this.trusted = trustedSnapshotsFor(spec, { store: this.store, service, rootKey: options.jobId, topology: options.topology, dataset: options.dataset });
+    this.direction = directionCheckFor(spec, { store: this.store, service, rootKey: options.jobId, snapshots: this.trusted });
+    this.gate = new GradientGate(this.store, this.codec, spec.normBound, options.referenceNorm, this.direction);
+    // The norm bound follows the model: its reference is the PS's own norm per batch at the latest snapshot.
+    this.trusted?.on('trusted', ({ batchNorm }) => this.gate.setReference(batchNorm));
     this.mode = createConsistencyMode(spec, { store: this.store, clock: options.clock, activeWorkers: options.activeWorkers });
   }
 
@@ -84,7 +106,7 @@ export class LocalParameterService implements ParameterService {
   push(workerId: string, submission: GradientSubmission): Result<PushAccepted> | Promise<Result<PushAccepted>> {
     const admitted = this.mode.admit(workerId, submission.baseVersion);
     if ('ok' in admitted) return admitted;
-    const gradient = this.gate.check(submission, workerId);
+    const gradient = this.gate.check(submission, workerId, submission.baseVersion);
     if ('ok' in gradient) {
       // A sync round stops waiting for a worker whose gradient it refused (a Byzantine one would stall every round to its deadline); a valid retry still joins.
       this.mode.leave(workerId);
@@ -118,7 +140,12 @@ export class LocalParameterService implements ParameterService {
     this.store.restore(snapshot);
   }
 
+  refreshTrusted(): void {
+    this.trusted?.refresh();
+  }
+
   dispose(): void {
+    this.trusted?.dispose();
     this.store.dispose();
   }
 }

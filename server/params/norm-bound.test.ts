@@ -35,10 +35,26 @@ describe('norm bound', () => {
   it('stops a lone worker\'s ramp: pushes just under the bound cannot raise it', () => {
     const b = new NormBound(10, 1);
     expect(push(b, 'ramp', 9.9)).toBe(true);
-    expect(b.median).toBe(1); // the lower median of {reference, 9.9}
+    expect(b.median).toBe(1); // the reference alone while few workers have samples
     expect(push(b, 'ramp', 9.9 * 9.9)).toBe(false);
     for (let i = 0; i < 50; i++) push(b, 'ramp', 9.9);
     expect(b.median).toBe(1);
+  });
+
+  it('lets a lone worker\'s norm jump past factor × its last push while it stays within factor × the reference', () => {
+    const b = new NormBound(10, 1.5);
+    expect(push(b, 'lone', 0.5)).toBe(true);
+    expect(push(b, 'lone', 7.2)).toBe(true);
+    expect(push(b, 'lone', 15.1)).toBe(false);
+  });
+
+  it('takes a new reference from the PS, and keeps the last when handed one that is not a norm', () => {
+    const b = new NormBound(10, 0.6);
+    expect(push(b, 'lone', 7.4)).toBe(false);
+    b.setReference(2.5);
+    expect(push(b, 'lone', 7.4)).toBe(true);
+    for (const bad of [0, -1, NaN, Infinity]) b.setReference(bad);
+    expect(b.median).toBe(2.5);
   });
 
   it('bounds a ramping worker among honest ones by the honest norms', () => {
@@ -64,7 +80,7 @@ describe('norm bound', () => {
     for (const [w, v] of [['a', 100], ['b', 0.5], ['c', 0.5]] as const) b.record(w, v);
     expect(b.median).toBe(0.5);
     b.forget('b');
-    expect(b.median).toBe(1); // {a: 100, c: 0.5} and the reference again
+    expect(b.median).toBe(1); // two workers left: the reference again
     b.record('d', 2);
     b.record('e', 2); // a is the least recent: out of the window of 3
     expect(b.median).toBe(2);

@@ -78,6 +78,12 @@ export interface ParameterService extends ParameterView {
   snapshot(): Promise<StoreSnapshot>;
   /** Loads a checkpoint's part; rejects when it does not fit the model. */
   restore(snapshot: StoreSnapshot): Promise<void>;
+  /**
+   * Takes the parameter server's own gradient at the current parameters, if the job's
+   * defences use one and the last is done (the norm bound's reference, the trusted
+   * direction); called on the job's clock every trustedRefreshSeconds.
+   */
+  refreshTrusted(): void;
   /** Lets go of threads and sockets; the service must not be used after. */
   dispose(): void;
 }

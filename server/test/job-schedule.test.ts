@@ -36,8 +36,8 @@ it('ticks the dashboard every second, checkpoints every checkpointSeconds and ev
   const r = (run = await startCoordinator({ model: 'mlp', evalIntervalSeconds: 60, checkpointSeconds: 30 }, { clock, dataDir, operatorToken: TOKEN }));
   dashboard = io(r.url + OPERATOR_NAMESPACE, { auth: { token: TOKEN }, transports: ['websocket'], reconnection: false, forceNew: true });
   await waitForEvent(dashboard, 'dashboard:init');
-  // The dashboard tick, the volunteer contributions' flush, and the running job's evaluation, checkpoint and lease-sweep intervals.
-  expect(clock.pending).toBe(5);
+  // The dashboard tick, the volunteer contributions' flush, and the running job's evaluation, checkpoint, lease-sweep and trusted-gradient intervals.
+  expect(clock.pending).toBe(6);
 
   const tick = waitForEvent<{ at: number }>(dashboard, 'dashboard:tick');
   clock.advance(1000);
@@ -64,5 +64,5 @@ it('ticks the dashboard every second, checkpoints every checkpointSeconds and ev
   expect(r.job.control('pause').ok).toBe(true);
   expect(clock.pending).toBe(2); // the dashboard tick and the contributions' flush alone
   expect(r.job.control('resume').ok).toBe(true);
-  expect(clock.pending).toBe(5);
+  expect(clock.pending).toBe(6);
 });

@@ -10,7 +10,7 @@ import type { GradientPush, JobAssignment, ShardLeaseGrant } from '../../shared/
 import { sizeOf } from '../../shared/tensors.js';
 import { setLogLevel } from '../logger.js';
 import { respond } from '../worker/respond.js';
-import { connectTestWorker, leaseShard, ManualClock, startCoordinator, type Running, type TestWorker, localParameters } from '../../test-support/index.js';
+import { connectTestWorker, joinAsGradientWorker, leaseShard, localParameters, ManualClock, startCoordinator, waitForEvent, type Running, type TestWorker } from '../../test-support/index.js';
 
 const MAX_STALENESS = 2;
 let run: Running;
@@ -330,7 +330,30 @@ describe('every refusal has a code and leaves the parameters untouched', () => {
     expect(() => handler({}, undefined)).not.toThrow();
     setLogLevel('warn');
   });
+});
 
+// Its own coordinator, and long (the thread computes real gradients): after the others, whose lease would lapse meanwhile.
+describe('a refusal that takes the parameter server\'s own gradient', () => {
+  it('DIRECTION_OUTLIER: a worker whose real gradients, sign-flipped, point away from the parameter server\'s own', { timeout: 180_000 }, async () => {
+    const clock = new ManualClock();
+    const guarded = await startCoordinator({ model: 'mlp', directionThreshold: 0 }, { clock });
+    const flipper = await joinAsGradientWorker(guarded.url);
+    try {
+      clock.advance(guarded.job.spec.trustedRefreshSeconds * 1000);
+      const judged = waitForEvent(localParameters(guarded.job).direction!, 'judged', 90_000);
+      expect((await flipper.push(await flipper.gradientAtPulled(-1))).ok).toBe(true);
+      await judged;
+      const flipped = await flipper.gradientAtPulled(-1);
+      const c = await expectRefused(ErrorCode.DIRECTION_OUTLIER, () => flipper.push(flipped), guarded);
+      expect(c.after()).toBe(c.before + 1);
+    } finally {
+      flipper.close();
+      await guarded.close();
+    }
+  });
+});
+
+describe('the codes', () => {
   it('covers every error code a worker can get', () => {
     // UNAUTHORIZED and NOT_FOUND answer operator routes: server/test/operator-auth.test.ts;
     // UNSUPPORTED_MEDIA_TYPE answers operator bodies: server/test/http-malformed.test.ts;
