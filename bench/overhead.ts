@@ -25,6 +25,8 @@ interface Options {
   steps: number;
   warmup: number;
   rounds: number;
+  /** The job's norm bound and direction check on (the default) or off. */
+  psDefences: boolean;
 }
 
 /** Issue 12: training through the coordinator keeps at least this fraction of standalone speed. */
@@ -93,7 +95,10 @@ async function run(opts: Options): Promise<void> {
   setLogLevel('warn');
   await buildClientIfNeeded();
   const coordinator = createCoordinator();
-  const created = await coordinator.createJob({ name: 'overhead bench', model: opts.model, evalIntervalSeconds: 3600 });
+  // The job's defaults, defences included: the parameter server computes its own gradients for the norm bound's
+  // reference and the direction check, which on a 2-core machine competes with the tab (--no-ps-defences: off).
+  const defences = opts.psDefences ? {} : { normBound: 0, directionThreshold: null };
+  const created = await coordinator.createJob({ name: 'overhead bench', model: opts.model, evalIntervalSeconds: 3600, ...defences });
   if (!created.ok) throw new Error(created.message);
   const { url } = await coordinator.listen(0, '127.0.0.1');
   const browser = await chromium.launch({ executablePath: findChromium(), args: CHROMIUM_ARGS });
@@ -128,6 +133,7 @@ async function run(opts: Options): Promise<void> {
         model: opts.model,
         steps: opts.steps,
         batch_size: created.job.spec.batchSize,
+        ps_defences: opts.psDefences,
         standalone_eps: round1(median(eps.standalone)),
         distributed_eps: round1(median(eps.distributed)),
         ratio,
@@ -150,6 +156,7 @@ export function overheadCommand(): Command {
     .addOption(new Option('--backend <name>', 'tfjs backend for both sides').choices(BACKENDS).default('wasm'))
     .option('--steps <n>', 'timed mini-batches per side per round', integer(1, 1_000_000), 200)
     .option('--warmup <n>', 'untimed mini-batches first, in each fresh tab', integer(1, 1_000_000), 10)
+    .option('--no-ps-defences', "turn the job's norm bound and direction check off (the PS then computes no gradients of its own)")
     .option('--rounds <n>', 'interleaved rounds (one timed run of each side); the median ratio is reported', integer(1, 1000), 5)
     .action((opts: Options) => run(opts));
 }
