@@ -3,9 +3,10 @@
  * and computes the gradient of a mini-batch. Every tensor it creates is disposed, so
  * tf.memory().numTensors stays flat across steps.
  */
+import { readFlat } from './flat-read.js';
 import * as tf from '@tensorflow/tfjs';
 import { modelFromTopology } from '../../shared/models.js';
-import { sameShape, sizeOf, type TensorSpec } from '../../shared/tensors.js';
+import { sameShape, type TensorSpec } from '../../shared/tensors.js';
 
 export interface Batch {
   /** n × featureLength values. */
@@ -66,20 +67,8 @@ export class ModelTrainer {
       const parts = this.vars.map((v) => grads[v.name]!.reshape([-1]));
       return tf.concat([...parts, value.reshape([1])]);
     });
-    let values: Float32Array;
-    try {
-      values = (await flat.data()) as Float32Array;
-    } finally {
-      flat.dispose();
-    }
-    const grads: Float32Array[] = [];
-    let at = 0;
-    for (const s of this.specs) {
-      const n = sizeOf(s.shape);
-      grads.push(values.subarray(at, at + n));
-      at += n;
-    }
-    return { grads, loss: values[at]! };
+    const { parts, tail } = await readFlat(flat, this.specs);
+    return { grads: parts, loss: tail[0]! };
   }
 
   /** The replica's current parameters, one flat copy per tensor in spec order (local mode's deltas). */

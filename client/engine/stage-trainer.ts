@@ -13,6 +13,7 @@
  * loss by its share of the mini-batch, so the sum is the unsplit model's mean gradient.
  * Every tensor it creates is disposed: tf.memory().numTensors is flat across steps.
  */
+import { readFlat } from './flat-read.js';
 import * as tf from '@tensorflow/tfjs';
 import { modelFromTopology } from '../../shared/models.js';
 import { sameShape, sizeOf, type TensorSpec } from '../../shared/tensors.js';
@@ -247,20 +248,8 @@ export class StageTrainer {
     const flat = tf.tidy(() => tf.concat([...sums.map((t) => t.reshape([-1])), ...(loss ? [loss.reshape([1])] : [])]));
     sums.forEach((t) => t.dispose());
     loss?.dispose();
-    let values: Float32Array;
-    try {
-      values = (await flat.data()) as Float32Array;
-    } finally {
-      flat.dispose();
-    }
-    const grads: Float32Array[] = [];
-    let at = 0;
-    for (const s of this.specs) {
-      const n = sizeOf(s.shape);
-      grads.push(values.subarray(at, at + n));
-      at += n;
-    }
-    return { grads, loss: loss ? values[at]! : null };
+    const { parts, tail } = await readFlat(flat, this.specs);
+    return { grads: parts, loss: loss ? tail[0]! : null };
   }
 
   /** Drops the micro-batches in flight and the step's partial gradient (the replica dissolved, the step is abandoned). */
