@@ -13,6 +13,7 @@ import { psApplyCommand } from './ps-apply.js';
 import { soakCommand } from './soak.js';
 import { timeToAccuracyCommand } from './time-to-accuracy.js';
 import { uploadStallCommand } from './upload-stall.js';
+import { wireCostCommand } from './wire-cost.js';
 
 const program = new Command('bench').description('Downpour benchmarks; each prints one JSON line last').showHelpAfterError();
 program.addCommand(byzantineCommand());
@@ -25,6 +26,7 @@ program.addCommand(soakCommand());
 program.addCommand(timeToAccuracyCommand());
 program.addCommand(psApplyCommand());
 program.addCommand(uploadStallCommand());
+program.addCommand(wireCostCommand());
 program.parseAsync().catch((err: unknown) => {
   process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);

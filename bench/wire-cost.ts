@@ -4,9 +4,11 @@
  * (bench/node-worker.ts, the engine's TrafficMeter) training it for --seconds, then the
  * worker's own byte counts. Shard downloads are counted apart (the same for every codec).
  *
- * Usage: tsx bench/wire-cost.ts [--model cnn] [--codecs fp32,topk-packed] [--seconds 40]
+ * `npm run bench -- wire-cost [--model cnn] [--codecs fp32,topk-packed] [--seconds 40]`:
+ * a line per codec on stderr, one JSON line last.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { integer } from '../server/cli-args.js';
 import { CODEC_IDS, type CodecId } from '../shared/codec.js';
 import { BUILTIN_JOB_WIRE } from '../shared/job-defaults.js';
 import { MODEL_PRESET_NAMES, type ModelPresetName } from '../shared/job-spec.js';
@@ -60,31 +62,27 @@ async function measure(model: ModelPresetName, codec: CodecId, seconds: number):
   }
 }
 
-const program = new Command('wire-cost')
-  .option('--model <preset>', 'model preset', 'cnn')
-  .option('--codecs <list>', 'comma-separated codecs', (v: string) => {
-    const list = v.split(',');
-    for (const c of list) if (!(CODEC_IDS as readonly string[]).includes(c)) throw new InvalidArgumentError(`unknown codec ${c}`);
-    return list as CodecId[];
-  }, ['fp32', 'topk-packed'] as CodecId[])
-  .option('--seconds <n>', 'training time per codec', (v: string) => {
-    const n = Number(v);
-    if (!(n >= 5 && n <= 600)) throw new InvalidArgumentError('5 to 600');
-    return n;
-  }, 40)
-  .action(async (o: { model: string; codecs: CodecId[]; seconds: number }) => {
-    if (!(MODEL_PRESET_NAMES as readonly string[]).includes(o.model)) throw new InvalidArgumentError(`unknown model ${o.model}`);
-    for (const codec of o.codecs) {
-      const r = await measure(o.model as ModelPresetName, codec, o.seconds);
-      process.stdout.write(
-        `${o.model} ${r.codec}: ${r.examplesPerSecond.toFixed(0)} examples/s, ${r.pushes} pushes in ${r.seconds.toFixed(0)} s; ` +
-          `${(r.bytesPerPush / 1000).toFixed(1)} kB sent per push, ${(r.bytesPerPull / 1000).toFixed(1)} kB received per pull; ` +
-          `${r.mbPerHour.toFixed(0)} MB/hour both ways (${r.mbPerHourWithoutShards.toFixed(0)} without shard downloads)\n`,
-      );
-    }
-  });
-
-program.parseAsync().catch((err: unknown) => {
-  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+export function wireCostCommand(): Command {
+  return new Command('wire-cost')
+    .description('bytes one worker moves per push, per pull and per hour, for each codec')
+    .addOption(new Option('--model <preset>', 'model preset').choices(MODEL_PRESET_NAMES).default('cnn'))
+    .option('--codecs <list>', 'comma-separated codecs', (v: string) => {
+      const list = v.split(',');
+      for (const c of list) if (!(CODEC_IDS as readonly string[]).includes(c)) throw new InvalidArgumentError(`unknown codec ${c}`);
+      return list as CodecId[];
+    }, ['fp32', 'topk-packed'] as CodecId[])
+    .option('--seconds <n>', 'training time per codec', integer(5, 600), 40)
+    .action(async (o: { model: ModelPresetName; codecs: CodecId[]; seconds: number }) => {
+      const results = [];
+      for (const codec of o.codecs) {
+        const r = await measure(o.model, codec, o.seconds);
+        results.push(r);
+        process.stderr.write(
+          `[wire-cost] ${o.model} ${r.codec}: ${r.examplesPerSecond.toFixed(0)} examples/s, ${r.pushes} pushes in ${r.seconds.toFixed(0)} s; ` +
+            `${(r.bytesPerPush / 1000).toFixed(1)} kB sent per push, ${(r.bytesPerPull / 1000).toFixed(1)} kB received per pull; ` +
+            `${r.mbPerHour.toFixed(0)} MB/hour both ways (${r.mbPerHourWithoutShards.toFixed(0)} without shard downloads)\n`,
+        );
+      }
+      process.stdout.write(`${JSON.stringify({ bench: 'wire-cost', model: o.model, seconds: o.seconds, results })}\n`);
+    });
+}
