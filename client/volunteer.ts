@@ -209,6 +209,10 @@ startButton.addEventListener('click', () => {
   prefs.paused = false;
   savePreferences(prefs);
   shownAtStart = cardOnScreen ? { id: cardOnScreen.id, name: cardOnScreen.name } : null;
+  // Start pressed here means train here. The other tabs read the same stored Start and
+  // ask for the role too; asking first (not only waiting in line) keeps them from
+  // winning the race to the lock that this click began.
+  lock?.takeOver();
   apply();
   pauseButton.focus(); // the button pressed is now disabled; keep keyboard users in place
 });
