@@ -1,0 +1,50 @@
+/** The process's push admission: each bound refuses BUSY with a hint, and a refused push was never admitted. */
+import { describe, expect, it } from 'vitest';
+import { ErrorCode } from '../../shared/errors.js';
+import { ManualClock } from '../../test-support/manual-clock.js';
+import { PushAdmission } from './push-admission.js';
+
+describe('PushAdmission', () => {
+  it('admits up to maxInFlight pushes not yet answered, then answers BUSY with its hint until one is answered', () => {
+    const a = new PushAdmission(new ManualClock(), { maxInFlight: 2, retryAfterMs: 700 });
+    expect(a.enter(10)).toBeNull();
+    expect(a.enter(10)).toBeNull();
+    expect(a.enter(10)).toMatchObject({ ok: false, code: ErrorCode.BUSY, retryAfterMs: 700, message: expect.stringContaining('2 pushes are in flight') });
+    expect(a.counts()).toEqual({ inFlight: 2, inFlightBytes: 20, busy: 1 });
+    a.leave(10);
+    expect(a.enter(10)).toBeNull();
+    a.close();
+  });
+
+  it('bounds the bytes in flight too', () => {
+    const a = new PushAdmission(new ManualClock(), { maxInFlightBytes: 100 });
+    expect(a.enter(60)).toBeNull();
+    expect(a.enter(41)).toMatchObject({ code: ErrorCode.BUSY });
+    expect(a.enter(40)).toBeNull();
+    expect(a.counts()).toMatchObject({ inFlight: 2, inFlightBytes: 100 });
+    a.close();
+  });
+
+  it('answers BUSY while the event loop runs later than maxLoopDelayMs, and admits again once its timer is on time', () => {
+    const clock = new ManualClock();
+    const a = new PushAdmission(clock, { maxLoopDelayMs: 100, sampleMs: 20 });
+    clock.advance(60);
+    expect(a.enter(1)).toBeNull();
+    a.leave(1);
+    // The loop is blocked for 150 ms: a push handled meanwhile sees the sampling timer 130 ms overdue.
+    clock.stall(150);
+    expect(a.enter(1)).toMatchObject({ code: ErrorCode.BUSY, message: expect.stringContaining('130 ms late') });
+    clock.advance(10); // the overdue tick runs, 130 ms late
+    expect(a.enter(1)).toMatchObject({ code: ErrorCode.BUSY, message: expect.stringContaining('130 ms late') });
+    clock.advance(10); // the next is on time
+    expect(a.enter(1)).toBeNull();
+    expect(a.counts()).toEqual({ inFlight: 1, inFlightBytes: 1, busy: 2 });
+    a.close();
+    expect(clock.pending).toBe(0);
+  });
+
+  it('refuses a bound that is not a number ≥ 0, naming it', () => {
+    expect(() => new PushAdmission(new ManualClock(), { maxLoopDelayMs: -1 })).toThrow(/maxLoopDelayMs/);
+    expect(() => new PushAdmission(new ManualClock(), { maxInFlight: Number.NaN })).toThrow(/maxInFlight/);
+  });
+});

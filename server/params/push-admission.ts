@@ -1,0 +1,100 @@
+/**
+ * Overload is answered, not queued. One PushAdmission per process (the coordinator, a ps
+ * task) stands in front of every job's push path: a push it cannot take at once is
+ * refused BUSY before it touches a lease or a parameter, with a hint of when to come
+ * back, and the worker backs off (shared/busy-backoff.ts). Two bounds, either refuses:
+ *
+ * - what the process admitted and has not answered yet (pushes and their bytes): the
+ *   answers a sync round holds until it closes, and anything a parameter service
+ *   answers later;
+ * - how late the event loop runs (loop-delay.ts): an async push is applied and answered
+ *   in the handler, so its queue is in front of the handler, in the sockets' buffers
+ *   and the loop's backlog; a late loop is that queue seen from inside.
+ *
+ * Defaults are sized from the load benchmark (docs/reliability.md, "Overload").
+ */
+import { ErrorCode } from '../../shared/errors.js';
+import type { Failure } from '../../shared/result.js';
+import type { Clock } from '../clock.js';
+import { LoopDelay } from './loop-delay.js';
+
+export interface PushAdmissionOptions {
+  /**
+   * Pushes admitted and not yet answered, across the process's jobs. Default 4096:
+   * above any sync round's worker count (a round holds one answer per worker, and a
+   * round this bound cut short would end on its deadline every time).
+   */
+  maxInFlight?: number;
+  /** Bytes of those pushes' payloads. Default 1 GiB (a held push keeps its payload until answered). */
+  maxInFlightBytes?: number;
+  /** Refuse while the event loop runs later than this. Default 100 ms. */
+  maxLoopDelayMs?: number;
+  /** The hint a BUSY refusal carries: wait at least about this long. Default 1000 ms. */
+  retryAfterMs?: number;
+  /** How often the loop's delay is sampled. Default 20 ms. */
+  sampleMs?: number;
+}
+
+export interface AdmissionCounts {
+  inFlight: number;
+  inFlightBytes: number;
+  /** BUSY refusals since the process began. */
+  busy: number;
+}
+
+export class PushAdmission {
+  private readonly maxInFlight: number;
+  private readonly maxInFlightBytes: number;
+  private readonly maxLoopDelayMs: number;
+  private readonly retryAfterMs: number;
+  private readonly loop: LoopDelay;
+  private inFlight = 0;
+  private inFlightBytes = 0;
+  private busy = 0;
+
+  constructor(clock: Clock, o: PushAdmissionOptions = {}) {
+    this.maxInFlight = o.maxInFlight ?? 4096;
+    this.maxInFlightBytes = o.maxInFlightBytes ?? 1024 * 1024 * 1024;
+    this.maxLoopDelayMs = o.maxLoopDelayMs ?? 100;
+    this.retryAfterMs = o.retryAfterMs ?? 1000;
+    for (const [name, v] of Object.entries({ maxInFlight: this.maxInFlight, maxInFlightBytes: this.maxInFlightBytes, maxLoopDelayMs: this.maxLoopDelayMs, retryAfterMs: this.retryAfterMs })) {
+      if (!(v >= 0)) throw new RangeError(`PushAdmission: ${name} must be a number ≥ 0, got ${v}`);
+    }
+    this.loop = new LoopDelay(clock, o.sampleMs ?? 20);
+  }
+
+  /**
+   * Admits a push of `bytes` (then call leave(bytes) once it is answered, whatever the
+   * answer) or refuses it BUSY; a refused push was never admitted.
+   */
+  enter(bytes: number): Failure | null {
+    const why =
+      this.inFlight + 1 > this.maxInFlight
+        ? `${this.inFlight} pushes are in flight`
+        : this.inFlightBytes + bytes > this.maxInFlightBytes
+          ? `${this.inFlightBytes} bytes of pushes are in flight`
+          : this.loop.ms > this.maxLoopDelayMs
+            ? `the event loop runs ${Math.round(this.loop.ms)} ms late`
+            : null;
+    if (why) {
+      this.busy += 1;
+      return { ok: false, code: ErrorCode.BUSY, message: `The parameter server is busy (${why}): send the same push again later`, retryAfterMs: this.retryAfterMs };
+    }
+    this.inFlight += 1;
+    this.inFlightBytes += bytes;
+    return null;
+  }
+
+  leave(bytes: number): void {
+    this.inFlight -= 1;
+    this.inFlightBytes -= bytes;
+  }
+
+  counts(): AdmissionCounts {
+    return { inFlight: this.inFlight, inFlightBytes: this.inFlightBytes, busy: this.busy };
+  }
+
+  close(): void {
+    this.loop.close();
+  }
+}
