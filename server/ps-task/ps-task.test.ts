@@ -157,6 +157,16 @@ describe('a ps task', () => {
     expect((await state()).version).toBe(version);
   });
 
+  it('answers BUSY at once while its event loop runs late, as the coordinator does, changing nothing; the same push is taken once the loop is on time', async () => {
+    const before = await state();
+    const push = { ticket: ticket(), jobId: 'job-1', baseVersion: before.version, ...gradient(30) };
+    clock.stall(500);
+    expect(await worker.emitWithAck('grads:push', push)).toMatchObject({ ok: false, code: ErrorCode.BUSY, retryAfterMs: expect.any(Number) });
+    expect(await state()).toEqual(before);
+    clock.advance(40); // the admission's sampling timer runs late once, then on time
+    expect(await worker.emitWithAck('grads:push', push)).toEqual({ ok: true, version: before.version + 1, staleness: 0 });
+  });
+
   it('answers a pull with a delta since the version the worker holds, under sparse updates', async () => {
     const epoch = run.task.chiefEpoch;
     const sgd = optimizerSpecSchema.parse({ type: 'sgd', learningRate: 0.1 });
