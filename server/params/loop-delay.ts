@@ -3,35 +3,36 @@
  * every `periodMs` notes how late it fired. A push that reaches its handler while the
  * loop runs late waited about that long behind other sockets' bytes (the queue in front
  * of the parameter server is there, not in the server: docs/reliability.md, "Overload").
- * One timer per process; reading the delay costs one clock read and allocates nothing.
+ * The delay is the lesser of the last two ticks' lateness: a loop that is late turn
+ * after turn has a queue, one long turn (a collection, a job being built) does not.
+ * One timer per process; reading the delay allocates nothing.
  */
 import type { Clock, Timer } from '../clock.js';
 
 export class LoopDelay {
   /** When the pending tick is due. */
   private due: number;
-  /** How late the last tick fired. */
+  /** How late the last tick and the one before fired. */
   private lastLateMs = 0;
+  private previousLateMs = 0;
   private readonly timer: Timer;
 
   constructor(
     private readonly clock: Clock,
-    private readonly periodMs = 20,
+    periodMs = 20,
   ) {
     this.due = clock.now() + periodMs;
     this.timer = clock.setInterval(() => {
       const now = clock.now();
+      this.previousLateMs = this.lastLateMs;
       this.lastLateMs = Math.max(0, now - this.due);
       this.due = now + periodMs;
     }, periodMs);
   }
 
-  /**
-   * The last tick's lateness, or the pending tick's when it is already later: a loop
-   * turn that has been handling sockets for long is seen before its timer can fire.
-   */
+  /** How late the loop runs now: the lesser lateness of the last two ticks. */
   get ms(): number {
-    return Math.max(this.lastLateMs, this.clock.now() - this.due);
+    return Math.min(this.lastLateMs, this.previousLateMs);
   }
 
   close(): void {
