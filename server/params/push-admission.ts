@@ -9,7 +9,12 @@
  *   answers later;
  * - how late the event loop runs (loop-delay.ts): an async push is applied and answered
  *   in the handler, so its queue is in front of the handler, in the sockets' buffers
- *   and the loop's backlog; a late loop is that queue seen from inside.
+ *   and the loop's backlog; a late loop is that queue seen from inside. A push that
+ *   reached the handler has already cost most of what it costs (receiving ~400 kB
+ *   outweighs applying it several times over), so refusing it saves little: BUSY here
+ *   is a signal to slow down. Past the bound a share of pushes is refused, growing
+ *   with the delay (all of them at twice the bound), and the hint grows with it, so
+ *   that few refusals send workers away for long rather than many for a moment.
  *
  * Defaults are sized from the load benchmark (docs/reliability.md, "Overload").
  */
@@ -29,10 +34,12 @@ export interface PushAdmissionOptions {
   maxInFlightBytes?: number;
   /** Refuse while the event loop runs later than this. Default 100 ms. */
   maxLoopDelayMs?: number;
-  /** The hint a BUSY refusal carries: wait at least about this long. Default 1000 ms. */
+  /** The hint a BUSY refusal carries at the bound (wait at least about this long); it grows in proportion to the delay past it. Default 2000 ms. */
   retryAfterMs?: number;
   /** How often the loop's delay is sampled. Default 20 ms. */
   sampleMs?: number;
+  /** Uniform in [0, 1): which pushes a late loop refuses. Default Math.random. */
+  random?: () => number;
 }
 
 export interface AdmissionCounts {
@@ -48,6 +55,7 @@ export class PushAdmission {
   private readonly maxLoopDelayMs: number;
   private readonly retryAfterMs: number;
   private readonly loop: LoopDelay;
+  private readonly random: () => number;
   private inFlight = 0;
   private inFlightBytes = 0;
   private busy = 0;
@@ -56,7 +64,8 @@ export class PushAdmission {
     this.maxInFlight = o.maxInFlight ?? 4096;
     this.maxInFlightBytes = o.maxInFlightBytes ?? 1024 * 1024 * 1024;
     this.maxLoopDelayMs = o.maxLoopDelayMs ?? 100;
-    this.retryAfterMs = o.retryAfterMs ?? 1000;
+    this.retryAfterMs = o.retryAfterMs ?? 2000;
+    this.random = o.random ?? Math.random;
     for (const [name, v] of Object.entries({ maxInFlight: this.maxInFlight, maxInFlightBytes: this.maxInFlightBytes, maxLoopDelayMs: this.maxLoopDelayMs, retryAfterMs: this.retryAfterMs })) {
       if (!(v >= 0)) throw new RangeError(`PushAdmission: ${name} must be a number ≥ 0, got ${v}`);
     }
@@ -68,21 +77,22 @@ export class PushAdmission {
    * answer) or refuses it BUSY; a refused push was never admitted.
    */
   enter(bytes: number): Failure | null {
-    const why =
-      this.inFlight + 1 > this.maxInFlight
-        ? `${this.inFlight} pushes are in flight`
-        : this.inFlightBytes + bytes > this.maxInFlightBytes
-          ? `${this.inFlightBytes} bytes of pushes are in flight`
-          : this.loop.ms > this.maxLoopDelayMs
-            ? `the event loop runs ${Math.round(this.loop.ms)} ms late`
-            : null;
-    if (why) {
-      this.busy += 1;
-      return { ok: false, code: ErrorCode.BUSY, message: `The parameter server is busy (${why}): send the same push again later`, retryAfterMs: this.retryAfterMs };
+    if (this.inFlight + 1 > this.maxInFlight) return this.refuse(`${this.inFlight} pushes are in flight`, this.retryAfterMs);
+    if (this.inFlightBytes + bytes > this.maxInFlightBytes) return this.refuse(`${this.inFlightBytes} bytes of pushes are in flight`, this.retryAfterMs);
+    const late = this.loop.ms;
+    if (late > this.maxLoopDelayMs) {
+      // Past the bound by x (in bounds), a share x of pushes is refused, each sent away for (1 + x) hints.
+      const past = (late - this.maxLoopDelayMs) / Math.max(1, this.maxLoopDelayMs);
+      if (this.random() < past) return this.refuse(`the event loop runs ${Math.round(late)} ms late`, Math.round(this.retryAfterMs * (1 + Math.min(past, 4))));
     }
     this.inFlight += 1;
     this.inFlightBytes += bytes;
     return null;
+  }
+
+  private refuse(why: string, retryAfterMs: number): Failure {
+    this.busy += 1;
+    return { ok: false, code: ErrorCode.BUSY, message: `The parameter server is busy (${why}): send the same push again later`, retryAfterMs };
   }
 
   leave(bytes: number): void {
