@@ -17,9 +17,11 @@ export class LoopDelay {
   private previousLateMs = 0;
   private readonly timer: Timer;
 
+  /** `onSample` is told the delay after each tick. */
   constructor(
     private readonly clock: Clock,
     periodMs = 20,
+    onSample: (delayMs: number) => void = () => {},
   ) {
     this.due = clock.now() + periodMs;
     this.timer = clock.setInterval(() => {
@@ -27,6 +29,7 @@ export class LoopDelay {
       this.previousLateMs = this.lastLateMs;
       this.lastLateMs = Math.max(0, now - this.due);
       this.due = now + periodMs;
+      onSample(this.ms);
     }, periodMs);
   }
 

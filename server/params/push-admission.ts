@@ -13,8 +13,10 @@
  *   reached the handler has already cost most of what it costs (receiving ~400 kB
  *   outweighs applying it several times over), so refusing it saves little: BUSY here
  *   is a signal to slow down. Past the bound a share of pushes is refused, growing
- *   with the delay (all of them at twice the bound), and the hint grows with it, so
- *   that few refusals send workers away for long rather than many for a moment.
+ *   with the delay up to one half (refusing them all would leave the loop receiving
+ *   and accepting nothing), and the hint doubles for every second the loop stays late
+ *   (halving every half second once it is on time, down to retryAfterMs), so that few
+ *   refusals send workers away for long rather than many for a moment.
  *
  * Defaults are sized from the load benchmark (docs/reliability.md, "Overload").
  */
@@ -22,6 +24,11 @@ import { ErrorCode } from '../../shared/errors.js';
 import type { Failure } from '../../shared/result.js';
 import type { Clock } from '../clock.js';
 import { LoopDelay } from './loop-delay.js';
+
+/** The largest share of pushes a late loop refuses. */
+const MAX_SHED = 0.5;
+/** The longest hint a late loop gives (the workers' back-off cap, shared/busy-backoff.ts). */
+const MAX_LOOP_HINT_MS = 30_000;
 
 export interface PushAdmissionOptions {
   /**
@@ -34,7 +41,7 @@ export interface PushAdmissionOptions {
   maxInFlightBytes?: number;
   /** Refuse while the event loop runs later than this. Default 100 ms. */
   maxLoopDelayMs?: number;
-  /** The hint a BUSY refusal carries at the bound (wait at least about this long); it grows in proportion to the delay past it. Default 2000 ms. */
+  /** The hint a BUSY refusal carries (wait at least about this long); a late loop's grows from it while the loop stays late, up to 30 s. Default 1000 ms. */
   retryAfterMs?: number;
   /** How often the loop's delay is sampled. Default 20 ms. */
   sampleMs?: number;
@@ -56,6 +63,8 @@ export class PushAdmission {
   private readonly retryAfterMs: number;
   private readonly loop: LoopDelay;
   private readonly random: () => number;
+  /** The hint a late loop's refusals carry now. */
+  private loopHintMs: number;
   private inFlight = 0;
   private inFlightBytes = 0;
   private busy = 0;
@@ -64,12 +73,23 @@ export class PushAdmission {
     this.maxInFlight = o.maxInFlight ?? 4096;
     this.maxInFlightBytes = o.maxInFlightBytes ?? 1024 * 1024 * 1024;
     this.maxLoopDelayMs = o.maxLoopDelayMs ?? 100;
-    this.retryAfterMs = o.retryAfterMs ?? 2000;
+    this.retryAfterMs = o.retryAfterMs ?? 1000;
     this.random = o.random ?? Math.random;
     for (const [name, v] of Object.entries({ maxInFlight: this.maxInFlight, maxInFlightBytes: this.maxInFlightBytes, maxLoopDelayMs: this.maxLoopDelayMs, retryAfterMs: this.retryAfterMs })) {
       if (!(v >= 0)) throw new RangeError(`PushAdmission: ${name} must be a number ≥ 0, got ${v}`);
     }
-    this.loop = new LoopDelay(clock, o.sampleMs ?? 20);
+    this.loopHintMs = this.retryAfterMs;
+    const sampleMs = o.sampleMs ?? 20;
+    const grow = 2 ** (sampleMs / 1000);
+    const shrink = 2 ** (-sampleMs / 500);
+    this.loop = new LoopDelay(clock, sampleMs, (late) => {
+      this.loopHintMs = late > this.maxLoopDelayMs ? Math.min(MAX_LOOP_HINT_MS, this.loopHintMs * grow) : Math.max(this.retryAfterMs, this.loopHintMs * shrink);
+    });
+  }
+
+  /** The hint a late loop's refusals carry now (ms). */
+  get loopRetryAfterMs(): number {
+    return Math.round(this.loopHintMs);
   }
 
   /**
@@ -81,9 +101,9 @@ export class PushAdmission {
     if (this.inFlightBytes + bytes > this.maxInFlightBytes) return this.refuse(`${this.inFlightBytes} bytes of pushes are in flight`, this.retryAfterMs);
     const late = this.loop.ms;
     if (late > this.maxLoopDelayMs) {
-      // Past the bound by x (in bounds), a share x of pushes is refused, each sent away for (1 + x) hints.
+      // Past the bound by a share x of it, a share x of pushes is refused (at most MAX_SHED).
       const past = (late - this.maxLoopDelayMs) / Math.max(1, this.maxLoopDelayMs);
-      if (this.random() < past) return this.refuse(`the event loop runs ${Math.round(late)} ms late`, Math.round(this.retryAfterMs * (1 + Math.min(past, 4))));
+      if (this.random() < Math.min(MAX_SHED, past)) return this.refuse(`the event loop runs ${Math.round(late)} ms late`, this.loopRetryAfterMs);
     }
     this.inFlight += 1;
     this.inFlightBytes += bytes;

@@ -61,7 +61,7 @@ describe('a ps task', () => {
   };
 
   beforeAll(async () => {
-    run = await startPsTask({ token: TOKEN, clock, admission: { maxLoopDelayMs: 100 } });
+    run = await startPsTask({ token: TOKEN, clock, admission: { maxLoopDelayMs: 100, random: () => 0 } });
     chief = await connectChief(run.url);
     worker = await connectPsWorker(run.url);
     sockets.push(chief, worker);
