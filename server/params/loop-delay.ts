@@ -17,19 +17,20 @@ export class LoopDelay {
   private previousLateMs = 0;
   private readonly timer: Timer;
 
-  /** `onSample` is told the delay after each tick. */
+  /** `onSample` is told the delay after each tick, and the time since the tick before. */
   constructor(
     private readonly clock: Clock,
     periodMs = 20,
-    onSample: (delayMs: number) => void = () => {},
+    onSample: (delayMs: number, sinceMs: number) => void = () => {},
   ) {
     this.due = clock.now() + periodMs;
     this.timer = clock.setInterval(() => {
       const now = clock.now();
+      const since = now - (this.due - periodMs);
       this.previousLateMs = this.lastLateMs;
       this.lastLateMs = Math.max(0, now - this.due);
       this.due = now + periodMs;
-      onSample(this.ms);
+      onSample(this.ms, since);
     }, periodMs);
   }
 

@@ -72,10 +72,10 @@ describe('PushAdmission', () => {
     const clock = new ManualClock();
     const a = new PushAdmission(clock, { maxLoopDelayMs: 100, sampleMs: 20, retryAfterMs: 1000, random: () => 0 });
     clock.advance(20);
-    slowTurns(clock, 51, 250); // 50 late samples of 20 ms: one second of a late loop
+    slowTurns(clock, 5, 250); // turns of 250 ms: the first one is no queue yet, then four, one second of a late loop
     expect(a.loopRetryAfterMs).toBe(2000);
     expect(a.enter(1)).toMatchObject({ code: ErrorCode.BUSY, retryAfterMs: 2000 });
-    slowTurns(clock, 300, 250);
+    slowTurns(clock, 30, 250);
     expect(a.loopRetryAfterMs).toBe(30_000);
     clock.advance(500); // 25 ticks on time
     expect(a.loopRetryAfterMs).toBe(15_000);

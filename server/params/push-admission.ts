@@ -79,11 +79,10 @@ export class PushAdmission {
       if (!(v >= 0)) throw new RangeError(`PushAdmission: ${name} must be a number ≥ 0, got ${v}`);
     }
     this.loopHintMs = this.retryAfterMs;
-    const sampleMs = o.sampleMs ?? 20;
-    const grow = 2 ** (sampleMs / 1000);
-    const shrink = 2 ** (-sampleMs / 500);
-    this.loop = new LoopDelay(clock, sampleMs, (late) => {
-      this.loopHintMs = late > this.maxLoopDelayMs ? Math.min(MAX_LOOP_HINT_MS, this.loopHintMs * grow) : Math.max(this.retryAfterMs, this.loopHintMs * shrink);
+    // By the time between samples, not their count: a late loop samples seldom.
+    this.loop = new LoopDelay(clock, o.sampleMs ?? 20, (late, since) => {
+      this.loopHintMs =
+        late > this.maxLoopDelayMs ? Math.min(MAX_LOOP_HINT_MS, this.loopHintMs * 2 ** (since / 1000)) : Math.max(this.retryAfterMs, this.loopHintMs * 2 ** (-since / 500));
     });
   }
 
