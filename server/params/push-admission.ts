@@ -18,7 +18,7 @@
  *   (halving every half second once it is on time, down to retryAfterMs), so that few
  *   refusals send workers away for long rather than many for a moment.
  *
- * Defaults are sized from the load benchmark (docs/reliability.md, "Overload").
+ * Why each default is what it is, and what was measured: docs/reliability.md, "Overload".
  */
 import { ErrorCode } from '../../shared/errors.js';
 import type { Failure } from '../../shared/result.js';
