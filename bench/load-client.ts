@@ -4,9 +4,17 @@
  * batch of the socket's lease each; a spent lease is completed and another leased
  * first) at its share of the total rate, round-robin over its sockets, and reports ack
  * latencies to the parent over IPC.
+ *
+ * Each socket behaves as a worker does (a closed loop): it pushes once per period
+ * (sockets ÷ rate: the time a worker takes to compute its next gradient), never with
+ * a push in flight, so the total is the rate as long as answers come within a period.
+ * A push answered BUSY is sent again (the same batch of the same lease) after the
+ * workers' back-off (shared/busy-backoff.ts), and the next one a period after that.
  */
 import { io, type Socket } from 'socket.io-client';
+import { BusyBackoff } from '../shared/busy-backoff.js';
 import { encodeTensors } from '../shared/codec.js';
+import { ErrorCode } from '../shared/errors.js';
 import { WORKER_NAMESPACE, type ClientToServerEvents, type JobAssignment, type ServerToClientEvents, type ShardLeaseGrant } from '../shared/protocol.js';
 import { sizeOf } from '../shared/tensors.js';
 
@@ -19,7 +27,16 @@ export interface LoadClientReport {
   rejected: number;
   lostAcks: number;
   connectFailures: number;
+  /** Answers BUSY (each also counted in latenciesMs, not in rejected). */
+  busy: number;
+  /** Answers of any kind that came within 1 s of their push. */
+  answeredWithin1s: number;
+  /** Pushes sent late because the previous one's answer came after the socket's period. */
+  late: number;
 }
+
+/** How long a worker waits for an answer before it counts the push as lost. */
+const ACK_TIMEOUT_MS = 10_000;
 
 const [url, workersArg, rateArg, secondsArg] = process.argv.slice(2);
 const workers = Number(workersArg);
@@ -32,6 +49,11 @@ interface LoadWorker {
   lease: ShardLeaseGrant | null;
   /** Batches of the lease not pushed yet. */
   left: number;
+  /** A push of this socket is waiting for its answer. */
+  pushing: boolean;
+  /** performance.now() at which this socket pushes next (its period, or its back-off after BUSY). */
+  nextAt: number;
+  backoff: BusyBackoff;
 }
 
 /** Completes the socket's spent lease (if any) and leases the next; false when none is free. */
@@ -52,7 +74,7 @@ async function connect(): Promise<LoadWorker | null> {
     });
     const hello = await socket.timeout(30_000).emitWithAck('worker:hello', { userAgent: 'bench-load' });
     if (!hello.ok || !hello.job) throw new Error('no job');
-    const w: LoadWorker = { socket, job: hello.job, lease: null, left: 0 };
+    const w: LoadWorker = { socket, job: hello.job, lease: null, left: 0, pushing: false, nextAt: 0, backoff: new BusyBackoff() };
     if (!(await releaseAndLease(w))) throw new Error('no lease');
     return w;
   } catch {
@@ -62,7 +84,7 @@ async function connect(): Promise<LoadWorker | null> {
 }
 
 async function main(): Promise<void> {
-  const report: LoadClientReport = { latenciesMs: [], sent: 0, accepted: 0, rejected: 0, lostAcks: 0, connectFailures: 0 };
+  const report: LoadClientReport = { latenciesMs: [], sent: 0, accepted: 0, rejected: 0, lostAcks: 0, connectFailures: 0, busy: 0, answeredWithin1s: 0, late: 0 };
   const sockets: LoadWorker[] = [];
   for (let i = 0; i < workers; i += 25) {
     const batch = await Promise.all(Array.from({ length: Math.min(25, workers - i) }, connect));
@@ -79,37 +101,65 @@ async function main(): Promise<void> {
   const payload = encodeTensors(job.tensors.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(1e-4) })));
   let version = 0;
   const pending = new Set<Promise<void>>();
-  const interval = 1000 / rate;
+  const period = (1000 * sockets.length) / rate;
   const started = performance.now();
-  let next = started;
-  let turn = 0;
-  while (performance.now() - started < seconds * 1000) {
-    const w = sockets[turn++ % sockets.length]!;
-    if (w.left === 0 && !(await releaseAndLease(w))) continue;
+  // Spread over one period, as workers that started at different times are.
+  sockets.forEach((w, i) => (w.nextAt = started + (period * i) / sockets.length));
+  const send = async (w: LoadWorker, t0: number) => {
+    if (w.left === 0 && !(await releaseAndLease(w))) {
+      w.nextAt = performance.now() + period;
+      return;
+    }
     w.left -= 1;
-    const t0 = performance.now();
     report.sent++;
-    const p = w.socket
-      .timeout(10_000)
+    const r = await w.socket
+      .timeout(ACK_TIMEOUT_MS)
       .emitWithAck('grads:push', { jobId: job.jobId, leaseId: w.lease!.leaseId, baseVersion: version, batches: 1, loss: 1, ...payload })
-      .then(
-        (r) => {
-          report.latenciesMs.push(performance.now() - t0);
-          if (r.ok) {
-            report.accepted++;
-            version = Math.max(version, r.version);
-          } else {
-            report.rejected++;
-            if (r.code === 'LEASE_LOST' || r.code === 'UNKNOWN_LEASE') w.left = 0;
-          }
-        },
-        () => void report.lostAcks++,
-      )
-      .finally(() => pending.delete(p));
-    pending.add(p);
-    next += interval;
-    const wait = next - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      .catch(() => null);
+    const now = performance.now();
+    if (!r) {
+      report.lostAcks++;
+      w.nextAt = t0 + period;
+      return;
+    }
+    report.latenciesMs.push(now - t0);
+    if (now - t0 <= 1000) report.answeredWithin1s++;
+    if (r.ok) {
+      report.accepted++;
+      version = Math.max(version, r.version);
+    } else if (r.code !== ErrorCode.BUSY) {
+      report.rejected++;
+      if (r.code === 'LEASE_LOST' || r.code === 'UNKNOWN_LEASE') w.left = 0;
+    }
+    if (r.ok || r.code !== ErrorCode.BUSY) {
+      w.backoff.reset();
+      if (t0 + period < now) report.late++;
+      w.nextAt = Math.max(t0 + period, now);
+      return;
+    }
+    // BUSY: the batch was not taken, the same one goes again after the back-off.
+    report.busy++;
+    w.left += 1;
+    w.nextAt = now + w.backoff.next(r.retryAfterMs);
+  };
+  while (performance.now() - started < seconds * 1000) {
+    const now = performance.now();
+    let soonest = Infinity;
+    for (const w of sockets) {
+      if (w.pushing) continue;
+      if (w.nextAt > now) {
+        soonest = Math.min(soonest, w.nextAt);
+        continue;
+      }
+      w.pushing = true;
+      const p = send(w, now).finally(() => {
+        w.pushing = false;
+        pending.delete(p);
+      });
+      pending.add(p);
+    }
+    const wait = Math.min(soonest - performance.now(), 5);
+    await new Promise((r) => setTimeout(r, Math.max(1, wait)));
   }
   await Promise.all(pending);
   for (const { socket } of sockets) socket.close();

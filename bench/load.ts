@@ -3,7 +3,9 @@
  * real-sized fp32 gradients of the `mlp` (101,770 parameters, ~407 kB) to one
  * coordinator at a steady total rate. Measures ack latency, refusals, lost acks and the
  * coordinator's memory. The full PS path runs for every push: validation, decode,
- * norm, Adagrad apply.
+ * norm, Adagrad apply. A second case runs past --rate (2× by default): there the
+ * coordinator answers BUSY (server/params/push-admission.ts) and the workers back off;
+ * `busy` and `answered_within_1s` say how it held (docs/reliability.md, "Overload").
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -18,15 +20,20 @@ interface Options {
   rate: number;
   seconds: number;
   procs: number;
+  /** A second case at this multiple of --rate (0: none). */
+  pastCapacity: number;
+  /** The coordinator's loop-delay bound (PushAdmissionOptions.maxLoopDelayMs); Infinity turns BUSY off. */
+  maxLoopDelayMs?: number;
 }
 
 const log = (msg: string) => process.stderr.write(`[load] ${msg}\n`);
 const percentile = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! : NaN);
 const rssMb = () => Math.round(process.memoryUsage().rss / 1e6);
+const round1 = (x: number) => Math.round(x * 10) / 10;
 
-async function run(o: Options): Promise<void> {
-  setLogLevel('error');
-  const coordinator = createCoordinator({ workerGuard: { messagesPerSecond: 1000, burst: 2000 } });
+/** One case: a fresh coordinator, `o.workers` sockets pushing `rate` pushes/s in total for `o.seconds`. */
+async function runCase(o: Options, rate: number): Promise<Record<string, number>> {
+  const coordinator = createCoordinator({ workerGuard: { messagesPerSecond: 1000, burst: 2000 }, admission: { maxLoopDelayMs: o.maxLoopDelayMs } });
   // Staleness is not what this measures: every push takes the full apply path. Pushes carry one
   // example each: 938 shards of 64 one-example batches an epoch, a lease of 64 pushes per socket.
   const created = await coordinator.createJob({
@@ -38,13 +45,13 @@ async function run(o: Options): Promise<void> {
   const procs = Math.max(1, Math.min(o.procs, o.workers));
   const children = Array.from({ length: procs }, (_, i) => {
     const share = Math.floor(o.workers / procs) + (i < o.workers % procs ? 1 : 0);
-    return fork(clientFile, [url.replace(/\/$/, ''), String(share), String(o.rate / procs), String(o.seconds)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    return fork(clientFile, [url.replace(/\/$/, ''), String(share), String(rate / procs), String(o.seconds)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   });
   const connected = await Promise.all(
     children.map((c) => new Promise<number>((resolve) => c.on('message', (m: { type: string; count?: number }) => m.type === 'connected' && resolve(m.count!)))),
   );
   const workers = connected.reduce((a, b) => a + b, 0);
-  log(`${workers} workers connected over ${procs} processes; pushing ${o.rate}/s for ${o.seconds} s`);
+  log(`${workers} workers connected over ${procs} processes; pushing ${rate}/s for ${o.seconds} s`);
   const rssStart = rssMb();
   const versionStart = created.job.version;
   const started = Date.now();
@@ -60,34 +67,56 @@ async function run(o: Options): Promise<void> {
   const latencies = reports.flatMap((r) => r.latenciesMs).sort((a, b) => a - b);
   const sum = (k: keyof Omit<LoadClientReport, 'latenciesMs'>) => reports.reduce((n, r) => n + r[k], 0);
   const accepted = sum('accepted');
-  process.stdout.write(
-    JSON.stringify({
-      bench: 'load',
-      workers,
-      seconds: Math.round(elapsed),
-      target_rate: o.rate,
-      pushes_per_s: Math.round((accepted / elapsed) * 10) / 10,
-      p50_ms: Math.round(percentile(latencies, 0.5) * 10) / 10,
-      p99_ms: Math.round(percentile(latencies, 0.99) * 10) / 10,
-      sent: sum('sent'),
-      accepted,
-      rejected: sum('rejected'),
-      lost_acks: sum('lostAcks'),
-      connect_failures: sum('connectFailures'),
-      versions: created.job.version - versionStart,
-      rss_start_mb: rssStart,
-      rss_end_mb: rssEnd,
-    }) + '\n',
-  );
+  const sent = sum('sent');
+  const busy = sum('busy');
+  const result = {
+    workers,
+    seconds: Math.round(elapsed),
+    target_rate: rate,
+    pushes_per_s: round1(accepted / elapsed),
+    p50_ms: round1(percentile(latencies, 0.5)),
+    p99_ms: round1(percentile(latencies, 0.99)),
+    sent,
+    accepted,
+    rejected: sum('rejected'),
+    lost_acks: sum('lostAcks'),
+    connect_failures: sum('connectFailures'),
+    versions: created.job.version - versionStart,
+    rss_start_mb: rssStart,
+    rss_end_mb: rssEnd,
+    busy,
+    busy_per_s: round1(busy / elapsed),
+    // Every push gets an answer (accepted, refused or BUSY) within 1 s: the target is 1.
+    answered_within_1s: sent ? Math.round((sum('answeredWithin1s') / sent) * 10_000) / 10_000 : 1,
+    late_pushes: sum('late'),
+    busy_server: coordinator.admission.counts().busy,
+  };
   await coordinator.close();
+  return result;
+}
+
+async function run(o: Options): Promise<void> {
+  setLogLevel('error');
+  const atRate = await runCase(o, o.rate);
+  log(JSON.stringify({ case: 'rate', ...atRate }));
+  const out: Record<string, unknown> = { bench: 'load', ...atRate };
+  if (o.pastCapacity > 0) {
+    const past = await runCase(o, o.rate * o.pastCapacity);
+    log(JSON.stringify({ case: 'past-capacity', ...past }));
+    // Accepted there as a share of what --rate (the capacity, when it is set there) accepted.
+    out.past_capacity = { factor: o.pastCapacity, ...past, accepted_vs_rate: atRate.pushes_per_s ? Math.round((past.pushes_per_s! / atRate.pushes_per_s) * 1000) / 1000 : null };
+  }
+  process.stdout.write(JSON.stringify(out) + '\n');
 }
 
 export function loadCommand(): Command {
   return new Command('load')
-    .description('simulated workers pushing mlp-sized fp32 gradients to one coordinator')
+    .description('simulated workers pushing mlp-sized fp32 gradients to one coordinator, at --rate and then past it')
     .option('--workers <n>', 'simulated workers (sockets)', integer(1, 100_000), 1000)
-    .option('--rate <pushes/s>', 'total pushes per second', number(0.1, 100_000), 100)
-    .option('--seconds <s>', 'duration of the push phase', number(1, 86_400), 120)
+    .option('--rate <pushes/s>', 'total pushes per second: each socket pushes once per workers/rate seconds (set it at the capacity to test the past-capacity case against it)', number(0.1, 100_000), 100)
+    .option('--seconds <s>', 'duration of each case\'s push phase', number(1, 86_400), 120)
     .option('--procs <n>', 'client processes', integer(1, 64), 4)
+    .option('--past-capacity <factor>', 'then a case at this multiple of --rate (0: none)', number(0, 100), 2)
+    .option('--max-loop-delay-ms <ms>', "the coordinator's loop-delay bound (default: the coordinator's, server/params/push-admission.ts; 'off': no BUSY)", (v) => (v === 'off' ? Number.POSITIVE_INFINITY : number(0, 60_000)(v)))
     .action((o: Options) => run(o));
 }

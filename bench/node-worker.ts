@@ -30,6 +30,7 @@ import { fetchShard } from '../client/engine/shard-data.js';
 import { LostLeases, runShardLoop } from '../client/engine/shard-loop.js';
 import { Throughput } from '../client/engine/throughput.js';
 import { registerWasmGradientKernels } from '../client/engine/wasm-conv2d-backprop-filter.js';
+import { BusyBackoff, sendHonouringBusy } from '../shared/busy-backoff.js';
 import { WORKER_NAMESPACE, type ClientToServerEvents, type JobAssignment, type ServerToClientEvents } from '../shared/protocol.js';
 
 type WorkerSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -57,6 +58,8 @@ export type NodeWorkerMessage =
   | { type: 'exit'; reason: string; progress: NodeWorkerProgress };
 
 const REQUEST_TIMEOUT_MS = 30_000;
+/** Waits between sends of a push the coordinator answered BUSY (the browser engine's policy). */
+const busy = new BusyBackoff();
 const PROGRESS_INTERVAL_MS = 2000;
 /** As the browser engine reports its speed. */
 const REPORT_INTERVAL_MS = 2000;
@@ -137,7 +140,7 @@ async function trainJob(socket: WorkerSocket, url: string, job: JobAssignment, s
   const exchange = createExchange(
     job,
     trainer,
-    { push: (p) => live().emitWithAck('grads:push', attack ? corruptPush(attack, p) : p), pull: (req) => live().emitWithAck('params:pull', req) },
+    { push: (p) => sendHonouringBusy(() => live().emitWithAck('grads:push', attack ? corruptPush(attack, p) : p), busy, sleep), pull: (req) => live().emitWithAck('params:pull', req) },
     {
       pushed: (r, sent) => {
         lost.pushed(r, sent);

@@ -47,6 +47,7 @@ import type { ProjectInfo } from '../shared/volunteer-protocol.js';
 import { volunteerRouter } from './http/volunteer-api.js';
 import { SqliteVolunteerStore } from './store/sqlite-volunteer-store.js';
 import { MemoryVolunteerStore, type VolunteerStore } from './store/volunteer-store.js';
+import { PushAdmission, type PushAdmissionOptions } from './params/push-admission.js';
 import { ContributionLedger, type ContributionLedgerOptions } from './volunteers/contribution-ledger.js';
 import { parseProjectInfo } from './volunteers/project-info.js';
 
@@ -78,6 +79,8 @@ export interface CoordinatorOptions {
   project?: Partial<ProjectInfo>;
   /** How volunteers' contribution is gathered and stored (see server/volunteers/contribution-ledger.ts). */
   contributions?: ContributionLedgerOptions;
+  /** When pushes are answered BUSY (see server/params/push-admission.ts for each bound's default). */
+  admission?: PushAdmissionOptions;
 }
 
 export interface CreateJobOptions {
@@ -93,6 +96,8 @@ export interface Coordinator {
   workerNamespace: WorkerNamespace;
   jobs: JobRegistry;
   workers: WorkerDirectory;
+  /** The bound on pushes this process takes at once, shared by its jobs (BUSY beyond it). */
+  admission: PushAdmission;
   /** Volunteers' lasting contribution (SQLite under dataDir, else in memory). */
   volunteers: VolunteerStore;
   operatorToken: string;
@@ -122,6 +127,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
   const project = parseProjectInfo(options.project ?? {});
   const volunteers: VolunteerStore = dataDir ? new SqliteVolunteerStore(join(dataDir, 'downpour.sqlite')) : new MemoryVolunteerStore();
   const contributions = new ContributionLedger(volunteers, clock, options.contributions);
+  const admission = new PushAdmission(clock, options.admission);
 
   const app = express();
   app.disable('x-powered-by');
@@ -152,6 +158,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
     assignments,
     maxParameters: MAX_MODEL_PARAMETERS,
     apply: options.apply,
+    admission,
     onStateChange: (job) => {
       if (job.state === 'running') assignIdle();
       else reassignWorkers(workerNamespace, jobs, assignments, (jobId) => jobId === job.id);
@@ -189,6 +196,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
     workerNamespace,
     jobs,
     workers,
+    admission,
     volunteers,
     operatorToken,
     async createJob(input, opts = {}) {
@@ -216,6 +224,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
     },
     async close() {
       clock.clear(ticker);
+      admission.close();
       // Workers first, so no push moves a job past the checkpoint its quiesce writes.
       io.close();
       await Promise.all(jobs.list().map((j) => j.quiesce()));

@@ -67,6 +67,12 @@ export const ErrorCode = {
   UNSUPPORTED_LAYER: 'UNSUPPORTED_LAYER',
   /** A ps task's control message from a chief epoch older than the newest the task has seen: a newer chief has taken over. */
   STALE_CHIEF: 'STALE_CHIEF',
+  /**
+   * The parameter server is past what it admits at once (server/params/push-admission.ts):
+   * nothing changed, the push's lease and batches are untouched; send the same push again
+   * after backing off (the refusal's retryAfterMs is the server's hint).
+   */
+  BUSY: 'BUSY',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -5,6 +5,8 @@ export interface Failure {
   ok: false;
   code: ErrorCode;
   message: string;
+  /** BUSY only: the server's hint, in ms, of how long to wait before sending again. */
+  retryAfterMs?: number;
 }
 
 /** Acknowledgement payloads: `{ok: true, …fields}` or a coded {@link Failure}. */

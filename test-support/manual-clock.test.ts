@@ -74,4 +74,17 @@ describe('ManualClock', () => {
     expect(count).toBe(3);
     expect(() => clock.advance(-1)).toThrow(RangeError);
   });
+
+  it('stall: time passes and nothing fires; the next advance fires overdue timers late, and an interval goes on from then', () => {
+    const clock = new ManualClock(0);
+    const fired: string[] = [];
+    clock.setInterval(() => fired.push(`tick@${clock.now()}`), 20);
+    clock.setTimeout(() => fired.push(`once@${clock.now()}`), 30);
+    clock.stall(100);
+    expect(fired).toEqual([]);
+    expect(clock.now()).toBe(100);
+    clock.advance(25);
+    expect(fired).toEqual(['tick@100', 'once@100', 'tick@120']);
+    expect(clock.now()).toBe(125);
+  });
 });

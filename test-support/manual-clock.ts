@@ -62,15 +62,26 @@ export class ManualClock implements Clock {
     this.advancing = true;
     try {
       for (let t = this.nextDue(target); t; t = this.nextDue(target)) {
-        this.time = t.due;
+        // A timer overdue after a stall runs late, at the time it gets to; an interval goes on from then, as Node's does.
+        this.time = Math.max(this.time, t.due);
         if (t.period === null) this.timers.delete(t);
-        else Object.assign(t, { due: t.due + t.period, order: this.nextOrder++ });
+        else Object.assign(t, { due: this.time + t.period, order: this.nextOrder++ });
         t.fn();
       }
       this.time = target;
     } finally {
       this.advancing = false;
     }
+  }
+
+  /**
+   * Moves time forward by `ms` firing nothing, as a blocked event loop lets time pass:
+   * the timers that fell due meanwhile fire at the next advance, late, at its start.
+   */
+  stall(ms: number): void {
+    if (!(ms >= 0)) throw new RangeError(`stall(${ms}): time only moves forward`);
+    if (this.advancing) throw new Error('stall() called from a timer callback');
+    this.time += ms;
   }
 
   private schedule(fn: () => void, ms: number, repeat: boolean): Timer {

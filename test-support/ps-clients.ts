@@ -18,10 +18,13 @@ export interface RunningPsTask {
   close(): Promise<void>;
 }
 
-/** A ps task on 127.0.0.1, port 0. */
+/**
+ * A ps task on 127.0.0.1, port 0. As startCoordinator's, its loop-delay bound is off
+ * unless `options.admission` sets it: the test's own clients share its event loop.
+ */
 export async function startPsTask(options: PsTaskOptions): Promise<RunningPsTask> {
   setLogLevel('warn');
-  const task = createPsTask(options);
+  const task = createPsTask({ ...options, admission: { maxLoopDelayMs: Number.POSITIVE_INFINITY, ...options.admission } });
   const { port } = await task.listen(0, '127.0.0.1');
   return { task, url: `http://127.0.0.1:${port}`, close: () => task.close() };
 }

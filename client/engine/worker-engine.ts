@@ -8,6 +8,7 @@
  * next session says worker:hello again. Runs inside a Web Worker (engine-worker.ts).
  */
 import * as tf from '@tensorflow/tfjs';
+import { BusyBackoff, sendHonouringBusy } from '../../shared/busy-backoff.js';
 import type { BackendName, JobAssignment, PushAccepted } from '../../shared/protocol.js';
 import type { Failure, Result } from '../../shared/result.js';
 import { NO_BACKEND_CACHE, type BackendCache } from './backend-cache.js';
@@ -66,6 +67,8 @@ export class WorkerEngine {
   private everConnected = false;
   private readonly meter = new TrafficMeter();
   private readonly pacer: BatchPacer;
+  /** Waits between sends of a push the coordinator answered BUSY. */
+  private readonly busy = new BusyBackoff();
 
   constructor(private readonly opts: EngineOptions) {
     this.pacer = new BatchPacer({
@@ -219,7 +222,8 @@ export class WorkerEngine {
       trainer,
       {
         // Timed: a round trip is part of what a batch costs at full speed (duty-cycle.ts).
-        push: (p) => this.pacer.duty.timed(() => this.live(socket).emitWithAck('grads:push', p)),
+        // A BUSY push is sent again after a back-off, which is waiting, not work: outside the timing.
+        push: (p) => sendHonouringBusy(() => this.pacer.duty.timed(() => this.live(socket).emitWithAck('grads:push', p)), this.busy, sleep),
         pull: (req) => this.pacer.duty.timed(() => this.live(socket).emitWithAck('params:pull', req)),
       },
       {

@@ -15,6 +15,7 @@ import type { ShardInfo } from '../data/shard-store.js';
 import type { EvaluationService } from '../eval/evaluator.js';
 import type { ApplySettings } from '../params/apply-engine.js';
 import type { ParameterService } from '../params/parameter-service.js';
+import type { PushAdmission } from '../params/push-admission.js';
 import type { WorkerAssignments } from '../worker/assignments.js';
 import type { Confusion } from './evaluation-schedule.js';
 import type { Job } from './job.js';
@@ -52,6 +53,8 @@ export interface JobDeps {
   onEval: (job: Job, rec: EvalRecord) => void;
   /** A push of `workerId` was accepted and its `examples` (the lease's count, not the worker's claim) credited; default: nothing. */
   onCredited?: (job: Job, workerId: string, examples: number) => void;
+  /** The process's bound on pushes taken at once (BUSY beyond it), shared by every job; default: none. */
+  admission?: PushAdmission;
   /** How the in-process parameter server applies updates; default DEFAULT_APPLY_SETTINGS. */
   apply?: ApplySettings;
   /** Builds the job's parameter service; default: a LocalParameterService from `model`, `referenceNorm` and `apply`. */

@@ -22,6 +22,7 @@ import { resumeFromCheckpoint } from './job-resume.js';
 import { buildInitialModel, ModelSpecError } from './model-init.js';
 import { referenceGradientNorm } from './reference-gradient.js';
 import type { ApplySettings } from '../params/apply-engine.js';
+import type { PushAdmission } from '../params/push-admission.js';
 import type { WorkerAssignments } from '../worker/assignments.js';
 import type { TrustedGradientService } from '../params/trusted-gradient.js';
 
@@ -46,6 +47,8 @@ export interface JobRegistryDeps {
   onCredited?: (job: Job, workerId: string, examples: number) => void;
   /** How the parameter server applies updates (PS kernels and threads). */
   apply?: ApplySettings;
+  /** The process's bound on pushes taken at once, shared by every job (BUSY beyond it). */
+  admission?: PushAdmission;
 }
 
 export class JobRegistry {

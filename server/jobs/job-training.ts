@@ -12,6 +12,7 @@ import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import type { TakenBatches } from '../data/shard-ledger.js';
 import { createLogger } from '../logger.js';
 import type { ParameterService } from '../params/parameter-service.js';
+import type { PushAdmission } from '../params/push-admission.js';
 import type { UncheckedManifest } from '../params/push-validation.js';
 import { countRejection, recordAccepted, type JobStats } from './job-stats.js';
 import type { PushAccounting } from './push-accounting.js';
@@ -26,6 +27,8 @@ export interface JobTrainingDeps {
   jobId: string;
   accounting: PushAccounting;
   params: ParameterService;
+  /** The process's bound on pushes it takes at once (BUSY beyond it); null: none. */
+  admission: PushAdmission | null;
   /** The job's state now (only a running job trains). */
   state: () => JobState;
   /** The job's counters now (a restored checkpoint replaces them). */
@@ -61,7 +64,8 @@ export class JobTraining {
   }
 
   /**
-   * Takes the push's batches from its lease and hands the gradient to the parameter
+   * Admits the push under the process's bound (or refuses it BUSY, leaving the lease as
+   * it was), takes its batches from its lease and hands the gradient to the parameter
    * service; sync modes answer when the gradient's round closes. Once answered, the
    * batches are credited (accepted) or go back to the queue (refused), and every
    * refusal is counted by code.
@@ -69,6 +73,26 @@ export class JobTraining {
   push(workerId: string, push: IncomingPush): Result<PushAccepted> | Promise<Result<PushAccepted>> {
     const refused = this.notRunning();
     if (refused) return this.refusedPush(refused);
+    const admission = this.d.admission;
+    if (!admission) return this.admitted(workerId, push);
+    // BUSY before the lease is touched: the same push, sent again, is as good as new.
+    const bytes = asBytes(push.data).byteLength;
+    const busy = admission.enter(bytes);
+    if (busy) return this.refusedPush(busy);
+    let result: Result<PushAccepted> | Promise<Result<PushAccepted>>;
+    try {
+      result = this.admitted(workerId, push);
+    } catch (err) {
+      admission.leave(bytes);
+      throw err;
+    }
+    if (result instanceof Promise) return result.finally(() => admission.leave(bytes));
+    admission.leave(bytes);
+    return result;
+  }
+
+  /** A push the process admitted: its batches taken from its lease, then the parameter service. */
+  private admitted(workerId: string, push: IncomingPush): Result<PushAccepted> | Promise<Result<PushAccepted>> {
     const taken = this.d.accounting.take(workerId, push.leaseId, push.batches);
     if ('ok' in taken) return this.refusedPush(taken);
     const badLoss = lossRefusal(push.loss);

@@ -88,6 +88,7 @@ export class Job {
       jobId: id,
       accounting: this.accounting,
       params: this.params,
+      admission: deps.admission ?? null,
       state: () => this.currentState,
       stats: () => this.counters,
       workers: () => this.workers,

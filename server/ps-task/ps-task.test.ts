@@ -61,7 +61,7 @@ describe('a ps task', () => {
   };
 
   beforeAll(async () => {
-    run = await startPsTask({ token: TOKEN, clock });
+    run = await startPsTask({ token: TOKEN, clock, admission: { maxLoopDelayMs: 100, random: () => 0 } });
     chief = await connectChief(run.url);
     worker = await connectPsWorker(run.url);
     sockets.push(chief, worker);
@@ -155,6 +155,20 @@ describe('a ps task', () => {
     expect(await push({ extra: 1 })).toMatchObject({ code: ErrorCode.BAD_REQUEST });
     expect(await push({ data: 'not binary' })).toMatchObject({ code: ErrorCode.BAD_REQUEST });
     expect((await state()).version).toBe(version);
+  });
+
+  it('answers BUSY at once while its event loop runs late, as the coordinator does, changing nothing; the same push is taken once the loop is on time', async () => {
+    const before = await state();
+    const push = { ticket: ticket(), jobId: 'job-1', baseVersion: before.version, ...gradient(30) };
+    // Two long loop turns in a row: the admission's sampling timer runs late twice.
+    for (const turn of [0, 1]) {
+      clock.stall(500);
+      clock.advance(turn);
+    }
+    expect(await worker.emitWithAck('grads:push', push)).toMatchObject({ ok: false, code: ErrorCode.BUSY, retryAfterMs: expect.any(Number) });
+    expect(await state()).toEqual(before);
+    clock.advance(40); // the admission's sampling timer on time again
+    expect(await worker.emitWithAck('grads:push', push)).toEqual({ ok: true, version: before.version + 1, staleness: 0 });
   });
 
   it('answers a pull with a delta since the version the worker holds, under sparse updates', async () => {

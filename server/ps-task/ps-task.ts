@@ -17,6 +17,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { redactSecret } from '../logger.js';
 import type { ApplySettings } from '../params/apply-engine.js';
 import { payloadCapBytes } from '../params/gradient-gate.js';
+import { PushAdmission, type PushAdmissionOptions } from '../params/push-admission.js';
 import type { SocketGuardOptions } from '../worker/socket-guard.js';
 import { attachControlNamespace, type PsControlNamespace } from './control-namespace.js';
 import type { PsTaskState } from './task-state.js';
@@ -33,6 +34,8 @@ export interface PsTaskOptions {
   maxMessageBytes?: number;
   /** Rate limit and misbehaviour limit per worker socket. Default: the coordinator's (server/worker/socket-guard.ts). */
   workerGuard?: SocketGuardOptions;
+  /** When pushes are answered BUSY: the coordinator's bounds (server/params/push-admission.ts), on this task's clock. */
+  admission?: PushAdmissionOptions;
 }
 
 export interface PsTask {
@@ -48,7 +51,7 @@ export function createPsTask(options: PsTaskOptions): PsTask {
   const clock = options.clock ?? systemClock;
   const keys = deriveClusterKeys(options.token);
   const stopRedacting = redactSecret(options.token);
-  const state: PsTaskState = { jobs: new Map(), fence: new ChiefFence(keys), keys, now: () => clock.now(), apply: options.apply };
+  const state: PsTaskState = { jobs: new Map(), fence: new ChiefFence(keys), keys, now: () => clock.now(), apply: options.apply, admission: new PushAdmission(clock, options.admission) };
 
   const httpServer = createServer((_req, res) => {
     res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: false, code: 'NOT_FOUND', message: 'A ps task serves socket.io only' }));
@@ -80,6 +83,7 @@ export function createPsTask(options: PsTaskOptions): PsTask {
       await new Promise<void>((resolve) => httpServer.close(() => resolve()));
       for (const job of state.jobs.values()) job.dispose();
       state.jobs.clear();
+      state.admission.close();
       stopRedacting();
     },
   };

@@ -2,6 +2,7 @@
 import type { ChiefFence } from '../cluster/chief-fence.js';
 import type { ClusterKeys } from '../cluster/cluster-keys.js';
 import type { ApplySettings } from '../params/apply-engine.js';
+import type { PushAdmission } from '../params/push-admission.js';
 import type { TaskJob } from './task-job.js';
 
 export interface PsTaskState {
@@ -12,4 +13,6 @@ export interface PsTaskState {
   /** The task's clock: ticket expiry, rate limits. */
   readonly now: () => number;
   readonly apply: ApplySettings | undefined;
+  /** The task's bound on pushes it takes at once, over all its jobs (BUSY beyond it). */
+  readonly admission: PushAdmission;
 }

@@ -7,6 +7,7 @@
  */
 import type { Namespace, Socket } from 'socket.io';
 import { z } from 'zod';
+import { asBytes } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import { formatIssues } from '../../shared/job-spec.js';
 import type { PsServerEvents, PsWorkerEvents } from '../../shared/ps-protocol.js';
@@ -46,6 +47,19 @@ export function attachPsWorkerNamespace(nsp: PsWorkerNamespace, state: PsTaskSta
       );
 
     socket.on('params:pull', ticketed('params:pull', pullSchema, (job, req) => job.pull(req.have)));
-    socket.on('grads:push', ticketed('grads:push', pushSchema, (job, push, worker) => job.push(worker, push.baseVersion, push.manifest, push.data)));
+    socket.on(
+      'grads:push',
+      ticketed('grads:push', pushSchema, (job, push, worker) => {
+        // As the coordinator's: BUSY beyond the task's bound, before anything changes.
+        const bytes = asBytes(push.data).byteLength;
+        const busy = state.admission.enter(bytes);
+        if (busy) return busy;
+        try {
+          return job.push(worker, push.baseVersion, push.manifest, push.data);
+        } finally {
+          state.admission.leave(bytes);
+        }
+      }),
+    );
   });
 }
