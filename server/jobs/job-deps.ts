@@ -5,6 +5,7 @@
  */
 import type { TrustedGradientService } from '../params/trusted-gradient.js';
 import type { JobSpec } from '../../shared/job-spec.js';
+import type { LayerCost } from '../../shared/stage-plan.js';
 import type { MetricPoint } from '../../shared/operator-protocol.js';
 import type { EvalRecord } from '../../shared/protocol.js';
 import type { CheckpointStore } from '../checkpoints/checkpoint-store.js';
@@ -39,6 +40,8 @@ export interface JobDeps {
   /** Norm of the PS's own gradient at the initial parameters (anchors the norm bound); null: none. */
   referenceNorm: number | null;
   model: InitialModel;
+  /** The model's layer costs when the job splits it into stages (server/jobs/stage-refusals.ts); null or absent: data parallelism. */
+  stageCosts?: LayerCost[] | null;
   evaluation: EvaluationService;
   /** Computes the PS's own gradients (norm bound reference, direction check) off the event loop. */
   trustedGradients: TrustedGradientService;

@@ -21,6 +21,7 @@ import { HISTORY_POINTS } from './job-metrics.js';
 import { resumeFromCheckpoint } from './job-resume.js';
 import { buildInitialModel, ModelSpecError } from './model-init.js';
 import { referenceGradientNorm } from './reference-gradient.js';
+import { stageCostsOf } from './stage-refusals.js';
 import type { ApplySettings } from '../params/apply-engine.js';
 import type { WorkerAssignments } from '../worker/assignments.js';
 import type { TrustedGradientService } from '../params/trusted-gradient.js';
@@ -59,6 +60,7 @@ export class JobRegistry {
   private async build(id: () => string, spec: JobSpec, topology: object | null, createdAt: number): Promise<Job> {
     const dataset = this.deps.datasets.get(spec.dataset);
     const model = await buildInitialModel(spec.model, topology, dataset.featureShape, dataset.numClasses, spec.seed, this.deps.maxParameters);
+    const stageCosts = stageCostsOf(spec, model.topology, dataset.featureShape);
     const shards = this.deps.shardStore.catalog(dataset, spec.shardSize);
     // Local mode pushes parameter deltas after H steps, not gradients: a gradient norm is no reference for them.
     const referenceNorm = spec.normBound > 0 && spec.mode !== 'local' ? await referenceGradientNorm(model, dataset, spec.batchSize) : null;
@@ -68,6 +70,7 @@ export class JobRegistry {
       dataset,
       shards,
       model,
+      stageCosts,
       onStateChange: (job) => {
         this.deps.store?.setState(job.id, job.state, job.failure);
         this.deps.onStateChange(job);
