@@ -20,6 +20,7 @@ import type { WorkerAssignments } from '../worker/assignments.js';
 import type { Confusion } from './evaluation-schedule.js';
 import type { Job } from './job.js';
 import type { InitialModel } from './model-init.js';
+import type { ReplicaNotice } from './replica-board.js';
 
 /** The ledger as others may see it: its tables and counts, none of its moves. */
 export type LedgerView = Pick<
@@ -55,6 +56,8 @@ export interface JobDeps {
   onEval: (job: Job, rec: EvalRecord) => void;
   /** A push of `workerId` was accepted and its `examples` (the lease's count, not the worker's claim) credited; default: nothing. */
   onCredited?: (job: Job, workerId: string, examples: number) => void;
+  /** Tells a worker that it joined a replica or that its replica is gone (stages > 1); default: nothing. */
+  onReplicaNotice?: (job: Job, workerId: string, notice: ReplicaNotice) => void;
   /** How the in-process parameter server applies updates; default DEFAULT_APPLY_SETTINGS. */
   apply?: ApplySettings;
   /** Builds the job's parameter service; default: a LocalParameterService from `model`, `referenceNorm` and `apply`. */

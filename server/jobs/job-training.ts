@@ -6,6 +6,7 @@
  * taken from its lease.
  */
 import { asBytes } from '../../shared/codec.js';
+import { selectTensors } from '../../shared/tensor-parts.js';
 import { ErrorCode } from '../../shared/errors.js';
 import type { CompleteAnswer, GradientPush, JobState, LeaseAnswer, ParamsSnapshot, PushAccepted } from '../../shared/protocol.js';
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
@@ -16,6 +17,7 @@ import type { UncheckedManifest } from '../params/push-validation.js';
 import { countRejection, recordAccepted, type JobStats } from './job-stats.js';
 import type { PushAccounting } from './push-accounting.js';
 import { lossRefusal } from './training-loss.js';
+import type { Replica, ReplicaBoard } from './replica-board.js';
 
 const log = createLogger('job');
 
@@ -36,6 +38,8 @@ export interface JobTrainingDeps {
   onCredited: (workerId: string, examples: number) => void;
   /** A push or a completion may have finished the last epoch: the job looks at its ledger. */
   onProgress: () => void;
+  /** The job's replicas when it splits its model into stages; null: data parallelism. */
+  replicas: () => Pick<ReplicaBoard, 'replicaOf'> | null;
 }
 
 export class JobTraining {
@@ -51,13 +55,28 @@ export class JobTraining {
    * The current parameters; as a delta when the worker holds version `have` exactly
    * and the delta is the smaller message (see shared/param-delta.ts).
    */
-  pull(have?: number): Result<ParamsSnapshot> {
-    const { version, manifest, data, delta } = this.d.params.pull(have);
+  pull(have?: number, tensors?: readonly string[]): Result<ParamsSnapshot> {
+    const names = tensors && this.tensorSet(tensors);
+    if (names && 'ok' in names) return names;
+    const pulled = this.d.params.pull(have);
+    const { version, delta } = pulled;
+    // A stage holds only its own tensors: the snapshot (or delta) carries only those.
+    const { manifest, data } = names ? selectTensors(pulled, names) : pulled;
     const stats = this.d.stats();
     stats.pulls += 1;
     if (delta) stats.deltaPulls += 1;
     stats.bytesOut += asBytes(data).byteLength;
     return ok({ jobId: this.d.jobId, version, manifest, data });
+  }
+
+  /** A pull's tensor list, each one of the job's and none twice. */
+  private tensorSet(tensors: readonly string[]): Set<string> | Failure {
+    const known = new Set(this.d.params.specs.map((s) => s.name));
+    const names = new Set(tensors);
+    const stray = tensors.find((t) => !known.has(t));
+    if (stray !== undefined) return fail(ErrorCode.TENSOR_MISMATCH, `Tensor "${stray.slice(0, 80)}" is not one of the job's`);
+    if (names.size !== tensors.length) return fail(ErrorCode.TENSOR_MISMATCH, 'The pull names a tensor twice');
+    return names;
   }
 
   /**
@@ -107,7 +126,7 @@ export class JobTraining {
   }
 
   lease(workerId: string): Result<LeaseAnswer> {
-    const refused = this.notRunning();
+    const refused = this.notRunning() ?? this.notFirstStage(workerId);
     if (refused) return refused;
     const r = this.d.accounting.lease(workerId);
     if (r.ok && r.lease) this.idle.delete(workerId);
@@ -124,6 +143,20 @@ export class JobTraining {
     if ('ok' in c) return c;
     this.d.onProgress();
     return ok(c);
+  }
+
+  /** With stages, a replica's lease is its stage 0's: the stage that reads the inputs. */
+  private notFirstStage(workerId: string): Failure | null {
+    const board = this.d.replicas();
+    if (!board) return null;
+    const replica = board.replicaOf(workerId);
+    if (!replica) return fail(ErrorCode.UNKNOWN_REPLICA, 'This worker is in no replica yet: wait for a job:assign with its stage');
+    return replica.members[0] === workerId ? null : fail(ErrorCode.NOT_A_PEER, `Only stage 0 of replica ${replica.id} leases shards`);
+  }
+
+  /** A replica was dissolved: its lease (stage 0's) goes back to the queue from its last committed step. */
+  replicaDissolved(replica: Replica): void {
+    this.d.accounting.requeue(replica.members[0]!);
   }
 
   /** The worker's own report of its speed: its lease deadlines follow it. */

@@ -37,6 +37,7 @@ import { MetricSampler } from './job-metrics.js';
 import { emptyStats, type JobStats } from './job-stats.js';
 import { pushAccountingFor, type PushAccounting } from './push-accounting.js';
 import { JobTraining, type IncomingPush } from './job-training.js';
+import { ReplicaBoard } from './replica-board.js';
 
 const log = createLogger('job');
 
@@ -61,6 +62,8 @@ export class Job {
   /** Pulls, leases and pushes (server/jobs/job-training.ts). */
   private readonly training: JobTraining;
   private readonly sampler = new MetricSampler();
+  /** The model replicas when the job splits its model into stages (spec.stages > 1); null: data parallelism. */
+  private readonly board: ReplicaBoard | null;
   private timers: Timer[] = [];
 
   constructor(
@@ -95,6 +98,7 @@ export class Job {
       onProgress: () => {
         if (this.shardLedger.finished) this.finish('done', null, 'all epochs trained');
       },
+      replicas: () => this.board,
     });
     this.evaluations = new EvaluationSchedule({
       jobId: id,
@@ -106,6 +110,20 @@ export class Job {
       examplesSeen: () => this.counters.examplesSeen,
       onScored: (rec, version, loss) => this.scored(rec, version, loss),
     });
+    this.board =
+      spec.stages > 1 && deps.stageCosts
+        ? new ReplicaBoard({
+            stages: spec.stages,
+            microbatches: spec.microbatches,
+            activationCodec: spec.activationCodec,
+            costs: deps.stageCosts,
+            tensors: deps.model.tensors,
+            maxWorkerParamBytes: spec.maxWorkerParamBytes,
+            now: () => deps.clock.now(),
+            notify: (workerId, notice) => deps.onReplicaNotice?.(this, workerId, notice),
+            onDissolved: (replica) => this.training.replicaDissolved(replica),
+          })
+        : null;
     this.checkpoints = new CheckpointSchedule(id, deps.checkpoints, () => this.params.version, () => this.checkpointContent());
   }
 
@@ -195,6 +213,8 @@ export class Job {
       this.timers.push(clock.setInterval(() => this.accounting.sweep(), LEASE_SWEEP_MS));
       // The PS's own gradient at the moving parameters: the norm bound's reference and the trusted direction.
       this.timers.push(clock.setInterval(() => this.params.refreshTrusted(), this.spec.trustedRefreshSeconds * 1000));
+      // Resumed: the workers left their replicas when it paused, and form new ones now.
+      for (const w of this.workers) this.board?.join(w);
     } else {
       // An open sync round must not be applied by the departures below, nor hold acks forever.
       this.params.halt(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${state}`));
@@ -229,12 +249,25 @@ export class Job {
     this.timers = [];
   }
 
-  assignment(): JobAssignment {
-    return assignmentOf(this.id, this.spec, this.deps.model.topology, this.params.specs, this.deps.dataset);
+  /** What a worker is told of the job; with stages, `workerId`'s stage in its replica (null while it waits). */
+  assignment(workerId: string | null = null): JobAssignment {
+    const replica = workerId === null ? null : (this.board?.assignmentOf(workerId) ?? null);
+    return assignmentOf(this.id, this.spec, this.deps.model.topology, this.params.specs, this.deps.dataset, replica);
   }
 
-  pull(have?: number): Result<ParamsSnapshot> {
-    return this.training.pull(have);
+  /** The replicas, read-only (null: the job does not split its model). */
+  get replicas(): Pick<ReplicaBoard, 'list' | 'waiting' | 'replicaOf' | 'get'> | null {
+    return this.board;
+  }
+
+  /** A worker assigned to the job is ready to train: with stages, it waits for a replica (told by a notice when one forms). */
+  join(workerId: string): void {
+    if (this.currentState === 'running') this.board?.join(workerId);
+  }
+
+  /** `tensors`: a stage's own (default: every tensor). */
+  pull(have?: number, tensors?: readonly string[]): Result<ParamsSnapshot> {
+    return this.training.pull(have, tensors);
   }
 
   push(workerId: string, push: IncomingPush): Result<PushAccepted> | Promise<Result<PushAccepted>> {
@@ -252,10 +285,12 @@ export class Job {
   /** The worker's own report of its speed: its lease deadlines follow it. */
   reported(workerId: string, examplesPerSecond: number): void {
     this.training.reported(workerId, examplesPerSecond);
+    this.board?.reported(workerId, examplesPerSecond);
   }
 
   /** A worker left: its shards go back to the queue and the parameter service forgets it. */
   release(workerId: string): void {
+    this.board?.leave(workerId);
     this.training.release(workerId);
   }
 

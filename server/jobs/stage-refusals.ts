@@ -7,6 +7,8 @@
 import { ErrorCode } from '../../shared/errors.js';
 import type { JobSpec } from '../../shared/job-spec.js';
 import { layerCosts, stagesNeeded, type LayerCost } from '../../shared/stage-plan.js';
+import type { TensorSpec } from '../../shared/tensors.js';
+import { tensorsOfLayers } from './replica-board.js';
 import { ModelSpecError } from './model-init.js';
 import { TopologyRefusal } from './topology/layer-config.js';
 import { censusOf } from './topology/topology-census.js';
@@ -29,7 +31,7 @@ const isSequential = (topology: object): boolean => {
  * cannot work: a functional graph, more stages than layers, a layer that draws random
  * numbers, or a model that needs more stages than asked for under maxWorkerParamBytes.
  */
-export function stageCostsOf(spec: JobSpec, topology: object, featureShape: readonly number[]): LayerCost[] | null {
+export function stageCostsOf(spec: JobSpec, topology: object, featureShape: readonly number[], tensors: readonly TensorSpec[]): LayerCost[] | null {
   if (spec.stages === 1 && spec.maxWorkerParamBytes === null) return null;
   const split = spec.stages > 1;
   if (split && !isSequential(topology)) {
@@ -52,6 +54,10 @@ export function stageCostsOf(spec: JobSpec, topology: object, featureShape: read
     if (err instanceof TopologyRefusal) throw new ModelSpecError(err.message, err.code);
     throw err;
   }
+  // A stage pulls and pushes the tensors named after its layers: every tensor must be some layer's.
+  const owned = new Set(tensorsOfLayers(costs, tensors, 0, costs.length));
+  const stray = tensors.find((t) => !owned.has(t.name));
+  if (split && stray) throw new ModelSpecError(`tensor "${stray.name}" is named after no layer of the model, so no stage would hold it`);
   if (spec.stages > costs.length) throw new ModelSpecError(`${spec.stages} stages asked for, but the model has ${costs.length} layers: a stage needs at least one`);
   if (spec.maxWorkerParamBytes !== null) {
     const needed = stagesNeeded(costs, spec.maxWorkerParamBytes);
