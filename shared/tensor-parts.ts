@@ -5,15 +5,22 @@
  * entries each own their bytes (every codec's, and deltas').
  */
 import { asBytes } from './codec.js';
-import type { TensorEntry } from './codecs/types.js';
 
-interface Parts<M extends { tensors: TensorEntry[] }> {
+/** What is read of an entry: where its bytes are (the rest is copied as it is). */
+interface Entry {
+  name: string;
+  shape: number[];
+  offset: number;
+  byteLength: number;
+}
+
+interface Parts<M extends { tensors: Entry[] }> {
   manifest: M;
   data: ArrayBuffer | Uint8Array;
 }
 
 /** The entries named by `names` (in the manifest's order), their bytes packed from offset 0. Entries must lie within the data (checked upstream). */
-export function selectTensors<M extends { tensors: TensorEntry[] }>(payload: Parts<M>, names: ReadonlySet<string>): { manifest: M; data: Uint8Array } {
+export function selectTensors<M extends { tensors: Entry[] }>(payload: Parts<M>, names: ReadonlySet<string>): { manifest: M; data: Uint8Array } {
   const bytes = asBytes(payload.data);
   const chosen = payload.manifest.tensors.filter((t) => names.has(t.name));
   const data = new Uint8Array(chosen.reduce((n, t) => n + t.byteLength, 0));
@@ -28,7 +35,7 @@ export function selectTensors<M extends { tensors: TensorEntry[] }>(payload: Par
 }
 
 /** The parts' entries one after another, in the parts' order, as one payload of the first part's manifest kind. */
-export function joinTensors<M extends { tensors: TensorEntry[] }>(parts: readonly Parts<M>[]): { manifest: M; data: Uint8Array } {
+export function joinTensors<M extends { tensors: Entry[] }>(parts: readonly Parts<M>[]): { manifest: M; data: Uint8Array } {
   if (parts.length === 0) throw new Error('Nothing to join');
   const entries = parts.flatMap((p) => p.manifest.tensors.map((t) => ({ t, bytes: asBytes(p.data).subarray(t.offset, t.offset + t.byteLength) })));
   const data = new Uint8Array(entries.reduce((n, e) => n + e.bytes.byteLength, 0));

@@ -18,6 +18,7 @@ import { countRejection, recordAccepted, type JobStats } from './job-stats.js';
 import type { PushAccounting } from './push-accounting.js';
 import { lossRefusal } from './training-loss.js';
 import type { Replica, ReplicaBoard } from './replica-board.js';
+import type { ReplicaSteps } from './replica-steps.js';
 
 const log = createLogger('job');
 
@@ -40,6 +41,8 @@ export interface JobTrainingDeps {
   onProgress: () => void;
   /** The job's replicas when it splits its model into stages; null: data parallelism. */
   replicas: () => Pick<ReplicaBoard, 'replicaOf'> | null;
+  /** Where the replicas' stage pushes wait for each other (with `replicas`). */
+  replicaSteps: () => ReplicaSteps | null;
 }
 
 export class JobTraining {
@@ -88,9 +91,28 @@ export class JobTraining {
   push(workerId: string, push: IncomingPush): Result<PushAccepted> | Promise<Result<PushAccepted>> {
     const refused = this.notRunning();
     if (refused) return this.refusedPush(refused);
+    const board = this.d.replicas();
+    return board ? this.stagePush(board, workerId, push) : this.commit(workerId, push, null);
+  }
+
+  /** A stage's push is held until its replica's other stages pushed the same step (server/jobs/replica-steps.ts). */
+  private stagePush(board: Pick<ReplicaBoard, 'replicaOf'>, workerId: string, push: IncomingPush): Result<PushAccepted> | Promise<Result<PushAccepted>> {
+    const replica = board.replicaOf(workerId);
+    if (!replica) return this.refusedPush(fail(ErrorCode.UNKNOWN_REPLICA, 'This worker is in no replica: its replica dissolved, or it is waiting for one'));
+    if (push.replicaStep === undefined) return this.refusedPush(fail(ErrorCode.BAD_REQUEST, "A stage's push names the replica step it closes (replicaStep)"));
+    const held = this.d.replicaSteps()!.push(replica, workerId, push.replicaStep, push);
+    return held instanceof Promise ? held : this.refusedPush(held);
+  }
+
+  /**
+   * Takes the push's batches from its lease and applies it, or refuses it with
+   * `refusal` (a replica step whose stage part failed its check): either way the
+   * batches are settled as a push's are.
+   */
+  commit(workerId: string, push: IncomingPush, refusal: Failure | null): Result<PushAccepted> | Promise<Result<PushAccepted>> {
     const taken = this.d.accounting.take(workerId, push.leaseId, push.batches);
     if ('ok' in taken) return this.refusedPush(taken);
-    const badLoss = lossRefusal(push.loss);
+    const badLoss = refusal ?? lossRefusal(push.loss);
     // The norm is judged per batch as the lease counts them, never as the worker claims.
     const result = badLoss ?? this.d.params.push(workerId, { baseVersion: push.baseVersion, batches: taken.to - taken.from, manifest: push.manifest, data: push.data });
     if (result instanceof Promise) return result.then((r) => this.settled(workerId, push, taken, r));
@@ -157,6 +179,7 @@ export class JobTraining {
   /** A replica was dissolved: its lease (stage 0's) goes back to the queue from its last committed step. */
   replicaDissolved(replica: Replica): void {
     this.d.accounting.requeue(replica.members[0]!);
+    this.d.replicaSteps()?.dissolved(replica.id, fail(ErrorCode.UNKNOWN_REPLICA, `Replica ${replica.id} dissolved: its step is dropped`));
   }
 
   /** The worker's own report of its speed: its lease deadlines follow it. */

@@ -38,6 +38,10 @@ import { emptyStats, type JobStats } from './job-stats.js';
 import { pushAccountingFor, type PushAccounting } from './push-accounting.js';
 import { JobTraining, type IncomingPush } from './job-training.js';
 import { ReplicaBoard } from './replica-board.js';
+import { ReplicaSteps } from './replica-steps.js';
+import { codecOf } from '../../shared/codec.js';
+import { sizeOf } from '../../shared/tensors.js';
+import { payloadCapBytes } from '../params/gradient-gate.js';
 
 const log = createLogger('job');
 
@@ -64,6 +68,8 @@ export class Job {
   private readonly sampler = new MetricSampler();
   /** The model replicas when the job splits its model into stages (spec.stages > 1); null: data parallelism. */
   private readonly board: ReplicaBoard | null;
+  /** The replicas' stage pushes waiting for each other (with `board`). */
+  private readonly steps: ReplicaSteps | null;
   private timers: Timer[] = [];
 
   constructor(
@@ -99,6 +105,7 @@ export class Job {
         if (this.shardLedger.finished) this.finish('done', null, 'all epochs trained');
       },
       replicas: () => this.board,
+      replicaSteps: () => this.steps,
     });
     this.evaluations = new EvaluationSchedule({
       jobId: id,
@@ -124,6 +131,15 @@ export class Job {
             onDissolved: (replica) => this.training.replicaDissolved(replica),
           })
         : null;
+    const board = this.board;
+    const codec = codecOf(spec);
+    this.steps = board && new ReplicaSteps({
+      tensors: this.params.specs,
+      codec,
+      maxBytes: payloadCapBytes(this.params.parameterCount, this.params.specs.reduce((n, t) => n + codec.byteLength(sizeOf(t.shape)), 0)),
+      stageTensors: (replica, stage) => board.assignmentOf(replica.members[stage]!)!.tensors,
+      commit: (workerId, push, refusal) => this.training.commit(workerId, push, refusal),
+    });
     this.checkpoints = new CheckpointSchedule(id, deps.checkpoints, () => this.params.version, () => this.checkpointContent());
   }
 
