@@ -7,6 +7,7 @@ const want = { shape: [4], codec: 'fp32' as const, maxExamples: 64, numClasses: 
 const forward: FrameFields = {
   kind: 'forward',
   step: 7,
+  closesPush: true,
   micro: 1,
   micros: 4,
   examples: 2,
@@ -26,7 +27,7 @@ describe('activation frames', () => {
     expect(String.fromCharCode(...bytes.subarray(0, 4))).toBe('DPA1');
     expect(bytes.byteLength).toBe(28 + 4 + 8 * 4 + 2);
     const f = decoded(decodeFrame(bytes, want));
-    expect(f).toMatchObject({ kind: 'forward', codec: 'fp32', step: 7, micro: 1, micros: 4, examples: 2, miniBatch: 8, shape: [4] });
+    expect(f).toMatchObject({ kind: 'forward', codec: 'fp32', step: 7, closesPush: true, micro: 1, micros: 4, examples: 2, miniBatch: 8, shape: [4] });
     expect([...f.values]).toEqual([...forward.values]);
     expect([...f.labels]).toEqual([3, 9]);
   });
@@ -59,6 +60,7 @@ describe('activation frames', () => {
     expect(decodeFrame(good.subarray(0, 10), want)).toMatchObject({ ok: false, code: ErrorCode.BYTE_LENGTH_MISMATCH });
     expect(edit((b) => (b[0] = 0x58))).toMatchObject({ ok: false, code: ErrorCode.BAD_ENCODING });
     expect(edit((b) => (b[4] = 9))).toMatchObject({ ok: false, code: ErrorCode.BAD_ENCODING });
+    expect(edit((b) => (b[7] = 2))).toMatchObject({ ok: false, code: ErrorCode.BAD_ENCODING });
     expect(decodeFrame(good, { ...want, codec: 'fp16' })).toMatchObject({ ok: false, code: ErrorCode.UNKNOWN_CODEC });
     expect(decodeFrame(good, { ...want, shape: [5] })).toMatchObject({ ok: false, code: ErrorCode.SHAPE_MISMATCH });
     expect(edit((_, v) => v.setUint32(16, 3, true))).toMatchObject({ ok: false, code: ErrorCode.BYTE_LENGTH_MISMATCH });

@@ -7,7 +7,8 @@
  *
  * Layout, little-endian:
  *   0  "DPA1"
- *   4  u8 kind (0 forward, 1 backward, 2 abort) · u8 codec (0 fp32, 1 fp16) · u8 rank · u8 0
+ *   4  u8 kind (0 forward, 1 backward, 2 abort) · u8 codec (0 fp32, 1 fp16) · u8 rank ·
+ *      u8 flags (bit 0: the mini-batch closes a push: every stage pushes after it)
  *   8  u32 replica step · u16 micro-batch · u16 micro-batches in the step
  *  16  u32 examples in this micro-batch · u32 examples in the mini-batch
  *  24  f32 scale (fp16: the largest |value|, by which the values were divided; else 1)
@@ -32,8 +33,10 @@ const MAX_RANK = 8;
 export interface ActivationFrame {
   kind: FrameKind;
   codec: ActivationCodec;
-  /** The replica's step, counted from 0 by every stage alike. */
+  /** The replica's mini-batch, counted from 0 by every stage alike. */
   step: number;
+  /** Forward: after this mini-batch every stage pushes its gradient (stage 0 alone knows where its lease's pushes end). */
+  closesPush: boolean;
   micro: number;
   micros: number;
   /** Examples in this micro-batch, and in the whole mini-batch (the last stage scales each micro-batch's loss by their ratio). */
@@ -59,6 +62,7 @@ export function encodeFrame(f: FrameFields, codec: ActivationCodec): Uint8Array 
   out[4] = FRAME_KINDS.indexOf(f.kind);
   out[5] = CODECS.indexOf(codec);
   out[6] = f.shape.length;
+  out[7] = f.closesPush ? 1 : 0;
   view.setUint32(8, f.step, true);
   view.setUint16(12, f.micro, true);
   view.setUint16(14, f.micros, true);
@@ -105,6 +109,7 @@ export function decodeFrame(data: ArrayBuffer | Uint8Array, want: FrameExpectati
   const codec = CODECS[bytes[5]!];
   const rank = bytes[6]!;
   if (!kind) return bad(`unknown kind ${bytes[4]}`);
+  if (bytes[7]! > 1) return bad(`unknown flags ${bytes[7]}`);
   if (codec !== want.codec) return bad(`codec ${codec ?? bytes[5]}, the job's is ${want.codec}`, ErrorCode.UNKNOWN_CODEC);
   const step = view.getUint32(8, true);
   const micro = view.getUint16(12, true);
@@ -112,7 +117,7 @@ export function decodeFrame(data: ArrayBuffer | Uint8Array, want: FrameExpectati
   const examples = view.getUint32(16, true);
   const miniBatch = view.getUint32(20, true);
   const scale = view.getFloat32(24, true);
-  const frame = { kind, codec, step, micro, micros, examples, miniBatch };
+  const frame = { kind, codec, step, closesPush: bytes[7] === 1, micro, micros, examples, miniBatch };
   if (kind === 'abort') {
     if (bytes.byteLength !== HEADER_BYTES) return bad('an abort carries no values', ErrorCode.BYTE_LENGTH_MISMATCH);
     return { ...frame, shape: [], values: new Float32Array(0), labels: new Uint8Array(0) };

@@ -103,7 +103,7 @@ export interface ParamsSnapshot {
 
 export interface GradientPush {
   jobId: string;
-  /** The lease whose batches the gradient was computed on: a push never spans two leases. */
+  /** The lease whose batches the gradient was computed on: a push never spans two leases. A stage after stage 0 (which holds its replica's lease) names its replicaId. */
   leaseId: string;
   /** Parameter version the gradient was computed against. */
   baseVersion: number;

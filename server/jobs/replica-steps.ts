@@ -96,14 +96,15 @@ export class ReplicaSteps {
     else settle(r);
   }
 
-  /** The first stage part that does not hold exactly its stage's tensors, or that names another lease or batch count. */
+  /** The first stage part that does not hold exactly its stage's tensors, or claims other batches than stage 0's. */
   private partRefusal(replica: Replica, parts: readonly IncomingPush[]): Failure | null {
     const first = parts[0]!;
     for (let stage = 0; stage < parts.length; stage++) {
       const part = parts[stage]!;
       const who = `Stage ${stage} of replica ${replica.id}`;
-      if (part.leaseId !== first.leaseId || part.batches !== first.batches) {
-        return fail(ErrorCode.BATCH_CLAIM, `${who} pushed lease ${part.leaseId} × ${part.batches} batches; stage 0 pushed ${first.leaseId} × ${first.batches}`);
+      // Stage 0 holds the lease; a later stage never sees it and names its replica instead.
+      if ((stage > 0 && part.leaseId !== replica.id) || part.batches !== first.batches) {
+        return fail(ErrorCode.BATCH_CLAIM, `${who} pushed for ${part.leaseId} × ${part.batches} batches; stage 0 pushed lease ${first.leaseId} × ${first.batches} (a later stage names its replica, ${replica.id})`);
       }
       const bad = this.layoutRefusal(this.d.stageTensors(replica, stage), part);
       if (bad) return { ...bad, message: `${who}: ${bad.message}` };

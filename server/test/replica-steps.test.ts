@@ -43,7 +43,7 @@ async function replica() {
   const lease = await a.w.emitWithAck('shard:lease', { jobId });
   if (!lease.ok || !lease.lease) throw new Error('no lease');
   const push = (who: typeof a, j: JobAssignment, l: ShardLeaseGrant, replicaStep: number, names = j.replica!.tensors, loss: number | null = null) =>
-    who.w.emitWithAck('grads:push', { jobId, leaseId: l.leaseId, baseVersion: 0, batches: 1, loss, replicaStep, ...gradientOf(j, names) });
+    who.w.emitWithAck('grads:push', { jobId, leaseId: j.replica!.stage === 0 ? l.leaseId : j.replica!.replicaId, baseVersion: 0, batches: 1, loss, replicaStep, ...gradientOf(j, names) });
   return { a, b, ja, jb, lease: lease.lease, push };
 }
 
