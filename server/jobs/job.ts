@@ -234,6 +234,7 @@ export class Job {
     } else {
       // An open sync round must not be applied by the departures below, nor hold acks forever.
       this.params.halt(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${state}`));
+      this.board?.clear(`the job is ${state}`);
       // Leases of a job that is not training would only expire; give the shards back now.
       // The workers stay assigned until onStateChange moves them (the assignments' owner does).
       for (const w of [...this.workers]) this.release(w);

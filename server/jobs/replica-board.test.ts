@@ -89,3 +89,18 @@ describe('ReplicaBoard', () => {
     expect(b.waiting).toEqual(['w1']);
   });
 });
+
+describe('ReplicaBoard.clear', () => {
+  it('dissolves every replica for its reason and forms none from their members', () => {
+    const { b, notices } = board();
+    for (const w of ['w1', 'w2', 'w3']) b.join(w);
+    notices.length = 0;
+    b.clear('the job is paused');
+    expect(notices).toEqual([
+      ['w1', { kind: 'dissolved', replicaId: 'r1', reason: 'the job is paused' }],
+      ['w2', { kind: 'dissolved', replicaId: 'r1', reason: 'the job is paused' }],
+    ]);
+    expect(b.list()).toEqual([]);
+    expect(b.waiting).toEqual([]);
+  });
+});

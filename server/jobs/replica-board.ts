@@ -80,10 +80,10 @@ export class ReplicaBoard {
   }
 
   /**
-   * Ends a replica: its other members are told and wait again (joining the next one
-   * formed). `except` is a member that left, who is told nothing and does not wait.
+   * Ends a replica: its other members are told and, if `wait`, wait again (joining the
+   * next one formed). `except` is a member that left, who is told nothing and does not wait.
    */
-  dissolve(replicaId: string, reason: string, except: string | null = null): void {
+  dissolve(replicaId: string, reason: string, except: string | null = null, wait = true): void {
     const replica = this.replicas.get(replicaId);
     if (!replica) return;
     this.replicas.delete(replicaId);
@@ -93,9 +93,15 @@ export class ReplicaBoard {
     for (const m of replica.members) {
       if (m === except) continue;
       this.o.notify(m, { kind: 'dissolved', replicaId, reason });
-      this.queue.push(m);
+      if (wait) this.queue.push(m);
     }
     this.formReplicas();
+  }
+
+  /** The job stopped training: every replica dissolves for `reason` and nobody waits (they join again when it resumes). */
+  clear(reason: string): void {
+    this.queue.length = 0;
+    for (const id of [...this.replicas.keys()]) this.dissolve(id, reason, null, false);
   }
 
   /** A worker's report of its examples/s on its stage: kept as its rate on the whole model, for the next plan it is in. */
