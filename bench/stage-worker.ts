@@ -27,6 +27,8 @@ export interface StageWorkerEvents {
   staged?: (job: JobAssignment) => void;
   /** Its replica ended (dissolved, a bad frame, a refusal): the reason. */
   unstaged?: (reason: string) => void;
+  /** Examples of one of its accepted pushes. */
+  examples?: (n: number) => void;
   /** A job:assign came (null: no job for it, e.g. the job is done). */
   assigned?: (job: JobAssignment | null) => void;
 }
@@ -95,7 +97,10 @@ export async function startStageWorker(url: string, events: StageWorkerEvents = 
       },
       {
         pushed: (r, n) => {
-          if (r.ok) examples += n;
+          if (r.ok) {
+            examples += n;
+            events.examples?.(n);
+          }
           events.pushed?.(r, replica.stage);
         },
         busy: (ms) => (traffic.busyMs += ms),
