@@ -273,7 +273,7 @@ export class Job {
   }
 
   /** The replicas, read-only (null: the job does not split its model). */
-  get replicas(): Pick<ReplicaBoard, 'list' | 'waiting' | 'replicaOf' | 'get'> | null {
+  get replicas(): Pick<ReplicaBoard, 'list' | 'waiting' | 'replicaOf' | 'get' | 'layerNames'> | null {
     return this.board;
   }
 

@@ -143,6 +143,11 @@ export class ReplicaBoard {
     };
   }
 
+  /** The names of layers [from, to). */
+  layerNames(from: number, to: number): string[] {
+    return this.o.costs.slice(from, to).map((c) => c.name);
+  }
+
   /** Workers waiting for a replica, in the order they came. */
   get waiting(): readonly string[] {
     return this.queue;

@@ -7,6 +7,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../shared/errors.js';
+import type { JobDetail } from '../../shared/operator-protocol.js';
 import type { JobAssignment } from '../../shared/protocol.js';
 import { MAX_RELAY_FRAME_BYTES, type RelayFrameIn, type ReplicaDissolved } from '../../shared/replica-protocol.js';
 import { connectTestWorker, leave, startCoordinator, waitForEvent, type Running, type TestWorker } from '../../test-support/index.js';
@@ -50,6 +51,23 @@ describe('replicas of a model split into 2 stages', () => {
     expect([...sa.replica!.tensors, ...sb.replica!.tensors]).toEqual(sa.tensors.map((t) => t.name));
     const c = await join();
     expect(run.job.replicas!.waiting).toEqual([c.workerId]);
+    // The operator sees the replica, its stages' layers and bytes, and who waits.
+    const detail = (await (await fetch(`${run.url}/api/jobs/${run.job.id}`)).json()) as JobDetail;
+    expect(detail.replicas).toEqual({
+      replicas: [
+        {
+          replicaId: 'r1',
+          formedAt: expect.any(Number),
+          path: 'relay',
+          stages: [
+            { workerId: a.workerId, from: 0, to: sa.replica!.to, layers: expect.arrayContaining(['flatten']), paramBytes: expect.any(Number), sendsValues: expect.any(Number) },
+            { workerId: b.workerId, from: sb.replica!.from, to: 3, layers: expect.arrayContaining(['output']), paramBytes: expect.any(Number), sendsValues: 0 },
+          ],
+        },
+      ],
+      waiting: [c.workerId],
+    });
+    expect(detail.replicas!.replicas[0]!.stages.reduce((n, s) => n + s.paramBytes, 0)).toBe(401_920 + 5_160);
 
     // Leases: the replica's stage 0 only.
     const jobId = run.job.id;
