@@ -116,6 +116,12 @@ export async function startStageWorker(url: string, events: StageWorkerEvents = 
       else await mine.ended;
     } catch (err) {
       if (!(err instanceof StageStopped) && socket.connected) throw err;
+      // Its replica did not end it (no dissolve, no new job): a neighbour or the coordinator refused this stage. A stage that
+      // cannot go on must not hold its replica's other stages waiting: it leaves, which dissolves the replica.
+      if (current === mine && socket.connected) {
+        process.stderr.write(`[stage-worker] ${err instanceof Error ? err.message : String(err)}: leaving\n`);
+        socket.disconnect();
+      }
     } finally {
       if (current === mine) unstage(runner.stopReason?.message ?? 'its stage ended');
       runner.stop(new StageStopped('done'));

@@ -84,7 +84,7 @@ export interface WorkerReport {
 
 export interface PullRequest {
   jobId: string;
-  /** A stage's own tensors (its ReplicaAssignment's): the snapshot carries only these. Default: every tensor. */
+  /** A stage's own tensors (its ReplicaAssignment's): the snapshot carries only these (none: only the version, for a stage without weights). Default: every tensor. */
   tensors?: string[];
   /**
    * The version whose parameters this worker holds exactly as pulled: the server may

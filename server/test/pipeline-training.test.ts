@@ -54,6 +54,22 @@ describe('a model split into 2 stages over the relay', () => {
     expect(Math.min(...stages.map((w) => w.traffic.bytesReceived))).toBeGreaterThan(0);
   });
 
+  it('in 3 stages (a first stage without weights, a middle stage passing both ways) trains too', { timeout: 180_000 }, async () => {
+    run = await startCoordinator({ model: 'mlp', stages: 3, microbatches: 4, batchSize: 32 });
+    const steps = acceptedPushes(60);
+    for (let i = 0; i < 3; i++) workers.push(await startStageWorker(run.url, { pushed: steps.pushed }));
+    await steps.reached;
+    const replica = run.job.replicas!.list()[0]!;
+    expect(replica.plan.stages.map((s) => [s.from, s.to])).toEqual([
+      [0, 1],
+      [1, 2],
+      [2, 3],
+    ]);
+    for (const w of workers.splice(0)) w.close();
+    const rec = await run.job.evaluateIfChanged();
+    expect(rec!.accuracy).toBeGreaterThan(0.4);
+  });
+
   it('a stage closed mid-epoch dissolves its replica; the waiting worker takes its place and every shard of every epoch is trained', { timeout: 180_000 }, async () => {
     run = await startCoordinator({ model: 'mlp', dataset: 'iris', stages: 2, microbatches: 2, batchSize: 5, shardSize: 10, epochs: 2 });
     const job = run.job;

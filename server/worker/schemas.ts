@@ -51,7 +51,7 @@ export const reportSchema = z.object({
 
 export const jobRefSchema = z.object({ jobId: id });
 
-export const pullSchema = jobRefSchema.extend({ have: count.optional(), tensors: z.array(z.string().max(256)).min(1).max(1024).optional() });
+export const pullSchema = jobRefSchema.extend({ have: count.optional(), tensors: z.array(z.string().max(256)).max(1024).optional() });
 
 /** A frame for a neighbouring stage: its size is checked by the handler (PAYLOAD_TOO_LARGE), its bytes never decoded here. */
 export const relaySchema = z.object({ replicaId: id, to: id, frame: binary });
