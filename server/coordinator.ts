@@ -166,6 +166,11 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
     onEval: (job, rec) => operator?.evaluated(job, rec),
     // Credited when the push is settled (a sync round's close, too), from the lease's count.
     onCredited: (job, workerId, examples) => contributions.credit(workerId, { id: job.id, name: job.spec.name }, examples),
+    onReplicaNotice: (job, workerId, notice) => {
+      const socket = workerNamespace.sockets.get(workers.get(workerId)?.socketId ?? '');
+      if (notice.kind === 'formed') socket?.emit('job:assign', job.assignment(workerId));
+      else socket?.emit('replica:dissolve', { replicaId: notice.replicaId, reason: notice.reason });
+    },
   });
 
   attachWorkerNamespace(workerNamespace, jobs, workers, assignments, now, options.workerGuard, contributions);

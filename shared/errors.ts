@@ -73,6 +73,10 @@ export const ErrorCode = {
    * after backing off (the refusal's retryAfterMs is the server's hint).
    */
   BUSY: 'BUSY',
+  /** Model parallelism: the replica named is not this worker's (dissolved, or never its), or the worker is in no replica yet. */
+  UNKNOWN_REPLICA: 'UNKNOWN_REPLICA',
+  /** Model parallelism: the frame's addressee is not a neighbouring stage of the sender's replica, or the stage may not do this (only stage 0 leases). */
+  NOT_A_PEER: 'NOT_A_PEER',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -119,3 +119,31 @@ describe('job spec messages', () => {
     }
   });
 });
+
+describe('job spec: stages (model parallelism)', () => {
+  it('defaults to one stage (data parallelism), 4 micro-batches, no parameter budget, fp32 activations', () => {
+    expect(parseJobSpec({})).toMatchObject({ ok: true, value: { stages: 1, microbatches: 4, maxWorkerParamBytes: null, activationCodec: 'fp32' } });
+    expect(parseJobSpec({ stages: 3, microbatches: 8, maxWorkerParamBytes: 20_000_000, activationCodec: 'fp16', mode: 'staleness-aware' }).ok).toBe(true);
+  });
+
+  it('refuses more than 8 stages, a fraction of a stage, an unknown activation codec and a budget of 0', () => {
+    expect(parseJobSpec({ stages: 9 })).toMatchObject({ ok: false, message: expect.stringMatching(/stages/) });
+    expect(parseJobSpec({ stages: 1.5 }).ok).toBe(false);
+    expect(parseJobSpec({ activationCodec: 'int8' })).toMatchObject({ ok: false, message: expect.stringMatching(/activationCodec/) });
+    expect(parseJobSpec({ maxWorkerParamBytes: 0 })).toMatchObject({ ok: false, message: expect.stringMatching(/maxWorkerParamBytes/) });
+  });
+
+  it('refuses more micro-batches than a mini-batch has examples, when the model is split', () => {
+    expect(parseJobSpec({ stages: 2, batchSize: 8, microbatches: 9 })).toMatchObject({ ok: false, message: expect.stringMatching(/microbatches: 9 micro-batches cannot be cut from a mini-batch of 8/) });
+    expect(parseJobSpec({ stages: 2, batchSize: 8, microbatches: 8 }).ok).toBe(true);
+    // Data-parallel jobs never cut their batches: a small batch keeps the default M valid.
+    expect(parseJobSpec({ batchSize: 2 }).ok).toBe(true);
+  });
+
+  it('refuses the round modes with stages > 1 (they would gather per replica), and leaves them alone at 1', () => {
+    for (const mode of ['sync', 'local']) {
+      expect(parseJobSpec({ stages: 2, mode }), mode).toMatchObject({ ok: false, message: expect.stringMatching(/mode: a model split into stages trains in mode async or staleness-aware/) });
+      expect(parseJobSpec({ mode }).ok, mode).toBe(true);
+    }
+  });
+});

@@ -8,6 +8,13 @@ import { CODEC_IDS, DEFAULT_TOPK_RATIO, createCodec } from './codec.js';
 import { formatIssues } from './issue-text.js';
 import { defaultJobText } from './job-defaults.js';
 import { CONSISTENCY_MODES, MODES, ROUND_MODES, type ModeSpecField, type ModeWorkerField } from './modes.js';
+import { MAX_STAGES } from './stage-plan.js';
+
+/** How activations and their gradients cross between stages (shared/activation-frame.ts). */
+export const ACTIVATION_CODECS = ['fp32', 'fp16'] as const;
+export type ActivationCodec = (typeof ACTIVATION_CODECS)[number];
+/** The modes a model split into stages trains in: a round mode would gather per replica, which is not designed yet (docs/model-parallelism.md). */
+export const STAGED_MODES: readonly string[] = ['async', 'staleness-aware'];
 
 export const OPTIMIZER_TYPES = ['sgd', 'momentum', 'adagrad', 'adam'] as const;
 export type OptimizerType = (typeof OPTIMIZER_TYPES)[number];
@@ -166,11 +173,32 @@ export const jobSpecSchema = z
     trustedRefreshSeconds: z.number().positive().max(3600).default(1),
     /** Seconds between checkpoints (taken only when the version moved). */
     checkpointSeconds: z.number().positive().max(86_400).default(30),
+    /**
+     * Model parallelism (docs/model-parallelism.md): each model replica spans this many
+     * workers, one contiguous range of layers each, passing activations forward and their
+     * gradients back. 1: every worker holds the whole model (data parallelism).
+     */
+    stages: z.number().int().min(1).max(MAX_STAGES).default(1),
+    /** stages > 1: each mini-batch is cut into this many micro-batches that follow each other through the stages (GPipe); at most batchSize. */
+    microbatches: z.number().int().min(1).max(4096).default(4),
+    /**
+     * The most parameter bytes (fp32) one worker may hold; a model over it runs only
+     * split into enough stages, and job creation says how many. null: no bound.
+     */
+    maxWorkerParamBytes: z.number().int().positive().nullable().default(null),
+    /** stages > 1: the encoding of the activations and gradients sent between stages (fp16 scales gradients by their largest value). */
+    activationCodec: z.enum(ACTIVATION_CODECS).default('fp32'),
     /** Seed for the initial parameters and the shard order. */
     seed: z.number().int().min(0).max(2 ** 31 - 1).default(1),
   })
   .strict()
   .superRefine((spec, ctx) => {
+    if (spec.stages > 1 && !STAGED_MODES.includes(spec.mode)) {
+      ctx.addIssue({ code: 'custom', path: ['mode'], message: `a model split into stages trains in mode ${STAGED_MODES.join(' or ')}; mode ${spec.mode} would gather its rounds per replica, which is not built yet` });
+    }
+    if (spec.stages > 1 && spec.microbatches > spec.batchSize) {
+      ctx.addIssue({ code: 'custom', path: ['microbatches'], message: `${spec.microbatches} micro-batches cannot be cut from a mini-batch of ${spec.batchSize}` });
+    }
     if (spec.aggregation === 'mean') return;
     if (!MODES[spec.mode].rounds) {
       ctx.addIssue({

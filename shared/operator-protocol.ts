@@ -91,6 +91,25 @@ export interface JobDetail extends JobSummary {
   evals: EvalRecord[];
   /** The last few minutes of MetricPoints (oldest first). */
   history: MetricPoint[];
+  /** A job split into stages (spec.stages > 1): its model replicas and the workers waiting for one; null for data parallelism. */
+  replicas: ReplicasView | null;
+}
+
+/** One stage of a replica as the operator sees it: its worker, layers and what it holds and sends. */
+export interface StageView {
+  workerId: string;
+  /** Layers [from, to) and their names. */
+  from: number;
+  to: number;
+  layers: string[];
+  paramBytes: number;
+  /** Values per example it sends to the next stage (0 for the last); fp32 bytes are 4 × this each way. */
+  sendsValues: number;
+}
+
+export interface ReplicasView {
+  replicas: { replicaId: string; formedAt: number; path: 'relay'; stages: StageView[] }[];
+  waiting: string[];
 }
 
 export interface WorkerView {

@@ -8,6 +8,7 @@ import type { CodecId, TensorManifest } from './codec.js';
 import type { JobSpec } from './job-spec.js';
 import type { ConsistencyModeName, WorkerFieldsOf } from './modes.js';
 import type { DeltaManifest } from './param-delta.js';
+import type { RelayFrameIn, RelayFrameOut, ReplicaAssignment, ReplicaDissolved } from './replica-protocol.js';
 import type { Result } from './result.js';
 import type { TensorSpec } from './tensors.js';
 
@@ -55,6 +56,13 @@ export interface JobAssignment {
   /** Local learning rate for standalone runs (benchmarks); the PS owns the real optimizer. */
   learningRate: number;
   dataset: { name: string; featureShape: number[]; numClasses: number };
+  /** Workers per model replica: 1 is data parallelism (every worker holds the whole model). */
+  stages: number;
+  /**
+   * stages > 1: this worker's stage of its replica, or null while it waits for enough
+   * workers to form one (a job:assign with it follows). Always null when stages is 1.
+   */
+  replica: ReplicaAssignment | null;
 }
 
 export interface HelloMessage {
@@ -76,6 +84,8 @@ export interface WorkerReport {
 
 export interface PullRequest {
   jobId: string;
+  /** A stage's own tensors (its ReplicaAssignment's): the snapshot carries only these (none: only the version, for a stage without weights). Default: every tensor. */
+  tensors?: string[];
   /**
    * The version whose parameters this worker holds exactly as pulled: the server may
    * then answer with only what changed since (a DeltaManifest).
@@ -93,7 +103,7 @@ export interface ParamsSnapshot {
 
 export interface GradientPush {
   jobId: string;
-  /** The lease whose batches the gradient was computed on: a push never spans two leases. */
+  /** The lease whose batches the gradient was computed on: a push never spans two leases. A stage after stage 0 (which holds its replica's lease) names its replicaId. */
   leaseId: string;
   /** Parameter version the gradient was computed against. */
   baseVersion: number;
@@ -104,8 +114,14 @@ export interface GradientPush {
    * examples itself from the lease.
    */
   batches: number;
-  /** Mean training loss over those mini-batches, in [0, 16.2] (NaN is sent as null, and refused). */
+  /** Mean training loss over those mini-batches, in [0, 16.2] (NaN is sent as null, and refused). A stage other than the last sends null: only the last has the loss. */
   loss: number | null;
+  /**
+   * A stage's push (stages > 1): the replica's step it closes, counted from 0 by every
+   * stage alike. Its tensors are the stage's own; the job holds it until every stage of
+   * the replica pushed that step, then applies them as one update. Absent otherwise.
+   */
+  replicaStep?: number;
   manifest: TensorManifest;
   data: ArrayBuffer | Uint8Array;
 }
@@ -165,11 +181,17 @@ export interface ClientToServerEvents {
   'grads:push': (push: GradientPush, ack: (r: Result<PushAccepted>) => void) => void;
   'shard:lease': (req: LeaseRequest, ack: (r: Result<LeaseAnswer>) => void) => void;
   'shard:complete': (req: CompleteRequest, ack: (r: Result<CompleteAnswer>) => void) => void;
+  /** A frame for a neighbouring stage of the same replica (the relay path). */
+  'relay:frame': (frame: RelayFrameOut, ack?: (r: Result) => void) => void;
 }
 
 export interface ServerToClientEvents {
   /** A new assignment (a job started, or this worker's job ended: null). */
   'job:assign': (job: JobAssignment | null) => void;
+  /** A neighbouring stage's frame, relayed. */
+  'relay:frame': (frame: RelayFrameIn) => void;
+  /** This worker's replica is gone: drop the step in flight and wait for a new job:assign. */
+  'replica:dissolve': (notice: ReplicaDissolved) => void;
 }
 
 /** Per-socket state the coordinator keeps (socket.data). */

@@ -2,10 +2,12 @@
 import type { JobSpec } from '../../shared/job-spec.js';
 import { MODES, type ModeWorkerField } from '../../shared/modes.js';
 import type { JobAssignment, ModeAssignment } from '../../shared/protocol.js';
+import type { ReplicaAssignment } from '../../shared/replica-protocol.js';
 import type { TensorSpec } from '../../shared/tensors.js';
 import type { Dataset } from '../data/dataset.js';
 
-export function assignmentOf(jobId: string, spec: JobSpec, topology: object, tensors: readonly TensorSpec[], dataset: Dataset): JobAssignment {
+/** `replica`: the worker's stage when the job splits its model and the worker is in a replica (null: waiting, or data parallelism). */
+export function assignmentOf(jobId: string, spec: JobSpec, topology: object, tensors: readonly TensorSpec[], dataset: Dataset, replica: ReplicaAssignment | null = null): JobAssignment {
   return {
     jobId,
     name: spec.name,
@@ -24,6 +26,8 @@ export function assignmentOf(jobId: string, spec: JobSpec, topology: object, ten
       featureShape: [...dataset.featureShape],
       numClasses: dataset.numClasses,
     },
+    stages: spec.stages,
+    replica: replica && structuredClone(replica),
   };
 }
 

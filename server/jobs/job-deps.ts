@@ -5,6 +5,7 @@
  */
 import type { TrustedGradientService } from '../params/trusted-gradient.js';
 import type { JobSpec } from '../../shared/job-spec.js';
+import type { LayerCost } from '../../shared/stage-plan.js';
 import type { MetricPoint } from '../../shared/operator-protocol.js';
 import type { EvalRecord } from '../../shared/protocol.js';
 import type { CheckpointStore } from '../checkpoints/checkpoint-store.js';
@@ -20,6 +21,7 @@ import type { WorkerAssignments } from '../worker/assignments.js';
 import type { Confusion } from './evaluation-schedule.js';
 import type { Job } from './job.js';
 import type { InitialModel } from './model-init.js';
+import type { ReplicaNotice } from './replica-board.js';
 
 /** The ledger as others may see it: its tables and counts, none of its moves. */
 export type LedgerView = Pick<
@@ -40,6 +42,8 @@ export interface JobDeps {
   /** Norm of the PS's own gradient at the initial parameters (anchors the norm bound); null: none. */
   referenceNorm: number | null;
   model: InitialModel;
+  /** The model's layer costs when the job splits it into stages (server/jobs/stage-refusals.ts); null or absent: data parallelism. */
+  stageCosts?: LayerCost[] | null;
   evaluation: EvaluationService;
   /** Computes the PS's own gradients (norm bound reference, direction check) off the event loop. */
   trustedGradients: TrustedGradientService;
@@ -55,6 +59,8 @@ export interface JobDeps {
   onCredited?: (job: Job, workerId: string, examples: number) => void;
   /** The process's bound on pushes taken at once (BUSY beyond it), shared by every job; default: none. */
   admission?: PushAdmission;
+  /** Tells a worker that it joined a replica or that its replica is gone (stages > 1); default: nothing. */
+  onReplicaNotice?: (job: Job, workerId: string, notice: ReplicaNotice) => void;
   /** How the in-process parameter server applies updates; default DEFAULT_APPLY_SETTINGS. */
   apply?: ApplySettings;
   /** Builds the job's parameter service; default: a LocalParameterService from `model`, `referenceNorm` and `apply`. */

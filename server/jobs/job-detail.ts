@@ -1,5 +1,5 @@
 /** The operator's view of a job (REST and dashboard). */
-import type { JobDetail } from '../../shared/operator-protocol.js';
+import type { JobDetail, ReplicasView } from '../../shared/operator-protocol.js';
 import { classNamesOf } from '../data/dataset.js';
 import type { Job } from './job.js';
 
@@ -30,5 +30,28 @@ export function jobDetail(job: Job, withHistory = true): JobDetail {
     confusion: job.confusion,
     evals: withHistory ? [...job.evals] : [],
     history: withHistory ? [...job.metrics.history] : [],
+    replicas: replicasView(job),
+  };
+}
+
+/** The replicas and their stages; every stage is on the relay path until the browser's WebRTC transport is built. */
+function replicasView(job: Job): ReplicasView | null {
+  const board = job.replicas;
+  if (!board) return null;
+  return {
+    replicas: board.list().map((r) => ({
+      replicaId: r.id,
+      formedAt: r.formedAt,
+      path: 'relay',
+      stages: r.plan.stages.map((s, i) => ({
+        workerId: r.members[i]!,
+        from: s.from,
+        to: s.to,
+        layers: board.layerNames(s.from, s.to),
+        paramBytes: s.paramBytes,
+        sendsValues: s.sendsValues,
+      })),
+    })),
+    waiting: [...board.waiting],
   };
 }

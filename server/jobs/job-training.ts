@@ -6,6 +6,7 @@
  * taken from its lease.
  */
 import { asBytes } from '../../shared/codec.js';
+import { selectTensors } from '../../shared/tensor-parts.js';
 import { ErrorCode } from '../../shared/errors.js';
 import type { CompleteAnswer, GradientPush, JobState, LeaseAnswer, ParamsSnapshot, PushAccepted } from '../../shared/protocol.js';
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
@@ -17,6 +18,8 @@ import type { UncheckedManifest } from '../params/push-validation.js';
 import { countRejection, recordAccepted, type JobStats } from './job-stats.js';
 import type { PushAccounting } from './push-accounting.js';
 import { lossRefusal } from './training-loss.js';
+import type { Replica, ReplicaBoard } from './replica-board.js';
+import type { ReplicaSteps } from './replica-steps.js';
 
 const log = createLogger('job');
 
@@ -39,6 +42,10 @@ export interface JobTrainingDeps {
   onCredited: (workerId: string, examples: number) => void;
   /** A push or a completion may have finished the last epoch: the job looks at its ledger. */
   onProgress: () => void;
+  /** The job's replicas when it splits its model into stages; null: data parallelism. */
+  replicas: () => Pick<ReplicaBoard, 'replicaOf'> | null;
+  /** Where the replicas' stage pushes wait for each other (with `replicas`). */
+  replicaSteps: () => ReplicaSteps | null;
 }
 
 export class JobTraining {
@@ -54,13 +61,28 @@ export class JobTraining {
    * The current parameters; as a delta when the worker holds version `have` exactly
    * and the delta is the smaller message (see shared/param-delta.ts).
    */
-  pull(have?: number): Result<ParamsSnapshot> {
-    const { version, manifest, data, delta } = this.d.params.pull(have);
+  pull(have?: number, tensors?: readonly string[]): Result<ParamsSnapshot> {
+    const names = tensors && this.tensorSet(tensors);
+    if (names && 'ok' in names) return names;
+    const pulled = this.d.params.pull(have);
+    const { version, delta } = pulled;
+    // A stage holds only its own tensors: the snapshot (or delta) carries only those.
+    const { manifest, data } = names ? selectTensors(pulled, names) : pulled;
     const stats = this.d.stats();
     stats.pulls += 1;
     if (delta) stats.deltaPulls += 1;
     stats.bytesOut += asBytes(data).byteLength;
     return ok({ jobId: this.d.jobId, version, manifest, data });
+  }
+
+  /** A pull's tensor list, each one of the job's and none twice. */
+  private tensorSet(tensors: readonly string[]): Set<string> | Failure {
+    const known = new Set(this.d.params.specs.map((s) => s.name));
+    const names = new Set(tensors);
+    const stray = tensors.find((t) => !known.has(t));
+    if (stray !== undefined) return fail(ErrorCode.TENSOR_MISMATCH, `Tensor "${stray.slice(0, 80)}" is not one of the job's`);
+    if (names.size !== tensors.length) return fail(ErrorCode.TENSOR_MISMATCH, 'The pull names a tensor twice');
+    return names;
   }
 
   /**
@@ -91,11 +113,30 @@ export class JobTraining {
     return result;
   }
 
-  /** A push the process admitted: its batches taken from its lease, then the parameter service. */
+  /** A push the process admitted: a stage's waits for its replica step; a whole model's goes to its lease and the parameter service. */
   private admitted(workerId: string, push: IncomingPush): Result<PushAccepted> | Promise<Result<PushAccepted>> {
+    const board = this.d.replicas();
+    return board ? this.stagePush(board, workerId, push) : this.commit(workerId, push, null);
+  }
+
+  /** A stage's push is held until its replica's other stages pushed the same step (server/jobs/replica-steps.ts). */
+  private stagePush(board: Pick<ReplicaBoard, 'replicaOf'>, workerId: string, push: IncomingPush): Result<PushAccepted> | Promise<Result<PushAccepted>> {
+    const replica = board.replicaOf(workerId);
+    if (!replica) return this.refusedPush(fail(ErrorCode.UNKNOWN_REPLICA, 'This worker is in no replica: its replica dissolved, or it is waiting for one'));
+    if (push.replicaStep === undefined) return this.refusedPush(fail(ErrorCode.BAD_REQUEST, "A stage's push names the replica step it closes (replicaStep)"));
+    const held = this.d.replicaSteps()!.push(replica, workerId, push.replicaStep, push);
+    return held instanceof Promise ? held : this.refusedPush(held);
+  }
+
+  /**
+   * Takes the push's batches from its lease and applies it, or refuses it with
+   * `refusal` (a replica step whose stage part failed its check): either way the
+   * batches are settled as a push's are.
+   */
+  commit(workerId: string, push: IncomingPush, refusal: Failure | null): Result<PushAccepted> | Promise<Result<PushAccepted>> {
     const taken = this.d.accounting.take(workerId, push.leaseId, push.batches);
     if ('ok' in taken) return this.refusedPush(taken);
-    const badLoss = lossRefusal(push.loss);
+    const badLoss = refusal ?? lossRefusal(push.loss);
     // The norm is judged per batch as the lease counts them, never as the worker claims.
     const result = badLoss ?? this.d.params.push(workerId, { baseVersion: push.baseVersion, batches: taken.to - taken.from, manifest: push.manifest, data: push.data });
     if (result instanceof Promise) return result.then((r) => this.settled(workerId, push, taken, r));
@@ -131,7 +172,7 @@ export class JobTraining {
   }
 
   lease(workerId: string): Result<LeaseAnswer> {
-    const refused = this.notRunning();
+    const refused = this.notRunning() ?? this.notFirstStage(workerId);
     if (refused) return refused;
     const r = this.d.accounting.lease(workerId);
     if (r.ok && r.lease) this.idle.delete(workerId);
@@ -148,6 +189,21 @@ export class JobTraining {
     if ('ok' in c) return c;
     this.d.onProgress();
     return ok(c);
+  }
+
+  /** With stages, a replica's lease is its stage 0's: the stage that reads the inputs. */
+  private notFirstStage(workerId: string): Failure | null {
+    const board = this.d.replicas();
+    if (!board) return null;
+    const replica = board.replicaOf(workerId);
+    if (!replica) return fail(ErrorCode.UNKNOWN_REPLICA, 'This worker is in no replica yet: wait for a job:assign with its stage');
+    return replica.members[0] === workerId ? null : fail(ErrorCode.NOT_A_PEER, `Only stage 0 of replica ${replica.id} leases shards`);
+  }
+
+  /** A replica was dissolved: its lease (stage 0's) goes back to the queue from its last committed step. */
+  replicaDissolved(replica: Replica): void {
+    this.d.accounting.requeue(replica.members[0]!);
+    this.d.replicaSteps()?.dissolved(replica.id, fail(ErrorCode.UNKNOWN_REPLICA, `Replica ${replica.id} dissolved: its step is dropped`));
   }
 
   /** The worker's own report of its speed: its lease deadlines follow it. */

@@ -37,6 +37,11 @@ import { MetricSampler } from './job-metrics.js';
 import { emptyStats, type JobStats } from './job-stats.js';
 import { pushAccountingFor, type PushAccounting } from './push-accounting.js';
 import { JobTraining, type IncomingPush } from './job-training.js';
+import { ReplicaBoard } from './replica-board.js';
+import { ReplicaSteps } from './replica-steps.js';
+import { codecOf } from '../../shared/codec.js';
+import { sizeOf } from '../../shared/tensors.js';
+import { payloadCapBytes } from '../params/gradient-gate.js';
 
 const log = createLogger('job');
 
@@ -61,6 +66,10 @@ export class Job {
   /** Pulls, leases and pushes (server/jobs/job-training.ts). */
   private readonly training: JobTraining;
   private readonly sampler = new MetricSampler();
+  /** The model replicas when the job splits its model into stages (spec.stages > 1); null: data parallelism. */
+  private readonly board: ReplicaBoard | null;
+  /** The replicas' stage pushes waiting for each other (with `board`). */
+  private readonly steps: ReplicaSteps | null;
   private timers: Timer[] = [];
 
   constructor(
@@ -96,6 +105,8 @@ export class Job {
       onProgress: () => {
         if (this.shardLedger.finished) this.finish('done', null, 'all epochs trained');
       },
+      replicas: () => this.board,
+      replicaSteps: () => this.steps,
     });
     this.evaluations = new EvaluationSchedule({
       jobId: id,
@@ -106,6 +117,29 @@ export class Job {
       clock: deps.clock,
       examplesSeen: () => this.counters.examplesSeen,
       onScored: (rec, version, loss) => this.scored(rec, version, loss),
+    });
+    this.board =
+      spec.stages > 1 && deps.stageCosts
+        ? new ReplicaBoard({
+            stages: spec.stages,
+            microbatches: spec.microbatches,
+            activationCodec: spec.activationCodec,
+            costs: deps.stageCosts,
+            tensors: deps.model.tensors,
+            maxWorkerParamBytes: spec.maxWorkerParamBytes,
+            now: () => deps.clock.now(),
+            notify: (workerId, notice) => deps.onReplicaNotice?.(this, workerId, notice),
+            onDissolved: (replica) => this.training.replicaDissolved(replica),
+          })
+        : null;
+    const board = this.board;
+    const codec = codecOf(spec);
+    this.steps = board && new ReplicaSteps({
+      tensors: this.params.specs,
+      codec,
+      maxBytes: payloadCapBytes(this.params.parameterCount, this.params.specs.reduce((n, t) => n + codec.byteLength(sizeOf(t.shape)), 0)),
+      stageTensors: (replica, stage) => board.assignmentOf(replica.members[stage]!)!.tensors,
+      commit: (workerId, push, refusal) => this.training.commit(workerId, push, refusal),
     });
     this.checkpoints = new CheckpointSchedule(id, deps.checkpoints, () => this.params.version, () => this.checkpointContent());
   }
@@ -196,9 +230,12 @@ export class Job {
       this.timers.push(clock.setInterval(() => this.accounting.sweep(), LEASE_SWEEP_MS));
       // The PS's own gradient at the moving parameters: the norm bound's reference and the trusted direction.
       this.timers.push(clock.setInterval(() => this.params.refreshTrusted(), this.spec.trustedRefreshSeconds * 1000));
+      // Resumed: the workers left their replicas when it paused, and form new ones now.
+      for (const w of this.workers) this.board?.join(w);
     } else {
       // An open sync round must not be applied by the departures below, nor hold acks forever.
       this.params.halt(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${state}`));
+      this.board?.clear(`the job is ${state}`);
       // Leases of a job that is not training would only expire; give the shards back now.
       // The workers stay assigned until onStateChange moves them (the assignments' owner does).
       for (const w of [...this.workers]) this.release(w);
@@ -230,12 +267,25 @@ export class Job {
     this.timers = [];
   }
 
-  assignment(): JobAssignment {
-    return assignmentOf(this.id, this.spec, this.deps.model.topology, this.params.specs, this.deps.dataset);
+  /** What a worker is told of the job; with stages, `workerId`'s stage in its replica (null while it waits). */
+  assignment(workerId: string | null = null): JobAssignment {
+    const replica = workerId === null ? null : (this.board?.assignmentOf(workerId) ?? null);
+    return assignmentOf(this.id, this.spec, this.deps.model.topology, this.params.specs, this.deps.dataset, replica);
   }
 
-  pull(have?: number): Result<ParamsSnapshot> {
-    return this.training.pull(have);
+  /** The replicas, read-only (null: the job does not split its model). */
+  get replicas(): Pick<ReplicaBoard, 'list' | 'waiting' | 'replicaOf' | 'get' | 'layerNames'> | null {
+    return this.board;
+  }
+
+  /** A worker assigned to the job is ready to train: with stages, it waits for a replica (told by a notice when one forms). */
+  join(workerId: string): void {
+    if (this.currentState === 'running') this.board?.join(workerId);
+  }
+
+  /** `tensors`: a stage's own (default: every tensor). */
+  pull(have?: number, tensors?: readonly string[]): Result<ParamsSnapshot> {
+    return this.training.pull(have, tensors);
   }
 
   push(workerId: string, push: IncomingPush): Result<PushAccepted> | Promise<Result<PushAccepted>> {
@@ -253,10 +303,12 @@ export class Job {
   /** The worker's own report of its speed: its lease deadlines follow it. */
   reported(workerId: string, examplesPerSecond: number): void {
     this.training.reported(workerId, examplesPerSecond);
+    this.board?.reported(workerId, examplesPerSecond);
   }
 
   /** A worker left: its shards go back to the queue and the parameter service forgets it. */
   release(workerId: string): void {
+    this.board?.leave(workerId);
     this.training.release(workerId);
   }
 

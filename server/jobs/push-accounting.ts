@@ -158,6 +158,11 @@ export class PushAccounting {
     this.standing.delete(workerId);
   }
 
+  /** The worker's leases go back to the queue (its replica dissolved); its standing is kept, since it is still here. */
+  requeue(workerId: string): void {
+    this.ledger.release(workerId);
+  }
+
   /** Takes back the leases of every worker past a deadline; returns how many workers lost theirs (run on the job's clock, and before each lease). */
   sweep(): number {
     const now = this.o.now();

@@ -361,6 +361,7 @@ describe('the codes', () => {
     // CONFLICT answers dataset uploads and deletions: server/test/dataset-uploads.test.ts;
     // STALE_CHIEF answers a ps task's control messages: server/ps-task/ps-task.test.ts;
     // BUSY answers a worker past the process's bound, which takes a flood or a stalled loop: server/test/overload.test.ts.
+    // UNKNOWN_REPLICA and NOT_A_PEER answer the stages of a split model: server/test/replica-relay.test.ts.
     const operatorOnly: string[] = [
       ErrorCode.UNAUTHORIZED,
       ErrorCode.NOT_FOUND,
@@ -370,6 +371,8 @@ describe('the codes', () => {
       ErrorCode.CONFLICT,
       ErrorCode.STALE_CHIEF,
       ErrorCode.BUSY,
+      ErrorCode.UNKNOWN_REPLICA,
+      ErrorCode.NOT_A_PEER,
     ];
     expect([...tested].sort()).toEqual(ALL_ERROR_CODES.filter((c) => !operatorOnly.includes(c)).sort());
   });

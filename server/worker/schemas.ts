@@ -51,7 +51,10 @@ export const reportSchema = z.object({
 
 export const jobRefSchema = z.object({ jobId: id });
 
-export const pullSchema = jobRefSchema.extend({ have: count.optional() });
+export const pullSchema = jobRefSchema.extend({ have: count.optional(), tensors: z.array(z.string().max(256)).max(1024).optional() });
+
+/** A frame for a neighbouring stage: its size is checked by the handler (PAYLOAD_TOO_LARGE), its bytes never decoded here. */
+export const relaySchema = z.object({ replicaId: id, to: id, frame: binary });
 
 /** A push's claims (batches, loss) are checked against its lease and the loss bound by the job; `examples` from older pages is dropped. */
 export const pushSchema = z.object({
@@ -63,6 +66,7 @@ export const pushSchema = z.object({
   loss: z.number().nullable(),
   manifest: manifestSchema,
   data: binary,
+  replicaStep: count.optional(),
 });
 
 export const completeSchema = z.object({ jobId: id, leaseId: id });

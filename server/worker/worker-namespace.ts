@@ -12,7 +12,8 @@ import type { JobRegistry } from '../jobs/job-registry.js';
 import { createLogger } from '../logger.js';
 import { respond } from './respond.js';
 import { guardSocket, type SocketGuardOptions } from './socket-guard.js';
-import { completeSchema, helloSchema, jobRefSchema, pullSchema, pushSchema, reportSchema } from './schemas.js';
+import { completeSchema, helloSchema, jobRefSchema, pullSchema, pushSchema, relaySchema, reportSchema } from './schemas.js';
+import { relayFrame } from './relay.js';
 import type { WorkerAssignments } from './assignments.js';
 import type { WorkerDirectory } from './worker-directory.js';
 import type { ContributionLedger } from '../volunteers/contribution-ledger.js';
@@ -30,6 +31,7 @@ const EVENTS = {
   'grads:push': true,
   'shard:lease': true,
   'shard:complete': true,
+  'relay:frame': true,
 } as const satisfies Record<keyof ClientToServerEvents, true>;
 export const WORKER_EVENTS = Object.keys(EVENTS) as (keyof ClientToServerEvents)[];
 const KNOWN_EVENTS: ReadonlySet<string> = new Set(WORKER_EVENTS);
@@ -68,7 +70,9 @@ export function attachWorkerNamespace(
         assignments.assign(worker.id, job?.id ?? null);
         volunteers?.join(worker.id, hello.volunteerId);
         log.info('worker joined', { workerId: worker.id, job: job?.id ?? null, forcedBackend: hello.forcedBackend ?? null });
-        return ok({ workerId: worker.id, job: job?.assignment() ?? null });
+        // After this answer has gone out: a replica it completes is announced by a job:assign the worker must read after its hello.
+        if (job) queueMicrotask(() => job.join(worker.id));
+        return ok({ workerId: worker.id, job: job?.assignment(worker.id) ?? null });
       }, refused),
     );
 
@@ -86,7 +90,16 @@ export function attachWorkerNamespace(
       }, refused),
     );
 
-    socket.on('params:pull', respond('params:pull', pullSchema, (req) => withJob(req.jobId, (job) => job.pull(req.have)), refused));
+    socket.on('params:pull', respond('params:pull', pullSchema, (req) => withJob(req.jobId, (job) => job.pull(req.have, req.tensors)), refused));
+
+    socket.on(
+      'relay:frame',
+      respond('relay:frame', relaySchema, (msg) => {
+        const workerId = socket.data.workerId;
+        if (!workerId) return fail(ErrorCode.NOT_REGISTERED, 'Say worker:hello first');
+        return relayFrame(nsp, jobs.get(assignments.jobOf(workerId) ?? '') ?? null, directory, workerId, msg);
+      }, refused),
+    );
 
     socket.on(
       'grads:push',
@@ -140,6 +153,7 @@ export function reassignWorkers(
     if (next?.id === current) continue;
     if (current) jobs.get(current)?.release(workerId);
     assignments.assign(workerId, next?.id ?? null);
-    socket.emit('job:assign', next?.assignment() ?? null);
+    socket.emit('job:assign', next?.assignment(workerId) ?? null);
+    next?.join(workerId);
   }
 }

@@ -1,0 +1,239 @@
+/**
+ * One stage of a model replica at work (docs/model-parallelism.md), over any link to its
+ * neighbours (the coordinator's relay now, a WebRTC data channel later). Stage 0 leases
+ * shards, cuts each mini-batch into the job's micro-batches and sends each forward as
+ * soon as it is computed, with its labels; every stage passes what it receives on
+ * (forward to the next, gradients back to the previous), the last computing the loss,
+ * so the stages work at once on different micro-batches (GPipe); stage 0 waits for
+ * every micro-batch to come back before the next mini-batch. After a mini-batch that
+ * closes a push, each stage pushes its own tensors' gradient for the replica's step
+ * and, every nFetch pushes, pulls its own tensors. Frames are handled one at a time,
+ * in the order they arrive; a frame that fails its check stops the stage (its replica
+ * is then dissolved by the coordinator when the stage leaves it).
+ */
+import { codecOf, decodeTensors } from '../../shared/codec.js';
+import { decodeFrame, encodeFrame, type ActivationFrame, type FrameFields } from '../../shared/activation-frame.js';
+import type { CompleteAnswer, GradientPush, JobAssignment, LeaseAnswer, ParamsSnapshot, PullRequest, PushAccepted } from '../../shared/protocol.js';
+import type { ReplicaAssignment } from '../../shared/replica-protocol.js';
+import type { Result } from '../../shared/result.js';
+import type { DecodedShard } from '../../shared/shard-format.js';
+import { GradientAccumulator } from './gradient-accumulator.js';
+import type { Batch } from './model-trainer.js';
+import { batchesOf } from './shard-data.js';
+import { microbatches, type StageTrainer } from './stage-trainer.js';
+
+/** What a stage asks of the coordinator. */
+export interface StageServer {
+  pull(req: PullRequest): Promise<Result<ParamsSnapshot>>;
+  push(push: GradientPush): Promise<Result<PushAccepted>>;
+  lease(): Promise<Result<LeaseAnswer>>;
+  complete(leaseId: string): Promise<Result<CompleteAnswer>>;
+  fetchShard(url: string): Promise<DecodedShard>;
+}
+
+export interface StageEvents {
+  /** A push of this stage was answered. */
+  pushed?: (r: Result<PushAccepted>, examples: number) => void;
+  /** The stage computed for `ms` (a forward, a backward, a loss): its busy time, for its busy fraction. */
+  busy?: (ms: number) => void;
+}
+
+/** Refusals after which stage 0 drops its lease and leases again (as the data-parallel shard loop does). */
+const LEASE_GONE = new Set(['LEASE_LOST', 'UNKNOWN_LEASE', 'WORKER_BARRED']);
+
+/** Why a stage stopped: its replica dissolved, a neighbour sent a bad frame, the coordinator refused it. */
+export class StageStopped extends Error {}
+
+export class StageRunner {
+  private readonly replica: ReplicaAssignment;
+  private readonly accumulator: GradientAccumulator;
+  private frames: Promise<void> = Promise.resolve();
+  private stopped: Error | null = null;
+  /** Stage 0: resolves when every micro-batch of the mini-batch in flight came back. */
+  private flushed: { left: number; resolve: () => void; reject: (e: Error) => void } | null = null;
+  /** Per mini-batch in flight at this stage: micro-batches not yet done, and whether it closes a push. */
+  private readonly open = new Map<number, { left: number; closesPush: boolean; examples: number }>();
+  private batchesSincePush = 0;
+  private examplesSincePush = 0;
+  private step = 0;
+  private pushes = 0;
+  private baseVersion = 0;
+  private nextBatch = 0;
+
+  constructor(
+    private readonly job: JobAssignment,
+    private readonly trainer: StageTrainer,
+    private readonly server: StageServer,
+    /** Sends a frame to the neighbour `to` (a worker id). */
+    private readonly send: (to: string, frame: Uint8Array) => void,
+    private readonly events: StageEvents = {},
+  ) {
+    if (!job.replica) throw new Error('A stage runner needs a replica assignment');
+    this.replica = job.replica;
+    this.accumulator = new GradientAccumulator(trainer.specs, codecOf(job));
+  }
+
+  /** Pulls the stage's own tensors into its layers. */
+  async pull(): Promise<void> {
+    const snap = await this.server.pull({ jobId: this.job.jobId, tensors: this.replica.tensors });
+    if (!snap.ok) throw new StageStopped(`Pull refused: ${snap.code}: ${snap.message}`);
+    if (this.trainer.specs.length) this.trainer.setParams(decodeTensors(snap, this.trainer.specs));
+    this.baseVersion = snap.version;
+  }
+
+  /** A neighbour's frame: handled after those before it. */
+  receive(from: string, bytes: Uint8Array): void {
+    this.frames = this.frames.then(() => (this.stopped ? undefined : this.handle(from, bytes))).catch((err: unknown) => this.stop(err instanceof Error ? err : new Error(String(err))));
+  }
+
+  /** Ends the stage's work: the step in flight is abandoned, nothing more is sent or pushed. */
+  stop(reason: Error): void {
+    if (this.stopped) return;
+    this.stopped = reason;
+    this.trainer.abandonStep();
+    this.open.clear();
+    this.flushed?.reject(reason);
+    this.flushed = null;
+  }
+
+  get stopReason(): Error | null {
+    return this.stopped;
+  }
+
+  /** Stage 0's loop: leases, trains and completes shards until stopped or `stillOn` turns false. */
+  async run(stillOn: () => boolean, retryMs: number, sleep: (ms: number) => Promise<void>): Promise<void> {
+    if (this.replica.stage !== 0) throw new Error('Only stage 0 leases shards');
+    while (!this.stopped && stillOn()) {
+      const answer = await this.server.lease();
+      if (!answer.ok) throw new StageStopped(`Lease refused: ${answer.code}: ${answer.message}`);
+      if (!answer.lease) {
+        await sleep(retryMs);
+        continue;
+      }
+      const lease = answer.lease;
+      const shard = await this.server.fetchShard(lease.url);
+      const batches = [...batchesOf(shard, this.job.batchSize, { order: lease.order, batches: lease.batches })];
+      let lost = false;
+      for (let i = 0; i < batches.length && !lost; i++) {
+        if (this.stopped) return;
+        const closesPush = (i + 1) % this.job.nPush === 0 || i === batches.length - 1;
+        await this.miniBatch(batches[i]!, closesPush);
+        if (closesPush) {
+          const r = await this.pushOwn(lease.leaseId);
+          lost = !r.ok && LEASE_GONE.has(r.code);
+        }
+      }
+      if (!lost && !this.stopped) await this.server.complete(lease.leaseId);
+    }
+  }
+
+  /** Stage 0: one mini-batch through the pipeline, its micro-batches sent as each is computed. */
+  private async miniBatch(batch: Batch, closesPush: boolean): Promise<void> {
+    const micros = microbatches(batch, this.replica.microbatches);
+    const step = this.nextBatch++;
+    const back = new Promise<void>((resolve, reject) => (this.flushed = { left: micros.length, resolve, reject }));
+    this.open.set(step, { left: micros.length, closesPush, examples: batch.size });
+    for (let m = 0; m < micros.length; m++) {
+      const micro = micros[m]!;
+      const out = await this.timed(() => this.trainer.forward(m, micro.features, micro.size));
+      if (this.stopped) throw this.stopped;
+      this.sendFrame(this.replica.next!, { kind: 'forward', step, closesPush, micro: m, micros: micros.length, examples: micro.size, miniBatch: batch.size, shape: this.trainer.outputShape, values: out, labels: micro.labels });
+    }
+    await back;
+  }
+
+  /** The stage's own computing, as its busy time. */
+  private async timed<T>(work: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      return await work();
+    } finally {
+      this.events.busy?.(performance.now() - started);
+    }
+  }
+
+  private sendFrame(to: string, f: FrameFields): void {
+    this.send(to, encodeFrame(f, this.replica.activationCodec));
+  }
+
+  private async handle(from: string, bytes: Uint8Array): Promise<void> {
+    const forward = from === this.replica.prev;
+    if (!forward && from !== this.replica.next) throw new StageStopped(`A frame from ${from}, who is not a neighbour`);
+    const frame = decodeFrame(bytes, {
+      shape: forward ? this.trainer.inputShape : this.trainer.outputShape,
+      codec: this.replica.activationCodec,
+      maxExamples: this.job.batchSize,
+      numClasses: this.job.dataset.numClasses,
+    });
+    if ('ok' in frame) throw new StageStopped(`${frame.code}: ${frame.message}`);
+    if (frame.kind === 'abort') throw new StageStopped(`Stage ${forward ? 'before' : 'after'} this one aborted step ${frame.step}`);
+    if (forward !== (frame.kind === 'forward')) throw new StageStopped(`A ${frame.kind} frame from the ${forward ? 'previous' : 'next'} stage`);
+    if (forward) await this.forwardFrame(frame);
+    else await this.backwardFrame(frame);
+  }
+
+  private async forwardFrame(f: ActivationFrame): Promise<void> {
+    if (!this.open.has(f.step)) this.open.set(f.step, { left: f.micros, closesPush: f.closesPush, examples: f.miniBatch });
+    if (this.trainer.isLast) {
+      const dx = await this.timed(() => this.trainer.lossAndBackward(f.values, f.labels, f.miniBatch));
+      if (dx && !this.stopped) this.sendFrame(this.replica.prev!, { ...f, kind: 'backward', shape: this.trainer.inputShape, values: dx });
+      await this.microDone(f.step);
+      return;
+    }
+    const out = await this.timed(() => this.trainer.forward(f.micro, f.values, f.examples));
+    if (!this.stopped) this.sendFrame(this.replica.next!, { ...f, shape: this.trainer.outputShape, values: out });
+  }
+
+  private async backwardFrame(f: ActivationFrame): Promise<void> {
+    const dx = await this.timed(() => this.trainer.backward(f.micro, f.values));
+    if (dx && this.replica.prev && !this.stopped) this.sendFrame(this.replica.prev, { ...f, shape: this.trainer.inputShape, values: dx });
+    await this.microDone(f.step);
+  }
+
+  /** A micro-batch of mini-batch `step` is done at this stage; the last one may close a push. */
+  private async microDone(step: number): Promise<void> {
+    const open = this.open.get(step);
+    if (!open) throw new StageStopped(`Mini-batch ${step} is not in flight here`);
+    open.left -= 1;
+    if (open.left > 0) return;
+    this.open.delete(step);
+    if (this.replica.stage === 0) {
+      // Stage 0 pushes from its loop (it knows the lease); it only learns the mini-batch is back.
+      this.batchesSincePush += 1;
+      this.examplesSincePush += open.examples;
+      this.flushed?.resolve();
+      this.flushed = null;
+      return;
+    }
+    this.batchesSincePush += 1;
+    this.examplesSincePush += open.examples;
+    // A later stage pushes in the frame chain: the next mini-batch's frames wait for the push and pull, as stage 0 does.
+    if (open.closesPush) await this.pushOwn(this.replica.replicaId);
+  }
+
+  /** Pushes the stage's gradient for the replica's step (a refused step's batches went back to the queue), then pulls every nFetch pushes. */
+  private async pushOwn(leaseId: string): Promise<Result<PushAccepted>> {
+    const g = await this.trainer.takeGradient();
+    const batches = this.batchesSincePush;
+    const examples = this.examplesSincePush;
+    this.batchesSincePush = 0;
+    this.examplesSincePush = 0;
+    if (g.grads.length) this.accumulator.add(g.grads, 0, examples);
+    const payload = this.accumulator.take();
+    const r = await this.server.push({
+      jobId: this.job.jobId,
+      leaseId,
+      baseVersion: this.baseVersion,
+      batches,
+      // The last stage's loss is the sum over its micro-batches of each one's share of its mini-batch's mean.
+      loss: g.loss === null ? null : g.loss / batches,
+      replicaStep: this.step++,
+      ...payload,
+    });
+    this.events.pushed?.(r, examples);
+    if (!r.ok && r.code === 'UNKNOWN_REPLICA') throw new StageStopped(`${r.code}: ${r.message}`);
+    this.pushes += 1;
+    if (this.pushes % this.job.nFetch === 0) await this.pull();
+    return r;
+  }
+}

@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import type { LayerCost } from '../../shared/stage-plan.js';
+import { ReplicaBoard, type Replica, type ReplicaNotice } from './replica-board.js';
+
+const layer = (name: string, flops: number, paramBytes: number, outputValues = 4): LayerCost => ({ name, flops, paramBytes, inputShape: [4], outputValues });
+// A light, a light, a heavy layer: the heavy one goes to the fastest worker.
+const COSTS = [layer('a', 100, 0), layer('b', 100, 80), layer('c', 800, 400)];
+const TENSORS = [
+  { name: 'b/kernel', shape: [4, 4] },
+  { name: 'b/bias', shape: [4] },
+  { name: 'c/kernel', shape: [4, 24] },
+  { name: 'c/bias', shape: [4] },
+];
+
+function board(stages = 2) {
+  const notices: [string, ReplicaNotice][] = [];
+  const dissolved: Replica[] = [];
+  const b = new ReplicaBoard({
+    stages,
+    microbatches: 4,
+    activationCodec: 'fp32',
+    costs: COSTS,
+    tensors: TENSORS,
+    maxWorkerParamBytes: null,
+    now: () => 1000,
+    notify: (w, n) => notices.push([w, n]),
+    onDissolved: (r) => dissolved.push(r),
+  });
+  return { b, notices, dissolved };
+}
+
+describe('ReplicaBoard', () => {
+  it('forms a replica when K workers wait, tells each its stage; the next waits', () => {
+    const { b, notices } = board();
+    b.join('w1');
+    expect(notices).toEqual([]);
+    b.join('w2');
+    b.join('w3');
+    expect(b.waiting).toEqual(['w3']);
+    // Equal (unmeasured) workers: the heavy layer alone is the least slowest stage.
+    expect(notices).toEqual([
+      ['w1', { kind: 'formed', replica: { replicaId: 'r1', stage: 0, of: 2, from: 0, to: 2, inputShape: [4], tensors: ['b/kernel', 'b/bias'], microbatches: 4, activationCodec: 'fp32', prev: null, next: 'w2' } }],
+      ['w2', { kind: 'formed', replica: { replicaId: 'r1', stage: 1, of: 2, from: 2, to: 3, inputShape: [4], tensors: ['c/kernel', 'c/bias'], microbatches: 4, activationCodec: 'fp32', prev: 'w1', next: null } }],
+    ]);
+    expect(b.replicaOf('w2')?.id).toBe('r1');
+    expect(b.assignmentOf('w3')).toBeNull();
+  });
+
+  it('a leaving stage dissolves its replica: the others are told, wait again and join the next replica', () => {
+    const { b, notices, dissolved } = board();
+    for (const w of ['w1', 'w2', 'w3']) b.join(w);
+    notices.length = 0;
+    b.leave('w1');
+    expect(dissolved.map((r) => [r.id, r.members])).toEqual([['r1', ['w1', 'w2']]]);
+    expect(notices[0]).toEqual(['w2', { kind: 'dissolved', replicaId: 'r1', reason: 'a stage left' }]);
+    // w3 waited first, w2 came back: together they are r2.
+    expect(notices.slice(1).map(([w, n]) => [w, n.kind === 'formed' && n.replica.replicaId])).toEqual([
+      ['w3', 'r2'],
+      ['w2', 'r2'],
+    ]);
+    expect(b.get('r1')).toBeUndefined();
+    b.leave('w9');
+    b.leave('w3');
+    expect(b.waiting).toEqual(['w2']);
+  });
+
+  it('plans by measured speed: reports on a stage become whole-model rates, and a fast worker takes the heavy layers', () => {
+    const { b, notices } = board();
+    for (const w of ['w1', 'w2', 'w3', 'w4']) b.join(w);
+    // r1 = w1 (a, b) | w2 (c); r2 = w3 (a, b) | w4 (c).
+    b.reported('w2', 50); // 800 of 1000 FLOPs at 50 ex/s: 40 ex/s on the whole model
+    b.reported('w3', 10); // 200 of 1000 at 10: 2 ex/s
+    b.leave('w1');
+    b.leave('w4');
+    notices.length = 0;
+    // w2 (fast) came back before w3 (slow); the plan puts the slow one first, on the light layer alone.
+    const formed = b.list()[0]!;
+    expect(formed.members).toEqual(['w3', 'w2']);
+    expect(formed.plan.stages.map((s) => [s.from, s.to])).toEqual([
+      [0, 1],
+      [1, 3],
+    ]);
+  });
+
+  it('joining twice changes nothing', () => {
+    const { b } = board(3);
+    b.join('w1');
+    b.join('w1');
+    expect(b.waiting).toEqual(['w1']);
+  });
+});
+
+describe('ReplicaBoard.clear', () => {
+  it('dissolves every replica for its reason and forms none from their members', () => {
+    const { b, notices } = board();
+    for (const w of ['w1', 'w2', 'w3']) b.join(w);
+    notices.length = 0;
+    b.clear('the job is paused');
+    expect(notices).toEqual([
+      ['w1', { kind: 'dissolved', replicaId: 'r1', reason: 'the job is paused' }],
+      ['w2', { kind: 'dissolved', replicaId: 'r1', reason: 'the job is paused' }],
+    ]);
+    expect(b.list()).toEqual([]);
+    expect(b.waiting).toEqual([]);
+  });
+});

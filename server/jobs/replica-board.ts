@@ -1,0 +1,185 @@
+/**
+ * The model replicas of a job whose model is split into stages (docs/model-parallelism.md):
+ * the job's workers waiting for a replica, and the replicas formed. When K workers wait,
+ * planStages cuts the layers among them by their measured speed (a fast worker takes
+ * the heavy layers) and each is told its stage; fewer wait. A stage that leaves
+ * dissolves its replica: the others are told, and go back to waiting (and into the
+ * next replica formed). A replica is planned once, when it forms, never mid-step.
+ * Nothing here knows sockets: notices go through `notify`.
+ */
+import type { ActivationCodec } from '../../shared/job-spec.js';
+import type { ReplicaAssignment } from '../../shared/replica-protocol.js';
+import { planStages, type LayerCost, type StagePlan } from '../../shared/stage-plan.js';
+import type { TensorSpec } from '../../shared/tensors.js';
+import { createLogger } from '../logger.js';
+
+const log = createLogger('replicas');
+
+export type ReplicaNotice = { kind: 'formed'; replica: ReplicaAssignment } | { kind: 'dissolved'; replicaId: string; reason: string };
+
+export interface Replica {
+  id: string;
+  /** Worker ids in stage order. */
+  members: readonly string[];
+  plan: StagePlan;
+  formedAt: number;
+}
+
+export interface ReplicaBoardOptions {
+  /** Workers per replica (the job's stages, ≥ 2). */
+  stages: number;
+  microbatches: number;
+  activationCodec: ActivationCodec;
+  /** The model's layers' costs (server/jobs/stage-refusals.ts). */
+  costs: readonly LayerCost[];
+  /** The job's tensors, in its order: each belongs to the layer its name starts with. */
+  tensors: readonly TensorSpec[];
+  maxWorkerParamBytes: number | null;
+  /** The job's clock (when a replica formed). */
+  now: () => number;
+  /** Tells a worker it joined a replica, or that its replica is gone. */
+  notify: (workerId: string, notice: ReplicaNotice) => void;
+  /** A replica was dissolved: its held step is dropped and its lease goes back to the queue (the job's part). */
+  onDissolved: (replica: Replica) => void;
+}
+
+/** The job's tensors of layers [from, to): those named `<layer>/…`. */
+export function tensorsOfLayers(costs: readonly LayerCost[], tensors: readonly TensorSpec[], from: number, to: number): string[] {
+  const layers = costs.slice(from, to).map((c) => `${c.name}/`);
+  return tensors.filter((t) => layers.some((l) => t.name.startsWith(l))).map((t) => t.name);
+}
+
+export class ReplicaBoard {
+  /** Workers of the job in no replica, in the order they came. */
+  private readonly queue: string[] = [];
+  private readonly replicas = new Map<string, Replica>();
+  private readonly replicaOfWorker = new Map<string, string>();
+  /** Each worker's measured examples/s on the whole model (from its rate on its stage). */
+  private readonly rates = new Map<string, number>();
+  private nextId = 1;
+  private readonly totalFlops: number;
+
+  constructor(private readonly o: ReplicaBoardOptions) {
+    this.totalFlops = o.costs.reduce((n, c) => n + c.flops, 0) || 1;
+  }
+
+  /** A worker of the job is free for a replica (it joined, or the job resumed). */
+  join(workerId: string): void {
+    if (this.replicaOfWorker.has(workerId) || this.queue.includes(workerId)) return;
+    this.queue.push(workerId);
+    this.formReplicas();
+  }
+
+  /** A worker left the job: out of the queue, and its replica dissolved. */
+  leave(workerId: string, reason = 'a stage left'): void {
+    const at = this.queue.indexOf(workerId);
+    if (at >= 0) this.queue.splice(at, 1);
+    this.rates.delete(workerId);
+    const replicaId = this.replicaOfWorker.get(workerId);
+    if (replicaId) this.dissolve(replicaId, reason, workerId);
+  }
+
+  /**
+   * Ends a replica: its other members are told and, if `wait`, wait again (joining the
+   * next one formed). `except` is a member that left, who is told nothing and does not wait.
+   */
+  dissolve(replicaId: string, reason: string, except: string | null = null, wait = true): void {
+    const replica = this.replicas.get(replicaId);
+    if (!replica) return;
+    this.replicas.delete(replicaId);
+    for (const m of replica.members) this.replicaOfWorker.delete(m);
+    log.info('replica dissolved', { replica: replicaId, reason, members: replica.members });
+    this.o.onDissolved(replica);
+    for (const m of replica.members) {
+      if (m === except) continue;
+      this.o.notify(m, { kind: 'dissolved', replicaId, reason });
+      if (wait) this.queue.push(m);
+    }
+    this.formReplicas();
+  }
+
+  /** The job stopped training: every replica dissolves for `reason` and nobody waits (they join again when it resumes). */
+  clear(reason: string): void {
+    this.queue.length = 0;
+    for (const id of [...this.replicas.keys()]) this.dissolve(id, reason, null, false);
+  }
+
+  /** A worker's report of its examples/s on its stage: kept as its rate on the whole model, for the next plan it is in. */
+  reported(workerId: string, examplesPerSecond: number): void {
+    if (!(examplesPerSecond > 0)) return;
+    const replica = this.replicaOf(workerId);
+    if (!replica) return;
+    const stage = replica.plan.stages[replica.members.indexOf(workerId)]!;
+    this.rates.set(workerId, (examplesPerSecond * stage.flops) / this.totalFlops);
+  }
+
+  replicaOf(workerId: string): Replica | undefined {
+    const id = this.replicaOfWorker.get(workerId);
+    return id === undefined ? undefined : this.replicas.get(id);
+  }
+
+  get(replicaId: string): Replica | undefined {
+    return this.replicas.get(replicaId);
+  }
+
+  /** What `workerId` is told of its stage; null while it waits. */
+  assignmentOf(workerId: string): ReplicaAssignment | null {
+    const replica = this.replicaOf(workerId);
+    if (!replica) return null;
+    const stage = replica.members.indexOf(workerId);
+    const planned = replica.plan.stages[stage]!;
+    return {
+      replicaId: replica.id,
+      stage,
+      of: replica.members.length,
+      from: planned.from,
+      to: planned.to,
+      inputShape: planned.inputShape.map((d) => d ?? 1),
+      tensors: tensorsOfLayers(this.o.costs, this.o.tensors, planned.from, planned.to),
+      microbatches: this.o.microbatches,
+      activationCodec: this.o.activationCodec,
+      prev: replica.members[stage - 1] ?? null,
+      next: replica.members[stage + 1] ?? null,
+    };
+  }
+
+  /** The names of layers [from, to). */
+  layerNames(from: number, to: number): string[] {
+    return this.o.costs.slice(from, to).map((c) => c.name);
+  }
+
+  /** Workers waiting for a replica, in the order they came. */
+  get waiting(): readonly string[] {
+    return this.queue;
+  }
+
+  list(): Replica[] {
+    return [...this.replicas.values()];
+  }
+
+  private formReplicas(): void {
+    const k = this.o.stages;
+    while (this.queue.length >= k) {
+      const workers = this.queue.splice(0, k);
+      const plan = planStages(this.o.costs, this.ratesOf(workers), { maxWorkerParamBytes: this.o.maxWorkerParamBytes ?? undefined });
+      if (!plan.ok) {
+        // Job creation checked that K stages fit: this is a bug, not a worker's fault. The workers keep waiting.
+        log.error('no stage plan for a replica', { code: plan.code, message: plan.message });
+        this.queue.unshift(...workers);
+        return;
+      }
+      const replica: Replica = { id: `r${this.nextId++}`, members: plan.stages.map((s) => workers[s.worker]!), plan: plan, formedAt: this.o.now() };
+      this.replicas.set(replica.id, replica);
+      for (const m of replica.members) this.replicaOfWorker.set(m, replica.id);
+      log.info('replica formed', { replica: replica.id, members: replica.members, cuts: plan.stages.map((s) => [s.from, s.to]) });
+      for (const m of replica.members) this.o.notify(m, { kind: 'formed', replica: this.assignmentOf(m)! });
+    }
+  }
+
+  /** Measured rates; a worker never measured counts as the median of those measured (all equal when none are). */
+  private ratesOf(workers: readonly string[]): number[] {
+    const known = workers.map((w) => this.rates.get(w)).filter((r): r is number => r !== undefined).sort((a, b) => a - b);
+    const mid = known.length ? (known.length % 2 ? known[(known.length - 1) / 2]! : (known[known.length / 2 - 1]! + known[known.length / 2]!) / 2) : 1;
+    return workers.map((w) => this.rates.get(w) ?? mid);
+  }
+}

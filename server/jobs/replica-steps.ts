@@ -1,0 +1,139 @@
+/**
+ * The replica-step commit of model parallelism (docs/model-parallelism.md): each stage
+ * of a replica pushes the gradient of its own tensors for a step; nothing is applied
+ * until every stage of the replica pushed that step. Then each stage's part is checked
+ * against its own tensors (names, shapes, byte lengths), and the
+ * parts are joined into one push of the whole model, which goes through the job's
+ * usual path as stage 0's (it holds the replica's lease): one update, one version, the
+ * lease's batches counted once, staleness from the oldest stage's base version, the
+ * norm bound and direction check on the whole gradient as on a data-parallel push. A
+ * part that fails its check refuses the whole step (its batches go back to the queue
+ * as a refused push's do). A dissolved replica's held steps are answered and dropped.
+ */
+import { asBytes, type TensorCodec } from '../../shared/codec.js';
+import { ErrorCode } from '../../shared/errors.js';
+import type { PushAccepted } from '../../shared/protocol.js';
+import { fail, type Failure, type Result } from '../../shared/result.js';
+import { joinTensors } from '../../shared/tensor-parts.js';
+import { sameShape, sizeOf, type TensorSpec } from '../../shared/tensors.js';
+import type { UncheckedManifest } from '../params/push-validation.js';
+import type { IncomingPush } from './job-training.js';
+import type { Replica } from './replica-board.js';
+
+/** Steps of one replica held at once: the pipeline runs one step ahead at most, so more is a broken stage. */
+const MAX_HELD_STEPS = 4;
+
+type Answer = (r: Result<PushAccepted>) => void;
+
+interface HeldStep {
+  parts: (IncomingPush | undefined)[];
+  answers: Answer[];
+}
+
+export interface ReplicaStepsDeps {
+  /** The job's tensors, in its order. */
+  tensors: readonly TensorSpec[];
+  codec: TensorCodec;
+  /** Largest payload the job accepts (its gate's cap). */
+  maxBytes: number;
+  /** The stage's tensor names (its ReplicaAssignment's). */
+  stageTensors: (replica: Replica, stage: number) => readonly string[];
+  /** Applies the joined push as stage 0's, or refuses it with `refusal` (its batches then go back to the queue). */
+  commit: (workerId: string, push: IncomingPush, refusal: Failure | null) => Result<PushAccepted> | Promise<Result<PushAccepted>>;
+}
+
+export class ReplicaSteps {
+  private readonly held = new Map<string, Map<number, HeldStep>>();
+  private readonly specsByName: Map<string, TensorSpec>;
+
+  constructor(private readonly d: ReplicaStepsDeps) {
+    this.specsByName = new Map(d.tensors.map((t) => [t.name, t]));
+  }
+
+  /** A stage's push for `step`: answered when the step commits (or is refused, or the replica dissolves). */
+  push(replica: Replica, workerId: string, step: number, push: IncomingPush): Promise<Result<PushAccepted>> | Failure {
+    const stage = replica.members.indexOf(workerId);
+    let steps = this.held.get(replica.id);
+    if (!steps) this.held.set(replica.id, (steps = new Map()));
+    let held = steps.get(step);
+    if (!held) {
+      if (steps.size >= MAX_HELD_STEPS) return fail(ErrorCode.BAD_REQUEST, `Replica ${replica.id} already has ${steps.size} steps waiting for their other stages`);
+      steps.set(step, (held = { parts: replica.members.map(() => undefined), answers: [] }));
+    }
+    if (held.parts[stage]) return fail(ErrorCode.ALREADY_PUSHED, `Stage ${stage} already pushed step ${step} of replica ${replica.id}`);
+    held.parts[stage] = push;
+    const answered = new Promise<Result<PushAccepted>>((resolve) => held.answers.push(resolve));
+    if (held.answers.length === replica.members.length) {
+      steps.delete(step);
+      this.commit(replica, held.parts as IncomingPush[], held.answers);
+    }
+    return answered;
+  }
+
+  /** The replica is gone: its held steps are answered with `reason` and dropped, nothing applied. */
+  dissolved(replicaId: string, reason: Failure): void {
+    const steps = this.held.get(replicaId);
+    this.held.delete(replicaId);
+    for (const held of steps?.values() ?? []) for (const answer of held.answers) answer(reason);
+  }
+
+  private commit(replica: Replica, parts: IncomingPush[], answers: Answer[]): void {
+    const first = parts[0]!;
+    const joined = joinTensors<UncheckedManifest>(parts);
+    const push: IncomingPush = {
+      ...first,
+      // Staleness counts from the oldest parameters any stage computed on.
+      baseVersion: Math.min(...parts.map((p) => p.baseVersion)),
+      // Only the last stage has the loss.
+      loss: parts[parts.length - 1]!.loss,
+      manifest: joined.manifest,
+      data: joined.data,
+    };
+    const refusal = this.partRefusal(replica, parts);
+    const settle = (r: Result<PushAccepted>) => answers.forEach((a) => a(r));
+    const r = this.d.commit(replica.members[0]!, push, refusal);
+    if (r instanceof Promise) void r.then(settle);
+    else settle(r);
+  }
+
+  /** The first stage part that does not hold exactly its stage's tensors, or claims other batches than stage 0's. */
+  private partRefusal(replica: Replica, parts: readonly IncomingPush[]): Failure | null {
+    const first = parts[0]!;
+    for (let stage = 0; stage < parts.length; stage++) {
+      const part = parts[stage]!;
+      const who = `Stage ${stage} of replica ${replica.id}`;
+      // Stage 0 holds the lease; a later stage never sees it and names its replica instead.
+      if ((stage > 0 && part.leaseId !== replica.id) || part.batches !== first.batches) {
+        return fail(ErrorCode.BATCH_CLAIM, `${who} pushed for ${part.leaseId} × ${part.batches} batches; stage 0 pushed lease ${first.leaseId} × ${first.batches} (a later stage names its replica, ${replica.id})`);
+      }
+      const bad = this.layoutRefusal(this.d.stageTensors(replica, stage), part);
+      if (bad) return { ...bad, message: `${who}: ${bad.message}` };
+    }
+    return null;
+  }
+
+  /**
+   * The part's layout against its stage's tensors: names in order, shapes, dtype, each
+   * entry's bytes right after the last's, nothing over. The encoding and the values are
+   * checked by the job's gate on the joined push, without copying them here.
+   */
+  private layoutRefusal(names: readonly string[], part: IncomingPush): Failure | null {
+    const entries = part.manifest.tensors;
+    if (part.manifest.codec !== this.d.codec.id) return fail(ErrorCode.UNKNOWN_CODEC, `Codec "${part.manifest.codec}" is not this job's codec "${this.d.codec.id}"`);
+    if (entries.length !== names.length || entries.some((e, i) => e.name !== names[i])) {
+      return fail(ErrorCode.TENSOR_MISMATCH, `The push carries [${entries.map((e) => e.name).join(', ').slice(0, 200)}]; the stage's tensors are [${names.join(', ')}]`);
+    }
+    let at = 0;
+    for (const e of entries) {
+      const spec = this.specsByName.get(e.name)!;
+      if (!sameShape(e.shape, spec.shape)) return fail(ErrorCode.SHAPE_MISMATCH, `Tensor "${e.name}" has shape [${e.shape}], expected [${spec.shape}]`);
+      if (e.dtype !== 'float32') return fail(ErrorCode.DTYPE_MISMATCH, `Tensor "${e.name}" has dtype ${e.dtype}, expected float32`);
+      const want = this.d.codec.byteLength(sizeOf(spec.shape));
+      if (e.offset !== at || e.byteLength !== want) return fail(ErrorCode.BYTE_LENGTH_MISMATCH, `Tensor "${e.name}" is ${e.byteLength} bytes at ${e.offset}, expected ${want} at ${at}`);
+      at += want;
+    }
+    const bytes = asBytes(part.data).byteLength;
+    if (bytes > this.d.maxBytes) return fail(ErrorCode.PAYLOAD_TOO_LARGE, `Payload of ${bytes} bytes exceeds the job's cap of ${this.d.maxBytes}`);
+    return bytes === at ? null : fail(ErrorCode.BYTE_LENGTH_MISMATCH, `Buffer is ${bytes} bytes, the manifest describes ${at}`);
+  }
+}

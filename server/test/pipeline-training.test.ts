@@ -1,0 +1,108 @@
+/**
+ * Model parallelism end to end without a browser: a real coordinator on port 0 and
+ * stage workers over socket.io (bench/stage-worker.ts: StageTrainer and StageRunner on
+ * tfjs cpu, frames over the coordinator's relay). The mlp split in 2 stages trains on
+ * real MNIST to well above chance; and with a stage closed mid-epoch (as a tab closes)
+ * its replica dissolves, the waiting worker takes its place and the job still trains
+ * every shard of every epoch to its end.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { PushAccepted } from '../../shared/protocol.js';
+import type { Result } from '../../shared/result.js';
+import { startStageWorker, type StageWorker } from '../../bench/stage-worker.js';
+import { startCoordinator, type Running } from '../../test-support/index.js';
+
+let run: Running | null = null;
+const workers: StageWorker[] = [];
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+afterEach(async () => {
+  for (const w of workers.splice(0)) w.close();
+  await run?.close();
+  run = null;
+});
+
+/** Resolves once `count` pushes of stage `stage` were accepted, counted across the workers that report to it. */
+function acceptedPushes(count: number) {
+  let accepted = 0;
+  let resolve = () => {};
+  const reached = new Promise<void>((r) => (resolve = r));
+  return {
+    reached,
+    pushed: (r: Result<PushAccepted>, stage: number) => {
+      if (r.ok && stage === 0 && ++accepted === count) resolve();
+    },
+  };
+}
+
+describe('a model split into 2 stages over the relay', () => {
+  it('trains the mlp on MNIST to well above chance within 150 replica steps', { timeout: 180_000 }, async () => {
+    run = await startCoordinator({ model: 'mlp', stages: 2, microbatches: 4, batchSize: 32 });
+    const steps = acceptedPushes(150);
+    workers.push(await startStageWorker(run.url, { pushed: steps.pushed }), await startStageWorker(run.url, { pushed: steps.pushed }));
+    await steps.reached;
+    const stages = workers.splice(0);
+    for (const w of stages) w.close();
+    // 150 steps of 32, fewer where a shard's last batch is short (1000 = 31 × 32 + 8).
+    expect(run.job.stats.examplesSeen).toBeGreaterThanOrEqual(150 * 31);
+    const rec = await run.job.evaluateIfChanged();
+    // Chance is 10 %; the unsplit mlp reaches about 85 % after as many batches.
+    expect(rec!.accuracy).toBeGreaterThan(0.6);
+    // Activations one way, their gradients the other, through the relay.
+    expect(Math.min(...stages.map((w) => w.traffic.bytesReceived))).toBeGreaterThan(0);
+  });
+
+  it('in 3 stages (a first stage without weights, a middle stage passing both ways) trains too', { timeout: 180_000 }, async () => {
+    run = await startCoordinator({ model: 'mlp', stages: 3, microbatches: 4, batchSize: 32 });
+    const steps = acceptedPushes(60);
+    for (let i = 0; i < 3; i++) workers.push(await startStageWorker(run.url, { pushed: steps.pushed }));
+    await steps.reached;
+    const replica = run.job.replicas!.list()[0]!;
+    expect(replica.plan.stages.map((s) => [s.from, s.to])).toEqual([
+      [0, 1],
+      [1, 2],
+      [2, 3],
+    ]);
+    for (const w of workers.splice(0)) w.close();
+    const rec = await run.job.evaluateIfChanged();
+    expect(rec!.accuracy).toBeGreaterThan(0.4);
+  });
+
+  it('a stage closed mid-epoch dissolves its replica; the waiting worker takes its place and every shard of every epoch is trained', { timeout: 180_000 }, async () => {
+    run = await startCoordinator({ model: 'mlp', dataset: 'iris', stages: 2, microbatches: 2, batchSize: 5, shardSize: 10, epochs: 2 });
+    const job = run.job;
+    const dissolved: string[] = [];
+    let resolveDone = () => {};
+    const done = new Promise<void>((r) => (resolveDone = r));
+    const early = acceptedPushes(3);
+    const events = {
+      pushed: early.pushed,
+      unstaged: (reason: string) => {
+        if (reason.includes('dissolved')) dissolved.push(reason);
+      },
+      assigned: (j: unknown) => j === null && resolveDone(),
+    };
+    const a = await startStageWorker(run.url, events);
+    const b = await startStageWorker(run.url, events);
+    workers.push(a, b);
+    await early.reached;
+    const firstReplica = job.replicas!.list()[0]!;
+    const c = await startStageWorker(run.url, events);
+    workers.push(c);
+    expect(job.replicas!.waiting).toEqual([c.workerId]);
+    // The last stage goes, as a closed tab does, mid-epoch.
+    const closed = workers.find((w) => w.workerId === firstReplica.members[1])!;
+    closed.close();
+    await done;
+    // r1 told its remaining stage; r2 told its stages when the job ended (each before its job:assign null); no replica formed after.
+    expect(dissolved[0]).toBe('replica r1 dissolved: a stage left');
+    expect(new Set(dissolved.slice(1))).toEqual(new Set(['replica r2 dissolved: the job is done']));
+    expect(job.state).toBe('done');
+    expect(job.ledger.epochsCompleted).toBe(2);
+    // Every example of both epochs was accepted at least once (the dropped step was trained again).
+    expect(job.stats.examplesSeen).toBeGreaterThanOrEqual(2 * job.ledger.shardSizes.reduce((a, b) => a + b, 0));
+    expect(job.replicas!.list().map((r) => r.id)).not.toContain('r1');
+  });
+});

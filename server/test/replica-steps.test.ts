@@ -1,0 +1,101 @@
+/**
+ * The replica-step commit over real sockets: the stages of a replica each push their own
+ * tensors' gradient for a step; nothing is applied until both have, then one update
+ * (one version, the lease's batch counted once); a stage part with tensors not its own
+ * refuses the step for both and its batch goes back to the queue; a step held when its
+ * replica dissolves is answered and dropped, nothing applied.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { encodeTensors } from '../../shared/codec.js';
+import { ErrorCode } from '../../shared/errors.js';
+import type { JobAssignment, ShardLeaseGrant } from '../../shared/protocol.js';
+import { connectTestWorker, leave, settledAfterRoundTrips, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
+
+let run: Running;
+const sockets: TestWorker[] = [];
+beforeEach(async () => {
+  run = await startCoordinator({ model: 'mlp', stages: 2, optimizer: { type: 'sgd', learningRate: 0.1 }, normBound: 0 });
+});
+afterEach(async () => {
+  for (const s of sockets.splice(0)) s.disconnect();
+  await run?.close();
+});
+
+async function stage(): Promise<{ w: TestWorker; staged: Promise<JobAssignment> }> {
+  const w = await connectTestWorker(run.url);
+  sockets.push(w);
+  const staged = new Promise<JobAssignment>((resolve) => w.on('job:assign', (a) => a?.replica && resolve(a)));
+  await w.emitWithAck('worker:hello', { userAgent: 'stage' });
+  return { w, staged };
+}
+
+/** A gradient of ones over `names` (shapes from the job), as a stage pushes it. */
+function gradientOf(job: JobAssignment, names: readonly string[]) {
+  const specs = job.tensors.filter((t) => names.includes(t.name));
+  return encodeTensors(specs.map((s) => ({ ...s, values: new Float32Array(s.shape.reduce((a, b) => a * b, 1)).fill(1) })));
+}
+
+async function replica() {
+  const a = await stage();
+  const b = await stage();
+  const [ja, jb] = await Promise.all([a.staged, b.staged]);
+  const jobId = ja.jobId;
+  const lease = await a.w.emitWithAck('shard:lease', { jobId });
+  if (!lease.ok || !lease.lease) throw new Error('no lease');
+  const push = (who: typeof a, j: JobAssignment, l: ShardLeaseGrant, replicaStep: number, names = j.replica!.tensors, loss: number | null = null) =>
+    who.w.emitWithAck('grads:push', { jobId, leaseId: j.replica!.stage === 0 ? l.leaseId : j.replica!.replicaId, baseVersion: 0, batches: 1, loss, replicaStep, ...gradientOf(j, names) });
+  return { a, b, ja, jb, lease: lease.lease, push };
+}
+
+describe('the replica-step commit', () => {
+  it('holds a stage push until the other stage pushed the step, then applies both as one update counted once', async () => {
+    const { a, b, ja, jb, lease, push } = await replica();
+    const before = (await run.job.parameters.values()).values.map((v) => v.slice());
+    const first = push(a, ja, lease, 0);
+    expect(await settledAfterRoundTrips(first, a.w, b.w)).toBe(false);
+    expect(run.job.version).toBe(0);
+    const second = push(b, jb, lease, 0, jb.replica!.tensors, 2.3);
+    const [ra, rb] = await Promise.all([first, second]);
+    expect(ra).toEqual({ ok: true, version: 1, staleness: 0 });
+    expect(rb).toEqual(ra);
+    expect(run.job.stats.examplesSeen).toBe(run.job.spec.batchSize);
+    expect(run.job.ledger.get(lease.leaseId)!.cursor).toBe(1);
+    // Every tensor of both stages moved by SGD's step on the gradient of ones.
+    const after = (await run.job.parameters.values()).values;
+    after.forEach((v, i) => expect(v[0]! - before[i]![0]!).toBeCloseTo(-0.1, 5));
+  });
+
+  it('a stage part with tensors not its own refuses the step for both stages; its batch goes back to the queue', async () => {
+    const { a, b, ja, jb, lease, push } = await replica();
+    const first = push(a, ja, lease, 0);
+    const wrong = await push(b, jb, lease, 0, ja.replica!.tensors, 2.3);
+    expect(wrong).toMatchObject({ ok: false, code: ErrorCode.TENSOR_MISMATCH, message: expect.stringMatching(/^Stage 1 of replica r1/) });
+    expect(await first).toEqual(wrong);
+    expect(run.job.version).toBe(0);
+    expect(run.job.stats.examplesSeen).toBe(0);
+    // The batch was taken and requeued, as a refused push's.
+    expect(run.job.ledger.get(lease.leaseId)!.cursor).toBe(1);
+  });
+
+  it('a step held when a stage leaves is answered and dropped; the lease goes back to the queue', async () => {
+    const { a, b, ja, lease, push } = await replica();
+    const held = push(a, ja, lease, 0);
+    expect(await settledAfterRoundTrips(held, a.w)).toBe(false);
+    await leave(run.coordinator, b.w);
+    expect(await held).toMatchObject({ ok: false, code: ErrorCode.UNKNOWN_REPLICA, message: expect.stringMatching(/r1 dissolved/) });
+    expect(run.job.version).toBe(0);
+    expect(run.job.ledger.activeLeases).toBe(0);
+    expect(await push(a, ja, lease, 1)).toMatchObject({ ok: false, code: ErrorCode.UNKNOWN_REPLICA });
+  });
+
+  it('a stage push without its replica step, and a second push of the same step, are refused', async () => {
+    const { a, ja, lease, push } = await replica();
+    expect(await a.w.emitWithAck('grads:push', { jobId: ja.jobId, leaseId: lease.leaseId, baseVersion: 0, batches: 1, loss: null, ...gradientOf(ja, ja.replica!.tensors) })).toMatchObject({
+      ok: false,
+      code: ErrorCode.BAD_REQUEST,
+    });
+    // Held until the socket closes after the test.
+    push(a, ja, lease, 0).catch(() => {});
+    expect(await push(a, ja, lease, 0)).toMatchObject({ ok: false, code: ErrorCode.ALREADY_PUSHED });
+  });
+});

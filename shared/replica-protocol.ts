@@ -1,0 +1,50 @@
+/**
+ * The wire contract of model parallelism (docs/model-parallelism.md): what a worker is
+ * told of its replica and stage, and the events a replica's stages exchange through
+ * the coordinator. The frames themselves are shared/activation-frame.ts's bytes.
+ */
+import type { ActivationCodec } from './job-spec.js';
+
+/** A worker's place in a model replica: its stage's layers and its neighbours. */
+export interface ReplicaAssignment {
+  replicaId: string;
+  /** This worker's stage, 0 … of − 1: stage 0 leases shards and reads inputs, the last computes the loss. */
+  stage: number;
+  of: number;
+  /** Its layers, [from, to) of the model's layer list (an InputLayer not counted). */
+  from: number;
+  to: number;
+  /** One example's input to the stage (the features' shape for stage 0). */
+  inputShape: number[];
+  /** The stage's tensors, in the job's order: what it pulls and pushes. */
+  tensors: string[];
+  microbatches: number;
+  activationCodec: ActivationCodec;
+  /** The neighbours' worker ids (null at the pipeline's ends). */
+  prev: string | null;
+  next: string | null;
+}
+
+/** Stage → coordinator: a frame for a neighbour in the same replica, forwarded as bytes without being decoded. */
+export interface RelayFrameOut {
+  replicaId: string;
+  /** The neighbour's worker id. */
+  to: string;
+  frame: ArrayBuffer | Uint8Array;
+}
+
+/** Coordinator → stage: a neighbour's frame. */
+export interface RelayFrameIn {
+  replicaId: string;
+  from: string;
+  frame: ArrayBuffer | Uint8Array;
+}
+
+/** The replica is gone (a stage left, or sent something bad): abandon the step in flight and wait for a new job:assign. */
+export interface ReplicaDissolved {
+  replicaId: string;
+  reason: string;
+}
+
+/** The largest frame the relay forwards (one micro-batch: 512 examples of 4096 fp32 values); below the socket's message cap. */
+export const MAX_RELAY_FRAME_BYTES = 8 * 1024 * 1024;
