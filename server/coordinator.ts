@@ -18,6 +18,7 @@ import { WORKER_NAMESPACE } from '../shared/protocol.js';
 import { fail, type Result } from '../shared/result.js';
 import { CheckpointStore } from './checkpoints/checkpoint-store.js';
 import { presetCapacityRefusal } from './cluster/preset-capacity.js';
+import { PsCluster, type PsClusterOptions } from './cluster/ps-cluster.js';
 import { systemClock, type Clock } from './clock.js';
 import { DatasetRegistry } from './data/datasets.js';
 import { ShardStore } from './data/shard-store.js';
@@ -39,7 +40,7 @@ import { attachOperatorNamespace, type OperatorChannel, type OperatorNamespace }
 import type { JobStore } from './store/job-store.js';
 import { SqliteJobStore } from './store/sqlite-job-store.js';
 import { WorkerAssignments } from './worker/assignments.js';
-import { attachWorkerNamespace, reassignWorkers, type WorkerNamespace } from './worker/worker-namespace.js';
+import { attachWorkerNamespace, reassignWorkers, renewTickets, type WorkerNamespace } from './worker/worker-namespace.js';
 import { WorkerDirectory } from './worker/worker-directory.js';
 import type { SocketGuardOptions } from './worker/socket-guard.js';
 import type { ApplySettings } from './params/apply-engine.js';
@@ -78,6 +79,12 @@ export interface CoordinatorOptions {
   project?: Partial<ProjectInfo>;
   /** How volunteers' contribution is gathered and stored (see server/volunteers/contribution-ledger.ts). */
   contributions?: ContributionLedgerOptions;
+  /**
+   * ps tasks to keep every job's parameters on (docs/cluster.md): their endpoints and the
+   * cluster token; the clock defaults to this coordinator's. Default: none, the
+   * parameters live in this process.
+   */
+  cluster?: PsClusterOptions;
 }
 
 export interface CreateJobOptions {
@@ -122,6 +129,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
   const project = parseProjectInfo(options.project ?? {});
   const volunteers: VolunteerStore = dataDir ? new SqliteVolunteerStore(join(dataDir, 'downpour.sqlite')) : new MemoryVolunteerStore();
   const contributions = new ContributionLedger(volunteers, clock, options.contributions);
+  const cluster = options.cluster ? new PsCluster({ clock, ...options.cluster }) : null;
 
   const app = express();
   app.disable('x-powered-by');
@@ -152,6 +160,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
     assignments,
     maxParameters: MAX_MODEL_PARAMETERS,
     apply: options.apply,
+    cluster,
     onStateChange: (job) => {
       if (job.state === 'running') assignIdle();
       else reassignWorkers(workerNamespace, jobs, assignments, (jobId) => jobId === job.id);
@@ -164,6 +173,8 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
   attachWorkerNamespace(workerNamespace, jobs, workers, assignments, now, options.workerGuard, contributions);
   operator = attachOperatorNamespace(operatorNamespace, { token: operatorToken, jobs, workers, store, now });
   const ticker = clock.setInterval(() => operator?.tick(), 1000);
+  // Workers' ps tickets are renewed at half their lifetime, so a slow push never carries an expired one.
+  const renewal = cluster ? clock.setInterval(() => renewTickets(workerNamespace, jobs, assignments), cluster.ticketTtlMs / 2) : null;
   const metrics = createMetrics(jobs, workers);
 
   app.use(securityHeaders);
@@ -216,10 +227,12 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
     },
     async close() {
       clock.clear(ticker);
+      if (renewal) clock.clear(renewal);
       // Workers first, so no push moves a job past the checkpoint its quiesce writes.
       io.close();
       await Promise.all(jobs.list().map((j) => j.quiesce()));
       jobs.close();
+      await cluster?.close(); // after the jobs: their last snapshots and deletions go out first
       contributions.close(); // after the workers are gone: their last accepted pushes are stored
       await new Promise<void>((resolve) => httpServer.close(() => resolve()));
       await evaluation.close();

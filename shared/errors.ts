@@ -67,6 +67,10 @@ export const ErrorCode = {
   UNSUPPORTED_LAYER: 'UNSUPPORTED_LAYER',
   /** A ps task's control message from a chief epoch older than the newest the task has seen: a newer chief has taken over. */
   STALE_CHIEF: 'STALE_CHIEF',
+  /** A job setting the coordinator cannot honour with its parameters on ps tasks yet (round modes, non-fp32 codecs, the norm bound, the direction check). */
+  PS_UNSUPPORTED: 'PS_UNSUPPORTED',
+  /** A ps task did not answer the chief in time (down, or unreachable). */
+  PS_TASK_UNREACHABLE: 'PS_TASK_UNREACHABLE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -8,6 +8,7 @@ import type { CodecId, TensorManifest } from './codec.js';
 import type { JobSpec } from './job-spec.js';
 import type { ConsistencyModeName, WorkerFieldsOf } from './modes.js';
 import type { DeltaManifest } from './param-delta.js';
+import type { PsRoute, PsTickets } from './ps-route.js';
 import type { Result } from './result.js';
 import type { TensorSpec } from './tensors.js';
 
@@ -55,6 +56,12 @@ export interface JobAssignment {
   /** Local learning rate for standalone runs (benchmarks); the PS owns the real optimizer. */
   learningRate: number;
   dataset: { name: string; featureShape: number[]; numClasses: number };
+  /**
+   * Present when the job's parameters live on ps tasks (docs/cluster.md): the worker
+   * pulls and pushes its slices at the tasks, one socket each, and tells the chief of
+   * each push with an empty payload (GradientPush.psRefused says if a task refused it).
+   */
+  ps?: PsRoute;
 }
 
 export interface HelloMessage {
@@ -108,6 +115,12 @@ export interface GradientPush {
   loss: number | null;
   manifest: TensorManifest;
   data: ArrayBuffer | Uint8Array;
+  /**
+   * A job on ps tasks: the worker pushed its slices to the tasks and sends the chief an
+   * empty payload; this is the code of a task's refusal (the chief requeues the batches),
+   * absent when every task accepted its slices.
+   */
+  psRefused?: string;
 }
 
 export interface PushAccepted {
@@ -170,6 +183,8 @@ export interface ClientToServerEvents {
 export interface ServerToClientEvents {
   /** A new assignment (a job started, or this worker's job ended: null). */
   'job:assign': (job: JobAssignment | null) => void;
+  /** Fresh ps tickets for the worker's job (on ps tasks), sent before the old ones expire. */
+  'ps:tickets': (tickets: PsTickets) => void;
 }
 
 /** Per-socket state the coordinator keeps (socket.data). */

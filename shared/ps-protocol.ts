@@ -49,6 +49,12 @@ export interface PsJobCreate {
   keepVersions: number;
   /** The slices' initial values, fp32, one manifest entry per slice in `slices` order. */
   initial: SlicePayload;
+  /**
+   * The optimizer's state to start from (a checkpoint's restore), fp32: per slice in
+   * `slices` order, each slot in the optimizer's order, named `<slice>:<slot>`. Absent:
+   * the optimizer's own initial state.
+   */
+  slots?: SlicePayload;
 }
 
 export interface PsJobRef {

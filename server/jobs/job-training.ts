@@ -52,7 +52,9 @@ export class JobTraining {
    * and the delta is the smaller message (see shared/param-delta.ts).
    */
   pull(have?: number): Result<ParamsSnapshot> {
-    const { version, manifest, data, delta } = this.d.params.pull(have);
+    const pulled = this.d.params.pull(have);
+    if ('ok' in pulled) return pulled;
+    const { version, manifest, data, delta } = pulled;
     const stats = this.d.stats();
     stats.pulls += 1;
     if (delta) stats.deltaPulls += 1;
@@ -73,7 +75,7 @@ export class JobTraining {
     if ('ok' in taken) return this.refusedPush(taken);
     const badLoss = lossRefusal(push.loss);
     // The norm is judged per batch as the lease counts them, never as the worker claims.
-    const result = badLoss ?? this.d.params.push(workerId, { baseVersion: push.baseVersion, batches: taken.to - taken.from, manifest: push.manifest, data: push.data });
+    const result = badLoss ?? this.d.params.push(workerId, { baseVersion: push.baseVersion, batches: taken.to - taken.from, manifest: push.manifest, data: push.data, psRefused: push.psRefused });
     if (result instanceof Promise) return result.then((r) => this.settled(workerId, push, taken, r));
     return this.settled(workerId, push, taken, result);
   }

@@ -21,6 +21,7 @@ import {
   type ParamsSnapshot,
   type PushAccepted,
 } from '../../shared/protocol.js';
+import type { PsTickets } from '../../shared/ps-route.js';
 import { fail, ok, type Result } from '../../shared/result.js';
 import type { CheckpointContent } from '../checkpoints/checkpoint-format.js';
 import type { Timer } from '../clock.js';
@@ -229,8 +230,17 @@ export class Job {
     this.timers = [];
   }
 
-  assignment(): JobAssignment {
-    return assignmentOf(this.id, this.spec, this.deps.model.topology, this.params.specs, this.deps.dataset);
+  /** What a worker is told of the job; on ps tasks, with fresh tickets for `workerId` (without one: no route). */
+  assignment(workerId?: string): JobAssignment {
+    const a = assignmentOf(this.id, this.spec, this.deps.model.topology, this.params.specs, this.deps.dataset);
+    const route = workerId === undefined ? undefined : this.params.routeFor?.(workerId);
+    return route ? { ...a, ps: route } : a;
+  }
+
+  /** Fresh tickets for `workerId`, when the job is on ps tasks (renewed before they expire). */
+  tickets(workerId: string): PsTickets | null {
+    const route = this.params.routeFor?.(workerId);
+    return route ? { jobId: this.id, tickets: route.tasks.map(({ task, ticket }) => ({ task, ticket })) } : null;
   }
 
   pull(have?: number): Result<ParamsSnapshot> {

@@ -38,6 +38,7 @@ export const jobCreateSchema = z
     maxStaleness: z.number().int().min(0).max(1_000_000),
     keepVersions: z.number().int().min(0).max(MAX_KEEP_VERSIONS),
     initial: z.object({ manifest: manifestSchema, data: binary }).strict(),
+    slots: z.object({ manifest: manifestSchema, data: binary }).strict().optional(),
   })
   .strict();
 

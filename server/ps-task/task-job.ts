@@ -43,7 +43,20 @@ export class TaskJob {
     if (parameters > PARAMETERS_PER_PS_TASK) return fail(ErrorCode.MODEL_TOO_LARGE, `slices: ${parameters} parameters; a ps task holds at most ${PARAMETERS_PER_PS_TASK}`);
     const initial = decodeSliceValues(req.slices, req.initial.manifest, req.initial.data);
     if ('ok' in initial) return initial;
-    const store = new ParameterStore(req.slices, initial, createOptimizer(req.optimizer), { keepVersions: req.keepVersions, apply });
+    const optimizer = createOptimizer(req.optimizer);
+    let slots: Float32Array[] | null = null;
+    if (req.slots) {
+      // A checkpoint's optimizer state: per slice, each slot in the optimizer's order.
+      const specs = req.slices.flatMap((s) => optimizer.slotNames.map((n) => ({ name: `${s.name}:${n}`, shape: s.shape })));
+      const decoded = decodeSliceValues(specs, req.slots.manifest, req.slots.data);
+      if ('ok' in decoded) return decoded;
+      slots = decoded;
+    }
+    const store = new ParameterStore(req.slices, initial, optimizer, { keepVersions: req.keepVersions, apply });
+    if (slots) {
+      const per = optimizer.slotNames.length;
+      store.restore({ version: 0, applies: 0, tensors: req.slices.map((s, i) => ({ name: s.name, shape: s.shape, values: initial[i]!, slots: slots.slice(i * per, (i + 1) * per) })) });
+    }
     // The norm bound judges a whole gradient: a task sees only its slices of one, so it is the chief's to apply.
     const gate = new GradientGate(store, codecOf(req), 0, null);
     return new TaskJob(req.jobId, req.task, req.maxStaleness, store, gate);

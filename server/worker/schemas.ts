@@ -63,6 +63,7 @@ export const pushSchema = z.object({
   loss: z.number().nullable(),
   manifest: manifestSchema,
   data: binary,
+  psRefused: z.string().min(1).max(64).optional(),
 });
 
 export const completeSchema = z.object({ jobId: id, leaseId: id });

@@ -61,14 +61,14 @@ export function attachWorkerNamespace(
       'worker:hello',
       respond('worker:hello', helloSchema, (hello) => {
         const known = socket.data.workerId;
-        if (known) return ok({ workerId: known, job: jobs.get(assignments.jobOf(known) ?? '')?.assignment() ?? null });
+        if (known) return ok({ workerId: known, job: jobs.get(assignments.jobOf(known) ?? '')?.assignment(known) ?? null });
         const worker = directory.register(socket.id, hello.userAgent);
         const job = jobs.pickFor();
         socket.data.workerId = worker.id;
         assignments.assign(worker.id, job?.id ?? null);
         volunteers?.join(worker.id, hello.volunteerId);
         log.info('worker joined', { workerId: worker.id, job: job?.id ?? null, forcedBackend: hello.forcedBackend ?? null });
-        return ok({ workerId: worker.id, job: job?.assignment() ?? null });
+        return ok({ workerId: worker.id, job: job?.assignment(worker.id) ?? null });
       }, refused),
     );
 
@@ -140,6 +140,15 @@ export function reassignWorkers(
     if (next?.id === current) continue;
     if (current) jobs.get(current)?.release(workerId);
     assignments.assign(workerId, next?.id ?? null);
-    socket.emit('job:assign', next?.assignment() ?? null);
+    socket.emit('job:assign', next?.assignment(workerId) ?? null);
+  }
+}
+
+/** Sends every worker of a job on ps tasks fresh tickets (run well inside a ticket's lifetime). */
+export function renewTickets(nsp: WorkerNamespace, jobs: JobRegistry, assignments: WorkerAssignments): void {
+  for (const socket of nsp.sockets.values()) {
+    const workerId = socket.data.workerId;
+    const tickets = workerId ? jobs.get(assignments.jobOf(workerId) ?? '')?.tickets(workerId) : null;
+    if (tickets) socket.emit('ps:tickets', tickets);
   }
 }
