@@ -30,6 +30,9 @@ import { fetchShard } from '../client/engine/shard-data.js';
 import { LostLeases, runShardLoop } from '../client/engine/shard-loop.js';
 import { Throughput } from '../client/engine/throughput.js';
 import { registerWasmGradientKernels } from '../client/engine/wasm-conv2d-backprop-filter.js';
+import type { ExchangeTransport } from '../client/engine/exchange.js';
+import { PsTransport } from '../client/engine/ps-transport.js';
+import { checkPsRoute, psTicketsSchema } from '../shared/ps-route.js';
 import { WORKER_NAMESPACE, type ClientToServerEvents, type JobAssignment, type ServerToClientEvents } from '../shared/protocol.js';
 
 type WorkerSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -129,15 +132,28 @@ async function connect(url: string): Promise<WorkerSocket> {
 
 /** Set by --byzantine. */
 let attack: Attack | null = null;
+/** The current job's ps transport, which `ps:tickets` renews (null: the job's parameters are at the chief). */
+let psTransport: PsTransport | null = null;
+
+/** The chief itself, or for a job on ps tasks one socket per task (client/engine/ps-transport.ts). */
+function transportFor(job: JobAssignment, push: ExchangeTransport['push'], pull: ExchangeTransport['pull']): ExchangeTransport & { dispose?(): void } {
+  if (!job.ps) return { push, pull };
+  const route = checkPsRoute(job.ps, job.tensors);
+  if ('error' in route) throw new Error(route.error);
+  psTransport = new PsTransport({ job, route, chief: push, requestTimeoutMs: REQUEST_TIMEOUT_MS });
+  for (const s of psTransport.taskSockets) meterSocket(s, meter);
+  return psTransport;
+}
 
 async function trainJob(socket: WorkerSocket, url: string, job: JobAssignment, stillAssigned: () => boolean): Promise<void> {
   const live = () => socket.timeout(REQUEST_TIMEOUT_MS);
   const trainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
   const lost = new LostLeases();
+  const transport = transportFor(job, (p) => live().emitWithAck('grads:push', p), (req) => live().emitWithAck('params:pull', req));
   const exchange = createExchange(
     job,
     trainer,
-    { push: (p) => live().emitWithAck('grads:push', attack ? corruptPush(attack, p) : p), pull: (req) => live().emitWithAck('params:pull', req) },
+    { push: (p) => transport.push(attack ? corruptPush(attack, p) : p), pull: (req) => transport.pull(req) },
     {
       pushed: (r, sent) => {
         lost.pushed(r, sent);
@@ -182,6 +198,8 @@ async function trainJob(socket: WorkerSocket, url: string, job: JobAssignment, s
   } finally {
     if (grabber) clearInterval(grabber);
     exchange.dispose();
+    transport.dispose?.();
+    if (psTransport === transport) psTransport = null;
     trainer.dispose();
   }
 }
@@ -209,6 +227,10 @@ async function main(url: string, dataCapMbPerHour: number | null): Promise<void>
     assigned = job;
     // The chief has no work for us: the job is done (or stopped). Leave at once.
     if (!job) exitWith(0, 'no job assigned');
+  });
+  socket.on('ps:tickets', (tickets) => {
+    const checked = psTicketsSchema.safeParse(tickets);
+    if (checked.success) psTransport?.renew(checked.data);
   });
   socket.on('disconnect', (reason) => exitWith(assigned ? 2 : 0, `disconnected: ${reason}`));
   report({ type: 'ready', workerId: hello.workerId, backend: tf.getBackend() });
