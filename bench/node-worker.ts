@@ -30,9 +30,8 @@ import { fetchShard } from '../client/engine/shard-data.js';
 import { LostLeases, runShardLoop } from '../client/engine/shard-loop.js';
 import { Throughput } from '../client/engine/throughput.js';
 import { registerWasmGradientKernels } from '../client/engine/wasm-conv2d-backprop-filter.js';
-import type { ExchangeTransport } from '../client/engine/exchange.js';
-import { PsTransport } from '../client/engine/ps-transport.js';
-import { checkPsRoute, psTicketsSchema } from '../shared/ps-route.js';
+import { transportFor, type WorkerTransport } from '../client/engine/ps-transport.js';
+import { psTicketsSchema } from '../shared/ps-route.js';
 import { WORKER_NAMESPACE, type ClientToServerEvents, type JobAssignment, type ServerToClientEvents } from '../shared/protocol.js';
 
 type WorkerSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -132,24 +131,19 @@ async function connect(url: string): Promise<WorkerSocket> {
 
 /** Set by --byzantine. */
 let attack: Attack | null = null;
-/** The current job's ps transport, which `ps:tickets` renews (null: the job's parameters are at the chief). */
-let psTransport: PsTransport | null = null;
-
-/** The chief itself, or for a job on ps tasks one socket per task (client/engine/ps-transport.ts). */
-function transportFor(job: JobAssignment, push: ExchangeTransport['push'], pull: ExchangeTransport['pull']): ExchangeTransport & { dispose?(): void } {
-  if (!job.ps) return { push, pull };
-  const route = checkPsRoute(job.ps, job.tensors);
-  if ('error' in route) throw new Error(route.error);
-  psTransport = new PsTransport({ job, route, chief: push, requestTimeoutMs: REQUEST_TIMEOUT_MS });
-  for (const s of psTransport.taskSockets) meterSocket(s, meter);
-  return psTransport;
-}
+/** The current job's transport, which `ps:tickets` renews when the job is on ps tasks. */
+let current: WorkerTransport | null = null;
 
 async function trainJob(socket: WorkerSocket, url: string, job: JobAssignment, stillAssigned: () => boolean): Promise<void> {
   const live = () => socket.timeout(REQUEST_TIMEOUT_MS);
   const trainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
   const lost = new LostLeases();
-  const transport = transportFor(job, (p) => live().emitWithAck('grads:push', p), (req) => live().emitWithAck('params:pull', req));
+  const transport = transportFor(
+    job,
+    { push: (p) => live().emitWithAck('grads:push', p), pull: (req) => live().emitWithAck('params:pull', req) },
+    { requestTimeoutMs: REQUEST_TIMEOUT_MS, onTaskSocket: (s) => meterSocket(s, meter) },
+  );
+  current = transport;
   const exchange = createExchange(
     job,
     trainer,
@@ -198,8 +192,8 @@ async function trainJob(socket: WorkerSocket, url: string, job: JobAssignment, s
   } finally {
     if (grabber) clearInterval(grabber);
     exchange.dispose();
-    transport.dispose?.();
-    if (psTransport === transport) psTransport = null;
+    transport.dispose();
+    if (current === transport) current = null;
     trainer.dispose();
   }
 }
@@ -230,7 +224,7 @@ async function main(url: string, dataCapMbPerHour: number | null): Promise<void>
   });
   socket.on('ps:tickets', (tickets) => {
     const checked = psTicketsSchema.safeParse(tickets);
-    if (checked.success) psTransport?.renew(checked.data);
+    if (checked.success) current?.renew(checked.data);
   });
   socket.on('disconnect', (reason) => exitWith(assigned ? 2 : 0, `disconnected: ${reason}`));
   report({ type: 'ready', workerId: hello.workerId, backend: tf.getBackend() });

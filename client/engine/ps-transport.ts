@@ -15,7 +15,7 @@ import { io, type Socket } from 'socket.io-client';
 import { decodeTensors, encodeTensors } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import { PS_WORKER_NAMESPACE, type PsServerEvents, type PsWorkerEvents } from '../../shared/ps-protocol.js';
-import type { CheckedRoute, PsTickets } from '../../shared/ps-route.js';
+import { checkPsRoute, type CheckedRoute, type PsTickets } from '../../shared/ps-route.js';
 import type { GradientPush, JobAssignment, ParamsSnapshot, PullRequest, PushAccepted } from '../../shared/protocol.js';
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import { sameShape, sizeOf, type TensorSpec } from '../../shared/tensors.js';
@@ -141,4 +141,25 @@ export class PsTransport implements ExchangeTransport {
       return bad(err instanceof Error ? err.message : String(err));
     }
   }
+}
+
+/** What a worker trains through: the chief, or the ps tasks of its assignment. */
+export type WorkerTransport = ExchangeTransport & {
+  /** Takes `ps:tickets` (nothing for a job at the chief). */
+  renew(t: PsTickets): void;
+  dispose(): void;
+};
+
+/**
+ * The transport for `job`: `chief` itself, or for a job on ps tasks a PsTransport over
+ * the assignment's route, checked first (throws with the reason when it does not check).
+ * `onTaskSocket` sees each task socket (a traffic meter counts them).
+ */
+export function transportFor(job: JobAssignment, chief: ExchangeTransport, options: { requestTimeoutMs?: number; onTaskSocket?: (s: PsWorkerSocket) => void } = {}): WorkerTransport {
+  if (!job.ps) return { push: (p) => chief.push(p), pull: (r) => chief.pull(r), renew: () => {}, dispose: () => {} };
+  const route = checkPsRoute(job.ps, job.tensors);
+  if ('error' in route) throw new Error(route.error);
+  const transport = new PsTransport({ job, route, chief: (p) => chief.push(p), requestTimeoutMs: options.requestTimeoutMs });
+  for (const s of transport.taskSockets) options.onTaskSocket?.(s);
+  return transport;
 }

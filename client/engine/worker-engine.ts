@@ -21,6 +21,8 @@ import { LostLeases, runShardLoop } from './shard-loop.js';
 import { initialStatus, type EngineStatus } from './status.js';
 import { Throughput } from './throughput.js';
 import { meterSocket, TrafficMeter } from './traffic-meter.js';
+import { transportFor, type WorkerTransport } from './ps-transport.js';
+import { psTicketsSchema } from '../../shared/ps-route.js';
 
 export interface EngineOptions {
   /** Coordinator origin, e.g. http://host:3000 (a worker's own location is its script). */
@@ -56,6 +58,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class WorkerEngine {
   readonly status: EngineStatus = initialStatus();
   private socket: WorkerSocket | null = null;
+  /** The current job's transport (`ps:tickets` renews a ps one). */
+  private transport: WorkerTransport | null = null;
   private running = false;
   private loop: Promise<void> | null = null;
   private resume: (() => void) | null = null;
@@ -121,6 +125,11 @@ export class WorkerEngine {
     socket.on('job:assign', (job) => {
       this.assignment = { job, seq: this.assignment.seq + 1 };
       this.assignmentWaiter?.();
+    });
+    socket.on('ps:tickets', (tickets) => {
+      // Validated like every message: a malformed renewal is dropped, and the next one (or a re-assignment) follows.
+      const checked = psTicketsSchema.safeParse(tickets);
+      if (checked.success) this.transport?.renew(checked.data);
     });
     socket.on('disconnect', () => this.assignmentWaiter?.());
     socket.on('connect', () => (this.everConnected = true));
@@ -214,13 +223,20 @@ export class WorkerEngine {
     const stillAssigned = () => this.assignment.seq === seq && socket.connected;
     const lost = new LostLeases();
     let waitedForLease = false;
+    // The chief, or for a job on ps tasks one socket per task (ps-transport.ts).
+    const transport = transportFor(
+      job,
+      { push: (p) => this.live(socket).emitWithAck('grads:push', p), pull: (req) => this.live(socket).emitWithAck('params:pull', req) },
+      { requestTimeoutMs: REQUEST_TIMEOUT_MS, onTaskSocket: (s) => meterSocket(s, this.meter) },
+    );
+    this.transport = transport;
     const exchange = (this.opts.createExchange ?? createExchange)(
       job,
       trainer,
       {
         // Timed: a round trip is part of what a batch costs at full speed (duty-cycle.ts).
-        push: (p) => this.pacer.duty.timed(() => this.live(socket).emitWithAck('grads:push', p)),
-        pull: (req) => this.pacer.duty.timed(() => this.live(socket).emitWithAck('params:pull', req)),
+        push: (p) => this.pacer.duty.timed(() => transport.push(p)),
+        pull: (req) => this.pacer.duty.timed(() => transport.pull(req)),
       },
       {
         pushed: (r, sent) => {
@@ -274,6 +290,8 @@ export class WorkerEngine {
     } finally {
       exchange.dispose();
       trainer.dispose();
+      transport.dispose();
+      if (this.transport === transport) this.transport = null;
     }
   }
 
