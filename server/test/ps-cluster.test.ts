@@ -131,6 +131,29 @@ describe('a coordinator with 2 ps tasks', () => {
     }
   });
 
+  it('a task that does not answer: PS_TASK_UNREACHABLE, and the chief requeues the batches', async () => {
+    const { w, job } = await joinAssigned(run.url, sockets, 'unreachable');
+    const leased = await w.emitWithAck('shard:lease', { jobId: job.jobId });
+    if (!leased.ok || !leased.lease) throw new Error('no lease');
+    const transport = new PsTransport({ job, route: routeOf(job), chief: (p) => w.emitWithAck('grads:push', p), requestTimeoutMs: 500 });
+    try {
+      const pulled = await transport.pull({ jobId: job.jobId });
+      if (!pulled.ok) throw new Error(pulled.message);
+      // The connection to task 1 drops after the pull: what the worker sends it waits unanswered.
+      transport.taskSockets[1]!.disconnect();
+      const before = { version: run.job.version, rejected: run.job.stats.pushesRejected[ErrorCode.PS_TASK_UNREACHABLE] ?? 0 };
+      const batches = Math.min(run.job.spec.nPush, leased.lease.batches.to - leased.lease.batches.from);
+      const grads = encodeTensors(job.tensors.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)) })));
+      const r = await transport.push({ jobId: job.jobId, leaseId: leased.lease.leaseId, baseVersion: pulled.version, batches, loss: 1, ...grads });
+      expect(r).toMatchObject({ ok: false, code: ErrorCode.PS_TASK_UNREACHABLE });
+      expect(run.job.version).toBe(before.version);
+      expect(run.job.stats.pushesRejected[ErrorCode.PS_TASK_UNREACHABLE]).toBe(before.rejected + 1);
+    } finally {
+      transport.dispose();
+      w.disconnect();
+    }
+  });
+
   it('trains through the tasks until its accuracy rises, and the chief gathers exactly what the tasks hold', { timeout: 420_000 }, async () => {
     const { job } = run;
     const first = await job.evaluateIfChanged();

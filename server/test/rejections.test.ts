@@ -359,7 +359,8 @@ describe('the codes', () => {
     // UNSUPPORTED_MEDIA_TYPE answers operator bodies: server/test/http-malformed.test.ts;
     // MODEL_TOO_LARGE and UNSUPPORTED_LAYER answer custom topologies: server/test/topology-limits.test.ts;
     // CONFLICT answers dataset uploads and deletions: server/test/dataset-uploads.test.ts;
-    // STALE_CHIEF answers a ps task's control messages: server/ps-task/ps-task.test.ts.
+    // STALE_CHIEF answers a ps task's control messages: server/ps-task/ps-task.test.ts;
+    // PS_UNSUPPORTED answers job creation, and PS_TASK_UNREACHABLE a push whose task is gone, on ps tasks: server/test/ps-cluster.test.ts.
     const operatorOnly: string[] = [
       ErrorCode.UNAUTHORIZED,
       ErrorCode.NOT_FOUND,
@@ -368,6 +369,8 @@ describe('the codes', () => {
       ErrorCode.UNSUPPORTED_LAYER,
       ErrorCode.CONFLICT,
       ErrorCode.STALE_CHIEF,
+      ErrorCode.PS_UNSUPPORTED,
+      ErrorCode.PS_TASK_UNREACHABLE,
     ];
     expect([...tested].sort()).toEqual(ALL_ERROR_CODES.filter((c) => !operatorOnly.includes(c)).sort());
   });
