@@ -158,7 +158,8 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
     checkpoints,
     clock,
     assignments,
-    maxParameters: MAX_MODEL_PARAMETERS,
+    // One task's worth per ps task: a model larger than one process holds is spread over them.
+    maxParameters: MAX_MODEL_PARAMETERS * (cluster?.tasks ?? 1),
     apply: options.apply,
     cluster,
     onStateChange: (job) => {
@@ -205,7 +206,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
     async createJob(input, opts = {}) {
       const parsed = parseJobSpec(input);
       if (!parsed.ok) return fail(ErrorCode.BAD_REQUEST, parsed.message);
-      const beyond = presetCapacityRefusal(parsed.value, datasets);
+      const beyond = presetCapacityRefusal(parsed.value, datasets, jobs.psTasks);
       if (beyond) return beyond;
       const created = await jobs.create(parsed.value, opts.topology ?? null, opts.start ?? true);
       return created;

@@ -197,6 +197,11 @@ export class JobRegistry {
     return [...this.jobs.values()];
   }
 
+  /** The ps tasks jobs are placed over (1: the parameters are in this process, one task's worth). */
+  get psTasks(): number {
+    return this.deps.cluster?.tasks ?? 1;
+  }
+
   /** The job a newly free worker should train, or null when nothing is running. */
   pickFor(): Job | null {
     let best: Job | null = null;

@@ -81,6 +81,21 @@ describe('a coordinator with 2 ps tasks', () => {
     }
   });
 
+  it('takes a model larger than one task holds (mlp-large, 5.8M parameters) and spreads it over both', { timeout: 120_000 }, async () => {
+    const large = await run.coordinator.createJob({ model: 'mlp-large', normBound: 0, directionThreshold: null, evalIntervalSeconds: 3600 }, { start: false });
+    if (!large.ok) throw new Error(large.message);
+    try {
+      expect(large.job.parameters.parameterCount).toBe(5_824_522);
+      const route = routeOf(large.job.assignment('w-large'));
+      // docs/cluster.md's table: 11,689,984 / 11,608,104 bytes, each task under its 4M parameters.
+      expect(route.placement.bytesPerTask).toEqual([11_689_984, 11_608_104]);
+      const values = await large.job.parameters.values();
+      expect(values.values.map((v) => v.length)).toEqual(large.job.assignment().tensors.map((t) => sizeOf(t.shape)));
+    } finally {
+      await run.coordinator.jobs.remove(large.job.id);
+    }
+  });
+
   it("a ticket for another job moves nothing of this one: UNAUTHORIZED at the task", async () => {
     const other = await run.coordinator.createJob({ model: 'mlp', normBound: 0, directionThreshold: null, evalIntervalSeconds: 3600 }, { start: false });
     if (!other.ok) throw new Error(other.message);
