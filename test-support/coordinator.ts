@@ -59,7 +59,7 @@ async function startTestPsTasks(tasks: number, dataDir: string | null) {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'downpour-ps-'));
   const token = resolveClusterToken({ dataDir: dir });
   if (!token.ok) throw new Error(token.message);
-  const local = await startLocalPsTasks({ tasks, dataDir: dir });
+  const local = await startLocalPsTasks({ tasks, dataDir: dir, logLevel: 'warn' });
   return {
     options: { endpoints: local.endpoints, token: token.token },
     close: async () => {

@@ -54,6 +54,8 @@ export class PsTransport implements ExchangeTransport {
     this.sliceSpecs = placement.byTask.map((_, t) => placement.specsOf(t));
     // A task the placement left empty is never spoken to.
     this.sockets = tasks.map((t) => (this.sliceSpecs[t.task]!.length ? connect(t.url) : null));
+    // A push the worker was told failed must not reach the task later: nothing waits in a send buffer across a reconnection.
+    for (const s of this.sockets) s?.on('disconnect', () => (s.sendBuffer = []));
     this.tickets = tasks.map((t) => t.ticket);
     this.sizes = o.job.tensors.map((t) => sizeOf(t.shape));
     this.timeoutMs = o.requestTimeoutMs ?? 30_000;
@@ -117,11 +119,29 @@ export class PsTransport implements ExchangeTransport {
     for (const s of this.sockets) s?.disconnect();
   }
 
-  private ask<E extends keyof PsWorkerEvents>(socket: PsWorkerSocket, event: E, req: Parameters<PsWorkerEvents[E]>[0], task: number): Promise<Parameters<Parameters<PsWorkerEvents[E]>[1]>[0]> {
+  private async ask<E extends keyof PsWorkerEvents>(socket: PsWorkerSocket, event: E, req: Parameters<PsWorkerEvents[E]>[0], task: number): Promise<Parameters<Parameters<PsWorkerEvents[E]>[1]>[0]> {
     type Ack = Parameters<Parameters<PsWorkerEvents[E]>[1]>[0];
+    const unreachable = (why: string) => fail(ErrorCode.PS_TASK_UNREACHABLE, `ps task ${task} ${why}`) as Ack;
+    // Sent only on a live connection: socket.io would otherwise queue it and deliver it after its answer was given up on.
+    if (!socket.connected && !(await this.connectedWithin(socket))) return unreachable(`is not connected (waited ${this.timeoutMs} ms)`);
     // One event at a time: socket.io's typed emit cannot follow a generic event name.
     const timed = socket.timeout(this.timeoutMs) as unknown as { emitWithAck(e: E, m: unknown): Promise<Ack> };
-    return timed.emitWithAck(event, req).catch(() => fail(ErrorCode.PS_TASK_UNREACHABLE, `ps task ${task} did not answer ${event} within ${this.timeoutMs} ms`) as Ack);
+    return timed.emitWithAck(event, req).catch(() => unreachable(`did not answer ${event} within ${this.timeoutMs} ms`));
+  }
+
+  /** Whether `socket` connects (a first connection, or socket.io's reconnection) within the request timeout. */
+  private connectedWithin(socket: PsWorkerSocket): Promise<boolean> {
+    return new Promise((resolve) => {
+      const connected = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        socket.off('connect', connected);
+        resolve(false);
+      }, this.timeoutMs);
+      socket.once('connect', connected);
+    });
   }
 
   /** Task `t`'s slices from its pull answer, checked against the placement (fp32, its slices in order). */

@@ -24,6 +24,8 @@ export interface LocalPsOptions {
   dataDir: string;
   /** The cluster token's file, when not the data dir's. */
   tokenFile?: string;
+  /** The tasks' log level (DOWNPOUR_LOG). Default: the coordinator's environment's. */
+  logLevel?: string;
   /** How long a task gets to start listening. Default 30 s (tsx compiles on a loaded machine). */
   startTimeoutMs?: number;
 }
@@ -44,6 +46,7 @@ export async function startLocalPsTasks(o: LocalPsOptions): Promise<LocalPsTasks
       const child = fork(PS_MAIN, ['--port', '0', '--host', '127.0.0.1', '--data-dir', o.dataDir, ...(o.tokenFile === undefined ? [] : ['--token-file', o.tokenFile])], {
         execArgv: ['--import', 'tsx'],
         detached: true,
+        env: o.logLevel === undefined ? process.env : { ...process.env, DOWNPOUR_LOG: o.logLevel },
         stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       });
       children.push(child);

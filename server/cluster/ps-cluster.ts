@@ -73,7 +73,10 @@ export class PsCluster {
     this.sockets = this.endpoints.map((url, task) => {
       const socket: PsControlClient = io(url + PS_CONTROL_NAMESPACE, { transports: ['websocket'], forceNew: true });
       socket.on('connect', () => log.info('ps task connected', { task, url }));
-      socket.on('disconnect', (reason) => log.warn('ps task disconnected', { task, url, reason }));
+      socket.on('disconnect', (reason) => {
+        // Our own close is no news; anything else is a task gone or a network between.
+        if (reason !== 'io client disconnect') log.warn('ps task disconnected', { task, url, reason });
+      });
       return socket;
     });
   }
