@@ -16,8 +16,8 @@
  * The alternative, tasks reporting accepted pushes to the chief, would need a task to
  * know leases; docs/cluster.md weighs the two.
  *
- * Only what works element by element across tasks is offered: async Downpour with fp32
- * pushes. Round modes, other codecs, the norm bound and the direction check (which need
+ * Only what works element by element across tasks is offered: async Downpour (plain or
+ * staleness-aware, each task scaling by its own staleness) with fp32 pushes. Round modes, other codecs, the norm bound and the direction check (which need
  * the whole gradient) are refused at job creation (psSpecRefusal).
  */
 import { encodeTensors, asBytes } from '../../shared/codec.js';
@@ -49,7 +49,7 @@ export interface RemoteParameterOptions {
 /** Why `spec` cannot run on ps tasks yet, or null (docs/cluster.md lists what is refused and why). */
 export function psSpecRefusal(spec: JobSpec): Failure | null {
   const refuse = (field: string, why: string) => fail(ErrorCode.PS_UNSUPPORTED, `${field}: ${why} (this coordinator keeps its parameters on ps tasks)`);
-  if (spec.mode !== 'async') return refuse('mode', `only async Downpour runs across ps tasks yet, not ${spec.mode}`);
+  if (spec.mode !== 'async' && spec.mode !== 'staleness-aware') return refuse('mode', `only async and staleness-aware modes run across ps tasks yet, not ${spec.mode}`);
   if (spec.codec !== 'fp32') return refuse('codec', `workers push fp32 slices to ps tasks; ${spec.codec} per slice is not there yet`);
   if (spec.normBound > 0) return refuse('normBound', 'the norm bound judges the whole gradient, which no task sees: set it to 0');
   if (spec.directionThreshold !== null) return refuse('directionThreshold', 'the direction check needs the whole gradient, which no task sees: set it to null');
@@ -205,6 +205,8 @@ export class RemoteParameterService implements ParameterService {
         codec: this.spec.codec,
         topkRatio: this.spec.topkRatio,
         maxStaleness: this.spec.maxStaleness,
+        // Each task judges a push's staleness by its own version, so each scales by its own τ.
+        stalenessAware: this.spec.mode === 'staleness-aware',
         keepVersions: 0,
         initial: encodeTensors(slices.map((s, i) => ({ name: s.name, shape: s.shape, values: values[task]![i]! }))),
         ...(slots && this.slotNames.length
