@@ -31,6 +31,8 @@ import { LostLeases, runShardLoop } from '../client/engine/shard-loop.js';
 import { Throughput } from '../client/engine/throughput.js';
 import { registerWasmGradientKernels } from '../client/engine/wasm-conv2d-backprop-filter.js';
 import { BusyBackoff, sendHonouringBusy } from '../shared/busy-backoff.js';
+import { transportFor, type WorkerTransport } from '../client/engine/ps-transport.js';
+import { psTicketsSchema } from '../shared/ps-route.js';
 import { WORKER_NAMESPACE, type ClientToServerEvents, type JobAssignment, type ServerToClientEvents } from '../shared/protocol.js';
 
 type WorkerSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -132,15 +134,24 @@ async function connect(url: string): Promise<WorkerSocket> {
 
 /** Set by --byzantine. */
 let attack: Attack | null = null;
+/** The current job's transport, which `ps:tickets` renews when the job is on ps tasks. */
+let current: WorkerTransport | null = null;
 
 async function trainJob(socket: WorkerSocket, url: string, job: JobAssignment, stillAssigned: () => boolean): Promise<void> {
   const live = () => socket.timeout(REQUEST_TIMEOUT_MS);
   const trainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
   const lost = new LostLeases();
+  const transport = transportFor(
+    job,
+    // BUSY from the chief: the same push again after a back-off (on ps tasks only the chief's empty notice is resent).
+    { push: (p) => sendHonouringBusy(() => live().emitWithAck('grads:push', p), busy, sleep), pull: (req) => live().emitWithAck('params:pull', req) },
+    { requestTimeoutMs: REQUEST_TIMEOUT_MS, onTaskSocket: (s) => meterSocket(s, meter) },
+  );
+  current = transport;
   const exchange = createExchange(
     job,
     trainer,
-    { push: (p) => sendHonouringBusy(() => live().emitWithAck('grads:push', attack ? corruptPush(attack, p) : p), busy, sleep), pull: (req) => live().emitWithAck('params:pull', req) },
+    { push: (p) => transport.push(attack ? corruptPush(attack, p) : p), pull: (req) => transport.pull(req) },
     {
       pushed: (r, sent) => {
         lost.pushed(r, sent);
@@ -185,6 +196,8 @@ async function trainJob(socket: WorkerSocket, url: string, job: JobAssignment, s
   } finally {
     if (grabber) clearInterval(grabber);
     exchange.dispose();
+    transport.dispose();
+    if (current === transport) current = null;
     trainer.dispose();
   }
 }
@@ -212,6 +225,10 @@ async function main(url: string, dataCapMbPerHour: number | null): Promise<void>
     assigned = job;
     // The chief has no work for us: the job is done (or stopped). Leave at once.
     if (!job) exitWith(0, 'no job assigned');
+  });
+  socket.on('ps:tickets', (tickets) => {
+    const checked = psTicketsSchema.safeParse(tickets);
+    if (checked.success) current?.renew(checked.data);
   });
   socket.on('disconnect', (reason) => exitWith(assigned ? 2 : 0, `disconnected: ${reason}`));
   report({ type: 'ready', workerId: hello.workerId, backend: tf.getBackend() });

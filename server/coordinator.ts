@@ -18,6 +18,7 @@ import { WORKER_NAMESPACE } from '../shared/protocol.js';
 import { fail, type Result } from '../shared/result.js';
 import { CheckpointStore } from './checkpoints/checkpoint-store.js';
 import { presetCapacityRefusal } from './cluster/preset-capacity.js';
+import { PsCluster, type PsClusterOptions } from './cluster/ps-cluster.js';
 import { systemClock, type Clock } from './clock.js';
 import { DatasetRegistry } from './data/datasets.js';
 import { ShardStore } from './data/shard-store.js';
@@ -39,7 +40,7 @@ import { attachOperatorNamespace, type OperatorChannel, type OperatorNamespace }
 import type { JobStore } from './store/job-store.js';
 import { SqliteJobStore } from './store/sqlite-job-store.js';
 import { WorkerAssignments } from './worker/assignments.js';
-import { attachWorkerNamespace, reassignWorkers, type WorkerNamespace } from './worker/worker-namespace.js';
+import { attachWorkerNamespace, reassignWorkers, renewTickets, type WorkerNamespace } from './worker/worker-namespace.js';
 import { WorkerDirectory } from './worker/worker-directory.js';
 import type { SocketGuardOptions } from './worker/socket-guard.js';
 import type { ApplySettings } from './params/apply-engine.js';
@@ -81,6 +82,12 @@ export interface CoordinatorOptions {
   contributions?: ContributionLedgerOptions;
   /** When pushes are answered BUSY (see server/params/push-admission.ts for each bound's default). */
   admission?: PushAdmissionOptions;
+  /**
+   * ps tasks to keep every job's parameters on (docs/cluster.md): their endpoints and the
+   * cluster token; the clock defaults to this coordinator's. Default: none, the
+   * parameters live in this process.
+   */
+  cluster?: PsClusterOptions;
 }
 
 export interface CreateJobOptions {
@@ -128,6 +135,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
   const volunteers: VolunteerStore = dataDir ? new SqliteVolunteerStore(join(dataDir, 'downpour.sqlite')) : new MemoryVolunteerStore();
   const contributions = new ContributionLedger(volunteers, clock, options.contributions);
   const admission = new PushAdmission(clock, options.admission);
+  const cluster = options.cluster ? new PsCluster({ clock, ...options.cluster }) : null;
 
   const app = express();
   app.disable('x-powered-by');
@@ -156,9 +164,11 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
     checkpoints,
     clock,
     assignments,
-    maxParameters: MAX_MODEL_PARAMETERS,
+    // One task's worth per ps task: a model larger than one process holds is spread over them.
+    maxParameters: MAX_MODEL_PARAMETERS * (cluster?.tasks ?? 1),
     apply: options.apply,
     admission,
+    cluster,
     onStateChange: (job) => {
       if (job.state === 'running') assignIdle();
       else reassignWorkers(workerNamespace, jobs, assignments, (jobId) => jobId === job.id);
@@ -176,6 +186,8 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
   attachWorkerNamespace(workerNamespace, jobs, workers, assignments, now, options.workerGuard, contributions);
   operator = attachOperatorNamespace(operatorNamespace, { token: operatorToken, jobs, workers, store, now });
   const ticker = clock.setInterval(() => operator?.tick(), 1000);
+  // Workers' ps tickets are renewed at half their lifetime, so a slow push never carries an expired one.
+  const renewal = cluster ? clock.setInterval(() => renewTickets(workerNamespace, jobs, assignments), cluster.ticketTtlMs / 2) : null;
   const metrics = createMetrics(jobs, workers);
 
   app.use(securityHeaders);
@@ -207,7 +219,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
     async createJob(input, opts = {}) {
       const parsed = parseJobSpec(input);
       if (!parsed.ok) return fail(ErrorCode.BAD_REQUEST, parsed.message);
-      const beyond = presetCapacityRefusal(parsed.value, datasets);
+      const beyond = presetCapacityRefusal(parsed.value, datasets, jobs.psTasks);
       if (beyond) return beyond;
       const created = await jobs.create(parsed.value, opts.topology ?? null, opts.start ?? true);
       return created;
@@ -230,10 +242,12 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
     async close() {
       clock.clear(ticker);
       admission.close();
+      if (renewal) clock.clear(renewal);
       // Workers first, so no push moves a job past the checkpoint its quiesce writes.
       io.close();
       await Promise.all(jobs.list().map((j) => j.quiesce()));
       jobs.close();
+      await cluster?.close(); // after the jobs: their last snapshots and deletions go out first
       contributions.close(); // after the workers are gone: their last accepted pushes are stored
       await new Promise<void>((resolve) => httpServer.close(() => resolve()));
       await evaluation.close();

@@ -13,6 +13,11 @@ import { BACKENDS } from '../shared/protocol.js';
 import type { Fleet } from '../farm/fleet.js';
 import { buildClientIfNeeded } from './build-client.js';
 import { integer } from './cli-args.js';
+import { planCluster, type ClusterPlan } from './cluster/cluster-plan.js';
+import { resolveClusterToken } from './cluster/cluster-token.js';
+import { startLocalPsTasks, type LocalPsTasks } from './cluster/local-ps-tasks.js';
+import type { PsClusterOptions } from './cluster/ps-cluster.js';
+import { formatPsEndpoint } from '../shared/cluster-spec.js';
 import { resolveOperatorToken } from './auth/operator-token.js';
 import { readEnvironment } from './config.js';
 import { DEFAULT_APPLY_SETTINGS } from './params/apply-engine.js';
@@ -37,6 +42,9 @@ async function main(): Promise<void> {
     .option('--epochs <n>', 'epochs of the default job', integer(1, 10_000), 20)
     .option('--data-dir <dir>', 'where jobs, checkpoints and uploads are kept (env DOWNPOUR_DATA_DIR)', env.dataDir ?? './.downpour')
     .option('--no-default-job', 'do not create the default MNIST job when there are no stored jobs')
+    .option('--ps <n>', 'start N ps task processes on this machine and keep every job\'s parameters on them (docs/cluster.md)')
+    .option('--cluster <file>', 'keep every job\'s parameters on the running ps tasks this ClusterSpec names ({"ps": ["host:port", …]})')
+    .option('--token-file <file>', 'the cluster token shared with the ps tasks (default: <data dir>/cluster-token, generated if missing)')
     .option('--no-build', 'do not build the browser client even if it is stale')
     .addOption(
       new Option('--ps-kernels <kind>', 'what applies updates: wasm (SIMD kernels) or js (reference loops)')
@@ -61,6 +69,9 @@ async function main(): Promise<void> {
     dataDir: string;
     defaultJob: boolean;
     build: boolean;
+    ps?: string;
+    cluster?: string;
+    tokenFile?: string;
     psKernels: 'wasm' | 'js';
     applyThreads: number;
     projectName?: string;
@@ -70,9 +81,13 @@ async function main(): Promise<void> {
   }>();
   const project = projectFromFlags(program, opts);
 
+  const plan = planCluster({ ps: opts.ps, cluster: opts.cluster });
+  if (!plan.ok) return program.error(`error: ${plan.code}: ${plan.message}`);
   if (opts.build) await buildClientIfNeeded();
   const token = resolveOperatorToken(env.adminToken, opts.dataDir);
+  const ps = await startCluster(plan.plan, opts.dataDir, opts.tokenFile);
   const coordinator = createCoordinator({
+    cluster: ps?.options,
     dataDir: opts.dataDir,
     operatorToken: token.token,
     apply: { ...DEFAULT_APPLY_SETTINGS, kernels: opts.psKernels, threads: opts.applyThreads },
@@ -81,7 +96,9 @@ async function main(): Promise<void> {
   const restored = await coordinator.restore();
   if (restored.length) log.info('restored jobs', { jobs: restored.map((j) => `${j.id}:${j.state}@v${j.version}`) });
   else if (opts.defaultJob) {
-    const created = await coordinator.createJob({ name: `MNIST ${opts.model}`, model: opts.model, epochs: opts.epochs, ...builtinJobWire(opts.codec) });
+    // On ps tasks the default job takes what works across them: fp32 pushes, without the whole-gradient defences (docs/cluster.md).
+    const wire = ps ? { ...builtinJobWire('fp32'), normBound: 0, directionThreshold: null } : builtinJobWire(opts.codec);
+    const created = await coordinator.createJob({ name: `MNIST ${opts.model}`, model: opts.model, epochs: opts.epochs, ...wire });
     if (!created.ok) throw new Error(created.message);
   }
   const { url } = await coordinator.listen(opts.port, opts.host);
@@ -99,6 +116,7 @@ async function main(): Promise<void> {
     const started = await fleet.catch(() => null); // a stop during start-up waits for the browsers to close them
     await started?.close().catch(() => {});
     await coordinator.close(); // checkpoints every job that moved
+    await ps?.local?.close(); // after the checkpoints, which read the parameters from the tasks
     process.exit(0);
   };
   onStopSignals({
@@ -115,6 +133,20 @@ async function main(): Promise<void> {
     await fleet;
     log.info('local workers started', { workers: opts.workers });
   }
+}
+
+/** The ps tasks of the plan: started here (--ps N) or named (--cluster FILE), with the cluster token; null when embedded. */
+async function startCluster(plan: ClusterPlan, dataDir: string, tokenFile: string | undefined): Promise<{ options: PsClusterOptions; local: LocalPsTasks | null } | null> {
+  if (plan.kind === 'embedded') return null;
+  const token = resolveClusterToken({ tokenFile, dataDir });
+  if (!token.ok) throw new Error(`${token.code}: ${token.message}`);
+  if (plan.kind === 'remote') {
+    const endpoints = plan.endpoints.map((e) => `http://${formatPsEndpoint(e)}`);
+    log.info('using ps tasks', { file: plan.file, endpoints });
+    return { options: { endpoints, token: token.token }, local: null };
+  }
+  const local = await startLocalPsTasks({ tasks: plan.tasks, dataDir, tokenFile });
+  return { options: { endpoints: local.endpoints, token: token.token }, local };
 }
 
 /** The --project-* flags (or their environment defaults), validated; a bad one stops with the flag's name. */

@@ -9,6 +9,7 @@ import type { JobSpec } from './job-spec.js';
 import type { ConsistencyModeName, WorkerFieldsOf } from './modes.js';
 import type { DeltaManifest } from './param-delta.js';
 import type { RelayFrameIn, RelayFrameOut, ReplicaAssignment, ReplicaDissolved } from './replica-protocol.js';
+import type { PsRoute, PsTickets } from './ps-route.js';
 import type { Result } from './result.js';
 import type { TensorSpec } from './tensors.js';
 
@@ -63,6 +64,12 @@ export interface JobAssignment {
    * workers to form one (a job:assign with it follows). Always null when stages is 1.
    */
   replica: ReplicaAssignment | null;
+  /**
+   * Present when the job's parameters live on ps tasks (docs/cluster.md): the worker
+   * pulls and pushes its slices at the tasks, one socket each, and tells the chief of
+   * each push with an empty payload (GradientPush.psRefused says if a task refused it).
+   */
+  ps?: PsRoute;
 }
 
 export interface HelloMessage {
@@ -124,6 +131,12 @@ export interface GradientPush {
   replicaStep?: number;
   manifest: TensorManifest;
   data: ArrayBuffer | Uint8Array;
+  /**
+   * A job on ps tasks: the worker pushed its slices to the tasks and sends the chief an
+   * empty payload; this is the code of a task's refusal (the chief requeues the batches),
+   * absent when every task accepted its slices.
+   */
+  psRefused?: string;
 }
 
 export interface PushAccepted {
@@ -192,6 +205,8 @@ export interface ServerToClientEvents {
   'relay:frame': (frame: RelayFrameIn) => void;
   /** This worker's replica is gone: drop the step in flight and wait for a new job:assign. */
   'replica:dissolve': (notice: ReplicaDissolved) => void;
+  /** Fresh ps tickets for the worker's job (on ps tasks), sent before the old ones expire. */
+  'ps:tickets': (tickets: PsTickets) => void;
 }
 
 /** Per-socket state the coordinator keeps (socket.data). */

@@ -45,10 +45,18 @@ export interface PsJobCreate {
   topkRatio: number;
   /** Pushes more than this many of this task's versions old are refused (STALE). */
   maxStaleness: number;
+  /** Staleness-aware async SGD: a push τ of this task's versions old applies with the learning rate over τ. Default false. */
+  stalenessAware?: boolean;
   /** Versions kept as bases of delta pulls (0: none); the chief decides, as the coordinator does. */
   keepVersions: number;
   /** The slices' initial values, fp32, one manifest entry per slice in `slices` order. */
   initial: SlicePayload;
+  /**
+   * The optimizer's state to start from (a checkpoint's restore), fp32: per slice in
+   * `slices` order, each slot in the optimizer's order, named `<slice>:<slot>`. Absent:
+   * the optimizer's own initial state.
+   */
+  slots?: SlicePayload;
 }
 
 export interface PsJobRef {

@@ -3,11 +3,18 @@ import type { JobSpecInput } from '../shared/job-spec.js';
 import { createCoordinator, type Coordinator, type CoordinatorOptions } from '../server/coordinator.js';
 import type { Job } from '../server/jobs/job.js';
 import { setLogLevel } from '../server/logger.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { resolveClusterToken } from '../server/cluster/cluster-token.js';
+import { startLocalPsTasks } from '../server/cluster/local-ps-tasks.js';
 
 export interface Running {
   coordinator: Coordinator;
   url: string;
   job: Job;
+  /** The ps tasks' origins (empty when the parameters are in the coordinator). */
+  psEndpoints?: string[];
   close(): Promise<void>;
 }
 
@@ -20,19 +27,50 @@ export interface Running {
  * Pushes are answered BUSY only past the in-flight bounds unless `options.admission`
  * sets maxLoopDelayMs.
  */
-export async function startCoordinator(spec: JobSpecInput = {}, options: CoordinatorOptions = {}): Promise<Running> {
+export async function startCoordinator(spec: JobSpecInput = {}, options: CoordinatorOptions = {}, cluster: ClusterOption = {}): Promise<Running> {
   setLogLevel('warn');
+  const ps = cluster.ps ? await startTestPsTasks(cluster.ps, options.dataDir ?? null) : null;
   // The loop-delay bound is off unless a test sets it: a test's workers (tfjs training, gradients
   // built in the test) run on the coordinator's event loop, beside other suites on the machine,
   // so a late loop here is the test's own doing, not a queue of pushes (server/test/overload.test.ts sets it).
-  const coordinator = createCoordinator({ ...options, admission: { maxLoopDelayMs: Number.POSITIVE_INFINITY, ...options.admission } });
-  const created = await coordinator.createJob({ model: 'mlp', evalIntervalSeconds: 3600, directionThreshold: null, trustedRefreshSeconds: 3600, ...spec });
-  if (!created.ok) throw new Error(created.message);
+  const admission = { maxLoopDelayMs: Number.POSITIVE_INFINITY, ...options.admission };
+  const coordinator = createCoordinator(ps ? { ...options, admission, cluster: { ...ps.options, ...options.cluster } } : { ...options, admission });
+  const closeAll = async () => {
+    await coordinator.close();
+    await ps?.close();
+  };
+  // On ps tasks the norm bound (whole-gradient) is refused: tests there run without it unless they say otherwise.
+  const created = await coordinator.createJob({ model: 'mlp', evalIntervalSeconds: 3600, directionThreshold: null, trustedRefreshSeconds: 3600, ...(ps ? { normBound: 0 } : {}), ...spec });
+  if (!created.ok) {
+    await closeAll();
+    throw new Error(created.message);
+  }
   const { port } = await coordinator.listen(0, '127.0.0.1');
   return {
     coordinator,
     url: `http://127.0.0.1:${port}`,
     job: created.job,
-    close: () => coordinator.close(),
+    psEndpoints: ps?.options.endpoints ?? [],
+    close: closeAll,
+  };
+}
+
+export interface ClusterOption {
+  /** Start this many ps task processes (as `npm start -- --ps N` does) and keep the jobs' parameters on them. Default: none. */
+  ps?: number;
+}
+
+/** Real ps task processes with a cluster token in `dataDir` (a temporary directory when null). */
+async function startTestPsTasks(tasks: number, dataDir: string | null) {
+  const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'downpour-ps-'));
+  const token = resolveClusterToken({ dataDir: dir });
+  if (!token.ok) throw new Error(token.message);
+  const local = await startLocalPsTasks({ tasks, dataDir: dir, logLevel: 'warn' });
+  return {
+    options: { endpoints: local.endpoints, token: token.token },
+    close: async () => {
+      await local.close();
+      if (!dataDir) rmSync(dir, { recursive: true, force: true });
+    },
   };
 }

@@ -57,6 +57,7 @@ export interface JobOnTask {
   codec?: CodecId;
   topkRatio?: number;
   maxStaleness?: number;
+  stalenessAware?: boolean;
   keepVersions?: number;
 }
 
@@ -71,6 +72,7 @@ export function jobCreateMessage(keys: ClusterKeys, epoch: number, job: JobOnTas
     codec: job.codec ?? 'fp32',
     topkRatio: job.topkRatio ?? 0.01,
     maxStaleness: job.maxStaleness ?? 32,
+    ...(job.stalenessAware === undefined ? {} : { stalenessAware: job.stalenessAware }),
     keepVersions: job.keepVersions ?? 0,
     initial: encodeTensors(job.slices.map((s, i) => ({ ...s, values: job.initial[i]! }))),
   };

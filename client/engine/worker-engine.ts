@@ -22,6 +22,8 @@ import { LostLeases, runShardLoop } from './shard-loop.js';
 import { initialStatus, type EngineStatus } from './status.js';
 import { Throughput } from './throughput.js';
 import { meterSocket, TrafficMeter } from './traffic-meter.js';
+import { transportFor, type WorkerTransport } from './ps-transport.js';
+import { psTicketsSchema } from '../../shared/ps-route.js';
 
 export interface EngineOptions {
   /** Coordinator origin, e.g. http://host:3000 (a worker's own location is its script). */
@@ -57,6 +59,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class WorkerEngine {
   readonly status: EngineStatus = initialStatus();
   private socket: WorkerSocket | null = null;
+  /** The current job's transport (`ps:tickets` renews a ps one). */
+  private transport: WorkerTransport | null = null;
   private running = false;
   private loop: Promise<void> | null = null;
   private resume: (() => void) | null = null;
@@ -124,6 +128,11 @@ export class WorkerEngine {
     socket.on('job:assign', (job) => {
       this.assignment = { job, seq: this.assignment.seq + 1 };
       this.assignmentWaiter?.();
+    });
+    socket.on('ps:tickets', (tickets) => {
+      // Validated like every message: a malformed renewal is dropped, and the next one (or a re-assignment) follows.
+      const checked = psTicketsSchema.safeParse(tickets);
+      if (checked.success) this.transport?.renew(checked.data);
     });
     socket.on('disconnect', () => this.assignmentWaiter?.());
     socket.on('connect', () => (this.everConnected = true));
@@ -217,14 +226,26 @@ export class WorkerEngine {
     const stillAssigned = () => this.assignment.seq === seq && socket.connected;
     const lost = new LostLeases();
     let waitedForLease = false;
+    // The chief, or for a job on ps tasks one socket per task (ps-transport.ts).
+    const transport = transportFor(
+      job,
+      {
+        // BUSY from the chief: the same push again after a back-off (on ps tasks only the chief's
+        // empty notice is resent, never the slices the tasks took). The back-off falls inside the
+        // exchange's timing, so a throttled tab rests longer after one: an overloaded PS wants that.
+        push: (p) => sendHonouringBusy(() => this.live(socket).emitWithAck('grads:push', p), this.busy, sleep),
+        pull: (req) => this.live(socket).emitWithAck('params:pull', req),
+      },
+      { requestTimeoutMs: REQUEST_TIMEOUT_MS, onTaskSocket: (s) => meterSocket(s, this.meter) },
+    );
+    this.transport = transport;
     const exchange = (this.opts.createExchange ?? createExchange)(
       job,
       trainer,
       {
         // Timed: a round trip is part of what a batch costs at full speed (duty-cycle.ts).
-        // A BUSY push is sent again after a back-off, which is waiting, not work: outside the timing.
-        push: (p) => sendHonouringBusy(() => this.pacer.duty.timed(() => this.live(socket).emitWithAck('grads:push', p)), this.busy, sleep),
-        pull: (req) => this.pacer.duty.timed(() => this.live(socket).emitWithAck('params:pull', req)),
+        push: (p) => this.pacer.duty.timed(() => transport.push(p)),
+        pull: (req) => this.pacer.duty.timed(() => transport.pull(req)),
       },
       {
         pushed: (r, sent) => {
@@ -278,6 +299,8 @@ export class WorkerEngine {
     } finally {
       exchange.dispose();
       trainer.dispose();
+      transport.dispose();
+      if (this.transport === transport) this.transport = null;
     }
   }
 

@@ -19,7 +19,7 @@ describe('parameter-server capacity', () => {
     expect(capacityRefusal('big', 9_000_000, 1)).toEqual({
       ok: false,
       code: ErrorCode.MODEL_TOO_LARGE,
-      message: 'big has 9,000,000 parameters; one ps task holds at most 4,000,000 (4,000,000 per task): it needs 3 ps tasks: start with --ps 3 (this coordinator does not run ps tasks yet)',
+      message: 'big has 9,000,000 parameters; one ps task holds at most 4,000,000 (4,000,000 per task): it needs 3 ps tasks: start with --ps 3 or a --cluster of 3',
     });
     expect(capacityRefusal('big', 9_000_000, 2)?.message).toMatch(/^big has 9,000,000 parameters; 2 ps tasks hold at most 8,000,000 .*--ps 3/);
     expect(capacityRefusal('big', 9_000_000, 3)).toBeNull();

@@ -27,6 +27,6 @@ export function capacityRefusal(model: string, parameters: number, tasks: number
   return fail(
     ErrorCode.MODEL_TOO_LARGE,
     `${model} has ${n(parameters)} parameters; ${held} at most ${n(PARAMETERS_PER_PS_TASK * tasks)} (${n(PARAMETERS_PER_PS_TASK)} per task): ` +
-      `it needs ${needed} ps tasks: start with --ps ${needed} (this coordinator does not run ps tasks yet)`,
+      `it needs ${needed} ps tasks: start with --ps ${needed} or a --cluster of ${needed}`,
   );
 }

@@ -64,7 +64,7 @@ export function operatorRouter(d: OperatorApiDeps): Router {
     if (!body.success) return refuse(res, 400, fail(ErrorCode.BAD_REQUEST, bodyIssues(req.body, body.error.issues)));
     const spec = parseJobSpec(body.data.spec);
     if (!spec.ok) return refuse(res, 400, fail(ErrorCode.BAD_REQUEST, spec.message));
-    const beyond = presetCapacityRefusal(spec.value, d.datasets);
+    const beyond = presetCapacityRefusal(spec.value, d.datasets, d.jobs.psTasks);
     if (beyond) return refuse(res, httpStatusOf(beyond.code), beyond);
     const created = await d.jobs.create(spec.value, body.data.topology ?? null, body.data.start ?? false);
     if (!created.ok) return refuse(res, httpStatusOf(created.code), created);

@@ -8,7 +8,7 @@
 import { ErrorCode } from '../../shared/errors.js';
 import { parseJobSpec, type JobSpec } from '../../shared/job-spec.js';
 import type { EvalRecord } from '../../shared/protocol.js';
-import { fail, ok, type Result } from '../../shared/result.js';
+import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import type { CheckpointStore } from '../checkpoints/checkpoint-store.js';
 import type { Clock } from '../clock.js';
 import type { DatasetRegistry } from '../data/datasets.js';
@@ -16,7 +16,9 @@ import type { ShardStore } from '../data/shard-store.js';
 import type { EvaluationService } from '../eval/evaluator.js';
 import { createLogger } from '../logger.js';
 import type { JobStore, StoredJob } from '../store/job-store.js';
-import { Job } from './job.js';
+import { Job, type JobDeps } from './job.js';
+import type { PsCluster } from '../cluster/ps-cluster.js';
+import { psSpecRefusal, RemoteParameterService } from '../params/remote-parameter-service.js';
 import { HISTORY_POINTS } from './job-metrics.js';
 import { resumeFromCheckpoint } from './job-resume.js';
 import { buildInitialModel, ModelSpecError } from './model-init.js';
@@ -53,6 +55,15 @@ export interface JobRegistryDeps {
   admission?: PushAdmission;
   /** Tells a worker of a job split into stages that it joined a replica or that its replica is gone. */
   onReplicaNotice?: (job: Job, workerId: string, notice: ReplicaNotice) => void;
+  /** The ps tasks jobs keep their parameters on (RemoteParameterService); default null: in this process. */
+  cluster?: PsCluster | null;
+}
+
+/** A ps task refused a job's slices: the job is not created. */
+class PsRefusal extends Error {
+  constructor(readonly failure: Failure) {
+    super(failure.message);
+  }
 }
 
 export class JobRegistry {
@@ -70,9 +81,18 @@ export class JobRegistry {
     const shards = this.deps.shardStore.catalog(dataset, spec.shardSize);
     // Local mode pushes parameter deltas after H steps, not gradients: a gradient norm is no reference for them.
     const referenceNorm = spec.normBound > 0 && spec.mode !== 'local' ? await referenceGradientNorm(model, dataset, spec.batchSize) : null;
-    return new Job(id(), spec, createdAt, {
+    const jobId = id();
+    const cluster = this.deps.cluster;
+    let parameters: JobDeps['parameters'];
+    if (cluster) {
+      const remote = await RemoteParameterService.create(spec, { jobId, tensors: model.tensors, initial: model.values, cluster });
+      if ('ok' in remote) throw new PsRefusal(remote);
+      parameters = () => remote;
+    }
+    return new Job(jobId, spec, createdAt, {
       referenceNorm,
       ...this.deps,
+      parameters,
       dataset,
       shards,
       model,
@@ -94,11 +114,14 @@ export class JobRegistry {
   async create(spec: JobSpec, topology: object | null, start: boolean): Promise<Result<{ job: Job }>> {
     if (!this.deps.datasets.has(spec.dataset)) return fail(ErrorCode.BAD_REQUEST, `dataset: no dataset named "${spec.dataset}"`);
     if (spec.model !== 'custom' && topology) return fail(ErrorCode.BAD_REQUEST, 'topology: only a custom model takes a topology');
+    const unsupported = this.deps.cluster ? psSpecRefusal(spec) : null;
+    if (unsupported) return unsupported;
     let job: Job;
     try {
       job = await this.build(() => `job-${this.deps.store?.takeJobNumber() ?? this.nextId++}`, spec, topology, this.deps.clock.now());
     } catch (err) {
       if (err instanceof ModelSpecError) return fail(err.code, `model: ${err.message}`);
+      if (err instanceof PsRefusal) return err.failure;
       if (err instanceof Error && /dataset|Fashion-MNIST/i.test(err.message)) return fail(ErrorCode.BAD_REQUEST, `dataset: ${err.message}`);
       throw err;
     }
@@ -181,6 +204,11 @@ export class JobRegistry {
 
   list(): Job[] {
     return [...this.jobs.values()];
+  }
+
+  /** The ps tasks jobs are placed over (1: the parameters are in this process, one task's worth). */
+  get psTasks(): number {
+    return this.deps.cluster?.tasks ?? 1;
   }
 
   /** The job a newly free worker should train, or null when nothing is running. */

@@ -65,6 +65,7 @@ export class JobTraining {
     const names = tensors && this.tensorSet(tensors);
     if (names && 'ok' in names) return names;
     const pulled = this.d.params.pull(have);
+    if ('ok' in pulled) return pulled;
     const { version, delta } = pulled;
     // A stage holds only its own tensors: the snapshot (or delta) carries only those.
     const { manifest, data } = names ? selectTensors(pulled, names) : pulled;
@@ -138,7 +139,7 @@ export class JobTraining {
     if ('ok' in taken) return this.refusedPush(taken);
     const badLoss = refusal ?? lossRefusal(push.loss);
     // The norm is judged per batch as the lease counts them, never as the worker claims.
-    const result = badLoss ?? this.d.params.push(workerId, { baseVersion: push.baseVersion, batches: taken.to - taken.from, manifest: push.manifest, data: push.data });
+    const result = badLoss ?? this.d.params.push(workerId, { baseVersion: push.baseVersion, batches: taken.to - taken.from, manifest: push.manifest, data: push.data, psRefused: push.psRefused });
     if (result instanceof Promise) return result.then((r) => this.settled(workerId, push, taken, r));
     return this.settled(workerId, push, taken, result);
   }

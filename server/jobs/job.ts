@@ -21,6 +21,7 @@ import {
   type ParamsSnapshot,
   type PushAccepted,
 } from '../../shared/protocol.js';
+import type { PsTickets } from '../../shared/ps-route.js';
 import { fail, ok, type Result } from '../../shared/result.js';
 import type { CheckpointContent } from '../checkpoints/checkpoint-format.js';
 import type { Timer } from '../clock.js';
@@ -267,10 +268,21 @@ export class Job {
     this.timers = [];
   }
 
-  /** What a worker is told of the job; with stages, `workerId`'s stage in its replica (null while it waits). */
+  /**
+   * What a worker is told of the job: with stages, `workerId`'s stage in its replica (null
+   * while it waits); on ps tasks, fresh tickets for `workerId` (without a worker: no route).
+   */
   assignment(workerId: string | null = null): JobAssignment {
     const replica = workerId === null ? null : (this.board?.assignmentOf(workerId) ?? null);
-    return assignmentOf(this.id, this.spec, this.deps.model.topology, this.params.specs, this.deps.dataset, replica);
+    const a = assignmentOf(this.id, this.spec, this.deps.model.topology, this.params.specs, this.deps.dataset, replica);
+    const route = workerId === null ? undefined : this.params.routeFor?.(workerId);
+    return route ? { ...a, ps: route } : a;
+  }
+
+  /** Fresh tickets for `workerId`, when the job is on ps tasks (renewed before they expire). */
+  tickets(workerId: string): PsTickets | null {
+    const route = this.params.routeFor?.(workerId);
+    return route ? { jobId: this.id, tickets: route.tasks.map(({ task, ticket }) => ({ task, ticket })) } : null;
   }
 
   /** The replicas, read-only (null: the job does not split its model). */

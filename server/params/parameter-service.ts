@@ -11,6 +11,7 @@
  */
 import type { Failure, Result } from '../../shared/result.js';
 import type { ParamsSnapshot, PushAccepted } from '../../shared/protocol.js';
+import type { PsRoute } from '../../shared/ps-route.js';
 import type { TensorSpec } from '../../shared/tensors.js';
 import type { StoreSnapshot } from './parameter-store.js';
 import type { UncheckedManifest } from './push-validation.js';
@@ -23,6 +24,8 @@ export interface GradientSubmission {
   batches: number;
   manifest: UncheckedManifest;
   data: ArrayBuffer | Uint8Array;
+  /** A job on ps tasks: the code of a task's refusal of this push's slices (GradientPush.psRefused). */
+  psRefused?: string;
 }
 
 /** The parameters as a worker pulls them: whole, or as a delta from the version it holds. */
@@ -61,7 +64,8 @@ export interface ParameterView {
 
 /** What the controller alone may do. */
 export interface ParameterService extends ParameterView {
-  pull(have?: number): PulledParams;
+  /** Refused when workers pull from elsewhere (the ps tasks of a remote service). */
+  pull(have?: number): PulledParams | Failure;
   /**
    * Admits the push under the consistency mode, decodes and checks the gradient (the
    * gradient gate), and applies it or adds it to the open round. A refused gradient
@@ -84,6 +88,8 @@ export interface ParameterService extends ParameterView {
    * direction); called on the job's clock every trustedRefreshSeconds.
    */
   refreshTrusted(): void;
+  /** Where `workerId` pulls and pushes, with fresh tickets, when not at the chief (ps tasks); absent in process. */
+  routeFor?(workerId: string): PsRoute;
   /** Lets go of threads and sockets; the service must not be used after. */
   dispose(): void;
 }

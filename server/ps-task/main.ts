@@ -3,6 +3,8 @@
  * The cluster token comes from --token-file, else from <data dir>/cluster-token
  * (generated there on first start: copy it to the chief's host). A group stop
  * (SIGTERM or SIGINT) closes it; what it held lives on in the chief's checkpoints.
+ * Forked by a coordinator (`npm start -- --ps N`), it sends its port over IPC and
+ * exits when its parent is gone (server/cluster/local-ps-tasks.ts).
  */
 import { Command } from 'commander';
 import { resolveClusterToken } from '../cluster/cluster-token.js';
@@ -10,6 +12,7 @@ import { integer } from '../cli-args.js';
 import { readEnvironment } from '../config.js';
 import { configureLogging, createLogger } from '../logger.js';
 import { onStopSignals } from '../process/stop-signals.js';
+import type { PsTaskMessage } from '../cluster/local-ps-tasks.js';
 import { createPsTask } from './ps-task.js';
 
 const log = createLogger('ps-main');
@@ -34,6 +37,11 @@ async function main(): Promise<void> {
   }
   const task = createPsTask({ token: token.token });
   const { port } = await task.listen(opts.port, opts.host);
+  // Forked by a coordinator (npm start -- --ps N): it is told the port, and the task ends with its parent.
+  if (process.send) {
+    process.send({ type: 'listening', port } satisfies PsTaskMessage);
+    process.on('disconnect', () => void task.close().then(() => process.exit(0)));
+  }
   process.stdout.write(`Downpour ps task on ${opts.host}:${port}; cluster token in ${token.file}${token.generated ? ' (generated now: copy it to the chief)' : ''}\n`);
 
   onStopSignals({

@@ -193,6 +193,31 @@ describe('a ps task', () => {
     expect(await chief.emitWithAck('job:delete', { chief: chiefCredential(keys, epoch, 'job:delete', 'job-sparse'), jobId: 'job-sparse' })).toEqual({ ok: true });
   });
 
+  it('staleness-aware: a push τ of its versions old applies with the learning rate over τ, as the coordinator does', async () => {
+    const epoch = run.task.chiefEpoch;
+    const sgd = optimizerSpecSchema.parse({ type: 'sgd', learningRate: 0.1 });
+    const msg = jobCreateMessage(keys, epoch, { jobId: 'job-sa', task: TASK, slices: SLICES, initial: INITIAL, optimizer: sgd, stalenessAware: true });
+    expect(await chief.emitWithAck('job:create', msg)).toEqual({ ok: true, version: 0 });
+    const local = new ParameterStore(SLICES, INITIAL, createOptimizer(sgd));
+    const gate = new GradientGate(local, codecOf({ codec: 'fp32', topkRatio: 0.01 }), 0, null);
+    try {
+      // All computed on version 0: staleness 0, 1, 2, 3 → scales 1, 1, 1/2, 1/3.
+      for (const [seed, staleness] of [[31, 0], [32, 1], [33, 2], [34, 3]] as const) {
+        const push = gradient(seed);
+        expect(await worker.emitWithAck('grads:push', { ticket: ticket('job-sa'), jobId: 'job-sa', baseVersion: 0, ...push })).toEqual({ ok: true, version: staleness + 1, staleness });
+        const decoded = gate.check({ ...push, batches: 1 }, 'w');
+        if ('ok' in decoded) throw new Error(decoded.message);
+        local.apply(decoded, 1 / Math.max(1, staleness));
+      }
+      const snap = await chief.emitWithAck('params:snapshot', { chief: chiefCredential(keys, epoch, 'params:snapshot', 'job-sa'), jobId: 'job-sa' });
+      if (!snap.ok) throw new Error(snap.message);
+      expect(snapshotValues(snap).map(bits)).toEqual(local.snapshot().tensors.map((t) => bits(t.values)));
+    } finally {
+      local.dispose();
+      await chief.emitWithAck('job:delete', { chief: chiefCredential(keys, epoch, 'job:delete', 'job-sa'), jobId: 'job-sa' });
+    }
+  });
+
   it('answers UNKNOWN_EVENT for an event it does not serve', async () => {
     const raw = worker as unknown as { emitWithAck(e: string, p: unknown): Promise<unknown> };
     expect(await raw.emitWithAck('worker:hello', {})).toMatchObject({ code: ErrorCode.UNKNOWN_EVENT });

@@ -36,8 +36,10 @@ export const jobCreateSchema = z
     codec: z.enum(CODEC_IDS),
     topkRatio: z.number().positive().max(1),
     maxStaleness: z.number().int().min(0).max(1_000_000),
+    stalenessAware: z.boolean().optional(),
     keepVersions: z.number().int().min(0).max(MAX_KEEP_VERSIONS),
     initial: z.object({ manifest: manifestSchema, data: binary }).strict(),
+    slots: z.object({ manifest: manifestSchema, data: binary }).strict().optional(),
   })
   .strict();
 

@@ -3,7 +3,8 @@
  * here, with the job's optimizer, and the gate every push passes (payload cap, layout
  * in the job's codec, finite values). The task keeps its own version of the job (the
  * pushes it applied), so staleness is per task: a worker's base version is the one it
- * pulled from this task. Pushes apply as they come (async Downpour); round-based modes
+ * pulled from this task. Pushes apply as they come (async Downpour, or staleness-aware:
+ * the learning rate over each push's staleness here); round-based modes
  * and the norm bound (which needs the whole gradient's norm) are the chief's, later.
  */
 import type { z } from 'zod';
@@ -31,6 +32,8 @@ export class TaskJob {
     /** This task's index in the cluster, as tickets for the job name it. */
     readonly task: number,
     private readonly maxStaleness: number,
+    /** Staleness-aware SGD (server/consistency/staleness-aware.ts): the learning rate over τ for a push τ versions old. */
+    private readonly stalenessAware: boolean,
     private readonly store: ParameterStore,
     private readonly gate: GradientGate,
   ) {}
@@ -43,10 +46,23 @@ export class TaskJob {
     if (parameters > PARAMETERS_PER_PS_TASK) return fail(ErrorCode.MODEL_TOO_LARGE, `slices: ${parameters} parameters; a ps task holds at most ${PARAMETERS_PER_PS_TASK}`);
     const initial = decodeSliceValues(req.slices, req.initial.manifest, req.initial.data);
     if ('ok' in initial) return initial;
-    const store = new ParameterStore(req.slices, initial, createOptimizer(req.optimizer), { keepVersions: req.keepVersions, apply });
+    const optimizer = createOptimizer(req.optimizer);
+    let slots: Float32Array[] | null = null;
+    if (req.slots) {
+      // A checkpoint's optimizer state: per slice, each slot in the optimizer's order.
+      const specs = req.slices.flatMap((s) => optimizer.slotNames.map((n) => ({ name: `${s.name}:${n}`, shape: s.shape })));
+      const decoded = decodeSliceValues(specs, req.slots.manifest, req.slots.data);
+      if ('ok' in decoded) return decoded;
+      slots = decoded;
+    }
+    const store = new ParameterStore(req.slices, initial, optimizer, { keepVersions: req.keepVersions, apply });
+    if (slots) {
+      const per = optimizer.slotNames.length;
+      store.restore({ version: 0, applies: 0, tensors: req.slices.map((s, i) => ({ name: s.name, shape: s.shape, values: initial[i]!, slots: slots.slice(i * per, (i + 1) * per) })) });
+    }
     // The norm bound judges a whole gradient: a task sees only its slices of one, so it is the chief's to apply.
     const gate = new GradientGate(store, codecOf(req), 0, null);
-    return new TaskJob(req.jobId, req.task, req.maxStaleness, store, gate);
+    return new TaskJob(req.jobId, req.task, req.maxStaleness, req.stalenessAware ?? false, store, gate);
   }
 
   get version(): number {
@@ -66,7 +82,8 @@ export class TaskJob {
     if ('ok' in fresh) return fresh;
     const gradient = this.gate.check({ manifest, data, batches: 1 }, workerId);
     if ('ok' in gradient) return gradient;
-    return ok({ version: this.store.apply(gradient), staleness: fresh.staleness });
+    const lrScale = this.stalenessAware ? 1 / Math.max(1, fresh.staleness) : 1;
+    return ok({ version: this.store.apply(gradient, lrScale), staleness: fresh.staleness });
   }
 
   snapshot(): PsSliceSnapshot {

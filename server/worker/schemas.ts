@@ -67,6 +67,7 @@ export const pushSchema = z.object({
   manifest: manifestSchema,
   data: binary,
   replicaStep: count.optional(),
+  psRefused: z.string().min(1).max(64).optional(),
 });
 
 export const completeSchema = z.object({ jobId: id, leaseId: id });

@@ -63,7 +63,7 @@ export function attachWorkerNamespace(
       'worker:hello',
       respond('worker:hello', helloSchema, (hello) => {
         const known = socket.data.workerId;
-        if (known) return ok({ workerId: known, job: jobs.get(assignments.jobOf(known) ?? '')?.assignment() ?? null });
+        if (known) return ok({ workerId: known, job: jobs.get(assignments.jobOf(known) ?? '')?.assignment(known) ?? null });
         const worker = directory.register(socket.id, hello.userAgent);
         const job = jobs.pickFor();
         socket.data.workerId = worker.id;
@@ -155,5 +155,14 @@ export function reassignWorkers(
     assignments.assign(workerId, next?.id ?? null);
     socket.emit('job:assign', next?.assignment(workerId) ?? null);
     next?.join(workerId);
+  }
+}
+
+/** Sends every worker of a job on ps tasks fresh tickets (run well inside a ticket's lifetime). */
+export function renewTickets(nsp: WorkerNamespace, jobs: JobRegistry, assignments: WorkerAssignments): void {
+  for (const socket of nsp.sockets.values()) {
+    const workerId = socket.data.workerId;
+    const tickets = workerId ? jobs.get(assignments.jobOf(workerId) ?? '')?.tickets(workerId) : null;
+    if (tickets) socket.emit('ps:tickets', tickets);
   }
 }

@@ -1,0 +1,185 @@
+/**
+ * A worker's transport for a job whose parameters live on ps tasks: one socket per task
+ * (`/ps-worker`), pulls and pushes of each task's slices in parallel, each carrying the
+ * chief's ticket for that task. No DOM and no Node APIs: the browser engine and the Node
+ * worker (bench/node-worker.ts) share it.
+ *
+ * To the exchange it looks like the chief: a pull answers the whole model (the tasks'
+ * slices joined by the placement) under a version of its own counting, and it remembers
+ * which version of each task that pull held, so a gradient computed on it is pushed to
+ * each task stamped with that task's version (staleness is per task). Once every task
+ * answered, the chief hears of the push with an empty payload (its lease accounting
+ * credits or requeues the batches), and `psRefused` names a task's refusal.
+ */
+import { io, type Socket } from 'socket.io-client';
+import { decodeTensors, encodeTensors } from '../../shared/codec.js';
+import { ErrorCode } from '../../shared/errors.js';
+import { PS_WORKER_NAMESPACE, type PsServerEvents, type PsWorkerEvents } from '../../shared/ps-protocol.js';
+import { checkPsRoute, type CheckedRoute, type PsTickets } from '../../shared/ps-route.js';
+import type { GradientPush, JobAssignment, ParamsSnapshot, PullRequest, PushAccepted } from '../../shared/protocol.js';
+import { fail, ok, type Failure, type Result } from '../../shared/result.js';
+import { sameShape, sizeOf, type TensorSpec } from '../../shared/tensors.js';
+import type { ExchangeTransport } from './exchange.js';
+
+export type PsWorkerSocket = Socket<PsServerEvents, PsWorkerEvents>;
+
+/** Pulled versions remembered for stamping pushes: a gradient older than this many pulls is refused STALE without a send. */
+const PULLS_REMEMBERED = 64;
+
+export interface PsTransportOptions {
+  job: JobAssignment;
+  /** The assignment's ps route, checked (shared/ps-route.ts checkPsRoute). */
+  route: CheckedRoute;
+  /** Tells the chief of a push (the worker's `grads:push` on /worker). */
+  chief: (push: GradientPush) => Promise<Result<PushAccepted>>;
+  /** Opens a task's socket. Default: socket.io-client over WebSocket to `<url>/ps-worker`, reconnecting. */
+  connect?: (url: string) => PsWorkerSocket;
+  /** How long a task gets to answer. Default 30 s. */
+  requestTimeoutMs?: number;
+}
+
+export class PsTransport implements ExchangeTransport {
+  private readonly sockets: (PsWorkerSocket | null)[];
+  private readonly tickets: string[];
+  private readonly sliceSpecs: TensorSpec[][];
+  private readonly sizes: number[];
+  private readonly timeoutMs: number;
+  private pulls = 0;
+  /** Per version this transport answered, each task's version at that pull. */
+  private readonly taskVersions = new Map<number, number[]>();
+
+  constructor(private readonly o: PsTransportOptions) {
+    const { placement, tasks } = o.route;
+    const connect = o.connect ?? ((url: string) => io(url + PS_WORKER_NAMESPACE, { transports: ['websocket'], forceNew: true }) as PsWorkerSocket);
+    this.sliceSpecs = placement.byTask.map((_, t) => placement.specsOf(t));
+    // A task the placement left empty is never spoken to.
+    this.sockets = tasks.map((t) => (this.sliceSpecs[t.task]!.length ? connect(t.url) : null));
+    // A push the worker was told failed must not reach the task later: nothing waits in a send buffer across a reconnection.
+    for (const s of this.sockets) s?.on('disconnect', () => (s.sendBuffer = []));
+    this.tickets = tasks.map((t) => t.ticket);
+    this.sizes = o.job.tensors.map((t) => sizeOf(t.shape));
+    this.timeoutMs = o.requestTimeoutMs ?? 30_000;
+  }
+
+  /** Every task socket (a traffic meter counts them). */
+  get taskSockets(): PsWorkerSocket[] {
+    return this.sockets.filter((s): s is PsWorkerSocket => s !== null);
+  }
+
+  /** Takes the chief's fresh tickets for this job (`ps:tickets`). */
+  renew(t: PsTickets): void {
+    if (t.jobId !== this.o.job.jobId) return;
+    for (const { task, ticket } of t.tickets) if (task < this.tickets.length) this.tickets[task] = ticket;
+  }
+
+  async pull(_req: PullRequest): Promise<Result<ParamsSnapshot>> {
+    const jobId = this.o.job.jobId;
+    const answers = await Promise.all(this.sockets.map((s, t) => (s ? this.ask(s, 'params:pull', { ticket: this.tickets[t]!, jobId }, t) : null)));
+    const versions: number[] = [];
+    const parts: Float32Array[][] = [];
+    for (let t = 0; t < answers.length; t++) {
+      const a = answers[t];
+      if (!a) {
+        versions.push(0);
+        parts.push([]);
+        continue;
+      }
+      if (!a.ok) return a;
+      const values = this.readSlices(t, a);
+      if ('ok' in values) return values;
+      versions.push(a.version);
+      parts.push(values);
+    }
+    const version = ++this.pulls;
+    this.taskVersions.set(version, versions);
+    this.taskVersions.delete(version - PULLS_REMEMBERED);
+    const values = this.o.route.placement.joinTensors(parts, this.sizes);
+    return ok({ jobId, version, ...encodeTensors(this.o.job.tensors.map((t, i) => ({ ...t, values: values[i]! }))) });
+  }
+
+  /** Pushes each task its slices of the gradient, in parallel, then tells the chief; answers what the chief answers. */
+  async push(p: GradientPush): Promise<Result<PushAccepted>> {
+    const bases = this.taskVersions.get(p.baseVersion);
+    let refused: Failure | null = bases ? null : fail(ErrorCode.STALE, `Computed on pull ${p.baseVersion}, which this worker no longer remembers`);
+    if (bases) {
+      const grads = this.o.route.placement.splitTensors(decodeTensors(p, this.o.job.tensors));
+      const answers = await Promise.all(
+        this.sockets.map((s, t) => {
+          if (!s) return null;
+          const slices = encodeTensors(this.sliceSpecs[t]!.map((spec, i) => ({ ...spec, values: grads[t]![i]! })));
+          return this.ask(s, 'grads:push', { ticket: this.tickets[t]!, jobId: p.jobId, baseVersion: bases[t]!, ...slices }, t);
+        }),
+      );
+      refused = answers.find((a): a is Failure => a !== null && !a.ok) ?? null;
+    }
+    return this.o.chief({ ...p, manifest: { codec: p.manifest.codec, tensors: [] }, data: new Uint8Array(0), ...(refused ? { psRefused: refused.code } : {}) });
+  }
+
+  dispose(): void {
+    for (const s of this.sockets) s?.disconnect();
+  }
+
+  private async ask<E extends keyof PsWorkerEvents>(socket: PsWorkerSocket, event: E, req: Parameters<PsWorkerEvents[E]>[0], task: number): Promise<Parameters<Parameters<PsWorkerEvents[E]>[1]>[0]> {
+    type Ack = Parameters<Parameters<PsWorkerEvents[E]>[1]>[0];
+    const unreachable = (why: string) => fail(ErrorCode.PS_TASK_UNREACHABLE, `ps task ${task} ${why}`) as Ack;
+    // Sent only on a live connection: socket.io would otherwise queue it and deliver it after its answer was given up on.
+    if (!socket.connected && !(await this.connectedWithin(socket))) return unreachable(`is not connected (waited ${this.timeoutMs} ms)`);
+    // One event at a time: socket.io's typed emit cannot follow a generic event name.
+    const timed = socket.timeout(this.timeoutMs) as unknown as { emitWithAck(e: E, m: unknown): Promise<Ack> };
+    return timed.emitWithAck(event, req).catch(() => unreachable(`did not answer ${event} within ${this.timeoutMs} ms`));
+  }
+
+  /** Whether `socket` connects (a first connection, or socket.io's reconnection) within the request timeout. */
+  private connectedWithin(socket: PsWorkerSocket): Promise<boolean> {
+    return new Promise((resolve) => {
+      const connected = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        socket.off('connect', connected);
+        resolve(false);
+      }, this.timeoutMs);
+      socket.once('connect', connected);
+    });
+  }
+
+  /** Task `t`'s slices from its pull answer, checked against the placement (fp32, its slices in order). */
+  private readSlices(t: number, snap: ParamsSnapshot): Float32Array[] | Failure {
+    const specs = this.sliceSpecs[t]!;
+    const m = snap.manifest;
+    const bad = (why: string) => fail(ErrorCode.TENSOR_MISMATCH, `ps task ${t}'s pull: ${why}`);
+    if (m.codec !== 'fp32') return bad(`in ${m.codec}, not fp32`);
+    if (m.tensors.length !== specs.length) return bad(`${m.tensors.length} slices, the placement gives it ${specs.length}`);
+    for (let i = 0; i < specs.length; i++) {
+      const e = m.tensors[i]!;
+      if (e.name !== specs[i]!.name || !sameShape(e.shape, specs[i]!.shape)) return bad(`slice ${i} is "${e.name}" [${e.shape}], expected "${specs[i]!.name}" [${specs[i]!.shape}]`);
+    }
+    try {
+      return decodeTensors({ manifest: m, data: snap.data }, specs);
+    } catch (err) {
+      return bad(err instanceof Error ? err.message : String(err));
+    }
+  }
+}
+
+/** What a worker trains through: the chief, or the ps tasks of its assignment. */
+export type WorkerTransport = ExchangeTransport & {
+  /** Takes `ps:tickets` (nothing for a job at the chief). */
+  renew(t: PsTickets): void;
+  dispose(): void;
+};
+
+/**
+ * The transport for `job`: `chief` itself, or for a job on ps tasks a PsTransport over
+ * the assignment's route, checked first (throws with the reason when it does not check).
+ * `onTaskSocket` sees each task socket (a traffic meter counts them).
+ */
+export function transportFor(job: JobAssignment, chief: ExchangeTransport, options: { requestTimeoutMs?: number; onTaskSocket?: (s: PsWorkerSocket) => void } = {}): WorkerTransport {
+  if (!job.ps) return { push: (p) => chief.push(p), pull: (r) => chief.pull(r), renew: () => {}, dispose: () => {} };
+  const route = checkPsRoute(job.ps, job.tensors);
+  if ('error' in route) throw new Error(route.error);
+  const transport = new PsTransport({ job, route, chief: (p) => chief.push(p), requestTimeoutMs: options.requestTimeoutMs });
+  for (const s of transport.taskSockets) options.onTaskSocket?.(s);
+  return transport;
+}

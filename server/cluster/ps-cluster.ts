@@ -1,0 +1,110 @@
+/**
+ * The chief's side of a cluster of ps tasks: one control socket per task (socket.io-
+ * client to its `/ps-control`), every message signed with this chief's epoch
+ * (chief-fence.ts), and the ticket signer for workers' assignments. Jobs' remote
+ * parameter services (server/params/remote-parameter-service.ts) share it; the
+ * coordinator closes it after its jobs.
+ */
+import { io, type Socket } from 'socket.io-client';
+import { ErrorCode } from '../../shared/errors.js';
+import { PS_CONTROL_NAMESPACE, type PsControlEvents, type PsServerEvents } from '../../shared/ps-protocol.js';
+import { fail } from '../../shared/result.js';
+import { systemClock, type Clock } from '../clock.js';
+import { createLogger, redactSecret } from '../logger.js';
+import { chiefCredential } from './chief-fence.js';
+import { deriveClusterKeys } from './cluster-keys.js';
+import { DEFAULT_PARTITION_BYTES } from './placement.js';
+import { DEFAULT_TICKET_TTL_MS, TicketSigner } from './tickets.js';
+
+const log = createLogger('ps-cluster');
+
+type PsControlClient = Socket<PsServerEvents, PsControlEvents>;
+
+export interface PsClusterOptions {
+  /** Task i's origin (`http://host:port`) at index i. Required, 1..MAX_PS_TASKS. */
+  endpoints: string[];
+  /** The cluster token the tasks were started with. Required. */
+  token: string;
+  /**
+   * This chief's epoch: tasks refuse control messages from an older one. Default: the
+   * wall clock in ms when the coordinator started, so a restarted chief outranks the
+   * one it replaces (a chief lease will hand these out later).
+   */
+  epoch?: number;
+  /** Ticket expiry. Default: systemClock. */
+  clock?: Clock;
+  /** Tensors of more bytes are split by rows over the tasks. Default DEFAULT_PARTITION_BYTES (1 MiB). */
+  partitionBytes?: number;
+  /** How long a task gets to answer a control message. Default 30 s. */
+  requestTimeoutMs?: number;
+  /** How long a worker's ticket lasts; renewed at half of it. Default DEFAULT_TICKET_TTL_MS (10 minutes). */
+  ticketTtlMs?: number;
+}
+
+/** The ack type of control event E. */
+type AckOf<E extends keyof PsControlEvents> = Parameters<Parameters<PsControlEvents[E]>[1]>[0];
+/** Control event E's request without the credential the cluster adds. */
+type BodyOf<E extends keyof PsControlEvents> = Omit<Parameters<PsControlEvents[E]>[0], 'chief'>;
+
+export class PsCluster {
+  readonly endpoints: readonly string[];
+  readonly epoch: number;
+  readonly partitionBytes: number;
+  readonly ticketTtlMs: number;
+  readonly signer: TicketSigner;
+  private readonly keys;
+  private readonly sockets: PsControlClient[];
+  private readonly timeoutMs: number;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly stopRedacting: () => void;
+
+  constructor(options: PsClusterOptions) {
+    if (options.endpoints.length < 1) throw new RangeError('A cluster has at least one ps task');
+    this.keys = deriveClusterKeys(options.token);
+    this.stopRedacting = redactSecret(options.token);
+    this.endpoints = Object.freeze([...options.endpoints]);
+    this.epoch = options.epoch ?? Date.now();
+    this.partitionBytes = options.partitionBytes ?? DEFAULT_PARTITION_BYTES;
+    this.ticketTtlMs = options.ticketTtlMs ?? DEFAULT_TICKET_TTL_MS;
+    this.timeoutMs = options.requestTimeoutMs ?? 30_000;
+    const clock = options.clock ?? systemClock;
+    this.signer = new TicketSigner(this.keys, () => clock.now(), { ttlMs: this.ticketTtlMs });
+    // socket.io-client buffers messages until connected and reconnects a task that restarts.
+    this.sockets = this.endpoints.map((url, task) => {
+      const socket: PsControlClient = io(url + PS_CONTROL_NAMESPACE, { transports: ['websocket'], forceNew: true });
+      socket.on('connect', () => log.info('ps task connected', { task, url }));
+      socket.on('disconnect', (reason) => {
+        // Our own close is no news; anything else is a task gone or a network between.
+        if (reason !== 'io client disconnect') log.warn('ps task disconnected', { task, url, reason });
+      });
+      return socket;
+    });
+  }
+
+  get tasks(): number {
+    return this.endpoints.length;
+  }
+
+  /** Sends `event` to task `task` with this chief's credential; a task that does not answer in time is PS_TASK_UNREACHABLE. */
+  request<E extends keyof PsControlEvents>(task: number, event: E, body: BodyOf<E>): Promise<AckOf<E>> {
+    const socket = this.sockets[task];
+    if (!socket) return Promise.resolve(fail(ErrorCode.BAD_REQUEST, `No ps task ${task}`) as AckOf<E>);
+    const jobId = 'jobId' in body && typeof body.jobId === 'string' ? body.jobId : null;
+    const message = { ...body, chief: chiefCredential(this.keys, this.epoch, event, jobId) };
+    // One event at a time: socket.io's typed emit cannot follow a generic event name.
+    const timed = socket.timeout(this.timeoutMs) as unknown as { emitWithAck(e: E, m: unknown): Promise<AckOf<E>> };
+    const sent = timed
+      .emitWithAck(event, message)
+      .catch((): AckOf<E> => fail(ErrorCode.PS_TASK_UNREACHABLE, `ps task ${task} (${this.endpoints[task]}) did not answer ${event} within ${this.timeoutMs} ms`) as AckOf<E>);
+    this.inFlight.add(sent);
+    void sent.finally(() => this.inFlight.delete(sent));
+    return sent;
+  }
+
+  /** Waits for the messages already sent (a job's deletion at shutdown), then closes the sockets. */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
+    for (const s of this.sockets) s.disconnect();
+    this.stopRedacting();
+  }
+}

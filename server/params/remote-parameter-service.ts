@@ -1,0 +1,243 @@
+/**
+ * A job's parameters on ps tasks (TensorFlow's `ps` jobs): the placement splits the
+ * model's tensors into slices, `job:create` gives each task its slices' initial values,
+ * and workers pull and push those slices at the tasks directly, with the chief's
+ * tickets (routeFor). The chief keeps what is whole-job: the global step, evaluation
+ * and export (values(), which gathers every task's part), checkpoints (snapshot(),
+ * values and optimizer state) and their restore.
+ *
+ * How the chief learns of pushes: once every task answered a worker's push of its
+ * slices, the worker sends the chief `grads:push` with an empty payload, naming its
+ * lease and batches as always, and `psRefused` with a task's refusal code if one refused.
+ * The chief's lease accounting then works unchanged (batches credited or requeued,
+ * faults counted), and push() here counts the global step. The chief trusts the worker's
+ * word that the tasks accepted: a liar can be credited for examples it did not train,
+ * but cannot move a parameter without a task's consent (its ticket and the task's gate).
+ * The alternative, tasks reporting accepted pushes to the chief, would need a task to
+ * know leases; docs/cluster.md weighs the two.
+ *
+ * Only what works element by element across tasks is offered: async Downpour (plain or
+ * staleness-aware, each task scaling by its own staleness) with fp32 pushes. Round modes, other codecs, the norm bound and the direction check (which need
+ * the whole gradient) are refused at job creation (psSpecRefusal).
+ */
+import { encodeTensors, asBytes } from '../../shared/codec.js';
+import { ALL_ERROR_CODES, ErrorCode } from '../../shared/errors.js';
+import type { JobSpec } from '../../shared/job-spec.js';
+import { Placement, type PlacementJson } from '../../shared/placement.js';
+import type { PushAccepted } from '../../shared/protocol.js';
+import type { PsRoute } from '../../shared/ps-route.js';
+import { fail, ok, type Failure, type Result } from '../../shared/result.js';
+import { sizeOf, type TensorSpec } from '../../shared/tensors.js';
+import type { PsCluster } from '../cluster/ps-cluster.js';
+import { psOptimizerSpec } from '../consistency/registry.js';
+import { createLogger } from '../logger.js';
+import { createOptimizer } from './optimizers.js';
+import type { GradientSubmission, ModeCounters, ParameterService, PulledParams, VersionedValues } from './parameter-service.js';
+import type { StoreSnapshot } from './parameter-store.js';
+import { readSlicePart, type SlicePart } from './slice-parts.js';
+
+const log = createLogger('remote-params');
+
+export interface RemoteParameterOptions {
+  jobId: string;
+  /** The model's tensors and their initial values, in order. */
+  tensors: readonly TensorSpec[];
+  initial: readonly Float32Array[];
+  cluster: PsCluster;
+}
+
+/** Why `spec` cannot run on ps tasks yet, or null (docs/cluster.md lists what is refused and why). */
+export function psSpecRefusal(spec: JobSpec): Failure | null {
+  const refuse = (field: string, why: string) => fail(ErrorCode.PS_UNSUPPORTED, `${field}: ${why} (this coordinator keeps its parameters on ps tasks)`);
+  if (spec.mode !== 'async' && spec.mode !== 'staleness-aware') return refuse('mode', `only async and staleness-aware modes run across ps tasks yet, not ${spec.mode}`);
+  if (spec.codec !== 'fp32') return refuse('codec', `workers push fp32 slices to ps tasks; ${spec.codec} per slice is not there yet`);
+  if (spec.normBound > 0) return refuse('normBound', 'the norm bound judges the whole gradient, which no task sees: set it to 0');
+  if (spec.directionThreshold !== null) return refuse('directionThreshold', 'the direction check needs the whole gradient, which no task sees: set it to null');
+  if (spec.stages > 1) return refuse('stages', "a replica's stages commit one whole-model step at the chief, which holds no parameters here: model parallelism over ps tasks is not there yet");
+  return null;
+}
+
+export class RemoteParameterService implements ParameterService {
+  private step = 0;
+  private readonly route: PlacementJson;
+  private readonly slotNames: readonly string[];
+  /** Tasks holding at least one slice (a small model over many tasks leaves some empty). */
+  private readonly used: number[];
+  private disposed = false;
+
+  private constructor(
+    private readonly spec: JobSpec,
+    private readonly o: RemoteParameterOptions,
+    private readonly placement: Placement,
+  ) {
+    this.route = placement.toJSON();
+    this.slotNames = createOptimizer(psOptimizerSpec(spec)).slotNames;
+    this.used = placement.byTask.flatMap((slices, t) => (slices.length ? [t] : []));
+  }
+
+  /** Places the job over the cluster and creates its slices on every task; a coded refusal when a task refuses. */
+  static async create(spec: JobSpec, o: RemoteParameterOptions): Promise<RemoteParameterService | Failure> {
+    const placement = Placement.of(o.tensors, { tasks: o.cluster.tasks, partitionBytes: o.cluster.partitionBytes });
+    const service = new RemoteParameterService(spec, o, placement);
+    const created = await service.createSlices(placement.splitTensors(o.initial), null);
+    if (created) return created;
+    log.info('job placed on ps tasks', { job: o.jobId, tasks: placement.tasks, bytesPerTask: placement.bytesPerTask });
+    return service;
+  }
+
+  get version(): number {
+    return this.step;
+  }
+
+  get specs(): readonly TensorSpec[] {
+    return this.o.tensors;
+  }
+
+  get parameterCount(): number {
+    return this.placement.parameters;
+  }
+
+  get slotCount(): number {
+    return this.slotNames.length;
+  }
+
+  /** Where this job's slices are: the API shows it. */
+  get placementJson(): PlacementJson {
+    return this.route;
+  }
+
+  counters(): ModeCounters {
+    return { rounds: 0, timedOut: 0 };
+  }
+
+  pull(): Failure {
+    return fail(ErrorCode.BAD_REQUEST, `Job ${this.o.jobId} keeps its parameters on ps tasks: pull them there (the assignment's ps route)`);
+  }
+
+  /** The worker's word that the tasks took (or refused) its slices: the global step moves, or the push is refused with the task's code. */
+  push(_workerId: string, s: GradientSubmission): Result<PushAccepted> {
+    if (s.psRefused !== undefined) {
+      const code = (ALL_ERROR_CODES as readonly string[]).includes(s.psRefused) ? (s.psRefused as ErrorCode) : ErrorCode.BAD_REQUEST;
+      return fail(code, `A ps task refused this push's slices (${s.psRefused})`);
+    }
+    if (s.manifest.tensors.length || asBytes(s.data).byteLength) {
+      return fail(ErrorCode.BAD_REQUEST, `Job ${this.o.jobId} takes gradients at its ps tasks: push the slices there and tell the chief with an empty payload`);
+    }
+    this.step += 1;
+    // Staleness is each task's (they answered the worker); the chief sees none.
+    return ok({ version: this.step, staleness: 0 });
+  }
+
+  leave(): void {}
+
+  forget(): void {}
+
+  halt(): void {}
+
+  refreshTrusted(): void {}
+
+  routeFor(workerId: string): PsRoute {
+    const { signer, endpoints } = this.o.cluster;
+    return { tasks: endpoints.map((url, task) => ({ task, url, ticket: signer.sign({ worker: workerId, job: this.o.jobId, task }) })), placement: this.route };
+  }
+
+  async values(): Promise<VersionedValues> {
+    const version = this.step;
+    const parts = await this.gather();
+    return { version, specs: this.o.tensors, values: this.placement.joinTensors(parts.map((p) => p.values), this.sizes()) };
+  }
+
+  async snapshot(): Promise<StoreSnapshot> {
+    const version = this.step;
+    const parts = await this.gather();
+    const values = this.placement.joinTensors(parts.map((p) => p.values), this.sizes());
+    const slots = this.slotNames.map((_, k) => this.placement.joinTensors(parts.map((p) => p.slots.map((s) => s[k]!)), this.sizes()));
+    return {
+      version,
+      applies: version,
+      tensors: this.o.tensors.map((t, i) => ({ name: t.name, shape: [...t.shape], values: values[i]!, slots: slots.map((s) => s[i]!) })),
+    };
+  }
+
+  /** Re-creates every task's slices from a checkpoint's values and optimizer state; the global step resumes at its version. */
+  async restore(snap: StoreSnapshot): Promise<void> {
+    const sizes = this.sizes();
+    if (snap.tensors.length !== sizes.length) throw new Error(`Checkpoint has ${snap.tensors.length} tensors, the model ${sizes.length}`);
+    snap.tensors.forEach((t, i) => {
+      if (t.values.length !== sizes[i] || t.slots.length !== this.slotNames.length || t.slots.some((s) => s.length !== sizes[i])) {
+        throw new Error(`Checkpoint tensor ${i} does not fit "${this.o.tensors[i]!.name}"`);
+      }
+    });
+    const slots = this.slotNames.map((_, k) => this.placement.splitTensors(snap.tensors.map((t) => t.slots[k]!)));
+    const refused = await this.createSlices(this.placement.splitTensors(snap.tensors.map((t) => t.values)), slots);
+    if (refused) throw new Error(`Restoring on the ps tasks: ${refused.code}: ${refused.message}`);
+    this.step = snap.version;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const task of this.used) {
+      void this.o.cluster.request(task, 'job:delete', { jobId: this.o.jobId }).then((r) => {
+        if (!r.ok && r.code !== ErrorCode.UNKNOWN_JOB) log.warn('ps task kept a deleted job', { job: this.o.jobId, task, code: r.code });
+      });
+    }
+  }
+
+  private sizes(): number[] {
+    return this.o.tensors.map((t) => sizeOf(t.shape));
+  }
+
+  /**
+   * Creates the job's slices on every task that holds some, with `values` (and optimizer
+   * `slots[k][task][slice]` when restoring). A task that already holds the job (a chief
+   * restarted while its tasks ran on) is given it anew: the checkpoint restore follows.
+   * On a refusal the tasks that accepted are told to delete theirs.
+   */
+  private async createSlices(values: Float32Array[][], slots: Float32Array[][][] | null): Promise<Failure | null> {
+    const { cluster, jobId } = { cluster: this.o.cluster, jobId: this.o.jobId };
+    const createOn = async (task: number): Promise<Result> => {
+      const slices = this.placement.byTask[task]!;
+      const message = {
+        jobId,
+        task,
+        slices: this.placement.specsOf(task),
+        optimizer: psOptimizerSpec(this.spec),
+        codec: this.spec.codec,
+        topkRatio: this.spec.topkRatio,
+        maxStaleness: this.spec.maxStaleness,
+        // Each task judges a push's staleness by its own version, so each scales by its own τ.
+        stalenessAware: this.spec.mode === 'staleness-aware',
+        keepVersions: 0,
+        initial: encodeTensors(slices.map((s, i) => ({ name: s.name, shape: s.shape, values: values[task]![i]! }))),
+        ...(slots && this.slotNames.length
+          ? { slots: encodeTensors(slices.flatMap((s, i) => this.slotNames.map((n, k) => ({ name: `${s.name}:${n}`, shape: s.shape, values: slots[k]![task]![i]! })))) }
+          : {}),
+      };
+      const first = await cluster.request(task, 'job:create', message);
+      if (first.ok || first.code !== ErrorCode.CONFLICT) return first;
+      const deleted = await cluster.request(task, 'job:delete', { jobId });
+      return deleted.ok ? cluster.request(task, 'job:create', message) : deleted;
+    };
+    const results = await Promise.all(this.used.map(createOn));
+    const refused = results.find((r): r is Failure => !r.ok);
+    if (!refused) return null;
+    const task = this.used[results.indexOf(refused)]!;
+    await Promise.all(this.used.filter((_, i) => results[i]!.ok).map((t) => cluster.request(t, 'job:delete', { jobId })));
+    return { ...refused, message: `ps task ${task}: ${refused.message}` };
+  }
+
+  /** Every task's part, in task order (empty for a task holding none). */
+  private async gather(): Promise<SlicePart[]> {
+    return Promise.all(
+      this.placement.byTask.map(async (slices, task): Promise<SlicePart> => {
+        if (!slices.length) return { version: 0, values: [], slots: [] };
+        const snap = await this.o.cluster.request(task, 'params:snapshot', { jobId: this.o.jobId });
+        if (!snap.ok) throw new Error(`ps task ${task}: ${snap.code}: ${snap.message}`);
+        const part = readSlicePart(snap, slices, this.slotNames);
+        if (typeof part === 'string') throw new Error(`ps task ${task}'s snapshot of job ${this.o.jobId}: ${part}`);
+        return part;
+      }),
+    );
+  }
+}

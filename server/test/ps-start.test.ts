@@ -1,0 +1,112 @@
+/**
+ * `npm start -- --ps 2` and `npm start -- --cluster FILE` as an operator runs them: the
+ * coordinator keeps its default job's parameters on ps tasks (its own child processes,
+ * or running ones a ClusterSpec names), a worker trains through them, and one SIGTERM to
+ * the group is one clean stop: exit 0, a checkpoint where the job moved (read back from
+ * the tasks), and the tasks it started gone.
+ */
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, expect, it } from 'vitest';
+import { PsTransport } from '../../client/engine/ps-transport.js';
+import { encodeTensors } from '../../shared/codec.js';
+import { checkPsRoute } from '../../shared/ps-route.js';
+import { sizeOf } from '../../shared/tensors.js';
+import { ProcessGroup } from '../../farm/process-group.js';
+import { descendants, isAlive, signalProcess, type ProcessInfo } from '../../farm/process-tree.js';
+import { connectTestWorker, leaseShard } from '../../test-support/index.js';
+import { startPsTask, type RunningPsTask } from '../../test-support/ps-clients.js';
+import { resolveClusterToken } from '../cluster/cluster-token.js';
+
+let group: ProcessGroup | null = null;
+const seen: ProcessInfo[] = [];
+const tasks: RunningPsTask[] = [];
+afterEach(async () => {
+  group?.kill();
+  for (const p of seen.splice(0)) signalProcess(p, 'SIGKILL');
+  await Promise.all(tasks.splice(0).map((t) => t.close()));
+});
+
+function start(dataDir: string, args: string[]): ProcessGroup {
+  group = new ProcessGroup('start', ['--port', '0', '--host', '127.0.0.1', '--no-build', '--data-dir', dataDir, '--model', 'mlp', ...args], { DOWNPOUR_LOG: 'info' });
+  return group;
+}
+
+function checkpointVersions(dataDir: string, jobId: string): number[] {
+  return readdirSync(join(dataDir, 'checkpoints', jobId))
+    .map((name) => /^ckpt-(\d+)\.dpck$/.exec(name))
+    .filter((m) => m !== null)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b);
+}
+
+/** Three pushes through the job's ps tasks from a socket.io worker; the job id and the chief's version after them. */
+async function trainThrough(url: string): Promise<{ jobId: string; version: number; taskUrls: string[] }> {
+  const worker = await connectTestWorker(url);
+  try {
+    const hello = await worker.emitWithAck('worker:hello', { userAgent: 'vitest' });
+    if (!hello.ok || !hello.job) throw new Error('no job');
+    const job = hello.job;
+    const route = checkPsRoute(job.ps, job.tensors);
+    if ('error' in route) throw new Error(route.error);
+    const transport = new PsTransport({ job, route, chief: (p) => worker.emitWithAck('grads:push', p) });
+    try {
+      const { leaseId } = await leaseShard(worker, job.jobId);
+      let version = 0;
+      for (let i = 0; i < 3; i++) {
+        const pulled = await transport.pull({ jobId: job.jobId });
+        if (!pulled.ok) throw new Error(pulled.message);
+        const payload = encodeTensors(job.tensors.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(1e-3) })));
+        const ack = await transport.push({ jobId: job.jobId, leaseId, baseVersion: pulled.version, batches: 1, loss: 2, ...payload });
+        if (!ack.ok) throw new Error(`${ack.code}: ${ack.message}`);
+        version = ack.version;
+      }
+      return { jobId: job.jobId, version, taskUrls: route.tasks.map((t) => t.url) };
+    } finally {
+      transport.dispose();
+    }
+  } finally {
+    worker.disconnect();
+  }
+}
+
+it('--ps 2: trains through two task processes it started; one SIGTERM to the group checkpoints and stops them, exit 0', { timeout: 120_000 }, async () => {
+  const dataDir = join(mkdtempSync(join(tmpdir(), 'downpour-ps-start-')), 'data');
+  const g = start(dataDir, ['--ps', '2']);
+  const url = (await g.waitForLine(/open (http:\/\/\S+?)\/? to donate/, 90_000))[1]!;
+  const psTasks = descendants(g.pid).filter((p) => p.cmdline.includes('ps-task/main.ts'));
+  seen.push(...psTasks);
+  expect(psTasks).toHaveLength(2);
+
+  const { jobId, version, taskUrls } = await trainThrough(url);
+  expect(version).toBe(3);
+  expect(taskUrls).toHaveLength(2);
+
+  g.signal('SIGTERM');
+  expect(await g.exited, g.log).toEqual({ code: 0, signal: null });
+  expect(g.log).not.toMatch(/exiting without waiting/);
+  // The final checkpoint read the parameters back from the tasks before they were stopped.
+  expect(checkpointVersions(dataDir, jobId).at(-1), g.log).toBe(3);
+  expect(psTasks.filter(isAlive), 'ps tasks left behind').toEqual([]);
+});
+
+it('--cluster FILE: uses the running tasks the ClusterSpec names, with the token file they share', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'downpour-cluster-start-'));
+  const token = resolveClusterToken({ dataDir: join(dir, 'tasks') });
+  if (!token.ok) throw new Error(token.message);
+  for (let t = 0; t < 2; t++) tasks.push(await startPsTask({ token: token.token }));
+  writeFileSync(join(dir, 'cluster.json'), JSON.stringify({ ps: tasks.map((t) => t.url.replace('http://', '')) }));
+  const g = start(join(dir, 'data'), ['--cluster', join(dir, 'cluster.json'), '--token-file', token.file]);
+  const url = (await g.waitForLine(/open (http:\/\/\S+?)\/? to donate/, 90_000))[1]!;
+
+  const { jobId, version, taskUrls } = await trainThrough(url);
+  expect(version).toBe(3);
+  expect(taskUrls).toEqual(tasks.map((t) => t.url));
+
+  g.signal('SIGTERM');
+  expect(await g.exited, g.log).toEqual({ code: 0, signal: null });
+  expect(checkpointVersions(join(dir, 'data'), jobId).at(-1), g.log).toBe(3);
+  // Tasks it did not start keep running (they belong to whoever started them).
+  expect(tasks.every((t) => t.task.httpServer.listening)).toBe(true);
+});
