@@ -81,6 +81,8 @@ export const ErrorCode = {
   PS_UNSUPPORTED: 'PS_UNSUPPORTED',
   /** A ps task did not answer the chief in time (down, or unreachable). */
   PS_TASK_UNREACHABLE: 'PS_TASK_UNREACHABLE',
+  /** A push on ps tasks told the chief without every task's valid, unused receipt for it: nothing is credited. */
+  BAD_RECEIPT: 'BAD_RECEIPT',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -137,6 +137,8 @@ export interface GradientPush {
    * absent when every task accepted its slices.
    */
   psRefused?: string;
+  /** A job on ps tasks: each task's receipt that it applied this push's slices (the chief credits nothing without all of them). */
+  psReceipts?: { task: number; version: number; receipt: string }[];
 }
 
 export interface PushAccepted {

@@ -120,8 +120,11 @@ export interface PsGradientPush {
 export interface PsWorkerEvents {
   /** This task's slices of the job, fp32, at its current version (or a delta since `have`). */
   'params:pull': (req: PsPullRequest, ack: (r: Result<ParamsSnapshot>) => void) => void;
-  'grads:push': (push: PsGradientPush, ack: (r: Result<PushAccepted>) => void) => void;
+  'grads:push': (push: PsGradientPush, ack: (r: Result<PsPushAccepted>) => void) => void;
 }
+
+/** A task's answer to an applied push: with its receipt, which the worker shows the chief to be credited (server/cluster/push-receipts.ts). */
+export type PsPushAccepted = PushAccepted & { receipt: string };
 
 /** The task pushes nothing unasked, yet. */
 export type PsServerEvents = Record<string, never>;

@@ -101,6 +101,7 @@ export class PsTransport implements ExchangeTransport {
   async push(p: GradientPush): Promise<Result<PushAccepted>> {
     const bases = this.taskVersions.get(p.baseVersion);
     let refused: Failure | null = bases ? null : fail(ErrorCode.STALE, `Computed on pull ${p.baseVersion}, which this worker no longer remembers`);
+    let receipts: { task: number; version: number; receipt: string }[] = [];
     if (bases) {
       const grads = this.o.route.placement.splitTensors(decodeTensors(p, this.o.job.tensors));
       const answers = await Promise.all(
@@ -111,8 +112,11 @@ export class PsTransport implements ExchangeTransport {
         }),
       );
       refused = answers.find((a): a is Failure => a !== null && !a.ok) ?? null;
+      // Each task's receipt: the chief credits the push only with all of them (server/cluster/push-receipts.ts).
+      if (!refused) receipts = answers.flatMap((a, task) => (a?.ok ? [{ task, version: a.version, receipt: a.receipt }] : []));
     }
-    return this.o.chief({ ...p, manifest: { codec: p.manifest.codec, tensors: [] }, data: new Uint8Array(0), ...(refused ? { psRefused: refused.code } : {}) });
+    const notice = refused ? { psRefused: refused.code } : { psReceipts: receipts };
+    return this.o.chief({ ...p, manifest: { codec: p.manifest.codec, tensors: [] }, data: new Uint8Array(0), ...notice });
   }
 
   dispose(): void {

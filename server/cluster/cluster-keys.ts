@@ -1,6 +1,6 @@
 /**
  * The keys a cluster derives from its one shared secret, the cluster token: one signs
- * workers' tickets, the other proves the chief's control messages. Each is
+ * workers' tickets, one proves the chief's control messages, one signs tasks' push receipts. Each is
  * HMAC-SHA256(token, purpose), so a MAC made for one purpose never verifies for the
  * other, and the token itself never crosses the wire. HMAC, not SHA-256(key ‖ message):
  * a MAC cannot be extended into one over a longer message.
@@ -17,6 +17,8 @@ export interface ClusterKeys {
   readonly ticketKey: Buffer;
   /** Signs and checks chief credentials (server/cluster/chief-fence.ts). */
   readonly controlKey: Buffer;
+  /** Signs a task's receipts for the pushes it applied, which the chief checks before crediting (server/cluster/push-receipts.ts). */
+  readonly receiptKey: Buffer;
 }
 
 /** Why `token` cannot be a cluster token, or null when it can. */
@@ -30,7 +32,7 @@ export function deriveClusterKeys(token: string): ClusterKeys {
   const problem = clusterTokenProblem(token);
   if (problem) throw new RangeError(problem);
   const derive = (purpose: string) => createHmac('sha256', token).update(purpose).digest();
-  return { ticketKey: derive('downpour ps ticket v1'), controlKey: derive('downpour ps control v1') };
+  return { ticketKey: derive('downpour ps ticket v1'), controlKey: derive('downpour ps control v1'), receiptKey: derive('downpour ps receipt v1') };
 }
 
 /** HMAC-SHA256 of `message` under `key`. */

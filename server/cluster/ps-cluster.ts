@@ -5,6 +5,7 @@
  * parameter services (server/params/remote-parameter-service.ts) share it; the
  * coordinator closes it after its jobs.
  */
+import { ReceiptLedger } from './push-receipts.js';
 import { io, type Socket } from 'socket.io-client';
 import { ErrorCode } from '../../shared/errors.js';
 import { PS_CONTROL_NAMESPACE, type PsControlEvents, type PsServerEvents } from '../../shared/ps-protocol.js';
@@ -79,6 +80,11 @@ export class PsCluster {
       });
       return socket;
     });
+  }
+
+  /** The receipts `jobId`'s pushes must carry from `tasks` (those holding its slices) to be credited. */
+  receiptLedger(jobId: string, tasks: readonly number[]): ReceiptLedger {
+    return new ReceiptLedger(this.keys, jobId, tasks);
   }
 
   get tasks(): number {

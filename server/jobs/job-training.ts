@@ -139,7 +139,7 @@ export class JobTraining {
     if ('ok' in taken) return this.refusedPush(taken);
     const badLoss = refusal ?? lossRefusal(push.loss);
     // The norm is judged per batch as the lease counts them, never as the worker claims.
-    const result = badLoss ?? this.d.params.push(workerId, { baseVersion: push.baseVersion, batches: taken.to - taken.from, manifest: push.manifest, data: push.data, psRefused: push.psRefused });
+    const result = badLoss ?? this.d.params.push(workerId, { baseVersion: push.baseVersion, batches: taken.to - taken.from, manifest: push.manifest, data: push.data, psRefused: push.psRefused, psReceipts: push.psReceipts });
     if (result instanceof Promise) return result.then((r) => this.settled(workerId, push, taken, r));
     return this.settled(workerId, push, taken, result);
   }

@@ -40,6 +40,7 @@ const FAULTS: ReadonlySet<string> = new Set<ErrorCode>([
   ErrorCode.PAYLOAD_TOO_LARGE,
   ErrorCode.NON_FINITE,
   ErrorCode.NORM_OUTLIER,
+  ErrorCode.BAD_RECEIPT,
 ]);
 
 export interface PushAccountingOptions {

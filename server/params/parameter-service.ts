@@ -10,7 +10,7 @@
  * the in-process hot path gains neither an allocation nor a microtask.
  */
 import type { Failure, Result } from '../../shared/result.js';
-import type { ParamsSnapshot, PushAccepted } from '../../shared/protocol.js';
+import type { GradientPush, ParamsSnapshot, PushAccepted } from '../../shared/protocol.js';
 import type { PsRoute } from '../../shared/ps-route.js';
 import type { TensorSpec } from '../../shared/tensors.js';
 import type { StoreSnapshot } from './parameter-store.js';
@@ -26,6 +26,8 @@ export interface GradientSubmission {
   data: ArrayBuffer | Uint8Array;
   /** A job on ps tasks: the code of a task's refusal of this push's slices (GradientPush.psRefused). */
   psRefused?: string;
+  /** A job on ps tasks: each task's receipt for this push (GradientPush.psReceipts). */
+  psReceipts?: GradientPush['psReceipts'];
 }
 
 /** The parameters as a worker pulls them: whole, or as a delta from the version it holds. */

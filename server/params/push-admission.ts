@@ -61,7 +61,8 @@ export class PushAdmission {
   private readonly maxInFlightBytes: number;
   private readonly maxLoopDelayMs: number;
   private readonly retryAfterMs: number;
-  private readonly loop: LoopDelay;
+  /** Samples the loop's lateness; null when the bound is off (Infinity): no timer at all then. */
+  private readonly loop: LoopDelay | null;
   private readonly random: () => number;
   /** The hint a late loop's refusals carry now. */
   private loopHintMs: number;
@@ -80,10 +81,12 @@ export class PushAdmission {
     }
     this.loopHintMs = this.retryAfterMs;
     // By the time between samples, not their count: a late loop samples seldom.
-    this.loop = new LoopDelay(clock, o.sampleMs ?? 20, (late, since) => {
-      this.loopHintMs =
-        late > this.maxLoopDelayMs ? Math.min(MAX_LOOP_HINT_MS, this.loopHintMs * 2 ** (since / 1000)) : Math.max(this.retryAfterMs, this.loopHintMs * 2 ** (-since / 500));
-    });
+    this.loop = Number.isFinite(this.maxLoopDelayMs)
+      ? new LoopDelay(clock, o.sampleMs ?? 20, (late, since) => {
+          this.loopHintMs =
+            late > this.maxLoopDelayMs ? Math.min(MAX_LOOP_HINT_MS, this.loopHintMs * 2 ** (since / 1000)) : Math.max(this.retryAfterMs, this.loopHintMs * 2 ** (-since / 500));
+        })
+      : null;
   }
 
   /** The hint a late loop's refusals carry now (ms). */
@@ -98,7 +101,7 @@ export class PushAdmission {
   enter(bytes: number): Failure | null {
     if (this.inFlight + 1 > this.maxInFlight) return this.refuse(`${this.inFlight} pushes are in flight`, this.retryAfterMs);
     if (this.inFlightBytes + bytes > this.maxInFlightBytes) return this.refuse(`${this.inFlightBytes} bytes of pushes are in flight`, this.retryAfterMs);
-    const late = this.loop.ms;
+    const late = this.loop?.ms ?? 0;
     if (late > this.maxLoopDelayMs) {
       // Past the bound by a share x of it, a share x of pushes is refused (at most MAX_SHED).
       const past = (late - this.maxLoopDelayMs) / Math.max(1, this.maxLoopDelayMs);
@@ -124,6 +127,6 @@ export class PushAdmission {
   }
 
   close(): void {
-    this.loop.close();
+    this.loop?.close();
   }
 }

@@ -20,6 +20,7 @@
  * staleness-aware, each task scaling by its own staleness) with fp32 pushes. Round modes, other codecs, the norm bound and the direction check (which need
  * the whole gradient) are refused at job creation (psSpecRefusal).
  */
+import type { ReceiptLedger } from '../cluster/push-receipts.js';
 import { encodeTensors, asBytes } from '../../shared/codec.js';
 import { ALL_ERROR_CODES, ErrorCode } from '../../shared/errors.js';
 import type { JobSpec } from '../../shared/job-spec.js';
@@ -64,6 +65,8 @@ export class RemoteParameterService implements ParameterService {
   /** Tasks holding at least one slice (a small model over many tasks leaves some empty). */
   private readonly used: number[];
   private disposed = false;
+  /** The tasks' receipts redeemed: a push is credited once, and only with every task's receipt. */
+  private receipts: ReceiptLedger;
 
   private constructor(
     private readonly spec: JobSpec,
@@ -73,6 +76,7 @@ export class RemoteParameterService implements ParameterService {
     this.route = placement.toJSON();
     this.slotNames = createOptimizer(psOptimizerSpec(spec)).slotNames;
     this.used = placement.byTask.flatMap((slices, t) => (slices.length ? [t] : []));
+    this.receipts = o.cluster.receiptLedger(o.jobId, this.used);
   }
 
   /** Places the job over the cluster and creates its slices on every task; a coded refusal when a task refuses. */
@@ -114,8 +118,13 @@ export class RemoteParameterService implements ParameterService {
     return fail(ErrorCode.BAD_REQUEST, `Job ${this.o.jobId} keeps its parameters on ps tasks: pull them there (the assignment's ps route)`);
   }
 
-  /** The worker's word that the tasks took (or refused) its slices: the global step moves, or the push is refused with the task's code. */
-  push(_workerId: string, s: GradientSubmission): Result<PushAccepted> {
+  /**
+   * The worker's notice that the tasks took (or refused) its slices: with every task's
+   * receipt for it, the global step moves and the chief credits the lease's batches;
+   * a task's refusal is refused with its code; a notice without valid, unused receipts
+   * is BAD_RECEIPT (a worker cannot be credited for work no task applied).
+   */
+  push(workerId: string, s: GradientSubmission): Result<PushAccepted> {
     if (s.psRefused !== undefined) {
       const code = (ALL_ERROR_CODES as readonly string[]).includes(s.psRefused) ? (s.psRefused as ErrorCode) : ErrorCode.BAD_REQUEST;
       return fail(code, `A ps task refused this push's slices (${s.psRefused})`);
@@ -123,6 +132,8 @@ export class RemoteParameterService implements ParameterService {
     if (s.manifest.tensors.length || asBytes(s.data).byteLength) {
       return fail(ErrorCode.BAD_REQUEST, `Job ${this.o.jobId} takes gradients at its ps tasks: push the slices there and tell the chief with an empty payload`);
     }
+    const bad = this.receipts.redeem(workerId, s.psReceipts);
+    if (bad) return bad;
     this.step += 1;
     // Staleness is each task's (they answered the worker); the chief sees none.
     return ok({ version: this.step, staleness: 0 });
@@ -172,6 +183,8 @@ export class RemoteParameterService implements ParameterService {
     const refused = await this.createSlices(this.placement.splitTensors(snap.tensors.map((t) => t.values)), slots);
     if (refused) throw new Error(`Restoring on the ps tasks: ${refused.code}: ${refused.message}`);
     this.step = snap.version;
+    // The re-created slices count their versions from 0 again: so do the receipts.
+    this.receipts = this.o.cluster.receiptLedger(this.o.jobId, this.used);
   }
 
   dispose(): void {

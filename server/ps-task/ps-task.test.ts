@@ -88,7 +88,7 @@ describe('a ps task', () => {
       for (const [seed, baseVersion, staleness] of [[1, 0, 0], [2, 0, 1], [3, 2, 0]] as const) {
         const push = gradient(seed);
         const base = before.version + baseVersion;
-        expect(await worker.emitWithAck('grads:push', { ticket: ticket(), jobId: 'job-1', baseVersion: base, ...push })).toEqual({ ok: true, version: base + staleness + 1, staleness });
+        expect(await worker.emitWithAck('grads:push', { ticket: ticket(), jobId: 'job-1', baseVersion: base, ...push })).toEqual({ ok: true, version: base + staleness + 1, staleness, receipt: expect.any(String) });
         const decoded = gate.check({ ...push, batches: 1 }, 'w');
         if ('ok' in decoded) throw new Error(`the gate refused the push: ${decoded.code} ${decoded.message}`);
         local.apply(decoded);
@@ -168,7 +168,7 @@ describe('a ps task', () => {
     expect(await worker.emitWithAck('grads:push', push)).toMatchObject({ ok: false, code: ErrorCode.BUSY, retryAfterMs: expect.any(Number) });
     expect(await state()).toEqual(before);
     clock.advance(40); // the admission's sampling timer on time again
-    expect(await worker.emitWithAck('grads:push', push)).toEqual({ ok: true, version: before.version + 1, staleness: 0 });
+    expect(await worker.emitWithAck('grads:push', push)).toEqual({ ok: true, version: before.version + 1, staleness: 0, receipt: expect.any(String) });
   });
 
   it('answers a pull with a delta since the version the worker holds, under sparse updates', async () => {
@@ -181,7 +181,7 @@ describe('a ps task', () => {
     expect(full).toMatchObject({ ok: true, version: 0, manifest: { codec: 'fp32' } });
     const grads = SLICES.map((s, i) => random(50 + i, sizeOf(s.shape), 0.2));
     const push = encodeTensors(SLICES.map((s, i) => ({ ...s, values: grads[i]! })), codecOf({ codec: 'topk', topkRatio: 0.01 }));
-    expect(await worker.emitWithAck('grads:push', { ticket: t, jobId: 'job-sparse', baseVersion: 0, ...push })).toEqual({ ok: true, version: 1, staleness: 0 });
+    expect(await worker.emitWithAck('grads:push', { ticket: t, jobId: 'job-sparse', baseVersion: 0, ...push })).toEqual({ ok: true, version: 1, staleness: 0, receipt: expect.any(String) });
     const delta = await worker.emitWithAck('params:pull', { ticket: t, jobId: 'job-sparse', have: 0 });
     if (!delta.ok || !full.ok) throw new Error('pull refused');
     expect(delta.manifest).toMatchObject({ codec: 'delta', since: 0 });
@@ -204,7 +204,7 @@ describe('a ps task', () => {
       // All computed on version 0: staleness 0, 1, 2, 3 → scales 1, 1, 1/2, 1/3.
       for (const [seed, staleness] of [[31, 0], [32, 1], [33, 2], [34, 3]] as const) {
         const push = gradient(seed);
-        expect(await worker.emitWithAck('grads:push', { ticket: ticket('job-sa'), jobId: 'job-sa', baseVersion: 0, ...push })).toEqual({ ok: true, version: staleness + 1, staleness });
+        expect(await worker.emitWithAck('grads:push', { ticket: ticket('job-sa'), jobId: 'job-sa', baseVersion: 0, ...push })).toEqual({ ok: true, version: staleness + 1, staleness, receipt: expect.any(String) });
         const decoded = gate.check({ ...push, batches: 1 }, 'w');
         if ('ok' in decoded) throw new Error(decoded.message);
         local.apply(decoded, 1 / Math.max(1, staleness));

@@ -91,7 +91,7 @@ describe('pushes through 2 ps tasks give the parameters one process gives', () =
               return workers[t]!.emitWithAck('grads:push', { ticket: signer.sign({ worker: 'w', job: jobId, task: t }), jobId, baseVersion: base, ...payload });
             }),
           );
-          expect(acks).toEqual([0, 1].map(() => ({ ok: true, version: k + 1, staleness: k - base })));
+          expect(acks).toEqual([0, 1].map(() => ({ ok: true, version: k + 1, staleness: k - base, receipt: expect.any(String) })));
           const decoded = gate.check({ ...encodeTensors(MLP.map((s, i) => ({ ...s, values: grads[i]! }))), batches: 1 }, 'w');
           if ('ok' in decoded) throw new Error(`the gate refused the push: ${decoded.code} ${decoded.message}`);
           one.apply(decoded);

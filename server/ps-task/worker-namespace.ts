@@ -11,7 +11,8 @@ import { asBytes } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import { formatIssues } from '../../shared/job-spec.js';
 import type { PsServerEvents, PsWorkerEvents } from '../../shared/ps-protocol.js';
-import { fail, type Result } from '../../shared/result.js';
+import { fail, ok, type Result } from '../../shared/result.js';
+import { signReceipt } from '../cluster/push-receipts.js';
 import { verifyTicket } from '../cluster/tickets.js';
 import { respond } from '../worker/respond.js';
 import { guardSocket, type SocketGuardOptions } from '../worker/socket-guard.js';
@@ -55,7 +56,9 @@ export function attachPsWorkerNamespace(nsp: PsWorkerNamespace, state: PsTaskSta
         const busy = state.admission.enter(bytes);
         if (busy) return busy;
         try {
-          return job.push(worker, push.baseVersion, push.manifest, push.data);
+          const r = job.push(worker, push.baseVersion, push.manifest, push.data);
+          // The worker shows the chief this receipt to be credited: only this task can make it.
+          return r.ok ? ok({ ...r, receipt: signReceipt(state.keys, { task: job.task, job: push.jobId, worker, version: r.version }) }) : r;
         } finally {
           state.admission.leave(bytes);
         }

@@ -13,7 +13,7 @@ import { decodeTensors, encodeTensors } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import { PS_WORKER_NAMESPACE } from '../../shared/ps-protocol.js';
 import { checkPsRoute, type CheckedRoute } from '../../shared/ps-route.js';
-import type { JobAssignment } from '../../shared/protocol.js';
+import type { GradientPush, JobAssignment } from '../../shared/protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
 import type { PsWorkerClient } from '../../test-support/ps-clients.js';
 import { joinAssigned, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
@@ -140,6 +140,41 @@ describe('a coordinator with 2 ps tasks', () => {
       // Refused batches are not credited: they go back to the queue for another worker.
       expect(run.job.stats.examplesSeen).toBe(before.examples);
       expect(run.job.ledger.examples[0]![lease.shardIndex]).toBe(before.credited);
+    } finally {
+      transport.dispose();
+      w.disconnect();
+    }
+  });
+
+  it('a worker is credited only for pushes the tasks applied: a notice without receipts, or with receipts shown before, is BAD_RECEIPT', async () => {
+    const { w, job } = await joinAssigned(run.url, sockets, 'receipts');
+    const leased = await w.emitWithAck('shard:lease', { jobId: job.jobId });
+    if (!leased.ok || !leased.lease) throw new Error('no lease');
+    const lease = leased.lease;
+    const notices: GradientPush[] = [];
+    const transport = new PsTransport({ job, route: routeOf(job), chief: (p) => (notices.push(p), w.emitWithAck('grads:push', p)) });
+    const credited = () => ({ version: run.job.version, examples: run.job.stats.examplesSeen });
+    try {
+      const pulled = await transport.pull({ jobId: job.jobId });
+      if (!pulled.ok) throw new Error(pulled.message);
+      const batches = Math.min(run.job.spec.nPush, lease.batches.to - lease.batches.from);
+      const empty = { manifest: { codec: 'fp32' as const, tensors: [] }, data: new Uint8Array(0) };
+      // Straight to the chief, claiming the tasks took it: nothing was applied, nothing is credited.
+      const before = credited();
+      const lie = await w.emitWithAck('grads:push', { jobId: job.jobId, leaseId: lease.leaseId, baseVersion: pulled.version, batches, loss: 1, ...empty });
+      expect(lie).toMatchObject({ ok: false, code: ErrorCode.BAD_RECEIPT });
+      expect(credited()).toEqual(before);
+      // Through the tasks: each signs a receipt, and the chief credits the push.
+      const grads = encodeTensors(job.tensors.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(1e-4) })));
+      const real = await transport.push({ jobId: job.jobId, leaseId: lease.leaseId, baseVersion: pulled.version, batches, loss: 1, ...grads });
+      expect(real).toMatchObject({ ok: true });
+      expect(notices.at(-1)!.psReceipts).toHaveLength(2);
+      const after = credited();
+      expect(after.version).toBe(before.version + 1);
+      // The same receipts again, for the lease's next batches: they were redeemed, so nothing is credited.
+      const replay = await w.emitWithAck('grads:push', { ...notices.at(-1)!, batches: Math.min(run.job.spec.nPush, lease.batches.to - lease.batches.from - batches) });
+      expect(replay).toMatchObject({ ok: false, code: ErrorCode.BAD_RECEIPT });
+      expect(credited()).toEqual(after);
     } finally {
       transport.dispose();
       w.disconnect();

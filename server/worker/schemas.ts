@@ -68,6 +68,7 @@ export const pushSchema = z.object({
   data: binary,
   replicaStep: count.optional(),
   psRefused: z.string().min(1).max(64).optional(),
+  psReceipts: z.array(z.object({ task: z.number().int().min(0).max(63), version: z.number().int().positive(), receipt: z.string().max(64) }).strict()).max(64).optional(),
 });
 
 export const completeSchema = z.object({ jobId: id, leaseId: id });
