@@ -361,7 +361,7 @@ describe('the codes', () => {
     // CONFLICT answers dataset uploads and deletions: server/test/dataset-uploads.test.ts;
     // STALE_CHIEF answers a ps task's control messages: server/ps-task/ps-task.test.ts;
     // BUSY answers a worker past the process's bound, which takes a flood or a stalled loop: server/test/overload.test.ts.
-    // UNKNOWN_REPLICA and NOT_A_PEER answer the stages of a split model: server/test/replica-relay.test.ts.
+    // UNKNOWN_REPLICA and NOT_A_PEER answer the stages of a split model: server/test/replica-relay.test.ts, replica-report.test.ts.
     const operatorOnly: string[] = [
       ErrorCode.UNAUTHORIZED,
       ErrorCode.NOT_FOUND,
