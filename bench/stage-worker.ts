@@ -29,6 +29,8 @@ export interface StageWorkerEvents {
   unstaged?: (reason: string) => void;
   /** Examples of one of its accepted pushes. */
   examples?: (n: number) => void;
+  /** One of its replica:report was answered. */
+  reported?: (r: Result) => void;
   /** A job:assign came (null: no job for it, e.g. the job is done). */
   assigned?: (job: JobAssignment | null) => void;
 }
@@ -71,6 +73,7 @@ export async function startStageWorker(url: string, events: StageWorkerEvents = 
     live()
       .emitWithAck('replica:report', runner.report('relay'))
       .then((r) => {
+        events.reported?.(r);
         if (!r.ok && r.code !== 'UNKNOWN_REPLICA') process.stderr.write(`[stage-worker] replica:report refused: ${r.code}: ${r.message}\n`);
       })
       .catch(() => {});
