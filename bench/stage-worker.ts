@@ -29,6 +29,8 @@ export interface StageWorkerEvents {
   unstaged?: (reason: string) => void;
   /** Examples of one of its accepted pushes. */
   examples?: (n: number) => void;
+  /** One of its replica:report was answered. */
+  reported?: (r: Result) => void;
   /** A job:assign came (null: no job for it, e.g. the job is done). */
   assigned?: (job: JobAssignment | null) => void;
 }
@@ -63,6 +65,19 @@ export async function startStageWorker(url: string, events: StageWorkerEvents = 
   let current: Current | null = null;
   let examples = 0;
   let since = performance.now();
+
+  /** Its stage's figures so far (replica:report); a refusal other than its replica being gone is a bug worth seeing. */
+  const reportStage = () => {
+    const runner = current?.runner;
+    if (!runner || !socket.connected) return;
+    live()
+      .emitWithAck('replica:report', runner.report('relay'))
+      .then((r) => {
+        events.reported?.(r);
+        if (!r.ok && r.code !== 'UNKNOWN_REPLICA') process.stderr.write(`[stage-worker] replica:report refused: ${r.code}: ${r.message}\n`);
+      })
+      .catch(() => {});
+  };
 
   const unstage = (reason: string) => {
     const c = current;
@@ -120,6 +135,8 @@ export async function startStageWorker(url: string, events: StageWorkerEvents = 
       // cannot go on must not hold its replica's other stages waiting: it leaves, which dissolves the replica.
       if (current === mine && socket.connected) {
         process.stderr.write(`[stage-worker] ${err instanceof Error ? err.message : String(err)}: leaving\n`);
+        // Its last figures, while its replica is still live (leaving dissolves it).
+        reportStage();
         socket.disconnect();
       }
     } finally {
@@ -153,6 +170,7 @@ export async function startStageWorker(url: string, events: StageWorkerEvents = 
     examples = 0;
     since = now;
     if (socket.connected && current) socket.emit('worker:report', { backend: 'cpu', adapter: null, examplesPerSecond: rate });
+    reportStage();
   }, REPORT_INTERVAL_MS);
   reporter.unref();
   return {
@@ -161,6 +179,7 @@ export async function startStageWorker(url: string, events: StageWorkerEvents = 
     traffic,
     close() {
       clearInterval(reporter);
+      reportStage();
       unstage('closed');
       socket.disconnect();
     },

@@ -29,6 +29,7 @@
 import type { ErrorCode } from './errors.js';
 import type { JobSpec, JobSpecInput } from './job-spec.js';
 import type { AdapterInfo, BackendName, EvalRecord, JobSummary } from './protocol.js';
+import type { StagePath } from './replica-protocol.js';
 
 export const OPERATOR_NAMESPACE = '/operator';
 
@@ -105,10 +106,29 @@ export interface StageView {
   paramBytes: number;
   /** Values per example it sends to the next stage (0 for the last); fp32 bytes are 4 × this each way. */
   sendsValues: number;
+  /** From its latest replica:report (null before one): the share of its time spent computing, and how its frames go. */
+  busyFraction: number | null;
+  path: StagePath | null;
+}
+
+/** A replica's boundary between stage i and i + 1 (i from 0). */
+export interface BoundaryView {
+  /** Frame bytes both ways per example, as stage i reports them (null before it reports examples). */
+  bytesPerExample: number | null;
+}
+
+export interface ReplicaView {
+  replicaId: string;
+  formedAt: number;
+  /** `relay` if any stage relays, `webrtc` if every stage reported WebRTC, null before any report. */
+  path: StagePath | null;
+  stages: StageView[];
+  /** K − 1 boundaries. */
+  boundaries: BoundaryView[];
 }
 
 export interface ReplicasView {
-  replicas: { replicaId: string; formedAt: number; path: 'relay'; stages: StageView[] }[];
+  replicas: ReplicaView[];
   waiting: string[];
 }
 

@@ -8,7 +8,7 @@ import type { CodecId, TensorManifest } from './codec.js';
 import type { JobSpec } from './job-spec.js';
 import type { ConsistencyModeName, WorkerFieldsOf } from './modes.js';
 import type { DeltaManifest } from './param-delta.js';
-import type { RelayFrameIn, RelayFrameOut, ReplicaAssignment, ReplicaDissolved } from './replica-protocol.js';
+import type { RelayFrameIn, RelayFrameOut, ReplicaAssignment, ReplicaDissolved, ReplicaReport } from './replica-protocol.js';
 import type { PsRoute, PsTickets } from './ps-route.js';
 import type { Result } from './result.js';
 import type { TensorSpec } from './tensors.js';
@@ -198,6 +198,8 @@ export interface ClientToServerEvents {
   'shard:complete': (req: CompleteRequest, ack: (r: Result<CompleteAnswer>) => void) => void;
   /** A frame for a neighbouring stage of the same replica (the relay path). */
   'relay:frame': (frame: RelayFrameOut, ack?: (r: Result) => void) => void;
+  /** A stage's figures so far in its replica: path, bytes per neighbour, busy and wall time. */
+  'replica:report': (report: ReplicaReport, ack?: (r: Result) => void) => void;
 }
 
 export interface ServerToClientEvents {

@@ -46,5 +46,33 @@ export interface ReplicaDissolved {
   reason: string;
 }
 
+/** How a stage's frames reach its neighbours: a WebRTC data channel, or the coordinator's relay. */
+export type StagePath = 'webrtc' | 'relay';
+
+/** Frame bytes exchanged with each neighbour (0 where the stage has none). */
+export interface NeighbourBytes {
+  prev: number;
+  next: number;
+}
+
+/**
+ * Stage → coordinator (`replica:report`), every few seconds: cumulative since the stage
+ * began in this replica, so a lost or late report costs nothing and the latest says it
+ * all. Bytes are split by neighbour because a middle stage has two boundaries and
+ * "bytes per boundary" must not mix them.
+ */
+export interface ReplicaReport {
+  replicaId: string;
+  path: StagePath;
+  bytesSent: NeighbourBytes;
+  bytesReceived: NeighbourBytes;
+  /** Time spent computing (forward, backward, loss; overlapping calls counted once). */
+  busyMs: number;
+  /** Time since the stage began in this replica (busyMs ≤ wallMs). */
+  wallMs: number;
+  /** Examples of the forward micro-batches the stage has handled: bytes per example divide by it. */
+  examples: number;
+}
+
 /** The largest frame the relay forwards (one micro-batch: 512 examples of 4096 fp32 values); below the socket's message cap. */
 export const MAX_RELAY_FRAME_BYTES = 8 * 1024 * 1024;

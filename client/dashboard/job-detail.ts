@@ -11,6 +11,7 @@ import { ConfusionView } from './confusion-view.js';
 import { downloadCheckpoint, downloadModel, saveBlob } from './download.js';
 import { estimateFinish, fmtDuration, type FinishEstimate } from './eta.js';
 import { JobConfigView } from './job-config.js';
+import { ReplicasView } from './replicas-view.js';
 import { fmtBytes, fmtInt, fmtPercent, fmtTime } from './format.js';
 import { controlsFor, setBadge, type JobControl } from './job-state.js';
 import type { DashboardStore, JobEntry, JobInfo } from './store.js';
@@ -30,6 +31,7 @@ export class JobDetailView {
 
   private readonly config = new JobConfigView(byId('job-config-body'));
   private readonly byClass = new ConfusionView(byId('confusion-h'), byId('confusion'));
+  private readonly replicas = new ReplicasView(byId('replicas-section'), byId('replicas'));
 
   constructor(
     private readonly api: OperatorApi,
@@ -68,6 +70,7 @@ export class JobDetailView {
     setBadge(this.state, job.state, this.store.live);
     this.renderFacts(entry);
     this.config.render(job.id, job.spec);
+    this.replicas.render(job.spec.stages, job.replicas);
     this.byClass.render(job.id, job.classNames, entry.confusion);
     const allowed = controlsFor(job.state);
     for (const [control, button] of this.buttons) {

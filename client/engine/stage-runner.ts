@@ -14,12 +14,13 @@
 import { codecOf, decodeTensors } from '../../shared/codec.js';
 import { decodeFrame, encodeFrame, type ActivationFrame, type FrameFields } from '../../shared/activation-frame.js';
 import type { CompleteAnswer, GradientPush, JobAssignment, LeaseAnswer, ParamsSnapshot, PullRequest, PushAccepted } from '../../shared/protocol.js';
-import type { ReplicaAssignment } from '../../shared/replica-protocol.js';
+import type { ReplicaAssignment, ReplicaReport, StagePath } from '../../shared/replica-protocol.js';
 import type { Result } from '../../shared/result.js';
 import type { DecodedShard } from '../../shared/shard-format.js';
 import { GradientAccumulator } from './gradient-accumulator.js';
 import type { Batch } from './model-trainer.js';
 import { batchesOf } from './shard-data.js';
+import { StageMeter } from './stage-meter.js';
 import { microbatches, type StageTrainer } from './stage-trainer.js';
 
 /** What a stage asks of the coordinator. */
@@ -47,6 +48,8 @@ export class StageStopped extends Error {}
 export class StageRunner {
   private readonly replica: ReplicaAssignment;
   private readonly accumulator: GradientAccumulator;
+  /** Its figures since it began, for `replica:report`. */
+  private readonly meter: StageMeter;
   private frames: Promise<void> = Promise.resolve();
   private stopped: Error | null = null;
   /** Stage 0: resolves when every micro-batch of the mini-batch in flight came back. */
@@ -71,6 +74,12 @@ export class StageRunner {
     if (!job.replica) throw new Error('A stage runner needs a replica assignment');
     this.replica = job.replica;
     this.accumulator = new GradientAccumulator(trainer.specs, codecOf(job));
+    this.meter = new StageMeter();
+  }
+
+  /** Its figures in the replica so far (cumulative), its frames having gone by `path`. */
+  report(path: StagePath): ReplicaReport {
+    return this.meter.report(this.replica.replicaId, path);
   }
 
   /** Pulls the stage's own tensors into its layers. */
@@ -83,6 +92,8 @@ export class StageRunner {
 
   /** A neighbour's frame: handled after those before it. */
   receive(from: string, bytes: Uint8Array): void {
+    if (from === this.replica.prev) this.meter.receivedFrom('prev', bytes.byteLength);
+    else if (from === this.replica.next) this.meter.receivedFrom('next', bytes.byteLength);
     this.frames = this.frames.then(() => (this.stopped ? undefined : this.handle(from, bytes))).catch((err: unknown) => this.stop(err instanceof Error ? err : new Error(String(err))));
   }
 
@@ -137,6 +148,7 @@ export class StageRunner {
       const micro = micros[m]!;
       const out = await this.timed(() => this.trainer.forward(m, micro.features, micro.size));
       if (this.stopped) throw this.stopped;
+      this.meter.forwarded(micro.size);
       this.sendFrame(this.replica.next!, { kind: 'forward', step, closesPush, micro: m, micros: micros.length, examples: micro.size, miniBatch: batch.size, shape: this.trainer.outputShape, values: out, labels: micro.labels });
     }
     await back;
@@ -145,15 +157,19 @@ export class StageRunner {
   /** The stage's own computing, as its busy time. */
   private async timed<T>(work: () => Promise<T>): Promise<T> {
     const started = performance.now();
+    this.meter.begin();
     try {
       return await work();
     } finally {
+      this.meter.end();
       this.events.busy?.(performance.now() - started);
     }
   }
 
   private sendFrame(to: string, f: FrameFields): void {
-    this.send(to, encodeFrame(f, this.replica.activationCodec));
+    const bytes = encodeFrame(f, this.replica.activationCodec);
+    this.meter.sentTo(to === this.replica.prev ? 'prev' : 'next', bytes.byteLength);
+    this.send(to, bytes);
   }
 
   private async handle(from: string, bytes: Uint8Array): Promise<void> {
@@ -173,6 +189,7 @@ export class StageRunner {
   }
 
   private async forwardFrame(f: ActivationFrame): Promise<void> {
+    this.meter.forwarded(f.examples);
     if (!this.open.has(f.step)) this.open.set(f.step, { left: f.micros, closesPush: f.closesPush, examples: f.miniBatch });
     if (this.trainer.isLast) {
       const dx = await this.timed(() => this.trainer.lossAndBackward(f.values, f.labels, f.miniBatch));

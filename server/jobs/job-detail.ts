@@ -1,5 +1,5 @@
 /** The operator's view of a job (REST and dashboard). */
-import type { JobDetail, ReplicasView } from '../../shared/operator-protocol.js';
+import type { JobDetail, ReplicasView, ReplicaView } from '../../shared/operator-protocol.js';
 import { classNamesOf } from '../data/dataset.js';
 import type { Job } from './job.js';
 
@@ -34,24 +34,35 @@ export function jobDetail(job: Job, withHistory = true): JobDetail {
   };
 }
 
-/** The replicas and their stages; every stage is on the relay path until the browser's WebRTC transport is built. */
+/** The replicas and their stages, with what each stage last reported (replica:report). */
 function replicasView(job: Job): ReplicasView | null {
   const board = job.replicas;
-  if (!board) return null;
+  const figures = job.replicaFigures;
+  if (!board || !figures) return null;
   return {
-    replicas: board.list().map((r) => ({
-      replicaId: r.id,
-      formedAt: r.formedAt,
-      path: 'relay',
-      stages: r.plan.stages.map((s, i) => ({
-        workerId: r.members[i]!,
-        from: s.from,
-        to: s.to,
-        layers: board.layerNames(s.from, s.to),
-        paramBytes: s.paramBytes,
-        sendsValues: s.sendsValues,
-      })),
-    })),
+    replicas: board.list().map((r): ReplicaView => {
+      const reports = r.members.map((w) => figures.reportOf(r.id, w));
+      const paths = reports.flatMap((rep) => (rep ? [rep.path] : []));
+      return {
+        replicaId: r.id,
+        formedAt: r.formedAt,
+        path: paths.length === 0 ? null : paths.includes('relay') ? 'relay' : 'webrtc',
+        stages: r.plan.stages.map((s, i) => ({
+          workerId: r.members[i]!,
+          from: s.from,
+          to: s.to,
+          layers: board.layerNames(s.from, s.to),
+          paramBytes: s.paramBytes,
+          sendsValues: s.sendsValues,
+          busyFraction: reports[i] && reports[i].wallMs > 0 ? reports[i].busyMs / reports[i].wallMs : null,
+          path: reports[i]?.path ?? null,
+        })),
+        // The upstream stage's view of each boundary: a middle stage's bytes with its next neighbour only.
+        boundaries: reports.slice(0, -1).map((rep) => ({
+          bytesPerExample: rep && rep.examples > 0 ? (rep.bytesSent.next + rep.bytesReceived.next) / rep.examples : null,
+        })),
+      };
+    }),
     waiting: [...board.waiting],
   };
 }

@@ -23,6 +23,7 @@ import {
 } from '../../shared/protocol.js';
 import type { PsTickets } from '../../shared/ps-route.js';
 import { fail, ok, type Result } from '../../shared/result.js';
+import type { ReplicaReport } from '../../shared/replica-protocol.js';
 import type { CheckpointContent } from '../checkpoints/checkpoint-format.js';
 import type { Timer } from '../clock.js';
 import type { Dataset } from '../data/dataset.js';
@@ -40,6 +41,7 @@ import { pushAccountingFor, type PushAccounting } from './push-accounting.js';
 import { JobTraining, type IncomingPush } from './job-training.js';
 import { ReplicaBoard } from './replica-board.js';
 import { ReplicaSteps } from './replica-steps.js';
+import { ReplicaFigures } from './replica-figures.js';
 import { codecOf } from '../../shared/codec.js';
 import { sizeOf } from '../../shared/tensors.js';
 import { payloadCapBytes } from '../params/gradient-gate.js';
@@ -71,6 +73,8 @@ export class Job {
   private readonly board: ReplicaBoard | null;
   /** The replicas' stage pushes waiting for each other (with `board`). */
   private readonly steps: ReplicaSteps | null;
+  /** What the replicas' stages report and what the relay forwarded for them (with `board`). */
+  private readonly figures: ReplicaFigures | null;
   private timers: Timer[] = [];
 
   constructor(
@@ -130,10 +134,14 @@ export class Job {
             maxWorkerParamBytes: spec.maxWorkerParamBytes,
             now: () => deps.clock.now(),
             notify: (workerId, notice) => deps.onReplicaNotice?.(this, workerId, notice),
-            onDissolved: (replica) => this.training.replicaDissolved(replica),
+            onDissolved: (replica) => {
+              this.figures?.drop(replica.id);
+              this.training.replicaDissolved(replica);
+            },
           })
         : null;
     const board = this.board;
+    this.figures = board && new ReplicaFigures((replicaId) => board.get(replicaId));
     const codec = codecOf(spec);
     this.steps = board && new ReplicaSteps({
       tensors: this.params.specs,
@@ -288,6 +296,22 @@ export class Job {
   /** The replicas, read-only (null: the job does not split its model). */
   get replicas(): Pick<ReplicaBoard, 'list' | 'waiting' | 'replicaOf' | 'get' | 'layerNames'> | null {
     return this.board;
+  }
+
+  /** The replicas' reported figures, read-only (null: the job does not split its model). */
+  get replicaFigures(): Pick<ReplicaFigures, 'reportOf'> | null {
+    return this.figures;
+  }
+
+  /** The relay forwarded a frame of `bytes` within `replicaId`: what its stages' reports are checked against. */
+  relayed(replicaId: string, from: string, to: string, bytes: number): void {
+    this.figures?.relayed(replicaId, from, to, bytes);
+  }
+
+  /** A stage's `replica:report`. */
+  replicaReport(workerId: string, report: ReplicaReport): Result {
+    if (!this.figures) return fail(ErrorCode.UNKNOWN_REPLICA, `Job ${this.id} does not split its model into stages`);
+    return this.figures.report(workerId, report);
   }
 
   /** A worker assigned to the job is ready to train: with stages, it waits for a replica (told by a notice when one forms). */

@@ -361,8 +361,8 @@ describe('the codes', () => {
     // CONFLICT answers dataset uploads and deletions: server/test/dataset-uploads.test.ts;
     // STALE_CHIEF answers a ps task's control messages: server/ps-task/ps-task.test.ts;
     // BUSY answers a worker past the process's bound, which takes a flood or a stalled loop: server/test/overload.test.ts.
-    // UNKNOWN_REPLICA and NOT_A_PEER answer the stages of a split model: server/test/replica-relay.test.ts.
-    // PS_UNSUPPORTED answers job creation, and PS_TASK_UNREACHABLE a push whose task is gone, on ps tasks: server/test/ps-cluster.test.ts.
+    // UNKNOWN_REPLICA and NOT_A_PEER answer the stages of a split model: server/test/replica-relay.test.ts, replica-report.test.ts.
+    // PS_UNSUPPORTED answers job creation, PS_TASK_UNREACHABLE a push whose task is gone and BAD_RECEIPT a notice without the tasks' receipts, on ps tasks: server/test/ps-cluster.test.ts.
     const operatorOnly: string[] = [
       ErrorCode.UNAUTHORIZED,
       ErrorCode.NOT_FOUND,
@@ -376,6 +376,7 @@ describe('the codes', () => {
       ErrorCode.NOT_A_PEER,
       ErrorCode.PS_UNSUPPORTED,
       ErrorCode.PS_TASK_UNREACHABLE,
+      ErrorCode.BAD_RECEIPT,
     ];
     expect([...tested].sort()).toEqual(ALL_ERROR_CODES.filter((c) => !operatorOnly.includes(c)).sort());
   });

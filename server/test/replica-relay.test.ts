@@ -58,11 +58,13 @@ describe('replicas of a model split into 2 stages', () => {
         {
           replicaId: 'r1',
           formedAt: expect.any(Number),
-          path: 'relay',
+          // No stage has reported yet: neither its path nor its figures are known.
+          path: null,
           stages: [
-            { workerId: a.workerId, from: 0, to: sa.replica!.to, layers: expect.arrayContaining(['flatten']), paramBytes: expect.any(Number), sendsValues: expect.any(Number) },
-            { workerId: b.workerId, from: sb.replica!.from, to: 3, layers: expect.arrayContaining(['output']), paramBytes: expect.any(Number), sendsValues: 0 },
+            { workerId: a.workerId, from: 0, to: sa.replica!.to, layers: expect.arrayContaining(['flatten']), paramBytes: expect.any(Number), sendsValues: expect.any(Number), busyFraction: null, path: null },
+            { workerId: b.workerId, from: sb.replica!.from, to: 3, layers: expect.arrayContaining(['output']), paramBytes: expect.any(Number), sendsValues: 0, busyFraction: null, path: null },
           ],
+          boundaries: [{ bytesPerExample: null }],
         },
       ],
       waiting: [c.workerId],

@@ -28,5 +28,6 @@ export function relayFrame(nsp: Nsp, job: Job | null, directory: Pick<WorkerDire
   // Its socket is gone and its departure is being handled: the replica dissolves in that turn.
   if (!target) return fail(ErrorCode.UNKNOWN_REPLICA, `Worker ${msg.to} has left replica ${replica.id}`);
   target.emit('relay:frame', { replicaId: replica.id, from, frame: bytes });
+  job!.relayed(replica.id, from, msg.to, bytes.byteLength);
   return ok({});
 }

@@ -56,6 +56,21 @@ export const pullSchema = jobRefSchema.extend({ have: count.optional(), tensors:
 /** A frame for a neighbouring stage: its size is checked by the handler (PAYLOAD_TOO_LARGE), its bytes never decoded here. */
 export const relaySchema = z.object({ replicaId: id, to: id, frame: binary });
 
+/** Cumulative figures: finite and non-negative here; bounded by what the coordinator saw in server/jobs/replica-figures.ts. */
+const figure = z.number().finite().min(0).max(Number.MAX_SAFE_INTEGER);
+const neighbourBytes = z.object({ prev: figure, next: figure }).strict();
+export const replicaReportSchema = z
+  .object({
+    replicaId: id,
+    path: z.enum(['webrtc', 'relay']),
+    bytesSent: neighbourBytes,
+    bytesReceived: neighbourBytes,
+    busyMs: figure,
+    wallMs: figure,
+    examples: count,
+  })
+  .strict();
+
 /** A push's claims (batches, loss) are checked against its lease and the loss bound by the job; `examples` from older pages is dropped. */
 export const pushSchema = z.object({
   jobId: id,

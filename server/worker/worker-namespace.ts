@@ -12,7 +12,7 @@ import type { JobRegistry } from '../jobs/job-registry.js';
 import { createLogger } from '../logger.js';
 import { respond } from './respond.js';
 import { guardSocket, type SocketGuardOptions } from './socket-guard.js';
-import { completeSchema, helloSchema, jobRefSchema, pullSchema, pushSchema, relaySchema, reportSchema } from './schemas.js';
+import { completeSchema, helloSchema, jobRefSchema, pullSchema, pushSchema, relaySchema, replicaReportSchema, reportSchema } from './schemas.js';
 import { relayFrame } from './relay.js';
 import type { WorkerAssignments } from './assignments.js';
 import type { WorkerDirectory } from './worker-directory.js';
@@ -32,6 +32,7 @@ const EVENTS = {
   'shard:lease': true,
   'shard:complete': true,
   'relay:frame': true,
+  'replica:report': true,
 } as const satisfies Record<keyof ClientToServerEvents, true>;
 export const WORKER_EVENTS = Object.keys(EVENTS) as (keyof ClientToServerEvents)[];
 const KNOWN_EVENTS: ReadonlySet<string> = new Set(WORKER_EVENTS);
@@ -98,6 +99,17 @@ export function attachWorkerNamespace(
         const workerId = socket.data.workerId;
         if (!workerId) return fail(ErrorCode.NOT_REGISTERED, 'Say worker:hello first');
         return relayFrame(nsp, jobs.get(assignments.jobOf(workerId) ?? '') ?? null, directory, workerId, msg);
+      }, refused),
+    );
+
+    socket.on(
+      'replica:report',
+      respond('replica:report', replicaReportSchema, (report) => {
+        const workerId = socket.data.workerId;
+        if (!workerId) return fail(ErrorCode.NOT_REGISTERED, 'Say worker:hello first');
+        const job = jobs.get(assignments.jobOf(workerId) ?? '');
+        if (!job) return fail(ErrorCode.UNKNOWN_REPLICA, `Replica ${report.replicaId} is not this worker's (it has no job)`);
+        return job.replicaReport(workerId, report);
       }, refused),
     );
 
