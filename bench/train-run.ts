@@ -41,7 +41,11 @@ export async function trainToEnd(
   try {
     await Promise.all(Array.from({ length: workers }, (_, i) => pool.start(workerArgs(i))));
     onStarted?.();
-    while (job.state === 'running') await sleep(250);
+    while (job.state === 'running') {
+      // Every worker gone (disconnected, crashed) leaves a job that can never end: say so rather than wait forever.
+      if (pool.alive().length === 0) throw new Error(`run "${job.spec.name}": every worker exited while the job was still running (${job.stats.examplesSeen} examples accepted)`);
+      await sleep(250);
+    }
     const seconds = (Date.now() - started) / 1000;
     if (job.state !== 'done') throw new Error(`run "${job.spec.name}" ended ${job.state}: ${job.failure}`);
     const evaluated = await job.evaluateIfChanged();
