@@ -8,8 +8,8 @@
  *
  * Each worker's standing is kept here too: the rate it reports (which sets its lease
  * deadlines, server/jobs/lease-terms.ts) and its run of faulty pushes. A worker whose
- * pushes are refused for faults MAX_FAULTS_IN_A_ROW times in a row loses its leases and
- * may not lease for one lease period. Refusals that honest workers meet in normal life
+ * pushes are refused for faults, or that misses its lease deadline, MAX_FAULTS_IN_A_ROW
+ * times in a row loses its leases and may not lease for one lease period. Refusals that honest workers meet in normal life
  * (STALE, LATE, ALREADY_PUSHED, JOB_NOT_RUNNING, LEASE_LOST) neither count nor reset it.
  */
 import { ErrorCode } from '../../shared/errors.js';
@@ -87,7 +87,7 @@ export class PushAccounting {
     const s = this.standingOf(workerId);
     const now = this.o.now();
     if (s.barredUntil > now) {
-      return fail(ErrorCode.WORKER_BARRED, `This worker's pushes were refused ${MAX_FAULTS_IN_A_ROW} times in a row: no leases for ${Math.ceil((s.barredUntil - now) / 1000)} s`);
+      return fail(ErrorCode.WORKER_BARRED, `This worker's pushes were refused, or its lease deadlines missed, ${MAX_FAULTS_IN_A_ROW} times in a row: no leases for ${Math.ceil((s.barredUntil - now) / 1000)} s`);
     }
     const held = this.ledger.leasesOf(workerId).length;
     if (held >= this.o.maxLeasesPerWorker) return fail(ErrorCode.LEASE_LIMIT, `This worker holds ${held} leases, the job's limit: complete one first`);
@@ -181,6 +181,10 @@ export class PushAccounting {
     const held = this.ledger.leasesOf(late.workerId);
     log.debug('leases taken back: no progress by the deadline', { worker: late.workerId, lease: late.leaseId, shard: late.shardIndex, leases: held.length });
     for (const l of held) this.ledger.takeBack(l, l.workerId);
+    // A missed deadline is a fault like a refused push: a hoarder that leases again at once
+    // and misses again is barred, rather than cycling the epoch's last pieces among hoarders
+    // while honest workers ask in vain. An accepted push clears the run, as for any fault.
+    this.fault(late.workerId, 'LEASE_DEADLINE');
   }
 
   /** The lease if `workerId` holds it and it is not late; otherwise UNKNOWN_LEASE or LEASE_LOST. */
@@ -197,17 +201,20 @@ export class PushAccounting {
 
   /** Counts a fault toward the worker's run; at MAX_FAULTS_IN_A_ROW its leases are taken back and it is barred. */
   private refused(workerId: string, failure: Failure): Failure {
-    if (!FAULTS.has(failure.code)) return failure;
+    if (FAULTS.has(failure.code)) this.fault(workerId, failure.code);
+    return failure;
+  }
+
+  /** One more fault in the worker's run (a refused push, a missed deadline); at MAX_FAULTS_IN_A_ROW it loses its leases and is barred. */
+  private fault(workerId: string, what: string): void {
     const s = this.standingOf(workerId);
     s.faultsInARow += 1;
-    if (s.faultsInARow >= MAX_FAULTS_IN_A_ROW) {
-      s.faultsInARow = 0;
-      s.barredUntil = this.o.now() + this.o.terms.leaseMs;
-      const taken = this.ledger.leasesOf(workerId);
-      for (const l of taken) this.ledger.takeBack(l, workerId);
-      log.info('worker barred: its pushes were refused in a row', { worker: workerId, lastCode: failure.code, leasesTakenBack: taken.length });
-    }
-    return failure;
+    if (s.faultsInARow < MAX_FAULTS_IN_A_ROW) return;
+    s.faultsInARow = 0;
+    s.barredUntil = this.o.now() + this.o.terms.leaseMs;
+    const taken = this.ledger.leasesOf(workerId);
+    for (const l of taken) this.ledger.takeBack(l, workerId);
+    log.info('worker barred: faults in a row', { worker: workerId, last: what, leasesTakenBack: taken.length });
   }
 
   private arrange(workerId: string): void {

@@ -202,6 +202,34 @@ describe('hoarding', () => {
     expect(held()).toEqual([]);
   });
 
+  it('bars a worker that misses its lease deadline three times in a row, so the last pieces cannot cycle among hoarders; an accepted push clears the run', async () => {
+    const clock = new ManualClock();
+    const r = await start({ leaseSeconds: 60 }, { clock });
+    const { w, job } = await joinAssigned(r.url, sockets, 'vitest-deadline-hoarder');
+    const report = { backend: 'cpu', adapter: null, examplesPerSecond: 1e6 };
+    expect(await (w as unknown as { emitWithAck(e: string, p: unknown): Promise<unknown> }).emitWithAck('worker:report', report)).toEqual({ ok: true });
+    const miss = async () => {
+      await leaseShard(w, job.jobId);
+      clock.advance(LEASE_GRACE_MS);
+      expect(r.job.ledger.activeLeases).toBe(0);
+    };
+    // Two misses, then a push in time: the run starts again.
+    await miss();
+    await miss();
+    const kept = await leaseShard(w, job.jobId);
+    clock.advance(LEASE_GRACE_MS / 2);
+    expect(code(await push({ w, job, lease: kept }, HONEST))).toBe('ok');
+    clock.advance(LEASE_GRACE_MS);
+    // That was the first miss of a new run; two more make three in a row.
+    await miss();
+    expect(code(await w.emitWithAck('shard:lease', { jobId: job.jobId }))).toBe('ok');
+    clock.advance(LEASE_GRACE_MS);
+    expect(code(await w.emitWithAck('shard:lease', { jobId: job.jobId }))).toBe(ErrorCode.WORKER_BARRED);
+    // Barred for one lease period, then it may lease again.
+    clock.advance(60_000);
+    expect(code(await w.emitWithAck('shard:lease', { jobId: job.jobId }))).toBe('ok');
+  });
+
   it('takes a lease back one lease period after it became the oldest, however its worker paces its pushes', async () => {
     const clock = new ManualClock();
     const r = await start({ leaseSeconds: 60 }, { clock });
