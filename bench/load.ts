@@ -117,6 +117,6 @@ export function loadCommand(): Command {
     .option('--seconds <s>', 'duration of each case\'s push phase', number(1, 86_400), 120)
     .option('--procs <n>', 'client processes', integer(1, 64), 4)
     .option('--past-capacity <factor>', 'then a case at this multiple of --rate (0: none)', number(0, 100), 2)
-    .option('--max-loop-delay-ms <ms>', "the coordinator's loop-delay bound (default: the coordinator's, server/params/push-admission.ts; 'off': no BUSY)", (v) => (v === 'off' ? Number.POSITIVE_INFINITY : number(0, 60_000)(v)))
+    .option('--max-loop-delay-ms <ms>', "the coordinator's loop-delay bound (default: the coordinator's, off; e.g. 100 to try it; 'off': none)", (v) => (v === 'off' ? Number.POSITIVE_INFINITY : number(0, 60_000)(v)))
     .action((o: Options) => run(o));
 }
