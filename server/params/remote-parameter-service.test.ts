@@ -61,7 +61,7 @@ async function push(service: RemoteParameterService, jobId: string, n: number): 
   const workers: PsWorkerClient[] = await Promise.all(route.tasks.map((t) => connectPsWorker(t.url)));
   sockets.push(...workers);
   for (let k = 0; k < n; k++) {
-    await Promise.all(
+    const psReceipts = await Promise.all(
       route.tasks.map(async (t, i) => {
         const slices = route.placement.slices.filter((s) => s.task === t.task);
         const grads = encodeTensors(slices.map((s) => ({ name: s.name, shape: s.shape, values: random(100 * k + s.flatOffset, s.length, 0.2) })));
@@ -69,9 +69,12 @@ async function push(service: RemoteParameterService, jobId: string, n: number): 
         if (!pulled.ok) throw new Error(pulled.message);
         const r = await workers[i]!.emitWithAck('grads:push', { ticket: t.ticket, jobId, baseVersion: pulled.version, ...grads });
         if (!r.ok) throw new Error(r.message);
+        return { task: t.task, version: r.version, receipt: r.receipt };
       }),
     );
-    service.push('w-1', { baseVersion: 0, batches: 1, manifest: { codec: 'fp32', tensors: [] }, data: new Uint8Array(0) });
+    // The chief counts the push only with every task's receipt for it.
+    const counted = service.push('w-1', { baseVersion: 0, batches: 1, manifest: { codec: 'fp32', tensors: [] }, data: new Uint8Array(0), psReceipts });
+    if ('ok' in counted && !counted.ok) throw new Error(counted.message);
   }
 }
 
