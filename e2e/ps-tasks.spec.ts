@@ -6,7 +6,7 @@
  */
 import { expect, test } from '@playwright/test';
 import { startCoordinator, type Running } from '../test-support/index.js';
-import { closeAndCheck, openWorker, type WorkerPage } from './workers.js';
+import { closeAndCheck, trainTwoTabsTo95 } from './workers.js';
 
 let run: Running;
 test.beforeAll(async () => {
@@ -15,19 +15,7 @@ test.beforeAll(async () => {
 test.afterAll(async () => run?.close());
 
 test('two browser workers train the MLP to ≥ 95% test accuracy through 2 ps tasks', async ({ context }) => {
-  const workers: WorkerPage[] = [];
-  for (let i = 0; i < 2; i++) workers.push(await openWorker(context, run.url, { autostart: '1' }));
-
-  await expect.poll(async () => (await workers[0]!.status()).state, { timeout: 60_000 }).toBe('training');
-  await expect
-    .poll(() => run.job.summary().lastEval?.accuracy ?? 0, { timeout: 4 * 60_000, intervals: [2000] })
-    .toBeGreaterThanOrEqual(0.95);
-
-  for (const w of workers) {
-    const s = await w.status();
-    expect(s.pushesAccepted).toBeGreaterThan(10);
-    expect(s.jobName).toBe('e2e mlp on ps tasks');
-  }
+  const workers = await trainTwoTabsTo95(context, run, 'e2e mlp on ps tasks');
   // The chief counted every accepted push as a step of the global version; the tasks hold the parameters.
   expect(run.job.stats.pushesAccepted).toBe(run.job.version);
   expect(run.psEndpoints).toHaveLength(2);

@@ -4,7 +4,7 @@
  */
 import { expect, test } from '@playwright/test';
 import { startCoordinator, type Running } from '../test-support/index.js';
-import { closeAndCheck, openWorker, type WorkerPage } from './workers.js';
+import { closeAndCheck, trainTwoTabsTo95 } from './workers.js';
 
 let run: Running;
 test.beforeAll(async () => {
@@ -13,18 +13,9 @@ test.beforeAll(async () => {
 test.afterAll(async () => run?.close());
 
 test('two browser workers train the MLP to ≥ 95% test accuracy', async ({ context }) => {
-  const workers: WorkerPage[] = [];
-  for (let i = 0; i < 2; i++) workers.push(await openWorker(context, run.url, { autostart: '1' }));
-
-  await expect.poll(async () => (await workers[0]!.status()).state, { timeout: 60_000 }).toBe('training');
-  await expect
-    .poll(() => run.job.summary().lastEval?.accuracy ?? 0, { timeout: 4 * 60_000, intervals: [2000] })
-    .toBeGreaterThanOrEqual(0.95);
-
+  const workers = await trainTwoTabsTo95(context, run, 'e2e mlp');
   for (const w of workers) {
     const s = await w.status();
-    expect(s.pushesAccepted).toBeGreaterThan(10);
-    expect(s.jobName).toBe('e2e mlp');
     // Automatic selection measured the real backends and never took a fallback (software)
     // WebGPU adapter; a hardware adapter is measured like any backend and may win.
     test.info().annotations.push({ type: 'backend', description: `${s.backend}; adapter ${JSON.stringify(s.adapter)}` });

@@ -65,3 +65,22 @@ export async function closeAndCheck(workers: WorkerPage[], allowed: RegExp[] = [
   for (const w of workers) await w.page.close();
   for (const w of workers) expect(w.errors.filter((e) => !allowed.some((a) => a.test(e))), 'page errors').toEqual([]);
 }
+
+/**
+ * Two autostarted tabs train `run`'s job (named `jobName`) until its held-out accuracy is
+ * at least 95 %, each having pushed more than 10 accepted gradients; the tabs, to check further.
+ */
+export async function trainTwoTabsTo95(context: BrowserContext, run: Running, jobName: string): Promise<WorkerPage[]> {
+  const workers: WorkerPage[] = [];
+  for (let i = 0; i < 2; i++) workers.push(await openWorker(context, run.url, { autostart: '1' }));
+  await expect.poll(async () => (await workers[0]!.status()).state, { timeout: 60_000 }).toBe('training');
+  await expect
+    .poll(() => run.job.summary().lastEval?.accuracy ?? 0, { timeout: 4 * 60_000, intervals: [2000] })
+    .toBeGreaterThanOrEqual(0.95);
+  for (const w of workers) {
+    const s = await w.status();
+    expect(s.pushesAccepted).toBeGreaterThan(10);
+    expect(s.jobName).toBe(jobName);
+  }
+  return workers;
+}
