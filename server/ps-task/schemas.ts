@@ -40,6 +40,7 @@ export const jobCreateSchema = z
     keepVersions: z.number().int().min(0).max(MAX_KEEP_VERSIONS),
     initial: z.object({ manifest: manifestSchema, data: binary }).strict(),
     slots: z.object({ manifest: manifestSchema, data: binary }).strict().optional(),
+    baseStep: count.optional(),
   })
   .strict();
 

@@ -36,6 +36,8 @@ export class TaskJob {
     private readonly stalenessAware: boolean,
     private readonly store: ParameterStore,
     private readonly gate: GradientGate,
+    /** The chief's step when it gave these values (kept for a re-attaching chief). */
+    private readonly baseStep: number,
   ) {}
 
   /** Checks the chief's request (sizes, names, initial values) and builds the store; a coded refusal otherwise. */
@@ -62,7 +64,7 @@ export class TaskJob {
     }
     // The norm bound judges a whole gradient: a task sees only its slices of one, so it is the chief's to apply.
     const gate = new GradientGate(store, codecOf(req), 0, null);
-    return new TaskJob(req.jobId, req.task, req.maxStaleness, req.stalenessAware ?? false, store, gate);
+    return new TaskJob(req.jobId, req.task, req.maxStaleness, req.stalenessAware ?? false, store, gate, req.baseStep ?? 0);
   }
 
   get version(): number {
@@ -91,7 +93,7 @@ export class TaskJob {
   }
 
   status(): PsJobStatus {
-    return { jobId: this.id, task: this.task, version: this.store.version, slices: this.store.tensors.length, parameters: this.store.parameterCount };
+    return { jobId: this.id, task: this.task, version: this.store.version, slices: this.store.tensors.length, parameters: this.store.parameterCount, baseStep: this.baseStep };
   }
 
   dispose(): void {
