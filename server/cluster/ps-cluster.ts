@@ -114,7 +114,7 @@ export class PsCluster {
   }
 
   private connect(task: number, url: string): PsControlClient {
-    // socket.io-client reconnects a task that restarts on the same address.
+    // socket.io-client reconnects to a task that restarts on the same address.
     const socket: PsControlClient = io(url + PS_CONTROL_NAMESPACE, { transports: ['websocket'], forceNew: true });
     socket.on('connect', () => {
       log.info('ps task connected', { task, url });
@@ -125,6 +125,8 @@ export class PsCluster {
       if (reason === 'io client disconnect') return;
       log.warn('ps task disconnected', { task, url, reason });
       this.liveness.down(task, `ps task ${task} (${url}) is unreachable (${reason})`);
+      // socket.io-client does not reconnect by itself when the server ended the connection.
+      if (reason === 'io server disconnect' && !this.closed) socket.connect();
     });
     return socket;
   }

@@ -3,8 +3,9 @@
  * vanish, or outlive their chief"), with real task processes and real coordinators:
  * a `--ps` task SIGKILLed mid-run is restarted and the job still reaches its target; a
  * remote task that stops pauses its job with the reason in the API, and its return
- * resumes the job from the last checkpoint on every task; a chief restarted over live
- * tasks adopts their state instead of rolling it back.
+ * resumes the job from the last checkpoint on every task; a task cut off and back with
+ * its slices resumes the job as it was; a chief restarted over live tasks adopts their
+ * state instead of rolling it back.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,7 @@ import { join } from 'node:path';
 import { afterEach, expect, it, vi } from 'vitest';
 import { WorkerPool } from '../../bench/worker-pool.js';
 import { ErrorCode } from '../../shared/errors.js';
+import { PS_CONTROL_NAMESPACE } from '../../shared/ps-protocol.js';
 import type { JobDetail } from '../../shared/operator-protocol.js';
 import { ProcessGroup } from '../../farm/process-group.js';
 import { startCoordinator, type Running } from '../../test-support/index.js';
@@ -100,6 +102,35 @@ it('a remote task that stops pauses its job with the reason in the API; restarte
   expect(job.version).toBe(3);
   expect((await job.parameters.values()).values.map(bits)).toEqual(atCheckpoint);
   expect((await pushThroughTasks(run.url, 1)).version).toBe(4);
+});
+
+it('a task cut off and back with everything it held (a blip): the job pauses, then resumes as it was, without a rollback', { timeout: 60_000 }, async () => {
+  const dir = tmp('ps-blip');
+  const token = resolveClusterToken({ dataDir: dir });
+  if (!token.ok) throw new Error(token.message);
+  const tasks: RunningPsTask[] = [];
+  cleanups.push(() => Promise.all(tasks.map((t) => t.close())));
+  for (let t = 0; t < 2; t++) tasks.push(await startPsTask({ token: token.token }));
+  const run = await startCoordinator({ model: 'mlp', normBound: 0 }, { dataDir: join(dir, 'data'), cluster: { endpoints: tasks.map((t) => t.url), token: token.token } });
+  cleanups.push(() => run.close());
+  const { job } = run;
+  expect((await pushThroughTasks(run.url, 3)).version).toBe(3);
+  await job.checkpointIfChanged();
+  expect((await pushThroughTasks(run.url, 2)).version).toBe(5);
+  const before = (await job.parameters.values()).values.map(bits);
+
+  const paused = new Promise<string | null>((resolve) => {
+    const poll = setInterval(() => job.state === 'paused' && (clearInterval(poll), resolve(job.pausedReason)), 5);
+    cleanups.push(() => clearInterval(poll));
+  });
+  // The task ends the chief's connection but keeps running with the job's slices.
+  tasks[0]!.task.io.of(PS_CONTROL_NAMESPACE).disconnectSockets();
+  expect(await paused).toBe(`ps task 0 (${tasks[0]!.url}) is unreachable (io server disconnect)`);
+  await vi.waitFor(() => expect(job.state).toBe('running'), { timeout: 20_000, interval: 20 });
+  // Not rolled back to the checkpoint (version 3): the pushes since are kept.
+  expect(job.version).toBe(5);
+  expect((await job.parameters.values()).values.map(bits)).toEqual(before);
+  expect((await pushThroughTasks(run.url, 1)).version).toBe(6);
 });
 
 it('a chief restarted over live tasks adopts their state: values and versions as they were, no rollback to a checkpoint', { timeout: 120_000 }, async () => {
