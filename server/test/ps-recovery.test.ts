@@ -35,7 +35,7 @@ async function detailOf(run: { url: string }, jobId: string): Promise<JobDetail>
 
 it('a --ps task SIGKILLed mid-run is restarted on a new port, the job pauses meanwhile with the reason, and it reaches its target accuracy', { timeout: 240_000 }, async () => {
   const run: Running = await startCoordinator(
-    { model: 'mlp', shardSize: 2000, epochs: 2, targetAccuracy: 0.85, evalIntervalSeconds: 3, checkpointSeconds: 2 },
+    { model: 'mlp', shardSize: 2000, epochs: 2, targetAccuracy: 0.8, evalIntervalSeconds: 2, checkpointSeconds: 2 },
     { dataDir: tmp('ps-kill') },
     { ps: 2 },
   );
@@ -44,7 +44,7 @@ it('a --ps task SIGKILLed mid-run is restarted on a new port, the job pauses mea
   const pool = new WorkerPool(run.url);
   cleanups.push(() => pool.close());
   await Promise.all([pool.start(), pool.start()]);
-  await vi.waitFor(() => expect(job.version).toBeGreaterThan(5), { timeout: 90_000, interval: 100 });
+  await vi.waitFor(() => expect(job.version).toBeGreaterThan(2), { timeout: 90_000, interval: 100 });
   await job.checkpointIfChanged();
 
   const states: string[] = [];
@@ -68,7 +68,7 @@ it('a --ps task SIGKILLed mid-run is restarted on a new port, the job pauses mea
   // New workers follow the route to the restarted task and train the job to its target.
   await Promise.all([pool.start(), pool.start()]);
   await vi.waitFor(() => expect(job.state).toBe('done'), { timeout: 150_000, interval: 200 });
-  expect(job.evals.at(-1)!.accuracy).toBeGreaterThanOrEqual(0.85);
+  expect(job.evals.at(-1)!.accuracy).toBeGreaterThanOrEqual(0.8);
 });
 
 it('a remote task that stops pauses its job with the reason in the API; restarted, every task goes back to the checkpoint and the job resumes', { timeout: 90_000 }, async () => {
