@@ -146,7 +146,8 @@ async function startCluster(plan: ClusterPlan, dataDir: string, tokenFile: strin
     return { options: { endpoints, token: token.token }, local: null };
   }
   const local = await startLocalPsTasks({ tasks: plan.tasks, dataDir, tokenFile });
-  return { options: { endpoints: local.endpoints, token: token.token }, local };
+  // The tasks' supervisor: a task that exits is restarted on a new port, and the cluster follows it.
+  return { options: { endpoints: [...local.endpoints], token: token.token, supervisor: local }, local };
 }
 
 /** The --project-* flags (or their environment defaults), validated; a bad one stops with the flag's name. */

@@ -59,6 +59,11 @@ export interface JobDetail extends JobSummary {
   spec: JobSpec;
   /** Why the job failed, when state is 'failed'. */
   failure: string | null;
+  /**
+   * Why the job is paused ("paused by the operator", or what holds it: "ps task 1
+   * (host:port) is unreachable …"); also set while a hold is on a job that is not running. Null otherwise.
+   */
+  pausedReason: string | null;
   createdAt: number;
   pushesAccepted: number;
   pushesRejected: Partial<Record<ErrorCode, number>>;

@@ -57,6 +57,12 @@ export interface PsJobCreate {
    * the optimizer's own initial state.
    */
   slots?: SlicePayload;
+  /**
+   * The chief's global step when it gave the task these values (0 at creation, a
+   * checkpoint's version at a restore). The task only keeps it and tells it back in
+   * `task:status`: a chief re-attaching after a restart counts its step from it. Default 0.
+   */
+  baseStep?: number;
 }
 
 export interface PsJobRef {
@@ -83,6 +89,8 @@ export interface PsJobStatus {
   version: number;
   slices: number;
   parameters: number;
+  /** job:create's baseStep: the chief's step at which the task's version was 0. */
+  baseStep: number;
 }
 
 /** `task:status`: what a (re-)attaching chief needs to know. */
@@ -124,6 +132,8 @@ export interface PsCheckpointLoad {
   jobId: string;
   checkpointId: string;
   sha256: string;
+  /** The chief's step at which the loaded slices' version would be 0 (job:create's baseStep), reported by task:status from then on. */
+  baseStep: number;
 }
 
 export interface PsControlEvents {

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveClusterToken } from '../server/cluster/cluster-token.js';
-import { startLocalPsTasks } from '../server/cluster/local-ps-tasks.js';
+import { startLocalPsTasks, type LocalPsTasks } from '../server/cluster/local-ps-tasks.js';
 
 export interface Running {
   coordinator: Coordinator;
@@ -15,6 +15,8 @@ export interface Running {
   job: Job;
   /** The ps tasks' origins (empty when the parameters are in the coordinator). */
   psEndpoints?: string[];
+  /** The ps task processes when `cluster.ps` started them (their pids, for tests that kill one). */
+  psTasks?: LocalPsTasks | null;
   close(): Promise<void>;
 }
 
@@ -51,6 +53,7 @@ export async function startCoordinator(spec: JobSpecInput = {}, options: Coordin
     url: `http://127.0.0.1:${port}`,
     job: created.job,
     psEndpoints: ps?.options.endpoints ?? [],
+    psTasks: ps?.local ?? null,
     close: closeAll,
   };
 }
@@ -67,7 +70,8 @@ async function startTestPsTasks(tasks: number, dataDir: string | null) {
   if (!token.ok) throw new Error(token.message);
   const local = await startLocalPsTasks({ tasks, dataDir: dir, logLevel: 'warn' });
   return {
-    options: { endpoints: local.endpoints, token: token.token },
+    options: { endpoints: [...local.endpoints], token: token.token, supervisor: local },
+    local,
     close: async () => {
       await local.close();
       if (!dataDir) rmSync(dir, { recursive: true, force: true });

@@ -1,6 +1,10 @@
-/** Real socket.io clients of a ps task (server/ps-task/): the chief's control channel and a worker's. */
+/** Real socket.io clients of a ps task (server/ps-task/): the chief's control channel and a worker's; a worker's pushes through a coordinator's tasks. */
 import { io, type Socket } from 'socket.io-client';
-import { encodeTensors, type CodecId } from '../shared/codec.js';
+import { PsTransport } from '../client/engine/ps-transport.js';
+import { decodeTensors, encodeTensors, type CodecId } from '../shared/codec.js';
+import type { JobAssignment } from '../shared/protocol.js';
+import { checkPsRoute, type CheckedRoute } from '../shared/ps-route.js';
+import { sizeOf } from '../shared/tensors.js';
 import { optimizerSpecSchema, type OptimizerSpec } from '../shared/job-spec.js';
 import { PS_CONTROL_NAMESPACE, PS_WORKER_NAMESPACE, type PsControlEvents, type PsJobCreate, type PsServerEvents, type PsWorkerEvents } from '../shared/ps-protocol.js';
 import type { TensorSpec } from '../shared/tensors.js';
@@ -8,6 +12,7 @@ import { chiefCredential } from '../server/cluster/chief-fence.js';
 import type { ClusterKeys } from '../server/cluster/cluster-keys.js';
 import { createPsTask, type PsTask, type PsTaskOptions } from '../server/ps-task/ps-task.js';
 import { setLogLevel } from '../server/logger.js';
+import { connectTestWorker, leaseShard } from './workers.js';
 
 export type PsControlClient = Socket<PsServerEvents, PsControlEvents>;
 export type PsWorkerClient = Socket<PsServerEvents, PsWorkerEvents>;
@@ -19,14 +24,14 @@ export interface RunningPsTask {
 }
 
 /**
- * A ps task on 127.0.0.1, port 0. As startCoordinator's, its loop-delay bound is off
+ * A ps task on 127.0.0.1, port 0 (or `port`: a task restarted where it was). As startCoordinator's, its loop-delay bound is off
  * unless `options.admission` sets it: the test's own clients share its event loop.
  */
-export async function startPsTask(options: PsTaskOptions): Promise<RunningPsTask> {
+export async function startPsTask(options: PsTaskOptions, port = 0): Promise<RunningPsTask> {
   setLogLevel('warn');
   const task = createPsTask({ ...options, admission: { maxLoopDelayMs: Number.POSITIVE_INFINITY, ...options.admission } });
-  const { port } = await task.listen(0, '127.0.0.1');
-  return { task, url: `http://127.0.0.1:${port}`, close: () => task.close() };
+  const { port: bound } = await task.listen(port, '127.0.0.1');
+  return { task, url: `http://127.0.0.1:${bound}`, close: () => task.close() };
 }
 
 export async function connectPs<S extends PsControlClient | PsWorkerClient>(url: string, namespace: typeof PS_CONTROL_NAMESPACE | typeof PS_WORKER_NAMESPACE): Promise<S> {
@@ -76,4 +81,63 @@ export function jobCreateMessage(keys: ClusterKeys, epoch: number, job: JobOnTas
     keepVersions: job.keepVersions ?? 0,
     initial: encodeTensors(job.slices.map((s, i) => ({ ...s, values: job.initial[i]! }))),
   };
+}
+
+/** The checked ps route of an assignment (a test fails on one that does not check). */
+export function routeOf(job: JobAssignment): CheckedRoute {
+  const route = checkPsRoute(job.ps, job.tensors);
+  if ('error' in route) throw new Error(route.error);
+  return route;
+}
+
+/**
+ * `pushes` pushes of small constant gradients through a job's ps tasks from one
+ * socket.io worker of the coordinator at `url` (hello, one lease, pull and push through
+ * PsTransport, the chief told with the tasks' receipts): the job, the chief's version
+ * after them and the tasks' origins as the assignment named them.
+ */
+export async function pushThroughTasks(url: string, pushes = 3): Promise<{ jobId: string; version: number; taskUrls: string[]; job: JobAssignment }> {
+  const worker = await connectTestWorker(url);
+  try {
+    const hello = await worker.emitWithAck('worker:hello', { userAgent: 'vitest' });
+    if (!hello.ok || !hello.job) throw new Error('no job');
+    const job = hello.job;
+    const route = routeOf(job);
+    const transport = new PsTransport({ job, route, chief: (p) => worker.emitWithAck('grads:push', p) });
+    try {
+      const { leaseId } = await leaseShard(worker, job.jobId);
+      let version = 0;
+      for (let i = 0; i < pushes; i++) {
+        const pulled = await transport.pull({ jobId: job.jobId });
+        if (!pulled.ok) throw new Error(pulled.message);
+        const payload = encodeTensors(job.tensors.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(1e-3) })));
+        const ack = await transport.push({ jobId: job.jobId, leaseId, baseVersion: pulled.version, batches: 1, loss: 2, ...payload });
+        if (!ack.ok) throw new Error(`${ack.code}: ${ack.message}`);
+        version = ack.version;
+      }
+      return { jobId: job.jobId, version, taskUrls: route.tasks.map((t) => t.url), job };
+    } finally {
+      transport.dispose();
+    }
+  } finally {
+    worker.disconnect();
+  }
+}
+
+/** What the tasks hold of `job`, pulled with the assignment's tickets and joined by its placement (not the chief's gather). */
+export async function pullFromTasks(job: JobAssignment): Promise<Float32Array[]> {
+  const route = routeOf(job);
+  const parts = await Promise.all(
+    route.tasks.map(async (t) => {
+      const s = await connectPsWorker(t.url);
+      try {
+        const pulled = await s.emitWithAck('params:pull', { ticket: t.ticket, jobId: job.jobId });
+        if (!pulled.ok) throw new Error(pulled.message);
+        return decodeTensors(pulled as typeof pulled & { manifest: { codec: 'fp32' } }, route.placement.specsOf(t.task));
+      } finally {
+        s.disconnect();
+      }
+    }),
+  );
+  return route.placement.joinTensors(parts, job.tensors.map((t) => sizeOf(t.shape)));
 }

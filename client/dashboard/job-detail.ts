@@ -110,8 +110,9 @@ export class JobDetailView {
       rows.push(['Resumed', `resumed from checkpoint v${fmtInt(job.resumedFrom.version)} at ${fmtTime(job.resumedFrom.at)}`]);
     }
     if (job.state === 'failed') rows.push(['Failure', job.failure ?? 'no reason given']);
+    if (job.pausedReason !== null && job.state !== 'failed') rows.push(['Paused', job.pausedReason]);
     // Text-only rows: rebuilding them is cheap and moves no focus.
-    const next = rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', k === 'Failure' ? { class: 'failure' } : {}, v)]);
+    const next = rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', k === 'Failure' || k === 'Paused' ? { class: 'failure' } : {}, v)]);
     if (this.facts.textContent !== next.map((n) => n.textContent).join('')) this.facts.replaceChildren(...next);
   }
 

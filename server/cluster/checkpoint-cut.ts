@@ -53,7 +53,7 @@ export async function takeCut(t: CutTarget, step: number, keep: readonly string[
 }
 
 /** Tells every task to load its part of `cut`; rejects with the first refusal. */
-export async function loadCut(t: CutTarget, cut: CutManifest): Promise<void> {
+export async function loadCut(t: CutTarget, cut: CutManifest, baseStep: number): Promise<void> {
   const { cluster } = t;
   if (cut.tasks !== cluster.tasks || cut.partitionBytes !== cluster.partitionBytes) {
     throw new Error(`the cut was placed over ${cut.tasks} tasks at ${cut.partitionBytes} bytes a partition, this cluster has ${cluster.tasks} at ${cluster.partitionBytes}`);
@@ -61,7 +61,7 @@ export async function loadCut(t: CutTarget, cut: CutManifest): Promise<void> {
   if (cut.parts.length !== t.tasks.length || cut.parts.some((p, i) => p.task !== t.tasks[i])) {
     throw new Error(`the cut has parts on tasks [${cut.parts.map((p) => p.task)}], the job's slices are on [${t.tasks}]`);
   }
-  const answers = await Promise.all(cut.parts.map((p) => cluster.request(p.task, 'ckpt:load', { jobId: t.jobId, checkpointId: cut.checkpointId, sha256: p.sha256 })));
+  const answers = await Promise.all(cut.parts.map((p) => cluster.request(p.task, 'ckpt:load', { jobId: t.jobId, checkpointId: cut.checkpointId, sha256: p.sha256, baseStep })));
   answers.forEach((a, i) => {
     const part = cut.parts[i]!;
     if (!a.ok) throw new CutRefusedError(part.task, a.code, a.message);

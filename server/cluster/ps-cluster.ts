@@ -4,6 +4,11 @@
  * (chief-fence.ts), and the ticket signer for workers' assignments. Jobs' remote
  * parameter services (server/params/remote-parameter-service.ts) share it; the
  * coordinator closes it after its jobs.
+ *
+ * It also knows which tasks are up (task-liveness.ts): a control socket that drops, or a
+ * request that times out, puts its task down with a reason; a task is up again once it
+ * answers `task:status`. Jobs watch() that to pause and recover (server/jobs/ps-task-recovery.ts).
+ * A supervisor (local-ps-tasks.ts) that restarts a task on a new port moves its endpoint.
  */
 import { ReceiptLedger } from './push-receipts.js';
 import { io, type Socket } from 'socket.io-client';
@@ -16,6 +21,7 @@ import { chiefCredential } from './chief-fence.js';
 import { deriveClusterKeys } from './cluster-keys.js';
 import { DEFAULT_PARTITION_BYTES } from './placement.js';
 import { DEFAULT_TICKET_TTL_MS, TicketSigner } from './tickets.js';
+import { TaskLiveness, type TaskChange, type TaskSupervisor } from './task-liveness.js';
 
 const log = createLogger('ps-cluster');
 
@@ -40,6 +46,10 @@ export interface PsClusterOptions {
   requestTimeoutMs?: number;
   /** How long a worker's ticket lasts; renewed at half of it. Default DEFAULT_TICKET_TTL_MS (10 minutes). */
   ticketTtlMs?: number;
+  /** How often a task that stopped answering while its socket stayed up is asked again. Default 2 s. */
+  probeMs?: number;
+  /** Who restarts the tasks (`--ps N`): moves a restarted task's endpoint, or gives it up. Default: none (tasks on other hosts). */
+  supervisor?: TaskSupervisor;
 }
 
 /** The ack type of control event E. */
@@ -48,14 +58,17 @@ type AckOf<E extends keyof PsControlEvents> = Parameters<Parameters<PsControlEve
 type BodyOf<E extends keyof PsControlEvents> = Omit<Parameters<PsControlEvents[E]>[0], 'chief'>;
 
 export class PsCluster {
-  readonly endpoints: readonly string[];
   readonly epoch: number;
   readonly partitionBytes: number;
   readonly ticketTtlMs: number;
   readonly signer: TicketSigner;
   private readonly keys;
+  private readonly urls: string[];
   private readonly sockets: PsControlClient[];
   private readonly timeoutMs: number;
+  private readonly liveness: TaskLiveness;
+  private readonly stopSupervising: () => void;
+  private closed = false;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly stopRedacting: () => void;
 
@@ -63,36 +76,95 @@ export class PsCluster {
     if (options.endpoints.length < 1) throw new RangeError('A cluster has at least one ps task');
     this.keys = deriveClusterKeys(options.token);
     this.stopRedacting = redactSecret(options.token);
-    this.endpoints = Object.freeze([...options.endpoints]);
+    this.urls = [...options.endpoints];
     this.epoch = options.epoch ?? Date.now();
     this.partitionBytes = options.partitionBytes ?? DEFAULT_PARTITION_BYTES;
     this.ticketTtlMs = options.ticketTtlMs ?? DEFAULT_TICKET_TTL_MS;
     this.timeoutMs = options.requestTimeoutMs ?? 30_000;
     const clock = options.clock ?? systemClock;
     this.signer = new TicketSigner(this.keys, () => clock.now(), { ttlMs: this.ticketTtlMs });
-    // socket.io-client buffers messages until connected and reconnects a task that restarts.
-    this.sockets = this.endpoints.map((url, task) => {
-      const socket: PsControlClient = io(url + PS_CONTROL_NAMESPACE, { transports: ['websocket'], forceNew: true });
-      socket.on('connect', () => log.info('ps task connected', { task, url }));
-      socket.on('disconnect', (reason) => {
-        // Our own close is no news; anything else is a task gone or a network between.
-        if (reason !== 'io client disconnect') log.warn('ps task disconnected', { task, url, reason });
-      });
-      return socket;
+    this.liveness = new TaskLiveness({
+      tasks: this.urls.length,
+      clock,
+      probeMs: options.probeMs ?? 2000,
+      probe: (task) => this.send(task, 'task:status', {}).then((r) => r.ok),
+      connected: (task) => this.sockets[task]?.connected ?? false,
     });
+    this.sockets = this.urls.map((url, task) => this.connect(task, url));
+    this.stopSupervising =
+      options.supervisor?.watch({
+        moved: (task, url) => this.move(task, url),
+        gone: (task, reason) => this.liveness.gone(task, `ps task ${task} (${this.urls[task]}) ${reason}`),
+      }) ?? (() => {});
+  }
+
+  /** Task i's origin at index i, as it is now (a restarted local task has a new port). */
+  get endpoints(): readonly string[] {
+    return this.urls;
+  }
+
+  /** Calls `listener` whenever a task goes down (with why) or comes back up; returns the unsubscribe. */
+  watch(listener: (change: TaskChange) => void): () => void {
+    return this.liveness.watch(listener);
+  }
+
+  /** Why `task` is down, or null while it is up. */
+  downReason(task: number): string | null {
+    return this.liveness.reason(task);
+  }
+
+  private connect(task: number, url: string): PsControlClient {
+    // socket.io-client reconnects to a task that restarts on the same address.
+    const socket: PsControlClient = io(url + PS_CONTROL_NAMESPACE, { transports: ['websocket'], forceNew: true });
+    socket.on('connect', () => {
+      log.info('ps task connected', { task, url });
+      this.liveness.connected(task);
+    });
+    socket.on('disconnect', (reason) => {
+      // Our own close is no news; anything else is a task gone or a network between.
+      if (reason === 'io client disconnect') return;
+      log.warn('ps task disconnected', { task, url, reason });
+      this.liveness.down(task, `ps task ${task} (${url}) is unreachable (${reason})`);
+      // socket.io-client does not reconnect by itself when the server ended the connection.
+      if (reason === 'io server disconnect' && !this.closed) socket.connect();
+    });
+    return socket;
+  }
+
+  /** A supervisor restarted `task` at `url`: a new socket there; the task is down until it answers. */
+  private move(task: number, url: string): void {
+    if (this.closed) return;
+    const old = this.sockets[task];
+    this.liveness.down(task, `ps task ${task} (${this.urls[task]}) restarted at ${url}; not yet connected`);
+    this.urls[task] = url;
+    old?.disconnect();
+    this.sockets[task] = this.connect(task, url);
   }
 
   /** The receipts `jobId`'s pushes must carry from `tasks` (those holding its slices) to be credited. */
-  receiptLedger(jobId: string, tasks: readonly number[]): ReceiptLedger {
-    return new ReceiptLedger(this.keys, jobId, tasks);
+  receiptLedger(jobId: string, tasks: readonly number[], floors?: readonly number[]): ReceiptLedger {
+    return new ReceiptLedger(this.keys, jobId, tasks, floors);
   }
 
   get tasks(): number {
-    return this.endpoints.length;
+    return this.urls.length;
   }
 
-  /** Sends `event` to task `task` with this chief's credential; a task that does not answer in time is PS_TASK_UNREACHABLE. */
+  /**
+   * Sends `event` to task `task` with this chief's credential. A task known to be down is
+   * PS_TASK_UNREACHABLE at once (nothing is queued for it to run when it is back); one
+   * that does not answer in time is PS_TASK_UNREACHABLE and goes down.
+   */
   request<E extends keyof PsControlEvents>(task: number, event: E, body: BodyOf<E>): Promise<AckOf<E>> {
+    const down = this.liveness.reason(task);
+    if (down !== null) return Promise.resolve(fail(ErrorCode.PS_TASK_UNREACHABLE, down) as AckOf<E>);
+    return this.send(task, event, body).then((r) => {
+      if (!r.ok && r.code === ErrorCode.PS_TASK_UNREACHABLE) this.liveness.down(task, r.message);
+      return r;
+    });
+  }
+
+  private send<E extends keyof PsControlEvents>(task: number, event: E, body: BodyOf<E>): Promise<AckOf<E>> {
     const socket = this.sockets[task];
     if (!socket) return Promise.resolve(fail(ErrorCode.BAD_REQUEST, `No ps task ${task}`) as AckOf<E>);
     const jobId = 'jobId' in body && typeof body.jobId === 'string' ? body.jobId : null;
@@ -101,7 +173,7 @@ export class PsCluster {
     const timed = socket.timeout(this.timeoutMs) as unknown as { emitWithAck(e: E, m: unknown): Promise<AckOf<E>> };
     const sent = timed
       .emitWithAck(event, message)
-      .catch((): AckOf<E> => fail(ErrorCode.PS_TASK_UNREACHABLE, `ps task ${task} (${this.endpoints[task]}) did not answer ${event} within ${this.timeoutMs} ms`) as AckOf<E>);
+      .catch((): AckOf<E> => fail(ErrorCode.PS_TASK_UNREACHABLE, `ps task ${task} (${this.urls[task]}) did not answer ${event} within ${this.timeoutMs} ms`) as AckOf<E>);
     this.inFlight.add(sent);
     void sent.finally(() => this.inFlight.delete(sent));
     return sent;
@@ -109,6 +181,9 @@ export class PsCluster {
 
   /** Waits for the messages already sent (a job's deletion at shutdown), then closes the sockets. */
   async close(): Promise<void> {
+    this.closed = true;
+    this.stopSupervising();
+    this.liveness.close();
     await Promise.allSettled([...this.inFlight]);
     for (const s of this.sockets) s.disconnect();
     this.stopRedacting();

@@ -42,9 +42,11 @@ export class ReceiptLedger {
     private readonly job: string,
     /** The tasks that hold a slice of the job: each must give a receipt. */
     private readonly tasks: readonly number[],
+    /** Per task: receipts at or below this version are refused (a chief adopting tasks whose past receipts it never saw). Default 0. */
+    floors?: readonly number[],
   ) {
     this.used = tasks.map(() => new Set());
-    this.floor = tasks.map(() => 0);
+    this.floor = tasks.map((_, i) => floors?.[i] ?? 0);
   }
 
   /**

@@ -9,6 +9,7 @@ export function jobDetail(job: Job, withHistory = true): JobDetail {
     description: job.spec.description,
     spec: job.spec,
     failure: job.failure,
+    pausedReason: job.pausedReason,
     createdAt: job.createdAt,
     pushesAccepted: job.stats.pushesAccepted,
     pushesRejected: { ...job.stats.pushesRejected },

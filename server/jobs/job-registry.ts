@@ -20,7 +20,8 @@ import { Job, type JobDeps } from './job.js';
 import type { PsCluster } from '../cluster/ps-cluster.js';
 import { psSpecRefusal, RemoteParameterService } from '../params/remote-parameter-service.js';
 import { HISTORY_POINTS } from './job-metrics.js';
-import { resumeFromCheckpoint } from './job-resume.js';
+import { resumeFromCheckpoint, rollBack } from './job-resume.js';
+import { PsTaskRecovery } from './ps-task-recovery.js';
 import { buildInitialModel, ModelSpecError } from './model-init.js';
 import { referenceGradientNorm } from './reference-gradient.js';
 import { stageCostsOf } from './stage-refusals.js';
@@ -68,13 +69,19 @@ class PsRefusal extends Error {
 
 export class JobRegistry {
   private readonly jobs = new Map<string, Job>();
+  /** Jobs on ps tasks: what each does when a task goes down and comes back. */
+  private readonly recoveries = new Map<string, PsTaskRecovery>();
   /** Job numbers when there is no store (nothing outlives the process). */
   private nextId = 1;
 
   constructor(private readonly deps: JobRegistryDeps) {}
 
-  /** `id` is asked for only once the model is built, so a refused spec uses up no id. */
-  private async build(id: () => string, spec: JobSpec, topology: object | null, createdAt: number): Promise<Job> {
+  /**
+   * `id` is asked for only once the model is built, so a refused spec uses up no id.
+   * `restoring`: a stored job after a restart, whose slices the ps tasks may still hold
+   * (then adopted: `adopted` is true).
+   */
+  private async build(id: () => string, spec: JobSpec, topology: object | null, createdAt: number, restoring = false): Promise<{ job: Job; adopted: boolean }> {
     const dataset = this.deps.datasets.get(spec.dataset);
     const model = await buildInitialModel(spec.model, topology, dataset.featureShape, dataset.numClasses, spec.seed, this.deps.maxParameters);
     const stageCosts = stageCostsOf(spec, model.topology, dataset.featureShape, model.tensors);
@@ -84,12 +91,18 @@ export class JobRegistry {
     const jobId = id();
     const cluster = this.deps.cluster;
     let parameters: JobDeps['parameters'];
+    let remote: RemoteParameterService | null = null;
+    let adopted = false;
     if (cluster) {
-      const remote = await RemoteParameterService.create(spec, { jobId, tensors: model.tensors, initial: model.values, cluster });
-      if ('ok' in remote) throw new PsRefusal(remote);
-      parameters = () => remote;
+      const o = { jobId, tensors: model.tensors, initial: model.values, cluster };
+      const made = restoring ? await RemoteParameterService.attach(spec, o) : await RemoteParameterService.create(spec, o);
+      if ('ok' in made) throw new PsRefusal(made);
+      const service = made instanceof RemoteParameterService ? made : made.service;
+      adopted = !(made instanceof RemoteParameterService) && made.adopted;
+      remote = service;
+      parameters = () => service;
     }
-    return new Job(jobId, spec, createdAt, {
+    const job = new Job(jobId, spec, createdAt, {
       referenceNorm,
       ...this.deps,
       parameters,
@@ -98,7 +111,8 @@ export class JobRegistry {
       model,
       stageCosts,
       onStateChange: (job) => {
-        this.deps.store?.setState(job.id, job.state, job.failure);
+        // A job paused only while a ps task is down is one the operator runs: so it is stored.
+        this.deps.store?.setState(job.id, job.storedState, job.failure);
         this.deps.onStateChange(job);
       },
       onEval: (job, rec) => {
@@ -108,6 +122,17 @@ export class JobRegistry {
         this.deps.onEval(job, rec);
       },
     });
+    if (cluster && remote) {
+      const checkpoints = this.deps.checkpoints;
+      this.recoveries.get(jobId)?.dispose();
+      this.recoveries.set(jobId, new PsTaskRecovery({ job, service: remote, cluster, rollBack: () => rollBack(job, checkpoints) }));
+    }
+    return { job, adopted };
+  }
+
+  /** The recovery watch of a job on ps tasks (tests wait on its checks). */
+  recoveryOf(id: string): Pick<PsTaskRecovery, 'settled'> | undefined {
+    return this.recoveries.get(id);
   }
 
   /** Validates and builds a job as a draft; `start` runs it at once. */
@@ -118,7 +143,7 @@ export class JobRegistry {
     if (unsupported) return unsupported;
     let job: Job;
     try {
-      job = await this.build(() => `job-${this.deps.store?.takeJobNumber() ?? this.nextId++}`, spec, topology, this.deps.clock.now());
+      job = (await this.build(() => `job-${this.deps.store?.takeJobNumber() ?? this.nextId++}`, spec, topology, this.deps.clock.now())).job;
     } catch (err) {
       if (err instanceof ModelSpecError) return fail(err.code, `model: ${err.message}`);
       if (err instanceof PsRefusal) return err.failure;
@@ -127,7 +152,8 @@ export class JobRegistry {
     }
     if (!this.deps.datasets.has(spec.dataset)) {
       // Deleted while the model was being built: a job must not outlive its dataset (it could not restart).
-      job.dispose();
+      this.forget(job);
+      job.discard();
       return fail(ErrorCode.CONFLICT, `dataset: "${spec.dataset}" was deleted while the job was being created`);
     }
     this.jobs.set(job.id, job);
@@ -168,8 +194,9 @@ export class JobRegistry {
       log.error('cannot restore job: its stored spec is no longer valid', { job: s.id, error: spec.message });
       return null;
     }
-    const job = await this.build(() => s.id, spec.value, s.topology, s.createdAt);
-    const unusable = this.deps.checkpoints ? await resumeFromCheckpoint(job, this.deps.checkpoints) : null;
+    const { job, adopted } = await this.build(() => s.id, spec.value, s.topology, s.createdAt, true);
+    // Adopted from the ps tasks: their live parameters are newer than any checkpoint, which gives the ledger and counters.
+    const unusable = this.deps.checkpoints ? await resumeFromCheckpoint(job, this.deps.checkpoints, { keepParameters: adopted }) : null;
     const last = store.evals(s.id, { confusion: true }).filter((e) => e.confusion).at(-1);
     job.restoreRecords({
       evals: store.evals(s.id),
@@ -191,7 +218,8 @@ export class JobRegistry {
     const job = this.jobs.get(id);
     if (!job) return false;
     if (job.state === 'running' || job.state === 'paused') job.control('stop');
-    job.dispose();
+    this.forget(job);
+    job.discard();
     this.jobs.delete(id);
     this.deps.store?.deleteJob(id);
     await this.deps.checkpoints?.remove(id);
@@ -222,6 +250,13 @@ export class JobRegistry {
   }
 
   close(): void {
+    for (const r of this.recoveries.values()) r.dispose();
+    this.recoveries.clear();
     for (const job of this.jobs.values()) job.dispose();
+  }
+
+  private forget(job: Job): void {
+    this.recoveries.get(job.id)?.dispose();
+    this.recoveries.delete(job.id);
   }
 }

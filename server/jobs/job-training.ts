@@ -34,6 +34,8 @@ export interface JobTrainingDeps {
   admission: PushAdmission | null;
   /** The job's state now (only a running job trains). */
   state: () => JobState;
+  /** What a worker is told when the job is not running (the reason it is paused, when it has one). */
+  notRunning: (state: JobState) => string;
   /** The job's counters now (a restored checkpoint replaces them). */
   stats: () => JobStats;
   /** The workers assigned to the job now. */
@@ -162,7 +164,7 @@ export class JobTraining {
 
   private notRunning(): Failure | null {
     const state = this.d.state();
-    return state === 'running' ? null : fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.d.jobId} is ${state}`);
+    return state === 'running' ? null : fail(ErrorCode.JOB_NOT_RUNNING, this.d.notRunning(state));
   }
 
   /** Assigned workers that are training (not waiting for a shard). */

@@ -59,6 +59,10 @@ export class Job {
   private currentState: JobState = 'draft';
   private failureReason: string | null = null;
   private resumed: { version: number; at: number } | null = null;
+  /** Why the job cannot train now though the operator wants it to (a ps task of its is down); null when nothing holds it. */
+  private heldBy: string | null = null;
+  /** The job is paused because it is held, not by the operator: it runs again when the hold ends. */
+  private pausedByHold = false;
   private readonly params: ParameterService;
   private readonly shardLedger: ShardLedger;
   /** Ties pushes to leases and keeps each worker's standing (server/jobs/push-accounting.ts). */
@@ -76,6 +80,8 @@ export class Job {
   /** What the replicas' stages report and what the relay forwarded for them (with `board`). */
   private readonly figures: ReplicaFigures | null;
   private timers: Timer[] = [];
+  /** The ledger before any training: where a restart() goes back to. */
+  private readonly initialLedger;
 
   constructor(
     readonly id: string,
@@ -84,6 +90,7 @@ export class Job {
     private readonly deps: JobDeps,
   ) {
     this.shardLedger = new ShardLedger({ shardSizes: deps.shards.map((s) => s.count), batchSize: spec.batchSize, epochs: spec.epochs, seed: spec.seed });
+    this.initialLedger = this.shardLedger.exportState();
     this.accounting = pushAccountingFor(spec, this.shardLedger, (index) => deps.shards[index]!.url, () => deps.clock.now());
     const ctx: ParameterContext = { clock: deps.clock, activeWorkers: () => this.training.activeWorkers() };
     this.params = deps.parameters?.(spec, ctx) ??
@@ -104,6 +111,7 @@ export class Job {
       params: this.params,
       admission: deps.admission ?? null,
       state: () => this.currentState,
+      notRunning: (state) => this.notRunning(state),
       stats: () => this.counters,
       workers: () => this.workers,
       onCredited: (workerId, examples) => deps.onCredited?.(this, workerId, examples),
@@ -160,6 +168,43 @@ export class Job {
   /** Why the job failed (null unless it did). */
   get failure(): string | null {
     return this.failureReason;
+  }
+
+  /** Why the job is paused: what holds it (a ps task down), or the operator; null unless paused or held. */
+  get pausedReason(): string | null {
+    if (this.heldBy !== null) return this.heldBy;
+    return this.currentState === 'paused' ? 'paused by the operator' : null;
+  }
+
+  /** The state to keep across a restart: a job paused only by a hold is one the operator runs. */
+  get storedState(): JobState {
+    return this.pausedByHold && this.currentState === 'paused' ? 'running' : this.currentState;
+  }
+
+  /**
+   * Something outside the job stops it from training (a ps task holding its slices is
+   * down): a running job pauses with `reason`, which the API and dashboard show and
+   * workers' refusals carry; a job in any other state only records it.
+   */
+  hold(reason: string): void {
+    if (FINAL_JOB_STATES.includes(this.currentState)) return;
+    const changed = this.heldBy !== reason;
+    this.heldBy = reason;
+    if (this.currentState === 'running') {
+      this.pausedByHold = true;
+      this.setState('paused');
+    } else if (changed) log.warn('job held', { job: this.id, reason });
+  }
+
+  /** The hold ended: a job it paused runs again; one the operator paused stays paused. */
+  unhold(): void {
+    if (this.heldBy === null) return;
+    log.info('job hold ended', { job: this.id, was: this.heldBy });
+    this.heldBy = null;
+    if (this.pausedByHold && this.currentState === 'paused') {
+      this.pausedByHold = false;
+      this.setState('running');
+    }
   }
 
   /** The checkpoint the job resumed from at the last restart, if any. */
@@ -221,7 +266,17 @@ export class Job {
       resume: ['paused'],
       stop: ['draft', 'running', 'paused'],
     };
+    if (action === 'pause' && from === 'paused' && this.pausedByHold) {
+      // The operator's pause now: the job stays paused when the hold ends.
+      this.pausedByHold = false;
+      return ok({});
+    }
     if (!allowed[action].includes(from)) return fail(ErrorCode.BAD_REQUEST, `Cannot ${action} a job that is ${from}`);
+    if ((action === 'resume' || action === 'start') && this.heldBy !== null) {
+      // It would pause again at once: say why instead (it resumes by itself when the hold ends).
+      if (action === 'resume') this.pausedByHold = true;
+      return fail(ErrorCode.PS_TASK_UNREACHABLE, `Job ${this.id} cannot run now: ${this.heldBy}; it resumes when that is over`);
+    }
     if (action === 'stop') this.finish('stopped', null, 'stopped by the operator');
     else this.setState(action === 'pause' ? 'paused' : 'running');
     return ok({});
@@ -229,6 +284,7 @@ export class Job {
 
   private setState(state: JobState): void {
     this.currentState = state;
+    if (state !== 'paused') this.pausedByHold = false;
     this.clearTimers();
     if (state === 'running') {
       this.sampler.resetRates();
@@ -243,7 +299,7 @@ export class Job {
       for (const w of this.workers) this.board?.join(w);
     } else {
       // An open sync round must not be applied by the departures below, nor hold acks forever.
-      this.params.halt(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.id} is ${state}`));
+      this.params.halt(fail(ErrorCode.JOB_NOT_RUNNING, this.notRunning(state)));
       this.board?.clear(`the job is ${state}`);
       // Leases of a job that is not training would only expire; give the shards back now.
       // The workers stay assigned until onStateChange moves them (the assignments' owner does).
@@ -251,6 +307,11 @@ export class Job {
     }
     log.info('job state', { job: this.id, state });
     this.deps.onStateChange(this);
+  }
+
+  /** What a worker is told when the job is not running: with the hold's reason when one paused it. */
+  private notRunning(state: JobState): string {
+    return state === 'paused' && this.heldBy !== null ? `Job ${this.id} is paused: ${this.heldBy}` : `Job ${this.id} is ${state}`;
   }
 
   private finish(state: 'done' | 'stopped' | 'failed', failure: string | null, reason: string): void {
@@ -269,6 +330,13 @@ export class Job {
   dispose(): void {
     this.clearTimers();
     this.params.dispose();
+  }
+
+  /** The job is deleted: as dispose(), and parameters held on ps tasks are deleted there. */
+  discard(): void {
+    this.clearTimers();
+    if (this.params.discard) this.params.discard();
+    else this.params.dispose();
   }
 
   private clearTimers(): void {
@@ -407,19 +475,41 @@ export class Job {
     await this.checkpointIfChanged();
   }
 
-  /** Loads a checkpoint (coordinator restart) before the job runs again; rejects, changing nothing of the job's own, when it does not fit. */
-  async restore(c: CheckpointContent): Promise<void> {
-    if (c.cut) {
-      if (!this.params.restoreCut) throw new Error('a cut over ps tasks cannot be loaded into a job kept in process');
-      await this.params.restoreCut(c.cut);
-    } else {
-      await this.params.restore(c.store);
+  /**
+   * Loads a checkpoint (coordinator restart, or a rollback after a ps task lost its
+   * slices) while the job does not train; rejects, changing nothing of the job's own,
+   * when it does not fit. `keepParameters`: the parameters were adopted live from the ps
+   * tasks (newer than the checkpoint): only the ledger and counters are taken from it.
+   */
+  async restore(c: CheckpointContent, options: { keepParameters?: boolean } = {}): Promise<void> {
+    if (!(options.keepParameters ?? false)) {
+      if (c.cut) {
+        if (!this.params.restoreCut) throw new Error('a cut over ps tasks cannot be loaded into a job kept in process');
+        await this.params.restoreCut(c.cut);
+      } else {
+        await this.params.restore(c.store);
+      }
     }
     this.shardLedger.restore(c.ledger);
     // Checkpoints from before a counter existed lack it: start it at zero.
     this.counters = { ...emptyStats(), ...c.stats };
     this.checkpoints.resumedAt(c.store.version);
     this.resumed = { version: c.store.version, at: c.at };
+  }
+
+  /**
+   * Back to the start: initial parameters and optimizer state, a fresh ledger and
+   * counters (a rollback when a ps task lost its slices and there is no checkpoint).
+   * Only a service that can reset (ps tasks) can; false otherwise.
+   */
+  async restart(): Promise<boolean> {
+    if (!this.params.reset) return false;
+    await this.params.reset();
+    this.shardLedger.restore(this.initialLedger);
+    this.counters = emptyStats();
+    this.checkpoints.resumedAt(0);
+    this.resumed = null;
+    return true;
   }
 
   /** Takes back what the job store kept of the job's evaluations and metrics (start-up). */
@@ -430,7 +520,11 @@ export class Job {
 
   /** Restores a stored state without the transition side effects (used at start-up). */
   reinstate(state: JobState, failure: string | null): void {
-    if (state === 'running') this.setState('running');
+    // A ps task of its was down when it was rebuilt: it runs when the task is back.
+    if (state === 'running' && this.heldBy !== null) {
+      this.pausedByHold = true;
+      this.setState('paused');
+    } else if (state === 'running') this.setState('running');
     else {
       this.currentState = state;
       this.failureReason = failure;

@@ -105,4 +105,8 @@ export interface ParameterService extends ParameterView {
   routeFor?(workerId: string): PsRoute;
   /** Lets go of threads and sockets; the service must not be used after. */
   dispose(): void;
+  /** The job is deleted: parameters held elsewhere (ps tasks) go too. Absent in process, where dispose() is all. */
+  discard?(): void;
+  /** Back to the job's initial parameters and optimizer state at version 0 (a ps task lost its slices and no checkpoint exists). */
+  reset?(): Promise<void>;
 }

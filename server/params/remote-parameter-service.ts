@@ -29,6 +29,7 @@ import { ALL_ERROR_CODES, ErrorCode } from '../../shared/errors.js';
 import type { JobSpec } from '../../shared/job-spec.js';
 import { Placement, type PlacementJson } from '../../shared/placement.js';
 import type { PushAccepted } from '../../shared/protocol.js';
+import type { PsJobStatus, PsTaskStatus } from '../../shared/ps-protocol.js';
 import type { PsRoute } from '../../shared/ps-route.js';
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import { sizeOf, type TensorSpec } from '../../shared/tensors.js';
@@ -72,6 +73,10 @@ export class RemoteParameterService implements ParameterService {
   private receipts: ReceiptLedger;
   /** Ids of the committed cuts the chief keeps (newest last): the tasks never prune their parts. */
   private inForce: string[] = [];
+  /** The global step when the tasks' slices were last given their values (their version 0). */
+  private baseStep = 0;
+  /** Per used task: the highest of its versions the chief has a receipt for (a task holding less lost pushes). */
+  private known: number[];
 
   private constructor(
     private readonly spec: JobSpec,
@@ -82,6 +87,7 @@ export class RemoteParameterService implements ParameterService {
     this.slotNames = createOptimizer(psOptimizerSpec(spec)).slotNames;
     this.used = placement.byTask.flatMap((slices, t) => (slices.length ? [t] : []));
     this.receipts = o.cluster.receiptLedger(o.jobId, this.used);
+    this.known = this.used.map(() => 0);
   }
 
   /** Places the job over the cluster and creates its slices on every task; a coded refusal when a task refuses. */
@@ -94,8 +100,33 @@ export class RemoteParameterService implements ParameterService {
     return service;
   }
 
+  /**
+   * A restarted chief's service for a stored job: when every task that holds slices of
+   * it still holds them as this placement puts them, their live state (values, optimizer
+   * state, versions) is adopted and the global step is the tasks' base step plus the
+   * most pushes one of them applied since (`adopted: true`); otherwise the slices are
+   * created anew, and the checkpoint restore that follows gives them their values.
+   */
+  static async attach(spec: JobSpec, o: RemoteParameterOptions): Promise<{ service: RemoteParameterService; adopted: boolean } | Failure> {
+    const placement = Placement.of(o.tensors, { tasks: o.cluster.tasks, partitionBytes: o.cluster.partitionBytes });
+    const service = new RemoteParameterService(spec, o, placement);
+    const held = await service.liveParts();
+    if (held) {
+      service.adopt(held);
+      log.info('job adopted from its ps tasks', { job: o.jobId, step: service.step, versions: held.map((h) => h.version) });
+      return { service, adopted: true };
+    }
+    const created = await service.createSlices(placement.splitTensors(o.initial), null);
+    return created ?? { service, adopted: false };
+  }
+
   get version(): number {
     return this.step;
+  }
+
+  /** The tasks holding at least one slice of the job. */
+  get tasks(): readonly number[] {
+    return this.used;
   }
 
   get specs(): readonly TensorSpec[] {
@@ -139,6 +170,10 @@ export class RemoteParameterService implements ParameterService {
     }
     const bad = this.receipts.redeem(workerId, s.psReceipts);
     if (bad) return bad;
+    for (const r of s.psReceipts!) {
+      const i = this.used.indexOf(r.task);
+      this.known[i] = Math.max(this.known[i]!, r.version);
+    }
     this.step += 1;
     // Staleness is each task's (they answered the worker); the chief sees none.
     return ok({ version: this.step, staleness: 0 });
@@ -182,10 +217,19 @@ export class RemoteParameterService implements ParameterService {
 
   /** Loads a committed cut's parts on every task; the global step resumes at the cut's. */
   async restoreCut(cut: CutManifest): Promise<void> {
-    await loadCut(this.cutTarget(), cut);
+    // The tasks resume at their parts' versions; the base step they are given keeps a later
+    // chief's adoption (base step + highest task version) at or above the cut's step.
+    const known = this.used.map((t) => cut.parts.find((p) => p.task === t)?.version ?? 0);
+    const baseStep = Math.max(0, cut.step - Math.max(0, ...known));
+    // A task that restarted holds no slices to load a part into (a rollback): every task gets them anew first.
+    const missing = await this.createSlices(this.placement.splitTensors(this.o.initial), null, baseStep);
+    if (missing) throw new Error(`Restoring on the ps tasks: ${missing.code}: ${missing.message}`);
+    await loadCut(this.cutTarget(), cut, baseStep);
     this.step = cut.step;
-    // The tasks' versions are the parts' again: versions redeemed since may come again.
-    this.receipts = this.o.cluster.receiptLedger(this.o.jobId, this.used);
+    this.baseStep = baseStep;
+    this.known = known;
+    // Receipts for the parts' versions and below were redeemed before the cut (or never will be).
+    this.receipts = this.o.cluster.receiptLedger(this.o.jobId, this.used, known);
     this.inForce = [cut.checkpointId];
   }
 
@@ -204,14 +248,40 @@ export class RemoteParameterService implements ParameterService {
       }
     });
     const slots = this.slotNames.map((_, k) => this.placement.splitTensors(snap.tensors.map((t) => t.slots[k]!)));
-    const refused = await this.createSlices(this.placement.splitTensors(snap.tensors.map((t) => t.values)), slots);
+    const refused = await this.createSlices(this.placement.splitTensors(snap.tensors.map((t) => t.values)), slots, snap.version);
     if (refused) throw new Error(`Restoring on the ps tasks: ${refused.code}: ${refused.message}`);
     this.step = snap.version;
-    // The re-created slices count their versions from 0 again: so do the receipts.
-    this.receipts = this.o.cluster.receiptLedger(this.o.jobId, this.used);
+    this.recreated(snap.version);
   }
 
+  /** Back to the job's initial values and optimizer state at step 0 (a rollback with no checkpoint to go to). */
+  async reset(): Promise<void> {
+    const refused = await this.createSlices(this.placement.splitTensors(this.o.initial), null, 0);
+    if (refused) throw new Error(`Resetting the ps tasks: ${refused.code}: ${refused.message}`);
+    this.step = 0;
+    this.recreated(0);
+  }
+
+  /**
+   * Whether the tasks still hold the job as the chief left it (`statuses`: each used
+   * task's task:status, in `tasks` order): every slice there, the base step the chief
+   * gave, and at least the versions the chief has receipts for. A task that restarted
+   * holds nothing; one that lost pushes holds less.
+   */
+  holdsLive(statuses: readonly PsTaskStatus[]): boolean {
+    return this.used.every((task, i) => {
+      const held = this.heldOn(task, statuses[i]);
+      return held !== null && held.baseStep === this.baseStep && held.version >= this.known[i]!;
+    });
+  }
+
+  /** Lets go of the sockets' use; the tasks keep the slices (a restarted chief adopts them). */
   dispose(): void {
+    this.disposed = true;
+  }
+
+  /** The job is deleted: its slices on the tasks go too. */
+  discard(): void {
     if (this.disposed) return;
     this.disposed = true;
     for (const task of this.used) {
@@ -225,6 +295,47 @@ export class RemoteParameterService implements ParameterService {
     return { cluster: this.o.cluster, jobId: this.o.jobId, tasks: this.used, tensors: this.o.tensors, slotNames: this.slotNames };
   }
 
+  /** The slices were given values at `step` (a restore or a reset): versions count from 0 again, and so do the receipts. */
+  private recreated(step: number): void {
+    this.baseStep = step;
+    this.known = this.used.map(() => 0);
+    this.receipts = this.o.cluster.receiptLedger(this.o.jobId, this.used);
+  }
+
+  /** This job's status on `task` when it holds every slice the placement puts there; null otherwise. */
+  private heldOn(task: number, status: PsTaskStatus | undefined): PsJobStatus | null {
+    const held = status?.jobs.find((j) => j.jobId === this.o.jobId);
+    const slices = this.placement.byTask[task]!;
+    if (!held || held.task !== task || held.slices !== slices.length) return null;
+    return held.parameters === slices.reduce((n, s) => n + s.length, 0) ? held : null;
+  }
+
+  /** Each used task's hold of the job, when all hold it with one base step; null otherwise. */
+  private async liveParts(): Promise<PsJobStatus[] | null> {
+    const statuses = await Promise.all(this.used.map((t) => this.o.cluster.request(t, 'task:status', {})));
+    const held = this.used.map((t, i) => {
+      const r = statuses[i]!;
+      return r.ok ? this.heldOn(t, r) : null;
+    });
+    if (held.some((h) => h === null)) return null;
+    const parts = held as PsJobStatus[];
+    return parts.every((p) => p.baseStep === parts[0]!.baseStep) ? parts : null;
+  }
+
+  /**
+   * Takes the tasks' live state as the job's. The global step becomes the base step plus
+   * the most pushes one task applied: each credited push was applied by every task, so
+   * that is at least the pushes the old chief credited since (more only by pushes a task
+   * applied and another refused, which the old chief did not count either).
+   */
+  private adopt(parts: readonly PsJobStatus[]): void {
+    this.baseStep = parts[0]!.baseStep;
+    this.step = this.baseStep + Math.max(...parts.map((p) => p.version));
+    this.known = parts.map((p) => p.version);
+    // Receipts the old chief may have redeemed are below these versions: refused from here on.
+    this.receipts = this.o.cluster.receiptLedger(this.o.jobId, this.used, this.known);
+  }
+
   private sizes(): number[] {
     return this.o.tensors.map((t) => sizeOf(t.shape));
   }
@@ -235,7 +346,7 @@ export class RemoteParameterService implements ParameterService {
    * restarted while its tasks ran on) is given it anew: the checkpoint restore follows.
    * On a refusal the tasks that accepted are told to delete theirs.
    */
-  private async createSlices(values: Float32Array[][], slots: Float32Array[][][] | null): Promise<Failure | null> {
+  private async createSlices(values: Float32Array[][], slots: Float32Array[][][] | null, baseStep = this.step): Promise<Failure | null> {
     const { cluster, jobId } = { cluster: this.o.cluster, jobId: this.o.jobId };
     const createOn = async (task: number): Promise<Result> => {
       const slices = this.placement.byTask[task]!;
@@ -250,6 +361,7 @@ export class RemoteParameterService implements ParameterService {
         // Each task judges a push's staleness by its own version, so each scales by its own τ.
         stalenessAware: this.spec.mode === 'staleness-aware',
         keepVersions: 0,
+        baseStep,
         initial: encodeTensors(slices.map((s, i) => ({ name: s.name, shape: s.shape, values: values[task]![i]! }))),
         ...(slots && this.slotNames.length
           ? { slots: encodeTensors(slices.flatMap((s, i) => this.slotNames.map((n, k) => ({ name: `${s.name}:${n}`, shape: s.shape, values: slots[k]![task]![i]! })))) }

@@ -254,7 +254,7 @@ it('a push that arrives while the part is written waits for it: the part is the 
   if (!part.ok) throw new Error(part.message);
 
   // Loading the part gives back task 0's slices exactly as before the push.
-  const load = await control.emitWithAck('ckpt:load', { chief: chiefCredential(keys, 5, 'ckpt:load', jobId), jobId, checkpointId: 'during', sha256: part.sha256 });
+  const load = await control.emitWithAck('ckpt:load', { chief: chiefCredential(keys, 5, 'ckpt:load', jobId), jobId, checkpointId: 'during', sha256: part.sha256, baseStep: 0 });
   expect(load).toEqual({ ok: true, version: 1 });
   expect(stateBits(await service.snapshot())).toEqual(stateBits(before));
   service.dispose();
@@ -275,12 +275,12 @@ it("a stranger's ckpt:write and ckpt:load are UNAUTHORIZED and change nothing", 
 
   const write = await chief.emitWithAck('ckpt:write', { chief: chiefCredential(stranger, 7, 'ckpt:write', jobId), jobId, checkpointId: 'stranger', keep: [] });
   expect(write).toMatchObject({ ok: false, code: ErrorCode.UNAUTHORIZED });
-  const load = await chief.emitWithAck('ckpt:load', { chief: chiefCredential(stranger, 7, 'ckpt:load', jobId), jobId, checkpointId: cut.checkpointId, sha256: cut.parts[0]!.sha256 });
+  const load = await chief.emitWithAck('ckpt:load', { chief: chiefCredential(stranger, 7, 'ckpt:load', jobId), jobId, checkpointId: cut.checkpointId, sha256: cut.parts[0]!.sha256, baseStep: 0 });
   expect(load).toMatchObject({ ok: false, code: ErrorCode.UNAUTHORIZED });
   // No credential at all, and the chief's proof for another job, are refused the same way.
   const bare = await (chief as unknown as { emitWithAck(e: string, m: unknown): Promise<unknown> }).emitWithAck('ckpt:write', { jobId, checkpointId: 'stranger', keep: [] });
   expect(bare).toMatchObject({ ok: false, code: ErrorCode.UNAUTHORIZED });
-  const replayed = await chief.emitWithAck('ckpt:load', { chief: chiefCredential(keys, 6, 'ckpt:load', 'job-other'), jobId, checkpointId: cut.checkpointId, sha256: cut.parts[0]!.sha256 });
+  const replayed = await chief.emitWithAck('ckpt:load', { chief: chiefCredential(keys, 6, 'ckpt:load', 'job-other'), jobId, checkpointId: cut.checkpointId, sha256: cut.parts[0]!.sha256, baseStep: 0 });
   expect(replayed).toMatchObject({ ok: false, code: ErrorCode.UNAUTHORIZED });
 
   expect(partFiles(0, jobId)).toEqual(filesBefore);

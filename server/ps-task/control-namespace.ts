@@ -123,7 +123,7 @@ export function attachControlNamespace(nsp: PsControlNamespace, state: PsTaskSta
         // The job may have gone, or a part may be being written, while the file was read.
         while (job.held) await job.held;
         if (state.jobs.get(req.jobId) !== job) return unknownJob(req.jobId);
-        const loaded = job.load(part);
+        const loaded = job.load(part, req.baseStep);
         if (loaded.ok) log.info('checkpoint part loaded', { job: req.jobId, checkpoint: req.checkpointId, version: loaded.version });
         return loaded;
       }),

@@ -40,6 +40,7 @@ export const jobCreateSchema = z
     keepVersions: z.number().int().min(0).max(MAX_KEEP_VERSIONS),
     initial: z.object({ manifest: manifestSchema, data: binary }).strict(),
     slots: z.object({ manifest: manifestSchema, data: binary }).strict().optional(),
+    baseStep: count.optional(),
   })
   .strict();
 
@@ -50,7 +51,7 @@ const checkpointId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a checkpoint id 
 
 export const ckptWriteSchema = z.object({ chief, jobId: id, checkpointId, keep: z.array(checkpointId).max(16) }).strict();
 
-export const ckptLoadSchema = z.object({ chief, jobId: id, checkpointId, sha256: z.string().regex(/^[0-9a-f]{64}$/, 'a hex SHA-256') }).strict();
+export const ckptLoadSchema = z.object({ chief, jobId: id, checkpointId, sha256: z.string().regex(/^[0-9a-f]{64}$/, 'a hex SHA-256'), baseStep: count }).strict();
 
 export const statusSchema = z.object({ chief }).strict();
 

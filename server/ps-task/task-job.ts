@@ -40,6 +40,8 @@ export class TaskJob {
     private readonly stalenessAware: boolean,
     private readonly store: ParameterStore,
     private readonly gate: GradientGate,
+    /** The chief's step when it gave these values (kept for a re-attaching chief). */
+    private baseStep: number,
   ) {}
 
   /** Checks the chief's request (sizes, names, initial values) and builds the store; a coded refusal otherwise. */
@@ -66,7 +68,7 @@ export class TaskJob {
     }
     // The norm bound judges a whole gradient: a task sees only its slices of one, so it is the chief's to apply.
     const gate = new GradientGate(store, codecOf(req), 0, null);
-    return new TaskJob(req.jobId, req.task, req.maxStaleness, req.stalenessAware ?? false, store, gate);
+    return new TaskJob(req.jobId, req.task, req.maxStaleness, req.stalenessAware ?? false, store, gate, req.baseStep ?? 0);
   }
 
   get version(): number {
@@ -117,7 +119,7 @@ export class TaskJob {
   }
 
   /** Replaces values, optimizer state and version with a checkpoint part's, when it holds exactly this job's slices here. */
-  load(part: PartContent): Result<{ version: number }> {
+  load(part: PartContent, baseStep: number): Result<{ version: number }> {
     const tensors = this.store.tensors;
     const slotNames = this.store.optimizer.slotNames;
     const refuse = (why: string) => fail(ErrorCode.CHECKPOINT_PART_CORRUPT, `The part does not fit job ${this.id} on this task: ${why}`);
@@ -130,11 +132,12 @@ export class TaskJob {
       if (!got.values.every(Number.isFinite)) return refuse(`"${name}" holds NaN or Infinity`);
     }
     this.store.restore({ version: part.version, applies: part.applies, tensors: part.slices });
+    this.baseStep = baseStep;
     return ok({ version: this.store.version });
   }
 
   status(): PsJobStatus {
-    return { jobId: this.id, task: this.task, version: this.store.version, slices: this.store.tensors.length, parameters: this.store.parameterCount };
+    return { jobId: this.id, task: this.task, version: this.store.version, slices: this.store.tensors.length, parameters: this.store.parameterCount, baseStep: this.baseStep };
   }
 
   dispose(): void {

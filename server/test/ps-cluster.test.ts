@@ -9,13 +9,12 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { io } from 'socket.io-client';
 import { WorkerPool } from '../../bench/worker-pool.js';
 import { PsTransport } from '../../client/engine/ps-transport.js';
-import { decodeTensors, encodeTensors } from '../../shared/codec.js';
+import { encodeTensors } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import { PS_WORKER_NAMESPACE } from '../../shared/ps-protocol.js';
-import { checkPsRoute, type CheckedRoute } from '../../shared/ps-route.js';
-import type { GradientPush, JobAssignment } from '../../shared/protocol.js';
+import type { GradientPush } from '../../shared/protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
-import type { PsWorkerClient } from '../../test-support/ps-clients.js';
+import { pullFromTasks, routeOf, type PsWorkerClient } from '../../test-support/ps-clients.js';
 import { joinAssigned, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
 
 let run: Running;
@@ -40,26 +39,6 @@ async function connectTask(url: string): Promise<PsWorkerClient> {
     s.once('connect_error', reject);
   });
   return s;
-}
-
-function routeOf(job: JobAssignment): CheckedRoute {
-  const route = checkPsRoute(job.ps, job.tensors);
-  if ('error' in route) throw new Error(route.error);
-  return route;
-}
-
-/** What the tasks hold of `job`, pulled with a worker's tickets and joined by the placement (not the chief's gather). */
-async function heldByTasks(job: JobAssignment): Promise<Float32Array[]> {
-  const route = routeOf(job);
-  const parts = await Promise.all(
-    route.tasks.map(async (t) => {
-      const s = await connectTask(t.url);
-      const pulled = await s.emitWithAck('params:pull', { ticket: t.ticket, jobId: job.jobId });
-      if (!pulled.ok) throw new Error(pulled.message);
-      return decodeTensors(pulled as typeof pulled & { manifest: { codec: 'fp32' } }, route.placement.specsOf(t.task));
-    }),
-  );
-  return route.placement.joinTensors(parts, job.tensors.map((t) => sizeOf(t.shape)));
 }
 
 describe('a coordinator with 2 ps tasks', () => {
@@ -225,6 +204,6 @@ describe('a coordinator with 2 ps tasks', () => {
     const assignment = job.assignment('gather-test');
     const gathered = await job.parameters.values();
     expect(gathered.version).toBe(job.version);
-    expect(gathered.values.map(bits)).toEqual((await heldByTasks(assignment)).map(bits));
+    expect(gathered.values.map(bits)).toEqual((await pullFromTasks(assignment)).map(bits));
   });
 });

@@ -9,14 +9,9 @@ import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { PsTransport } from '../../client/engine/ps-transport.js';
-import { encodeTensors } from '../../shared/codec.js';
-import { checkPsRoute } from '../../shared/ps-route.js';
-import { sizeOf } from '../../shared/tensors.js';
 import { ProcessGroup } from '../../farm/process-group.js';
 import { descendants, isAlive, signalProcess, type ProcessInfo } from '../../farm/process-tree.js';
-import { connectTestWorker, leaseShard } from '../../test-support/index.js';
-import { startPsTask, type RunningPsTask } from '../../test-support/ps-clients.js';
+import { pushThroughTasks, startPsTask, type RunningPsTask } from '../../test-support/ps-clients.js';
 import { resolveClusterToken } from '../cluster/cluster-token.js';
 
 let group: ProcessGroup | null = null;
@@ -41,36 +36,6 @@ function checkpointVersions(dataDir: string, jobId: string): number[] {
     .sort((a, b) => a - b);
 }
 
-/** Three pushes through the job's ps tasks from a socket.io worker; the job id and the chief's version after them. */
-async function trainThrough(url: string): Promise<{ jobId: string; version: number; taskUrls: string[] }> {
-  const worker = await connectTestWorker(url);
-  try {
-    const hello = await worker.emitWithAck('worker:hello', { userAgent: 'vitest' });
-    if (!hello.ok || !hello.job) throw new Error('no job');
-    const job = hello.job;
-    const route = checkPsRoute(job.ps, job.tensors);
-    if ('error' in route) throw new Error(route.error);
-    const transport = new PsTransport({ job, route, chief: (p) => worker.emitWithAck('grads:push', p) });
-    try {
-      const { leaseId } = await leaseShard(worker, job.jobId);
-      let version = 0;
-      for (let i = 0; i < 3; i++) {
-        const pulled = await transport.pull({ jobId: job.jobId });
-        if (!pulled.ok) throw new Error(pulled.message);
-        const payload = encodeTensors(job.tensors.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(1e-3) })));
-        const ack = await transport.push({ jobId: job.jobId, leaseId, baseVersion: pulled.version, batches: 1, loss: 2, ...payload });
-        if (!ack.ok) throw new Error(`${ack.code}: ${ack.message}`);
-        version = ack.version;
-      }
-      return { jobId: job.jobId, version, taskUrls: route.tasks.map((t) => t.url) };
-    } finally {
-      transport.dispose();
-    }
-  } finally {
-    worker.disconnect();
-  }
-}
-
 it('--ps 2: trains through two task processes it started; one SIGTERM to the group checkpoints and stops them, exit 0', { timeout: 120_000 }, async () => {
   const dataDir = join(mkdtempSync(join(tmpdir(), 'downpour-ps-start-')), 'data');
   const g = start(dataDir, ['--ps', '2']);
@@ -79,7 +44,7 @@ it('--ps 2: trains through two task processes it started; one SIGTERM to the gro
   seen.push(...psTasks);
   expect(psTasks).toHaveLength(2);
 
-  const { jobId, version, taskUrls } = await trainThrough(url);
+  const { jobId, version, taskUrls } = await pushThroughTasks(url);
   expect(version).toBe(3);
   expect(taskUrls).toHaveLength(2);
 
@@ -101,7 +66,7 @@ it('--cluster FILE: uses the running tasks the ClusterSpec names, with the token
   const g = start(join(dir, 'data'), ['--cluster', join(dir, 'cluster.json'), '--token-file', token.file]);
   const url = (await g.waitForLine(/open (http:\/\/\S+?)\/? to donate/, 90_000))[1]!;
 
-  const { jobId, version, taskUrls } = await trainThrough(url);
+  const { jobId, version, taskUrls } = await pushThroughTasks(url);
   expect(version).toBe(3);
   expect(taskUrls).toEqual(tasks.map((t) => t.url));
 

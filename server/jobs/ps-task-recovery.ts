@@ -1,0 +1,105 @@
+/**
+ * What a job on ps tasks does when one of its tasks goes down and comes back
+ * (PsCluster.watch, server/cluster/task-liveness.ts):
+ *
+ * - a task holding slices of the job goes down: the job is held, paused with that
+ *   task's reason (the API and dashboard show it, refused workers are told it);
+ * - every such task is up again: each is asked what it holds (`task:status`). If every
+ *   one still holds the job at the versions the chief has receipts for (a network blip,
+ *   a stalled process), the job resumes as it was. If one holds nothing or less (it
+ *   restarted), every task is rolled back to the job's last checkpoint (job-resume.ts's
+ *   rollBack), then the job resumes. A rollback that fails keeps the job held, with why.
+ *
+ * Checks run one at a time; a change during one runs another after it.
+ */
+import { ErrorCode } from '../../shared/errors.js';
+import type { PsCluster } from '../cluster/ps-cluster.js';
+import type { TaskChange } from '../cluster/task-liveness.js';
+import { createLogger } from '../logger.js';
+import type { RemoteParameterService } from '../params/remote-parameter-service.js';
+import type { Job } from './job.js';
+
+const log = createLogger('ps-recovery');
+
+export interface PsTaskRecoveryOptions {
+  job: Job;
+  service: RemoteParameterService;
+  cluster: PsCluster;
+  /** Puts every task back to the job's last checkpoint (or its start); rejects when that fails. */
+  rollBack: () => Promise<void>;
+}
+
+export class PsTaskRecovery {
+  private readonly unwatch: () => void;
+  private checking: Promise<void> | null = null;
+  private again = false;
+  private disposed = false;
+
+  constructor(private readonly o: PsTaskRecoveryOptions) {
+    this.unwatch = o.cluster.watch((change) => this.changed(change));
+    // A task already down when the job was built (a restarted chief's, say).
+    for (const task of o.service.tasks) {
+      const reason = o.cluster.downReason(task);
+      if (reason !== null) o.job.hold(reason);
+    }
+  }
+
+  /** Settles when the check under way (if any) is done: tests wait on it. */
+  get settled(): Promise<void> {
+    return this.checking ?? Promise.resolve();
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.unwatch();
+  }
+
+  private changed(change: TaskChange): void {
+    if (this.disposed || !this.o.service.tasks.includes(change.task)) return;
+    if (!change.up) this.o.job.hold(change.reason);
+    else if (this.o.job.pausedReason !== null) this.check();
+  }
+
+  private check(): void {
+    if (this.checking) {
+      this.again = true;
+      return;
+    }
+    this.checking = this.settle()
+      .catch((err: unknown) => {
+        const why = err instanceof Error ? err.message : String(err);
+        log.error('job could not be recovered on its ps tasks', { job: this.o.job.id, err: why });
+        this.o.job.hold(`restoring it on its ps tasks failed: ${why}`);
+      })
+      .finally(() => {
+        this.checking = null;
+        if (this.again && !this.disposed) {
+          this.again = false;
+          this.check();
+        }
+      });
+  }
+
+  private async settle(): Promise<void> {
+    const { job, service, cluster } = this.o;
+    const down = service.tasks.map((t) => cluster.downReason(t)).find((r) => r !== null);
+    if (down) return job.hold(down);
+    const statuses = await Promise.all(service.tasks.map((t) => cluster.request(t, 'task:status', {})));
+    if (this.disposed) return;
+    const refused = statuses.find((s) => !s.ok);
+    if (refused && !refused.ok) {
+      // Unreachable again: the task is down once more, and its return checks again.
+      if (refused.code !== ErrorCode.PS_TASK_UNREACHABLE) job.hold(`a ps task refused task:status: ${refused.code}: ${refused.message}`);
+      return;
+    }
+    if (service.holdsLive(statuses.map((s) => (s.ok ? s : { epoch: 0, jobs: [] })))) {
+      log.info('ps tasks back with the job as it was: resuming', { job: job.id, version: job.version });
+      return job.unhold();
+    }
+    job.hold(`a ps task lost its slices: restoring every task from the last checkpoint`);
+    await this.o.rollBack();
+    if (this.disposed) return;
+    log.info('job restored on its ps tasks: resuming', { job: job.id, version: job.version });
+    job.unhold();
+  }
+}
