@@ -33,6 +33,8 @@ export interface LocalPsOptions {
 export interface LocalPsTasks {
   /** Task i's origin at index i. */
   endpoints: string[];
+  /** Task i's process id at index i (benches read their CPU time). */
+  pids: number[];
   /** Stops every task (SIGTERM, a clean close) and waits for them to exit. */
   close(): Promise<void>;
 }
@@ -73,7 +75,7 @@ export async function startLocalPsTasks(o: LocalPsOptions): Promise<LocalPsTasks
     const endpoints: string[] = [];
     for (let t = 0; t < o.tasks; t++) endpoints.push(await start(t));
     log.info('ps tasks started', { endpoints });
-    return { endpoints, close };
+    return { endpoints, pids: children.map((c) => c.pid!), close };
   } catch (err) {
     await close();
     throw err;
