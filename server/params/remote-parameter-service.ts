@@ -33,7 +33,7 @@ import type { PsCluster } from '../cluster/ps-cluster.js';
 import { psOptimizerSpec } from '../consistency/registry.js';
 import { createLogger } from '../logger.js';
 import { createOptimizer } from './optimizers.js';
-import type { GradientSubmission, ModeCounters, ParameterService, PulledParams, VersionedValues } from './parameter-service.js';
+import type { GradientSubmission, ModeCounters, ParameterService, PsPlacement, PulledParams, VersionedValues } from './parameter-service.js';
 import type { StoreSnapshot } from './parameter-store.js';
 import { readSlicePart, type SlicePart } from './slice-parts.js';
 
@@ -118,9 +118,9 @@ export class RemoteParameterService implements ParameterService {
     return this.slotNames.length;
   }
 
-  /** Where this job's slices are: the API shows it. */
-  get placementJson(): PlacementJson {
-    return this.route;
+  /** Where this job's slices are: the job API and the dashboard show it. */
+  get psPlacement(): PsPlacement {
+    return { endpoints: this.o.cluster.endpoints, placement: this.route };
   }
 
   counters(): ModeCounters {
