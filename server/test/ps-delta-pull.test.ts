@@ -6,12 +6,18 @@
  * bit-identical to a fresh worker's full pull and to what the chief gathers from the
  * tasks for checkpoints.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Server } from 'socket.io';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { PsTransport } from '../../client/engine/ps-transport.js';
 import { decodeTensors, encodeTensors } from '../../shared/codec.js';
+import { ErrorCode } from '../../shared/errors.js';
+import { Placement } from '../../shared/placement.js';
+import { PS_WORKER_NAMESPACE, type PsServerEvents, type PsWorkerEvents } from '../../shared/ps-protocol.js';
 import { checkPsRoute } from '../../shared/ps-route.js';
 import type { JobAssignment, ParamsSnapshot } from '../../shared/protocol.js';
-import type { Result } from '../../shared/result.js';
+import { ok, type Result } from '../../shared/result.js';
 import { sizeOf } from '../../shared/tensors.js';
 import { connectTestWorker, leaseShard, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
 import { startPsTask, type RunningPsTask } from '../../test-support/ps-clients.js';
@@ -92,4 +98,38 @@ it('after sparse pushes each task answers a delta, and the joined parameters equ
   // And what the chief gathers from the tasks (evaluation, checkpoints).
   const gathered = await run.job.parameters.values();
   expect(bits(mine.values)).toEqual(bits(gathered.values));
+});
+
+it('a delta since a version the worker does not hold is TENSOR_MISMATCH, and its next pull of that task asks in full', async () => {
+  const { job } = await psWorker();
+  // A task that answers what it likes: in full at version 5, then a delta since version 7.
+  const http = createServer();
+  const io = new Server<PsWorkerEvents, PsServerEvents>(http);
+  const haves: (number | undefined)[] = [];
+  const specs = Placement.of(job.tensors, { tasks: 1 }).specsOf(0);
+  io.of(PS_WORKER_NAMESPACE).on('connection', (socket) =>
+    socket.on('params:pull', (req, ack) => {
+      haves.push(req.have);
+      if (haves.length === 2) {
+        const tensors = specs.map((t) => ({ name: t.name, shape: t.shape, dtype: 'float32' as const, offset: 0, byteLength: 0 }));
+        return ack(ok({ jobId: job.jobId, version: 9, manifest: { codec: 'delta', since: 7, tensors }, data: new Uint8Array(0) }));
+      }
+      ack(ok({ jobId: job.jobId, version: 5, ...encodeTensors(specs.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)) }))) }));
+    }),
+  );
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  try {
+    const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+    const route = checkPsRoute({ tasks: [{ task: 0, url, ticket: 'a-ticket' }], placement: Placement.of(job.tensors, { tasks: 1 }).toJSON() }, job.tensors);
+    if ('error' in route) throw new Error(route.error);
+    const transport = new PsTransport({ job, route, chief: () => Promise.reject(new Error('no push here')) });
+    transports.push(transport);
+    expect((await transport.pull({ jobId: job.jobId })).ok).toBe(true);
+    const refused = await transport.pull({ jobId: job.jobId });
+    expect(refused).toMatchObject({ ok: false, code: ErrorCode.TENSOR_MISMATCH, message: expect.stringContaining('a delta since its version 7, but this worker holds 5') });
+    expect((await transport.pull({ jobId: job.jobId })).ok).toBe(true);
+    expect(haves).toEqual([undefined, 5, undefined]);
+  } finally {
+    io.close(); // and its HTTP server
+  }
 });
