@@ -11,6 +11,7 @@ import { modesCommand } from './modes.js';
 import { overheadCommand } from './overhead.js';
 import { pipelineCommand } from './pipeline.js';
 import { psApplyCommand } from './ps-apply.js';
+import { psScaleCommand } from './ps-scale.js';
 import { soakCommand } from './soak.js';
 import { throttleCommand } from './throttle.js';
 import { timeToAccuracyCommand } from './time-to-accuracy.js';
@@ -29,6 +30,7 @@ program.addCommand(soakCommand());
 program.addCommand(throttleCommand());
 program.addCommand(timeToAccuracyCommand());
 program.addCommand(psApplyCommand());
+program.addCommand(psScaleCommand());
 program.addCommand(uploadStallCommand());
 program.addCommand(wireCostCommand());
 program.parseAsync().catch((err: unknown) => {

@@ -99,6 +99,43 @@ export interface JobDetail extends JobSummary {
   history: MetricPoint[];
   /** A job split into stages (spec.stages > 1): its model replicas and the workers waiting for one; null for data parallelism. */
   replicas: ReplicasView | null;
+  /** A job whose parameters live on ps tasks: which tensor or partition is on which task, and bytes per task; null in process. */
+  placement: PlacementView | null;
+}
+
+/** Where a job's parameters are on its ps tasks (shared/placement.ts decides; docs/cluster.md). */
+export interface PlacementView {
+  /** Tensors of more bytes than this are split by rows over the tasks. */
+  partitionBytes: number;
+  /** Every task of the cluster, in task order, with what it holds of this job (possibly nothing). */
+  tasks: PsTaskLoadView[];
+  /** Every tensor or row partition, in the model's order. */
+  slices: PlacedSliceView[];
+}
+
+export interface PsTaskLoadView {
+  task: number;
+  /** The task's origin, as workers reach it. */
+  endpoint: string;
+  /** fp32 bytes of this job's parameters on the task. */
+  bytes: number;
+  slices: number;
+}
+
+export interface PlacedSliceView {
+  /** The tensor's name, or `<tensor>/part_<k>` for a partition. */
+  name: string;
+  /** The tensor it is (part of). */
+  tensor: string;
+  /** Partition index and count (1: the tensor is whole). */
+  partition: number;
+  partitions: number;
+  /** Rows [rowStart, rowEnd) of the tensor's first dimension. */
+  rowStart: number;
+  rowEnd: number;
+  shape: number[];
+  bytes: number;
+  task: number;
 }
 
 /** One stage of a replica as the operator sees it: its worker, layers and what it holds and sends. */

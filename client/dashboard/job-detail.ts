@@ -11,6 +11,7 @@ import { ConfusionView } from './confusion-view.js';
 import { downloadCheckpoint, downloadModel, saveBlob } from './download.js';
 import { estimateFinish, fmtDuration, type FinishEstimate } from './eta.js';
 import { JobConfigView } from './job-config.js';
+import { PlacementView } from './placement-view.js';
 import { ReplicasView } from './replicas-view.js';
 import { fmtBytes, fmtInt, fmtPercent, fmtTime } from './format.js';
 import { controlsFor, setBadge, type JobControl } from './job-state.js';
@@ -32,6 +33,7 @@ export class JobDetailView {
   private readonly config = new JobConfigView(byId('job-config-body'));
   private readonly byClass = new ConfusionView(byId('confusion-h'), byId('confusion'));
   private readonly replicas = new ReplicasView(byId('replicas-section'), byId('replicas'));
+  private readonly placement = new PlacementView(byId('placement-section'), byId('placement'));
 
   constructor(
     private readonly api: OperatorApi,
@@ -71,6 +73,7 @@ export class JobDetailView {
     this.renderFacts(entry);
     this.config.render(job.id, job.spec);
     this.replicas.render(job.spec.stages, job.replicas);
+    this.placement.render(job.placement);
     this.byClass.render(job.id, job.classNames, entry.confusion);
     const allowed = controlsFor(job.state);
     for (const [control, button] of this.buttons) {

@@ -5,7 +5,10 @@
  * worker (bench/node-worker.ts) share it.
  *
  * To the exchange it looks like the chief: a pull answers the whole model (the tasks'
- * slices joined by the placement) under a version of its own counting, and it remembers
+ * slices joined by the placement) under a version of its own counting. Each task is
+ * pulled with the version of its slices this worker holds (`have`), so a task that keeps
+ * versions may answer only the entries changed since (shared/param-delta.ts), applied
+ * here per task to the copy of that task's slices. It also remembers
  * which version of each task that pull held, so a gradient computed on it is pushed to
  * each task stamped with that task's version (staleness is per task). Once every task
  * answered, the chief hears of the push with an empty payload (its lease accounting
@@ -14,6 +17,7 @@
 import { io, type Socket } from 'socket.io-client';
 import { decodeTensors, encodeTensors } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
+import { applyParamDelta } from '../../shared/param-delta.js';
 import { PS_WORKER_NAMESPACE, type PsServerEvents, type PsWorkerEvents } from '../../shared/ps-protocol.js';
 import { checkPsRoute, type CheckedRoute, type PsTickets } from '../../shared/ps-route.js';
 import type { GradientPush, JobAssignment, ParamsSnapshot, PullRequest, PushAccepted } from '../../shared/protocol.js';
@@ -47,6 +51,9 @@ export class PsTransport implements ExchangeTransport {
   private pulls = 0;
   /** Per version this transport answered, each task's version at that pull. */
   private readonly taskVersions = new Map<number, number[]>();
+  /** Per task, its slices as last pulled and their version there: the base of that task's next delta. */
+  private readonly held: ({ version: number; values: Float32Array[] } | null)[];
+  private deltas = 0;
 
   constructor(private readonly o: PsTransportOptions) {
     const { placement, tasks } = o.route;
@@ -59,6 +66,12 @@ export class PsTransport implements ExchangeTransport {
     this.tickets = tasks.map((t) => t.ticket);
     this.sizes = o.job.tensors.map((t) => sizeOf(t.shape));
     this.timeoutMs = o.requestTimeoutMs ?? 30_000;
+    this.held = tasks.map(() => null);
+  }
+
+  /** Task answers to pulls that came as deltas (the rest came in full). */
+  get deltaPulls(): number {
+    return this.deltas;
   }
 
   /** Every task socket (a traffic meter counts them). */
@@ -74,7 +87,8 @@ export class PsTransport implements ExchangeTransport {
 
   async pull(_req: PullRequest): Promise<Result<ParamsSnapshot>> {
     const jobId = this.o.job.jobId;
-    const answers = await Promise.all(this.sockets.map((s, t) => (s ? this.ask(s, 'params:pull', { ticket: this.tickets[t]!, jobId }, t) : null)));
+    // Each task is told which of its versions this worker holds, and may answer only what changed since.
+    const answers = await Promise.all(this.sockets.map((s, t) => (s ? this.ask(s, 'params:pull', { ticket: this.tickets[t]!, jobId, have: this.held[t]?.version }, t) : null)));
     const versions: number[] = [];
     const parts: Float32Array[][] = [];
     for (let t = 0; t < answers.length; t++) {
@@ -148,22 +162,43 @@ export class PsTransport implements ExchangeTransport {
     });
   }
 
-  /** Task `t`'s slices from its pull answer, checked against the placement (fp32, its slices in order). */
+  /**
+   * Task `t`'s slices from its pull answer, checked against the placement (its slices in
+   * order): fp32 in full, or a delta since the version this worker holds of that task,
+   * written over its copy. Either way the copy becomes the answer's version; on anything
+   * wrong it is dropped (a delta may have written part of it), so the next pull is full.
+   */
   private readSlices(t: number, snap: ParamsSnapshot): Float32Array[] | Failure {
     const specs = this.sliceSpecs[t]!;
     const m = snap.manifest;
-    const bad = (why: string) => fail(ErrorCode.TENSOR_MISMATCH, `ps task ${t}'s pull: ${why}`);
-    if (m.codec !== 'fp32') return bad(`in ${m.codec}, not fp32`);
+    const bad = (why: string) => {
+      this.held[t] = null;
+      return fail(ErrorCode.TENSOR_MISMATCH, `ps task ${t}'s pull: ${why}`);
+    };
+    if (m.codec !== 'fp32' && m.codec !== 'delta') return bad(`in ${m.codec}, not fp32 or a delta`);
     if (m.tensors.length !== specs.length) return bad(`${m.tensors.length} slices, the placement gives it ${specs.length}`);
     for (let i = 0; i < specs.length; i++) {
       const e = m.tensors[i]!;
       if (e.name !== specs[i]!.name || !sameShape(e.shape, specs[i]!.shape)) return bad(`slice ${i} is "${e.name}" [${e.shape}], expected "${specs[i]!.name}" [${specs[i]!.shape}]`);
     }
-    try {
-      return decodeTensors({ manifest: m, data: snap.data }, specs);
-    } catch (err) {
-      return bad(err instanceof Error ? err.message : String(err));
+    let values: Float32Array[];
+    if (m.codec === 'delta') {
+      const held = this.held[t];
+      if (held?.version !== m.since) return bad(`a delta since its version ${m.since}, but this worker holds ${held ? held.version : 'none'}`);
+      // The held copy is this transport's own (joinTensors copies out of it): the delta is written in place.
+      const wrong = applyParamDelta(m, snap.data, held.values);
+      if (wrong) return bad(wrong);
+      values = held.values;
+      this.deltas += 1;
+    } else {
+      try {
+        values = decodeTensors({ manifest: m, data: snap.data }, specs);
+      } catch (err) {
+        return bad(err instanceof Error ? err.message : String(err));
+      }
     }
+    this.held[t] = { version: snap.version, values };
+    return values;
   }
 }
 

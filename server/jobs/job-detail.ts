@@ -1,5 +1,5 @@
 /** The operator's view of a job (REST and dashboard). */
-import type { JobDetail, ReplicasView, ReplicaView } from '../../shared/operator-protocol.js';
+import type { JobDetail, PlacementView, ReplicasView, ReplicaView } from '../../shared/operator-protocol.js';
 import { classNamesOf } from '../data/dataset.js';
 import type { Job } from './job.js';
 
@@ -32,6 +32,30 @@ export function jobDetail(job: Job, withHistory = true): JobDetail {
     evals: withHistory ? [...job.evals] : [],
     history: withHistory ? [...job.metrics.history] : [],
     replicas: replicasView(job),
+    placement: placementView(job),
+  };
+}
+
+/** Which tensor or partition is on which ps task, and each task's bytes; null for a job in process. */
+function placementView(job: Job): PlacementView | null {
+  const ps = job.parameters.psPlacement;
+  if (!ps) return null;
+  const { placement, endpoints } = ps;
+  const specs = job.parameters.specs;
+  return {
+    partitionBytes: placement.partitionBytes,
+    tasks: endpoints.map((endpoint, task) => ({ task, endpoint, bytes: placement.bytesPerTask[task] ?? 0, slices: placement.slices.filter((s) => s.task === task).length })),
+    slices: placement.slices.map((s) => ({
+      name: s.name,
+      tensor: specs[s.tensor]?.name ?? s.name,
+      partition: s.partition,
+      partitions: s.partitions,
+      rowStart: s.rowStart,
+      rowEnd: s.rowEnd,
+      shape: [...s.shape],
+      bytes: s.bytes,
+      task: s.task,
+    })),
   };
 }
 

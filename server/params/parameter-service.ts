@@ -9,6 +9,7 @@
  * synchronously, a sync round with the promise it holds until the round closes, so
  * the in-process hot path gains neither an allocation nor a microtask.
  */
+import type { PlacementJson } from '../../shared/placement.js';
 import type { Failure, Result } from '../../shared/result.js';
 import type { GradientPush, ParamsSnapshot, PushAccepted } from '../../shared/protocol.js';
 import type { PsRoute } from '../../shared/ps-route.js';
@@ -63,6 +64,14 @@ export interface ParameterView {
   counters(): ModeCounters;
   /** A copy of the parameters, taken when called (later pushes do not change it). */
   values(): Promise<VersionedValues>;
+  /** Parameters on ps tasks: the tasks' endpoints and the placement over them. Absent in process. */
+  readonly psPlacement?: PsPlacement;
+}
+
+export interface PsPlacement {
+  /** Task i's origin at index i. */
+  endpoints: readonly string[];
+  placement: PlacementJson;
 }
 
 /** What the controller alone may do. */

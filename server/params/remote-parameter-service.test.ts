@@ -82,7 +82,7 @@ it('a checkpoint of the tasks (values and optimizer state) restores bit for bit 
   const cluster = clusterAt(1);
   const a = await RemoteParameterService.create(spec.value, { jobId: 'job-a', tensors: MODEL, initial: INITIAL, cluster });
   if ('ok' in a) throw new Error(a.message);
-  expect(a.placementJson.slices.filter((s) => s.name.startsWith('dense/kernel/part_'))).toHaveLength(2);
+  expect(a.psPlacement.placement.slices.filter((s) => s.name.startsWith('dense/kernel/part_'))).toHaveLength(2);
   await push(a, 'job-a', 3);
   const snap = await a.snapshot();
   expect(snap.version).toBe(3);

@@ -37,11 +37,24 @@ import type { PsCluster } from '../cluster/ps-cluster.js';
 import { psOptimizerSpec } from '../consistency/registry.js';
 import { createLogger } from '../logger.js';
 import { createOptimizer } from './optimizers.js';
-import type { GradientSubmission, ModeCounters, ParameterService, PulledParams, VersionedValues } from './parameter-service.js';
+import type { GradientSubmission, ModeCounters, ParameterService, PsPlacement, PulledParams, VersionedValues } from './parameter-service.js';
 import type { StoreSnapshot } from './parameter-store.js';
 import { readSlicePart, type SlicePart } from './slice-parts.js';
 
 const log = createLogger('remote-params');
+
+/**
+ * Versions each task keeps as bases of its workers' delta pulls. Each kept version is
+ * the fp32 payload of that task's slices (4 bytes a parameter it holds), and only
+ * versions some worker pulled are kept: at most 4 × its slices' bytes a job per task,
+ * e.g. 4 × 3.7 MB for half of a 1.86M-parameter model. Fewer than the coordinator's 16:
+ * ps tasks exist for the models too large for one process, whose copies cost most. A
+ * delta pays only when under half of a task's entries changed since the worker's
+ * version (shared/param-delta.ts); otherwise the task answers in full, as it would
+ * without a base, after a comparison of at most half its entries (once per pair of
+ * versions, however many workers ask).
+ */
+export const TASK_DELTA_BASES = 4;
 
 export interface RemoteParameterOptions {
   jobId: string;
@@ -141,9 +154,9 @@ export class RemoteParameterService implements ParameterService {
     return this.slotNames.length;
   }
 
-  /** Where this job's slices are: the API shows it. */
-  get placementJson(): PlacementJson {
-    return this.route;
+  /** Where this job's slices are: the job API and the dashboard show it. */
+  get psPlacement(): PsPlacement {
+    return { endpoints: this.o.cluster.endpoints, placement: this.route };
   }
 
   counters(): ModeCounters {
@@ -360,7 +373,7 @@ export class RemoteParameterService implements ParameterService {
         maxStaleness: this.spec.maxStaleness,
         // Each task judges a push's staleness by its own version, so each scales by its own τ.
         stalenessAware: this.spec.mode === 'staleness-aware',
-        keepVersions: 0,
+        keepVersions: TASK_DELTA_BASES,
         baseStep,
         initial: encodeTensors(slices.map((s, i) => ({ name: s.name, shape: s.shape, values: values[task]![i]! }))),
         ...(slots && this.slotNames.length

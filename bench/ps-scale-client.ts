@@ -1,0 +1,156 @@
+/**
+ * One process of simulated workers for `bench -- ps-scale`: each says hello to the
+ * chief, takes the ps route of its assignment (tickets and placement, checked as a
+ * worker checks them), opens one socket per task and then pushes its fp32 slices to
+ * every task in parallel, again as soon as every task answered (a closed loop: as fast
+ * as the tasks ack). Reports each push's latency (until the last task answered) and
+ * this process's CPU over the push phase to the parent over IPC.
+ *
+ * Kept cheap, since it shares the machine with the tasks it measures: every worker
+ * sends the same pre-encoded payload per task (encoded once per process), over
+ * WebSockets with a zero masking key (zero-mask-socket.ts), and nothing else is
+ * computed per push. Workers do not tell the chief of their pushes: what scales with
+ * tasks is measured, not the chief's bookkeeping (docs/benchmarks.md).
+ */
+import { io, type Socket } from 'socket.io-client';
+import { BusyBackoff } from '../shared/busy-backoff.js';
+import { asBytes, encodeTensors, type TensorPayload } from '../shared/codec.js';
+import { ErrorCode } from '../shared/errors.js';
+import type { Failure } from '../shared/result.js';
+import { PS_WORKER_NAMESPACE, type PsServerEvents, type PsWorkerEvents } from '../shared/ps-protocol.js';
+import { checkPsRoute, type CheckedRoute } from '../shared/ps-route.js';
+import { WORKER_NAMESPACE, type ClientToServerEvents, type JobAssignment, type ServerToClientEvents } from '../shared/protocol.js';
+import { sizeOf } from '../shared/tensors.js';
+import { ZeroMaskWebSocket } from './zero-mask-socket.js';
+
+export interface PsScaleClientReport {
+  /** Per push that every task accepted: ms from send until the last task's answer. */
+  latenciesMs: number[];
+  accepted: number;
+  /** Pushes some task answered BUSY (sent again after the back-off). */
+  busy: number;
+  /** Pushes some task refused with another code. */
+  refused: number;
+  /** Pushes some task did not answer within the timeout. */
+  lost: number;
+  /** Payload bytes of the accepted pushes, over every task. */
+  bytesAccepted: number;
+  /** This process's CPU (user + system) over the push phase, in seconds. */
+  cpuSeconds: number;
+  connectFailures: number;
+}
+
+const ACK_TIMEOUT_MS = 10_000;
+
+const [url, workersArg, secondsArg] = process.argv.slice(2);
+const workers = Number(workersArg);
+const seconds = Number(secondsArg);
+
+type TaskSocket = Socket<PsServerEvents, PsWorkerEvents>;
+
+interface ScaleWorker {
+  chief: Socket<ServerToClientEvents, ClientToServerEvents>;
+  job: JobAssignment;
+  route: CheckedRoute;
+  tasks: TaskSocket[];
+  /** Each task's version from its last answer: the next push's base there. */
+  versions: number[];
+  backoff: BusyBackoff;
+}
+
+const connected = (s: Socket) =>
+  new Promise<void>((resolve, reject) => {
+    s.once('connect', () => resolve());
+    s.once('connect_error', reject);
+  });
+
+async function connect(): Promise<ScaleWorker | null> {
+  const chief: ScaleWorker['chief'] = io(url + WORKER_NAMESPACE, { transports: ['websocket'], reconnection: false, forceNew: true });
+  try {
+    await connected(chief);
+    const hello = await chief.timeout(30_000).emitWithAck('worker:hello', { userAgent: 'bench-ps-scale' });
+    if (!hello.ok || !hello.job?.ps) throw new Error('no job on ps tasks');
+    const route = checkPsRoute(hello.job.ps, hello.job.tensors);
+    if ('error' in route) throw new Error(route.error);
+    const tasks = route.tasks.map((t) => io(t.url + PS_WORKER_NAMESPACE, { transports: [ZeroMaskWebSocket], reconnection: false, forceNew: true }) as TaskSocket);
+    await Promise.all(tasks.map(connected));
+    return { chief, job: hello.job, route, tasks, versions: tasks.map(() => 0), backoff: new BusyBackoff() };
+  } catch (err) {
+    process.stderr.write(`[ps-scale client] ${err instanceof Error ? err.message : String(err)}\n`);
+    chief.close();
+    return null;
+  }
+}
+
+/** Task t's slices of a gradient of small constant values, fp32: what every worker of this process sends there. */
+function slicePayloads(w: ScaleWorker): TensorPayload[] {
+  const { placement } = w.route;
+  return placement.byTask.map((_, t) => encodeTensors(placement.specsOf(t).map((s) => ({ ...s, values: new Float32Array(sizeOf(s.shape)).fill(1e-4) }))));
+}
+
+async function main(): Promise<void> {
+  const report: PsScaleClientReport = { latenciesMs: [], accepted: 0, busy: 0, refused: 0, lost: 0, bytesAccepted: 0, cpuSeconds: 0, connectFailures: 0 };
+  const pool: ScaleWorker[] = [];
+  for (let i = 0; i < workers; i++) {
+    const w = await connect();
+    if (w) pool.push(w);
+    else report.connectFailures++;
+  }
+  process.send!({ type: 'connected', count: pool.length });
+  await new Promise<void>((resolve) => process.once('message', () => resolve())); // the parent's "go"
+  const cpuStart = process.cpuUsage();
+  if (pool.length) {
+    const payloads = slicePayloads(pool[0]!);
+    const bytes = payloads.map((p, t) => (pool[0]!.route.placement.byTask[t]!.length ? asBytes(p.data).byteLength : 0));
+    const pushBytes = bytes.reduce((a, b) => a + b, 0);
+    const end = performance.now() + seconds * 1000;
+    const loop = async (w: ScaleWorker) => {
+      while (performance.now() < end) {
+        const t0 = performance.now();
+        const answers = await Promise.all(
+          w.tasks.map((s, t) => {
+            if (!bytes[t]) return null;
+            const push = { ticket: w.route.tasks[t]!.ticket, jobId: w.job.jobId, baseVersion: w.versions[t]!, ...payloads[t]! };
+            return s.timeout(ACK_TIMEOUT_MS).emitWithAck('grads:push', push).catch(() => 'lost' as const);
+          }),
+        );
+        const now = performance.now();
+        answers.forEach((a, t) => {
+          if (a && a !== 'lost' && a.ok) w.versions[t] = a.version;
+        });
+        if (answers.some((a) => a === 'lost')) {
+          report.lost++;
+          continue;
+        }
+        const failures = answers.filter((a): a is Failure => a !== null && a !== 'lost' && !a.ok);
+        if (!failures.length) {
+          report.accepted++;
+          report.latenciesMs.push(now - t0);
+          report.bytesAccepted += pushBytes;
+          w.backoff.reset();
+          continue;
+        }
+        const busy = failures.find((f) => f.code === ErrorCode.BUSY);
+        if (!busy) {
+          if (!report.refused++) process.stderr.write(`[ps-scale client] a task refused a push: ${failures[0]!.code}: ${failures[0]!.message}\n`);
+        }
+        // BUSY changed nothing at the task that said it: the same push goes again after the back-off; a refusal waits as long.
+        if (busy) report.busy++;
+        await new Promise((r) => setTimeout(r, w.backoff.next(busy?.retryAfterMs)));
+      }
+    };
+    await Promise.all(pool.map(loop));
+  }
+  const cpu = process.cpuUsage(cpuStart);
+  report.cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  for (const w of pool) {
+    for (const s of w.tasks) s.close();
+    w.chief.close();
+  }
+  process.send!({ type: 'report', report });
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`ps-scale client failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
