@@ -25,7 +25,8 @@ export interface Running {
  * most tests push hand-made gradients, which neither should judge against real ones,
  * and a thread computing gradients beside every test would load a shared machine.
  * Pushes are answered BUSY only past the in-flight bounds unless `options.admission`
- * sets maxLoopDelayMs.
+ * sets maxLoopDelayMs, and a late loop does not make push slots required unless
+ * `options.slots` sets lateMs (a full window and the in-flight bounds still do).
  */
 export async function startCoordinator(spec: JobSpecInput = {}, options: CoordinatorOptions = {}, cluster: ClusterOption = {}): Promise<Running> {
   setLogLevel('warn');
@@ -34,7 +35,8 @@ export async function startCoordinator(spec: JobSpecInput = {}, options: Coordin
   // built in the test) run on the coordinator's event loop, beside other suites on the machine,
   // so a late loop here is the test's own doing, not a queue of pushes (server/test/overload.test.ts sets it).
   const admission = { maxLoopDelayMs: Number.POSITIVE_INFINITY, ...options.admission };
-  const coordinator = createCoordinator(ps ? { ...options, admission, cluster: { ...ps.options, ...options.cluster } } : { ...options, admission });
+  const slots = { lateMs: Number.POSITIVE_INFINITY, ...options.slots };
+  const coordinator = createCoordinator(ps ? { ...options, admission, slots, cluster: { ...ps.options, ...options.cluster } } : { ...options, admission, slots });
   const closeAll = async () => {
     await coordinator.close();
     await ps?.close();
