@@ -154,6 +154,7 @@ export function attachWorkerNamespace(
       respond('grads:slot', slotSchema, (req) =>
         withJob(req.jobId, () => {
           if (!slots) return ok({ slot: 'none', ttlMs: 0 });
+          toldSlots = true; // it speaks slots: from now on a push of it without one is not a mistake of timing
           const g = slots.grant(socket.id, req.jobId, req.bytes);
           return 'ok' in g ? { ...g, slots: true as const } : ok(g);
         }),
