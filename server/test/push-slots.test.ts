@@ -79,6 +79,7 @@ describe('push slots under a full window', () => {
     expect(r.job.version).toBe(0);
     expect(values(r)).toEqual(initial);
     expect(r.coordinator.slots.counts()).toMatchObject({ outstanding: 1, ungranted: 1, required: true });
+    expect(r.job.stats.pushesRejected).toEqual({ [ErrorCode.BUSY]: 1 });
 
     // a's granted push frees the window; its answer says the next one needs a slot too.
     expect(await a.w.emitWithAck('grads:push', push(a, 0, 1, slotA))).toEqual({ ok: true, version: 1, staleness: 0, slots: true });

@@ -134,9 +134,9 @@ export function attachWorkerNamespace(
           if (slots?.admit(socket.id, push.jobId, bytes, push.slot, toldSlots) === 'refused') {
             // Before the job sees it: no lease or parameter is touched, and the same push with a grant is as good as new.
             guard.strike('a push without the slot it was told to ask for');
-            const busy = fail(ErrorCode.BUSY, 'The parameter server is busy: ask grads:slot for a slot, then send the same push with it');
+            const busy = job.refusedPush({ ...fail(ErrorCode.BUSY, 'The parameter server is busy: ask grads:slot for a slot, then send the same push with it'), retryAfterMs: 0, slots: true });
             directory.countPush(workerId, busy);
-            return { ...busy, retryAfterMs: 0, slots: true as const };
+            return busy;
           }
           const r = job.push(workerId, push);
           const settle = (settled: Result<PushAccepted>) => {
