@@ -90,7 +90,7 @@ describe('push slots under a full window', () => {
     expect(r.coordinator.slots.counts()).toMatchObject({ outstanding: 0, granted: 2, refused: 1, ungranted: 1 });
   });
 
-  it("does not take another socket's grant, nor another job's", async () => {
+  it("does not take another socket's grant (another job's: push-slots unit test)", async () => {
     const r = await start();
     const [a, b] = [await join(r), await join(r)];
     const slotA = await granted(a);
