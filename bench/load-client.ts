@@ -8,28 +8,38 @@
  * Each socket behaves as a worker does (a closed loop): it pushes once per period
  * (sockets ÷ rate: the time a worker takes to compute its next gradient), never with
  * a push in flight, so the total is the rate as long as answers come within a period.
- * A push answered BUSY is sent again (the same batch of the same lease) after the
- * workers' back-off (shared/busy-backoff.ts), and the next one a period after that.
+ * Each socket speaks push slots as workers do (shared/slot-pusher.ts): while the
+ * coordinator's answers say so it asks `grads:slot` before sending a payload; a slot or
+ * push answered BUSY is asked or sent again (the same batch of the same lease) after the
+ * workers' back-off (shared/busy-backoff.ts), and the next push a period after that.
+ * Every request's answer is timed, a slot's as a push's.
  */
 import { io, type Socket } from 'socket.io-client';
-import { BusyBackoff } from '../shared/busy-backoff.js';
 import { encodeTensors } from '../shared/codec.js';
-import { ErrorCode } from '../shared/errors.js';
+import { SlotPusher } from '../shared/slot-pusher.js';
 import { WORKER_NAMESPACE, type ClientToServerEvents, type JobAssignment, type ServerToClientEvents, type ShardLeaseGrant } from '../shared/protocol.js';
 import { sizeOf } from '../shared/tensors.js';
 
 type WorkerSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
 export interface LoadClientReport {
+  /** Every answer's time, slots' and pushes'. */
   latenciesMs: number[];
+  /** Pushes' (payloads') answers only. */
+  pushLatenciesMs: number[];
+  /** Payloads sent. */
   sent: number;
+  /** `grads:slot` requests sent. */
+  slotAsks: number;
+  /** Of which answered BUSY. */
+  slotBusy: number;
   accepted: number;
   rejected: number;
   lostAcks: number;
   connectFailures: number;
-  /** Answers BUSY (each also counted in latenciesMs, not in rejected). */
+  /** Answers BUSY, slots' and pushes' (each also counted in latenciesMs, not in rejected). */
   busy: number;
-  /** Answers of any kind that came within 1 s of their push. */
+  /** Answers of any kind that came within 1 s of their request. */
   answeredWithin1s: number;
   /** Pushes sent late because the previous one's answer came after the socket's period. */
   late: number;
@@ -53,8 +63,11 @@ interface LoadWorker {
   pushing: boolean;
   /** performance.now() at which this socket pushes next (its period, or its back-off after BUSY). */
   nextAt: number;
-  backoff: BusyBackoff;
+  pusher: SlotPusher;
 }
+
+/** A request whose answer did not come within ACK_TIMEOUT_MS. */
+class LostAck extends Error {}
 
 /** Completes the socket's spent lease (if any) and leases the next; false when none is free. */
 async function releaseAndLease(w: LoadWorker): Promise<boolean> {
@@ -63,6 +76,30 @@ async function releaseAndLease(w: LoadWorker): Promise<boolean> {
   w.lease = r.ok ? r.lease : null;
   w.left = w.lease ? w.lease.batches.to - w.lease.batches.from : 0;
   return w.left > 0;
+}
+
+const report: LoadClientReport = { latenciesMs: [], pushLatenciesMs: [], sent: 0, slotAsks: 0, slotBusy: 0, accepted: 0, rejected: 0, lostAcks: 0, connectFailures: 0, busy: 0, answeredWithin1s: 0, late: 0 };
+
+function countBusy(what: 'slot' | 'push'): void {
+  report.busy++;
+  if (what === 'slot') report.slotBusy++;
+}
+
+/** Sends one request and times its answer; a lost answer throws LostAck. */
+async function timed<R>(kind: 'slot' | 'push', request: () => Promise<R>): Promise<R> {
+  if (kind === 'push') report.sent++;
+  else report.slotAsks++;
+  const t0 = performance.now();
+  const r = await request().catch(() => null);
+  const ms = performance.now() - t0;
+  if (r === null) {
+    report.lostAcks++;
+    throw new LostAck();
+  }
+  report.latenciesMs.push(ms);
+  if (kind === 'push') report.pushLatenciesMs.push(ms);
+  if (ms <= 1000) report.answeredWithin1s++;
+  return r;
 }
 
 async function connect(): Promise<LoadWorker | null> {
@@ -74,7 +111,7 @@ async function connect(): Promise<LoadWorker | null> {
     });
     const hello = await socket.timeout(30_000).emitWithAck('worker:hello', { userAgent: 'bench-load' });
     if (!hello.ok || !hello.job) throw new Error('no job');
-    const w: LoadWorker = { socket, job: hello.job, lease: null, left: 0, pushing: false, nextAt: 0, backoff: new BusyBackoff() };
+    const w: LoadWorker = { socket, job: hello.job, lease: null, left: 0, pushing: false, nextAt: 0, pusher: new SlotPusher({ onBusy: (_ms, what) => countBusy(what) }) };
     if (!(await releaseAndLease(w))) throw new Error('no lease');
     return w;
   } catch {
@@ -84,7 +121,6 @@ async function connect(): Promise<LoadWorker | null> {
 }
 
 async function main(): Promise<void> {
-  const report: LoadClientReport = { latenciesMs: [], sent: 0, accepted: 0, rejected: 0, lostAcks: 0, connectFailures: 0, busy: 0, answeredWithin1s: 0, late: 0 };
   const sockets: LoadWorker[] = [];
   for (let i = 0; i < workers; i += 25) {
     const batch = await Promise.all(Array.from({ length: Math.min(25, workers - i) }, connect));
@@ -111,36 +147,31 @@ async function main(): Promise<void> {
       return;
     }
     w.left -= 1;
-    report.sent++;
-    const r = await w.socket
-      .timeout(ACK_TIMEOUT_MS)
-      .emitWithAck('grads:push', { jobId: job.jobId, leaseId: w.lease!.leaseId, baseVersion: version, batches: 1, loss: 1, ...payload })
-      .catch(() => null);
+    const push = { jobId: job.jobId, leaseId: w.lease!.leaseId, baseVersion: version, batches: 1, loss: 1, ...payload };
+    // BUSY (slot or push) is waited out inside: the batch was not taken, the same one goes again.
+    const r = await w.pusher
+      .push(push, {
+        ask: (req) => timed('slot', () => w.socket.timeout(ACK_TIMEOUT_MS).emitWithAck('grads:slot', req)),
+        send: (p) => timed('push', () => w.socket.timeout(ACK_TIMEOUT_MS).emitWithAck('grads:push', p)),
+      })
+      .catch((err: unknown) => {
+        if (err instanceof LostAck) return null;
+        throw err;
+      });
     const now = performance.now();
     if (!r) {
-      report.lostAcks++;
       w.nextAt = t0 + period;
       return;
     }
-    report.latenciesMs.push(now - t0);
-    if (now - t0 <= 1000) report.answeredWithin1s++;
     if (r.ok) {
       report.accepted++;
       version = Math.max(version, r.version);
-    } else if (r.code !== ErrorCode.BUSY) {
+    } else {
       report.rejected++;
       if (r.code === 'LEASE_LOST' || r.code === 'UNKNOWN_LEASE') w.left = 0;
     }
-    if (r.ok || r.code !== ErrorCode.BUSY) {
-      w.backoff.reset();
-      if (t0 + period < now) report.late++;
-      w.nextAt = Math.max(t0 + period, now);
-      return;
-    }
-    // BUSY: the batch was not taken, the same one goes again after the back-off.
-    report.busy++;
-    w.left += 1;
-    w.nextAt = now + w.backoff.next(r.retryAfterMs);
+    if (t0 + period < now) report.late++;
+    w.nextAt = Math.max(t0 + period, now);
   };
   while (performance.now() - started < seconds * 1000) {
     const now = performance.now();

@@ -4,8 +4,9 @@
  * coordinator at a steady total rate. Measures ack latency, refusals, lost acks and the
  * coordinator's memory. The full PS path runs for every push: validation, decode,
  * norm, Adagrad apply. A second case runs past --rate (2× by default): there the
- * coordinator answers BUSY (server/params/push-admission.ts) and the workers back off;
- * `busy` and `answered_within_1s` say how it held (docs/reliability.md, "Overload").
+ * coordinator asks for push slots and answers BUSY before payloads are sent
+ * (server/params/push-slots.ts) and the workers back off; `busy`, `slot_asks` and
+ * `answered_within_1s` say how it held (docs/reliability.md, "Overload").
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +25,12 @@ interface Options {
   pastCapacity: number;
   /** The coordinator's loop-delay bound (PushAdmissionOptions.maxLoopDelayMs); Infinity turns BUSY off. */
   maxLoopDelayMs?: number;
+  /** false: push slots never required (`--no-slots`). */
+  slots: boolean;
+  /** PushSlotOptions.window. */
+  slotWindow?: number;
+  /** PushSlotOptions.lateMs. */
+  slotLateMs?: number;
 }
 
 const log = (msg: string) => process.stderr.write(`[load] ${msg}\n`);
@@ -33,7 +40,8 @@ const round1 = (x: number) => Math.round(x * 10) / 10;
 
 /** One case: a fresh coordinator, `o.workers` sockets pushing `rate` pushes/s in total for `o.seconds`. */
 async function runCase(o: Options, rate: number): Promise<Record<string, number>> {
-  const coordinator = createCoordinator({ workerGuard: { messagesPerSecond: 1000, burst: 2000 }, admission: { maxLoopDelayMs: o.maxLoopDelayMs } });
+  const slots = o.slots ? { window: o.slotWindow, lateMs: o.slotLateMs } : { window: Number.MAX_SAFE_INTEGER, lateMs: Number.POSITIVE_INFINITY };
+  const coordinator = createCoordinator({ workerGuard: { messagesPerSecond: 1000, burst: 2000 }, admission: { maxLoopDelayMs: o.maxLoopDelayMs }, slots });
   // Staleness is not what this measures: every push takes the full apply path. Pushes carry one
   // example each: 938 shards of 64 one-example batches an epoch, a lease of 64 pushes per socket.
   const created = await coordinator.createJob({
@@ -64,8 +72,10 @@ async function runCase(o: Options, rate: number): Promise<Record<string, number>
   );
   const elapsed = (Date.now() - started) / 1000;
   const rssEnd = rssMb();
+  const slotCounts = coordinator.slots.counts();
   const latencies = reports.flatMap((r) => r.latenciesMs).sort((a, b) => a - b);
-  const sum = (k: keyof Omit<LoadClientReport, 'latenciesMs'>) => reports.reduce((n, r) => n + r[k], 0);
+  const pushLatencies = reports.flatMap((r) => r.pushLatenciesMs).sort((a, b) => a - b);
+  const sum = (k: keyof Omit<LoadClientReport, 'latenciesMs' | 'pushLatenciesMs'>) => reports.reduce((n, r) => n + r[k], 0);
   const accepted = sum('accepted');
   const sent = sum('sent');
   const busy = sum('busy');
@@ -76,7 +86,13 @@ async function runCase(o: Options, rate: number): Promise<Record<string, number>
     pushes_per_s: round1(accepted / elapsed),
     p50_ms: round1(percentile(latencies, 0.5)),
     p99_ms: round1(percentile(latencies, 0.99)),
+    // Payloads' answers alone (p50_ms/p99_ms count slots' too).
+    push_p50_ms: round1(percentile(pushLatencies, 0.5)),
+    push_p99_ms: round1(percentile(pushLatencies, 0.99)),
+    push_max_ms: round1(pushLatencies.at(-1) ?? NaN),
     sent,
+    slot_asks: sum('slotAsks'),
+    slot_busy: sum('slotBusy'),
     accepted,
     rejected: sum('rejected'),
     lost_acks: sum('lostAcks'),
@@ -87,9 +103,12 @@ async function runCase(o: Options, rate: number): Promise<Record<string, number>
     busy,
     busy_per_s: round1(busy / elapsed),
     // Every push gets an answer (accepted, refused or BUSY) within 1 s: the target is 1.
-    answered_within_1s: sent ? Math.round((sum('answeredWithin1s') / sent) * 10_000) / 10_000 : 1,
+    answered_within_1s: sent ? Math.round((sum('answeredWithin1s') / (sent + sum('slotAsks'))) * 10_000) / 10_000 : 1,
     late_pushes: sum('late'),
     busy_server: coordinator.admission.counts().busy,
+    slots_granted: slotCounts.granted,
+    slots_expired: slotCounts.expired,
+    pushes_without_slot_refused: slotCounts.ungranted,
   };
   await coordinator.close();
   return result;
@@ -117,6 +136,9 @@ export function loadCommand(): Command {
     .option('--seconds <s>', 'duration of each case\'s push phase', number(1, 86_400), 120)
     .option('--procs <n>', 'client processes', integer(1, 64), 4)
     .option('--past-capacity <factor>', 'then a case at this multiple of --rate (0: none)', number(0, 100), 2)
+    .option('--no-slots', 'push slots never required (workers push their payloads directly, as before push slots)')
+    .option('--slot-window <n>', 'grants on their way in at most (PushSlotOptions.window; default the coordinator\'s)', integer(1, 100_000))
+    .option('--slot-late-ms <ms>', 'slots are required while the loop runs this late (PushSlotOptions.lateMs; default the coordinator\'s)', number(0, 60_000))
     .option('--max-loop-delay-ms <ms>', "the coordinator's loop-delay bound (default: the coordinator's, off; e.g. 100 to try it; 'off': none)", (v) => (v === 'off' ? Number.POSITIVE_INFINITY : number(0, 60_000)(v)))
     .action((o: Options) => run(o));
 }

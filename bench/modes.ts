@@ -18,6 +18,7 @@ import { createCoordinator } from '../server/coordinator.js';
 import { setLogLevel } from '../server/logger.js';
 import { initNodeTf } from '../server/tf-node.js';
 import { connectTestWorker } from '../test-support/index.js';
+import { SlotPusher } from '../shared/slot-pusher.js';
 
 /** A row of the benchmark: a mode name plus its parameters. */
 const VARIANTS: Record<string, JobSpecInput> = {
@@ -57,10 +58,11 @@ async function worker(url: string, running: () => boolean): Promise<void> {
     const job = hello.job;
     const trainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
     const lost = new LostLeases();
+    const slots = new SlotPusher();
     const exchange = createExchange(
       job,
       trainer,
-      { push: (p) => w.emitWithAck('grads:push', p), pull: (req) => w.emitWithAck('params:pull', req) },
+      { push: (p) => slots.push(p, { ask: (req) => w.emitWithAck('grads:slot', req), send: (q) => w.emitWithAck('grads:push', q) }), pull: (req) => w.emitWithAck('params:pull', req) },
       { pushed: (r, sent) => lost.pushed(r, sent), pulled: () => {} },
     );
     try {

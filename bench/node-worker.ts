@@ -30,7 +30,7 @@ import { fetchShard } from '../client/engine/shard-data.js';
 import { LostLeases, runShardLoop } from '../client/engine/shard-loop.js';
 import { Throughput } from '../client/engine/throughput.js';
 import { registerWasmGradientKernels } from '../client/engine/wasm-conv2d-backprop-filter.js';
-import { BusyBackoff, sendHonouringBusy } from '../shared/busy-backoff.js';
+import { SlotPusher } from '../shared/slot-pusher.js';
 import { transportFor, type WorkerTransport } from '../client/engine/ps-transport.js';
 import { psTicketsSchema } from '../shared/ps-route.js';
 import { WORKER_NAMESPACE, type ClientToServerEvents, type JobAssignment, type ServerToClientEvents } from '../shared/protocol.js';
@@ -60,8 +60,8 @@ export type NodeWorkerMessage =
   | { type: 'exit'; reason: string; progress: NodeWorkerProgress };
 
 const REQUEST_TIMEOUT_MS = 30_000;
-/** Waits between sends of a push the coordinator answered BUSY (the browser engine's policy). */
-const busy = new BusyBackoff();
+/** Asks for a push slot when the coordinator says so, and backs off after BUSY (the browser engine's policy). */
+const slots = new SlotPusher();
 const PROGRESS_INTERVAL_MS = 2000;
 /** As the browser engine reports its speed. */
 const REPORT_INTERVAL_MS = 2000;
@@ -143,8 +143,8 @@ async function trainJob(socket: WorkerSocket, url: string, job: JobAssignment, s
   const lost = new LostLeases();
   const transport = transportFor(
     job,
-    // BUSY from the chief: the same push again after a back-off (on ps tasks only the chief's empty notice is resent).
-    { push: (p) => sendHonouringBusy(() => live().emitWithAck('grads:push', p), busy, sleep), pull: (req) => live().emitWithAck('params:pull', req) },
+    // BUSY from the chief: the same push again after a back-off (on ps tasks only the chief's empty notice is resent, and it never needs a slot).
+    { push: (p) => slots.push(p, { ask: (req) => live().emitWithAck('grads:slot', req), send: (q) => live().emitWithAck('grads:push', q) }), pull: (req) => live().emitWithAck('params:pull', req) },
     { requestTimeoutMs: REQUEST_TIMEOUT_MS, onTaskSocket: (s) => meterSocket(s, meter) },
   );
   current = transport;

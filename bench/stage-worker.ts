@@ -13,12 +13,15 @@ import { fetchShard } from '../client/engine/shard-data.js';
 import { asBytes } from '../shared/codec.js';
 import { WORKER_NAMESPACE, type ClientToServerEvents, type JobAssignment, type PushAccepted, type ServerToClientEvents } from '../shared/protocol.js';
 import type { Result } from '../shared/result.js';
+import { SlotPusher } from '../shared/slot-pusher.js';
 
 type WorkerSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
 const REQUEST_TIMEOUT_MS = 30_000;
 const NO_SHARD_RETRY_MS = 250;
 const REPORT_INTERVAL_MS = 2000;
+/** Asks for push slots when the coordinator says so (shared/slot-pusher.ts). */
+const slots = new SlotPusher();
 
 export interface StageWorkerEvents {
   /** One of its pushes was answered (its stage's part of a replica step). */
@@ -101,7 +104,7 @@ export async function startStageWorker(url: string, events: StageWorkerEvents = 
       trainer,
       {
         pull: (req) => live().emitWithAck('params:pull', req),
-        push: (p) => live().emitWithAck('grads:push', p),
+        push: (p) => slots.push(p, { ask: (req) => live().emitWithAck('grads:slot', req), send: (q) => live().emitWithAck('grads:push', q) }),
         lease: () => live().emitWithAck('shard:lease', { jobId: job.jobId }),
         complete: (leaseId) => live().emitWithAck('shard:complete', { jobId: job.jobId, leaseId }),
         fetchShard: (shardUrl) => fetchShard(new URL(shardUrl, url).toString()),

@@ -49,6 +49,7 @@ import { volunteerRouter } from './http/volunteer-api.js';
 import { SqliteVolunteerStore } from './store/sqlite-volunteer-store.js';
 import { MemoryVolunteerStore, type VolunteerStore } from './store/volunteer-store.js';
 import { PushAdmission, type PushAdmissionOptions } from './params/push-admission.js';
+import { PushSlots, type PushSlotOptions } from './params/push-slots.js';
 import { ContributionLedger, type ContributionLedgerOptions } from './volunteers/contribution-ledger.js';
 import { parseProjectInfo } from './volunteers/project-info.js';
 
@@ -82,6 +83,8 @@ export interface CoordinatorOptions {
   contributions?: ContributionLedgerOptions;
   /** When pushes are answered BUSY (see server/params/push-admission.ts for each bound's default). */
   admission?: PushAdmissionOptions;
+  /** When workers must ask for a push slot before sending a payload (see server/params/push-slots.ts for each default). */
+  slots?: PushSlotOptions;
   /**
    * ps tasks to keep every job's parameters on (docs/cluster.md): their endpoints and the
    * cluster token; the clock defaults to this coordinator's. Default: none, the
@@ -105,6 +108,8 @@ export interface Coordinator {
   workers: WorkerDirectory;
   /** The bound on pushes this process takes at once, shared by its jobs (BUSY beyond it). */
   admission: PushAdmission;
+  /** Push slots: under load a payload is sent only with a grant (refused before its bytes arrive). */
+  slots: PushSlots;
   /** Volunteers' lasting contribution (SQLite under dataDir, else in memory). */
   volunteers: VolunteerStore;
   operatorToken: string;
@@ -135,6 +140,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
   const volunteers: VolunteerStore = dataDir ? new SqliteVolunteerStore(join(dataDir, 'downpour.sqlite')) : new MemoryVolunteerStore();
   const contributions = new ContributionLedger(volunteers, clock, options.contributions);
   const admission = new PushAdmission(clock, options.admission);
+  const slots = new PushSlots(clock, options.slots, () => admission.counts().busy);
   const cluster = options.cluster ? new PsCluster({ clock, ...options.cluster }) : null;
 
   const app = express();
@@ -183,7 +189,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
     },
   });
 
-  attachWorkerNamespace(workerNamespace, jobs, workers, assignments, now, options.workerGuard, contributions);
+  attachWorkerNamespace(workerNamespace, jobs, workers, assignments, now, options.workerGuard, contributions, slots);
   operator = attachOperatorNamespace(operatorNamespace, { token: operatorToken, jobs, workers, store, now });
   const ticker = clock.setInterval(() => operator?.tick(), 1000);
   // Workers' ps tickets are renewed at half their lifetime, so a slow push never carries an expired one.
@@ -214,6 +220,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
     jobs,
     workers,
     admission,
+    slots,
     volunteers,
     operatorToken,
     async createJob(input, opts = {}) {
@@ -242,6 +249,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
     async close() {
       clock.clear(ticker);
       admission.close();
+      slots.close();
       if (renewal) clock.clear(renewal);
       // Workers first, so no push moves a job past the checkpoint its quiesce writes.
       io.close();

@@ -139,11 +139,29 @@ export interface GradientPush {
   psRefused?: string;
   /** A job on ps tasks: each task's receipt that it applied this push's slices (the chief credits nothing without all of them). */
   psReceipts?: { task: number; version: number; receipt: string }[];
+  /** The grant of `grads:slot`, when the coordinator asked for one (shared/push-slots.ts). */
+  slot?: string;
 }
 
 export interface PushAccepted {
   version: number;
   staleness: number;
+  /** Ask `grads:slot` before the next push: the parameter server is under load. Absent: push directly. */
+  slots?: true;
+}
+
+/** A request for a push slot (the coordinator asked for one: `slots: true` in an answer). */
+export interface SlotRequest {
+  jobId: string;
+  /** The payload's bytes: a grant waits for their upload. */
+  bytes: number;
+}
+
+export interface SlotGrant {
+  /** Send it with the push (GradientPush.slot); it is good for one push on this socket and job. */
+  slot: string;
+  /** How long the grant lasts. */
+  ttlMs: number;
 }
 
 export interface LeaseRequest {
@@ -194,6 +212,8 @@ export interface ClientToServerEvents {
   'worker:report': (report: WorkerReport) => void;
   'params:pull': (req: PullRequest, ack: (r: Result<ParamsSnapshot>) => void) => void;
   'grads:push': (push: GradientPush, ack: (r: Result<PushAccepted>) => void) => void;
+  /** A slot for the next push, when answers said `slots: true`: a grant, or BUSY before any payload is sent. */
+  'grads:slot': (req: SlotRequest, ack: (r: Result<SlotGrant>) => void) => void;
   'shard:lease': (req: LeaseRequest, ack: (r: Result<LeaseAnswer>) => void) => void;
   'shard:complete': (req: CompleteRequest, ack: (r: Result<CompleteAnswer>) => void) => void;
   /** A frame for a neighbouring stage of the same replica (the relay path). */

@@ -7,6 +7,8 @@ export interface Failure {
   message: string;
   /** BUSY only: the server's hint, in ms, of how long to wait before sending again. */
   retryAfterMs?: number;
+  /** BUSY only: ask `grads:slot` before the next push (server/params/push-slots.ts). */
+  slots?: true;
 }
 
 /** Acknowledgement payloads: `{ok: true, …fields}` or a coded {@link Failure}. */

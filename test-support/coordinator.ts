@@ -9,6 +9,14 @@ import { join } from 'node:path';
 import { resolveClusterToken } from '../server/cluster/cluster-token.js';
 import { startLocalPsTasks, type LocalPsTasks } from '../server/cluster/local-ps-tasks.js';
 
+/**
+ * Push slots never required for a late event loop: a test's workers run on the
+ * coordinator's loop, so a late loop there is the test's own doing (a full window and the
+ * in-flight bounds still require them). startCoordinator sets it; a test that builds a
+ * coordinator itself passes it.
+ */
+export const NO_LATE_SLOTS = { lateMs: Number.POSITIVE_INFINITY } as const;
+
 export interface Running {
   coordinator: Coordinator;
   url: string;
@@ -27,7 +35,8 @@ export interface Running {
  * most tests push hand-made gradients, which neither should judge against real ones,
  * and a thread computing gradients beside every test would load a shared machine.
  * Pushes are answered BUSY only past the in-flight bounds unless `options.admission`
- * sets maxLoopDelayMs.
+ * sets maxLoopDelayMs, and a late loop does not make push slots required unless
+ * `options.slots` sets lateMs (a full window and the in-flight bounds still do).
  */
 export async function startCoordinator(spec: JobSpecInput = {}, options: CoordinatorOptions = {}, cluster: ClusterOption = {}): Promise<Running> {
   setLogLevel('warn');
@@ -36,7 +45,8 @@ export async function startCoordinator(spec: JobSpecInput = {}, options: Coordin
   // built in the test) run on the coordinator's event loop, beside other suites on the machine,
   // so a late loop here is the test's own doing, not a queue of pushes (server/test/overload.test.ts sets it).
   const admission = { maxLoopDelayMs: Number.POSITIVE_INFINITY, ...options.admission };
-  const coordinator = createCoordinator(ps ? { ...options, admission, cluster: { ...ps.options, ...options.cluster } } : { ...options, admission });
+  const slots = { ...NO_LATE_SLOTS, ...options.slots };
+  const coordinator = createCoordinator(ps ? { ...options, admission, slots, cluster: { ...ps.options, ...options.cluster } } : { ...options, admission, slots });
   const closeAll = async () => {
     await coordinator.close();
     await ps?.close();

@@ -3,7 +3,7 @@
  * on port 0, real socket.io workers, event waits with named timeouts, and a manual
  * clock to step the coordinator's time.
  */
-export { startCoordinator, type Running } from './coordinator.js';
+export { NO_LATE_SLOTS, startCoordinator, type Running } from './coordinator.js';
 export { waitForEvent } from './events.js';
 export { connectTestWorker, joinAsTrainer, joinAssigned, LeasedPusher, leaseShard, leave, settledAfterRoundTrips, type TestWorker, type TrainingWorker } from './workers.js';
 export { MANUAL_CLOCK_START, ManualClock } from './manual-clock.js';

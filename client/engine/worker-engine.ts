@@ -8,7 +8,7 @@
  * next session says worker:hello again. Runs inside a Web Worker (engine-worker.ts).
  */
 import * as tf from '@tensorflow/tfjs';
-import { BusyBackoff, sendHonouringBusy } from '../../shared/busy-backoff.js';
+import { SlotPusher } from '../../shared/slot-pusher.js';
 import type { BackendName, JobAssignment, PushAccepted } from '../../shared/protocol.js';
 import type { Failure, Result } from '../../shared/result.js';
 import { NO_BACKEND_CACHE, type BackendCache } from './backend-cache.js';
@@ -71,8 +71,8 @@ export class WorkerEngine {
   private everConnected = false;
   private readonly meter = new TrafficMeter();
   private readonly pacer: BatchPacer;
-  /** Waits between sends of a push the coordinator answered BUSY. */
-  private readonly busy = new BusyBackoff();
+  /** Asks for a push slot when the coordinator says so; waits between sends after BUSY. */
+  private readonly slots = new SlotPusher({ sleep });
 
   constructor(private readonly opts: EngineOptions) {
     this.pacer = new BatchPacer({
@@ -233,7 +233,7 @@ export class WorkerEngine {
         // BUSY from the chief: the same push again after a back-off (on ps tasks only the chief's
         // empty notice is resent, never the slices the tasks took). The back-off falls inside the
         // exchange's timing, so a throttled tab rests longer after one: an overloaded PS wants that.
-        push: (p) => sendHonouringBusy(() => this.live(socket).emitWithAck('grads:push', p), this.busy, sleep),
+        push: (p) => this.slots.push(p, { ask: (req) => this.live(socket).emitWithAck('grads:slot', req), send: (q) => this.live(socket).emitWithAck('grads:push', q) }),
         pull: (req) => this.live(socket).emitWithAck('params:pull', req),
       },
       { requestTimeoutMs: REQUEST_TIMEOUT_MS, onTaskSocket: (s) => meterSocket(s, this.meter) },

@@ -157,7 +157,8 @@ export class JobTraining {
     return r;
   }
 
-  private refusedPush(r: Failure): Failure {
+  /** Counts a refusal by its code (the namespace's too: a push without its slot). */
+  refusedPush(r: Failure): Failure {
     countRejection(this.d.stats(), r.code);
     return r;
   }

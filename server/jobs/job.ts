@@ -22,7 +22,7 @@ import {
   type PushAccepted,
 } from '../../shared/protocol.js';
 import type { PsTickets } from '../../shared/ps-route.js';
-import { fail, ok, type Result } from '../../shared/result.js';
+import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import type { ReplicaReport } from '../../shared/replica-protocol.js';
 import type { CheckpointContent } from '../checkpoints/checkpoint-format.js';
 import type { Timer } from '../clock.js';
@@ -394,6 +394,11 @@ export class Job {
 
   push(workerId: string, push: IncomingPush): Result<PushAccepted> | Promise<Result<PushAccepted>> {
     return this.training.push(workerId, push);
+  }
+
+  /** A push refused before the job saw it (no push slot): counted by code as the job's own refusals are. */
+  refusedPush(failure: Failure): Failure {
+    return this.training.refusedPush(failure);
   }
 
   lease(workerId: string): Result<LeaseAnswer> {

@@ -18,7 +18,7 @@ import { sizeOf } from '../../shared/tensors.js';
 import { createCoordinator, type Coordinator } from '../coordinator.js';
 import { loadMnist } from '../data/mnist.js';
 import { SqliteJobStore } from '../store/sqlite-job-store.js';
-import { LeasedPusher, joinAssigned, startCoordinator, waitForEvent, type Running, type TestWorker } from '../../test-support/index.js';
+import { NO_LATE_SLOTS, LeasedPusher, joinAssigned, startCoordinator, waitForEvent, type Running, type TestWorker } from '../../test-support/index.js';
 
 let run: Running | null = null;
 let restarted: Coordinator | null = null;
@@ -69,7 +69,7 @@ it('counts, sends, stores and restores the confusion matrix of each evaluation',
   expect(db.evals(id, { confusion: true }).at(-1)?.confusion).toEqual(matrix);
   expect(db.evals(id).at(-1)).not.toHaveProperty('confusion');
   db.close();
-  restarted = createCoordinator({ dataDir });
+  restarted = createCoordinator({ dataDir, slots: NO_LATE_SLOTS });
   await restarted.restore();
   expect(restarted.jobs.get(id)?.confusion).toEqual({ version: rec.version, matrix });
 });

@@ -18,6 +18,7 @@ import { createShapedLink, netnsUnavailable, type LinkBytes, type ShapedLink } f
 import type { NodeWorkerMessage, NodeWorkerProgress } from '../../bench/node-worker.js';
 import { createCoordinator, type Coordinator } from '../coordinator.js';
 import { setLogLevel } from '../logger.js';
+import { NO_LATE_SLOTS } from '../../test-support/index.js';
 
 const WORKER_FILE = fileURLToPath(new URL('../../bench/node-worker.ts', import.meta.url));
 const CAP_MB_PER_HOUR = 720;
@@ -45,7 +46,7 @@ it.skipIf(skip)('a worker behind a 20 Mbit/s link trains and stays under its 720
   if (why) throw new Error(`${why}. This test needs root and iproute2 (apt-get install -y iproute2); set DOWNPOUR_NO_NETNS=1 only on a machine that cannot make network namespaces.`);
   link = createShapedLink({ rate: '20mbit' });
   setLogLevel('warn');
-  coordinator = createCoordinator();
+  coordinator = createCoordinator({ slots: NO_LATE_SLOTS });
   const created = await coordinator.createJob({ model: 'mlp', codec: 'fp32', evalIntervalSeconds: 3600 });
   if (!created.ok) throw new Error(created.message);
   const { port } = await coordinator.listen(0, link.hostAddress);

@@ -14,7 +14,7 @@ import type { JobAssignment } from '../../shared/protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
 import { createCoordinator } from '../coordinator.js';
 import { SqliteJobStore } from '../store/sqlite-job-store.js';
-import { joinAssigned, leaseShard, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
+import { NO_LATE_SLOTS, joinAssigned, leaseShard, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
 
 const TOKEN = 'deletion-token';
 const sockets: TestWorker[] = [];
@@ -90,7 +90,7 @@ describe('job ids are never handed out twice', () => {
     await first.close();
     open.splice(open.indexOf(first), 1);
 
-    const again = createCoordinator({ dataDir, operatorToken: TOKEN });
+    const again = createCoordinator({ dataDir, operatorToken: TOKEN, slots: NO_LATE_SLOTS });
     open.push(again);
     expect((await again.restore()).map((j) => j.id)).toEqual(['job-1']);
     const { port } = await again.listen(0, '127.0.0.1');

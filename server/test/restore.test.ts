@@ -16,7 +16,7 @@ import type { CheckpointInfo, JobDetail } from '../../shared/operator-protocol.j
 import type { JobAssignment } from '../../shared/protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
 import { createCoordinator, type Coordinator } from '../coordinator.js';
-import { joinAssigned, LeasedPusher, startCoordinator, type TestWorker } from '../../test-support/index.js';
+import { NO_LATE_SLOTS, joinAssigned, LeasedPusher, startCoordinator, type TestWorker } from '../../test-support/index.js';
 
 const TOKEN = 'restore-token';
 const sockets: TestWorker[] = [];
@@ -72,7 +72,7 @@ it('starts with one job on an older checkpoint, one failed with its reason, the 
   mkdirSync(dir('job-77'));
   copyFileSync(foreign, join(dir('job-77'), ckpt(1)));
 
-  const second: Coordinator = createCoordinator({ dataDir, operatorToken: TOKEN });
+  const second: Coordinator = createCoordinator({ dataDir, operatorToken: TOKEN, slots: NO_LATE_SLOTS });
   open.push(second);
   const restored = await second.restore();
   expect(restored.map((j) => j.id)).toEqual(['job-1', 'job-2', 'job-3']);
@@ -100,7 +100,7 @@ it('starts with one job on an older checkpoint, one failed with its reason, the 
   for (const s of sockets.splice(0)) s.disconnect();
   await second.close();
   open.splice(0);
-  const third = createCoordinator({ dataDir, operatorToken: TOKEN });
+  const third = createCoordinator({ dataDir, operatorToken: TOKEN, slots: NO_LATE_SLOTS });
   open.push(third);
   const states = Object.fromEntries((await third.restore()).map((j) => [j.id, j.state]));
   expect(states).toEqual({ 'job-1': 'running', 'job-2': 'failed', 'job-3': 'running' });

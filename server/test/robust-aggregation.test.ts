@@ -16,7 +16,7 @@ import { seededRandom } from '../../shared/seeded-random.js';
 import { sizeOf } from '../../shared/tensors.js';
 import { createCoordinator, type Coordinator } from '../coordinator.js';
 import { SqliteJobStore } from '../store/sqlite-job-store.js';
-import { joinAssigned, leaseShard, ManualClock, settledAfterRoundTrips, startCoordinator, type Running, type TestWorker, localParameters } from '../../test-support/index.js';
+import { NO_LATE_SLOTS, joinAssigned, leaseShard, ManualClock, settledAfterRoundTrips, startCoordinator, type Running, type TestWorker, localParameters } from '../../test-support/index.js';
 
 const LR = 0.1;
 const TOKEN = 'robust-aggregation-test-token';
@@ -219,7 +219,7 @@ describe('the spec', () => {
     db.saveJob({ ...stored!, spec: old as typeof stored.spec });
     expect(db.listJobs()[0]!.spec).not.toHaveProperty('aggregation');
     db.close();
-    extra = createCoordinator({ dataDir });
+    extra = createCoordinator({ dataDir, slots: NO_LATE_SLOTS });
     const [job] = await extra.restore();
     expect(job!.spec).toMatchObject({ mode: 'sync', aggregation: 'mean', trimFraction: 0.25 });
   });

@@ -11,7 +11,7 @@ import type { JobDetail } from '../../shared/operator-protocol.js';
 import type { JobSummary } from '../../shared/protocol.js';
 import { createCoordinator, type Coordinator } from '../coordinator.js';
 import { SqliteJobStore } from '../store/sqlite-job-store.js';
-import { startCoordinator, type Running } from '../../test-support/index.js';
+import { NO_LATE_SLOTS, startCoordinator, type Running } from '../../test-support/index.js';
 
 const TOKEN = 'stopped-state-token';
 let run: Running | null = null;
@@ -49,7 +49,7 @@ it('stop ends a job as stopped everywhere, and a restart keeps stopped and done 
   ]);
   db.close();
 
-  restarted = createCoordinator({ operatorToken: TOKEN, dataDir });
+  restarted = createCoordinator({ operatorToken: TOKEN, dataDir, slots: NO_LATE_SLOTS });
   await restarted.restore();
   expect(restarted.jobs.get(id)?.state).toBe('stopped');
   expect(restarted.jobs.get(other.job.id)?.state).toBe('done');

@@ -14,7 +14,7 @@ import type { JobAssignment, PushAccepted } from '../../shared/protocol.js';
 import type { Result } from '../../shared/result.js';
 import { sizeOf } from '../../shared/tensors.js';
 import type { Leaderboard, VolunteerRecord } from '../../shared/volunteer-protocol.js';
-import { connectTestWorker, LeasedPusher, ManualClock, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
+import { NO_LATE_SLOTS, connectTestWorker, LeasedPusher, ManualClock, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
 
 const ADA = '0123456789abcdef0123456789abcdef';
 const BOB = 'fedcba9876543210fedcba9876543210';
@@ -152,7 +152,7 @@ describe('contribution', () => {
 
     // The same data dir: the job is restored, not created again (startCoordinator would add one).
     const { createCoordinator } = await import('../coordinator.js');
-    const again = createCoordinator({ dataDir });
+    const again = createCoordinator({ dataDir, slots: NO_LATE_SLOTS });
     await again.restore();
     const { port } = await again.listen(0, '127.0.0.1');
     const run: Running = { coordinator: again, url: `http://127.0.0.1:${port}`, job: again.jobs.list()[0]!, close: () => again.close() };

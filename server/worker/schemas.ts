@@ -83,7 +83,11 @@ export const pushSchema = z.object({
   data: binary,
   replicaStep: count.optional(),
   psRefused: z.string().min(1).max(64).optional(),
+  slot: z.string().min(1).max(32).optional(),
   psReceipts: z.array(z.object({ task: z.number().int().min(0).max(63), version: z.number().int().positive(), receipt: z.string().max(64) }).strict()).max(64).optional(),
 });
+
+/** A slot for a push of `bytes` (server/params/push-slots.ts); the bytes only set how long the grant lasts. */
+export const slotSchema = jobRefSchema.extend({ bytes: z.number().int().min(0).max(2 ** 32) });
 
 export const completeSchema = z.object({ jobId: id, leaseId: id });

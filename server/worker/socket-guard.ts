@@ -40,6 +40,8 @@ const MISBEHAVIOUR = new Set<string>([
 export interface SocketGuard {
   /** Told of every refusal sent to this socket; misbehaviour counts as a strike. */
   refused(code: string): void;
+  /** Misbehaviour that its refusal's code does not show (a push without the slot it was told to ask for, answered BUSY). */
+  strike(reason: string): void;
 }
 
 export function guardSocket(socket: Socket, knownEvents: ReadonlySet<string>, o: SocketGuardOptions = {}, now: () => number = Date.now): SocketGuard {
@@ -53,12 +55,15 @@ export function guardSocket(socket: Socket, knownEvents: ReadonlySet<string>, o:
 
   const guard: SocketGuard = {
     refused(code) {
-      if (!MISBEHAVIOUR.has(code) || !socket.connected) return;
+      if (MISBEHAVIOUR.has(code)) guard.strike(code);
+    },
+    strike(reason) {
+      if (!socket.connected) return;
       const t = now();
       strikes.push(t);
       while (strikes.length && t - strikes[0]! > windowMs) strikes.shift();
       if (strikes.length > maxStrikes) {
-        log.warn('disconnecting a misbehaving worker socket', { socket: socket.id, strikes: strikes.length, lastCode: code });
+        log.warn('disconnecting a misbehaving worker socket', { socket: socket.id, strikes: strikes.length, last: reason });
         socket.disconnect(true);
       }
     },

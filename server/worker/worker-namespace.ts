@@ -4,6 +4,7 @@
  * across the wire.
  */
 import type { Namespace, Socket } from 'socket.io';
+import { asBytes } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import type { ClientToServerEvents, PushAccepted, ServerToClientEvents, WorkerSocketData } from '../../shared/protocol.js';
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
@@ -12,11 +13,12 @@ import type { JobRegistry } from '../jobs/job-registry.js';
 import { createLogger } from '../logger.js';
 import { respond } from './respond.js';
 import { guardSocket, type SocketGuardOptions } from './socket-guard.js';
-import { completeSchema, helloSchema, jobRefSchema, pullSchema, pushSchema, relaySchema, replicaReportSchema, reportSchema } from './schemas.js';
+import { completeSchema, helloSchema, jobRefSchema, pullSchema, pushSchema, relaySchema, replicaReportSchema, reportSchema, slotSchema } from './schemas.js';
 import { relayFrame } from './relay.js';
 import type { WorkerAssignments } from './assignments.js';
 import type { WorkerDirectory } from './worker-directory.js';
 import type { ContributionLedger } from '../volunteers/contribution-ledger.js';
+import type { PushSlots } from '../params/push-slots.js';
 
 const log = createLogger('worker-ns');
 
@@ -29,6 +31,7 @@ const EVENTS = {
   'worker:report': true,
   'params:pull': true,
   'grads:push': true,
+  'grads:slot': true,
   'shard:lease': true,
   'shard:complete': true,
   'relay:frame': true,
@@ -47,10 +50,20 @@ export function attachWorkerNamespace(
   guardOptions: SocketGuardOptions = {},
   /** Adds up accepted work per volunteer id. Default: none (work counts for the job only). */
   volunteers: ContributionLedger | null = null,
+  /** Push slots under load (server/params/push-slots.ts). Default: none, pushes are never asked to wait for one. */
+  slots: PushSlots | null = null,
 ): void {
   nsp.on('connection', (socket: WorkerSocket) => {
     const guard = guardSocket(socket, KNOWN_EVENTS, guardOptions, now);
     const refused = (code: string) => guard.refused(code);
+    /** This socket's last answer about load said `slots: true`: a push without a grant from now on is a strike. */
+    let toldSlots = false;
+    /** An answer about load (accepted, or BUSY) carries whether the next push of `bytes` needs a slot. */
+    const withSlotWord = <T extends object>(r: Result<T>, bytes: number): Result<T> => {
+      if (!slots || !(r.ok || r.code === ErrorCode.BUSY)) return r;
+      toldSlots = slots.required(bytes);
+      return toldSlots ? { ...r, slots: true } : r;
+    };
     /** Runs `fn` with the job if this registered worker is assigned to it. */
     const withJob = <R,>(jobId: string, fn: (job: Job, workerId: string) => R): R | Failure => {
       const workerId = socket.data.workerId;
@@ -117,12 +130,33 @@ export function attachWorkerNamespace(
       'grads:push',
       respond('grads:push', pushSchema, (push) =>
         withJob(push.jobId, (job, workerId) => {
+          const bytes = asBytes(push.data).byteLength;
+          if (slots?.admit(socket.id, push.jobId, bytes, push.slot, toldSlots) === 'refused') {
+            // Before the job sees it: no lease or parameter is touched, and the same push with a grant is as good as new.
+            guard.strike('a push without the slot it was told to ask for');
+            const busy = job.refusedPush({ ...fail(ErrorCode.BUSY, 'The parameter server is busy: ask grads:slot for a slot, then send the same push with it'), retryAfterMs: 0, slots: true });
+            directory.countPush(workerId, busy);
+            return busy;
+          }
           const r = job.push(workerId, push);
           const settle = (settled: Result<PushAccepted>) => {
             directory.countPush(workerId, settled);
-            return settled;
+            return withSlotWord(settled, bytes);
           };
           return r instanceof Promise ? r.then(settle) : settle(r);
+        }),
+        refused,
+      ),
+    );
+
+    socket.on(
+      'grads:slot',
+      respond('grads:slot', slotSchema, (req) =>
+        withJob(req.jobId, () => {
+          if (!slots) return ok({ slot: 'none', ttlMs: 0 });
+          toldSlots = true; // it speaks slots: from now on a push of it without one is not a mistake of timing
+          const g = slots.grant(socket.id, req.jobId, req.bytes);
+          return 'ok' in g ? { ...g, slots: true as const } : ok(g);
         }),
         refused,
       ),
@@ -136,6 +170,7 @@ export function attachWorkerNamespace(
     );
 
     socket.on('disconnect', (reason) => {
+      slots?.release(socket.id);
       const workerId = socket.data.workerId;
       if (!workerId) return;
       jobs.get(assignments.release(workerId) ?? '')?.release(workerId);

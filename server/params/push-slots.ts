@@ -1,0 +1,183 @@
+/**
+ * Push slots: refusal before the bytes arrive (flow control, as TCP's window or HTTP/2's).
+ * A push refused BUSY after its payload was received has already cost most of what it
+ * costs (receiving ~400 kB outweighs applying it several times over:
+ * docs/reliability.md, "Overload"), so under load the coordinator asks workers to
+ * request a slot first: `grads:slot` (a few dozen bytes) gets a grant or BUSY with a hint,
+ * and only a granted worker sends its payload. One PushSlots per process.
+ *
+ * - The window: at most `window` grants whose payload has not arrived yet (nor expired).
+ *   That bounds the bytes on their way in, and so how long a granted push waits behind
+ *   others: a push's answer comes within about window ÷ capacity of its send.
+ * - Slots are required only under load: from the first sign of pressure (a slot
+ *   refused because the window was full, a push refused by the in-flight bounds, or the
+ *   event loop late turn after turn, which is the queue in front of the handlers seen
+ *   from inside) until `holdMs` passed without one. Light load costs no round trip.
+ * - Every answer to a large push says whether the next one needs a slot (`slots: true`).
+ *   A push sent without a grant by a socket that was told so is refused BUSY and counts
+ *   as a strike (socket-guard.ts); one sent before its socket was told is taken as usual:
+ *   its bytes are already paid for, and refusing it would waste them.
+ * - A grant is bound to its socket and job, is used once, and lasts `grantMs` plus the
+ *   time its payload takes at `uploadBytesPerSecond` (a slow uplink's large push is not
+ *   refused after its upload). An expired grant frees its slot; a disconnect frees its
+ *   socket's grants.
+ *
+ * Time is the injected clock's; expiry is looked at when the window is, so no timer runs
+ * for it. Why each default is what it is: docs/reliability.md, "Overload".
+ */
+import { ErrorCode } from '../../shared/errors.js';
+import { fail, type Failure } from '../../shared/result.js';
+import type { Clock } from '../clock.js';
+import { LoopDelay } from './loop-delay.js';
+
+export interface PushSlotOptions {
+  /** Grants whose payload has not arrived yet. Default 32 (about 0.2 s of the mlp's pushes at this machine's capacity). */
+  window?: number;
+  /** How long a grant lasts before its payload's own upload time. Default 2000 ms. */
+  grantMs?: number;
+  /** The slowest upload a grant waits for: its payload's bytes at this rate are added to grantMs. Default 125,000 B/s (1 Mbit/s). */
+  uploadBytesPerSecond?: number;
+  /** Slots are required while the event loop runs later than this turn after turn. Default 100 ms; Infinity: never for that reason (no timer). */
+  lateMs?: number;
+  /** Slots stay required until this long passed without pressure. Default 5000 ms. */
+  holdMs?: number;
+  /** Pushes with fewer payload bytes never need a slot (receiving them costs little: a ps job's notice to its chief). Default 16,384. */
+  minBytes?: number;
+  /** The hint of a slot refused BUSY (shared/busy-backoff.ts's ceiling starts there). Default 500 ms. */
+  retryAfterMs?: number;
+  /** How often the loop's lateness is sampled. Default 20 ms. */
+  sampleMs?: number;
+}
+
+export interface SlotCounts {
+  /** Grants outstanding now. */
+  outstanding: number;
+  granted: number;
+  /** Slot requests refused BUSY. */
+  refused: number;
+  /** Pushes refused BUSY for coming without a grant their socket was told to ask for. */
+  ungranted: number;
+  /** Grants that expired unused. */
+  expired: number;
+  required: boolean;
+}
+
+interface Grant {
+  socketId: string;
+  jobId: string;
+  expiresAt: number;
+}
+
+/** What a push's grant (or its absence) means for it. */
+export type SlotVerdict = 'granted' | 'free' | 'refused';
+
+export class PushSlots {
+  private readonly window: number;
+  private readonly grantMs: number;
+  private readonly uploadBytesPerMs: number;
+  private readonly lateMs: number;
+  private readonly holdMs: number;
+  readonly minBytes: number;
+  private readonly retryAfterMs: number;
+  private readonly loop: LoopDelay | null;
+  private readonly grants = new Map<string, Grant>();
+  private nextId = 1;
+  /** When pressure was last seen; -Infinity: never. */
+  private pressureAt = Number.NEGATIVE_INFINITY;
+  private readonly counts_ = { granted: 0, refused: 0, ungranted: 0, expired: 0 };
+  /** The admission's BUSY count when last looked at. */
+  private busySeen: number;
+
+  constructor(
+    private readonly clock: Clock,
+    o: PushSlotOptions = {},
+    /** BUSY refusals of the in-flight bounds so far (PushAdmission's count): a rise is pressure. */
+    private readonly admissionBusy: () => number = () => 0,
+  ) {
+    this.window = o.window ?? 32;
+    this.grantMs = o.grantMs ?? 2000;
+    this.uploadBytesPerMs = (o.uploadBytesPerSecond ?? 125_000) / 1000;
+    this.lateMs = o.lateMs ?? 100;
+    this.holdMs = o.holdMs ?? 5000;
+    this.minBytes = o.minBytes ?? 16_384;
+    this.retryAfterMs = o.retryAfterMs ?? 500;
+    for (const [name, v] of Object.entries({ window: this.window, grantMs: this.grantMs, uploadBytesPerMs: this.uploadBytesPerMs, lateMs: this.lateMs, holdMs: this.holdMs, minBytes: this.minBytes, retryAfterMs: this.retryAfterMs })) {
+      if (!(v >= 0)) throw new RangeError(`PushSlots: ${name} must be a number ≥ 0, got ${v}`);
+    }
+    if (!Number.isInteger(this.window) || this.window < 1) throw new RangeError(`PushSlots: window must be an integer ≥ 1, got ${this.window}`);
+    this.busySeen = admissionBusy();
+    this.loop = Number.isFinite(this.lateMs) ? new LoopDelay(clock, o.sampleMs ?? 20, (late) => late > this.lateMs && this.pressed()) : null;
+  }
+
+  private pressed(): void {
+    this.pressureAt = this.clock.now();
+  }
+
+  /** Whether a push of `bytes` needs a grant now. */
+  required(bytes: number): boolean {
+    if (bytes < this.minBytes) return false;
+    const busy = this.admissionBusy();
+    if (busy !== this.busySeen) {
+      this.busySeen = busy;
+      this.pressed();
+    }
+    return this.clock.now() - this.pressureAt < this.holdMs;
+  }
+
+  /** A slot for one push of `bytes` from `socketId` on `jobId`: its id, and how long it lasts; or BUSY. */
+  grant(socketId: string, jobId: string, bytes: number): { slot: string; ttlMs: number } | Failure {
+    this.expire();
+    if (this.grants.size >= this.window) {
+      this.pressed();
+      this.counts_.refused += 1;
+      return { ...fail(ErrorCode.BUSY, `The parameter server is busy (${this.grants.size} pushes granted and on their way): ask for a slot again later`), retryAfterMs: this.retryAfterMs };
+    }
+    const ttlMs = Math.ceil(this.grantMs + bytes / Math.max(this.uploadBytesPerMs, 1e-9));
+    const slot = `s${(this.nextId++).toString(36)}`;
+    this.grants.set(slot, { socketId, jobId, expiresAt: this.clock.now() + ttlMs });
+    this.counts_.granted += 1;
+    return { slot, ttlMs };
+  }
+
+  /**
+   * Judges a push as it arrives: its grant (bound to this socket and job, unexpired) is
+   * used up and frees its slot ('granted'); without one it is 'free' unless slots are
+   * required and its socket was told so ('refused': answer BUSY, count a strike).
+   */
+  admit(socketId: string, jobId: string, bytes: number, slot: string | undefined, told: boolean): SlotVerdict {
+    this.expire();
+    const g = slot === undefined ? undefined : this.grants.get(slot);
+    if (g && g.socketId === socketId && g.jobId === jobId) {
+      this.grants.delete(slot!);
+      return 'granted';
+    }
+    if (told && this.required(bytes)) {
+      this.counts_.ungranted += 1;
+      return 'refused';
+    }
+    return 'free';
+  }
+
+  /** The socket is gone: its grants' slots are free. */
+  release(socketId: string): void {
+    for (const [id, g] of this.grants) if (g.socketId === socketId) this.grants.delete(id);
+  }
+
+  private expire(): void {
+    const now = this.clock.now();
+    for (const [id, g] of this.grants) {
+      if (g.expiresAt > now) continue;
+      this.grants.delete(id);
+      this.counts_.expired += 1;
+    }
+  }
+
+  counts(): SlotCounts {
+    this.expire();
+    return { outstanding: this.grants.size, ...this.counts_, required: this.required(this.minBytes) };
+  }
+
+  close(): void {
+    this.loop?.close();
+  }
+}
