@@ -1,9 +1,10 @@
 /**
  * A coordinator keeping its job on two ps tasks (in process, port 0, each with its own
  * data directory) checkpoints it as a cut, and a coordinator restarted on the same data
- * dir resumes the job from the committed manifest (server/jobs/job-resume.ts): every
- * task loads its part, and the parameters are the checkpoint's bit for bit although the
- * tasks moved on after it. A part damaged on a task's disk fails the job at the next
+ * dir over tasks that restarted too (they hold no slices, only their parts on disk;
+ * live tasks would be adopted instead, ps-recovery.test.ts) resumes the job from the
+ * committed manifest (server/jobs/job-resume.ts): every task loads its part, and the
+ * parameters are the checkpoint's bit for bit although the tasks moved on after it. A part damaged on a task's disk fails the job at the next
  * restart with the task's code, and the job writes no checkpoint over it.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -45,6 +46,15 @@ function chief(epoch: number): Coordinator {
   return c;
 }
 
+/** Every task restarts on its port and data dir: its slices are gone, its parts stay. */
+async function restartTasks(): Promise<void> {
+  for (let t = 0; t < tasks.length; t++) {
+    const port = Number(new URL(tasks[t]!.url).port);
+    await tasks[t]!.close();
+    tasks[t] = await startPsTask({ token: TOKEN, dataDir: join(root, `task-${t}`) }, port);
+  }
+}
+
 /** Closes `c` once (a second close would checkpoint again, over sockets already closed). */
 async function stop(c: Coordinator): Promise<void> {
   open.splice(open.indexOf(c), 1);
@@ -83,6 +93,7 @@ it('resumes a job on ps tasks from its committed cut, bit for bit, and fails it 
   await pushToTasks(placement, job.id, 2, 2);
   expect((await job.parameters.values()).values.map(bits)).not.toEqual(checkpointed.values.map(bits));
   await stop(first);
+  await restartTasks();
 
   const second = chief(2);
   const [resumed] = await second.restore();
@@ -98,6 +109,7 @@ it('resumes a job on ps tasks from its committed cut, bit for bit, and fails it 
   damaged[damaged.length - 64] = damaged[damaged.length - 64]! ^ 0x01;
   writeFileSync(file, damaged);
   const checkpointsBefore = readdirSync(join(dataDir, 'checkpoints', job.id));
+  await restartTasks();
   const third = chief(3);
   const [failed] = await third.restore();
   expect(failed?.state).toBe('failed');

@@ -77,7 +77,7 @@ it('a remote task that stops pauses its job with the reason in the API; restarte
   if (!token.ok) throw new Error(token.message);
   const tasks: RunningPsTask[] = [];
   cleanups.push(() => Promise.all(tasks.map((t) => t.close())));
-  for (let t = 0; t < 2; t++) tasks.push(await startPsTask({ token: token.token }));
+  for (let t = 0; t < 2; t++) tasks.push(await startPsTask({ token: token.token, dataDir: join(dir, `task-${t}`) }));
   const run = await startCoordinator({ model: 'mlp', normBound: 0 }, { dataDir: join(dir, 'data'), cluster: { endpoints: tasks.map((t) => t.url), token: token.token } });
   cleanups.push(() => run.close());
   const { job } = run;
@@ -96,7 +96,7 @@ it('a remote task that stops pauses its job with the reason in the API; restarte
   expect(job.control('resume')).toMatchObject({ ok: false, code: ErrorCode.PS_TASK_UNREACHABLE });
 
   // Back on its address, holding nothing (it restarted): both tasks go back to the checkpoint.
-  tasks[1] = await startPsTask({ token: token.token }, Number(new URL(url1).port));
+  tasks[1] = await startPsTask({ token: token.token, dataDir: join(dir, 'task-1') }, Number(new URL(url1).port));
   await vi.waitFor(() => expect(job.state).toBe('running'), { timeout: 30_000, interval: 50 });
   expect((await detailOf(run, job.id)).pausedReason).toBeNull();
   expect(job.version).toBe(3);
@@ -110,7 +110,7 @@ it('a task cut off and back with everything it held (a blip): the job pauses, th
   if (!token.ok) throw new Error(token.message);
   const tasks: RunningPsTask[] = [];
   cleanups.push(() => Promise.all(tasks.map((t) => t.close())));
-  for (let t = 0; t < 2; t++) tasks.push(await startPsTask({ token: token.token }));
+  for (let t = 0; t < 2; t++) tasks.push(await startPsTask({ token: token.token, dataDir: join(dir, `task-${t}`) }));
   const run = await startCoordinator({ model: 'mlp', normBound: 0 }, { dataDir: join(dir, 'data'), cluster: { endpoints: tasks.map((t) => t.url), token: token.token } });
   cleanups.push(() => run.close());
   const { job } = run;
@@ -139,7 +139,7 @@ it('a chief restarted over live tasks adopts their state: values and versions as
   if (!token.ok) throw new Error(token.message);
   const tasks: RunningPsTask[] = [];
   cleanups.push(() => Promise.all(tasks.map((t) => t.close())));
-  for (let t = 0; t < 2; t++) tasks.push(await startPsTask({ token: token.token }));
+  for (let t = 0; t < 2; t++) tasks.push(await startPsTask({ token: token.token, dataDir: join(dir, `task-${t}`) }));
   writeFileSync(join(dir, 'cluster.json'), JSON.stringify({ ps: tasks.map((t) => t.url.replace('http://', '')) }));
   const dataDir = join(dir, 'data');
 
