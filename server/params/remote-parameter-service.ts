@@ -16,9 +16,10 @@
  * The alternative, tasks reporting accepted pushes to the chief, would need a task to
  * know leases; docs/cluster.md weighs the two.
  *
- * Only what works element by element across tasks is offered: async Downpour (plain or
- * staleness-aware, each task scaling by its own staleness) with fp32 pushes. Round modes, other codecs, the norm bound and the direction check (which need
- * the whole gradient) are refused at job creation (psSpecRefusal).
+ * Only what works across tasks is offered: async Downpour (plain or staleness-aware,
+ * each task scaling by its own staleness) in every codec, which workers apply per slice
+ * (client/engine/slice-encoder.ts). Round modes, the norm bound and the direction check
+ * (which need the whole gradient) are refused at job creation (psSpecRefusal).
  */
 import type { ReceiptLedger } from '../cluster/push-receipts.js';
 import { encodeTensors, asBytes } from '../../shared/codec.js';
@@ -51,7 +52,6 @@ export interface RemoteParameterOptions {
 export function psSpecRefusal(spec: JobSpec): Failure | null {
   const refuse = (field: string, why: string) => fail(ErrorCode.PS_UNSUPPORTED, `${field}: ${why} (this coordinator keeps its parameters on ps tasks)`);
   if (spec.mode !== 'async' && spec.mode !== 'staleness-aware') return refuse('mode', `only async and staleness-aware modes run across ps tasks yet, not ${spec.mode}`);
-  if (spec.codec !== 'fp32') return refuse('codec', `workers push fp32 slices to ps tasks; ${spec.codec} per slice is not there yet`);
   if (spec.normBound > 0) return refuse('normBound', 'the norm bound judges the whole gradient, which no task sees: set it to 0');
   if (spec.directionThreshold !== null) return refuse('directionThreshold', 'the direction check needs the whole gradient, which no task sees: set it to null');
   if (spec.stages > 1) return refuse('stages', "a replica's stages commit one whole-model step at the chief, which holds no parameters here: model parallelism over ps tasks is not there yet");
