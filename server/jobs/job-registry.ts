@@ -87,7 +87,7 @@ export class JobRegistry {
     if (cluster) {
       const remote = await RemoteParameterService.create(spec, { jobId, tensors: model.tensors, initial: model.values, cluster });
       if ('ok' in remote) throw new PsRefusal(remote);
-      parameters = () => remote;
+      parameters = (_spec, ctx) => remote.withContext(ctx);
     }
     return new Job(jobId, spec, createdAt, {
       referenceNorm,
@@ -114,7 +114,7 @@ export class JobRegistry {
   async create(spec: JobSpec, topology: object | null, start: boolean): Promise<Result<{ job: Job }>> {
     if (!this.deps.datasets.has(spec.dataset)) return fail(ErrorCode.BAD_REQUEST, `dataset: no dataset named "${spec.dataset}"`);
     if (spec.model !== 'custom' && topology) return fail(ErrorCode.BAD_REQUEST, 'topology: only a custom model takes a topology');
-    const unsupported = this.deps.cluster ? psSpecRefusal(spec) : null;
+    const unsupported = this.deps.cluster ? psSpecRefusal(spec, this.deps.cluster.tasks) : null;
     if (unsupported) return unsupported;
     let job: Job;
     try {

@@ -17,9 +17,11 @@
  * know leases; docs/cluster.md weighs the two.
  *
  * Only what works across tasks is offered: async Downpour (plain or staleness-aware,
- * each task scaling by its own staleness) in every codec, which workers apply per slice
- * (client/engine/slice-encoder.ts). Round modes, the norm bound and the direction check
- * (which need the whole gradient) are refused at job creation (psSpecRefusal).
+ * each task scaling by its own staleness) and the round modes (sync, local: the chief
+ * owns the rounds, chief-rounds.ts; each task combines its slices, task-round.ts) in
+ * every codec, which workers apply per slice (client/engine/slice-encoder.ts).
+ * Multi-Krum over more than one task, the norm bound and the direction check (which
+ * need the whole gradient) are refused at job creation (psSpecRefusal).
  */
 import type { ReceiptLedger } from '../cluster/push-receipts.js';
 import { encodeTensors, asBytes } from '../../shared/codec.js';
@@ -31,7 +33,10 @@ import type { PsRoute } from '../../shared/ps-route.js';
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import { sizeOf, type TensorSpec } from '../../shared/tensors.js';
 import type { PsCluster } from '../cluster/ps-cluster.js';
+import { MODES } from '../../shared/modes.js';
+import type { ParameterContext } from '../jobs/job-deps.js';
 import { psOptimizerSpec } from '../consistency/registry.js';
+import { ChiefRounds } from './chief-rounds.js';
 import { createLogger } from '../logger.js';
 import { createOptimizer } from './optimizers.js';
 import type { GradientSubmission, ModeCounters, ParameterService, PulledParams, VersionedValues } from './parameter-service.js';
@@ -48,10 +53,12 @@ export interface RemoteParameterOptions {
   cluster: PsCluster;
 }
 
-/** Why `spec` cannot run on ps tasks yet, or null (docs/cluster.md lists what is refused and why). */
-export function psSpecRefusal(spec: JobSpec): Failure | null {
+/** Why `spec` cannot run on `tasks` ps tasks yet, or null (docs/cluster.md lists what is refused and why). */
+export function psSpecRefusal(spec: JobSpec, tasks: number): Failure | null {
   const refuse = (field: string, why: string) => fail(ErrorCode.PS_UNSUPPORTED, `${field}: ${why} (this coordinator keeps its parameters on ps tasks)`);
-  if (spec.mode !== 'async' && spec.mode !== 'staleness-aware') return refuse('mode', `only async and staleness-aware modes run across ps tasks yet, not ${spec.mode}`);
+  if (MODES[spec.mode].rounds && spec.aggregation === 'multi-krum' && tasks > 1) {
+    return refuse('aggregation', `Multi-Krum compares whole gradients, and each of the ${tasks} ps tasks holds only its slices: use mean, median or trimmed-mean (coordinate-wise, exact per task)`);
+  }
   if (spec.normBound > 0) return refuse('normBound', 'the norm bound judges the whole gradient, which no task sees: set it to 0');
   if (spec.directionThreshold !== null) return refuse('directionThreshold', 'the direction check needs the whole gradient, which no task sees: set it to null');
   if (spec.stages > 1) return refuse('stages', "a replica's stages commit one whole-model step at the chief, which holds no parameters here: model parallelism over ps tasks is not there yet");
@@ -67,6 +74,8 @@ export class RemoteParameterService implements ParameterService {
   private disposed = false;
   /** The tasks' receipts redeemed: a push is credited once, and only with every task's receipt. */
   private receipts: ReceiptLedger;
+  /** The round modes' rounds (withContext); null in the async modes. */
+  private rounds: ChiefRounds | null = null;
 
   private constructor(
     private readonly spec: JobSpec,
@@ -87,6 +96,18 @@ export class RemoteParameterService implements ParameterService {
     if (created) return created;
     log.info('job placed on ps tasks', { job: o.jobId, tasks: placement.tasks, bytesPerTask: placement.bytesPerTask });
     return service;
+  }
+
+  /**
+   * The job's side of the service: its clock and active workers, which the round modes'
+   * rounds need (given once, when the job is built).
+   */
+  withContext(ctx: ParameterContext): this {
+    if (MODES[this.spec.mode].rounds && !this.rounds) {
+      const closeOnTasks = (round: number, members: string[]) => this.closeRound(round, members);
+      this.rounds = new ChiefRounds({ ...ctx, closeOnTasks }, { backupWorkers: this.spec.backupWorkers, roundTimeoutMs: this.spec.roundTimeoutSeconds * 1000 }, () => ++this.step);
+    }
+    return this;
   }
 
   get version(): number {
@@ -111,7 +132,7 @@ export class RemoteParameterService implements ParameterService {
   }
 
   counters(): ModeCounters {
-    return { rounds: 0, timedOut: 0 };
+    return { rounds: this.rounds?.rounds ?? 0, timedOut: this.rounds?.timedOut ?? 0 };
   }
 
   pull(): Failure {
@@ -124,13 +145,24 @@ export class RemoteParameterService implements ParameterService {
    * a task's refusal is refused with its code; a notice without valid, unused receipts
    * is BAD_RECEIPT (a worker cannot be credited for work no task applied).
    */
-  push(workerId: string, s: GradientSubmission): Result<PushAccepted> {
+  push(workerId: string, s: GradientSubmission): Result<PushAccepted> | Promise<Result<PushAccepted>> {
     if (s.psRefused !== undefined) {
+      // As in process: a refused gradient stops the open round from waiting for its worker.
+      this.rounds?.leave(workerId);
       const code = (ALL_ERROR_CODES as readonly string[]).includes(s.psRefused) ? (s.psRefused as ErrorCode) : ErrorCode.BAD_REQUEST;
       return fail(code, `A ps task refused this push's slices (${s.psRefused})`);
     }
     if (s.manifest.tensors.length || asBytes(s.data).byteLength) {
       return fail(ErrorCode.BAD_REQUEST, `Job ${this.o.jobId} takes gradients at its ps tasks: push the slices there and tell the chief with an empty payload`);
+    }
+    if (this.rounds) {
+      // Every task holds the push for the open round: it joins the round, answered when every task has closed it.
+      const held = this.receipts.checkHeld(workerId, this.rounds.round, s.psReceipts);
+      if (held) {
+        this.rounds.leave(workerId);
+        return held;
+      }
+      return this.rounds.join(workerId, this.rounds.round);
     }
     const bad = this.receipts.redeem(workerId, s.psReceipts);
     if (bad) return bad;
@@ -139,11 +171,15 @@ export class RemoteParameterService implements ParameterService {
     return ok({ version: this.step, staleness: 0 });
   }
 
-  leave(): void {}
+  leave(workerId: string): void {
+    this.rounds?.leave(workerId);
+  }
 
   forget(): void {}
 
-  halt(): void {}
+  halt(reason: Failure): void {
+    this.rounds?.halt(reason);
+  }
 
   refreshTrusted(): void {}
 
@@ -183,7 +219,8 @@ export class RemoteParameterService implements ParameterService {
     const refused = await this.createSlices(this.placement.splitTensors(snap.tensors.map((t) => t.values)), slots);
     if (refused) throw new Error(`Restoring on the ps tasks: ${refused.code}: ${refused.message}`);
     this.step = snap.version;
-    // The re-created slices count their versions from 0 again: so do the receipts.
+    // The re-created slices count their versions from 0 again: so do the receipts and the rounds.
+    this.rounds?.restart(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.o.jobId} was restored from a checkpoint`));
     this.receipts = this.o.cluster.receiptLedger(this.o.jobId, this.used);
   }
 
@@ -222,6 +259,8 @@ export class RemoteParameterService implements ParameterService {
         // Each task judges a push's staleness by its own version, so each scales by its own τ.
         stalenessAware: this.spec.mode === 'staleness-aware',
         keepVersions: 0,
+        // Multi-Krum only reaches a job on one task, which holds whole gradients (psSpecRefusal).
+        ...(MODES[this.spec.mode].rounds ? { rounds: { aggregation: this.spec.aggregation, trimFraction: this.spec.trimFraction } } : {}),
         initial: encodeTensors(slices.map((s, i) => ({ name: s.name, shape: s.shape, values: values[task]![i]! }))),
         ...(slots && this.slotNames.length
           ? { slots: encodeTensors(slices.flatMap((s, i) => this.slotNames.map((n, k) => ({ name: `${s.name}:${n}`, shape: s.shape, values: slots[k]![task]![i]! })))) }
@@ -238,6 +277,15 @@ export class RemoteParameterService implements ParameterService {
     const task = this.used[results.indexOf(refused)]!;
     await Promise.all(this.used.filter((_, i) => results[i]!.ok).map((t) => cluster.request(t, 'job:delete', { jobId })));
     return { ...refused, message: `ps task ${task}: ${refused.message}` };
+  }
+
+  /** Closes round `round` with `members` on every task holding slices; the first refusal, or ok when every task has closed it. */
+  private async closeRound(round: number, members: string[]): Promise<Result> {
+    const answers = await Promise.all(this.used.map((task) => this.o.cluster.request(task, 'round:close', { jobId: this.o.jobId, round, members })));
+    const refused = answers.findIndex((a) => !a.ok);
+    if (refused < 0) return ok({});
+    const r = answers[refused] as Failure;
+    return { ...r, message: `ps task ${this.used[refused]}: ${r.message}` };
   }
 
   /** Every task's part, in task order (empty for a task holding none). */
