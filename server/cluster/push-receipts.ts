@@ -84,7 +84,8 @@ export class ReceiptLedger {
     const slots = this.verify(worker, receipts, (r) => signRoundReceipt(this.keys, { task: r.task, job: this.job, worker, round: r.version }));
     if (!Array.isArray(slots)) return slots;
     const other = receipts!.find((r) => r.version !== round);
-    return other ? fail(ErrorCode.LATE, `ps task ${other.task} holds this push for round ${other.version}; round ${round} is open`) : null;
+    if (!other) return null;
+    return fail(other.version > round ? ErrorCode.FUTURE_VERSION : ErrorCode.LATE, `ps task ${other.task} holds this push for round ${other.version}; round ${round} is open`);
   }
 
   private bad(why: string): Failure {
