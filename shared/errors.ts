@@ -83,6 +83,12 @@ export const ErrorCode = {
   PS_TASK_UNREACHABLE: 'PS_TASK_UNREACHABLE',
   /** A push on ps tasks told the chief without every task's valid, unused receipt for it: nothing is credited. */
   BAD_RECEIPT: 'BAD_RECEIPT',
+  /** A ps task was told to load a checkpoint part it does not have (never written there, or pruned). */
+  CHECKPOINT_PART_MISSING: 'CHECKPOINT_PART_MISSING',
+  /** A ps task's checkpoint part is damaged, or is not the part the chief's manifest names (its sha256 differs). */
+  CHECKPOINT_PART_CORRUPT: 'CHECKPOINT_PART_CORRUPT',
+  /** A ps task could not write its checkpoint part (no data directory, a full disk, another write of the job under way). */
+  CHECKPOINT_WRITE_FAILED: 'CHECKPOINT_WRITE_FAILED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

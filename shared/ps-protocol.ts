@@ -122,11 +122,47 @@ export interface PsTaskStatus {
   jobs: PsJobStatus[];
 }
 
+/**
+ * `ckpt:write`: this task's part of checkpoint `checkpointId` (a consistent cut, see
+ * docs/cluster.md): the task holds the job's pushes, writes values, optimizer state and
+ * its version atomically into its data directory, and lets them go on.
+ */
+export interface PsCheckpointWrite {
+  chief: ChiefCredential;
+  jobId: string;
+  /** One id for every task's part of one checkpoint: `[A-Za-z0-9_-]`, 1 to 64 characters. */
+  checkpointId: string;
+  /** Parts of this job that committed manifests name: never pruned, whatever their age (at most 16). */
+  keep: string[];
+}
+
+/** A part written: what the chief's manifest records of it. */
+export interface PsCheckpointPart {
+  checkpointId: string;
+  task: number;
+  /** This task's version of the job in the part: the pushes it had applied. */
+  version: number;
+  /** The part file's size. */
+  bytes: number;
+  /** hex SHA-256 of the part file's header and payload (its trailer). */
+  sha256: string;
+}
+
+/** `ckpt:load`: replace the job's slices here with the part of `checkpointId`, if its checksum is `sha256`. */
+export interface PsCheckpointLoad {
+  chief: ChiefCredential;
+  jobId: string;
+  checkpointId: string;
+  sha256: string;
+}
+
 export interface PsControlEvents {
   'job:create': (req: PsJobCreate, ack: (r: Result<{ version: number }>) => void) => void;
   'job:delete': (req: PsJobRef, ack: (r: Result) => void) => void;
   'params:snapshot': (req: PsJobRef, ack: (r: Result<PsSliceSnapshot>) => void) => void;
   'task:status': (req: { chief: ChiefCredential }, ack: (r: Result<PsTaskStatus>) => void) => void;
+  'ckpt:write': (req: PsCheckpointWrite, ack: (r: Result<PsCheckpointPart>) => void) => void;
+  'ckpt:load': (req: PsCheckpointLoad, ack: (r: Result<{ version: number }>) => void) => void;
   'round:close': (req: PsRoundClose, ack: (r: Result<{ version: number }>) => void) => void;
 }
 

@@ -58,3 +58,35 @@ describe('checkpointMisfit', () => {
     });
   }
 });
+
+describe('checkpointMisfit of a cut over ps tasks', () => {
+  const sha = 'a'.repeat(64);
+  function cut(): CheckpointContent {
+    const c = fitting();
+    return {
+      ...c,
+      store: { version: 4, applies: 4, tensors: [] },
+      cut: { checkpointId: 's4-x', step: 4, tasks: 2, partitionBytes: 1 << 20, tensors: target.tensors.map((t) => ({ ...t })), slotNames: ['accumulator'], parts: [{ task: 0, version: 6, bytes: 100, sha256: sha }, { task: 1, version: 4, bytes: 100, sha256: sha }] },
+    };
+  }
+  const ps = { ...target, cuts: true };
+
+  it('fits a job on ps tasks with the same tensors and slots, and no job kept in process', () => {
+    expect(checkpointMisfit(cut(), ps)).toBeNull();
+    expect(checkpointMisfit(cut(), target)).toMatch(/it is a cut over ps tasks, and this coordinator keeps the job in process/);
+  });
+
+  const cases: [string, (c: CheckpointContent) => void, RegExp][] = [
+    ['another tensor shape', (c) => (c.cut!.tensors[0]!.shape = [2, 3]), /tensor 0 is "dense1\/kernel" \[2,3\] in the cut/],
+    ['other optimizer slots', (c) => (c.cut!.slotNames = []), /0 optimizer slots per tensor, the job's optimizer 1/],
+    ['parts out of task order', (c) => c.cut!.parts.reverse(), /not one per task in task order/],
+    ['a checksum that is not one', (c) => (c.cut!.parts[0]!.sha256 = 'zz'), /cut manifest is malformed/],
+    ['a step other than the header version', (c) => (c.cut!.step = 3), /its cut and its header disagree/],
+    ['values beside the cut', (c) => c.store.tensors.push(fitting().store.tensors[0]!), /its cut and its header disagree/],
+  ];
+  it.each(cases)('refuses %s', (_name, edit, reason) => {
+    const c = cut();
+    edit(c);
+    expect(checkpointMisfit(c, ps)).toMatch(reason);
+  });
+});

@@ -9,6 +9,7 @@
  */
 import { sizeOf, type TensorSpec } from '../../shared/tensors.js';
 import type { CheckpointContent } from './checkpoint-format.js';
+import { cutMisfit } from './cut-manifest.js';
 
 export interface CheckpointTarget {
   tensors: readonly TensorSpec[];
@@ -16,6 +17,8 @@ export interface CheckpointTarget {
   slots: number;
   shardCount: number;
   epochs: number;
+  /** The job's parameters are on ps tasks, which load a cut's parts. Default false: a cut does not fit. */
+  cuts?: boolean;
 }
 
 const count = (v: unknown, min = 0): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
@@ -24,6 +27,11 @@ const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b
 function tensorMisfit(c: CheckpointContent, t: CheckpointTarget): string | null {
   const { store } = c;
   if (!count(store.version) || !count(store.applies)) return `its version (${store.version}) or apply count (${store.applies}) is not a count`;
+  if (c.cut !== undefined) {
+    if (!t.cuts) return 'it is a cut over ps tasks, and this coordinator keeps the job in process';
+    if (store.tensors.length !== 0 || store.version !== c.cut.step) return 'its cut and its header disagree';
+    return cutMisfit(c.cut, t.tensors, t.slots);
+  }
   if (store.tensors.length !== t.tensors.length) return `the checkpoint has ${store.tensors.length} tensors, the model ${t.tensors.length}`;
   for (let i = 0; i < t.tensors.length; i++) {
     const want = t.tensors[i]!;

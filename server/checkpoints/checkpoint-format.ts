@@ -5,11 +5,16 @@
  *
  * The header carries the SHA-256 of the payload, so a file torn by a crash mid-write
  * (or damaged later) is recognised and never loaded.
+ *
+ * A job on ps tasks checkpoints as a consistent cut: its file has no tensors and an
+ * empty payload, and its header carries the cut's manifest (cut-manifest.ts), which
+ * names the part each task wrote.
  */
 import { createHash } from 'node:crypto';
 import type { LedgerState } from '../data/shard-ledger.js';
 import type { JobStats } from '../jobs/job-stats.js';
 import type { StoreSnapshot } from '../params/parameter-store.js';
+import type { CutManifest } from './cut-manifest.js';
 
 const MAGIC = 'DPCK';
 const FORMAT = 1;
@@ -20,6 +25,8 @@ export interface CheckpointContent {
   store: StoreSnapshot;
   ledger: LedgerState;
   stats: JobStats;
+  /** A job on ps tasks: the parts its tasks wrote (`store.tensors` is empty then). */
+  cut?: CutManifest;
 }
 
 interface Header {
@@ -34,6 +41,8 @@ interface Header {
   tensors: { name?: string; shape?: number[]; values: number; slots: number[] }[];
   ledger: LedgerState;
   stats: JobStats;
+  /** Absent unless the checkpoint is a cut over ps tasks; checked against the job before it is used (checkpoint-fit.ts). */
+  cut?: CutManifest;
 }
 
 export function encodeCheckpoint(c: CheckpointContent): Buffer {
@@ -57,6 +66,7 @@ export function encodeCheckpoint(c: CheckpointContent): Buffer {
     tensors: c.store.tensors.map((t) => ({ name: t.name, shape: t.shape, values: t.values.length, slots: t.slots.map((s) => s.length) })),
     ledger: c.ledger,
     stats: c.stats,
+    ...(c.cut ? { cut: c.cut } : {}),
   };
   const json = Buffer.from(JSON.stringify(header), 'utf8');
   const prefix = Buffer.alloc(8);
@@ -92,5 +102,6 @@ export function decodeCheckpoint(buf: Buffer): CheckpointContent {
     },
     ledger: header.ledger,
     stats: header.stats,
+    ...(header.cut === undefined ? {} : { cut: header.cut }),
   };
 }

@@ -35,6 +35,10 @@ export async function checkpointModel(file: string, options: CheckpointModelOpti
   } catch (err) {
     throw new ConvertError(`${file}: ${err instanceof Error ? err.message : String(err)}`);
   }
+  if (content.cut) {
+    // Its values are in the parts on the ps tasks' disks, which this file only names.
+    throw new ConvertError(`${file} is a cut over ps tasks: a manifest of the parts on the tasks, with no values; export the model from the coordinator running the job (GET /api/jobs/${content.jobId}/model)`);
+  }
   const source = options.model ? fromModelJson(content, options.model) : await fromDataDir(content, options.dataDir ?? resolve(dirname(file), '..', '..'));
   const values = content.store.tensors.map((t) => t.values);
   if (values.length !== source.specs.length) throw new ConvertError(`the checkpoint has ${values.length} tensors, the model ${source.specs.length}`);

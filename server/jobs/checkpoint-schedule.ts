@@ -19,6 +19,8 @@ export class CheckpointSchedule {
     private readonly store: CheckpointStore | null,
     private readonly currentVersion: () => number,
     private readonly capture: () => Promise<CheckpointContent>,
+    /** Told of each checkpoint once it is committed (written whole). */
+    private readonly onCommitted: (content: CheckpointContent) => void = () => {},
   ) {}
 
   get enabled(): boolean {
@@ -43,13 +45,15 @@ export class CheckpointSchedule {
       .then((content) =>
         store.write(content).then((info) => {
           this.lastVersion = content.store.version;
+          this.onCommitted(content);
           log.debug('checkpoint written', { job: this.jobId, version: info.version, bytes: info.bytes });
         }),
       )
       .catch((err: unknown) => {
         // A deleted job's last writes are cancelled on purpose: nothing went wrong.
         if (err instanceof CheckpointCancelledError) log.debug('checkpoint cancelled', { job: this.jobId, reason: err.message });
-        else log.error('checkpoint failed', { job: this.jobId, err });
+        // A cut a ps task refused or did not answer: nothing was committed, the previous checkpoint stays in force.
+        else log.error('checkpoint failed; the previous one stays in force', { job: this.jobId, err });
       })
       .finally(() => (this.inFlight = null));
     return this.inFlight;

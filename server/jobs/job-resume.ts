@@ -4,6 +4,8 @@
  * damaged or another model's are passed over and set aside. When checkpoints exist but
  * none fits, the job cannot go on without losing what it learned: the reason comes back
  * and the job is marked failed, so one job never stops the others from starting.
+ * A job on ps tasks resumes from a committed cut: each task loads the part the manifest
+ * names, and a part missing or not the manifest's fails the job with the task's code.
  */
 import { checkpointMisfit } from '../checkpoints/checkpoint-fit.js';
 import type { CheckpointStore } from '../checkpoints/checkpoint-store.js';
@@ -14,7 +16,7 @@ const log = createLogger('jobs');
 
 /** Loads the job's newest fitting checkpoint; returns why the job cannot run, or null. */
 export async function resumeFromCheckpoint(job: Job, checkpoints: CheckpointStore): Promise<string | null> {
-  const target = { tensors: job.parameters.specs, slots: job.parameters.slotCount, shardCount: job.ledger.shardCount, epochs: job.spec.epochs };
+  const target = { tensors: job.parameters.specs, slots: job.parameters.slotCount, shardCount: job.ledger.shardCount, epochs: job.spec.epochs, cuts: job.checkpointsAreCuts };
   // The ledger checks what only it knows: its pieces fit the shards' batches.
   const { checkpoint, refused } = await checkpoints.latestUsable(job.id, (c) => checkpointMisfit(c, target) ?? job.ledger.misfit(c.ledger));
   const unusable = (why: string) => {

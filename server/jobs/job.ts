@@ -150,7 +150,7 @@ export class Job {
       stageTensors: (replica, stage) => board.assignmentOf(replica.members[stage]!)!.tensors,
       commit: (workerId, push, refusal) => this.training.commit(workerId, push, refusal),
     });
-    this.checkpoints = new CheckpointSchedule(id, deps.checkpoints, () => this.params.version, () => this.checkpointContent());
+    this.checkpoints = new CheckpointSchedule(id, deps.checkpoints, () => this.params.version, () => this.checkpointContent(), (c) => c.cut && this.params.committed?.(c.cut));
   }
 
   get state(): JobState {
@@ -372,12 +372,27 @@ export class Job {
     return this.checkpoints.ifChanged();
   }
 
-  /** The ledger and counters are taken in the same turn as the parameters' snapshot is asked for, so the three agree. */
+  /**
+   * The ledger and counters are taken in the same turn as the parameters' snapshot is
+   * asked for, so the three agree. On ps tasks the parameters are a cut the tasks take
+   * a little later: every push the ledger credited was applied by every task before
+   * (its receipts say so), so it is in the parts; pushes applied meanwhile are in them
+   * too but not credited, and their batches are trained again after a restore.
+   */
   private checkpointContent(): Promise<CheckpointContent> {
     const at = this.deps.clock.now();
     const ledger = this.shardLedger.exportState();
     const stats = structuredClone(this.counters);
+    if (this.params.cut) {
+      const step = this.params.version;
+      return this.params.cut().then((cut) => ({ jobId: this.id, at, store: { version: step, applies: step, tensors: [] }, cut, ledger, stats }));
+    }
     return this.params.snapshot().then((store) => ({ jobId: this.id, at, store, ledger, stats }));
+  }
+
+  /** Whether this job's checkpoints are cuts over ps tasks (a manifest of parts) rather than its values. */
+  get checkpointsAreCuts(): boolean {
+    return this.params.cut !== undefined;
   }
 
   /**
@@ -394,7 +409,12 @@ export class Job {
 
   /** Loads a checkpoint (coordinator restart) before the job runs again; rejects, changing nothing of the job's own, when it does not fit. */
   async restore(c: CheckpointContent): Promise<void> {
-    await this.params.restore(c.store);
+    if (c.cut) {
+      if (!this.params.restoreCut) throw new Error('a cut over ps tasks cannot be loaded into a job kept in process');
+      await this.params.restoreCut(c.cut);
+    } else {
+      await this.params.restore(c.store);
+    }
     this.shardLedger.restore(c.ledger);
     // Checkpoints from before a counter existed lack it: start it at zero.
     this.counters = { ...emptyStats(), ...c.stats };

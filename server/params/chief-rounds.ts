@@ -44,6 +44,7 @@ interface OpenRound {
   pushed: Set<string>;
   acks: ((r: Result<PushAccepted>) => void)[];
   timer: Timer;
+  deadlinePassed: boolean;
 }
 
 export class ChiefRounds {
@@ -53,8 +54,10 @@ export class ChiefRounds {
   /** The open round's number: every task's version of the job. */
   private next = 0;
   private open: OpenRound | null = null;
-  /** A close on the tasks is under way (its pushes are answered when it ends). */
-  private closing = false;
+  /** The close on the tasks under way, if any (its pushes are answered when it ends). */
+  private closing: Promise<void> | null = null;
+  /** A checkpoint cut is being taken: a round that comes due waits, so every task's part is at one round. */
+  private cutting = false;
 
   constructor(
     private readonly ctx: ChiefRoundsContext,
@@ -100,10 +103,26 @@ export class ChiefRounds {
     for (const ack of open.acks) ack(reason);
   }
 
-  /** The tasks' slices were re-created (a restore): their versions, and so the rounds, start again at 0. */
-  restart(reason: Failure): void {
+  /** The tasks' slices were re-created or loaded (a restore): their versions, and so the rounds, start again at `round`. */
+  restart(reason: Failure, round = 0): void {
     this.halt(reason);
-    this.next = 0;
+    this.next = round;
+  }
+
+  /**
+   * Runs `cut` (a checkpoint's parts written on every task) with no round closing
+   * meanwhile: it waits for a close under way, and a round that comes due during the
+   * cut closes after it, so every task's part is at the same round.
+   */
+  async whileNoClose<T>(cut: () => Promise<T>): Promise<T> {
+    while (this.closing) await this.closing;
+    this.cutting = true;
+    try {
+      return await cut();
+    } finally {
+      this.cutting = false;
+      this.closeIfDue();
+    }
   }
 
   /** Workers of the open round that have neither pushed nor left. */
@@ -122,26 +141,28 @@ export class ChiefRounds {
       pushed: new Set(),
       acks: [],
       timer: this.ctx.clock.setTimeout(() => {
-        this.timedOut += 1;
-        void this.close();
+        open.deadlinePassed = true;
+        this.closeIfDue();
       }, this.options.roundTimeoutMs),
+      deadlinePassed: false,
     };
     this.open = open;
     return open;
   }
 
   private closeIfDue(): void {
-    if (this.open && this.open.pushed.size > 0 && this.waitingFor <= this.options.backupWorkers) void this.close();
+    const open = this.open;
+    if (!open || this.closing || this.cutting || open.pushed.size === 0) return;
+    const quorum = this.waitingFor <= this.options.backupWorkers;
+    if (!quorum && !open.deadlinePassed) return;
+    if (!quorum) this.timedOut += 1;
+    this.closing = this.close(open).finally(() => (this.closing = null));
   }
 
-  private async close(): Promise<void> {
-    const open = this.open;
-    if (!open || this.closing) return;
+  private async close(open: OpenRound): Promise<void> {
     this.ctx.clock.clear(open.timer);
     this.open = null;
-    this.closing = true;
     const closed = await this.ctx.closeOnTasks(open.round, [...open.pushed]);
-    this.closing = false;
     if (!closed.ok) {
       // A task that could not close leaves the tasks' versions apart: the job cannot go on until they are re-created (a restore).
       log.error('a ps task did not close a round', { round: open.round, code: closed.code, message: closed.message });

@@ -13,6 +13,7 @@ import type { Failure, Result } from '../../shared/result.js';
 import type { GradientPush, ParamsSnapshot, PushAccepted } from '../../shared/protocol.js';
 import type { PsRoute } from '../../shared/ps-route.js';
 import type { TensorSpec } from '../../shared/tensors.js';
+import type { CutManifest } from '../checkpoints/cut-manifest.js';
 import type { StoreSnapshot } from './parameter-store.js';
 import type { UncheckedManifest } from './push-validation.js';
 
@@ -84,6 +85,16 @@ export interface ParameterService extends ParameterView {
   snapshot(): Promise<StoreSnapshot>;
   /** Loads a checkpoint's part; rejects when it does not fit the model. */
   restore(snapshot: StoreSnapshot): Promise<void>;
+  /**
+   * Parameters elsewhere (ps tasks): the checkpoint as a consistent cut, every task
+   * writing its part under one id; the manifest of the parts once all were written,
+   * rejected when one is not. Absent in process, where snapshot() is the checkpoint.
+   */
+  cut?(): Promise<CutManifest>;
+  /** Loads the parts a committed manifest names; rejects with the first task's refusal. */
+  restoreCut?(cut: CutManifest): Promise<void>;
+  /** `cut`'s manifest is committed: its parts must outlive the tasks' pruning. */
+  committed?(cut: CutManifest): void;
   /**
    * Takes the parameter server's own gradient at the current parameters, if the job's
    * defences use one and the last is done (the norm bound's reference, the trusted

@@ -84,6 +84,11 @@ export class ParameterStore {
     return this.currentVersion;
   }
 
+  /** Optimizer steps taken (the step count Adam's bias correction reads); a checkpoint carries it. */
+  get applyCount(): number {
+    return this.applies;
+  }
+
   get parameterCount(): number {
     return this.tensors.reduce((n, t) => n + t.values.length, 0);
   }

@@ -3,8 +3,9 @@
  * model's tensors into slices, `job:create` gives each task its slices' initial values,
  * and workers pull and push those slices at the tasks directly, with the chief's
  * tickets (routeFor). The chief keeps what is whole-job: the global step, evaluation
- * and export (values(), which gathers every task's part), checkpoints (snapshot(),
- * values and optimizer state) and their restore.
+ * and export (values(), which gathers every task's live values: not a cut), and
+ * checkpoints: cut() has every task write its part under one id and answers the
+ * manifest (server/cluster/checkpoint-cut.ts), restoreCut() has them load it back.
  *
  * How the chief learns of pushes: once every task answered a worker's push of its
  * slices, the worker sends the chief `grads:push` with an empty payload, naming its
@@ -24,6 +25,8 @@
  * need the whole gradient) are refused at job creation (psSpecRefusal).
  */
 import type { ReceiptLedger } from '../cluster/push-receipts.js';
+import { loadCut, takeCut, type CutTarget } from '../cluster/checkpoint-cut.js';
+import type { CutManifest } from '../checkpoints/cut-manifest.js';
 import { encodeTensors, asBytes } from '../../shared/codec.js';
 import { ALL_ERROR_CODES, ErrorCode } from '../../shared/errors.js';
 import type { JobSpec } from '../../shared/job-spec.js';
@@ -74,6 +77,8 @@ export class RemoteParameterService implements ParameterService {
   private disposed = false;
   /** The tasks' receipts redeemed: a push is credited once, and only with every task's receipt. */
   private receipts: ReceiptLedger;
+  /** Ids of the committed cuts the chief keeps (newest last): the tasks never prune their parts. */
+  private inForce: string[] = [];
   /** The round modes' rounds (withContext); null in the async modes. */
   private rounds: ChiefRounds | null = null;
 
@@ -206,6 +211,28 @@ export class RemoteParameterService implements ParameterService {
     };
   }
 
+  /** This job's checkpoint as a consistent cut: every task's part written under one id; rejects when one is not. */
+  cut(): Promise<CutManifest> {
+    const take = () => takeCut(this.cutTarget(), this.step, this.inForce);
+    // In a round mode no round closes during the cut: every task's part is at the same round.
+    return this.rounds ? this.rounds.whileNoClose(take) : take();
+  }
+
+  /** Loads a committed cut's parts on every task; the global step resumes at the cut's. */
+  async restoreCut(cut: CutManifest): Promise<void> {
+    await loadCut(this.cutTarget(), cut);
+    this.step = cut.step;
+    // The tasks' versions are the parts' again: versions redeemed since may come again, and the rounds go on from the parts' round.
+    this.receipts = this.o.cluster.receiptLedger(this.o.jobId, this.used);
+    this.rounds?.restart(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.o.jobId} was restored from a checkpoint`), cut.parts[0]?.version ?? 0);
+    this.inForce = [cut.checkpointId];
+  }
+
+  committed(cut: CutManifest): void {
+    // As many as the chief's CheckpointStore keeps by default (3), and a little more.
+    this.inForce = [...this.inForce, cut.checkpointId].slice(-4);
+  }
+
   /** Re-creates every task's slices from a checkpoint's values and optimizer state; the global step resumes at its version. */
   async restore(snap: StoreSnapshot): Promise<void> {
     const sizes = this.sizes();
@@ -232,6 +259,10 @@ export class RemoteParameterService implements ParameterService {
         if (!r.ok && r.code !== ErrorCode.UNKNOWN_JOB) log.warn('ps task kept a deleted job', { job: this.o.jobId, task, code: r.code });
       });
     }
+  }
+
+  private cutTarget(): CutTarget {
+    return { cluster: this.o.cluster, jobId: this.o.jobId, tasks: this.used, tensors: this.o.tensors, slotNames: this.slotNames };
   }
 
   private sizes(): number[] {

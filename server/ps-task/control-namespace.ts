@@ -3,26 +3,27 @@
  * the chief at its epoch (server/cluster/chief-fence.ts) before its payload is even
  * parsed: a stranger gets UNAUTHORIZED, a deposed chief STALE_CHIEF, and neither
  * changes anything. Then: create a job's slices, delete them, read them back
- * (checkpoints, export), or list what the task holds (a chief re-attaching).
+ * (export), write or load this task's part of a checkpoint, or list what the task
+ * holds (a chief re-attaching).
  */
 import type { Namespace, Socket } from 'socket.io';
 import { z } from 'zod';
 import { ErrorCode } from '../../shared/errors.js';
 import { formatIssues } from '../../shared/job-spec.js';
-import type { PsControlEvents, PsServerEvents } from '../../shared/ps-protocol.js';
+import type { PsCheckpointPart, PsControlEvents, PsServerEvents } from '../../shared/ps-protocol.js';
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import { createLogger } from '../logger.js';
 import { respond } from '../worker/respond.js';
 import { guardSocket } from '../worker/socket-guard.js';
 import type { PsTaskState } from './task-state.js';
-import { jobCreateSchema, jobRefSchema, roundCloseSchema, statusSchema } from './schemas.js';
+import { ckptLoadSchema, ckptWriteSchema, jobCreateSchema, jobRefSchema, roundCloseSchema, statusSchema } from './schemas.js';
 import { TaskJob } from './task-job.js';
 
 const log = createLogger('ps-control');
 
 export type PsControlNamespace = Namespace<PsControlEvents, PsServerEvents>;
 
-const CONTROL_EVENTS: ReadonlySet<string> = new Set<keyof PsControlEvents>(['job:create', 'job:delete', 'params:snapshot', 'task:status', 'round:close']);
+const CONTROL_EVENTS: ReadonlySet<string> = new Set<keyof PsControlEvents>(['job:create', 'job:delete', 'params:snapshot', 'task:status', 'ckpt:write', 'ckpt:load', 'round:close']);
 
 /** The chief sends few messages; the guard is there for strangers. */
 const CONTROL_GUARD = { messagesPerSecond: 200, burst: 400 };
@@ -31,11 +32,11 @@ export function attachControlNamespace(nsp: PsControlNamespace, state: PsTaskSta
   nsp.on('connection', (socket: Socket<PsControlEvents, PsServerEvents>) => {
     const guard = guardSocket(socket, CONTROL_EVENTS, CONTROL_GUARD, state.now);
     /** A handler that runs only for the chief, with the payload parsed by `schema`. */
-    const fenced = <S extends z.ZodType, T extends object>(event: keyof PsControlEvents, schema: S, jobScoped: boolean, handler: (req: z.output<S>) => Result<T>) =>
+    const fenced = <S extends z.ZodType, T extends object>(event: keyof PsControlEvents, schema: S, jobScoped: boolean, handler: (req: z.output<S>) => Result<T> | Promise<Result<T>>) =>
       respond(
         event,
         z.unknown(),
-        (payload): Result<T> => {
+        (payload): Result<T> | Promise<Result<T>> => {
           const admitted = admitChief(state, event, payload, jobScoped);
           if (admitted) return admitted;
           const parsed = schema.safeParse(payload);
@@ -79,10 +80,13 @@ export function attachControlNamespace(nsp: PsControlNamespace, state: PsTaskSta
 
     socket.on(
       'round:close',
-      fenced('round:close', roundCloseSchema, true, (req) => {
+      fenced('round:close', roundCloseSchema, true, async (req): Promise<Result<{ version: number }>> => {
         const job = state.jobs.get(req.jobId);
         if (!job) return unknownJob(req.jobId);
         if (!job.round) return fail(ErrorCode.BAD_REQUEST, `Job ${req.jobId} has no rounds on this task (an async mode)`);
+        // A round's apply is a push's: it waits for a checkpoint part being written (the cut stays one version).
+        while (job.held) await job.held;
+        if (state.jobs.get(req.jobId) !== job) return unknownJob(req.jobId);
         return job.round.close(req.round, req.members);
       }),
     );
@@ -90,6 +94,52 @@ export function attachControlNamespace(nsp: PsControlNamespace, state: PsTaskSta
     socket.on(
       'task:status',
       fenced('task:status', statusSchema, false, () => ok({ epoch: state.fence.epoch, jobs: [...state.jobs.values()].map((j) => j.status()) })),
+    );
+
+    // This task's part of a consistent cut: pushes of the job wait while it is written (docs/cluster.md).
+    socket.on(
+      'ckpt:write',
+      fenced('ckpt:write', ckptWriteSchema, true, async (req): Promise<Result<PsCheckpointPart>> => {
+        const job = state.jobs.get(req.jobId);
+        if (!job) return unknownJob(req.jobId);
+        const parts = state.parts;
+        if (!parts) return fail(ErrorCode.CHECKPOINT_WRITE_FAILED, 'This task was started without a data directory: it writes no checkpoint parts');
+        try {
+          const part = await job.holdPushes((src) => parts.write(src, req.checkpointId, req.keep));
+          if ('ok' in part) return part;
+          log.info('checkpoint part written', { job: req.jobId, checkpoint: req.checkpointId, version: part.version, bytes: part.bytes });
+          return ok(part);
+        } catch (err) {
+          log.error('checkpoint part not written', { job: req.jobId, checkpoint: req.checkpointId, err });
+          return fail(ErrorCode.CHECKPOINT_WRITE_FAILED, `Part ${req.checkpointId} of job ${req.jobId} could not be written on this task`);
+        }
+      }),
+    );
+
+    socket.on(
+      'ckpt:load',
+      fenced('ckpt:load', ckptLoadSchema, true, async (req): Promise<Result<{ version: number }>> => {
+        const job = state.jobs.get(req.jobId);
+        if (!job) return unknownJob(req.jobId);
+        if (!state.parts) return fail(ErrorCode.CHECKPOINT_PART_MISSING, 'This task was started without a data directory: it holds no checkpoint parts');
+        let part: Awaited<ReturnType<typeof state.parts.read>>;
+        try {
+          part = await state.parts.read(req.jobId, job.task, req.checkpointId, req.sha256);
+        } catch (err) {
+          log.error('checkpoint part not read', { job: req.jobId, checkpoint: req.checkpointId, err });
+          return fail(ErrorCode.CHECKPOINT_PART_CORRUPT, `Part ${req.checkpointId} of job ${req.jobId} could not be read on this task`);
+        }
+        if ('ok' in part) {
+          log.warn('checkpoint part refused', { job: req.jobId, checkpoint: req.checkpointId, code: part.code, reason: part.message });
+          return part;
+        }
+        // The job may have gone, or a part may be being written, while the file was read.
+        while (job.held) await job.held;
+        if (state.jobs.get(req.jobId) !== job) return unknownJob(req.jobId);
+        const loaded = job.load(part);
+        if (loaded.ok) log.info('checkpoint part loaded', { job: req.jobId, checkpoint: req.checkpointId, version: loaded.version });
+        return loaded;
+      }),
     );
   });
 }

@@ -25,7 +25,7 @@ async function main(): Promise<void> {
     .option('--port <n>', 'port for workers and the chief', integer(0, 65535), 2222)
     .option('--host <address>', 'address to bind', '0.0.0.0')
     .option('--token-file <file>', 'file holding the cluster token (default: <data dir>/cluster-token, generated if missing)')
-    .option('--data-dir <dir>', 'where a generated cluster token is kept (env DOWNPOUR_DATA_DIR)', env.dataDir ?? './.downpour')
+    .option('--data-dir <dir>', 'where a generated cluster token and checkpoint parts (ps-parts/) are kept (env DOWNPOUR_DATA_DIR)', env.dataDir ?? './.downpour')
     .showHelpAfterError();
   program.parse();
   const opts = program.opts<{ port: number; host: string; tokenFile?: string; dataDir: string }>();
@@ -35,7 +35,7 @@ async function main(): Promise<void> {
     log.error(token.message, { code: token.code });
     process.exit(2);
   }
-  const task = createPsTask({ token: token.token });
+  const task = createPsTask({ token: token.token, dataDir: opts.dataDir });
   const { port } = await task.listen(opts.port, opts.host);
   // Forked by a coordinator (npm start -- --ps N): it is told the port, and the task ends with its parent.
   if (process.send) {

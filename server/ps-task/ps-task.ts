@@ -3,10 +3,12 @@
  * it and applies pushes to them) without binding a port, as createCoordinator does:
  * tests start it on port 0, server/ps-task/main.ts on `--port`. Its own HTTP server
  * carries two socket.io namespaces: `/ps-worker` for workers with tickets and
- * `/ps-control` for the chief (shared/ps-protocol.ts). Everything is in memory: the
- * chief creates the task's jobs and reads them back for checkpoints.
+ * `/ps-control` for the chief (shared/ps-protocol.ts). A job's state is in memory; on
+ * the chief's `ckpt:write` the task writes its part of a checkpoint into its data
+ * directory, and loads it back on `ckpt:load` (checkpoint-parts.ts).
  */
 import { createServer, type Server as HttpServer } from 'node:http';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Server } from 'socket.io';
 import { PS_CONTROL_NAMESPACE, PS_WORKER_NAMESPACE } from '../../shared/ps-protocol.js';
@@ -19,6 +21,7 @@ import type { ApplySettings } from '../params/apply-engine.js';
 import { payloadCapBytes } from '../params/gradient-gate.js';
 import { PushAdmission, type PushAdmissionOptions } from '../params/push-admission.js';
 import type { SocketGuardOptions } from '../worker/socket-guard.js';
+import { CheckpointParts } from './checkpoint-parts.js';
 import { attachControlNamespace, type PsControlNamespace } from './control-namespace.js';
 import type { PsTaskState } from './task-state.js';
 import { attachPsWorkerNamespace, type PsWorkerNamespace } from './worker-namespace.js';
@@ -36,6 +39,10 @@ export interface PsTaskOptions {
   workerGuard?: SocketGuardOptions;
   /** When pushes are answered BUSY: the coordinator's bounds (server/params/push-admission.ts), on this task's clock. */
   admission?: PushAdmissionOptions;
+  /** Where checkpoint parts are written (`<dataDir>/ps-parts`). Default: none, and `ckpt:write` is refused CHECKPOINT_WRITE_FAILED. */
+  dataDir?: string;
+  /** Parts kept per job besides those the chief's committed manifests name. Default 3. */
+  keepParts?: number;
 }
 
 export interface PsTask {
@@ -51,7 +58,15 @@ export function createPsTask(options: PsTaskOptions): PsTask {
   const clock = options.clock ?? systemClock;
   const keys = deriveClusterKeys(options.token);
   const stopRedacting = redactSecret(options.token);
-  const state: PsTaskState = { jobs: new Map(), fence: new ChiefFence(keys), keys, now: () => clock.now(), apply: options.apply, admission: new PushAdmission(clock, options.admission) };
+  const state: PsTaskState = {
+    jobs: new Map(),
+    fence: new ChiefFence(keys),
+    keys,
+    now: () => clock.now(),
+    apply: options.apply,
+    admission: new PushAdmission(clock, options.admission),
+    parts: options.dataDir === undefined ? null : new CheckpointParts(join(options.dataDir, 'ps-parts'), options.keepParts ?? 3),
+  };
 
   const httpServer = createServer((_req, res) => {
     res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: false, code: 'NOT_FOUND', message: 'A ps task serves socket.io only' }));

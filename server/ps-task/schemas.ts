@@ -49,6 +49,13 @@ export const jobCreateSchema = z
 
 export const jobRefSchema = z.object({ chief, jobId: id }).strict();
 
+/** Names a checkpoint on every task and in the part's file name. */
+const checkpointId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a checkpoint id is 1 to 64 of A-Z a-z 0-9 _ -');
+
+export const ckptWriteSchema = z.object({ chief, jobId: id, checkpointId, keep: z.array(checkpointId).max(16) }).strict();
+
+export const ckptLoadSchema = z.object({ chief, jobId: id, checkpointId, sha256: z.string().regex(/^[0-9a-f]{64}$/, 'a hex SHA-256') }).strict();
+
 /** More workers than any round holds. */
 export const MAX_ROUND_MEMBERS = 65_536;
 

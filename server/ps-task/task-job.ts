@@ -22,6 +22,7 @@ import { createOptimizer } from '../params/optimizers.js';
 import { ParameterStore } from '../params/parameter-store.js';
 import type { UncheckedManifest } from '../params/push-validation.js';
 import { checkStaleness } from '../params/staleness-policy.js';
+import type { PartContent, PartSource } from './checkpoint-parts.js';
 import type { jobCreateSchema } from './schemas.js';
 import { decodeSliceValues, encodeSnapshot } from './slice-payload.js';
 import { TaskRound } from './task-round.js';
@@ -29,6 +30,9 @@ import { TaskRound } from './task-round.js';
 export type JobCreate = z.output<typeof jobCreateSchema>;
 
 export class TaskJob {
+  /** A checkpoint part being written from the live arrays: pushes wait for it (worker-namespace.ts). */
+  private hold: Promise<unknown> | null = null;
+
   private constructor(
     readonly id: string,
     /** This task's index in the cluster, as tickets for the job name it. */
@@ -83,7 +87,7 @@ export class TaskJob {
 
   /** `workerId`'s push (its ticket's worker): staleness against this task's version, then the gate, then one optimizer step over this task's slices. */
   push(workerId: string, baseVersion: number, manifest: UncheckedManifest, data: ArrayBuffer | Uint8Array): Result<PushAccepted> {
-    if (this.round) return this.hold(this.round, workerId, baseVersion, manifest, data);
+    if (this.round) return this.holdForRound(this.round, workerId, baseVersion, manifest, data);
     const fresh = checkStaleness(this.store.version, baseVersion, this.maxStaleness);
     if ('ok' in fresh) return fresh;
     const gradient = this.gate.check({ manifest, data, batches: 1 }, workerId);
@@ -93,7 +97,7 @@ export class TaskJob {
   }
 
   /** A round mode's push: checked, then held for the open round (its version, which the answer names) until the chief closes it. */
-  private hold(round: TaskRound, workerId: string, baseVersion: number, manifest: UncheckedManifest, data: ArrayBuffer | Uint8Array): Result<PushAccepted> {
+  private holdForRound(round: TaskRound, workerId: string, baseVersion: number, manifest: UncheckedManifest, data: ArrayBuffer | Uint8Array): Result<PushAccepted> {
     const late = round.admit(baseVersion);
     if (late) return late;
     const gradient = this.gate.check({ manifest, data, batches: 1 }, workerId);
@@ -104,6 +108,47 @@ export class TaskJob {
 
   snapshot(): PsSliceSnapshot {
     return encodeSnapshot(this.id, this.store);
+  }
+
+  /** The write holding this job's pushes, if one is under way: a push waits for it before it applies. */
+  get held(): Promise<unknown> | null {
+    return this.hold;
+  }
+
+  /**
+   * Runs `write` over the job's live arrays with its pushes held until it settles, so
+   * the part is exactly this task's state at one version. Nothing is mid-apply when it
+   * starts: an apply runs whole within one turn of the event loop. One write at a time.
+   */
+  async holdPushes<T extends object>(write: (src: PartSource) => Promise<T | Failure>): Promise<T | Failure> {
+    if (this.hold) return fail(ErrorCode.CHECKPOINT_WRITE_FAILED, `A checkpoint part of job ${this.id} is already being written here`);
+    const slotNames = this.store.optimizer.slotNames;
+    const running = write({ jobId: this.id, task: this.task, version: this.store.version, applies: this.store.applyCount, slotNames, slices: this.store.tensors });
+    this.hold = running.catch(() => undefined);
+    try {
+      return await running;
+    } finally {
+      this.hold = null;
+    }
+  }
+
+  /** Replaces values, optimizer state and version with a checkpoint part's, when it holds exactly this job's slices here. */
+  load(part: PartContent): Result<{ version: number }> {
+    const tensors = this.store.tensors;
+    const slotNames = this.store.optimizer.slotNames;
+    const refuse = (why: string) => fail(ErrorCode.CHECKPOINT_PART_CORRUPT, `The part does not fit job ${this.id} on this task: ${why}`);
+    if (part.slotNames.length !== slotNames.length || part.slotNames.some((n, i) => n !== slotNames[i])) return refuse(`optimizer slots [${part.slotNames}], the job's [${slotNames}]`);
+    if (part.slices.length !== tensors.length) return refuse(`${part.slices.length} slices, the job has ${tensors.length} here`);
+    for (let i = 0; i < tensors.length; i++) {
+      const { name, shape } = tensors[i]!.spec;
+      const got = part.slices[i]!;
+      if (got.name !== name || got.shape.length !== shape.length || got.shape.some((d, k) => d !== shape[k])) return refuse(`slice ${i} is "${got.name}" [${got.shape}], the job's "${name}" [${shape}]`);
+      if (!got.values.every(Number.isFinite)) return refuse(`"${name}" holds NaN or Infinity`);
+    }
+    this.store.restore({ version: part.version, applies: part.applies, tensors: part.slices });
+    // Pushes held for a round of the state just replaced belong to no round of this one.
+    this.round?.drop();
+    return ok({ version: this.store.version });
   }
 
   status(): PsJobStatus {

@@ -3,6 +3,7 @@ import type { ChiefFence } from '../cluster/chief-fence.js';
 import type { ClusterKeys } from '../cluster/cluster-keys.js';
 import type { ApplySettings } from '../params/apply-engine.js';
 import type { PushAdmission } from '../params/push-admission.js';
+import type { CheckpointParts } from './checkpoint-parts.js';
 import type { TaskJob } from './task-job.js';
 
 export interface PsTaskState {
@@ -15,4 +16,6 @@ export interface PsTaskState {
   readonly apply: ApplySettings | undefined;
   /** The task's bound on pushes it takes at once, over all its jobs (BUSY beyond it). */
   readonly admission: PushAdmission;
+  /** Where this task writes its parts of checkpoints; null: started without a data directory, it writes none. */
+  readonly parts: CheckpointParts | null;
 }

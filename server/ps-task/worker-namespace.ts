@@ -28,11 +28,11 @@ export function attachPsWorkerNamespace(nsp: PsWorkerNamespace, state: PsTaskSta
   nsp.on('connection', (socket: Socket<PsWorkerEvents, PsServerEvents>) => {
     const guard = guardSocket(socket, WORKER_EVENTS, guardOptions, state.now);
     /** A handler that runs only with a ticket for this job on this task, with the payload parsed by `schema`. */
-    const ticketed = <S extends z.ZodType, T extends object>(event: keyof PsWorkerEvents, schema: S, handler: (job: TaskJob, req: z.output<S>, worker: string) => Result<T>) =>
+    const ticketed = <S extends z.ZodType, T extends object>(event: keyof PsWorkerEvents, schema: S, handler: (job: TaskJob, req: z.output<S>, worker: string) => Result<T> | Promise<Result<T>>) =>
       respond(
         event,
         z.unknown(),
-        (payload): Result<T> => {
+        (payload): Result<T> | Promise<Result<T>> => {
           const p = (typeof payload === 'object' && payload !== null ? payload : {}) as { ticket?: unknown; jobId?: unknown };
           const jobId = typeof p.jobId === 'string' ? p.jobId : '';
           const job = state.jobs.get(jobId);
@@ -55,15 +55,31 @@ export function attachPsWorkerNamespace(nsp: PsWorkerNamespace, state: PsTaskSta
         const bytes = asBytes(push.data).byteLength;
         const busy = state.admission.enter(bytes);
         if (busy) return busy;
-        try {
+        const apply = () => {
           const r = job.push(worker, push.baseVersion, push.manifest, push.data);
           if (!r.ok) return r;
           // The worker shows the chief this receipt to be credited: only this task can make it. In a round mode it says the push is held for round `version`.
           const who = { task: job.task, job: push.jobId, worker };
           return ok({ ...r, receipt: job.round ? signRoundReceipt(state.keys, { ...who, round: r.version }) : signReceipt(state.keys, { ...who, version: r.version }) });
-        } finally {
-          state.admission.leave(bytes);
+        };
+        if (!job.held) {
+          try {
+            return apply();
+          } finally {
+            state.admission.leave(bytes);
+          }
         }
+        // This job's checkpoint part is being written: the push waits (still counted by the
+        // admission bound) rather than being answered BUSY, which the worker would turn into a
+        // refusal of its whole push while other tasks applied their slices (docs/cluster.md).
+        return (async () => {
+          try {
+            while (job.held) await job.held;
+            return state.jobs.get(push.jobId) === job ? apply() : fail(ErrorCode.UNKNOWN_JOB, `This task holds no slices of job ${push.jobId}`);
+          } finally {
+            state.admission.leave(bytes);
+          }
+        })();
       }),
     );
   });

@@ -2,8 +2,8 @@
  * `npm start -- --ps 2` and `npm start -- --cluster FILE` as an operator runs them: the
  * coordinator keeps its default job's parameters on ps tasks (its own child processes,
  * or running ones a ClusterSpec names), a worker trains through them, and one SIGTERM to
- * the group is one clean stop: exit 0, a checkpoint where the job moved (read back from
- * the tasks), and the tasks it started gone.
+ * the group is one clean stop: exit 0, a checkpoint where the job moved (a cut: each
+ * task wrote its part), and the tasks it started gone.
  */
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -95,7 +95,8 @@ it('--cluster FILE: uses the running tasks the ClusterSpec names, with the token
   const dir = mkdtempSync(join(tmpdir(), 'downpour-cluster-start-'));
   const token = resolveClusterToken({ dataDir: join(dir, 'tasks') });
   if (!token.ok) throw new Error(token.message);
-  for (let t = 0; t < 2; t++) tasks.push(await startPsTask({ token: token.token }));
+  // As `npm run ps` does, each task has a data directory: it writes its parts of checkpoints there.
+  for (let t = 0; t < 2; t++) tasks.push(await startPsTask({ token: token.token, dataDir: join(dir, 'tasks') }));
   writeFileSync(join(dir, 'cluster.json'), JSON.stringify({ ps: tasks.map((t) => t.url.replace('http://', '')) }));
   const g = start(join(dir, 'data'), ['--cluster', join(dir, 'cluster.json'), '--token-file', token.file]);
   const url = (await g.waitForLine(/open (http:\/\/\S+?)\/? to donate/, 90_000))[1]!;

@@ -363,6 +363,7 @@ describe('the codes', () => {
     // BUSY answers a worker past the process's bound, which takes a flood or a stalled loop: server/test/overload.test.ts.
     // UNKNOWN_REPLICA and NOT_A_PEER answer the stages of a split model: server/test/replica-relay.test.ts, replica-report.test.ts.
     // PS_UNSUPPORTED answers job creation, PS_TASK_UNREACHABLE a push whose task is gone and BAD_RECEIPT a notice without the tasks' receipts, on ps tasks: server/test/ps-cluster.test.ts.
+    // CHECKPOINT_PART_MISSING, CHECKPOINT_PART_CORRUPT and CHECKPOINT_WRITE_FAILED answer the chief's ckpt:* on a ps task: server/ps-task/checkpoint-cut.test.ts.
     const operatorOnly: string[] = [
       ErrorCode.UNAUTHORIZED,
       ErrorCode.NOT_FOUND,
@@ -377,6 +378,9 @@ describe('the codes', () => {
       ErrorCode.PS_UNSUPPORTED,
       ErrorCode.PS_TASK_UNREACHABLE,
       ErrorCode.BAD_RECEIPT,
+      ErrorCode.CHECKPOINT_PART_MISSING,
+      ErrorCode.CHECKPOINT_PART_CORRUPT,
+      ErrorCode.CHECKPOINT_WRITE_FAILED,
     ];
     expect([...tested].sort()).toEqual(ALL_ERROR_CODES.filter((c) => !operatorOnly.includes(c)).sort());
   });
