@@ -36,8 +36,8 @@ export interface PsTaskFixture {
   close(): Promise<void>;
 }
 
-/** `count` real ps tasks, each with a connected chief and worker client. */
-export async function startPsTasks(count: number, options: PsTaskOptions): Promise<PsTaskFixture> {
+/** `count` real ps tasks, each with a connected chief and worker client; `options` may differ per task (a data dir each). */
+export async function startPsTasks(count: number, options: PsTaskOptions | ((task: number) => PsTaskOptions)): Promise<PsTaskFixture> {
   const f: PsTaskFixture = {
     runs: [],
     chiefs: [],
@@ -48,7 +48,7 @@ export async function startPsTasks(count: number, options: PsTaskOptions): Promi
     },
   };
   for (let t = 0; t < count; t++) {
-    const run = await startPsTask(options);
+    const run = await startPsTask(typeof options === 'function' ? options(t) : options);
     f.runs.push(run);
     f.chiefs.push(await connectChief(run.url));
     f.workers.push(await connectPsWorker(run.url));

@@ -7,6 +7,9 @@
  * deadline, on the chief's clock, and then every task closes the round without it; a
  * push only one task took stays out of the round on every task.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codecOf, encodeTensors } from '../../shared/codec.js';
 import { Placement } from '../../shared/placement.js';
@@ -55,12 +58,17 @@ let tasks: PsTaskFixture;
 const clusters: PsCluster[] = [];
 let jobs = 0;
 
+let dataDir: string;
+
 beforeAll(async () => {
-  tasks = await startPsTasks(2, { token: TOKEN });
+  dataDir = await mkdtemp(join(tmpdir(), 'chief-rounds-'));
+  // A data dir each: checkpoint parts are written there.
+  tasks = await startPsTasks(2, (t) => ({ token: TOKEN, dataDir: join(dataDir, `ps${t}`) }));
 });
 afterAll(async () => {
   await Promise.all(clusters.map((c) => c.close()));
   await tasks.close();
+  await rm(dataDir, { recursive: true, force: true });
 });
 
 /** A sync job on both tasks, its rounds on `clock` with `WORKERS` active. */
@@ -214,6 +222,36 @@ describe('sync rounds across 2 ps tasks', () => {
       expect(await notice(service, 'w-2', answers)).toMatchObject({ ok: false, code: ErrorCode.BAD_RECEIPT });
       service.halt({ ok: false, code: ErrorCode.JOB_NOT_RUNNING, message: 'stopped' });
       expect(await first).toMatchObject({ ok: false, code: ErrorCode.JOB_NOT_RUNNING });
+    } finally {
+      service.dispose();
+    }
+  });
+});
+
+describe('rounds and checkpoint cuts', () => {
+  it('a round that comes due during a cut closes after it: every part is at one round, and a restore goes on from it', async () => {
+    const spec = syncSpec({});
+    const clock = new ManualClock();
+    const { service, jobId } = await remoteJob(spec, clock);
+    try {
+      const acks: (Result<PushAccepted> | Promise<Result<PushAccepted>>)[] = [];
+      for (const [w, worker] of WORKERS.slice(0, 2).entries()) acks.push(notice(service, worker, await pushSlices(service, jobId, worker, 0, gradient(0, w))));
+      const last = await pushSlices(service, jobId, 'w-3', 0, gradient(0, 2));
+      const cutting = service.cut();
+      // The round's quorum arrives while the parts are being written.
+      acks.push(notice(service, 'w-3', last));
+      const cut = await cutting;
+      expect(cut.parts.map((p) => p.version)).toEqual([0, 0]);
+      expect(await Promise.all(acks)).toEqual(WORKERS.map(() => ({ ok: true, version: 1, staleness: 0 })));
+      expect((await service.values()).values.map(bits)).not.toEqual(INITIAL.map(bits));
+      // Restored to the cut: round 0 again on both tasks, nothing held from before.
+      await service.restoreCut(cut);
+      expect((await service.values()).values.map(bits)).toEqual(INITIAL.map(bits));
+      const again: (Result<PushAccepted> | Promise<Result<PushAccepted>>)[] = [];
+      for (const [w, worker] of WORKERS.entries()) again.push(notice(service, worker, await pushSlices(service, jobId, worker, 0, gradient(5, w))));
+      // The global step resumed at the cut's (0, asked for before the round closed).
+      expect(cut.step).toBe(0);
+      expect(await Promise.all(again)).toEqual(WORKERS.map(() => ({ ok: true, version: 1, staleness: 0 })));
     } finally {
       service.dispose();
     }
