@@ -8,7 +8,7 @@
  * namespace; nothing throws across the wire. docs/cluster.md describes both.
  */
 import type { CodecId, TensorManifest } from './codec.js';
-import type { OptimizerSpec } from './job-spec.js';
+import type { AggregationName, OptimizerSpec } from './job-spec.js';
 import type { ParamsSnapshot, PushAccepted } from './protocol.js';
 import type { Result } from './result.js';
 import type { TensorSpec } from './tensors.js';
@@ -49,6 +49,12 @@ export interface PsJobCreate {
   stalenessAware?: boolean;
   /** Versions kept as bases of delta pulls (0: none); the chief decides, as the coordinator does. */
   keepVersions: number;
+  /**
+   * Round modes (sync, local): pushes are held for the open round, whose version is
+   * this task's, until the chief closes it (`round:close`), and then combined with this
+   * rule, coordinate by coordinate. Absent: pushes apply as they come (async).
+   */
+  rounds?: PsRoundRule;
   /** The slices' initial values, fp32, one manifest entry per slice in `slices` order. */
   initial: SlicePayload;
   /**
@@ -63,6 +69,30 @@ export interface PsJobCreate {
    * `task:status`: a chief re-attaching after a restart counts its step from it. Default 0.
    */
   baseStep?: number;
+}
+
+/**
+ * How a task combines its slices of a round's gradients. Mean, median and trimmed mean
+ * are coordinate-wise, so per task is exact; Multi-Krum compares whole gradients, so the
+ * chief sends it only to a job's one task (it refuses it over more).
+ */
+export interface PsRoundRule {
+  aggregation: AggregationName;
+  trimFraction: number;
+}
+
+/**
+ * `round:close`: the chief closes round `round` (this task's version) with `members`,
+ * the workers whose pushes every task of the job held for it (their receipts showed the
+ * chief), whether the round met its quorum or its deadline. The task combines those
+ * members' slices, applies once and moves to version `round` + 1; any other push it held
+ * for the round is dropped.
+ */
+export interface PsRoundClose {
+  chief: ChiefCredential;
+  jobId: string;
+  round: number;
+  members: string[];
 }
 
 export interface PsJobRef {
@@ -143,6 +173,7 @@ export interface PsControlEvents {
   'task:status': (req: { chief: ChiefCredential }, ack: (r: Result<PsTaskStatus>) => void) => void;
   'ckpt:write': (req: PsCheckpointWrite, ack: (r: Result<PsCheckpointPart>) => void) => void;
   'ckpt:load': (req: PsCheckpointLoad, ack: (r: Result<{ version: number }>) => void) => void;
+  'round:close': (req: PsRoundClose, ack: (r: Result<{ version: number }>) => void) => void;
 }
 
 export interface PsPullRequest {
@@ -169,7 +200,11 @@ export interface PsWorkerEvents {
   'grads:push': (push: PsGradientPush, ack: (r: Result<PsPushAccepted>) => void) => void;
 }
 
-/** A task's answer to an applied push: with its receipt, which the worker shows the chief to be credited (server/cluster/push-receipts.ts). */
+/**
+ * A task's answer to an applied push (or, in a round mode, a push held for round
+ * `version`): with its receipt, which the worker shows the chief to be credited
+ * (server/cluster/push-receipts.ts).
+ */
 export type PsPushAccepted = PushAccepted & { receipt: string };
 
 /** The task pushes nothing unasked, yet. */

@@ -6,7 +6,10 @@ import { LocalExchange } from './local-exchange.js';
 import type { ModelTrainer } from './model-trainer.js';
 import { SyncExchange } from './sync-exchange.js';
 
-export function createExchange(job: JobAssignment, trainer: ModelTrainer, transport: ExchangeTransport, events: ExchangeEvents): Exchange {
+export function createExchange(assigned: JobAssignment, trainer: ModelTrainer, transport: ExchangeTransport, events: ExchangeEvents): Exchange {
+  // On ps tasks the transport encodes each task's slices in the job's codec with error feedback per slice
+  // (slice-encoder.ts): the exchange hands it the gradient whole and lossless.
+  const job: JobAssignment = assigned.ps ? { ...assigned, codec: 'fp32' } : assigned;
   const mode = job.mode;
   switch (mode.name) {
     case 'async':

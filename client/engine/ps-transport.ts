@@ -13,6 +13,9 @@
  * each task stamped with that task's version (staleness is per task). Once every task
  * answered, the chief hears of the push with an empty payload (its lease accounting
  * credits or requeues the batches), and `psRefused` names a task's refusal.
+ *
+ * The exchange hands it gradients in fp32 (createExchange); it encodes each task's
+ * slices in the job's codec, keeping error feedback per slice (slice-encoder.ts).
  */
 import { io, type Socket } from 'socket.io-client';
 import { decodeTensors, encodeTensors } from '../../shared/codec.js';
@@ -24,6 +27,7 @@ import type { GradientPush, JobAssignment, ParamsSnapshot, PullRequest, PushAcce
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import { sameShape, sizeOf, type TensorSpec } from '../../shared/tensors.js';
 import type { ExchangeTransport } from './exchange.js';
+import { SliceEncoder } from './slice-encoder.js';
 
 export type PsWorkerSocket = Socket<PsServerEvents, PsWorkerEvents>;
 
@@ -31,7 +35,8 @@ export type PsWorkerSocket = Socket<PsServerEvents, PsWorkerEvents>;
 const PULLS_REMEMBERED = 64;
 
 export interface PsTransportOptions {
-  job: JobAssignment;
+  /** What the transport reads of the assignment. */
+  job: Pick<JobAssignment, 'jobId' | 'tensors' | 'codec' | 'topkRatio'>;
   /** The assignment's ps route, checked (shared/ps-route.ts checkPsRoute). */
   route: CheckedRoute;
   /** Tells the chief of a push (the worker's `grads:push` on /worker). */
@@ -48,6 +53,8 @@ export class PsTransport implements ExchangeTransport {
   private readonly sliceSpecs: TensorSpec[][];
   private readonly sizes: number[];
   private readonly timeoutMs: number;
+  /** The job's codec per slice, and each slice's error feedback. */
+  private readonly encoder: SliceEncoder;
   private pulls = 0;
   /** Per version this transport answered, each task's version at that pull. */
   private readonly taskVersions = new Map<number, number[]>();
@@ -67,6 +74,7 @@ export class PsTransport implements ExchangeTransport {
     this.sizes = o.job.tensors.map((t) => sizeOf(t.shape));
     this.timeoutMs = o.requestTimeoutMs ?? 30_000;
     this.held = tasks.map(() => null);
+    this.encoder = new SliceEncoder(placement, o.job);
   }
 
   /** Task answers to pulls that came as deltas (the rest came in full). */
@@ -121,7 +129,7 @@ export class PsTransport implements ExchangeTransport {
       const answers = await Promise.all(
         this.sockets.map((s, t) => {
           if (!s) return null;
-          const slices = encodeTensors(this.sliceSpecs[t]!.map((spec, i) => ({ ...spec, values: grads[t]![i]! })));
+          const slices = this.encoder.encode(t, grads[t]!);
           return this.ask(s, 'grads:push', { ticket: this.tickets[t]!, jobId: p.jobId, baseVersion: bases[t]!, ...slices }, t);
         }),
       );

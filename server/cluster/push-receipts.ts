@@ -31,6 +31,17 @@ export function signReceipt(keys: Pick<ClusterKeys, 'receiptKey'>, r: { task: nu
   return mac(keys.receiptKey, JSON.stringify([VERSION, r.task, r.job, r.worker, r.version])).toString('base64url');
 }
 
+const ROUND_TAG = 'dprr1';
+
+/**
+ * A task's receipt that it holds `worker`'s slices for round `round` of a sync or local
+ * job, until the chief closes the round: a tag of its own, so it is never an async
+ * receipt for version `round`.
+ */
+export function signRoundReceipt(keys: Pick<ClusterKeys, 'receiptKey'>, r: { task: number; job: string; worker: string; round: number }): string {
+  return mac(keys.receiptKey, JSON.stringify([ROUND_TAG, r.task, r.job, r.worker, r.round])).toString('base64url');
+}
+
 /** What the chief remembers of one job's receipts. */
 export class ReceiptLedger {
   /** Per task: versions used, and the floor below which every receipt is refused. */
@@ -56,21 +67,47 @@ export class ReceiptLedger {
    * task's version is never made twice).
    */
   redeem(worker: string, receipts: readonly PushReceipt[] | undefined): Failure | null {
-    const bad = (why: string) => fail(ErrorCode.BAD_RECEIPT, `A push on ps tasks is credited with every task's receipt: ${why}`);
-    if (!receipts || receipts.length !== this.tasks.length) return bad(`expected ${this.tasks.length}, got ${receipts?.length ?? 0}`);
+    const slots = this.verify(worker, receipts, (r) => signReceipt(this.keys, { task: r.task, job: this.job, worker, version: r.version }));
+    if (!Array.isArray(slots)) return slots;
+    for (const [i, r] of receipts!.entries()) {
+      if (r.version <= this.floor[slots[i]!]! || this.used[slots[i]!]!.has(r.version)) return this.bad(`task ${r.task}'s receipt for version ${r.version} was used already`);
+    }
+    receipts!.forEach((r, i) => this.use(slots[i]!, r.version));
+    return null;
+  }
+
+  /**
+   * Checks `receipts` for a push of `worker` that every task holds for round `round`
+   * (sync and local modes: server/ps-task/task-round.ts): exactly one per task, each
+   * signed by its task as held for this job, worker and round. The chief counts a worker
+   * once per round, so nothing is marked used here.
+   */
+  checkHeld(worker: string, round: number, receipts: readonly PushReceipt[] | undefined): Failure | null {
+    const slots = this.verify(worker, receipts, (r) => signRoundReceipt(this.keys, { task: r.task, job: this.job, worker, round: r.version }));
+    if (!Array.isArray(slots)) return slots;
+    const other = receipts!.find((r) => r.version !== round);
+    if (!other) return null;
+    return fail(other.version > round ? ErrorCode.FUTURE_VERSION : ErrorCode.LATE, `ps task ${other.task} holds this push for round ${other.version}; round ${round} is open`);
+  }
+
+  private bad(why: string): Failure {
+    return fail(ErrorCode.BAD_RECEIPT, `A push on ps tasks is credited with every task's receipt: ${why}`);
+  }
+
+  /** The ledger slot of each receipt when there is one per task and each MAC is `sign`'s; the refusal otherwise. */
+  private verify(worker: string, receipts: readonly PushReceipt[] | undefined, sign: (r: PushReceipt) => string): number[] | Failure {
+    if (!receipts || receipts.length !== this.tasks.length) return this.bad(`expected ${this.tasks.length}, got ${receipts?.length ?? 0}`);
     const slots: number[] = [];
     for (const r of receipts) {
       const slot = this.tasks.indexOf(r.task);
-      if (slot < 0) return bad(`task ${r.task} holds no slice of this job`);
-      if (slots.includes(slot)) return bad(`two receipts of task ${r.task}`);
+      if (slot < 0) return this.bad(`task ${r.task} holds no slice of this job`);
+      if (slots.includes(slot)) return this.bad(`two receipts of task ${r.task}`);
       slots.push(slot);
-      if (typeof r.receipt !== 'string' || r.receipt.length !== RECEIPT_LENGTH) return bad(`task ${r.task}'s receipt is malformed`);
-      const expected = Buffer.from(signReceipt(this.keys, { task: r.task, job: this.job, worker: worker, version: r.version }), 'base64url');
-      if (!macEquals(expected, Buffer.from(r.receipt, 'base64url'))) return bad(`task ${r.task}'s receipt is not this worker's for this job and version`);
-      if (r.version <= this.floor[slot]! || this.used[slot]!.has(r.version)) return bad(`task ${r.task}'s receipt for version ${r.version} was used already`);
+      if (typeof r.receipt !== 'string' || r.receipt.length !== RECEIPT_LENGTH) return this.bad(`task ${r.task}'s receipt is malformed`);
+      const expected = Buffer.from(sign(r), 'base64url');
+      if (!macEquals(expected, Buffer.from(r.receipt, 'base64url'))) return this.bad(`task ${r.task}'s receipt is not worker ${worker}'s for this job and version`);
     }
-    receipts.forEach((r, i) => this.use(slots[i]!, r.version));
-    return null;
+    return slots;
   }
 
   private use(slot: number, version: number): void {

@@ -100,7 +100,7 @@ export class JobRegistry {
       const service = made instanceof RemoteParameterService ? made : made.service;
       adopted = !(made instanceof RemoteParameterService) && made.adopted;
       remote = service;
-      parameters = () => service;
+      parameters = (_spec, ctx) => service.withContext(ctx);
     }
     const job = new Job(jobId, spec, createdAt, {
       referenceNorm,
@@ -139,7 +139,7 @@ export class JobRegistry {
   async create(spec: JobSpec, topology: object | null, start: boolean): Promise<Result<{ job: Job }>> {
     if (!this.deps.datasets.has(spec.dataset)) return fail(ErrorCode.BAD_REQUEST, `dataset: no dataset named "${spec.dataset}"`);
     if (spec.model !== 'custom' && topology) return fail(ErrorCode.BAD_REQUEST, 'topology: only a custom model takes a topology');
-    const unsupported = this.deps.cluster ? psSpecRefusal(spec) : null;
+    const unsupported = this.deps.cluster ? psSpecRefusal(spec, this.deps.cluster.tasks) : null;
     if (unsupported) return unsupported;
     let job: Job;
     try {

@@ -17,9 +17,12 @@
  * The alternative, tasks reporting accepted pushes to the chief, would need a task to
  * know leases; docs/cluster.md weighs the two.
  *
- * Only what works element by element across tasks is offered: async Downpour (plain or
- * staleness-aware, each task scaling by its own staleness) with fp32 pushes. Round modes, other codecs, the norm bound and the direction check (which need
- * the whole gradient) are refused at job creation (psSpecRefusal).
+ * Only what works across tasks is offered: async Downpour (plain or staleness-aware,
+ * each task scaling by its own staleness) and the round modes (sync, local: the chief
+ * owns the rounds, chief-rounds.ts; each task combines its slices, task-round.ts) in
+ * every codec, which workers apply per slice (client/engine/slice-encoder.ts).
+ * Multi-Krum over more than one task, the norm bound and the direction check (which
+ * need the whole gradient) are refused at job creation (psSpecRefusal).
  */
 import type { ReceiptLedger } from '../cluster/push-receipts.js';
 import { loadCut, takeCut, type CutTarget } from '../cluster/checkpoint-cut.js';
@@ -34,7 +37,10 @@ import type { PsRoute } from '../../shared/ps-route.js';
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import { sizeOf, type TensorSpec } from '../../shared/tensors.js';
 import type { PsCluster } from '../cluster/ps-cluster.js';
+import { MODES } from '../../shared/modes.js';
+import type { ParameterContext } from '../jobs/job-deps.js';
 import { psOptimizerSpec } from '../consistency/registry.js';
+import { ChiefRounds } from './chief-rounds.js';
 import { createLogger } from '../logger.js';
 import { createOptimizer } from './optimizers.js';
 import type { GradientSubmission, ModeCounters, ParameterService, PsPlacement, PulledParams, VersionedValues } from './parameter-service.js';
@@ -64,11 +70,12 @@ export interface RemoteParameterOptions {
   cluster: PsCluster;
 }
 
-/** Why `spec` cannot run on ps tasks yet, or null (docs/cluster.md lists what is refused and why). */
-export function psSpecRefusal(spec: JobSpec): Failure | null {
+/** Why `spec` cannot run on `tasks` ps tasks yet, or null (docs/cluster.md lists what is refused and why). */
+export function psSpecRefusal(spec: JobSpec, tasks: number): Failure | null {
   const refuse = (field: string, why: string) => fail(ErrorCode.PS_UNSUPPORTED, `${field}: ${why} (this coordinator keeps its parameters on ps tasks)`);
-  if (spec.mode !== 'async' && spec.mode !== 'staleness-aware') return refuse('mode', `only async and staleness-aware modes run across ps tasks yet, not ${spec.mode}`);
-  if (spec.codec !== 'fp32') return refuse('codec', `workers push fp32 slices to ps tasks; ${spec.codec} per slice is not there yet`);
+  if (MODES[spec.mode].rounds && spec.aggregation === 'multi-krum' && tasks > 1) {
+    return refuse('aggregation', `Multi-Krum compares whole gradients, and each of the ${tasks} ps tasks holds only its slices: use mean, median or trimmed-mean (coordinate-wise, exact per task)`);
+  }
   if (spec.normBound > 0) return refuse('normBound', 'the norm bound judges the whole gradient, which no task sees: set it to 0');
   if (spec.directionThreshold !== null) return refuse('directionThreshold', 'the direction check needs the whole gradient, which no task sees: set it to null');
   if (spec.stages > 1) return refuse('stages', "a replica's stages commit one whole-model step at the chief, which holds no parameters here: model parallelism over ps tasks is not there yet");
@@ -90,6 +97,10 @@ export class RemoteParameterService implements ParameterService {
   private baseStep = 0;
   /** Per used task: the highest of its versions the chief has a receipt for (a task holding less lost pushes). */
   private known: number[];
+  /** The round modes' rounds (withContext); null in the async modes. */
+  private rounds: ChiefRounds | null = null;
+  /** The round the tasks are at when the rounds begin (an adopted job's tasks' version). */
+  private firstRound = 0;
 
   private constructor(
     private readonly spec: JobSpec,
@@ -133,6 +144,20 @@ export class RemoteParameterService implements ParameterService {
     return created ?? { service, adopted: false };
   }
 
+  /**
+   * The job's side of the service: its clock and active workers, which the round modes'
+   * rounds need (given once, when the job is built).
+   */
+  withContext(ctx: ParameterContext): this {
+    if (MODES[this.spec.mode].rounds && !this.rounds) {
+      const closeOnTasks = (round: number, members: string[]) => this.closeRound(round, members);
+      this.rounds = new ChiefRounds({ ...ctx, closeOnTasks }, { backupWorkers: this.spec.backupWorkers, roundTimeoutMs: this.spec.roundTimeoutSeconds * 1000 }, () => ++this.step);
+      // Adopted tasks are at their version's round already.
+      if (this.firstRound) this.rounds.restart(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.o.jobId} was adopted`), this.firstRound);
+    }
+    return this;
+  }
+
   get version(): number {
     return this.step;
   }
@@ -160,7 +185,7 @@ export class RemoteParameterService implements ParameterService {
   }
 
   counters(): ModeCounters {
-    return { rounds: 0, timedOut: 0 };
+    return { rounds: this.rounds?.rounds ?? 0, timedOut: this.rounds?.timedOut ?? 0 };
   }
 
   pull(): Failure {
@@ -173,13 +198,24 @@ export class RemoteParameterService implements ParameterService {
    * a task's refusal is refused with its code; a notice without valid, unused receipts
    * is BAD_RECEIPT (a worker cannot be credited for work no task applied).
    */
-  push(workerId: string, s: GradientSubmission): Result<PushAccepted> {
+  push(workerId: string, s: GradientSubmission): Result<PushAccepted> | Promise<Result<PushAccepted>> {
     if (s.psRefused !== undefined) {
+      // As in process: a refused gradient stops the open round from waiting for its worker.
+      this.rounds?.leave(workerId);
       const code = (ALL_ERROR_CODES as readonly string[]).includes(s.psRefused) ? (s.psRefused as ErrorCode) : ErrorCode.BAD_REQUEST;
       return fail(code, `A ps task refused this push's slices (${s.psRefused})`);
     }
     if (s.manifest.tensors.length || asBytes(s.data).byteLength) {
       return fail(ErrorCode.BAD_REQUEST, `Job ${this.o.jobId} takes gradients at its ps tasks: push the slices there and tell the chief with an empty payload`);
+    }
+    if (this.rounds) {
+      // Every task holds the push for the open round: it joins the round, answered when every task has closed it.
+      const held = this.receipts.checkHeld(workerId, this.rounds.round, s.psReceipts);
+      if (held) {
+        this.rounds.leave(workerId);
+        return held;
+      }
+      return this.rounds.join(workerId, this.rounds.round);
     }
     const bad = this.receipts.redeem(workerId, s.psReceipts);
     if (bad) return bad;
@@ -192,11 +228,15 @@ export class RemoteParameterService implements ParameterService {
     return ok({ version: this.step, staleness: 0 });
   }
 
-  leave(): void {}
+  leave(workerId: string): void {
+    this.rounds?.leave(workerId);
+  }
 
   forget(): void {}
 
-  halt(): void {}
+  halt(reason: Failure): void {
+    this.rounds?.halt(reason);
+  }
 
   refreshTrusted(): void {}
 
@@ -225,7 +265,9 @@ export class RemoteParameterService implements ParameterService {
 
   /** This job's checkpoint as a consistent cut: every task's part written under one id; rejects when one is not. */
   cut(): Promise<CutManifest> {
-    return takeCut(this.cutTarget(), this.step, this.inForce);
+    const take = () => takeCut(this.cutTarget(), this.step, this.inForce);
+    // In a round mode no round closes during the cut: every task's part is at the same round.
+    return this.rounds ? this.rounds.whileNoClose(take) : take();
   }
 
   /** Loads a committed cut's parts on every task; the global step resumes at the cut's. */
@@ -243,6 +285,7 @@ export class RemoteParameterService implements ParameterService {
     this.known = known;
     // Receipts for the parts' versions and below were redeemed before the cut (or never will be).
     this.receipts = this.o.cluster.receiptLedger(this.o.jobId, this.used, known);
+    this.rounds?.restart(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.o.jobId} was restored from a checkpoint`), cut.parts[0]?.version ?? 0);
     this.inForce = [cut.checkpointId];
   }
 
@@ -310,6 +353,8 @@ export class RemoteParameterService implements ParameterService {
 
   /** The slices were given values at `step` (a restore or a reset): versions count from 0 again, and so do the receipts. */
   private recreated(step: number): void {
+    // The re-created slices count their versions from 0 again: so do the rounds.
+    this.rounds?.restart(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.o.jobId} was restored from a checkpoint`));
     this.baseStep = step;
     this.known = this.used.map(() => 0);
     this.receipts = this.o.cluster.receiptLedger(this.o.jobId, this.used);
@@ -345,6 +390,7 @@ export class RemoteParameterService implements ParameterService {
     this.baseStep = parts[0]!.baseStep;
     this.step = this.baseStep + Math.max(...parts.map((p) => p.version));
     this.known = parts.map((p) => p.version);
+    this.firstRound = parts[0]!.version;
     // Receipts the old chief may have redeemed are below these versions: refused from here on.
     this.receipts = this.o.cluster.receiptLedger(this.o.jobId, this.used, this.known);
   }
@@ -375,6 +421,8 @@ export class RemoteParameterService implements ParameterService {
         stalenessAware: this.spec.mode === 'staleness-aware',
         keepVersions: TASK_DELTA_BASES,
         baseStep,
+        // Multi-Krum only reaches a job on one task, which holds whole gradients (psSpecRefusal).
+        ...(MODES[this.spec.mode].rounds ? { rounds: { aggregation: this.spec.aggregation, trimFraction: this.spec.trimFraction } } : {}),
         initial: encodeTensors(slices.map((s, i) => ({ name: s.name, shape: s.shape, values: values[task]![i]! }))),
         ...(slots && this.slotNames.length
           ? { slots: encodeTensors(slices.flatMap((s, i) => this.slotNames.map((n, k) => ({ name: `${s.name}:${n}`, shape: s.shape, values: slots[k]![task]![i]! })))) }
@@ -391,6 +439,15 @@ export class RemoteParameterService implements ParameterService {
     const task = this.used[results.indexOf(refused)]!;
     await Promise.all(this.used.filter((_, i) => results[i]!.ok).map((t) => cluster.request(t, 'job:delete', { jobId })));
     return { ...refused, message: `ps task ${task}: ${refused.message}` };
+  }
+
+  /** Closes round `round` with `members` on every task holding slices; the first refusal, or ok when every task has closed it. */
+  private async closeRound(round: number, members: string[]): Promise<Result> {
+    const answers = await Promise.all(this.used.map((task) => this.o.cluster.request(task, 'round:close', { jobId: this.o.jobId, round, members })));
+    const refused = answers.findIndex((a) => !a.ok);
+    if (refused < 0) return ok({});
+    const r = answers[refused] as Failure;
+    return { ...r, message: `ps task ${this.used[refused]}: ${r.message}` };
   }
 
   /** Every task's part, in task order (empty for a task holding none). */

@@ -16,14 +16,14 @@ import { createLogger } from '../logger.js';
 import { respond } from '../worker/respond.js';
 import { guardSocket } from '../worker/socket-guard.js';
 import type { PsTaskState } from './task-state.js';
-import { ckptLoadSchema, ckptWriteSchema, jobCreateSchema, jobRefSchema, statusSchema } from './schemas.js';
+import { ckptLoadSchema, ckptWriteSchema, jobCreateSchema, jobRefSchema, roundCloseSchema, statusSchema } from './schemas.js';
 import { TaskJob } from './task-job.js';
 
 const log = createLogger('ps-control');
 
 export type PsControlNamespace = Namespace<PsControlEvents, PsServerEvents>;
 
-const CONTROL_EVENTS: ReadonlySet<string> = new Set<keyof PsControlEvents>(['job:create', 'job:delete', 'params:snapshot', 'task:status', 'ckpt:write', 'ckpt:load']);
+const CONTROL_EVENTS: ReadonlySet<string> = new Set<keyof PsControlEvents>(['job:create', 'job:delete', 'params:snapshot', 'task:status', 'ckpt:write', 'ckpt:load', 'round:close']);
 
 /** The chief sends few messages; the guard is there for strangers. */
 const CONTROL_GUARD = { messagesPerSecond: 200, burst: 400 };
@@ -75,6 +75,19 @@ export function attachControlNamespace(nsp: PsControlNamespace, state: PsTaskSta
       fenced('params:snapshot', jobRefSchema, true, (req) => {
         const job = state.jobs.get(req.jobId);
         return job ? ok(job.snapshot()) : unknownJob(req.jobId);
+      }),
+    );
+
+    socket.on(
+      'round:close',
+      fenced('round:close', roundCloseSchema, true, async (req): Promise<Result<{ version: number }>> => {
+        const job = state.jobs.get(req.jobId);
+        if (!job) return unknownJob(req.jobId);
+        if (!job.round) return fail(ErrorCode.BAD_REQUEST, `Job ${req.jobId} has no rounds on this task (an async mode)`);
+        // A round's apply is a push's: it waits for a checkpoint part being written (the cut stays one version).
+        while (job.held) await job.held;
+        if (state.jobs.get(req.jobId) !== job) return unknownJob(req.jobId);
+        return job.round.close(req.round, req.members);
       }),
     );
 

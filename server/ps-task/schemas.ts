@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { CODEC_IDS } from '../../shared/codec.js';
 import { MAX_PS_TASKS } from '../../shared/cluster-spec.js';
-import { optimizerSpecSchema } from '../../shared/job-spec.js';
+import { AGGREGATIONS, optimizerSpecSchema } from '../../shared/job-spec.js';
 import { manifestSchema } from '../worker/schemas.js';
 
 const binary = z.custom<ArrayBuffer | Uint8Array>((v) => v instanceof ArrayBuffer || v instanceof Uint8Array, {
@@ -38,6 +38,10 @@ export const jobCreateSchema = z
     maxStaleness: z.number().int().min(0).max(1_000_000),
     stalenessAware: z.boolean().optional(),
     keepVersions: z.number().int().min(0).max(MAX_KEEP_VERSIONS),
+    rounds: z
+      .object({ aggregation: z.enum(AGGREGATIONS), trimFraction: z.number().min(0).lt(0.5) })
+      .strict()
+      .optional(),
     initial: z.object({ manifest: manifestSchema, data: binary }).strict(),
     slots: z.object({ manifest: manifestSchema, data: binary }).strict().optional(),
     baseStep: count.optional(),
@@ -52,6 +56,11 @@ const checkpointId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a checkpoint id 
 export const ckptWriteSchema = z.object({ chief, jobId: id, checkpointId, keep: z.array(checkpointId).max(16) }).strict();
 
 export const ckptLoadSchema = z.object({ chief, jobId: id, checkpointId, sha256: z.string().regex(/^[0-9a-f]{64}$/, 'a hex SHA-256'), baseStep: count }).strict();
+
+/** More workers than any round holds. */
+export const MAX_ROUND_MEMBERS = 65_536;
+
+export const roundCloseSchema = z.object({ chief, jobId: id, round: count, members: z.array(id).max(MAX_ROUND_MEMBERS) }).strict();
 
 export const statusSchema = z.object({ chief }).strict();
 

@@ -5,13 +5,11 @@
  * sequence leaves in one process's ParameterStore. The optimizers work element by
  * element, so where an element lives must not change what happens to it.
  */
-import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codecOf, decodeTensors, encodeTensors } from '../../shared/codec.js';
 import { optimizerSpecSchema, OPTIMIZER_TYPES } from '../../shared/job-spec.js';
-import { seededRandom } from '../../shared/seeded-random.js';
-import { sizeOf, type TensorSpec } from '../../shared/tensors.js';
-import { connectChief, connectPsWorker, jobCreateMessage, startPsTask, type PsControlClient, type PsWorkerClient, type RunningPsTask } from '../../test-support/ps-clients.js';
+import { jobCreateMessage } from '../../test-support/ps-clients.js';
+import { bits, MLP, MLP_SIZES as SIZES, seededValues as random, startPsTasks, type PsTaskFixture } from '../../test-support/ps-fixture.js';
 import { chiefCredential } from '../cluster/chief-fence.js';
 import { deriveClusterKeys } from '../cluster/cluster-keys.js';
 import { Placement } from '../cluster/placement.js';
@@ -22,43 +20,18 @@ import { ParameterStore } from '../params/parameter-store.js';
 
 const TOKEN = 'sharded-apply-test-cluster-token-0123456789';
 const keys = deriveClusterKeys(TOKEN);
-/** The mlp preset on MNIST: 784-128-10. */
-const MLP: TensorSpec[] = [
-  { name: 'dense1/kernel', shape: [784, 128] },
-  { name: 'dense1/bias', shape: [128] },
-  { name: 'output/kernel', shape: [128, 10] },
-  { name: 'output/bias', shape: [10] },
-];
 // 64 KiB partitions: dense1/kernel (392 KiB) is split over both tasks.
 const placement = Placement.of(MLP, { tasks: 2, partitionBytes: 64 * 1024 });
-const SIZES = MLP.map((s) => sizeOf(s.shape));
 const PUSHES = 6;
 
-const random = (seed: number, n: number, scale: number) => {
-  const rand = seededRandom(seed);
-  return Float32Array.from({ length: n }, () => (rand() - 0.5) * scale);
-};
-/** A digest of the exact bits (deep-equality of 400 KB buffers would take seconds). */
-const bits = (a: Float32Array) => createHash('sha256').update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest('hex');
-
 describe('pushes through 2 ps tasks give the parameters one process gives', () => {
-  const runs: RunningPsTask[] = [];
-  const chiefs: PsControlClient[] = [];
-  const workers: PsWorkerClient[] = [];
+  let tasks: PsTaskFixture;
   const signer = new TicketSigner(keys, Date.now);
 
   beforeAll(async () => {
-    for (let t = 0; t < 2; t++) {
-      const run = await startPsTask({ token: TOKEN });
-      runs.push(run);
-      chiefs.push(await connectChief(run.url));
-      workers.push(await connectPsWorker(run.url));
-    }
+    tasks = await startPsTasks(2, { token: TOKEN });
   });
-  afterAll(async () => {
-    [...chiefs, ...workers].forEach((s) => s.disconnect());
-    await Promise.all(runs.map((r) => r.close()));
-  });
+  afterAll(() => tasks.close());
 
   it('splits the mlp over both tasks', () => {
     expect(placement.byTask.map((slices) => slices.map((s) => s.name))).toEqual([
@@ -78,7 +51,7 @@ describe('pushes through 2 ps tasks give the parameters one process gives', () =
         const parts = placement.splitTensors(initial);
         for (let t = 0; t < 2; t++) {
           const msg = jobCreateMessage(keys, 1, { jobId, task: t, slices: placement.specsOf(t), initial: parts[t]!, optimizer });
-          expect(await chiefs[t]!.emitWithAck('job:create', msg)).toEqual({ ok: true, version: 0 });
+          expect(await tasks.chiefs[t]!.emitWithAck('job:create', msg)).toEqual({ ok: true, version: 0 });
         }
         for (let k = 0; k < PUSHES; k++) {
           const grads = MLP.map((_, i) => random(1000 * k + i, SIZES[i]!, 0.1));
@@ -88,7 +61,7 @@ describe('pushes through 2 ps tasks give the parameters one process gives', () =
           const acks = await Promise.all(
             [0, 1].map((t) => {
               const payload = encodeTensors(placement.specsOf(t).map((s, i) => ({ ...s, values: split[t]![i]! })));
-              return workers[t]!.emitWithAck('grads:push', { ticket: signer.sign({ worker: 'w', job: jobId, task: t }), jobId, baseVersion: base, ...payload });
+              return tasks.workers[t]!.emitWithAck('grads:push', { ticket: signer.sign({ worker: 'w', job: jobId, task: t }), jobId, baseVersion: base, ...payload });
             }),
           );
           expect(acks).toEqual([0, 1].map(() => ({ ok: true, version: k + 1, staleness: k - base, receipt: expect.any(String) })));
@@ -97,7 +70,7 @@ describe('pushes through 2 ps tasks give the parameters one process gives', () =
           one.apply(decoded);
         }
         // Gather as the chief will for a checkpoint: each task's snapshot, joined by the placement.
-        const snaps = await Promise.all([0, 1].map((t) => chiefs[t]!.emitWithAck('params:snapshot', { chief: chiefCredential(keys, 1, 'params:snapshot', jobId), jobId })));
+        const snaps = await Promise.all([0, 1].map((t) => tasks.chiefs[t]!.emitWithAck('params:snapshot', { chief: chiefCredential(keys, 1, 'params:snapshot', jobId), jobId })));
         const perTask = snaps.map((snap) => {
           if (!snap.ok) throw new Error(snap.message);
           expect(snap.version).toBe(PUSHES);

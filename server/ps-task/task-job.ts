@@ -4,8 +4,9 @@
  * in the job's codec, finite values). The task keeps its own version of the job (the
  * pushes it applied), so staleness is per task: a worker's base version is the one it
  * pulled from this task. Pushes apply as they come (async Downpour, or staleness-aware:
- * the learning rate over each push's staleness here); round-based modes
- * and the norm bound (which needs the whole gradient's norm) are the chief's, later.
+ * the learning rate over each push's staleness here), or in a round mode are held for
+ * the open round until the chief closes it (task-round.ts). The norm bound (which needs
+ * the whole gradient's norm) is the chief's, later.
  */
 import type { z } from 'zod';
 import { codecOf } from '../../shared/codec.js';
@@ -24,6 +25,7 @@ import { checkStaleness } from '../params/staleness-policy.js';
 import type { PartContent, PartSource } from './checkpoint-parts.js';
 import type { jobCreateSchema } from './schemas.js';
 import { decodeSliceValues, encodeSnapshot } from './slice-payload.js';
+import { TaskRound } from './task-round.js';
 
 export type JobCreate = z.output<typeof jobCreateSchema>;
 
@@ -40,6 +42,8 @@ export class TaskJob {
     private readonly stalenessAware: boolean,
     private readonly store: ParameterStore,
     private readonly gate: GradientGate,
+    /** A round mode's open round (sync, local); null: pushes apply as they come. */
+    readonly round: TaskRound | null,
     /** The chief's step when it gave these values (kept for a re-attaching chief). */
     private baseStep: number,
   ) {}
@@ -68,7 +72,8 @@ export class TaskJob {
     }
     // The norm bound judges a whole gradient: a task sees only its slices of one, so it is the chief's to apply.
     const gate = new GradientGate(store, codecOf(req), 0, null);
-    return new TaskJob(req.jobId, req.task, req.maxStaleness, req.stalenessAware ?? false, store, gate, req.baseStep ?? 0);
+    const round = req.rounds ? new TaskRound(store, req.rounds) : null;
+    return new TaskJob(req.jobId, req.task, req.maxStaleness, req.stalenessAware ?? false, store, gate, round, req.baseStep ?? 0);
   }
 
   get version(): number {
@@ -84,12 +89,23 @@ export class TaskJob {
 
   /** `workerId`'s push (its ticket's worker): staleness against this task's version, then the gate, then one optimizer step over this task's slices. */
   push(workerId: string, baseVersion: number, manifest: UncheckedManifest, data: ArrayBuffer | Uint8Array): Result<PushAccepted> {
+    if (this.round) return this.holdForRound(this.round, workerId, baseVersion, manifest, data);
     const fresh = checkStaleness(this.store.version, baseVersion, this.maxStaleness);
     if ('ok' in fresh) return fresh;
     const gradient = this.gate.check({ manifest, data, batches: 1 }, workerId);
     if ('ok' in gradient) return gradient;
     const lrScale = this.stalenessAware ? 1 / Math.max(1, fresh.staleness) : 1;
     return ok({ version: this.store.apply(gradient, lrScale), staleness: fresh.staleness });
+  }
+
+  /** A round mode's push: checked, then held for the open round (its version, which the answer names) until the chief closes it. */
+  private holdForRound(round: TaskRound, workerId: string, baseVersion: number, manifest: UncheckedManifest, data: ArrayBuffer | Uint8Array): Result<PushAccepted> {
+    const late = round.admit(baseVersion);
+    if (late) return late;
+    const gradient = this.gate.check({ manifest, data, batches: 1 }, workerId);
+    if ('ok' in gradient) return gradient;
+    round.hold(workerId, gradient);
+    return ok({ version: round.round, staleness: 0 });
   }
 
   snapshot(): PsSliceSnapshot {
@@ -133,6 +149,8 @@ export class TaskJob {
     }
     this.store.restore({ version: part.version, applies: part.applies, tensors: part.slices });
     this.baseStep = baseStep;
+    // Pushes held for a round of the state just replaced belong to no round of this one.
+    this.round?.drop();
     return ok({ version: this.store.version });
   }
 

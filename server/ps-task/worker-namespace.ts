@@ -12,7 +12,7 @@ import { ErrorCode } from '../../shared/errors.js';
 import { formatIssues } from '../../shared/job-spec.js';
 import type { PsServerEvents, PsWorkerEvents } from '../../shared/ps-protocol.js';
 import { fail, ok, type Result } from '../../shared/result.js';
-import { signReceipt } from '../cluster/push-receipts.js';
+import { signReceipt, signRoundReceipt } from '../cluster/push-receipts.js';
 import { verifyTicket } from '../cluster/tickets.js';
 import { respond } from '../worker/respond.js';
 import { guardSocket, type SocketGuardOptions } from '../worker/socket-guard.js';
@@ -57,8 +57,10 @@ export function attachPsWorkerNamespace(nsp: PsWorkerNamespace, state: PsTaskSta
         if (busy) return busy;
         const apply = () => {
           const r = job.push(worker, push.baseVersion, push.manifest, push.data);
-          // The worker shows the chief this receipt to be credited: only this task can make it.
-          return r.ok ? ok({ ...r, receipt: signReceipt(state.keys, { task: job.task, job: push.jobId, worker, version: r.version }) }) : r;
+          if (!r.ok) return r;
+          // The worker shows the chief this receipt to be credited: only this task can make it. In a round mode it says the push is held for round `version`.
+          const who = { task: job.task, job: push.jobId, worker };
+          return ok({ ...r, receipt: job.round ? signRoundReceipt(state.keys, { ...who, round: r.version }) : signReceipt(state.keys, { ...who, version: r.version }) });
         };
         if (!job.held) {
           try {

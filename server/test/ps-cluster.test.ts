@@ -54,7 +54,7 @@ describe('a coordinator with 2 ps tasks', () => {
   });
 
   it('refuses what does not work across tasks yet, with a code', async () => {
-    for (const spec of [{ mode: 'sync' }, { mode: 'local' }, { codec: 'topk' }, { normBound: 10 }, { directionThreshold: 0 }, { stages: 2 }]) {
+    for (const spec of [{ mode: 'sync', aggregation: 'multi-krum' }, { normBound: 10 }, { directionThreshold: 0 }, { stages: 2 }]) {
       const r = await run.coordinator.createJob({ model: 'mlp', normBound: 0, directionThreshold: null, ...spec }, { start: false });
       expect(r, JSON.stringify(spec)).toMatchObject({ ok: false, code: ErrorCode.PS_UNSUPPORTED });
     }

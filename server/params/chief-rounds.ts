@@ -1,0 +1,177 @@
+/**
+ * Sync and local rounds of a job on ps tasks, as the chief owns them. The chief decides
+ * what the in-process barrier (server/consistency/sync-barrier.ts) decides, with the
+ * same rules: a round opens at its first push, waits for the workers assigned then
+ * (all but `backupWorkers` of them, none that left without pushing), and closes with
+ * what it has `roundTimeoutMs` after it opened. The gradients are not here: each task
+ * holds its slices of every push (server/ps-task/task-round.ts), and a worker's notice
+ * joins the round only with every task's receipt that it holds that push for this round.
+ *
+ * Closing sends every task `round:close {round, members}` (the workers whose notices
+ * joined), fenced by the chief's credential like every control message. Each task
+ * combines those members' slices with the job's rule and applies once; the round is
+ * closed when every task has closed it, and only then are the held answers given, so a
+ * worker pulls the round's result from every task. A push for a closed (or closing)
+ * round is LATE; a second notice for the open round ALREADY_PUSHED.
+ */
+import { ErrorCode } from '../../shared/errors.js';
+import type { PushAccepted } from '../../shared/protocol.js';
+import { fail, ok, type Failure, type Result } from '../../shared/result.js';
+import type { Clock, Timer } from '../clock.js';
+import { createLogger } from '../logger.js';
+
+const log = createLogger('chief-rounds');
+
+export interface ChiefRoundsOptions {
+  /** The round closes once all but this many of its workers pushed. */
+  backupWorkers: number;
+  /** A round holding at least one push closes with what it has after this long. */
+  roundTimeoutMs: number;
+}
+
+export interface ChiefRoundsContext {
+  clock: Clock;
+  /** The job's assigned workers right now (a round's quorum is taken from them when it opens). */
+  activeWorkers: () => ReadonlySet<string>;
+  /** Closes round `round` on every task with `members`; resolves when every task has answered. */
+  closeOnTasks: (round: number, members: string[]) => Promise<Result>;
+}
+
+interface OpenRound {
+  round: number;
+  expected: Set<string>;
+  /** Workers whose notices joined, in order. */
+  pushed: Set<string>;
+  acks: ((r: Result<PushAccepted>) => void)[];
+  timer: Timer;
+  deadlinePassed: boolean;
+}
+
+export class ChiefRounds {
+  rounds = 0;
+  /** Rounds that closed on their deadline rather than their quorum. */
+  timedOut = 0;
+  /** The open round's number: every task's version of the job. */
+  private next = 0;
+  private open: OpenRound | null = null;
+  /** The close on the tasks under way, if any (its pushes are answered when it ends). */
+  private closing: Promise<void> | null = null;
+  /** A checkpoint cut is being taken: a round that comes due waits, so every task's part is at one round. */
+  private cutting = false;
+
+  constructor(
+    private readonly ctx: ChiefRoundsContext,
+    private readonly options: ChiefRoundsOptions,
+    /** Counts a closed round (the job's global step) and gives the version its answers carry. */
+    private readonly onClosed: () => number,
+  ) {}
+
+  /** The round a push must be held for (the tasks' version). */
+  get round(): number {
+    return this.next;
+  }
+
+  /**
+   * `workerId`'s push, which every task holds for `round`: joins the open round and is
+   * answered when it closes; refused at once when it cannot join.
+   */
+  join(workerId: string, round: number): Failure | Promise<Result<PushAccepted>> {
+    if (round < this.next || (this.closing && round === this.next)) return fail(ErrorCode.LATE, `Round ${round} has closed: pull and compute on the next`);
+    if (round > this.next || this.closing) return fail(ErrorCode.FUTURE_VERSION, `Round ${round} is not open yet (round ${this.next} is)`);
+    if (this.open?.pushed.has(workerId)) return fail(ErrorCode.ALREADY_PUSHED, `This worker already pushed for round ${round}`);
+    const open = this.open ?? this.openRound();
+    open.pushed.add(workerId);
+    const answer = new Promise<Result<PushAccepted>>((resolve) => open.acks.push(resolve));
+    this.closeIfDue();
+    return answer;
+  }
+
+  /** A worker left the job, or a task refused its push: the open round stops waiting for it (a push that joined stays). */
+  leave(workerId: string): void {
+    const open = this.open;
+    if (!open || open.pushed.has(workerId)) return;
+    open.expected.delete(workerId);
+    this.closeIfDue();
+  }
+
+  /** The job stopped: the open round is dropped and its held answers refused. The tasks drop their held pushes at their next close or re-creation. */
+  halt(reason: Failure): void {
+    const open = this.open;
+    if (!open) return;
+    this.ctx.clock.clear(open.timer);
+    this.open = null;
+    for (const ack of open.acks) ack(reason);
+  }
+
+  /** The tasks' slices were re-created or loaded (a restore): their versions, and so the rounds, start again at `round`. */
+  restart(reason: Failure, round = 0): void {
+    this.halt(reason);
+    this.next = round;
+  }
+
+  /**
+   * Runs `cut` (a checkpoint's parts written on every task) with no round closing
+   * meanwhile: it waits for a close under way, and a round that comes due during the
+   * cut closes after it, so every task's part is at the same round.
+   */
+  async whileNoClose<T>(cut: () => Promise<T>): Promise<T> {
+    while (this.closing) await this.closing;
+    this.cutting = true;
+    try {
+      return await cut();
+    } finally {
+      this.cutting = false;
+      this.closeIfDue();
+    }
+  }
+
+  /** Workers of the open round that have neither pushed nor left. */
+  get waitingFor(): number {
+    const open = this.open;
+    if (!open) return 0;
+    let n = 0;
+    for (const w of open.expected) if (!open.pushed.has(w)) n += 1;
+    return n;
+  }
+
+  private openRound(): OpenRound {
+    const open: OpenRound = {
+      round: this.next,
+      expected: new Set(this.ctx.activeWorkers()),
+      pushed: new Set(),
+      acks: [],
+      timer: this.ctx.clock.setTimeout(() => {
+        open.deadlinePassed = true;
+        this.closeIfDue();
+      }, this.options.roundTimeoutMs),
+      deadlinePassed: false,
+    };
+    this.open = open;
+    return open;
+  }
+
+  private closeIfDue(): void {
+    const open = this.open;
+    if (!open || this.closing || this.cutting || open.pushed.size === 0) return;
+    const quorum = this.waitingFor <= this.options.backupWorkers;
+    if (!quorum && !open.deadlinePassed) return;
+    if (!quorum) this.timedOut += 1;
+    this.closing = this.close(open).finally(() => (this.closing = null));
+  }
+
+  private async close(open: OpenRound): Promise<void> {
+    this.ctx.clock.clear(open.timer);
+    this.open = null;
+    const closed = await this.ctx.closeOnTasks(open.round, [...open.pushed]);
+    if (!closed.ok) {
+      // A task that could not close leaves the tasks' versions apart: the job cannot go on until they are re-created (a restore).
+      log.error('a ps task did not close a round', { round: open.round, code: closed.code, message: closed.message });
+      for (const ack of open.acks) ack(closed);
+      return;
+    }
+    this.next = open.round + 1;
+    this.rounds += 1;
+    const version = this.onClosed();
+    for (const ack of open.acks) ack(ok({ version, staleness: 0 }));
+  }
+}
