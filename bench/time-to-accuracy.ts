@@ -42,7 +42,7 @@ async function run(opts: Options): Promise<void> {
     tasks = await startLocalPsTasks({ tasks: opts.ps, dataDir, logLevel: 'warn' });
     const token = resolveClusterToken({ dataDir });
     if (!token.ok) throw new Error(`${token.code}: ${token.message}`);
-    cluster = { endpoints: tasks.endpoints, token: token.token };
+    cluster = { endpoints: [...tasks.endpoints], token: token.token, supervisor: tasks };
   }
   // No data dir for the coordinator, as before: both rows keep jobs in memory (the tasks read their token from dataDir).
   const coordinator = createCoordinator({ cluster });
