@@ -3,7 +3,12 @@
  * (MNIST, cnn, async Downpour, Adagrad, topk-packed with pull deltas; --codec fp32 for
  * the old default) trains on N local headless Chromium workers
  * until the coordinator's test-set evaluation reaches the target accuracy.
+ * With `--ps N` the parameters live on N local ps task processes, and the job is the one
+ * `npm start -- --ps N` creates (server/main.ts: fp32, without the whole-gradient defences).
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { integer, number } from '../server/cli-args.js';
 import { CODEC_IDS } from '../shared/codec.js';
@@ -13,6 +18,8 @@ import { launchWorkers } from '../farm/fleet.js';
 import { buildClientIfNeeded } from '../server/build-client.js';
 import { createCoordinator } from '../server/coordinator.js';
 import { setLogLevel } from '../server/logger.js';
+import { resolveClusterToken } from '../server/cluster/cluster-token.js';
+import { startLocalPsTasks, type LocalPsTasks } from '../server/cluster/local-ps-tasks.js';
 
 interface Options {
   model: string;
@@ -21,14 +28,27 @@ interface Options {
   target: number;
   evalInterval: number;
   timeout: number;
+  ps: number;
 }
 
 
 async function run(opts: Options): Promise<void> {
   setLogLevel('warn');
   await buildClientIfNeeded();
-  const coordinator = createCoordinator();
-  const created = await coordinator.createJob({ name: `MNIST ${opts.model}`, model: opts.model, evalIntervalSeconds: opts.evalInterval, ...builtinJobWire(opts.codec) });
+  const dataDir = mkdtempSync(join(tmpdir(), 'downpour-tta-'));
+  let tasks: LocalPsTasks | null = null;
+  let cluster;
+  if (opts.ps > 0) {
+    tasks = await startLocalPsTasks({ tasks: opts.ps, dataDir, logLevel: 'warn' });
+    const token = resolveClusterToken({ dataDir });
+    if (!token.ok) throw new Error(`${token.code}: ${token.message}`);
+    cluster = { endpoints: [...tasks.endpoints], token: token.token, supervisor: tasks };
+  }
+  // No data dir for the coordinator, as before: both rows keep jobs in memory (the tasks read their token from dataDir).
+  const coordinator = createCoordinator({ cluster });
+  // As server/main.ts: on ps tasks the default job pushes fp32, without the whole-gradient defences.
+  const wire = opts.ps > 0 ? { ...builtinJobWire('fp32'), normBound: 0, directionThreshold: null } : builtinJobWire(opts.codec);
+  const created = await coordinator.createJob({ name: `MNIST ${opts.model}`, model: opts.model, evalIntervalSeconds: opts.evalInterval, ...wire });
   if (!created.ok) throw new Error(created.message);
   const job = created.job;
   const { url } = await coordinator.listen(0, '127.0.0.1');
@@ -50,6 +70,8 @@ async function run(opts: Options): Promise<void> {
         bench: 'time-to-accuracy',
         model: opts.model,
         workers: opts.workers,
+        ps: opts.ps,
+        codec: wire.codec,
         backends,
         target: opts.target,
         seconds: Math.round((hit.at - started) / 100) / 10,
@@ -65,6 +87,8 @@ async function run(opts: Options): Promise<void> {
   } finally {
     await fleet.close();
     await coordinator.close();
+    await tasks?.close();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
@@ -77,5 +101,6 @@ export function timeToAccuracyCommand(): Command {
     .option('--target <accuracy>', 'test accuracy to reach', number(0, 1), 0.98)
     .option('--eval-interval <s>', 'seconds between evaluations', number(1, 3600), 5)
     .option('--timeout <s>', 'give up after this many seconds', number(1, 86_400), 1800)
+    .option('--ps <n>', 'keep the parameters on N local ps task processes (0: in the coordinator)', integer(0, 16), 0)
     .action((opts: Options) => run(opts));
 }
