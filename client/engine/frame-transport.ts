@@ -18,6 +18,8 @@ export interface FrameTransport {
   path(): StagePath;
   /** Stops sending and receiving (the replica is gone); idempotent. */
   close(): void;
+  /** Called at most once if the link broke under the stage (frames may be lost): the stage must leave its replica. Optional: the relay never breaks this way. */
+  onFailure?(handler: (reason: string) => void): void;
 }
 
 /** Frames held until a handler is set: a neighbour may start before this stage has pulled its tensors. */

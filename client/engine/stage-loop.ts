@@ -42,6 +42,7 @@ export async function runStage(o: StageLoopOptions): Promise<string | null> {
   let stopped: (reason: Error) => void = () => {};
   const stoppedItself = new Promise<Error>((r) => (stopped = r));
   const runner = new StageRunner(o.job, trainer, o.server, (to, frame) => o.transport.send(to, frame), { pushed: o.pushed, stopped: (reason) => stopped(reason) });
+  o.transport.onFailure?.((reason) => stopped(new StageStopped(reason)));
   const reporter = setInterval(() => o.report(runner.report(o.transport.path())), STAGE_REPORT_MS);
   try {
     await runner.pull();
