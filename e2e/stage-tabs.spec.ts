@@ -3,8 +3,9 @@
  * replica of the mlp split in 2 stages and train it to ≥ 95 % test accuracy, each tab
  * running its stage (stage-loop.ts) in its engine's Web Worker on wasm; activations and
  * their gradients go tab to tab over a WebRTC data channel (the path the job API shows),
- * or through the coordinator's relay when the page is told not to link by WebRTC. A
- * third tab joining waits for a replica (the mlp's replica needs 2 tabs).
+ * or through the coordinator's relay when a neighbour does not link by WebRTC. A third
+ * tab joining waits for a replica (the mlp's replica needs 2 tabs), and forms one with
+ * the tab left behind when a stage pauses.
  */
 import { expect, test, type BrowserContext } from '@playwright/test';
 import type { StagePath } from '../shared/replica-protocol.js';
@@ -62,7 +63,21 @@ test('two tabs, one replica of the mlp in 2 stages linked by WebRTC, train it to
   const third = await openWorker(context, run.url, { autostart: '1', backend: 'wasm' });
   await expect.poll(async () => (await third.status()).state).toBe('waiting-for-replica');
   await expect(third.page.locator('#notice')).toContainText('waiting for enough of them to form a model replica');
-  expect((await (await fetch(`${run.url}/api/jobs/${run.job.id}`)).json() as JobDetail).replicas!.waiting).toEqual([(await third.status()).workerId]);
+  const thirdId = (await third.status()).workerId!;
+  expect(((await (await fetch(`${run.url}/api/jobs/${run.job.id}`)).json()) as JobDetail).replicas!.waiting).toEqual([thirdId]);
+  // A stage that pauses leaves its replica (its neighbour cannot go on without it): r1 dissolves, and the tab
+  // left in it forms a new replica with the one that waited.
+  const [paused, kept] = tabs as [WorkerPage, WorkerPage];
+  await paused.page.click('#pause');
+  await expect.poll(async () => (await paused.status()).state).toBe('paused');
+  const keptId = (await kept.status()).workerId!;
+  await expect
+    .poll(async () => {
+      const replicas = ((await (await fetch(`${run.url}/api/jobs/${run.job.id}`)).json()) as JobDetail).replicas!;
+      return { formed: replicas.replicas.map((r) => r.stages.map((st) => st.workerId).sort()), waiting: replicas.waiting };
+    }, { timeout: 60_000 })
+    .toEqual({ formed: [[keptId, thirdId].sort()], waiting: [] });
+  await expect.poll(async () => (await third.status()).stage?.replicaId, { timeout: 60_000 }).toBe('r2');
   await closeAndCheck([...tabs, third]);
 });
 

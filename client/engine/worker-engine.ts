@@ -75,6 +75,8 @@ export class WorkerEngine {
   private assignmentChanged: (() => void)[] = [];
   /** The transport of the stage the tab was last given: built when the job:assign comes, so no early frame is lost. */
   private stageLink: { replicaId: string; transport: FrameTransport } | null = null;
+  /** pause() disconnected the socket to leave a replica; start() connects it again. */
+  private leftToPause = false;
   private selectedFor: string | null = null;
   private readonly throughput = new Throughput();
   private everConnected = false;
@@ -110,6 +112,10 @@ export class WorkerEngine {
   /** Starts training, or resumes after pause(). */
   start(): void {
     this.running = true;
+    if (this.leftToPause) {
+      this.leftToPause = false;
+      this.socket?.connect();
+    }
     if (this.resume) {
       this.resume();
       this.resume = null;
@@ -122,6 +128,12 @@ export class WorkerEngine {
   pause(): void {
     this.running = false;
     this.throughput.reset();
+    // A stage cannot stop between mini-batches on its own: its neighbours would wait for it. It leaves its replica
+    // (its socket goes, which dissolves it) and joins again on start().
+    if (this.status.stage && this.socket?.connected) {
+      this.leftToPause = true;
+      this.socket.disconnect();
+    }
     this.update({ state: 'paused', examplesPerSecond: 0 });
   }
 
@@ -162,8 +174,9 @@ export class WorkerEngine {
         backoff = 500;
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
-        // A lost connection is not the volunteer's problem to solve: socket.io retries.
-        if (!socket.connected) this.update({ state: 'offline', message: 'Connection to the coordinator lost; reconnecting…', examplesPerSecond: 0 });
+        // A lost connection is not the volunteer's problem to solve: socket.io retries. A stage paused by leaving stays paused.
+        if (this.leftToPause) this.update({ state: 'paused', examplesPerSecond: 0 });
+        else if (!socket.connected) this.update({ state: 'offline', message: 'Connection to the coordinator lost; reconnecting…', examplesPerSecond: 0 });
         else this.update({ state: 'error', message });
         await sleep(backoff);
         backoff = Math.min(backoff * 2, 10_000);
