@@ -5,7 +5,9 @@
  * trained data-parallel by as many workers (bench/node-worker.ts). After a warm-up,
  * over --seconds: examples/s, each stage's bubble (1 − busy ÷ wall: the time it waited
  * for its neighbours), and the bytes crossing each boundary per example, both ways.
- * GPipe's bound for the bubble is (K − 1)/(M + K − 1).
+ * GPipe's bound for the bubble is (K − 1)/(M + K − 1). Last, one browser run: two
+ * Chromium tabs as the 2 stages of one replica, linked by WebRTC (bench/pipeline-browser.ts;
+ * `--no-browser` skips it).
  *
  * `npm run bench -- pipeline [--model mlp] [--microbatches 4] [--seconds 20]`: a line
  * per run on stderr, one JSON line last:
@@ -19,6 +21,7 @@ import type { ModelPresetName } from '../shared/job-spec.js';
 import { startCoordinator } from '../test-support/coordinator.js';
 import type { StageWorkerMessage, StageWorkerProgress } from './node-stage-worker.js';
 import { WorkerPool } from './worker-pool.js';
+import { browserStaged } from './pipeline-browser.js';
 
 const STAGE_WORKER_FILE = fileURLToPath(new URL('./node-stage-worker.ts', import.meta.url));
 /** Until every stage has computed this long, the pipeline is still warming up (tfjs sets up its kernels on first use). */
@@ -29,7 +32,7 @@ interface Result {
   replicas: number;
   stages: number;
   microbatches: number;
-  path: 'relay' | 'data-parallel';
+  path: 'relay' | 'webrtc' | 'data-parallel';
   examples_per_s: number;
   /** Mean over the stages of 1 − busy ÷ wall (null for data parallelism). */
   bubble: number | null;
@@ -136,7 +139,8 @@ export function pipelineCommand(): Command {
     .addOption(new Option('--model <preset>', 'model preset (mlp-large needs ps tasks, which the single-process coordinator lacks)').choices(['mlp', 'cnn']).default('mlp'))
     .option('--microbatches <m>', 'micro-batches per mini-batch (M)', integer(1, 64), 4)
     .option('--seconds <n>', 'measured time per run, after warm-up', integer(5, 600), 20)
-    .action(async (o: { model: ModelPresetName; microbatches: number; seconds: number }) => {
+    .option('--no-browser', 'skip the browser run (two Chromium tabs linked by WebRTC)')
+    .action(async (o: { model: ModelPresetName; microbatches: number; seconds: number; browser: boolean }) => {
       const results: Result[] = [];
       for (const [replicas, stages] of [
         [1, 2],
@@ -151,6 +155,14 @@ export function pipelineCommand(): Command {
       }
       results.push(await dataParallel(o.model, 2, o.seconds));
       process.stderr.write(`[pipeline] ${o.model} 2 data-parallel workers: ${results.at(-1)!.examples_per_s.toFixed(0)} examples/s\n`);
+      if (o.browser) {
+        const r = await browserStaged(o.model, o.microbatches, o.seconds);
+        results.push(r);
+        process.stderr.write(
+          `[pipeline] ${o.model} 1 × 2 stages in 2 Chromium tabs over WebRTC, M = ${o.microbatches}: ${r.examples_per_s.toFixed(0)} examples/s, bubble ${r.bubble.toFixed(2)} ` +
+            `(stages ${r.stage_bubbles.map((b) => b.toFixed(2)).join(', ')}, since the replica formed), ${r.boundary_bytes_per_example?.toFixed(0) ?? '?'} B per example per boundary\n`,
+        );
+      }
       process.stdout.write(`${JSON.stringify({ bench: 'pipeline', results })}\n`);
     });
 }

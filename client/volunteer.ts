@@ -4,7 +4,8 @@
  * lets the person start, pause and throttle it. Training runs in a Web Worker
  * (page/engine-host.ts); this file wires the parts. `?backend=NAME` forces a backend;
  * `?autostart=1` starts at once (local and farm workers, launched by the machine's
- * owner) and is exempt from the one-trainer-per-browser rule.
+ * owner) and is exempt from the one-trainer-per-browser rule. `?webrtc=0` keeps a stage's
+ * frames on the coordinator's relay (for comparing the paths).
  */
 import { BACKENDS, type BackendName } from '../shared/protocol.js';
 import type { JobCard } from '../shared/volunteer-protocol.js';
@@ -27,6 +28,7 @@ const params = new URLSearchParams(location.search);
 const requested = params.get('backend');
 const forcedBackend = (BACKENDS as readonly string[]).includes(requested ?? '') ? (requested as BackendName) : null;
 const autostart = params.get('autostart') === '1';
+const webrtc = params.get('webrtc') !== '0';
 /** The job card and the lasting totals are fetched again this often. */
 const REFRESH_MS = 30_000;
 
@@ -83,6 +85,7 @@ const host = new EngineHost({
   duty: prefs.duty,
   dataCapMbPerHour: prefs.dataCapMbPerHour,
   volunteerId: me,
+  webrtc,
   onStatus: (s) => {
     jobWatch.observe(s);
     renderTimer ??= setTimeout(paint, RENDER_MS);

@@ -21,6 +21,9 @@ export const CHROMIUM_ARGS = [
   // WebGPU in headless Chromium; without a GPU it is SwiftShader, which the worker
   // never picks by itself but `?backend=webgpu` may force.
   '--enable-unsafe-webgpu',
+  // Host ICE candidates as IP addresses, not mDNS .local names, which need a responder the
+  // machine may not run: two tabs linking their pipeline stages by WebRTC on one machine or LAN.
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
 ];
 
 export class ChromiumNotFoundError extends Error {

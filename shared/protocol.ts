@@ -8,7 +8,7 @@ import type { CodecId, TensorManifest } from './codec.js';
 import type { JobSpec } from './job-spec.js';
 import type { ConsistencyModeName, WorkerFieldsOf } from './modes.js';
 import type { DeltaManifest } from './param-delta.js';
-import type { RelayFrameIn, RelayFrameOut, ReplicaAssignment, ReplicaDissolved, ReplicaReport } from './replica-protocol.js';
+import type { PeerCandidateIn, PeerCandidateOut, PeerDescriptionIn, PeerDescriptionOut, RelayFrameIn, RelayFrameOut, ReplicaAssignment, ReplicaDissolved, ReplicaReport } from './replica-protocol.js';
 import type { PsRoute, PsTickets } from './ps-route.js';
 import type { Result } from './result.js';
 import type { TensorSpec } from './tensors.js';
@@ -220,6 +220,10 @@ export interface ClientToServerEvents {
   'relay:frame': (frame: RelayFrameOut, ack?: (r: Result) => void) => void;
   /** A stage's figures so far in its replica: path, bytes per neighbour, busy and wall time. */
   'replica:report': (report: ReplicaReport, ack?: (r: Result) => void) => void;
+  /** WebRTC signalling to a neighbouring stage of the same replica: stage k offers to k + 1, which answers. */
+  'peer:offer': (offer: PeerDescriptionOut, ack?: (r: Result) => void) => void;
+  'peer:answer': (answer: PeerDescriptionOut, ack?: (r: Result) => void) => void;
+  'peer:ice': (ice: PeerCandidateOut, ack?: (r: Result) => void) => void;
 }
 
 export interface ServerToClientEvents {
@@ -229,6 +233,10 @@ export interface ServerToClientEvents {
   'relay:frame': (frame: RelayFrameIn) => void;
   /** This worker's replica is gone: drop the step in flight and wait for a new job:assign. */
   'replica:dissolve': (notice: ReplicaDissolved) => void;
+  /** A neighbouring stage's WebRTC signalling, forwarded. */
+  'peer:offer': (offer: PeerDescriptionIn) => void;
+  'peer:answer': (answer: PeerDescriptionIn) => void;
+  'peer:ice': (ice: PeerCandidateIn) => void;
   /** Fresh ps tickets for the worker's job (on ps tasks), sent before the old ones expire. */
   'ps:tickets': (tickets: PsTickets) => void;
 }

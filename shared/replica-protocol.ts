@@ -46,6 +46,49 @@ export interface ReplicaDissolved {
   reason: string;
 }
 
+/**
+ * WebRTC signalling between two neighbouring stages (`peer:offer`, `peer:answer`,
+ * `peer:ice`), forwarded by the coordinator only within one live replica: stage k offers
+ * to stage k + 1, which answers; candidates go either way.
+ */
+export interface PeerDescriptionOut {
+  replicaId: string;
+  /** The neighbour's worker id. */
+  to: string;
+  /** The session description's SDP text (≤ MAX_SDP_CHARS). */
+  sdp: string;
+}
+
+export interface PeerDescriptionIn {
+  replicaId: string;
+  from: string;
+  sdp: string;
+}
+
+/** An ICE candidate as RTCIceCandidateInit carries it. */
+export interface PeerCandidate {
+  candidate: string;
+  sdpMid: string | null;
+  sdpMLineIndex: number | null;
+}
+
+export interface PeerCandidateOut {
+  replicaId: string;
+  to: string;
+  candidate: PeerCandidate;
+}
+
+export interface PeerCandidateIn {
+  replicaId: string;
+  from: string;
+  candidate: PeerCandidate;
+}
+
+/** The longest SDP the coordinator forwards: one data channel's offer is ~0.5-2 kB. */
+export const MAX_SDP_CHARS = 16 * 1024;
+/** The longest candidate line it forwards. */
+export const MAX_CANDIDATE_CHARS = 1024;
+
 /** How a stage's frames reach its neighbours: a WebRTC data channel, or the coordinator's relay. */
 export type StagePath = 'webrtc' | 'relay';
 

@@ -11,6 +11,7 @@ import type { EngineExchange, EngineToPage, PageToEngine } from './engine-messag
 import { StandaloneExchange } from './standalone-exchange.js';
 import type { EngineStatus } from './status.js';
 import { WorkerEngine } from './worker-engine.js';
+import { PagePeers, PeerTransport } from './peer-transport.js';
 
 // The project compiles with the DOM lib (the webworker lib conflicts with it); the
 // few members used here have the same shape on DedicatedWorkerGlobalScope.
@@ -18,9 +19,12 @@ import { WorkerEngine } from './worker-engine.js';
 /** Status changes come per batch and more; the page needs at most one every STATUS_MS. */
 const STATUS_MS = 16;
 
-function post(message: EngineToPage): void {
-  self.postMessage(message);
+function post(message: EngineToPage, transfer: Transferable[] = []): void {
+  self.postMessage(message, { transfer });
 }
+
+/** The page's peer connections, when it can open them. */
+let peers: PagePeers | null = null;
 
 let lastPost = 0;
 let pending: ReturnType<typeof setTimeout> | null = null;
@@ -72,6 +76,7 @@ let engine: WorkerEngine | null = null;
 function handle(msg: PageToEngine): void {
   switch (msg.type) {
     case 'init':
+      if (msg.webrtc) peers ??= new PagePeers(post);
       engine ??= new WorkerEngine({
         origin: msg.origin,
         forcedBackend: msg.forcedBackend,
@@ -81,6 +86,7 @@ function handle(msg: PageToEngine): void {
         onStatus: postStatus,
         createExchange: exchangeFactory(msg.exchange ?? 'job'),
         volunteerId: msg.volunteerId ?? null,
+        frameTransport: peers ? (socket, job) => new PeerTransport(socket, job, peers!) : undefined,
       });
       postStatus(engine.status);
       return;
@@ -95,6 +101,12 @@ function handle(msg: PageToEngine): void {
       return;
     case 'set-data-cap':
       engine?.setDataCap(msg.mbPerHour);
+      return;
+    case 'peer-signal':
+    case 'peer-opened':
+    case 'peer-frame':
+    case 'peer-closed':
+      peers?.handle(msg);
       return;
     default: {
       const check: never = msg;

@@ -34,9 +34,11 @@ export interface StageServer {
 
 export interface StageEvents {
   /** A push of this stage was answered. */
-  pushed?: (r: Result<PushAccepted>, examples: number) => void;
+  pushed?: (r: Result<PushAccepted>, examples: number, batches: number) => void;
   /** The stage computed for `ms` (a forward, a backward, a loss): its busy time, for its busy fraction. */
   busy?: (ms: number) => void;
+  /** The stage stopped (its replica dissolved, a bad frame, a refusal): the reason, once. */
+  stopped?: (reason: Error) => void;
 }
 
 /** Refusals after which stage 0 drops its lease and leases again (as the data-parallel shard loop does). */
@@ -105,6 +107,7 @@ export class StageRunner {
     this.open.clear();
     this.flushed?.reject(reason);
     this.flushed = null;
+    this.events.stopped?.(reason);
   }
 
   get stopReason(): Error | null {
@@ -247,7 +250,7 @@ export class StageRunner {
       replicaStep: this.step++,
       ...payload,
     });
-    this.events.pushed?.(r, examples);
+    this.events.pushed?.(r, examples, batches);
     if (!r.ok && r.code === 'UNKNOWN_REPLICA') throw new StageStopped(`${r.code}: ${r.message}`);
     this.pushes += 1;
     if (this.pushes % this.job.nFetch === 0) await this.pull();

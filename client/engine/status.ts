@@ -1,10 +1,26 @@
 /** What the engine tells the page (and tests, through window.downpour). */
 import type { AdapterInfo, BackendName } from '../../shared/protocol.js';
+import type { StagePath } from '../../shared/replica-protocol.js';
+
+/** This tab's part of a model replica (a job split into stages). */
+export interface StageStatus {
+  replicaId: string;
+  /** 0 … of − 1. */
+  stage: number;
+  of: number;
+  /** Its layers, [from, to) of the model's. */
+  from: number;
+  to: number;
+  /** How its frames travel to its neighbours. */
+  path: StagePath;
+}
 
 export type EngineState =
   | 'stopped'
   | 'connecting'
   | 'waiting-for-job'
+  /** The job splits its model over several tabs: this one waits for enough others to form a replica. */
+  | 'waiting-for-replica'
   | 'selecting-backend'
   | 'training'
   | 'paused'
@@ -51,6 +67,8 @@ export interface EngineStatus {
   heldByDataCap: boolean;
   /** What the throttle saw of the last batch (duty-cycle.ts): its work and the smoothed exchange round trip, ms. */
   throttle: { workMs: number; roundTripMs: number };
+  /** Its stage of a model replica; null when it trains the whole model (or waits for a replica). */
+  stage: StageStatus | null;
 }
 
 export function initialStatus(): EngineStatus {
@@ -83,5 +101,6 @@ export function initialStatus(): EngineStatus {
     dataCapMbPerHour: null,
     heldByDataCap: false,
     throttle: { workMs: 0, roundTripMs: 0 },
+    stage: null,
   };
 }

@@ -24,6 +24,9 @@ import { Throughput } from './throughput.js';
 import { meterSocket, TrafficMeter } from './traffic-meter.js';
 import { transportFor, type WorkerTransport } from './ps-transport.js';
 import { psTicketsSchema } from '../../shared/ps-route.js';
+import type { FrameTransport } from './frame-transport.js';
+import { RelayTransport } from './relay-transport.js';
+import { runStage } from './stage-loop.js';
 
 export interface EngineOptions {
   /** Coordinator origin, e.g. http://host:3000 (a worker's own location is its script). */
@@ -40,6 +43,8 @@ export interface EngineOptions {
   createExchange?: ExchangeFactory;
   /** The browser's lasting anonymous volunteer id, sent in the hello. Default: none. */
   volunteerId?: string | null;
+  /** Builds a stage's frame transport when a job:assign gives the tab a stage. Default: the coordinator's relay. */
+  frameTransport?: (socket: WorkerSocket, job: JobAssignment) => FrameTransport;
 }
 
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -66,6 +71,12 @@ export class WorkerEngine {
   private resume: (() => void) | null = null;
   private assignment: { job: JobAssignment | null; seq: number } = { job: null, seq: 0 };
   private assignmentWaiter: (() => void) | null = null;
+  /** Resolved (and emptied) whenever the assignment changes or the socket drops. */
+  private assignmentChanged: (() => void)[] = [];
+  /** The transport of the stage the tab was last given: built when the job:assign comes, so no early frame is lost. */
+  private stageLink: { replicaId: string; transport: FrameTransport } | null = null;
+  /** pause() disconnected the socket to leave a replica; start() connects it again. */
+  private leftToPause = false;
   private selectedFor: string | null = null;
   private readonly throughput = new Throughput();
   private everConnected = false;
@@ -101,6 +112,10 @@ export class WorkerEngine {
   /** Starts training, or resumes after pause(). */
   start(): void {
     this.running = true;
+    if (this.leftToPause) {
+      this.leftToPause = false;
+      this.socket?.connect();
+    }
     if (this.resume) {
       this.resume();
       this.resume = null;
@@ -113,6 +128,12 @@ export class WorkerEngine {
   pause(): void {
     this.running = false;
     this.throughput.reset();
+    // A stage cannot stop between mini-batches on its own: its neighbours would wait for it. It leaves its replica
+    // (its socket goes, which dissolves it) and joins again on start().
+    if (this.status.stage && this.socket?.connected) {
+      this.leftToPause = true;
+      this.socket.disconnect();
+    }
     this.update({ state: 'paused', examplesPerSecond: 0 });
   }
 
@@ -125,16 +146,21 @@ export class WorkerEngine {
     const socket = connectWorker(this.opts.origin);
     meterSocket(socket, this.meter);
     this.socket = socket;
-    socket.on('job:assign', (job) => {
-      this.assignment = { job, seq: this.assignment.seq + 1 };
-      this.assignmentWaiter?.();
+    socket.on('job:assign', (job) => this.assign(socket, job));
+    socket.on('replica:dissolve', (notice) => {
+      // Its replica is gone: the tab waits for the next one (a job:assign with its new stage follows).
+      const job = this.assignment.job;
+      if (job?.replica?.replicaId === notice.replicaId) this.assign(socket, { ...job, replica: null });
     });
     socket.on('ps:tickets', (tickets) => {
       // Validated like every message: a malformed renewal is dropped, and the next one (or a re-assignment) follows.
       const checked = psTicketsSchema.safeParse(tickets);
       if (checked.success) this.transport?.renew(checked.data);
     });
-    socket.on('disconnect', () => this.assignmentWaiter?.());
+    socket.on('disconnect', () => {
+      this.assignmentWaiter?.();
+      this.changedAssignment();
+    });
     socket.on('connect', () => (this.everConnected = true));
     socket.on('connect_error', () => {
       if (this.running) this.update({ state: 'offline', message: 'The coordinator cannot be reached; retrying…' });
@@ -148,8 +174,9 @@ export class WorkerEngine {
         backoff = 500;
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
-        // A lost connection is not the volunteer's problem to solve: socket.io retries.
-        if (!socket.connected) this.update({ state: 'offline', message: 'Connection to the coordinator lost; reconnecting…', examplesPerSecond: 0 });
+        // A lost connection is not the volunteer's problem to solve: socket.io retries. A stage paused by leaving stays paused.
+        if (this.leftToPause) this.update({ state: 'paused', examplesPerSecond: 0 });
+        else if (!socket.connected) this.update({ state: 'offline', message: 'Connection to the coordinator lost; reconnecting…', examplesPerSecond: 0 });
         else this.update({ state: 'error', message });
         await sleep(backoff);
         backoff = Math.min(backoff * 2, 10_000);
@@ -198,7 +225,7 @@ export class WorkerEngine {
         volunteerId: this.opts.volunteerId ?? null,
       }),
     );
-    this.assignment = { job: hello.job, seq: this.assignment.seq + 1 };
+    this.assign(socket, hello.job);
     this.update({ workerId: hello.workerId, message: null });
     for (;;) {
       const { job, seq } = this.assignment;
@@ -209,18 +236,96 @@ export class WorkerEngine {
         this.assignmentWaiter = null;
         continue;
       }
+      if (job.stages > 1 && !job.replica) {
+        this.update({ state: 'waiting-for-replica', jobId: job.jobId, jobName: job.name, jobDescription: job.description || null, examplesPerSecond: 0, stage: null });
+        await new Promise<void>((r) => (this.assignmentWaiter = r));
+        this.assignmentWaiter = null;
+        continue;
+      }
       this.update({ jobId: job.jobId, jobName: job.name, jobDescription: job.description || null });
-      await this.trainJob(socket, job, seq);
+      if (job.replica) await this.trainStage(socket, job, seq);
+      else await this.trainJob(socket, job, seq);
+    }
+  }
+
+  /** A new assignment (hello, job:assign, or its replica dissolved): a stage's transport is built at once, the old one closed. */
+  private assign(socket: WorkerSocket, job: JobAssignment | null): void {
+    this.assignment = { job, seq: this.assignment.seq + 1 };
+    const replicaId = job?.replica?.replicaId ?? null;
+    if (this.stageLink && this.stageLink.replicaId !== replicaId) {
+      this.stageLink.transport.close();
+      this.stageLink = null;
+    }
+    if (job?.replica && !this.stageLink) {
+      this.stageLink = { replicaId: job.replica.replicaId, transport: (this.opts.frameTransport ?? ((s, j) => new RelayTransport(s, j.replica!.replicaId)))(socket, job) };
+    }
+    this.assignmentWaiter?.();
+    this.changedAssignment();
+  }
+
+  private changedAssignment(): void {
+    for (const resolve of this.assignmentChanged.splice(0)) resolve();
+  }
+
+  private async selectFor(job: JobAssignment): Promise<void> {
+    if (this.selectedFor === job.jobId) return;
+    this.update({ state: 'selecting-backend' });
+    const sel = await selectBackend(job, this.opts.forcedBackend, (m) => this.update({ message: m }), this.opts.backendCache ?? NO_BACKEND_CACHE);
+    this.selectedFor = job.jobId;
+    this.update({ backend: sel.backend, adapter: sel.adapter, webgpuUnavailable: sel.webgpuUnavailable, measured: sel.measured, message: null });
+  }
+
+  /** The tab's stage of a model replica (stage-loop.ts), until its assignment changes. */
+  private async trainStage(socket: WorkerSocket, job: JobAssignment, seq: number): Promise<void> {
+    const replica = job.replica!;
+    const link = this.stageLink;
+    if (!link || link.replicaId !== replica.replicaId) return; // already replaced: the loop reads the new assignment
+    const stillAssigned = () => this.assignment.seq === seq && socket.connected;
+    const unassigned = new Promise<void>((r) => (stillAssigned() ? this.assignmentChanged.push(r) : r()));
+    await this.selectFor(job);
+    if (!stillAssigned()) return;
+    const stage = { replicaId: replica.replicaId, stage: replica.stage, of: replica.of, from: replica.from, to: replica.to, path: link.transport.path() };
+    this.update({ state: 'training', stage });
+    const paths = setInterval(() => {
+      const path = link.transport.path();
+      if (this.status.stage && this.status.stage.path !== path) this.update({ stage: { ...this.status.stage, path } });
+    }, TRAFFIC_INTERVAL_MS);
+    try {
+      const stoppedBecause = await runStage({
+        job,
+        transport: link.transport,
+        server: {
+          pull: (req) => this.live(socket).emitWithAck('params:pull', req),
+          push: (p) => this.slots.push(p, { ask: (req) => this.live(socket).emitWithAck('grads:slot', req), send: (q) => this.live(socket).emitWithAck('grads:push', q) }),
+          lease: () => this.live(socket).emitWithAck('shard:lease', { jobId: job.jobId }),
+          complete: (leaseId) => this.live(socket).emitWithAck('shard:complete', { jobId: job.jobId, leaseId }),
+          fetchShard: (url) => fetchShard(new URL(url, this.opts.origin).toString(), { meter: this.meter }),
+        },
+        stillAssigned,
+        unassigned,
+        report: (r) => {
+          if (socket.connected) socket.emit('replica:report', r);
+        },
+        pushed: (r, examples, batches) => {
+          this.recordPush(r, examples);
+          if (r.ok) this.throughput.add(examples);
+          this.update({ batches: this.status.batches + batches, examplesPerSecond: this.throughput.perSecond(), numTensors: tf.memory().numTensors, ...this.traffic() });
+        },
+        noShardRetryMs: NO_SHARD_RETRY_MS,
+      });
+      if (stoppedBecause !== null && stillAssigned()) {
+        // Its neighbours would wait for it forever: leaving (and joining again) dissolves the replica; the next session says hello.
+        this.update({ message: `Left model replica ${replica.replicaId}: ${stoppedBecause}` });
+        socket.disconnect().connect();
+      }
+    } finally {
+      clearInterval(paths);
+      this.update({ stage: null });
     }
   }
 
   private async trainJob(socket: WorkerSocket, job: JobAssignment, seq: number): Promise<void> {
-    if (this.selectedFor !== job.jobId) {
-      this.update({ state: 'selecting-backend' });
-      const sel = await selectBackend(job, this.opts.forcedBackend, (m) => this.update({ message: m }), this.opts.backendCache ?? NO_BACKEND_CACHE);
-      this.selectedFor = job.jobId;
-      this.update({ backend: sel.backend, adapter: sel.adapter, webgpuUnavailable: sel.webgpuUnavailable, measured: sel.measured, message: null });
-    }
+    await this.selectFor(job);
     const trainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
     this.pacer.duty.forgetFullSpeed();
     const stillAssigned = () => this.assignment.seq === seq && socket.connected;

@@ -7,6 +7,7 @@ import type { BackendName } from '../../shared/protocol.js';
 import { BACKEND_CACHE_PREFIX } from '../engine/backend-cache.js';
 import type { DutyCycle, EngineExchange, EngineToPage, PageToEngine } from '../engine/engine-messages.js';
 import { initialStatus, type EngineStatus } from '../engine/status.js';
+import { canLinkPeers, PeerLinks } from './peer-links.js';
 
 export interface EngineHostOptions {
   forcedBackend: BackendName | null;
@@ -22,6 +23,8 @@ export interface EngineHostOptions {
   onLocalLoss?(loss: number, steps: number): void;
   /** The browser's lasting anonymous volunteer id (page/volunteer-id.ts). Default: none. */
   volunteerId?: string | null;
+  /** Link the engine's pipeline stages by WebRTC where the page can. Default: true (false: relay only). */
+  webrtc?: boolean;
 }
 
 function readBackendCache(): Record<string, BackendName> {
@@ -41,9 +44,12 @@ export class EngineHost {
   /** Replaced on every report; read it afresh rather than keeping a reference. */
   status: EngineStatus = initialStatus();
   private readonly worker: Worker;
+  /** The engine's stages' WebRTC links (RTCPeerConnection lives only on the main thread); null where the page has no WebRTC. */
+  private readonly peers: PeerLinks | null;
 
   constructor(private readonly opts: EngineHostOptions) {
     this.worker = new Worker(new URL('../engine/engine-worker.ts', import.meta.url), { type: 'module', name: 'downpour-engine' });
+    this.peers = (opts.webrtc ?? true) && canLinkPeers() ? new PeerLinks((msg, transfer) => this.send(msg, transfer)) : null;
     this.worker.addEventListener('message', (e: MessageEvent<EngineToPage>) => this.receive(e.data));
     this.worker.addEventListener('error', (e) => opts.onFatal(`the training worker failed: ${e.message || 'could not load'}`));
     this.send({
@@ -55,6 +61,7 @@ export class EngineHost {
       dataCapMbPerHour: opts.dataCapMbPerHour ?? null,
       exchange: opts.exchange ?? 'job',
       volunteerId: opts.volunteerId ?? null,
+      webrtc: this.peers !== null,
     });
   }
 
@@ -74,8 +81,8 @@ export class EngineHost {
     this.send({ type: 'set-data-cap', mbPerHour });
   }
 
-  private send(msg: PageToEngine): void {
-    this.worker.postMessage(msg);
+  private send(msg: PageToEngine, transfer: Transferable[] = []): void {
+    this.worker.postMessage(msg, { transfer });
   }
 
   private receive(msg: EngineToPage): void {
@@ -96,6 +103,12 @@ export class EngineHost {
         return;
       case 'fatal':
         this.opts.onFatal(msg.message);
+        return;
+      case 'peer-open':
+      case 'peer-signal':
+      case 'peer-send':
+      case 'peer-close':
+        this.peers?.handle(msg);
         return;
       default: {
         const check: never = msg;

@@ -36,10 +36,17 @@ function notice(s: EngineStatus, p: PageSituation): { text: string; tone: 'info'
       return { text: 'The coordinator cannot be reached right now. This tab reconnects by itself — no need to reload.', tone: 'warn' };
     case 'waiting-for-job':
       return { text: 'There is no job to train right now. This tab starts by itself when the operator starts one.', tone: 'info' };
+    case 'waiting-for-replica':
+      return { text: 'This job splits its model over several tabs: waiting for enough of them to form a model replica…', tone: 'info' };
     case 'selecting-backend':
       return { text: `Measuring which backend trains fastest on this device… ${s.message ?? ''}`, tone: 'info' };
     case 'training':
-      return { text: 'Training. Thank you!', tone: 'ok' };
+      return s.stage
+        ? {
+            text: `Training stage ${s.stage.stage + 1} of ${s.stage.of} of model replica ${s.stage.replicaId} (layers ${s.stage.from}–${s.stage.to - 1}), passing activations ${s.stage.path === 'webrtc' ? 'tab to tab over WebRTC' : 'through the coordinator'}. Thank you!`,
+            tone: 'ok',
+          }
+        : { text: 'Training. Thank you!', tone: 'ok' };
     case 'paused':
       return { text: 'Paused.', tone: 'info' };
     case 'error':

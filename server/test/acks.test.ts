@@ -30,8 +30,8 @@ async function socket(hello: boolean): Promise<TestWorker> {
 }
 
 describe('an event with a callback always gets its answer', () => {
-  it('lists nine worker events', () => {
-    expect([...WORKER_EVENTS].sort()).toEqual(['grads:push', 'grads:slot', 'params:pull', 'relay:frame', 'replica:report', 'shard:complete', 'shard:lease', 'worker:hello', 'worker:report']);
+  it('lists twelve worker events', () => {
+    expect([...WORKER_EVENTS].sort()).toEqual(['grads:push', 'grads:slot', 'params:pull', 'peer:answer', 'peer:ice', 'peer:offer', 'relay:frame', 'replica:report', 'shard:complete', 'shard:lease', 'worker:hello', 'worker:report']);
   });
 
   for (const hello of [false, true]) {

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { BACKENDS } from '../../shared/protocol.js';
 import { VOLUNTEER_ID_PATTERN } from '../../shared/volunteer-protocol.js';
+import { MAX_CANDIDATE_CHARS, MAX_SDP_CHARS } from '../../shared/replica-protocol.js';
 
 const binary = z.custom<ArrayBuffer | Uint8Array>(
   (v) => v instanceof ArrayBuffer || v instanceof Uint8Array,
@@ -55,6 +56,18 @@ export const pullSchema = jobRefSchema.extend({ have: count.optional(), tensors:
 
 /** A frame for a neighbouring stage: its size is checked by the handler (PAYLOAD_TOO_LARGE), its bytes never decoded here. */
 export const relaySchema = z.object({ replicaId: id, to: id, frame: binary });
+
+/** WebRTC signalling: forwarded as it is to one neighbour, so only its size and shape are checked here. */
+export const peerDescriptionSchema = z.strictObject({ replicaId: id, to: id, sdp: z.string().min(1).max(MAX_SDP_CHARS) });
+export const peerCandidateSchema = z.strictObject({
+  replicaId: id,
+  to: id,
+  candidate: z.strictObject({
+    candidate: z.string().max(MAX_CANDIDATE_CHARS),
+    sdpMid: z.string().max(64).nullable(),
+    sdpMLineIndex: z.number().int().min(0).max(64).nullable(),
+  }),
+});
 
 /** Cumulative figures: finite and non-negative here; bounded by what the coordinator saw in server/jobs/replica-figures.ts. */
 const figure = z.number().finite().min(0).max(Number.MAX_SAFE_INTEGER);

@@ -13,7 +13,8 @@ import type { JobRegistry } from '../jobs/job-registry.js';
 import { createLogger } from '../logger.js';
 import { respond } from './respond.js';
 import { guardSocket, type SocketGuardOptions } from './socket-guard.js';
-import { completeSchema, helloSchema, jobRefSchema, pullSchema, pushSchema, relaySchema, replicaReportSchema, reportSchema, slotSchema } from './schemas.js';
+import { completeSchema, helloSchema, jobRefSchema, peerCandidateSchema, peerDescriptionSchema, pullSchema, pushSchema, relaySchema, replicaReportSchema, reportSchema, slotSchema } from './schemas.js';
+import { forwardSignal, type PeerEvent } from './peer-signalling.js';
 import { relayFrame } from './relay.js';
 import type { WorkerAssignments } from './assignments.js';
 import type { WorkerDirectory } from './worker-directory.js';
@@ -36,6 +37,9 @@ const EVENTS = {
   'shard:complete': true,
   'relay:frame': true,
   'replica:report': true,
+  'peer:offer': true,
+  'peer:answer': true,
+  'peer:ice': true,
 } as const satisfies Record<keyof ClientToServerEvents, true>;
 export const WORKER_EVENTS = Object.keys(EVENTS) as (keyof ClientToServerEvents)[];
 const KNOWN_EVENTS: ReadonlySet<string> = new Set(WORKER_EVENTS);
@@ -114,6 +118,16 @@ export function attachWorkerNamespace(
         return relayFrame(nsp, jobs.get(assignments.jobOf(workerId) ?? '') ?? null, directory, workerId, msg);
       }, refused),
     );
+
+    const signal = (event: PeerEvent, schema: typeof peerDescriptionSchema | typeof peerCandidateSchema) =>
+      respond(event, schema, (msg) => {
+        const workerId = socket.data.workerId;
+        if (!workerId) return fail(ErrorCode.NOT_REGISTERED, 'Say worker:hello first');
+        return forwardSignal(nsp, jobs.get(assignments.jobOf(workerId) ?? '') ?? null, directory, workerId, event, msg);
+      }, refused);
+    socket.on('peer:offer', signal('peer:offer', peerDescriptionSchema));
+    socket.on('peer:answer', signal('peer:answer', peerDescriptionSchema));
+    socket.on('peer:ice', signal('peer:ice', peerCandidateSchema));
 
     socket.on(
       'replica:report',

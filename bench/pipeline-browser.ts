@@ -1,0 +1,88 @@
+/**
+ * The pipeline bench's browser run (bench/pipeline.ts): two headless Chromium tabs
+ * (wasm) form one replica of the model in 2 stages and link by WebRTC, as volunteers'
+ * tabs do. After both stages report the `webrtc` path and the job has counted
+ * WARM_UP_EXAMPLES, over `seconds`: examples/s from the job's own count of accepted
+ * examples; bubble and bytes per boundary per example from the stages' replica:report
+ * as the job API shows them (cumulative since the replica formed, warm-up included:
+ * the API keeps no interval figures).
+ */
+import { chromium, type Page } from 'playwright-core';
+import { CHROMIUM_ARGS, findChromium } from '../farm/chromium.js';
+import { buildClientIfNeeded } from '../server/build-client.js';
+import type { ModelPresetName } from '../shared/job-spec.js';
+import type { JobDetail } from '../shared/operator-protocol.js';
+import { startCoordinator } from '../test-support/coordinator.js';
+
+const WARM_UP_EXAMPLES = 2000;
+const POLL_MS = 250;
+
+export interface BrowserPipelineResult {
+  model: ModelPresetName;
+  replicas: 1;
+  stages: 2;
+  microbatches: number;
+  path: 'webrtc';
+  examples_per_s: number;
+  bubble: number;
+  stage_bubbles: number[];
+  boundary_bytes_per_example: number | null;
+  gpipe_bound: number;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Polls `read` until it gives a value (a benchmark waits on the job's own figures; no test depends on the interval). */
+async function until<T>(what: string, read: () => Promise<T | null> | T | null, timeoutMs: number): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const v = await read();
+    if (v !== null) return v;
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(POLL_MS);
+  }
+}
+
+export async function browserStaged(model: ModelPresetName, microbatches: number, seconds: number): Promise<BrowserPipelineResult> {
+  await buildClientIfNeeded();
+  const run = await startCoordinator({ model, stages: 2, microbatches, epochs: 100 });
+  const browser = await chromium.launch({ executablePath: findChromium(), args: CHROMIUM_ARGS });
+  const detail = async () => (await (await fetch(`${run.url}/api/jobs/${run.job.id}`)).json()) as JobDetail;
+  const errors: string[] = [];
+  try {
+    const context = await browser.newContext();
+    const pages: Page[] = [];
+    for (let i = 0; i < 2; i++) {
+      const page = await context.newPage();
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(`${run.url}/?autostart=1&backend=wasm`);
+      pages.push(page);
+    }
+    await until('both stages on WebRTC', async () => ((await detail()).replicas?.replicas[0]?.path === 'webrtc' ? true : null), 120_000);
+    await until('the warm-up', () => (run.job.summary().examplesSeen >= WARM_UP_EXAMPLES ? true : null), 120_000);
+    const before = run.job.summary().examplesSeen;
+    const t0 = performance.now();
+    await sleep(seconds * 1000);
+    const examples = run.job.summary().examplesSeen - before;
+    const elapsed = (performance.now() - t0) / 1000;
+    const replica = (await detail()).replicas!.replicas[0]!;
+    if (replica.path !== 'webrtc') throw new Error(`the replica's path became ${String(replica.path)}`);
+    if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
+    const stageBubbles = replica.stages.map((s) => 1 - (s.busyFraction ?? 0));
+    return {
+      model,
+      replicas: 1,
+      stages: 2,
+      microbatches,
+      path: 'webrtc',
+      examples_per_s: examples / elapsed,
+      bubble: stageBubbles.reduce((a, b) => a + b, 0) / stageBubbles.length,
+      stage_bubbles: stageBubbles,
+      boundary_bytes_per_example: replica.boundaries[0]?.bytesPerExample ?? null,
+      gpipe_bound: 1 / (microbatches + 1),
+    };
+  } finally {
+    await browser.close();
+    await run.close();
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * Who a stage may talk to: the neighbour `to` of worker `from` in live replica
+ * `replicaId`, and its socket. The relay (relay.ts) and WebRTC signalling
+ * (peer-signalling.ts) both ask this before forwarding anything.
+ */
+import { ErrorCode } from '../../shared/errors.js';
+import type { ClientToServerEvents, ServerToClientEvents, WorkerSocketData } from '../../shared/protocol.js';
+import { fail, ok, type Result } from '../../shared/result.js';
+import type { Job } from '../jobs/job.js';
+import type { Namespace, Socket } from 'socket.io';
+import type { WorkerDirectory } from './worker-directory.js';
+
+export type WorkerNsp = Namespace<ClientToServerEvents, ServerToClientEvents, Record<string, never>, WorkerSocketData>;
+type WorkerSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, WorkerSocketData>;
+
+/** Which neighbour a message may go to: 'next' (stage k → k + 1), 'prev', or either. */
+export type Direction = 'next' | 'prev' | 'either';
+
+export function neighbourOf(
+  nsp: WorkerNsp,
+  job: Job | null,
+  directory: Pick<WorkerDirectory, 'get'>,
+  from: string,
+  replicaId: string,
+  to: string,
+  direction: Direction,
+): Result<{ replicaId: string; target: WorkerSocket }> {
+  const replica = job?.replicas?.get(replicaId);
+  const stage = replica ? replica.members.indexOf(from) : -1;
+  if (!replica || stage < 0) return fail(ErrorCode.UNKNOWN_REPLICA, `Replica ${replicaId} is not this worker's (dissolved, or never its)`);
+  const next = to === replica.members[stage + 1];
+  const prev = to === replica.members[stage - 1];
+  if (!(direction === 'next' ? next : direction === 'prev' ? prev : next || prev)) {
+    const which = direction === 'either' ? 'a neighbour' : `the ${direction} stage`;
+    return fail(ErrorCode.NOT_A_PEER, `Worker ${to} is not ${which} of stage ${stage} in replica ${replica.id}`);
+  }
+  const target = nsp.sockets.get(directory.get(to)?.socketId ?? '');
+  // Its socket is gone and its departure is being handled: the replica dissolves in that turn.
+  if (!target) return fail(ErrorCode.UNKNOWN_REPLICA, `Worker ${to} has left replica ${replica.id}`);
+  return ok({ replicaId: replica.id, target });
+}
