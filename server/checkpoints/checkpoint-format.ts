@@ -15,6 +15,7 @@ import type { LedgerState } from '../data/shard-ledger.js';
 import type { JobStats } from '../jobs/job-stats.js';
 import type { StoreSnapshot } from '../params/parameter-store.js';
 import type { CutManifest } from './cut-manifest.js';
+import { floatReader } from './float-reader.js';
 
 const MAGIC = 'DPCK';
 const FORMAT = 1;
@@ -85,13 +86,7 @@ export function decodeCheckpoint(buf: Buffer): CheckpointContent {
   const payload = buf.subarray(8 + headerLength);
   if (payload.length !== header.payloadBytes) throw new Error(`checkpoint payload is ${payload.length} bytes, header says ${header.payloadBytes}`);
   if (createHash('sha256').update(payload).digest('hex') !== header.sha256) throw new Error('checkpoint payload checksum mismatch');
-  const aligned = new Uint8Array(payload).buffer; // copy: Float32Array needs 4-byte alignment
-  let offset = 0;
-  const take = (n: number) => {
-    const a = new Float32Array(aligned, offset, n);
-    offset += n * 4;
-    return a;
-  };
+  const take = floatReader(payload);
   return {
     jobId: header.jobId,
     at: header.at,

@@ -23,6 +23,7 @@ import type { PsCheckpointPart } from '../../shared/ps-protocol.js';
 import { fail, type Failure } from '../../shared/result.js';
 import { sizeOf, type TensorSpec } from '../../shared/tensors.js';
 import { AtomicFile } from '../fs/atomic-write.js';
+import { floatReader } from '../checkpoints/float-reader.js';
 
 const MAGIC = 'DPPT';
 const FORMAT = 1;
@@ -168,13 +169,7 @@ export class CheckpointParts {
     const payload = body.subarray(8 + headerLength);
     const want = h.slices.reduce((n, s) => n + sizeOf(s.shape) * 4 * per, 0);
     if (payload.length !== want || h.payloadBytes !== want) return corrupt(`its payload is ${payload.length} bytes, its slices need ${want}`);
-    const aligned = new Uint8Array(payload).buffer; // a copy: Float32Array needs 4-byte alignment
-    let offset = 0;
-    const take = (n: number) => {
-      const a = new Float32Array(aligned, offset, n);
-      offset += n * 4;
-      return a;
-    };
+    const take = floatReader(payload);
     return {
       version: h.version,
       applies: h.applies,
