@@ -52,18 +52,26 @@ describe('PushSlots', () => {
     s.close();
   });
 
-  it('requires slots while the event loop runs late turn after turn, and when the in-flight bounds refused a push', () => {
+  it('requires slots while the event loop runs late turn after turn as payloads arrive, and when the in-flight bounds refused a push', () => {
     const clock = new ManualClock();
     let admissionBusy = 0;
     const s = new PushSlots(clock, { lateMs: 100, sampleMs: 20, holdMs: 1000 }, () => admissionBusy);
+    const lateTwice = () => {
+      for (let i = 0; i < 2; i++) {
+        clock.stall(300);
+        clock.advance(0);
+      }
+    };
+    // Late with no pushes arriving (start-up, a job being built): no queue of pushes.
+    lateTwice();
+    expect(s.required(BIG)).toBe(false);
+    clock.advance(20);
+    expect(s.admit('sa', 'j', BIG, undefined, false)).toBe('free');
     clock.stall(300);
     clock.advance(0); // one long turn: no queue
     clock.advance(20);
     expect(s.required(BIG)).toBe(false);
-    for (let i = 0; i < 2; i++) {
-      clock.stall(300);
-      clock.advance(0);
-    }
+    lateTwice();
     expect(s.required(BIG)).toBe(true);
     clock.advance(1000);
     expect(s.required(BIG)).toBe(false);

@@ -11,8 +11,8 @@
  *   others: a push's answer comes within about window ÷ capacity of its send.
  * - Slots are required only under load: from the first sign of pressure (a slot
  *   refused because the window was full, a push refused by the in-flight bounds, or the
- *   event loop late turn after turn, which is the queue in front of the handlers seen
- *   from inside) until `holdMs` passed without one. Light load costs no round trip.
+ *   event loop late turn after turn while payloads arrive, which is the queue in front
+ *   of the handlers seen from inside) until `holdMs` passed without one. Light load costs no round trip.
  * - Every answer to a large push says whether the next one needs a slot (`slots: true`).
  *   A push sent without a grant by a socket that was told so is refused BUSY and counts
  *   as a strike (socket-guard.ts); one sent before its socket was told is taken as usual:
@@ -84,6 +84,8 @@ export class PushSlots {
   private nextId = 1;
   /** When pressure was last seen; -Infinity: never. */
   private pressureAt = Number.NEGATIVE_INFINITY;
+  /** When a payload that a slot would cover last arrived; -Infinity: never. */
+  private payloadAt = Number.NEGATIVE_INFINITY;
   private readonly counts_ = { granted: 0, refused: 0, ungranted: 0, expired: 0 };
   /** The admission's BUSY count when last looked at. */
   private busySeen: number;
@@ -106,11 +108,18 @@ export class PushSlots {
     }
     if (!Number.isInteger(this.window) || this.window < 1) throw new RangeError(`PushSlots: window must be an integer ≥ 1, got ${this.window}`);
     this.busySeen = admissionBusy();
-    this.loop = Number.isFinite(this.lateMs) ? new LoopDelay(clock, o.sampleMs ?? 20, (late) => late > this.lateMs && this.pressed()) : null;
+    // A late loop is a queue of pushes only while pushes arrive: start-up, a job being
+    // built or an evaluation make it late too, and slots would only refuse clients then.
+    this.loop = Number.isFinite(this.lateMs) ? new LoopDelay(clock, o.sampleMs ?? 20, (late) => late > this.lateMs && this.receiving() && this.pressed()) : null;
   }
 
   private pressed(): void {
     this.pressureAt = this.clock.now();
+  }
+
+  /** Whether payloads a slot would cover arrived within the last second. */
+  private receiving(): boolean {
+    return this.clock.now() - this.payloadAt < 1000;
   }
 
   /** Whether a push of `bytes` needs a grant now. */
@@ -146,6 +155,7 @@ export class PushSlots {
    */
   admit(socketId: string, jobId: string, bytes: number, slot: string | undefined, told: boolean): SlotVerdict {
     this.expire();
+    if (bytes >= this.minBytes) this.payloadAt = this.clock.now();
     const g = slot === undefined ? undefined : this.grants.get(slot);
     if (g && g.socketId === socketId && g.jobId === jobId) {
       this.grants.delete(slot!);
