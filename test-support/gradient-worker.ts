@@ -9,7 +9,7 @@ import type { Batch } from '../client/engine/model-trainer.js';
 import { encodeTensors } from '../shared/codec.js';
 import type { PushAccepted, ShardLeaseGrant } from '../shared/protocol.js';
 import type { Result } from '../shared/result.js';
-import { joinAsTrainer, leaseShard, type TrainingWorker } from './workers.js';
+import { joinAsTrainer, leaseShard, pushWithSlots, type TrainingWorker } from './workers.js';
 
 /** A gradient, the version it was computed on and the lease its batch came from. */
 export interface ComputedGradient {
@@ -50,7 +50,7 @@ export async function joinAsGradientWorker(url: string): Promise<GradientWorker>
     },
     push({ version, leaseId, grads }) {
       const payload = encodeTensors(job.tensors.map((s, i) => ({ ...s, values: grads[i]! })));
-      return worker.emitWithAck('grads:push', { jobId: job.jobId, leaseId, baseVersion: version, batches: 1, loss: 2.3, ...payload });
+      return pushWithSlots(worker, { jobId: job.jobId, leaseId, baseVersion: version, batches: 1, loss: 2.3, ...payload });
     },
     close: () => joined.close(),
   };

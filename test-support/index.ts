@@ -5,7 +5,7 @@
  */
 export { NO_LATE_SLOTS, startCoordinator, type Running } from './coordinator.js';
 export { waitForEvent } from './events.js';
-export { connectTestWorker, joinAsTrainer, joinAssigned, LeasedPusher, leaseShard, leave, settledAfterRoundTrips, type TestWorker, type TrainingWorker } from './workers.js';
+export { connectTestWorker, joinAsTrainer, joinAssigned, LeasedPusher, leaseShard, leave, pushWithSlots, settledAfterRoundTrips, type TestWorker, type TrainingWorker } from './workers.js';
 export { MANUAL_CLOCK_START, ManualClock } from './manual-clock.js';
 export { joinAsGradientWorker, type ComputedGradient, type GradientWorker } from './gradient-worker.js';
 export { unzip } from './unzip.js';

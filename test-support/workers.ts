@@ -10,12 +10,26 @@ import {
   type ShardLeaseGrant,
 } from '../shared/protocol.js';
 import type { Result } from '../shared/result.js';
+import { SlotPusher } from '../shared/slot-pusher.js';
 import { ModelTrainer } from '../client/engine/model-trainer.js';
 import { PulledParams } from '../client/engine/pulled-params.js';
 import type { Coordinator } from '../server/coordinator.js';
 import { waitForEvent } from './events.js';
 
 export type TestWorker = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+const slotPushers = new WeakMap<TestWorker, SlotPusher>();
+
+/**
+ * `push` from `w` as every shipped worker sends it: with a push slot first while the
+ * coordinator asks for them (shared/slot-pusher.ts), so a test's worker is not refused
+ * BUSY by a coordinator process whose loop runs late on a loaded machine.
+ */
+export function pushWithSlots(w: TestWorker, push: GradientPush): Promise<Result<PushAccepted>> {
+  let pusher = slotPushers.get(w);
+  if (!pusher) slotPushers.set(w, (pusher = new SlotPusher()));
+  return pusher.push(push, { ask: (req) => w.emitWithAck('grads:slot', req), send: (p) => w.emitWithAck('grads:push', p) });
+}
 
 /** A worker that said hello and was assigned a job; `sockets` collects it for the test's cleanup. */
 export async function joinAssigned(url: string, sockets: TestWorker[], userAgent: string): Promise<{ w: TestWorker; job: JobAssignment }> {
@@ -131,7 +145,7 @@ export class LeasedPusher {
       this.left = this.lease.batches.to - this.lease.batches.from;
     }
     this.left -= 1;
-    const r = await this.w.emitWithAck('grads:push', { ...fields, jobId: this.jobId, leaseId: this.lease!.leaseId, batches: 1 });
+    const r = await pushWithSlots(this.w, { ...fields, jobId: this.jobId, leaseId: this.lease!.leaseId, batches: 1 });
     if (!r.ok && (r.code === 'LEASE_LOST' || r.code === 'UNKNOWN_LEASE' || r.code === 'BATCH_CLAIM')) this.left = 0;
     return r;
   }

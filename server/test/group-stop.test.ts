@@ -13,7 +13,7 @@ import type { JobSummary } from '../../shared/protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
 import { ProcessGroup } from '../../farm/process-group.js';
 import { descendants, isAlive, isChromium, signalProcess, type ProcessInfo } from '../../farm/process-tree.js';
-import { connectTestWorker, leaseShard } from '../../test-support/index.js';
+import { connectTestWorker, leaseShard, pushWithSlots } from '../../test-support/index.js';
 
 /** Loaded into the coordinator's process (NODE_OPTIONS): at exit it writes which playwright-core files it loaded. */
 const LOADED_PROBE = `
@@ -79,7 +79,7 @@ it('the coordinator alone: one SIGTERM to the group checkpoints where the job mo
   const { leaseId } = await leaseShard(worker, jobId);
   for (let i = 0; i < 3; i++) {
     const payload = encodeTensors(tensors.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(1e-3) })));
-    const ack = await worker.emitWithAck('grads:push', { jobId, leaseId, baseVersion: version, batches: 1, loss: 2, ...payload });
+    const ack = await pushWithSlots(worker, { jobId, leaseId, baseVersion: version, batches: 1, loss: 2, ...payload });
     if (!ack.ok) throw new Error(ack.message);
     version = ack.version;
   }

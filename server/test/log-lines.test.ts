@@ -16,7 +16,7 @@ import { afterAll, expect, it } from 'vitest';
 import { encodeTensors } from '../../shared/codec.js';
 import { OPERATOR_NAMESPACE, type JobDetail } from '../../shared/operator-protocol.js';
 import { batchesOf, fetchShard } from '../../client/engine/shard-data.js';
-import { joinAsTrainer, waitForEvent } from '../../test-support/index.js';
+import { joinAsTrainer, pushWithSlots, waitForEvent } from '../../test-support/index.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TOKEN = 'log-lines-operator-token-5f0c2a';
@@ -97,7 +97,7 @@ it('every line is JSON with level, time, pid, hostname, ns and msg, and none hol
     trainer.trainer.setParams(values);
     const g = await trainer.trainer.gradient(batch);
     const payload = encodeTensors(trainer.job.tensors.map((t, i) => ({ ...t, values: g.grads[i]! })));
-    const ack = await trainer.worker.emitWithAck('grads:push', { jobId, leaseId: lease.lease.leaseId, baseVersion: version, batches: 1, loss: g.loss, ...payload });
+    const ack = await pushWithSlots(trainer.worker, { jobId, leaseId: lease.lease.leaseId, baseVersion: version, batches: 1, loss: g.loss, ...payload });
     expect(ack.ok).toBe(true);
   }
   for (const action of ['pause', 'resume', 'stop']) expect((await api(`/api/jobs/${jobId}/${action}`, { method: 'POST' })).status).toBe(200);
