@@ -147,7 +147,10 @@ async function main(): Promise<void> {
     for (const s of w.tasks) s.close();
     w.chief.close();
   }
-  process.send!({ type: 'report', report });
+  // Exit only once the report is written to the channel: a long run's latencies are large, and a
+  // process that ends with the send still buffered exits before its parent reads the report.
+  await new Promise<void>((resolve) => process.send!({ type: 'report', report }, undefined, {}, () => resolve()));
+  process.disconnect();
 }
 
 main().catch((err: unknown) => {
