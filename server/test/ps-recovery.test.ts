@@ -33,6 +33,20 @@ async function detailOf(run: { url: string }, jobId: string): Promise<JobDetail>
   return (await (await fetch(`${run.url}/api/jobs/${jobId}`)).json()) as JobDetail;
 }
 
+/** Two ps tasks (in process, port 0, each with its data dir) and a coordinator using them as a `--cluster`. */
+async function remoteCluster(name: string) {
+  const dir = tmp(name);
+  const resolved = resolveClusterToken({ dataDir: dir });
+  if (!resolved.ok) throw new Error(resolved.message);
+  const token = resolved.token;
+  const tasks: RunningPsTask[] = [];
+  cleanups.push(() => Promise.all(tasks.map((t) => t.close())));
+  for (let t = 0; t < 2; t++) tasks.push(await startPsTask({ token, dataDir: join(dir, `task-${t}`) }));
+  const run = await startCoordinator({ model: 'mlp', normBound: 0 }, { dataDir: join(dir, 'data'), cluster: { endpoints: tasks.map((t) => t.url), token } });
+  cleanups.push(() => run.close());
+  return { dir, token, tasks, run };
+}
+
 it('a --ps task SIGKILLed mid-run is restarted on a new port, the job pauses meanwhile with the reason, and it reaches its target accuracy', { timeout: 240_000 }, async () => {
   const run: Running = await startCoordinator(
     { model: 'mlp', shardSize: 2000, epochs: 2, targetAccuracy: 0.8, evalIntervalSeconds: 2, checkpointSeconds: 2 },
@@ -72,14 +86,7 @@ it('a --ps task SIGKILLed mid-run is restarted on a new port, the job pauses mea
 });
 
 it('a remote task that stops pauses its job with the reason in the API; restarted, every task goes back to the checkpoint and the job resumes', { timeout: 90_000 }, async () => {
-  const dir = tmp('ps-remote');
-  const token = resolveClusterToken({ dataDir: dir });
-  if (!token.ok) throw new Error(token.message);
-  const tasks: RunningPsTask[] = [];
-  cleanups.push(() => Promise.all(tasks.map((t) => t.close())));
-  for (let t = 0; t < 2; t++) tasks.push(await startPsTask({ token: token.token, dataDir: join(dir, `task-${t}`) }));
-  const run = await startCoordinator({ model: 'mlp', normBound: 0 }, { dataDir: join(dir, 'data'), cluster: { endpoints: tasks.map((t) => t.url), token: token.token } });
-  cleanups.push(() => run.close());
+  const { dir, token, tasks, run } = await remoteCluster('ps-remote');
   const { job } = run;
 
   expect((await pushThroughTasks(run.url, 3)).version).toBe(3);
@@ -96,7 +103,7 @@ it('a remote task that stops pauses its job with the reason in the API; restarte
   expect(job.control('resume')).toMatchObject({ ok: false, code: ErrorCode.PS_TASK_UNREACHABLE });
 
   // Back on its address, holding nothing (it restarted): both tasks go back to the checkpoint.
-  tasks[1] = await startPsTask({ token: token.token, dataDir: join(dir, 'task-1') }, Number(new URL(url1).port));
+  tasks[1] = await startPsTask({ token, dataDir: join(dir, 'task-1') }, Number(new URL(url1).port));
   await vi.waitFor(() => expect(job.state).toBe('running'), { timeout: 30_000, interval: 50 });
   expect((await detailOf(run, job.id)).pausedReason).toBeNull();
   expect(job.version).toBe(3);
@@ -105,14 +112,7 @@ it('a remote task that stops pauses its job with the reason in the API; restarte
 });
 
 it('a task cut off and back with everything it held (a blip): the job pauses, then resumes as it was, without a rollback', { timeout: 60_000 }, async () => {
-  const dir = tmp('ps-blip');
-  const token = resolveClusterToken({ dataDir: dir });
-  if (!token.ok) throw new Error(token.message);
-  const tasks: RunningPsTask[] = [];
-  cleanups.push(() => Promise.all(tasks.map((t) => t.close())));
-  for (let t = 0; t < 2; t++) tasks.push(await startPsTask({ token: token.token, dataDir: join(dir, `task-${t}`) }));
-  const run = await startCoordinator({ model: 'mlp', normBound: 0 }, { dataDir: join(dir, 'data'), cluster: { endpoints: tasks.map((t) => t.url), token: token.token } });
-  cleanups.push(() => run.close());
+  const { tasks, run } = await remoteCluster('ps-blip');
   const { job } = run;
   expect((await pushThroughTasks(run.url, 3)).version).toBe(3);
   await job.checkpointIfChanged();
