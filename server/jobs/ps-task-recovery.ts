@@ -10,6 +10,10 @@
  *   restarted), every task is rolled back to the job's last checkpoint (job-resume.ts's
  *   rollBack), then the job resumes. A rollback that fails keeps the job held, with why.
  *
+ * - a sync or local round that a task did not close (the chief's retries spent,
+ *   round-close-retry.ts): the job is held and checked at once, as on a return; the
+ *   tasks' versions are apart, so they are rolled back.
+ *
  * Checks run one at a time; a change during one runs another after it.
  */
 import { ErrorCode } from '../../shared/errors.js';
@@ -37,6 +41,12 @@ export class PsTaskRecovery {
 
   constructor(private readonly o: PsTaskRecoveryOptions) {
     this.unwatch = o.cluster.watch((change) => this.changed(change));
+    // A round one task did not close (retries spent) leaves the tasks' versions apart: held, and checked as a return is.
+    o.service.onDiverged = (why) => {
+      if (this.disposed) return;
+      o.job.hold(`a round did not close on every ps task (${why.code}: ${why.message})`);
+      this.check();
+    };
     // A task already down when the job was built (a restarted chief's, say).
     for (const task of o.service.tasks) {
       const reason = o.cluster.downReason(task);
@@ -51,6 +61,7 @@ export class PsTaskRecovery {
 
   dispose(): void {
     this.disposed = true;
+    this.o.service.onDiverged = null;
     this.unwatch();
   }
 

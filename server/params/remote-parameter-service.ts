@@ -41,6 +41,7 @@ import { MODES } from '../../shared/modes.js';
 import type { ParameterContext } from '../jobs/job-deps.js';
 import { psOptimizerSpec } from '../consistency/registry.js';
 import { ChiefRounds } from './chief-rounds.js';
+import { closeOnEveryTask } from './round-close-retry.js';
 import { createLogger } from '../logger.js';
 import { createOptimizer } from './optimizers.js';
 import type { GradientSubmission, ModeCounters, ParameterService, PsPlacement, PulledParams, VersionedValues } from './parameter-service.js';
@@ -101,6 +102,8 @@ export class RemoteParameterService implements ParameterService {
   private rounds: ChiefRounds | null = null;
   /** The round the tasks are at when the rounds begin (an adopted job's tasks' version). */
   private firstRound = 0;
+  /** Told when a round's close failed for good on some task (the recovery holds the job and rolls it back). */
+  onDiverged: ((why: Failure) => void) | null = null;
 
   private constructor(
     private readonly spec: JobSpec,
@@ -150,8 +153,8 @@ export class RemoteParameterService implements ParameterService {
    */
   withContext(ctx: ParameterContext): this {
     if (MODES[this.spec.mode].rounds && !this.rounds) {
-      const closeOnTasks = (round: number, members: string[]) => this.closeRound(round, members);
-      this.rounds = new ChiefRounds({ ...ctx, closeOnTasks }, { backupWorkers: this.spec.backupWorkers, roundTimeoutMs: this.spec.roundTimeoutSeconds * 1000 }, () => ++this.step);
+      const closeOnTasks = (round: number, members: string[]) => closeOnEveryTask(this.o.cluster, this.o.jobId, this.used, round, members);
+      this.rounds = new ChiefRounds({ ...ctx, closeOnTasks, diverged: (why) => this.onDiverged?.(why) }, { backupWorkers: this.spec.backupWorkers, roundTimeoutMs: this.spec.roundTimeoutSeconds * 1000 }, () => ++this.step);
       // Adopted tasks are at their version's round already.
       if (this.firstRound) this.rounds.restart(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.o.jobId} was adopted`), this.firstRound);
     }
@@ -321,13 +324,14 @@ export class RemoteParameterService implements ParameterService {
   /**
    * Whether the tasks still hold the job as the chief left it (`statuses`: each used
    * task's task:status, in `tasks` order): every slice there, the base step the chief
-   * gave, and at least the versions the chief has receipts for. A task that restarted
+   * gave, and at least the versions the chief has receipts for (in a round mode, exactly
+   * the chief's round: a close one task missed leaves it behind). A task that restarted
    * holds nothing; one that lost pushes holds less.
    */
   holdsLive(statuses: readonly PsTaskStatus[]): boolean {
     return this.used.every((task, i) => {
       const held = this.heldOn(task, statuses[i]);
-      return held !== null && held.baseStep === this.baseStep && held.version >= this.known[i]!;
+      return held !== null && held.baseStep === this.baseStep && held.version >= this.known[i]! && (!this.rounds || held.version === this.rounds.round);
     });
   }
 
@@ -439,15 +443,6 @@ export class RemoteParameterService implements ParameterService {
     const task = this.used[results.indexOf(refused)]!;
     await Promise.all(this.used.filter((_, i) => results[i]!.ok).map((t) => cluster.request(t, 'job:delete', { jobId })));
     return { ...refused, message: `ps task ${task}: ${refused.message}` };
-  }
-
-  /** Closes round `round` with `members` on every task holding slices; the first refusal, or ok when every task has closed it. */
-  private async closeRound(round: number, members: string[]): Promise<Result> {
-    const answers = await Promise.all(this.used.map((task) => this.o.cluster.request(task, 'round:close', { jobId: this.o.jobId, round, members })));
-    const refused = answers.findIndex((a) => !a.ok);
-    if (refused < 0) return ok({});
-    const r = answers[refused] as Failure;
-    return { ...r, message: `ps task ${this.used[refused]}: ${r.message}` };
   }
 
   /** Every task's part, in task order (empty for a task holding none). */
