@@ -340,15 +340,11 @@ export class RemoteParameterService implements ParameterService {
     this.disposed = true;
   }
 
-  /** The job is deleted: its slices on the tasks go too. */
+  /** The job is deleted: its slices and checkpoint parts on the tasks go too (a task down now is told when it is back: part-drops.ts). */
   discard(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const task of this.used) {
-      void this.o.cluster.request(task, 'job:delete', { jobId: this.o.jobId }).then((r) => {
-        if (!r.ok && r.code !== ErrorCode.UNKNOWN_JOB) log.warn('ps task kept a deleted job', { job: this.o.jobId, task, code: r.code });
-      });
-    }
+    void this.o.cluster.drops.drop(this.o.jobId, this.used);
   }
 
   private cutTarget(): CutTarget {
