@@ -124,6 +124,10 @@ export class PsCluster {
       log.info('ps task connected', { task, url });
       this.liveness.connected(task);
     });
+    // A task that cannot be reached at all (never connected, or not back yet) is down too: requests fail at once.
+    socket.on('connect_error', () => {
+      if (!this.closed) this.liveness.down(task, `ps task ${task} (${url}) is unreachable (cannot connect)`);
+    });
     socket.on('disconnect', (reason) => {
       // Our own close is no news; anything else is a task gone or a network between.
       if (reason === 'io client disconnect') return;

@@ -104,6 +104,8 @@ export class RemoteParameterService implements ParameterService {
   private firstRound = 0;
   /** Told when a round's close failed for good on some task (the recovery holds the job and rolls it back). */
   onDiverged: ((why: Failure) => void) | null = null;
+  /** Restored while a task was down: the tasks' state is unknown until it is back, then adopted or rolled back. */
+  detached = false;
 
   private constructor(
     private readonly spec: JobSpec,
@@ -137,10 +139,11 @@ export class RemoteParameterService implements ParameterService {
   static async attach(spec: JobSpec, o: RemoteParameterOptions): Promise<{ service: RemoteParameterService; adopted: boolean } | Failure> {
     const placement = Placement.of(o.tensors, { tasks: o.cluster.tasks, partitionBytes: o.cluster.partitionBytes });
     const service = new RemoteParameterService(spec, o, placement);
-    const held = await service.liveParts();
-    if (held) {
-      service.adopt(held);
-      log.info('job adopted from its ps tasks', { job: o.jobId, step: service.step, versions: held.map((h) => h.version) });
+    const statuses = await Promise.all(service.used.map((t) => o.cluster.request(t, 'task:status', {})));
+    // A task is down: nothing is created; the job is held until it is back, then adopted or rolled back (ps-task-recovery.ts).
+    if (statuses.some((r) => !r.ok && r.code === ErrorCode.PS_TASK_UNREACHABLE)) return (service.detached = true), { service, adopted: false };
+    if (service.attachLive(statuses.map((r) => (r.ok ? r : { epoch: 0, jobs: [] })))) {
+      log.info('job adopted from its ps tasks', { job: o.jobId, step: service.step });
       return { service, adopted: true };
     }
     const created = await service.createSlices(placement.splitTensors(o.initial), null);
@@ -368,16 +371,13 @@ export class RemoteParameterService implements ParameterService {
     return held.parameters === slices.reduce((n, s) => n + s.length, 0) ? held : null;
   }
 
-  /** Each used task's hold of the job, when all hold it with one base step; null otherwise. */
-  private async liveParts(): Promise<PsJobStatus[] | null> {
-    const statuses = await Promise.all(this.used.map((t) => this.o.cluster.request(t, 'task:status', {})));
-    const held = this.used.map((t, i) => {
-      const r = statuses[i]!;
-      return r.ok ? this.heldOn(t, r) : null;
-    });
-    if (held.some((h) => h === null)) return null;
-    const parts = held as PsJobStatus[];
-    return parts.every((p) => p.baseStep === parts[0]!.baseStep) ? parts : null;
+  /** Adopts the tasks' live state when every used task (`statuses` in `tasks` order) holds the job with one base step; false otherwise. */
+  attachLive(statuses: readonly PsTaskStatus[]): boolean {
+    const held = this.used.map((t, i) => this.heldOn(t, statuses[i]));
+    if (held.some((h) => h === null || h.baseStep !== held[0]!.baseStep)) return false;
+    this.adopt(held as PsJobStatus[]);
+    this.detached = false;
+    return true;
   }
 
   /**
@@ -391,6 +391,7 @@ export class RemoteParameterService implements ParameterService {
     this.step = this.baseStep + Math.max(...parts.map((p) => p.version));
     this.known = parts.map((p) => p.version);
     this.firstRound = parts[0]!.version;
+    this.rounds?.restart(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.o.jobId} was adopted`), this.firstRound);
     // Receipts the old chief may have redeemed are below these versions: refused from here on.
     this.receipts = this.o.cluster.receiptLedger(this.o.jobId, this.used, this.known);
   }
