@@ -87,7 +87,7 @@ export interface JobDetail extends JobSummary {
   examplesAccepted: { perEpoch: number; byEpoch: number[] };
   parameters: number;
   /** Set when the job was resumed from a checkpoint after a coordinator restart. */
-  resumedFrom: { version: number; at: number } | null;
+  resumedFrom: ResumedFrom | null;
   /** The dataset's class names, by label. */
   classNames: string[];
   /** Training examples in one epoch (the dataset's training split). */
@@ -101,6 +101,13 @@ export interface JobDetail extends JobSummary {
   replicas: ReplicasView | null;
   /** A job whose parameters live on ps tasks: which tensor or partition is on which task, and bytes per task; null in process. */
   placement: PlacementView | null;
+}
+
+/** The checkpoint a job resumed from; `passedOver`: newer ones it could not use, "<file>: <why>" (a ps task refused a part, not this model's, torn). */
+export interface ResumedFrom {
+  version: number;
+  at: number;
+  passedOver?: string[];
 }
 
 /** Where a job's parameters are on its ps tasks (shared/placement.ts decides; docs/cluster.md). */

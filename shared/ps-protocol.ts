@@ -100,6 +100,11 @@ export interface PsJobRef {
   jobId: string;
 }
 
+/** `dropParts`: the job is deleted, not re-created: its checkpoint parts on the task's disk go too (also when the task holds no slices of it). */
+export interface PsJobDelete extends PsJobRef {
+  dropParts?: boolean;
+}
+
 /** `params:snapshot`: values and optimizer state of a job's slices here, for checkpoints and export. */
 export interface PsSliceSnapshot {
   jobId: string;
@@ -168,7 +173,7 @@ export interface PsCheckpointLoad {
 
 export interface PsControlEvents {
   'job:create': (req: PsJobCreate, ack: (r: Result<{ version: number }>) => void) => void;
-  'job:delete': (req: PsJobRef, ack: (r: Result) => void) => void;
+  'job:delete': (req: PsJobDelete, ack: (r: Result) => void) => void;
   'params:snapshot': (req: PsJobRef, ack: (r: Result<PsSliceSnapshot>) => void) => void;
   'task:status': (req: { chief: ChiefCredential }, ack: (r: Result<PsTaskStatus>) => void) => void;
   'ckpt:write': (req: PsCheckpointWrite, ack: (r: Result<PsCheckpointPart>) => void) => void;

@@ -78,3 +78,27 @@ describe('the chief fence', () => {
     expect(() => deriveClusterKeys('has spaces in it and is long enough to pass')).toThrow(/base64/);
   });
 });
+
+describe('the chief fence with a store (a task with a data dir)', () => {
+  it('starts from the stored epoch, records a newer one before adopting it, and refuses what it cannot record', () => {
+    let stored = 6;
+    let broken = false;
+    const store = {
+      read: () => stored,
+      write: (e: number) => {
+        if (broken) throw new Error('disk full');
+        stored = e;
+      },
+    };
+    const fence = new ChiefFence(keys, store);
+    expect(fence.epoch).toBe(6);
+    expect(fence.admit(chiefCredential(keys, 5, 'task:status'), 'task:status', null)).toMatchObject({ code: ErrorCode.STALE_CHIEF });
+    expect(fence.admit(chiefCredential(keys, 8, 'task:status'), 'task:status', null)).toEqual({ epoch: 8 });
+    expect(stored).toBe(8);
+    broken = true;
+    expect(fence.admit(chiefCredential(keys, 9, 'task:status'), 'task:status', null)).toMatchObject({ code: ErrorCode.INTERNAL });
+    expect(fence.epoch).toBe(8);
+    // The same epoch needs no write.
+    expect(fence.admit(chiefCredential(keys, 8, 'task:status'), 'task:status', null)).toEqual({ epoch: 8 });
+  });
+});

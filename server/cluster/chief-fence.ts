@@ -30,10 +30,22 @@ export function chiefCredential(keys: ClusterKeys, epoch: number, event: string,
 }
 
 /** The task's side: the highest chief epoch seen, and the check every control message passes first. */
-export class ChiefFence {
-  private highestEpoch = 0;
+/** Where a task keeps its highest epoch across restarts (server/ps-task/chief-epoch-file.ts). */
+export interface EpochStore {
+  read(): number;
+  /** Durable before it returns; throws when it cannot be. */
+  write(epoch: number): void;
+}
 
-  constructor(private readonly keys: ClusterKeys) {}
+export class ChiefFence {
+  private highestEpoch: number;
+
+  constructor(
+    private readonly keys: ClusterKeys,
+    private readonly store: EpochStore | null = null,
+  ) {
+    this.highestEpoch = store?.read() ?? 0;
+  }
 
   /** 0 until a chief has proved itself. */
   get epoch(): number {
@@ -48,6 +60,14 @@ export class ChiefFence {
     if (!macEquals(expected, Buffer.from(proof, 'base64url'))) return fail(ErrorCode.UNAUTHORIZED, 'Control message not signed by this cluster');
     if (epoch < this.highestEpoch) {
       return fail(ErrorCode.STALE_CHIEF, `Chief epoch ${epoch} is older than ${this.highestEpoch}: a newer chief has taken over this task`);
+    }
+    if (epoch > this.highestEpoch && this.store) {
+      // Durable first: a task that acted on the new chief and then restarted must not take the old one back.
+      try {
+        this.store.write(epoch);
+      } catch {
+        return fail(ErrorCode.INTERNAL, `Chief epoch ${epoch} could not be recorded on this task's disk`);
+      }
     }
     this.highestEpoch = epoch;
     return { epoch };

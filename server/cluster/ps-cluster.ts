@@ -19,6 +19,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { createLogger, redactSecret } from '../logger.js';
 import { chiefCredential } from './chief-fence.js';
 import { deriveClusterKeys } from './cluster-keys.js';
+import { PartDrops } from './part-drops.js';
 import { DEFAULT_PARTITION_BYTES } from './placement.js';
 import { DEFAULT_TICKET_TTL_MS, TicketSigner } from './tickets.js';
 import { TaskLiveness, type TaskChange, type TaskSupervisor } from './task-liveness.js';
@@ -71,6 +72,8 @@ export class PsCluster {
   private closed = false;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly stopRedacting: () => void;
+  /** Deleted jobs' slices and parts, to be dropped on every task (also those down at the time). */
+  readonly drops: PartDrops;
 
   constructor(options: PsClusterOptions) {
     if (options.endpoints.length < 1) throw new RangeError('A cluster has at least one ps task');
@@ -91,6 +94,7 @@ export class PsCluster {
       connected: (task) => this.sockets[task]?.connected ?? false,
     });
     this.sockets = this.urls.map((url, task) => this.connect(task, url));
+    this.drops = new PartDrops({ send: (task, jobId) => this.request(task, 'job:delete', { jobId, dropParts: true }), watch: (l) => this.watch(l) });
     this.stopSupervising =
       options.supervisor?.watch({
         moved: (task, url) => this.move(task, url),
@@ -119,6 +123,10 @@ export class PsCluster {
     socket.on('connect', () => {
       log.info('ps task connected', { task, url });
       this.liveness.connected(task);
+    });
+    // A task that cannot be reached at all (never connected, or not back yet) is down too: requests fail at once.
+    socket.on('connect_error', () => {
+      if (!this.closed) this.liveness.down(task, `ps task ${task} (${url}) is unreachable (cannot connect)`);
     });
     socket.on('disconnect', (reason) => {
       // Our own close is no news; anything else is a task gone or a network between.
@@ -182,6 +190,7 @@ export class PsCluster {
   /** Waits for the messages already sent (a job's deletion at shutdown), then closes the sockets. */
   async close(): Promise<void> {
     this.closed = true;
+    this.drops.close();
     this.stopSupervising();
     this.liveness.close();
     await Promise.allSettled([...this.inFlight]);

@@ -98,7 +98,8 @@ export class JobRegistry {
       const made = restoring ? await RemoteParameterService.attach(spec, o) : await RemoteParameterService.create(spec, o);
       if ('ok' in made) throw new PsRefusal(made);
       const service = made instanceof RemoteParameterService ? made : made.service;
-      adopted = !(made instanceof RemoteParameterService) && made.adopted;
+      // Detached (a task was down): nothing to load the checkpoint's parameters into yet; its return adopts or rolls back.
+      adopted = !(made instanceof RemoteParameterService) && (made.adopted || made.service.detached);
       remote = service;
       parameters = (_spec, ctx) => service.withContext(ctx);
     }

@@ -9,7 +9,7 @@
  */
 import { ErrorCode } from '../../shared/errors.js';
 import type { JobSpec } from '../../shared/job-spec.js';
-import type { MetricPoint } from '../../shared/operator-protocol.js';
+import type { MetricPoint, ResumedFrom } from '../../shared/operator-protocol.js';
 import {
   FINAL_JOB_STATES,
   type CompleteAnswer,
@@ -58,7 +58,7 @@ export type { IncomingPush } from './job-training.js';
 export class Job {
   private currentState: JobState = 'draft';
   private failureReason: string | null = null;
-  private resumed: { version: number; at: number } | null = null;
+  private resumed: ResumedFrom | null = null;
   /** Why the job cannot train now though the operator wants it to (a ps task of its is down); null when nothing holds it. */
   private heldBy: string | null = null;
   /** The job is paused because it is held, not by the operator: it runs again when the hold ends. */
@@ -208,7 +208,7 @@ export class Job {
   }
 
   /** The checkpoint the job resumed from at the last restart, if any. */
-  get resumedFrom(): { version: number; at: number } | null {
+  get resumedFrom(): ResumedFrom | null {
     return this.resumed;
   }
 
@@ -486,7 +486,7 @@ export class Job {
    * when it does not fit. `keepParameters`: the parameters were adopted live from the ps
    * tasks (newer than the checkpoint): only the ledger and counters are taken from it.
    */
-  async restore(c: CheckpointContent, options: { keepParameters?: boolean } = {}): Promise<void> {
+  async restore(c: CheckpointContent, options: { keepParameters?: boolean; passedOver?: string[] } = {}): Promise<void> {
     if (!(options.keepParameters ?? false)) {
       if (c.cut) {
         if (!this.params.restoreCut) throw new Error('a cut over ps tasks cannot be loaded into a job kept in process');
@@ -499,7 +499,7 @@ export class Job {
     // Checkpoints from before a counter existed lack it: start it at zero.
     this.counters = { ...emptyStats(), ...c.stats };
     this.checkpoints.resumedAt(c.store.version);
-    this.resumed = { version: c.store.version, at: c.at };
+    this.resumed = { version: c.store.version, at: c.at, ...(options.passedOver?.length ? { passedOver: options.passedOver } : {}) };
   }
 
   /**

@@ -10,6 +10,14 @@
  *   restarted), every task is rolled back to the job's last checkpoint (job-resume.ts's
  *   rollBack), then the job resumes. A rollback that fails keeps the job held, with why.
  *
+ * - a chief restarted while a task was down (RemoteParameterService.attach left the
+ *   service `detached`, the job held with the task's reason): when every task is up,
+ *   their live state is adopted if they all hold the job, as a restart adopts it;
+ *   otherwise every task is rolled back to the last checkpoint.
+ * - a sync or local round that a task did not close (the chief's retries spent,
+ *   round-close-retry.ts): the job is held and checked at once, as on a return; the
+ *   tasks' versions are apart, so they are rolled back.
+ *
  * Checks run one at a time; a change during one runs another after it.
  */
 import { ErrorCode } from '../../shared/errors.js';
@@ -37,6 +45,12 @@ export class PsTaskRecovery {
 
   constructor(private readonly o: PsTaskRecoveryOptions) {
     this.unwatch = o.cluster.watch((change) => this.changed(change));
+    // A round one task did not close (retries spent) leaves the tasks' versions apart: held, and checked as a return is.
+    o.service.onDiverged = (why) => {
+      if (this.disposed) return;
+      o.job.hold(`a round did not close on every ps task (${why.code}: ${why.message})`);
+      this.check();
+    };
     // A task already down when the job was built (a restarted chief's, say).
     for (const task of o.service.tasks) {
       const reason = o.cluster.downReason(task);
@@ -51,6 +65,7 @@ export class PsTaskRecovery {
 
   dispose(): void {
     this.disposed = true;
+    this.o.service.onDiverged = null;
     this.unwatch();
   }
 
@@ -92,12 +107,19 @@ export class PsTaskRecovery {
       if (refused.code !== ErrorCode.PS_TASK_UNREACHABLE) job.hold(`a ps task refused task:status: ${refused.code}: ${refused.message}`);
       return;
     }
-    if (service.holdsLive(statuses.map((s) => (s.ok ? s : { epoch: 0, jobs: [] })))) {
+    const held = statuses.map((s) => (s.ok ? s : { epoch: 0, jobs: [] }));
+    // Restored while a task was down: the tasks' state is first seen now. Adopted when they all hold it live, as at a restart.
+    if (service.detached && service.attachLive(held)) {
+      log.info('ps tasks back with the job live: adopted', { job: job.id, version: job.version });
+      return job.unhold();
+    }
+    if (!service.detached && service.holdsLive(held)) {
       log.info('ps tasks back with the job as it was: resuming', { job: job.id, version: job.version });
       return job.unhold();
     }
-    job.hold(`a ps task lost its slices: restoring every task from the last checkpoint`);
+    job.hold(service.detached ? 'restored while a ps task was down; its tasks do not all hold the job: restoring every task from the last checkpoint' : 'a ps task lost its slices: restoring every task from the last checkpoint');
     await this.o.rollBack();
+    service.detached = false;
     if (this.disposed) return;
     log.info('job restored on its ps tasks: resuming', { job: job.id, version: job.version });
     job.unhold();

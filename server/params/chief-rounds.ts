@@ -19,6 +19,7 @@ import type { PushAccepted } from '../../shared/protocol.js';
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import type { Clock, Timer } from '../clock.js';
 import { createLogger } from '../logger.js';
+import { closeWithRetry } from './round-close-retry.js';
 
 const log = createLogger('chief-rounds');
 
@@ -27,14 +28,18 @@ export interface ChiefRoundsOptions {
   backupWorkers: number;
   /** A round holding at least one push closes with what it has after this long. */
   roundTimeoutMs: number;
+  /** Waits before asking the tasks again for a close one of them missed. Default CLOSE_RETRY_DELAYS_MS. */
+  closeRetryDelaysMs?: readonly number[];
 }
 
 export interface ChiefRoundsContext {
   clock: Clock;
   /** The job's assigned workers right now (a round's quorum is taken from them when it opens). */
   activeWorkers: () => ReadonlySet<string>;
-  /** Closes round `round` on every task with `members`; resolves when every task has answered. */
+  /** Closes round `round` on every task with `members`; resolves when every task has answered. Idempotent on the tasks. */
   closeOnTasks: (round: number, members: string[]) => Promise<Result>;
+  /** A close failed for good (retries spent, or a refusal no retry changes): the tasks' versions may be apart until they are rolled back. */
+  diverged?: (why: Failure) => void;
 }
 
 interface OpenRound {
@@ -162,11 +167,13 @@ export class ChiefRounds {
   private async close(open: OpenRound): Promise<void> {
     this.ctx.clock.clear(open.timer);
     this.open = null;
-    const closed = await this.ctx.closeOnTasks(open.round, [...open.pushed]);
+    const members = [...open.pushed];
+    const closed = await closeWithRetry(this.ctx.clock, () => this.ctx.closeOnTasks(open.round, members), this.options.closeRetryDelaysMs, String(open.round));
     if (!closed.ok) {
-      // A task that could not close leaves the tasks' versions apart: the job cannot go on until they are re-created (a restore).
+      // The tasks' versions may be apart: the job is held and its tasks rolled back (ps-task-recovery.ts).
       log.error('a ps task did not close a round', { round: open.round, code: closed.code, message: closed.message });
       for (const ack of open.acks) ack(closed);
+      this.ctx.diverged?.(closed);
       return;
     }
     this.next = open.round + 1;

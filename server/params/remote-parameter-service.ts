@@ -41,6 +41,7 @@ import { MODES } from '../../shared/modes.js';
 import type { ParameterContext } from '../jobs/job-deps.js';
 import { psOptimizerSpec } from '../consistency/registry.js';
 import { ChiefRounds } from './chief-rounds.js';
+import { closeOnEveryTask } from './round-close-retry.js';
 import { createLogger } from '../logger.js';
 import { createOptimizer } from './optimizers.js';
 import type { GradientSubmission, ModeCounters, ParameterService, PsPlacement, PulledParams, VersionedValues } from './parameter-service.js';
@@ -101,6 +102,10 @@ export class RemoteParameterService implements ParameterService {
   private rounds: ChiefRounds | null = null;
   /** The round the tasks are at when the rounds begin (an adopted job's tasks' version). */
   private firstRound = 0;
+  /** Told when a round's close failed for good on some task (the recovery holds the job and rolls it back). */
+  onDiverged: ((why: Failure) => void) | null = null;
+  /** Restored while a task was down: the tasks' state is unknown until it is back, then adopted or rolled back. */
+  detached = false;
 
   private constructor(
     private readonly spec: JobSpec,
@@ -134,10 +139,11 @@ export class RemoteParameterService implements ParameterService {
   static async attach(spec: JobSpec, o: RemoteParameterOptions): Promise<{ service: RemoteParameterService; adopted: boolean } | Failure> {
     const placement = Placement.of(o.tensors, { tasks: o.cluster.tasks, partitionBytes: o.cluster.partitionBytes });
     const service = new RemoteParameterService(spec, o, placement);
-    const held = await service.liveParts();
-    if (held) {
-      service.adopt(held);
-      log.info('job adopted from its ps tasks', { job: o.jobId, step: service.step, versions: held.map((h) => h.version) });
+    const statuses = await Promise.all(service.used.map((t) => o.cluster.request(t, 'task:status', {})));
+    // A task is down: nothing is created; the job is held until it is back, then adopted or rolled back (ps-task-recovery.ts).
+    if (statuses.some((r) => !r.ok && r.code === ErrorCode.PS_TASK_UNREACHABLE)) return (service.detached = true), { service, adopted: false };
+    if (service.attachLive(statuses.map((r) => (r.ok ? r : { epoch: 0, jobs: [] })))) {
+      log.info('job adopted from its ps tasks', { job: o.jobId, step: service.step });
       return { service, adopted: true };
     }
     const created = await service.createSlices(placement.splitTensors(o.initial), null);
@@ -150,8 +156,8 @@ export class RemoteParameterService implements ParameterService {
    */
   withContext(ctx: ParameterContext): this {
     if (MODES[this.spec.mode].rounds && !this.rounds) {
-      const closeOnTasks = (round: number, members: string[]) => this.closeRound(round, members);
-      this.rounds = new ChiefRounds({ ...ctx, closeOnTasks }, { backupWorkers: this.spec.backupWorkers, roundTimeoutMs: this.spec.roundTimeoutSeconds * 1000 }, () => ++this.step);
+      const closeOnTasks = (round: number, members: string[]) => closeOnEveryTask(this.o.cluster, this.o.jobId, this.used, round, members);
+      this.rounds = new ChiefRounds({ ...ctx, closeOnTasks, diverged: (why) => this.onDiverged?.(why) }, { backupWorkers: this.spec.backupWorkers, roundTimeoutMs: this.spec.roundTimeoutSeconds * 1000 }, () => ++this.step);
       // Adopted tasks are at their version's round already.
       if (this.firstRound) this.rounds.restart(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.o.jobId} was adopted`), this.firstRound);
     }
@@ -321,13 +327,14 @@ export class RemoteParameterService implements ParameterService {
   /**
    * Whether the tasks still hold the job as the chief left it (`statuses`: each used
    * task's task:status, in `tasks` order): every slice there, the base step the chief
-   * gave, and at least the versions the chief has receipts for. A task that restarted
+   * gave, and at least the versions the chief has receipts for (in a round mode, exactly
+   * the chief's round: a close one task missed leaves it behind). A task that restarted
    * holds nothing; one that lost pushes holds less.
    */
   holdsLive(statuses: readonly PsTaskStatus[]): boolean {
     return this.used.every((task, i) => {
       const held = this.heldOn(task, statuses[i]);
-      return held !== null && held.baseStep === this.baseStep && held.version >= this.known[i]!;
+      return held !== null && held.baseStep === this.baseStep && held.version >= this.known[i]! && (!this.rounds || held.version === this.rounds.round);
     });
   }
 
@@ -336,15 +343,11 @@ export class RemoteParameterService implements ParameterService {
     this.disposed = true;
   }
 
-  /** The job is deleted: its slices on the tasks go too. */
+  /** The job is deleted: its slices and checkpoint parts on the tasks go too (a task down now is told when it is back: part-drops.ts). */
   discard(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const task of this.used) {
-      void this.o.cluster.request(task, 'job:delete', { jobId: this.o.jobId }).then((r) => {
-        if (!r.ok && r.code !== ErrorCode.UNKNOWN_JOB) log.warn('ps task kept a deleted job', { job: this.o.jobId, task, code: r.code });
-      });
-    }
+    void this.o.cluster.drops.drop(this.o.jobId, this.used);
   }
 
   private cutTarget(): CutTarget {
@@ -368,16 +371,13 @@ export class RemoteParameterService implements ParameterService {
     return held.parameters === slices.reduce((n, s) => n + s.length, 0) ? held : null;
   }
 
-  /** Each used task's hold of the job, when all hold it with one base step; null otherwise. */
-  private async liveParts(): Promise<PsJobStatus[] | null> {
-    const statuses = await Promise.all(this.used.map((t) => this.o.cluster.request(t, 'task:status', {})));
-    const held = this.used.map((t, i) => {
-      const r = statuses[i]!;
-      return r.ok ? this.heldOn(t, r) : null;
-    });
-    if (held.some((h) => h === null)) return null;
-    const parts = held as PsJobStatus[];
-    return parts.every((p) => p.baseStep === parts[0]!.baseStep) ? parts : null;
+  /** Adopts the tasks' live state when every used task (`statuses` in `tasks` order) holds the job with one base step; false otherwise. */
+  attachLive(statuses: readonly PsTaskStatus[]): boolean {
+    const held = this.used.map((t, i) => this.heldOn(t, statuses[i]));
+    if (held.some((h) => h === null || h.baseStep !== held[0]!.baseStep)) return false;
+    this.adopt(held as PsJobStatus[]);
+    this.detached = false;
+    return true;
   }
 
   /**
@@ -391,6 +391,7 @@ export class RemoteParameterService implements ParameterService {
     this.step = this.baseStep + Math.max(...parts.map((p) => p.version));
     this.known = parts.map((p) => p.version);
     this.firstRound = parts[0]!.version;
+    this.rounds?.restart(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.o.jobId} was adopted`), this.firstRound);
     // Receipts the old chief may have redeemed are below these versions: refused from here on.
     this.receipts = this.o.cluster.receiptLedger(this.o.jobId, this.used, this.known);
   }
@@ -439,15 +440,6 @@ export class RemoteParameterService implements ParameterService {
     const task = this.used[results.indexOf(refused)]!;
     await Promise.all(this.used.filter((_, i) => results[i]!.ok).map((t) => cluster.request(t, 'job:delete', { jobId })));
     return { ...refused, message: `ps task ${task}: ${refused.message}` };
-  }
-
-  /** Closes round `round` with `members` on every task holding slices; the first refusal, or ok when every task has closed it. */
-  private async closeRound(round: number, members: string[]): Promise<Result> {
-    const answers = await Promise.all(this.used.map((task) => this.o.cluster.request(task, 'round:close', { jobId: this.o.jobId, round, members })));
-    const refused = answers.findIndex((a) => !a.ok);
-    if (refused < 0) return ok({});
-    const r = answers[refused] as Failure;
-    return { ...r, message: `ps task ${this.used[refused]}: ${r.message}` };
   }
 
   /** Every task's part, in task order (empty for a task holding none). */

@@ -15,7 +15,7 @@
  * slots writes 48 MB without holding a second 48 MB copy.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ErrorCode } from '../../shared/errors.js';
@@ -176,6 +176,15 @@ export class CheckpointParts {
       slotNames: h.slotNames,
       slices: h.slices.map((s) => ({ name: s.name, shape: s.shape, values: take(sizeOf(s.shape)), slots: h.slotNames.map(() => take(sizeOf(s.shape))) })),
     };
+  }
+
+  /** Removes every part of `jobId` (the job was deleted); true when there were any. */
+  async removeJob(jobId: string): Promise<boolean | Failure> {
+    if (!SAFE_JOB_ID.test(jobId)) return fail(ErrorCode.BAD_REQUEST, `Job id "${jobId.slice(0, 40)}" cannot name a folder of checkpoint parts`);
+    const dir = join(this.root, jobId);
+    const had = await stat(dir).then(() => true, () => false);
+    await rm(dir, { recursive: true, force: true });
+    return had;
   }
 
   private dir(jobId: string, task: number): string | Failure {

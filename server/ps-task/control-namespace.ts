@@ -16,7 +16,7 @@ import { createLogger } from '../logger.js';
 import { respond } from '../worker/respond.js';
 import { guardSocket } from '../worker/socket-guard.js';
 import type { PsTaskState } from './task-state.js';
-import { ckptLoadSchema, ckptWriteSchema, jobCreateSchema, jobRefSchema, roundCloseSchema, statusSchema } from './schemas.js';
+import { ckptLoadSchema, ckptWriteSchema, jobCreateSchema, jobDeleteSchema, jobRefSchema, roundCloseSchema, statusSchema } from './schemas.js';
 import { TaskJob } from './task-job.js';
 
 const log = createLogger('ps-control');
@@ -60,13 +60,21 @@ export function attachControlNamespace(nsp: PsControlNamespace, state: PsTaskSta
 
     socket.on(
       'job:delete',
-      fenced('job:delete', jobRefSchema, true, (req) => {
+      fenced('job:delete', jobDeleteSchema, true, async (req): Promise<Result> => {
         const job = state.jobs.get(req.jobId);
-        if (!job) return unknownJob(req.jobId);
-        state.jobs.delete(req.jobId);
-        job.dispose();
-        log.info('job deleted', { job: req.jobId, version: job.version });
-        return ok({});
+        if (job) {
+          state.jobs.delete(req.jobId);
+          job.dispose();
+          log.info('job deleted', { job: req.jobId, version: job.version });
+        }
+        // A deleted job's parts go too; a re-creation (no dropParts) keeps them: they are what it restores from.
+        if (req.dropParts && state.parts) {
+          const dropped = await state.parts.removeJob(req.jobId);
+          if (typeof dropped !== 'boolean') return dropped;
+          if (dropped) log.info('checkpoint parts of a deleted job removed', { job: req.jobId });
+          return ok({});
+        }
+        return job ? ok({}) : unknownJob(req.jobId);
       }),
     );
 

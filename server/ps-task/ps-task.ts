@@ -22,6 +22,7 @@ import { payloadCapBytes } from '../params/gradient-gate.js';
 import { PushAdmission, type PushAdmissionOptions } from '../params/push-admission.js';
 import type { SocketGuardOptions } from '../worker/socket-guard.js';
 import { CheckpointParts } from './checkpoint-parts.js';
+import { ChiefEpochFile } from './chief-epoch-file.js';
 import { attachControlNamespace, type PsControlNamespace } from './control-namespace.js';
 import type { PsTaskState } from './task-state.js';
 import { attachPsWorkerNamespace, type PsWorkerNamespace } from './worker-namespace.js';
@@ -60,7 +61,8 @@ export function createPsTask(options: PsTaskOptions): PsTask {
   const stopRedacting = redactSecret(options.token);
   const state: PsTaskState = {
     jobs: new Map(),
-    fence: new ChiefFence(keys),
+    // With a data dir, the highest epoch outlives a restart (a deposed chief stays deposed).
+    fence: new ChiefFence(keys, options.dataDir === undefined ? null : new ChiefEpochFile(options.dataDir)),
     keys,
     now: () => clock.now(),
     apply: options.apply,

@@ -49,6 +49,7 @@ export const jobCreateSchema = z
   .strict();
 
 export const jobRefSchema = z.object({ chief, jobId: id }).strict();
+export const jobDeleteSchema = z.object({ chief, jobId: id, dropParts: z.boolean().optional() }).strict();
 
 /** Names a checkpoint on every task and in the part's file name. */
 const checkpointId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a checkpoint id is 1 to 64 of A-Z a-z 0-9 _ -');

@@ -27,6 +27,8 @@ export class TaskRound {
   /** Copies free for the next pushes. */
   private readonly spare: Float32Array[][] = [];
   private readonly gradients: RoundGradients;
+  /** The last round closed here, its members (sorted) and the version it made: a chief that missed the answer asks again and gets the same one. */
+  private lastClosed: { round: number; members: string; version: number } | null = null;
 
   constructor(
     private readonly store: ParameterStore,
@@ -63,9 +65,17 @@ export class TaskRound {
   /**
    * The chief's close of round `round` with `members`: combines their held slices in
    * arrival order, applies once, drops every other held push. Refused (nothing changes)
-   * when `round` is not the open round, or a member's push is not held here.
+   * when `round` is not the open round, or a member's push is not held here. Idempotent:
+   * the round closed last, asked again with the same members, answers the same version
+   * and applies nothing (the chief retries a close whose answer it missed); with other
+   * members it is a CONFLICT.
    */
   close(round: number, members: readonly string[]): Result<{ version: number }> {
+    const key = JSON.stringify([...members].sort());
+    const last = this.lastClosed;
+    if (last && last.round === round) {
+      return last.members === key ? ok({ version: last.version }) : fail(ErrorCode.CONFLICT, `Round ${round} closed on this task with other members`);
+    }
     if (round !== this.round) return fail(ErrorCode.CONFLICT, `Round ${round} is not open on this task (its version is ${this.round})`);
     const wanted = new Set(members);
     const missing = members.find((m) => !this.held.has(m));
@@ -73,12 +83,18 @@ export class TaskRound {
     if (!wanted.size) return fail(ErrorCode.BAD_REQUEST, `Round ${round}: a round closes with at least one member`);
     for (const [worker, copy] of this.held) if (wanted.has(worker)) this.gradients.add({ views: copy });
     const version = this.store.apply(this.gradients.aggregateInto(this.store.gradientBuffer));
-    this.drop();
+    this.release();
+    this.lastClosed = { round, members: key, version };
     return ok({ version });
   }
 
-  /** Drops every held push (the job's slices are deleted or re-created). */
+  /** Drops every held push and the memory of the last close (the job's slices are deleted or re-created: their rounds start again). */
   drop(): void {
+    this.release();
+    this.lastClosed = null;
+  }
+
+  private release(): void {
     for (const copy of this.held.values()) this.spare.push(copy);
     this.held.clear();
   }

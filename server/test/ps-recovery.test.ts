@@ -18,6 +18,7 @@ import type { JobDetail } from '../../shared/operator-protocol.js';
 import { ProcessGroup } from '../../farm/process-group.js';
 import { startCoordinator, type Running } from '../../test-support/index.js';
 import { connectPsWorker, pullFromTasks, pushThroughTasks, routeOf, startPsTask, type RunningPsTask } from '../../test-support/ps-clients.js';
+import { forkPsTask } from '../../test-support/ps-process.js';
 import { resolveClusterToken } from '../cluster/cluster-token.js';
 import { createCoordinator, type Coordinator } from '../coordinator.js';
 
@@ -177,3 +178,76 @@ async function pulledVersion(url: string, ticket: string, jobId: string): Promis
     s.disconnect();
   }
 }
+
+it('a chief restarted while a remote task is down holds the job with the reason, and restores it when the task is back', { timeout: 120_000 }, async () => {
+  const dir = tmp('ps-chief-down');
+  const resolved = resolveClusterToken({ dataDir: dir });
+  if (!resolved.ok) throw new Error(resolved.message);
+  const token = resolved.token;
+  const tasks: RunningPsTask[] = [];
+  cleanups.push(() => Promise.all(tasks.map((t) => t.close())));
+  for (let t = 0; t < 2; t++) tasks.push(await startPsTask({ token, dataDir: join(dir, `task-${t}`) }));
+  const dataDir = join(dir, 'data');
+  const endpoints = tasks.map((t) => t.url);
+  const first = await startCoordinator({ model: 'mlp', normBound: 0 }, { dataDir, cluster: { endpoints, token } });
+  const { job: firstJob } = first;
+  expect((await pushThroughTasks(first.url, 3)).version).toBe(3);
+  await firstJob.checkpointIfChanged();
+  const atCheckpoint = (await firstJob.parameters.values()).values.map(bits);
+  expect((await pushThroughTasks(first.url, 2)).version).toBe(5);
+
+  // Task 1 goes (with its slices: it restarts empty), then the chief stops; its last cut fails, the one at 3 stays in force.
+  const url1 = tasks[1]!.url;
+  await tasks[1]!.close();
+  await first.close();
+
+  const second: Coordinator = createCoordinator({ dataDir, cluster: { endpoints, token, requestTimeoutMs: 2000 } });
+  cleanups.push(() => second.close());
+  await second.restore();
+  const job = second.jobs.get(firstJob.id)!;
+  expect(job).toBeDefined();
+  expect(job.state).toBe('paused');
+  expect(job.pausedReason).toMatch(new RegExp(`^ps task 1 \\(${url1.replace(/[.:/]/g, '\\$&')}\\) (is unreachable|did not answer)`));
+  expect(job.control('resume')).toMatchObject({ ok: false, code: ErrorCode.PS_TASK_UNREACHABLE });
+
+  // Back on its address, holding nothing: both tasks go back to the checkpoint, and the job runs.
+  tasks[1] = await startPsTask({ token, dataDir: join(dir, 'task-1') }, Number(new URL(url1).port));
+  await vi.waitFor(() => expect(job.state).toBe('running'), { timeout: 30_000, interval: 50 });
+  expect(job.pausedReason).toBeNull();
+  expect(job.version).toBe(3);
+  expect((await job.parameters.values()).values.map(bits)).toEqual(atCheckpoint);
+});
+
+it('a chief restarted while a task is stopped (SIGSTOP) adopts the job live when the task answers again: no rollback', { timeout: 120_000 }, async () => {
+  const dir = tmp('ps-chief-stopped');
+  const resolved = resolveClusterToken({ dataDir: dir });
+  if (!resolved.ok) throw new Error(resolved.message);
+  const token = resolved.token;
+  const task0 = await startPsTask({ token, dataDir: join(dir, 'task-0') });
+  cleanups.push(() => task0.close());
+  const task1 = await forkPsTask(join(dir, 'task-1'), resolved.file);
+  cleanups.push(() => task1.kill());
+  cleanups.push(() => task1.child.kill('SIGCONT'));
+  const endpoints = [task0.url, task1.url];
+  const cluster = { endpoints, token, requestTimeoutMs: 2000 };
+  const first = await startCoordinator({ model: 'mlp', normBound: 0 }, { dataDir: join(dir, 'data'), cluster });
+  const { jobId, version, job: assignment } = await pushThroughTasks(first.url, 3);
+  expect(version).toBe(3);
+  const live = (await pullFromTasks(assignment)).map(bits);
+
+  // Task 1 stops answering (its process and its slices live on), then the chief stops and a new one starts.
+  task1.child.kill('SIGSTOP');
+  await first.close();
+  const second: Coordinator = createCoordinator({ dataDir: join(dir, 'data'), cluster });
+  cleanups.push(() => second.close());
+  await second.restore();
+  const job = second.jobs.get(jobId)!;
+  expect(job.state).toBe('paused');
+  expect(job.pausedReason).toMatch(/^ps task 1 .* did not answer task:status/);
+
+  task1.child.kill('SIGCONT');
+  await vi.waitFor(() => expect(job.state).toBe('running'), { timeout: 30_000, interval: 50 });
+  // Adopted: the pushes the tasks applied are kept (no checkpoint to roll back to would have them).
+  expect(job.version).toBe(3);
+  expect((await job.parameters.values()).values.map(bits)).toEqual(live);
+});
