@@ -34,6 +34,8 @@ export interface LoadClientReport {
   /** Of which answered BUSY. */
   slotBusy: number;
   accepted: number;
+  /** Of which answered before the push phase ended (the rate counts these: retries after it are the drain). */
+  acceptedInPhase: number;
   rejected: number;
   lostAcks: number;
   connectFailures: number;
@@ -78,7 +80,7 @@ async function releaseAndLease(w: LoadWorker): Promise<boolean> {
   return w.left > 0;
 }
 
-const report: LoadClientReport = { latenciesMs: [], pushLatenciesMs: [], sent: 0, slotAsks: 0, slotBusy: 0, accepted: 0, rejected: 0, lostAcks: 0, connectFailures: 0, busy: 0, answeredWithin1s: 0, late: 0 };
+const report: LoadClientReport = { latenciesMs: [], pushLatenciesMs: [], sent: 0, slotAsks: 0, slotBusy: 0, accepted: 0, acceptedInPhase: 0, rejected: 0, lostAcks: 0, connectFailures: 0, busy: 0, answeredWithin1s: 0, late: 0 };
 
 function countBusy(what: 'slot' | 'push'): void {
   report.busy++;
@@ -165,6 +167,7 @@ async function main(): Promise<void> {
     }
     if (r.ok) {
       report.accepted++;
+      if (now - started < seconds * 1000) report.acceptedInPhase++;
       version = Math.max(version, r.version);
     } else {
       report.rejected++;

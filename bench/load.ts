@@ -63,6 +63,9 @@ async function runCase(o: Options, rate: number): Promise<Record<string, number>
   const rssStart = rssMb();
   const versionStart = created.job.version;
   const started = Date.now();
+  // The window through the case (it follows the service rate: server/params/push-slots.ts).
+  let windowMax = 0;
+  const sampler = setInterval(() => (windowMax = Math.max(windowMax, coordinator.slots.counts().window)), 500);
   const reports = await Promise.all(
     children.map((c) => {
       const r = new Promise<LoadClientReport>((resolve) => c.on('message', (m: { type: string; report?: LoadClientReport }) => m.type === 'report' && resolve(m.report!)));
@@ -70,6 +73,7 @@ async function runCase(o: Options, rate: number): Promise<Record<string, number>
       return r;
     }),
   );
+  clearInterval(sampler);
   const elapsed = (Date.now() - started) / 1000;
   const rssEnd = rssMb();
   const slotCounts = coordinator.slots.counts();
@@ -81,9 +85,12 @@ async function runCase(o: Options, rate: number): Promise<Record<string, number>
   const busy = sum('busy');
   const result = {
     workers,
-    seconds: Math.round(elapsed),
+    seconds: o.seconds,
+    // With the drain: pushes still in back-off when the phase ended are sent until answered.
+    seconds_with_drain: Math.round(elapsed),
     target_rate: rate,
-    pushes_per_s: round1(accepted / elapsed),
+    // Accepted per second of the push phase (answers after it, the drain's, are not counted).
+    pushes_per_s: round1(sum('acceptedInPhase') / o.seconds),
     p50_ms: round1(percentile(latencies, 0.5)),
     p99_ms: round1(percentile(latencies, 0.99)),
     // Payloads' answers alone (p50_ms/p99_ms count slots' too).
@@ -108,6 +115,7 @@ async function runCase(o: Options, rate: number): Promise<Record<string, number>
     busy_server: coordinator.admission.counts().busy,
     slots_granted: slotCounts.granted,
     slots_expired: slotCounts.expired,
+    slot_window_max: windowMax,
     pushes_without_slot_refused: slotCounts.ungranted,
   };
   await coordinator.close();
