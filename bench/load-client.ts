@@ -50,7 +50,9 @@ export interface LoadClientReport {
 /** How long a worker waits for an answer before it counts the push as lost. */
 const ACK_TIMEOUT_MS = 10_000;
 
-const [url, workersArg, rateArg, secondsArg] = process.argv.slice(2);
+const [url, workersArg, rateArg, secondsArg, slotsArg] = process.argv.slice(2);
+/** Without slots (`--no-slots`) the workers push as before slots were: no ask before the first push either. */
+const askFirst = slotsArg !== 'no-slots';
 const workers = Number(workersArg);
 const rate = Number(rateArg);
 const seconds = Number(secondsArg);
@@ -113,7 +115,7 @@ async function connect(): Promise<LoadWorker | null> {
     });
     const hello = await socket.timeout(30_000).emitWithAck('worker:hello', { userAgent: 'bench-load' });
     if (!hello.ok || !hello.job) throw new Error('no job');
-    const w: LoadWorker = { socket, job: hello.job, lease: null, left: 0, pushing: false, nextAt: 0, pusher: new SlotPusher({ onBusy: (_ms, what) => countBusy(what) }) };
+    const w: LoadWorker = { socket, job: hello.job, lease: null, left: 0, pushing: false, nextAt: 0, pusher: new SlotPusher({ askFirst, onBusy: (_ms, what) => countBusy(what) }) };
     if (!(await releaseAndLease(w))) throw new Error('no lease');
     return w;
   } catch {

@@ -27,8 +27,12 @@ interface Options {
   maxLoopDelayMs?: number;
   /** false: push slots never required (`--no-slots`). */
   slots: boolean;
-  /** PushSlotOptions.window. */
+  /** PushSlotOptions.window (the least window). */
   slotWindow?: number;
+  /** PushSlotOptions.maxWindow. */
+  slotMaxWindow?: number;
+  /** PushSlotOptions.grantLifeMs. */
+  slotGrantLifeMs?: number;
   /** PushSlotOptions.lateMs. */
   slotLateMs?: number;
 }
@@ -40,7 +44,7 @@ const round1 = (x: number) => Math.round(x * 10) / 10;
 
 /** One case: a fresh coordinator, `o.workers` sockets pushing `rate` pushes/s in total for `o.seconds`. */
 async function runCase(o: Options, rate: number): Promise<Record<string, number>> {
-  const slots = o.slots ? { window: o.slotWindow, lateMs: o.slotLateMs } : { window: Number.MAX_SAFE_INTEGER, lateMs: Number.POSITIVE_INFINITY };
+  const slots = o.slots ? { window: o.slotWindow, maxWindow: o.slotMaxWindow, grantLifeMs: o.slotGrantLifeMs, lateMs: o.slotLateMs } : { window: Number.MAX_SAFE_INTEGER, lateMs: Number.POSITIVE_INFINITY };
   const coordinator = createCoordinator({ workerGuard: { messagesPerSecond: 1000, burst: 2000 }, admission: { maxLoopDelayMs: o.maxLoopDelayMs }, slots });
   // Staleness is not what this measures: every push takes the full apply path. Pushes carry one
   // example each: 938 shards of 64 one-example batches an epoch, a lease of 64 pushes per socket.
@@ -53,7 +57,7 @@ async function runCase(o: Options, rate: number): Promise<Record<string, number>
   const procs = Math.max(1, Math.min(o.procs, o.workers));
   const children = Array.from({ length: procs }, (_, i) => {
     const share = Math.floor(o.workers / procs) + (i < o.workers % procs ? 1 : 0);
-    return fork(clientFile, [url.replace(/\/$/, ''), String(share), String(rate / procs), String(o.seconds)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    return fork(clientFile, [url.replace(/\/$/, ''), String(share), String(rate / procs), String(o.seconds), o.slots ? 'slots' : 'no-slots'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   });
   const connected = await Promise.all(
     children.map((c) => new Promise<number>((resolve) => c.on('message', (m: { type: string; count?: number }) => m.type === 'connected' && resolve(m.count!)))),
@@ -145,7 +149,9 @@ export function loadCommand(): Command {
     .option('--procs <n>', 'client processes', integer(1, 64), 4)
     .option('--past-capacity <factor>', 'then a case at this multiple of --rate (0: none)', number(0, 100), 2)
     .option('--no-slots', 'push slots never required (workers push their payloads directly, as before push slots)')
-    .option('--slot-window <n>', 'grants on their way in at most (PushSlotOptions.window; default the coordinator\'s)', integer(1, 100_000))
+    .option('--slot-window <n>', 'the least window of grants on their way in (PushSlotOptions.window; default the coordinator\'s)', integer(1, 100_000))
+    .option('--slot-max-window <n>', 'the largest window (PushSlotOptions.maxWindow; equal to --slot-window: a fixed window)', integer(1, 100_000))
+    .option('--slot-grant-life-ms <ms>', 'the window is the service rate × this (PushSlotOptions.grantLifeMs)', number(1, 60_000))
     .option('--slot-late-ms <ms>', 'slots are required while the loop runs this late (PushSlotOptions.lateMs; default the coordinator\'s)', number(0, 60_000))
     .option('--max-loop-delay-ms <ms>', "the coordinator's loop-delay bound (default: the coordinator's, off; e.g. 100 to try it; 'off': none)", (v) => (v === 'off' ? Number.POSITIVE_INFINITY : number(0, 60_000)(v)))
     .action((o: Options) => run(o));
