@@ -80,9 +80,9 @@ describe('PushSlots', () => {
     s.close();
   });
 
-  it('sizes the window from the payloads taken in over the last second × grantLifeMs, within [window, maxWindow]', () => {
+  it('sizes the window from the payloads taken in over the last second × queueMs while no grant measured the pipe, within [window, maxWindow]', () => {
     const clock = new ManualClock();
-    const s = new PushSlots(clock, { window: 4, maxWindow: 50, grantLifeMs: 500, lateMs: Infinity });
+    const s = new PushSlots(clock, { window: 4, maxWindow: 50, queueMs: 500, lateMs: Infinity });
     expect(s.counts()).toMatchObject({ window: 4, servicePerSecond: 0 });
     // 60 payloads in 600 ms: 60/s over the last second, a window of 30.
     for (let i = 0; i < 60; i++) {
@@ -101,6 +101,21 @@ describe('PushSlots', () => {
     // A second without payloads: back to the least window.
     clock.advance(1000);
     expect(s.counts()).toMatchObject({ window: 4, servicePerSecond: 0 });
+    s.close();
+  });
+
+  it("adds the pipe, the least time a grant ever took to its payload's arrival, to queueMs", () => {
+    const clock = new ManualClock();
+    const s = new PushSlots(clock, { window: 2, maxWindow: 1000, queueMs: 300, lateMs: Infinity });
+    expect(s.counts()).toMatchObject({ pipeMs: null });
+    const slots = ['sa', 'sb'].map((id) => (s.grant(id, 'j', BIG) as { slot: string }).slot);
+    clock.advance(200);
+    expect(s.admit('sa', 'j', BIG, slots[0], true)).toBe('granted');
+    clock.advance(300);
+    expect(s.admit('sb', 'j', BIG, slots[1], true)).toBe('granted'); // 500 ms: queue, not pipe
+    // 98 more payloads in this second: 100/s × (200 + 300) ms.
+    for (let i = 0; i < 98; i++) s.admit(`p${i}`, 'j', BIG, undefined, false);
+    expect(s.counts()).toMatchObject({ pipeMs: 200, servicePerSecond: 100, window: 50 });
     s.close();
   });
 

@@ -10,13 +10,16 @@
  *   That bounds the bytes on their way in, and so how long a granted push waits behind
  *   others: a push's answer comes within about window ÷ capacity of its send. It is
  *   sized from the measured service rate (payloads taken in per second over the last
- *   second) × `grantLifeMs`, between `window` and `maxWindow`: while grants come back
- *   sooner than grantLifeMs the rate, and so the window, grows; once the loop is the
- *   bottleneck, each grant's upload shares it with the window's others and takes
- *   window ÷ capacity, so the window settles where a grant lasts about grantLifeMs.
- *   A fixed window either leaves the loop idle (too small for the round trips) or
- *   lets answers come late (too large): the right size is capacity × time, and the
- *   capacity is what this machine gives the process now.
+ *   second) × (the pipe + `queueMs`), between `window` and `maxWindow`. The pipe is the
+ *   least time any grant took from its grant to its payload's arrival (the grant's way
+ *   back, the worker's send, the upload on an empty loop: TCP Vegas's base RTT, kept
+ *   as the least ever seen, so a queue never passes for pipe). Rate × pipe grants keep
+ *   the loop busy; rate × queueMs more are the queue, each granted upload sharing the
+ *   loop with them for about queueMs. While the loop has room the rate, and so the
+ *   window, grows; once it is the bottleneck the window settles at capacity × (pipe +
+ *   queueMs). A fixed window either leaves the loop idle (too small for the pipe) or
+ *   lets answers come late (too large), and the capacity is what the machine gives the
+ *   process now.
  * - A refused slot's hint (`retryAfterMs`) is a place in a queue, not a guess: refused
  *   askers are told to come back one service interval (1 ÷ rate) apart, after those
  *   told before them, so they return about as fast as slots free and not all at once.
@@ -44,12 +47,12 @@ import { LoopDelay } from './loop-delay.js';
 import { ServiceRate } from './service-rate.js';
 
 export interface PushSlotOptions {
-  /** The least window: grants whose payload has not arrived yet. Default 32 (about 0.2 s of the mlp's pushes at this machine's idle capacity). */
+  /** The least window: grants whose payload has not arrived yet, whatever the rate. Default 8 (the window grows from there with the rate it lets through). */
   window?: number;
   /** The largest window, however fast payloads are taken in. Default 512. Equal to `window`: a fixed window. */
   maxWindow?: number;
-  /** How long a grant should take from its grant to its payload's arrival: the window is the service rate × this. Default 500 ms. */
-  grantLifeMs?: number;
+  /** How long a granted payload may wait behind the others: the window is the service rate × (the pipe + this). Default 300 ms. */
+  queueMs?: number;
   /** How long a grant lasts before its payload's own upload time. Default 2000 ms. */
   grantMs?: number;
   /** The slowest upload a grant waits for: its payload's bytes at this rate are added to grantMs. Default 125,000 B/s (1 Mbit/s). */
@@ -75,6 +78,8 @@ export interface SlotCounts {
   window: number;
   /** Payloads of at least minBytes taken in per second, over the last second. */
   servicePerSecond: number;
+  /** The least time a grant took to its payload's arrival (null: none arrived yet). */
+  pipeMs: number | null;
   granted: number;
   /** Slot requests refused BUSY. */
   refused: number;
@@ -88,6 +93,7 @@ export interface SlotCounts {
 interface Grant {
   socketId: string;
   jobId: string;
+  grantedAt: number;
   expiresAt: number;
 }
 
@@ -97,7 +103,9 @@ export type SlotVerdict = 'granted' | 'free' | 'refused';
 export class PushSlots {
   private readonly minWindow: number;
   private readonly maxWindow: number;
-  private readonly grantLifeMs: number;
+  private readonly queueMs: number;
+  /** The least time a grant took to its payload's arrival; Infinity: none arrived yet. */
+  private pipeMs = Number.POSITIVE_INFINITY;
   private readonly maxRetryAfterMs: number;
   private readonly rate: ServiceRate;
   /** When the last refused asker was told to come back; -Infinity: none waiting. */
@@ -125,9 +133,9 @@ export class PushSlots {
     /** BUSY refusals of the in-flight bounds so far (PushAdmission's count): a rise is pressure. */
     private readonly admissionBusy: () => number = () => 0,
   ) {
-    this.minWindow = o.window ?? 32;
+    this.minWindow = o.window ?? 8;
     this.maxWindow = o.maxWindow ?? Math.max(512, this.minWindow);
-    this.grantLifeMs = o.grantLifeMs ?? 500;
+    this.queueMs = o.queueMs ?? 300;
     this.maxRetryAfterMs = o.maxRetryAfterMs ?? 10_000;
     this.rate = new ServiceRate(clock);
     this.grantMs = o.grantMs ?? 2000;
@@ -136,7 +144,7 @@ export class PushSlots {
     this.holdMs = o.holdMs ?? 5000;
     this.minBytes = o.minBytes ?? SLOT_MIN_BYTES;
     this.retryAfterMs = o.retryAfterMs ?? 500;
-    for (const [name, v] of Object.entries({ grantLifeMs: this.grantLifeMs, maxRetryAfterMs: this.maxRetryAfterMs, grantMs: this.grantMs, uploadBytesPerMs: this.uploadBytesPerMs, lateMs: this.lateMs, holdMs: this.holdMs, minBytes: this.minBytes, retryAfterMs: this.retryAfterMs })) {
+    for (const [name, v] of Object.entries({ queueMs: this.queueMs, maxRetryAfterMs: this.maxRetryAfterMs, grantMs: this.grantMs, uploadBytesPerMs: this.uploadBytesPerMs, lateMs: this.lateMs, holdMs: this.holdMs, minBytes: this.minBytes, retryAfterMs: this.retryAfterMs })) {
       if (!(v >= 0)) throw new RangeError(`PushSlots: ${name} must be a number ≥ 0, got ${v}`);
     }
     if (!Number.isInteger(this.minWindow) || this.minWindow < 1) throw new RangeError(`PushSlots: window must be an integer ≥ 1, got ${this.minWindow}`);
@@ -167,9 +175,10 @@ export class PushSlots {
     return this.clock.now() - this.pressureAt < this.holdMs;
   }
 
-  /** Grants allowed outstanding now: the service rate × grantLifeMs, within [window, maxWindow]. */
+  /** Grants allowed outstanding now: the service rate × (the pipe + queueMs), within [window, maxWindow]. */
   window(): number {
-    const sized = Math.ceil((this.rate.perSecond() * this.grantLifeMs) / 1000);
+    const pipe = Number.isFinite(this.pipeMs) ? this.pipeMs : 0;
+    const sized = Math.ceil((this.rate.perSecond() * (pipe + this.queueMs)) / 1000);
     return Math.min(this.maxWindow, Math.max(this.minWindow, sized));
   }
 
@@ -196,7 +205,7 @@ export class PushSlots {
     }
     const ttlMs = Math.ceil(this.grantMs + bytes / Math.max(this.uploadBytesPerMs, 1e-9));
     const slot = `s${(this.nextId++).toString(36)}`;
-    this.grants.set(slot, { socketId, jobId, expiresAt: this.clock.now() + ttlMs });
+    this.grants.set(slot, { socketId, jobId, grantedAt: this.clock.now(), expiresAt: this.clock.now() + ttlMs });
     this.counts_.granted += 1;
     return { slot, ttlMs };
   }
@@ -215,6 +224,7 @@ export class PushSlots {
     const g = slot === undefined ? undefined : this.grants.get(slot);
     if (g && g.socketId === socketId && g.jobId === jobId) {
       this.grants.delete(slot!);
+      this.pipeMs = Math.min(this.pipeMs, this.clock.now() - g.grantedAt);
       return 'granted';
     }
     if (told && this.required(bytes)) {
@@ -240,7 +250,7 @@ export class PushSlots {
 
   counts(): SlotCounts {
     this.expire();
-    return { outstanding: this.grants.size, window: this.window(), servicePerSecond: this.rate.perSecond(), ...this.counts_, required: this.required(this.minBytes) };
+    return { outstanding: this.grants.size, window: this.window(), servicePerSecond: this.rate.perSecond(), pipeMs: Number.isFinite(this.pipeMs) ? this.pipeMs : null, ...this.counts_, required: this.required(this.minBytes) };
   }
 
   close(): void {
