@@ -31,6 +31,8 @@ interface Options {
   slotWindow?: number;
   /** PushSlotOptions.maxWindow. */
   slotMaxWindow?: number;
+  /** PushSlotOptions.maxRetryAfterMs. */
+  slotMaxRetryMs?: number;
   /** PushSlotOptions.queueMs. */
   slotQueueMs?: number;
   /** PushSlotOptions.lateMs. */
@@ -44,7 +46,7 @@ const round1 = (x: number) => Math.round(x * 10) / 10;
 
 /** One case: a fresh coordinator, `o.workers` sockets pushing `rate` pushes/s in total for `o.seconds`. */
 async function runCase(o: Options, rate: number): Promise<Record<string, number | null>> {
-  const slots = o.slots ? { window: o.slotWindow, maxWindow: o.slotMaxWindow, queueMs: o.slotQueueMs, lateMs: o.slotLateMs } : { window: Number.MAX_SAFE_INTEGER, lateMs: Number.POSITIVE_INFINITY };
+  const slots = o.slots ? { window: o.slotWindow, maxWindow: o.slotMaxWindow, queueMs: o.slotQueueMs, maxRetryAfterMs: o.slotMaxRetryMs, lateMs: o.slotLateMs } : { window: Number.MAX_SAFE_INTEGER, lateMs: Number.POSITIVE_INFINITY };
   const coordinator = createCoordinator({ workerGuard: { messagesPerSecond: 1000, burst: 2000 }, admission: { maxLoopDelayMs: o.maxLoopDelayMs }, slots });
   // Staleness is not what this measures: every push takes the full apply path. Pushes carry one
   // example each: 938 shards of 64 one-example batches an epoch, a lease of 64 pushes per socket.
@@ -153,6 +155,7 @@ export function loadCommand(): Command {
     .option('--no-slots', 'push slots never required (workers push their payloads directly, as before push slots)')
     .option('--slot-window <n>', 'the least window of grants on their way in (PushSlotOptions.window; default the coordinator\'s)', integer(1, 100_000))
     .option('--slot-max-window <n>', 'the largest window (PushSlotOptions.maxWindow; equal to --slot-window: a fixed window)', integer(1, 100_000))
+    .option('--slot-max-retry-ms <ms>', 'the longest hint of a refused slot (PushSlotOptions.maxRetryAfterMs)', number(0, 60_000))
     .option('--slot-queue-ms <ms>', 'the window is the service rate × (the pipe + this) (PushSlotOptions.queueMs)', number(1, 60_000))
     .option('--slot-late-ms <ms>', 'slots are required while the loop runs this late (PushSlotOptions.lateMs; default the coordinator\'s)', number(0, 60_000))
     .option('--max-loop-delay-ms <ms>', "the coordinator's loop-delay bound (default: the coordinator's, off; e.g. 100 to try it; 'off': none)", (v) => (v === 'off' ? Number.POSITIVE_INFINITY : number(0, 60_000)(v)))

@@ -65,7 +65,7 @@ export interface PushSlotOptions {
   minBytes?: number;
   /** The hint of a slot refused BUSY while no payload arrived in the last second (no service rate to spread retries by). Default 500 ms. */
   retryAfterMs?: number;
-  /** The longest hint of a refused slot: the retry queue is no longer than this. Default 10,000 ms. */
+  /** The longest hint of a refused slot: the retry queue is no longer than this. Default 1000 ms (10 s sent workers away while slots stood free: docs/reliability.md). */
   maxRetryAfterMs?: number;
   /** How often the loop's lateness is sampled. Default 20 ms. */
   sampleMs?: number;
@@ -136,7 +136,7 @@ export class PushSlots {
     this.minWindow = o.window ?? 8;
     this.maxWindow = o.maxWindow ?? Math.max(512, this.minWindow);
     this.queueMs = o.queueMs ?? 300;
-    this.maxRetryAfterMs = o.maxRetryAfterMs ?? 10_000;
+    this.maxRetryAfterMs = o.maxRetryAfterMs ?? 1000;
     this.rate = new ServiceRate(clock);
     this.grantMs = o.grantMs ?? 2000;
     this.uploadBytesPerMs = (o.uploadBytesPerSecond ?? 125_000) / 1000;
