@@ -34,6 +34,8 @@ export interface LoadClientReport {
   /** Of which answered BUSY. */
   slotBusy: number;
   accepted: number;
+  /** Of which answered before the push phase ended (the rate counts these: retries after it are the drain). */
+  acceptedInPhase: number;
   rejected: number;
   lostAcks: number;
   connectFailures: number;
@@ -48,7 +50,9 @@ export interface LoadClientReport {
 /** How long a worker waits for an answer before it counts the push as lost. */
 const ACK_TIMEOUT_MS = 10_000;
 
-const [url, workersArg, rateArg, secondsArg] = process.argv.slice(2);
+const [url, workersArg, rateArg, secondsArg, slotsArg] = process.argv.slice(2);
+/** Without slots (`--no-slots`) the workers push as before slots were: no ask before the first push either. */
+const askFirst = slotsArg !== 'no-slots';
 const workers = Number(workersArg);
 const rate = Number(rateArg);
 const seconds = Number(secondsArg);
@@ -78,7 +82,7 @@ async function releaseAndLease(w: LoadWorker): Promise<boolean> {
   return w.left > 0;
 }
 
-const report: LoadClientReport = { latenciesMs: [], pushLatenciesMs: [], sent: 0, slotAsks: 0, slotBusy: 0, accepted: 0, rejected: 0, lostAcks: 0, connectFailures: 0, busy: 0, answeredWithin1s: 0, late: 0 };
+const report: LoadClientReport = { latenciesMs: [], pushLatenciesMs: [], sent: 0, slotAsks: 0, slotBusy: 0, accepted: 0, acceptedInPhase: 0, rejected: 0, lostAcks: 0, connectFailures: 0, busy: 0, answeredWithin1s: 0, late: 0 };
 
 function countBusy(what: 'slot' | 'push'): void {
   report.busy++;
@@ -111,7 +115,7 @@ async function connect(): Promise<LoadWorker | null> {
     });
     const hello = await socket.timeout(30_000).emitWithAck('worker:hello', { userAgent: 'bench-load' });
     if (!hello.ok || !hello.job) throw new Error('no job');
-    const w: LoadWorker = { socket, job: hello.job, lease: null, left: 0, pushing: false, nextAt: 0, pusher: new SlotPusher({ onBusy: (_ms, what) => countBusy(what) }) };
+    const w: LoadWorker = { socket, job: hello.job, lease: null, left: 0, pushing: false, nextAt: 0, pusher: new SlotPusher({ askFirst, onBusy: (_ms, what) => countBusy(what) }) };
     if (!(await releaseAndLease(w))) throw new Error('no lease');
     return w;
   } catch {
@@ -165,6 +169,7 @@ async function main(): Promise<void> {
     }
     if (r.ok) {
       report.accepted++;
+      if (now - started < seconds * 1000) report.acceptedInPhase++;
       version = Math.max(version, r.version);
     } else {
       report.rejected++;

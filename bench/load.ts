@@ -27,8 +27,14 @@ interface Options {
   maxLoopDelayMs?: number;
   /** false: push slots never required (`--no-slots`). */
   slots: boolean;
-  /** PushSlotOptions.window. */
+  /** PushSlotOptions.window (the least window). */
   slotWindow?: number;
+  /** PushSlotOptions.maxWindow. */
+  slotMaxWindow?: number;
+  /** PushSlotOptions.maxRetryAfterMs. */
+  slotMaxRetryMs?: number;
+  /** PushSlotOptions.queueMs. */
+  slotQueueMs?: number;
   /** PushSlotOptions.lateMs. */
   slotLateMs?: number;
 }
@@ -39,8 +45,8 @@ const rssMb = () => Math.round(process.memoryUsage().rss / 1e6);
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
 /** One case: a fresh coordinator, `o.workers` sockets pushing `rate` pushes/s in total for `o.seconds`. */
-async function runCase(o: Options, rate: number): Promise<Record<string, number>> {
-  const slots = o.slots ? { window: o.slotWindow, lateMs: o.slotLateMs } : { window: Number.MAX_SAFE_INTEGER, lateMs: Number.POSITIVE_INFINITY };
+async function runCase(o: Options, rate: number): Promise<Record<string, number | null>> {
+  const slots = o.slots ? { window: o.slotWindow, maxWindow: o.slotMaxWindow, queueMs: o.slotQueueMs, maxRetryAfterMs: o.slotMaxRetryMs, lateMs: o.slotLateMs } : { window: Number.MAX_SAFE_INTEGER, lateMs: Number.POSITIVE_INFINITY };
   const coordinator = createCoordinator({ workerGuard: { messagesPerSecond: 1000, burst: 2000 }, admission: { maxLoopDelayMs: o.maxLoopDelayMs }, slots });
   // Staleness is not what this measures: every push takes the full apply path. Pushes carry one
   // example each: 938 shards of 64 one-example batches an epoch, a lease of 64 pushes per socket.
@@ -53,7 +59,7 @@ async function runCase(o: Options, rate: number): Promise<Record<string, number>
   const procs = Math.max(1, Math.min(o.procs, o.workers));
   const children = Array.from({ length: procs }, (_, i) => {
     const share = Math.floor(o.workers / procs) + (i < o.workers % procs ? 1 : 0);
-    return fork(clientFile, [url.replace(/\/$/, ''), String(share), String(rate / procs), String(o.seconds)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    return fork(clientFile, [url.replace(/\/$/, ''), String(share), String(rate / procs), String(o.seconds), o.slots ? 'slots' : 'no-slots'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   });
   const connected = await Promise.all(
     children.map((c) => new Promise<number>((resolve) => c.on('message', (m: { type: string; count?: number }) => m.type === 'connected' && resolve(m.count!)))),
@@ -63,6 +69,9 @@ async function runCase(o: Options, rate: number): Promise<Record<string, number>
   const rssStart = rssMb();
   const versionStart = created.job.version;
   const started = Date.now();
+  // The window through the case (it follows the service rate: server/params/push-slots.ts).
+  let windowMax = 0;
+  const sampler = setInterval(() => (windowMax = Math.max(windowMax, coordinator.slots.counts().window)), 500);
   const reports = await Promise.all(
     children.map((c) => {
       const r = new Promise<LoadClientReport>((resolve) => c.on('message', (m: { type: string; report?: LoadClientReport }) => m.type === 'report' && resolve(m.report!)));
@@ -70,6 +79,7 @@ async function runCase(o: Options, rate: number): Promise<Record<string, number>
       return r;
     }),
   );
+  clearInterval(sampler);
   const elapsed = (Date.now() - started) / 1000;
   const rssEnd = rssMb();
   const slotCounts = coordinator.slots.counts();
@@ -81,9 +91,12 @@ async function runCase(o: Options, rate: number): Promise<Record<string, number>
   const busy = sum('busy');
   const result = {
     workers,
-    seconds: Math.round(elapsed),
+    seconds: o.seconds,
+    // With the drain: pushes still in back-off when the phase ended are sent until answered.
+    seconds_with_drain: Math.round(elapsed),
     target_rate: rate,
-    pushes_per_s: round1(accepted / elapsed),
+    // Accepted per second of the push phase (answers after it, the drain's, are not counted).
+    pushes_per_s: round1(sum('acceptedInPhase') / o.seconds),
     p50_ms: round1(percentile(latencies, 0.5)),
     p99_ms: round1(percentile(latencies, 0.99)),
     // Payloads' answers alone (p50_ms/p99_ms count slots' too).
@@ -108,6 +121,9 @@ async function runCase(o: Options, rate: number): Promise<Record<string, number>
     busy_server: coordinator.admission.counts().busy,
     slots_granted: slotCounts.granted,
     slots_expired: slotCounts.expired,
+    slot_window_max: o.slots ? windowMax : null,
+    // The least grant → payload time (the window's pipe term).
+    slot_pipe_ms: slotCounts.pipeMs,
     pushes_without_slot_refused: slotCounts.ungranted,
   };
   await coordinator.close();
@@ -137,7 +153,10 @@ export function loadCommand(): Command {
     .option('--procs <n>', 'client processes', integer(1, 64), 4)
     .option('--past-capacity <factor>', 'then a case at this multiple of --rate (0: none)', number(0, 100), 2)
     .option('--no-slots', 'push slots never required (workers push their payloads directly, as before push slots)')
-    .option('--slot-window <n>', 'grants on their way in at most (PushSlotOptions.window; default the coordinator\'s)', integer(1, 100_000))
+    .option('--slot-window <n>', 'the least window of grants on their way in (PushSlotOptions.window; default the coordinator\'s)', integer(1, 100_000))
+    .option('--slot-max-window <n>', 'the largest window (PushSlotOptions.maxWindow; equal to --slot-window: a fixed window)', integer(1, 100_000))
+    .option('--slot-max-retry-ms <ms>', 'the longest hint of a refused slot (PushSlotOptions.maxRetryAfterMs)', number(0, 60_000))
+    .option('--slot-queue-ms <ms>', 'the window is the service rate × (the pipe + this) (PushSlotOptions.queueMs)', number(1, 60_000))
     .option('--slot-late-ms <ms>', 'slots are required while the loop runs this late (PushSlotOptions.lateMs; default the coordinator\'s)', number(0, 60_000))
     .option('--max-loop-delay-ms <ms>', "the coordinator's loop-delay bound (default: the coordinator's, off; e.g. 100 to try it; 'off': none)", (v) => (v === 'off' ? Number.POSITIVE_INFINITY : number(0, 60_000)(v)))
     .action((o: Options) => run(o));

@@ -26,6 +26,14 @@ describe('BusyBackoff', () => {
     expect(b.next(60_000)).toBe(500);
   });
 
+  it('waits a hint that is a time set aside (at) plus up to a fifth of it, not doubled, and never past capMs; without a hint, as next()', () => {
+    const b = new BusyBackoff({ baseMs: 100, capMs: 1000, random: () => 0.5 });
+    expect([b.at(300), b.at(300), b.at(300)]).toEqual([330, 330, 330]);
+    expect(b.busyInARow).toBe(3);
+    expect(b.at(5000)).toBe(1000);
+    expect(b.at(0)).toBe(500); // next(): the ceiling doubled four times from 100 for the BUSYs above (1600), capped at 1000; half of it
+  });
+
   it('starts again from baseMs after an answer other than BUSY', () => {
     const b = new BusyBackoff({ baseMs: 100, capMs: 10_000, random: () => 0.5 });
     b.next();

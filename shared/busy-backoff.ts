@@ -43,6 +43,20 @@ export class BusyBackoff {
     return this.random() * ceiling;
   }
 
+  /**
+   * The wait after a BUSY whose hint is a time the server set aside for this worker (a
+   * refused push slot's place in the server's retry queue, server/params/push-slots.ts):
+   * the hint plus up to a fifth of it, so workers told the same time do not come back
+   * in one burst, and not doubled per BUSY in a row: the server already spaced its
+   * refused askers at the rate it frees slots, and a worker that drew a short wait by
+   * chance would only ask again into a full window. Without a hint (0 or none): next().
+   */
+  at(retryAfterMs = 0): number {
+    if (!(retryAfterMs > 0)) return this.next();
+    this.inARow += 1;
+    return Math.min(this.capMs, retryAfterMs * (1 + 0.2 * this.random()));
+  }
+
   /** An answer other than BUSY: the next BUSY starts from baseMs again. */
   reset(): void {
     this.inARow = 0;

@@ -9,7 +9,7 @@
  */
 import type { CodecId, TensorManifest } from './codec.js';
 import type { AggregationName, OptimizerSpec } from './job-spec.js';
-import type { ParamsSnapshot, PushAccepted } from './protocol.js';
+import type { ParamsSnapshot, PushAccepted, SlotGrant } from './protocol.js';
 import type { Result } from './result.js';
 import type { TensorSpec } from './tensors.js';
 
@@ -197,12 +197,23 @@ export interface PsGradientPush {
   baseVersion: number;
   manifest: TensorManifest;
   data: ArrayBuffer | Uint8Array;
+  /** This task's grant of `grads:slot`, when its answers asked for one (as on the coordinator: shared/slot-pusher.ts). */
+  slot?: string;
+}
+
+/** A push slot on this task, for a push of `bytes` of this job's slices (the task's last answer said `slots: true`). */
+export interface PsSlotRequest {
+  ticket: string;
+  jobId: string;
+  bytes: number;
 }
 
 export interface PsWorkerEvents {
   /** This task's slices of the job, fp32, at its current version (or a delta since `have`). */
   'params:pull': (req: PsPullRequest, ack: (r: Result<ParamsSnapshot>) => void) => void;
   'grads:push': (push: PsGradientPush, ack: (r: Result<PsPushAccepted>) => void) => void;
+  /** Under load, a grant before a push's payload is sent, or BUSY with when to ask again (server/params/push-slots.ts). */
+  'grads:slot': (req: PsSlotRequest, ack: (r: Result<SlotGrant>) => void) => void;
 }
 
 /**

@@ -25,11 +25,12 @@ export interface RunningPsTask {
 
 /**
  * A ps task on 127.0.0.1, port 0 (or `port`: a task restarted where it was). As startCoordinator's, its loop-delay bound is off
- * unless `options.admission` sets it: the test's own clients share its event loop.
+ * unless `options.admission` sets it, and its slots' late-loop trigger unless `options.slots` does: the test's own clients share its event loop.
  */
 export async function startPsTask(options: PsTaskOptions, port = 0): Promise<RunningPsTask> {
   setLogLevel('warn');
-  const task = createPsTask({ ...options, admission: { maxLoopDelayMs: Number.POSITIVE_INFINITY, ...options.admission } });
+  // Nor do slots follow the loop's lateness (the test's clients run on it): a test that wants it sets slots.lateMs.
+  const task = createPsTask({ ...options, admission: { maxLoopDelayMs: Number.POSITIVE_INFINITY, ...options.admission }, slots: { lateMs: Number.POSITIVE_INFINITY, ...options.slots } });
   const { port: bound } = await task.listen(port, '127.0.0.1');
   return { task, url: `http://127.0.0.1:${bound}`, close: () => task.close() };
 }

@@ -25,6 +25,7 @@ import { PS_WORKER_NAMESPACE, type PsServerEvents, type PsWorkerEvents } from '.
 import { checkPsRoute, type CheckedRoute, type PsTickets } from '../../shared/ps-route.js';
 import type { GradientPush, JobAssignment, ParamsSnapshot, PullRequest, PushAccepted } from '../../shared/protocol.js';
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
+import { SlotPusher, type SlotPusherOptions } from '../../shared/slot-pusher.js';
 import { sameShape, sizeOf, type TensorSpec } from '../../shared/tensors.js';
 import type { ExchangeTransport } from './exchange.js';
 import { SliceEncoder } from './slice-encoder.js';
@@ -45,6 +46,8 @@ export interface PsTransportOptions {
   connect?: (url: string) => PsWorkerSocket;
   /** How long a task gets to answer. Default 30 s. */
   requestTimeoutMs?: number;
+  /** Each task's push slots and BUSY back-off (one SlotPusher per task). Default: SlotPusher's defaults. */
+  slots?: SlotPusherOptions;
 }
 
 export class PsTransport implements ExchangeTransport {
@@ -61,6 +64,12 @@ export class PsTransport implements ExchangeTransport {
   /** Per task, its slices as last pulled and their version there: the base of that task's next delta. */
   private readonly held: ({ version: number; values: Float32Array[] } | null)[];
   private deltas = 0;
+  /**
+   * Per task: asks that task for a push slot while its answers say so, and sends its
+   * slices again after its BUSY. A task's BUSY is waited out at that task, not turned
+   * into a refusal of the whole push while the other tasks keep the slices they applied.
+   */
+  private readonly pushers: SlotPusher[];
 
   constructor(private readonly o: PsTransportOptions) {
     const { placement, tasks } = o.route;
@@ -74,6 +83,7 @@ export class PsTransport implements ExchangeTransport {
     this.sizes = o.job.tensors.map((t) => sizeOf(t.shape));
     this.timeoutMs = o.requestTimeoutMs ?? 30_000;
     this.held = tasks.map(() => null);
+    this.pushers = tasks.map(() => new SlotPusher(o.slots));
     this.encoder = new SliceEncoder(placement, o.job);
   }
 
@@ -130,7 +140,11 @@ export class PsTransport implements ExchangeTransport {
         this.sockets.map((s, t) => {
           if (!s) return null;
           const slices = this.encoder.encode(t, grads[t]!);
-          return this.ask(s, 'grads:push', { ticket: this.tickets[t]!, jobId: p.jobId, baseVersion: bases[t]!, ...slices }, t);
+          // Each send carries the task's ticket as it is then: a back-off may outlast the one held now.
+          return this.pushers[t]!.push(
+            { ticket: this.tickets[t]!, jobId: p.jobId, baseVersion: bases[t]!, ...slices },
+            { ask: (req) => this.ask(s, 'grads:slot', { ...req, ticket: this.tickets[t]! }, t), send: (q) => this.ask(s, 'grads:push', { ...q, ticket: this.tickets[t]! }, t) },
+          );
         }),
       );
       refused = answers.find((a): a is Failure => a !== null && !a.ok) ?? null;

@@ -6,9 +6,23 @@
  * request a slot first: `grads:slot` (a few dozen bytes) gets a grant or BUSY with a hint,
  * and only a granted worker sends its payload. One PushSlots per process.
  *
- * - The window: at most `window` grants whose payload has not arrived yet (nor expired).
+ * - The window: at most so many grants whose payload has not arrived yet (nor expired).
  *   That bounds the bytes on their way in, and so how long a granted push waits behind
- *   others: a push's answer comes within about window ÷ capacity of its send.
+ *   others: a push's answer comes within about window ÷ capacity of its send. It is
+ *   sized from the measured service rate (payloads taken in per second over the last
+ *   second) × (the pipe + `queueMs`), between `window` and `maxWindow`. The pipe is the
+ *   least time any grant took from its grant to its payload's arrival (the grant's way
+ *   back, the worker's send, the upload on an empty loop: TCP Vegas's base RTT, kept
+ *   as the least ever seen, so a queue never passes for pipe). Rate × pipe grants keep
+ *   the loop busy; rate × queueMs more are the queue, each granted upload sharing the
+ *   loop with them for about queueMs. While the loop has room the rate, and so the
+ *   window, grows; once it is the bottleneck the window settles at capacity × (pipe +
+ *   queueMs). A fixed window either leaves the loop idle (too small for the pipe) or
+ *   lets answers come late (too large), and the capacity is what the machine gives the
+ *   process now.
+ * - A refused slot's hint (`retryAfterMs`) is a place in a queue, not a guess: refused
+ *   askers are told to come back one service interval (1 ÷ rate) apart, after those
+ *   told before them, so they return about as fast as slots free and not all at once.
  * - Slots are required only under load: from the first sign of pressure (a slot
  *   refused because the window was full, a push refused by the in-flight bounds, or the
  *   event loop late turn after turn while payloads arrive, which is the queue in front
@@ -27,12 +41,18 @@
  */
 import { ErrorCode } from '../../shared/errors.js';
 import { fail, type Failure } from '../../shared/result.js';
+import { SLOT_MIN_BYTES } from '../../shared/slot-pusher.js';
 import type { Clock } from '../clock.js';
 import { LoopDelay } from './loop-delay.js';
+import { ServiceRate } from './service-rate.js';
 
 export interface PushSlotOptions {
-  /** Grants whose payload has not arrived yet. Default 32 (about 0.2 s of the mlp's pushes at this machine's capacity). */
+  /** The least window: grants whose payload has not arrived yet, whatever the rate. Default 8 (the window grows from there with the rate it lets through). */
   window?: number;
+  /** The largest window, however fast payloads are taken in. Default 512. Equal to `window`: a fixed window. */
+  maxWindow?: number;
+  /** How long a granted payload may wait behind the others: the window is the service rate × (the pipe + this). Default 300 ms. */
+  queueMs?: number;
   /** How long a grant lasts before its payload's own upload time. Default 2000 ms. */
   grantMs?: number;
   /** The slowest upload a grant waits for: its payload's bytes at this rate are added to grantMs. Default 125,000 B/s (1 Mbit/s). */
@@ -43,8 +63,10 @@ export interface PushSlotOptions {
   holdMs?: number;
   /** Pushes with fewer payload bytes never need a slot (receiving them costs little: a ps job's notice to its chief). Default 16,384. */
   minBytes?: number;
-  /** The hint of a slot refused BUSY (shared/busy-backoff.ts's ceiling starts there). Default 500 ms. */
+  /** The hint of a slot refused BUSY while no payload arrived in the last second (no service rate to spread retries by). Default 500 ms. */
   retryAfterMs?: number;
+  /** The longest hint of a refused slot: the retry queue is no longer than this. Default 1000 ms (10 s sent workers away while slots stood free: docs/reliability.md). */
+  maxRetryAfterMs?: number;
   /** How often the loop's lateness is sampled. Default 20 ms. */
   sampleMs?: number;
 }
@@ -52,6 +74,12 @@ export interface PushSlotOptions {
 export interface SlotCounts {
   /** Grants outstanding now. */
   outstanding: number;
+  /** The window now (grants allowed outstanding). */
+  window: number;
+  /** Payloads of at least minBytes taken in per second, over the last second. */
+  servicePerSecond: number;
+  /** The least time a grant took to its payload's arrival (null: none arrived yet). */
+  pipeMs: number | null;
   granted: number;
   /** Slot requests refused BUSY. */
   refused: number;
@@ -65,6 +93,7 @@ export interface SlotCounts {
 interface Grant {
   socketId: string;
   jobId: string;
+  grantedAt: number;
   expiresAt: number;
 }
 
@@ -72,7 +101,15 @@ interface Grant {
 export type SlotVerdict = 'granted' | 'free' | 'refused';
 
 export class PushSlots {
-  private readonly window: number;
+  private readonly minWindow: number;
+  private readonly maxWindow: number;
+  private readonly queueMs: number;
+  /** The least time a grant took to its payload's arrival; Infinity: none arrived yet. */
+  private pipeMs = Number.POSITIVE_INFINITY;
+  private readonly maxRetryAfterMs: number;
+  private readonly rate: ServiceRate;
+  /** When the last refused asker was told to come back; -Infinity: none waiting. */
+  private retryAt = Number.NEGATIVE_INFINITY;
   private readonly grantMs: number;
   private readonly uploadBytesPerMs: number;
   private readonly lateMs: number;
@@ -96,17 +133,22 @@ export class PushSlots {
     /** BUSY refusals of the in-flight bounds so far (PushAdmission's count): a rise is pressure. */
     private readonly admissionBusy: () => number = () => 0,
   ) {
-    this.window = o.window ?? 32;
+    this.minWindow = o.window ?? 8;
+    this.maxWindow = o.maxWindow ?? Math.max(512, this.minWindow);
+    this.queueMs = o.queueMs ?? 300;
+    this.maxRetryAfterMs = o.maxRetryAfterMs ?? 1000;
+    this.rate = new ServiceRate(clock);
     this.grantMs = o.grantMs ?? 2000;
     this.uploadBytesPerMs = (o.uploadBytesPerSecond ?? 125_000) / 1000;
     this.lateMs = o.lateMs ?? 100;
     this.holdMs = o.holdMs ?? 5000;
-    this.minBytes = o.minBytes ?? 16_384;
+    this.minBytes = o.minBytes ?? SLOT_MIN_BYTES;
     this.retryAfterMs = o.retryAfterMs ?? 500;
-    for (const [name, v] of Object.entries({ window: this.window, grantMs: this.grantMs, uploadBytesPerMs: this.uploadBytesPerMs, lateMs: this.lateMs, holdMs: this.holdMs, minBytes: this.minBytes, retryAfterMs: this.retryAfterMs })) {
+    for (const [name, v] of Object.entries({ queueMs: this.queueMs, maxRetryAfterMs: this.maxRetryAfterMs, grantMs: this.grantMs, uploadBytesPerMs: this.uploadBytesPerMs, lateMs: this.lateMs, holdMs: this.holdMs, minBytes: this.minBytes, retryAfterMs: this.retryAfterMs })) {
       if (!(v >= 0)) throw new RangeError(`PushSlots: ${name} must be a number ≥ 0, got ${v}`);
     }
-    if (!Number.isInteger(this.window) || this.window < 1) throw new RangeError(`PushSlots: window must be an integer ≥ 1, got ${this.window}`);
+    if (!Number.isInteger(this.minWindow) || this.minWindow < 1) throw new RangeError(`PushSlots: window must be an integer ≥ 1, got ${this.minWindow}`);
+    if (!Number.isInteger(this.maxWindow) || this.maxWindow < this.minWindow) throw new RangeError(`PushSlots: maxWindow must be an integer ≥ window (${this.minWindow}), got ${this.maxWindow}`);
     this.busySeen = admissionBusy();
     // A late loop is a queue of pushes only while pushes arrive: start-up, a job being
     // built or an evaluation make it late too, and slots would only refuse clients then.
@@ -133,17 +175,37 @@ export class PushSlots {
     return this.clock.now() - this.pressureAt < this.holdMs;
   }
 
-  /** A slot for one push of `bytes` from `socketId` on `jobId`: its id, and how long it lasts; or BUSY. */
+  /** Grants allowed outstanding now: the service rate × (the pipe + queueMs), within [window, maxWindow]. */
+  window(): number {
+    const pipe = Number.isFinite(this.pipeMs) ? this.pipeMs : 0;
+    const sized = Math.ceil((this.rate.perSecond() * (pipe + this.queueMs)) / 1000);
+    return Math.min(this.maxWindow, Math.max(this.minWindow, sized));
+  }
+
+  /**
+   * When a refused asker should ask again: one service interval after the last one told,
+   * so the refused come back spread at the rate slots free. Without a measured rate
+   * (nothing arrived in the last second), the fixed hint.
+   */
+  private retryHint(): number {
+    const perSecond = this.rate.perSecond();
+    if (perSecond <= 0) return this.retryAfterMs;
+    const now = this.clock.now();
+    this.retryAt = Math.min(Math.max(this.retryAt, now) + 1000 / perSecond, now + this.maxRetryAfterMs);
+    return Math.ceil(this.retryAt - now);
+  }
+
+  /** A slot for one push of `bytes` from `socketId` on `jobId`: its id, and how long it lasts; or BUSY with when to ask again. */
   grant(socketId: string, jobId: string, bytes: number): { slot: string; ttlMs: number } | Failure {
     this.expire();
-    if (this.grants.size >= this.window) {
+    if (this.grants.size >= this.window()) {
       this.pressed();
       this.counts_.refused += 1;
-      return { ...fail(ErrorCode.BUSY, `The parameter server is busy (${this.grants.size} pushes granted and on their way): ask for a slot again later`), retryAfterMs: this.retryAfterMs };
+      return { ...fail(ErrorCode.BUSY, `The parameter server is busy (${this.grants.size} pushes granted and on their way): ask for a slot again later`), retryAfterMs: this.retryHint() };
     }
     const ttlMs = Math.ceil(this.grantMs + bytes / Math.max(this.uploadBytesPerMs, 1e-9));
     const slot = `s${(this.nextId++).toString(36)}`;
-    this.grants.set(slot, { socketId, jobId, expiresAt: this.clock.now() + ttlMs });
+    this.grants.set(slot, { socketId, jobId, grantedAt: this.clock.now(), expiresAt: this.clock.now() + ttlMs });
     this.counts_.granted += 1;
     return { slot, ttlMs };
   }
@@ -155,10 +217,14 @@ export class PushSlots {
    */
   admit(socketId: string, jobId: string, bytes: number, slot: string | undefined, told: boolean): SlotVerdict {
     this.expire();
-    if (bytes >= this.minBytes) this.payloadAt = this.clock.now();
+    if (bytes >= this.minBytes) {
+      this.payloadAt = this.clock.now();
+      this.rate.record();
+    }
     const g = slot === undefined ? undefined : this.grants.get(slot);
     if (g && g.socketId === socketId && g.jobId === jobId) {
       this.grants.delete(slot!);
+      this.pipeMs = Math.min(this.pipeMs, this.clock.now() - g.grantedAt);
       return 'granted';
     }
     if (told && this.required(bytes)) {
@@ -184,7 +250,7 @@ export class PushSlots {
 
   counts(): SlotCounts {
     this.expire();
-    return { outstanding: this.grants.size, ...this.counts_, required: this.required(this.minBytes) };
+    return { outstanding: this.grants.size, window: this.window(), servicePerSecond: this.rate.perSecond(), pipeMs: Number.isFinite(this.pipeMs) ? this.pipeMs : null, ...this.counts_, required: this.required(this.minBytes) };
   }
 
   close(): void {

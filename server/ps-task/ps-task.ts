@@ -20,6 +20,7 @@ import { redactSecret } from '../logger.js';
 import type { ApplySettings } from '../params/apply-engine.js';
 import { payloadCapBytes } from '../params/gradient-gate.js';
 import { PushAdmission, type PushAdmissionOptions } from '../params/push-admission.js';
+import { PushSlots, type PushSlotOptions } from '../params/push-slots.js';
 import type { SocketGuardOptions } from '../worker/socket-guard.js';
 import { CheckpointParts } from './checkpoint-parts.js';
 import { ChiefEpochFile } from './chief-epoch-file.js';
@@ -40,6 +41,8 @@ export interface PsTaskOptions {
   workerGuard?: SocketGuardOptions;
   /** When pushes are answered BUSY: the coordinator's bounds (server/params/push-admission.ts), on this task's clock. */
   admission?: PushAdmissionOptions;
+  /** When workers must ask this task for a push slot before sending their slices: the coordinator's (server/params/push-slots.ts), on this task's clock. */
+  slots?: PushSlotOptions;
   /** Where checkpoint parts are written (`<dataDir>/ps-parts`). Default: none, and `ckpt:write` is refused CHECKPOINT_WRITE_FAILED. */
   dataDir?: string;
   /** Parts kept per job besides those the chief's committed manifests name. Default 3. */
@@ -51,6 +54,8 @@ export interface PsTask {
   io: Server;
   /** The highest chief epoch this task has seen (0: none yet). */
   readonly chiefEpoch: number;
+  /** The task's push slots (counts for tests and benchmarks). */
+  readonly slots: PushSlots;
   listen(port: number, host?: string): Promise<{ port: number }>;
   close(): Promise<void>;
 }
@@ -59,6 +64,7 @@ export function createPsTask(options: PsTaskOptions): PsTask {
   const clock = options.clock ?? systemClock;
   const keys = deriveClusterKeys(options.token);
   const stopRedacting = redactSecret(options.token);
+  const admission = new PushAdmission(clock, options.admission);
   const state: PsTaskState = {
     jobs: new Map(),
     // With a data dir, the highest epoch outlives a restart (a deposed chief stays deposed).
@@ -66,7 +72,8 @@ export function createPsTask(options: PsTaskOptions): PsTask {
     keys,
     now: () => clock.now(),
     apply: options.apply,
-    admission: new PushAdmission(clock, options.admission),
+    admission,
+    slots: new PushSlots(clock, options.slots, () => admission.counts().busy),
     parts: options.dataDir === undefined ? null : new CheckpointParts(join(options.dataDir, 'ps-parts'), options.keepParts ?? 3),
   };
 
@@ -86,6 +93,7 @@ export function createPsTask(options: PsTaskOptions): PsTask {
     get chiefEpoch() {
       return state.fence.epoch;
     },
+    slots: state.slots,
     listen(port, host = '0.0.0.0') {
       return new Promise((resolve, reject) => {
         httpServer.once('error', reject);
@@ -101,6 +109,7 @@ export function createPsTask(options: PsTaskOptions): PsTask {
       for (const job of state.jobs.values()) job.dispose();
       state.jobs.clear();
       state.admission.close();
+      state.slots.close();
       stopRedacting();
     },
   };

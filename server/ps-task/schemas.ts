@@ -74,5 +74,8 @@ export const pushSchema = z
     baseVersion: count,
     manifest: manifestSchema,
     data: binary,
+    slot: z.string().min(1).max(64).optional(),
   })
   .strict();
+
+export const slotSchema = z.object({ ticket, jobId: id, bytes: z.number().int().min(0).max(2 ** 32) }).strict();

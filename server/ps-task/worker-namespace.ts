@@ -14,19 +14,23 @@ import type { PsServerEvents, PsWorkerEvents } from '../../shared/ps-protocol.js
 import { fail, ok, type Result } from '../../shared/result.js';
 import { signReceipt, signRoundReceipt } from '../cluster/push-receipts.js';
 import { verifyTicket } from '../cluster/tickets.js';
+import { SocketSlots } from '../params/socket-slots.js';
 import { respond } from '../worker/respond.js';
 import { guardSocket, type SocketGuardOptions } from '../worker/socket-guard.js';
-import { pullSchema, pushSchema } from './schemas.js';
+import { pullSchema, pushSchema, slotSchema } from './schemas.js';
 import type { TaskJob } from './task-job.js';
 import type { PsTaskState } from './task-state.js';
 
 export type PsWorkerNamespace = Namespace<PsWorkerEvents, PsServerEvents>;
 
-const WORKER_EVENTS: ReadonlySet<string> = new Set<keyof PsWorkerEvents>(['params:pull', 'grads:push']);
+const WORKER_EVENTS: ReadonlySet<string> = new Set<keyof PsWorkerEvents>(['params:pull', 'grads:push', 'grads:slot']);
 
 export function attachPsWorkerNamespace(nsp: PsWorkerNamespace, state: PsTaskState, guardOptions: SocketGuardOptions = {}): void {
   nsp.on('connection', (socket: Socket<PsWorkerEvents, PsServerEvents>) => {
     const guard = guardSocket(socket, WORKER_EVENTS, guardOptions, state.now);
+    // Push slots as on the coordinator: under load a payload comes only with this task's grant.
+    const slots = new SocketSlots(state.slots, socket.id);
+    socket.on('disconnect', () => slots.release());
     /** A handler that runs only with a ticket for this job on this task, with the payload parsed by `schema`. */
     const ticketed = <S extends z.ZodType, T extends object>(event: keyof PsWorkerEvents, schema: S, handler: (job: TaskJob, req: z.output<S>, worker: string) => Result<T> | Promise<Result<T>>) =>
       respond(
@@ -51,16 +55,21 @@ export function attachPsWorkerNamespace(nsp: PsWorkerNamespace, state: PsTaskSta
     socket.on(
       'grads:push',
       ticketed('grads:push', pushSchema, (job, push, worker) => {
-        // As the coordinator's: BUSY beyond the task's bound, before anything changes.
         const bytes = asBytes(push.data).byteLength;
+        if (slots.admit(push.jobId, bytes, push.slot) === 'refused') {
+          // A told worker's payload without a grant: BUSY before anything changes, and a strike.
+          guard.strike('a push without the slot it was told to ask for');
+          return slots.refusal();
+        }
+        // As the coordinator's: BUSY beyond the task's bound, before anything changes.
         const busy = state.admission.enter(bytes);
-        if (busy) return busy;
+        if (busy) return slots.word(busy, bytes);
         const apply = () => {
           const r = job.push(worker, push.baseVersion, push.manifest, push.data);
           if (!r.ok) return r;
           // The worker shows the chief this receipt to be credited: only this task can make it. In a round mode it says the push is held for round `version`.
           const who = { task: job.task, job: push.jobId, worker };
-          return ok({ ...r, receipt: job.round ? signRoundReceipt(state.keys, { ...who, round: r.version }) : signReceipt(state.keys, { ...who, version: r.version }) });
+          return slots.word(ok({ ...r, receipt: job.round ? signRoundReceipt(state.keys, { ...who, round: r.version }) : signReceipt(state.keys, { ...who, version: r.version }) }), bytes);
         };
         if (!job.held) {
           try {
@@ -82,5 +91,6 @@ export function attachPsWorkerNamespace(nsp: PsWorkerNamespace, state: PsTaskSta
         })();
       }),
     );
+    socket.on('grads:slot', ticketed('grads:slot', slotSchema, (_job, req) => slots.grant(req.jobId, req.bytes)));
   });
 }
