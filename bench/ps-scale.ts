@@ -10,7 +10,8 @@
  *
  * Reports per row accepted pushes/s, ack latency (until the last task answered), the
  * bytes the tasks took per second, and the CPU seconds the tasks and the load generator
- * used over the push phase; the machine's load average rides along, since a shared
+ * used over the push phase, also per accepted push (a figure a loaded machine changes
+ * far less than the rates); the machine's load average rides along, since a shared
  * machine makes every figure provisional (docs/benchmarks.md, "ps-scale").
  */
 import { fork } from 'node:child_process';
@@ -55,6 +56,12 @@ export interface PsScaleRow {
   /** null where /proc cannot be read (not Linux). */
   cpu_s_tasks: number | null;
   cpu_s_load: number;
+  /**
+   * CPU ms of the tasks (all of them) and of the load generator per accepted push: what
+   * the machine's load does not change (much), so what a loaded run can still compare.
+   */
+  cpu_ms_per_push_tasks: number | null;
+  cpu_ms_per_push_load: number;
 }
 
 const log = (msg: string) => process.stderr.write(`[ps-scale] ${msg}\n`);
@@ -124,14 +131,18 @@ async function runRow(o: PsScaleOptions, tasks: number): Promise<{ row: PsScaleR
     const latencies = reports.flatMap((r) => r.latenciesMs).sort((a, b) => a - b);
     const sum = (k: Exclude<keyof PsScaleClientReport, 'latenciesMs'>) => reports.reduce((n, r) => n + r[k], 0);
     log(JSON.stringify({ tasks, accepted: sum('accepted'), busy: sum('busy'), refused: sum('refused'), lost: sum('lost'), connect_failures: sum('connectFailures') }));
+    const accepted = sum('accepted');
+    const cpuTasks = cpuBefore === null || cpuAfter === null ? null : cpuAfter - cpuBefore;
     const row: PsScaleRow = {
       tasks,
-      pushes_per_s: round1(sum('accepted') / elapsed),
+      pushes_per_s: round1(accepted / elapsed),
       p50_ms: round1(percentile(latencies, 0.5)),
       p99_ms: round1(percentile(latencies, 0.99)),
       bytes_in_per_s: Math.round(sum('bytesAccepted') / elapsed),
-      cpu_s_tasks: cpuBefore === null || cpuAfter === null ? null : round2(cpuAfter - cpuBefore),
+      cpu_s_tasks: cpuTasks === null ? null : round2(cpuTasks),
       cpu_s_load: round2(sum('cpuSeconds')),
+      cpu_ms_per_push_tasks: cpuTasks === null || !accepted ? null : round2((cpuTasks * 1000) / accepted),
+      cpu_ms_per_push_load: accepted ? round2((sum('cpuSeconds') * 1000) / accepted) : 0,
     };
     return { row, params };
   } finally {

@@ -8,6 +8,7 @@ import { CODEC_IDS, DEFAULT_TOPK_RATIO, createCodec } from './codec.js';
 import { formatIssues } from './issue-text.js';
 import { defaultJobText } from './job-defaults.js';
 import { CONSISTENCY_MODES, MODES, ROUND_MODES, type ModeSpecField, type ModeWorkerField } from './modes.js';
+import { withPresetLearningRate } from './preset-optimizers.js';
 import { MAX_STAGES } from './stage-plan.js';
 
 /** How activations and their gradients cross between stages (shared/activation-frame.ts). */
@@ -230,9 +231,12 @@ export type ModeSettings = Pick<JobSpec, ModeSpecField | ModeWorkerField>;
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; message: string };
 
-/** Parses operator input into a full spec; the message names every offending field. */
+/**
+ * Parses operator input into a full spec; the message names every offending field. A
+ * preset's own learning rate (shared/preset-optimizers.ts) fills an omitted one.
+ */
 export function parseJobSpec(input: unknown): ParseResult<JobSpec> {
-  const r = jobSpecSchema.safeParse(input ?? {});
+  const r = jobSpecSchema.safeParse(withPresetLearningRate(input ?? {}));
   if (r.success) return { ok: true, value: r.data };
   return { ok: false, message: formatIssues(r.error.issues) };
 }

@@ -30,6 +30,15 @@ export const DEFAULT_APPLY_SETTINGS: ApplySettings = {
 };
 
 /**
+ * A ps task's default: its event loop applies alone. A task shares its host's cores
+ * with its own receive path and garbage collector (most of its CPU per push) and,
+ * under `npm start -- --ps N`, with its sibling tasks, so helpers that split an apply
+ * mostly add wake-ups and polling: on 2 cores, bench ps-scale measured 21.7 CPU-ms
+ * per push on 1 task with the pool and 17.1 without (docs/cluster.md, "ps-scale").
+ */
+export const PS_TASK_APPLY_SETTINGS: ApplySettings = { ...DEFAULT_APPLY_SETTINGS, threads: 1 };
+
+/**
  * What an engine runs of an update: the reference loop or the kernel call. Every
  * optimizer is one; so is the copy bench ps-apply measures them against (kernels/copy-update.ts).
  */

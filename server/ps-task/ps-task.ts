@@ -33,7 +33,7 @@ export interface PsTaskOptions {
   token: string;
   /** Ticket expiry and rate limits read it. Default: systemClock. */
   clock?: Clock;
-  /** Which kernels apply updates, on how many threads. Default: the parameter store's (DEFAULT_APPLY_SETTINGS). */
+  /** Which kernels apply updates, on how many threads. Default: PS_TASK_APPLY_SETTINGS (the event loop alone; server/params/apply-engine.ts). */
   apply?: ApplySettings;
   /** Largest socket.io message accepted. Default: a task's worth of fp32 parameters plus headroom (a job's initial values). */
   maxMessageBytes?: number;

@@ -16,7 +16,7 @@ import type { ParamsSnapshot, PushAccepted } from '../../shared/protocol.js';
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import { totalSize } from '../../shared/tensors.js';
 import { PARAMETERS_PER_PS_TASK } from '../cluster/capacity.js';
-import type { ApplySettings } from '../params/apply-engine.js';
+import { PS_TASK_APPLY_SETTINGS, type ApplySettings } from '../params/apply-engine.js';
 import { GradientGate } from '../params/gradient-gate.js';
 import { createOptimizer } from '../params/optimizers.js';
 import { ParameterStore } from '../params/parameter-store.js';
@@ -48,7 +48,7 @@ export class TaskJob {
     private baseStep: number,
   ) {}
 
-  /** Checks the chief's request (sizes, names, initial values) and builds the store; a coded refusal otherwise. */
+  /** Checks the chief's request (sizes, names, initial values) and builds the store; a coded refusal otherwise. `apply`: default PS_TASK_APPLY_SETTINGS. */
   static create(req: JobCreate, apply: ApplySettings | undefined): TaskJob | Failure {
     const names = new Set(req.slices.map((s) => s.name));
     if (names.size !== req.slices.length) return fail(ErrorCode.BAD_REQUEST, 'slices: two slices share a name');
@@ -65,7 +65,7 @@ export class TaskJob {
       if ('ok' in decoded) return decoded;
       slots = decoded;
     }
-    const store = new ParameterStore(req.slices, initial, optimizer, { keepVersions: req.keepVersions, apply });
+    const store = new ParameterStore(req.slices, initial, optimizer, { keepVersions: req.keepVersions, apply: apply ?? PS_TASK_APPLY_SETTINGS });
     if (slots) {
       const per = optimizer.slotNames.length;
       store.restore({ version: 0, applies: 0, tensors: req.slices.map((s, i) => ({ name: s.name, shape: s.shape, values: initial[i]!, slots: slots.slice(i * per, (i + 1) * per) })) });
@@ -78,6 +78,11 @@ export class TaskJob {
 
   get version(): number {
     return this.store.version;
+  }
+
+  /** Threads that share one apply of this job here (1: the event loop alone). */
+  get applyThreads(): number {
+    return this.store.engine.threads;
   }
 
   /** This task's slices at its current version, fp32; a delta when the worker holds `have` and the delta is smaller. */

@@ -21,12 +21,14 @@ test('ps-scale --seconds 5 prints the issue\'s JSON last, with pushes accepted t
   const rows = out.results as Record<string, number>[];
   expect(rows.map((r) => r.tasks)).toEqual([2]);
   for (const row of rows) {
-    expect(Object.keys(row)).toEqual(['tasks', 'pushes_per_s', 'p50_ms', 'p99_ms', 'bytes_in_per_s', 'cpu_s_tasks', 'cpu_s_load']);
+    expect(Object.keys(row)).toEqual(['tasks', 'pushes_per_s', 'p50_ms', 'p99_ms', 'bytes_in_per_s', 'cpu_s_tasks', 'cpu_s_load', 'cpu_ms_per_push_tasks', 'cpu_ms_per_push_load']);
     expect(row.pushes_per_s).toBeGreaterThan(0);
     // Every accepted push carried the whole model's fp32 gradient, split over the tasks.
     expect(row.bytes_in_per_s).toBeGreaterThanOrEqual(row.pushes_per_s * 1_863_690 * 4 * 0.9);
     expect(row.p99_ms).toBeGreaterThanOrEqual(row.p50_ms);
     expect(row.cpu_s_tasks).toBeGreaterThan(0);
     expect(row.cpu_s_load).toBeGreaterThan(0);
+    expect(row.cpu_ms_per_push_tasks).toBeGreaterThan(0);
+    expect(row.cpu_ms_per_push_load).toBeGreaterThan(0);
   }
 }, 90_000);
