@@ -1,7 +1,7 @@
 /**
  * The ps task's events for split jobs (model parallelism on ps tasks,
- * task-stage-holds.ts): a stage's `grads:hold` on `/ps-worker` (ticketed, admitted
- * under the task's push bound like a push), and the chief's `step:close` and
+ * task-stage-holds.ts): a stage's `grads:hold` on `/ps-worker` (ticketed, BUSY beyond
+ * the task's push bound like a push), and the chief's `step:close` and
  * `step:drop` on `/ps-control` (fenced). Registered by the two namespaces with one
  * line each, so their files keep one concern.
  */
@@ -43,16 +43,14 @@ function notSplit(jobId: string): Failure {
 export function attachStageParts(socket: On, ticketed: Ticketed, state: PsTaskState): void {
   socket.on(
     'grads:hold',
-    ticketed('grads:hold', pushSchema, async (job, part, worker): Promise<Result<PsPartHeld>> => {
+    ticketed('grads:hold', pushSchema, (job, part, worker): Result<PsPartHeld> => {
       const holds = job.stageHolds;
       if (!holds) return notSplit(part.jobId);
       const bytes = asBytes(part.data).byteLength;
       const busy = state.admission.enter(bytes);
       if (busy) return busy;
       try {
-        // Held parts are copies, but a part checked against versions a checkpoint is about to freeze waits as a push does.
-        while (job.held) await job.held;
-        if (state.jobs.get(part.jobId) !== job) return fail(ErrorCode.UNKNOWN_JOB, `This task holds no slices of job ${part.jobId}`);
+        // Holding changes no parameter, so unlike a push it need not wait for a checkpoint part being written; the close does.
         const r = holds.hold(worker, part.baseVersion, part.manifest, part.data);
         if (!r.ok) return r;
         const receipt = signHoldReceipt(state.keys, { task: job.task, job: part.jobId, worker, hold: r.hold, slices: r.slices });
