@@ -9,6 +9,10 @@
  * Chromium tabs as the 2 stages of one replica, linked by WebRTC (bench/pipeline-browser.ts;
  * `--no-browser` skips it).
  *
+ * `--model mlp-large` runs on ps tasks the bench starts (`--ps`, default 2) with a
+ * worker budget under the model's size: 1 × 2 stages, and the data-parallel row says
+ * why it cannot run (bench/pipeline-large.ts).
+ *
  * `npm run bench -- pipeline [--model mlp] [--microbatches 4] [--seconds 20]`: a line
  * per run on stderr, one JSON line last:
  * {bench:"pipeline",results:[{model,replicas,stages,microbatches,path,examples_per_s,bubble,boundary_bytes_per_example}]}
@@ -22,6 +26,7 @@ import { startCoordinator } from '../test-support/coordinator.js';
 import type { StageWorkerMessage, StageWorkerProgress } from './node-stage-worker.js';
 import { WorkerPool } from './worker-pool.js';
 import { browserStaged } from './pipeline-browser.js';
+import { dataParallelOverBudget, largeSetup, type LargeSetup } from './pipeline-large.js';
 
 const STAGE_WORKER_FILE = fileURLToPath(new URL('./node-stage-worker.ts', import.meta.url));
 /** Until every stage has computed this long, the pipeline is still warming up (tfjs sets up its kernels on first use). */
@@ -33,7 +38,11 @@ interface Result {
   stages: number;
   microbatches: number;
   path: 'relay' | 'webrtc' | 'data-parallel';
-  examples_per_s: number;
+  examples_per_s: number | null;
+  /** ps tasks holding the parameters (absent: the coordinator holds them). */
+  ps_tasks?: number;
+  /** Why the run was not made (examples_per_s is then null). */
+  skipped?: string;
   /** Mean over the stages of 1 − busy ÷ wall (null for data parallelism). */
   bubble: number | null;
   /** Each stage's bubble, in stage order of the first replica. */
@@ -74,8 +83,8 @@ function reports(ps: readonly StageProcess[], ready: (r: StageWorkerProgress) =>
   });
 }
 
-async function staged(model: ModelPresetName, replicas: number, stages: number, microbatches: number, seconds: number): Promise<Result> {
-  const run = await startCoordinator({ model, stages, microbatches, epochs: 100 });
+async function staged(model: ModelPresetName, replicas: number, stages: number, microbatches: number, seconds: number, large: LargeSetup | null = null): Promise<Result> {
+  const run = await startCoordinator({ model, stages, microbatches, epochs: 100, ...large?.spec }, {}, { ps: large?.ps });
   const ps: StageProcess[] = [];
   try {
     for (let i = 0; i < replicas * stages; i++) ps.push(await forkStage(run.url));
@@ -98,6 +107,7 @@ async function staged(model: ModelPresetName, replicas: number, stages: number, 
       stage_bubbles: first.map((i) => bubbles[i]!),
       boundary_bytes_per_example: examples ? bytes / examples / (stages - 1) : null,
       gpipe_bound: (stages - 1) / (microbatches + stages - 1),
+      ...(large ? { ps_tasks: large.ps } : {}),
     };
   } finally {
     for (const p of ps) p.child.kill('SIGKILL');
@@ -136,26 +146,35 @@ async function dataParallel(model: ModelPresetName, workers: number, seconds: nu
 export function pipelineCommand(): Command {
   return new Command('pipeline')
     .description('model parallelism on the relay path: examples/s, bubble and bytes per boundary of 1 × 2 and 2 × 2 stages against 2 data-parallel workers')
-    .addOption(new Option('--model <preset>', 'model preset (mlp-large needs ps tasks, which the single-process coordinator lacks)').choices(['mlp', 'cnn']).default('mlp'))
+    .addOption(new Option('--model <preset>', 'model preset (mlp-large runs on --ps tasks, 1 × 2 stages only)').choices(['mlp', 'cnn', 'mlp-large']).default('mlp'))
+    .option('--ps <n>', 'ps tasks the bench starts for mlp-large (it is over one task and one worker)', integer(2, 16), 2)
     .option('--microbatches <m>', 'micro-batches per mini-batch (M)', integer(1, 64), 4)
     .option('--seconds <n>', 'measured time per run, after warm-up', integer(5, 600), 20)
     .option('--no-browser', 'skip the browser run (two Chromium tabs linked by WebRTC)')
-    .action(async (o: { model: ModelPresetName; microbatches: number; seconds: number; browser: boolean }) => {
+    .action(async (o: { model: ModelPresetName; microbatches: number; seconds: number; browser: boolean; ps: number }) => {
       const results: Result[] = [];
-      for (const [replicas, stages] of [
-        [1, 2],
-        [2, 2],
-      ] as const) {
-        results.push(await staged(o.model, replicas, stages, o.microbatches, o.seconds));
+      const large = o.model === 'mlp-large' ? largeSetup(o.ps) : null;
+      for (const [replicas, stages] of large
+        ? ([[1, 2]] as const)
+        : ([
+            [1, 2],
+            [2, 2],
+          ] as const)) {
+        results.push(await staged(o.model, replicas, stages, o.microbatches, o.seconds, large));
         const r = results.at(-1)!;
         process.stderr.write(
-          `[pipeline] ${o.model} ${replicas} × ${stages} stages, M = ${o.microbatches}: ${r.examples_per_s.toFixed(0)} examples/s, bubble ${r.bubble!.toFixed(2)} ` +
+          `[pipeline] ${o.model} ${replicas} × ${stages} stages${large ? ` on ${o.ps} ps tasks` : ''}, M = ${o.microbatches}: ${r.examples_per_s!.toFixed(0)} examples/s, bubble ${r.bubble!.toFixed(2)} ` +
             `(stages ${r.stage_bubbles!.map((b) => b.toFixed(2)).join(', ')}; GPipe's bound ${r.gpipe_bound!.toFixed(2)}), ${r.boundary_bytes_per_example!.toFixed(0)} B per example per boundary\n`,
         );
       }
-      results.push(await dataParallel(o.model, 2, o.seconds));
-      process.stderr.write(`[pipeline] ${o.model} 2 data-parallel workers: ${results.at(-1)!.examples_per_s.toFixed(0)} examples/s\n`);
-      if (o.browser) {
+      if (large) {
+        results.push(dataParallelOverBudget(o.model, o.ps));
+        process.stderr.write(`[pipeline] ${o.model} 2 data-parallel workers: skipped: ${results.at(-1)!.skipped}\n`);
+      } else {
+        results.push(await dataParallel(o.model, 2, o.seconds));
+        process.stderr.write(`[pipeline] ${o.model} 2 data-parallel workers: ${results.at(-1)!.examples_per_s!.toFixed(0)} examples/s\n`);
+      }
+      if (o.browser && !large) {
         const r = await browserStaged(o.model, o.microbatches, o.seconds);
         results.push(r);
         process.stderr.write(

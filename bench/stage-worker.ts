@@ -9,6 +9,7 @@
 import { io, type Socket } from 'socket.io-client';
 import { StageRunner, StageStopped } from '../client/engine/stage-runner.js';
 import { StageTrainer } from '../client/engine/stage-trainer.js';
+import { stageServerFor, type StagePsTransport } from '../client/engine/stage-ps-transport.js';
 import { fetchShard } from '../client/engine/shard-data.js';
 import { asBytes } from '../shared/codec.js';
 import { WORKER_NAMESPACE, type ClientToServerEvents, type JobAssignment, type PushAccepted, type ServerToClientEvents } from '../shared/protocol.js';
@@ -54,6 +55,8 @@ interface Current {
   early: { from: string; frame: Uint8Array }[];
   /** Resolves when the stage ends. */
   ended: Promise<void>;
+  /** Its ps tasks' sockets, when its job is on ps tasks. */
+  tasks: StagePsTransport | null;
   end: () => void;
 }
 
@@ -95,20 +98,23 @@ export async function startStageWorker(url: string, events: StageWorkerEvents = 
     const replica = job.replica!;
     let end = () => {};
     const ended = new Promise<void>((resolve) => (end = resolve));
-    const mine: Current = { replicaId: replica.replicaId, runner: null, early: [], ended, end };
+    const mine: Current = { replicaId: replica.replicaId, runner: null, early: [], ended, end, tasks: null };
     unstage('given another stage');
     current = mine;
     const trainer = await StageTrainer.create(job.topology, job.tensors, { from: replica.from, to: replica.to, inputShape: replica.inputShape }, job.dataset.numClasses);
+    // On ps tasks the stage pulls and holds its own slices there (client/engine/stage-ps-transport.ts).
+    const { server, runnerJob, tasks } = stageServerFor(job, {
+      pull: (req) => live().emitWithAck('params:pull', req),
+      push: (p) => slots.push(p, { ask: (req) => live().emitWithAck('grads:slot', req), send: (q) => live().emitWithAck('grads:push', q) }),
+      lease: () => live().emitWithAck('shard:lease', { jobId: job.jobId }),
+      complete: (leaseId) => live().emitWithAck('shard:complete', { jobId: job.jobId, leaseId }),
+      fetchShard: (shardUrl) => fetchShard(new URL(shardUrl, url).toString()),
+    });
+    mine.tasks = tasks;
     const runner = new StageRunner(
-      job,
+      runnerJob,
       trainer,
-      {
-        pull: (req) => live().emitWithAck('params:pull', req),
-        push: (p) => slots.push(p, { ask: (req) => live().emitWithAck('grads:slot', req), send: (q) => live().emitWithAck('grads:push', q) }),
-        lease: () => live().emitWithAck('shard:lease', { jobId: job.jobId }),
-        complete: (leaseId) => live().emitWithAck('shard:complete', { jobId: job.jobId, leaseId }),
-        fetchShard: (shardUrl) => fetchShard(new URL(shardUrl, url).toString()),
-      },
+      server,
       (to, frame) => {
         traffic.bytesSent += frame.byteLength;
         socket.emit('relay:frame', { replicaId: replica.replicaId, to, frame });
@@ -146,6 +152,7 @@ export async function startStageWorker(url: string, events: StageWorkerEvents = 
       if (current === mine) unstage(runner.stopReason?.message ?? 'its stage ended');
       runner.stop(new StageStopped('done'));
       trainer.dispose();
+      tasks?.dispose();
     }
   };
 
@@ -154,6 +161,7 @@ export async function startStageWorker(url: string, events: StageWorkerEvents = 
     if (job?.replica) void stage(job).catch((err: unknown) => unstage(err instanceof Error ? err.message : String(err)));
     else unstage(job ? 'waiting for a replica' : 'no job');
   });
+  socket.on('ps:tickets', (t) => current?.tasks?.renew(t));
   socket.on('replica:dissolve', (notice) => {
     if (current?.replicaId === notice.replicaId) unstage(`replica ${notice.replicaId} dissolved: ${notice.reason}`);
   });

@@ -69,6 +69,12 @@ export interface PsJobCreate {
    * `task:status`: a chief re-attaching after a restart counts its step from it. Default 0.
    */
   baseStep?: number;
+  /**
+   * The job splits its model into stages (docs/model-parallelism.md): its gradients come
+   * only as stage parts held for a replica step (`grads:hold`) and applied together at
+   * the chief's `step:close`; a whole-slices `grads:push` is refused. Default false.
+   */
+  split?: boolean;
 }
 
 /**
@@ -179,6 +185,26 @@ export interface PsControlEvents {
   'ckpt:write': (req: PsCheckpointWrite, ack: (r: Result<PsCheckpointPart>) => void) => void;
   'ckpt:load': (req: PsCheckpointLoad, ack: (r: Result<{ version: number }>) => void) => void;
   'round:close': (req: PsRoundClose, ack: (r: Result<{ version: number }>) => void) => void;
+  'step:close': (req: PsStepClose, ack: (r: Result<{ version: number }>) => void) => void;
+  'step:drop': (req: PsStepClose, ack: (r: Result) => void) => void;
+}
+
+/** One stage part a task holds: the worker that sent it and the task's number for it. */
+export interface PsHoldRef {
+  worker: string;
+  hold: number;
+}
+
+/**
+ * `step:close`: the chief applies a replica step (server/params/task-stage-steps.ts):
+ * the task combines the named holds, which together cover every slice of the job here
+ * exactly once, into one gradient and applies it once (one version). `step:drop`
+ * lets the named holds go, nothing applied (a stage of the step was refused).
+ */
+export interface PsStepClose {
+  chief: ChiefCredential;
+  jobId: string;
+  holds: PsHoldRef[];
 }
 
 export interface PsPullRequest {
@@ -187,6 +213,25 @@ export interface PsPullRequest {
   jobId: string;
   /** As on the coordinator: the version whose slices the worker holds exactly, for a delta. */
   have?: number;
+  /** Only these of this task's slices, in its order (a stage pulls only its own tensors). Absent: all of them. */
+  slices?: string[];
+}
+
+/**
+ * `grads:hold`: a stage's part of a replica step, for the slices of its own tensors
+ * this task holds (a subsequence of its slices, in its order), in the job's codec.
+ * Checked as a push is (staleness here, layout, finite values), then held until the
+ * chief's `step:close` or `step:drop`.
+ */
+export type PsStagePart = PsGradientPush;
+
+/** A held stage part: the task's number for it, and its receipt binding task, job, worker, hold and the slices held. */
+export interface PsPartHeld {
+  /** This task's version now. */
+  version: number;
+  staleness: number;
+  hold: number;
+  receipt: string;
 }
 
 /** A gradient for this task's slices of the job, in its codec, one manifest entry per slice. */
@@ -214,6 +259,7 @@ export interface PsWorkerEvents {
   'grads:push': (push: PsGradientPush, ack: (r: Result<PsPushAccepted>) => void) => void;
   /** Under load, a grant before a push's payload is sent, or BUSY with when to ask again (server/params/push-slots.ts). */
   'grads:slot': (req: PsSlotRequest, ack: (r: Result<SlotGrant>) => void) => void;
+  'grads:hold': (part: PsStagePart, ack: (r: Result<PsPartHeld>) => void) => void;
 }
 
 /**

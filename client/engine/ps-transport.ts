@@ -17,11 +17,11 @@
  * The exchange hands it gradients in fp32 (createExchange); it encodes each task's
  * slices in the job's codec, keeping error feedback per slice (slice-encoder.ts).
  */
-import { io, type Socket } from 'socket.io-client';
+import { io } from 'socket.io-client';
 import { decodeTensors, encodeTensors } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import { applyParamDelta } from '../../shared/param-delta.js';
-import { PS_WORKER_NAMESPACE, type PsServerEvents, type PsWorkerEvents } from '../../shared/ps-protocol.js';
+import { PS_WORKER_NAMESPACE, type PsWorkerEvents } from '../../shared/ps-protocol.js';
 import { checkPsRoute, type CheckedRoute, type PsTickets } from '../../shared/ps-route.js';
 import type { GradientPush, JobAssignment, ParamsSnapshot, PullRequest, PushAccepted } from '../../shared/protocol.js';
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
@@ -29,8 +29,9 @@ import { SlotPusher, type SlotPusherOptions } from '../../shared/slot-pusher.js'
 import { sameShape, sizeOf, type TensorSpec } from '../../shared/tensors.js';
 import type { ExchangeTransport } from './exchange.js';
 import { SliceEncoder } from './slice-encoder.js';
+import { askTask, type PsWorkerSocket } from './task-request.js';
 
-export type PsWorkerSocket = Socket<PsServerEvents, PsWorkerEvents>;
+export type { PsWorkerSocket };
 
 /** Pulled versions remembered for stamping pushes: a gradient older than this many pulls is refused STALE without a send. */
 const PULLS_REMEMBERED = 64;
@@ -159,29 +160,8 @@ export class PsTransport implements ExchangeTransport {
     for (const s of this.sockets) s?.disconnect();
   }
 
-  private async ask<E extends keyof PsWorkerEvents>(socket: PsWorkerSocket, event: E, req: Parameters<PsWorkerEvents[E]>[0], task: number): Promise<Parameters<Parameters<PsWorkerEvents[E]>[1]>[0]> {
-    type Ack = Parameters<Parameters<PsWorkerEvents[E]>[1]>[0];
-    const unreachable = (why: string) => fail(ErrorCode.PS_TASK_UNREACHABLE, `ps task ${task} ${why}`) as Ack;
-    // Sent only on a live connection: socket.io would otherwise queue it and deliver it after its answer was given up on.
-    if (!socket.connected && !(await this.connectedWithin(socket))) return unreachable(`is not connected (waited ${this.timeoutMs} ms)`);
-    // One event at a time: socket.io's typed emit cannot follow a generic event name.
-    const timed = socket.timeout(this.timeoutMs) as unknown as { emitWithAck(e: E, m: unknown): Promise<Ack> };
-    return timed.emitWithAck(event, req).catch(() => unreachable(`did not answer ${event} within ${this.timeoutMs} ms`));
-  }
-
-  /** Whether `socket` connects (a first connection, or socket.io's reconnection) within the request timeout. */
-  private connectedWithin(socket: PsWorkerSocket): Promise<boolean> {
-    return new Promise((resolve) => {
-      const connected = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-      const timer = setTimeout(() => {
-        socket.off('connect', connected);
-        resolve(false);
-      }, this.timeoutMs);
-      socket.once('connect', connected);
-    });
+  private ask<E extends keyof PsWorkerEvents>(socket: PsWorkerSocket, event: E, req: Parameters<PsWorkerEvents[E]>[0], task: number) {
+    return askTask(socket, event, req, task, this.timeoutMs);
   }
 
   /**

@@ -27,6 +27,7 @@ import { psTicketsSchema } from '../../shared/ps-route.js';
 import type { FrameTransport } from './frame-transport.js';
 import { RelayTransport } from './relay-transport.js';
 import { runStage } from './stage-loop.js';
+import { stageServerFor, type StagePsTransport } from './stage-ps-transport.js';
 
 export interface EngineOptions {
   /** Coordinator origin, e.g. http://host:3000 (a worker's own location is its script). */
@@ -290,17 +291,22 @@ export class WorkerEngine {
       const path = link.transport.path();
       if (this.status.stage && this.status.stage.path !== path) this.update({ stage: { ...this.status.stage, path } });
     }, TRAFFIC_INTERVAL_MS);
+    let tasks: StagePsTransport | null = null;
     try {
+      // On ps tasks the stage pulls and holds its own slices there (stage-ps-transport.ts); ps:tickets renew them.
+      const stageServer = stageServerFor(job, {
+        pull: (req) => this.live(socket).emitWithAck('params:pull', req),
+        push: (p) => this.slots.push(p, { ask: (req) => this.live(socket).emitWithAck('grads:slot', req), send: (q) => this.live(socket).emitWithAck('grads:push', q) }),
+        lease: () => this.live(socket).emitWithAck('shard:lease', { jobId: job.jobId }),
+        complete: (leaseId) => this.live(socket).emitWithAck('shard:complete', { jobId: job.jobId, leaseId }),
+        fetchShard: (url) => fetchShard(new URL(url, this.opts.origin).toString(), { meter: this.meter }),
+      });
+      tasks = stageServer.tasks;
+      if (tasks) this.transport = tasks;
       const stoppedBecause = await runStage({
-        job,
+        job: stageServer.runnerJob,
         transport: link.transport,
-        server: {
-          pull: (req) => this.live(socket).emitWithAck('params:pull', req),
-          push: (p) => this.slots.push(p, { ask: (req) => this.live(socket).emitWithAck('grads:slot', req), send: (q) => this.live(socket).emitWithAck('grads:push', q) }),
-          lease: () => this.live(socket).emitWithAck('shard:lease', { jobId: job.jobId }),
-          complete: (leaseId) => this.live(socket).emitWithAck('shard:complete', { jobId: job.jobId, leaseId }),
-          fetchShard: (url) => fetchShard(new URL(url, this.opts.origin).toString(), { meter: this.meter }),
-        },
+        server: stageServer.server,
         stillAssigned,
         unassigned,
         report: (r) => {
@@ -319,6 +325,8 @@ export class WorkerEngine {
         socket.disconnect().connect();
       }
     } finally {
+      tasks?.dispose();
+      if (tasks && this.transport === tasks) this.transport = null;
       clearInterval(paths);
       this.update({ stage: null });
     }

@@ -20,6 +20,7 @@ import { createLogger, redactSecret } from '../logger.js';
 import { chiefCredential } from './chief-fence.js';
 import { deriveClusterKeys } from './cluster-keys.js';
 import { PartDrops } from './part-drops.js';
+import { HoldLedger } from './hold-receipts.js';
 import { DEFAULT_PARTITION_BYTES } from './placement.js';
 import { DEFAULT_TICKET_TTL_MS, TicketSigner } from './tickets.js';
 import { TaskLiveness, type TaskChange, type TaskSupervisor } from './task-liveness.js';
@@ -152,6 +153,11 @@ export class PsCluster {
   /** The receipts `jobId`'s pushes must carry from `tasks` (those holding its slices) to be credited. */
   receiptLedger(jobId: string, tasks: readonly number[], floors?: readonly number[]): ReceiptLedger {
     return new ReceiptLedger(this.keys, jobId, tasks, floors);
+  }
+
+  /** The chief's check of a split job's stage-part receipts (server/cluster/hold-receipts.ts). */
+  holdLedger(jobId: string): HoldLedger {
+    return new HoldLedger(this.keys, jobId);
   }
 
   get tasks(): number {

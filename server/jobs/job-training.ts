@@ -20,11 +20,12 @@ import type { PushAccounting } from './push-accounting.js';
 import { lossRefusal } from './training-loss.js';
 import type { Replica, ReplicaBoard } from './replica-board.js';
 import type { ReplicaSteps } from './replica-steps.js';
+import type { TaskStep } from '../params/task-stage-steps.js';
 
 const log = createLogger('job');
 
 /** A push whose fields have passed the wire schema but not yet the model checks. */
-export type IncomingPush = Omit<GradientPush, 'manifest'> & { manifest: UncheckedManifest };
+export type IncomingPush = Omit<GradientPush, 'manifest'> & { manifest: UncheckedManifest; psStep?: TaskStep };
 
 export interface JobTrainingDeps {
   jobId: string;
@@ -141,7 +142,7 @@ export class JobTraining {
     if ('ok' in taken) return this.refusedPush(taken);
     const badLoss = refusal ?? lossRefusal(push.loss);
     // The norm is judged per batch as the lease counts them, never as the worker claims.
-    const result = badLoss ?? this.d.params.push(workerId, { baseVersion: push.baseVersion, batches: taken.to - taken.from, manifest: push.manifest, data: push.data, psRefused: push.psRefused, psReceipts: push.psReceipts });
+    const result = badLoss ?? this.d.params.push(workerId, { baseVersion: push.baseVersion, batches: taken.to - taken.from, manifest: push.manifest, data: push.data, psRefused: push.psRefused, psReceipts: push.psReceipts, psStep: push.psStep });
     if (result instanceof Promise) return result.then((r) => this.settled(workerId, push, taken, r));
     return this.settled(workerId, push, taken, result);
   }

@@ -157,6 +157,7 @@ export class Job {
       maxBytes: payloadCapBytes(this.params.parameterCount, this.params.specs.reduce((n, t) => n + codec.byteLength(sizeOf(t.shape)), 0)),
       stageTensors: (replica, stage) => board.assignmentOf(replica.members[stage]!)!.tensors,
       commit: (workerId, push, refusal) => this.training.commit(workerId, push, refusal),
+      onTasks: this.params.stageSteps,
     });
     this.checkpoints = new CheckpointSchedule(id, deps.checkpoints, () => this.params.version, () => this.checkpointContent(), (c) => c.cut && this.params.committed?.(c.cut));
   }

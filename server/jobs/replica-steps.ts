@@ -9,6 +9,11 @@
  * norm bound and direction check on the whole gradient as on a data-parallel push. A
  * part that fails its check refuses the whole step (its batches go back to the queue
  * as a refused push's do). A dissolved replica's held steps are answered and dropped.
+ *
+ * On ps tasks (`onTasks`) the parts carry no tensors: each stage holds its part on the
+ * tasks of its slices and its notice carries their receipts. The step is then checked
+ * and closed on the tasks (server/params/task-stage-steps.ts) instead of joined; a
+ * refused or dissolved step's holds are dropped there, so nothing of it is applied.
  */
 import { asBytes, type TensorCodec } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
@@ -19,6 +24,7 @@ import { sameShape, sizeOf, type TensorSpec } from '../../shared/tensors.js';
 import type { UncheckedManifest } from '../params/push-validation.js';
 import type { IncomingPush } from './job-training.js';
 import type { Replica } from './replica-board.js';
+import type { StagePartNotice, TaskStageSteps, TaskStep } from '../params/task-stage-steps.js';
 
 /** Steps of one replica held at once: the pipeline runs one step ahead at most, so more is a broken stage. */
 const MAX_HELD_STEPS = 4;
@@ -26,6 +32,8 @@ const MAX_HELD_STEPS = 4;
 type Answer = (r: Result<PushAccepted>) => void;
 
 interface HeldStep {
+  /** On ps tasks: each part's notice, taken as it arrives (a dissolved replica's stages have no assignment left to read). */
+  notices: (StagePartNotice | undefined)[];
   parts: (IncomingPush | undefined)[];
   answers: Answer[];
 }
@@ -40,6 +48,8 @@ export interface ReplicaStepsDeps {
   stageTensors: (replica: Replica, stage: number) => readonly string[];
   /** Applies the joined push as stage 0's, or refuses it with `refusal` (its batches then go back to the queue). */
   commit: (workerId: string, push: IncomingPush, refusal: Failure | null) => Result<PushAccepted> | Promise<Result<PushAccepted>>;
+  /** The job's parameters are on ps tasks and its stages hold their parts there; absent in process. */
+  onTasks?: TaskStageSteps;
 }
 
 export class ReplicaSteps {
@@ -58,14 +68,15 @@ export class ReplicaSteps {
     let held = steps.get(step);
     if (!held) {
       if (steps.size >= MAX_HELD_STEPS) return fail(ErrorCode.BAD_REQUEST, `Replica ${replica.id} already has ${steps.size} steps waiting for their other stages`);
-      steps.set(step, (held = { parts: replica.members.map(() => undefined), answers: [] }));
+      steps.set(step, (held = { notices: replica.members.map(() => undefined), parts: replica.members.map(() => undefined), answers: [] }));
     }
     if (held.parts[stage]) return fail(ErrorCode.ALREADY_PUSHED, `Stage ${stage} already pushed step ${step} of replica ${replica.id}`);
     held.parts[stage] = push;
+    if (this.d.onTasks) held.notices[stage] = this.notice(replica, stage, push);
     const answered = new Promise<Result<PushAccepted>>((resolve) => held.answers.push(resolve));
     if (held.answers.length === replica.members.length) {
       steps.delete(step);
-      this.commit(replica, held.parts as IncomingPush[], held.answers);
+      this.commit(replica, held, held.answers);
     }
     return answered;
   }
@@ -74,40 +85,72 @@ export class ReplicaSteps {
   dissolved(replicaId: string, reason: Failure): void {
     const steps = this.held.get(replicaId);
     this.held.delete(replicaId);
-    for (const held of steps?.values() ?? []) for (const answer of held.answers) answer(reason);
+    for (const held of steps?.values() ?? []) {
+      for (const answer of held.answers) answer(reason);
+      // What its stages hold on the tasks goes too (receipts that check only: a forged one names no one's hold).
+      const tasks = this.d.onTasks;
+      if (tasks) tasks.drop(tasks.check(held.notices.filter((n) => n !== undefined)).step);
+    }
   }
 
-  private commit(replica: Replica, parts: IncomingPush[], answers: Answer[]): void {
+  private commit(replica: Replica, held: HeldStep, answers: Answer[]): void {
+    const parts = held.parts as IncomingPush[];
     const first = parts[0]!;
-    const joined = joinTensors<UncheckedManifest>(parts);
-    const push: IncomingPush = {
+    const common = {
       ...first,
       // Staleness counts from the oldest parameters any stage computed on.
       baseVersion: Math.min(...parts.map((p) => p.baseVersion)),
       // Only the last stage has the loss.
       loss: parts[parts.length - 1]!.loss,
-      manifest: joined.manifest,
-      data: joined.data,
     };
-    const refusal = this.partRefusal(replica, parts);
-    const settle = (r: Result<PushAccepted>) => answers.forEach((a) => a(r));
+    let push: IncomingPush;
+    let refusal = this.batchRefusal(replica, parts);
+    let step: TaskStep | null = null;
+    const tasks = this.d.onTasks;
+    if (tasks) {
+      // Nothing to join: the parts are held on the tasks; the step closes there when every receipt checks.
+      const checked = tasks.check(held.notices as StagePartNotice[]);
+      step = checked.step;
+      refusal ??= checked.refusal;
+      push = { ...common, manifest: { codec: first.manifest.codec, tensors: [] }, data: new Uint8Array(0), psRefused: undefined, psReceipts: undefined, psStep: step };
+    } else {
+      const joined = joinTensors<UncheckedManifest>(parts);
+      push = { ...common, manifest: joined.manifest, data: joined.data };
+      refusal ??= this.layoutsRefusal(replica, parts);
+    }
+    const settle = (r: Result<PushAccepted>) => {
+      // A step refused before its close (its lease, a part) lets its holds go: nothing of it is applied.
+      if (step) tasks!.drop(step);
+      answers.forEach((a) => a(r));
+    };
     const r = this.d.commit(replica.members[0]!, push, refusal);
     if (r instanceof Promise) void r.then(settle);
     else settle(r);
   }
 
-  /** The first stage part that does not hold exactly its stage's tensors, or claims other batches than stage 0's. */
-  private partRefusal(replica: Replica, parts: readonly IncomingPush[]): Failure | null {
+  /** A stage's push as the tasks' step check reads it. */
+  private notice(replica: Replica, stage: number, part: IncomingPush): StagePartNotice {
+    return { worker: replica.members[stage]!, tensors: this.d.stageTensors(replica, stage), refused: part.psRefused, receipts: part.psReceipts };
+  }
+
+  /** The first stage part that claims other batches than stage 0's. */
+  private batchRefusal(replica: Replica, parts: readonly IncomingPush[]): Failure | null {
     const first = parts[0]!;
     for (let stage = 0; stage < parts.length; stage++) {
       const part = parts[stage]!;
-      const who = `Stage ${stage} of replica ${replica.id}`;
       // Stage 0 holds the lease; a later stage never sees it and names its replica instead.
       if ((stage > 0 && part.leaseId !== replica.id) || part.batches !== first.batches) {
-        return fail(ErrorCode.BATCH_CLAIM, `${who} pushed for ${part.leaseId} × ${part.batches} batches; stage 0 pushed lease ${first.leaseId} × ${first.batches} (a later stage names its replica, ${replica.id})`);
+        return fail(ErrorCode.BATCH_CLAIM, `Stage ${stage} of replica ${replica.id} pushed for ${part.leaseId} × ${part.batches} batches; stage 0 pushed lease ${first.leaseId} × ${first.batches} (a later stage names its replica, ${replica.id})`);
       }
-      const bad = this.layoutRefusal(this.d.stageTensors(replica, stage), part);
-      if (bad) return { ...bad, message: `${who}: ${bad.message}` };
+    }
+    return null;
+  }
+
+  /** The first stage part that does not hold exactly its stage's tensors. */
+  private layoutsRefusal(replica: Replica, parts: readonly IncomingPush[]): Failure | null {
+    for (let stage = 0; stage < parts.length; stage++) {
+      const bad = this.layoutRefusal(this.d.stageTensors(replica, stage), parts[stage]!);
+      if (bad) return { ...bad, message: `Stage ${stage} of replica ${replica.id}: ${bad.message}` };
     }
     return null;
   }

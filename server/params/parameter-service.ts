@@ -17,6 +17,7 @@ import type { TensorSpec } from '../../shared/tensors.js';
 import type { CutManifest } from '../checkpoints/cut-manifest.js';
 import type { StoreSnapshot } from './parameter-store.js';
 import type { UncheckedManifest } from './push-validation.js';
+import type { TaskStageSteps, TaskStep } from './task-stage-steps.js';
 
 /** A pushed gradient as the controller passes it on, its lease already checked. */
 export interface GradientSubmission {
@@ -30,6 +31,8 @@ export interface GradientSubmission {
   psRefused?: string;
   /** A job on ps tasks: each task's receipt for this push (GradientPush.psReceipts). */
   psReceipts?: GradientPush['psReceipts'];
+  /** A split job on ps tasks: its replica step's verified stage parts, to close on the tasks (task-stage-steps.ts). */
+  psStep?: TaskStep;
 }
 
 /** The parameters as a worker pulls them: whole, or as a delta from the version it holds. */
@@ -110,6 +113,8 @@ export interface ParameterService extends ParameterView {
    * direction); called on the job's clock every trustedRefreshSeconds.
    */
   refreshTrusted(): void;
+  /** A split job on ps tasks: where its replica steps' stage parts are checked and closed; absent otherwise. */
+  readonly stageSteps?: TaskStageSteps;
   /** Where `workerId` pulls and pushes, with fresh tickets, when not at the chief (ps tasks); absent in process. */
   routeFor?(workerId: string): PsRoute;
   /** Lets go of threads and sockets; the service must not be used after. */

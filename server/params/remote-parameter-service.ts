@@ -42,6 +42,7 @@ import type { ParameterContext } from '../jobs/job-deps.js';
 import { psOptimizerSpec } from '../consistency/registry.js';
 import { ChiefRounds } from './chief-rounds.js';
 import { closeOnEveryTask } from './round-close-retry.js';
+import { closeStep, TaskStageSteps } from './task-stage-steps.js';
 import { createLogger } from '../logger.js';
 import { createOptimizer } from './optimizers.js';
 import type { GradientSubmission, ModeCounters, ParameterService, PsPlacement, PulledParams, VersionedValues } from './parameter-service.js';
@@ -79,7 +80,6 @@ export function psSpecRefusal(spec: JobSpec, tasks: number): Failure | null {
   }
   if (spec.normBound > 0) return refuse('normBound', 'the norm bound judges the whole gradient, which no task sees: set it to 0');
   if (spec.directionThreshold !== null) return refuse('directionThreshold', 'the direction check needs the whole gradient, which no task sees: set it to null');
-  if (spec.stages > 1) return refuse('stages', "a replica's stages commit one whole-model step at the chief, which holds no parameters here: model parallelism over ps tasks is not there yet");
   return null;
 }
 
@@ -106,6 +106,8 @@ export class RemoteParameterService implements ParameterService {
   onDiverged: ((why: Failure) => void) | null = null;
   /** Restored while a task was down: the tasks' state is unknown until it is back, then adopted or rolled back. */
   detached = false;
+  /** A split job's replica steps on the tasks (task-stage-steps.ts); undefined when not split. */
+  readonly stageSteps?: TaskStageSteps;
 
   private constructor(
     private readonly spec: JobSpec,
@@ -117,6 +119,7 @@ export class RemoteParameterService implements ParameterService {
     this.used = placement.byTask.flatMap((slices, t) => (slices.length ? [t] : []));
     this.receipts = o.cluster.receiptLedger(o.jobId, this.used);
     this.known = this.used.map(() => 0);
+    if (spec.stages > 1) this.stageSteps = new TaskStageSteps(o.jobId, o.tensors, placement, o.cluster, o.cluster.holdLedger(o.jobId));
   }
 
   /** Places the job over the cluster and creates its slices on every task; a coded refusal when a task refuses. */
@@ -211,6 +214,7 @@ export class RemoteParameterService implements ParameterService {
       const code = (ALL_ERROR_CODES as readonly string[]).includes(s.psRefused) ? (s.psRefused as ErrorCode) : ErrorCode.BAD_REQUEST;
       return fail(code, `A ps task refused this push's slices (${s.psRefused})`);
     }
+    if (s.psStep && this.stageSteps) return closeStep(this.stageSteps, s.psStep, this.used, this.known, () => ++this.step);
     if (s.manifest.tensors.length || asBytes(s.data).byteLength) {
       return fail(ErrorCode.BAD_REQUEST, `Job ${this.o.jobId} takes gradients at its ps tasks: push the slices there and tell the chief with an empty payload`);
     }
@@ -422,6 +426,7 @@ export class RemoteParameterService implements ParameterService {
         stalenessAware: this.spec.mode === 'staleness-aware',
         keepVersions: TASK_DELTA_BASES,
         baseStep,
+        split: this.spec.stages > 1,
         // Multi-Krum only reaches a job on one task, which holds whole gradients (psSpecRefusal).
         ...(MODES[this.spec.mode].rounds ? { rounds: { aggregation: this.spec.aggregation, trimFraction: this.spec.trimFraction } } : {}),
         initial: encodeTensors(slices.map((s, i) => ({ name: s.name, shape: s.shape, values: values[task]![i]! }))),

@@ -18,12 +18,13 @@ import { guardSocket } from '../worker/socket-guard.js';
 import type { PsTaskState } from './task-state.js';
 import { ckptLoadSchema, ckptWriteSchema, jobCreateSchema, jobDeleteSchema, jobRefSchema, roundCloseSchema, statusSchema } from './schemas.js';
 import { TaskJob } from './task-job.js';
+import { attachStepControl, STAGE_CONTROL_EVENTS } from './stage-step-events.js';
 
 const log = createLogger('ps-control');
 
 export type PsControlNamespace = Namespace<PsControlEvents, PsServerEvents>;
 
-const CONTROL_EVENTS: ReadonlySet<string> = new Set<keyof PsControlEvents>(['job:create', 'job:delete', 'params:snapshot', 'task:status', 'ckpt:write', 'ckpt:load', 'round:close']);
+const CONTROL_EVENTS: ReadonlySet<string> = new Set<keyof PsControlEvents>(['job:create', 'job:delete', 'params:snapshot', 'task:status', 'ckpt:write', 'ckpt:load', 'round:close', ...STAGE_CONTROL_EVENTS]);
 
 /** The chief sends few messages; the guard is there for strangers. */
 const CONTROL_GUARD = { messagesPerSecond: 200, burst: 400 };
@@ -98,6 +99,8 @@ export function attachControlNamespace(nsp: PsControlNamespace, state: PsTaskSta
         return job.round.close(req.round, req.members);
       }),
     );
+
+    attachStepControl(socket, fenced, state);
 
     socket.on(
       'task:status',

@@ -45,6 +45,7 @@ export const jobCreateSchema = z
     initial: z.object({ manifest: manifestSchema, data: binary }).strict(),
     slots: z.object({ manifest: manifestSchema, data: binary }).strict().optional(),
     baseStep: count.optional(),
+    split: z.boolean().optional(),
   })
   .strict();
 
@@ -65,7 +66,12 @@ export const roundCloseSchema = z.object({ chief, jobId: id, round: count, membe
 
 export const statusSchema = z.object({ chief }).strict();
 
-export const pullSchema = z.object({ ticket, jobId: id, have: count.optional() }).strict();
+export const pullSchema = z.object({ ticket, jobId: id, have: count.optional(), slices: z.array(sliceSchema.shape.name).max(1024).optional() }).strict();
+
+/** A replica step's holds, closed or dropped together (a step has a part per stage and task: at most 8 of them here). */
+export const stepCloseSchema = z
+  .object({ chief, jobId: id, holds: z.array(z.object({ worker: id, hold: count }).strict()).min(1).max(64) })
+  .strict();
 
 export const pushSchema = z
   .object({

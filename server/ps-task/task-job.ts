@@ -26,6 +26,8 @@ import type { PartContent, PartSource } from './checkpoint-parts.js';
 import type { jobCreateSchema } from './schemas.js';
 import { decodeSliceValues, encodeSnapshot } from './slice-payload.js';
 import { TaskRound } from './task-round.js';
+import { TaskStageHolds } from './task-stage-holds.js';
+import { selectTensors } from '../../shared/tensor-parts.js';
 
 export type JobCreate = z.output<typeof jobCreateSchema>;
 
@@ -46,6 +48,8 @@ export class TaskJob {
     readonly round: TaskRound | null,
     /** The chief's step when it gave these values (kept for a re-attaching chief). */
     private baseStep: number,
+    /** A split job's stage parts, held for the chief's step:close (task-stage-holds.ts); null: not split. */
+    readonly stageHolds: TaskStageHolds | null = null,
   ) {}
 
   /** Checks the chief's request (sizes, names, initial values) and builds the store; a coded refusal otherwise. `apply`: default PS_TASK_APPLY_SETTINGS. */
@@ -73,7 +77,8 @@ export class TaskJob {
     // The norm bound judges a whole gradient: a task sees only its slices of one, so it is the chief's to apply.
     const gate = new GradientGate(store, codecOf(req), 0, null);
     const round = req.rounds ? new TaskRound(store, req.rounds) : null;
-    return new TaskJob(req.jobId, req.task, req.maxStaleness, req.stalenessAware ?? false, store, gate, round, req.baseStep ?? 0);
+    const holds = req.split ? new TaskStageHolds(store, codecOf(req), req.maxStaleness, req.stalenessAware ?? false) : null;
+    return new TaskJob(req.jobId, req.task, req.maxStaleness, req.stalenessAware ?? false, store, gate, round, req.baseStep ?? 0, holds);
   }
 
   get version(): number {
@@ -86,15 +91,21 @@ export class TaskJob {
   }
 
   /** This task's slices at its current version, fp32; a delta when the worker holds `have` and the delta is smaller. */
-  pull(have?: number): Result<ParamsSnapshot> {
+  pull(have?: number, slices?: readonly string[]): Result<ParamsSnapshot> {
+    const names = slices && new Set(slices);
+    if (names && (names.size !== slices.length || slices.some((n) => !this.store.specs.some((s) => s.name === n)))) {
+      return fail(ErrorCode.TENSOR_MISMATCH, 'The pull names a slice this task does not hold for the job, or one twice');
+    }
     const delta = have === undefined ? null : this.store.delta(have);
     const { version, manifest, data } = delta ?? { version: this.store.version, ...this.store.payload().payload };
-    return ok({ jobId: this.id, version, manifest, data });
+    // A stage holds only its own tensors: the answer (or delta) carries only their slices.
+    return ok({ jobId: this.id, version, ...(names ? selectTensors({ manifest, data }, names) : { manifest, data }) });
   }
 
   /** `workerId`'s push (its ticket's worker): staleness against this task's version, then the gate, then one optimizer step over this task's slices. */
   push(workerId: string, baseVersion: number, manifest: UncheckedManifest, data: ArrayBuffer | Uint8Array): Result<PushAccepted> {
     if (this.round) return this.holdForRound(this.round, workerId, baseVersion, manifest, data);
+    if (this.stageHolds) return fail(ErrorCode.BAD_REQUEST, `Job ${this.id} is split into stages: a stage sends its part with grads:hold, applied at its replica step's close`);
     const fresh = checkStaleness(this.store.version, baseVersion, this.maxStaleness);
     if ('ok' in fresh) return fresh;
     const gradient = this.gate.check({ manifest, data, batches: 1 }, workerId);
@@ -156,6 +167,7 @@ export class TaskJob {
     this.baseStep = baseStep;
     // Pushes held for a round of the state just replaced belong to no round of this one.
     this.round?.drop();
+    this.stageHolds?.clear();
     return ok({ version: this.store.version });
   }
 

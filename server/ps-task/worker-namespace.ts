@@ -18,12 +18,13 @@ import { SocketSlots } from '../params/socket-slots.js';
 import { respond } from '../worker/respond.js';
 import { guardSocket, type SocketGuardOptions } from '../worker/socket-guard.js';
 import { pullSchema, pushSchema, slotSchema } from './schemas.js';
+import { attachStageParts, STAGE_WORKER_EVENTS } from './stage-step-events.js';
 import type { TaskJob } from './task-job.js';
 import type { PsTaskState } from './task-state.js';
 
 export type PsWorkerNamespace = Namespace<PsWorkerEvents, PsServerEvents>;
 
-const WORKER_EVENTS: ReadonlySet<string> = new Set<keyof PsWorkerEvents>(['params:pull', 'grads:push', 'grads:slot']);
+const WORKER_EVENTS: ReadonlySet<string> = new Set<keyof PsWorkerEvents>(['params:pull', 'grads:push', 'grads:slot', ...STAGE_WORKER_EVENTS]);
 
 export function attachPsWorkerNamespace(nsp: PsWorkerNamespace, state: PsTaskState, guardOptions: SocketGuardOptions = {}): void {
   nsp.on('connection', (socket: Socket<PsWorkerEvents, PsServerEvents>) => {
@@ -51,7 +52,8 @@ export function attachPsWorkerNamespace(nsp: PsWorkerNamespace, state: PsTaskSta
         (code) => guard.refused(code),
       );
 
-    socket.on('params:pull', ticketed('params:pull', pullSchema, (job, req) => job.pull(req.have)));
+    socket.on('params:pull', ticketed('params:pull', pullSchema, (job, req) => job.pull(req.have, req.slices)));
+    attachStageParts(socket, ticketed, state);
     socket.on(
       'grads:push',
       ticketed('grads:push', pushSchema, (job, push, worker) => {

@@ -54,9 +54,14 @@ describe('a coordinator with 2 ps tasks', () => {
   });
 
   it('refuses what does not work across tasks yet, with a code', async () => {
-    for (const spec of [{ mode: 'sync', aggregation: 'multi-krum' }, { normBound: 10 }, { directionThreshold: 0 }, { stages: 2 }]) {
+    for (const spec of [{ mode: 'sync', aggregation: 'multi-krum' }, { normBound: 10 }, { directionThreshold: 0 }]) {
       const r = await run.coordinator.createJob({ model: 'mlp', normBound: 0, directionThreshold: null, ...spec }, { start: false });
       expect(r, JSON.stringify(spec)).toMatchObject({ ok: false, code: ErrorCode.PS_UNSUPPORTED });
+    }
+    // A split model trains on ps tasks in the async modes (pipeline-ps-*.test.ts); the round modes stay refused with stages, as in process.
+    for (const mode of ['sync', 'local'] as const) {
+      const r = await run.coordinator.createJob({ model: 'mlp', normBound: 0, directionThreshold: null, stages: 2, mode }, { start: false });
+      expect(r, mode).toMatchObject({ ok: false, code: ErrorCode.BAD_REQUEST, message: expect.stringContaining('split into stages') });
     }
   });
 

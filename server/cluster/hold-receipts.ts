@@ -1,0 +1,65 @@
+/**
+ * Receipts for stage parts a ps task holds (model parallelism on ps tasks,
+ * docs/model-parallelism.md). A task that checked and holds a stage's part of a replica
+ * step signs a receipt binding the task, the job, the worker, its number for the hold
+ * and the names of the slices held, under the cluster's receipt key with a tag of its
+ * own (never an async or round receipt):
+ *
+ *   receipt = base64url(HMAC-SHA256(receiptKey, JSON ["dprs1", task, job, worker, hold, slices]))
+ *
+ * The chief checks it against the slices that stage's tensors have on that task, so a
+ * stage cannot hold another stage's slices (or fewer than its own) and have the step
+ * closed: every close the chief sends then covers each task's slices exactly once, and
+ * a task has no content reason left to refuse it. Each hold is redeemed once.
+ */
+import { ErrorCode } from '../../shared/errors.js';
+import { fail, type Failure } from '../../shared/result.js';
+import { mac, macEquals, type ClusterKeys } from './cluster-keys.js';
+
+const TAG = 'dprs1';
+/** A receipt is 32 bytes in base64url: 43 characters. */
+const RECEIPT_LENGTH = 43;
+/** Holds of one task remembered as redeemed (far more than are ever in flight); the oldest are forgotten first. */
+const REMEMBERED = 65_536;
+
+export interface HoldReceiptFields {
+  task: number;
+  job: string;
+  worker: string;
+  hold: number;
+  slices: readonly string[];
+}
+
+export function signHoldReceipt(keys: Pick<ClusterKeys, 'receiptKey'>, r: HoldReceiptFields): string {
+  return mac(keys.receiptKey, JSON.stringify([TAG, r.task, r.job, r.worker, r.hold, r.slices])).toString('base64url');
+}
+
+/** The chief's memory of one job's redeemed holds, per task. */
+export class HoldLedger {
+  private readonly used = new Map<number, Set<number>>();
+
+  constructor(
+    private readonly keys: Pick<ClusterKeys, 'receiptKey'>,
+    private readonly job: string,
+  ) {}
+
+  /** Null when `receipt` is the task's for exactly these fields and the hold was not redeemed before; BAD_RECEIPT otherwise. */
+  check(r: HoldReceiptFields, receipt: unknown): Failure | null {
+    const bad = (why: string) => fail(ErrorCode.BAD_RECEIPT, `A stage part on ps task ${r.task}: ${why}`);
+    if (typeof receipt !== 'string' || receipt.length !== RECEIPT_LENGTH) return bad('the receipt is malformed');
+    if (!macEquals(Buffer.from(signHoldReceipt(this.keys, { ...r, job: this.job }), 'base64url'), Buffer.from(receipt, 'base64url'))) {
+      return bad(`the receipt is not worker ${r.worker}'s for hold ${r.hold} of this job's slices [${r.slices.join(', ').slice(0, 200)}]`);
+    }
+    if (this.used.get(r.task)?.has(r.hold)) return bad(`hold ${r.hold} was redeemed already`);
+    return null;
+  }
+
+  /** Marks a checked hold redeemed. */
+  use(task: number, hold: number): void {
+    let used = this.used.get(task);
+    if (!used) this.used.set(task, (used = new Set()));
+    used.add(hold);
+    // A Set iterates in insertion order: the first is the oldest.
+    if (used.size > REMEMBERED) used.delete(used.values().next().value!);
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * A split job's stage parts on one ps task (model parallelism on ps tasks,
+ * docs/model-parallelism.md). A stage pushes only its own tensors' slices, so a task
+ * may get a replica step in several parts, one per stage whose tensors have slices
+ * here. Each part is checked when it arrives, as a push is (staleness against this
+ * task's version, the layout of the slices it names in the job's codec, finite values),
+ * and held, decoded, under a number of the task's; nothing is applied. The chief, once
+ * every stage of the step showed it a receipt for each of its parts, closes the step:
+ * the named holds are combined into one gradient over this task's slices and applied
+ * once (one version), as the in-process replica step applies the joined push. A step
+ * that one part of was refused anywhere is dropped instead: nothing of it is applied on
+ * any task (the two phases of a commit: holding is the vote, the close the decision).
+ *
+ * Holds are bounded: at most HOLDS_PER_WORKER per worker (an honest stage has one in
+ * flight) and MAX_HELD_STEPS steps' worth of this task's slices in bytes; beyond either
+ * the oldest goes. A close naming a hold that went is refused, nothing applied here.
+ */
+import { randomInt } from 'node:crypto';
+import type { TensorCodec } from '../../shared/codec.js';
+import { ErrorCode } from '../../shared/errors.js';
+import type { PsHoldRef } from '../../shared/ps-protocol.js';
+import { fail, ok, type Failure, type Result } from '../../shared/result.js';
+import type { TensorSpec } from '../../shared/tensors.js';
+import { payloadCapBytes } from '../params/gradient-gate.js';
+import type { ParameterStore } from '../params/parameter-store.js';
+import { decodeGradientInto, type UncheckedManifest } from '../params/push-validation.js';
+import { checkStaleness } from '../params/staleness-policy.js';
+
+/** Stage parts one worker may have held here at once: an honest stage waits for its step's answer before its next part. */
+const HOLDS_PER_WORKER = 2;
+/** Whole steps' worth of this task's slices held at most (in bytes), over all workers. */
+const MAX_HELD_STEPS = 8;
+
+interface Held {
+  worker: string;
+  baseVersion: number;
+  /** Indices of the slices held, ascending (this task's order). */
+  slices: number[];
+  values: Float32Array[];
+  bytes: number;
+}
+
+export interface HeldPart {
+  version: number;
+  staleness: number;
+  hold: number;
+  /** The names of the slices held, in this task's order (the receipt binds them). */
+  slices: string[];
+}
+
+export class TaskStageHolds {
+  private readonly held = new Map<number, Held>();
+  /** Hold numbers start at a random point: a restarted task does not reissue numbers a chief has seen redeemed. */
+  private next = randomInt(1, 2 ** 47);
+  private bytes = 0;
+  private readonly index: Map<string, number>;
+  private readonly maxBytes: number;
+
+  constructor(
+    private readonly store: ParameterStore,
+    private readonly codec: TensorCodec,
+    private readonly maxStaleness: number,
+    private readonly stalenessAware: boolean,
+  ) {
+    this.index = new Map(store.specs.map((s, i) => [s.name, i]));
+    this.maxBytes = MAX_HELD_STEPS * store.parameterCount * 4;
+  }
+
+  /** Parts held now (tests, status). */
+  get holding(): number {
+    return this.held.size;
+  }
+
+  /** Checks `worker`'s stage part and holds it; the refusal when it may not join a step. */
+  hold(worker: string, baseVersion: number, manifest: UncheckedManifest, data: ArrayBuffer | Uint8Array): Result<HeldPart> {
+    const fresh = checkStaleness(this.store.version, baseVersion, this.maxStaleness);
+    if ('ok' in fresh) return fresh;
+    const slices = this.slicesNamed(manifest);
+    if ('ok' in slices) return slices;
+    const specs: TensorSpec[] = slices.map((i) => this.store.specs[i]!);
+    const values = specs.map((_, k) => new Float32Array(this.store.tensors[slices[k]!]!.values.length));
+    const codecBytes = specs.reduce((n, s, k) => n + this.codec.byteLength(values[k]!.length), 0);
+    const bad = decodeGradientInto(specs, values, manifest, data, { codec: this.codec, maxBytes: payloadCapBytes(values.reduce((n, v) => n + v.length, 0), codecBytes) });
+    if (bad) return bad;
+    for (const v of values) for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i]!)) return fail(ErrorCode.NON_FINITE, 'Gradient contains NaN or Infinity');
+    const hold = this.next++;
+    const bytes = values.reduce((n, v) => n + v.byteLength, 0);
+    this.held.set(hold, { worker, baseVersion, slices, values, bytes });
+    this.bytes += bytes;
+    this.evict(worker);
+    return ok({ version: this.store.version, staleness: fresh.staleness, hold, slices: slices.map((i) => this.store.specs[i]!.name) });
+  }
+
+  /**
+   * The chief's close of one replica step: the holds must be there, be the named
+   * workers', and cover each of this task's slices exactly once; then they are applied
+   * as one update and let go. Refused with nothing changed otherwise.
+   */
+  close(refs: readonly PsHoldRef[]): Result<{ version: number }> {
+    const parts: Held[] = [];
+    const covered = new Array<boolean>(this.store.specs.length).fill(false);
+    for (const r of refs) {
+      const h = this.held.get(r.hold);
+      if (!h || h.worker !== r.worker) return fail(ErrorCode.CONFLICT, `This task holds no part ${r.hold} of worker ${r.worker}`);
+      for (const i of h.slices) {
+        if (covered[i]) return fail(ErrorCode.CONFLICT, `Slice "${this.store.specs[i]!.name}" is in two of the step's parts`);
+        covered[i] = true;
+      }
+      parts.push(h);
+    }
+    const gap = covered.indexOf(false);
+    if (gap >= 0) return fail(ErrorCode.CONFLICT, `No part of the step holds slice "${this.store.specs[gap]!.name}"`);
+    const buffer = this.store.gradientBuffer;
+    for (const h of parts) h.slices.forEach((i, k) => buffer[i]!.set(h.values[k]!));
+    // Staleness counts from the oldest parameters any part was computed on, as in process.
+    const staleness = this.store.version - Math.min(...parts.map((h) => h.baseVersion));
+    const version = this.store.apply({ views: buffer }, this.stalenessAware ? 1 / Math.max(1, staleness) : 1);
+    this.drop(refs);
+    return ok({ version });
+  }
+
+  /** Lets the named holds go (a step refused, or closed). */
+  drop(refs: readonly PsHoldRef[]): void {
+    for (const r of refs) {
+      if (this.held.get(r.hold)?.worker === r.worker) this.remove(r.hold);
+    }
+  }
+
+  /** Every hold goes (the job's values were replaced: a checkpoint loaded). */
+  clear(): void {
+    this.held.clear();
+    this.bytes = 0;
+  }
+
+  /** The slices the manifest names: each one of this task's, in its order, none twice. */
+  private slicesNamed(manifest: UncheckedManifest): number[] | Failure {
+    const slices: number[] = [];
+    for (const e of manifest.tensors) {
+      const i = this.index.get(e.name);
+      if (i === undefined) return fail(ErrorCode.TENSOR_MISMATCH, `"${e.name.slice(0, 80)}" is not a slice of this job on this task`);
+      if (slices.length && i <= slices[slices.length - 1]!) return fail(ErrorCode.TENSOR_MISMATCH, `Slice "${e.name}" is out of this task's order, or named twice`);
+      slices.push(i);
+    }
+    if (!slices.length) return fail(ErrorCode.TENSOR_MISMATCH, 'A stage part holds at least one slice');
+    return slices;
+  }
+
+  /** The oldest holds go while `worker` has too many, then while all hold too many bytes. */
+  private evict(worker: string): void {
+    const mine = [...this.held.keys()].filter((id) => this.held.get(id)!.worker === worker);
+    // A Map iterates in insertion order: the oldest first.
+    for (const id of mine.slice(0, Math.max(0, mine.length - HOLDS_PER_WORKER))) this.remove(id);
+    for (const id of this.held.keys()) {
+      if (this.bytes <= this.maxBytes) break;
+      this.remove(id);
+    }
+  }
+
+  private remove(id: number): void {
+    const h = this.held.get(id);
+    if (!h) return;
+    this.held.delete(id);
+    this.bytes -= h.bytes;
+  }
+}

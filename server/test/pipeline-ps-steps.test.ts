@@ -1,0 +1,186 @@
+/**
+ * A split job's replica steps on ps tasks, over real sockets and 2 real ps tasks
+ * (port 0, in this process, so the test reads what each holds): each stage holds its
+ * part on the tasks of its slices, and the chief closes the step on every task once
+ * every stage's part is held, or drops it. The mlp on 2 tasks puts dense1/kernel on
+ * task 0 and the rest on task 1, so stage 0 (flatten, dense1) holds parts on both and
+ * task 1 combines two stages' parts into one update.
+ *
+ * Without the holds (parts applied as they arrive) the refused steps below move task
+ * 0's and task 1's slices of stage 0, and the bit-for-bit checks fail.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { StagePsTransport } from '../../client/engine/stage-ps-transport.js';
+import { encodeTensors } from '../../shared/codec.js';
+import { ErrorCode } from '../../shared/errors.js';
+import { checkPsRoute } from '../../shared/ps-route.js';
+import type { GradientPush, JobAssignment } from '../../shared/protocol.js';
+import { sizeOf } from '../../shared/tensors.js';
+import { bits } from '../../test-support/ps-fixture.js';
+import { connectChief, startPsTask, type RunningPsTask } from '../../test-support/ps-clients.js';
+import { chiefCredential } from '../cluster/chief-fence.js';
+import { deriveClusterKeys } from '../cluster/cluster-keys.js';
+import { connectTestWorker, settledAfterRoundTrips, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
+
+const TOKEN = 'pipeline-ps-steps-test-cluster-token-012345';
+
+let tasks: RunningPsTask[] = [];
+let run: Running;
+const sockets: TestWorker[] = [];
+const transports: StagePsTransport[] = [];
+
+beforeAll(async () => {
+  tasks = [await startPsTask({ token: TOKEN }), await startPsTask({ token: TOKEN })];
+});
+afterAll(async () => {
+  await Promise.all(tasks.map((t) => t.close()));
+});
+beforeEach(async () => {
+  run = await startCoordinator(
+    { model: 'mlp', stages: 2, normBound: 0, optimizer: { type: 'sgd', learningRate: 0.1 } },
+    { cluster: { endpoints: tasks.map((t) => t.url), token: TOKEN } },
+  );
+});
+afterEach(async () => {
+  transports.splice(0).forEach((t) => t.dispose());
+  for (const s of sockets.splice(0)) s.disconnect();
+  await run?.close();
+});
+
+interface Stage {
+  w: TestWorker;
+  workerId: string;
+  job: JobAssignment;
+  tasks: StagePsTransport;
+  /** Resolves with the stage's next notice as it goes to the chief (its parts are held on the tasks by then). */
+  noticed: () => Promise<GradientPush>;
+}
+
+async function stage(): Promise<{ staged: Promise<Stage> }> {
+  const w = await connectTestWorker(run.url);
+  sockets.push(w);
+  const staged = new Promise<JobAssignment>((resolve) => w.on('job:assign', (a) => a?.replica && resolve(a)));
+  const hello = await w.emitWithAck('worker:hello', { userAgent: 'stage' });
+  if (!hello.ok) throw new Error(hello.message);
+  const ready = staged.then((job) => {
+    const route = checkPsRoute(job.ps, job.tensors);
+    if ('error' in route) throw new Error(route.error);
+    let notice = (_p: GradientPush) => {};
+    const t = new StagePsTransport({
+      job,
+      route,
+      tensors: job.replica!.tensors,
+      chief: (p) => {
+        notice(p);
+        return w.emitWithAck('grads:push', p);
+      },
+    });
+    transports.push(t);
+    return { w, workerId: hello.workerId, job, tasks: t, noticed: () => new Promise<GradientPush>((resolve) => (notice = resolve)) };
+  });
+  return { staged: ready };
+}
+
+/** `value` in every entry of the stage's tensors, fp32, as a stage's runner hands its transport. */
+function gradient(s: Stage, value: number) {
+  const specs = s.job.tensors.filter((t) => s.job.replica!.tensors.includes(t.name));
+  return encodeTensors(specs.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(value) })));
+}
+
+async function replica() {
+  const first = await stage();
+  const second = await stage();
+  const [a, b] = await Promise.all([first.staged, second.staged]);
+  const jobId = a.job.jobId;
+  const lease = await a.w.emitWithAck('shard:lease', { jobId });
+  if (!lease.ok || !lease.lease) throw new Error('no lease');
+  const leaseId = lease.lease.leaseId;
+  const pulled = await Promise.all([a.tasks.pull({ jobId }), b.tasks.pull({ jobId })]);
+  if (!pulled[0].ok || !pulled[1].ok) throw new Error('pull refused');
+  const push = (s: Stage, replicaStep: number, value: number, loss: number | null = null): GradientPush => ({
+    jobId,
+    leaseId: s.job.replica!.stage === 0 ? leaseId : s.job.replica!.replicaId,
+    baseVersion: 1,
+    batches: 1,
+    loss,
+    replicaStep,
+    ...gradient(s, value),
+  });
+  return { a, b, push };
+}
+
+/** Every task's slices of the job, as the chief gathers them, one digest per tensor. */
+async function digests(): Promise<string[]> {
+  return (await run.job.parameters.values()).values.map(bits);
+}
+
+describe('replica steps on ps tasks', () => {
+  it('the stages hold their parts on the tasks of their own slices only', async () => {
+    const { a, b } = await replica();
+    // dense1/kernel is on task 0, dense1/bias and output/* on task 1.
+    expect(a.job.replica!.tensors).toEqual(['dense1/kernel', 'dense1/bias']);
+    expect(a.tasks.tasks).toEqual([0, 1]);
+    expect(b.tasks.tasks).toEqual([1]);
+  });
+
+  it('a part a task refuses leaves every task bit for bit as it was; the next good step applies once on both', async () => {
+    const { a, b, push } = await replica();
+    const before = await digests();
+    // Stage 0's part is held on both tasks; stage 1's carries a NaN: task 1 refuses it.
+    const first = a.tasks.push(push(a, 0, 1));
+    const nan = await b.tasks.push(push(b, 0, Number.NaN, 2.3));
+    expect(nan).toMatchObject({ ok: false, code: ErrorCode.NON_FINITE });
+    expect(await first).toEqual(nan);
+    expect(await digests()).toEqual(before);
+    expect(run.job.version).toBe(0);
+    expect(run.job.stats.examplesSeen).toBe(0);
+
+    // A stage that shows the chief a receipt no task signed: refused before any task applies anything.
+    const second = a.tasks.push(push(a, 1, 1));
+    const forged = await b.w.emitWithAck('grads:push', { ...push(b, 1, 1, 2.3), manifest: { codec: 'fp32', tensors: [] }, data: new Uint8Array(0), psReceipts: [{ task: 1, version: 7, receipt: 'A'.repeat(43) }] });
+    expect(forged).toMatchObject({ ok: false, code: ErrorCode.BAD_RECEIPT });
+    expect(await second).toEqual(forged);
+    expect(await digests()).toEqual(before);
+
+    // Both parts good: one update of every tensor on both tasks, SGD's step on a gradient of ones applied once.
+    const start = (await run.job.parameters.values()).values;
+    const good = await Promise.all([a.tasks.push(push(a, 2, 1)), b.tasks.push(push(b, 2, 1, 2.3))]);
+    expect(good).toEqual([
+      { ok: true, version: 1, staleness: 0 },
+      { ok: true, version: 1, staleness: 0 },
+    ]);
+    expect(run.job.stats.examplesSeen).toBe(run.job.spec.batchSize);
+    // Task 1 combined stage 0's dense1/bias and stage 1's output/* into its one update.
+    const after = (await run.job.parameters.values()).values;
+    after.forEach((v, i) => {
+      let worst = 0;
+      for (let k = 0; k < v.length; k++) worst = Math.max(worst, Math.abs(v[k]! - start[i]![k]! + 0.1));
+      expect(worst).toBeLessThan(1e-6);
+    });
+  });
+
+  it('a step whose replica dissolves before its last part is dropped on the tasks: nothing applied, nothing left to close', async () => {
+    const { a, b, push } = await replica();
+    const before = await digests();
+    const noticed = a.noticed();
+    const held = a.tasks.push(push(a, 0, 1));
+    // Stage 0's part is held on both tasks and its notice waits at the chief; stage 1 leaves before pushing.
+    const notice = await noticed;
+    expect(await settledAfterRoundTrips(held, a.w)).toBe(false);
+    b.w.disconnect();
+    expect(await held).toMatchObject({ ok: false, code: ErrorCode.UNKNOWN_REPLICA });
+    expect(await digests()).toEqual(before);
+    expect(run.job.version).toBe(0);
+    // The holds were let go: a close naming them (task 0 holds only dense1/kernel, which stage 0's part covers) finds nothing.
+    expect(notice.psReceipts!.map((r) => r.task)).toEqual([0, 1]);
+    const keys = deriveClusterKeys(TOKEN);
+    for (const r of notice.psReceipts!) {
+      const chief = await connectChief(tasks[r.task]!.url);
+      const epoch = tasks[r.task]!.task.chiefEpoch;
+      const closed = await chief.emitWithAck('step:close', { chief: chiefCredential(keys, epoch, 'step:close', a.job.jobId), jobId: a.job.jobId, holds: [{ worker: a.workerId, hold: r.version }] });
+      chief.disconnect();
+      expect(closed).toMatchObject({ ok: false, code: ErrorCode.CONFLICT });
+    }
+    expect(await digests()).toEqual(before);
+  });
+});
