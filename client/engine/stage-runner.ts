@@ -9,11 +9,13 @@
  * closes a push, each stage pushes its own tensors' gradient for the replica's step
  * and, every nFetch pushes, pulls its own tensors, both overlapped with the next
  * mini-batch (stage-exchange.ts: one step outstanding at most). Frames are handled one at a time,
- * in the order they arrive; a frame that fails its check stops the stage (its replica
- * is then dissolved by the coordinator when the stage leaves it).
+ * in the order they arrive; a frame that fails its check stops the stage, which sends
+ * its neighbour an abort frame by the coordinator's relay: the coordinator dissolves the
+ * replica on it, and the stage waits for its next one (StepAborted, as does the
+ * neighbour that receives the abort).
  */
 import { codecOf } from '../../shared/codec.js';
-import { decodeFrame, encodeFrame, type ActivationFrame, type FrameFields } from '../../shared/activation-frame.js';
+import { abortFrame, decodeFrame, encodeFrame, type ActivationFrame, type FrameFields } from '../../shared/activation-frame.js';
 import type { CompleteAnswer, GradientPush, JobAssignment, LeaseAnswer, ParamsSnapshot, PullRequest, PushAccepted } from '../../shared/protocol.js';
 import type { ReplicaAssignment, ReplicaReport, StagePath } from '../../shared/replica-protocol.js';
 import type { Result } from '../../shared/result.js';
@@ -41,6 +43,8 @@ export interface StageEvents {
   busy?: (ms: number) => void;
   /** The stage stopped (its replica dissolved, a bad frame, a refusal): the reason, once. */
   stopped?: (reason: Error) => void;
+  /** Sends an abort frame to the neighbour `to` by the coordinator's relay, whatever way the other frames go, so that the coordinator sees it. Default: as any frame. */
+  sendAbort?: (to: string, frame: Uint8Array) => void;
 }
 
 /** Refusals after which stage 0 drops its lease and leases again (as the data-parallel shard loop does). */
@@ -48,6 +52,12 @@ const LEASE_GONE = new Set(['LEASE_LOST', 'UNKNOWN_LEASE', 'WORKER_BARRED']);
 
 /** Why a stage stopped: its replica dissolved, a neighbour sent a bad frame, the coordinator refused it. */
 export class StageStopped extends Error {}
+
+/** The step was aborted, by this stage (a neighbour's bad frame) or by a neighbour: the coordinator dissolves the replica; the stage waits for that, it does not leave. */
+export class StepAborted extends StageStopped {}
+
+/** A neighbour's frame this stage cannot take. */
+class BadFrame extends StageStopped {}
 
 export class StageRunner {
   private readonly replica: ReplicaAssignment;
@@ -64,6 +74,8 @@ export class StageRunner {
   private batchesSincePush = 0;
   private examplesSincePush = 0;
   private nextBatch = 0;
+  /** The last mini-batch this stage handled a frame of (an abort names it). */
+  private lastStep = 0;
 
   constructor(
     private readonly job: JobAssignment,
@@ -101,7 +113,20 @@ export class StageRunner {
   receive(from: string, bytes: Uint8Array): void {
     if (from === this.replica.prev) this.meter.receivedFrom('prev', bytes.byteLength);
     else if (from === this.replica.next) this.meter.receivedFrom('next', bytes.byteLength);
-    this.frames = this.frames.then(() => (this.stopped ? undefined : this.handle(from, bytes))).catch((err: unknown) => this.stop(err instanceof Error ? err : new Error(String(err))));
+    this.frames = this.frames.then(() => (this.stopped ? undefined : this.handle(from, bytes))).catch((err: unknown) => this.failed(from, err));
+  }
+
+  /** Handling `from`'s frame failed: a refusal of its own ends the stage; a frame it cannot take aborts the step. */
+  private failed(from: string, err: unknown): void {
+    if (err instanceof StageStopped && !(err instanceof BadFrame)) return this.stop(err);
+    // A frame that passed its check can still be impossible here (a micro-batch not in flight): the neighbour's fault too.
+    const why = err instanceof Error ? err.message : String(err);
+    if (!this.stopped && (from === this.replica.prev || from === this.replica.next)) {
+      const bytes = abortFrame(this.lastStep, this.replica.activationCodec);
+      this.meter.sentTo(from === this.replica.prev ? 'prev' : 'next', bytes.byteLength);
+      (this.events.sendAbort ?? this.send)(from, bytes);
+    }
+    this.stop(new StepAborted(`A bad frame from ${from}: ${why}`));
   }
 
   /** Ends the stage's work: the step in flight is abandoned, nothing more is sent or pushed. */
@@ -152,6 +177,7 @@ export class StageRunner {
   private async miniBatch(batch: Batch, closesPush: boolean): Promise<void> {
     const micros = microbatches(batch, this.replica.microbatches);
     const step = this.nextBatch++;
+    this.lastStep = step;
     const back = new Promise<void>((resolve, reject) => (this.flushed = { left: micros.length, resolve, reject }));
     this.open.set(step, { left: micros.length, closesPush, examples: batch.size });
     for (let m = 0; m < micros.length; m++) {
@@ -184,16 +210,17 @@ export class StageRunner {
 
   private async handle(from: string, bytes: Uint8Array): Promise<void> {
     const forward = from === this.replica.prev;
-    if (!forward && from !== this.replica.next) throw new StageStopped(`A frame from ${from}, who is not a neighbour`);
+    if (!forward && from !== this.replica.next) throw new BadFrame(`A frame from ${from}, who is not a neighbour`);
     const frame = decodeFrame(bytes, {
       shape: forward ? this.trainer.inputShape : this.trainer.outputShape,
       codec: this.replica.activationCodec,
       maxExamples: this.job.batchSize,
       numClasses: this.job.dataset.numClasses,
     });
-    if ('ok' in frame) throw new StageStopped(`${frame.code}: ${frame.message}`);
-    if (frame.kind === 'abort') throw new StageStopped(`Stage ${forward ? 'before' : 'after'} this one aborted step ${frame.step}`);
-    if (forward !== (frame.kind === 'forward')) throw new StageStopped(`A ${frame.kind} frame from the ${forward ? 'previous' : 'next'} stage`);
+    if ('ok' in frame) throw new BadFrame(`${frame.code}: ${frame.message}`);
+    if (frame.kind === 'abort') throw new StepAborted(`Stage ${forward ? 'before' : 'after'} this one aborted step ${frame.step}`);
+    if (forward !== (frame.kind === 'forward')) throw new BadFrame(`A ${frame.kind} frame from the ${forward ? 'previous' : 'next'} stage`);
+    this.lastStep = frame.step;
     if (forward) await this.forwardFrame(frame);
     else await this.backwardFrame(frame);
   }
@@ -224,7 +251,7 @@ export class StageRunner {
   /** A micro-batch of mini-batch `step` is done at this stage; the last one may close a push. */
   private async microDone(step: number): Promise<void> {
     const open = this.open.get(step);
-    if (!open) throw new StageStopped(`Mini-batch ${step} is not in flight here`);
+    if (!open) throw new BadFrame(`Mini-batch ${step} is not in flight here`);
     open.left -= 1;
     if (open.left > 0) return;
     this.open.delete(step);
