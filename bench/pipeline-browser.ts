@@ -3,9 +3,9 @@
  * (wasm) form one replica of the model in 2 stages and link by WebRTC, as volunteers'
  * tabs do. After both stages report the `webrtc` path and the job has counted
  * WARM_UP_EXAMPLES, over `seconds`: examples/s from the job's own count of accepted
- * examples; bubble and bytes per boundary per example from the stages' replica:report
- * as the job API shows them (cumulative since the replica formed, warm-up included:
- * the API keeps no interval figures).
+ * examples; bubble (each stage's and the bottleneck's) and bytes per boundary per
+ * example from the stages' replica:report as the coordinator holds them, differenced
+ * over the window (bench/replica-window.ts), so the warm-up does not count.
  */
 import { chromium, type Page } from 'playwright-core';
 import { CHROMIUM_ARGS, findChromium } from '../farm/chromium.js';
@@ -13,6 +13,7 @@ import { buildClientIfNeeded } from '../server/build-client.js';
 import type { ModelPresetName } from '../shared/job-spec.js';
 import type { JobDetail } from '../shared/operator-protocol.js';
 import { startCoordinator } from '../test-support/coordinator.js';
+import { gpipeBound, snapshotAfter, snapshotWhen, windowFigures } from './replica-window.js';
 
 const WARM_UP_EXAMPLES = 2000;
 const POLL_MS = 250;
@@ -25,6 +26,9 @@ export interface BrowserPipelineResult {
   path: 'webrtc';
   examples_per_s: number;
   bubble: number;
+  bottleneck_bubble: number;
+  bubble_target: number;
+  target_met: boolean;
   stage_bubbles: number[];
   boundary_bytes_per_example: number | null;
   gpipe_bound: number;
@@ -60,15 +64,18 @@ export async function browserStaged(model: ModelPresetName, microbatches: number
     }
     await until('both stages on WebRTC', async () => ((await detail()).replicas?.replicas[0]?.path === 'webrtc' ? true : null), 120_000);
     await until('the warm-up', () => (run.job.summary().examplesSeen >= WARM_UP_EXAMPLES ? true : null), 120_000);
+    const a = await snapshotWhen(run.job, (_, __, r) => r.wallMs > 0);
     const before = run.job.summary().examplesSeen;
     const t0 = performance.now();
-    await sleep(seconds * 1000);
+    const b = await snapshotAfter(run.job, a, seconds * 1000);
     const examples = run.job.summary().examplesSeen - before;
     const elapsed = (performance.now() - t0) / 1000;
     const replica = (await detail()).replicas!.replicas[0]!;
     if (replica.path !== 'webrtc') throw new Error(`the replica's path became ${String(replica.path)}`);
     if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
-    const stageBubbles = replica.stages.map((s) => 1 - (s.busyFraction ?? 0));
+    const f = windowFigures(a, b);
+    const stageBubbles = f.stageBubbles[0]!;
+    const { bound, target } = gpipeBound(2, microbatches);
     return {
       model,
       replicas: 1,
@@ -77,9 +84,12 @@ export async function browserStaged(model: ModelPresetName, microbatches: number
       path: 'webrtc',
       examples_per_s: examples / elapsed,
       bubble: stageBubbles.reduce((a, b) => a + b, 0) / stageBubbles.length,
+      bottleneck_bubble: f.bottleneckBubbles[0]!,
+      bubble_target: target,
+      target_met: f.bottleneckBubbles[0]! <= target,
       stage_bubbles: stageBubbles,
-      boundary_bytes_per_example: replica.boundaries[0]?.bytesPerExample ?? null,
-      gpipe_bound: 1 / (microbatches + 1),
+      boundary_bytes_per_example: f.boundaryBytesPerExample,
+      gpipe_bound: bound,
     };
   } finally {
     await browser.close();

@@ -7,7 +7,7 @@
  * it waits for the next stage it is given. No side effects on import.
  */
 import { io, type Socket } from 'socket.io-client';
-import { StageRunner, StageStopped } from '../client/engine/stage-runner.js';
+import { StageRunner, StageStopped, StepAborted } from '../client/engine/stage-runner.js';
 import { StageTrainer } from '../client/engine/stage-trainer.js';
 import { stageServerFor, type StagePsTransport } from '../client/engine/stage-ps-transport.js';
 import { fetchShard } from '../client/engine/shard-data.js';
@@ -140,6 +140,8 @@ export async function startStageWorker(url: string, events: StageWorkerEvents = 
       else await mine.ended;
     } catch (err) {
       if (!(err instanceof StageStopped) && socket.connected) throw err;
+      // An aborted step (a bad frame, this stage's or its neighbour's): the coordinator dissolves the replica, and the stage waits for the next.
+      if (err instanceof StepAborted) return await mine.ended;
       // Its replica did not end it (no dissolve, no new job): a neighbour or the coordinator refused this stage. A stage that
       // cannot go on must not hold its replica's other stages waiting: it leaves, which dissolves the replica.
       if (current === mine && socket.connected) {

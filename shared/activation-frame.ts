@@ -87,6 +87,18 @@ export function encodeFrame(f: FrameFields, codec: ActivationCodec): Uint8Array 
   return out;
 }
 
+/** An abort of step `step`: the sender refused a frame of its neighbour; the coordinator dissolves the replica on it. */
+export function abortFrame(step: number, codec: ActivationCodec): Uint8Array {
+  return encodeFrame({ kind: 'abort', step, closesPush: false, micro: 0, micros: 0, examples: 0, miniBatch: 0, shape: [], values: new Float32Array(0) }, codec);
+}
+
+/** Whether `bytes` are an abort frame: the relay looks at this much of a frame, and decodes nothing else. */
+export function isAbortFrame(bytes: Uint8Array): boolean {
+  if (bytes.byteLength !== HEADER_BYTES || bytes[4] !== FRAME_KINDS.indexOf('abort')) return false;
+  for (let i = 0; i < 4; i++) if (bytes[i] !== FRAME_MAGIC.charCodeAt(i)) return false;
+  return true;
+}
+
 /** What the receiver expects of the next frame: a frame of another size or shape is refused before its values are read. */
 export interface FrameExpectation {
   /** One example's shape the stage exchanges across this boundary. */

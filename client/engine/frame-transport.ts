@@ -12,6 +12,8 @@ export type FrameHandler = (from: string, frame: Uint8Array) => void;
 export interface FrameTransport {
   /** Sends a frame to the neighbour `to` (a worker id); the transport may transfer its bytes, so the caller keeps no view of them. */
   send(to: string, frame: Uint8Array): void;
+  /** Sends an abort frame by the coordinator's relay whatever way the other frames go, so that the coordinator sees it and dissolves the replica. Absent: `send` (the relay already). */
+  sendAbort?(to: string, frame: Uint8Array): void;
   /** Where the neighbours' frames go from now on; frames that came before are handed over at once, in arrival order. */
   receive(handler: FrameHandler): void;
   /** How this stage's frames travel: 'webrtc' only when every neighbour is on a data channel. */

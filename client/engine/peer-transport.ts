@@ -81,6 +81,10 @@ export class PeerTransport implements FrameTransport {
     else this.toPage(to, frame);
   }
 
+  sendAbort(to: string, frame: Uint8Array): void {
+    if (!this.closed) this.relay.send(to, frame);
+  }
+
   receive(handler: FrameHandler): void {
     this.inbox.receive(handler);
   }

@@ -5,13 +5,15 @@
  * tab's assignment changes; a later stage serves its neighbours' frames until then. A
  * stage that stops for its own reasons (a bad frame, a refusal it cannot go on from)
  * resolves with that reason: its replica's other stages would wait for it forever, so
- * the engine leaves the replica (worker-engine.ts).
+ * the engine leaves the replica (worker-engine.ts). An aborted step (a bad frame) is not
+ * such a reason: the coordinator dissolves the replica on the abort, and the stage waits
+ * for that.
  */
 import type { JobAssignment, PushAccepted } from '../../shared/protocol.js';
 import type { ReplicaReport } from '../../shared/replica-protocol.js';
 import type { Result } from '../../shared/result.js';
 import type { FrameTransport } from './frame-transport.js';
-import { StageRunner, StageStopped, type StageServer } from './stage-runner.js';
+import { StageRunner, StageStopped, StepAborted, type StageServer } from './stage-runner.js';
 import { StageTrainer } from './stage-trainer.js';
 
 /** How often a stage sends its replica:report (cumulative figures, so a lost one costs nothing). */
@@ -41,7 +43,11 @@ export async function runStage(o: StageLoopOptions): Promise<string | null> {
   const trainer = await StageTrainer.create(o.job.topology, o.job.tensors, { from: replica.from, to: replica.to, inputShape: replica.inputShape }, o.job.dataset.numClasses);
   let stopped: (reason: Error) => void = () => {};
   const stoppedItself = new Promise<Error>((r) => (stopped = r));
-  const runner = new StageRunner(o.job, trainer, o.server, (to, frame) => o.transport.send(to, frame), { pushed: o.pushed, stopped: (reason) => stopped(reason) });
+  const runner = new StageRunner(o.job, trainer, o.server, (to, frame) => o.transport.send(to, frame), {
+    pushed: o.pushed,
+    stopped: (reason) => stopped(reason),
+    sendAbort: (to, frame) => (o.transport.sendAbort ? o.transport.sendAbort(to, frame) : o.transport.send(to, frame)),
+  });
   o.transport.onFailure?.((reason) => stopped(new StageStopped(reason)));
   const reporter = setInterval(() => o.report(runner.report(o.transport.path())), STAGE_REPORT_MS);
   try {
@@ -54,7 +60,8 @@ export async function runStage(o: StageLoopOptions): Promise<string | null> {
             (err: unknown) => (err instanceof StageStopped ? err : Promise.reject(err)),
           )
         : stoppedItself;
-    const ended = await Promise.race([work, stoppedItself, o.unassigned.then(() => null)]);
+    let ended = await Promise.race([work, stoppedItself, o.unassigned.then(() => null)]);
+    if (ended instanceof StepAborted) ended = await o.unassigned.then(() => null);
     // Its last figures, while its replica may still be live.
     o.report(runner.report(o.transport.path()));
     return ended && o.stillAssigned() ? ended.message : null;

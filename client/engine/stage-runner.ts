@@ -7,12 +7,15 @@
  * so the stages work at once on different micro-batches (GPipe); stage 0 waits for
  * every micro-batch to come back before the next mini-batch. After a mini-batch that
  * closes a push, each stage pushes its own tensors' gradient for the replica's step
- * and, every nFetch pushes, pulls its own tensors. Frames are handled one at a time,
- * in the order they arrive; a frame that fails its check stops the stage (its replica
- * is then dissolved by the coordinator when the stage leaves it).
+ * and, every nFetch pushes, pulls its own tensors, both overlapped with the next
+ * mini-batch (stage-exchange.ts: one step outstanding at most). Frames are handled one at a time,
+ * in the order they arrive; a frame that fails its check stops the stage, which sends
+ * its neighbour an abort frame by the coordinator's relay: the coordinator dissolves the
+ * replica on it, and the stage waits for its next one (StepAborted, as does the
+ * neighbour that receives the abort).
  */
-import { codecOf, decodeTensors } from '../../shared/codec.js';
-import { decodeFrame, encodeFrame, type ActivationFrame, type FrameFields } from '../../shared/activation-frame.js';
+import { codecOf } from '../../shared/codec.js';
+import { abortFrame, decodeFrame, encodeFrame, type ActivationFrame, type FrameFields } from '../../shared/activation-frame.js';
 import type { CompleteAnswer, GradientPush, JobAssignment, LeaseAnswer, ParamsSnapshot, PullRequest, PushAccepted } from '../../shared/protocol.js';
 import type { ReplicaAssignment, ReplicaReport, StagePath } from '../../shared/replica-protocol.js';
 import type { Result } from '../../shared/result.js';
@@ -20,6 +23,7 @@ import type { DecodedShard } from '../../shared/shard-format.js';
 import { GradientAccumulator } from './gradient-accumulator.js';
 import type { Batch } from './model-trainer.js';
 import { batchesOf } from './shard-data.js';
+import { StageExchange } from './stage-exchange.js';
 import { StageMeter } from './stage-meter.js';
 import { microbatches, type StageTrainer } from './stage-trainer.js';
 
@@ -39,6 +43,8 @@ export interface StageEvents {
   busy?: (ms: number) => void;
   /** The stage stopped (its replica dissolved, a bad frame, a refusal): the reason, once. */
   stopped?: (reason: Error) => void;
+  /** Sends an abort frame to the neighbour `to` by the coordinator's relay, whatever way the other frames go, so that the coordinator sees it. Default: as any frame. */
+  sendAbort?: (to: string, frame: Uint8Array) => void;
 }
 
 /** Refusals after which stage 0 drops its lease and leases again (as the data-parallel shard loop does). */
@@ -47,9 +53,16 @@ const LEASE_GONE = new Set(['LEASE_LOST', 'UNKNOWN_LEASE', 'WORKER_BARRED']);
 /** Why a stage stopped: its replica dissolved, a neighbour sent a bad frame, the coordinator refused it. */
 export class StageStopped extends Error {}
 
+/** The step was aborted, by this stage (a neighbour's bad frame) or by a neighbour: the coordinator dissolves the replica; the stage waits for that, it does not leave. */
+export class StepAborted extends StageStopped {}
+
+/** A neighbour's frame this stage cannot take. */
+class BadFrame extends StageStopped {}
+
 export class StageRunner {
   private readonly replica: ReplicaAssignment;
-  private readonly accumulator: GradientAccumulator;
+  /** Its pushes and pulls, overlapped with its computing. */
+  private readonly exchange: StageExchange;
   /** Its figures since it began, for `replica:report`. */
   private readonly meter: StageMeter;
   private frames: Promise<void> = Promise.resolve();
@@ -60,10 +73,9 @@ export class StageRunner {
   private readonly open = new Map<number, { left: number; closesPush: boolean; examples: number }>();
   private batchesSincePush = 0;
   private examplesSincePush = 0;
-  private step = 0;
-  private pushes = 0;
-  private baseVersion = 0;
   private nextBatch = 0;
+  /** The last mini-batch this stage handled a frame of (an abort names it). */
+  private lastStep = 0;
 
   constructor(
     private readonly job: JobAssignment,
@@ -75,7 +87,8 @@ export class StageRunner {
   ) {
     if (!job.replica) throw new Error('A stage runner needs a replica assignment');
     this.replica = job.replica;
-    this.accumulator = new GradientAccumulator(trainer.specs, codecOf(job));
+    const accumulator = new GradientAccumulator(trainer.specs, codecOf(job));
+    this.exchange = new StageExchange(job.jobId, this.replica.tensors, job.nFetch, trainer, accumulator, server, (r, examples, batches) => this.events.pushed?.(r, examples, batches));
     this.meter = new StageMeter();
   }
 
@@ -86,17 +99,34 @@ export class StageRunner {
 
   /** Pulls the stage's own tensors into its layers. */
   async pull(): Promise<void> {
-    const snap = await this.server.pull({ jobId: this.job.jobId, tensors: this.replica.tensors });
+    const snap = await this.exchange.pullNow();
     if (!snap.ok) throw new StageStopped(`Pull refused: ${snap.code}: ${snap.message}`);
-    if (this.trainer.specs.length) this.trainer.setParams(decodeTensors(snap, this.trainer.specs));
-    this.baseVersion = snap.version;
+  }
+
+  /** At a mini-batch's start: the parameters pulled since the last one, if any. */
+  private async adoptFresh(): Promise<void> {
+    const snap = await this.exchange.fresh();
+    if (snap && !snap.ok) throw new StageStopped(`Pull refused: ${snap.code}: ${snap.message}`);
   }
 
   /** A neighbour's frame: handled after those before it. */
   receive(from: string, bytes: Uint8Array): void {
     if (from === this.replica.prev) this.meter.receivedFrom('prev', bytes.byteLength);
     else if (from === this.replica.next) this.meter.receivedFrom('next', bytes.byteLength);
-    this.frames = this.frames.then(() => (this.stopped ? undefined : this.handle(from, bytes))).catch((err: unknown) => this.stop(err instanceof Error ? err : new Error(String(err))));
+    this.frames = this.frames.then(() => (this.stopped ? undefined : this.handle(from, bytes))).catch((err: unknown) => this.failed(from, err));
+  }
+
+  /** Handling `from`'s frame failed: a refusal of its own ends the stage; a frame it cannot take aborts the step. */
+  private failed(from: string, err: unknown): void {
+    if (err instanceof StageStopped && !(err instanceof BadFrame)) return this.stop(err);
+    // A frame that passed its check can still be impossible here (a micro-batch not in flight): the neighbour's fault too.
+    const why = err instanceof Error ? err.message : String(err);
+    if (!this.stopped && (from === this.replica.prev || from === this.replica.next)) {
+      const bytes = abortFrame(this.lastStep, this.replica.activationCodec);
+      this.meter.sentTo(from === this.replica.prev ? 'prev' : 'next', bytes.byteLength);
+      (this.events.sendAbort ?? this.send)(from, bytes);
+    }
+    this.stop(new StepAborted(`A bad frame from ${from}: ${why}`));
   }
 
   /** Ends the stage's work: the step in flight is abandoned, nothing more is sent or pushed. */
@@ -128,15 +158,17 @@ export class StageRunner {
       const shard = await this.server.fetchShard(lease.url);
       const batches = [...batchesOf(shard, this.job.batchSize, { order: lease.order, batches: lease.batches })];
       let lost = false;
+      const answered = (r: Result<PushAccepted> | null) => (lost ||= r !== null && !r.ok && LEASE_GONE.has(r.code));
       for (let i = 0; i < batches.length && !lost; i++) {
         if (this.stopped) return;
         const closesPush = (i + 1) % this.job.nPush === 0 || i === batches.length - 1;
+        await this.adoptFresh();
         await this.miniBatch(batches[i]!, closesPush);
-        if (closesPush) {
-          const r = await this.pushOwn(lease.leaseId);
-          lost = !r.ok && LEASE_GONE.has(r.code);
-        }
+        // The previous push's answer: a lost lease is seen one mini-batch late, whose push is then refused too.
+        if (closesPush) answered(await this.pushOwn(lease.leaseId));
       }
+      // The lease's last push must be committed before the lease is complete.
+      answered(this.checked(await this.exchange.settle()));
       if (!lost && !this.stopped) await this.server.complete(lease.leaseId);
     }
   }
@@ -145,6 +177,7 @@ export class StageRunner {
   private async miniBatch(batch: Batch, closesPush: boolean): Promise<void> {
     const micros = microbatches(batch, this.replica.microbatches);
     const step = this.nextBatch++;
+    this.lastStep = step;
     const back = new Promise<void>((resolve, reject) => (this.flushed = { left: micros.length, resolve, reject }));
     this.open.set(step, { left: micros.length, closesPush, examples: batch.size });
     for (let m = 0; m < micros.length; m++) {
@@ -177,23 +210,28 @@ export class StageRunner {
 
   private async handle(from: string, bytes: Uint8Array): Promise<void> {
     const forward = from === this.replica.prev;
-    if (!forward && from !== this.replica.next) throw new StageStopped(`A frame from ${from}, who is not a neighbour`);
+    if (!forward && from !== this.replica.next) throw new BadFrame(`A frame from ${from}, who is not a neighbour`);
     const frame = decodeFrame(bytes, {
       shape: forward ? this.trainer.inputShape : this.trainer.outputShape,
       codec: this.replica.activationCodec,
       maxExamples: this.job.batchSize,
       numClasses: this.job.dataset.numClasses,
     });
-    if ('ok' in frame) throw new StageStopped(`${frame.code}: ${frame.message}`);
-    if (frame.kind === 'abort') throw new StageStopped(`Stage ${forward ? 'before' : 'after'} this one aborted step ${frame.step}`);
-    if (forward !== (frame.kind === 'forward')) throw new StageStopped(`A ${frame.kind} frame from the ${forward ? 'previous' : 'next'} stage`);
+    if ('ok' in frame) throw new BadFrame(`${frame.code}: ${frame.message}`);
+    if (frame.kind === 'abort') throw new StepAborted(`Stage ${forward ? 'before' : 'after'} this one aborted step ${frame.step}`);
+    if (forward !== (frame.kind === 'forward')) throw new BadFrame(`A ${frame.kind} frame from the ${forward ? 'previous' : 'next'} stage`);
+    this.lastStep = frame.step;
     if (forward) await this.forwardFrame(frame);
     else await this.backwardFrame(frame);
   }
 
   private async forwardFrame(f: ActivationFrame): Promise<void> {
     this.meter.forwarded(f.examples);
-    if (!this.open.has(f.step)) this.open.set(f.step, { left: f.micros, closesPush: f.closesPush, examples: f.miniBatch });
+    if (!this.open.has(f.step)) {
+      // A new mini-batch here: stage 0 sends one only once every micro-batch of the last came back, so none is open.
+      await this.adoptFresh();
+      this.open.set(f.step, { left: f.micros, closesPush: f.closesPush, examples: f.miniBatch });
+    }
     if (this.trainer.isLast) {
       const dx = await this.timed(() => this.trainer.lossAndBackward(f.values, f.labels, f.miniBatch));
       if (dx && !this.stopped) this.sendFrame(this.replica.prev!, { ...f, kind: 'backward', shape: this.trainer.inputShape, values: dx });
@@ -213,7 +251,7 @@ export class StageRunner {
   /** A micro-batch of mini-batch `step` is done at this stage; the last one may close a push. */
   private async microDone(step: number): Promise<void> {
     const open = this.open.get(step);
-    if (!open) throw new StageStopped(`Mini-batch ${step} is not in flight here`);
+    if (!open) throw new BadFrame(`Mini-batch ${step} is not in flight here`);
     open.left -= 1;
     if (open.left > 0) return;
     this.open.delete(step);
@@ -227,33 +265,21 @@ export class StageRunner {
     }
     this.batchesSincePush += 1;
     this.examplesSincePush += open.examples;
-    // A later stage pushes in the frame chain: the next mini-batch's frames wait for the push and pull, as stage 0 does.
+    // A later stage pushes in the frame chain; only the previous push's answer is waited for, as at stage 0.
     if (open.closesPush) await this.pushOwn(this.replica.replicaId);
   }
 
-  /** Pushes the stage's gradient for the replica's step (a refused step's batches went back to the queue), then pulls every nFetch pushes. */
-  private async pushOwn(leaseId: string): Promise<Result<PushAccepted>> {
-    const g = await this.trainer.takeGradient();
-    const batches = this.batchesSincePush;
-    const examples = this.examplesSincePush;
+  /** Pushes the stage's gradient for the replica's step; resolves with the previous push's answer (a refused step's batches went back to the queue). */
+  private async pushOwn(leaseId: string): Promise<Result<PushAccepted> | null> {
+    const claim = { leaseId, batches: this.batchesSincePush, examples: this.examplesSincePush };
     this.batchesSincePush = 0;
     this.examplesSincePush = 0;
-    if (g.grads.length) this.accumulator.add(g.grads, 0, examples);
-    const payload = this.accumulator.take();
-    const r = await this.server.push({
-      jobId: this.job.jobId,
-      leaseId,
-      baseVersion: this.baseVersion,
-      batches,
-      // The last stage's loss is the sum over its micro-batches of each one's share of its mini-batch's mean.
-      loss: g.loss === null ? null : g.loss / batches,
-      replicaStep: this.step++,
-      ...payload,
-    });
-    this.events.pushed?.(r, examples, batches);
-    if (!r.ok && r.code === 'UNKNOWN_REPLICA') throw new StageStopped(`${r.code}: ${r.message}`);
-    this.pushes += 1;
-    if (this.pushes % this.job.nFetch === 0) await this.pull();
+    return this.checked(await this.exchange.push(claim));
+  }
+
+  /** A push's answer that ends the stage: its replica is gone. */
+  private checked(r: Result<PushAccepted> | null): Result<PushAccepted> | null {
+    if (r && !r.ok && r.code === 'UNKNOWN_REPLICA') throw new StageStopped(`${r.code}: ${r.message}`);
     return r;
   }
 }

@@ -377,6 +377,12 @@ export class Job {
     this.figures?.relayed(replicaId, from, to, bytes);
   }
 
+  /** Stage `from` refused a frame of its neighbour `to` and sent it an abort (server/worker/relay.ts): the replica dissolves. */
+  abortReplica(replicaId: string, from: string, to: string): void {
+    const stage = (w: string) => this.board?.get(replicaId)?.members.indexOf(w);
+    this.board?.dissolve(replicaId, `stage ${stage(from)} aborted the step: a bad frame from stage ${stage(to)}`);
+  }
+
   /** A stage's `replica:report`. */
   replicaReport(workerId: string, report: ReplicaReport): Result {
     if (!this.figures) return fail(ErrorCode.UNKNOWN_REPLICA, `Job ${this.id} does not split its model into stages`);

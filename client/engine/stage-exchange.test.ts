@@ -1,0 +1,123 @@
+/**
+ * The overlap of a stage's pushes and pulls with its computing (stage-exchange.ts), on a
+ * real StageTrainer (the mlp's output layer, tfjs cpu) whose gradient comes from a real
+ * backward pass. The coordinator's answers are held by the test (each push and pull is
+ * answered when the test says), because what is checked is the order of events around
+ * an answer that has not come yet; server/test/pipeline-training.test.ts runs the same
+ * code against the real coordinator.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createCodec, encodeTensors } from '../../shared/codec.js';
+import type { GradientPush, ParamsSnapshot, PullRequest, PushAccepted } from '../../shared/protocol.js';
+import { ok, type Result } from '../../shared/result.js';
+import { MODEL_PRESETS, tensorSpecsOf } from '../../shared/models.js';
+import { GradientAccumulator } from './gradient-accumulator.js';
+import { StageExchange, type ExchangeServer } from './stage-exchange.js';
+import { StageTrainer } from './stage-trainer.js';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+interface Held<T> {
+  what: T;
+  answer: (r: Result<object>) => void;
+}
+
+/** A server whose every request waits for the test to answer it. */
+function heldServer() {
+  const pushes: Held<GradientPush>[] = [];
+  const pulls: Held<PullRequest>[] = [];
+  const server: ExchangeServer = {
+    push: (what) => new Promise((answer) => pushes.push({ what, answer: answer as Held<GradientPush>['answer'] })),
+    pull: (what) => new Promise((answer) => pulls.push({ what, answer: answer as Held<PullRequest>['answer'] })),
+  };
+  return { server, pushes, pulls };
+}
+
+/** The mlp's last layer (dense1's 128 outputs → 10 classes) as the last stage, and its gradient for one micro-batch of 4. */
+async function lastStage() {
+  const m = MODEL_PRESETS.mlp.build([28, 28, 1], 10, 7);
+  const topology = m.toJSON(undefined, false) as object;
+  const specs = tensorSpecsOf(m);
+  m.dispose();
+  const trainer = await StageTrainer.create(topology, specs, { from: 2, to: 3, inputShape: [128] }, 10);
+  const work = () => trainer.lossAndBackward(Float32Array.from({ length: 4 * 128 }, (_, i) => Math.sin(i)), Uint8Array.of(1, 2, 3, 4), 4);
+  return { trainer, work, specs: trainer.specs };
+}
+
+const accepted = (version: number): Result<PushAccepted> => ok({ version, staleness: 0 });
+const tick = () => new Promise<void>((r) => setImmediate(r));
+
+function snapshot(specs: { name: string; shape: number[] }[], version: number, fill: number): Result<ParamsSnapshot> {
+  const values = specs.map((s) => ({ name: s.name, shape: s.shape, values: new Float32Array(s.shape.reduce((a, b) => a * b, 1)).fill(fill) }));
+  const payload = encodeTensors(values);
+  return ok({ jobId: 'j', version, ...payload });
+}
+
+describe('StageExchange', () => {
+  it('sends a push and goes on without its answer; the next push waits for that answer; the pull after it is taken at the next mini-batch', async () => {
+    const { trainer, work, specs } = await lastStage();
+    const { server, pushes, pulls } = heldServer();
+    const answered: number[] = [];
+    const ex = new StageExchange('j', specs.map((s) => s.name), 1, trainer, new GradientAccumulator(specs, createCodec('fp32')), server, (r) => r.ok && answered.push(r.version));
+
+    const first = ex.pullNow();
+    await tick();
+    pulls.shift()!.answer(snapshot(specs, 5, 0.01));
+    expect((await first).ok).toBe(true);
+
+    // Step 0: the push goes out and push() resolves with no answer yet (the stage goes on to the next mini-batch).
+    await work();
+    expect(await ex.push({ leaseId: 'r1', batches: 1, examples: 4 })).toBeNull();
+    expect(pushes.map((p) => [p.what.replicaStep, p.what.baseVersion])).toEqual([[0, 5]]);
+    expect(await ex.fresh()).toBeNull();
+
+    // Step 1 is computed while step 0's commit is on its way; its push is not sent before step 0's answer.
+    await work();
+    let sent = false;
+    const second = ex.push({ leaseId: 'r1', batches: 1, examples: 4 }).then((r) => ((sent = true), r));
+    for (let i = 0; i < 5; i++) await tick();
+    expect(sent).toBe(false);
+    expect(pushes).toHaveLength(1);
+    expect(pulls).toHaveLength(0);
+    pushes.shift()!.answer(accepted(6));
+    expect(await second).toEqual(accepted(6));
+    expect(answered).toEqual([6]);
+    // Step 1 was computed on version 5 (one step stale); the pull was asked for after step 0's answer.
+    expect(pushes.map((p) => [p.what.replicaStep, p.what.baseVersion])).toEqual([[1, 5]]);
+    expect(pulls.map((p) => p.what.tensors)).toEqual([specs.map((s) => s.name)]);
+
+    // The next mini-batch starts with the pulled parameters (version 6), whatever it waits for.
+    const fresh = ex.fresh();
+    pulls.shift()!.answer(snapshot(specs, 6, 0.5));
+    expect((await fresh)!.ok).toBe(true);
+    pushes.shift()!.answer(accepted(7));
+    expect(await ex.settle()).toEqual(accepted(7));
+    await work();
+    void ex.push({ leaseId: 'r1', batches: 1, examples: 4 });
+    await tick();
+    await tick();
+    expect(pushes.map((p) => [p.what.replicaStep, p.what.baseVersion])).toEqual([[2, 6]]);
+    // Computed on the pulled parameters: every weight 0.5 makes every class equally likely, a loss of ln 10.
+    expect(pushes[0]!.what.loss).toBeCloseTo(Math.log(10), 5);
+    trainer.dispose();
+  });
+
+  it('pulls every nFetch answered pushes only', async () => {
+    const { trainer, work, specs } = await lastStage();
+    const { server, pushes, pulls } = heldServer();
+    const ex = new StageExchange('j', specs.map((s) => s.name), 2, trainer, new GradientAccumulator(specs, createCodec('fp32')), server, () => {});
+    for (let step = 0; step < 4; step++) {
+      await work();
+      // The previous push was answered, so this one goes out before push() resolves.
+      await ex.push({ leaseId: 'r1', batches: 1, examples: 4 });
+      pushes.shift()!.answer(accepted(step));
+      await ex.settle();
+    }
+    // Answers to steps 0 … 3 came: pulls after the 2nd and the 4th.
+    expect(pulls).toHaveLength(2);
+    trainer.dispose();
+  });
+});

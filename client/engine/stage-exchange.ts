@@ -1,0 +1,118 @@
+/**
+ * A stage's pushes and pulls, overlapped with its computing (docs/model-parallelism.md,
+ * "The bubble"). Waiting in series for the replica-step commit and the pull after every
+ * push left each stage idle for two round trips per step. Here a push goes out and the
+ * stage goes on: stage 0 starts mini-batch n + 1 while step n's commit is on its way
+ * (PipeDream-flush's one step of staleness); the pull that follows the acknowledgement
+ * runs while n + 1 goes forward, and its parameters are taken at the next mini-batch's
+ * start, never in the middle of one (a stage recomputes each micro-batch's forward under
+ * the tape when its gradient comes back, so parameters must not change in between).
+ *
+ * Bounded: a push is sent only once the previous one was answered (one step outstanding
+ * at most), and a mini-batch starts only once the pull issued after that answer is in,
+ * so a step is computed on parameters at most one of its replica's own steps old.
+ */
+import { decodeTensors } from '../../shared/codec.js';
+import type { GradientPush, ParamsSnapshot, PullRequest, PushAccepted } from '../../shared/protocol.js';
+import type { Result } from '../../shared/result.js';
+import type { GradientAccumulator } from './gradient-accumulator.js';
+import type { StageTrainer } from './stage-trainer.js';
+
+export interface ExchangeServer {
+  pull(req: PullRequest): Promise<Result<ParamsSnapshot>>;
+  push(push: GradientPush): Promise<Result<PushAccepted>>;
+}
+
+/** What a push says besides the gradient: its lease (or replica), batches and examples since the last push. */
+export interface PushClaim {
+  leaseId: string;
+  batches: number;
+  examples: number;
+}
+
+export class StageExchange {
+  /** The push not yet answered (at most one). */
+  private outstanding: Promise<Result<PushAccepted>> | null = null;
+  /** The pull issued after the last answered push, not yet taken into the layers. */
+  private pulling: Promise<Result<ParamsSnapshot>> | null = null;
+  private baseVersion = 0;
+  private step = 0;
+  private pushes = 0;
+
+  constructor(
+    private readonly jobId: string,
+    private readonly tensors: string[],
+    private readonly nFetch: number,
+    private readonly trainer: StageTrainer,
+    private readonly accumulator: GradientAccumulator,
+    private readonly server: ExchangeServer,
+    /** A push was answered (examples and batches it claimed). */
+    private readonly answered: (r: Result<PushAccepted>, examples: number, batches: number) => void,
+  ) {}
+
+  /** Pulls the stage's tensors and waits for them (its first parameters). */
+  async pullNow(): Promise<Result<ParamsSnapshot>> {
+    return this.take(await this.server.pull({ jobId: this.jobId, tensors: this.tensors }));
+  }
+
+  /**
+   * At a mini-batch's start: the parameters pulled after the last answered push, if one
+   * was. Waits for that pull (already in, unless the network is slower than a mini-batch).
+   */
+  async fresh(): Promise<Result<ParamsSnapshot> | null> {
+    const pulling = this.pulling;
+    if (!pulling) return null;
+    this.pulling = null;
+    return this.take(await pulling);
+  }
+
+  /**
+   * Takes the stage's gradient for the mini-batches since the last push and sends it once
+   * the previous push was answered; does not wait for this one's answer. Resolves with
+   * the previous push's answer (null for the first).
+   */
+  async push(claim: PushClaim): Promise<Result<PushAccepted> | null> {
+    const g = await this.trainer.takeGradient();
+    if (g.grads.length) this.accumulator.add(g.grads, 0, claim.examples);
+    const payload = this.accumulator.take();
+    const before = await this.settle();
+    const sent = this.server.push({
+      jobId: this.jobId,
+      leaseId: claim.leaseId,
+      baseVersion: this.baseVersion,
+      batches: claim.batches,
+      // The last stage's loss is the sum over its micro-batches of each one's share of its mini-batch's mean.
+      loss: g.loss === null ? null : g.loss / claim.batches,
+      replicaStep: this.step++,
+      ...payload,
+    });
+    this.outstanding = sent.then((r) => {
+      this.answered(r, claim.examples, claim.batches);
+      // Pulled after the answer, so the parameters hold this step's commit.
+      if (++this.pushes % this.nFetch === 0) this.pulling = unawaited(this.server.pull({ jobId: this.jobId, tensors: this.tensors }));
+      return r;
+    });
+    unawaited(this.outstanding);
+    return before;
+  }
+
+  /** Waits for the push in flight, if any: its answer (null when none was). */
+  async settle(): Promise<Result<PushAccepted> | null> {
+    const outstanding = this.outstanding;
+    this.outstanding = null;
+    return outstanding ? await outstanding : null;
+  }
+
+  private take(snap: Result<ParamsSnapshot>): Result<ParamsSnapshot> {
+    if (!snap.ok) return snap;
+    if (this.trainer.specs.length) this.trainer.setParams(decodeTensors(snap, this.trainer.specs));
+    this.baseVersion = snap.version;
+    return snap;
+  }
+}
+
+/** A promise the stage may never await (it stopped first, its socket gone): its rejection is then no unhandled one; whoever awaits it still gets it. */
+function unawaited<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {});
+  return p;
+}
