@@ -49,7 +49,7 @@ async function until<T>(what: string, read: () => Promise<T | null> | T | null, 
 
 export async function browserStaged(model: ModelPresetName, microbatches: number, seconds: number): Promise<BrowserPipelineResult> {
   await buildClientIfNeeded();
-  const run = await startCoordinator({ model, stages: 2, microbatches, epochs: 100 });
+  const run = await startCoordinator({ model, stages: 2, microbatches, epochs: 100, normBound: 0 });
   const browser = await chromium.launch({ executablePath: findChromium(), args: CHROMIUM_ARGS });
   const detail = async () => (await (await fetch(`${run.url}/api/jobs/${run.job.id}`)).json()) as JobDetail;
   const errors: string[] = [];

@@ -20,6 +20,13 @@ export interface ReplicaAssignment {
   tensors: string[];
   microbatches: number;
   activationCodec: ActivationCodec;
+  /**
+   * Whether stage 0 may start the next mini-batch before the last step's commit is answered
+   * (one step stale, client/engine/stage-exchange.ts). Off when the job has a norm bound:
+   * stale steps early in training (the cnn's, about step 17) run over 10× the recent median
+   * three times in a row, and the bound then bars the lease holder and dissolves the replica.
+   */
+  overlap: boolean;
   /** The neighbours' worker ids (null at the pipeline's ends). */
   prev: string | null;
   next: string | null;

@@ -105,6 +105,34 @@ describe('StageExchange', () => {
     trainer.dispose();
   });
 
+  it('without overlap (a job with a norm bound), a push resolves with its own answer and the next mini-batch starts on the pull after it', async () => {
+    const { trainer, work, specs } = await lastStage();
+    const { server, pushes, pulls } = heldServer();
+    const ex = new StageExchange('j', specs.map((s) => s.name), 1, trainer, new GradientAccumulator(specs, createCodec('fp32')), server, () => {}, false);
+    const first = ex.pullNow();
+    await tick();
+    pulls.shift()!.answer(snapshot(specs, 5, 0.01));
+    await first;
+
+    await work();
+    let done = false;
+    const push = ex.push({ leaseId: 'r1', batches: 1, examples: 4 }).then((r) => ((done = true), r));
+    for (let i = 0; i < 5; i++) await tick();
+    // The stage does not go on while its step's commit is unanswered: no step is computed stale.
+    expect(done).toBe(false);
+    pushes.shift()!.answer(accepted(6));
+    expect(await push).toEqual(accepted(6));
+    const fresh = ex.fresh();
+    pulls.shift()!.answer(snapshot(specs, 6, 0.5));
+    expect((await fresh)!.ok).toBe(true);
+    await work();
+    void ex.push({ leaseId: 'r1', batches: 1, examples: 4 });
+    await tick();
+    await tick();
+    expect(pushes.map((p) => [p.what.replicaStep, p.what.baseVersion])).toEqual([[1, 6]]);
+    trainer.dispose();
+  });
+
   it('pulls every nFetch answered pushes only', async () => {
     const { trainer, work, specs } = await lastStage();
     const { server, pushes, pulls } = heldServer();

@@ -48,6 +48,8 @@ export class StageExchange {
     private readonly server: ExchangeServer,
     /** A push was answered (examples and batches it claimed). */
     private readonly answered: (r: Result<PushAccepted>, examples: number, batches: number) => void,
+    /** false: each push waits for its own answer (no step computed stale; ReplicaAssignment.overlap). */
+    private readonly overlap = true,
   ) {}
 
   /** Pulls the stage's tensors and waits for them (its first parameters). */
@@ -68,8 +70,9 @@ export class StageExchange {
 
   /**
    * Takes the stage's gradient for the mini-batches since the last push and sends it once
-   * the previous push was answered; does not wait for this one's answer. Resolves with
-   * the previous push's answer (null for the first).
+   * the previous push was answered; with overlap, does not wait for this one's answer and
+   * resolves with the previous push's answer (null for the first); without, resolves with
+   * this push's own answer.
    */
   async push(claim: PushClaim): Promise<Result<PushAccepted> | null> {
     const g = await this.trainer.takeGradient();
@@ -93,7 +96,8 @@ export class StageExchange {
       return r;
     });
     unawaited(this.outstanding);
-    return before;
+    // Serial: this push's own answer, so the next mini-batch starts on its commit.
+    return this.overlap ? before : await this.settle();
   }
 
   /** Waits for the push in flight, if any: its answer (null when none was). */

@@ -88,7 +88,7 @@ export class StageRunner {
     if (!job.replica) throw new Error('A stage runner needs a replica assignment');
     this.replica = job.replica;
     const accumulator = new GradientAccumulator(trainer.specs, codecOf(job));
-    this.exchange = new StageExchange(job.jobId, this.replica.tensors, job.nFetch, trainer, accumulator, server, (r, examples, batches) => this.events.pushed?.(r, examples, batches));
+    this.exchange = new StageExchange(job.jobId, this.replica.tensors, job.nFetch, trainer, accumulator, server, (r, examples, batches) => this.events.pushed?.(r, examples, batches), this.replica.overlap);
     this.meter = new StageMeter();
   }
 

@@ -137,6 +137,7 @@ export class Job {
             stages: spec.stages,
             microbatches: spec.microbatches,
             activationCodec: spec.activationCodec,
+            overlap: spec.normBound === 0,
             costs: deps.stageCosts,
             tensors: deps.model.tensors,
             maxWorkerParamBytes: spec.maxWorkerParamBytes,

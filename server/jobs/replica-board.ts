@@ -30,6 +30,8 @@ export interface ReplicaBoardOptions {
   stages: number;
   microbatches: number;
   activationCodec: ActivationCodec;
+  /** Stages may overlap a step's commit with the next (ReplicaAssignment.overlap). */
+  overlap: boolean;
   /** The model's layers' costs (server/jobs/stage-refusals.ts). */
   costs: readonly LayerCost[];
   /** The job's tensors, in its order: each belongs to the layer its name starts with. */
@@ -138,6 +140,7 @@ export class ReplicaBoard {
       tensors: tensorsOfLayers(this.o.costs, this.o.tensors, planned.from, planned.to),
       microbatches: this.o.microbatches,
       activationCodec: this.o.activationCodec,
+      overlap: this.o.overlap,
       prev: replica.members[stage - 1] ?? null,
       next: replica.members[stage + 1] ?? null,
     };
