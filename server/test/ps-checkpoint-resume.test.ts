@@ -7,59 +7,21 @@
  * parameters are the checkpoint's bit for bit although the tasks moved on after it. A part damaged on a task's disk fails the job at the next
  * restart with the task's code, and the job writes no checkpoint over it.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { encodeTensors } from '../../shared/codec.js';
 import { Placement } from '../../shared/placement.js';
 import { seededRandom } from '../../shared/seeded-random.js';
-import { connectPsWorker, startPsTask, type PsWorkerClient, type RunningPsTask } from '../../test-support/ps-clients.js';
+import { useChiefOverTasks } from '../../test-support/chief-over-tasks.js';
+import { connectPsWorker } from '../../test-support/ps-clients.js';
 import { deriveClusterKeys } from '../cluster/cluster-keys.js';
 import { TicketSigner } from '../cluster/tickets.js';
-import { createCoordinator, type Coordinator } from '../coordinator.js';
-import { setLogLevel } from '../logger.js';
 
 const TOKEN = 'ps-checkpoint-resume-cluster-token-0123456789';
-const root = mkdtempSync(join(tmpdir(), 'downpour-ps-resume-'));
+const { root, tasks, sockets, chief, restartTasks, stop } = useChiefOverTasks('ps-resume', TOKEN);
 const dataDir = join(root, 'chief');
-const tasks: RunningPsTask[] = [];
-const open: Coordinator[] = [];
-const sockets: PsWorkerClient[] = [];
 const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
-
-beforeAll(async () => {
-  for (let t = 0; t < 2; t++) tasks.push(await startPsTask({ token: TOKEN, dataDir: join(root, `task-${t}`) }));
-  setLogLevel('error');
-});
-afterAll(async () => {
-  sockets.forEach((s) => s.disconnect());
-  for (const c of open.splice(0)) await c.close();
-  await Promise.all(tasks.map((t) => t.close()));
-  rmSync(root, { recursive: true, force: true });
-});
-
-/** A coordinator over the two tasks as chief at `epoch` (a restarted one takes a higher one). */
-function chief(epoch: number): Coordinator {
-  const c = createCoordinator({ dataDir, operatorToken: 'resume-token', cluster: { endpoints: tasks.map((t) => t.url), token: TOKEN, epoch } });
-  open.push(c);
-  return c;
-}
-
-/** Every task restarts on its port and data dir: its slices are gone, its parts stay. */
-async function restartTasks(): Promise<void> {
-  for (let t = 0; t < tasks.length; t++) {
-    const port = Number(new URL(tasks[t]!.url).port);
-    await tasks[t]!.close();
-    tasks[t] = await startPsTask({ token: TOKEN, dataDir: join(root, `task-${t}`) }, port);
-  }
-}
-
-/** Closes `c` once (a second close would checkpoint again, over sockets already closed). */
-async function stop(c: Coordinator): Promise<void> {
-  open.splice(open.indexOf(c), 1);
-  await c.close();
-}
 
 /** `n` seeded pushes straight to every task holding slices of `jobId`, as an assigned worker sends them. */
 async function pushToTasks(placement: Placement, jobId: string, seed: number, n: number): Promise<void> {

@@ -8,62 +8,27 @@
  * fails the job with the part's code. Without the fallback, the first restart failed
  * the job although an intact checkpoint was there.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { encodeTensors } from '../../shared/codec.js';
 import { Placement } from '../../shared/placement.js';
 import { seededRandom } from '../../shared/seeded-random.js';
-import { connectPsWorker, startPsTask, type PsWorkerClient, type RunningPsTask } from '../../test-support/ps-clients.js';
+import { useChiefOverTasks } from '../../test-support/chief-over-tasks.js';
+import { connectPsWorker } from '../../test-support/ps-clients.js';
 import { deriveClusterKeys } from '../cluster/cluster-keys.js';
 import { TicketSigner } from '../cluster/tickets.js';
-import { createCoordinator, type Coordinator } from '../coordinator.js';
 import type { Job } from '../jobs/job.js';
-import { setLogLevel } from '../logger.js';
 import type { ParameterService } from '../params/parameter-service.js';
 
 const TOKEN = 'ps-restore-fallback-cluster-token-0123456789';
-const root = mkdtempSync(join(tmpdir(), 'downpour-ps-fallback-'));
+const { root, tasks, sockets, chief, restartTasks, stop } = useChiefOverTasks('ps-fallback', TOKEN);
 const dataDir = join(root, 'chief');
-const tasks: RunningPsTask[] = [];
-const open: Coordinator[] = [];
-const sockets: PsWorkerClient[] = [];
 const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
 const partsOf = (task: number, jobId: string) => {
   const dir = join(root, `task-${task}`, 'ps-parts', jobId, `task-${task}`);
   return readdirSync(dir).filter((n) => n.endsWith('.part')).sort().map((n) => join(dir, n));
 };
-
-beforeAll(async () => {
-  for (let t = 0; t < 2; t++) tasks.push(await startPsTask({ token: TOKEN, dataDir: join(root, `task-${t}`) }));
-  setLogLevel('error');
-});
-afterAll(async () => {
-  sockets.forEach((s) => s.disconnect());
-  for (const c of open.splice(0)) await c.close();
-  await Promise.all(tasks.map((t) => t.close()));
-  rmSync(root, { recursive: true, force: true });
-});
-
-function chief(epoch: number): Coordinator {
-  const c = createCoordinator({ dataDir, operatorToken: 'fallback-token', cluster: { endpoints: tasks.map((t) => t.url), token: TOKEN, epoch } });
-  open.push(c);
-  return c;
-}
-
-async function restartTasks(): Promise<void> {
-  for (let t = 0; t < tasks.length; t++) {
-    const port = Number(new URL(tasks[t]!.url).port);
-    await tasks[t]!.close();
-    tasks[t] = await startPsTask({ token: TOKEN, dataDir: join(root, `task-${t}`) }, port);
-  }
-}
-
-async function stop(c: Coordinator): Promise<void> {
-  open.splice(open.indexOf(c), 1);
-  await c.close();
-}
 
 /** `n` seeded pushes by worker w-1 to both tasks, each credited at the chief with both receipts (the global step moves). */
 async function pushAndCredit(job: Job, placement: Placement, seed: number, n: number): Promise<void> {
