@@ -12,9 +12,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ModelTrainer } from '../../client/engine/model-trainer.js';
-import type { PushAccepted } from '../../shared/protocol.js';
-import type { Result } from '../../shared/result.js';
 import { startStageWorker, type StageWorker } from '../../bench/stage-worker.js';
+import { acceptedSteps } from '../../test-support/accepted-steps.js';
 import { startCoordinator, type Running } from '../../test-support/index.js';
 import { featuresAsFloat } from '../data/dataset.js';
 import { loadMnist } from '../data/mnist.js';
@@ -29,19 +28,6 @@ afterEach(async () => {
   await run?.close();
   run = null;
 });
-
-/** Resolves once `count` replica steps were accepted (stage 0's answers). */
-function acceptedSteps(count: number) {
-  let accepted = 0;
-  let resolve = () => {};
-  const reached = new Promise<void>((r) => (resolve = r));
-  return {
-    reached,
-    pushed: (r: Result<PushAccepted>, stage: number) => {
-      if (r.ok && stage === 0 && ++accepted === count) resolve();
-    },
-  };
-}
 
 /** The job's mean cross-entropy on MNIST's first `n` test examples, with the parameters the chief gathers from the tasks. */
 async function lossOn(job: Running['job'], n: number): Promise<number> {

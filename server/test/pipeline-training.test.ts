@@ -8,9 +8,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { PushAccepted } from '../../shared/protocol.js';
-import type { Result } from '../../shared/result.js';
 import { startStageWorker, type StageWorker } from '../../bench/stage-worker.js';
+import { acceptedSteps } from '../../test-support/accepted-steps.js';
 import { startCoordinator, type Running } from '../../test-support/index.js';
 
 let run: Running | null = null;
@@ -24,23 +23,10 @@ afterEach(async () => {
   run = null;
 });
 
-/** Resolves once `count` pushes of stage `stage` were accepted, counted across the workers that report to it. */
-function acceptedPushes(count: number) {
-  let accepted = 0;
-  let resolve = () => {};
-  const reached = new Promise<void>((r) => (resolve = r));
-  return {
-    reached,
-    pushed: (r: Result<PushAccepted>, stage: number) => {
-      if (r.ok && stage === 0 && ++accepted === count) resolve();
-    },
-  };
-}
-
 describe('a model split into 2 stages over the relay', () => {
   it('trains the mlp on MNIST to well above chance within 150 replica steps', { timeout: 180_000 }, async () => {
     run = await startCoordinator({ model: 'mlp', stages: 2, microbatches: 4, batchSize: 32 });
-    const steps = acceptedPushes(150);
+    const steps = acceptedSteps(150);
     workers.push(await startStageWorker(run.url, { pushed: steps.pushed }), await startStageWorker(run.url, { pushed: steps.pushed }));
     await steps.reached;
     const stages = workers.splice(0);
@@ -56,7 +42,7 @@ describe('a model split into 2 stages over the relay', () => {
 
   it('in 3 stages (a first stage without weights, a middle stage passing both ways) trains too', { timeout: 180_000 }, async () => {
     run = await startCoordinator({ model: 'mlp', stages: 3, microbatches: 4, batchSize: 32 });
-    const steps = acceptedPushes(60);
+    const steps = acceptedSteps(60);
     for (let i = 0; i < 3; i++) workers.push(await startStageWorker(run.url, { pushed: steps.pushed }));
     await steps.reached;
     const replica = run.job.replicas!.list()[0]!;
@@ -76,7 +62,7 @@ describe('a model split into 2 stages over the relay', () => {
     const dissolved: string[] = [];
     let resolveDone = () => {};
     const done = new Promise<void>((r) => (resolveDone = r));
-    const early = acceptedPushes(3);
+    const early = acceptedSteps(3);
     const events = {
       pushed: early.pushed,
       unstaged: (reason: string) => {
