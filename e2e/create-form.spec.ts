@@ -1,7 +1,8 @@
 /**
  * The create-job form as an operator meets it: the default name and description
  * follow the dataset until the operator writes their own, and a refusal is shown in
- * words next to each bad field, named by its label, with focus on the first one.
+ * words next to each bad field, named by its label, with focus on the first one. The
+ * learning rate follows a preset with a rate of its own until the operator types one.
  */
 import { expect, test, type Page } from '@playwright/test';
 import { startCoordinator, type Running } from '../test-support/index.js';
@@ -37,6 +38,21 @@ test('the default name and description follow the dataset until the operator wri
   await dataset.selectOption('iris');
   await expect(name).toHaveValue('My own name');
   await expect(description).toHaveValue(/iris/);
+  expect(errors).toEqual([]);
+});
+
+test("the learning rate follows a preset with a rate of its own (mlp-large) until the operator types one", async ({ page }) => {
+  const errors = await signIn(page);
+  const model = page.locator('#new-model');
+  const lr = page.locator('#new-lr');
+  await expect(lr).toHaveValue('0.05');
+  await model.selectOption('mlp-large');
+  await expect(lr).toHaveValue('0.01');
+  await model.selectOption('mlp');
+  await expect(lr).toHaveValue('0.05');
+  await lr.fill('0.2');
+  await model.selectOption('mlp-large');
+  await expect(lr).toHaveValue('0.2');
   expect(errors).toEqual([]);
 });
 

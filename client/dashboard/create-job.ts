@@ -7,6 +7,7 @@ import type { DatasetInfo, JobCreateRequest } from '../../shared/operator-protoc
 import { CODEC_IDS, getCodec } from '../../shared/codec.js';
 import { AGGREGATIONS, jobSpecSchema, OPTIMIZER_TYPES, TRIMMING_AGGREGATIONS, type AggregationName, type JobSpec, type JobSpecInput } from '../../shared/job-spec.js';
 import { defaultJobText } from '../../shared/job-defaults.js';
+import { PRESET_OPTIMIZERS } from '../../shared/preset-optimizers.js';
 import { CONSISTENCY_MODES, MODE_SPEC_FIELDS, MODES, modeReads, type ConsistencyModeName, type ModeSpecField } from '../../shared/modes.js';
 import { ApiError, describeError, type OperatorApi } from './api.js';
 import { carriedSettings, describeCarried, type CloneSource } from './clone-source.js';
@@ -60,6 +61,8 @@ export class CreateJobForm {
   /** The job the form was prefilled from ("Clone with changes"), until a job is created or the operator starts over. */
   private clone: CloneSource | null = null;
   private readonly cloneNote = byId('clone-note');
+  /** The model the learning rate field was last set for (followPresetRate). */
+  private rateModel = '';
 
   constructor(
     private readonly api: OperatorApi,
@@ -69,7 +72,10 @@ export class CreateJobForm {
     this.buildOptions();
     this.setValues(jobSpecSchema.parse({}));
     this.dataset.addEventListener('change', () => this.followDataset());
-    this.model.addEventListener('change', () => this.showTopology());
+    this.model.addEventListener('change', () => {
+      this.followPresetRate();
+      this.showTopology();
+    });
     this.mode.addEventListener('change', () => this.showModeFields());
     this.aggregation.addEventListener('change', () => this.showModeFields());
     this.codec.addEventListener('change', () => (this.topkRow.hidden = !this.isTopk()));
@@ -100,6 +106,19 @@ export class CreateJobForm {
     this.textDataset = this.dataset.value;
   }
 
+  /**
+   * A preset with a rate of its own (shared/preset-optimizers.ts: mlp-large trains at
+   * Adagrad 0.01) brings it into the field, and leaving it brings the default back, but
+   * only while the field holds the rate the previous model would have had: a rate the
+   * operator typed stays.
+   */
+  private followPresetRate(): void {
+    const lr = byId<HTMLInputElement>('new-lr');
+    const rateOf = (model: string) => PRESET_OPTIMIZERS[model as JobSpec['model']]?.learningRate ?? jobSpecSchema.parse({}).optimizer.learningRate;
+    if (Number(lr.value) === rateOf(this.rateModel)) lr.value = String(rateOf(this.model.value));
+    this.rateModel = this.model.value;
+  }
+
   /** The selects' options, from the registries (shared/codec.ts, shared/modes.ts, shared/job-spec.ts). */
   private buildOptions(): void {
     const d = jobSpecSchema.parse({});
@@ -121,6 +140,7 @@ export class CreateJobForm {
     setValue('new-name', spec.name);
     setValue('new-description', spec.description);
     setValue('new-lr', spec.optimizer.learningRate);
+    this.rateModel = spec.model;
     setValue('new-batch', spec.batchSize);
     setValue('new-nfetch', spec.nFetch);
     setValue('new-npush', spec.nPush);
