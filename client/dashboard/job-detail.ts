@@ -110,7 +110,10 @@ export class JobDetailView {
       ['Created', fmtTime(job.createdAt)],
     ];
     if (job.resumedFrom) {
-      rows.push(['Resumed', `resumed from checkpoint v${fmtInt(job.resumedFrom.version)} at ${fmtTime(job.resumedFrom.at)}`]);
+      const passed = job.resumedFrom.passedOver ?? [];
+      // A newer checkpoint that could not be read is the operator's to know of: the job went back further than it had to.
+      const note = passed.length ? `; passed over ${passed.join('; ')}` : '';
+      rows.push(['Resumed', `resumed from checkpoint v${fmtInt(job.resumedFrom.version)} at ${fmtTime(job.resumedFrom.at)}${note}`]);
     }
     if (job.state === 'failed') rows.push(['Failure', job.failure ?? 'no reason given']);
     if (job.pausedReason !== null && job.state !== 'failed') rows.push(['Paused', job.pausedReason]);
