@@ -141,7 +141,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
   const contributions = new ContributionLedger(volunteers, clock, options.contributions);
   const admission = new PushAdmission(clock, options.admission);
   const slots = new PushSlots(clock, options.slots, () => admission.counts().busy);
-  const cluster = options.cluster ? new PsCluster({ clock, ...options.cluster }) : null;
+  const cluster = options.cluster ? new PsCluster({ clock, ...(dataDir ? { dropsFile: join(dataDir, 'ps-part-drops.json') } : {}), ...options.cluster }) : null;
 
   const app = express();
   app.disable('x-powered-by');

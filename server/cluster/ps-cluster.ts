@@ -52,6 +52,8 @@ export interface PsClusterOptions {
   probeMs?: number;
   /** Who restarts the tasks (`--ps N`): moves a restarted task's endpoint, or gives it up. Default: none (tasks on other hosts). */
   supervisor?: TaskSupervisor;
+  /** Where deleted jobs' part drops a task still owes are kept across chief restarts (the coordinator's data dir). Default: in memory. */
+  dropsFile?: string;
 }
 
 /** The ack type of control event E. */
@@ -95,7 +97,7 @@ export class PsCluster {
       connected: (task) => this.sockets[task]?.connected ?? false,
     });
     this.sockets = this.urls.map((url, task) => this.connect(task, url));
-    this.drops = new PartDrops({ send: (task, jobId) => this.request(task, 'job:delete', { jobId, dropParts: true }), watch: (l) => this.watch(l) });
+    this.drops = new PartDrops({ send: (task, jobId) => this.request(task, 'job:delete', { jobId, dropParts: true }), watch: (l) => this.watch(l), file: options.dropsFile });
     this.stopSupervising =
       options.supervisor?.watch({
         moved: (task, url) => this.move(task, url),

@@ -4,10 +4,12 @@
  * Deleting the first removes its parts on both tasks. Task 1 then stops, the second job
  * is deleted: task 0 drops its parts at once, task 1's stay while it is down, and when it
  * is started again on its port and data dir the chief tells it, and they go. The chief's
- * re-creation of a job's slices (job:delete without dropParts) keeps the parts.
+ * re-creation of a job's slices (job:delete without dropParts) keeps the parts. A chief
+ * restarted while a task still owes a drop reads the list from its data dir and tells
+ * the task when it is back (fails with the list in memory only: the parts stay).
  * Without the drop, every part stayed on the tasks' disks forever.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
@@ -83,4 +85,23 @@ it("deleting a job removes its parts from every task's disk, a task that was dow
 
   tasks[1] = await startPsTask({ token: TOKEN, dataDir: join(root, 'task-1') }, port);
   await vi.waitFor(() => expect(existsSync(partsDir(1, second.id))).toBe(false), { timeout: 20_000, interval: 100 });
+}, 120_000);
+
+it('a chief restarted before the task is back still owes it the drop: the list is on its disk', async () => {
+  const third = await checkpointedJob();
+  const port = Number(new URL(tasks[1]!.url).port);
+  await tasks[1]!.close();
+  await vi.waitFor(() => expect(third.pausedReason).toMatch(/ps task 1/), { timeout: 10_000, interval: 50 });
+  await coordinator.jobs.remove(third.id);
+  await vi.waitFor(() => expect(existsSync(partsDir(0, third.id))).toBe(false), { timeout: 10_000, interval: 50 });
+  const file = join(root, 'chief', 'ps-part-drops.json');
+  await vi.waitFor(() => expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ version: 1, owed: { '1': [third.id] } }), { timeout: 10_000, interval: 50 });
+
+  // The chief goes before the task is back; a new one on the same data dir reads what is owed.
+  await coordinator.close();
+  coordinator = createCoordinator({ dataDir: join(root, 'chief'), operatorToken: 'drops-token', cluster: { endpoints: [tasks[0]!.url, tasks[1]!.url], token: TOKEN, epoch: 2 } });
+  expect(partCount(1, third.id)).toBe(1);
+  tasks[1] = await startPsTask({ token: TOKEN, dataDir: join(root, 'task-1') }, port);
+  await vi.waitFor(() => expect(existsSync(partsDir(1, third.id))).toBe(false), { timeout: 20_000, interval: 100 });
+  await vi.waitFor(() => expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ version: 1, owed: {} }), { timeout: 10_000, interval: 50 });
 }, 120_000);
