@@ -1,9 +1,8 @@
 /**
  * One socket's side of the process's push slots (push-slots.ts): whether it was told to
  * ask for slots, the word each answer about load carries (`slots: true` when the next
- * push needs one), the verdict on a push as it arrives, and its grants. A ps task's
- * /ps-worker namespace uses it per socket, as the coordinator's /worker namespace keeps
- * the same state inline.
+ * push needs one), the verdict on a push as it arrives, and its grants. The
+ * coordinator's /worker namespace and a ps task's /ps-worker namespace keep one per socket.
  */
 import { ErrorCode } from '../../shared/errors.js';
 import type { SlotGrant } from '../../shared/protocol.js';

@@ -20,6 +20,7 @@ import type { WorkerAssignments } from './assignments.js';
 import type { WorkerDirectory } from './worker-directory.js';
 import type { ContributionLedger } from '../volunteers/contribution-ledger.js';
 import type { PushSlots } from '../params/push-slots.js';
+import { SocketSlots } from '../params/socket-slots.js';
 
 const log = createLogger('worker-ns');
 
@@ -60,14 +61,8 @@ export function attachWorkerNamespace(
   nsp.on('connection', (socket: WorkerSocket) => {
     const guard = guardSocket(socket, KNOWN_EVENTS, guardOptions, now);
     const refused = (code: string) => guard.refused(code);
-    /** This socket's last answer about load said `slots: true`: a push without a grant from now on is a strike. */
-    let toldSlots = false;
-    /** An answer about load (accepted, or BUSY) carries whether the next push of `bytes` needs a slot. */
-    const withSlotWord = <T extends object>(r: Result<T>, bytes: number): Result<T> => {
-      if (!slots || !(r.ok || r.code === ErrorCode.BUSY)) return r;
-      toldSlots = slots.required(bytes);
-      return toldSlots ? { ...r, slots: true } : r;
-    };
+    /** This socket's side of the push slots: told or not, its grants (the same as a ps task's sockets). */
+    const socketSlots = slots ? new SocketSlots(slots, socket.id) : null;
     /** Runs `fn` with the job if this registered worker is assigned to it. */
     const withJob = <R,>(jobId: string, fn: (job: Job, workerId: string) => R): R | Failure => {
       const workerId = socket.data.workerId;
@@ -145,17 +140,17 @@ export function attachWorkerNamespace(
       respond('grads:push', pushSchema, (push) =>
         withJob(push.jobId, (job, workerId) => {
           const bytes = asBytes(push.data).byteLength;
-          if (slots?.admit(socket.id, push.jobId, bytes, push.slot, toldSlots) === 'refused') {
+          if (socketSlots?.admit(push.jobId, bytes, push.slot) === 'refused') {
             // Before the job sees it: no lease or parameter is touched, and the same push with a grant is as good as new.
             guard.strike('a push without the slot it was told to ask for');
-            const busy = job.refusedPush({ ...fail(ErrorCode.BUSY, 'The parameter server is busy: ask grads:slot for a slot, then send the same push with it'), retryAfterMs: 0, slots: true });
+            const busy = job.refusedPush(socketSlots.refusal());
             directory.countPush(workerId, busy);
             return busy;
           }
           const r = job.push(workerId, push);
           const settle = (settled: Result<PushAccepted>) => {
             directory.countPush(workerId, settled);
-            return withSlotWord(settled, bytes);
+            return socketSlots ? socketSlots.word(settled, bytes) : settled;
           };
           return r instanceof Promise ? r.then(settle) : settle(r);
         }),
@@ -167,10 +162,8 @@ export function attachWorkerNamespace(
       'grads:slot',
       respond('grads:slot', slotSchema, (req) =>
         withJob(req.jobId, () => {
-          if (!slots) return ok({ slot: 'none', ttlMs: 0 });
-          toldSlots = true; // it speaks slots: from now on a push of it without one is not a mistake of timing
-          const g = slots.grant(socket.id, req.jobId, req.bytes);
-          return 'ok' in g ? { ...g, slots: true as const } : ok(g);
+          if (!socketSlots) return ok({ slot: 'none', ttlMs: 0 });
+          return socketSlots.grant(req.jobId, req.bytes);
         }),
         refused,
       ),
@@ -184,7 +177,7 @@ export function attachWorkerNamespace(
     );
 
     socket.on('disconnect', (reason) => {
-      slots?.release(socket.id);
+      socketSlots?.release();
       const workerId = socket.data.workerId;
       if (!workerId) return;
       jobs.get(assignments.release(workerId) ?? '')?.release(workerId);
