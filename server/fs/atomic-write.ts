@@ -5,6 +5,7 @@
  * written piece by piece as it arrives (an upload), so it never has to be held whole.
  */
 import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -66,4 +67,33 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<
     throw err;
   }
   await file.commit();
+}
+
+/**
+ * The same, synchronously: for a small file whose write must be durable before the
+ * caller acts on what it records (a ps task's chief epoch), with nothing in between.
+ */
+export function writeFileAtomicSync(path: string, bytes: Uint8Array): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const fd = openSync(tmp, 'wx', 0o600);
+  try {
+    writeSync(fd, bytes);
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, path);
+  } catch (err) {
+    try {
+      closeSync(fd);
+    } catch {
+      // closed already
+    }
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  const d = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(d);
+  } finally {
+    closeSync(d);
+  }
 }

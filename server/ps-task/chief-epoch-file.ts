@@ -7,8 +7,9 @@
  * Synchronous on purpose: a new epoch is adopted once per chief, and the message that
  * raised it must not be acted on before the number is durable.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomicSync } from '../fs/atomic-write.js';
 
 const FILE = 'chief-epoch';
 
@@ -36,25 +37,6 @@ export class ChiefEpochFile {
   /** Makes `epoch` durable under the file's name. */
   write(epoch: number): void {
     mkdirSync(this.dir, { recursive: true });
-    const tmp = `${this.path}.${process.pid}.tmp`;
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      writeSync(fd, `${epoch}\n`);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    try {
-      renameSync(tmp, this.path);
-    } catch (err) {
-      rmSync(tmp, { force: true });
-      throw err;
-    }
-    const d = openSync(this.dir, 'r');
-    try {
-      fsyncSync(d);
-    } finally {
-      closeSync(d);
-    }
+    writeFileAtomicSync(this.path, new TextEncoder().encode(`${epoch}\n`));
   }
 }
