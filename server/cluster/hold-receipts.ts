@@ -15,10 +15,9 @@
 import { ErrorCode } from '../../shared/errors.js';
 import { fail, type Failure } from '../../shared/result.js';
 import { mac, macEquals, type ClusterKeys } from './cluster-keys.js';
+import { RECEIPT_LENGTH } from './push-receipts.js';
 
 const TAG = 'dprs1';
-/** A receipt is 32 bytes in base64url: 43 characters. */
-const RECEIPT_LENGTH = 43;
 /** Holds of one task remembered as redeemed (far more than are ever in flight); the oldest are forgotten first. */
 const REMEMBERED = 65_536;
 

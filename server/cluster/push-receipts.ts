@@ -17,8 +17,8 @@ import { mac, macEquals, type ClusterKeys } from './cluster-keys.js';
 const VERSION = 'dpr1';
 /** Versions of one task remembered as used; an older receipt is refused as stale (far more than any push stays in flight). */
 const REMEMBERED = 65_536;
-/** A receipt is 32 bytes in base64url: 43 characters. */
-const RECEIPT_LENGTH = 43;
+/** A receipt (any tag's) is 32 bytes in base64url: 43 characters. */
+export const RECEIPT_LENGTH = 43;
 
 export interface PushReceipt {
   task: number;
