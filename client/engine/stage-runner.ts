@@ -43,6 +43,8 @@ export interface StageEvents {
   pushed?: (r: Result<PushAccepted>, examples: number, batches: number) => void;
   /** The stage computed for `ms` (a forward, a backward, a loss): its busy time, for its busy fraction. */
   busy?: (ms: number) => void;
+  /** Mini-batch `step` started at this stage, `earlier` mini-batches still in flight here (1 across the flush). */
+  started?: (step: number, earlier: number) => void;
   /** The stage stopped (its replica dissolved, a bad frame, a refusal): the reason, once. */
   stopped?: (reason: Error) => void;
   /** Sends an abort frame to the neighbour `to` by the coordinator's relay, whatever way the other frames go, so that the coordinator sees it. Default: as any frame. */
@@ -202,6 +204,7 @@ export class StageRunner {
     const step = this.nextBatch++;
     this.lastStep = step;
     const open: OpenBatch = { left: micros.length, closesPush, examples: batch.size };
+    this.events.started?.(step, this.open.size);
     const back = new Promise<Closed | null>((resolve, reject) => (open.back = { resolve, reject }));
     // Whoever awaits it gets its rejection (a stop); a stop before anyone awaits it is no unhandled one.
     back.catch(() => {});
@@ -257,6 +260,7 @@ export class StageRunner {
     if (!this.open.has(f.step)) {
       // A new mini-batch here (across the flush, the last may still be coming back: its micro-batches keep their parameters).
       await this.adoptFresh(f.step);
+      this.events.started?.(f.step, this.open.size);
       this.open.set(f.step, { left: f.micros, closesPush: f.closesPush, examples: f.miniBatch });
     }
     if (this.trainer.isLast) {
