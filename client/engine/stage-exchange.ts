@@ -16,6 +16,7 @@ import { decodeTensors } from '../../shared/codec.js';
 import type { GradientPush, ParamsSnapshot, PullRequest, PushAccepted } from '../../shared/protocol.js';
 import type { Result } from '../../shared/result.js';
 import type { GradientAccumulator } from './gradient-accumulator.js';
+import type { StageLocalSteps } from './stage-local-steps.js';
 import type { StageTrainer } from './stage-trainer.js';
 
 export interface ExchangeServer {
@@ -50,7 +51,14 @@ export class StageExchange {
     private readonly answered: (r: Result<PushAccepted>, examples: number, batches: number) => void,
     /** false: each push waits for its own answer (no step computed stale; ReplicaAssignment.overlap). */
     private readonly overlap = true,
+    /** Local mode: the stage's own local steps, whose round delta it pushes in place of a gradient. */
+    private readonly local: StageLocalSteps | null = null,
   ) {}
+
+  /** A mini-batch came back through the stage: local mode takes its local step on it. */
+  async miniBatchDone(): Promise<void> {
+    await this.local?.step();
+  }
 
   /** Pulls the stage's tensors and waits for them (its first parameters). */
   async pullNow(): Promise<Result<ParamsSnapshot>> {
@@ -75,7 +83,7 @@ export class StageExchange {
    * this push's own answer.
    */
   async push(claim: PushClaim): Promise<Result<PushAccepted> | null> {
-    const g = await this.trainer.takeGradient();
+    const g = this.local ? await this.local.delta() : await this.trainer.takeGradient();
     if (g.grads.length) this.accumulator.add(g.grads, 0, claim.examples);
     const payload = this.accumulator.take();
     const before = await this.settle();
@@ -109,7 +117,9 @@ export class StageExchange {
 
   private take(snap: Result<ParamsSnapshot>): Result<ParamsSnapshot> {
     if (!snap.ok) return snap;
-    if (this.trainer.specs.length) this.trainer.setParams(decodeTensors(snap, this.trainer.specs));
+    const values = this.trainer.specs.length ? decodeTensors(snap, this.trainer.specs) : [];
+    if (values.length) this.trainer.setParams(values);
+    this.local?.started(values);
     this.baseVersion = snap.version;
     return snap;
   }
