@@ -11,6 +11,10 @@
  * Bounded: a push is sent only once the previous one was answered (one step outstanding
  * at most), and a mini-batch starts only once the pull issued after that answer is in,
  * so a step is computed on parameters at most one of its replica's own steps old.
+ *
+ * In a round mode the runner turns the overlap off and pulls after every push, so each
+ * step is computed on the last round's result; in local mode what is pushed is the
+ * stage's round delta (stage-local-steps.ts) rather than its summed gradient.
  */
 import { decodeTensors } from '../../shared/codec.js';
 import type { GradientPush, ParamsSnapshot, PullRequest, PushAccepted } from '../../shared/protocol.js';

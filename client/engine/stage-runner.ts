@@ -8,7 +8,9 @@
  * every micro-batch to come back before the next mini-batch. After a mini-batch that
  * closes a push, each stage pushes its own tensors' gradient for the replica's step
  * and, every nFetch pushes, pulls its own tensors, both overlapped with the next
- * mini-batch (stage-exchange.ts: one step outstanding at most). Frames are handled one at a time,
+ * mini-batch (stage-exchange.ts: one step outstanding at most; in the round modes each
+ * push waits for its round, and local mode steps each stage's layers after every
+ * mini-batch and pushes their delta every localSteps). Frames are handled one at a time,
  * in the order they arrive; a frame that fails its check stops the stage, which sends
  * its neighbour an abort frame by the coordinator's relay: the coordinator dissolves the
  * replica on it, and the stage waits for its next one (StepAborted, as does the
