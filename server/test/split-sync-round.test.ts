@@ -8,7 +8,9 @@
  * - a replica that dissolves mid-round (a stage leaves after the other pushed its part)
  *   has its part dropped, nothing of it applied, its batch back in the queue; the round
  *   stops waiting for it and closes at once with the other replica's step, whose
- *   parameters are then exactly those of a round of that replica alone.
+ *   parameters are then exactly those of a round of that replica alone;
+ * - Multi-Krum, which needs whole-gradient distances, gets them: the round holds each
+ *   replica's joined gradient.
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -83,10 +85,10 @@ interface Stage {
   job: JobAssignment;
 }
 
-/** Four stage sockets; resolves with the two replicas formed, each as [stage 0, stage 1]. */
-async function twoReplicas(run: Running): Promise<Stage[][]> {
+/** 2 × `count` stage sockets; resolves with the replicas formed, each as [stage 0, stage 1]. */
+async function twoReplicas(run: Running, count = 2): Promise<Stage[][]> {
   const staged: Promise<Stage>[] = [];
-  for (let i = 0; i < 4; i++) {
+  for (let i = 0; i < 2 * count; i++) {
     const w = await connectTestWorker(run.url);
     sockets.push(w);
     staged.push(new Promise((resolve) => w.on('job:assign', (job) => job?.replica && resolve({ w, job }))));
@@ -124,8 +126,16 @@ async function stageGradients(replica: Stage[], initial: readonly Float32Array[]
   }
 }
 
+/** Each stage's part of a replica's gradient whose every value is `value`. */
+function filledParts(replica: Stage[], value: number) {
+  return replica.map(({ job }) => {
+    const specs = job.tensors.filter((t) => job.replica!.tensors.includes(t.name));
+    return { specs, grads: specs.map((t) => new Float32Array(t.shape.reduce((a, b) => a * b, 1)).fill(value)), loss: job.replica!.stage === 1 ? 2.3 : null };
+  });
+}
+
 /** Each stage of `replica` pushes its part of step 0 (stage 0 on its lease, stage 1 naming its replica). */
-async function pushParts(replica: Stage[], parts: Awaited<ReturnType<typeof stageGradients>>, stages = [0, 1]) {
+async function pushParts(replica: Stage[], parts: readonly { specs: TensorSpec[]; grads: Float32Array[]; loss: number | null }[], stages = [0, 1]) {
   const jobId = replica[0]!.job.jobId;
   const lease = await leaseShard(replica[0]!.w, jobId);
   return stages.map((k) => {
@@ -174,5 +184,21 @@ describe('a sync round of a split job: its members are replicas', () => {
     expect(run.job.stats.examplesSeen).toBe(BATCH);
     expect(run.job.ledger.activeLeases).toBe(1);
     expect(maxDifference((await run.job.parameters.values()).values, alone)).toBeLessThan(TOLERANCE);
+  });
+
+  it('Multi-Krum ranks the replicas by their whole, joined gradients: of 5, the sign-flipped one is dropped and the 4 others averaged', { timeout: 60_000 }, async () => {
+    const run = await start({ ...SPEC, stages: 2, microbatches: 4, aggregation: 'multi-krum', trimFraction: 0.25, optimizer: { type: 'sgd', learningRate: 0.1 }, normBound: 0 });
+    const initial = (await run.job.parameters.values()).values;
+    const replicas = await twoReplicas(run, 5);
+    expect(replicas).toHaveLength(5);
+    // Four honest replicas near 1 everywhere; the fifth flips the sign (f = ⌊0.25 · 5⌋ = 1 dropped).
+    const values = [1, 1.01, 1.02, 1.03, -1];
+    const answers: Promise<Result<PushAccepted>>[] = [];
+    for (const [i, replica] of replicas.entries()) answers.push(...(await pushParts(replica, filledParts(replica, values[i]!))));
+    for (const r of await Promise.all(answers)) expect(r).toEqual({ ok: true, version: 1, staleness: 0 });
+    expect(run.job.parameters.counters()).toEqual({ rounds: 1, timedOut: 0 });
+    // SGD on the honest mean, 1.015, in every coordinate of both stages' tensors.
+    const after = (await run.job.parameters.values()).values;
+    expect(maxDifference(after, initial.map((t) => t.map((v) => v - 0.1 * 1.015)))).toBeLessThan(TOLERANCE);
   });
 });
