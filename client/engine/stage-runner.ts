@@ -8,7 +8,9 @@
  * every micro-batch to come back before the next mini-batch. After a mini-batch that
  * closes a push, each stage pushes its own tensors' gradient for the replica's step
  * and, every nFetch pushes, pulls its own tensors, both overlapped with the next
- * mini-batch (stage-exchange.ts: one step outstanding at most). Frames are handled one at a time,
+ * mini-batch (stage-exchange.ts: one step outstanding at most; in the round modes each
+ * push waits for its round, and local mode steps each stage's layers after every
+ * mini-batch and pushes their delta every localSteps). Frames are handled one at a time,
  * in the order they arrive; a frame that fails its check stops the stage, which sends
  * its neighbour an abort frame by the coordinator's relay: the coordinator dissolves the
  * replica on it, and the stage waits for its next one (StepAborted, as does the
@@ -23,7 +25,9 @@ import type { DecodedShard } from '../../shared/shard-format.js';
 import { GradientAccumulator } from './gradient-accumulator.js';
 import type { Batch } from './model-trainer.js';
 import { batchesOf } from './shard-data.js';
+import { MODES } from '../../shared/modes.js';
 import { StageExchange } from './stage-exchange.js';
+import { StageLocalSteps } from './stage-local-steps.js';
 import { StageMeter } from './stage-meter.js';
 import { microbatches, type StageTrainer } from './stage-trainer.js';
 
@@ -65,6 +69,10 @@ export class StageRunner {
   private readonly exchange: StageExchange;
   /** Its figures since it began, for `replica:report`. */
   private readonly meter: StageMeter;
+  /** Local mode: the stage's own optimizer and round start. */
+  private readonly local: StageLocalSteps | null;
+  /** Mini-batches per push: nPush, or localSteps in local mode (stage 0 marks the last of them in its frames). */
+  private readonly pushEvery: number;
   private frames: Promise<void> = Promise.resolve();
   private stopped: Error | null = null;
   /** Stage 0: resolves when every micro-batch of the mini-batch in flight came back. */
@@ -88,7 +96,21 @@ export class StageRunner {
     if (!job.replica) throw new Error('A stage runner needs a replica assignment');
     this.replica = job.replica;
     const accumulator = new GradientAccumulator(trainer.specs, codecOf(job));
-    this.exchange = new StageExchange(job.jobId, this.replica.tensors, job.nFetch, trainer, accumulator, server, (r, examples, batches) => this.events.pushed?.(r, examples, batches), this.replica.overlap);
+    // A round mode computes each step on its round's result: every push waits for the round and is followed by a pull.
+    const rounds = MODES[job.mode.name].rounds;
+    this.local = job.mode.name === 'local' ? new StageLocalSteps(trainer, job.mode.optimizer) : null;
+    this.pushEvery = job.mode.name === 'local' ? job.mode.localSteps : job.nPush;
+    this.exchange = new StageExchange(
+      job.jobId,
+      this.replica.tensors,
+      rounds ? 1 : job.nFetch,
+      trainer,
+      accumulator,
+      server,
+      (r, examples, batches) => this.events.pushed?.(r, examples, batches),
+      this.replica.overlap && !rounds,
+      this.local,
+    );
     this.meter = new StageMeter();
   }
 
@@ -134,6 +156,7 @@ export class StageRunner {
     if (this.stopped) return;
     this.stopped = reason;
     this.trainer.abandonStep();
+    this.local?.dispose();
     this.open.clear();
     this.flushed?.reject(reason);
     this.flushed = null;
@@ -161,7 +184,7 @@ export class StageRunner {
       const answered = (r: Result<PushAccepted> | null) => (lost ||= r !== null && !r.ok && LEASE_GONE.has(r.code));
       for (let i = 0; i < batches.length && !lost; i++) {
         if (this.stopped) return;
-        const closesPush = (i + 1) % this.job.nPush === 0 || i === batches.length - 1;
+        const closesPush = (i + 1) % this.pushEvery === 0 || i === batches.length - 1;
         await this.adoptFresh();
         await this.miniBatch(batches[i]!, closesPush);
         // The previous push's answer: a lost lease is seen one mini-batch late, whose push is then refused too.
@@ -255,6 +278,8 @@ export class StageRunner {
     open.left -= 1;
     if (open.left > 0) return;
     this.open.delete(step);
+    // Local mode steps the stage's layers now, before the next mini-batch goes forward through them.
+    await this.exchange.miniBatchDone();
     if (this.replica.stage === 0) {
       // Stage 0 pushes from its loop (it knows the lease); it only learns the mini-batch is back.
       this.batchesSincePush += 1;

@@ -252,6 +252,33 @@ export class StageTrainer {
     return { grads: parts, loss: loss ? tail[0]! : null };
   }
 
+  /**
+   * Local mode: applies the step's gradient (summed over its micro-batches) to the
+   * stage's layers with `optimizer`, and starts a new step. Returns the step's loss
+   * (the last stage), else null.
+   */
+  async localStep(optimizer: tf.Optimizer): Promise<number | null> {
+    if (this.inFlight.size > 0) throw new Error(`Micro-batches ${[...this.inFlight.keys()].join(', ')} went forward and never came back`);
+    const sums = this.sums;
+    if (!sums) throw new Error('No micro-batch came back through this stage since its last step');
+    const loss = this.lossSum;
+    this.sums = null;
+    this.lossSum = null;
+    if (sums.length) optimizer.applyGradients(Object.fromEntries(this.vars.map((v, i) => [v.name, sums[i]!])));
+    sums.forEach((t) => t.dispose());
+    if (!loss) return null;
+    try {
+      return (await loss.data())[0]!;
+    } finally {
+      loss.dispose();
+    }
+  }
+
+  /** The stage's parameters now, one flat copy per tensor of its specs (local mode's deltas). */
+  async readParams(): Promise<Float32Array[]> {
+    return Promise.all(this.vars.map(async (v) => (await v.data()) as Float32Array));
+  }
+
   /** Drops the micro-batches in flight and the step's partial gradient (the replica dissolved, the step is abandoned). */
   abandonStep(): void {
     for (const x of this.inFlight.values()) x.dispose();
