@@ -140,9 +140,11 @@ describe('job spec: stages (model parallelism)', () => {
     expect(parseJobSpec({ batchSize: 2 }).ok).toBe(true);
   });
 
-  it('refuses the round modes with stages > 1 (they would gather per replica), and leaves them alone at 1', () => {
+  it('takes the round modes with stages > 1 (their rounds gather per replica), with every aggregation rule', () => {
     for (const mode of ['sync', 'local']) {
-      expect(parseJobSpec({ stages: 2, mode }), mode).toMatchObject({ ok: false, message: expect.stringMatching(/mode: a model split into stages trains in mode async or staleness-aware/) });
+      for (const aggregation of ['mean', 'median', 'trimmed-mean', 'multi-krum']) {
+        expect(parseJobSpec({ stages: 2, mode, aggregation }).ok, `${mode} ${aggregation}`).toBe(true);
+      }
       expect(parseJobSpec({ mode }).ok, mode).toBe(true);
     }
   });

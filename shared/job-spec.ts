@@ -14,8 +14,6 @@ import { MAX_STAGES } from './stage-plan.js';
 /** How activations and their gradients cross between stages (shared/activation-frame.ts). */
 export const ACTIVATION_CODECS = ['fp32', 'fp16'] as const;
 export type ActivationCodec = (typeof ACTIVATION_CODECS)[number];
-/** The modes a model split into stages trains in: a round mode would gather per replica, which is not designed yet (docs/model-parallelism.md). */
-export const STAGED_MODES: readonly string[] = ['async', 'staleness-aware'];
 
 export const OPTIMIZER_TYPES = ['sgd', 'momentum', 'adagrad', 'adam'] as const;
 export type OptimizerType = (typeof OPTIMIZER_TYPES)[number];
@@ -194,9 +192,6 @@ export const jobSpecSchema = z
   })
   .strict()
   .superRefine((spec, ctx) => {
-    if (spec.stages > 1 && !STAGED_MODES.includes(spec.mode)) {
-      ctx.addIssue({ code: 'custom', path: ['mode'], message: `a model split into stages trains in mode ${STAGED_MODES.join(' or ')}; mode ${spec.mode} would gather its rounds per replica, which is not built yet` });
-    }
     if (spec.stages > 1 && spec.microbatches > spec.batchSize) {
       ctx.addIssue({ code: 'custom', path: ['microbatches'], message: `${spec.microbatches} micro-batches cannot be cut from a mini-batch of ${spec.batchSize}` });
     }

@@ -33,7 +33,8 @@ export class ParamVersions {
   /** The layers take new parameters (owned from now on); those they replace stay while a micro-batch that went forward with them is in flight. */
   set(values: tf.Tensor[]): void {
     if (values.length !== this.vars.length) throw new Error(`The stage has ${this.vars.length} tensors, got ${values.length}`);
-    this.keepLoaded();
+    // What the layers hold stays only for micro-batches in flight on it: once replaced, it is no longer the newest.
+    if (this.users.has(this.loaded)) this.keepLoaded();
     this.newest += 1;
     this.tensors.set(this.newest, values);
     this.assign(this.newest);
@@ -67,6 +68,17 @@ export class ParamVersions {
     this.keepLoaded();
     this.assign(version);
     this.prune();
+  }
+
+  /**
+   * The layers' values changed in place (local mode's optimizer step on the newest, with
+   * nothing in flight): the tensors kept for the newest no longer hold them, so they go;
+   * the layers' own values are the newest from now on.
+   */
+  movedInPlace(): void {
+    if (this.loaded !== this.newest || this.users.size > 0) throw new Error('The layers moved while a micro-batch was in flight or older parameters were loaded');
+    this.tensors.get(this.newest)?.forEach((t) => t.dispose());
+    this.tensors.delete(this.newest);
   }
 
   /** Every micro-batch dropped: only the newest parameters stay, in the layers. */

@@ -12,6 +12,10 @@
  * at most), and a mini-batch starts only once the pull issued after that answer is in,
  * so a step is computed on parameters at most one of its replica's own steps old.
  *
+ * In a round mode the runner turns the overlap off and pulls after every push, so each
+ * step is computed on the last round's result; in local mode what is pushed is the
+ * stage's round delta (stage-local-steps.ts) rather than its summed gradient.
+ *
  * Across the flush (docs/model-parallelism.md, "Overlap across the flush") mini-batch n + 1
  * starts while n is still coming back, before n's push: the bound then holds by fresh(step)
  * waiting for the answer of a push closed by mini-batch step − 2 or earlier (and the pull
@@ -21,6 +25,7 @@ import { decodeTensors } from '../../shared/codec.js';
 import type { GradientPush, ParamsSnapshot, PullRequest, PushAccepted } from '../../shared/protocol.js';
 import type { Result } from '../../shared/result.js';
 import type { GradientAccumulator } from './gradient-accumulator.js';
+import type { StageLocalSteps } from './stage-local-steps.js';
 import type { StageTrainer } from './stage-trainer.js';
 
 export interface ExchangeServer {
@@ -59,7 +64,14 @@ export class StageExchange {
     private readonly answered: (r: Result<PushAccepted>, examples: number, batches: number) => void,
     /** false: each push waits for its own answer (no step computed stale; ReplicaAssignment.overlap). */
     private readonly overlap = true,
+    /** Local mode: the stage's own local steps, whose round delta it pushes in place of a gradient. */
+    private readonly local: StageLocalSteps | null = null,
   ) {}
+
+  /** A mini-batch came back through the stage: local mode takes its local step on it. */
+  async miniBatchDone(): Promise<void> {
+    await this.local?.step();
+  }
 
   /** Pulls the stage's tensors and waits for them (its first parameters). */
   async pullNow(): Promise<Result<ParamsSnapshot>> {
@@ -87,7 +99,7 @@ export class StageExchange {
    * this push's own answer.
    */
   async push(claim: PushClaim): Promise<Result<PushAccepted> | null> {
-    const g = await this.trainer.takeGradient(claim.through);
+    const g = this.local ? await this.local.delta() : await this.trainer.takeGradient(claim.through);
     if (g.grads.length) this.accumulator.add(g.grads, 0, claim.examples);
     const payload = this.accumulator.take();
     const before = await this.settle();
@@ -122,7 +134,9 @@ export class StageExchange {
 
   private take(snap: Result<ParamsSnapshot>): Result<ParamsSnapshot> {
     if (!snap.ok) return snap;
-    if (this.trainer.specs.length) this.trainer.setParams(decodeTensors(snap, this.trainer.specs));
+    const values = this.trainer.specs.length ? decodeTensors(snap, this.trainer.specs) : [];
+    if (values.length) this.trainer.setParams(values);
+    this.local?.started(values);
     this.baseVersion = snap.version;
     return snap;
   }

@@ -96,6 +96,11 @@ export class StagePsTransport {
     return this.parts.map((p) => p.task);
   }
 
+  /** The sockets to those tasks, one each. */
+  get taskSockets(): PsWorkerSocket[] {
+    return this.parts.map((p) => p.socket);
+  }
+
   renew(t: PsTickets): void {
     if (t.jobId !== this.o.job.jobId) return;
     for (const { task, ticket } of t.tickets) if (task < this.tickets.length) this.tickets[task] = ticket;
@@ -183,11 +188,17 @@ export class StagePsTransport {
  * pulls and pushes through a StagePsTransport over the assignment's route (checked
  * first; throws with the reason when it does not check). With `runnerJob`: the
  * assignment the StageRunner gets (fp32 gradients on ps tasks, encoded per slice here).
+ * `onTaskSocket` sees each task socket (a traffic meter counts them, as for transportFor).
  */
-export function stageServerFor(job: JobAssignment, chief: StageServer): { server: StageServer; runnerJob: JobAssignment; tasks: StagePsTransport | null } {
+export function stageServerFor(
+  job: JobAssignment,
+  chief: StageServer,
+  options: { onTaskSocket?: (s: PsWorkerSocket) => void } = {},
+): { server: StageServer; runnerJob: JobAssignment; tasks: StagePsTransport | null } {
   if (!job.ps || !job.replica) return { server: chief, runnerJob: job, tasks: null };
   const route = checkPsRoute(job.ps, job.tensors);
   if ('error' in route) throw new Error(route.error);
   const tasks = new StagePsTransport({ job, route, tensors: job.replica.tensors, chief: (p) => chief.push(p) });
+  for (const s of tasks.taskSockets) options.onTaskSocket?.(s);
   return { server: { ...chief, pull: (r) => tasks.pull(r), push: (p) => tasks.push(p) }, runnerJob: { ...job, codec: 'fp32' }, tasks };
 }

@@ -10,7 +10,9 @@
  * waits for every micro-batch to come back before the next mini-batch. After a mini-batch that
  * closes a push, each stage pushes its own tensors' gradient for the replica's step
  * and, every nFetch pushes, pulls its own tensors, both overlapped with the next
- * mini-batch (stage-exchange.ts: one step outstanding at most). Frames are handled one at a time,
+ * mini-batch (stage-exchange.ts: one step outstanding at most; in the round modes each
+ * push waits for its round, and local mode steps each stage's layers after every
+ * mini-batch and pushes their delta every localSteps). Frames are handled one at a time,
  * in the order they arrive; a frame that fails its check stops the stage, which sends
  * its neighbour an abort frame by the coordinator's relay: the coordinator dissolves the
  * replica on it, and the stage waits for its next one (StepAborted, as does the
@@ -25,7 +27,9 @@ import type { DecodedShard } from '../../shared/shard-format.js';
 import { GradientAccumulator } from './gradient-accumulator.js';
 import type { Batch } from './model-trainer.js';
 import { batchesOf } from './shard-data.js';
+import { MODES } from '../../shared/modes.js';
 import { StageExchange, type PushClaim } from './stage-exchange.js';
+import { StageLocalSteps } from './stage-local-steps.js';
 import { StageMeter } from './stage-meter.js';
 import { microbatches, type StageTrainer } from './stage-trainer.js';
 
@@ -82,11 +86,15 @@ export class StageRunner {
   private readonly exchange: StageExchange;
   /** Its figures since it began, for `replica:report`. */
   private readonly meter: StageMeter;
+  /** Local mode: the stage's own optimizer and round start. */
+  private readonly local: StageLocalSteps | null;
+  /** Mini-batches per push: nPush, or localSteps in local mode (stage 0 marks the last of them in its frames). */
+  private readonly pushEvery: number;
   private frames: Promise<void> = Promise.resolve();
   private stopped: Error | null = null;
   /** Per mini-batch in flight at this stage. */
   private readonly open = new Map<number, OpenBatch>();
-  /** Stage 0's mini-batches in flight at most: 2 across the flush (the next goes forward while one comes back), else 1. */
+  /** Stage 0's mini-batches in flight at most: 2 across the flush (the next goes forward while one comes back), else 1 (no overlap, or a round mode). */
   private readonly depth: number;
   private batchesSincePush = 0;
   private examplesSincePush = 0;
@@ -105,9 +113,24 @@ export class StageRunner {
     if (!job.replica) throw new Error('A stage runner needs a replica assignment');
     this.replica = job.replica;
     const accumulator = new GradientAccumulator(trainer.specs, codecOf(job));
-    this.exchange = new StageExchange(job.jobId, this.replica.tensors, job.nFetch, trainer, accumulator, server, (r, examples, batches) => this.events.pushed?.(r, examples, batches), this.replica.overlap);
+    // A round mode computes each step on its round's result: every push waits for the round and is followed by a pull.
+    const rounds = MODES[job.mode.name].rounds;
+    const overlap = this.replica.overlap && !rounds;
+    this.local = job.mode.name === 'local' ? new StageLocalSteps(trainer, job.mode.optimizer) : null;
+    this.pushEvery = job.mode.name === 'local' ? job.mode.localSteps : job.nPush;
+    this.exchange = new StageExchange(
+      job.jobId,
+      this.replica.tensors,
+      rounds ? 1 : job.nFetch,
+      trainer,
+      accumulator,
+      server,
+      (r, examples, batches) => this.events.pushed?.(r, examples, batches),
+      overlap,
+      this.local,
+    );
     this.meter = new StageMeter();
-    this.depth = this.replica.overlap ? 2 : 1;
+    this.depth = overlap ? 2 : 1;
   }
 
   /** Its figures in the replica so far (cumulative), its frames having gone by `path`. */
@@ -153,6 +176,7 @@ export class StageRunner {
     this.stopped = reason;
     this.trainer.abandonStep();
     for (const o of this.open.values()) o.back?.reject(reason);
+    this.local?.dispose();
     this.open.clear();
     this.events.stopped?.(reason);
   }
@@ -185,7 +209,7 @@ export class StageRunner {
       };
       for (let i = 0; i < batches.length && !lost; i++) {
         if (this.stopped) return;
-        const closesPush = (i + 1) % this.job.nPush === 0 || i === batches.length - 1;
+        const closesPush = (i + 1) % this.pushEvery === 0 || i === batches.length - 1;
         await this.adoptFresh(this.nextBatch);
         inFlight.push((await this.miniBatch(batches[i]!, closesPush)).back);
         while (inFlight.length >= this.depth) await closeOldest();
@@ -286,6 +310,8 @@ export class StageRunner {
     open.left -= 1;
     if (open.left > 0) return;
     this.open.delete(step);
+    // Local mode steps the stage's layers now, before the next mini-batch goes forward through them.
+    await this.exchange.miniBatchDone();
     // Mini-batches finish in order at every stage (frames keep their order), so the counts are those of the push it closes.
     this.batchesSincePush += 1;
     this.examplesSincePush += open.examples;

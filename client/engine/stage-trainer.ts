@@ -274,29 +274,68 @@ export class StageTrainer {
   }
 
   /**
-   * The gradient of steps up to `through` (every step so far by default) summed over their
-   * micro-batches, downloaded in one read, and their loss; later steps' sums stay for their
-   * own push. Every micro-batch of those steps must have come back.
+   * Takes the sums of steps up to `through` out of the trainer: each weight's gradient and
+   * the loss, added over those steps (the caller disposes them); later steps' sums stay.
+   * Every micro-batch of those steps must have come back.
    */
-  async takeGradient(through = Infinity): Promise<StageGradient> {
+  private takeSums(through: number, what: string): { sums: tf.Tensor[]; loss: tf.Scalar | null } {
     const out = [...this.inFlight.values()].filter((f) => f.step <= through);
     if (out.length > 0) throw new Error(`Micro-batches ${out.map((f) => keyOf(f.step, f.micro)).join(', ')} went forward and never came back`);
     const steps = [...new Set([...this.sums.keys(), ...this.lossSums.keys()])].filter((s) => s <= through);
-    if (steps.length === 0) throw new Error('No micro-batch came back through this stage since its last gradient');
+    if (steps.length === 0) throw new Error(`No micro-batch came back through this stage since its last ${what}`);
     const parts = steps.map((s) => this.sums.get(s) ?? []);
     const losses = steps.flatMap((s) => this.lossSums.get(s) ?? []);
     steps.forEach((s) => (this.sums.delete(s), this.lossSums.delete(s)));
+    if (parts.length === 1) return { sums: parts[0]!, loss: losses[0] ?? null };
     // A stage without weights sums nothing: every step's part is empty.
-    if (parts[0]!.length === 0 && losses.length === 0) return { grads: [], loss: null };
-    const flat = tf.tidy(() => {
-      const sums = parts[0]!.map((_, i) => (parts.length === 1 ? parts[0]![i]! : tf.addN(parts.map((p) => p[i]!))));
-      const loss = losses.length ? [(losses.length === 1 ? losses[0]! : tf.addN(losses)).reshape([1])] : [];
-      return tf.concat([...sums.map((t) => t.reshape([-1])), ...loss]);
-    });
+    const sums = parts[0]!.map((_, i) => tf.addN(parts.map((p) => p[i]!)));
+    const loss = losses.length ? (tf.addN(losses) as tf.Scalar) : null;
     parts.forEach((p) => p.forEach((t) => t.dispose()));
     losses.forEach((t) => t.dispose());
+    return { sums, loss };
+  }
+
+  /**
+   * The gradient of steps up to `through` (every step so far by default) summed over their
+   * micro-batches, downloaded in one read, and their loss; later steps' sums stay for their
+   * own push.
+   */
+  async takeGradient(through = Infinity): Promise<StageGradient> {
+    const { sums, loss } = this.takeSums(through, 'gradient');
+    if (sums.length === 0 && !loss) return { grads: [], loss: null };
+    const flat = tf.tidy(() => tf.concat([...sums.map((t) => t.reshape([-1])), ...(loss ? [loss.reshape([1])] : [])]));
+    sums.forEach((t) => t.dispose());
+    loss?.dispose();
     const { parts: grads, tail } = await readFlat(flat, this.specs);
-    return { grads, loss: losses.length ? tail[0]! : null };
+    return { grads, loss: loss ? tail[0]! : null };
+  }
+
+  /**
+   * Local mode: applies the gradient of every step so far (summed over its micro-batches)
+   * to the stage's layers with `optimizer`, and starts a new step. Returns the loss (the
+   * last stage), else null. Only with nothing in flight (round modes run one mini-batch
+   * at a time), since the layers move.
+   */
+  async localStep(optimizer: tf.Optimizer): Promise<number | null> {
+    if (this.inFlight.size > 0) throw new Error(`Micro-batches ${[...this.inFlight.keys()].join(', ')} went forward and never came back`);
+    const { sums, loss } = this.takeSums(Infinity, 'step');
+    if (sums.length) {
+      this.versions.loadNewest();
+      optimizer.applyGradients(Object.fromEntries(this.vars.map((v, i) => [v.name, sums[i]!])));
+      this.versions.movedInPlace();
+    }
+    sums.forEach((t) => t.dispose());
+    if (!loss) return null;
+    try {
+      return (await loss.data())[0]!;
+    } finally {
+      loss.dispose();
+    }
+  }
+
+  /** The stage's parameters now, one flat copy per tensor of its specs (local mode's deltas). */
+  async readParams(): Promise<Float32Array[]> {
+    return Promise.all(this.vars.map(async (v) => (await v.data()) as Float32Array));
   }
 
   /** Drops every micro-batch in flight and every step's partial gradient (the replica dissolved, its steps are abandoned). */

@@ -300,7 +300,7 @@ export class WorkerEngine {
         lease: () => this.live(socket).emitWithAck('shard:lease', { jobId: job.jobId }),
         complete: (leaseId) => this.live(socket).emitWithAck('shard:complete', { jobId: job.jobId, leaseId }),
         fetchShard: (url) => fetchShard(new URL(url, this.opts.origin).toString(), { meter: this.meter }),
-      });
+      }, { onTaskSocket: (s) => meterSocket(s, this.meter) });
       tasks = stageServer.tasks;
       if (tasks) this.transport = tasks;
       const stoppedBecause = await runStage({

@@ -46,7 +46,7 @@ export interface JobTrainingDeps {
   /** A push or a completion may have finished the last epoch: the job looks at its ledger. */
   onProgress: () => void;
   /** The job's replicas when it splits its model into stages; null: data parallelism. */
-  replicas: () => Pick<ReplicaBoard, 'replicaOf'> | null;
+  replicas: () => Pick<ReplicaBoard, 'replicaOf' | 'list'> | null;
   /** Where the replicas' stage pushes wait for each other (with `replicas`). */
   replicaSteps: () => ReplicaSteps | null;
 }
@@ -124,7 +124,7 @@ export class JobTraining {
   }
 
   /** A stage's push is held until its replica's other stages pushed the same step (server/jobs/replica-steps.ts). */
-  private stagePush(board: Pick<ReplicaBoard, 'replicaOf'>, workerId: string, push: IncomingPush): Result<PushAccepted> | Promise<Result<PushAccepted>> {
+  private stagePush(board: Pick<ReplicaBoard, 'replicaOf' | 'list'>, workerId: string, push: IncomingPush): Result<PushAccepted> | Promise<Result<PushAccepted>> {
     const replica = board.replicaOf(workerId);
     if (!replica) return this.refusedPush(fail(ErrorCode.UNKNOWN_REPLICA, 'This worker is in no replica: its replica dissolved, or it is waiting for one'));
     if (push.replicaStep === undefined) return this.refusedPush(fail(ErrorCode.BAD_REQUEST, "A stage's push names the replica step it closes (replicaStep)"));
@@ -135,14 +135,16 @@ export class JobTraining {
   /**
    * Takes the push's batches from its lease and applies it, or refuses it with
    * `refusal` (a replica step whose stage part failed its check): either way the
-   * batches are settled as a push's are.
+   * batches are settled as a push's are. `member`: who the parameter service counts
+   * the push for (a round's member, the norm bound's sample): the worker, or for a
+   * replica step its replica, since a replica, not its lease holder, is one contributor.
    */
-  commit(workerId: string, push: IncomingPush, refusal: Failure | null): Result<PushAccepted> | Promise<Result<PushAccepted>> {
+  commit(workerId: string, push: IncomingPush, refusal: Failure | null, member = workerId): Result<PushAccepted> | Promise<Result<PushAccepted>> {
     const taken = this.d.accounting.take(workerId, push.leaseId, push.batches);
     if ('ok' in taken) return this.refusedPush(taken);
     const badLoss = refusal ?? lossRefusal(push.loss);
     // The norm is judged per batch as the lease counts them, never as the worker claims.
-    const result = badLoss ?? this.d.params.push(workerId, { baseVersion: push.baseVersion, batches: taken.to - taken.from, manifest: push.manifest, data: push.data, psRefused: push.psRefused, psReceipts: push.psReceipts, psStep: push.psStep });
+    const result = badLoss ?? this.d.params.push(member, { baseVersion: push.baseVersion, batches: taken.to - taken.from, manifest: push.manifest, data: push.data, psRefused: push.psRefused, psReceipts: push.psReceipts, psStep: push.psStep });
     if (result instanceof Promise) return result.then((r) => this.settled(workerId, push, taken, r));
     return this.settled(workerId, push, taken, result);
   }
@@ -169,8 +171,15 @@ export class JobTraining {
     return state === 'running' ? null : fail(ErrorCode.JOB_NOT_RUNNING, this.d.notRunning(state));
   }
 
-  /** Assigned workers that are training (not waiting for a shard). */
+  /**
+   * Who a sync round waits for: assigned workers that are training (not waiting for a
+   * shard); with stages, the live replicas whose stage 0 is (a replica step is one
+   * contribution, pushed for its replica: docs/model-parallelism.md, "Split jobs in
+   * round modes").
+   */
   activeWorkers(): Set<string> {
+    const board = this.d.replicas();
+    if (board) return new Set(board.list().filter((r) => !this.idle.has(r.members[0]!)).map((r) => r.id));
     const active = new Set(this.d.workers());
     for (const w of this.idle) active.delete(w);
     return active;
@@ -184,7 +193,7 @@ export class JobTraining {
     else if (r.ok || r.code === ErrorCode.WORKER_BARRED) {
       // No shard (the last epoch is draining) or barred: a sync round does not wait for this worker until it leases again.
       this.idle.add(workerId);
-      this.d.params.leave(workerId);
+      this.d.params.leave(this.memberOf(workerId));
     }
     return r;
   }
@@ -205,10 +214,21 @@ export class JobTraining {
     return replica.members[0] === workerId ? null : fail(ErrorCode.NOT_A_PEER, `Only stage 0 of replica ${replica.id} leases shards`);
   }
 
-  /** A replica was dissolved: its lease (stage 0's) goes back to the queue from its last committed step. */
+  /** Who the parameter service counts `workerId`'s pushes for: its replica when it is a stage. */
+  private memberOf(workerId: string): string {
+    return this.d.replicas()?.replicaOf(workerId)?.id ?? workerId;
+  }
+
+  /**
+   * A replica was dissolved: its lease (stage 0's) goes back to the queue from its last
+   * committed step; a step not every stage pushed is dropped, and a sync round no longer
+   * waits for the replica (a step it completed before stays in the round, as a
+   * data-parallel worker's gradient does).
+   */
   replicaDissolved(replica: Replica): void {
     this.d.accounting.requeue(replica.members[0]!);
     this.d.replicaSteps()?.dissolved(replica.id, fail(ErrorCode.UNKNOWN_REPLICA, `Replica ${replica.id} dissolved: its step is dropped`));
+    this.d.params.forget(replica.id);
   }
 
   /** The worker's own report of its speed: its lease deadlines follow it. */

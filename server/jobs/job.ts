@@ -39,6 +39,7 @@ import { MetricSampler } from './job-metrics.js';
 import { emptyStats, type JobStats } from './job-stats.js';
 import { pushAccountingFor, type PushAccounting } from './push-accounting.js';
 import { JobTraining, type IncomingPush } from './job-training.js';
+import { MODES } from '../../shared/modes.js';
 import { ReplicaBoard } from './replica-board.js';
 import { ReplicaSteps } from './replica-steps.js';
 import { ReplicaFigures } from './replica-figures.js';
@@ -137,7 +138,8 @@ export class Job {
             stages: spec.stages,
             microbatches: spec.microbatches,
             activationCodec: spec.activationCodec,
-            overlap: spec.normBound === 0,
+            // A round mode computes every step on its round's parameters: never one step stale.
+            overlap: spec.normBound === 0 && !MODES[spec.mode].rounds,
             costs: deps.stageCosts,
             tensors: deps.model.tensors,
             maxWorkerParamBytes: spec.maxWorkerParamBytes,
@@ -157,7 +159,7 @@ export class Job {
       codec,
       maxBytes: payloadCapBytes(this.params.parameterCount, this.params.specs.reduce((n, t) => n + codec.byteLength(sizeOf(t.shape)), 0)),
       stageTensors: (replica, stage) => board.assignmentOf(replica.members[stage]!)!.tensors,
-      commit: (workerId, push, refusal) => this.training.commit(workerId, push, refusal),
+      commit: (workerId, push, refusal, member) => this.training.commit(workerId, push, refusal, member),
       onTasks: this.params.stageSteps,
     });
     this.checkpoints = new CheckpointSchedule(id, deps.checkpoints, () => this.params.version, () => this.checkpointContent(), (c) => c.cut && this.params.committed?.(c.cut));

@@ -46,8 +46,12 @@ export interface ReplicaStepsDeps {
   maxBytes: number;
   /** The stage's tensor names (its ReplicaAssignment's). */
   stageTensors: (replica: Replica, stage: number) => readonly string[];
-  /** Applies the joined push as stage 0's, or refuses it with `refusal` (its batches then go back to the queue). */
-  commit: (workerId: string, push: IncomingPush, refusal: Failure | null) => Result<PushAccepted> | Promise<Result<PushAccepted>>;
+  /**
+   * Applies the joined push on stage 0's lease, counted for the replica (`member`: a
+   * round's member is the replica), or refuses it with `refusal` (its batches then go
+   * back to the queue).
+   */
+  commit: (workerId: string, push: IncomingPush, refusal: Failure | null, member: string) => Result<PushAccepted> | Promise<Result<PushAccepted>>;
   /** The job's parameters are on ps tasks and its stages hold their parts there; absent in process. */
   onTasks?: TaskStageSteps;
 }
@@ -123,7 +127,7 @@ export class ReplicaSteps {
       if (step) tasks!.drop(step);
       answers.forEach((a) => a(r));
     };
-    const r = this.d.commit(replica.members[0]!, push, refusal);
+    const r = this.d.commit(replica.members[0]!, push, refusal, replica.id);
     if (r instanceof Promise) void r.then(settle);
     else settle(r);
   }

@@ -75,6 +75,9 @@ export interface RemoteParameterOptions {
 /** Why `spec` cannot run on `tasks` ps tasks yet, or null (docs/cluster.md lists what is refused and why). */
 export function psSpecRefusal(spec: JobSpec, tasks: number): Failure | null {
   const refuse = (field: string, why: string) => fail(ErrorCode.PS_UNSUPPORTED, `${field}: ${why} (this coordinator keeps its parameters on ps tasks)`);
+  if (MODES[spec.mode].rounds && spec.stages > 1) {
+    return refuse('mode', `a model split into stages gathers its ${spec.mode} rounds per replica at the coordinator only; on ps tasks it trains in mode async or staleness-aware`);
+  }
   if (MODES[spec.mode].rounds && spec.aggregation === 'multi-krum' && tasks > 1) {
     return refuse('aggregation', `Multi-Krum compares whole gradients, and each of the ${tasks} ps tasks holds only its slices: use mean, median or trimmed-mean (coordinate-wise, exact per task)`);
   }

@@ -10,7 +10,8 @@
  * 0's and task 1's slices of stage 0, and the bit-for-bit checks fail.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { StagePsTransport } from '../../client/engine/stage-ps-transport.js';
+import { StagePsTransport, stageServerFor } from '../../client/engine/stage-ps-transport.js';
+import { meterSocket, TrafficMeter } from '../../client/engine/traffic-meter.js';
 import { encodeTensors } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import { checkPsRoute } from '../../shared/ps-route.js';
@@ -121,6 +122,19 @@ describe('replica steps on ps tasks', () => {
     expect(a.job.replica!.tensors).toEqual(['dense1/kernel', 'dense1/bias']);
     expect(a.tasks.tasks).toEqual([0, 1]);
     expect(b.tasks.tasks).toEqual([1]);
+  });
+
+  it("a stage's task sockets are counted by its tab's traffic meter, as a data-parallel worker's are", async () => {
+    const { a } = await replica();
+    const meter = new TrafficMeter();
+    const refused = async () => ({ ok: false as const, code: ErrorCode.BAD_REQUEST, message: 'not in this test' });
+    const { server, tasks } = stageServerFor(a.job, { pull: refused, push: refused, lease: refused, complete: refused, fetchShard: () => Promise.reject(new Error('not in this test')) }, { onTaskSocket: (s) => meterSocket(s, meter) });
+    transports.push(tasks!);
+    const pulled = await server.pull({ jobId: a.job.jobId });
+    expect(pulled.ok).toBe(true);
+    // Stage 0's slices, fp32, came from the tasks (dense1: 784 × 128 + 128 floats); the meter saw at least those bytes.
+    const stageBytes = a.job.tensors.filter((t) => a.job.replica!.tensors.includes(t.name)).reduce((n, t) => n + sizeOf(t.shape) * 4, 0);
+    expect(meter.total.received).toBeGreaterThanOrEqual(stageBytes);
   });
 
   it('a part a task refuses leaves every task bit for bit as it was; the next good step applies once on both', async () => {

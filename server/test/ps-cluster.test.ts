@@ -58,10 +58,10 @@ describe('a coordinator with 2 ps tasks', () => {
       const r = await run.coordinator.createJob({ model: 'mlp', normBound: 0, directionThreshold: null, ...spec }, { start: false });
       expect(r, JSON.stringify(spec)).toMatchObject({ ok: false, code: ErrorCode.PS_UNSUPPORTED });
     }
-    // A split model trains on ps tasks in the async modes (pipeline-ps-*.test.ts); the round modes stay refused with stages, as in process.
+    // A split model trains on ps tasks in the async modes (pipeline-ps-*.test.ts); its round modes run in process only (pipeline-rounds.test.ts).
     for (const mode of ['sync', 'local'] as const) {
       const r = await run.coordinator.createJob({ model: 'mlp', normBound: 0, directionThreshold: null, stages: 2, mode }, { start: false });
-      expect(r, mode).toMatchObject({ ok: false, code: ErrorCode.BAD_REQUEST, message: expect.stringContaining('split into stages') });
+      expect(r, mode).toMatchObject({ ok: false, code: ErrorCode.PS_UNSUPPORTED, message: expect.stringContaining('split into stages') });
     }
   });
 

@@ -1,0 +1,76 @@
+/**
+ * A model split into stages in the round modes (docs/model-parallelism.md, "Split jobs in
+ * round modes"): a real coordinator on port 0, four in-process stage workers
+ * (bench/stage-worker.ts, tfjs cpu, frames over the relay) forming 2 replicas of the mlp
+ * in 2 stages, on real MNIST. A round's members are the replicas: it closes when both
+ * replicas' steps are complete, by its quorum, never by its deadline (with the workers
+ * as members it would wait for the later stages, which never push for a round of their
+ * own, until its deadline every time).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startStageWorker, type StageWorker } from '../../bench/stage-worker.js';
+import type { JobSpecInput } from '../../shared/job-spec.js';
+import type { PushAccepted } from '../../shared/protocol.js';
+import type { Result } from '../../shared/result.js';
+import { startCoordinator, type Running } from '../../test-support/index.js';
+
+let run: Running | null = null;
+const workers: StageWorker[] = [];
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+afterEach(async () => {
+  for (const w of workers.splice(0)) w.close();
+  await run?.close();
+  run = null;
+});
+
+/** Starts 4 stage workers (2 replicas × 2 stages) and resolves once `count` replica steps were accepted. */
+async function trainSplit(spec: JobSpecInput, count: number): Promise<{ versions: Set<number>; refusals: string[] }> {
+  run = await startCoordinator({ model: 'mlp', stages: 2, microbatches: 4, batchSize: 32, roundTimeoutSeconds: 20, ...spec });
+  let accepted = 0;
+  const versions = new Set<number>();
+  const refusals: string[] = [];
+  let resolve = () => {};
+  const reached = new Promise<void>((r) => (resolve = r));
+  const pushed = (r: Result<PushAccepted>, stage: number) => {
+    if (stage !== 0) return;
+    if (!r.ok) return void refusals.push(r.code);
+    versions.add(r.version);
+    if (++accepted === count) resolve();
+  };
+  for (let i = 0; i < 4; i++) workers.push(await startStageWorker(run.url, { pushed }));
+  await reached;
+  expect(run.job.replicas!.list()).toHaveLength(2);
+  for (const w of workers.splice(0)) w.close();
+  return { versions, refusals };
+}
+
+describe('a model split into stages, in a round mode, 2 replicas × 2 stages', () => {
+  it('sync: each round closes on both replicas\' complete steps, and the mlp trains', { timeout: 90_000 }, async () => {
+    const started = Date.now();
+    const { versions } = await trainSplit({ mode: 'sync' }, 160);
+    const counters = run!.job.parameters.counters();
+    // Every round closed on its quorum; each held both replicas' steps (the first ones may hold one, before the second replica formed).
+    expect(counters.timedOut).toBe(0);
+    expect(counters.rounds).toBeLessThanOrEqual(95);
+    // Both replicas' steps of a round are answered with the round's one version.
+    expect(versions.size).toBeLessThanOrEqual(95);
+    const rec = await run!.job.evaluateIfChanged();
+    expect(rec!.accuracy).toBeGreaterThan(0.6);
+    expect(Date.now() - started).toBeLessThan(60_000);
+  });
+
+  it('local: each stage takes its local steps on its own layers and pushes its delta; the rounds average the replicas\' and the mlp trains', { timeout: 90_000 }, async () => {
+    const started = Date.now();
+    // Rounds of 4 local steps: 160 steps of 32 per replica in 40 rounds.
+    await trainSplit({ mode: 'local', localSteps: 4 }, 80);
+    const counters = run!.job.parameters.counters();
+    expect(counters.timedOut).toBe(0);
+    expect(counters.rounds).toBeLessThanOrEqual(48);
+    const rec = await run!.job.evaluateIfChanged();
+    expect(rec!.accuracy).toBeGreaterThan(0.6);
+    expect(Date.now() - started).toBeLessThan(60_000);
+  });
+});
