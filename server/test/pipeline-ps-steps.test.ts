@@ -8,8 +8,15 @@
  *
  * Without the holds (parts applied as they arrive) the refused steps below move task
  * 0's and task 1's slices of stage 0, and the bit-for-bit checks fail.
+ *
+ * A step one task closes and another refuses (a hold it let go) is half applied: the
+ * job is held with that reason and every task goes back to the last committed cut
+ * (without the recovery's forced rollback the job resumed with task 0 a step ahead).
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { StagePsTransport } from '../../client/engine/stage-ps-transport.js';
 import { encodeTensors } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
@@ -17,7 +24,7 @@ import { checkPsRoute } from '../../shared/ps-route.js';
 import type { GradientPush, JobAssignment } from '../../shared/protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
 import { bits } from '../../test-support/ps-fixture.js';
-import { connectChief, startPsTask, type RunningPsTask } from '../../test-support/ps-clients.js';
+import { connectChief, connectPsWorker, startPsTask, type RunningPsTask } from '../../test-support/ps-clients.js';
 import { chiefCredential } from '../cluster/chief-fence.js';
 import { deriveClusterKeys } from '../cluster/cluster-keys.js';
 import { connectTestWorker, settledAfterRoundTrips, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
@@ -26,19 +33,23 @@ const TOKEN = 'pipeline-ps-steps-test-cluster-token-012345';
 
 let tasks: RunningPsTask[] = [];
 let run: Running;
+/** The tasks' data dirs and each test's chief's (checkpoints are cuts of the tasks' parts). */
+const root = mkdtempSync(join(tmpdir(), 'downpour-pipeline-ps-steps-'));
+let chiefs = 0;
 const sockets: TestWorker[] = [];
 const transports: StagePsTransport[] = [];
 
 beforeAll(async () => {
-  tasks = [await startPsTask({ token: TOKEN }), await startPsTask({ token: TOKEN })];
+  tasks = [await startPsTask({ token: TOKEN, dataDir: join(root, 'task-0') }), await startPsTask({ token: TOKEN, dataDir: join(root, 'task-1') })];
 });
 afterAll(async () => {
   await Promise.all(tasks.map((t) => t.close()));
+  rmSync(root, { recursive: true, force: true });
 });
 beforeEach(async () => {
   run = await startCoordinator(
     { model: 'mlp', stages: 2, normBound: 0, optimizer: { type: 'sgd', learningRate: 0.1 } },
-    { cluster: { endpoints: tasks.map((t) => t.url), token: TOKEN } },
+    { dataDir: join(root, `chief-${++chiefs}`), cluster: { endpoints: tasks.map((t) => t.url), token: TOKEN } },
   );
 });
 afterEach(async () => {
@@ -182,5 +193,33 @@ describe('replica steps on ps tasks', () => {
       expect(closed).toMatchObject({ ok: false, code: ErrorCode.CONFLICT });
     }
     expect(await digests()).toEqual(before);
+  });
+
+  it('a step task 0 closes and task 1 refuses is half applied: the job is held, and every task goes back to the last committed cut', async () => {
+    const { a, b, push } = await replica();
+    expect(await Promise.all([a.tasks.push(push(a, 0, 1)), b.tasks.push(push(b, 0, 1, 2.3))])).toEqual([0, 1].map(() => ({ ok: true, version: 1, staleness: 0 })));
+    await run.job.checkpointIfChanged();
+    const cut = await digests();
+    const holds = vi.spyOn(run.job, 'hold');
+    // Stage 0's part of the next step is held on both tasks; then two more holds of its worker on task 1 alone make task 1 let that part go (2 a worker).
+    const noticed = a.noticed();
+    const first = a.tasks.push(push(a, 1, 1));
+    await noticed;
+    const raw = await connectPsWorker(tasks[1]!.url);
+    const bias = a.job.tensors.find((t) => t.name === 'dense1/bias')!;
+    for (let k = 0; k < 2; k++) {
+      const extra = await raw.emitWithAck('grads:hold', { ticket: a.job.ps!.tasks[1]!.ticket, jobId: a.job.jobId, baseVersion: 1, ...encodeTensors([{ ...bias, values: new Float32Array(sizeOf(bias.shape)) }]) });
+      expect(extra).toMatchObject({ ok: true });
+    }
+    raw.disconnect();
+    const second = await b.tasks.push(push(b, 1, 1, 2.3));
+    expect(second).toMatchObject({ ok: false, code: ErrorCode.CONFLICT });
+    expect(await first).toEqual(second);
+    expect(holds.mock.calls[0]?.[0]).toMatch(/^a close did not reach every ps task \(CONFLICT: ps task 1: /);
+    // Task 1 is up: the rollback runs at once, and the job runs again at the cut, every task's values bit for bit the cut's.
+    await vi.waitFor(() => expect(run.job.pausedReason).toBeNull(), { timeout: 10_000, interval: 20 });
+    expect(run.job.state).toBe('running');
+    expect(run.job.version).toBe(1);
+    expect(await digests()).toEqual(cut);
   });
 });
