@@ -213,7 +213,12 @@ export class PsCluster {
     const timed = socket.timeout(this.timeoutMs) as unknown as { emitWithAck(e: E, m: unknown): Promise<AckOf<E>> };
     const sent = timed
       .emitWithAck(event, message)
-      .catch((): AckOf<E> => fail(ErrorCode.PS_TASK_UNREACHABLE, `ps task ${task} (${this.urls[task]}) did not answer ${event} within ${this.timeoutMs} ms`) as AckOf<E>);
+      .catch((err: unknown): AckOf<E> => {
+        // socket.io fails a pending ack at once when its socket drops: say so, not that the timeout passed.
+        const dropped = err instanceof Error && err.message === 'socket has been disconnected';
+        const why = dropped ? `lost its connection before answering ${event}` : `did not answer ${event} within ${this.timeoutMs} ms`;
+        return fail(ErrorCode.PS_TASK_UNREACHABLE, `ps task ${task} (${this.urls[task]}) ${why}`) as AckOf<E>;
+      });
     this.inFlight.add(sent);
     void sent.finally(() => this.inFlight.delete(sent));
     return sent;
