@@ -5,9 +5,12 @@
  * parameter services (server/params/remote-parameter-service.ts) share it; the
  * coordinator closes it after its jobs.
  *
- * It also knows which tasks are up (task-liveness.ts): a control socket that drops, or a
- * request that times out, puts its task down with a reason; a task is up again once it
- * answers `task:status`. Jobs watch() that to pause and recover (server/jobs/ps-task-recovery.ts).
+ * It also knows which tasks are up (task-liveness.ts): a control socket that drops, a
+ * connect that is refused or does not complete within `connectTimeoutMs`, or a request
+ * that times out, puts its task down with a reason; a task is up again once it
+ * answers `task:status`. A request sent before its task's socket ever connected waits
+ * for the connect or for the task to go down, not for the request timeout: a chief
+ * starting beside a task that is not there holds that task's jobs at once. Jobs watch() that to pause and recover (server/jobs/ps-task-recovery.ts).
  * A supervisor (local-ps-tasks.ts) that restarts a task on a new port moves its endpoint.
  */
 import { ReceiptLedger } from './push-receipts.js';
@@ -46,6 +49,8 @@ export interface PsClusterOptions {
   partitionBytes?: number;
   /** How long a task gets to answer a control message. Default 30 s. */
   requestTimeoutMs?: number;
+  /** How long a control socket gets to connect (at start, or to a moved task) before its task is down, on `clock`. Default 5 s. */
+  connectTimeoutMs?: number;
   /** How long a worker's ticket lasts; renewed at half of it. Default DEFAULT_TICKET_TTL_MS (10 minutes). */
   ticketTtlMs?: number;
   /** How often a task that stopped answering while its socket stayed up is asked again. Default 2 s. */
@@ -70,6 +75,10 @@ export class PsCluster {
   private readonly urls: string[];
   private readonly sockets: PsControlClient[];
   private readonly timeoutMs: number;
+  private readonly connectTimeoutMs: number;
+  private readonly clock: Clock;
+  /** Requests waiting for a socket that has not connected yet: told why when the cluster closes. */
+  private readonly waiting = new Set<(reason: string) => void>();
   private readonly liveness: TaskLiveness;
   private readonly stopSupervising: () => void;
   private closed = false;
@@ -87,7 +96,8 @@ export class PsCluster {
     this.partitionBytes = options.partitionBytes ?? DEFAULT_PARTITION_BYTES;
     this.ticketTtlMs = options.ticketTtlMs ?? DEFAULT_TICKET_TTL_MS;
     this.timeoutMs = options.requestTimeoutMs ?? 30_000;
-    const clock = options.clock ?? systemClock;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 5000;
+    const clock = (this.clock = options.clock ?? systemClock);
     this.signer = new TicketSigner(this.keys, () => clock.now(), { ttlMs: this.ticketTtlMs });
     this.liveness = new TaskLiveness({
       tasks: this.urls.length,
@@ -131,6 +141,13 @@ export class PsCluster {
     socket.on('connect_error', () => {
       if (!this.closed) this.liveness.down(task, `ps task ${task} (${url}) is unreachable (cannot connect)`);
     });
+    // A connect that hangs (a host that drops packets, a port that accepts and says nothing) is down too, after connectTimeoutMs.
+    const slow = this.clock.setTimeout(() => {
+      if (!this.closed && !socket.connected && this.sockets[task] === socket) {
+        this.liveness.down(task, `ps task ${task} (${url}) is unreachable (did not connect within ${this.connectTimeoutMs} ms)`);
+      }
+    }, this.connectTimeoutMs);
+    socket.once('connect', () => this.clock.clear(slow));
     socket.on('disconnect', (reason) => {
       // Our own close is no news; anything else is a task gone or a network between.
       if (reason === 'io client disconnect') return;
@@ -183,21 +200,59 @@ export class PsCluster {
   private send<E extends keyof PsControlEvents>(task: number, event: E, body: BodyOf<E>): Promise<AckOf<E>> {
     const socket = this.sockets[task];
     if (!socket) return Promise.resolve(fail(ErrorCode.BAD_REQUEST, `No ps task ${task}`) as AckOf<E>);
+    if (!socket.connected) {
+      // Not queued in the socket to wait out the request timeout: sent once it connects, refused once its task is down.
+      const sent = this.whenConnected(task, event).then((down) => (down === null ? this.send(task, event, body) : (fail(ErrorCode.PS_TASK_UNREACHABLE, down) as AckOf<E>)));
+      this.inFlight.add(sent);
+      void sent.finally(() => this.inFlight.delete(sent));
+      return sent;
+    }
     const jobId = 'jobId' in body && typeof body.jobId === 'string' ? body.jobId : null;
     const message = { ...body, chief: chiefCredential(this.keys, this.epoch, event, jobId) };
     // One event at a time: socket.io's typed emit cannot follow a generic event name.
     const timed = socket.timeout(this.timeoutMs) as unknown as { emitWithAck(e: E, m: unknown): Promise<AckOf<E>> };
     const sent = timed
       .emitWithAck(event, message)
-      .catch((): AckOf<E> => fail(ErrorCode.PS_TASK_UNREACHABLE, `ps task ${task} (${this.urls[task]}) did not answer ${event} within ${this.timeoutMs} ms`) as AckOf<E>);
+      .catch((err: unknown): AckOf<E> => {
+        // socket.io fails a pending ack at once when its socket drops: say so, not that the timeout passed.
+        const dropped = err instanceof Error && err.message === 'socket has been disconnected';
+        const why = dropped ? `lost its connection before answering ${event}` : `did not answer ${event} within ${this.timeoutMs} ms`;
+        return fail(ErrorCode.PS_TASK_UNREACHABLE, `ps task ${task} (${this.urls[task]}) ${why}`) as AckOf<E>;
+      });
     this.inFlight.add(sent);
     void sent.finally(() => this.inFlight.delete(sent));
     return sent;
   }
 
+  /** Null once `task`'s socket is connected; why not, if its task goes down or `event`'s request timeout passes first. */
+  private whenConnected(task: number, event: string): Promise<string | null> {
+    const socket = this.sockets[task]!;
+    if (socket.connected) return Promise.resolve(null);
+    const down = this.liveness.reason(task);
+    if (down !== null || this.closed) return Promise.resolve(down ?? 'the cluster is closed');
+    return new Promise((resolve) => {
+      // Real time, as socket.io's own request timeout is: a request never waits longer than requestTimeoutMs in all.
+      const late = setTimeout(() => done(`ps task ${task} (${this.urls[task]}) did not answer ${event} within ${this.timeoutMs} ms`), this.timeoutMs).unref();
+      const done = (reason: string | null) => {
+        clearTimeout(late);
+        socket.off('connect', onConnect);
+        unwatch();
+        this.waiting.delete(done);
+        resolve(reason);
+      };
+      const onConnect = () => done(null);
+      const unwatch = this.liveness.watch((c) => {
+        if (c.task === task && !c.up) done(c.reason);
+      });
+      socket.on('connect', onConnect);
+      this.waiting.add(done);
+    });
+  }
+
   /** Waits for the messages already sent (a job's deletion at shutdown), then closes the sockets. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const done of [...this.waiting]) done(`ps cluster closed`);
     this.drops.close();
     this.stopSupervising();
     this.liveness.close();

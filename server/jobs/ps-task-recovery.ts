@@ -17,6 +17,10 @@
  * - a sync or local round that a task did not close (the chief's retries spent,
  *   round-close-retry.ts): the job is held and checked at once, as on a return; the
  *   tasks' versions are apart, so they are rolled back.
+ * - a replica step applied on some task and not on every one (task-stage-steps.ts):
+ *   the job is held ("a close did not reach every ps task (…)") and rolled back once
+ *   every task answers, whatever their versions say (a half step leaves no trace in
+ *   them: each task's version is one its pushes made).
  *
  * Checks run one at a time; a change during one runs another after it.
  */
@@ -42,13 +46,17 @@ export class PsTaskRecovery {
   private checking: Promise<void> | null = null;
   private again = false;
   private disposed = false;
+  /** Why the job must go back to its last checkpoint before it runs again (a half-applied step); null otherwise. */
+  private rollBackDue: string | null = null;
 
   constructor(private readonly o: PsTaskRecoveryOptions) {
     this.unwatch = o.cluster.watch((change) => this.changed(change));
     // A round one task did not close (retries spent) leaves the tasks' versions apart: held, and checked as a return is.
-    o.service.onDiverged = (why) => {
+    o.service.onDiverged = (why, what) => {
       if (this.disposed) return;
-      o.job.hold(`a round did not close on every ps task (${why.code}: ${why.message})`);
+      const reason = what === 'step' ? `a close did not reach every ps task (${why.code}: ${why.message})` : `a round did not close on every ps task (${why.code}: ${why.message})`;
+      if (what === 'step') this.rollBackDue = reason;
+      o.job.hold(reason);
       this.check();
     };
     // A task already down when the job was built (a restarted chief's, say).
@@ -71,7 +79,8 @@ export class PsTaskRecovery {
 
   private changed(change: TaskChange): void {
     if (this.disposed || !this.o.service.tasks.includes(change.task)) return;
-    if (!change.up) this.o.job.hold(change.reason);
+    // A half step stays the reason shown: a task down is why it waits, the rollback what it waits for.
+    if (!change.up) this.o.job.hold(this.rollBackDue ?? change.reason);
     else if (this.o.job.pausedReason !== null) this.check();
   }
 
@@ -98,7 +107,7 @@ export class PsTaskRecovery {
   private async settle(): Promise<void> {
     const { job, service, cluster } = this.o;
     const down = service.tasks.map((t) => cluster.downReason(t)).find((r) => r !== null);
-    if (down) return job.hold(down);
+    if (down) return job.hold(this.rollBackDue ?? down);
     const statuses = await Promise.all(service.tasks.map((t) => cluster.request(t, 'task:status', {})));
     if (this.disposed) return;
     const refused = statuses.find((s) => !s.ok);
@@ -109,17 +118,18 @@ export class PsTaskRecovery {
     }
     const held = statuses.map((s) => (s.ok ? s : { epoch: 0, jobs: [] }));
     // Restored while a task was down: the tasks' state is first seen now. Adopted when they all hold it live, as at a restart.
-    if (service.detached && service.attachLive(held)) {
+    if (this.rollBackDue === null && service.detached && service.attachLive(held)) {
       log.info('ps tasks back with the job live: adopted', { job: job.id, version: job.version });
       return job.unhold();
     }
-    if (!service.detached && service.holdsLive(held)) {
+    if (this.rollBackDue === null && !service.detached && service.holdsLive(held)) {
       log.info('ps tasks back with the job as it was: resuming', { job: job.id, version: job.version });
       return job.unhold();
     }
-    job.hold(service.detached ? 'restored while a ps task was down; its tasks do not all hold the job: restoring every task from the last checkpoint' : 'a ps task lost its slices: restoring every task from the last checkpoint');
+    job.hold(this.rollBackDue ?? (service.detached ? 'restored while a ps task was down; its tasks do not all hold the job: restoring every task from the last checkpoint' : 'a ps task lost its slices: restoring every task from the last checkpoint'));
     await this.o.rollBack();
     service.detached = false;
+    this.rollBackDue = null;
     if (this.disposed) return;
     log.info('job restored on its ps tasks: resuming', { job: job.id, version: job.version });
     job.unhold();

@@ -41,7 +41,9 @@ import { MODES } from '../../shared/modes.js';
 import type { ParameterContext } from '../jobs/job-deps.js';
 import { psOptimizerSpec } from '../consistency/registry.js';
 import { ChiefRounds } from './chief-rounds.js';
-import { closeOnEveryTask } from './round-close-retry.js';
+import { closeOnEveryTask, closeWithRetry, CLOSE_RETRY_DELAYS_MS } from './round-close-retry.js';
+import { CloseGate } from './close-gate.js';
+import { systemClock, type Clock } from '../clock.js';
 import { closeStep, TaskStageSteps } from './task-stage-steps.js';
 import { createLogger } from '../logger.js';
 import { createOptimizer } from './optimizers.js';
@@ -70,7 +72,12 @@ export interface RemoteParameterOptions {
   tensors: readonly TensorSpec[];
   initial: readonly Float32Array[];
   cluster: PsCluster;
+  /** Waits before asking the tasks again for a replica step's close one of them missed. Default CLOSE_RETRY_DELAYS_MS. */
+  closeRetryDelaysMs?: readonly number[];
 }
+
+/** What failed to close on every task: a sync or local round, or a split job's replica step. */
+export type DivergedClose = 'round' | 'step';
 
 /** Why `spec` cannot run on `tasks` ps tasks yet, or null (docs/cluster.md lists what is refused and why). */
 export function psSpecRefusal(spec: JobSpec, tasks: number): Failure | null {
@@ -105,8 +112,12 @@ export class RemoteParameterService implements ParameterService {
   private rounds: ChiefRounds | null = null;
   /** The round the tasks are at when the rounds begin (an adopted job's tasks' version). */
   private firstRound = 0;
-  /** Told when a round's close failed for good on some task (the recovery holds the job and rolls it back). */
-  onDiverged: ((why: Failure) => void) | null = null;
+  /** Told when a round's or a replica step's close failed for good on some task (the recovery holds the job and rolls it back). */
+  onDiverged: ((why: Failure, what: DivergedClose) => void) | null = null;
+  /** The job's clock (withContext): a missed step close is asked again on it. */
+  private clock: Clock = systemClock;
+  /** Replica-step closes and checkpoint cuts never overlap: no cut holds half a step. */
+  private readonly gate = new CloseGate();
   /** Restored while a task was down: the tasks' state is unknown until it is back, then adopted or rolled back. */
   detached = false;
   /** A split job's replica steps on the tasks (task-stage-steps.ts); undefined when not split. */
@@ -122,7 +133,17 @@ export class RemoteParameterService implements ParameterService {
     this.used = placement.byTask.flatMap((slices, t) => (slices.length ? [t] : []));
     this.receipts = o.cluster.receiptLedger(o.jobId, this.used);
     this.known = this.used.map(() => 0);
-    if (spec.stages > 1) this.stageSteps = new TaskStageSteps(o.jobId, o.tensors, placement, o.cluster, o.cluster.holdLedger(o.jobId));
+    if (spec.stages > 1) {
+      this.stageSteps = new TaskStageSteps({
+        jobId: o.jobId,
+        tensors: o.tensors,
+        placement,
+        cluster: o.cluster,
+        ledger: o.cluster.holdLedger(o.jobId),
+        retry: (attempt) => this.gate.close(() => closeWithRetry(this.clock, attempt, o.closeRetryDelaysMs ?? CLOSE_RETRY_DELAYS_MS, `replica step of ${o.jobId}`)),
+        diverged: (why) => this.onDiverged?.(why, 'step'),
+      });
+    }
   }
 
   /** Places the job over the cluster and creates its slices on every task; a coded refusal when a task refuses. */
@@ -161,9 +182,10 @@ export class RemoteParameterService implements ParameterService {
    * rounds need (given once, when the job is built).
    */
   withContext(ctx: ParameterContext): this {
+    this.clock = ctx.clock;
     if (MODES[this.spec.mode].rounds && !this.rounds) {
       const closeOnTasks = (round: number, members: string[]) => closeOnEveryTask(this.o.cluster, this.o.jobId, this.used, round, members);
-      this.rounds = new ChiefRounds({ ...ctx, closeOnTasks, diverged: (why) => this.onDiverged?.(why) }, { backupWorkers: this.spec.backupWorkers, roundTimeoutMs: this.spec.roundTimeoutSeconds * 1000 }, () => ++this.step);
+      this.rounds = new ChiefRounds({ ...ctx, closeOnTasks, diverged: (why) => this.onDiverged?.(why, 'round') }, { backupWorkers: this.spec.backupWorkers, roundTimeoutMs: this.spec.roundTimeoutSeconds * 1000 }, () => ++this.step);
       // Adopted tasks are at their version's round already.
       if (this.firstRound) this.rounds.restart(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.o.jobId} was adopted`), this.firstRound);
     }
@@ -279,8 +301,8 @@ export class RemoteParameterService implements ParameterService {
   /** This job's checkpoint as a consistent cut: every task's part written under one id; rejects when one is not. */
   cut(): Promise<CutManifest> {
     const take = () => takeCut(this.cutTarget(), this.step, this.inForce);
-    // In a round mode no round closes during the cut: every task's part is at the same round.
-    return this.rounds ? this.rounds.whileNoClose(take) : take();
+    // In a round mode no round closes during the cut, nor a replica step: every task's part is at the same round, or step.
+    return this.gate.cut(() => (this.rounds ? this.rounds.whileNoClose(take) : take()));
   }
 
   /** Loads a committed cut's parts on every task; the global step resumes at the cut's. */

@@ -1,5 +1,5 @@
 /**
- * The chief asks again for a round's close that a task missed: its answer timed out, its
+ * The chief asks again for a close (a round's, or a replica step's) that a task missed: its answer timed out, its
  * socket dropped for a moment, it was briefly too busy. A task's close is idempotent
  * (server/ps-task/task-round.ts: the same round with the same members answers the same
  * version and applies nothing twice), so asking every task again is safe: those that
@@ -20,14 +20,14 @@ const log = createLogger('chief-rounds');
 export const CLOSE_RETRY_DELAYS_MS: readonly number[] = [250, 1500, 2000, 4000];
 
 /** Refusals that may pass: the task did not answer, or could not take the message just then. */
-const TRANSIENT: ReadonlySet<string> = new Set([ErrorCode.PS_TASK_UNREACHABLE, ErrorCode.BUSY, ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL]);
+export const TRANSIENT_CLOSE_CODES: ReadonlySet<string> = new Set([ErrorCode.PS_TASK_UNREACHABLE, ErrorCode.BUSY, ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL]);
 
 /** `attempt` (a close on every task), asked again after each of `delays` while its refusal is transient; the last answer. */
 export async function closeWithRetry(clock: Clock, attempt: () => Promise<Result>, delays: readonly number[] = CLOSE_RETRY_DELAYS_MS, what = 'round'): Promise<Result> {
   let answer = await attempt();
   for (const [i, delay] of delays.entries()) {
-    if (answer.ok || !TRANSIENT.has(answer.code)) return answer;
-    log.warn('a ps task missed a round close: asking again', { round: what, attempt: i + 2, inMs: delay, code: answer.code, message: answer.message });
+    if (answer.ok || !TRANSIENT_CLOSE_CODES.has(answer.code)) return answer;
+    log.warn('a ps task missed a close: asking again', { close: what, attempt: i + 2, inMs: delay, code: answer.code, message: answer.message });
     await new Promise<void>((resolve) => clock.setTimeout(resolve, delay));
     answer = await attempt();
   }

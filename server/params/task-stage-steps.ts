@@ -10,10 +10,15 @@
  * accounting), the verified holds are dropped on their tasks and nothing is applied
  * anywhere: holding is the vote, the close the decision.
  *
- * What is left to a close: a task that restarted, or evicted a hold (its bounds), or
- * stopped answering, refuses or misses it while others apply theirs; the step is then
- * refused to the replica (its batches requeued) and logged. Async pushes across tasks
- * have the same exposure (docs/cluster.md); an honest stage never causes it.
+ * A close is all or nothing across the tasks (docs/cluster.md, "Guarantees of a replica
+ * step across tasks"). A task's close is idempotent (task-stage-holds.ts), so a task
+ * that missed it (its answer timed out, its socket dropped, it was BUSY) is asked again
+ * on the round closes' schedule (round-close-retry.ts), on the job's clock. When asking
+ * again cannot help (retries spent, or a task refused: it restarted, or evicted a hold)
+ * and some task applied the step or may have (no answer), the step is half applied:
+ * the replica is refused, and `diverged` holds the job until its tasks are rolled back
+ * to the last committed cut (ps-task-recovery.ts). Closes and cuts never overlap
+ * (close-gate.ts), so no cut holds half a step.
  */
 import { ALL_ERROR_CODES, ErrorCode } from '../../shared/errors.js';
 import type { Placement } from '../../shared/placement.js';
@@ -24,6 +29,7 @@ import type { TensorSpec } from '../../shared/tensors.js';
 import type { HoldLedger } from '../cluster/hold-receipts.js';
 import type { PsCluster } from '../cluster/ps-cluster.js';
 import { createLogger } from '../logger.js';
+import { TRANSIENT_CLOSE_CODES } from './round-close-retry.js';
 
 const log = createLogger('task-steps');
 
@@ -44,18 +50,29 @@ export interface TaskStep {
   settled: boolean;
 }
 
+export interface TaskStageStepsOptions {
+  jobId: string;
+  tensors: readonly TensorSpec[];
+  placement: Placement;
+  cluster: PsCluster;
+  ledger: HoldLedger;
+  /** Runs `attempt` (a close on the tasks that have not closed yet) and asks again while it may pass; the last answer. */
+  retry: (attempt: () => Promise<Result>) => Promise<Result>;
+  /** The step was applied on some task and not on every one (or may have been): the tasks are apart until rolled back. */
+  diverged: (why: Failure) => void;
+}
+
 export class TaskStageSteps {
   /** Per tensor name, its slices' (task, name) in the placement's order. */
   private readonly slicesOf: Map<string, { task: number; name: string; index: number }[]>;
 
-  constructor(
-    private readonly jobId: string,
-    tensors: readonly TensorSpec[],
-    private readonly placement: Placement,
-    private readonly cluster: PsCluster,
-    private readonly ledger: HoldLedger,
-  ) {
-    this.slicesOf = new Map(tensors.map((t, i) => [t.name, placement.byTask.flatMap((slices, task) => slices.flatMap((s, index) => (s.tensor === i ? [{ task, name: s.name, index }] : [])))]));
+  private readonly jobId: string;
+  private readonly cluster: PsCluster;
+  private readonly ledger: HoldLedger;
+
+  constructor(private readonly o: TaskStageStepsOptions) {
+    ({ jobId: this.jobId, cluster: this.cluster, ledger: this.ledger } = o);
+    this.slicesOf = new Map(o.tensors.map((t, i) => [t.name, o.placement.byTask.flatMap((slices, task) => slices.flatMap((s, index) => (s.tensor === i ? [{ task, name: s.name, index }] : [])))]));
   }
 
   /** Per task, the names of the slices `tensors` have there, in the task's order: what a stage holds on each. */
@@ -94,22 +111,38 @@ export class TaskStageSteps {
   }
 
   /**
-   * Applies the step: `step:close` on every task holding part of it, in parallel. The
-   * holds are redeemed first (a receipt counts once). Answers each task's new version,
-   * or the first task's refusal.
+   * Applies the step: `step:close` on every task holding part of it, in parallel, and
+   * again on those that missed it while asking again may help. The holds are redeemed
+   * first (a receipt counts once). Answers each task's new version, or the refusal of
+   * a task that did not close it (after `diverged` when the step is half applied).
    */
   async close(step: TaskStep): Promise<Result<{ versions: { task: number; version: number }[] }>> {
     if (step.settled) return fail(ErrorCode.CONFLICT, 'This replica step was closed or dropped already');
     step.settled = true;
     for (const [task, refs] of step.holds) for (const r of refs) this.ledger.use(task, r.hold);
     const tasks = [...step.holds.keys()];
-    const answers = await Promise.all(tasks.map((task) => this.cluster.request(task, 'step:close', { jobId: this.jobId, holds: step.holds.get(task)! })));
-    const refused = answers.findIndex((a) => !a.ok);
-    if (refused < 0) return ok({ versions: answers.map((a, i) => ({ task: tasks[i]!, version: (a as { version: number }).version })) });
-    const r = answers[refused] as Failure;
-    // The other tasks may have applied theirs: the step is partly applied (see the file's comment).
-    log.error('a ps task did not close a replica step', { job: this.jobId, task: tasks[refused], code: r.code, message: r.message, applied: answers.filter((a) => a.ok).length });
-    return { ...r, message: `ps task ${tasks[refused]}: ${r.message}` };
+    const answers = new Map<number, Result<{ version: number }>>();
+    const attempt = async (): Promise<Result> => {
+      const todo = tasks.filter((t) => !answers.get(t)?.ok);
+      const got = await Promise.all(todo.map((task) => this.cluster.request(task, 'step:close', { jobId: this.jobId, holds: step.holds.get(task)! })));
+      todo.forEach((task, i) => answers.set(task, got[i]!));
+      const refused = todo.findIndex((_, i) => !got[i]!.ok);
+      if (refused < 0) return ok({});
+      const r = got[refused] as Failure;
+      return { ...r, message: `ps task ${todo[refused]}: ${r.message}` };
+    };
+    const closed = await this.o.retry(attempt);
+    if (closed.ok) return ok({ versions: tasks.map((task) => ({ task, version: (answers.get(task) as { version: number }).version })) });
+    const applied = tasks.filter((t) => answers.get(t)!.ok);
+    // A task that did not answer may have applied its part unheard.
+    const unknown = tasks.filter((t) => {
+      const a = answers.get(t)!;
+      return !a.ok && TRANSIENT_CLOSE_CODES.has(a.code);
+    });
+    const half = tasks.length > 1 && (applied.length > 0 || unknown.length > 0);
+    log.error('a ps task did not close a replica step', { job: this.jobId, code: closed.code, message: closed.message, applied, unknown, half });
+    if (half) this.o.diverged(closed);
+    return closed;
   }
 
   /** Lets the step's holds go on their tasks, nothing applied (a no-op once closed). */

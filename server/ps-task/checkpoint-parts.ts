@@ -13,9 +13,17 @@
  * The payload is streamed from the job's live arrays through one bounded scratch buffer
  * (the caller holds the job's pushes meanwhile), so a 4M-parameter task with Adam's two
  * slots writes 48 MB without holding a second 48 MB copy.
+ *
+ * A job deleted while one of its parts is being written: the removal of its folder
+ * and the write's own file operations interleave in any order, so the part could land
+ * after the folder went (in a folder the write made again, or one the removal could
+ * not empty). So a removal first tombstones the job and marks the writes in flight,
+ * and a write that finishes for a tombstoned job, or one marked, removes its file and
+ * answers UNKNOWN_JOB. The tombstone lasts until a job of that id is created again
+ * (revive); a write marked stays marked.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ErrorCode } from '../../shared/errors.js';
@@ -68,6 +76,11 @@ const headerSchema = z
   .strict();
 
 export class CheckpointParts {
+  /** Deleted jobs' ids: a part of one that is written after all is removed. */
+  private readonly tombstones = new Set<string>();
+  /** Writes under way, per job; `deleted` once the job was removed meanwhile. */
+  private readonly writing = new Map<string, Set<{ deleted: boolean }>>();
+
   constructor(
     private readonly root: string,
     /** Parts kept per job beside those the chief's committed manifests name. */
@@ -83,6 +96,38 @@ export class CheckpointParts {
   async write(src: PartSource, checkpointId: string, keepIds: readonly string[]): Promise<PsCheckpointPart | Failure> {
     const dir = this.dir(src.jobId, src.task);
     if (typeof dir !== 'string') return dir;
+    const mark = { deleted: false };
+    const marks = this.writing.get(src.jobId) ?? new Set();
+    this.writing.set(src.jobId, marks.add(mark));
+    try {
+      const written = await this.writePart(src, dir, checkpointId);
+      if (mark.deleted || this.tombstones.has(src.jobId)) {
+        await rm(join(dir, written.name), { force: true });
+        await removeIfEmpty(dir, join(this.root, src.jobId));
+        return fail(ErrorCode.UNKNOWN_JOB, `Job ${src.jobId} was deleted while its part ${checkpointId} was written`);
+      }
+      await this.prune(dir, new Set([...keepIds, checkpointId]));
+      return written.part;
+    } catch (err) {
+      // A removal under way took the folder (or the temporary file) from under the write.
+      if (mark.deleted || this.tombstones.has(src.jobId)) {
+        await removeIfEmpty(dir, join(this.root, src.jobId));
+        return fail(ErrorCode.UNKNOWN_JOB, `Job ${src.jobId} was deleted while its part ${checkpointId} was written`);
+      }
+      throw err;
+    } finally {
+      marks.delete(mark);
+      if (!marks.size && this.writing.get(src.jobId) === marks) this.writing.delete(src.jobId);
+    }
+  }
+
+  /** A job of this id is created (again): its parts are written from now on. */
+  revive(jobId: string): void {
+    this.tombstones.delete(jobId);
+  }
+
+  /** Writes the part file under `dir`, atomically; its name and what the chief is told. */
+  private async writePart(src: PartSource, dir: string, checkpointId: string): Promise<{ name: string; part: PsCheckpointPart }> {
     await mkdir(dir, { recursive: true });
     const existing = await this.parts(dir);
     const seq = existing.length ? existing[existing.length - 1]!.seq + 1 : 1;
@@ -132,8 +177,7 @@ export class CheckpointParts {
       await file.write(sum);
       bytes += TRAILER;
       await file.commit();
-      await this.prune(dir, new Set([...keepIds, checkpointId]));
-      return { checkpointId, task: src.task, version: src.version, bytes, sha256: sum.toString('hex') };
+      return { name, part: { checkpointId, task: src.task, version: src.version, bytes, sha256: sum.toString('hex') } };
     } catch (err) {
       await file.abort();
       throw err;
@@ -178,12 +222,16 @@ export class CheckpointParts {
     };
   }
 
-  /** Removes every part of `jobId` (the job was deleted); true when there were any. */
+  /** Removes every part of `jobId` (the job was deleted), and any a write under way finishes; true when there were any. */
   async removeJob(jobId: string): Promise<boolean | Failure> {
     if (!SAFE_JOB_ID.test(jobId)) return fail(ErrorCode.BAD_REQUEST, `Job id "${jobId.slice(0, 40)}" cannot name a folder of checkpoint parts`);
+    // Before the folder goes: a write that lands after the removal removes its own file.
+    this.tombstones.add(jobId);
+    for (const mark of this.writing.get(jobId) ?? []) mark.deleted = true;
     const dir = join(this.root, jobId);
     const had = await stat(dir).then(() => true, () => false);
-    await rm(dir, { recursive: true, force: true });
+    // A write's temporary file appearing while the folder is emptied makes one pass fail (ENOTEMPTY): asked again.
+    await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
     return had;
   }
 
@@ -213,5 +261,16 @@ export class CheckpointParts {
     const all = await this.parts(dir);
     for (const p of all.slice(0, Math.max(0, all.length - this.keep))) if (!named.has(p.id)) await rm(join(dir, p.name), { force: true });
     for (const name of await readdir(dir)) if (name.startsWith('.') && name.endsWith('.tmp')) await rm(join(dir, name), { force: true });
+  }
+}
+
+/** Removes `dirs` in order while each is empty (a write made them again after its job's folder went). */
+async function removeIfEmpty(...dirs: string[]): Promise<void> {
+  for (const d of dirs) {
+    try {
+      await rmdir(d);
+    } catch {
+      return;
+    }
   }
 }

@@ -54,6 +54,8 @@ export function attachControlNamespace(nsp: PsControlNamespace, state: PsTaskSta
         const job = TaskJob.create(req, state.apply);
         if ('ok' in job) return job;
         state.jobs.set(req.jobId, job);
+        // A job of a deleted one's id (a chief without a store numbers from 1 again): its parts are written again.
+        state.parts?.revive(req.jobId);
         log.info('job created', { ...job.status() });
         return ok({ version: job.version });
       }),

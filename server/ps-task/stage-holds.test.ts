@@ -15,6 +15,7 @@ import { chiefCredential } from '../cluster/chief-fence.js';
 import { deriveClusterKeys } from '../cluster/cluster-keys.js';
 import { HoldLedger } from '../cluster/hold-receipts.js';
 import { TicketSigner } from '../cluster/tickets.js';
+import { CLOSED_STEPS_KEPT } from './task-stage-holds.js';
 
 const TOKEN = 'stage-holds-test-cluster-token-0123456789ab';
 const keys = deriveClusterKeys(TOKEN);
@@ -82,8 +83,11 @@ describe('stage parts on a ps task', () => {
     // SGD at 0.5: one step each, from zeros.
     expect([...after.values[0]!]).toEqual([-0.5, -0.5, -0.5, -0.5]);
     expect(after.values[1]!.every((v) => v === -1)).toBe(true);
-    // Closed holds are gone: a second close finds nothing.
-    expect(await control('step:close', [{ worker: 'w-a', hold: a.hold }, { worker: 'w-b', hold: b.hold }])).toMatchObject({ ok: false, code: ErrorCode.CONFLICT });
+    // The same close again (a chief that missed the answer) answers the same version and applies nothing.
+    expect(await control('step:close', [{ worker: 'w-b', hold: b.hold }, { worker: 'w-a', hold: a.hold }])).toEqual({ ok: true, version: 1 });
+    expect(await values()).toEqual(after);
+    // Closed holds are gone: a close naming one of them in another step finds nothing.
+    expect(await control('step:close', [{ worker: 'w-a', hold: a.hold }])).toMatchObject({ ok: false, code: ErrorCode.CONFLICT });
   });
 
   it('refuses, with a code and nothing changed, parts that cannot join a step and closes that do not cover the slices once', async () => {
@@ -129,5 +133,24 @@ describe('stage parts on a ps task', () => {
     expect(pulled.manifest.tensors.map((t) => t.name)).toEqual(['output/kernel', 'output/bias']);
     expect(await worker.emitWithAck('params:pull', { ticket: ticket('w-b'), jobId: JOB, slices: ['dense1/kernel'] })).toMatchObject({ ok: false, code: ErrorCode.TENSOR_MISMATCH });
     expect(await worker.emitWithAck('params:pull', { ticket: ticket('w-b'), jobId: JOB, slices: ['output/bias', 'output/bias'] })).toMatchObject({ ok: false, code: ErrorCode.TENSOR_MISMATCH });
+  });
+
+  it(`remembers the last ${CLOSED_STEPS_KEPT} steps it closed: a repeat of any answers its version; an older one is forgotten`, async () => {
+    const start = (await values()).version;
+    const steps: PsHoldRef[][] = [];
+    for (let k = 0; k <= CLOSED_STEPS_KEPT; k++) {
+      const version = start + k;
+      const refs = [
+        { worker: 'w-a', hold: (await hold('w-a', ['dense1/bias'], 0, version)).hold },
+        { worker: 'w-b', hold: (await hold('w-b', ['output/kernel', 'output/bias'], 0, version)).hold },
+      ];
+      expect(await control('step:close', refs)).toEqual({ ok: true, version: version + 1 });
+      steps.push(refs);
+    }
+    const end = await values();
+    expect(await control('step:close', steps[1]!)).toEqual({ ok: true, version: start + 2 });
+    expect(await control('step:close', steps[CLOSED_STEPS_KEPT]!)).toEqual({ ok: true, version: end.version });
+    expect(await control('step:close', steps[0]!)).toMatchObject({ ok: false, code: ErrorCode.CONFLICT });
+    expect(await values()).toEqual(end);
   });
 });

@@ -14,6 +14,10 @@
  * Holds are bounded: at most HOLDS_PER_WORKER per worker (an honest stage has one in
  * flight) and MAX_HELD_STEPS steps' worth of this task's slices in bytes; beyond either
  * the oldest goes. A close naming a hold that went is refused, nothing applied here.
+ *
+ * A close is idempotent: the last CLOSED_STEPS_KEPT steps closed here are remembered by
+ * their holds, and the same close asked again answers the version it made, applying
+ * nothing (the chief asks again when it missed the answer: task-stage-steps.ts).
  */
 import { randomInt } from 'node:crypto';
 import type { TensorCodec } from '../../shared/codec.js';
@@ -30,6 +34,8 @@ import { checkStaleness } from '../params/staleness-policy.js';
 const HOLDS_PER_WORKER = 2;
 /** Whole steps' worth of this task's slices held at most (in bytes), over all workers. */
 const MAX_HELD_STEPS = 8;
+/** Closed steps remembered per job: a chief's retries span seconds, in which a task closes far fewer steps than this. */
+export const CLOSED_STEPS_KEPT = 256;
 
 interface Held {
   worker: string;
@@ -53,6 +59,8 @@ export class TaskStageHolds {
   /** Hold numbers start at a random point: a restarted task does not reissue numbers a chief has seen redeemed. */
   private next = randomInt(1, 2 ** 47);
   private bytes = 0;
+  /** The last closed steps (their holds, as stepKey gives them) and the version each made, oldest first. */
+  private readonly closed = new Map<string, number>();
   private readonly index: Map<string, number>;
   private readonly maxBytes: number;
 
@@ -97,6 +105,9 @@ export class TaskStageHolds {
    * as one update and let go. Refused with nothing changed otherwise.
    */
   close(refs: readonly PsHoldRef[]): Result<{ version: number }> {
+    const key = stepKey(refs);
+    const made = this.closed.get(key);
+    if (made !== undefined) return ok({ version: made });
     const parts: Held[] = [];
     const covered = new Array<boolean>(this.store.specs.length).fill(false);
     for (const r of refs) {
@@ -116,6 +127,9 @@ export class TaskStageHolds {
     const staleness = this.store.version - Math.min(...parts.map((h) => h.baseVersion));
     const version = this.store.apply({ views: buffer }, this.stalenessAware ? 1 / Math.max(1, staleness) : 1);
     this.drop(refs);
+    this.closed.set(key, version);
+    // A Map iterates in insertion order: the oldest close is forgotten first.
+    if (this.closed.size > CLOSED_STEPS_KEPT) this.closed.delete(this.closed.keys().next().value!);
     return ok({ version });
   }
 
@@ -126,9 +140,10 @@ export class TaskStageHolds {
     }
   }
 
-  /** Every hold goes (the job's values were replaced: a checkpoint loaded). */
+  /** Every hold goes, and the memory of closes (the job's values were replaced: a checkpoint loaded). */
   clear(): void {
     this.held.clear();
+    this.closed.clear();
     this.bytes = 0;
   }
 
@@ -162,4 +177,12 @@ export class TaskStageHolds {
     this.held.delete(id);
     this.bytes -= h.bytes;
   }
+}
+
+/** One step's identity here: its holds, in any order (hold numbers are never reused on a task). */
+function stepKey(refs: readonly PsHoldRef[]): string {
+  return refs
+    .map((r) => `${r.hold}:${r.worker}`)
+    .sort()
+    .join(',');
 }

@@ -8,107 +8,54 @@
  *
  * Without the holds (parts applied as they arrive) the refused steps below move task
  * 0's and task 1's slices of stage 0, and the bit-for-bit checks fail.
+ *
+ * A step one task closes and another refuses (a hold it let go) is half applied: the
+ * job is held with that reason and every task goes back to the last committed cut
+ * (without the recovery's forced rollback the job resumed with task 0 a step ahead).
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { StagePsTransport, stageServerFor } from '../../client/engine/stage-ps-transport.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { stageServerFor } from '../../client/engine/stage-ps-transport.js';
 import { meterSocket, TrafficMeter } from '../../client/engine/traffic-meter.js';
 import { encodeTensors } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
-import { checkPsRoute } from '../../shared/ps-route.js';
-import type { GradientPush, JobAssignment } from '../../shared/protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
 import { bits } from '../../test-support/ps-fixture.js';
-import { connectChief, startPsTask, type RunningPsTask } from '../../test-support/ps-clients.js';
+import { connectChief, connectPsWorker, startPsTask, type RunningPsTask } from '../../test-support/ps-clients.js';
 import { chiefCredential } from '../cluster/chief-fence.js';
 import { deriveClusterKeys } from '../cluster/cluster-keys.js';
-import { connectTestWorker, settledAfterRoundTrips, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
+import { settledAfterRoundTrips, startCoordinator, type Running } from '../../test-support/index.js';
+import { StageReplicas } from '../../test-support/stage-replica.js';
 
 const TOKEN = 'pipeline-ps-steps-test-cluster-token-012345';
 
 let tasks: RunningPsTask[] = [];
 let run: Running;
-const sockets: TestWorker[] = [];
-const transports: StagePsTransport[] = [];
+/** The tasks' data dirs and each test's chief's (checkpoints are cuts of the tasks' parts). */
+const root = mkdtempSync(join(tmpdir(), 'downpour-pipeline-ps-steps-'));
+let chiefs = 0;
+let stages: StageReplicas;
 
 beforeAll(async () => {
-  tasks = [await startPsTask({ token: TOKEN }), await startPsTask({ token: TOKEN })];
+  tasks = [await startPsTask({ token: TOKEN, dataDir: join(root, 'task-0') }), await startPsTask({ token: TOKEN, dataDir: join(root, 'task-1') })];
 });
 afterAll(async () => {
   await Promise.all(tasks.map((t) => t.close()));
+  rmSync(root, { recursive: true, force: true });
 });
 beforeEach(async () => {
   run = await startCoordinator(
     { model: 'mlp', stages: 2, normBound: 0, optimizer: { type: 'sgd', learningRate: 0.1 } },
-    { cluster: { endpoints: tasks.map((t) => t.url), token: TOKEN } },
+    { dataDir: join(root, `chief-${++chiefs}`), cluster: { endpoints: tasks.map((t) => t.url), token: TOKEN } },
   );
+  stages = new StageReplicas(run.url);
 });
 afterEach(async () => {
-  transports.splice(0).forEach((t) => t.dispose());
-  for (const s of sockets.splice(0)) s.disconnect();
+  stages?.close();
   await run?.close();
 });
-
-interface Stage {
-  w: TestWorker;
-  workerId: string;
-  job: JobAssignment;
-  tasks: StagePsTransport;
-  /** Resolves with the stage's next notice as it goes to the chief (its parts are held on the tasks by then). */
-  noticed: () => Promise<GradientPush>;
-}
-
-async function stage(): Promise<{ staged: Promise<Stage> }> {
-  const w = await connectTestWorker(run.url);
-  sockets.push(w);
-  const staged = new Promise<JobAssignment>((resolve) => w.on('job:assign', (a) => a?.replica && resolve(a)));
-  const hello = await w.emitWithAck('worker:hello', { userAgent: 'stage' });
-  if (!hello.ok) throw new Error(hello.message);
-  const ready = staged.then((job) => {
-    const route = checkPsRoute(job.ps, job.tensors);
-    if ('error' in route) throw new Error(route.error);
-    let notice = (_p: GradientPush) => {};
-    const t = new StagePsTransport({
-      job,
-      route,
-      tensors: job.replica!.tensors,
-      chief: (p) => {
-        notice(p);
-        return w.emitWithAck('grads:push', p);
-      },
-    });
-    transports.push(t);
-    return { w, workerId: hello.workerId, job, tasks: t, noticed: () => new Promise<GradientPush>((resolve) => (notice = resolve)) };
-  });
-  return { staged: ready };
-}
-
-/** `value` in every entry of the stage's tensors, fp32, as a stage's runner hands its transport. */
-function gradient(s: Stage, value: number) {
-  const specs = s.job.tensors.filter((t) => s.job.replica!.tensors.includes(t.name));
-  return encodeTensors(specs.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(value) })));
-}
-
-async function replica() {
-  const first = await stage();
-  const second = await stage();
-  const [a, b] = await Promise.all([first.staged, second.staged]);
-  const jobId = a.job.jobId;
-  const lease = await a.w.emitWithAck('shard:lease', { jobId });
-  if (!lease.ok || !lease.lease) throw new Error('no lease');
-  const leaseId = lease.lease.leaseId;
-  const pulled = await Promise.all([a.tasks.pull({ jobId }), b.tasks.pull({ jobId })]);
-  if (!pulled[0].ok || !pulled[1].ok) throw new Error('pull refused');
-  const push = (s: Stage, replicaStep: number, value: number, loss: number | null = null): GradientPush => ({
-    jobId,
-    leaseId: s.job.replica!.stage === 0 ? leaseId : s.job.replica!.replicaId,
-    baseVersion: 1,
-    batches: 1,
-    loss,
-    replicaStep,
-    ...gradient(s, value),
-  });
-  return { a, b, push };
-}
 
 /** Every task's slices of the job, as the chief gathers them, one digest per tensor. */
 async function digests(): Promise<string[]> {
@@ -117,7 +64,7 @@ async function digests(): Promise<string[]> {
 
 describe('replica steps on ps tasks', () => {
   it('the stages hold their parts on the tasks of their own slices only', async () => {
-    const { a, b } = await replica();
+    const { a, b } = await stages.replica();
     // dense1/kernel is on task 0, dense1/bias and output/* on task 1.
     expect(a.job.replica!.tensors).toEqual(['dense1/kernel', 'dense1/bias']);
     expect(a.tasks.tasks).toEqual([0, 1]);
@@ -125,20 +72,23 @@ describe('replica steps on ps tasks', () => {
   });
 
   it("a stage's task sockets are counted by its tab's traffic meter, as a data-parallel worker's are", async () => {
-    const { a } = await replica();
+    const { a } = await stages.replica();
     const meter = new TrafficMeter();
     const refused = async () => ({ ok: false as const, code: ErrorCode.BAD_REQUEST, message: 'not in this test' });
     const { server, tasks } = stageServerFor(a.job, { pull: refused, push: refused, lease: refused, complete: refused, fetchShard: () => Promise.reject(new Error('not in this test')) }, { onTaskSocket: (s) => meterSocket(s, meter) });
-    transports.push(tasks!);
-    const pulled = await server.pull({ jobId: a.job.jobId });
-    expect(pulled.ok).toBe(true);
+    try {
+      const pulled = await server.pull({ jobId: a.job.jobId });
+      expect(pulled.ok).toBe(true);
+    } finally {
+      tasks!.dispose();
+    }
     // Stage 0's slices, fp32, came from the tasks (dense1: 784 × 128 + 128 floats); the meter saw at least those bytes.
     const stageBytes = a.job.tensors.filter((t) => a.job.replica!.tensors.includes(t.name)).reduce((n, t) => n + sizeOf(t.shape) * 4, 0);
     expect(meter.total.received).toBeGreaterThanOrEqual(stageBytes);
   });
 
   it('a part a task refuses leaves every task bit for bit as it was; the next good step applies once on both', async () => {
-    const { a, b, push } = await replica();
+    const { a, b, push } = await stages.replica();
     const before = await digests();
     // Stage 0's part is held on both tasks; stage 1's carries a NaN: task 1 refuses it.
     const first = a.tasks.push(push(a, 0, 1));
@@ -174,7 +124,7 @@ describe('replica steps on ps tasks', () => {
   });
 
   it('a step whose replica dissolves before its last part is dropped on the tasks: nothing applied, nothing left to close', async () => {
-    const { a, b, push } = await replica();
+    const { a, b, push } = await stages.replica();
     const before = await digests();
     const noticed = a.noticed();
     const held = a.tasks.push(push(a, 0, 1));
@@ -196,5 +146,33 @@ describe('replica steps on ps tasks', () => {
       expect(closed).toMatchObject({ ok: false, code: ErrorCode.CONFLICT });
     }
     expect(await digests()).toEqual(before);
+  });
+
+  it('a step task 0 closes and task 1 refuses is half applied: the job is held, and every task goes back to the last committed cut', async () => {
+    const { a, b, push } = await stages.replica();
+    expect(await Promise.all([a.tasks.push(push(a, 0, 1)), b.tasks.push(push(b, 0, 1, 2.3))])).toEqual([0, 1].map(() => ({ ok: true, version: 1, staleness: 0 })));
+    await run.job.checkpointIfChanged();
+    const cut = await digests();
+    const holds = vi.spyOn(run.job, 'hold');
+    // Stage 0's part of the next step is held on both tasks; then two more holds of its worker on task 1 alone make task 1 let that part go (2 a worker).
+    const noticed = a.noticed();
+    const first = a.tasks.push(push(a, 1, 1));
+    await noticed;
+    const raw = await connectPsWorker(tasks[1]!.url);
+    const bias = a.job.tensors.find((t) => t.name === 'dense1/bias')!;
+    for (let k = 0; k < 2; k++) {
+      const extra = await raw.emitWithAck('grads:hold', { ticket: a.job.ps!.tasks[1]!.ticket, jobId: a.job.jobId, baseVersion: 1, ...encodeTensors([{ ...bias, values: new Float32Array(sizeOf(bias.shape)) }]) });
+      expect(extra).toMatchObject({ ok: true });
+    }
+    raw.disconnect();
+    const second = await b.tasks.push(push(b, 1, 1, 2.3));
+    expect(second).toMatchObject({ ok: false, code: ErrorCode.CONFLICT });
+    expect(await first).toEqual(second);
+    expect(holds.mock.calls[0]?.[0]).toMatch(/^a close did not reach every ps task \(CONFLICT: ps task 1: /);
+    // Task 1 is up: the rollback runs at once, and the job runs again at the cut, every task's values bit for bit the cut's.
+    await vi.waitFor(() => expect(run.job.pausedReason).toBeNull(), { timeout: 10_000, interval: 20 });
+    expect(run.job.state).toBe('running');
+    expect(run.job.version).toBe(1);
+    expect(await digests()).toEqual(cut);
   });
 });

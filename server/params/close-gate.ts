@@ -1,0 +1,57 @@
+/**
+ * Keeps a job's replica-step closes and its checkpoint cuts apart (docs/cluster.md,
+ * "Guarantees of a replica step across tasks"). A step's close reaches its tasks at
+ * different moments, and a task that missed it is asked again seconds later; a cut taken
+ * in between would hold the step in one task's part and not in another's: half a step,
+ * which a restore would make the job's parameters. So a cut waits for the closes in
+ * flight (retries included), and a close asked while a cut is being taken waits for it.
+ * A cut that is waiting lets no new close start, so closes cannot starve it.
+ */
+export class CloseGate {
+  private closes = 0;
+  /** Settles when the last close in flight ends (null while none is). */
+  private drained: { promise: Promise<void>; resolve: () => void } | null = null;
+  /** The cut waiting or under way, if any: closes wait for it. */
+  private cutting: Promise<unknown> | null = null;
+
+  /** Runs `close` once no cut is waiting or under way; a cut asked meanwhile waits for it. */
+  async close<T>(close: () => Promise<T>): Promise<T> {
+    while (this.cutting) await this.cutting;
+    this.closes += 1;
+    try {
+      return await close();
+    } finally {
+      this.closes -= 1;
+      if (this.closes === 0 && this.drained) {
+        this.drained.resolve();
+        this.drained = null;
+      }
+    }
+  }
+
+  /** Runs `cut` once no close is in flight, letting none start until it ends; one cut at a time. */
+  async cut<T>(cut: () => Promise<T>): Promise<T> {
+    while (this.cutting) await this.cutting;
+    const running = this.drain().then(cut);
+    const settled = running.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.cutting = settled;
+    try {
+      return await running;
+    } finally {
+      if (this.cutting === settled) this.cutting = null;
+    }
+  }
+
+  private drain(): Promise<void> {
+    if (this.closes === 0) return Promise.resolve();
+    if (!this.drained) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.drained = { promise, resolve };
+    }
+    return this.drained.promise;
+  }
+}
