@@ -33,6 +33,8 @@ export interface StageWorkerEvents {
   unstaged?: (reason: string) => void;
   /** Examples of one of its accepted pushes. */
   examples?: (n: number) => void;
+  /** A mini-batch started at its stage, `earlier` ones still in flight there (StageEvents.started). */
+  started?: (step: number, earlier: number, stage: number) => void;
   /** One of its replica:report was answered. */
   reported?: (r: Result) => void;
   /** A job:assign came (null: no job for it, e.g. the job is done). */
@@ -128,6 +130,7 @@ export async function startStageWorker(url: string, events: StageWorkerEvents = 
           events.pushed?.(r, replica.stage);
         },
         busy: (ms) => (traffic.busyMs += ms),
+        started: (step, earlier) => events.started?.(step, earlier, replica.stage),
       },
     );
     try {

@@ -133,6 +133,33 @@ describe('StageExchange', () => {
     trainer.dispose();
   });
 
+  it('across the flush, mini-batch n + 2 does not start before the answer to the push n closed, and takes the pull after it; n + 1 does not wait', async () => {
+    const { trainer, work, specs } = await lastStage();
+    const { server, pushes, pulls } = heldServer();
+    const ex = new StageExchange('j', specs.map((s) => s.name), 1, trainer, new GradientAccumulator(specs, createCodec('fp32')), server, () => {});
+    const first = ex.pullNow();
+    await tick();
+    pulls.shift()!.answer(snapshot(specs, 5, 0.01));
+    await first;
+    // Mini-batch 0 done and pushed (its push closes it: through 0); mini-batch 1 already went forward.
+    await work();
+    await ex.push({ leaseId: 'r1', batches: 1, examples: 4, through: 0 });
+    expect(await ex.fresh(1)).toBeNull();
+    let started = false;
+    const two = ex.fresh(2).then((r) => ((started = true), r));
+    for (let i = 0; i < 5; i++) await tick();
+    expect(started).toBe(false);
+    pushes.shift()!.answer(accepted(6));
+    for (let i = 0; i < 5; i++) await tick();
+    // Answered; now the pull issued after it is awaited, and taken.
+    expect(started).toBe(false);
+    pulls.shift()!.answer(snapshot(specs, 6, 0.5));
+    expect((await two)!.ok).toBe(true);
+    // The answer is still handed on to whoever settles (stage 0 learns of a lost lease from it).
+    expect(await ex.settle()).toEqual(accepted(6));
+    trainer.dispose();
+  });
+
   it('pulls every nFetch answered pushes only', async () => {
     const { trainer, work, specs } = await lastStage();
     const { server, pushes, pulls } = heldServer();

@@ -15,6 +15,11 @@
  * In a round mode the runner turns the overlap off and pulls after every push, so each
  * step is computed on the last round's result; in local mode what is pushed is the
  * stage's round delta (stage-local-steps.ts) rather than its summed gradient.
+ *
+ * Across the flush (docs/model-parallelism.md, "Overlap across the flush") mini-batch n + 1
+ * starts while n is still coming back, before n's push: the bound then holds by fresh(step)
+ * waiting for the answer of a push closed by mini-batch step − 2 or earlier (and the pull
+ * after it), so mini-batch n + 1 lacks at most n, the one in flight beside it.
  */
 import { decodeTensors } from '../../shared/codec.js';
 import type { GradientPush, ParamsSnapshot, PullRequest, PushAccepted } from '../../shared/protocol.js';
@@ -33,11 +38,15 @@ export interface PushClaim {
   leaseId: string;
   batches: number;
   examples: number;
+  /** The last mini-batch (step) it closes: its gradient is that of the steps up to it; default every step so far. */
+  through?: number;
 }
 
 export class StageExchange {
   /** The push not yet answered (at most one). */
   private outstanding: Promise<Result<PushAccepted>> | null = null;
+  /** The last mini-batch the outstanding push closed. */
+  private outstandingThrough = -Infinity;
   /** The pull issued after the last answered push, not yet taken into the layers. */
   private pulling: Promise<Result<ParamsSnapshot>> | null = null;
   private baseVersion = 0;
@@ -70,10 +79,13 @@ export class StageExchange {
   }
 
   /**
-   * At a mini-batch's start: the parameters pulled after the last answered push, if one
-   * was. Waits for that pull (already in, unless the network is slower than a mini-batch).
+   * At mini-batch `step`'s start: the parameters pulled after the last answered push, if one
+   * was. Waits for that pull (already in, unless the network is slower than a mini-batch),
+   * and first, given `step`, for the answer of an outstanding push closed by step − 2 or
+   * earlier (across the flush; the answer stays for settle() to hand on).
    */
-  async fresh(): Promise<Result<ParamsSnapshot> | null> {
+  async fresh(step?: number): Promise<Result<ParamsSnapshot> | null> {
+    if (this.outstanding && step !== undefined && this.outstandingThrough <= step - 2) await this.outstanding;
     const pulling = this.pulling;
     if (!pulling) return null;
     this.pulling = null;
@@ -87,7 +99,7 @@ export class StageExchange {
    * this push's own answer.
    */
   async push(claim: PushClaim): Promise<Result<PushAccepted> | null> {
-    const g = this.local ? await this.local.delta() : await this.trainer.takeGradient();
+    const g = this.local ? await this.local.delta() : await this.trainer.takeGradient(claim.through);
     if (g.grads.length) this.accumulator.add(g.grads, 0, claim.examples);
     const payload = this.accumulator.take();
     const before = await this.settle();
@@ -107,6 +119,7 @@ export class StageExchange {
       if (++this.pushes % this.nFetch === 0) this.pulling = unawaited(this.server.pull({ jobId: this.jobId, tensors: this.tensors }));
       return r;
     });
+    this.outstandingThrough = claim.through ?? Infinity;
     unawaited(this.outstanding);
     // Serial: this push's own answer, so the next mini-batch starts on its commit.
     return this.overlap ? before : await this.settle();

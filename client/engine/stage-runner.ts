@@ -4,8 +4,10 @@
  * shards, cuts each mini-batch into the job's micro-batches and sends each forward as
  * soon as it is computed, with its labels; every stage passes what it receives on
  * (forward to the next, gradients back to the previous), the last computing the loss,
- * so the stages work at once on different micro-batches (GPipe); stage 0 waits for
- * every micro-batch to come back before the next mini-batch. After a mini-batch that
+ * so the stages work at once on different micro-batches (GPipe). Where the replica
+ * overlaps (ReplicaAssignment.overlap) stage 0 sends mini-batch n + 1 forward while n
+ * comes back, two in flight at most ("Overlap across the flush" in the doc); else it
+ * waits for every micro-batch to come back before the next mini-batch. After a mini-batch that
  * closes a push, each stage pushes its own tensors' gradient for the replica's step
  * and, every nFetch pushes, pulls its own tensors, both overlapped with the next
  * mini-batch (stage-exchange.ts: one step outstanding at most; in the round modes each
@@ -26,7 +28,7 @@ import { GradientAccumulator } from './gradient-accumulator.js';
 import type { Batch } from './model-trainer.js';
 import { batchesOf } from './shard-data.js';
 import { MODES } from '../../shared/modes.js';
-import { StageExchange } from './stage-exchange.js';
+import { StageExchange, type PushClaim } from './stage-exchange.js';
 import { StageLocalSteps } from './stage-local-steps.js';
 import { StageMeter } from './stage-meter.js';
 import { microbatches, type StageTrainer } from './stage-trainer.js';
@@ -45,6 +47,8 @@ export interface StageEvents {
   pushed?: (r: Result<PushAccepted>, examples: number, batches: number) => void;
   /** The stage computed for `ms` (a forward, a backward, a loss): its busy time, for its busy fraction. */
   busy?: (ms: number) => void;
+  /** Mini-batch `step` started at this stage, `earlier` mini-batches still in flight here (1 across the flush). */
+  started?: (step: number, earlier: number) => void;
   /** The stage stopped (its replica dissolved, a bad frame, a refusal): the reason, once. */
   stopped?: (reason: Error) => void;
   /** Sends an abort frame to the neighbour `to` by the coordinator's relay, whatever way the other frames go, so that the coordinator sees it. Default: as any frame. */
@@ -63,6 +67,19 @@ export class StepAborted extends StageStopped {}
 /** A neighbour's frame this stage cannot take. */
 class BadFrame extends StageStopped {}
 
+/** What a push closed by a mini-batch claims (its lease is the stage's to add). */
+type Closed = Omit<PushClaim, 'leaseId'>;
+
+/** A mini-batch in flight at this stage. */
+interface OpenBatch {
+  /** Micro-batches not yet done here. */
+  left: number;
+  closesPush: boolean;
+  examples: number;
+  /** Stage 0: told when every micro-batch came back, with the push it closes (null when it closes none). */
+  back?: { resolve: (c: Closed | null) => void; reject: (e: Error) => void };
+}
+
 export class StageRunner {
   private readonly replica: ReplicaAssignment;
   /** Its pushes and pulls, overlapped with its computing. */
@@ -75,10 +92,10 @@ export class StageRunner {
   private readonly pushEvery: number;
   private frames: Promise<void> = Promise.resolve();
   private stopped: Error | null = null;
-  /** Stage 0: resolves when every micro-batch of the mini-batch in flight came back. */
-  private flushed: { left: number; resolve: () => void; reject: (e: Error) => void } | null = null;
-  /** Per mini-batch in flight at this stage: micro-batches not yet done, and whether it closes a push. */
-  private readonly open = new Map<number, { left: number; closesPush: boolean; examples: number }>();
+  /** Per mini-batch in flight at this stage. */
+  private readonly open = new Map<number, OpenBatch>();
+  /** Stage 0's mini-batches in flight at most: 2 across the flush (the next goes forward while one comes back), else 1 (no overlap, or a round mode). */
+  private readonly depth: number;
   private batchesSincePush = 0;
   private examplesSincePush = 0;
   private nextBatch = 0;
@@ -98,6 +115,7 @@ export class StageRunner {
     const accumulator = new GradientAccumulator(trainer.specs, codecOf(job));
     // A round mode computes each step on its round's result: every push waits for the round and is followed by a pull.
     const rounds = MODES[job.mode.name].rounds;
+    const overlap = this.replica.overlap && !rounds;
     this.local = job.mode.name === 'local' ? new StageLocalSteps(trainer, job.mode.optimizer) : null;
     this.pushEvery = job.mode.name === 'local' ? job.mode.localSteps : job.nPush;
     this.exchange = new StageExchange(
@@ -108,10 +126,11 @@ export class StageRunner {
       accumulator,
       server,
       (r, examples, batches) => this.events.pushed?.(r, examples, batches),
-      this.replica.overlap && !rounds,
+      overlap,
       this.local,
     );
     this.meter = new StageMeter();
+    this.depth = overlap ? 2 : 1;
   }
 
   /** Its figures in the replica so far (cumulative), its frames having gone by `path`. */
@@ -125,9 +144,9 @@ export class StageRunner {
     if (!snap.ok) throw new StageStopped(`Pull refused: ${snap.code}: ${snap.message}`);
   }
 
-  /** At a mini-batch's start: the parameters pulled since the last one, if any. */
-  private async adoptFresh(): Promise<void> {
-    const snap = await this.exchange.fresh();
+  /** At mini-batch `step`'s start: the parameters pulled since the last one, if any (StageExchange.fresh keeps the staleness bound). */
+  private async adoptFresh(step: number): Promise<void> {
+    const snap = await this.exchange.fresh(step);
     if (snap && !snap.ok) throw new StageStopped(`Pull refused: ${snap.code}: ${snap.message}`);
   }
 
@@ -156,10 +175,9 @@ export class StageRunner {
     if (this.stopped) return;
     this.stopped = reason;
     this.trainer.abandonStep();
+    for (const o of this.open.values()) o.back?.reject(reason);
     this.local?.dispose();
     this.open.clear();
-    this.flushed?.reject(reason);
-    this.flushed = null;
     this.events.stopped?.(reason);
   }
 
@@ -182,35 +200,48 @@ export class StageRunner {
       const batches = [...batchesOf(shard, this.job.batchSize, { order: lease.order, batches: lease.batches })];
       let lost = false;
       const answered = (r: Result<PushAccepted> | null) => (lost ||= r !== null && !r.ok && LEASE_GONE.has(r.code));
+      /** Mini-batches sent forward whose push (if they close one) is not yet sent, oldest first. */
+      const inFlight: Promise<Closed | null>[] = [];
+      // Pushes in mini-batch order as each comes back; the previous push's answer: a lost lease is seen late, whose pushes are then refused too.
+      const closeOldest = async () => {
+        const closed = await inFlight.shift()!;
+        if (closed) answered(await this.pushOwn(lease.leaseId, closed));
+      };
       for (let i = 0; i < batches.length && !lost; i++) {
         if (this.stopped) return;
         const closesPush = (i + 1) % this.pushEvery === 0 || i === batches.length - 1;
-        await this.adoptFresh();
-        await this.miniBatch(batches[i]!, closesPush);
-        // The previous push's answer: a lost lease is seen one mini-batch late, whose push is then refused too.
-        if (closesPush) answered(await this.pushOwn(lease.leaseId));
+        await this.adoptFresh(this.nextBatch);
+        inFlight.push((await this.miniBatch(batches[i]!, closesPush)).back);
+        while (inFlight.length >= this.depth) await closeOldest();
       }
+      // Every stage counts steps alike: what went forward is pushed, even on a lost lease.
+      while (inFlight.length) await closeOldest();
       // The lease's last push must be committed before the lease is complete.
       answered(this.checked(await this.exchange.settle()));
       if (!lost && !this.stopped) await this.server.complete(lease.leaseId);
     }
   }
 
-  /** Stage 0: one mini-batch through the pipeline, its micro-batches sent as each is computed. */
-  private async miniBatch(batch: Batch, closesPush: boolean): Promise<void> {
+  /** Stage 0: one mini-batch into the pipeline, its micro-batches sent as each is computed; resolves once all are sent, with what resolves when all are back. */
+  private async miniBatch(batch: Batch, closesPush: boolean): Promise<{ back: Promise<Closed | null> }> {
     const micros = microbatches(batch, this.replica.microbatches);
     const step = this.nextBatch++;
     this.lastStep = step;
-    const back = new Promise<void>((resolve, reject) => (this.flushed = { left: micros.length, resolve, reject }));
-    this.open.set(step, { left: micros.length, closesPush, examples: batch.size });
+    const open: OpenBatch = { left: micros.length, closesPush, examples: batch.size };
+    this.events.started?.(step, this.open.size);
+    const back = new Promise<Closed | null>((resolve, reject) => (open.back = { resolve, reject }));
+    // Whoever awaits it gets its rejection (a stop); a stop before anyone awaits it is no unhandled one.
+    back.catch(() => {});
+    this.open.set(step, open);
     for (let m = 0; m < micros.length; m++) {
       const micro = micros[m]!;
-      const out = await this.timed(() => this.trainer.forward(m, micro.features, micro.size));
+      const out = await this.timed(() => this.trainer.forward(m, micro.features, micro.size, step));
       if (this.stopped) throw this.stopped;
       this.meter.forwarded(micro.size);
       this.sendFrame(this.replica.next!, { kind: 'forward', step, closesPush, micro: m, micros: micros.length, examples: micro.size, miniBatch: batch.size, shape: this.trainer.outputShape, values: out, labels: micro.labels });
     }
-    await back;
+    // Wrapped: an async function returning the promise itself would wait for it.
+    return { back };
   }
 
   /** The stage's own computing, as its busy time. */
@@ -251,22 +282,23 @@ export class StageRunner {
   private async forwardFrame(f: ActivationFrame): Promise<void> {
     this.meter.forwarded(f.examples);
     if (!this.open.has(f.step)) {
-      // A new mini-batch here: stage 0 sends one only once every micro-batch of the last came back, so none is open.
-      await this.adoptFresh();
+      // A new mini-batch here (across the flush, the last may still be coming back: its micro-batches keep their parameters).
+      await this.adoptFresh(f.step);
+      this.events.started?.(f.step, this.open.size);
       this.open.set(f.step, { left: f.micros, closesPush: f.closesPush, examples: f.miniBatch });
     }
     if (this.trainer.isLast) {
-      const dx = await this.timed(() => this.trainer.lossAndBackward(f.values, f.labels, f.miniBatch));
+      const dx = await this.timed(() => this.trainer.lossAndBackward(f.values, f.labels, f.miniBatch, f.step));
       if (dx && !this.stopped) this.sendFrame(this.replica.prev!, { ...f, kind: 'backward', shape: this.trainer.inputShape, values: dx });
       await this.microDone(f.step);
       return;
     }
-    const out = await this.timed(() => this.trainer.forward(f.micro, f.values, f.examples));
+    const out = await this.timed(() => this.trainer.forward(f.micro, f.values, f.examples, f.step));
     if (!this.stopped) this.sendFrame(this.replica.next!, { ...f, shape: this.trainer.outputShape, values: out });
   }
 
   private async backwardFrame(f: ActivationFrame): Promise<void> {
-    const dx = await this.timed(() => this.trainer.backward(f.micro, f.values));
+    const dx = await this.timed(() => this.trainer.backward(f.micro, f.values, f.step));
     if (dx && this.replica.prev && !this.stopped) this.sendFrame(this.replica.prev, { ...f, shape: this.trainer.inputShape, values: dx });
     await this.microDone(f.step);
   }
@@ -280,26 +312,24 @@ export class StageRunner {
     this.open.delete(step);
     // Local mode steps the stage's layers now, before the next mini-batch goes forward through them.
     await this.exchange.miniBatchDone();
-    if (this.replica.stage === 0) {
-      // Stage 0 pushes from its loop (it knows the lease); it only learns the mini-batch is back.
-      this.batchesSincePush += 1;
-      this.examplesSincePush += open.examples;
-      this.flushed?.resolve();
-      this.flushed = null;
-      return;
-    }
+    // Mini-batches finish in order at every stage (frames keep their order), so the counts are those of the push it closes.
     this.batchesSincePush += 1;
     this.examplesSincePush += open.examples;
+    let closed: Closed | null = null;
+    if (open.closesPush) {
+      closed = { batches: this.batchesSincePush, examples: this.examplesSincePush, through: step };
+      this.batchesSincePush = 0;
+      this.examplesSincePush = 0;
+    }
+    // Stage 0 pushes from its loop (it knows the lease); it only learns the mini-batch is back.
+    if (open.back) return open.back.resolve(closed);
     // A later stage pushes in the frame chain; only the previous push's answer is waited for, as at stage 0.
-    if (open.closesPush) await this.pushOwn(this.replica.replicaId);
+    if (closed) await this.pushOwn(this.replica.replicaId, closed);
   }
 
   /** Pushes the stage's gradient for the replica's step; resolves with the previous push's answer (a refused step's batches went back to the queue). */
-  private async pushOwn(leaseId: string): Promise<Result<PushAccepted> | null> {
-    const claim = { leaseId, batches: this.batchesSincePush, examples: this.examplesSincePush };
-    this.batchesSincePush = 0;
-    this.examplesSincePush = 0;
-    return this.checked(await this.exchange.push(claim));
+  private async pushOwn(leaseId: string, closed: Closed): Promise<Result<PushAccepted> | null> {
+    return this.checked(await this.exchange.push({ leaseId, ...closed }));
   }
 
   /** A push's answer that ends the stage: its replica is gone. */

@@ -12,9 +12,17 @@
  * Gradients add up over the micro-batches; the last stage scales each micro-batch's
  * loss by its share of the mini-batch, so the sum is the unsplit model's mean gradient.
  * Every tensor it creates is disposed: tf.memory().numTensors is flat across steps.
+ *
+ * Across the flush (docs/model-parallelism.md, "Overlap across the flush") mini-batch
+ * n + 1's micro-batches may go forward while n's come back, so everything is kept per
+ * mini-batch (`step`, as frames number it): the micro-batches in flight, each step's
+ * gradient sum and loss, and the parameters each micro-batch went forward with
+ * (param-versions.ts), on which its backward recomputes it. A trainer run one
+ * mini-batch at a time may leave `step` out (0).
  */
 import { readFlat } from './flat-read.js';
 import * as tf from '@tensorflow/tfjs';
+import { ParamVersions } from './param-versions.js';
 import { modelFromTopology } from '../../shared/models.js';
 import { sameShape, sizeOf, type TensorSpec } from '../../shared/tensors.js';
 import type { Batch } from './model-trainer.js';
@@ -82,11 +90,24 @@ export function microbatches(batch: Batch, m: number): Batch[] {
   return out;
 }
 
+/** A micro-batch gone forward and not yet back: its input and the parameters' version it went forward with. */
+interface InFlight {
+  step: number;
+  micro: number;
+  x: tf.Tensor;
+  version: number;
+}
+
+const keyOf = (step: number, micro: number) => `${step}/${micro}`;
+
 export class StageTrainer {
-  /** Inputs of the micro-batches gone forward and not yet back, by micro-batch number. */
-  private readonly inFlight = new Map<number, tf.Tensor>();
-  private sums: tf.Tensor[] | null = null;
-  private lossSum: tf.Scalar | null = null;
+  /** The micro-batches gone forward and not yet back, by step and micro-batch number. */
+  private readonly inFlight = new Map<string, InFlight>();
+  /** Each step's gradient summed over its micro-batches so far (each step apart: a push takes only the steps it closes). */
+  private readonly sums = new Map<number, tf.Tensor[]>();
+  /** Each step's loss so far (the last stage). */
+  private readonly lossSums = new Map<number, tf.Scalar>();
+  private readonly versions: ParamVersions;
 
   private constructor(
     readonly model: tf.LayersModel,
@@ -100,7 +121,9 @@ export class StageTrainer {
     /** The last stage computes the loss. */
     readonly isLast: boolean,
     private readonly numClasses: number,
-  ) {}
+  ) {
+    this.versions = new ParamVersions(vars);
+  }
 
   /** `jobSpecs` are the whole model's tensors; the stage takes those of its layers. */
   static async create(topology: object, jobSpecs: TensorSpec[], range: StageRange, numClasses: number): Promise<StageTrainer> {
@@ -126,14 +149,18 @@ export class StageTrainer {
     return new StageTrainer(model, own.map((w) => w.read() as tf.Variable), specs, range.inputShape, outputShape, range.from === 0, range.to === layerCount, numClasses);
   }
 
-  /** The stage's parameters, one flat array per tensor of its specs. */
+  /**
+   * The stage's parameters, one flat array per tensor of its specs: the next micro-batches
+   * go forward on them; those in flight come back on the ones they went forward with.
+   */
   setParams(values: readonly Float32Array[]): void {
     if (values.length !== this.specs.length) throw new Error(`The stage has ${this.specs.length} tensors, got ${values.length}`);
-    this.specs.forEach((s, i) => {
-      const t = tf.tensor(values[i]!, s.shape);
-      this.vars[i]!.assign(t);
-      t.dispose();
-    });
+    this.versions.set(this.specs.map((s, i) => tf.tensor(values[i]!, s.shape)));
+  }
+
+  /** Older parameter versions kept for micro-batches in flight. */
+  get keptVersions(): number {
+    return this.versions.kept;
   }
 
   private input(values: Float32Array, size: number): tf.Tensor {
@@ -146,12 +173,13 @@ export class StageTrainer {
     return this.model.apply(x, { training: true }) as tf.Tensor;
   }
 
-  /** Micro-batch `micro`'s output (the next stage's input); its input is kept until its gradient comes back. */
-  async forward(micro: number, input: Float32Array, size: number): Promise<Float32Array> {
+  /** Micro-batch `micro` of mini-batch `step`: its output (the next stage's input); its input is kept until its gradient comes back. */
+  async forward(micro: number, input: Float32Array, size: number, step = 0): Promise<Float32Array> {
     if (this.isLast) throw new Error('The last stage goes forward and back at once: lossAndBackward');
-    if (this.inFlight.has(micro)) throw new Error(`Micro-batch ${micro} is already in flight`);
+    const key = keyOf(step, micro);
+    if (this.inFlight.has(key)) throw new Error(`Micro-batch ${micro} of step ${step} is already in flight`);
     const x = this.input(input, size);
-    this.inFlight.set(micro, x);
+    this.inFlight.set(key, { step, micro, x, version: this.versions.hold() });
     const y = tf.tidy(() => this.apply(x));
     try {
       return (await y.data()) as Float32Array;
@@ -164,21 +192,26 @@ export class StageTrainer {
    * Micro-batch `micro`'s way back: from the gradient of its output, the gradient of its
    * input (null for the first stage) and its weights' gradients, added to the step's.
    */
-  async backward(micro: number, dy: Float32Array): Promise<Float32Array | null> {
+  async backward(micro: number, dy: Float32Array, step = 0): Promise<Float32Array | null> {
     if (this.isLast) throw new Error('The last stage goes back from its loss: lossAndBackward');
-    const x = this.inFlight.get(micro);
-    if (!x) throw new Error(`Micro-batch ${micro} did not go forward through this stage, or already came back`);
+    const key = keyOf(step, micro);
+    const flight = this.inFlight.get(key);
+    if (!flight) throw new Error(`Micro-batch ${micro} did not go forward through this stage in step ${step}, or already came back`);
+    const { x, version } = flight;
     const size = x.shape[0]!;
     const want = size * sizeOf(this.outputShape);
     if (dy.length !== want) throw new Error(`Micro-batch ${micro}'s output gradient needs ${want} values of [${this.outputShape}] each; got ${dy.length}`);
-    this.inFlight.delete(micro);
+    this.inFlight.delete(key);
     try {
-      return await this.accumulate(x, (xs) => {
+      // Recomputed on the parameters its forward used, whatever the stage took since.
+      this.versions.load(version);
+      return await this.accumulate(step, x, (xs) => {
         const upstream = tf.tensor(dy, [size, ...this.outputShape]);
         return tf.engine().gradients(() => this.apply(x), xs, upstream).grads;
       });
     } finally {
       x.dispose();
+      this.versions.release(version);
     }
   }
 
@@ -187,7 +220,7 @@ export class StageTrainer {
    * size ÷ `miniBatchSize` of the mini-batch's mean. Returns the gradient of its input
    * (null when the stage is also the first).
    */
-  async lossAndBackward(input: Float32Array, labels: Uint8Array, miniBatchSize: number): Promise<Float32Array | null> {
+  async lossAndBackward(input: Float32Array, labels: Uint8Array, miniBatchSize: number, step = 0): Promise<Float32Array | null> {
     if (!this.isLast) throw new Error('Only the last stage has the labels and the loss');
     if (labels.length === 0 || !(Number.isInteger(miniBatchSize) && miniBatchSize >= labels.length)) {
       throw new Error(`A micro-batch of ${labels.length} labels cannot be part of a mini-batch of ${miniBatchSize}`);
@@ -196,15 +229,18 @@ export class StageTrainer {
     if (stray >= 0) throw new Error(`Label ${labels[stray]} (example ${stray}) is not one of the ${this.numClasses} classes`);
     const x = this.input(input, labels.length);
     try {
-      return await this.accumulate(x, (xs) => {
+      // Forward and backward at once, nothing in between: the newest parameters serve both.
+      this.versions.loadNewest();
+      return await this.accumulate(step, x, (xs) => {
         const loss = () => {
           const y = tf.oneHot(tf.tensor1d(labels, 'int32'), this.numClasses);
           return tf.metrics.categoricalCrossentropy(y, this.apply(x)).sum().div(miniBatchSize) as tf.Scalar;
         };
         const { value, grads } = tf.engine().gradients(loss, xs);
-        const total = this.lossSum ? this.lossSum.add(value) : value.clone();
-        this.lossSum?.dispose();
-        this.lossSum = tf.keep(total as tf.Scalar);
+        const before = this.lossSums.get(step);
+        const total = before ? before.add(value) : value.clone();
+        before?.dispose();
+        this.lossSums.set(step, tf.keep(total as tf.Scalar));
         return grads;
       });
     } finally {
@@ -212,20 +248,21 @@ export class StageTrainer {
     }
   }
 
-  /** Runs one micro-batch's backward (`grads` of [x, ...weights], x left out for the first stage) and adds its weights' share. */
-  private async accumulate(x: tf.Tensor, grads: (xs: tf.Tensor[]) => tf.Tensor[]): Promise<Float32Array | null> {
+  /** Runs one micro-batch's backward (`grads` of [x, ...weights], x left out for the first stage) and adds its weights' share to its step's sum. */
+  private async accumulate(step: number, x: tf.Tensor, grads: (xs: tf.Tensor[]) => tf.Tensor[]): Promise<Float32Array | null> {
     if (this.isFirst && this.vars.length === 0) {
       // A first stage without weights (a lone Flatten) has nothing to learn and no one to send a gradient to.
-      this.sums ??= [];
+      if (!this.sums.has(step)) this.sums.set(step, []);
       return null;
     }
     const dx = tf.tidy(() => {
       const xs = this.isFirst ? this.vars : [x, ...this.vars];
       const g = grads(xs);
       const own = this.isFirst ? g : g.slice(1);
-      const sums = own.map((t, i) => (this.sums ? this.sums[i]!.add(t) : t));
-      this.sums?.forEach((t) => t.dispose());
-      this.sums = sums.map((t) => tf.keep(t));
+      const before = this.sums.get(step);
+      const sums = own.map((t, i) => (before ? before[i]!.add(t) : t));
+      before?.forEach((t) => t.dispose());
+      this.sums.set(step, sums.map((t) => tf.keep(t)));
       return this.isFirst ? [] : [g[0]!];
     })[0];
     if (!dx) return null;
@@ -236,35 +273,57 @@ export class StageTrainer {
     }
   }
 
-  /** The step's gradient summed over its micro-batches, downloaded in one read; the stage starts a new step. */
-  async takeGradient(): Promise<StageGradient> {
-    if (this.inFlight.size > 0) throw new Error(`Micro-batches ${[...this.inFlight.keys()].join(', ')} went forward and never came back`);
-    const sums = this.sums;
-    if (!sums) throw new Error('No micro-batch came back through this stage since its last gradient');
-    const loss = this.lossSum;
-    this.sums = null;
-    this.lossSum = null;
+  /**
+   * Takes the sums of steps up to `through` out of the trainer: each weight's gradient and
+   * the loss, added over those steps (the caller disposes them); later steps' sums stay.
+   * Every micro-batch of those steps must have come back.
+   */
+  private takeSums(through: number, what: string): { sums: tf.Tensor[]; loss: tf.Scalar | null } {
+    const out = [...this.inFlight.values()].filter((f) => f.step <= through);
+    if (out.length > 0) throw new Error(`Micro-batches ${out.map((f) => keyOf(f.step, f.micro)).join(', ')} went forward and never came back`);
+    const steps = [...new Set([...this.sums.keys(), ...this.lossSums.keys()])].filter((s) => s <= through);
+    if (steps.length === 0) throw new Error(`No micro-batch came back through this stage since its last ${what}`);
+    const parts = steps.map((s) => this.sums.get(s) ?? []);
+    const losses = steps.flatMap((s) => this.lossSums.get(s) ?? []);
+    steps.forEach((s) => (this.sums.delete(s), this.lossSums.delete(s)));
+    if (parts.length === 1) return { sums: parts[0]!, loss: losses[0] ?? null };
+    // A stage without weights sums nothing: every step's part is empty.
+    const sums = parts[0]!.map((_, i) => tf.addN(parts.map((p) => p[i]!)));
+    const loss = losses.length ? (tf.addN(losses) as tf.Scalar) : null;
+    parts.forEach((p) => p.forEach((t) => t.dispose()));
+    losses.forEach((t) => t.dispose());
+    return { sums, loss };
+  }
+
+  /**
+   * The gradient of steps up to `through` (every step so far by default) summed over their
+   * micro-batches, downloaded in one read, and their loss; later steps' sums stay for their
+   * own push.
+   */
+  async takeGradient(through = Infinity): Promise<StageGradient> {
+    const { sums, loss } = this.takeSums(through, 'gradient');
     if (sums.length === 0 && !loss) return { grads: [], loss: null };
     const flat = tf.tidy(() => tf.concat([...sums.map((t) => t.reshape([-1])), ...(loss ? [loss.reshape([1])] : [])]));
     sums.forEach((t) => t.dispose());
     loss?.dispose();
-    const { parts, tail } = await readFlat(flat, this.specs);
-    return { grads: parts, loss: loss ? tail[0]! : null };
+    const { parts: grads, tail } = await readFlat(flat, this.specs);
+    return { grads, loss: loss ? tail[0]! : null };
   }
 
   /**
-   * Local mode: applies the step's gradient (summed over its micro-batches) to the
-   * stage's layers with `optimizer`, and starts a new step. Returns the step's loss
-   * (the last stage), else null.
+   * Local mode: applies the gradient of every step so far (summed over its micro-batches)
+   * to the stage's layers with `optimizer`, and starts a new step. Returns the loss (the
+   * last stage), else null. Only with nothing in flight (round modes run one mini-batch
+   * at a time), since the layers move.
    */
   async localStep(optimizer: tf.Optimizer): Promise<number | null> {
     if (this.inFlight.size > 0) throw new Error(`Micro-batches ${[...this.inFlight.keys()].join(', ')} went forward and never came back`);
-    const sums = this.sums;
-    if (!sums) throw new Error('No micro-batch came back through this stage since its last step');
-    const loss = this.lossSum;
-    this.sums = null;
-    this.lossSum = null;
-    if (sums.length) optimizer.applyGradients(Object.fromEntries(this.vars.map((v, i) => [v.name, sums[i]!])));
+    const { sums, loss } = this.takeSums(Infinity, 'step');
+    if (sums.length) {
+      this.versions.loadNewest();
+      optimizer.applyGradients(Object.fromEntries(this.vars.map((v, i) => [v.name, sums[i]!])));
+      this.versions.movedInPlace();
+    }
     sums.forEach((t) => t.dispose());
     if (!loss) return null;
     try {
@@ -279,18 +338,20 @@ export class StageTrainer {
     return Promise.all(this.vars.map(async (v) => (await v.data()) as Float32Array));
   }
 
-  /** Drops the micro-batches in flight and the step's partial gradient (the replica dissolved, the step is abandoned). */
+  /** Drops every micro-batch in flight and every step's partial gradient (the replica dissolved, its steps are abandoned). */
   abandonStep(): void {
-    for (const x of this.inFlight.values()) x.dispose();
+    for (const f of this.inFlight.values()) f.x.dispose();
     this.inFlight.clear();
-    this.sums?.forEach((t) => t.dispose());
-    this.lossSum?.dispose();
-    this.sums = null;
-    this.lossSum = null;
+    this.versions.clear();
+    for (const p of this.sums.values()) p.forEach((t) => t.dispose());
+    for (const t of this.lossSums.values()) t.dispose();
+    this.sums.clear();
+    this.lossSums.clear();
   }
 
   dispose(): void {
     this.abandonStep();
+    this.versions.dispose();
     this.model.dispose();
   }
 }
