@@ -10,7 +10,7 @@
 import { chromium, type Page } from 'playwright-core';
 import { CHROMIUM_ARGS, findChromium } from '../farm/chromium.js';
 import { buildClientIfNeeded } from '../server/build-client.js';
-import type { ModelPresetName } from '../shared/job-spec.js';
+import type { JobSpecInput, ModelPresetName } from '../shared/job-spec.js';
 import type { JobDetail } from '../shared/operator-protocol.js';
 import { startCoordinator } from '../test-support/coordinator.js';
 import { gpipeBound, snapshotAfter, snapshotWhen, windowFigures } from './replica-window.js';
@@ -47,9 +47,9 @@ async function until<T>(what: string, read: () => Promise<T | null> | T | null, 
   }
 }
 
-export async function browserStaged(model: ModelPresetName, microbatches: number, seconds: number): Promise<BrowserPipelineResult> {
+export async function browserStaged(model: ModelPresetName, microbatches: number, seconds: number, wire: Pick<JobSpecInput, 'codec' | 'topkRatio' | 'batchSize'> = { codec: 'fp32' }): Promise<BrowserPipelineResult> {
   await buildClientIfNeeded();
-  const run = await startCoordinator({ model, stages: 2, microbatches, epochs: 100, normBound: 0 });
+  const run = await startCoordinator({ model, stages: 2, microbatches, epochs: 100, normBound: 0, ...wire });
   const browser = await chromium.launch({ executablePath: findChromium(), args: CHROMIUM_ARGS });
   const detail = async () => (await (await fetch(`${run.url}/api/jobs/${run.job.id}`)).json()) as JobDetail;
   const errors: string[] = [];

@@ -17,15 +17,17 @@
  * worker budget under the model's size: 1 × 2 stages, and the data-parallel row says
  * why it cannot run (bench/pipeline-large.ts).
  *
- * `npm run bench -- pipeline [--model mlp cnn] [--microbatches 4] [--seconds 20]`: a line
- * per run on stderr, one JSON line last:
- * {bench:"pipeline",results:[{model,replicas,stages,microbatches,path,examples_per_s,bubble,bottleneck_bubble,bubble_target,target_met,boundary_bytes_per_example}]}
+ * `npm run bench -- pipeline [--model mlp cnn] [--microbatches 4] [--seconds 20] [--codec fp32] [--batch N]`:
+ * a line per run on stderr, one JSON line last:
+ * {bench:"pipeline",codec,results:[{model,replicas,stages,microbatches,path,examples_per_s,bubble,bottleneck_bubble,bubble_target,target_met,boundary_bytes_per_example}]}
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { integer } from '../server/cli-args.js';
-import type { ModelPresetName } from '../shared/job-spec.js';
+import { CODEC_IDS } from '../shared/codec.js';
+import { builtinJobWire } from '../shared/job-defaults.js';
+import type { JobSpecInput, ModelPresetName } from '../shared/job-spec.js';
 import { startCoordinator } from '../test-support/coordinator.js';
 import type { StageWorkerMessage, StageWorkerProgress } from './node-stage-worker.js';
 import { WorkerPool } from './worker-pool.js';
@@ -101,8 +103,11 @@ function reports(ps: readonly StageProcess[], ready: (r: StageWorkerProgress) =>
  */
 const BENCH_SPEC = { normBound: 0 };
 
-async function staged(model: ModelPresetName, replicas: number, stages: number, microbatches: number, seconds: number, large: LargeSetup | null = null): Promise<Result> {
-  const run = await startCoordinator({ model, stages, microbatches, epochs: 100, ...BENCH_SPEC, ...large?.spec }, {}, { ps: large?.ps });
+/** Every row's wire and batch (`--codec`, `--batch`): the API's fp32 by default, `topk-packed` the built-in job's (with pull deltas); the preset's batch by default. */
+type Wire = Pick<JobSpecInput, 'codec' | 'topkRatio' | 'batchSize'>;
+
+async function staged(model: ModelPresetName, replicas: number, stages: number, microbatches: number, seconds: number, wire: Wire, large: LargeSetup | null = null): Promise<Result> {
+  const run = await startCoordinator({ model, stages, microbatches, epochs: 100, ...BENCH_SPEC, ...wire, ...large?.spec }, {}, { ps: large?.ps });
   const ps: StageProcess[] = [];
   try {
     for (let i = 0; i < replicas * stages; i++) ps.push(await forkStage(run.url));
@@ -141,8 +146,8 @@ async function staged(model: ModelPresetName, replicas: number, stages: number, 
   }
 }
 
-async function dataParallel(model: ModelPresetName, workers: number, seconds: number): Promise<Result> {
-  const run = await startCoordinator({ model, epochs: 100, ...BENCH_SPEC });
+async function dataParallel(model: ModelPresetName, workers: number, seconds: number, wire: Wire): Promise<Result> {
+  const run = await startCoordinator({ model, epochs: 100, ...BENCH_SPEC, ...wire });
   const pool = new WorkerPool(run.url, 'ignore');
   try {
     for (let i = 0; i < workers; i++) await pool.start();
@@ -184,13 +189,16 @@ export function pipelineCommand(): Command {
     .option('--ps <n>', 'ps tasks the bench starts for mlp-large (it is over one task and one worker)', integer(2, 16), 2)
     .option('--microbatches <m>', 'micro-batches per mini-batch (M)', integer(1, 64), 4)
     .option('--seconds <n>', 'measured time per run, after warm-up', integer(5, 600), 20)
+    .option('--batch <n>', "every row's mini-batch size (the preset's when left out); micro-batches are batch ÷ M", integer(1, 4096))
+    .addOption(new Option('--codec <codec>', "every row's push codec (topk-packed: the built-in job's wire, with pull deltas)").choices([...CODEC_IDS]).default('fp32'))
     .option('--no-browser', 'skip the browser run (two Chromium tabs linked by WebRTC, the first model)')
-    .action(async (o: { model: ModelPresetName[]; microbatches: number; seconds: number; browser: boolean; ps: number }) => {
+    .action(async (o: { model: ModelPresetName[]; microbatches: number; seconds: number; browser: boolean; ps: number; codec: string; batch?: number }) => {
+      const wire = { ...builtinJobWire(o.codec), ...(o.batch ? { batchSize: o.batch } : {}) } as Wire;
       const results: object[] = [];
       for (const model of o.model) {
         const large = model === 'mlp-large' ? largeSetup(o.ps) : null;
         for (const [replicas, stages] of large ? ([[1, 2]] as const) : ([[1, 2], [2, 2]] as const)) {
-          const r = await staged(model, replicas, stages, o.microbatches, o.seconds, large);
+          const r = await staged(model, replicas, stages, o.microbatches, o.seconds, wire, large);
           results.push(r);
           process.stderr.write(stagedLine(r));
         }
@@ -199,16 +207,16 @@ export function pipelineCommand(): Command {
           results.push(r);
           process.stderr.write(`[pipeline] ${model} 2 data-parallel workers: skipped: ${r.skipped}\n`);
         } else {
-          const r = await dataParallel(model, 2, o.seconds);
+          const r = await dataParallel(model, 2, o.seconds, wire);
           results.push(r);
           process.stderr.write(`[pipeline] ${model} 2 data-parallel workers: ${r.examples_per_s.toFixed(0)} examples/s\n`);
         }
       }
       if (o.browser && o.model[0] !== 'mlp-large') {
-        const r = await browserStaged(o.model[0]!, o.microbatches, o.seconds);
+        const r = await browserStaged(o.model[0]!, o.microbatches, o.seconds, wire);
         results.push(r);
         process.stderr.write(stagedLine(r));
       }
-      process.stdout.write(`${JSON.stringify({ bench: 'pipeline', results })}\n`);
+      process.stdout.write(`${JSON.stringify({ bench: 'pipeline', codec: o.codec, batch: o.batch ?? null, results })}\n`);
     });
 }
