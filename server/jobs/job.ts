@@ -137,7 +137,8 @@ export class Job {
             stages: spec.stages,
             microbatches: spec.microbatches,
             activationCodec: spec.activationCodec,
-            overlap: spec.normBound === 0,
+            // Every split job: the norm bound clips a warm worker's early transient instead of barring it (norm-bound.ts).
+            overlap: true,
             costs: deps.stageCosts,
             tensors: deps.model.tensors,
             maxWorkerParamBytes: spec.maxWorkerParamBytes,
