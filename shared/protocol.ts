@@ -148,6 +148,8 @@ export interface PushAccepted {
   staleness: number;
   /** Ask `grads:slot` before the next push: the parameter server is under load. Absent: push directly. */
   slots?: true;
+  /** The gradient was over the norm bound and scaled by this factor (< 1) down to it, an early transient (docs/byzantine.md). Absent: applied as pushed. */
+  clipped?: number;
 }
 
 /** A request for a push slot (the coordinator asked for one: `slots: true` in an answer). */

@@ -22,9 +22,10 @@ export interface ReplicaAssignment {
   activationCodec: ActivationCodec;
   /**
    * Whether stage 0 may start the next mini-batch before the last step's commit is answered
-   * (one step stale, client/engine/stage-exchange.ts). Off when the job has a norm bound:
-   * stale steps early in training (the cnn's, about step 17) run over 10× the recent median
-   * three times in a row, and the bound then bars the lease holder and dissolves the replica.
+   * (one step stale, client/engine/stage-exchange.ts). The coordinator sets it for every
+   * split job: the norm bound clips the early transient such stale steps make (the cnn's,
+   * about step 17) instead of barring the lease holder (docs/byzantine.md). false (each
+   * push waits for its own answer) is kept for a coordinator that asks for it.
    */
   overlap: boolean;
   /** The neighbours' worker ids (null at the pipeline's ends). */

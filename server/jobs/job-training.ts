@@ -138,20 +138,23 @@ export class JobTraining {
    * batches are settled as a push's are. `member`: who the parameter service counts
    * the push for (a round's member, the norm bound's sample): the worker, or for a
    * replica step its replica, since a replica, not its lease holder, is one contributor.
+   * `culprit`: the later stage whose part it was, whose fault the refusal counts as
+   * (null: the lease holder's).
    */
-  commit(workerId: string, push: IncomingPush, refusal: Failure | null, member = workerId): Result<PushAccepted> | Promise<Result<PushAccepted>> {
+  commit(workerId: string, push: IncomingPush, refusal: Failure | null, member = workerId, culprit: string | null = null): Result<PushAccepted> | Promise<Result<PushAccepted>> {
     const taken = this.d.accounting.take(workerId, push.leaseId, push.batches);
     if ('ok' in taken) return this.refusedPush(taken);
     const badLoss = refusal ?? lossRefusal(push.loss);
     // The norm is judged per batch as the lease counts them, never as the worker claims.
     const result = badLoss ?? this.d.params.push(member, { baseVersion: push.baseVersion, batches: taken.to - taken.from, manifest: push.manifest, data: push.data, psRefused: push.psRefused, psReceipts: push.psReceipts, psStep: push.psStep });
-    if (result instanceof Promise) return result.then((r) => this.settled(workerId, push, taken, r));
-    return this.settled(workerId, push, taken, result);
+    const blamed = refusal ? culprit : null;
+    if (result instanceof Promise) return result.then((r) => this.settled(workerId, push, taken, r, blamed));
+    return this.settled(workerId, push, taken, result, blamed);
   }
 
   /** The push was answered: its examples are credited from the lease, or its batches requeued. */
-  private settled(workerId: string, push: IncomingPush, taken: TakenBatches, r: Result<PushAccepted>): Result<PushAccepted> {
-    const completion = this.d.accounting.settle(workerId, taken, r);
+  private settled(workerId: string, push: IncomingPush, taken: TakenBatches, r: Result<PushAccepted>, culprit: string | null): Result<PushAccepted> {
+    const completion = this.d.accounting.settle(workerId, taken, r, culprit);
     if (!r.ok) return this.refusedPush(r);
     recordAccepted(this.d.stats(), taken.examples, push.loss, r.staleness, asBytes(push.data).byteLength, this.d.params.parameterCount * 4);
     this.d.onCredited(workerId, taken.examples);

@@ -37,7 +37,7 @@ import type { JobDeps, JobRecords, LedgerView, ParameterContext } from './job-de
 import { assignmentOf } from './job-assignment.js';
 import { MetricSampler } from './job-metrics.js';
 import { emptyStats, type JobStats } from './job-stats.js';
-import { pushAccountingFor, type PushAccounting } from './push-accounting.js';
+import { MAX_FAULTS_IN_A_ROW, pushAccountingFor, type PushAccounting } from './push-accounting.js';
 import { JobTraining, type IncomingPush } from './job-training.js';
 import { MODES } from '../../shared/modes.js';
 import { ReplicaBoard } from './replica-board.js';
@@ -92,7 +92,9 @@ export class Job {
   ) {
     this.shardLedger = new ShardLedger({ shardSizes: deps.shards.map((s) => s.count), batchSize: spec.batchSize, epochs: spec.epochs, seed: spec.seed });
     this.initialLedger = this.shardLedger.exportState();
-    this.accounting = pushAccountingFor(spec, this.shardLedger, (index) => deps.shards[index]!.url, () => deps.clock.now());
+    this.accounting = pushAccountingFor(spec, this.shardLedger, (index) => deps.shards[index]!.url, () => deps.clock.now(), (workerId) =>
+      this.board?.bar(workerId, `a stage was barred: its pushes were refused, or its lease deadlines missed, ${MAX_FAULTS_IN_A_ROW} times in a row`),
+    );
     const ctx: ParameterContext = { clock: deps.clock, activeWorkers: () => this.training.activeWorkers() };
     this.params = deps.parameters?.(spec, ctx) ??
       new LocalParameterService(spec, {
@@ -139,10 +141,12 @@ export class Job {
             microbatches: spec.microbatches,
             activationCodec: spec.activationCodec,
             // A round mode computes every step on its round's parameters: never one step stale.
-            overlap: spec.normBound === 0 && !MODES[spec.mode].rounds,
+            // Otherwise every split job overlaps: the norm bound clips a warm worker's early transient instead of barring it (norm-bound.ts).
+            overlap: !MODES[spec.mode].rounds,
             costs: deps.stageCosts,
             tensors: deps.model.tensors,
             maxWorkerParamBytes: spec.maxWorkerParamBytes,
+            barred: (workerId) => this.accounting.barred(workerId),
             now: () => deps.clock.now(),
             notify: (workerId, notice) => deps.onReplicaNotice?.(this, workerId, notice),
             onDissolved: (replica) => {
@@ -159,7 +163,7 @@ export class Job {
       codec,
       maxBytes: payloadCapBytes(this.params.parameterCount, this.params.specs.reduce((n, t) => n + codec.byteLength(sizeOf(t.shape)), 0)),
       stageTensors: (replica, stage) => board.assignmentOf(replica.members[stage]!)!.tensors,
-      commit: (workerId, push, refusal, member) => this.training.commit(workerId, push, refusal, member),
+      commit: (workerId, push, refusal, member, culprit) => this.training.commit(workerId, push, refusal, member, culprit),
       onTasks: this.params.stageSteps,
     });
     this.checkpoints = new CheckpointSchedule(id, deps.checkpoints, () => this.params.version, () => this.checkpointContent(), (c) => c.cut && this.params.committed?.(c.cut));
@@ -296,7 +300,13 @@ export class Job {
       this.timers.push(clock.setInterval(() => void this.evaluateIfChanged(), this.spec.evalIntervalSeconds * 1000));
       if (this.checkpoints.enabled) this.timers.push(clock.setInterval(() => void this.checkpointIfChanged(), this.spec.checkpointSeconds * 1000));
       // A late lease goes back to the queue even when nobody asks for one.
-      this.timers.push(clock.setInterval(() => this.accounting.sweep(), LEASE_SWEEP_MS));
+      this.timers.push(
+        clock.setInterval(() => {
+          this.accounting.sweep();
+          // A barred stage whose bar ended joins the next replica.
+          this.board?.reform();
+        }, LEASE_SWEEP_MS),
+      );
       // The PS's own gradient at the moving parameters: the norm bound's reference and the trusted direction.
       this.timers.push(clock.setInterval(() => this.params.refreshTrusted(), this.spec.trustedRefreshSeconds * 1000));
       // Resumed: the workers left their replicas when it paused, and form new ones now.

@@ -52,6 +52,8 @@ export interface PushAccountingOptions {
   /** Where shard `index` is downloaded (its content-addressed URL). */
   shardUrl: (index: number) => string;
   now: () => number;
+  /** A worker was barred (its faults in a row): with stages, its replica goes and it waits out the bar (server/jobs/job.ts). */
+  onBarred?: (workerId: string) => void;
 }
 
 interface Standing {
@@ -62,7 +64,7 @@ interface Standing {
 }
 
 /** A job's accounting, from its spec: the lease period, the batches a push carries (nPush; localSteps in local mode), the lease limit. */
-export function pushAccountingFor(spec: JobSpec, ledger: ShardLedger, shardUrl: (index: number) => string, now: () => number): PushAccounting {
+export function pushAccountingFor(spec: JobSpec, ledger: ShardLedger, shardUrl: (index: number) => string, now: () => number, onBarred?: (workerId: string) => void): PushAccounting {
   return new PushAccounting({
     ledger,
     terms: new LeaseTerms({ leaseMs: spec.leaseSeconds * 1000 }),
@@ -70,6 +72,7 @@ export function pushAccountingFor(spec: JobSpec, ledger: ShardLedger, shardUrl: 
     maxLeasesPerWorker: spec.maxLeasesPerWorker,
     shardUrl,
     now,
+    onBarred,
   });
 }
 
@@ -127,13 +130,23 @@ export class PushAccounting {
     return this.ledger.take(lease, expected);
   }
 
-  /** A taken push was answered: the ledger credits or requeues its batches, and the worker's standing and deadline follow. */
-  settle(workerId: string, taken: TakenBatches, result: Result<object>): Completion {
+  /** Whether the worker may not lease now (its faults in a row); a replica does not take it either. */
+  barred(workerId: string): boolean {
+    return (this.standing.get(workerId)?.barredUntil ?? 0) > this.o.now();
+  }
+
+  /**
+   * A taken push was answered: the ledger credits or requeues its batches, and the
+   * worker's standing and deadline follow. `culprit`: another worker whose part of the
+   * push was refused (a later stage of its replica): the fault is that worker's, and the
+   * lease holder's run is left as it was.
+   */
+  settle(workerId: string, taken: TakenBatches, result: Result<object>, culprit: string | null = null): Completion {
     const completion = this.ledger.settle(taken, result.ok, workerId);
     const lease = this.ledger.get(taken.leaseId);
     if (lease) lease.lastProgress = this.o.now();
     if (result.ok) this.standingOf(workerId).faultsInARow = 0;
-    else this.refused(workerId, result);
+    else this.refused(culprit ?? workerId, result);
     this.arrange(workerId);
     return completion;
   }
@@ -215,6 +228,7 @@ export class PushAccounting {
     const taken = this.ledger.leasesOf(workerId);
     for (const l of taken) this.ledger.takeBack(l, workerId);
     log.info('worker barred: faults in a row', { worker: workerId, last: what, leasesTakenBack: taken.length });
+    this.o.onBarred?.(workerId);
   }
 
   private arrange(workerId: string): void {

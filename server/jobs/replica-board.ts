@@ -4,7 +4,9 @@
  * planStages cuts the layers among them by their measured speed (a fast worker takes
  * the heavy layers) and each is told its stage; fewer wait. A stage that leaves
  * dissolves its replica: the others are told, and go back to waiting (and into the
- * next replica formed). A replica is planned once, when it forms, never mid-step.
+ * next replica formed). A replica is planned once, when it forms, never mid-step. A
+ * barred worker (faults in a row, its own or its stage part's) dissolves its replica and
+ * is placed in none until its bar ends.
  * Nothing here knows sockets: notices go through `notify`.
  */
 import type { ActivationCodec } from '../../shared/job-spec.js';
@@ -43,6 +45,8 @@ export interface ReplicaBoardOptions {
   notify: (workerId: string, notice: ReplicaNotice) => void;
   /** A replica was dissolved: its held step is dropped and its lease goes back to the queue (the job's part). */
   onDissolved: (replica: Replica) => void;
+  /** Whether a worker is barred now (its faults in a row, push-accounting.ts): it waits, passed over, until it is not. Default: none is. */
+  barred?: (workerId: string) => boolean;
 }
 
 /** The job's tensors of layers [from, to): those named `<layer>/…`. */
@@ -97,6 +101,17 @@ export class ReplicaBoard {
       this.o.notify(m, { kind: 'dissolved', replicaId, reason });
       if (wait) this.queue.push(m);
     }
+    this.formReplicas();
+  }
+
+  /** A worker was barred: its replica dissolves for `reason`; it waits in the queue, passed over while barred (reform). */
+  bar(workerId: string, reason: string): void {
+    const replicaId = this.replicaOfWorker.get(workerId);
+    if (replicaId) this.dissolve(replicaId, reason);
+  }
+
+  /** Forms the replicas the waiting workers allow now (a bar may have ended: run on the job's clock). */
+  reform(): void {
     this.formReplicas();
   }
 
@@ -162,8 +177,12 @@ export class ReplicaBoard {
 
   private formReplicas(): void {
     const k = this.o.stages;
-    while (this.queue.length >= k) {
-      const workers = this.queue.splice(0, k);
+    const barred = this.o.barred ?? (() => false);
+    for (;;) {
+      // The first k waiting workers that are not barred; a barred one keeps its place.
+      const workers = this.queue.filter((w) => !barred(w)).slice(0, k);
+      if (workers.length < k) return;
+      for (const w of workers) this.queue.splice(this.queue.indexOf(w), 1);
       const plan = planStages(this.o.costs, this.ratesOf(workers), { maxWorkerParamBytes: this.o.maxWorkerParamBytes ?? undefined });
       if (!plan.ok) {
         // Job creation checked that K stages fit: this is a bug, not a worker's fault. The workers keep waiting.

@@ -8,7 +8,8 @@
  * lease's batches counted once, staleness from the oldest stage's base version, the
  * norm bound and direction check on the whole gradient as on a data-parallel push. A
  * part that fails its check refuses the whole step (its batches go back to the queue
- * as a refused push's do). A dissolved replica's held steps are answered and dropped.
+ * as a refused push's do) and counts as a fault of the stage that pushed it, not of
+ * stage 0 (push-accounting.ts). A dissolved replica's held steps are answered and dropped.
  *
  * On ps tasks (`onTasks`) the parts carry no tensors: each stage holds its part on the
  * tasks of its slices and its notice carries their receipts. The step is then checked
@@ -31,6 +32,12 @@ const MAX_HELD_STEPS = 4;
 
 type Answer = (r: Result<PushAccepted>) => void;
 
+/** A stage's part refused, and which stage's. */
+interface StageRefusal {
+  stage: number;
+  failure: Failure;
+}
+
 interface HeldStep {
   /** On ps tasks: each part's notice, taken as it arrives (a dissolved replica's stages have no assignment left to read). */
   notices: (StagePartNotice | undefined)[];
@@ -49,9 +56,10 @@ export interface ReplicaStepsDeps {
   /**
    * Applies the joined push on stage 0's lease, counted for the replica (`member`: a
    * round's member is the replica), or refuses it with `refusal` (its batches then go
-   * back to the queue).
+   * back to the queue); `culprit`: the worker whose part was refused, whose fault it is
+   * (null: stage 0's, or the whole gradient's).
    */
-  commit: (workerId: string, push: IncomingPush, refusal: Failure | null, member: string) => Result<PushAccepted> | Promise<Result<PushAccepted>>;
+  commit: (workerId: string, push: IncomingPush, refusal: Failure | null, member: string, culprit: string | null) => Result<PushAccepted> | Promise<Result<PushAccepted>>;
   /** The job's parameters are on ps tasks and its stages hold their parts there; absent in process. */
   onTasks?: TaskStageSteps;
 }
@@ -108,26 +116,34 @@ export class ReplicaSteps {
       loss: parts[parts.length - 1]!.loss,
     };
     let push: IncomingPush;
-    let refusal = this.batchRefusal(replica, parts);
+    let refusal: Failure | null = null;
+    let culprit: number | null = null;
+    // The first refused part, and whose it is.
+    const blame = (found: StageRefusal | null) => {
+      if (refusal || !found) return;
+      refusal = found.failure;
+      culprit = found.stage;
+    };
+    blame(this.batchRefusal(replica, parts));
     let step: TaskStep | null = null;
     const tasks = this.d.onTasks;
     if (tasks) {
       // Nothing to join: the parts are held on the tasks; the step closes there when every receipt checks.
       const checked = tasks.check(held.notices as StagePartNotice[]);
       step = checked.step;
-      refusal ??= checked.refusal;
+      blame(checked.refusal && { failure: checked.refusal, stage: checked.stage ?? 0 });
       push = { ...common, manifest: { codec: first.manifest.codec, tensors: [] }, data: new Uint8Array(0), psRefused: undefined, psReceipts: undefined, psStep: step };
     } else {
       const joined = joinTensors<UncheckedManifest>(parts);
       push = { ...common, manifest: joined.manifest, data: joined.data };
-      refusal ??= this.layoutsRefusal(replica, parts);
+      blame(this.layoutsRefusal(replica, parts));
     }
     const settle = (r: Result<PushAccepted>) => {
       // A step refused before its close (its lease, a part) lets its holds go: nothing of it is applied.
       if (step) tasks!.drop(step);
       answers.forEach((a) => a(r));
     };
-    const r = this.d.commit(replica.members[0]!, push, refusal, replica.id);
+    const r = this.d.commit(replica.members[0]!, push, refusal, replica.id, culprit === null || culprit === 0 ? null : replica.members[culprit]!);
     if (r instanceof Promise) void r.then(settle);
     else settle(r);
   }
@@ -137,24 +153,27 @@ export class ReplicaSteps {
     return { worker: replica.members[stage]!, tensors: this.d.stageTensors(replica, stage), refused: part.psRefused, receipts: part.psReceipts };
   }
 
-  /** The first stage part that claims other batches than stage 0's. */
-  private batchRefusal(replica: Replica, parts: readonly IncomingPush[]): Failure | null {
+  /**
+   * The first stage part that claims other batches than stage 0's. Stage 0's claim is
+   * checked against its lease when the step commits, so a part that differs is its own stage's fault.
+   */
+  private batchRefusal(replica: Replica, parts: readonly IncomingPush[]): StageRefusal | null {
     const first = parts[0]!;
     for (let stage = 0; stage < parts.length; stage++) {
       const part = parts[stage]!;
       // Stage 0 holds the lease; a later stage never sees it and names its replica instead.
       if ((stage > 0 && part.leaseId !== replica.id) || part.batches !== first.batches) {
-        return fail(ErrorCode.BATCH_CLAIM, `Stage ${stage} of replica ${replica.id} pushed for ${part.leaseId} × ${part.batches} batches; stage 0 pushed lease ${first.leaseId} × ${first.batches} (a later stage names its replica, ${replica.id})`);
+        return { stage, failure: fail(ErrorCode.BATCH_CLAIM, `Stage ${stage} of replica ${replica.id} pushed for ${part.leaseId} × ${part.batches} batches; stage 0 pushed lease ${first.leaseId} × ${first.batches} (a later stage names its replica, ${replica.id})`) };
       }
     }
     return null;
   }
 
   /** The first stage part that does not hold exactly its stage's tensors. */
-  private layoutsRefusal(replica: Replica, parts: readonly IncomingPush[]): Failure | null {
+  private layoutsRefusal(replica: Replica, parts: readonly IncomingPush[]): StageRefusal | null {
     for (let stage = 0; stage < parts.length; stage++) {
       const bad = this.layoutRefusal(this.d.stageTensors(replica, stage), parts[stage]!);
-      if (bad) return { ...bad, message: `Stage ${stage} of replica ${replica.id}: ${bad.message}` };
+      if (bad) return { stage, failure: { ...bad, message: `Stage ${stage} of replica ${replica.id}: ${bad.message}` } };
     }
     return null;
   }

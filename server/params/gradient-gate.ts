@@ -10,6 +10,7 @@ import { ErrorCode } from '../../shared/errors.js';
 import { fail, type Failure } from '../../shared/result.js';
 import type { DecodedGradient } from './gradient.js';
 import type { DirectionCheck } from './direction-check.js';
+import { createLogger } from '../logger.js';
 import { NormBound } from './norm-bound.js';
 import type { ParameterStore } from './parameter-store.js';
 import { decodeGradientInto, type UncheckedManifest } from './push-validation.js';
@@ -21,6 +22,8 @@ import { decodeGradientInto, type UncheckedManifest } from './push-validation.js
 export function payloadCapBytes(parameterCount: number, codecBytes = 0): number {
   return Math.max(parameterCount * 4, codecBytes) + 64 * 1024;
 }
+
+const log = createLogger('norm-bound');
 
 /** What the gate reads of a push. */
 export interface GradientPayload {
@@ -37,7 +40,7 @@ export class GradientGate {
   private readonly maxBytes: number;
   private readonly normBound: NormBound;
   /** The one answer every check that passes returns, refilled each time: see DecodedGradient for how long it holds. */
-  private readonly decoded: { views: readonly Float32Array[]; norm: number; batches: number };
+  private readonly decoded: { views: readonly Float32Array[]; norm: number; batches: number; clipped: number | null };
 
   /** `normBound`: the spec's factor (0: off); `referenceNorm`: an honest norm that anchors it, or null. */
   constructor(
@@ -51,7 +54,7 @@ export class GradientGate {
     const codecBytes = store.tensors.reduce((n, t) => n + codec.byteLength(t.values.length), 0);
     this.maxBytes = payloadCapBytes(store.parameterCount, codecBytes);
     this.normBound = new NormBound(normBound, referenceNorm);
-    this.decoded = { views: store.gradientBuffer, norm: 0, batches: 0 };
+    this.decoded = { views: store.gradientBuffer, norm: 0, batches: 0, clipped: null };
   }
 
   /**
@@ -67,13 +70,18 @@ export class GradientGate {
     const norm = this.store.norm(decoded);
     if (!Number.isFinite(norm)) return fail(ErrorCode.NON_FINITE, 'Gradient contains NaN or Infinity');
     const normPerBatch = norm / push.batches;
-    const outlier = this.normBound.judge(normPerBatch);
-    if (outlier) return outlier;
+    const verdict = this.normBound.judge(normPerBatch, workerId);
+    if (verdict && 'ok' in verdict) return verdict;
+    // An early transient (norm-bound.ts): scaled down to the bound, so it weighs what the largest accepted push does.
+    const scale = verdict?.clip ?? 1;
+    if (scale !== 1) scaleInPlace(decoded.views, scale);
     const astray = baseVersion === undefined ? null : this.direction?.check({ workerId, baseVersion }, decoded.views);
     if (astray) return astray;
     // Last, after every check: only a gradient that passed them all shapes the bound.
-    this.normBound.record(workerId, normPerBatch);
-    decoded.norm = norm;
+    this.normBound.record(workerId, normPerBatch, scale !== 1);
+    if (scale !== 1) log.info('push clipped to the norm bound', { worker: workerId, normPerBatch: +normPerBatch.toPrecision(3), scale: +scale.toPrecision(3) });
+    decoded.norm = norm * scale;
+    decoded.clipped = scale === 1 ? null : scale;
     decoded.batches = push.batches;
     return decoded;
   }
@@ -88,4 +96,9 @@ export class GradientGate {
     this.normBound.forget(workerId);
     this.direction?.forget(workerId);
   }
+}
+
+/** Multiplies every value by `scale`, in place (only on a clip: the hot path never scales). */
+function scaleInPlace(views: readonly Float32Array[], scale: number): void {
+  for (const v of views) for (let i = 0; i < v.length; i++) v[i]! *= scale;
 }

@@ -19,4 +19,6 @@ export interface DecodedGradient extends Gradient {
   readonly norm: number;
   /** Mini-batches summed into it, as the coordinator counts them (the lease's). */
   readonly batches: number;
+  /** The factor it was scaled by down to the norm bound (server/params/norm-bound.ts), or null: as pushed. */
+  readonly clipped: number | null;
 }

@@ -112,7 +112,11 @@ export class LocalParameterService implements ParameterService {
       this.mode.leave(workerId);
       return gradient;
     }
-    return this.mode.accept(workerId, admitted, gradient);
+    // Read now: the decoded gradient is the store's buffer, rewritten by the next push.
+    const clipped = gradient.clipped;
+    const r = this.mode.accept(workerId, admitted, gradient);
+    if (clipped === null) return r;
+    return r instanceof Promise ? r.then((a) => withClip(a, clipped)) : withClip(r, clipped);
   }
 
   leave(workerId: string): void {
@@ -148,4 +152,9 @@ export class LocalParameterService implements ParameterService {
     this.trusted?.dispose();
     this.store.dispose();
   }
+}
+
+/** The worker is told its gradient was scaled down to the norm bound. */
+function withClip(r: Result<PushAccepted>, clipped: number): Result<PushAccepted> {
+  return r.ok ? { ...r, clipped } : r;
 }

@@ -1,13 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../shared/errors.js';
-import { MIN_WORKERS, NormBound } from './norm-bound.js';
+import { MAX_CLIPS_IN_A_ROW, MIN_WORKERS, NormBound, WARM_PUSHES } from './norm-bound.js';
 
-/** Judges a push and, as the gate does when every check passed, records it; true when accepted. */
+/** Judges a push and, as the gate does when every check passed, records it; true when accepted within the bound. */
 function push(b: NormBound, worker: string, norm: number): boolean {
-  const refused = b.judge(norm);
-  if (!refused) b.record(worker, norm);
-  else expect(refused.code).toBe(ErrorCode.NORM_OUTLIER);
-  return !refused;
+  return verdict(b, worker, norm) === 'within';
+}
+
+/** The gate's reading of a push: within the bound, clipped to it (then recorded as such), or refused. */
+function verdict(b: NormBound, worker: string, norm: number): 'within' | 'clipped' | 'refused' {
+  const v = b.judge(norm, worker);
+  if (v && 'ok' in v) {
+    expect(v.code).toBe(ErrorCode.NORM_OUTLIER);
+    return 'refused';
+  }
+  b.record(worker, norm, v !== null);
+  return v ? 'clipped' : 'within';
 }
 
 describe('norm bound', () => {
@@ -96,5 +104,38 @@ describe('norm bound', () => {
 
   it('is off with factor 0', () => {
     expect(new NormBound(0, 1).judge(1e9)).toBeNull();
+  });
+
+  it(`clips a warm worker's early transient to the bound (${MAX_CLIPS_IN_A_ROW} in a row at most), without letting it into the median`, () => {
+    const b = new NormBound(10, 0.642);
+    for (let i = 0; i < WARM_PUSHES; i++) expect(verdict(b, 'cnn', 2)).toBe('within');
+    // The cnn's transient, measured (2 stages, one step stale): 11.0 and 7.0 per batch against a bound of 6.42.
+    const v = b.judge(11.045, 'cnn');
+    expect(v).toEqual({ clip: expect.closeTo(6.42 / 11.045, 9) });
+    expect(verdict(b, 'cnn', 11.045)).toBe('clipped');
+    expect(verdict(b, 'cnn', 7.002)).toBe('clipped');
+    expect(b.median).toBe(0.642);
+    expect(verdict(b, 'cnn', 1.6)).toBe('within');
+  });
+
+  it('refuses the next over-bound push after a clip run, and clips again only after the worker is warm again', () => {
+    const b = new NormBound(10, 1);
+    for (let i = 0; i < WARM_PUSHES; i++) verdict(b, 'w', 1);
+    for (let i = 0; i < MAX_CLIPS_IN_A_ROW; i++) expect(verdict(b, 'w', 100)).toBe('clipped');
+    expect(verdict(b, 'w', 100)).toBe('refused');
+    expect(verdict(b, 'w', 100)).toBe('refused');
+    for (let i = 0; i < WARM_PUSHES - 1; i++) expect(verdict(b, 'w', 1)).toBe('within');
+    expect(verdict(b, 'w', 100)).toBe('refused'); // one short of warm
+    expect(verdict(b, 'w', 1)).toBe('within');
+    expect(verdict(b, 'w', 100)).toBe('clipped');
+  });
+
+  it('refuses a cold worker: a 100× attacker from its first push, a worker just forgotten, and any caller that names no worker', () => {
+    const b = new NormBound(10, 1);
+    for (let i = 0; i < 10; i++) expect(verdict(b, 'attacker', 100), `push ${i}`).toBe('refused');
+    for (let i = 0; i < WARM_PUSHES; i++) verdict(b, 'left', 1);
+    b.forget('left');
+    expect(verdict(b, 'left', 100)).toBe('refused');
+    expect(b.judge(100)).toMatchObject({ code: ErrorCode.NORM_OUTLIER });
   });
 });

@@ -2,8 +2,8 @@
  * Byzantine defence for asynchronous mode: a gradient whose norm per mini-batch is far
  * above the median of the job's recent accepted pushes is refused, so a worker pushing
  * 100×-scaled gradients cannot blow the parameters up (nor, with Adagrad, inflate the
- * accumulators and stall learning for good). Refusing (not clipping) keeps the rule
- * simple to reason about and shows up in the rejection counters.
+ * accumulators and stall learning for good). It is refused (a fault toward its worker's
+ * bar, in the rejection counters), except for the early transients below, clipped.
  *
  * What shapes the median, and why:
  * - Only pushes that passed every check (`record`, called last): refused norms never
@@ -26,6 +26,20 @@
  * The batch count the norm is divided by is the coordinator's (the lease's batches),
  * never the worker's claim. Sign-flipped gradients have honest norms and pass (the
  * direction check, direction-check.ts, is the defence against them).
+ *
+ * Early transients are clipped, not refused: an honest worker's gradient can jump past
+ * the bound for a push or two early in training (the cnn in 2 stages, one step stale:
+ * 11.0 then 7.0 per batch against a bound of 6.4, back to ~1.6 after; refused, the
+ * parameters never moved past it and the same push came back over the bound until its
+ * worker was barred). A worker whose last WARM_PUSHES pushes were all within the bound
+ * may have up to MAX_CLIPS_IN_A_ROW over-bound pushes in a row scaled down to the bound;
+ * after such a run it must again push WARM_PUSHES within the bound before the next. Any
+ * other over-bound push is refused as before, so a worker always over the bound (a 100×
+ * attacker from its first push, or after its clips) is refused and barred. Safe because
+ * a clipped push weighs exactly what the largest push accepted unclipped does (factor ×
+ * the median, which anyone may push at any time) and its norm never enters the median:
+ * what an attacker gains is a few pushes at the bound not counted as faults, nothing it
+ * could not get by scaling its gradient to just under the bound itself.
  */
 import { ErrorCode } from '../../shared/errors.js';
 import { fail, type Failure } from '../../shared/result.js';
@@ -34,10 +48,24 @@ import { fail, type Failure } from '../../shared/result.js';
 export const NORM_WINDOW_WORKERS = 101;
 /** Below this many workers with samples, the reference norm (when there is one) is the median. */
 export const MIN_WORKERS = 3;
+/** Pushes within the bound in a row after which a worker's next over-bound pushes are clipped rather than refused. */
+export const WARM_PUSHES = 4;
+/** Over-bound pushes in a row that may be clipped; the next is refused. */
+export const MAX_CLIPS_IN_A_ROW = 3;
+
+/** What the bound makes of a push: null (within it), scaled down to it by `scale` (< 1), or refused. */
+export type NormVerdict = null | { clip: number } | Failure;
+
+/** A worker's run: pushes within the bound since its last clip run, and its clips in a row. */
+interface Run {
+  within: number;
+  clips: number;
+}
 
 export class NormBound {
   /** Each worker's latest accepted norm per batch, least recently pushed first (Map order). */
   private readonly latest = new Map<string, number>();
+  private readonly runs = new Map<string, Run>();
   private readonly values = new Float64Array(NORM_WINDOW_WORKERS + 1);
   private reference: number | null;
 
@@ -73,24 +101,44 @@ export class NormBound {
     return sorted[(n - 1) >> 1]!;
   }
 
-  /** Refuses a norm per batch above factor × the median; records nothing. */
-  judge(normPerBatch: number): Failure | null {
+  /**
+   * A norm per batch above factor × the median is clipped to it when `workerId` has a
+   * warm run (WARM_PUSHES within the bound, fewer than MAX_CLIPS_IN_A_ROW clips since),
+   * else refused; records nothing.
+   */
+  judge(normPerBatch: number, workerId?: string): NormVerdict {
     if (this.factor <= 0) return null;
     const median = this.median;
     if (median === null || normPerBatch <= median * this.factor) return null;
-    return fail(ErrorCode.NORM_OUTLIER, `Gradient norm ${normPerBatch.toPrecision(3)} per batch is above ${this.factor}× the recent median (${median.toPrecision(3)})`);
+    const run = workerId === undefined ? undefined : this.runs.get(workerId);
+    if (run && run.within >= WARM_PUSHES && run.clips < MAX_CLIPS_IN_A_ROW) return { clip: (median * this.factor) / normPerBatch };
+    const why = run && run.clips >= MAX_CLIPS_IN_A_ROW ? `; its last ${run.clips} were clipped to it` : '';
+    return fail(ErrorCode.NORM_OUTLIER, `Gradient norm ${normPerBatch.toPrecision(3)} per batch is above ${this.factor}× the recent median (${median.toPrecision(3)})${why}`);
   }
 
-  /** The norm of `workerId`'s push that passed every check becomes that worker's sample. */
-  record(workerId: string, normPerBatch: number): void {
+  /**
+   * `workerId`'s push passed every check: within the bound, its norm per batch becomes
+   * that worker's sample; clipped, it counts toward the worker's clip run and its norm
+   * is not a sample (a median made of clipped norms would ramp with them).
+   */
+  record(workerId: string, normPerBatch: number, clipped = false): void {
+    let run = this.runs.get(workerId);
+    if (!run) this.runs.set(workerId, (run = { within: 0, clips: 0 }));
+    if (clipped) {
+      run.clips += 1;
+      return;
+    }
+    if (run.clips > 0) run.within = run.clips = 0;
+    run.within += 1;
     this.latest.delete(workerId);
     this.latest.set(workerId, normPerBatch);
-    if (this.latest.size > this.window) this.latest.delete(this.latest.keys().next().value!);
+    if (this.latest.size > this.window) this.forget(this.latest.keys().next().value!);
   }
 
   /** A worker left: its sample goes, so that departed workers cannot outvote the ones training. */
   forget(workerId: string): void {
     this.latest.delete(workerId);
+    this.runs.delete(workerId);
   }
 }
 

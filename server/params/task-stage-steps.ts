@@ -85,11 +85,12 @@ export class TaskStageSteps {
   /**
    * Checks every stage's part: its refusal, else one receipt per task its tensors have
    * slices on, each the task's for exactly those slices and unused. Answers the step
-   * (every hold that verified, to close or drop) and the first refusal, if any.
+   * (every hold that verified, to close or drop) and the first refusal, if any, with its stage.
    */
-  check(parts: readonly StagePartNotice[]): { step: TaskStep; refusal: Failure | null } {
+  check(parts: readonly StagePartNotice[]): { step: TaskStep; refusal: Failure | null; stage: number | null } {
     const holds = new Map<number, PsHoldRef[]>();
     let refusal: Failure | null = null;
+    let refused: number | null = null;
     parts.forEach((p, stage) => {
       const expected = this.slicesByTask(p.tensors);
       const seen = new Set<number>();
@@ -106,8 +107,9 @@ export class TaskStageSteps {
       if (p.refused !== undefined) refusal ??= fail(knownCode(p.refused), `Stage ${stage}'s part was refused by a ps task (${p.refused})`);
       const missing = [...expected.keys()].find((t) => !seen.has(t));
       if (missing !== undefined) refusal ??= fail(ErrorCode.BAD_RECEIPT, `Stage ${stage} shows no receipt of ps task ${missing}, which holds slices of its tensors`);
+      if (refusal && refused === null) refused = stage;
     });
-    return { step: { holds, settled: false }, refusal };
+    return { step: { holds, settled: false }, refusal, stage: refused };
   }
 
   /**

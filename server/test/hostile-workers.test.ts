@@ -15,6 +15,7 @@ import type { GradientPush, JobAssignment, ShardLeaseGrant } from '../../shared/
 import { sizeOf } from '../../shared/tensors.js';
 import type { CoordinatorOptions } from '../coordinator.js';
 import { LEASE_GRACE_MS } from '../jobs/lease-terms.js';
+import { MAX_CLIPS_IN_A_ROW, WARM_PUSHES } from '../params/norm-bound.js';
 import { joinAssigned, leaseShard, ManualClock, startCoordinator, type Running, type TestWorker, localParameters } from '../../test-support/index.js';
 
 const HONEST = 5e-3;
@@ -85,6 +86,27 @@ describe('the norm bound counts what the worker was given', () => {
     // Claiming more batches to look smaller is refused outright.
     expect(code(await push(dragger, HONEST, { batches: 100_000 }))).toBe(ErrorCode.BATCH_CLAIM);
     expect(code(await push(honest[0]!, HONEST))).toBe('ok');
+  });
+});
+
+describe('a warm worker turning hostile', () => {
+  it(`has at most ${MAX_CLIPS_IN_A_ROW} 100× pushes clipped to the bound (the parameters move by exactly that), then refused and barred`, async () => {
+    const r = await start();
+    const v = await volunteer(r);
+    for (let i = 0; i < WARM_PUSHES; i++) expect(code(await push(v, HONEST))).toBe('ok');
+    const store = localParameters(r.job).store;
+    const fill = HONEST * 100;
+    for (let i = 0; i < MAX_CLIPS_IN_A_ROW; i++) {
+      const before = store.tensors[0]!.values[0]!;
+      const answer = (await push(v, fill)) as { ok: boolean; clipped?: number };
+      expect(answer.ok).toBe(true);
+      // Scaled to 10× the reference norm (1.68): 16.8 / (0.5 × √101,770), about 0.105.
+      expect(answer.clipped).toBeCloseTo(16.8 / (fill * Math.sqrt(101_770)), 2);
+      // SGD 0.05 on the clipped gradient, not on the one pushed.
+      expect(before - store.tensors[0]!.values[0]!).toBeCloseTo(0.05 * fill * answer.clipped!, 6);
+    }
+    for (let i = 0; i < 3; i++) expect(code(await push(v, fill))).toBe(ErrorCode.NORM_OUTLIER);
+    expect(await v.w.emitWithAck('shard:lease', { jobId: v.job.jobId })).toMatchObject({ ok: false, code: ErrorCode.WORKER_BARRED });
   });
 });
 

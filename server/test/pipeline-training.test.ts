@@ -9,6 +9,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startStageWorker, type StageWorker } from '../../bench/stage-worker.js';
+import type { PushAccepted } from '../../shared/protocol.js';
+import type { Result } from '../../shared/result.js';
 import { acceptedSteps } from '../../test-support/accepted-steps.js';
 import { startCoordinator, type Running } from '../../test-support/index.js';
 
@@ -54,6 +56,31 @@ describe('a model split into 2 stages over the relay', () => {
     for (const w of workers.splice(0)) w.close();
     const rec = await run.job.evaluateIfChanged();
     expect(rec!.accuracy).toBeGreaterThan(0.4);
+  });
+
+  it('the cnn with the default norm bound and the overlapped schedule passes its early transient (about step 17) without barring stage 0', { timeout: 180_000 }, async () => {
+    // The trusted reference stays the initial norm (startCoordinator's 3600 s refresh): the transient is then 17× it.
+    run = await startCoordinator({ model: 'cnn', stages: 2, microbatches: 4 });
+    expect(run.job.spec.normBound).toBe(10);
+    const steps = acceptedSteps(30);
+    const answers: Result<PushAccepted>[] = [];
+    let refused = () => {};
+    // A refusal ends the wait at once (without the clip, stage 0 is refused three times at step 17 and barred).
+    const firstRefusal = new Promise<void>((r) => (refused = r));
+    const pushed = (r: Result<PushAccepted>, stage: number) => {
+      if (stage === 0) answers.push(r);
+      if (!r.ok) refused();
+      steps.pushed(r, stage);
+    };
+    const staged: boolean[] = [];
+    for (let i = 0; i < 2; i++) workers.push(await startStageWorker(run.url, { pushed, staged: (j) => staged.push(j.replica!.overlap) }));
+    await Promise.race([steps.reached, firstRefusal]);
+    expect(staged).toEqual([true, true]);
+    // Every step accepted, the transient's clipped to the bound rather than refused: no fault, no bar, r1 still training.
+    expect(answers.filter((r) => !r.ok)).toEqual([]);
+    expect(answers.some((r) => r.ok && r.clipped !== undefined && r.clipped < 1)).toBe(true);
+    expect(run.job.stats.pushesRejected).toEqual({});
+    expect(run.job.replicas!.list().map((r) => r.id)).toEqual(['r1']);
   });
 
   it('a stage closed mid-epoch dissolves its replica; the waiting worker takes its place and every shard of every epoch is trained', { timeout: 180_000 }, async () => {
