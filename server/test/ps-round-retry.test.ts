@@ -12,10 +12,7 @@
  * A task that stays stopped through every retry: the round's workers are refused, the
  * service reports it diverged, and the tasks no longer hold the job live (a rollback).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import { encodeTensors } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import { parseJobSpec } from '../../shared/job-spec.js';
@@ -23,11 +20,8 @@ import { Placement } from '../../shared/placement.js';
 import type { PushAccepted } from '../../shared/protocol.js';
 import type { Failure, Result } from '../../shared/result.js';
 import { sizeOf, type TensorSpec } from '../../shared/tensors.js';
-import { ManualClock } from '../../test-support/manual-clock.js';
-import { connectPsWorker, startPsTask, type PsWorkerClient, type RunningPsTask } from '../../test-support/ps-clients.js';
 import { bits, seededValues } from '../../test-support/ps-fixture.js';
-import { forkPsTask, type PsTaskProcess } from '../../test-support/ps-process.js';
-import { PsCluster } from '../cluster/ps-cluster.js';
+import { useStoppableTaskPair } from '../../test-support/stoppable-task-pair.js';
 import { CLOSE_RETRY_DELAYS_MS } from '../params/round-close-retry.js';
 import { RemoteParameterService } from '../params/remote-parameter-service.js';
 
@@ -49,36 +43,13 @@ if (!parsed.ok) throw new Error(parsed.message);
 const spec = parsed.value;
 const gradient = (k: number, w: number) => MODEL.map((_, i) => seededValues(1000 * k + 100 * w + i, SIZES[i]!, 0.2));
 
-const root = mkdtempSync(join(tmpdir(), 'downpour-ps-retry-'));
-const tokenFile = join(root, 'cluster-token');
-writeFileSync(tokenFile, TOKEN, { mode: 0o600 });
-let task0: RunningPsTask;
-let task1: PsTaskProcess;
-const workers: PsWorkerClient[] = [];
-// Started at the real time: the tasks check the tickets the cluster signs on it against their own clocks.
-const clock = new ManualClock(Date.now());
-let cluster: PsCluster;
+const pair = useStoppableTaskPair('ps-retry', TOKEN, { partitionBytes: PARTITION_BYTES, probeMs: PROBE_MS });
+const { workers, clock } = pair;
 let jobs = 0;
-
-beforeAll(async () => {
-  task0 = await startPsTask({ token: TOKEN, dataDir: join(root, 'ps0') });
-  task1 = await forkPsTask(join(root, 'ps1'), tokenFile);
-  workers.push(await connectPsWorker(task0.url), await connectPsWorker(task1.url));
-  // A short answer timeout (real time: the socket's), the probe and the retries on the manual clock.
-  cluster = new PsCluster({ endpoints: [task0.url, task1.url], token: TOKEN, epoch: 1, partitionBytes: PARTITION_BYTES, clock, probeMs: PROBE_MS, requestTimeoutMs: 1000 });
-}, 120_000);
-afterAll(async () => {
-  if (task1.child.signalCode === null && task1.child.exitCode === null) task1.child.kill('SIGCONT');
-  await cluster.close();
-  workers.forEach((w) => w.disconnect());
-  await task0.close();
-  await task1.kill();
-  rmSync(root, { recursive: true, force: true });
-});
 
 async function syncJob(): Promise<{ service: RemoteParameterService; jobId: string; diverged: Failure[] }> {
   const jobId = `job-${++jobs}`;
-  const service = await RemoteParameterService.create(spec, { jobId, tensors: MODEL, initial: INITIAL, cluster });
+  const service = await RemoteParameterService.create(spec, { jobId, tensors: MODEL, initial: INITIAL, cluster: pair.cluster });
   if ('ok' in service) throw new Error(service.message);
   const diverged: Failure[] = [];
   service.onDiverged = (why) => diverged.push(why);
@@ -110,7 +81,7 @@ async function round(service: RemoteParameterService, jobId: string, k: number, 
 
 const versions = async (jobId: string) =>
   Promise.all([0, 1].map(async (t) => {
-    const s = await cluster.request(t, 'task:status', {});
+    const s = await pair.cluster.request(t, 'task:status', {});
     return s.ok ? s.jobs.find((j) => j.jobId === jobId)?.version : s.code;
   }));
 
@@ -120,13 +91,13 @@ it('a close task 1 missed (stopped, then back) is retried: answered once, applie
 
   const { service, jobId, diverged } = await syncJob();
   let answered = false;
-  const acks = round(service, jobId, 0, () => task1.child.kill('SIGSTOP')).then((a) => ((answered = true), a));
+  const acks = round(service, jobId, 0, () => pair.task1.child.kill('SIGSTOP')).then((a) => ((answered = true), a));
   // Task 1's answer times out (1 s, real): it is down, and the chief's retry waits on the clock.
-  await vi.waitFor(() => expect(cluster.downReason(1)).toMatch(/did not answer round:close/), { timeout: 10_000, interval: 50 });
-  task1.child.kill('SIGCONT');
+  await vi.waitFor(() => expect(pair.cluster.downReason(1)).toMatch(/did not answer round:close/), { timeout: 10_000, interval: 50 });
+  pair.task1.child.kill('SIGCONT');
   // The liveness probe (on the clock) finds it answering: up again.
   clock.advance(PROBE_MS);
-  await vi.waitFor(() => expect(cluster.downReason(1)).toBeNull(), { timeout: 10_000, interval: 50 });
+  await vi.waitFor(() => expect(pair.cluster.downReason(1)).toBeNull(), { timeout: 10_000, interval: 50 });
   expect(answered).toBe(false);
   clock.advance(CLOSE_RETRY_DELAYS_MS[0]!);
   expect(await acks).toEqual([0, 1].map(() => ({ ok: true, version: 1, staleness: 0 })));
@@ -141,8 +112,8 @@ it('a close task 1 missed (stopped, then back) is retried: answered once, applie
 
 it('a task that stays stopped through every retry: the workers are refused, the service says it diverged, the tasks are not live', async () => {
   const { service, jobId, diverged } = await syncJob();
-  const acks = round(service, jobId, 0, () => task1.child.kill('SIGSTOP'));
-  await vi.waitFor(() => expect(cluster.downReason(1)).toMatch(/did not answer round:close/), { timeout: 10_000, interval: 50 });
+  const acks = round(service, jobId, 0, () => pair.task1.child.kill('SIGSTOP'));
+  await vi.waitFor(() => expect(pair.cluster.downReason(1)).toMatch(/did not answer round:close/), { timeout: 10_000, interval: 50 });
   // Every retry finds task 1 down (its probes time out): the clock runs through all of them.
   for (let i = 0; i < 4 * CLOSE_RETRY_DELAYS_MS.length && !diverged.length; i++) {
     clock.advance(Math.max(...CLOSE_RETRY_DELAYS_MS));
@@ -151,10 +122,10 @@ it('a task that stays stopped through every retry: the workers are refused, the 
   const answers = await acks;
   expect(answers.map((a) => !a.ok && a.code)).toEqual([ErrorCode.PS_TASK_UNREACHABLE, ErrorCode.PS_TASK_UNREACHABLE]);
   expect(diverged.map((d) => d.code)).toEqual([ErrorCode.PS_TASK_UNREACHABLE]);
-  task1.child.kill('SIGCONT');
+  pair.task1.child.kill('SIGCONT');
   clock.advance(PROBE_MS);
-  await vi.waitFor(() => expect(cluster.downReason(1)).toBeNull(), { timeout: 10_000, interval: 50 });
-  const statuses = await Promise.all([0, 1].map((t) => cluster.request(t, 'task:status', {})));
+  await vi.waitFor(() => expect(pair.cluster.downReason(1)).toBeNull(), { timeout: 10_000, interval: 50 });
+  const statuses = await Promise.all([0, 1].map((t) => pair.cluster.request(t, 'task:status', {})));
   // Task 0 closed round 0 and the chief did not: the recovery rolls the job back rather than resume it as it was.
   expect(service.holdsLive(statuses.map((s) => (s.ok ? s : { epoch: 0, jobs: [] })))).toBe(false);
 }, 120_000);
@@ -164,8 +135,8 @@ it('a closed round asked again: the same members get the same version and nothin
   expect(await round(service, jobId, 0)).toEqual([0, 1].map(() => ({ ok: true, version: 1, staleness: 0 })));
   const before = (await service.values()).values.map(bits);
   for (const t of [0, 1]) {
-    expect(await cluster.request(t, 'round:close', { jobId, round: 0, members: [...WORKERS].reverse() })).toEqual({ ok: true, version: 1 });
-    expect(await cluster.request(t, 'round:close', { jobId, round: 0, members: ['w-1'] })).toMatchObject({ ok: false, code: ErrorCode.CONFLICT });
+    expect(await pair.cluster.request(t, 'round:close', { jobId, round: 0, members: [...WORKERS].reverse() })).toEqual({ ok: true, version: 1 });
+    expect(await pair.cluster.request(t, 'round:close', { jobId, round: 0, members: ['w-1'] })).toMatchObject({ ok: false, code: ErrorCode.CONFLICT });
   }
   expect(await versions(jobId)).toEqual([1, 1]);
   expect((await service.values()).values.map(bits)).toEqual(before);

@@ -12,21 +12,15 @@
  * the task's memory of closed steps (the retry refused CONFLICT: its holds are gone),
  * and without the close gate (the cut refused at once: task 1 is down).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import { encodeTensors } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import { parseJobSpec } from '../../shared/job-spec.js';
 import { Placement } from '../../shared/placement.js';
 import type { Failure } from '../../shared/result.js';
 import { sizeOf, type TensorSpec } from '../../shared/tensors.js';
-import { ManualClock } from '../../test-support/manual-clock.js';
-import { connectPsWorker, startPsTask, type PsWorkerClient, type RunningPsTask } from '../../test-support/ps-clients.js';
 import { bits, seededValues } from '../../test-support/ps-fixture.js';
-import { forkPsTask, type PsTaskProcess } from '../../test-support/ps-process.js';
-import { PsCluster } from '../cluster/ps-cluster.js';
+import { useStoppableTaskPair } from '../../test-support/stoppable-task-pair.js';
 import { CLOSE_RETRY_DELAYS_MS } from '../params/round-close-retry.js';
 import { RemoteParameterService, type DivergedClose } from '../params/remote-parameter-service.js';
 import type { StagePartNotice } from '../params/task-stage-steps.js';
@@ -53,36 +47,13 @@ if (!parsed.ok) throw new Error(parsed.message);
 const spec = parsed.value;
 const gradient = (k: number) => MODEL.map((_, i) => seededValues(1000 * k + i, SIZES[i]!, 0.2));
 
-const root = mkdtempSync(join(tmpdir(), 'downpour-ps-step-retry-'));
-const tokenFile = join(root, 'cluster-token');
-writeFileSync(tokenFile, TOKEN, { mode: 0o600 });
-let task0: RunningPsTask;
-let task1: PsTaskProcess;
-const workers: PsWorkerClient[] = [];
-// Started at the real time: the tasks check the tickets the cluster signs on it against their own clocks.
-const clock = new ManualClock(Date.now());
-let cluster: PsCluster;
+const pair = useStoppableTaskPair('ps-step-retry', TOKEN, { partitionBytes: PARTITION_BYTES, probeMs: PROBE_MS });
+const { workers, clock } = pair;
 let jobs = 0;
-
-beforeAll(async () => {
-  task0 = await startPsTask({ token: TOKEN, dataDir: join(root, 'ps0') });
-  task1 = await forkPsTask(join(root, 'ps1'), tokenFile);
-  workers.push(await connectPsWorker(task0.url), await connectPsWorker(task1.url));
-  // A short answer timeout (real time: the socket's); the probe and the retries on the manual clock.
-  cluster = new PsCluster({ endpoints: [task0.url, task1.url], token: TOKEN, epoch: 1, partitionBytes: PARTITION_BYTES, clock, probeMs: PROBE_MS, requestTimeoutMs: 1000 });
-}, 120_000);
-afterAll(async () => {
-  if (task1.child.signalCode === null && task1.child.exitCode === null) task1.child.kill('SIGCONT');
-  await cluster.close();
-  workers.forEach((w) => w.disconnect());
-  await task0.close();
-  await task1.kill();
-  rmSync(root, { recursive: true, force: true });
-});
 
 async function splitJob(): Promise<{ service: RemoteParameterService; jobId: string; diverged: [DivergedClose, Failure][] }> {
   const jobId = `job-${++jobs}`;
-  const service = await RemoteParameterService.create(spec, { jobId, tensors: MODEL, initial: INITIAL, cluster });
+  const service = await RemoteParameterService.create(spec, { jobId, tensors: MODEL, initial: INITIAL, cluster: pair.cluster });
   if ('ok' in service) throw new Error(service.message);
   const diverged: [DivergedClose, Failure][] = [];
   service.onDiverged = (why, what) => diverged.push([what, why]);
@@ -119,7 +90,7 @@ async function step(service: RemoteParameterService, jobId: string, k: number, b
 
 const versions = async (jobId: string) =>
   Promise.all([0, 1].map(async (t) => {
-    const s = await cluster.request(t, 'task:status', {});
+    const s = await pair.cluster.request(t, 'task:status', {});
     return s.ok ? s.jobs.find((j) => j.jobId === jobId)?.version : s.code;
   }));
 
@@ -129,7 +100,7 @@ it('a repeated step:close answers the version it made, and leaves every paramete
   expect(await answer).toEqual({ ok: true, version: 1, staleness: 0 });
   const after = (await service.values()).values.map(bits);
   for (const [task, holds] of closed.holds) {
-    expect(await cluster.request(task, 'step:close', { jobId, holds: [...holds].reverse() })).toEqual({ ok: true, version: 1 });
+    expect(await pair.cluster.request(task, 'step:close', { jobId, holds: [...holds].reverse() })).toEqual({ ok: true, version: 1 });
   }
   expect(await versions(jobId)).toEqual([1, 1]);
   expect((await service.values()).values.map(bits)).toEqual(after);
@@ -141,15 +112,15 @@ it('a close task 1 missed (stopped, then back) is asked again: closed once on ea
 
   const { service, jobId, diverged } = await splitJob();
   let answered = false;
-  const { answer } = await step(service, jobId, 0, () => task1.child.kill('SIGSTOP'));
+  const { answer } = await step(service, jobId, 0, () => pair.task1.child.kill('SIGSTOP'));
   void answer.then(() => (answered = true));
   // Task 1's answer times out (1 s, real): it is down, and the chief's retry waits on the clock.
-  await vi.waitFor(() => expect(cluster.downReason(1)).toMatch(/did not answer step:close/), { timeout: 10_000, interval: 50 });
+  await vi.waitFor(() => expect(pair.cluster.downReason(1)).toMatch(/did not answer step:close/), { timeout: 10_000, interval: 50 });
   let cut = false;
   const manifest = service.cut().finally(() => (cut = true));
-  task1.child.kill('SIGCONT');
+  pair.task1.child.kill('SIGCONT');
   clock.advance(PROBE_MS);
-  await vi.waitFor(() => expect(cluster.downReason(1)).toBeNull(), { timeout: 10_000, interval: 50 });
+  await vi.waitFor(() => expect(pair.cluster.downReason(1)).toBeNull(), { timeout: 10_000, interval: 50 });
   expect(answered).toBe(false);
   expect(cut).toBe(false);
   clock.advance(CLOSE_RETRY_DELAYS_MS[0]!);
@@ -166,8 +137,8 @@ it('a close task 1 missed (stopped, then back) is asked again: closed once on ea
 
 it('a task stopped through every retry: the replica is refused, and the service reports the step diverged', async () => {
   const { service, jobId, diverged } = await splitJob();
-  const { answer } = await step(service, jobId, 0, () => task1.child.kill('SIGSTOP'));
-  await vi.waitFor(() => expect(cluster.downReason(1)).toMatch(/did not answer step:close/), { timeout: 10_000, interval: 50 });
+  const { answer } = await step(service, jobId, 0, () => pair.task1.child.kill('SIGSTOP'));
+  await vi.waitFor(() => expect(pair.cluster.downReason(1)).toMatch(/did not answer step:close/), { timeout: 10_000, interval: 50 });
   // Every retry finds task 1 down (its probes time out): the clock runs through all of them.
   for (let i = 0; i < 4 * CLOSE_RETRY_DELAYS_MS.length && !diverged.length; i++) {
     clock.advance(Math.max(...CLOSE_RETRY_DELAYS_MS));
@@ -175,9 +146,9 @@ it('a task stopped through every retry: the replica is refused, and the service 
   }
   expect(await answer).toMatchObject({ ok: false, code: ErrorCode.PS_TASK_UNREACHABLE });
   expect(diverged.map(([what, why]) => [what, why.code])).toEqual([['step', ErrorCode.PS_TASK_UNREACHABLE]]);
-  task1.child.kill('SIGCONT');
+  pair.task1.child.kill('SIGCONT');
   clock.advance(PROBE_MS);
-  await vi.waitFor(() => expect(cluster.downReason(1)).toBeNull(), { timeout: 10_000, interval: 50 });
+  await vi.waitFor(() => expect(pair.cluster.downReason(1)).toBeNull(), { timeout: 10_000, interval: 50 });
   // Task 0 applied the step; task 1 ran it unheard once SIGCONTed: only a rollback tells the two apart from a whole step.
   expect(service.version).toBe(0);
 }, 120_000);
