@@ -32,7 +32,9 @@ export class CloseGate {
   /** Runs `cut` once no close is in flight, letting none start until it ends; one cut at a time. */
   async cut<T>(cut: () => Promise<T>): Promise<T> {
     while (this.cutting) await this.cutting;
-    const running = this.drain().then(cut);
+    // With no close in flight the cut starts now, not a tick later: a caller that asks for a cut
+    // and then lets a round's quorum in (chief-rounds' test) must find the rounds already held.
+    const running = this.closes === 0 ? cut() : this.drain().then(cut);
     const settled = running.then(
       () => undefined,
       () => undefined,

@@ -8,28 +8,20 @@
  * And a stage closed with two mini-batches in flight drops both cleanly: every shard of
  * every epoch is still trained.
  */
-import * as tf from '@tensorflow/tfjs';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startStageWorker, type StageWorker } from '../../bench/stage-worker.js';
+import { describe, expect, it } from 'vitest';
+import { startStageWorker } from '../../bench/stage-worker.js';
 import type { PushAccepted } from '../../shared/protocol.js';
 import type { Result } from '../../shared/result.js';
 import { acceptedSteps } from '../../test-support/accepted-steps.js';
-import { startCoordinator, type Running } from '../../test-support/index.js';
+import { type Running } from '../../test-support/index.js';
+import { stageRunHooks } from '../../test-support/stage-run.js';
 
-let run: Running | null = null;
-const workers: StageWorker[] = [];
-beforeAll(async () => {
-  await tf.setBackend('cpu');
-});
-afterEach(async () => {
-  for (const w of workers.splice(0)) w.close();
-  await run?.close();
-  run = null;
-});
+const { start, workers } = stageRunHooks();
+let run: Running;
 
 describe('across the flush (a job without the norm bound)', () => {
   it('stage 0 and a middle stage start a mini-batch while the last is in flight; every step is at most one stale; the mlp in 3 stages trains', { timeout: 180_000 }, async () => {
-    run = await startCoordinator({ model: 'mlp', stages: 3, microbatches: 4, batchSize: 32, normBound: 0 });
+    run = await start({ model: 'mlp', stages: 3, microbatches: 4, batchSize: 32, normBound: 0 });
     const steps = acceptedSteps(120);
     const staleness: number[] = [];
     /** Per stage: mini-batches started, and those started with an earlier one still in flight there. */
@@ -60,7 +52,7 @@ describe('across the flush (a job without the norm bound)', () => {
   });
 
   it('a stage closed with two mini-batches in flight dissolves its replica cleanly; every shard of every epoch is trained', { timeout: 180_000 }, async () => {
-    run = await startCoordinator({ model: 'mlp', dataset: 'iris', stages: 2, microbatches: 2, batchSize: 5, shardSize: 10, epochs: 2, normBound: 0 });
+    run = await start({ model: 'mlp', dataset: 'iris', stages: 2, microbatches: 2, batchSize: 5, shardSize: 10, epochs: 2, normBound: 0 });
     const job = run.job;
     let resolveDone = () => {};
     const done = new Promise<void>((r) => (resolveDone = r));

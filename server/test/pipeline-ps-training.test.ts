@@ -10,24 +10,17 @@
  * Before this, a split job on ps tasks was refused PS_UNSUPPORTED at creation.
  */
 import * as tf from '@tensorflow/tfjs';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ModelTrainer } from '../../client/engine/model-trainer.js';
-import { startStageWorker, type StageWorker } from '../../bench/stage-worker.js';
+import { startStageWorker } from '../../bench/stage-worker.js';
 import { acceptedSteps } from '../../test-support/accepted-steps.js';
-import { startCoordinator, type Running } from '../../test-support/index.js';
+import { type Running } from '../../test-support/index.js';
+import { stageRunHooks } from '../../test-support/stage-run.js';
 import { featuresAsFloat } from '../data/dataset.js';
 import { loadMnist } from '../data/mnist.js';
 
-let run: Running | null = null;
-const workers: StageWorker[] = [];
-beforeAll(async () => {
-  await tf.setBackend('cpu');
-});
-afterEach(async () => {
-  for (const w of workers.splice(0)) w.close();
-  await run?.close();
-  run = null;
-});
+const { start, workers } = stageRunHooks();
+let run: Running;
 
 /** The job's mean cross-entropy on MNIST's first `n` test examples, with the parameters the chief gathers from the tasks. */
 async function lossOn(job: Running['job'], n: number): Promise<number> {
@@ -50,7 +43,7 @@ async function lossOn(job: Running['job'], n: number): Promise<number> {
 
 describe('a model split into 2 stages on 2 ps tasks', () => {
   it('trains the mlp on MNIST to well above chance within 150 replica steps', { timeout: 240_000 }, async () => {
-    run = await startCoordinator({ model: 'mlp', stages: 2, microbatches: 4, batchSize: 32 }, {}, { ps: 2 });
+    run = await start({ model: 'mlp', stages: 2, microbatches: 4, batchSize: 32 }, {}, { ps: 2 });
     // Both tasks hold slices: dense1/kernel on task 0, the rest on task 1.
     const byTask = [0, 1].map((t) => run!.job.parameters.psPlacement!.placement.slices.filter((s) => s.task === t).length);
     expect(byTask).toEqual([1, 3]);
@@ -65,7 +58,7 @@ describe('a model split into 2 stages on 2 ps tasks', () => {
   });
 
   it('mlp-large over one worker\'s budget and one task\'s cap is accepted in 2 stages and its loss falls', { timeout: 300_000 }, async () => {
-    run = await startCoordinator({ model: 'mlp-large', stages: 2, microbatches: 2, batchSize: 16, maxWorkerParamBytes: 20_000_000 }, {}, { ps: 2 });
+    run = await start({ model: 'mlp-large', stages: 2, microbatches: 2, batchSize: 16, maxWorkerParamBytes: 20_000_000 }, {}, { ps: 2 });
     const job = run.job;
     expect(job.parameters.parameterCount * 4).toBeGreaterThan(20_000_000);
     const before = await lossOn(job, 200);

@@ -7,28 +7,20 @@
  * as members it would wait for the later stages, which never push for a round of their
  * own, until its deadline every time).
  */
-import * as tf from '@tensorflow/tfjs';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startStageWorker, type StageWorker } from '../../bench/stage-worker.js';
+import { describe, expect, it } from 'vitest';
+import { startStageWorker } from '../../bench/stage-worker.js';
 import type { JobSpecInput } from '../../shared/job-spec.js';
 import type { PushAccepted } from '../../shared/protocol.js';
 import type { Result } from '../../shared/result.js';
-import { startCoordinator, type Running } from '../../test-support/index.js';
+import { type Running } from '../../test-support/index.js';
+import { stageRunHooks } from '../../test-support/stage-run.js';
 
-let run: Running | null = null;
-const workers: StageWorker[] = [];
-beforeAll(async () => {
-  await tf.setBackend('cpu');
-});
-afterEach(async () => {
-  for (const w of workers.splice(0)) w.close();
-  await run?.close();
-  run = null;
-});
+const { start, workers } = stageRunHooks();
+let run: Running;
 
 /** Starts 4 stage workers (2 replicas × 2 stages) and resolves once `count` replica steps were accepted. */
 async function trainSplit(spec: JobSpecInput, count: number): Promise<{ versions: Set<number>; refusals: string[] }> {
-  run = await startCoordinator({ model: 'mlp', stages: 2, microbatches: 4, batchSize: 32, roundTimeoutSeconds: 20, ...spec });
+  run = await start({ model: 'mlp', stages: 2, microbatches: 4, batchSize: 32, roundTimeoutSeconds: 20, ...spec });
   let accepted = 0;
   const versions = new Set<number>();
   const refusals: string[] = [];

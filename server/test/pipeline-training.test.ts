@@ -6,28 +6,20 @@
  * its replica dissolves, the waiting worker takes its place and the job still trains
  * every shard of every epoch to its end.
  */
-import * as tf from '@tensorflow/tfjs';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startStageWorker, type StageWorker } from '../../bench/stage-worker.js';
+import { describe, expect, it } from 'vitest';
+import { startStageWorker } from '../../bench/stage-worker.js';
 import type { PushAccepted } from '../../shared/protocol.js';
 import type { Result } from '../../shared/result.js';
 import { acceptedSteps } from '../../test-support/accepted-steps.js';
-import { startCoordinator, type Running } from '../../test-support/index.js';
+import { type Running } from '../../test-support/index.js';
+import { stageRunHooks } from '../../test-support/stage-run.js';
 
-let run: Running | null = null;
-const workers: StageWorker[] = [];
-beforeAll(async () => {
-  await tf.setBackend('cpu');
-});
-afterEach(async () => {
-  for (const w of workers.splice(0)) w.close();
-  await run?.close();
-  run = null;
-});
+const { start, workers } = stageRunHooks();
+let run: Running;
 
 describe('a model split into 2 stages over the relay', () => {
   it('trains the mlp on MNIST to well above chance within 150 replica steps', { timeout: 180_000 }, async () => {
-    run = await startCoordinator({ model: 'mlp', stages: 2, microbatches: 4, batchSize: 32 });
+    run = await start({ model: 'mlp', stages: 2, microbatches: 4, batchSize: 32 });
     const steps = acceptedSteps(150);
     workers.push(await startStageWorker(run.url, { pushed: steps.pushed }), await startStageWorker(run.url, { pushed: steps.pushed }));
     await steps.reached;
@@ -43,7 +35,7 @@ describe('a model split into 2 stages over the relay', () => {
   });
 
   it('in 3 stages (a first stage without weights, a middle stage passing both ways) trains too', { timeout: 180_000 }, async () => {
-    run = await startCoordinator({ model: 'mlp', stages: 3, microbatches: 4, batchSize: 32 });
+    run = await start({ model: 'mlp', stages: 3, microbatches: 4, batchSize: 32 });
     const steps = acceptedSteps(60);
     for (let i = 0; i < 3; i++) workers.push(await startStageWorker(run.url, { pushed: steps.pushed }));
     await steps.reached;
@@ -60,7 +52,7 @@ describe('a model split into 2 stages over the relay', () => {
 
   it('the cnn with the default norm bound and the overlapped schedule passes its early transient (about step 17) without barring stage 0', { timeout: 180_000 }, async () => {
     // The trusted reference stays the initial norm (startCoordinator's 3600 s refresh): the transient is then 17× it.
-    run = await startCoordinator({ model: 'cnn', stages: 2, microbatches: 4 });
+    run = await start({ model: 'cnn', stages: 2, microbatches: 4 });
     expect(run.job.spec.normBound).toBe(10);
     const steps = acceptedSteps(30);
     const answers: Result<PushAccepted>[] = [];
@@ -84,7 +76,7 @@ describe('a model split into 2 stages over the relay', () => {
   });
 
   it('a stage closed mid-epoch dissolves its replica; the waiting worker takes its place and every shard of every epoch is trained', { timeout: 180_000 }, async () => {
-    run = await startCoordinator({ model: 'mlp', dataset: 'iris', stages: 2, microbatches: 2, batchSize: 5, shardSize: 10, epochs: 2 });
+    run = await start({ model: 'mlp', dataset: 'iris', stages: 2, microbatches: 2, batchSize: 5, shardSize: 10, epochs: 2 });
     const job = run.job;
     const dissolved: string[] = [];
     let resolveDone = () => {};
