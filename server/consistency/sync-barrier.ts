@@ -21,6 +21,7 @@ import type { Timer } from '../clock.js';
 import type { DecodedGradient } from '../params/gradient.js';
 import type { Admission, ConsistencyMode, ModeContext } from './consistency-mode.js';
 import type { AggregationRule } from './robust-aggregation.js';
+import { RoundExcuses } from './round-excuses.js';
 import { createRoundGradients, type RoundGradients } from './round-gradients.js';
 
 export interface SyncBarrierOptions {
@@ -47,6 +48,7 @@ export class SyncBarrier implements ConsistencyMode {
   timedOut = 0;
   private readonly gradients: RoundGradients;
   private open: Round | null = null;
+  private readonly excuses = new RoundExcuses();
 
   constructor(
     private readonly ctx: ModeContext,
@@ -76,7 +78,8 @@ export class SyncBarrier implements ConsistencyMode {
 
   leave(workerId: string): void {
     const round = this.open;
-    if (!round || round.pushed.has(workerId)) return; // a gradient already given stays in the round
+    if (!round) return this.excuses.excuse(this.ctx.store.version, workerId);
+    if (round.pushed.has(workerId)) return; // a gradient already given stays in the round
     round.expected.delete(workerId);
     this.closeIfDue();
   }
@@ -110,6 +113,7 @@ export class SyncBarrier implements ConsistencyMode {
         this.close();
       }, this.options.roundTimeoutMs),
     };
+    this.excuses.opened(round.version, round.expected);
     this.open = round;
     return round;
   }

@@ -19,6 +19,7 @@ import type { PushAccepted } from '../../shared/protocol.js';
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import type { Clock, Timer } from '../clock.js';
 import { createLogger } from '../logger.js';
+import { RoundExcuses } from '../consistency/round-excuses.js';
 import { closeWithRetry } from './round-close-retry.js';
 
 const log = createLogger('chief-rounds');
@@ -59,6 +60,7 @@ export class ChiefRounds {
   /** The open round's number: every task's version of the job. */
   private next = 0;
   private open: OpenRound | null = null;
+  private readonly excuses = new RoundExcuses();
   /** The close on the tasks under way, if any (its pushes are answered when it ends). */
   private closing: Promise<void> | null = null;
   /** A checkpoint cut is being taken: a round that comes due waits, so every task's part is at one round. */
@@ -94,7 +96,8 @@ export class ChiefRounds {
   /** A worker left the job, or a task refused its push: the open round stops waiting for it (a push that joined stays). */
   leave(workerId: string): void {
     const open = this.open;
-    if (!open || open.pushed.has(workerId)) return;
+    if (!open) return this.excuses.excuse(this.next, workerId);
+    if (open.pushed.has(workerId)) return;
     open.expected.delete(workerId);
     this.closeIfDue();
   }
@@ -151,6 +154,7 @@ export class ChiefRounds {
       }, this.options.roundTimeoutMs),
       deadlinePassed: false,
     };
+    this.excuses.opened(open.round, open.expected);
     this.open = open;
     return open;
   }

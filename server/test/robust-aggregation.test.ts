@@ -176,6 +176,16 @@ describe('sync rounds and the norm bound', () => {
     expect(await c.w.emitWithAck('grads:push', pushOf(c, 1, fill(c.job, 5e-3)))).toMatchObject({ ok: true, version: 2 });
     for (const ack of await Promise.all(next)) expect(ack).toMatchObject({ ok: true, version: 2 });
   });
+  it('a worker refused before any push opened the round is not waited for either (pushes from different sockets arrive in any order)', async () => {
+    const r = await start({ mode: 'sync', aggregation: 'median', normBound: 10, roundTimeoutSeconds: 20 });
+    const [a, b, c] = [await joinWorker(r), await joinWorker(r), await joinWorker(r)];
+    expect(await c.w.emitWithAck('grads:push', pushOf(c, 0, fill(c.job, 10)))).toMatchObject({ ok: false, code: 'NORM_OUTLIER' });
+    const acks = Promise.all([a.w.emitWithAck('grads:push', pushOf(a, 0, fill(a.job, 1e-3))), b.w.emitWithAck('grads:push', pushOf(b, 0, fill(b.job, 3e-3)))]);
+    // On the test's manual clock the deadline never comes: without the excuse the round waits for c for good.
+    expect(await settledAfterRoundTrips(acks, a.w, b.w)).toBe(true);
+    for (const ack of await acks) expect(ack).toEqual({ ok: true, version: 1, staleness: 0 });
+    expect(r.job.parameters.counters()).toMatchObject({ rounds: 1, timedOut: 0 });
+  });
 });
 
 describe('local mode', () => {
