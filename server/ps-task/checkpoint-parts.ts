@@ -99,21 +99,21 @@ export class CheckpointParts {
     const mark = { deleted: false };
     const marks = this.writing.get(src.jobId) ?? new Set();
     this.writing.set(src.jobId, marks.add(mark));
+    const deleted = () => mark.deleted || this.tombstones.has(src.jobId);
+    /** The job went while the part was written: what the write left (the part, folders it made again) goes too. */
+    const undo = async (name: string | null) => {
+      if (name) await rm(join(dir, name), { force: true });
+      await removeIfEmpty(dir, join(this.root, src.jobId));
+      return fail(ErrorCode.UNKNOWN_JOB, `Job ${src.jobId} was deleted while its part ${checkpointId} was written`);
+    };
     try {
       const written = await this.writePart(src, dir, checkpointId);
-      if (mark.deleted || this.tombstones.has(src.jobId)) {
-        await rm(join(dir, written.name), { force: true });
-        await removeIfEmpty(dir, join(this.root, src.jobId));
-        return fail(ErrorCode.UNKNOWN_JOB, `Job ${src.jobId} was deleted while its part ${checkpointId} was written`);
-      }
+      if (deleted()) return await undo(written.name);
       await this.prune(dir, new Set([...keepIds, checkpointId]));
       return written.part;
     } catch (err) {
       // A removal under way took the folder (or the temporary file) from under the write.
-      if (mark.deleted || this.tombstones.has(src.jobId)) {
-        await removeIfEmpty(dir, join(this.root, src.jobId));
-        return fail(ErrorCode.UNKNOWN_JOB, `Job ${src.jobId} was deleted while its part ${checkpointId} was written`);
-      }
+      if (deleted()) return await undo(null);
       throw err;
     } finally {
       marks.delete(mark);
