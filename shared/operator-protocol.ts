@@ -101,6 +101,22 @@ export interface JobDetail extends JobSummary {
   replicas: ReplicasView | null;
   /** A job whose parameters live on ps tasks: which tensor or partition is on which task, and bytes per task; null in process. */
   placement: PlacementView | null;
+  /** A job in a round mode (sync, local): its rounds so far and what a round waits for; null in the async modes. */
+  rounds: RoundsView | null;
+}
+
+/** A round mode's rounds since the coordinator started (docs/consistency-modes.md). */
+export interface RoundsView {
+  /** Rounds closed, one version each. */
+  closed: number;
+  /** Of them, those closed by their deadline (roundTimeoutSeconds) rather than their quorum. */
+  timedOut: number;
+  /**
+   * What a round opened now waits for: a split job's live replicas (their ids: a replica
+   * step is one contribution), else the workers training the job. A replica or worker
+   * waiting for a shard is not waited for.
+   */
+  members: string[];
 }
 
 /** The checkpoint a job resumed from; `passedOver`: newer ones it could not use, "<file>: <why>" (a ps task refused a part, not this model's, torn). */

@@ -11,6 +11,7 @@ import { ConfusionView } from './confusion-view.js';
 import { downloadCheckpoint, downloadModel, saveBlob } from './download.js';
 import { estimateFinish, fmtDuration, type FinishEstimate } from './eta.js';
 import { JobConfigView } from './job-config.js';
+import { describeMode, describeRounds } from './mode-facts.js';
 import { PlacementView } from './placement-view.js';
 import { ReplicasView } from './replicas-view.js';
 import { fmtBytes, fmtInt, fmtPercent, fmtTime } from './format.js';
@@ -90,6 +91,7 @@ export class JobDetailView {
       ['Model', `${job.model} (${fmtInt(job.parameters)} parameters)`],
       ['Dataset', job.dataset],
       ['Mode', describeMode(job.spec)],
+      ...(job.rounds ? [['Rounds', describeRounds(job.spec, job.rounds)] as [string, string]] : []),
       ['Optimizer', `${job.spec.optimizer.type}, learning rate ${job.spec.optimizer.learningRate}${job.spec.mode === 'local' ? ' (on the workers)' : ''}`],
       ['Version', fmtInt(job.version)],
       ['Epoch', `${job.epoch} of ${job.spec.epochs}`],
@@ -236,32 +238,4 @@ function describeEstimate(job: JobInfo, e: FinishEstimate | null): string {
     );
   }
   return parts.join('; ');
-}
-
-/** The job's consistency mode and the parameters that matter for it. */
-function describeMode(spec: JobInfo['spec']): string {
-  switch (spec.mode) {
-    case 'async':
-      return `async (Downpour), max staleness ${spec.maxStaleness}`;
-    case 'staleness-aware':
-      return `staleness-aware (lr ÷ staleness), max staleness ${spec.maxStaleness}`;
-    case 'sync':
-      return `sync, ${spec.backupWorkers} backup worker${spec.backupWorkers === 1 ? '' : 's'}, ${describeAggregation(spec)}`;
-    case 'local':
-      return `local (DiLoCo): ${spec.localSteps} local steps, outer Nesterov lr ${spec.outerLearningRate}, momentum ${spec.outerMomentum}, ${spec.backupWorkers} backup, ${describeAggregation(spec)}`;
-  }
-}
-
-/** How a round's gradients are combined. */
-function describeAggregation(spec: JobInfo['spec']): string {
-  switch (spec.aggregation) {
-    case 'mean':
-      return 'mean of the round';
-    case 'trimmed-mean':
-      return `trimmed mean (${spec.trimFraction} dropped per end, per coordinate)`;
-    case 'median':
-      return 'coordinate-wise median';
-    case 'multi-krum':
-      return `Multi-Krum (the ${spec.trimFraction} of gradients farthest from their neighbours dropped)`;
-  }
 }

@@ -1,5 +1,6 @@
 /** The operator's view of a job (REST and dashboard). */
-import type { JobDetail, PlacementView, ReplicasView, ReplicaView } from '../../shared/operator-protocol.js';
+import type { JobDetail, PlacementView, ReplicasView, ReplicaView, RoundsView } from '../../shared/operator-protocol.js';
+import { MODES } from '../../shared/modes.js';
 import { classNamesOf } from '../data/dataset.js';
 import type { Job } from './job.js';
 
@@ -33,7 +34,15 @@ export function jobDetail(job: Job, withHistory = true): JobDetail {
     history: withHistory ? [...job.metrics.history] : [],
     replicas: replicasView(job),
     placement: placementView(job),
+    rounds: roundsView(job),
   };
+}
+
+/** Rounds closed (by quorum or deadline) and who the next waits for; null in the async modes. */
+function roundsView(job: Job): RoundsView | null {
+  if (!MODES[job.spec.mode].rounds) return null;
+  const { rounds, timedOut } = job.parameters.counters();
+  return { closed: rounds, timedOut, members: job.roundMembers() };
 }
 
 /** Which tensor or partition is on which ps task, and each task's bytes; null for a job in process. */

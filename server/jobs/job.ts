@@ -251,6 +251,11 @@ export class Job {
     return this.sampler;
   }
 
+  /** Who a round opened now waits for (round modes): the live replicas of a split job, else the training workers. */
+  roundMembers(): string[] {
+    return [...this.training.activeWorkers()];
+  }
+
   /** The workers assigned to this job now (the assignments' view). */
   get workers(): ReadonlySet<string> {
     return this.deps.assignments.workersOf(this.id);

@@ -8,6 +8,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeTensors } from '../../shared/codec.js';
 import type { JobSpecInput } from '../../shared/job-spec.js';
+import type { JobDetail } from '../../shared/operator-protocol.js';
 import type { GradientPush, JobAssignment, ShardLeaseGrant } from '../../shared/protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
 import { joinAssigned, leaseShard, leave, ManualClock, settledAfterRoundTrips, startCoordinator, type Running, type TestWorker, localParameters } from '../../test-support/index.js';
@@ -128,6 +129,10 @@ describe('sync barrier', () => {
     expect(await heldB).toEqual({ ok: true, version: 1, staleness: 0 });
     expect(param0(r)).toBe(f32(p0 - f32(LR * 2)));
     expect(r.job.parameters.counters()).toMatchObject({ rounds: 1, timedOut: 1 });
+    // The job API shows it: one round, closed by its deadline; the next waits for b and c (a left).
+    const { rounds } = (await (await fetch(`${r.url}/api/jobs/${r.job.id}`)).json()) as JobDetail;
+    expect(rounds).toEqual({ closed: 1, timedOut: 1, members: [...r.job.workers] });
+    expect(rounds!.members).toHaveLength(2);
   });
 
   it('pausing the job drops the open round and refuses its held acks', async () => {
@@ -170,6 +175,7 @@ describe('staleness-aware', () => {
     const before = param0(r);
     expect(await w.emitWithAck('grads:push', push(joined, 0, 1))).toMatchObject({ ok: true, staleness: 4 });
     expect(param0(r)).toBeCloseTo(before - LR, 7);
+    expect(((await (await fetch(`${r.url}/api/jobs/${r.job.id}`)).json()) as JobDetail).rounds).toBeNull();
   });
 });
 
