@@ -15,6 +15,8 @@ import type { Result } from '../../shared/result.js';
 import { type Running } from '../../test-support/index.js';
 import { stageRunHooks } from '../../test-support/stage-run.js';
 
+// No test here times itself (speed is the benchmarks' business): the timeouts are loose enough
+// for a loaded 2-core CI machine, where the four in-process stage workers share the cores.
 const { start, workers } = stageRunHooks();
 let run: Running;
 
@@ -40,8 +42,7 @@ async function trainSplit(spec: JobSpecInput, count: number): Promise<{ versions
 }
 
 describe('a model split into stages, in a round mode, 2 replicas × 2 stages', () => {
-  it('sync: each round closes on both replicas\' complete steps, and the mlp trains', { timeout: 90_000 }, async () => {
-    const started = Date.now();
+  it('sync: each round closes on both replicas\' complete steps, and the mlp trains', { timeout: 240_000 }, async () => {
     const { versions } = await trainSplit({ mode: 'sync' }, 160);
     const counters = run!.job.parameters.counters();
     // Every round closed on its quorum; each held both replicas' steps (the first ones may hold one, before the second replica formed).
@@ -51,11 +52,9 @@ describe('a model split into stages, in a round mode, 2 replicas × 2 stages', (
     expect(versions.size).toBeLessThanOrEqual(95);
     const rec = await run!.job.evaluateIfChanged();
     expect(rec!.accuracy).toBeGreaterThan(0.6);
-    expect(Date.now() - started).toBeLessThan(60_000);
   });
 
-  it('local: each stage takes its local steps on its own layers and pushes its delta; the rounds average the replicas\' and the mlp trains', { timeout: 90_000 }, async () => {
-    const started = Date.now();
+  it('local: each stage takes its local steps on its own layers and pushes its delta; the rounds average the replicas\' and the mlp trains', { timeout: 240_000 }, async () => {
     // Rounds of 4 local steps: 160 steps of 32 per replica in 40 rounds.
     await trainSplit({ mode: 'local', localSteps: 4 }, 80);
     const counters = run!.job.parameters.counters();
@@ -63,6 +62,5 @@ describe('a model split into stages, in a round mode, 2 replicas × 2 stages', (
     expect(counters.rounds).toBeLessThanOrEqual(48);
     const rec = await run!.job.evaluateIfChanged();
     expect(rec!.accuracy).toBeGreaterThan(0.6);
-    expect(Date.now() - started).toBeLessThan(60_000);
   });
 });

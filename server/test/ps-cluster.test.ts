@@ -23,7 +23,7 @@ const taskSockets: PsWorkerClient[] = [];
 const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 beforeAll(async () => {
-  run = await startCoordinator({ model: 'mlp', shardSize: 2000, epochs: 2, targetAccuracy: 0.9, evalIntervalSeconds: 5 }, {}, { ps: 2 });
+  run = await startCoordinator({ model: 'mlp', shardSize: 2000, epochs: 4, targetAccuracy: 0.9, evalIntervalSeconds: 5 }, {}, { ps: 2 });
 }, 120_000);
 afterAll(async () => {
   sockets.forEach((s) => s.disconnect());
