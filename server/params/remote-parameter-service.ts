@@ -20,7 +20,9 @@
  * Only what works across tasks is offered: async Downpour (plain or staleness-aware,
  * each task scaling by its own staleness) and the round modes (sync, local: the chief
  * owns the rounds, chief-rounds.ts; each task combines its slices, task-round.ts) in
- * every codec, which workers apply per slice (client/engine/slice-encoder.ts).
+ * every codec, which workers apply per slice (client/engine/slice-encoder.ts); a split
+ * job in every mode too (its replica steps close on the tasks, task-stage-steps.ts, or
+ * in a round mode join the round as their replica).
  * Multi-Krum over more than one task, the norm bound and the direction check (which
  * need the whole gradient) are refused at job creation (psSpecRefusal).
  */
