@@ -309,6 +309,10 @@ describe('what stays refused on ps tasks, each with its code', () => {
     expect(psSpecRefusal(syncSpec({ aggregation: 'multi-krum' }), 1)).toBeNull();
     expect(psSpecRefusal(syncSpec({ aggregation: 'median' }), 2)).toBeNull();
     expect(psSpecRefusal(syncSpec({ mode: 'local' }), 2)).toBeNull();
+    // Split into stages: the same (refused before the round modes came to split jobs on tasks).
+    expect(psSpecRefusal(syncSpec({ stages: 2 }), 2)).toBeNull();
+    expect(psSpecRefusal(syncSpec({ stages: 2, mode: 'local' }), 2)).toBeNull();
+    expect(psSpecRefusal(syncSpec({ stages: 2, aggregation: 'multi-krum' }), 2)).toMatchObject({ ok: false, code: ErrorCode.PS_UNSUPPORTED, message: expect.stringContaining('aggregation') });
   });
 
   it('the norm bound and the direction check (a whole gradient\'s norm and cosine)', () => {
