@@ -77,7 +77,7 @@ export const ErrorCode = {
   UNKNOWN_REPLICA: 'UNKNOWN_REPLICA',
   /** Model parallelism: the frame's addressee is not a neighbouring stage of the sender's replica, or the stage may not do this (only stage 0 leases). */
   NOT_A_PEER: 'NOT_A_PEER',
-  /** A job setting the coordinator cannot honour with its parameters on ps tasks yet (round modes, non-fp32 codecs, the norm bound, the direction check). */
+  /** A job setting the coordinator cannot honour with its parameters on ps tasks (Multi-Krum over more than one task, the norm bound, the direction check). */
   PS_UNSUPPORTED: 'PS_UNSUPPORTED',
   /** A ps task did not answer the chief in time (down, or unreachable). */
   PS_TASK_UNREACHABLE: 'PS_TASK_UNREACHABLE',

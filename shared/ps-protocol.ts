@@ -92,14 +92,18 @@ export interface PsRoundRule {
  * the workers whose pushes every task of the job held for it (their receipts showed the
  * chief), whether the round met its quorum or its deadline. The task combines those
  * members' slices, applies once and moves to version `round` + 1; any other push it held
- * for the round is dropped.
+ * for the round is dropped. In a split job a member is a replica, named on each task by
+ * the stage workers whose parts it holds there (together they cover its slices once).
  */
 export interface PsRoundClose {
   chief: ChiefCredential;
   jobId: string;
   round: number;
-  members: string[];
+  members: PsRoundMember[];
 }
+
+/** A round's member on a task: a worker, or a split job's replica as the stage workers holding its parts there. */
+export type PsRoundMember = string | string[];
 
 export interface PsJobRef {
   chief: ChiefCredential;

@@ -3,9 +3,12 @@
  * cpu), each test's closed after it: the hooks every split-model training test shares.
  */
 import * as tf from '@tensorflow/tfjs';
-import { afterEach, beforeAll } from 'vitest';
-import type { StageWorker } from '../bench/stage-worker.js';
-import { startCoordinator, type Running } from './coordinator.js';
+import { afterEach, beforeAll, expect } from 'vitest';
+import { startStageWorker, type StageWorker } from '../bench/stage-worker.js';
+import type { JobSpecInput } from '../shared/job-spec.js';
+import type { PushAccepted } from '../shared/protocol.js';
+import type { Result } from '../shared/result.js';
+import { startCoordinator, type ClusterOption, type Running } from './coordinator.js';
 
 export function stageRunHooks(): { start: typeof startCoordinator; workers: StageWorker[] } {
   let run: Running | null = null;
@@ -22,4 +25,30 @@ export function stageRunHooks(): { start: typeof startCoordinator; workers: Stag
     start: async (...args) => (run = await startCoordinator(...args)),
     workers,
   };
+}
+
+/**
+ * The mlp in 2 stages × 2 replicas (4 stage workers, M = 4, batch 32) in a round mode
+ * (`spec`), until `count` replica steps were accepted; then the workers stop. Answers
+ * the running coordinator, the versions the steps were answered with and the codes of
+ * the refused ones (stage 0's answers: one per step).
+ */
+export async function trainSplitRounds(hooks: ReturnType<typeof stageRunHooks>, spec: JobSpecInput, count: number, cluster: ClusterOption = {}): Promise<{ run: Running; versions: Set<number>; refusals: string[] }> {
+  const run = await hooks.start({ model: 'mlp', stages: 2, microbatches: 4, batchSize: 32, roundTimeoutSeconds: 20, ...spec }, {}, cluster);
+  let accepted = 0;
+  const versions = new Set<number>();
+  const refusals: string[] = [];
+  let resolve = () => {};
+  const reached = new Promise<void>((r) => (resolve = r));
+  const pushed = (r: Result<PushAccepted>, stage: number) => {
+    if (stage !== 0) return;
+    if (!r.ok) return void refusals.push(r.code);
+    versions.add(r.version);
+    if (++accepted === count) resolve();
+  };
+  for (let i = 0; i < 4; i++) hooks.workers.push(await startStageWorker(run.url, { pushed }));
+  await reached;
+  expect(run.job.replicas!.list()).toHaveLength(2);
+  for (const w of hooks.workers.splice(0)) w.close();
+  return { run, versions, refusals };
 }

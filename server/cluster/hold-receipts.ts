@@ -11,6 +11,16 @@
  * stage cannot hold another stage's slices (or fewer than its own) and have the step
  * closed: every close the chief sends then covers each task's slices exactly once, and
  * a task has no content reason left to refuse it. Each hold is redeemed once.
+ *
+ * A split job in a round mode holds each stage's part for the open round (one per
+ * worker and round, server/ps-task/task-round.ts), so its receipt binds the round in
+ * place of a hold number, under a tag of its own:
+ *
+ *   receipt = base64url(HMAC-SHA256(receiptKey, JSON ["dprr1", task, job, worker, round, slices]))
+ *
+ * The chief checks it for its open round: the part is held there for that round until
+ * the round closes. It is not redeemed: the round counts each replica once, and a
+ * worker once per round (server/params/chief-rounds.ts).
  */
 import { ErrorCode } from '../../shared/errors.js';
 import { fail, type Failure } from '../../shared/result.js';
@@ -18,6 +28,7 @@ import { mac, macEquals, type ClusterKeys } from './cluster-keys.js';
 import { RECEIPT_LENGTH } from './push-receipts.js';
 
 const TAG = 'dprs1';
+const ROUND_TAG = 'dprr1';
 /** Holds of one task remembered as redeemed (far more than are ever in flight); the oldest are forgotten first. */
 const REMEMBERED = 65_536;
 
@@ -31,6 +42,11 @@ export interface HoldReceiptFields {
 
 export function signHoldReceipt(keys: Pick<ClusterKeys, 'receiptKey'>, r: HoldReceiptFields): string {
   return mac(keys.receiptKey, JSON.stringify([TAG, r.task, r.job, r.worker, r.hold, r.slices])).toString('base64url');
+}
+
+/** The receipt of a stage part held for round `round` (`hold` is the round's number). */
+export function signRoundHoldReceipt(keys: Pick<ClusterKeys, 'receiptKey'>, r: HoldReceiptFields): string {
+  return mac(keys.receiptKey, JSON.stringify([ROUND_TAG, r.task, r.job, r.worker, r.hold, r.slices])).toString('base64url');
 }
 
 /** The chief's memory of one job's redeemed holds, per task. */
@@ -51,6 +67,13 @@ export class HoldLedger {
     }
     if (this.used.get(r.task)?.has(r.hold)) return bad(`hold ${r.hold} was redeemed already`);
     return null;
+  }
+
+  /** Null when `receipt` is the task's for a part held for round `r.hold` with exactly these fields; BAD_RECEIPT otherwise. */
+  checkRound(r: HoldReceiptFields, receipt: unknown): Failure | null {
+    if (typeof receipt !== 'string' || receipt.length !== RECEIPT_LENGTH) return fail(ErrorCode.BAD_RECEIPT, `A stage part on ps task ${r.task}: the receipt is malformed`);
+    if (macEquals(Buffer.from(signRoundHoldReceipt(this.keys, { ...r, job: this.job }), 'base64url'), Buffer.from(receipt, 'base64url'))) return null;
+    return fail(ErrorCode.BAD_RECEIPT, `A stage part on ps task ${r.task}: the receipt is not worker ${r.worker}'s for round ${r.hold} of this job's slices [${r.slices.join(', ').slice(0, 200)}]`);
   }
 
   /** Marks a checked hold redeemed. */

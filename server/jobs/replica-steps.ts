@@ -14,7 +14,10 @@
  * On ps tasks (`onTasks`) the parts carry no tensors: each stage holds its part on the
  * tasks of its slices and its notice carries their receipts. The step is then checked
  * and closed on the tasks (server/params/task-stage-steps.ts) instead of joined; a
- * refused or dissolved step's holds are dropped there, so nothing of it is applied.
+ * refused or dissolved step's holds are dropped there, so nothing of it is applied. In
+ * a round mode the checked step joins the round as its replica and closes with it
+ * (server/params/chief-rounds.ts); a refused or dissolved step's parts, held for the
+ * round, are never named in its close, which lets them go.
  */
 import { asBytes, type TensorCodec } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';

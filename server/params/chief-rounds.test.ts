@@ -72,13 +72,13 @@ afterAll(async () => {
 });
 
 /** A sync job on both tasks, its rounds on `clock` with `WORKERS` active. */
-async function remoteJob(spec: JobSpec, clock: ManualClock): Promise<{ service: RemoteParameterService; jobId: string }> {
+async function remoteJob(spec: JobSpec, clock: ManualClock, active = WORKERS): Promise<{ service: RemoteParameterService; jobId: string }> {
   const cluster = new PsCluster({ endpoints: tasks.runs.map((r) => r.url), token: TOKEN, epoch: 1, partitionBytes: PARTITION_BYTES });
   clusters.push(cluster);
   const jobId = `job-${++jobs}`;
   const service = await RemoteParameterService.create(spec, { jobId, tensors: MODEL, initial: INITIAL, cluster });
   if ('ok' in service) throw new Error(service.message);
-  return { service: service.withContext({ clock, activeWorkers: () => new Set(WORKERS) }), jobId };
+  return { service: service.withContext({ clock, activeWorkers: () => new Set(active) }), jobId };
 }
 
 /** Worker `w` pushes its slices of `grads` to `toTasks` (every task by default) for `round`; each task's answer. */
@@ -228,6 +228,28 @@ describe('sync rounds across 2 ps tasks', () => {
   });
 });
 
+describe("a split job's rounds: members are replicas", () => {
+  it('a stage worker counts once a round: a second replica\'s step naming it is ALREADY_PUSHED; a step for another round LATE or FUTURE_VERSION', async () => {
+    const clock = new ManualClock();
+    // Three replicas active: the round waits for the third, so nothing closes here.
+    const { service } = await remoteJob(syncSpec({ stages: 2 }), clock, ['r-1', 'r-2', 'r-3']);
+    try {
+      // A replica's verified step as ReplicaSteps hands it on (the receipts are checked before: round-parts.test.ts, ps-split-sync-round.test.ts).
+      const step = (workers: string[], round = 0) => ({ holds: new Map([[0, workers.map((worker) => ({ worker, hold: round }))]]), settled: false, round });
+      const base = { baseVersion: 0, batches: 1, manifest: { codec: 'fp32' as const, tensors: [] }, data: new Uint8Array(0) };
+      const first = service.push('r-1', { ...base, psStep: step(['s-a', 's-b']) });
+      // s-b re-formed into r-2 and shows its part again: it is in the round already.
+      expect(await service.push('r-2', { ...base, psStep: step(['s-c', 's-b']) })).toMatchObject({ ok: false, code: ErrorCode.ALREADY_PUSHED });
+      expect(await service.push('r-2', { ...base, psStep: step(['s-c', 's-d'], 1) })).toMatchObject({ ok: false, code: ErrorCode.FUTURE_VERSION });
+      expect(await service.push('r-1', { ...base, psStep: step(['s-e', 's-f']) })).toMatchObject({ ok: false, code: ErrorCode.ALREADY_PUSHED });
+      service.halt({ ok: false, code: ErrorCode.JOB_NOT_RUNNING, message: 'stopped' });
+      expect(await first).toMatchObject({ ok: false, code: ErrorCode.JOB_NOT_RUNNING });
+    } finally {
+      service.dispose();
+    }
+  });
+});
+
 describe('rounds and checkpoint cuts', () => {
   it('a round that comes due during a cut closes after it: every part is at one round, and a restore goes on from it', async () => {
     const spec = syncSpec({});
@@ -287,6 +309,10 @@ describe('what stays refused on ps tasks, each with its code', () => {
     expect(psSpecRefusal(syncSpec({ aggregation: 'multi-krum' }), 1)).toBeNull();
     expect(psSpecRefusal(syncSpec({ aggregation: 'median' }), 2)).toBeNull();
     expect(psSpecRefusal(syncSpec({ mode: 'local' }), 2)).toBeNull();
+    // Split into stages: the same (refused before the round modes came to split jobs on tasks).
+    expect(psSpecRefusal(syncSpec({ stages: 2 }), 2)).toBeNull();
+    expect(psSpecRefusal(syncSpec({ stages: 2, mode: 'local' }), 2)).toBeNull();
+    expect(psSpecRefusal(syncSpec({ stages: 2, aggregation: 'multi-krum' }), 2)).toMatchObject({ ok: false, code: ErrorCode.PS_UNSUPPORTED, message: expect.stringContaining('aggregation') });
   });
 
   it('the norm bound and the direction check (a whole gradient\'s norm and cosine)', () => {

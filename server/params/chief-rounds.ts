@@ -13,6 +13,17 @@
  * closed when every task has closed it, and only then are the held answers given, so a
  * worker pulls the round's result from every task. A push for a closed (or closing)
  * round is LATE; a second notice for the open round ALREADY_PUSHED.
+ *
+ * A split job's member is a replica (docs/model-parallelism.md, "Split jobs in round
+ * modes"): its complete step joins with the holds its stages' parts have on each task
+ * (`join(replica, round, step)`), and the close names it on each task by the stage
+ * workers holding its parts there. A worker's part counts once a round: a step naming a
+ * worker already in the round (its old replica's, before a re-forming) is ALREADY_PUSHED.
+ *
+ * Closes and checkpoint cuts go through the job's one CloseGate (close-gate.ts), with
+ * its replica steps' closes: a cut never lands between a round's close on one task and
+ * on another. A round that comes due while a cut is taken waits for it and takes the
+ * pushes that join meanwhile.
  */
 import { ErrorCode } from '../../shared/errors.js';
 import type { PushAccepted } from '../../shared/protocol.js';
@@ -20,7 +31,9 @@ import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import type { Clock, Timer } from '../clock.js';
 import { createLogger } from '../logger.js';
 import { RoundExcuses } from '../consistency/round-excuses.js';
+import type { CloseGate } from './close-gate.js';
 import { closeWithRetry } from './round-close-retry.js';
+import type { TaskStep } from './task-stage-steps.js';
 
 const log = createLogger('chief-rounds');
 
@@ -38,16 +51,26 @@ export interface ChiefRoundsContext {
   /** The job's assigned workers right now (a round's quorum is taken from them when it opens). */
   activeWorkers: () => ReadonlySet<string>;
   /** Closes round `round` on every task with `members`; resolves when every task has answered. Idempotent on the tasks. */
-  closeOnTasks: (round: number, members: string[]) => Promise<Result>;
+  closeOnTasks: (round: number, members: RoundMember[]) => Promise<Result>;
+  /** The job's gate between closes and checkpoint cuts: every round's close runs through it. */
+  gate: CloseGate;
   /** A close failed for good (retries spent, or a refusal no retry changes): the tasks' versions may be apart until they are rolled back. */
   diverged?: (why: Failure) => void;
+}
+
+/** A round's member as its close names it: a worker, or a split job's replica with its step's holds on each task. */
+export interface RoundMember {
+  id: string;
+  step?: TaskStep;
 }
 
 interface OpenRound {
   round: number;
   expected: Set<string>;
-  /** Workers whose notices joined, in order. */
-  pushed: Set<string>;
+  /** Members whose notices joined, in order (a replica with its step). */
+  pushed: Map<string, TaskStep | undefined>;
+  /** A split job's stage workers in the round's steps: each counts once a round. */
+  stageWorkers: Set<string>;
   acks: ((r: Result<PushAccepted>) => void)[];
   timer: Timer;
   deadlinePassed: boolean;
@@ -61,10 +84,10 @@ export class ChiefRounds {
   private next = 0;
   private open: OpenRound | null = null;
   private readonly excuses = new RoundExcuses();
-  /** The close on the tasks under way, if any (its pushes are answered when it ends). */
+  /** The close asked, if any: waiting for the gate (the round still takes pushes) or under way on the tasks. */
   private closing: Promise<void> | null = null;
-  /** A checkpoint cut is being taken: a round that comes due waits, so every task's part is at one round. */
-  private cutting = false;
+  /** The round whose close is under way on the tasks (its members fixed): it takes no more pushes. */
+  private sealed: OpenRound | null = null;
 
   constructor(
     private readonly ctx: ChiefRoundsContext,
@@ -82,12 +105,16 @@ export class ChiefRounds {
    * `workerId`'s push, which every task holds for `round`: joins the open round and is
    * answered when it closes; refused at once when it cannot join.
    */
-  join(workerId: string, round: number): Failure | Promise<Result<PushAccepted>> {
-    if (round < this.next || (this.closing && round === this.next)) return fail(ErrorCode.LATE, `Round ${round} has closed: pull and compute on the next`);
-    if (round > this.next || this.closing) return fail(ErrorCode.FUTURE_VERSION, `Round ${round} is not open yet (round ${this.next} is)`);
+  join(workerId: string, round: number, step?: TaskStep): Failure | Promise<Result<PushAccepted>> {
+    if (round < this.next || (this.sealed && round === this.next)) return fail(ErrorCode.LATE, `Round ${round} has closed: pull and compute on the next`);
+    if (round > this.next || this.sealed) return fail(ErrorCode.FUTURE_VERSION, `Round ${round} is not open yet (round ${this.next} is)`);
     if (this.open?.pushed.has(workerId)) return fail(ErrorCode.ALREADY_PUSHED, `This worker already pushed for round ${round}`);
+    const workers = step ? [...new Set([...step.holds.values()].flatMap((refs) => refs.map((r) => r.worker)))] : [];
+    const twice = workers.find((w) => this.open?.stageWorkers.has(w));
+    if (twice !== undefined) return fail(ErrorCode.ALREADY_PUSHED, `Stage worker ${twice} already has its part in round ${round} (in another replica's step)`);
     const open = this.open ?? this.openRound();
-    open.pushed.add(workerId);
+    open.pushed.set(workerId, step);
+    for (const w of workers) open.stageWorkers.add(w);
     const answer = new Promise<Result<PushAccepted>>((resolve) => open.acks.push(resolve));
     this.closeIfDue();
     return answer;
@@ -117,22 +144,6 @@ export class ChiefRounds {
     this.next = round;
   }
 
-  /**
-   * Runs `cut` (a checkpoint's parts written on every task) with no round closing
-   * meanwhile: it waits for a close under way, and a round that comes due during the
-   * cut closes after it, so every task's part is at the same round.
-   */
-  async whileNoClose<T>(cut: () => Promise<T>): Promise<T> {
-    while (this.closing) await this.closing;
-    this.cutting = true;
-    try {
-      return await cut();
-    } finally {
-      this.cutting = false;
-      this.closeIfDue();
-    }
-  }
-
   /** Workers of the open round that have neither pushed nor left. */
   get waitingFor(): number {
     const open = this.open;
@@ -146,7 +157,8 @@ export class ChiefRounds {
     const open: OpenRound = {
       round: this.next,
       expected: new Set(this.ctx.activeWorkers()),
-      pushed: new Set(),
+      pushed: new Map(),
+      stageWorkers: new Set(),
       acks: [],
       timer: this.ctx.clock.setTimeout(() => {
         open.deadlinePassed = true;
@@ -161,17 +173,35 @@ export class ChiefRounds {
 
   private closeIfDue(): void {
     const open = this.open;
-    if (!open || this.closing || this.cutting || open.pushed.size === 0) return;
+    if (!open || this.closing || open.pushed.size === 0) return;
     const quorum = this.waitingFor <= this.options.backupWorkers;
     if (!quorum && !open.deadlinePassed) return;
     if (!quorum) this.timedOut += 1;
-    this.closing = this.close(open).finally(() => (this.closing = null));
+    // Through the gate: a cut under way ends first (the round takes pushes meanwhile), and none starts while this closes.
+    this.closing = this.ctx.gate
+      .close(() => this.close(open))
+      .finally(() => {
+        this.closing = null;
+        // A round halted while its close waited for a cut: the next round may be due already.
+        this.closeIfDue();
+      });
   }
 
   private async close(open: OpenRound): Promise<void> {
+    // Halted (the job stopped, or was restored) while the close waited for the gate: its answers were given.
+    if (this.open !== open) return;
     this.ctx.clock.clear(open.timer);
     this.open = null;
-    const members = [...open.pushed];
+    this.sealed = open;
+    try {
+      await this.closeSealed(open);
+    } finally {
+      this.sealed = null;
+    }
+  }
+
+  private async closeSealed(open: OpenRound): Promise<void> {
+    const members = [...open.pushed].map(([id, step]): RoundMember => (step ? { id, step } : { id }));
     const closed = await closeWithRetry(this.ctx.clock, () => this.ctx.closeOnTasks(open.round, members), this.options.closeRetryDelaysMs, String(open.round));
     if (!closed.ok) {
       // The tasks' versions may be apart: the job is held and its tasks rolled back (ps-task-recovery.ts).

@@ -1,8 +1,9 @@
 /**
- * Keeps a job's replica-step closes and its checkpoint cuts apart (docs/cluster.md,
- * "Guarantees of a replica step across tasks"). A step's close reaches its tasks at
+ * Keeps a job's closes (replica steps' and sync/local rounds', chief-rounds.ts) and its
+ * checkpoint cuts apart: the one gate of a job on ps tasks (docs/cluster.md,
+ * "Guarantees of a replica step across tasks"). A close reaches its tasks at
  * different moments, and a task that missed it is asked again seconds later; a cut taken
- * in between would hold the step in one task's part and not in another's: half a step,
+ * in between would hold the step (or round) in one task's part and not in another's: half a step,
  * which a restore would make the job's parameters. So a cut waits for the closes in
  * flight (retries included), and a close asked while a cut is being taken waits for it.
  * A cut that is waiting lets no new close start, so closes cannot starve it.

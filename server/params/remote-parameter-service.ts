@@ -20,7 +20,9 @@
  * Only what works across tasks is offered: async Downpour (plain or staleness-aware,
  * each task scaling by its own staleness) and the round modes (sync, local: the chief
  * owns the rounds, chief-rounds.ts; each task combines its slices, task-round.ts) in
- * every codec, which workers apply per slice (client/engine/slice-encoder.ts).
+ * every codec, which workers apply per slice (client/engine/slice-encoder.ts); a split
+ * job in every mode too (its replica steps close on the tasks, task-stage-steps.ts, or
+ * in a round mode join the round as their replica).
  * Multi-Krum over more than one task, the norm bound and the direction check (which
  * need the whole gradient) are refused at job creation (psSpecRefusal).
  */
@@ -40,7 +42,7 @@ import type { PsCluster } from '../cluster/ps-cluster.js';
 import { MODES } from '../../shared/modes.js';
 import type { ParameterContext } from '../jobs/job-deps.js';
 import { psOptimizerSpec } from '../consistency/registry.js';
-import { ChiefRounds } from './chief-rounds.js';
+import { ChiefRounds, type RoundMember } from './chief-rounds.js';
 import { closeOnEveryTask, closeWithRetry, CLOSE_RETRY_DELAYS_MS } from './round-close-retry.js';
 import { CloseGate } from './close-gate.js';
 import { systemClock, type Clock } from '../clock.js';
@@ -82,9 +84,6 @@ export type DivergedClose = 'round' | 'step';
 /** Why `spec` cannot run on `tasks` ps tasks yet, or null (docs/cluster.md lists what is refused and why). */
 export function psSpecRefusal(spec: JobSpec, tasks: number): Failure | null {
   const refuse = (field: string, why: string) => fail(ErrorCode.PS_UNSUPPORTED, `${field}: ${why} (this coordinator keeps its parameters on ps tasks)`);
-  if (MODES[spec.mode].rounds && spec.stages > 1) {
-    return refuse('mode', `a model split into stages gathers its ${spec.mode} rounds per replica at the coordinator only; on ps tasks it trains in mode async or staleness-aware`);
-  }
   if (MODES[spec.mode].rounds && spec.aggregation === 'multi-krum' && tasks > 1) {
     return refuse('aggregation', `Multi-Krum compares whole gradients, and each of the ${tasks} ps tasks holds only its slices: use mean, median or trimmed-mean (coordinate-wise, exact per task)`);
   }
@@ -116,7 +115,7 @@ export class RemoteParameterService implements ParameterService {
   onDiverged: ((why: Failure, what: DivergedClose) => void) | null = null;
   /** The job's clock (withContext): a missed step close is asked again on it. */
   private clock: Clock = systemClock;
-  /** Replica-step closes and checkpoint cuts never overlap: no cut holds half a step. */
+  /** Round closes, replica-step closes and checkpoint cuts never overlap: no cut holds half a round or half a step. */
   private readonly gate = new CloseGate();
   /** Restored while a task was down: the tasks' state is unknown until it is back, then adopted or rolled back. */
   detached = false;
@@ -142,6 +141,7 @@ export class RemoteParameterService implements ParameterService {
         ledger: o.cluster.holdLedger(o.jobId),
         retry: (attempt) => this.gate.close(() => closeWithRetry(this.clock, attempt, o.closeRetryDelaysMs ?? CLOSE_RETRY_DELAYS_MS, `replica step of ${o.jobId}`)),
         diverged: (why) => this.onDiverged?.(why, 'step'),
+        rounds: MODES[spec.mode].rounds,
       });
     }
   }
@@ -184,8 +184,8 @@ export class RemoteParameterService implements ParameterService {
   withContext(ctx: ParameterContext): this {
     this.clock = ctx.clock;
     if (MODES[this.spec.mode].rounds && !this.rounds) {
-      const closeOnTasks = (round: number, members: string[]) => closeOnEveryTask(this.o.cluster, this.o.jobId, this.used, round, members);
-      this.rounds = new ChiefRounds({ ...ctx, closeOnTasks, diverged: (why) => this.onDiverged?.(why, 'round') }, { backupWorkers: this.spec.backupWorkers, roundTimeoutMs: this.spec.roundTimeoutSeconds * 1000 }, () => ++this.step);
+      const closeOnTasks = (round: number, members: RoundMember[]) => closeOnEveryTask(this.o.cluster, this.o.jobId, this.used, round, members);
+      this.rounds = new ChiefRounds({ ...ctx, closeOnTasks, gate: this.gate, diverged: (why) => this.onDiverged?.(why, 'round') }, { backupWorkers: this.spec.backupWorkers, roundTimeoutMs: this.spec.roundTimeoutSeconds * 1000 }, () => ++this.step);
       // Adopted tasks are at their version's round already.
       if (this.firstRound) this.rounds.restart(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.o.jobId} was adopted`), this.firstRound);
     }
@@ -239,7 +239,11 @@ export class RemoteParameterService implements ParameterService {
       const code = (ALL_ERROR_CODES as readonly string[]).includes(s.psRefused) ? (s.psRefused as ErrorCode) : ErrorCode.BAD_REQUEST;
       return fail(code, `A ps task refused this push's slices (${s.psRefused})`);
     }
-    if (s.psStep && this.stageSteps) return closeStep(this.stageSteps, s.psStep, this.used, this.known, () => ++this.step);
+    if (s.psStep && this.stageSteps) {
+      // In a round mode the replica's step is its member of the round its parts are held for, closed with it.
+      if (this.rounds) return s.psStep.round === null ? fail(ErrorCode.BAD_RECEIPT, 'A round mode\'s step shows no round') : this.rounds.join(workerId, s.psStep.round, s.psStep);
+      return closeStep(this.stageSteps, s.psStep, this.used, this.known, () => ++this.step);
+    }
     if (s.manifest.tensors.length || asBytes(s.data).byteLength) {
       return fail(ErrorCode.BAD_REQUEST, `Job ${this.o.jobId} takes gradients at its ps tasks: push the slices there and tell the chief with an empty payload`);
     }
@@ -267,7 +271,10 @@ export class RemoteParameterService implements ParameterService {
     this.rounds?.leave(workerId);
   }
 
-  forget(): void {}
+  /** A worker (or a split job's replica) is gone: the open round stops waiting for it, as in process. */
+  forget(workerId: string): void {
+    this.rounds?.leave(workerId);
+  }
 
   halt(reason: Failure): void {
     this.rounds?.halt(reason);
@@ -301,8 +308,8 @@ export class RemoteParameterService implements ParameterService {
   /** This job's checkpoint as a consistent cut: every task's part written under one id; rejects when one is not. */
   cut(): Promise<CutManifest> {
     const take = () => takeCut(this.cutTarget(), this.step, this.inForce);
-    // In a round mode no round closes during the cut, nor a replica step: every task's part is at the same round, or step.
-    return this.gate.cut(() => (this.rounds ? this.rounds.whileNoClose(take) : take()));
+    // No round or replica step closes during the cut (one gate for both): every task's part is at the same round, or step.
+    return this.gate.cut(take);
   }
 
   /** Loads a committed cut's parts on every task; the global step resumes at the cut's. */

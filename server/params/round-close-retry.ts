@@ -13,6 +13,8 @@ import { ok, type Failure, type Result } from '../../shared/result.js';
 import type { Clock } from '../clock.js';
 import type { PsCluster } from '../cluster/ps-cluster.js';
 import { createLogger } from '../logger.js';
+import type { PsRoundMember } from '../../shared/ps-protocol.js';
+import type { RoundMember } from './chief-rounds.js';
 
 const log = createLogger('chief-rounds');
 
@@ -34,9 +36,14 @@ export async function closeWithRetry(clock: Clock, attempt: () => Promise<Result
   return answer;
 }
 
-/** Closes round `round` of `jobId` with `members` on every task in `tasks`; the first refusal (naming its task), or ok when every task has closed it. */
-export async function closeOnEveryTask(cluster: PsCluster, jobId: string, tasks: readonly number[], round: number, members: string[]): Promise<Result> {
-  const answers = await Promise.all(tasks.map((task) => cluster.request(task, 'round:close', { jobId, round, members })));
+/**
+ * Closes round `round` of `jobId` with `members` on every task in `tasks`; the first
+ * refusal (naming its task), or ok when every task has closed it. A split job's replica
+ * is named on each task by the stage workers whose parts its step holds there.
+ */
+export async function closeOnEveryTask(cluster: PsCluster, jobId: string, tasks: readonly number[], round: number, members: readonly RoundMember[]): Promise<Result> {
+  const on = (task: number): PsRoundMember[] => members.map((m) => (m.step ? (m.step.holds.get(task) ?? []).map((h) => h.worker) : m.id));
+  const answers = await Promise.all(tasks.map((task) => cluster.request(task, 'round:close', { jobId, round, members: on(task) })));
   const refused = answers.findIndex((a) => !a.ok);
   if (refused < 0) return ok({});
   const r = answers[refused] as Failure;

@@ -48,6 +48,8 @@ export interface StagePartNotice {
 export interface TaskStep {
   readonly holds: ReadonlyMap<number, PsHoldRef[]>;
   settled: boolean;
+  /** In a round mode: the round every part is held for (each hold's number is it); null otherwise. */
+  readonly round: number | null;
 }
 
 export interface TaskStageStepsOptions {
@@ -60,6 +62,11 @@ export interface TaskStageStepsOptions {
   retry: (attempt: () => Promise<Result>) => Promise<Result>;
   /** The step was applied on some task and not on every one (or may have been): the tasks are apart until rolled back. */
   diverged: (why: Failure) => void;
+  /**
+   * A round mode: the parts are held for the open round (their receipts bind it), the
+   * step joins the round as its replica and closes with it (chief-rounds.ts), never here.
+   */
+  rounds?: boolean;
 }
 
 export class TaskStageSteps {
@@ -89,6 +96,8 @@ export class TaskStageSteps {
    */
   check(parts: readonly StagePartNotice[]): { step: TaskStep; refusal: Failure | null; stage: number | null } {
     const holds = new Map<number, PsHoldRef[]>();
+    /** In a round mode, the rounds the parts are held for (one, when the step is whole). */
+    const rounds = new Set<number>();
     let refusal: Failure | null = null;
     let refused: number | null = null;
     parts.forEach((p, stage) => {
@@ -96,7 +105,13 @@ export class TaskStageSteps {
       const seen = new Set<number>();
       for (const r of p.receipts ?? []) {
         const slices = expected.get(r.task);
-        const bad = seen.has(r.task) || !slices ? fail(ErrorCode.BAD_RECEIPT, `ps task ${r.task} holds no slice of stage ${stage}'s tensors, or has two receipts`) : this.ledger.check({ task: r.task, job: this.jobId, worker: p.worker, hold: r.version, slices }, r.receipt);
+        const fields = { task: r.task, job: this.jobId, worker: p.worker, hold: r.version, slices: slices ?? [] };
+        const bad =
+          seen.has(r.task) || !slices
+            ? fail(ErrorCode.BAD_RECEIPT, `ps task ${r.task} holds no slice of stage ${stage}'s tensors, or has two receipts`)
+            : this.o.rounds
+              ? (this.ledger.checkRound(fields, r.receipt) ?? this.sameRound(rounds, r.version))
+              : this.ledger.check(fields, r.receipt);
         seen.add(r.task);
         if (bad) {
           refusal ??= { ...bad, message: `Stage ${stage}: ${bad.message}` };
@@ -109,7 +124,13 @@ export class TaskStageSteps {
       if (missing !== undefined) refusal ??= fail(ErrorCode.BAD_RECEIPT, `Stage ${stage} shows no receipt of ps task ${missing}, which holds slices of its tensors`);
       if (refusal && refused === null) refused = stage;
     });
-    return { step: { holds, settled: false }, refusal, stage: refused };
+    return { step: { holds, settled: false, round: this.o.rounds ? (rounds.values().next().value ?? null) : null }, refusal, stage: refused };
+  }
+
+  /** A round mode's part held for `round`: refused LATE when another part of the step is held for another round. */
+  private sameRound(rounds: Set<number>, round: number): Failure | null {
+    rounds.add(round);
+    return rounds.size === 1 ? null : fail(ErrorCode.LATE, `The step's parts are held for rounds ${[...rounds].join(' and ')}: its stages computed on different rounds`);
   }
 
   /**
@@ -119,6 +140,7 @@ export class TaskStageSteps {
    * a task that did not close it (after `diverged` when the step is half applied).
    */
   async close(step: TaskStep): Promise<Result<{ versions: { task: number; version: number }[] }>> {
+    if (step.round !== null) return fail(ErrorCode.CONFLICT, "A round's replica step closes with its round");
     if (step.settled) return fail(ErrorCode.CONFLICT, 'This replica step was closed or dropped already');
     step.settled = true;
     for (const [task, refs] of step.holds) for (const r of refs) this.ledger.use(task, r.hold);
@@ -147,10 +169,16 @@ export class TaskStageSteps {
     return closed;
   }
 
-  /** Lets the step's holds go on their tasks, nothing applied (a no-op once closed). */
+  /**
+   * Lets the step's holds go on their tasks, nothing applied (a no-op once closed). A
+   * round's parts are not dropped one by one: a stage's part for the round may be a new
+   * replica's by now (its worker holds one a round), and the round's close lets every
+   * part it does not name go.
+   */
   drop(step: TaskStep): void {
     if (step.settled) return;
     step.settled = true;
+    if (step.round !== null) return;
     for (const [task, holds] of step.holds) {
       void this.cluster.request(task, 'step:drop', { jobId: this.jobId, holds }).then((r) => {
         if (!r.ok && r.code !== ErrorCode.UNKNOWN_JOB) log.warn('ps task did not drop a replica step', { job: this.jobId, task, code: r.code });

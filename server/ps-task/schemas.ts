@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { CODEC_IDS } from '../../shared/codec.js';
 import { MAX_PS_TASKS } from '../../shared/cluster-spec.js';
 import { AGGREGATIONS, optimizerSpecSchema } from '../../shared/job-spec.js';
+import { MAX_STAGES } from '../../shared/stage-plan.js';
 import { manifestSchema } from '../worker/schemas.js';
 
 const binary = z.custom<ArrayBuffer | Uint8Array>((v) => v instanceof ArrayBuffer || v instanceof Uint8Array, {
@@ -62,7 +63,10 @@ export const ckptLoadSchema = z.object({ chief, jobId: id, checkpointId, sha256:
 /** More workers than any round holds. */
 export const MAX_ROUND_MEMBERS = 65_536;
 
-export const roundCloseSchema = z.object({ chief, jobId: id, round: count, members: z.array(id).max(MAX_ROUND_MEMBERS) }).strict();
+/** A member is a worker, or a split job's replica as its stage workers holding parts on the task. */
+export const roundCloseSchema = z
+  .object({ chief, jobId: id, round: count, members: z.array(z.union([id, z.array(id).min(1).max(MAX_STAGES)])).max(MAX_ROUND_MEMBERS) })
+  .strict();
 
 export const statusSchema = z.object({ chief }).strict();
 

@@ -1,7 +1,8 @@
 /**
  * The ps task's events for split jobs (model parallelism on ps tasks,
- * task-stage-holds.ts): a stage's `grads:hold` on `/ps-worker` (ticketed, BUSY beyond
- * the task's push bound like a push), and the chief's `step:close` and
+ * task-stage-holds.ts; in a round mode held for the open round, task-round.ts): a
+ * stage's `grads:hold` on `/ps-worker` (ticketed, BUSY beyond the task's push bound like
+ * a push), and the chief's `step:close` and
  * `step:drop` on `/ps-control` (fenced). Registered by the two namespaces with one
  * line each, so their files keep one concern.
  */
@@ -10,7 +11,7 @@ import { asBytes } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import type { PsControlEvents, PsPartHeld, PsWorkerEvents } from '../../shared/ps-protocol.js';
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
-import { signHoldReceipt } from '../cluster/hold-receipts.js';
+import { signHoldReceipt, signRoundHoldReceipt } from '../cluster/hold-receipts.js';
 import { pushSchema, stepCloseSchema } from './schemas.js';
 import type { TaskJob } from './task-job.js';
 import type { PsTaskState } from './task-state.js';
@@ -44,16 +45,17 @@ export function attachStageParts(socket: On, ticketed: Ticketed, state: PsTaskSt
   socket.on(
     'grads:hold',
     ticketed('grads:hold', pushSchema, (job, part, worker): Result<PsPartHeld> => {
-      const holds = job.stageHolds;
-      if (!holds) return notSplit(part.jobId);
+      if (!job.split) return notSplit(part.jobId);
       const bytes = asBytes(part.data).byteLength;
       const busy = state.admission.enter(bytes);
       if (busy) return busy;
       try {
         // Holding changes no parameter, so unlike a push it need not wait for a checkpoint part being written; the close does.
-        const r = holds.hold(worker, part.baseVersion, part.manifest, part.data);
+        const r = job.holdPart(worker, part.baseVersion, part.manifest, part.data);
         if (!r.ok) return r;
-        const receipt = signHoldReceipt(state.keys, { task: job.task, job: part.jobId, worker, hold: r.hold, slices: r.slices });
+        const fields = { task: job.task, job: part.jobId, worker, hold: r.hold, slices: r.slices };
+        // In a round mode the part is held for the open round, and its receipt says which.
+        const receipt = r.round === null ? signHoldReceipt(state.keys, fields) : signRoundHoldReceipt(state.keys, fields);
         return ok({ version: r.version, staleness: r.staleness, hold: r.hold, receipt });
       } finally {
         state.admission.leave(bytes);

@@ -26,7 +26,7 @@ import type { PartContent, PartSource } from './checkpoint-parts.js';
 import type { jobCreateSchema } from './schemas.js';
 import { decodeSliceValues, encodeSnapshot } from './slice-payload.js';
 import { TaskRound } from './task-round.js';
-import { TaskStageHolds } from './task-stage-holds.js';
+import { TaskStageHolds, type HeldPart } from './task-stage-holds.js';
 import { selectTensors } from '../../shared/tensor-parts.js';
 
 export type JobCreate = z.output<typeof jobCreateSchema>;
@@ -48,8 +48,10 @@ export class TaskJob {
     readonly round: TaskRound | null,
     /** The chief's step when it gave these values (kept for a re-attaching chief). */
     private baseStep: number,
-    /** A split job's stage parts, held for the chief's step:close (task-stage-holds.ts); null: not split. */
+    /** A split job's stage parts, held for the chief's step:close (task-stage-holds.ts); null: not split, or split in a round mode. */
     readonly stageHolds: TaskStageHolds | null = null,
+    /** A split job: its stages send parts (`grads:hold`), never whole pushes. */
+    readonly split = false,
   ) {}
 
   /** Checks the chief's request (sizes, names, initial values) and builds the store; a coded refusal otherwise. `apply`: default PS_TASK_APPLY_SETTINGS. */
@@ -76,9 +78,10 @@ export class TaskJob {
     }
     // The norm bound judges a whole gradient: a task sees only its slices of one, so it is the chief's to apply.
     const gate = new GradientGate(store, codecOf(req), 0, null);
-    const round = req.rounds ? new TaskRound(store, req.rounds) : null;
-    const holds = req.split ? new TaskStageHolds(store, codecOf(req), req.maxStaleness, req.stalenessAware ?? false) : null;
-    return new TaskJob(req.jobId, req.task, req.maxStaleness, req.stalenessAware ?? false, store, gate, round, req.baseStep ?? 0, holds);
+    const round = req.rounds ? new TaskRound(store, req.rounds, codecOf(req)) : null;
+    // A split job in a round mode holds its stage parts for the open round instead (task-round.ts).
+    const holds = req.split && !round ? new TaskStageHolds(store, codecOf(req), req.maxStaleness, req.stalenessAware ?? false) : null;
+    return new TaskJob(req.jobId, req.task, req.maxStaleness, req.stalenessAware ?? false, store, gate, round, req.baseStep ?? 0, holds, req.split ?? false);
   }
 
   get version(): number {
@@ -104,8 +107,8 @@ export class TaskJob {
 
   /** `workerId`'s push (its ticket's worker): staleness against this task's version, then the gate, then one optimizer step over this task's slices. */
   push(workerId: string, baseVersion: number, manifest: UncheckedManifest, data: ArrayBuffer | Uint8Array): Result<PushAccepted> {
+    if (this.split) return fail(ErrorCode.BAD_REQUEST, `Job ${this.id} is split into stages: a stage sends its part with grads:hold, applied at its replica step's close`);
     if (this.round) return this.holdForRound(this.round, workerId, baseVersion, manifest, data);
-    if (this.stageHolds) return fail(ErrorCode.BAD_REQUEST, `Job ${this.id} is split into stages: a stage sends its part with grads:hold, applied at its replica step's close`);
     const fresh = checkStaleness(this.store.version, baseVersion, this.maxStaleness);
     if ('ok' in fresh) return fresh;
     const gradient = this.gate.check({ manifest, data, batches: 1 }, workerId);
@@ -122,6 +125,22 @@ export class TaskJob {
     if ('ok' in gradient) return gradient;
     round.hold(workerId, gradient);
     return ok({ version: round.round, staleness: 0 });
+  }
+
+  /**
+   * A split job's stage part: held for its replica step's close (async modes), or for
+   * the open round (round modes: `round` is its number, which the receipt binds).
+   */
+  holdPart(workerId: string, baseVersion: number, manifest: UncheckedManifest, data: ArrayBuffer | Uint8Array): Result<HeldPart & { round: number | null }> {
+    if (this.stageHolds) {
+      const held = this.stageHolds.hold(workerId, baseVersion, manifest, data);
+      return held.ok ? ok({ ...held, round: null }) : held;
+    }
+    if (!this.split || !this.round) return fail(ErrorCode.BAD_REQUEST, `Job ${this.id} is not split into stages on this task`);
+    const round = this.round.round;
+    const held = this.round.holdPart(workerId, baseVersion, manifest, data);
+    // A round's parts are one per worker: its number is the round's, as its receipt says.
+    return held.ok ? ok({ version: round, staleness: 0, hold: round, slices: held.slices, round }) : held;
   }
 
   snapshot(): PsSliceSnapshot {

@@ -13,13 +13,26 @@
  * the rounds are as large as they get), and summed in the order they arrived, as the
  * in-process barrier sums them, so the mean over tasks is the mean in one process bit
  * for bit; the median and the trimmed mean are per coordinate, so exact per task.
+ *
+ * A split job's round (model parallelism in a round mode): a round's member is a
+ * replica, and each of its stages holds here only the part of its gradient that falls
+ * on this task's slices (`holdPart`, from `grads:hold`). The chief's close names each
+ * member as the stage workers that hold its parts here; their parts must cover every
+ * slice exactly once, and together they are that member's gradient over this task's
+ * slices, combined with the others' by the job's rule as a whole push would be. The
+ * members are summed in the chief's order (the order their replica steps completed,
+ * which is the order the in-process barrier takes them in): a replica's parts arrive
+ * here from different stages at different moments, so no arrival order here is its.
  */
 import { ErrorCode } from '../../shared/errors.js';
-import type { PsRoundRule } from '../../shared/ps-protocol.js';
+import type { TensorCodec } from '../../shared/codec.js';
+import type { PsRoundMember, PsRoundRule } from '../../shared/ps-protocol.js';
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import { createRoundGradients, type RoundGradients } from '../consistency/round-gradients.js';
 import type { Gradient } from '../params/gradient.js';
 import type { ParameterStore } from '../params/parameter-store.js';
+import type { UncheckedManifest } from '../params/push-validation.js';
+import { decodeStagePart, type StagePart } from './stage-part.js';
 
 export class TaskRound {
   /** The open round's pushes, by worker, in arrival order (a replacement keeps its place). */
@@ -29,12 +42,20 @@ export class TaskRound {
   private readonly gradients: RoundGradients;
   /** The last round closed here, its members (sorted) and the version it made: a chief that missed the answer asks again and gets the same one. */
   private lastClosed: { round: number; members: string; version: number } | null = null;
+  /** A split job's stage parts held for the open round, by worker (one each: a new one replaces it). */
+  private readonly parts = new Map<string, StagePart>();
+  /** One member's gradient assembled from its stages' parts (RoundGradients.add copies it). */
+  private assembled: Float32Array[] | null = null;
+  private readonly index: Map<string, number>;
 
   constructor(
     private readonly store: ParameterStore,
     rule: PsRoundRule,
+    /** The job's codec, for a split job's stage parts. */
+    private readonly codec: TensorCodec,
   ) {
     this.gradients = createRoundGradients(this.sizes(), rule);
+    this.index = new Map(store.specs.map((s, i) => [s.name, i]));
   }
 
   /** The open round: this task's version. */
@@ -44,7 +65,7 @@ export class TaskRound {
 
   /** Pushes held for the open round. */
   get holding(): number {
-    return this.held.size;
+    return this.held.size + this.parts.size;
   }
 
   /** Whether a gradient computed on `baseVersion` belongs to the open round; the refusal otherwise. */
@@ -63,29 +84,94 @@ export class TaskRound {
   }
 
   /**
-   * The chief's close of round `round` with `members`: combines their held slices in
-   * arrival order, applies once, drops every other held push. Refused (nothing changes)
-   * when `round` is not the open round, or a member's push is not held here. Idempotent:
+   * A split job's stage part for the open round, checked and held: the slices it names
+   * (answered, for the receipt). A worker holds one part a round; a new one replaces it
+   * only with the same slices, so the parts the chief checked a receipt for still cover
+   * what they covered (a stage cannot make the close refused by changing its slices).
+   */
+  holdPart(workerId: string, baseVersion: number, manifest: UncheckedManifest, data: ArrayBuffer | Uint8Array): Result<{ slices: string[] }> {
+    const late = this.admit(baseVersion);
+    if (late) return late;
+    const part = decodeStagePart(this.store, this.codec, this.index, manifest, data);
+    if ('ok' in part) return part;
+    const earlier = this.parts.get(workerId);
+    if (earlier && (earlier.slices.length !== part.slices.length || earlier.slices.some((i, k) => i !== part.slices[k]))) {
+      return fail(ErrorCode.CONFLICT, `This worker holds other slices for round ${this.round} here`);
+    }
+    this.parts.set(workerId, part);
+    return ok({ slices: part.slices.map((i) => this.store.specs[i]!.name) });
+  }
+
+  /**
+   * The chief's close of round `round` with `members`: combines their held slices (in
+   * arrival order; a split job's replicas in the chief's order, each assembled from its
+   * stages' parts), applies once, drops every other held push or part. Refused (nothing
+   * changes) when `round` is not the open round, a member's push is not held here, or a
+   * replica's parts do not cover this task's slices exactly once. Idempotent:
    * the round closed last, asked again with the same members, answers the same version
    * and applies nothing (the chief retries a close whose answer it missed); with other
    * members it is a CONFLICT.
    */
-  close(round: number, members: readonly string[]): Result<{ version: number }> {
-    const key = JSON.stringify([...members].sort());
+  close(round: number, members: readonly PsRoundMember[]): Result<{ version: number }> {
+    const key = JSON.stringify(members.map((m) => (typeof m === 'string' ? m : [...m].sort())).sort());
     const last = this.lastClosed;
     if (last && last.round === round) {
       return last.members === key ? ok({ version: last.version }) : fail(ErrorCode.CONFLICT, `Round ${round} closed on this task with other members`);
     }
     if (round !== this.round) return fail(ErrorCode.CONFLICT, `Round ${round} is not open on this task (its version is ${this.round})`);
-    const wanted = new Set(members);
-    const missing = members.find((m) => !this.held.has(m));
-    if (missing !== undefined) return fail(ErrorCode.CONFLICT, `Round ${round}: this task holds no push of worker ${missing}`);
-    if (!wanted.size) return fail(ErrorCode.BAD_REQUEST, `Round ${round}: a round closes with at least one member`);
-    for (const [worker, copy] of this.held) if (wanted.has(worker)) this.gradients.add({ views: copy });
+    if (!members.length) return fail(ErrorCode.BAD_REQUEST, `Round ${round}: a round closes with at least one member`);
+    const whole = members.filter((m): m is string => typeof m === 'string');
+    const split = members.filter((m): m is string[] => typeof m !== 'string');
+    if (whole.length && split.length) return fail(ErrorCode.BAD_REQUEST, `Round ${round}: members are all workers or all replicas' stages`);
+    const refused = whole.length ? this.missingPush(round, whole) : this.badCover(round, split);
+    if (refused) return refused;
+    if (whole.length) {
+      const wanted = new Set(whole);
+      for (const [worker, copy] of this.held) if (wanted.has(worker)) this.gradients.add({ views: copy });
+    } else {
+      for (const stages of split) this.gradients.add({ views: this.assemble(stages) });
+    }
     const version = this.store.apply(this.gradients.aggregateInto(this.store.gradientBuffer));
     this.release();
     this.lastClosed = { round, members: key, version };
     return ok({ version });
+  }
+
+  /** The first member whose push is not held here. */
+  private missingPush(round: number, members: readonly string[]): Failure | null {
+    const missing = members.find((m) => !this.held.has(m));
+    return missing === undefined ? null : fail(ErrorCode.CONFLICT, `Round ${round}: this task holds no push of worker ${missing}`);
+  }
+
+  /** Why the replicas' parts do not each cover this task's slices exactly once (a worker in one replica only); null when they do. */
+  private badCover(round: number, replicas: readonly (readonly string[])[]): Failure | null {
+    const seen = new Set<string>();
+    for (const stages of replicas) {
+      const covered = new Array<boolean>(this.store.specs.length).fill(false);
+      for (const w of stages) {
+        const part = this.parts.get(w);
+        if (!part) return fail(ErrorCode.CONFLICT, `Round ${round}: this task holds no part of worker ${w}`);
+        if (seen.has(w)) return fail(ErrorCode.CONFLICT, `Round ${round}: worker ${w} is in two members`);
+        seen.add(w);
+        for (const i of part.slices) {
+          if (covered[i]) return fail(ErrorCode.CONFLICT, `Round ${round}: slice "${this.store.specs[i]!.name}" is in two parts of one member`);
+          covered[i] = true;
+        }
+      }
+      const gap = covered.indexOf(false);
+      if (gap >= 0) return fail(ErrorCode.CONFLICT, `Round ${round}: no part of member [${stages.join(', ')}] holds slice "${this.store.specs[gap]!.name}"`);
+    }
+    return null;
+  }
+
+  /** One replica's gradient over this task's slices, from its stages' parts (checked by badCover). */
+  private assemble(stages: readonly string[]): Float32Array[] {
+    const out = (this.assembled ??= this.sizes().map((n) => new Float32Array(n)));
+    for (const w of stages) {
+      const part = this.parts.get(w)!;
+      part.slices.forEach((i, k) => out[i]!.set(part.values[k]!));
+    }
+    return out;
   }
 
   /** Drops every held push and the memory of the last close (the job's slices are deleted or re-created: their rounds start again). */
@@ -97,6 +183,7 @@ export class TaskRound {
   private release(): void {
     for (const copy of this.held.values()) this.spare.push(copy);
     this.held.clear();
+    this.parts.clear();
   }
 
   private sizes(): number[] {

@@ -24,11 +24,10 @@ import type { TensorCodec } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import type { PsHoldRef } from '../../shared/ps-protocol.js';
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
-import type { TensorSpec } from '../../shared/tensors.js';
-import { payloadCapBytes } from '../params/gradient-gate.js';
 import type { ParameterStore } from '../params/parameter-store.js';
-import { decodeGradientInto, type UncheckedManifest } from '../params/push-validation.js';
+import type { UncheckedManifest } from '../params/push-validation.js';
 import { checkStaleness } from '../params/staleness-policy.js';
+import { decodeStagePart } from './stage-part.js';
 
 /** Stage parts one worker may have held here at once: an honest stage waits for its step's answer before its next part. */
 const HOLDS_PER_WORKER = 2;
@@ -83,14 +82,9 @@ export class TaskStageHolds {
   hold(worker: string, baseVersion: number, manifest: UncheckedManifest, data: ArrayBuffer | Uint8Array): Result<HeldPart> {
     const fresh = checkStaleness(this.store.version, baseVersion, this.maxStaleness);
     if ('ok' in fresh) return fresh;
-    const slices = this.slicesNamed(manifest);
-    if ('ok' in slices) return slices;
-    const specs: TensorSpec[] = slices.map((i) => this.store.specs[i]!);
-    const values = specs.map((_, k) => new Float32Array(this.store.tensors[slices[k]!]!.values.length));
-    const codecBytes = specs.reduce((n, s, k) => n + this.codec.byteLength(values[k]!.length), 0);
-    const bad = decodeGradientInto(specs, values, manifest, data, { codec: this.codec, maxBytes: payloadCapBytes(values.reduce((n, v) => n + v.length, 0), codecBytes) });
-    if (bad) return bad;
-    for (const v of values) for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i]!)) return fail(ErrorCode.NON_FINITE, 'Gradient contains NaN or Infinity');
+    const part = decodeStagePart(this.store, this.codec, this.index, manifest, data);
+    if ('ok' in part) return part;
+    const { slices, values } = part;
     const hold = this.next++;
     const bytes = values.reduce((n, v) => n + v.byteLength, 0);
     this.held.set(hold, { worker, baseVersion, slices, values, bytes });
@@ -145,19 +139,6 @@ export class TaskStageHolds {
     this.held.clear();
     this.closed.clear();
     this.bytes = 0;
-  }
-
-  /** The slices the manifest names: each one of this task's, in its order, none twice. */
-  private slicesNamed(manifest: UncheckedManifest): number[] | Failure {
-    const slices: number[] = [];
-    for (const e of manifest.tensors) {
-      const i = this.index.get(e.name);
-      if (i === undefined) return fail(ErrorCode.TENSOR_MISMATCH, `"${e.name.slice(0, 80)}" is not a slice of this job on this task`);
-      if (slices.length && i <= slices[slices.length - 1]!) return fail(ErrorCode.TENSOR_MISMATCH, `Slice "${e.name}" is out of this task's order, or named twice`);
-      slices.push(i);
-    }
-    if (!slices.length) return fail(ErrorCode.TENSOR_MISMATCH, 'A stage part holds at least one slice');
-    return slices;
   }
 
   /** The oldest holds go while `worker` has too many, then while all hold too many bytes. */

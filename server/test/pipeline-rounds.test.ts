@@ -8,37 +8,20 @@
  * own, until its deadline every time).
  */
 import { describe, expect, it } from 'vitest';
-import { startStageWorker } from '../../bench/stage-worker.js';
 import type { JobSpecInput } from '../../shared/job-spec.js';
-import type { PushAccepted } from '../../shared/protocol.js';
-import type { Result } from '../../shared/result.js';
 import { type Running } from '../../test-support/index.js';
-import { stageRunHooks } from '../../test-support/stage-run.js';
+import { stageRunHooks, trainSplitRounds } from '../../test-support/stage-run.js';
 
 // No test here times itself (speed is the benchmarks' business): the timeouts are loose enough
 // for a loaded 2-core CI machine, where the four in-process stage workers share the cores.
-const { start, workers } = stageRunHooks();
+const hooks = stageRunHooks();
 let run: Running;
 
 /** Starts 4 stage workers (2 replicas × 2 stages) and resolves once `count` replica steps were accepted. */
 async function trainSplit(spec: JobSpecInput, count: number): Promise<{ versions: Set<number>; refusals: string[] }> {
-  run = await start({ model: 'mlp', stages: 2, microbatches: 4, batchSize: 32, roundTimeoutSeconds: 20, ...spec });
-  let accepted = 0;
-  const versions = new Set<number>();
-  const refusals: string[] = [];
-  let resolve = () => {};
-  const reached = new Promise<void>((r) => (resolve = r));
-  const pushed = (r: Result<PushAccepted>, stage: number) => {
-    if (stage !== 0) return;
-    if (!r.ok) return void refusals.push(r.code);
-    versions.add(r.version);
-    if (++accepted === count) resolve();
-  };
-  for (let i = 0; i < 4; i++) workers.push(await startStageWorker(run.url, { pushed }));
-  await reached;
-  expect(run.job.replicas!.list()).toHaveLength(2);
-  for (const w of workers.splice(0)) w.close();
-  return { versions, refusals };
+  const trained = await trainSplitRounds(hooks, spec, count);
+  run = trained.run;
+  return trained;
 }
 
 describe('a model split into stages, in a round mode, 2 replicas × 2 stages', () => {

@@ -6,7 +6,10 @@
  * task answers the liveness probe, the chief's retry (on its clock) asks both tasks
  * again: each answers the version it already made and applies nothing twice, so the
  * round's workers are answered, both tasks are at version 1 with exactly the values of
- * a job whose round closed at the first try, and the next round closes as usual.
+ * a job whose round closed at the first try, and the next round closes as usual. A
+ * checkpoint cut asked while the close is retried waits for it (the job's one gate for
+ * closes and cuts, close-gate.ts): both parts are at round 1; without the gate task 0's
+ * part was at round 1 and task 1's at round 0.
  * Without the retry the workers were refused and the tasks' versions stayed apart;
  * without the idempotent close the retry was refused CONFLICT (task 1 had moved on).
  * A task that stays stopped through every retry: the round's workers are refused, the
@@ -85,7 +88,7 @@ const versions = async (jobId: string) =>
     return s.ok ? s.jobs.find((j) => j.jobId === jobId)?.version : s.code;
   }));
 
-it('a close task 1 missed (stopped, then back) is retried: answered once, applied once, and the rounds go on', async () => {
+it('a close task 1 missed (stopped, then back) is retried: answered once, applied once, a cut asked meanwhile waits for it, and the rounds go on', async () => {
   const reference = await syncJob();
   expect(await round(reference.service, reference.jobId, 0)).toEqual([0, 1].map(() => ({ ok: true, version: 1, staleness: 0 })));
 
@@ -94,17 +97,22 @@ it('a close task 1 missed (stopped, then back) is retried: answered once, applie
   const acks = round(service, jobId, 0, () => pair.task1.child.kill('SIGSTOP')).then((a) => ((answered = true), a));
   // Task 1's answer times out (1 s, real): it is down, and the chief's retry waits on the clock.
   await vi.waitFor(() => expect(pair.cluster.downReason(1)).toMatch(/did not answer round:close/), { timeout: 10_000, interval: 50 });
+  // A checkpoint asked now, with task 0 at round 1 and task 1 not: it waits for the close (the job's one gate).
+  let cut = false;
+  const manifest = service.cut().finally(() => (cut = true));
   pair.task1.child.kill('SIGCONT');
   // The liveness probe (on the clock) finds it answering: up again.
   clock.advance(PROBE_MS);
   await vi.waitFor(() => expect(pair.cluster.downReason(1)).toBeNull(), { timeout: 10_000, interval: 50 });
   expect(answered).toBe(false);
+  expect(cut).toBe(false);
   clock.advance(CLOSE_RETRY_DELAYS_MS[0]!);
   expect(await acks).toEqual([0, 1].map(() => ({ ok: true, version: 1, staleness: 0 })));
   expect(diverged).toEqual([]);
   expect(await versions(jobId)).toEqual([1, 1]);
-  // Applied once on each task: the values of the round closed at the first try, bit for bit.
+  // Applied once on each task: the values of the round closed at the first try, bit for bit; the cut holds the whole round.
   expect((await service.values()).values.map(bits)).toEqual((await reference.service.values()).values.map(bits));
+  expect((await manifest).parts.map((p) => p.version)).toEqual([1, 1]);
 
   expect(await round(service, jobId, 1)).toEqual([0, 1].map(() => ({ ok: true, version: 2, staleness: 0 })));
   expect(await versions(jobId)).toEqual([2, 2]);

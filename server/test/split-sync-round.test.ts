@@ -15,16 +15,15 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ModelTrainer, type Batch } from '../../client/engine/model-trainer.js';
-import { microbatches, StageTrainer } from '../../client/engine/stage-trainer.js';
-import { featuresAsFloat, type Dataset } from '../data/dataset.js';
+import type { Dataset } from '../data/dataset.js';
 import { loadMnist } from '../data/mnist.js';
-import { encodeTensors } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import type { JobSpecInput } from '../../shared/job-spec.js';
 import type { JobAssignment, PushAccepted } from '../../shared/protocol.js';
 import type { Result } from '../../shared/result.js';
 import type { TensorSpec } from '../../shared/tensors.js';
 import { connectTestWorker, joinAssigned, leaseShard, leave, settledAfterRoundTrips, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
+import { byReplica, encodeGradients, maxDifference, mnistBatch, stageGradients } from '../../test-support/split-round.js';
 
 const TOLERANCE = 1e-5;
 const BATCH = 32;
@@ -44,14 +43,8 @@ afterEach(async () => {
   for (const r of runs.splice(0)) await r.close();
 });
 
-/** Training examples from..from+BATCH, scaled as a worker's shard is. */
-function batchAt(from: number): Batch {
-  const n = mnist.featureShape.reduce((a, b) => a * b, 1);
-  const split = { count: BATCH, features: mnist.train.features.subarray(from * n, (from + BATCH) * n), labels: mnist.train.labels.subarray(from, from + BATCH) };
-  return { features: featuresAsFloat(mnist, split), labels: split.labels, size: BATCH };
-}
-
-const encode = (specs: readonly TensorSpec[], grads: readonly Float32Array[]) => encodeTensors(specs.map((s, i) => ({ ...s, values: grads[i]! })));
+const batchAt = (from: number): Batch => mnistBatch(mnist, from, BATCH);
+const encode = encodeGradients;
 
 async function start(spec: JobSpecInput): Promise<Running> {
   const run = await startCoordinator(spec);
@@ -94,36 +87,7 @@ async function twoReplicas(run: Running, count = 2): Promise<Stage[][]> {
     staged.push(new Promise((resolve) => w.on('job:assign', (job) => job?.replica && resolve({ w, job }))));
     await w.emitWithAck('worker:hello', { userAgent: 'stage' });
   }
-  const stages = await Promise.all(staged);
-  const byReplica = new Map<string, Stage[]>();
-  for (const s of stages) {
-    const list = byReplica.get(s.job.replica!.replicaId) ?? [];
-    list[s.job.replica!.stage] = s;
-    byReplica.set(s.job.replica!.replicaId, list);
-  }
-  return [...byReplica.values()];
-}
-
-/** One replica step on `batch`, GPipe's way with M = 4 (as client/engine/stage-trainer.test.ts runs it): each stage's own gradient. */
-async function stageGradients(replica: Stage[], initial: readonly Float32Array[], batch: Batch) {
-  const trainers = await Promise.all(
-    replica.map(async ({ job }) => {
-      const r = job.replica!;
-      const t = await StageTrainer.create(job.topology, job.tensors, { from: r.from, to: r.to, inputShape: r.inputShape }, job.dataset.numClasses);
-      t.setParams(t.specs.map((s) => initial[job.tensors.findIndex((j) => j.name === s.name)]!));
-      return t;
-    }),
-  );
-  try {
-    const [first, last] = trainers as [StageTrainer, StageTrainer];
-    const micro = microbatches(batch, 4);
-    const back: Float32Array[] = [];
-    for (const [i, mb] of micro.entries()) back.push((await last.lossAndBackward(await first.forward(i, mb.features, mb.size), mb.labels, batch.size))!);
-    for (let i = micro.length - 1; i >= 0; i--) await first.backward(i, back[i]!);
-    return await Promise.all(trainers.map(async (t) => ({ specs: t.specs, ...(await t.takeGradient()) })));
-  } finally {
-    trainers.forEach((t) => t.dispose());
-  }
+  return byReplica(await Promise.all(staged));
 }
 
 /** Each stage's part of a replica's gradient whose every value is `value`. */
@@ -144,8 +108,6 @@ async function pushParts(replica: Stage[], parts: readonly { specs: TensorSpec[]
     return w.emitWithAck('grads:push', { jobId, leaseId: k === 0 ? lease.leaseId : job.replica!.replicaId, baseVersion: 0, batches: 1, loss: part.loss, replicaStep: 0, ...encode(part.specs, part.grads) });
   });
 }
-
-const maxDifference = (a: readonly Float32Array[], b: readonly Float32Array[]) => Math.max(...a.map((t, i) => t.reduce((worst, v, j) => Math.max(worst, Math.abs(v - b[i]![j]!)), 0)));
 
 describe('a sync round of a split job: its members are replicas', () => {
   it('2 replicas × 2 stages give the parameters of the data-parallel round of 2 workers on the same batches, within 1e-5', { timeout: 60_000 }, async () => {

@@ -1,0 +1,120 @@
+/**
+ * A split job's round on one real ps task (port 0, real socket.io clients): each stage
+ * holds its part of a replica's gradient for the open round (`grads:hold`), and the
+ * chief's `round:close` names each replica by the stage workers holding its parts here.
+ * The replicas' parts, assembled, are combined with the job's rule and applied once;
+ * every refusal has its code and changes nothing; the receipt binds the round.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeTensors, encodeTensors } from '../../shared/codec.js';
+import { ErrorCode } from '../../shared/errors.js';
+import type { PsRoundMember, PsSliceSnapshot } from '../../shared/ps-protocol.js';
+import { sizeOf, type TensorSpec } from '../../shared/tensors.js';
+import { connectChief, connectPsWorker, jobCreateMessage, startPsTask, type PsControlClient, type PsWorkerClient, type RunningPsTask } from '../../test-support/ps-clients.js';
+import { chiefCredential } from '../cluster/chief-fence.js';
+import { deriveClusterKeys } from '../cluster/cluster-keys.js';
+import { HoldLedger } from '../cluster/hold-receipts.js';
+import { TicketSigner } from '../cluster/tickets.js';
+
+const TOKEN = 'round-parts-test-cluster-token-0123456789ab';
+const keys = deriveClusterKeys(TOKEN);
+/** This task's slices of a 2-stage model: stage 0's bias and stage 1's output layer. */
+const SLICES: TensorSpec[] = [
+  { name: 'dense1/bias', shape: [4] },
+  { name: 'output/kernel', shape: [4, 3] },
+  { name: 'output/bias', shape: [3] },
+];
+const STAGE0 = ['dense1/bias'];
+const STAGE1 = ['output/kernel', 'output/bias'];
+const JOB = 'job-split-sync';
+const LR = 0.5;
+
+describe('a split job\'s round on a ps task', () => {
+  const signer = new TicketSigner(keys, () => Date.now());
+  let run: RunningPsTask;
+  let chief: PsControlClient;
+  let worker: PsWorkerClient;
+  const part = (w: string, names: string[], value: number, baseVersion: number) => {
+    const specs = names.map((n) => SLICES.find((s) => s.name === n)!);
+    return { ticket: signer.sign({ worker: w, job: JOB, task: 0 }), jobId: JOB, baseVersion, ...encodeTensors(specs.map((s) => ({ ...s, values: new Float32Array(sizeOf(s.shape)).fill(value) }))) };
+  };
+  const hold = (w: string, names: string[], value: number, round: number) => worker.emitWithAck('grads:hold', part(w, names, value, round));
+  const close = (round: number, members: PsRoundMember[]) => chief.emitWithAck('round:close', { chief: chiefCredential(keys, 1, 'round:close', JOB), jobId: JOB, round, members });
+  const values = async () => {
+    const snap = await chief.emitWithAck('params:snapshot', { chief: chiefCredential(keys, 1, 'params:snapshot', JOB), jobId: JOB });
+    if (!snap.ok) throw new Error(snap.message);
+    const s = snap as { ok: true } & PsSliceSnapshot;
+    return { version: s.version, values: decodeTensors(s, s.manifest.tensors.map((t) => ({ name: t.name, shape: t.shape }))) };
+  };
+  /** Every slice here filled with `v`. */
+  const filled = (v: number) => SLICES.map((s) => new Float32Array(sizeOf(s.shape)).fill(v));
+
+  beforeAll(async () => {
+    run = await startPsTask({ token: TOKEN });
+    chief = await connectChief(run.url);
+    worker = await connectPsWorker(run.url);
+    const created = await chief.emitWithAck('job:create', {
+      ...jobCreateMessage(keys, 1, { jobId: JOB, task: 0, slices: SLICES, initial: filled(0), optimizer: { type: 'sgd', learningRate: LR }, maxStaleness: 2 }),
+      split: true,
+      rounds: { aggregation: 'mean', trimFraction: 0 },
+    });
+    expect(created).toEqual({ ok: true, version: 0 });
+  });
+  afterAll(async () => {
+    chief.disconnect();
+    worker.disconnect();
+    await run.close();
+  });
+
+  it("holds each stage's part for the open round under a round receipt; the close assembles each replica and applies the mean once", async () => {
+    const a0 = await hold('r1-s0', STAGE0, 1, 0);
+    expect(a0).toMatchObject({ ok: true, version: 0, staleness: 0, hold: 0 });
+    // The receipt binds the round (0) and the slices: the chief's round check passes for them only, and it is no async hold receipt.
+    const ledger = new HoldLedger(keys, JOB);
+    const fields = { task: 0, job: JOB, worker: 'r1-s0', hold: 0, slices: STAGE0 };
+    if (!a0.ok) throw new Error(a0.message);
+    expect(ledger.checkRound(fields, a0.receipt)).toBeNull();
+    expect(ledger.checkRound({ ...fields, hold: 1 }, a0.receipt)).toMatchObject({ code: ErrorCode.BAD_RECEIPT });
+    expect(ledger.check(fields, a0.receipt)).toMatchObject({ code: ErrorCode.BAD_RECEIPT });
+    for (const [w, names, v] of [['r1-s1', STAGE1, 2], ['r2-s0', STAGE0, 3], ['r2-s1', STAGE1, 4]] as const) expect(await hold(w, [...names], v, 0)).toMatchObject({ ok: true, hold: 0 });
+    // A stage part held by a stray worker is not named: it goes with the round.
+    expect(await hold('stray', STAGE0, 100, 0)).toMatchObject({ ok: true });
+    expect((await values()).version).toBe(0);
+    expect(await close(0, [['r1-s0', 'r1-s1'], ['r2-s0', 'r2-s1']])).toEqual({ ok: true, version: 1 });
+    // SGD on the mean: dense1/bias (1 + 3) / 2, output/* (2 + 4) / 2.
+    const after = await values();
+    expect(after.version).toBe(1);
+    expect(after.values.map((v) => [...new Set(v)])).toEqual([[-LR * 2], [-LR * 3], [-LR * 3]]);
+    // Asked again (a chief that missed the answer): the same version, nothing applied twice; other members CONFLICT.
+    expect(await close(0, [['r2-s1', 'r2-s0'], ['r1-s1', 'r1-s0']])).toEqual({ ok: true, version: 1 });
+    expect(await close(0, [['r1-s0', 'r1-s1']])).toMatchObject({ ok: false, code: ErrorCode.CONFLICT });
+    expect((await values()).values).toEqual(after.values);
+  });
+
+  it('refuses, with its code and nothing changed: a part for another round, a re-hold of other slices, a close whose replicas do not cover the slices once', async () => {
+    const before = await values();
+    const round = before.version;
+    expect(await hold('r1-s0', STAGE0, 1, round - 1)).toMatchObject({ ok: false, code: ErrorCode.LATE });
+    expect(await hold('r1-s0', STAGE0, 1, round + 1)).toMatchObject({ ok: false, code: ErrorCode.FUTURE_VERSION });
+    expect(await hold('r1-s0', STAGE0, 1, round)).toMatchObject({ ok: true });
+    // A worker holds one part a round, its slices fixed by the first.
+    expect(await hold('r1-s0', ['dense1/bias', 'output/bias'], 1, round)).toMatchObject({ ok: false, code: ErrorCode.CONFLICT });
+    expect(await hold('r1-s1', STAGE1, 2, round)).toMatchObject({ ok: true });
+    expect(await hold('r1-x', ['output/bias'], 2, round)).toMatchObject({ ok: true });
+    // Whole pushes are not taken from a split job's workers.
+    expect(await worker.emitWithAck('grads:push', part('r1-s0', SLICES.map((s) => s.name), 1, round))).toMatchObject({ ok: false, code: ErrorCode.BAD_REQUEST });
+    for (const members of [
+      [['r1-s0']], // a gap: output/* held by no part
+      [['r1-s0', 'r1-s1', 'r1-x']], // output/bias twice
+      [['r1-s0', 'nobody']], // a part not held here
+      [['r1-s0', 'r1-s1'], ['r1-s0', 'r1-s1']], // a worker in two members
+      [],
+    ] as PsRoundMember[][]) {
+      expect(await close(round, members), JSON.stringify(members)).toMatchObject({ ok: false, code: expect.stringMatching(/^(CONFLICT|BAD_REQUEST)$/) });
+    }
+    expect(await close(round, [['r1-s0', 'r1-s1'], 'r1-x'])).toMatchObject({ ok: false, code: ErrorCode.BAD_REQUEST });
+    expect(await values()).toEqual(before);
+    // The parts were kept through the refusals: a good close applies them.
+    expect(await close(round, [['r1-s1', 'r1-s0']])).toEqual({ ok: true, version: round + 1 });
+  });
+});
