@@ -88,6 +88,9 @@ describe('a split job\'s round on a ps task', () => {
     // Asked again (a chief that missed the answer): the same version, nothing applied twice; other members CONFLICT.
     expect(await close(0, [['r2-s1', 'r2-s0'], ['r1-s1', 'r1-s0']])).toEqual({ ok: true, version: 1 });
     expect(await close(0, [['r1-s0', 'r1-s1']])).toMatchObject({ ok: false, code: ErrorCode.CONFLICT });
+    // A replica step's close is the async modes': here the parts close with the round, and the refusal says so.
+    const stepClose = await chief.emitWithAck('step:close', { chief: chiefCredential(keys, 1, 'step:close', JOB), jobId: JOB, holds: [{ worker: 'r1-s0', hold: 0 }] });
+    expect(stepClose).toMatchObject({ ok: false, code: ErrorCode.BAD_REQUEST, message: expect.stringContaining('round:close') });
     expect((await values()).values).toEqual(after.values);
   });
 

@@ -40,6 +40,12 @@ function notSplit(jobId: string): Failure {
   return fail(ErrorCode.BAD_REQUEST, `Job ${jobId} is not split into stages on this task`);
 }
 
+/** A replica step's close or drop for a job without step holds: not split, or split in a round mode (its parts close with the round). */
+function noSteps(job: TaskJob): Failure {
+  if (!job.split) return notSplit(job.id);
+  return fail(ErrorCode.BAD_REQUEST, `Job ${job.id} trains in rounds: its stage parts close with round:close, not step:close`);
+}
+
 /** `grads:hold`: a stage's part, checked and held (a receipt binding the slices held), or refused with nothing held. */
 export function attachStageParts(socket: On, ticketed: Ticketed, state: PsTaskState): void {
   socket.on(
@@ -71,7 +77,7 @@ export function attachStepControl(socket: On, fenced: Fenced, state: PsTaskState
     fenced('step:close', stepCloseSchema, true, async (req): Promise<Result<{ version: number }>> => {
       const job = state.jobs.get(req.jobId);
       if (!job) return fail(ErrorCode.UNKNOWN_JOB, `This task holds no slices of job ${req.jobId}`);
-      if (!job.stageHolds) return notSplit(req.jobId);
+      if (!job.stageHolds) return noSteps(job);
       // A close is an apply: it waits for a checkpoint part being written, so the part stays one version.
       while (job.held) await job.held;
       if (state.jobs.get(req.jobId) !== job) return fail(ErrorCode.UNKNOWN_JOB, `This task holds no slices of job ${req.jobId}`);
@@ -83,7 +89,7 @@ export function attachStepControl(socket: On, fenced: Fenced, state: PsTaskState
     fenced('step:drop', stepCloseSchema, true, (req): Result => {
       const job = state.jobs.get(req.jobId);
       if (!job) return fail(ErrorCode.UNKNOWN_JOB, `This task holds no slices of job ${req.jobId}`);
-      if (!job.stageHolds) return notSplit(req.jobId);
+      if (!job.stageHolds) return noSteps(job);
       job.stageHolds.drop(req.holds);
       return ok({});
     }),
