@@ -60,6 +60,8 @@ test('two tabs, one replica of the mlp in 2 stages in local mode, train it to â‰
   await signIn(dashboard, run.url, TOKEN, `/dashboard#job=${run.job.id}`);
   const facts = dashboard.locator('#job-facts');
   await expect(facts).toContainText('local (DiLoCo): 8 local steps, outer Nesterov lr 0.7, momentum 0.9, 0 backup replicas');
+  // The stages, not whole-model workers, take the local steps with the job's optimizer.
+  await expect(facts).toContainText(/Optimizer.*\(on the stages\)/);
   await expect(facts).toContainText(/Rounds[\d,]+ closed \(0 by their deadline\); a round waits for 1 replica: r1/);
   await expect(dashboard.locator('#replicas-table tbody tr')).toHaveCount(2);
   for (const stage of [0, 1]) await expect(dashboard.locator(`#replicas-table tr[data-replica="r1"][data-stage="${stage}"] td`).nth(5)).toHaveText('webrtc');

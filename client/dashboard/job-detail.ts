@@ -92,7 +92,7 @@ export class JobDetailView {
       ['Dataset', job.dataset],
       ['Mode', describeMode(job.spec)],
       ...(job.rounds ? [['Rounds', describeRounds(job.spec, job.rounds)] as [string, string]] : []),
-      ['Optimizer', `${job.spec.optimizer.type}, learning rate ${job.spec.optimizer.learningRate}${job.spec.mode === 'local' ? ' (on the workers)' : ''}`],
+      ['Optimizer', `${job.spec.optimizer.type}, learning rate ${job.spec.optimizer.learningRate}${job.spec.mode === 'local' ? (job.spec.stages > 1 ? ' (on the stages)' : ' (on the workers)') : ''}`],
       ['Version', fmtInt(job.version)],
       ['Epoch', `${job.epoch} of ${job.spec.epochs}`],
       ['Examples seen', fmtInt(job.examplesSeen)],
