@@ -27,8 +27,12 @@ export type TrustedGradientMessage =
   | { type: 'forget'; rootKey: string };
 
 export type TrustedGradientReply =
-  /** `batchNorm`: the median over the root set's mini-batches of each one's mean-gradient norm (what a push's norm per batch is). */
-  | { type: 'trusted'; rootKey: string; snapshot: number; ok: true; loss: number; batchNorm: number; ms: number }
+  /**
+   * `batchNorm`: the median over the root set's mini-batches of each one's mean-gradient
+   * norm (what a push's norm per batch is); `batchSquares`: those mini-batches' sums of
+   * squares per tensor (a ReferenceNorms' rows).
+   */
+  | { type: 'trusted'; rootKey: string; snapshot: number; ok: true; loss: number; batchNorm: number; batchSquares: number[][]; ms: number }
   | { type: 'trusted'; rootKey: string; snapshot: number; ok: false; message: string }
   /**
    * The witnessed gradient's cosine with the snapshot's trusted gradient; null when

@@ -30,10 +30,11 @@ export interface TrustRequest {
   batchSize: number;
 }
 
-/** A trusted gradient taken: the root set's mean loss, the PS's norm per mini-batch there, and how long it took. */
+/** A trusted gradient taken: the root set's mean loss, the PS's norm per mini-batch there (whole, and per tensor), and how long it took. */
 export interface Trusted {
   loss: number;
   batchNorm: number;
+  batchSquares: number[][];
   ms: number;
 }
 
@@ -93,7 +94,7 @@ export function createTrustedGradientService(options: TrustedGradientServiceOpti
     const key = `${reply.rootKey}#${reply.snapshot}`;
     const pending = trusts.get(key);
     trusts.delete(key);
-    if (reply.ok) pending?.resolve({ loss: reply.loss, batchNorm: reply.batchNorm, ms: reply.ms });
+    if (reply.ok) pending?.resolve({ loss: reply.loss, batchNorm: reply.batchNorm, batchSquares: reply.batchSquares, ms: reply.ms });
     else pending?.reject(new Error(reply.message));
   };
 
