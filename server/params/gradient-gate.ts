@@ -10,7 +10,8 @@ import type { TensorCodec } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import { fail, type Failure } from '../../shared/result.js';
 import type { DecodedGradient } from './gradient.js';
-import type { DirectionCheck } from './direction-check.js';
+import type { DirectionCheck, JudgedPart } from './direction-check.js';
+import type { NormBound } from './norm-bound.js';
 import { createLogger } from '../logger.js';
 import type { StagePart } from './parameter-service.js';
 import type { ParameterStore } from './parameter-store.js';
@@ -47,7 +48,7 @@ export class GradientGate {
   /** The one answer every check that passes returns, refilled each time: see DecodedGradient for how long it holds. */
   private readonly decoded: { views: readonly Float32Array[]; norm: number; batches: number; clipped: number | null; stageClips: (number | null)[] | null };
   /** A whole model's push as one part, refilled each time (the data-parallel path allocates nothing). */
-  private readonly whole: JudgedPart[];
+  private readonly whole: GatedPart[];
 
   /** `normBound`: the spec's factor (0: off); `referenceNorm`: the PS's own norms per tensor that anchor it, or null. */
   constructor(
@@ -62,15 +63,15 @@ export class GradientGate {
     this.maxBytes = payloadCapBytes(store.parameterCount, codecBytes);
     this.bounds = new RangeNormBounds(normBound, referenceNorm);
     this.decoded = { views: store.gradientBuffer, norm: 0, batches: 0, clipped: null, stageClips: null };
-    this.whole = [{ worker: '', from: 0, to: store.specs.length, norm: 0, scale: 1 }];
+    this.whole = [{ worker: '', from: 0, to: store.specs.length, bound: this.bounds.of(0, store.specs.length), norm: 0, scale: 1 }];
   }
 
   /**
    * Decodes `workerId`'s gradient, computed on `baseVersion`, into the store's gradient
    * buffer and checks it: the decoded gradient when it may join an update (valid until
    * the buffer is written again), else the refusal. A replica step's (`push.stages`) is
-   * judged part by part: a refusal names the stage whose part it was, a clip scales
-   * only that part.
+   * judged part by part, by the norm bound and the direction check: a refusal names the
+   * stage whose part it was, a clip scales only that part.
    */
   check(push: GradientPayload, workerId: string, baseVersion?: number): DecodedGradient | (Failure & { stage?: number }) {
     const decoded = this.decoded;
@@ -90,7 +91,7 @@ export class GradientGate {
       const part = parts[i]!;
       // A stage without weights (a Flatten) pushes nothing to judge.
       if (part.from === part.to) continue;
-      const verdict = this.bounds.of(part.from, part.to).judge(part.norm / push.batches, part.worker);
+      const verdict = part.bound.judge(part.norm / push.batches, part.worker);
       if (verdict && 'ok' in verdict) return blamed(verdict, split, i);
       // An early transient (norm-bound.ts): scaled down to the bound, so it weighs what the largest accepted push does.
       part.scale = verdict?.clip ?? 1;
@@ -102,12 +103,12 @@ export class GradientGate {
       squares += part.norm * part.norm * (part.scale * part.scale - 1);
       clipped = Math.min(clipped ?? 1, part.scale);
     }
-    const astray = baseVersion === undefined ? null : this.direction?.check({ workerId, baseVersion }, decoded.views);
+    const astray = baseVersion === undefined ? null : this.direction?.check(baseVersion, decoded.views, parts);
     if (astray) return astray;
     // Last, after every check: only a gradient that passed them all shapes the bound.
     for (const part of parts) {
       if (part.from === part.to) continue;
-      this.bounds.of(part.from, part.to).record(part.worker, part.norm / push.batches, part.scale !== 1);
+      part.bound.record(part.worker, part.norm / push.batches, part.scale !== 1);
       if (part.scale !== 1) log.info('push clipped to the norm bound', { worker: part.worker, tensors: `${part.from}..${part.to}`, normPerBatch: +(part.norm / push.batches).toPrecision(3), scale: +part.scale.toPrecision(3) });
     }
     decoded.norm = Math.sqrt(squares);
@@ -128,7 +129,7 @@ export class GradientGate {
     this.direction?.forget(workerId);
   }
 
-  private wholeModel(workerId: string): JudgedPart[] {
+  private wholeModel(workerId: string): GatedPart[] {
     const part = this.whole[0]!;
     part.worker = workerId;
     part.scale = 1;
@@ -136,21 +137,20 @@ export class GradientGate {
   }
 
   /** A replica step's stage parts as ranges of the store's tensors (the replica steps checked that they cover them in order). */
-  private stageParts(stages: readonly StagePart[]): JudgedPart[] {
+  private stageParts(stages: readonly StagePart[]): GatedPart[] {
     let from = 0;
     return stages.map((s) => {
-      const part = { worker: s.worker, from, to: from + s.tensors, norm: 0, scale: 1 };
+      const to = from + s.tensors;
+      const part = { worker: s.worker, from, to, bound: this.bounds.of(from, to), norm: 0, scale: 1 };
       from = part.to;
       return part;
     });
   }
 }
 
-/** A part of a push as the gate judges it: a range of the store's tensors, whose worker it is, its norm and clip factor. */
-interface JudgedPart {
-  worker: string;
-  from: number;
-  to: number;
+/** A part of a push as the gate judges it: a range of the store's tensors, whose worker it is, its range's bound, its norm and clip factor. */
+interface GatedPart extends JudgedPart {
+  bound: NormBound;
   norm: number;
   scale: number;
 }

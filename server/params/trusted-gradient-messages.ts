@@ -21,8 +21,12 @@ export type TrustedGradientMessage =
       /** The job's mini-batch size: the root set is taken in batches of this size, as workers take theirs. */
       batchSize: number;
     }
-  /** A pushed gradient (all tensors, flat) to compare with the trusted gradient of `snapshot`. */
-  | { type: 'witness'; rootKey: string; snapshot: number; witness: number; gradient: Float32Array }
+  /**
+   * A pushed gradient (all tensors, flat) to compare with the trusted gradient of
+   * `snapshot`, range by range (`ranges`: [from, to) element offsets; the whole
+   * gradient for a data-parallel push, each stage's part for a replica step).
+   */
+  | { type: 'witness'; rootKey: string; snapshot: number; witness: number; gradient: Float32Array; ranges: [number, number][] }
   /** The job is gone: the thread drops its root set, model and trusted gradient. */
   | { type: 'forget'; rootKey: string };
 
@@ -35,7 +39,7 @@ export type TrustedGradientReply =
   | { type: 'trusted'; rootKey: string; snapshot: number; ok: true; loss: number; batchNorm: number; batchSquares: number[][]; ms: number }
   | { type: 'trusted'; rootKey: string; snapshot: number; ok: false; message: string }
   /**
-   * The witnessed gradient's cosine with the snapshot's trusted gradient; null when
-   * there is none to compare with (superseded, failed, zero). The buffer comes back for reuse.
+   * Each range's cosine with the same range of the snapshot's trusted gradient; null
+   * when there is none to compare with (superseded, failed, zero). The buffer comes back for reuse.
    */
-  | { type: 'witnessed'; rootKey: string; witness: number; cosine: number | null; gradient: Float32Array };
+  | { type: 'witnessed'; rootKey: string; witness: number; cosines: (number | null)[]; gradient: Float32Array };

@@ -61,21 +61,25 @@ async function rootGradient(trainer: ModelTrainer, rootSet: RootSet, values: Flo
   return { gradient, loss, batchNorm: new ReferenceNorms(batchSquares).normOf(0, values.length), batchSquares };
 }
 
-function cosine(trusted: Root['trusted'], g: Float32Array): number | null {
-  if (!trusted || trusted.norm === 0 || g.length !== trusted.gradient.length) return null;
+/** cos(g, trusted) over elements [from, to) of both (a stage's part against the same tensors of the trusted gradient). */
+function cosine(trusted: Root['trusted'], g: Float32Array, from: number, to: number): number | null {
+  if (!trusted || trusted.norm === 0 || g.length !== trusted.gradient.length || from < 0 || to > g.length || from >= to) return null;
   const t = trusted.gradient;
   let dot = 0;
   let sq = 0;
-  for (let i = 0; i < g.length; i++) {
+  let tsq = 0;
+  for (let i = from; i < to; i++) {
     dot += g[i]! * t[i]!;
     sq += g[i]! * g[i]!;
+    tsq += t[i]! * t[i]!;
   }
-  return sq === 0 ? null : dot / (Math.sqrt(sq) * trusted.norm);
+  return sq === 0 || tsq === 0 ? null : dot / Math.sqrt(sq * tsq);
 }
 
 function judge(root: Root | undefined, w: Witness): void {
-  const cos = root && root.snapshot === w.snapshot ? cosine(root.trusted, w.gradient) : null;
-  post({ type: 'witnessed', rootKey: w.rootKey, witness: w.witness, cosine: cos, gradient: w.gradient }, [w.gradient.buffer as ArrayBuffer]);
+  const current = root && root.snapshot === w.snapshot ? root.trusted : null;
+  const cosines = w.ranges.map(([from, to]) => cosine(current, w.gradient, from, to));
+  post({ type: 'witnessed', rootKey: w.rootKey, witness: w.witness, cosines, gradient: w.gradient }, [w.gradient.buffer as ArrayBuffer]);
 }
 
 /**
