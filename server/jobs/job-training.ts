@@ -141,8 +141,9 @@ export class JobTraining {
    * Takes the push's batches from its lease and applies it, or refuses it with
    * `refusal` (a replica step whose stage part failed its check): either way the
    * batches are settled as a push's are. `member`: who the parameter service counts
-   * the push for (a round's member, the norm bound's sample): the worker, or for a
-   * replica step its replica, since a replica, not its lease holder, is one contributor.
+   * the push for (a round's member): the worker, or for a replica step its replica,
+   * since a replica, not its lease holder, is one contributor (the norm bound and the
+   * direction check judge a replica step's parts under their stages' workers).
    * `culprit`: the later stage whose part it was, whose fault the refusal counts as
    * (null: the lease holder's); a part the parameter service refuses (its norm bound)
    * is charged to its stage's worker the same way.

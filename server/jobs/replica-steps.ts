@@ -5,10 +5,10 @@
  * against its own tensors (names, shapes, byte lengths), and the
  * parts are joined into one push of the whole model, which goes through the job's
  * usual path as stage 0's (it holds the replica's lease): one update, one version, the
- * lease's batches counted once, staleness from the oldest stage's base version, the
- * direction check on the whole gradient as on a data-parallel push. The norm bound
- * judges each stage's part against its own tensors' bound (server/params/range-norm-bounds.ts)
- * and clips only that part; each stage's answer carries its own part's clip. A part
+ * lease's batches counted once, staleness from the oldest stage's base version. The norm
+ * bound judges each stage's part against its own tensors' bound (server/params/range-norm-bounds.ts)
+ * and clips only that part, the direction check compares it with the same tensors of the
+ * trusted gradient; each stage's answer carries its own part's clip. A part
  * that fails its check, here or in the norm bound, refuses the whole step (its batches
  * go back to the queue as a refused push's do) and counts as a fault of the stage that
  * pushed it, not of stage 0 (push-accounting.ts). A dissolved replica's held steps are
