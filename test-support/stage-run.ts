@@ -5,6 +5,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll } from 'vitest';
 import type { StageWorker } from '../bench/stage-worker.js';
+import { asBytes } from '../shared/codec.js';
+import type { GradientPush } from '../shared/protocol.js';
 import { startCoordinator, type Running } from './coordinator.js';
 
 export function stageRunHooks(): { start: typeof startCoordinator; workers: StageWorker[] } {
@@ -22,4 +24,14 @@ export function stageRunHooks(): { start: typeof startCoordinator; workers: Stag
     start: async (...args) => (run = await startCoordinator(...args)),
     workers,
   };
+}
+
+/**
+ * A stage's push with every value multiplied by `factor`, as a hostile stage sends it
+ * (100: its part blown up; −1: its part sign-flipped). The job's codec must be fp32.
+ */
+export function scaledPush(push: GradientPush, factor: number): GradientPush {
+  const values = new Float32Array(asBytes(push.data).slice().buffer);
+  for (let i = 0; i < values.length; i++) values[i]! *= factor;
+  return { ...push, data: new Uint8Array(values.buffer) };
 }

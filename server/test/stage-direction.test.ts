@@ -8,22 +8,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { startStageWorker } from '../../bench/stage-worker.js';
-import { asBytes } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import type { GradientPush, PushAccepted } from '../../shared/protocol.js';
 import type { Result } from '../../shared/result.js';
 import type { DirectionEvents } from '../params/direction-check.js';
 import { localParameters, ManualClock } from '../../test-support/index.js';
-import { stageRunHooks } from '../../test-support/stage-run.js';
+import { scaledPush, stageRunHooks } from '../../test-support/stage-run.js';
 
 const { start, workers } = stageRunHooks();
-
-/** The push with every fp32 value negated (the job's codec is fp32). */
-function flipped(push: GradientPush): GradientPush {
-  const values = new Float32Array(asBytes(push.data).slice().buffer);
-  for (let i = 0; i < values.length; i++) values[i] = -values[i]!;
-  return { ...push, data: new Uint8Array(values.buffer) };
-}
 
 describe('the direction check in a split job', () => {
   it("judges each stage's part on its own: a sign-flipping stage 1 is refused by name, stage 0 never", { timeout: 180_000 }, async () => {
@@ -40,7 +32,7 @@ describe('the direction check in a split job', () => {
         if (stage === 0) clock.advance(1000);
         if (!r.ok && r.code === ErrorCode.DIRECTION_OUTLIER) refusedByName(r);
       },
-      tamper: (p: GradientPush, stage: number) => (stage === 1 ? flipped(p) : p),
+      tamper: (p: GradientPush, stage: number) => (stage === 1 ? scaledPush(p, -1) : p),
     };
     workers.push(await startStageWorker(run.url, options), await startStageWorker(run.url, options));
     const [stage0, stage1] = run.job.replicas!.list()[0]!.members;

@@ -8,26 +8,17 @@
  */
 import { describe, expect, it } from 'vitest';
 import { startStageWorker } from '../../bench/stage-worker.js';
-import { asBytes } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import type { GradientPush, PushAccepted } from '../../shared/protocol.js';
 import type { Result } from '../../shared/result.js';
 import { MAX_FAULTS_IN_A_ROW } from '../jobs/push-accounting.js';
 import { MAX_CLIPS_IN_A_ROW, WARM_PUSHES } from '../params/norm-bound.js';
-import { stageRunHooks } from '../../test-support/stage-run.js';
+import { scaledPush, stageRunHooks } from '../../test-support/stage-run.js';
 
 const { start, workers } = stageRunHooks();
 
 /** Honest pushes stage 1 makes before it turns (more than WARM_PUSHES: its clip allowance is earned). */
 const HONEST = WARM_PUSHES + 2;
-
-/** The push with every fp32 value multiplied by `factor` (the job's codec is fp32). */
-function scaled(push: GradientPush, factor: number): GradientPush {
-  const bytes = asBytes(push.data);
-  const values = new Float32Array(bytes.slice().buffer);
-  for (let i = 0; i < values.length; i++) values[i]! *= factor;
-  return { ...push, data: new Uint8Array(values.buffer) };
-}
 
 describe('the norm bound in a split job', () => {
   it(`judges each stage's part on its own: a hostile stage 1 is clipped, then refused by name and barred; stage 0 is not`, { timeout: 180_000 }, async () => {
@@ -40,7 +31,7 @@ describe('the norm bound in a split job', () => {
     const options = {
       pushed: (r: Result<PushAccepted>, stage: number) => answers[stage]!.push(r),
       // Stage 1's part, 100× once it has pushed HONEST honest ones.
-      tamper: (p: GradientPush, stage: number) => (stage === 1 && ++stage1Pushes > HONEST ? scaled(p, 100) : p),
+      tamper: (p: GradientPush, stage: number) => (stage === 1 && ++stage1Pushes > HONEST ? scaledPush(p, 100) : p),
       unstaged: (reason: string) => reason.includes('barred') && barred(),
     };
     workers.push(await startStageWorker(run.url, options), await startStageWorker(run.url, options));
