@@ -12,7 +12,7 @@ import { StageTrainer } from '../client/engine/stage-trainer.js';
 import { stageServerFor, type StagePsTransport } from '../client/engine/stage-ps-transport.js';
 import { fetchShard } from '../client/engine/shard-data.js';
 import { asBytes } from '../shared/codec.js';
-import { WORKER_NAMESPACE, type ClientToServerEvents, type JobAssignment, type PushAccepted, type ServerToClientEvents } from '../shared/protocol.js';
+import { WORKER_NAMESPACE, type ClientToServerEvents, type GradientPush, type JobAssignment, type PushAccepted, type ServerToClientEvents } from '../shared/protocol.js';
 import type { Result } from '../shared/result.js';
 import { SlotPusher } from '../shared/slot-pusher.js';
 
@@ -41,6 +41,12 @@ export interface StageWorkerEvents {
   assigned?: (job: JobAssignment | null) => void;
 }
 
+/** A stage worker's events, and what a test makes of it. */
+export interface StageWorkerOptions extends StageWorkerEvents {
+  /** A test's hostile stage: each push as it goes to the coordinator, rewritten (its stage given); absent: as computed. */
+  tamper?: (push: GradientPush, stage: number) => GradientPush;
+}
+
 export interface StageWorker {
   workerId: string;
   socket: WorkerSocket;
@@ -62,7 +68,7 @@ interface Current {
   end: () => void;
 }
 
-export async function startStageWorker(url: string, events: StageWorkerEvents = {}): Promise<StageWorker> {
+export async function startStageWorker(url: string, events: StageWorkerOptions = {}): Promise<StageWorker> {
   const socket: WorkerSocket = io(url + WORKER_NAMESPACE, { transports: ['websocket'], reconnection: false, forceNew: true });
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', () => resolve());
@@ -107,7 +113,7 @@ export async function startStageWorker(url: string, events: StageWorkerEvents = 
     // On ps tasks the stage pulls and holds its own slices there (client/engine/stage-ps-transport.ts).
     const { server, runnerJob, tasks } = stageServerFor(job, {
       pull: (req) => live().emitWithAck('params:pull', req),
-      push: (p) => slots.push(p, { ask: (req) => live().emitWithAck('grads:slot', req), send: (q) => live().emitWithAck('grads:push', q) }),
+      push: (p) => slots.push(events.tamper?.(p, replica.stage) ?? p, { ask: (req) => live().emitWithAck('grads:slot', req), send: (q) => live().emitWithAck('grads:push', q) }),
       lease: () => live().emitWithAck('shard:lease', { jobId: job.jobId }),
       complete: (leaseId) => live().emitWithAck('shard:complete', { jobId: job.jobId, leaseId }),
       fetchShard: (shardUrl) => fetchShard(new URL(shardUrl, url).toString()),

@@ -66,6 +66,8 @@ export interface JobDetail extends JobSummary {
   pausedReason: string | null;
   createdAt: number;
   pushesAccepted: number;
+  /** Accepted pushes the norm bound scaled down to it (a warm worker's early transient); a replica step counts once. */
+  pushesClipped: number;
   pushesRejected: Partial<Record<ErrorCode, number>>;
   /** staleness → accepted pushes. */
   staleness: Record<number, number>;

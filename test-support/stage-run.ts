@@ -5,8 +5,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, expect } from 'vitest';
 import { startStageWorker, type StageWorker } from '../bench/stage-worker.js';
+import { asBytes } from '../shared/codec.js';
 import type { JobSpecInput } from '../shared/job-spec.js';
-import type { PushAccepted } from '../shared/protocol.js';
+import type { GradientPush, PushAccepted } from '../shared/protocol.js';
 import type { Result } from '../shared/result.js';
 import { startCoordinator, type ClusterOption, type Running } from './coordinator.js';
 
@@ -51,4 +52,14 @@ export async function trainSplitRounds(hooks: ReturnType<typeof stageRunHooks>, 
   expect(run.job.replicas!.list()).toHaveLength(2);
   for (const w of hooks.workers.splice(0)) w.close();
   return { run, versions, refusals };
+}
+
+/**
+ * A stage's push with every value multiplied by `factor`, as a hostile stage sends it
+ * (100: its part blown up; −1: its part sign-flipped). The job's codec must be fp32.
+ */
+export function scaledPush(push: GradientPush, factor: number): GradientPush {
+  const values = new Float32Array(asBytes(push.data).slice().buffer);
+  for (let i = 0; i < values.length; i++) values[i]! *= factor;
+  return { ...push, data: new Uint8Array(values.buffer) };
 }

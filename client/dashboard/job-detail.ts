@@ -99,7 +99,8 @@ export class JobDetailView {
       ['Workers', countOf(job.workers, 'worker', 'workers', fmtInt)],
       ['Last accuracy', job.lastEval ? `${fmtPercent(job.lastEval.accuracy)} (v${fmtInt(job.lastEval.version)})` : '—'],
       ['Estimated finish', describeEstimate(job, estimateFinish(job, entry.history, entry.evals))],
-      ['Pushes', `${fmtInt(job.pushesAccepted)} accepted, ${fmtInt(rejected)} refused`],
+      // Clipped pushes were accepted, scaled down to the norm bound: what the bound did besides refusing, shown beside the refusals.
+      ['Pushes', `${fmtInt(job.pushesAccepted)} accepted (${fmtInt(job.pushesClipped)} of them clipped to the norm bound), ${fmtInt(rejected)} refused`],
       ['Traffic', `${fmtBytes(job.bytesIn)} in, ${fmtBytes(job.bytesOut)} out`],
       [
         'Per push',

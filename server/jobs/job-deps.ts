@@ -3,6 +3,7 @@
  * context its parameter service is built with, the records a store gives back at
  * restart, and the ledger's read-only view.
  */
+import type { ReferenceNorms } from '../params/reference-norms.js';
 import type { TrustedGradientService } from '../params/trusted-gradient.js';
 import type { JobSpec } from '../../shared/job-spec.js';
 import type { LayerCost } from '../../shared/stage-plan.js';
@@ -39,8 +40,8 @@ export interface ParameterContext {
 export interface JobDeps {
   dataset: Dataset;
   shards: ShardInfo[];
-  /** Norm of the PS's own gradient at the initial parameters (anchors the norm bound); null: none. */
-  referenceNorm: number | null;
+  /** Norms of the PS's own gradient at the initial parameters, per tensor (anchor the norm bound); null: none. */
+  referenceNorm: ReferenceNorms | null;
   model: InitialModel;
   /** The model's layer costs when the job splits it into stages (server/jobs/stage-refusals.ts); null or absent: data parallelism. */
   stageCosts?: LayerCost[] | null;

@@ -13,6 +13,7 @@ export function jobDetail(job: Job, withHistory = true): JobDetail {
     pausedReason: job.pausedReason,
     createdAt: job.createdAt,
     pushesAccepted: job.stats.pushesAccepted,
+    pushesClipped: job.stats.pushesClipped,
     pushesRejected: { ...job.stats.pushesRejected },
     staleness: { ...job.stats.staleness },
     bytesIn: job.stats.bytesIn,

@@ -3,6 +3,8 @@ import type { ErrorCode } from '../../shared/errors.js';
 
 export interface JobStats {
   pushesAccepted: number;
+  /** Accepted pushes the norm bound scaled down to it (server/params/norm-bound.ts: a warm worker's early transient); a replica step counts once. */
+  pushesClipped: number;
   pushesRejected: Partial<Record<ErrorCode, number>>;
   /** Examples of accepted pushes, counted from their leases. */
   examplesSeen: number;
@@ -21,7 +23,7 @@ export interface JobStats {
 }
 
 export function emptyStats(): JobStats {
-  return { pushesAccepted: 0, pushesRejected: {}, examplesSeen: 0, trainLoss: null, bytesIn: 0, rawBytesIn: 0, bytesOut: 0, pulls: 0, deltaPulls: 0, staleness: {} };
+  return { pushesAccepted: 0, pushesClipped: 0, pushesRejected: {}, examplesSeen: 0, trainLoss: null, bytesIn: 0, rawBytesIn: 0, bytesOut: 0, pulls: 0, deltaPulls: 0, staleness: {} };
 }
 
 export function countRejection(stats: JobStats, code: ErrorCode): void {
@@ -30,9 +32,22 @@ export function countRejection(stats: JobStats, code: ErrorCode): void {
 
 const LOSS_EMA = 0.05;
 
-/** An accepted push: `examples` as the coordinator counts them (its lease's batches), never as the worker claims. */
-export function recordAccepted(stats: JobStats, examples: number, loss: number | null, staleness: number, bytes: number, rawBytes: number): void {
+/** What an accepted push adds to the counters. */
+export interface AcceptedPush {
+  /** As the coordinator counts them (its lease's batches), never as the worker claims. */
+  examples: number;
+  loss: number | null;
+  staleness: number;
+  /** Its encoded bytes, and what they would have been as fp32. */
+  bytes: number;
+  rawBytes: number;
+  /** The norm bound scaled it down. */
+  clipped: boolean;
+}
+
+export function recordAccepted(stats: JobStats, { examples, loss, staleness, bytes, rawBytes, clipped }: AcceptedPush): void {
   stats.pushesAccepted += 1;
+  if (clipped) stats.pushesClipped += 1;
   stats.examplesSeen += examples;
   stats.bytesIn += bytes;
   stats.rawBytesIn += rawBytes;

@@ -12,7 +12,7 @@ import type { CompleteAnswer, GradientPush, JobState, LeaseAnswer, ParamsSnapsho
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import type { TakenBatches } from '../data/shard-ledger.js';
 import { createLogger } from '../logger.js';
-import type { ParameterService } from '../params/parameter-service.js';
+import type { ParameterService, PushOutcome, StagePart } from '../params/parameter-service.js';
 import type { PushAdmission } from '../params/push-admission.js';
 import type { UncheckedManifest } from '../params/push-validation.js';
 import { countRejection, recordAccepted, type JobStats } from './job-stats.js';
@@ -25,7 +25,12 @@ import type { TaskStep } from '../params/task-stage-steps.js';
 const log = createLogger('job');
 
 /** A push whose fields have passed the wire schema but not yet the model checks. */
-export type IncomingPush = Omit<GradientPush, 'manifest'> & { manifest: UncheckedManifest; psStep?: TaskStep };
+export type IncomingPush = Omit<GradientPush, 'manifest'> & {
+  manifest: UncheckedManifest;
+  psStep?: TaskStep;
+  /** A replica step joined in process (server/jobs/replica-steps.ts): its stage parts, which the norm bound judges one by one. */
+  stageParts?: readonly StagePart[];
+};
 
 export interface JobTrainingDeps {
   jobId: string;
@@ -136,27 +141,30 @@ export class JobTraining {
    * Takes the push's batches from its lease and applies it, or refuses it with
    * `refusal` (a replica step whose stage part failed its check): either way the
    * batches are settled as a push's are. `member`: who the parameter service counts
-   * the push for (a round's member, the norm bound's sample): the worker, or for a
-   * replica step its replica, since a replica, not its lease holder, is one contributor.
+   * the push for (a round's member): the worker, or for a replica step its replica,
+   * since a replica, not its lease holder, is one contributor (the norm bound and the
+   * direction check judge a replica step's parts under their stages' workers).
    * `culprit`: the later stage whose part it was, whose fault the refusal counts as
-   * (null: the lease holder's).
+   * (null: the lease holder's); a part the parameter service refuses (its norm bound)
+   * is charged to its stage's worker the same way.
    */
-  commit(workerId: string, push: IncomingPush, refusal: Failure | null, member = workerId, culprit: string | null = null): Result<PushAccepted> | Promise<Result<PushAccepted>> {
+  commit(workerId: string, push: IncomingPush, refusal: Failure | null, member = workerId, culprit: string | null = null): PushOutcome | Promise<PushOutcome> {
     const taken = this.d.accounting.take(workerId, push.leaseId, push.batches);
     if ('ok' in taken) return this.refusedPush(taken);
     const badLoss = refusal ?? lossRefusal(push.loss);
     // The norm is judged per batch as the lease counts them, never as the worker claims.
-    const result = badLoss ?? this.d.params.push(member, { baseVersion: push.baseVersion, batches: taken.to - taken.from, manifest: push.manifest, data: push.data, psRefused: push.psRefused, psReceipts: push.psReceipts, psStep: push.psStep });
-    const blamed = refusal ? culprit : null;
-    if (result instanceof Promise) return result.then((r) => this.settled(workerId, push, taken, r, blamed));
-    return this.settled(workerId, push, taken, result, blamed);
+    const submission = { baseVersion: push.baseVersion, batches: taken.to - taken.from, manifest: push.manifest, data: push.data, psRefused: push.psRefused, psReceipts: push.psReceipts, psStep: push.psStep, stages: push.stageParts };
+    const result = badLoss ?? this.d.params.push(member, submission);
+    const blamed = (r: PushOutcome) => (refusal ? culprit : stageCulprit(workerId, push, r));
+    if (result instanceof Promise) return result.then((r) => this.settled(workerId, push, taken, r, blamed(r)));
+    return this.settled(workerId, push, taken, result, blamed(result));
   }
 
   /** The push was answered: its examples are credited from the lease, or its batches requeued. */
-  private settled(workerId: string, push: IncomingPush, taken: TakenBatches, r: Result<PushAccepted>, culprit: string | null): Result<PushAccepted> {
+  private settled(workerId: string, push: IncomingPush, taken: TakenBatches, r: PushOutcome, culprit: string | null): PushOutcome {
     const completion = this.d.accounting.settle(workerId, taken, r, culprit);
     if (!r.ok) return this.refusedPush(r);
-    recordAccepted(this.d.stats(), taken.examples, push.loss, r.staleness, asBytes(push.data).byteLength, this.d.params.parameterCount * 4);
+    recordAccepted(this.d.stats(), { examples: taken.examples, loss: push.loss, staleness: r.staleness, bytes: asBytes(push.data).byteLength, rawBytes: this.d.params.parameterCount * 4, clipped: r.clipped !== undefined });
     this.d.onCredited(workerId, taken.examples);
     if (completion.epochDone) log.info('epoch complete', { job: this.d.jobId, epoch: completion.epoch, version: this.d.params.version });
     this.d.onProgress();
@@ -164,7 +172,7 @@ export class JobTraining {
   }
 
   /** Counts a refusal by its code (the namespace's too: a push without its slot). */
-  refusedPush(r: Failure): Failure {
+  refusedPush<F extends Failure>(r: F): F {
     countRejection(this.d.stats(), r.code);
     return r;
   }
@@ -245,4 +253,11 @@ export class JobTraining {
     this.d.accounting.release(workerId);
     this.d.params.forget(workerId);
   }
+}
+
+/** The worker of the stage part the parameter service refused, when it is not the lease holder's own (null: the lease holder's fault). */
+function stageCulprit(workerId: string, push: IncomingPush, r: PushOutcome): string | null {
+  if (r.ok || r.stage === undefined) return null;
+  const worker = push.stageParts?.[r.stage]?.worker ?? null;
+  return worker === workerId ? null : worker;
 }

@@ -437,7 +437,14 @@ export class Job {
   /** The worker's own report of its speed: its lease deadlines follow it. */
   reported(workerId: string, examplesPerSecond: number): void {
     this.training.reported(workerId, examplesPerSecond);
-    this.board?.reported(workerId, examplesPerSecond);
+    this.board?.reported(workerId, examplesPerSecond, this.busyFractionOf(workerId));
+  }
+
+  /** The fraction of the time `workerId`'s stage computed, from its latest replica:report in its replica; null before one. */
+  private busyFractionOf(workerId: string): number | null {
+    const replica = this.board?.replicaOf(workerId);
+    const report = replica && this.figures?.reportOf(replica.id, workerId);
+    return report && report.wallMs > 0 ? report.busyMs / report.wallMs : null;
   }
 
   /** A worker left: its shards go back to the queue and the parameter service forgets it. */

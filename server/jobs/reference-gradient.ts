@@ -1,6 +1,7 @@
 /**
  * The norm of a gradient the parameter server computes itself, at the initial
- * parameters on the first training mini-batch. It anchors the Byzantine norm bound from
+ * parameters on the first training mini-batch (per tensor, so that a split job's
+ * stages each have their own: server/params/reference-norms.ts). It anchors the Byzantine norm bound from
  * the very first push: without it, a 100×-scaled push arriving before any honest one
  * could be accepted, and with Adagrad its squared gradient would shrink the step sizes
  * for the rest of the job.
@@ -8,14 +9,15 @@
 import { ModelTrainer } from '../../client/engine/model-trainer.js';
 import { ErrorCode } from '../../shared/errors.js';
 import { featureLength, featuresAsFloat, type Dataset } from '../data/dataset.js';
+import { ReferenceNorms, tensorSquares } from '../params/reference-norms.js';
 import { ModelSpecError, type InitialModel } from './model-init.js';
 
 /**
- * The norm, or a ModelSpecError when this coordinator's tfjs backend cannot
+ * The norms, or a ModelSpecError when this coordinator's tfjs backend cannot
  * differentiate the model (wasm has no gradient kernel for DepthwiseConv2D's filter or
  * Embedding's gather): the job is refused with the way out rather than a 500.
  */
-export async function referenceGradientNorm(model: InitialModel, ds: Dataset, batchSize: number): Promise<number> {
+export async function referenceGradientNorm(model: InitialModel, ds: Dataset, batchSize: number): Promise<ReferenceNorms> {
   try {
     return await computeNorm(model, ds, batchSize);
   } catch (err) {
@@ -24,7 +26,7 @@ export async function referenceGradientNorm(model: InitialModel, ds: Dataset, ba
   }
 }
 
-async function computeNorm(model: InitialModel, ds: Dataset, batchSize: number): Promise<number> {
+async function computeNorm(model: InitialModel, ds: Dataset, batchSize: number): Promise<ReferenceNorms> {
   const size = Math.min(batchSize, ds.train.count);
   const len = featureLength(ds);
   const first = { ...ds.train, count: size, features: ds.train.features.subarray(0, size * len), labels: ds.train.labels.subarray(0, size) };
@@ -32,9 +34,7 @@ async function computeNorm(model: InitialModel, ds: Dataset, batchSize: number):
   try {
     trainer.setParams(model.values);
     const g = await trainer.gradient({ features: featuresAsFloat(ds, first), labels: first.labels, size });
-    let sum = 0;
-    for (const t of g.grads) for (let i = 0; i < t.length; i++) sum += t[i]! * t[i]!;
-    return Math.sqrt(sum);
+    return new ReferenceNorms([tensorSquares(g.grads)]);
   } finally {
     trainer.dispose();
   }

@@ -83,6 +83,28 @@ describe('ReplicaBoard', () => {
     ]);
   });
 
+  it("estimates a stage's speed from its busy fraction, not its share of the FLOPs alone: both stages report the replica's rate", () => {
+    const { b } = board();
+    for (const w of ['w1', 'w2', 'w3', 'w4']) b.join(w);
+    // r1 = w1 (a, b: 200 of 1000 FLOPs) | w2 (c: 800). Both report the replica's 10 ex/s; w1 computed 10 % of the time, w2 all of it.
+    b.reported('w1', 10, 0.1);
+    b.reported('w2', 10, 1);
+    // w1 would do 100 ex/s on its stage busy all the time: 20 on the whole model; w2, 8. (By FLOP share alone: 2 and 8.)
+    expect(b.rateOf('w1')).toBeCloseTo(20, 9);
+    expect(b.rateOf('w2')).toBeCloseTo(8, 9);
+    // No busy time reported yet, or one out of (0, 1]: the stage counts as always busy.
+    b.reported('w3', 10);
+    b.reported('w4', 10, 0);
+    expect([b.rateOf('w3'), b.rateOf('w4')]).toEqual([2, 8]);
+    // The next replica of w1 and w2 gives the heavy layer to w1, the faster one, which FLOP share alone took for the slower.
+    b.leave('w3');
+    b.leave('w4');
+    b.dissolve('r1', 'replanned');
+    const next = b.list();
+    expect(next.map((r) => r.id)).toEqual(['r3']);
+    expect(next[0]!.members[next[0]!.plan.stages.findIndex((s) => s.to === 3)]).toBe('w1');
+  });
+
   it('joining twice changes nothing', () => {
     const { b } = board(3);
     b.join('w1');

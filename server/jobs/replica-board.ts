@@ -121,13 +121,28 @@ export class ReplicaBoard {
     for (const id of [...this.replicas.keys()]) this.dissolve(id, reason, null, false);
   }
 
-  /** A worker's report of its examples/s on its stage: kept as its rate on the whole model, for the next plan it is in. */
-  reported(workerId: string, examplesPerSecond: number): void {
+  /**
+   * A worker's report of its examples/s on its stage, and the fraction of the time its
+   * stage was busy (its latest replica:report; null before one): kept as its rate on the
+   * whole model, for the next plan it is in. Every stage of a replica reports the
+   * replica's rate, whatever its speed: a stage busy a quarter of the time (waiting on a
+   * slower neighbour) could do four times as many examples. So its speed on its stage is
+   * its rate over its busy fraction, and on the whole model that speed times its share of
+   * the FLOPs. Without a busy fraction the stage counts as always busy (its rate is then
+   * a lower bound of its speed).
+   */
+  reported(workerId: string, examplesPerSecond: number, busyFraction: number | null = null): void {
     if (!(examplesPerSecond > 0)) return;
     const replica = this.replicaOf(workerId);
     if (!replica) return;
     const stage = replica.plan.stages[replica.members.indexOf(workerId)]!;
-    this.rates.set(workerId, (examplesPerSecond * stage.flops) / this.totalFlops);
+    const busy = busyFraction !== null && busyFraction > 0 && busyFraction <= 1 ? busyFraction : 1;
+    this.rates.set(workerId, ((examplesPerSecond / busy) * stage.flops) / this.totalFlops);
+  }
+
+  /** `workerId`'s measured examples/s on the whole model, as the next plan it is in takes it; undefined before a report. */
+  rateOf(workerId: string): number | undefined {
+    return this.rates.get(workerId);
   }
 
   replicaOf(workerId: string): Replica | undefined {

@@ -5,11 +5,14 @@
  * against its own tensors (names, shapes, byte lengths), and the
  * parts are joined into one push of the whole model, which goes through the job's
  * usual path as stage 0's (it holds the replica's lease): one update, one version, the
- * lease's batches counted once, staleness from the oldest stage's base version, the
- * norm bound and direction check on the whole gradient as on a data-parallel push. A
- * part that fails its check refuses the whole step (its batches go back to the queue
- * as a refused push's do) and counts as a fault of the stage that pushed it, not of
- * stage 0 (push-accounting.ts). A dissolved replica's held steps are answered and dropped.
+ * lease's batches counted once, staleness from the oldest stage's base version. The norm
+ * bound judges each stage's part against its own tensors' bound (server/params/range-norm-bounds.ts)
+ * and clips only that part, the direction check compares it with the same tensors of the
+ * trusted gradient; each stage's answer carries its own part's clip. A part
+ * that fails its check, here or in the norm bound, refuses the whole step (its batches
+ * go back to the queue as a refused push's do) and counts as a fault of the stage that
+ * pushed it, not of stage 0 (push-accounting.ts). A dissolved replica's held steps are
+ * answered and dropped.
  *
  * On ps tasks (`onTasks`) the parts carry no tensors: each stage holds its part on the
  * tasks of its slices and its notice carries their receipts. The step is then checked
@@ -25,6 +28,7 @@ import type { PushAccepted } from '../../shared/protocol.js';
 import { fail, type Failure, type Result } from '../../shared/result.js';
 import { joinTensors } from '../../shared/tensor-parts.js';
 import { sameShape, sizeOf, type TensorSpec } from '../../shared/tensors.js';
+import type { PushOutcome } from '../params/parameter-service.js';
 import type { UncheckedManifest } from '../params/push-validation.js';
 import type { IncomingPush } from './job-training.js';
 import type { Replica } from './replica-board.js';
@@ -34,6 +38,7 @@ import type { StagePartNotice, TaskStageSteps, TaskStep } from '../params/task-s
 const MAX_HELD_STEPS = 4;
 
 type Answer = (r: Result<PushAccepted>) => void;
+type StepOutcome = PushOutcome | Result<PushAccepted>;
 
 /** A stage's part refused, and which stage's. */
 interface StageRefusal {
@@ -45,7 +50,8 @@ interface HeldStep {
   /** On ps tasks: each part's notice, taken as it arrives (a dissolved replica's stages have no assignment left to read). */
   notices: (StagePartNotice | undefined)[];
   parts: (IncomingPush | undefined)[];
-  answers: Answer[];
+  /** Each stage's answer, by stage (each is told its own part's clip). */
+  answers: (Answer | undefined)[];
 }
 
 export interface ReplicaStepsDeps {
@@ -62,7 +68,7 @@ export interface ReplicaStepsDeps {
    * back to the queue); `culprit`: the worker whose part was refused, whose fault it is
    * (null: stage 0's, or the whole gradient's).
    */
-  commit: (workerId: string, push: IncomingPush, refusal: Failure | null, member: string, culprit: string | null) => Result<PushAccepted> | Promise<Result<PushAccepted>>;
+  commit: (workerId: string, push: IncomingPush, refusal: Failure | null, member: string, culprit: string | null) => StepOutcome | Promise<StepOutcome>;
   /** The job's parameters are on ps tasks and its stages hold their parts there; absent in process. */
   onTasks?: TaskStageSteps;
 }
@@ -83,15 +89,15 @@ export class ReplicaSteps {
     let held = steps.get(step);
     if (!held) {
       if (steps.size >= MAX_HELD_STEPS) return fail(ErrorCode.BAD_REQUEST, `Replica ${replica.id} already has ${steps.size} steps waiting for their other stages`);
-      steps.set(step, (held = { notices: replica.members.map(() => undefined), parts: replica.members.map(() => undefined), answers: [] }));
+      steps.set(step, (held = { notices: replica.members.map(() => undefined), parts: replica.members.map(() => undefined), answers: replica.members.map(() => undefined) }));
     }
     if (held.parts[stage]) return fail(ErrorCode.ALREADY_PUSHED, `Stage ${stage} already pushed step ${step} of replica ${replica.id}`);
     held.parts[stage] = push;
     if (this.d.onTasks) held.notices[stage] = this.notice(replica, stage, push);
-    const answered = new Promise<Result<PushAccepted>>((resolve) => held.answers.push(resolve));
-    if (held.answers.length === replica.members.length) {
+    const answered = new Promise<Result<PushAccepted>>((resolve) => (held.answers[stage] = resolve));
+    if (held.answers.every((a) => a !== undefined)) {
       steps.delete(step);
-      this.commit(replica, held, held.answers);
+      this.commit(replica, held, held.answers as Answer[]);
     }
     return answered;
   }
@@ -101,7 +107,7 @@ export class ReplicaSteps {
     const steps = this.held.get(replicaId);
     this.held.delete(replicaId);
     for (const held of steps?.values() ?? []) {
-      for (const answer of held.answers) answer(reason);
+      for (const answer of held.answers) answer?.(reason);
       // What its stages hold on the tasks goes too (receipts that check only: a forged one names no one's hold).
       const tasks = this.d.onTasks;
       if (tasks) tasks.drop(tasks.check(held.notices.filter((n) => n !== undefined)).step);
@@ -138,13 +144,14 @@ export class ReplicaSteps {
       push = { ...common, manifest: { codec: first.manifest.codec, tensors: [] }, data: new Uint8Array(0), psRefused: undefined, psReceipts: undefined, psStep: step };
     } else {
       const joined = joinTensors<UncheckedManifest>(parts);
-      push = { ...common, manifest: joined.manifest, data: joined.data };
+      const stageParts = replica.members.map((worker, s) => ({ worker, tensors: this.d.stageTensors(replica, s).length }));
+      push = { ...common, manifest: joined.manifest, data: joined.data, stageParts };
       blame(this.layoutsRefusal(replica, parts));
     }
-    const settle = (r: Result<PushAccepted>) => {
+    const settle = (r: StepOutcome) => {
       // A step refused before its close (its lease, a part) lets its holds go: nothing of it is applied.
       if (step) tasks!.drop(step);
-      answers.forEach((a) => a(r));
+      answers.forEach((a, s) => a(stageAnswer(replica, r, s)));
     };
     const r = this.d.commit(replica.members[0]!, push, refusal, replica.id, culprit === null || culprit === 0 ? null : replica.members[culprit]!);
     if (r instanceof Promise) void r.then(settle);
@@ -205,4 +212,21 @@ export class ReplicaSteps {
     if (bytes > this.d.maxBytes) return fail(ErrorCode.PAYLOAD_TOO_LARGE, `Payload of ${bytes} bytes exceeds the job's cap of ${this.d.maxBytes}`);
     return bytes === at ? null : fail(ErrorCode.BYTE_LENGTH_MISMATCH, `Buffer is ${bytes} bytes, the manifest describes ${at}`);
   }
+}
+
+/**
+ * Stage `s`'s answer to its replica's step: a refusal the parameter service made of one
+ * stage's part names that stage; an accepted step tells each stage its own part's clip
+ * (none when its part was within the bound).
+ */
+function stageAnswer(replica: Replica, r: StepOutcome, s: number): Result<PushAccepted> {
+  if (!r.ok) {
+    if (!('stage' in r) || r.stage === undefined) return r;
+    const { stage, ...failure } = r;
+    return { ...failure, message: `Stage ${stage} of replica ${replica.id}: ${failure.message}` };
+  }
+  if (!('stageClips' in r) || !r.stageClips) return r;
+  const { stageClips, clipped: _whole, ...accepted } = r;
+  const own = stageClips[s];
+  return own == null ? accepted : { ...accepted, clipped: own };
 }

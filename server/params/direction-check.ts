@@ -58,10 +58,16 @@ export interface DirectionCheckDeps {
   versionTolerance: number;
 }
 
-/** Who pushed a gradient, and on which version they computed it. */
-export interface PushOrigin {
-  workerId: string;
-  baseVersion: number;
+/**
+ * A part of a push judged on its own: tensors [from, to) of the job's and whose they
+ * are. A data-parallel push is one part (its worker's, every tensor); a replica step's
+ * are its stages' parts, each compared with the same tensors of the trusted gradient
+ * and judged under its stage's worker.
+ */
+export interface JudgedPart {
+  worker: string;
+  from: number;
+  to: number;
 }
 
 /** The job's check as its spec asks: none when directionThreshold is null or the job has no snapshots (local mode). */
@@ -107,19 +113,24 @@ export class DirectionCheck extends EventEmitter<DirectionEvents> {
   }
 
   /**
-   * The gate's call, after the norm bound, with the push's decoded gradient (one view
-   * per tensor): witnesses it if it was computed near the snapshot, then refuses it if
-   * its worker's recent gradients pointed away from the trusted ones.
+   * The gate's call, after the norm bound, with the version the push was computed on,
+   * its decoded gradient (one view per tensor) and its parts: witnesses it if it was computed near the snapshot, then
+   * refuses it if a part's worker's recent gradients pointed away from the trusted ones
+   * (a replica step's refusal names the stage: `stage`, its index).
    */
-  check({ workerId, baseVersion }: PushOrigin, gradient: readonly Float32Array[]): Failure | null {
+  check(baseVersion: number, gradient: readonly Float32Array[], parts: readonly JudgedPart[]): (Failure & { stage?: number }) | null {
     const snapshot = this.deps.snapshots.current;
-    if (snapshot && Math.abs(baseVersion - snapshot.version) <= this.deps.versionTolerance && this.free.length > 0) this.witness(workerId, snapshot.id, gradient);
-    const record = this.workers.get(workerId);
-    if (!record?.refused) return null;
-    return fail(
-      ErrorCode.DIRECTION_OUTLIER,
-      `This worker's last ${record.cosines.length} checked gradients point away from the parameter server's own gradient at the same parameters (mean cosine ${record.mean.toFixed(3)}, below ${this.deps.threshold})`,
-    );
+    if (snapshot && Math.abs(baseVersion - snapshot.version) <= this.deps.versionTolerance && this.free.length > 0) this.witness(parts, snapshot.id, gradient);
+    for (let i = 0; i < parts.length; i++) {
+      const record = this.workers.get(parts[i]!.worker);
+      if (!record?.refused) continue;
+      const failure = fail(
+        ErrorCode.DIRECTION_OUTLIER,
+        `This worker's last ${record.cosines.length} checked gradients point away from the parameter server's own gradient at the same parameters (mean cosine ${record.mean.toFixed(3)}, below ${this.deps.threshold})`,
+      );
+      return parts.length > 1 ? { ...failure, stage: i } : failure;
+    }
+    return null;
   }
 
   /** The worker left: what was learned about it goes (a returning worker is judged afresh). */
@@ -127,18 +138,27 @@ export class DirectionCheck extends EventEmitter<DirectionEvents> {
     this.workers.delete(workerId);
   }
 
-  private witness(workerId: string, snapshot: number, gradient: readonly Float32Array[]): void {
+  private witness(parts: readonly JudgedPart[], snapshot: number, gradient: readonly Float32Array[]): void {
     const buffer = this.free.pop()!;
+    // Each tensor's first element in the flat buffer, for the parts' element ranges.
+    const starts: number[] = [];
     let at = 0;
     for (const view of gradient) {
+      starts.push(at);
       buffer.set(view, at);
       at += view.length;
     }
+    starts.push(at);
+    // A part without tensors (a stage of a Flatten) has nothing to compare; the rest are read now (the gate reuses its parts).
+    const judged = parts.filter((p) => p.to > p.from);
+    const workers = judged.map((p) => p.worker);
+    const ranges = judged.map((p): [number, number] => [starts[p.from]!, starts[p.to]!]);
     this.witnessed += 1;
-    this.deps.service.witness(this.deps.rootKey, snapshot, buffer).then(
+    this.deps.service.witness(this.deps.rootKey, snapshot, buffer, ranges).then(
       (j: Judgement) => {
         this.free.push(j.gradient);
-        if (j.cosine !== null && !this.suspended) this.record(workerId, j.cosine);
+        if (this.suspended) return;
+        j.cosines.forEach((cosine, i) => cosine !== null && this.record(workers[i]!, cosine));
       },
       // The buffer went down with the thread; the snapshots report it 'off'.
       () => this.free.push(new Float32Array(this.deps.store.parameterCount)),

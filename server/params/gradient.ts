@@ -19,6 +19,8 @@ export interface DecodedGradient extends Gradient {
   readonly norm: number;
   /** Mini-batches summed into it, as the coordinator counts them (the lease's). */
   readonly batches: number;
-  /** The factor it was scaled by down to the norm bound (server/params/norm-bound.ts), or null: as pushed. */
+  /** The factor it was scaled by down to the norm bound (server/params/norm-bound.ts), or null: as pushed; a replica step's: its smallest stage's. */
   readonly clipped: number | null;
+  /** A replica step's: each stage part's factor (null: as pushed); null for a whole model's push. */
+  readonly stageClips: readonly (number | null)[] | null;
 }

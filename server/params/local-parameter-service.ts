@@ -16,10 +16,11 @@ import type { ApplySettings } from './apply-engine.js';
 import type { Dataset } from '../data/dataset.js';
 import { directionCheckFor, type DirectionCheck } from './direction-check.js';
 import { GradientGate } from './gradient-gate.js';
+import type { ReferenceNorms } from './reference-norms.js';
 import type { TrustedGradientService } from './trusted-gradient.js';
 import { trustedSnapshotsFor, type TrustedSnapshots } from './trusted-snapshots.js';
 import { createOptimizer } from './optimizers.js';
-import type { GradientSubmission, ModeCounters, ParameterService, PulledParams, VersionedValues } from './parameter-service.js';
+import type { GradientSubmission, ModeCounters, ParameterService, PulledParams, PushOutcome, VersionedValues } from './parameter-service.js';
 import { ParameterStore, type StoreSnapshot } from './parameter-store.js';
 
 /** Pulled versions kept as delta bases: a worker more than this many pulls behind gets a full payload. */
@@ -29,8 +30,8 @@ export interface LocalParameterOptions {
   /** The model's tensors and their initial values, in order. */
   tensors: readonly TensorSpec[];
   initial: readonly Float32Array[];
-  /** Norm of an honest gradient at the initial parameters (anchors the norm bound); null: none. */
-  referenceNorm: number | null;
+  /** Norms of an honest gradient at the initial parameters, per tensor (anchor the norm bound); null: none. */
+  referenceNorm: ReferenceNorms | null;
   /** Runs sync round deadlines. */
   clock: Clock;
   /** The job's workers that are training right now (a sync round's quorum); the controller knows them. */
@@ -73,7 +74,7 @@ export class LocalParameterService implements ParameterService {
     this.direction = directionCheckFor(spec, { store: this.store, service, rootKey: options.jobId, snapshots: this.trusted });
     this.gate = new GradientGate(this.store, this.codec, spec.normBound, options.referenceNorm, this.direction);
     // The norm bound follows the model: its reference is the PS's own norm per batch at the latest snapshot.
-    this.trusted?.on('trusted', ({ batchNorm }) => this.gate.setReference(batchNorm));
+    this.trusted?.on('trusted', ({ norms }) => this.gate.setReference(norms));
     this.mode = createConsistencyMode(spec, { store: this.store, clock: options.clock, activeWorkers: options.activeWorkers });
   }
 
@@ -103,7 +104,7 @@ export class LocalParameterService implements ParameterService {
     return { version: this.store.version, ...this.store.payload().payload, delta: false };
   }
 
-  push(workerId: string, submission: GradientSubmission): Result<PushAccepted> | Promise<Result<PushAccepted>> {
+  push(workerId: string, submission: GradientSubmission): PushOutcome | Promise<PushOutcome> {
     const admitted = this.mode.admit(workerId, submission.baseVersion);
     if ('ok' in admitted) return admitted;
     const gradient = this.gate.check(submission, workerId, submission.baseVersion);
@@ -113,10 +114,10 @@ export class LocalParameterService implements ParameterService {
       return gradient;
     }
     // Read now: the decoded gradient is the store's buffer, rewritten by the next push.
-    const clipped = gradient.clipped;
+    const { clipped, stageClips } = gradient;
     const r = this.mode.accept(workerId, admitted, gradient);
     if (clipped === null) return r;
-    return r instanceof Promise ? r.then((a) => withClip(a, clipped)) : withClip(r, clipped);
+    return r instanceof Promise ? r.then((a) => withClip(a, clipped, stageClips)) : withClip(r, clipped, stageClips);
   }
 
   leave(workerId: string): void {
@@ -154,7 +155,8 @@ export class LocalParameterService implements ParameterService {
   }
 }
 
-/** The worker is told its gradient was scaled down to the norm bound. */
-function withClip(r: Result<PushAccepted>, clipped: number): Result<PushAccepted> {
-  return r.ok ? { ...r, clipped } : r;
+/** The worker is told its gradient was scaled down to the norm bound (a replica step's stages, each its own part's factor). */
+function withClip(r: Result<PushAccepted>, clipped: number, stageClips: readonly (number | null)[] | null): PushOutcome {
+  if (!r.ok) return r;
+  return stageClips ? { ...r, clipped, stageClips } : { ...r, clipped };
 }

@@ -10,7 +10,7 @@
  * the in-process hot path gains neither an allocation nor a microtask.
  */
 import type { PlacementJson } from '../../shared/placement.js';
-import type { Failure, Result } from '../../shared/result.js';
+import type { Failure } from '../../shared/result.js';
 import type { GradientPush, ParamsSnapshot, PushAccepted } from '../../shared/protocol.js';
 import type { PsRoute } from '../../shared/ps-route.js';
 import type { TensorSpec } from '../../shared/tensors.js';
@@ -33,7 +33,23 @@ export interface GradientSubmission {
   psReceipts?: GradientPush['psReceipts'];
   /** A split job on ps tasks: its replica step's verified stage parts, to close on the tasks (task-stage-steps.ts). */
   psStep?: TaskStep;
+  /** A replica step joined in process: its stage parts in order, each judged by the norm bound on its own (range-norm-bounds.ts). */
+  stages?: readonly StagePart[];
 }
+
+/** One stage's part of a joined replica step: who pushed it, and how many of the job's tensors it holds (in order, after the parts before it). */
+export interface StagePart {
+  worker: string;
+  tensors: number;
+}
+
+/**
+ * What the service answers a push. For a replica step joined in process it also says
+ * which stage a refusal concerns (`stage`: that stage's part was refused, its worker's
+ * fault) and each stage's clip factor (`stageClips`, null: as pushed); the replica
+ * steps (server/jobs/replica-steps.ts) turn those into each stage's own answer.
+ */
+export type PushOutcome = ({ ok: true } & PushAccepted & { stageClips?: readonly (number | null)[] }) | (Failure & { stage?: number });
 
 /** The parameters as a worker pulls them: whole, or as a delta from the version it holds. */
 export type PulledParams = Omit<ParamsSnapshot, 'jobId'> & {
@@ -86,7 +102,7 @@ export interface ParameterService extends ParameterView {
    * gradient gate), and applies it or adds it to the open round. A refused gradient
    * stops an open round from waiting for `workerId`.
    */
-  push(workerId: string, submission: GradientSubmission): Result<PushAccepted> | Promise<Result<PushAccepted>>;
+  push(workerId: string, submission: GradientSubmission): PushOutcome | Promise<PushOutcome>;
   /** `workerId` left the job or went idle: a round stops waiting for it. */
   leave(workerId: string): void;
   /** `workerId` left the job for good: what the service kept about it goes too. */

@@ -114,6 +114,15 @@ export class ParameterStore {
     return this.engine.norm(this.inBuffer(gradient));
   }
 
+  /**
+   * The L2 norm of tensors [from, to) of the gradient buffer (a stage's part of a
+   * replica step's gradient, decoded there by the gate), as norm() takes it.
+   */
+  bufferNorm(from: number, to: number): number {
+    const buffer = this.gradientBuffer;
+    return this.engine.norm(from === 0 && to === buffer.length ? buffer : buffer.slice(from, to));
+  }
+
   /** The gradient buffer holding `gradient`: as it is, or with `gradient` copied in. */
   private inBuffer(gradient: Gradient): readonly Float32Array[] {
     const buffer = this.gradientBuffer;

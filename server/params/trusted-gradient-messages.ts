@@ -21,17 +21,25 @@ export type TrustedGradientMessage =
       /** The job's mini-batch size: the root set is taken in batches of this size, as workers take theirs. */
       batchSize: number;
     }
-  /** A pushed gradient (all tensors, flat) to compare with the trusted gradient of `snapshot`. */
-  | { type: 'witness'; rootKey: string; snapshot: number; witness: number; gradient: Float32Array }
+  /**
+   * A pushed gradient (all tensors, flat) to compare with the trusted gradient of
+   * `snapshot`, range by range (`ranges`: [from, to) element offsets; the whole
+   * gradient for a data-parallel push, each stage's part for a replica step).
+   */
+  | { type: 'witness'; rootKey: string; snapshot: number; witness: number; gradient: Float32Array; ranges: [number, number][] }
   /** The job is gone: the thread drops its root set, model and trusted gradient. */
   | { type: 'forget'; rootKey: string };
 
 export type TrustedGradientReply =
-  /** `batchNorm`: the median over the root set's mini-batches of each one's mean-gradient norm (what a push's norm per batch is). */
-  | { type: 'trusted'; rootKey: string; snapshot: number; ok: true; loss: number; batchNorm: number; ms: number }
+  /**
+   * `batchNorm`: the median over the root set's mini-batches of each one's mean-gradient
+   * norm (what a push's norm per batch is); `batchSquares`: those mini-batches' sums of
+   * squares per tensor (a ReferenceNorms' rows).
+   */
+  | { type: 'trusted'; rootKey: string; snapshot: number; ok: true; loss: number; batchNorm: number; batchSquares: number[][]; ms: number }
   | { type: 'trusted'; rootKey: string; snapshot: number; ok: false; message: string }
   /**
-   * The witnessed gradient's cosine with the snapshot's trusted gradient; null when
-   * there is none to compare with (superseded, failed, zero). The buffer comes back for reuse.
+   * Each range's cosine with the same range of the snapshot's trusted gradient; null
+   * when there is none to compare with (superseded, failed, zero). The buffer comes back for reuse.
    */
-  | { type: 'witnessed'; rootKey: string; witness: number; cosine: number | null; gradient: Float32Array };
+  | { type: 'witnessed'; rootKey: string; witness: number; cosines: (number | null)[]; gradient: Float32Array };

@@ -7,6 +7,7 @@
 import { parentPort } from 'node:worker_threads';
 import { ModelTrainer } from '../../client/engine/model-trainer.js';
 import { initNodeTf } from '../tf-node.js';
+import { ReferenceNorms, tensorSquares } from './reference-norms.js';
 import type { RootSet } from './root-set.js';
 import type { TrustedGradientMessage, TrustedGradientReply } from './trusted-gradient-messages.js';
 
@@ -33,50 +34,52 @@ const post = (reply: TrustedGradientReply, transfer: ArrayBuffer[] = []) => pare
  * (each batch's mean gradient weighted by its share of the examples), and the median
  * of the full batches' gradient norms: the norm per batch an honest worker pushes at
  * these parameters (all batches count when none is full: a root set smaller than a batch).
+ * Those batches' sums of squares per tensor too: a split job's norm bound takes each
+ * stage's reference from its own tensors' (reference-norms.ts).
  */
-async function rootGradient(trainer: ModelTrainer, rootSet: RootSet, values: Float32Array[], batchSize: number): Promise<{ gradient: Float64Array; loss: number; batchNorm: number }> {
+async function rootGradient(trainer: ModelTrainer, rootSet: RootSet, values: Float32Array[], batchSize: number): Promise<{ gradient: Float64Array; loss: number; batchNorm: number; batchSquares: number[][] }> {
   trainer.setParams(values);
   const count = rootSet.labels.length;
   const per = rootSet.featureShape.reduce((a, b) => a * b, 1);
   const gradient = new Float64Array(values.reduce((n, v) => n + v.length, 0));
-  const full: number[] = [];
-  const all: number[] = [];
+  const full: number[][] = [];
+  const all: number[][] = [];
   let loss = 0;
   for (let start = 0; start < count; start += batchSize) {
     const size = Math.min(batchSize, count - start);
     const g = await trainer.gradient({ features: rootSet.features.subarray(start * per, (start + size) * per), labels: rootSet.labels.subarray(start, start + size), size });
     const w = size / count;
     let at = 0;
-    let sq = 0;
     for (const t of g.grads) {
-      for (let i = 0; i < t.length; i++) {
-        gradient[at + i] = gradient[at + i]! + w * t[i]!;
-        sq += t[i]! * t[i]!;
-      }
+      for (let i = 0; i < t.length; i++) gradient[at + i] = gradient[at + i]! + w * t[i]!;
       at += t.length;
     }
-    (size === batchSize ? full : all).push(Math.sqrt(sq));
+    (size === batchSize ? full : all).push(tensorSquares(g.grads));
     loss += w * g.loss;
   }
-  const norms = (full.length > 0 ? full : all).sort((a, b) => a - b);
-  return { gradient, loss, batchNorm: norms[(norms.length - 1) >> 1]! };
+  const batchSquares = full.length > 0 ? full : all;
+  return { gradient, loss, batchNorm: new ReferenceNorms(batchSquares).normOf(0, values.length), batchSquares };
 }
 
-function cosine(trusted: Root['trusted'], g: Float32Array): number | null {
-  if (!trusted || trusted.norm === 0 || g.length !== trusted.gradient.length) return null;
+/** cos(g, trusted) over elements [from, to) of both (a stage's part against the same tensors of the trusted gradient). */
+function cosine(trusted: Root['trusted'], g: Float32Array, from: number, to: number): number | null {
+  if (!trusted || trusted.norm === 0 || g.length !== trusted.gradient.length || from < 0 || to > g.length || from >= to) return null;
   const t = trusted.gradient;
   let dot = 0;
   let sq = 0;
-  for (let i = 0; i < g.length; i++) {
+  let tsq = 0;
+  for (let i = from; i < to; i++) {
     dot += g[i]! * t[i]!;
     sq += g[i]! * g[i]!;
+    tsq += t[i]! * t[i]!;
   }
-  return sq === 0 ? null : dot / (Math.sqrt(sq) * trusted.norm);
+  return sq === 0 || tsq === 0 ? null : dot / Math.sqrt(sq * tsq);
 }
 
 function judge(root: Root | undefined, w: Witness): void {
-  const cos = root && root.snapshot === w.snapshot ? cosine(root.trusted, w.gradient) : null;
-  post({ type: 'witnessed', rootKey: w.rootKey, witness: w.witness, cosine: cos, gradient: w.gradient }, [w.gradient.buffer as ArrayBuffer]);
+  const current = root && root.snapshot === w.snapshot ? root.trusted : null;
+  const cosines = w.ranges.map(([from, to]) => cosine(current, w.gradient, from, to));
+  post({ type: 'witnessed', rootKey: w.rootKey, witness: w.witness, cosines, gradient: w.gradient }, [w.gradient.buffer as ArrayBuffer]);
 }
 
 /**
@@ -99,13 +102,13 @@ async function trust(msg: Trust, root: Root): Promise<void> {
   const rootSet = root.rootSet;
   if (!rootSet) throw new Error(`trusted-gradient thread has no root set "${msg.rootKey}"`);
   root.trainer ??= await ModelTrainer.create(msg.topology, msg.tensors, rootSet.featureShape, rootSet.numClasses);
-  const { gradient, loss, batchNorm } = await rootGradient(root.trainer, rootSet, msg.values, msg.batchSize);
+  const { gradient, loss, batchNorm, batchSquares } = await rootGradient(root.trainer, rootSet, msg.values, msg.batchSize);
   let sq = 0;
   for (let i = 0; i < gradient.length; i++) sq += gradient[i]! * gradient[i]!;
   if (!Number.isFinite(sq) || !Number.isFinite(batchNorm)) throw new Error(`the root set's gradient is not finite at snapshot ${msg.snapshot}`);
   if (root.snapshot !== msg.snapshot) return; // a newer snapshot arrived meanwhile
   root.trusted = { gradient, norm: Math.sqrt(sq) };
-  post({ type: 'trusted', rootKey: msg.rootKey, snapshot: msg.snapshot, ok: true, loss, batchNorm, ms: performance.now() - started });
+  post({ type: 'trusted', rootKey: msg.rootKey, snapshot: msg.snapshot, ok: true, loss, batchNorm, batchSquares, ms: performance.now() - started });
   for (const w of root.waiting) judge(root, w);
   root.waiting = [];
 }

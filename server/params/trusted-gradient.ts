@@ -30,16 +30,17 @@ export interface TrustRequest {
   batchSize: number;
 }
 
-/** A trusted gradient taken: the root set's mean loss, the PS's norm per mini-batch there, and how long it took. */
+/** A trusted gradient taken: the root set's mean loss, the PS's norm per mini-batch there (whole, and per tensor), and how long it took. */
 export interface Trusted {
   loss: number;
   batchNorm: number;
+  batchSquares: number[][];
   ms: number;
 }
 
 export interface Judgement {
-  /** cos(witnessed gradient, trusted gradient); null when there was nothing to compare with. */
-  cosine: number | null;
+  /** Per witnessed range: cos(witnessed gradient, trusted gradient) over it; null when there was nothing to compare with. */
+  cosines: (number | null)[];
   /** The buffer the gradient was sent in, back for reuse. */
   gradient: Float32Array;
 }
@@ -51,8 +52,8 @@ export interface TrustedGradientService {
    * at a time.
    */
   trust(req: TrustRequest): Promise<Trusted>;
-  /** Compares `gradient` (transferred; all tensors, flat) with the trusted gradient of `snapshot`. */
-  witness(rootKey: string, snapshot: number, gradient: Float32Array): Promise<Judgement>;
+  /** Compares `gradient` (transferred; all tensors, flat) with the trusted gradient of `snapshot`, over each of `ranges` ([from, to) element offsets). */
+  witness(rootKey: string, snapshot: number, gradient: Float32Array, ranges: [number, number][]): Promise<Judgement>;
   /** The job is gone: the thread drops its root set. */
   forget(rootKey: string): void;
   close(): Promise<void>;
@@ -87,13 +88,13 @@ export function createTrustedGradientService(options: TrustedGradientServiceOpti
     if (reply.type === 'witnessed') {
       const pending = witnesses.get(reply.witness);
       witnesses.delete(reply.witness);
-      pending?.resolve({ cosine: reply.cosine, gradient: reply.gradient });
+      pending?.resolve({ cosines: reply.cosines, gradient: reply.gradient });
       return;
     }
     const key = `${reply.rootKey}#${reply.snapshot}`;
     const pending = trusts.get(key);
     trusts.delete(key);
-    if (reply.ok) pending?.resolve({ loss: reply.loss, batchNorm: reply.batchNorm, ms: reply.ms });
+    if (reply.ok) pending?.resolve({ loss: reply.loss, batchNorm: reply.batchNorm, batchSquares: reply.batchSquares, ms: reply.ms });
     else pending?.reject(new Error(reply.message));
   };
 
@@ -129,11 +130,11 @@ export function createTrustedGradientService(options: TrustedGradientServiceOpti
         w.postMessage({ type: 'trust', rootKey, snapshot, topology, tensors, rootSet, values, batchSize } satisfies TrustedGradientMessage, values.map((v) => v.buffer as ArrayBuffer));
       });
     },
-    witness(rootKey, snapshot, gradient) {
+    witness(rootKey, snapshot, gradient, ranges) {
       const witness = nextWitness++;
       return new Promise((resolve, reject) => {
         witnesses.set(witness, { resolve, reject });
-        post({ type: 'witness', rootKey, snapshot, witness, gradient }, [gradient.buffer as ArrayBuffer]);
+        post({ type: 'witness', rootKey, snapshot, witness, gradient, ranges }, [gradient.buffer as ArrayBuffer]);
       });
     },
     forget(rootKey) {

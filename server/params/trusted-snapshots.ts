@@ -17,6 +17,7 @@ import type { JobSpec } from '../../shared/job-spec.js';
 import type { Dataset } from '../data/dataset.js';
 import { createLogger } from '../logger.js';
 import type { ParameterStore } from './parameter-store.js';
+import { ReferenceNorms } from './reference-norms.js';
 import { drawRootSet, type RootSet } from './root-set.js';
 import type { TrustedGradientService } from './trusted-gradient.js';
 
@@ -29,8 +30,11 @@ export interface Snapshot {
 }
 
 export interface TrustedSnapshotEvents {
-  /** A snapshot's trusted gradient is ready in the thread; `batchNorm`: the PS's median gradient norm per mini-batch there. */
-  trusted: [snapshot: Snapshot & { batchNorm: number }];
+  /**
+   * A snapshot's trusted gradient is ready in the thread; `batchNorm`: the PS's median
+   * gradient norm per mini-batch there; `norms`: the same per range of tensors (a stage's).
+   */
+  trusted: [snapshot: Snapshot & { batchNorm: number; norms: ReferenceNorms }];
   /** The thread failed; the next refresh tries again. */
   off: [err: unknown];
 }
@@ -89,7 +93,7 @@ export class TrustedSnapshots extends EventEmitter<TrustedSnapshotEvents> {
     // Comparing starts now: pushes based near this version arrive while the thread computes.
     if (!this.failed) this.current = snapshot;
     service.trust({ rootKey, snapshot: snapshot.id, topology, tensors, values: store.copyValues(), rootSet, batchSize }).then(
-      ({ batchNorm }) => {
+      ({ batchNorm, batchSquares }) => {
         this.computing = false;
         this.trusted += 1;
         this.lastVersion = snapshot.version;
@@ -99,7 +103,7 @@ export class TrustedSnapshots extends EventEmitter<TrustedSnapshotEvents> {
           this.failed = false;
           this.current = snapshot;
         }
-        this.emit('trusted', { ...snapshot, batchNorm });
+        this.emit('trusted', { ...snapshot, batchNorm, norms: new ReferenceNorms(batchSquares) });
       },
       (err: unknown) => {
         this.computing = false;

@@ -14,6 +14,7 @@ import type { CoordinatorOptions } from '../coordinator.js';
 import { configureLogging } from '../logger.js';
 import type { DirectionCheck, DirectionEvents } from '../params/direction-check.js';
 import type { TrustedSnapshotEvents, TrustedSnapshots } from '../params/trusted-snapshots.js';
+import { ReferenceNorms } from '../params/reference-norms.js';
 import { createTrustedGradientService } from '../params/trusted-gradient.js';
 import { joinAsGradientWorker, ManualClock, startCoordinator, waitForEvent, type GradientWorker, type Running, localParameters } from '../../test-support/index.js';
 
@@ -103,7 +104,10 @@ describe('the trusted gradient', () => {
     // Still being computed (its answer cannot arrive within this synchronous step): no second one.
     clock.advance(5000);
     expect(trusted.taken).toBe(1);
-    expect(await first).toEqual({ id: 1, version: 0, batchNorm: expect.toSatisfy((n: number) => n > 0) });
+    const taken = await first;
+    expect(taken).toEqual({ id: 1, version: 0, batchNorm: expect.toSatisfy((n: number) => n > 0), norms: expect.any(ReferenceNorms) });
+    // Kept per tensor, the same norm over the whole model: a split job's stages take their references from these.
+    expect(taken.norms.normOf(0, taken.norms.tensors)).toBeCloseTo(taken.batchNorm, 9);
     // Nothing was applied since: the same parameters are not taken again.
     clock.advance(5000);
     expect(trusted.taken).toBe(1);

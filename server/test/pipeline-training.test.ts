@@ -50,17 +50,18 @@ describe('a model split into 2 stages over the relay', () => {
     expect(rec!.accuracy).toBeGreaterThan(0.4);
   });
 
-  it('the cnn with the default norm bound and the overlapped schedule passes its early transient (about step 17) without barring stage 0', { timeout: 180_000 }, async () => {
+  it('the cnn with the default norm bound and the overlapped schedule passes its early transient (about step 17) without barring a stage', { timeout: 180_000 }, async () => {
     // The trusted reference stays the initial norm (startCoordinator's 3600 s refresh): the transient is then 17× it.
     run = await start({ model: 'cnn', stages: 2, microbatches: 4 });
     expect(run.job.spec.normBound).toBe(10);
     const steps = acceptedSteps(30);
-    const answers: Result<PushAccepted>[] = [];
+    /** Both stages' answers: each carries its own part's clip (the bound judges each stage's part on its own). */
+    const answers: { stage: number; r: Result<PushAccepted> }[] = [];
     let refused = () => {};
-    // A refusal ends the wait at once (without the clip, stage 0 is refused three times at step 17 and barred).
+    // A refusal ends the wait at once (without the clip, the step is refused three times at step 17 and a stage barred).
     const firstRefusal = new Promise<void>((r) => (refused = r));
     const pushed = (r: Result<PushAccepted>, stage: number) => {
-      if (stage === 0) answers.push(r);
+      answers.push({ stage, r });
       if (!r.ok) refused();
       steps.pushed(r, stage);
     };
@@ -69,8 +70,11 @@ describe('a model split into 2 stages over the relay', () => {
     await Promise.race([steps.reached, firstRefusal]);
     expect(staged).toEqual([true, true]);
     // Every step accepted, the transient's clipped to the bound rather than refused: no fault, no bar, r1 still training.
-    expect(answers.filter((r) => !r.ok)).toEqual([]);
-    expect(answers.some((r) => r.ok && r.clipped !== undefined && r.clipped < 1)).toBe(true);
+    // Measured: the transient is stage 1's part (the dense head), clipped at steps 17 and 18 to 0.90 and 0.85; stage 0's never is.
+    expect(answers.filter(({ r }) => !r.ok)).toEqual([]);
+    const clipped = answers.filter(({ r }) => r.ok && r.clipped !== undefined && r.clipped < 1);
+    expect(clipped.length).toBeGreaterThan(0);
+    expect(run.job.stats.pushesClipped).toBeGreaterThan(0);
     expect(run.job.stats.pushesRejected).toEqual({});
     expect(run.job.replicas!.list().map((r) => r.id)).toEqual(['r1']);
   });
