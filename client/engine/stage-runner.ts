@@ -46,7 +46,7 @@ export interface StageServer {
 export interface StageEvents {
   /** A push of this stage was answered. */
   pushed?: (r: Result<PushAccepted>, examples: number, batches: number) => void;
-  /** The stage computed for `ms` (a forward, a backward, a loss): its busy time, for its busy fraction. */
+  /** The stage worked for `ms` on its own thread (a forward, a backward, a loss; encoding or decoding a frame or a push, reading its gradient, loading a pull: stage-phases.ts's OWN_WORK): its busy time. */
   busy?: (ms: number) => void;
   /** Mini-batch `step` started at this stage, `earlier` mini-batches still in flight here (1 across the flush). */
   started?: (step: number, earlier: number) => void;
@@ -87,8 +87,8 @@ export class StageRunner {
   private readonly exchange: StageExchange;
   /** Its figures since it began, for `replica:report`. */
   private readonly meter: StageMeter;
-  /** Where its wall time goes, phase by phase (read by the bench). */
-  private readonly phases = new StagePhases();
+  /** Where its wall time goes, phase by phase (read by the bench); its own work counts on its meter as busy. */
+  private readonly phases: StagePhases;
   /** Local mode: the stage's own optimizer and round start. */
   private readonly local: StageLocalSteps | null;
   /** Mini-batches per push: nPush, or localSteps in local mode (stage 0 marks the last of them in its frames). */
@@ -121,6 +121,14 @@ export class StageRunner {
     const overlap = this.replica.overlap && !rounds;
     this.local = job.mode.name === 'local' ? new StageLocalSteps(trainer, job.mode.optimizer) : null;
     this.pushEvery = job.mode.name === 'local' ? job.mode.localSteps : job.nPush;
+    this.meter = new StageMeter();
+    this.phases = new StagePhases({
+      begin: () => this.meter.begin(),
+      end: (ms) => {
+        this.meter.end();
+        this.events.busy?.(ms);
+      },
+    });
     this.exchange = new StageExchange(
       job.jobId,
       this.replica.tensors,
@@ -133,7 +141,6 @@ export class StageRunner {
       this.local,
       this.phases,
     );
-    this.meter = new StageMeter();
     this.depth = overlap ? 2 : 1;
   }
 
@@ -254,39 +261,30 @@ export class StageRunner {
     return { back };
   }
 
-  /** The stage's own computing, as its busy time. */
-  private async timed<T>(phase: StagePhase, work: () => Promise<T>): Promise<T> {
-    const started = performance.now();
-    this.meter.begin();
-    try {
-      return await work();
-    } finally {
-      this.meter.end();
-      const ms = performance.now() - started;
-      this.phases.add(phase, ms);
-      this.events.busy?.(ms);
-    }
+  /** The stage's own computing, as its busy time (and its phase). */
+  private timed<T>(phase: StagePhase, work: () => Promise<T>): Promise<T> {
+    return this.phases.time(phase, work);
   }
 
   private sendFrame(to: string, f: FrameFields): void {
-    const started = performance.now();
-    const bytes = encodeFrame(f, this.replica.activationCodec);
-    this.meter.sentTo(to === this.replica.prev ? 'prev' : 'next', bytes.byteLength);
-    this.send(to, bytes);
-    this.phases.add('send-frame', performance.now() - started);
+    this.phases.timeSync('send-frame', () => {
+      const bytes = encodeFrame(f, this.replica.activationCodec);
+      this.meter.sentTo(to === this.replica.prev ? 'prev' : 'next', bytes.byteLength);
+      this.send(to, bytes);
+    });
   }
 
   private async handle(from: string, bytes: Uint8Array): Promise<void> {
     const forward = from === this.replica.prev;
     if (!forward && from !== this.replica.next) throw new BadFrame(`A frame from ${from}, who is not a neighbour`);
-    const decoding = performance.now();
-    const frame = decodeFrame(bytes, {
-      shape: forward ? this.trainer.inputShape : this.trainer.outputShape,
-      codec: this.replica.activationCodec,
-      maxExamples: this.job.batchSize,
-      numClasses: this.job.dataset.numClasses,
-    });
-    this.phases.add('decode-frame', performance.now() - decoding);
+    const frame = this.phases.timeSync('decode-frame', () =>
+      decodeFrame(bytes, {
+        shape: forward ? this.trainer.inputShape : this.trainer.outputShape,
+        codec: this.replica.activationCodec,
+        maxExamples: this.job.batchSize,
+        numClasses: this.job.dataset.numClasses,
+      }),
+    );
     if ('ok' in frame) throw new BadFrame(`${frame.code}: ${frame.message}`);
     if (frame.kind === 'abort') throw new StepAborted(`Stage ${forward ? 'before' : 'after'} this one aborted step ${frame.step}`);
     if (forward !== (frame.kind === 'forward')) throw new BadFrame(`A ${frame.kind} frame from the ${forward ? 'previous' : 'next'} stage`);
