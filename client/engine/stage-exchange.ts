@@ -23,7 +23,7 @@
  */
 import { decodeTensors } from '../../shared/codec.js';
 import type { GradientPush, ParamsSnapshot, PullRequest, PushAccepted } from '../../shared/protocol.js';
-import type { Result } from '../../shared/result.js';
+import { ok, type Result } from '../../shared/result.js';
 import type { GradientAccumulator } from './gradient-accumulator.js';
 import type { StageLocalSteps } from './stage-local-steps.js';
 import { StagePhases } from './stage-phases.js';
@@ -110,6 +110,8 @@ export class StageExchange {
       return this.accumulator.take();
     });
     const before = await this.phases.time('wait-previous', () => this.settle());
+    // Every nFetch pushes a pull follows the answer: the answer brings the tensors where the server can (GradientPush.pull).
+    const pulls = ++this.pushes % this.nFetch === 0;
     const sent = this.server.push({
       jobId: this.jobId,
       leaseId: claim.leaseId,
@@ -119,11 +121,12 @@ export class StageExchange {
       loss: g.loss === null ? null : g.loss / claim.batches,
       replicaStep: this.step++,
       ...payload,
+      ...(pulls ? { pull: { tensors: this.tensors } } : {}),
     });
     this.outstanding = sent.then((r) => {
       this.answered(r, claim.examples, claim.batches);
-      // Pulled after the answer, so the parameters hold this step's commit.
-      if (++this.pushes % this.nFetch === 0) this.pulling = unawaited(this.server.pull({ jobId: this.jobId, tensors: this.tensors }));
+      // Taken at the answer or pulled after it, so the parameters hold this step's commit.
+      if (pulls) this.pulling = r.ok && r.params ? Promise.resolve(ok(r.params)) : unawaited(this.server.pull({ jobId: this.jobId, tensors: this.tensors }));
       return r;
     });
     this.outstandingThrough = claim.through ?? Infinity;
