@@ -9,7 +9,6 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmGradientKernels } from '../client/engine/wasm-conv2d-backprop-filter.js';
-import type { PhaseTotals } from '../client/engine/stage-phases.js';
 import { startStageWorker } from './stage-worker.js';
 
 export interface StageWorkerProgress {
@@ -21,8 +20,6 @@ export interface StageWorkerProgress {
   bytesSent: number;
   bytesReceived: number;
   busyMs: number;
-  /** Its time per phase (client/engine/stage-phases.ts), ms since it started. */
-  phases: PhaseTotals;
   /** performance.now() when this was taken (ms). */
   at: number;
 }
@@ -35,7 +32,7 @@ async function main(url: string): Promise<void> {
   tf.enableProdMode();
   if (!(await tf.setBackend('wasm'))) throw new Error('the tfjs wasm backend could not be initialised');
   registerWasmGradientKernels();
-  const progress: StageWorkerProgress = { stage: null, replicaId: null, examples: 0, bytesSent: 0, bytesReceived: 0, busyMs: 0, phases: {}, at: 0 };
+  const progress: StageWorkerProgress = { stage: null, replicaId: null, examples: 0, bytesSent: 0, bytesReceived: 0, busyMs: 0, at: 0 };
   const send = (m: StageWorkerMessage) => (process.send ? process.send(m) : process.stderr.write(`${JSON.stringify(m)}\n`));
   const worker = await startStageWorker(url, {
     staged: (job) => {
@@ -56,7 +53,7 @@ async function main(url: string): Promise<void> {
   });
   send({ type: 'ready', workerId: worker.workerId });
   setInterval(() => {
-    Object.assign(progress, worker.traffic, { phases: worker.phases(), at: performance.now() });
+    Object.assign(progress, worker.traffic, { at: performance.now() });
     send({ type: 'progress', progress: { ...progress } });
   }, PROGRESS_MS);
   worker.socket.on('disconnect', () => process.exit(2));

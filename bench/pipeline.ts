@@ -30,11 +30,11 @@ import { builtinJobWire } from '../shared/job-defaults.js';
 import type { JobSpecInput, ModelPresetName } from '../shared/job-spec.js';
 import { startCoordinator } from '../test-support/coordinator.js';
 import type { StageWorkerMessage, StageWorkerProgress } from './node-stage-worker.js';
-import type { PhaseTotals } from '../client/engine/stage-phases.js';
+import type { PhaseTotals } from '../shared/replica-protocol.js';
 import { WorkerPool } from './worker-pool.js';
 import { browserStaged } from './pipeline-browser.js';
 import { dataParallelOverBudget, largeSetup, type LargeSetup } from './pipeline-large.js';
-import { gpipeBound, snapshotAfter, snapshotWhen, windowFigures } from './replica-window.js';
+import { gpipeBound, phasesLines, snapshotAfter, snapshotWhen, windowFigures } from './replica-window.js';
 
 const STAGE_WORKER_FILE = fileURLToPath(new URL('./node-stage-worker.ts', import.meta.url));
 /** Until every stage has computed this long, the pipeline is still warming up (tfjs sets up its kernels on first use). */
@@ -61,8 +61,8 @@ interface Result {
   /** Frame bytes across one boundary per example, forward and back (null for data parallelism). */
   boundary_bytes_per_example: number | null;
   gpipe_bound: number | null;
-  /** Per stage process over the window (stage order of each replica): its time per phase as a share of its wall time (client/engine/stage-phases.ts). */
-  stage_phases?: { stage: number; replica: string; phases: PhaseTotals }[];
+  /** Each stage's time per phase as a share of its wall time over the window, in stage order of the first replica (client/engine/stage-phases.ts). */
+  stage_phases?: PhaseTotals[];
 }
 
 interface StageProcess {
@@ -117,9 +117,7 @@ async function staged(model: ModelPresetName, replicas: number, stages: number, 
     const a = await snapshotWhen(run.job, (_, __, r) => r.wallMs > 0 && r.busyMs > 0);
     const before = run.job.stats.examplesSeen;
     const t0 = performance.now();
-    const progressBefore = ps.map((p) => p.latest!);
     const b = await snapshotAfter(run.job, a, seconds * 1000);
-    const phases = phaseShares(progressBefore, ps.map((p) => p.latest!));
     const elapsed = (performance.now() - t0) / 1000;
     const f = windowFigures(a, b);
     const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / xs.length;
@@ -140,7 +138,7 @@ async function staged(model: ModelPresetName, replicas: number, stages: number, 
       stage_bubbles: f.stageBubbles[0]!,
       boundary_bytes_per_example: f.boundaryBytesPerExample,
       gpipe_bound: bound,
-      stage_phases: phases,
+      stage_phases: f.stagePhases[0]!,
       ...(large ? { ps_tasks: large.ps } : {}),
     };
   } finally {
@@ -177,25 +175,6 @@ async function dataParallel(model: ModelPresetName, workers: number, seconds: nu
   }
 }
 
-/** Each stage process's time per phase between two of its progress reports, as a share of the wall time between them. */
-function phaseShares(a: StageWorkerProgress[], b: StageWorkerProgress[]): NonNullable<Result['stage_phases']> {
-  return b
-    .map((after, i) => {
-      const before = a[i]!;
-      const wall = after.at - before.at;
-      const phases: PhaseTotals = {};
-      for (const [k, ms] of Object.entries(after.phases) as [keyof PhaseTotals, number][]) phases[k] = Number(((ms - (before.phases[k] ?? 0)) / wall).toFixed(3));
-      return { stage: after.stage ?? -1, replica: after.replicaId ?? '', phases };
-    })
-    .sort((x, y) => x.replica.localeCompare(y.replica) || x.stage - y.stage);
-}
-
-function phasesLines(r: Result): string {
-  return (r.stage_phases ?? [])
-    .map((s) => `[pipeline]   ${s.replica} stage ${s.stage} phases (share of wall): ${Object.entries(s.phases).sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}\n`)
-    .join('');
-}
-
 function stagedLine(r: Result): string {
   return (
     `[pipeline] ${r.model} ${r.replicas} × ${r.stages} stages over ${r.path}, M = ${r.microbatches}: ${r.examples_per_s.toFixed(0)} examples/s, ` +
@@ -223,7 +202,7 @@ export function pipelineCommand(): Command {
         for (const [replicas, stages] of large ? ([[1, 2]] as const) : ([[1, 2], [2, 2]] as const)) {
           const r = await staged(model, replicas, stages, o.microbatches, o.seconds, wire, large);
           results.push(r);
-          process.stderr.write(stagedLine(r) + phasesLines(r));
+          process.stderr.write(stagedLine(r) + phasesLines(r.stage_phases));
         }
         if (large) {
           const r = dataParallelOverBudget(model, o.ps);
@@ -238,7 +217,7 @@ export function pipelineCommand(): Command {
       if (o.browser && o.model[0] !== 'mlp-large') {
         const r = await browserStaged(o.model[0]!, o.microbatches, o.seconds, wire);
         results.push(r);
-        process.stderr.write(stagedLine(r));
+        process.stderr.write(stagedLine(r) + phasesLines(r.stage_phases));
       }
       process.stdout.write(`${JSON.stringify({ bench: 'pipeline', codec: o.codec, batch: o.batch ?? null, results })}\n`);
     });

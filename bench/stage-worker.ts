@@ -9,7 +9,6 @@
 import { io, type Socket } from 'socket.io-client';
 import { StageRunner, StageStopped, StepAborted } from '../client/engine/stage-runner.js';
 import { StageTrainer } from '../client/engine/stage-trainer.js';
-import type { PhaseTotals } from '../client/engine/stage-phases.js';
 import { stageServerFor, type StagePsTransport } from '../client/engine/stage-ps-transport.js';
 import { fetchShard } from '../client/engine/shard-data.js';
 import { asBytes } from '../shared/codec.js';
@@ -47,8 +46,6 @@ export interface StageWorker {
   socket: WorkerSocket;
   /** Frame bytes it sent and received, and its busy time (ms), since it started. */
   readonly traffic: { bytesSent: number; bytesReceived: number; busyMs: number };
-  /** Its time per phase (client/engine/stage-phases.ts) over every stage it held, ms since it started. */
-  phases(): PhaseTotals;
   /** Leaves, as a closed tab does. */
   close(): void;
 }
@@ -74,8 +71,6 @@ export async function startStageWorker(url: string, events: StageWorkerEvents = 
   const live = () => socket.timeout(REQUEST_TIMEOUT_MS);
   const traffic = { bytesSent: 0, bytesReceived: 0, busyMs: 0 };
   let current: Current | null = null;
-  /** Phase totals of the stages it no longer holds. */
-  const pastPhases: PhaseTotals = {};
   let examples = 0;
   let since = performance.now();
 
@@ -161,7 +156,6 @@ export async function startStageWorker(url: string, events: StageWorkerEvents = 
     } finally {
       if (current === mine) unstage(runner.stopReason?.message ?? 'its stage ended');
       runner.stop(new StageStopped('done'));
-      addPhases(pastPhases, runner.phaseTotals());
       trainer.dispose();
       tasks?.dispose();
     }
@@ -199,11 +193,6 @@ export async function startStageWorker(url: string, events: StageWorkerEvents = 
     workerId: hello.workerId,
     socket,
     traffic,
-    phases() {
-      const all = { ...pastPhases };
-      if (current?.runner) addPhases(all, current.runner.phaseTotals());
-      return all;
-    },
     close() {
       clearInterval(reporter);
       reportStage();
@@ -211,8 +200,4 @@ export async function startStageWorker(url: string, events: StageWorkerEvents = 
       socket.disconnect();
     },
   };
-}
-
-function addPhases(into: PhaseTotals, more: PhaseTotals): void {
-  for (const [k, ms] of Object.entries(more) as [keyof PhaseTotals, number][]) into[k] = (into[k] ?? 0) + ms;
 }

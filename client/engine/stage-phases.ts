@@ -5,40 +5,17 @@
  * (waiting for a push's answer, for a pull, for a mini-batch to come back; decoding a
  * pull, reading and encoding a gradient; computing forwards) add up to its wall time;
  * frames it handles meanwhile (backwards) run beside the loop and are timed as their
- * own phase. Cumulative totals in milliseconds, read by the bench's stage workers.
+ * own phase (the phases: shared/replica-protocol.ts, STAGE_PHASES). Cumulative totals in
+ * milliseconds, sent in the stage's replica:report.
  *
  * The phases that are the stage's own work on its own thread (OWN_WORK: computing, and
  * encoding, decoding, reading its gradient out of the backend, loading a pull) are also
  * told to `work`, the stage's busy meter: they are no bubble, since no neighbour and no
  * server is waited for in them. The waits are not.
  */
-export type StagePhase =
-  /** Leasing a shard, fetching it, completing it. */
-  | 'lease'
-  /** At a mini-batch's start, the answer of the push closed two mini-batches before (the staleness bound). */
-  | 'wait-answer'
-  /** At a mini-batch's start, the pull issued after that answer. */
-  | 'wait-pull'
-  /** Decoding a pull and loading it into the layers. */
-  | 'apply-pull'
-  /** Computing a micro-batch's forward (busy). */
-  | 'forward'
-  /** Encoding a frame and handing it to the transport. */
-  | 'send-frame'
-  /** Waiting for the oldest mini-batch's micro-batches to come back. */
-  | 'wait-back'
-  /** Reading the step's summed gradient out of the backend. */
-  | 'read-gradient'
-  /** Adding it to the accumulator and encoding the push. */
-  | 'encode-push'
-  /** Before sending a push, the previous push's answer. */
-  | 'wait-previous'
-  /** Handling a neighbour's frame: decoding it (beside the loop at stage 0). */
-  | 'decode-frame'
-  /** Computing a backward, or the last stage's loss and backward (busy; beside the loop at stage 0). */
-  | 'backward';
+import type { PhaseTotals, StagePhase } from '../../shared/replica-protocol.js';
 
-export type PhaseTotals = Partial<Record<StagePhase, number>>;
+export type { PhaseTotals, StagePhase };
 
 /** The stage's own work on its own thread: busy time, not bubble. */
 export const OWN_WORK: ReadonlySet<StagePhase> = new Set(['apply-pull', 'forward', 'send-frame', 'read-gradient', 'encode-push', 'decode-frame', 'backward']);

@@ -146,7 +146,7 @@ export class StageRunner {
 
   /** Its figures in the replica so far (cumulative), its frames having gone by `path`. */
   report(path: StagePath): ReplicaReport {
-    return this.meter.report(this.replica.replicaId, path);
+    return { ...this.meter.report(this.replica.replicaId, path), phases: this.phases.read() };
   }
 
   /** Its time so far per phase (cumulative milliseconds). */

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { BACKENDS } from '../../shared/protocol.js';
 import { VOLUNTEER_ID_PATTERN } from '../../shared/volunteer-protocol.js';
-import { MAX_CANDIDATE_CHARS, MAX_SDP_CHARS } from '../../shared/replica-protocol.js';
+import { MAX_CANDIDATE_CHARS, MAX_SDP_CHARS, STAGE_PHASES } from '../../shared/replica-protocol.js';
 
 const binary = z.custom<ArrayBuffer | Uint8Array>(
   (v) => v instanceof ArrayBuffer || v instanceof Uint8Array,
@@ -81,6 +81,7 @@ export const replicaReportSchema = z
     busyMs: figure,
     wallMs: figure,
     examples: count,
+    phases: z.partialRecord(z.enum(STAGE_PHASES), figure).optional(),
   })
   .strict();
 
