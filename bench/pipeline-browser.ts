@@ -13,6 +13,7 @@ import { buildClientIfNeeded } from '../server/build-client.js';
 import type { JobSpecInput, ModelPresetName } from '../shared/job-spec.js';
 import type { JobDetail } from '../shared/operator-protocol.js';
 import { startCoordinator } from '../test-support/coordinator.js';
+import type { PhaseTotals } from '../shared/replica-protocol.js';
 import { gpipeBound, snapshotAfter, snapshotWhen, windowFigures } from './replica-window.js';
 
 const WARM_UP_EXAMPLES = 2000;
@@ -32,6 +33,8 @@ export interface BrowserPipelineResult {
   stage_bubbles: number[];
   boundary_bytes_per_example: number | null;
   gpipe_bound: number;
+  /** Each tab's stage's time per phase as a share of its wall time over the window (from its replica:report). */
+  stage_phases: PhaseTotals[];
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -90,6 +93,7 @@ export async function browserStaged(model: ModelPresetName, microbatches: number
       stage_bubbles: stageBubbles,
       boundary_bytes_per_example: f.boundaryBytesPerExample,
       gpipe_bound: bound,
+      stage_phases: f.stagePhases[0]!,
     };
   } finally {
     await browser.close();

@@ -30,10 +30,11 @@ import { builtinJobWire } from '../shared/job-defaults.js';
 import type { JobSpecInput, ModelPresetName } from '../shared/job-spec.js';
 import { startCoordinator } from '../test-support/coordinator.js';
 import type { StageWorkerMessage, StageWorkerProgress } from './node-stage-worker.js';
+import type { PhaseTotals } from '../shared/replica-protocol.js';
 import { WorkerPool } from './worker-pool.js';
 import { browserStaged } from './pipeline-browser.js';
 import { dataParallelOverBudget, largeSetup, type LargeSetup } from './pipeline-large.js';
-import { gpipeBound, snapshotAfter, snapshotWhen, windowFigures } from './replica-window.js';
+import { gpipeBound, phasesLines, snapshotAfter, snapshotWhen, windowFigures } from './replica-window.js';
 
 const STAGE_WORKER_FILE = fileURLToPath(new URL('./node-stage-worker.ts', import.meta.url));
 /** Until every stage has computed this long, the pipeline is still warming up (tfjs sets up its kernels on first use). */
@@ -60,6 +61,8 @@ interface Result {
   /** Frame bytes across one boundary per example, forward and back (null for data parallelism). */
   boundary_bytes_per_example: number | null;
   gpipe_bound: number | null;
+  /** Each stage's time per phase as a share of its wall time over the window, in stage order of the first replica (client/engine/stage-phases.ts). */
+  stage_phases?: PhaseTotals[];
 }
 
 interface StageProcess {
@@ -135,6 +138,7 @@ async function staged(model: ModelPresetName, replicas: number, stages: number, 
       stage_bubbles: f.stageBubbles[0]!,
       boundary_bytes_per_example: f.boundaryBytesPerExample,
       gpipe_bound: bound,
+      stage_phases: f.stagePhases[0]!,
       ...(large ? { ps_tasks: large.ps } : {}),
     };
   } finally {
@@ -198,7 +202,7 @@ export function pipelineCommand(): Command {
         for (const [replicas, stages] of large ? ([[1, 2]] as const) : ([[1, 2], [2, 2]] as const)) {
           const r = await staged(model, replicas, stages, o.microbatches, o.seconds, wire, large);
           results.push(r);
-          process.stderr.write(stagedLine(r));
+          process.stderr.write(stagedLine(r) + phasesLines(r.stage_phases));
         }
         if (large) {
           const r = dataParallelOverBudget(model, o.ps);
@@ -213,7 +217,7 @@ export function pipelineCommand(): Command {
       if (o.browser && o.model[0] !== 'mlp-large') {
         const r = await browserStaged(o.model[0]!, o.microbatches, o.seconds, wire);
         results.push(r);
-        process.stderr.write(stagedLine(r));
+        process.stderr.write(stagedLine(r) + phasesLines(r.stage_phases));
       }
       process.stdout.write(`${JSON.stringify({ bench: 'pipeline', codec: o.codec, batch: o.batch ?? null, results })}\n`);
     });

@@ -8,7 +8,7 @@
  * holds little of the work is idle by imbalance, which no schedule removes.
  */
 import type { Job } from '../server/jobs/job.js';
-import type { ReplicaReport } from '../shared/replica-protocol.js';
+import type { PhaseTotals, ReplicaReport, StagePhase } from '../shared/replica-protocol.js';
 
 /** Every live replica's stages' latest reports, in stage order. */
 export type ReplicaSnapshot = Map<string, ReplicaReport[]>;
@@ -20,6 +20,8 @@ export interface WindowFigures {
   bottleneckBubbles: number[];
   /** Frame bytes across each boundary (both ways) per example, over every replica's boundaries. */
   boundaryBytesPerExample: number | null;
+  /** Per replica, each stage's time per phase as a share of its wall time over the window (client/engine/stage-phases.ts). */
+  stagePhases: PhaseTotals[][];
 }
 
 const POLL_MS = 200;
@@ -53,18 +55,34 @@ export function snapshotAfter(job: Job, a: ReplicaSnapshot, ms: number): Promise
 
 export function windowFigures(a: ReplicaSnapshot, b: ReplicaSnapshot): WindowFigures {
   const stageBubbles: number[][] = [];
+  const stagePhases: PhaseTotals[][] = [];
   let bytes = 0;
   let examples = 0;
   for (const [id, before] of a) {
     const after = b.get(id);
     if (!after) throw new Error(`replica ${id} dissolved during the window`);
     stageBubbles.push(after.map((r, i) => 1 - (r.busyMs - before[i]!.busyMs) / (r.wallMs - before[i]!.wallMs)));
+    stagePhases.push(after.map((r, i) => phaseShares(before[i]!, r)));
     for (let i = 0; i + 1 < after.length; i++) {
       bytes += after[i]!.bytesSent.next + after[i]!.bytesReceived.next - before[i]!.bytesSent.next - before[i]!.bytesReceived.next;
       examples += after[i]!.examples - before[i]!.examples;
     }
   }
-  return { stageBubbles, bottleneckBubbles: stageBubbles.map((s) => Math.min(...s)), boundaryBytesPerExample: examples > 0 ? bytes / examples : null };
+  return { stageBubbles, bottleneckBubbles: stageBubbles.map((s) => Math.min(...s)), boundaryBytesPerExample: examples > 0 ? bytes / examples : null, stagePhases };
+}
+
+function phaseShares(a: ReplicaReport, b: ReplicaReport): PhaseTotals {
+  const wall = b.wallMs - a.wallMs;
+  const shares: PhaseTotals = {};
+  for (const [phase, ms] of Object.entries(b.phases ?? {}) as [StagePhase, number][]) shares[phase] = Number(((ms - (a.phases?.[phase] ?? 0)) / wall).toFixed(3));
+  return shares;
+}
+
+/** One line per stage of the first replica: its phases, largest first, as shares of its wall time. */
+export function phasesLines(stagePhases: PhaseTotals[] | undefined): string {
+  return (stagePhases ?? [])
+    .map((p, stage) => `[pipeline]   stage ${stage} phases (share of wall): ${Object.entries(p).sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}\n`)
+    .join('');
 }
 
 /** GPipe's bubble for K stages and M micro-batches, and the issue's target (the bound plus 0.1). */

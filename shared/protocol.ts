@@ -141,6 +141,13 @@ export interface GradientPush {
   psReceipts?: { task: number; version: number; receipt: string }[];
   /** The grant of `grads:slot`, when the coordinator asked for one (shared/push-slots.ts). */
   slot?: string;
+  /**
+   * A stage's push that its pull follows (docs/model-parallelism.md, "Where stage 0's idle
+   * time went"): answer with these tensors as they stand once the push is settled
+   * (`PushAccepted.params`), as the pull sent after the answer would, one round trip
+   * sooner. Parameters held by the coordinator only: on ps tasks the stage pulls from them.
+   */
+  pull?: { tensors: string[] };
 }
 
 export interface PushAccepted {
@@ -150,6 +157,8 @@ export interface PushAccepted {
   slots?: true;
   /** The gradient was over the norm bound and scaled by this factor (< 1) down to it, an early transient (docs/byzantine.md). Absent: applied as pushed. */
   clipped?: number;
+  /** The tensors the push asked for (`GradientPush.pull`), taken when it was settled. Absent: pull them. */
+  params?: ParamsSnapshot;
 }
 
 /** A request for a push slot (the coordinator asked for one: `slots: true` in an answer). */

@@ -107,6 +107,25 @@ export interface NeighbourBytes {
 }
 
 /**
+ * Where a stage's wall time goes (client/engine/stage-phases.ts; docs/model-parallelism.md,
+ * "Where stage 0's idle time went"). Stage 0's loop runs its phases one after another;
+ * a frame's handling (decode-frame, backward at stage 0) runs beside it.
+ * - lease: leasing, fetching and completing shards
+ * - wait-answer: at a mini-batch's start, the answer of the push closed two before (the staleness bound)
+ * - wait-pull: then the pull issued after that answer
+ * - apply-pull: decoding a pull and loading it into the layers
+ * - forward / backward: computing (backward: the last stage's loss and backward too)
+ * - send-frame / decode-frame: encoding a frame and handing it on; checking and decoding one
+ * - wait-back: waiting for the oldest mini-batch's micro-batches to come back
+ * - read-gradient / encode-push: reading the step's gradient out of the backend; encoding the push
+ * - wait-previous: before a push, the previous push's answer
+ */
+export const STAGE_PHASES = ['lease', 'wait-answer', 'wait-pull', 'apply-pull', 'forward', 'send-frame', 'wait-back', 'read-gradient', 'encode-push', 'wait-previous', 'decode-frame', 'backward'] as const;
+export type StagePhase = (typeof STAGE_PHASES)[number];
+/** Milliseconds per phase, cumulative. */
+export type PhaseTotals = Partial<Record<StagePhase, number>>;
+
+/**
  * Stage → coordinator (`replica:report`), every few seconds: cumulative since the stage
  * began in this replica, so a lost or late report costs nothing and the latest says it
  * all. Bytes are split by neighbour because a middle stage has two boundaries and
@@ -117,12 +136,14 @@ export interface ReplicaReport {
   path: StagePath;
   bytesSent: NeighbourBytes;
   bytesReceived: NeighbourBytes;
-  /** Time spent computing (forward, backward, loss; overlapping calls counted once). */
+  /** Time spent on its own work (computing; encoding, decoding, reading its gradient, loading a pull; overlapping work counted once). */
   busyMs: number;
   /** Time since the stage began in this replica (busyMs ≤ wallMs). */
   wallMs: number;
   /** Examples of the forward micro-batches the stage has handled: bytes per example divide by it. */
   examples: number;
+  /** Its time per phase (STAGE_PHASES), for the bench and the curious; absent from older pages. */
+  phases?: PhaseTotals;
 }
 
 /** The largest frame the relay forwards (one micro-batch: 512 examples of 4096 fp32 values); below the socket's message cap. */

@@ -175,4 +175,45 @@ describe('StageExchange', () => {
     expect(pulls).toHaveLength(2);
     trainer.dispose();
   });
+
+  it("asks for its tensors in the answer of a push a pull follows, takes them from it at the next mini-batch and sends no pull; an answer without them is pulled after", async () => {
+    const { trainer, work, specs } = await lastStage();
+    const { server, pushes, pulls } = heldServer();
+    const names = specs.map((s) => s.name);
+    const ex = new StageExchange('j', names, 2, trainer, new GradientAccumulator(specs, createCodec('fp32')), server, () => {});
+    const asked: (string[] | null)[] = [];
+    for (let step = 0; step < 2; step++) {
+      await work();
+      await ex.push({ leaseId: 'r1', batches: 1, examples: 4 });
+      const push = pushes.shift()!;
+      asked.push(push.what.pull?.tensors ?? null);
+      // The second push's answer brings the tensors (every weight 0.5), as the coordinator's does.
+      const snap = snapshot(specs, 9, 0.5);
+      const { ok: _, ...params } = snap as Extract<typeof snap, { ok: true }>;
+      push.answer(step === 1 ? ok({ version: 9, staleness: 0, params }) : accepted(8));
+      await ex.settle();
+    }
+    expect(asked).toEqual([null, names]);
+    const taken = await ex.fresh();
+    expect(taken).toMatchObject({ ok: true, version: 9 });
+    expect(pulls).toHaveLength(0);
+    // Taken into the layers: every weight 0.5 makes every class equally likely, a loss of ln 10.
+    await work();
+    void ex.push({ leaseId: 'r1', batches: 1, examples: 4 });
+    await tick();
+    await tick();
+    expect(pushes[0]!.what).toMatchObject({ baseVersion: 9 });
+    expect(pushes[0]!.what.pull).toBeUndefined();
+    expect(pushes[0]!.what.loss).toBeCloseTo(Math.log(10), 5);
+    pushes.shift()!.answer(accepted(10));
+    await ex.settle();
+    await work();
+    await ex.push({ leaseId: 'r1', batches: 1, examples: 4 });
+    expect(pushes[0]!.what.pull).toEqual({ tensors: names });
+    // Answered without them (a coordinator that does not hold them): the stage pulls after the answer.
+    pushes.shift()!.answer(accepted(11));
+    await ex.settle();
+    expect(pulls.map((p) => p.what.tensors)).toEqual([names]);
+    trainer.dispose();
+  });
 });

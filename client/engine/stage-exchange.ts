@@ -23,9 +23,10 @@
  */
 import { decodeTensors } from '../../shared/codec.js';
 import type { GradientPush, ParamsSnapshot, PullRequest, PushAccepted } from '../../shared/protocol.js';
-import type { Result } from '../../shared/result.js';
+import { ok, type Result } from '../../shared/result.js';
 import type { GradientAccumulator } from './gradient-accumulator.js';
 import type { StageLocalSteps } from './stage-local-steps.js';
+import { StagePhases } from './stage-phases.js';
 import type { StageTrainer } from './stage-trainer.js';
 
 export interface ExchangeServer {
@@ -66,6 +67,8 @@ export class StageExchange {
     private readonly overlap = true,
     /** Local mode: the stage's own local steps, whose round delta it pushes in place of a gradient. */
     private readonly local: StageLocalSteps | null = null,
+    /** Where its time goes (the runner's, so the stage's phases are in one place). */
+    private readonly phases: StagePhases = new StagePhases(),
   ) {}
 
   /** A mini-batch came back through the stage: local mode takes its local step on it. */
@@ -85,11 +88,13 @@ export class StageExchange {
    * earlier (across the flush; the answer stays for settle() to hand on).
    */
   async fresh(step?: number): Promise<Result<ParamsSnapshot> | null> {
-    if (this.outstanding && step !== undefined && this.outstandingThrough <= step - 2) await this.outstanding;
+    const outstanding = this.outstanding;
+    if (outstanding && step !== undefined && this.outstandingThrough <= step - 2) await this.phases.time('wait-answer', () => outstanding);
     const pulling = this.pulling;
     if (!pulling) return null;
     this.pulling = null;
-    return this.take(await pulling);
+    const snap = await this.phases.time('wait-pull', () => pulling);
+    return this.phases.time('apply-pull', () => this.take(snap));
   }
 
   /**
@@ -99,10 +104,14 @@ export class StageExchange {
    * this push's own answer.
    */
   async push(claim: PushClaim): Promise<Result<PushAccepted> | null> {
-    const g = this.local ? await this.local.delta() : await this.trainer.takeGradient(claim.through);
-    if (g.grads.length) this.accumulator.add(g.grads, 0, claim.examples);
-    const payload = this.accumulator.take();
-    const before = await this.settle();
+    const g = await this.phases.time('read-gradient', () => (this.local ? this.local.delta() : this.trainer.takeGradient(claim.through)));
+    const payload = await this.phases.time('encode-push', () => {
+      if (g.grads.length) this.accumulator.add(g.grads, 0, claim.examples);
+      return this.accumulator.take();
+    });
+    const before = await this.phases.time('wait-previous', () => this.settle());
+    // Every nFetch pushes a pull follows the answer: the answer brings the tensors where the server can (GradientPush.pull).
+    const pulls = ++this.pushes % this.nFetch === 0;
     const sent = this.server.push({
       jobId: this.jobId,
       leaseId: claim.leaseId,
@@ -112,11 +121,12 @@ export class StageExchange {
       loss: g.loss === null ? null : g.loss / claim.batches,
       replicaStep: this.step++,
       ...payload,
+      ...(pulls ? { pull: { tensors: this.tensors } } : {}),
     });
     this.outstanding = sent.then((r) => {
       this.answered(r, claim.examples, claim.batches);
-      // Pulled after the answer, so the parameters hold this step's commit.
-      if (++this.pushes % this.nFetch === 0) this.pulling = unawaited(this.server.pull({ jobId: this.jobId, tensors: this.tensors }));
+      // Taken at the answer or pulled after it, so the parameters hold this step's commit.
+      if (pulls) this.pulling = r.ok && r.params ? Promise.resolve(ok(r.params)) : unawaited(this.server.pull({ jobId: this.jobId, tensors: this.tensors }));
       return r;
     });
     this.outstandingThrough = claim.through ?? Infinity;

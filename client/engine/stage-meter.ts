@@ -1,6 +1,7 @@
 /**
  * A stage's figures in its replica, for `replica:report` (shared/replica-protocol.ts):
- * frame bytes to and from each neighbour, busy time (its own computing) against wall
+ * frame bytes to and from each neighbour, busy time (its own work: computing, and the
+ * encoding, decoding and reading around it, stage-phases.ts's OWN_WORK) against wall
  * time since it began, and the examples it has passed forward. Cumulative, so the
  * latest report says it all. Busy time counts overlapping work once: stage 0's next
  * forward can run while a gradient frame is handled, and a busy fraction over 1 would
@@ -24,12 +25,12 @@ export class StageMeter {
     this.started = now();
   }
 
-  /** Computing began (a forward, a backward, a loss). */
+  /** Its own work began (a forward, a backward, a loss, an encoding…). */
   begin(): void {
     if (this.active++ === 0) this.activeSince = this.now();
   }
 
-  /** Computing that began ended. */
+  /** Work that began ended. */
   end(): void {
     if (this.active > 0 && --this.active === 0) this.busyMs += this.now() - this.activeSince;
   }

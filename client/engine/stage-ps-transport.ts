@@ -145,7 +145,9 @@ export class StagePsTransport {
       // Every part held, also beside a refusal: the chief drops those (nothing of the step is applied).
       answers.forEach((a, i) => a.ok && receipts.push({ task: this.parts[i]!.task, version: a.hold, receipt: a.receipt }));
     }
-    return this.o.chief({ ...p, manifest: { codec: p.manifest.codec, tensors: [] }, data: new Uint8Array(0), psReceipts: receipts, ...(refused ? { psRefused: refused.code } : {}) });
+    // The chief holds none of the stage's parameters (GradientPush.pull): the stage pulls from its tasks.
+    const { pull: _, ...part } = p;
+    return this.o.chief({ ...part, manifest: { codec: p.manifest.codec, tensors: [] }, data: new Uint8Array(0), psReceipts: receipts, ...(refused ? { psRefused: refused.code } : {}) });
   }
 
   dispose(): void {

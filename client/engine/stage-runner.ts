@@ -31,6 +31,7 @@ import { MODES } from '../../shared/modes.js';
 import { StageExchange, type PushClaim } from './stage-exchange.js';
 import { StageLocalSteps } from './stage-local-steps.js';
 import { StageMeter } from './stage-meter.js';
+import { StagePhases, type PhaseTotals, type StagePhase } from './stage-phases.js';
 import { microbatches, type StageTrainer } from './stage-trainer.js';
 
 /** What a stage asks of the coordinator. */
@@ -45,7 +46,7 @@ export interface StageServer {
 export interface StageEvents {
   /** A push of this stage was answered. */
   pushed?: (r: Result<PushAccepted>, examples: number, batches: number) => void;
-  /** The stage computed for `ms` (a forward, a backward, a loss): its busy time, for its busy fraction. */
+  /** The stage worked for `ms` on its own thread (a forward, a backward, a loss; encoding or decoding a frame or a push, reading its gradient, loading a pull: stage-phases.ts's OWN_WORK): its busy time. */
   busy?: (ms: number) => void;
   /** Mini-batch `step` started at this stage, `earlier` mini-batches still in flight here (1 across the flush). */
   started?: (step: number, earlier: number) => void;
@@ -86,6 +87,8 @@ export class StageRunner {
   private readonly exchange: StageExchange;
   /** Its figures since it began, for `replica:report`. */
   private readonly meter: StageMeter;
+  /** Where its wall time goes, phase by phase (read by the bench); its own work counts on its meter as busy. */
+  private readonly phases: StagePhases;
   /** Local mode: the stage's own optimizer and round start. */
   private readonly local: StageLocalSteps | null;
   /** Mini-batches per push: nPush, or localSteps in local mode (stage 0 marks the last of them in its frames). */
@@ -118,6 +121,14 @@ export class StageRunner {
     const overlap = this.replica.overlap && !rounds;
     this.local = job.mode.name === 'local' ? new StageLocalSteps(trainer, job.mode.optimizer) : null;
     this.pushEvery = job.mode.name === 'local' ? job.mode.localSteps : job.nPush;
+    this.meter = new StageMeter();
+    this.phases = new StagePhases({
+      begin: () => this.meter.begin(),
+      end: (ms) => {
+        this.meter.end();
+        this.events.busy?.(ms);
+      },
+    });
     this.exchange = new StageExchange(
       job.jobId,
       this.replica.tensors,
@@ -128,14 +139,19 @@ export class StageRunner {
       (r, examples, batches) => this.events.pushed?.(r, examples, batches),
       overlap,
       this.local,
+      this.phases,
     );
-    this.meter = new StageMeter();
     this.depth = overlap ? 2 : 1;
   }
 
   /** Its figures in the replica so far (cumulative), its frames having gone by `path`. */
   report(path: StagePath): ReplicaReport {
-    return this.meter.report(this.replica.replicaId, path);
+    return { ...this.meter.report(this.replica.replicaId, path), phases: this.phases.read() };
+  }
+
+  /** Its time so far per phase (cumulative milliseconds). */
+  phaseTotals(): PhaseTotals {
+    return this.phases.read();
   }
 
   /** Pulls the stage's own tensors into its layers. */
@@ -189,14 +205,14 @@ export class StageRunner {
   async run(stillOn: () => boolean, retryMs: number, sleep: (ms: number) => Promise<void>): Promise<void> {
     if (this.replica.stage !== 0) throw new Error('Only stage 0 leases shards');
     while (!this.stopped && stillOn()) {
-      const answer = await this.server.lease();
+      const answer = await this.phases.time('lease', () => this.server.lease());
       if (!answer.ok) throw new StageStopped(`Lease refused: ${answer.code}: ${answer.message}`);
       if (!answer.lease) {
         await sleep(retryMs);
         continue;
       }
       const lease = answer.lease;
-      const shard = await this.server.fetchShard(lease.url);
+      const shard = await this.phases.time('lease', () => this.server.fetchShard(lease.url));
       const batches = [...batchesOf(shard, this.job.batchSize, { order: lease.order, batches: lease.batches })];
       let lost = false;
       const answered = (r: Result<PushAccepted> | null) => (lost ||= r !== null && !r.ok && LEASE_GONE.has(r.code));
@@ -204,7 +220,8 @@ export class StageRunner {
       const inFlight: Promise<Closed | null>[] = [];
       // Pushes in mini-batch order as each comes back; the previous push's answer: a lost lease is seen late, whose pushes are then refused too.
       const closeOldest = async () => {
-        const closed = await inFlight.shift()!;
+        const oldest = inFlight.shift()!;
+        const closed = await this.phases.time('wait-back', () => oldest);
         if (closed) answered(await this.pushOwn(lease.leaseId, closed));
       };
       for (let i = 0; i < batches.length && !lost; i++) {
@@ -217,8 +234,8 @@ export class StageRunner {
       // Every stage counts steps alike: what went forward is pushed, even on a lost lease.
       while (inFlight.length) await closeOldest();
       // The lease's last push must be committed before the lease is complete.
-      answered(this.checked(await this.exchange.settle()));
-      if (!lost && !this.stopped) await this.server.complete(lease.leaseId);
+      answered(this.checked(await this.phases.time('wait-previous', () => this.exchange.settle())));
+      if (!lost && !this.stopped) await this.phases.time('lease', () => this.server.complete(lease.leaseId));
     }
   }
 
@@ -235,7 +252,7 @@ export class StageRunner {
     this.open.set(step, open);
     for (let m = 0; m < micros.length; m++) {
       const micro = micros[m]!;
-      const out = await this.timed(() => this.trainer.forward(m, micro.features, micro.size, step));
+      const out = await this.timed('forward', () => this.trainer.forward(m, micro.features, micro.size, step));
       if (this.stopped) throw this.stopped;
       this.meter.forwarded(micro.size);
       this.sendFrame(this.replica.next!, { kind: 'forward', step, closesPush, micro: m, micros: micros.length, examples: micro.size, miniBatch: batch.size, shape: this.trainer.outputShape, values: out, labels: micro.labels });
@@ -244,33 +261,30 @@ export class StageRunner {
     return { back };
   }
 
-  /** The stage's own computing, as its busy time. */
-  private async timed<T>(work: () => Promise<T>): Promise<T> {
-    const started = performance.now();
-    this.meter.begin();
-    try {
-      return await work();
-    } finally {
-      this.meter.end();
-      this.events.busy?.(performance.now() - started);
-    }
+  /** The stage's own computing, as its busy time (and its phase). */
+  private timed<T>(phase: StagePhase, work: () => Promise<T>): Promise<T> {
+    return this.phases.time(phase, work);
   }
 
   private sendFrame(to: string, f: FrameFields): void {
-    const bytes = encodeFrame(f, this.replica.activationCodec);
-    this.meter.sentTo(to === this.replica.prev ? 'prev' : 'next', bytes.byteLength);
-    this.send(to, bytes);
+    this.phases.timeSync('send-frame', () => {
+      const bytes = encodeFrame(f, this.replica.activationCodec);
+      this.meter.sentTo(to === this.replica.prev ? 'prev' : 'next', bytes.byteLength);
+      this.send(to, bytes);
+    });
   }
 
   private async handle(from: string, bytes: Uint8Array): Promise<void> {
     const forward = from === this.replica.prev;
     if (!forward && from !== this.replica.next) throw new BadFrame(`A frame from ${from}, who is not a neighbour`);
-    const frame = decodeFrame(bytes, {
-      shape: forward ? this.trainer.inputShape : this.trainer.outputShape,
-      codec: this.replica.activationCodec,
-      maxExamples: this.job.batchSize,
-      numClasses: this.job.dataset.numClasses,
-    });
+    const frame = this.phases.timeSync('decode-frame', () =>
+      decodeFrame(bytes, {
+        shape: forward ? this.trainer.inputShape : this.trainer.outputShape,
+        codec: this.replica.activationCodec,
+        maxExamples: this.job.batchSize,
+        numClasses: this.job.dataset.numClasses,
+      }),
+    );
     if ('ok' in frame) throw new BadFrame(`${frame.code}: ${frame.message}`);
     if (frame.kind === 'abort') throw new StepAborted(`Stage ${forward ? 'before' : 'after'} this one aborted step ${frame.step}`);
     if (forward !== (frame.kind === 'forward')) throw new BadFrame(`A ${frame.kind} frame from the ${forward ? 'previous' : 'next'} stage`);
@@ -288,17 +302,17 @@ export class StageRunner {
       this.open.set(f.step, { left: f.micros, closesPush: f.closesPush, examples: f.miniBatch });
     }
     if (this.trainer.isLast) {
-      const dx = await this.timed(() => this.trainer.lossAndBackward(f.values, f.labels, f.miniBatch, f.step));
+      const dx = await this.timed('backward', () => this.trainer.lossAndBackward(f.values, f.labels, f.miniBatch, f.step));
       if (dx && !this.stopped) this.sendFrame(this.replica.prev!, { ...f, kind: 'backward', shape: this.trainer.inputShape, values: dx });
       await this.microDone(f.step);
       return;
     }
-    const out = await this.timed(() => this.trainer.forward(f.micro, f.values, f.examples, f.step));
+    const out = await this.timed('forward', () => this.trainer.forward(f.micro, f.values, f.examples, f.step));
     if (!this.stopped) this.sendFrame(this.replica.next!, { ...f, shape: this.trainer.outputShape, values: out });
   }
 
   private async backwardFrame(f: ActivationFrame): Promise<void> {
-    const dx = await this.timed(() => this.trainer.backward(f.micro, f.values, f.step));
+    const dx = await this.timed('backward', () => this.trainer.backward(f.micro, f.values, f.step));
     if (dx && this.replica.prev && !this.stopped) this.sendFrame(this.replica.prev, { ...f, shape: this.trainer.inputShape, values: dx });
     await this.microDone(f.step);
   }

@@ -67,6 +67,13 @@ describe('replica:report', () => {
     expect(replica!.boundaries).toHaveLength(1);
     expect(replica!.boundaries[0]!.bytesPerExample).toBeGreaterThan(900);
     expect(replica!.boundaries[0]!.bytesPerExample).toBeLessThan(1100);
+    // Each stage's phases came with its reports: stage 0 went forward and back and waited for answers; the last stage computed its loss and backward.
+    const job = run.job;
+    const phases = stageWorkers.map((w) => job.replicaFigures!.reportOf('r1', w.workerId)!.phases!).sort((x, y) => (y.forward ?? 0) - (x.forward ?? 0));
+    expect(phases[0]).toMatchObject({ forward: expect.any(Number), backward: expect.any(Number), 'wait-answer': expect.any(Number) });
+    expect(phases[0]!.forward).toBeGreaterThan(0);
+    expect(phases[1]!.backward).toBeGreaterThan(0);
+    expect(phases[1]!.forward).toBeUndefined();
   });
 
   it('refuses what the coordinator cannot believe, each with its code, and forgets a dissolved replica', async () => {
@@ -88,6 +95,8 @@ describe('replica:report', () => {
       { ...report(), examples: undefined },
       { ...report(), bytesSent: { prev: 0, next: 0, sideways: 1 } },
       { ...report(), extra: 1 },
+      { ...report(), phases: { 'wait-answer': 3, daydreaming: 1 } },
+      { ...report(), phases: { forward: -1 } },
     ]) {
       expect(await send(a.w, bad), JSON.stringify(bad)).toMatchObject({ ok: false, code: ErrorCode.BAD_REQUEST });
     }

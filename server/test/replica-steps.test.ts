@@ -98,4 +98,23 @@ describe('the replica-step commit', () => {
     push(a, ja, lease, 0).catch(() => {});
     expect(await push(a, ja, lease, 0)).toMatchObject({ ok: false, code: ErrorCode.ALREADY_PUSHED });
   });
+
+  it('a stage push that asks for its tensors is answered with them as the step left them, what a pull after the answer gets; a refused step brings none; a malformed ask is refused', async () => {
+    const { a, b, ja, jb, lease } = await replica();
+    const jobId = ja.jobId;
+    const part = (who: typeof a, j: JobAssignment, replicaStep: number, names = j.replica!.tensors) =>
+      who.w.emitWithAck('grads:push', { jobId, leaseId: j.replica!.stage === 0 ? lease.leaseId : j.replica!.replicaId, baseVersion: 0, batches: 1, loss: j.replica!.stage === 1 ? 2.3 : null, replicaStep, ...gradientOf(j, names), pull: { tensors: j.replica!.tensors } });
+    const [ra, rb] = await Promise.all([part(a, ja, 0), part(b, jb, 0)]);
+    const pulled = await a.w.emitWithAck('params:pull', { jobId, tensors: ja.replica!.tensors });
+    if (!ra.ok || !pulled.ok) throw new Error('refused');
+    expect(ra).toMatchObject({ version: 1, params: { version: 1, manifest: pulled.manifest } });
+    expect(Buffer.from(ra.params!.data as ArrayBuffer).equals(Buffer.from(pulled.data as ArrayBuffer))).toBe(true);
+    expect(rb).toMatchObject({ ok: true, params: { version: 1, manifest: { tensors: jb.replica!.tensors.map((name) => expect.objectContaining({ name })) } } });
+    // A step refused (stage 1 pushed stage 0's tensors): answered without parameters.
+    const first = part(a, ja, 1);
+    expect(await part(b, jb, 1, ja.replica!.tensors)).toMatchObject({ ok: false, code: ErrorCode.TENSOR_MISMATCH });
+    expect(await first).not.toHaveProperty('params');
+    const malformed = await a.w.emitWithAck('grads:push', { jobId, leaseId: lease.leaseId, baseVersion: 1, batches: 1, loss: null, replicaStep: 2, ...gradientOf(ja, ja.replica!.tensors), pull: { tensors: 'dense1/kernel' } } as never);
+    expect(malformed).toMatchObject({ ok: false, code: ErrorCode.BAD_REQUEST });
+  });
 });

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { BACKENDS } from '../../shared/protocol.js';
 import { VOLUNTEER_ID_PATTERN } from '../../shared/volunteer-protocol.js';
-import { MAX_CANDIDATE_CHARS, MAX_SDP_CHARS } from '../../shared/replica-protocol.js';
+import { MAX_CANDIDATE_CHARS, MAX_SDP_CHARS, STAGE_PHASES } from '../../shared/replica-protocol.js';
 
 const binary = z.custom<ArrayBuffer | Uint8Array>(
   (v) => v instanceof ArrayBuffer || v instanceof Uint8Array,
@@ -81,6 +81,7 @@ export const replicaReportSchema = z
     busyMs: figure,
     wallMs: figure,
     examples: count,
+    phases: z.partialRecord(z.enum(STAGE_PHASES), figure).optional(),
   })
   .strict();
 
@@ -99,6 +100,7 @@ export const pushSchema = z.object({
   slot: z.string().min(1).max(32).optional(),
   // A version from 0: a round mode's held receipt names its round, and the first is round 0 (an async receipt is at least 1: the ledger refuses 0).
   psReceipts: z.array(z.object({ task: z.number().int().min(0).max(63), version: z.number().int().min(0), receipt: z.string().max(64) }).strict()).max(64).optional(),
+  pull: z.object({ tensors: z.array(z.string().max(256)).max(1024) }).strict().optional(),
 });
 
 /** A slot for a push of `bytes` (server/params/push-slots.ts); the bytes only set how long the grant lasts. */

@@ -150,7 +150,8 @@ export function attachWorkerNamespace(
           const r = job.push(workerId, push);
           const settle = (settled: Result<PushAccepted>) => {
             directory.countPush(workerId, settled);
-            return socketSlots ? socketSlots.word(settled, bytes) : settled;
+            const answer = socketSlots ? socketSlots.word(settled, bytes) : settled;
+            return push.pull ? withParams(job, answer, push.pull.tensors) : answer;
           };
           return r instanceof Promise ? r.then(settle) : settle(r);
         }),
@@ -219,4 +220,18 @@ export function renewTickets(nsp: WorkerNamespace, jobs: JobRegistry, assignment
     const tickets = workerId ? jobs.get(assignments.jobOf(workerId) ?? '')?.tickets(workerId) : null;
     if (tickets) socket.emit('ps:tickets', tickets);
   }
+}
+
+/**
+ * A stage's push answered with its tensors as they stand now (GradientPush.pull): what its
+ * pull after the answer would get, one round trip sooner. A refused push, or a pull the
+ * job refuses (on ps tasks the coordinator holds no parameters), is answered without
+ * them, and the stage pulls as before.
+ */
+function withParams(job: Job, answer: Result<PushAccepted>, tensors: string[]): Result<PushAccepted> {
+  if (!answer.ok) return answer;
+  const snap = job.pull(undefined, tensors);
+  if (!snap.ok) return answer;
+  const { ok: _, ...params } = snap;
+  return { ...answer, params };
 }
