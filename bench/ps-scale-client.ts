@@ -3,7 +3,10 @@
  * chief, takes the ps route of its assignment (tickets and placement, checked as a
  * worker checks them), opens one socket per task and then pushes its fp32 slices to
  * every task in parallel, again as soon as every task answered (a closed loop: as fast
- * as the tasks ack). Reports each push's latency (until the last task answered) and
+ * as the tasks ack). Each task's pushes go through a SlotPusher as a worker's do: when a
+ * loaded task asks for push slots, a payload waits for its grant (a client that did not
+ * ask would be refused BUSY with every payload, and the row would measure refusals).
+ * Reports each push's latency (until the last task answered) and
  * this process's CPU over the push phase to the parent over IPC.
  *
  * Kept cheap, since it shares the machine with the tasks it measures: every worker
@@ -15,11 +18,11 @@
 import { io, type Socket } from 'socket.io-client';
 import { BusyBackoff } from '../shared/busy-backoff.js';
 import { asBytes, encodeTensors, type TensorPayload } from '../shared/codec.js';
-import { ErrorCode } from '../shared/errors.js';
 import type { Failure } from '../shared/result.js';
 import { PS_WORKER_NAMESPACE, type PsServerEvents, type PsWorkerEvents } from '../shared/ps-protocol.js';
 import { checkPsRoute, type CheckedRoute } from '../shared/ps-route.js';
 import { WORKER_NAMESPACE, type ClientToServerEvents, type JobAssignment, type ServerToClientEvents } from '../shared/protocol.js';
+import { SlotPusher } from '../shared/slot-pusher.js';
 import { sizeOf } from '../shared/tensors.js';
 import { ZeroMaskWebSocket } from './zero-mask-socket.js';
 
@@ -27,7 +30,7 @@ export interface PsScaleClientReport {
   /** Per push that every task accepted: ms from send until the last task's answer. */
   latenciesMs: number[];
   accepted: number;
-  /** Pushes some task answered BUSY (sent again after the back-off). */
+  /** BUSY answers (to a slot's ask or to a payload), each waited out and asked again as a worker does. */
   busy: number;
   /** Pushes some task refused with another code. */
   refused: number;
@@ -55,6 +58,8 @@ interface ScaleWorker {
   tasks: TaskSocket[];
   /** Each task's version from its last answer: the next push's base there. */
   versions: number[];
+  /** Per task: its push slots and BUSY back-off, as the worker's ps transport keeps them (client/engine/ps-transport.ts). */
+  pushers: SlotPusher[];
   backoff: BusyBackoff;
 }
 
@@ -74,7 +79,7 @@ async function connect(): Promise<ScaleWorker | null> {
     if ('error' in route) throw new Error(route.error);
     const tasks = route.tasks.map((t) => io(t.url + PS_WORKER_NAMESPACE, { transports: [ZeroMaskWebSocket], reconnection: false, forceNew: true }) as TaskSocket);
     await Promise.all(tasks.map(connected));
-    return { chief, job: hello.job, route, tasks, versions: tasks.map(() => 0), backoff: new BusyBackoff() };
+    return { chief, job: hello.job, route, tasks, versions: tasks.map(() => 0), pushers: tasks.map(() => new SlotPusher({ onBusy: () => report.busy++ })), backoff: new BusyBackoff() };
   } catch (err) {
     process.stderr.write(`[ps-scale client] ${err instanceof Error ? err.message : String(err)}\n`);
     chief.close();
@@ -88,8 +93,9 @@ function slicePayloads(w: ScaleWorker): TensorPayload[] {
   return placement.byTask.map((_, t) => encodeTensors(placement.specsOf(t).map((s) => ({ ...s, values: new Float32Array(sizeOf(s.shape)).fill(1e-4) }))));
 }
 
+const report: PsScaleClientReport = { latenciesMs: [], accepted: 0, busy: 0, refused: 0, lost: 0, bytesAccepted: 0, cpuSeconds: 0, connectFailures: 0 };
+
 async function main(): Promise<void> {
-  const report: PsScaleClientReport = { latenciesMs: [], accepted: 0, busy: 0, refused: 0, lost: 0, bytesAccepted: 0, cpuSeconds: 0, connectFailures: 0 };
   const pool: ScaleWorker[] = [];
   for (let i = 0; i < workers; i++) {
     const w = await connect();
@@ -110,8 +116,14 @@ async function main(): Promise<void> {
         const answers = await Promise.all(
           w.tasks.map((s, t) => {
             if (!bytes[t]) return null;
-            const push = { ticket: w.route.tasks[t]!.ticket, jobId: w.job.jobId, baseVersion: w.versions[t]!, ...payloads[t]! };
-            return s.timeout(ACK_TIMEOUT_MS).emitWithAck('grads:push', push).catch(() => 'lost' as const);
+            const ticket = w.route.tasks[t]!.ticket;
+            const push = { ticket, jobId: w.job.jobId, baseVersion: w.versions[t]!, ...payloads[t]! };
+            // Under load a task asks for a slot before each payload, as it asks every worker (server/params/push-slots.ts).
+            const channel = {
+              ask: (req: { jobId: string; bytes: number }) => s.timeout(ACK_TIMEOUT_MS).emitWithAck('grads:slot', { ...req, ticket }),
+              send: (q: typeof push) => s.timeout(ACK_TIMEOUT_MS).emitWithAck('grads:push', q),
+            };
+            return w.pushers[t]!.push(push, channel).catch(() => 'lost' as const);
           }),
         );
         const now = performance.now();
@@ -130,13 +142,9 @@ async function main(): Promise<void> {
           w.backoff.reset();
           continue;
         }
-        const busy = failures.find((f) => f.code === ErrorCode.BUSY);
-        if (!busy) {
-          if (!report.refused++) process.stderr.write(`[ps-scale client] a task refused a push: ${failures[0]!.code}: ${failures[0]!.message}\n`);
-        }
-        // BUSY changed nothing at the task that said it: the same push goes again after the back-off; a refusal waits as long.
-        if (busy) report.busy++;
-        await new Promise((r) => setTimeout(r, w.backoff.next(busy?.retryAfterMs)));
+        // BUSY was waited out inside the pusher: what is left is a refusal, after which the worker waits as after BUSY.
+        if (!report.refused++) process.stderr.write(`[ps-scale client] a task refused a push: ${failures[0]!.code}: ${failures[0]!.message}\n`);
+        await new Promise((r) => setTimeout(r, w.backoff.next()));
       }
     };
     await Promise.all(pool.map(loop));

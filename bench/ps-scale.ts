@@ -111,12 +111,17 @@ async function runRow(o: PsScaleOptions, tasks: number): Promise<{ row: PsScaleR
       const share = Math.floor(o.workers / procs) + (i < o.workers % procs ? 1 : 0);
       children.push(fork(clientFile, [url.replace(/\/$/, ''), String(share), String(o.seconds)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
     }
-    const exited = (c: (typeof children)[number]) => new Promise<never>((_, reject) => c.once('exit', (code) => reject(new Error(`a load client exited (${code}) before it reported`))));
+    /** Every child's `type` message; a child that exits before sending its own fails the wait (one that sent it and exited does not). */
     const message = <T>(type: string, key: string) =>
-      Promise.race([
-        Promise.all(children.map((c) => new Promise<T>((resolve) => c.on('message', (m: Record<string, unknown>) => m.type === type && resolve(m[key] as T))))),
-        ...children.map(exited),
-      ]);
+      Promise.all(
+        children.map(
+          (c) =>
+            new Promise<T>((resolve, reject) => {
+              c.on('message', (m: Record<string, unknown>) => m.type === type && resolve(m[key] as T));
+              c.once('exit', (code) => reject(new Error(`a load client exited (${code}) before it sent "${type}"`)));
+            }),
+        ),
+      );
     const connected = await message<number>('connected', 'count');
     const workers = connected.reduce((a, b) => a + b, 0);
     if (!workers) throw new Error('no simulated worker connected');

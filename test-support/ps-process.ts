@@ -2,6 +2,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { PsTaskMessage } from '../server/cluster/local-ps-tasks.js';
+import { PS_TASK_NODE_FLAGS } from '../server/ps-task/node-flags.js';
 
 const PS_MAIN = fileURLToPath(new URL('../server/ps-task/main.ts', import.meta.url));
 
@@ -16,7 +17,7 @@ export interface PsTaskProcess {
 /** A ps task process on 127.0.0.1 (`port` 0: any) with `dataDir` and the token in `tokenFile`; resolves once it listens. */
 export function forkPsTask(dataDir: string, tokenFile: string, port = 0): Promise<PsTaskProcess> {
   const child = fork(PS_MAIN, ['--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, '--token-file', tokenFile], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: ['--import', 'tsx', ...PS_TASK_NODE_FLAGS],
     env: { ...process.env, DOWNPOUR_LOG: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });

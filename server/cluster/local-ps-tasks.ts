@@ -12,6 +12,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '../logger.js';
+import { PS_TASK_NODE_FLAGS } from '../ps-task/node-flags.js';
 import type { TaskSupervisor } from './task-liveness.js';
 
 const log = createLogger('local-ps');
@@ -69,7 +70,7 @@ export async function startLocalPsTasks(o: LocalPsOptions): Promise<LocalPsTasks
   const fork1 = (task: number) =>
     new Promise<string>((resolve, reject) => {
       const child = fork(PS_MAIN, ['--port', '0', '--host', '127.0.0.1', '--data-dir', o.dataDir, ...(o.tokenFile === undefined ? [] : ['--token-file', o.tokenFile])], {
-        execArgv: ['--import', 'tsx'],
+        execArgv: ['--import', 'tsx', ...PS_TASK_NODE_FLAGS],
         detached: true,
         env: o.logLevel === undefined ? process.env : { ...process.env, DOWNPOUR_LOG: o.logLevel },
         stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
