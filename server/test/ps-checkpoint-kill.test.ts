@@ -7,26 +7,24 @@
  * on its port and data directory, still has its part of it (written before the kill,
  * fsynced), and a new chief restores it bit for bit.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, expect, it } from 'vitest';
 import { encodeTensors } from '../../shared/codec.js';
 import { parseJobSpec } from '../../shared/job-spec.js';
 import { seededRandom } from '../../shared/seeded-random.js';
 import { sizeOf, type TensorSpec } from '../../shared/tensors.js';
 import { connectPsWorker, startPsTask, type PsWorkerClient, type RunningPsTask } from '../../test-support/ps-clients.js';
+import { forkPsTask, type PsTaskProcess } from '../../test-support/ps-process.js';
 import { CheckpointStore } from '../checkpoints/checkpoint-store.js';
 import { PsCluster } from '../cluster/ps-cluster.js';
 import { CheckpointSchedule } from '../jobs/checkpoint-schedule.js';
 import { emptyStats } from '../jobs/job-stats.js';
-import type { PsTaskMessage } from '../cluster/local-ps-tasks.js';
 import type { StoreSnapshot } from '../params/parameter-store.js';
 import { RemoteParameterService } from '../params/remote-parameter-service.js';
 
-const PS_MAIN = fileURLToPath(new URL('../ps-task/main.ts', import.meta.url));
 const TOKEN = 'ps-checkpoint-kill-test-cluster-token-0123456789';
 const MODEL: TensorSpec[] = [
   { name: 'dense/kernel', shape: [64, 32] },
@@ -57,26 +55,11 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-/** A ps task process on `port` (0: any) of 127.0.0.1 with `dataDir`; its URL once it listens. */
-function forkTask(dataDir: string, port = 0): Promise<{ child: ChildProcess; url: string; port: number }> {
-  const child = fork(PS_MAIN, ['--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, '--token-file', tokenFile], {
-    execArgv: ['--import', 'tsx'],
-    env: { ...process.env, DOWNPOUR_LOG: 'warn' },
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('ps task did not listen within 60 s')), 60_000);
-    child.on('message', (m: PsTaskMessage) => {
-      if (m?.type !== 'listening') return;
-      clearTimeout(timer);
-      resolve({ child, url: `http://127.0.0.1:${m.port}`, port: m.port });
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`ps task exited (${code ?? signal}) before it listened`));
-    });
-  });
+/** A ps task process as `npm run ps` starts it (the shared fork, with the tasks' Node flags); killed after the test if still alive. */
+async function forkTask(dataDir: string, port = 0): Promise<PsTaskProcess> {
+  const task = await forkPsTask(dataDir, tokenFile, port);
+  children.push(task.child);
+  return task;
 }
 
 it('a task SIGKILLed before the manifest commit leaves the previous checkpoint in force; its part of that one survives the kill', { timeout: 120_000 }, async () => {
