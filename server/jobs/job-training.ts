@@ -84,6 +84,13 @@ export class JobTraining {
     return ok({ jobId: this.d.jobId, version, manifest, data });
   }
 
+  /** A push that asks for tensors in its answer (GradientPush.pull) names them as a pull must: refused before anything of it is taken, not answered without them once applied. */
+  private pullRefusal(push: IncomingPush): Failure | null {
+    if (!push.pull) return null;
+    const names = this.tensorSet(push.pull.tensors);
+    return 'ok' in names ? names : null;
+  }
+
   /** A pull's tensor list, each one of the job's and none twice. */
   private tensorSet(tensors: readonly string[]): Set<string> | Failure {
     const known = new Set(this.d.params.specs.map((s) => s.name));
@@ -102,7 +109,7 @@ export class JobTraining {
    * refusal is counted by code.
    */
   push(workerId: string, push: IncomingPush): Result<PushAccepted> | Promise<Result<PushAccepted>> {
-    const refused = this.notRunning();
+    const refused = this.notRunning() ?? this.pullRefusal(push);
     if (refused) return this.refusedPush(refused);
     const admission = this.d.admission;
     if (!admission) return this.admitted(workerId, push);

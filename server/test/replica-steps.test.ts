@@ -117,4 +117,23 @@ describe('the replica-step commit', () => {
     const malformed = await a.w.emitWithAck('grads:push', { jobId, leaseId: lease.leaseId, baseVersion: 1, batches: 1, loss: null, replicaStep: 2, ...gradientOf(ja, ja.replica!.tensors), pull: { tensors: 'dense1/kernel' } } as never);
     expect(malformed).toMatchObject({ ok: false, code: ErrorCode.BAD_REQUEST });
   });
+
+  it('a push whose pull names a tensor not its job\'s, or one twice, is refused TENSOR_MISMATCH before its step is held, nothing applied', async () => {
+    const { a, b, ja, jb, lease } = await replica();
+    const jobId = ja.jobId;
+    const part = (who: typeof a, j: JobAssignment, pull: string[]) =>
+      who.w.emitWithAck('grads:push', { jobId, leaseId: j.replica!.stage === 0 ? lease.leaseId : j.replica!.replicaId, baseVersion: 0, batches: 1, loss: j.replica!.stage === 1 ? 2.3 : null, replicaStep: 0, ...gradientOf(j, j.replica!.tensors), pull: { tensors: pull } });
+    for (const pull of [['no/such/tensor'], [ja.replica!.tensors[0]!, ja.replica!.tensors[0]!]]) {
+      const refused = part(a, ja, pull);
+      // Answered at once, not held for stage 1's part of the step.
+      expect(await settledAfterRoundTrips(refused, a.w, b.w), JSON.stringify(pull)).toBe(true);
+      expect(await refused, JSON.stringify(pull)).toMatchObject({ ok: false, code: ErrorCode.TENSOR_MISMATCH });
+    }
+    expect(run.job.version).toBe(0);
+    expect(run.job.stats.pushesRejected[ErrorCode.TENSOR_MISMATCH]).toBe(2);
+    // Nothing of stage 0's step 0 was held: the step is whole when both stages push it now.
+    const [ra, rb] = await Promise.all([part(a, ja, ja.replica!.tensors), part(b, jb, jb.replica!.tensors)]);
+    expect(ra).toMatchObject({ ok: true, version: 1, params: { version: 1 } });
+    expect(rb).toMatchObject({ ok: true, version: 1, params: { version: 1 } });
+  });
 });
