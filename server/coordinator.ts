@@ -20,6 +20,7 @@ import { CheckpointStore } from './checkpoints/checkpoint-store.js';
 import { presetCapacityRefusal } from './cluster/preset-capacity.js';
 import { PsCluster, type PsClusterOptions } from './cluster/ps-cluster.js';
 import { systemClock, type Clock } from './clock.js';
+import { closeServer } from './http/close-server.js';
 import { DatasetRegistry } from './data/datasets.js';
 import { ShardStore } from './data/shard-store.js';
 import { createEvaluationService, type EvaluationService } from './eval/evaluator.js';
@@ -257,7 +258,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
       jobs.close();
       await cluster?.close(); // after the jobs: their last snapshots and deletions go out first
       contributions.close(); // after the workers are gone: their last accepted pushes are stored
-      await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      await closeServer(httpServer, clock);
       await evaluation.close();
       await trustedGradients.close();
       store?.close();

@@ -16,6 +16,7 @@ import { PARAMETERS_PER_PS_TASK } from '../cluster/capacity.js';
 import { ChiefFence } from '../cluster/chief-fence.js';
 import { deriveClusterKeys } from '../cluster/cluster-keys.js';
 import { systemClock, type Clock } from '../clock.js';
+import { closeServer } from '../http/close-server.js';
 import { redactSecret } from '../logger.js';
 import type { ApplySettings } from '../params/apply-engine.js';
 import { payloadCapBytes } from '../params/gradient-gate.js';
@@ -105,7 +106,7 @@ export function createPsTask(options: PsTaskOptions): PsTask {
     },
     async close() {
       io.close();
-      await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      await closeServer(httpServer, clock);
       for (const job of state.jobs.values()) job.dispose();
       state.jobs.clear();
       state.admission.close();

@@ -45,6 +45,7 @@ describe('Downpour training through the parameter server', () => {
     const res = await fetch(run.url + lease.lease.url);
     expect(res.status).toBe(200);
     expect(res.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    await res.arrayBuffer(); // read to its end: a body left unread keeps its connection busy
     const again = await fetch(run.url + lease.lease.url, { headers: { 'if-none-match': res.headers.get('etag')! } });
     expect(again.status).toBe(304);
     expect((await fetch(run.url + '/shards/../package.json')).status).toBe(404);
