@@ -23,8 +23,11 @@
  * every codec, which workers apply per slice (client/engine/slice-encoder.ts); a split
  * job in every mode too (its replica steps close on the tasks, task-stage-steps.ts, or
  * in a round mode join the round as their replica).
- * Multi-Krum over more than one task, the norm bound and the direction check (which
- * need the whole gradient) are refused at job creation (psSpecRefusal).
+ * The norm bound is judged by each task on its slices (task-job.ts): the chief gives
+ * each task its slices' columns of the PS's own gradient norms, at creation, adoption
+ * and every trusted refresh (the PS's gradient at the tasks' gathered values).
+ * Multi-Krum over more than one task and the direction check (which need the whole
+ * gradient) are refused at job creation (psSpecRefusal).
  */
 import type { ReceiptLedger } from '../cluster/push-receipts.js';
 import { loadCut, takeCut, type CutTarget } from '../cluster/checkpoint-cut.js';
@@ -34,7 +37,7 @@ import { ALL_ERROR_CODES, ErrorCode } from '../../shared/errors.js';
 import type { JobSpec } from '../../shared/job-spec.js';
 import { Placement, type PlacementJson } from '../../shared/placement.js';
 import type { PushAccepted } from '../../shared/protocol.js';
-import type { PsJobStatus, PsTaskStatus } from '../../shared/ps-protocol.js';
+import { MAX_REFERENCE_ROWS, type PsJobStatus, type PsTaskStatus } from '../../shared/ps-protocol.js';
 import type { PsRoute } from '../../shared/ps-route.js';
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import { sizeOf, type TensorSpec } from '../../shared/tensors.js';
@@ -52,6 +55,10 @@ import { createOptimizer } from './optimizers.js';
 import type { GradientSubmission, ModeCounters, ParameterService, PsPlacement, PulledParams, VersionedValues } from './parameter-service.js';
 import type { StoreSnapshot } from './parameter-store.js';
 import { readSlicePart, type SlicePart } from './slice-parts.js';
+import type { Dataset } from '../data/dataset.js';
+import type { ReferenceNorms, TensorPiece } from './reference-norms.js';
+import type { TrustedGradientService } from './trusted-gradient.js';
+import { trustedSnapshotsFor, type TrustedSnapshots } from './trusted-snapshots.js';
 
 const log = createLogger('remote-params');
 
@@ -76,6 +83,10 @@ export interface RemoteParameterOptions {
   cluster: PsCluster;
   /** Waits before asking the tasks again for a replica step's close one of them missed. Default CLOSE_RETRY_DELAYS_MS. */
   closeRetryDelaysMs?: readonly number[];
+  /** The PS's own gradient norms per placed slice (piecesOf) at the initial parameters: the norm bound's first reference; null or absent: none. */
+  referenceNorm?: ReferenceNorms | null;
+  /** What the trusted refresh takes the PS's gradient with (the norm bound follows the model); absent: no refresh. */
+  trusted?: { service: TrustedGradientService; topology: object; dataset: Dataset };
 }
 
 /** What failed to close on every task: a sync or local round, or a split job's replica step. */
@@ -87,7 +98,6 @@ export function psSpecRefusal(spec: JobSpec, tasks: number): Failure | null {
   if (MODES[spec.mode].rounds && spec.aggregation === 'multi-krum' && tasks > 1) {
     return refuse('aggregation', `Multi-Krum compares whole gradients, and each of the ${tasks} ps tasks holds only its slices: use mean, median or trimmed-mean (coordinate-wise, exact per task)`);
   }
-  if (spec.normBound > 0) return refuse('normBound', 'the norm bound judges the whole gradient, which no task sees: set it to 0');
   if (spec.directionThreshold !== null) return refuse('directionThreshold', 'the direction check needs the whole gradient, which no task sees: set it to null');
   return null;
 }
@@ -121,6 +131,12 @@ export class RemoteParameterService implements ParameterService {
   detached = false;
   /** A split job's replica steps on the tasks (task-stage-steps.ts); undefined when not split. */
   readonly stageSteps?: TaskStageSteps;
+  /** The norm bound's latest reference, per placed slice; null: none (off, or local mode). */
+  private reference: ReferenceNorms | null;
+  /** Per task, the indices in placement.slices of its slices: its columns of the reference. */
+  private readonly columns: readonly number[][];
+  /** The PS's own gradient at the tasks' values every trustedRefreshSeconds; null when the norm bound is off (or local mode). */
+  private readonly trusted: TrustedSnapshots | null;
 
   private constructor(
     private readonly spec: JobSpec,
@@ -132,6 +148,9 @@ export class RemoteParameterService implements ParameterService {
     this.used = placement.byTask.flatMap((slices, t) => (slices.length ? [t] : []));
     this.receipts = o.cluster.receiptLedger(o.jobId, this.used);
     this.known = this.used.map(() => 0);
+    this.reference = o.referenceNorm ?? null;
+    this.columns = placement.byTask.map((slices) => slices.map((sl) => placement.slices.indexOf(sl)));
+    this.trusted = spec.normBound > 0 && o.trusted ? this.trustedSnapshots(o.trusted) : null;
     if (spec.stages > 1) {
       this.stageSteps = new TaskStageSteps({
         jobId: o.jobId,
@@ -144,6 +163,11 @@ export class RemoteParameterService implements ParameterService {
         rounds: MODES[spec.mode].rounds,
       });
     }
+  }
+
+  /** The job's slices as the placement will cut them, in its order: the pieces its reference norms are kept per. */
+  static piecesOf(tensors: readonly TensorSpec[], cluster: Pick<PsCluster, 'tasks' | 'partitionBytes'>): TensorPiece[] {
+    return Placement.of(tensors, { tasks: cluster.tasks, partitionBytes: cluster.partitionBytes }).slices.map((s) => ({ tensor: s.tensor, offset: s.offset, length: s.length }));
   }
 
   /** Places the job over the cluster and creates its slices on every task; a coded refusal when a task refuses. */
@@ -280,7 +304,9 @@ export class RemoteParameterService implements ParameterService {
     this.rounds?.halt(reason);
   }
 
-  refreshTrusted(): void {}
+  refreshTrusted(): void {
+    if (!this.detached && !this.disposed) this.trusted?.refresh();
+  }
 
   routeFor(workerId: string): PsRoute {
     const { signer, endpoints } = this.o.cluster;
@@ -377,12 +403,14 @@ export class RemoteParameterService implements ParameterService {
   /** Lets go of the sockets' use; the tasks keep the slices (a restarted chief adopts them). */
   dispose(): void {
     this.disposed = true;
+    this.trusted?.dispose();
   }
 
   /** The job is deleted: its slices and checkpoint parts on the tasks go too (a task down now is told when it is back: part-drops.ts). */
   discard(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.trusted?.dispose();
     void this.o.cluster.drops.drop(this.o.jobId, this.used);
   }
 
@@ -430,6 +458,37 @@ export class RemoteParameterService implements ParameterService {
     this.rounds?.restart(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.o.jobId} was adopted`), this.firstRound);
     // Receipts the old chief may have redeemed are below these versions: refused from here on.
     this.receipts = this.o.cluster.receiptLedger(this.o.jobId, this.used, this.known);
+    // The tasks kept their bounds' samples; their reference becomes this chief's (the next refresh renews it).
+    void this.sendReference();
+  }
+
+  /** The PS's gradient at the tasks' gathered values, per placed slice: on each, every task gets its columns. */
+  private trustedSnapshots(t: NonNullable<RemoteParameterOptions['trusted']>): TrustedSnapshots | null {
+    const step = () => this.step;
+    const source = { specs: this.o.tensors, get version() { return step(); }, copyValues: async () => (await this.values()).values };
+    const pieces = this.placement.slices.map((s) => ({ tensor: s.tensor, offset: s.offset, length: s.length }));
+    const trusted = trustedSnapshotsFor(this.spec, { store: source, service: t.service, rootKey: this.o.jobId, topology: t.topology, dataset: t.dataset, pieces });
+    trusted?.on('trusted', ({ norms }) => {
+      this.reference = norms;
+      void this.sendReference();
+    });
+    return trusted;
+  }
+
+  /** This task's columns of the norm bound's reference (thinned to what a task takes); null when there is none. */
+  private referenceRows(task: number): number[][] | null {
+    return this.reference?.columns(this.columns[task]!, MAX_REFERENCE_ROWS) ?? null;
+  }
+
+  /** Every used task gets the latest reference; a task that misses it keeps its last (the next refresh tries again). */
+  private async sendReference(): Promise<void> {
+    if (!this.reference || this.disposed) return;
+    await Promise.all(
+      this.used.map(async (task) => {
+        const r = await this.o.cluster.request(task, 'job:reference', { jobId: this.o.jobId, reference: this.referenceRows(task)! });
+        if (!r.ok) log.warn('norm bound reference not renewed on a ps task', { job: this.o.jobId, task, code: r.code, reason: r.message });
+      }),
+    );
   }
 
   private sizes(): number[] {
@@ -459,6 +518,8 @@ export class RemoteParameterService implements ParameterService {
         keepVersions: TASK_DELTA_BASES,
         baseStep,
         split: this.spec.stages > 1,
+        // Each task judges its part of every push against its own slices' history (task-job.ts).
+        ...(this.spec.normBound > 0 ? { normBound: { factor: this.spec.normBound, batches: this.spec.mode === 'local' ? this.spec.localSteps : this.spec.nPush, reference: this.referenceRows(task) } } : {}),
         // Multi-Krum only reaches a job on one task, which holds whole gradients (psSpecRefusal).
         ...(MODES[this.spec.mode].rounds ? { rounds: { aggregation: this.spec.aggregation, trimFraction: this.spec.trimFraction } } : {}),
         initial: encodeTensors(slices.map((s, i) => ({ name: s.name, shape: s.shape, values: values[task]![i]! }))),
