@@ -53,8 +53,8 @@ describe('a coordinator with 2 ps tasks', () => {
     w.disconnect();
   });
 
-  it('refuses what does not work across tasks yet, with a code; a split job in a round mode is created', async () => {
-    for (const spec of [{ mode: 'sync', aggregation: 'multi-krum' }, { normBound: 10 }, { directionThreshold: 0 }]) {
+  it('refuses what does not work across tasks yet, with a code; a split job in a round mode is created, and a job with the norm bound', async () => {
+    for (const spec of [{ mode: 'sync', aggregation: 'multi-krum' }, { directionThreshold: 0 }]) {
       const r = await run.coordinator.createJob({ model: 'mlp', normBound: 0, directionThreshold: null, ...spec }, { start: false });
       expect(r, JSON.stringify(spec)).toMatchObject({ ok: false, code: ErrorCode.PS_UNSUPPORTED });
     }
@@ -66,6 +66,10 @@ describe('a coordinator with 2 ps tasks', () => {
       if (!r.ok) throw new Error(`${mode}: ${r.code}: ${r.message}`);
       await run.coordinator.jobs.remove(r.job.id);
     }
+    // Each task judges its slices of every push (server/test/ps-norm-bound.test.ts).
+    const bounded = await run.coordinator.createJob({ model: 'mlp', normBound: 10, directionThreshold: null }, { start: false });
+    if (!bounded.ok) throw new Error(`${bounded.code}: ${bounded.message}`);
+    await run.coordinator.jobs.remove(bounded.job.id);
   });
 
   it('takes a model larger than one task holds (mlp-large, 5.8M parameters) and spreads it over both', { timeout: 120_000 }, async () => {
