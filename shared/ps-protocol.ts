@@ -166,6 +166,8 @@ export interface PsJobStatus {
   parameters: number;
   /** job:create's baseStep: the chief's step at which the task's version was 0. */
   baseStep: number;
+  /** The norm bound's reference over all the job's slices here, per batch (the chief's latest); absent: none. */
+  normReference?: number;
 }
 
 /** `task:status`: what a (re-)attaching chief needs to know. */

@@ -135,8 +135,8 @@ export class RemoteParameterService implements ParameterService {
   private reference: ReferenceNorms | null;
   /** Per task, the indices in placement.slices of its slices: its columns of the reference. */
   private readonly columns: readonly number[][];
-  /** The PS's own gradient at the tasks' values every trustedRefreshSeconds; null when the norm bound is off (or local mode). */
-  private readonly trusted: TrustedSnapshots | null;
+  /** The PS's own gradient at the tasks' values every trustedRefreshSeconds; null when the norm bound is off (or local mode). Public for tests. */
+  readonly trusted: TrustedSnapshots | null;
 
   private constructor(
     private readonly spec: JobSpec,

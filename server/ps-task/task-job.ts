@@ -60,6 +60,8 @@ export class TaskJob {
     private readonly batches = 1,
     /** The norm bound on a split job's stage parts; null: off, or not split. */
     private readonly partBound: PartNormBound | null = null,
+    /** The norm bound's reference, the chief's latest (task:status reports it); null: none. */
+    private reference: ReferenceNorms | null = null,
   ) {}
 
   /** Checks the chief's request (sizes, names, initial values) and builds the store; a coded refusal otherwise. `apply`: default PS_TASK_APPLY_SETTINGS. */
@@ -93,13 +95,14 @@ export class TaskJob {
     const round = req.rounds ? new TaskRound(store, req.rounds, codecOf(req), partBound) : null;
     // A split job in a round mode holds its stage parts for the open round instead (task-round.ts).
     const holds = req.split && !round ? new TaskStageHolds(store, codecOf(req), req.maxStaleness, req.stalenessAware ?? false, partBound) : null;
-    return new TaskJob(req.jobId, req.task, req.maxStaleness, req.stalenessAware ?? false, store, gate, round, req.baseStep ?? 0, holds, req.split ?? false, norm?.batches ?? 1, partBound);
+    return new TaskJob(req.jobId, req.task, req.maxStaleness, req.stalenessAware ?? false, store, gate, round, req.baseStep ?? 0, holds, req.split ?? false, norm?.batches ?? 1, partBound, reference);
   }
 
   /** The chief's trusted refresh: the PS's own norms per slice here at recent parameters become the bound's reference. */
   setReference(rows: number[][]): Result {
     const reference = referenceOf(rows, this.store.specs.length);
     if ('ok' in reference) return reference;
+    this.reference = reference;
     this.gate.setReference(reference);
     this.partBound?.setReference(reference);
     return ok({});
@@ -214,7 +217,8 @@ export class TaskJob {
   }
 
   status(): PsJobStatus {
-    return { jobId: this.id, task: this.task, version: this.store.version, slices: this.store.tensors.length, parameters: this.store.parameterCount, baseStep: this.baseStep };
+    const status = { jobId: this.id, task: this.task, version: this.store.version, slices: this.store.tensors.length, parameters: this.store.parameterCount, baseStep: this.baseStep };
+    return this.reference ? { ...status, normReference: this.reference.normOf(0, status.slices) } : status;
   }
 
   dispose(): void {

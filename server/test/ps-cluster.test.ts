@@ -23,7 +23,8 @@ const taskSockets: PsWorkerClient[] = [];
 const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 beforeAll(async () => {
-  run = await startCoordinator({ model: 'mlp', shardSize: 2000, epochs: 4, targetAccuracy: 0.9, evalIntervalSeconds: 5 }, {}, { ps: 2 });
+  // The spec's default norm bound, judged by each task on its slices (the helper turns it off on ps tasks unless told).
+  run = await startCoordinator({ model: 'mlp', shardSize: 2000, epochs: 4, targetAccuracy: 0.9, evalIntervalSeconds: 5, normBound: 10 }, {}, { ps: 2 });
 }, 120_000);
 afterAll(async () => {
   sockets.forEach((s) => s.disconnect());
@@ -195,7 +196,7 @@ describe('a coordinator with 2 ps tasks', () => {
     }
   });
 
-  it('trains through the tasks until its accuracy rises, and the chief gathers exactly what the tasks hold', { timeout: 420_000 }, async () => {
+  it('trains through the tasks under the default norm bound, never refused by it, until its accuracy rises, and the chief gathers exactly what the tasks hold', { timeout: 420_000 }, async () => {
     const { job } = run;
     const first = await job.evaluateIfChanged();
     expect(first?.accuracy).toBeLessThan(0.3);
@@ -209,6 +210,7 @@ describe('a coordinator with 2 ps tasks', () => {
     }
     expect(job.version).toBeGreaterThan(10);
     expect(job.stats.pushesAccepted).toBe(job.version);
+    expect(job.stats.pushesRejected[ErrorCode.NORM_OUTLIER]).toBeUndefined();
     const last = await job.evaluateIfChanged();
     expect(Math.max(last?.accuracy ?? 0, job.evals.at(-1)!.accuracy)).toBeGreaterThanOrEqual(0.9);
 
