@@ -97,6 +97,13 @@ export interface PsNormBound {
   reference: number[][] | null;
 }
 
+/** `job:forget`: workers that left the job for good: their norm samples and clip runs on this task go (as the chief's gate forgets them in process). */
+export interface PsJobForget {
+  chief: ChiefCredential;
+  jobId: string;
+  workers: string[];
+}
+
 /** Reference rows (mini-batches of the PS's own gradient) a task takes at most: the chief thins more to this. */
 export const MAX_REFERENCE_ROWS = 256;
 
@@ -222,6 +229,7 @@ export interface PsControlEvents {
   'ckpt:load': (req: PsCheckpointLoad, ack: (r: Result<{ version: number }>) => void) => void;
   'round:close': (req: PsRoundClose, ack: (r: Result<{ version: number }>) => void) => void;
   'job:reference': (req: PsJobReference, ack: (r: Result) => void) => void;
+  'job:forget': (req: PsJobForget, ack: (r: Result) => void) => void;
   'step:close': (req: PsStepClose, ack: (r: Result<{ version: number }>) => void) => void;
   'step:drop': (req: PsStepClose, ack: (r: Result) => void) => void;
 }

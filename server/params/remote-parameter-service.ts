@@ -295,9 +295,10 @@ export class RemoteParameterService implements ParameterService {
     this.rounds?.leave(workerId);
   }
 
-  /** A worker (or a split job's replica) is gone: the open round stops waiting for it, as in process. */
+  /** A worker (or a split job's replica) is gone: the open round stops waiting for it, and the tasks' norm bounds forget its samples, as in process. */
   forget(workerId: string): void {
     this.rounds?.leave(workerId);
+    if (this.spec.normBound > 0 && !this.disposed && !this.detached) void this.forgetOnTasks(workerId);
   }
 
   halt(reason: Failure): void {
@@ -473,6 +474,16 @@ export class RemoteParameterService implements ParameterService {
       void this.sendReference();
     });
     return trusted;
+  }
+
+  /** Every used task forgets `workerId`'s norm samples; a task that misses it keeps them until its window pushes them out. */
+  private async forgetOnTasks(workerId: string): Promise<void> {
+    await Promise.all(
+      this.used.map(async (task) => {
+        const r = await this.o.cluster.request(task, 'job:forget', { jobId: this.o.jobId, workers: [workerId] });
+        if (!r.ok && r.code !== ErrorCode.UNKNOWN_JOB) log.warn('a departed worker not forgotten by a ps task', { job: this.o.jobId, task, worker: workerId, code: r.code });
+      }),
+    );
   }
 
   /** This task's columns of the norm bound's reference (thinned to what a task takes); null when there is none. */

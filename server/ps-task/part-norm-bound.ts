@@ -49,6 +49,11 @@ export class PartNormBound {
     return null;
   }
 
+  /** A worker left the job: its samples and runs go from every range. */
+  forget(worker: string): void {
+    this.bounds.forget(worker);
+  }
+
   /** The PS's own norms per slice of this task at recent parameters: every range's reference from now on. */
   setReference(norms: ReferenceNorms): void {
     this.bounds.setReference(norms);

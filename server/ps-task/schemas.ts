@@ -60,6 +60,8 @@ export const jobCreateSchema = z
 
 export const jobReferenceSchema = z.object({ chief, jobId: id, reference: referenceRows }).strict();
 
+export const jobForgetSchema = z.object({ chief, jobId: id, workers: z.array(id).min(1).max(1024) }).strict();
+
 export const jobRefSchema = z.object({ chief, jobId: id }).strict();
 export const jobDeleteSchema = z.object({ chief, jobId: id, dropParts: z.boolean().optional() }).strict();
 

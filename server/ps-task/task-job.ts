@@ -98,6 +98,12 @@ export class TaskJob {
     return new TaskJob(req.jobId, req.task, req.maxStaleness, req.stalenessAware ?? false, store, gate, round, req.baseStep ?? 0, holds, req.split ?? false, norm?.batches ?? 1, partBound, reference);
   }
 
+  /** `workerId` left the job (the chief says): its norm samples and clip runs here go. */
+  forget(workerId: string): void {
+    this.gate.forget(workerId);
+    this.partBound?.forget(workerId);
+  }
+
   /** The chief's trusted refresh: the PS's own norms per slice here at recent parameters become the bound's reference. */
   setReference(rows: number[][]): Result {
     const reference = referenceOf(rows, this.store.specs.length);

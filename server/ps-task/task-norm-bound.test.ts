@@ -5,7 +5,8 @@
  * MIN_WORKERS workers have samples): within → as before; a warm worker's transient →
  * scaled down to the bound; otherwise NORM_OUTLIER and nothing changes. A stage part is
  * judged against its own slices' reference, not the task's whole. `job:reference`
- * renews the reference, fenced and checked like every control message.
+ * renews the reference and `job:forget` drops departed workers' samples, fenced and
+ * checked like every control message.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeTensors, encodeTensors } from '../../shared/codec.js';
@@ -108,6 +109,20 @@ describe('the norm bound on a ps task', () => {
     const before = await values('job-warm');
     expect(await push('job-warm', 'w-warm', 100, before.version)).toMatchObject({ ok: false, code: ErrorCode.NORM_OUTLIER, message: expect.stringContaining('clipped') });
     expect(await values('job-warm')).toEqual(before);
+  });
+
+  it("forgets the workers the chief says left: their tiny norms no longer drag the median; a stranger's word changes nothing", async () => {
+    expect(await create('job-forget', {})).toEqual({ ok: true, version: 0 });
+    const tiny = ['w-t1', 'w-t2', 'w-t3'];
+    for (const [i, w] of tiny.entries()) expect(await push('job-forget', w, 0.01, i)).toMatchObject({ ok: true });
+    // Three workers with samples: their median (0.01 × √19) is the bound's, and an honest push is 100× over it.
+    expect(await push('job-forget', 'w-h', 1, 3)).toMatchObject({ ok: false, code: ErrorCode.NORM_OUTLIER });
+    const forget = (k = keys) => chief.emitWithAck('job:forget', { chief: chiefCredential(k, 1, 'job:forget', 'job-forget'), jobId: 'job-forget', workers: tiny });
+    expect(await forget(strangerKeys)).toMatchObject({ ok: false, code: ErrorCode.UNAUTHORIZED });
+    expect(await push('job-forget', 'w-h', 1, 3)).toMatchObject({ ok: false, code: ErrorCode.NORM_OUTLIER });
+    expect(await forget()).toEqual({ ok: true });
+    // Gone: fewer than MIN_WORKERS samples, so the chief's reference is the median again.
+    expect(await push('job-forget', 'w-h', 1, 3)).toMatchObject({ ok: true, version: 4 });
   });
 
   it('a round push is judged before it is held', async () => {
