@@ -37,7 +37,7 @@ import { ALL_ERROR_CODES, ErrorCode } from '../../shared/errors.js';
 import type { JobSpec } from '../../shared/job-spec.js';
 import { Placement, type PlacementJson } from '../../shared/placement.js';
 import type { PushAccepted } from '../../shared/protocol.js';
-import { MAX_REFERENCE_ROWS, type PsJobStatus, type PsTaskStatus } from '../../shared/ps-protocol.js';
+import type { PsJobStatus, PsTaskStatus } from '../../shared/ps-protocol.js';
 import type { PsRoute } from '../../shared/ps-route.js';
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import { sizeOf, type TensorSpec } from '../../shared/tensors.js';
@@ -57,8 +57,9 @@ import type { StoreSnapshot } from './parameter-store.js';
 import { readSlicePart, type SlicePart } from './slice-parts.js';
 import type { Dataset } from '../data/dataset.js';
 import type { ReferenceNorms, TensorPiece } from './reference-norms.js';
+import { slicePieces, TaskNormReferences } from './task-norm-references.js';
 import type { TrustedGradientService } from './trusted-gradient.js';
-import { trustedSnapshotsFor, type TrustedSnapshots } from './trusted-snapshots.js';
+import type { TrustedSnapshots } from './trusted-snapshots.js';
 
 const log = createLogger('remote-params');
 
@@ -131,12 +132,8 @@ export class RemoteParameterService implements ParameterService {
   detached = false;
   /** A split job's replica steps on the tasks (task-stage-steps.ts); undefined when not split. */
   readonly stageSteps?: TaskStageSteps;
-  /** The norm bound's latest reference, per placed slice; null: none (off, or local mode). */
-  private reference: ReferenceNorms | null;
-  /** Per task, the indices in placement.slices of its slices: its columns of the reference. */
-  private readonly columns: readonly number[][];
-  /** The PS's own gradient at the tasks' values every trustedRefreshSeconds; null when the norm bound is off (or local mode). Public for tests. */
-  readonly trusted: TrustedSnapshots | null;
+  /** The norm bound's reference for each task, and the trusted refresh that renews it (task-norm-references.ts). */
+  private readonly norms: TaskNormReferences;
 
   private constructor(
     private readonly spec: JobSpec,
@@ -148,9 +145,13 @@ export class RemoteParameterService implements ParameterService {
     this.used = placement.byTask.flatMap((slices, t) => (slices.length ? [t] : []));
     this.receipts = o.cluster.receiptLedger(o.jobId, this.used);
     this.known = this.used.map(() => 0);
-    this.reference = o.referenceNorm ?? null;
-    this.columns = placement.byTask.map((slices) => slices.map((sl) => placement.slices.indexOf(sl)));
-    this.trusted = spec.normBound > 0 && o.trusted ? this.trustedSnapshots(o.trusted) : null;
+    this.norms = new TaskNormReferences(spec, placement, {
+      ...o,
+      used: this.used,
+      referenceNorm: o.referenceNorm ?? null,
+      step: () => this.step,
+      values: async () => (await this.values()).values,
+    });
     if (spec.stages > 1) {
       this.stageSteps = new TaskStageSteps({
         jobId: o.jobId,
@@ -167,7 +168,12 @@ export class RemoteParameterService implements ParameterService {
 
   /** The job's slices as the placement will cut them, in its order: the pieces its reference norms are kept per. */
   static piecesOf(tensors: readonly TensorSpec[], cluster: Pick<PsCluster, 'tasks' | 'partitionBytes'>): TensorPiece[] {
-    return Placement.of(tensors, { tasks: cluster.tasks, partitionBytes: cluster.partitionBytes }).slices.map((s) => ({ tensor: s.tensor, offset: s.offset, length: s.length }));
+    return slicePieces(Placement.of(tensors, { tasks: cluster.tasks, partitionBytes: cluster.partitionBytes }));
+  }
+
+  /** The PS's own gradient at the tasks' values, taken every trustedRefreshSeconds; null when the norm bound is off. Tests wait on it. */
+  get trusted(): TrustedSnapshots | null {
+    return this.norms.trusted;
   }
 
   /** Places the job over the cluster and creates its slices on every task; a coded refusal when a task refuses. */
@@ -298,7 +304,7 @@ export class RemoteParameterService implements ParameterService {
   /** A worker (or a split job's replica) is gone: the open round stops waiting for it, and the tasks' norm bounds forget its samples, as in process. */
   forget(workerId: string): void {
     this.rounds?.leave(workerId);
-    if (this.spec.normBound > 0 && !this.disposed && !this.detached) void this.forgetOnTasks(workerId);
+    if (!this.disposed && !this.detached) void this.norms.forget(workerId);
   }
 
   halt(reason: Failure): void {
@@ -306,7 +312,7 @@ export class RemoteParameterService implements ParameterService {
   }
 
   refreshTrusted(): void {
-    if (!this.detached && !this.disposed) this.trusted?.refresh();
+    if (!this.detached && !this.disposed) this.norms.refresh();
   }
 
   routeFor(workerId: string): PsRoute {
@@ -404,14 +410,14 @@ export class RemoteParameterService implements ParameterService {
   /** Lets go of the sockets' use; the tasks keep the slices (a restarted chief adopts them). */
   dispose(): void {
     this.disposed = true;
-    this.trusted?.dispose();
+    this.norms.dispose();
   }
 
   /** The job is deleted: its slices and checkpoint parts on the tasks go too (a task down now is told when it is back: part-drops.ts). */
   discard(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.trusted?.dispose();
+    this.norms.dispose();
     void this.o.cluster.drops.drop(this.o.jobId, this.used);
   }
 
@@ -460,46 +466,7 @@ export class RemoteParameterService implements ParameterService {
     // Receipts the old chief may have redeemed are below these versions: refused from here on.
     this.receipts = this.o.cluster.receiptLedger(this.o.jobId, this.used, this.known);
     // The tasks kept their bounds' samples; their reference becomes this chief's (the next refresh renews it).
-    void this.sendReference();
-  }
-
-  /** The PS's gradient at the tasks' gathered values, per placed slice: on each, every task gets its columns. */
-  private trustedSnapshots(t: NonNullable<RemoteParameterOptions['trusted']>): TrustedSnapshots | null {
-    const step = () => this.step;
-    const source = { specs: this.o.tensors, get version() { return step(); }, copyValues: async () => (await this.values()).values };
-    const pieces = this.placement.slices.map((s) => ({ tensor: s.tensor, offset: s.offset, length: s.length }));
-    const trusted = trustedSnapshotsFor(this.spec, { store: source, service: t.service, rootKey: this.o.jobId, topology: t.topology, dataset: t.dataset, pieces });
-    trusted?.on('trusted', ({ norms }) => {
-      this.reference = norms;
-      void this.sendReference();
-    });
-    return trusted;
-  }
-
-  /** Every used task forgets `workerId`'s norm samples; a task that misses it keeps them until its window pushes them out. */
-  private async forgetOnTasks(workerId: string): Promise<void> {
-    await Promise.all(
-      this.used.map(async (task) => {
-        const r = await this.o.cluster.request(task, 'job:forget', { jobId: this.o.jobId, workers: [workerId] });
-        if (!r.ok && r.code !== ErrorCode.UNKNOWN_JOB) log.warn('a departed worker not forgotten by a ps task', { job: this.o.jobId, task, worker: workerId, code: r.code });
-      }),
-    );
-  }
-
-  /** This task's columns of the norm bound's reference (thinned to what a task takes); null when there is none. */
-  private referenceRows(task: number): number[][] | null {
-    return this.reference?.columns(this.columns[task]!, MAX_REFERENCE_ROWS) ?? null;
-  }
-
-  /** Every used task gets the latest reference; a task that misses it keeps its last (the next refresh tries again). */
-  private async sendReference(): Promise<void> {
-    if (!this.reference || this.disposed) return;
-    await Promise.all(
-      this.used.map(async (task) => {
-        const r = await this.o.cluster.request(task, 'job:reference', { jobId: this.o.jobId, reference: this.referenceRows(task)! });
-        if (!r.ok) log.warn('norm bound reference not renewed on a ps task', { job: this.o.jobId, task, code: r.code, reason: r.message });
-      }),
-    );
+    void this.norms.send();
   }
 
   private sizes(): number[] {
@@ -530,7 +497,7 @@ export class RemoteParameterService implements ParameterService {
         baseStep,
         split: this.spec.stages > 1,
         // Each task judges its part of every push against its own slices' history (task-job.ts).
-        ...(this.spec.normBound > 0 ? { normBound: { factor: this.spec.normBound, batches: this.spec.mode === 'local' ? this.spec.localSteps : this.spec.nPush, reference: this.referenceRows(task) } } : {}),
+        ...this.norms.createField(task),
         // Multi-Krum only reaches a job on one task, which holds whole gradients (psSpecRefusal).
         ...(MODES[this.spec.mode].rounds ? { rounds: { aggregation: this.spec.aggregation, trimFraction: this.spec.trimFraction } } : {}),
         initial: encodeTensors(slices.map((s, i) => ({ name: s.name, shape: s.shape, values: values[task]![i]! }))),
