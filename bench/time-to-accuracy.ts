@@ -46,8 +46,8 @@ async function run(opts: Options): Promise<void> {
   }
   // No data dir for the coordinator, as before: both rows keep jobs in memory (the tasks read their token from dataDir).
   const coordinator = createCoordinator({ cluster });
-  // As server/main.ts: on ps tasks the default job pushes fp32, without the whole-gradient defences.
-  const wire = opts.ps > 0 ? { ...builtinJobWire('fp32'), normBound: 0, directionThreshold: null } : builtinJobWire(opts.codec);
+  // As server/main.ts: on ps tasks the default job pushes fp32, with the norm bound judged per task and no direction check.
+  const wire = opts.ps > 0 ? { ...builtinJobWire('fp32'), directionThreshold: null } : builtinJobWire(opts.codec);
   const created = await coordinator.createJob({ name: `MNIST ${opts.model}`, model: opts.model, evalIntervalSeconds: opts.evalInterval, ...wire });
   if (!created.ok) throw new Error(created.message);
   const job = created.job;

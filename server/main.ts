@@ -96,8 +96,8 @@ async function main(): Promise<void> {
   const restored = await coordinator.restore();
   if (restored.length) log.info('restored jobs', { jobs: restored.map((j) => `${j.id}:${j.state}@v${j.version}`) });
   else if (opts.defaultJob) {
-    // On ps tasks the default job takes what works across them: fp32 pushes, without the whole-gradient defences (docs/cluster.md).
-    const wire = ps ? { ...builtinJobWire('fp32'), normBound: 0, directionThreshold: null } : builtinJobWire(opts.codec);
+    // On ps tasks the default job takes what works across them: fp32 pushes, the norm bound judged per task, no direction check (docs/cluster.md).
+    const wire = ps ? { ...builtinJobWire('fp32'), directionThreshold: null } : builtinJobWire(opts.codec);
     const created = await coordinator.createJob({ name: `MNIST ${opts.model}`, model: opts.model, epochs: opts.epochs, ...wire });
     if (!created.ok) throw new Error(created.message);
   }

@@ -75,6 +75,43 @@ export interface PsJobCreate {
    * the chief's `step:close`; a whole-slices `grads:push` is refused. Default false.
    */
   split?: boolean;
+  /** The job's norm bound, judged here on this task's part of every push (docs/byzantine.md). Absent: off. */
+  normBound?: PsNormBound;
+}
+
+/**
+ * The norm bound on one task: each push's (or stage part's) slices here are judged
+ * against factor × the median of recent accepted norms of the same slices here
+ * (server/params/norm-bound.ts), per mini-batch.
+ */
+export interface PsNormBound {
+  /** The job's normBound (> 0). */
+  factor: number;
+  /** Mini-batches every push sums (the job's nPush; localSteps in local mode): norms are judged per batch, as the chief would. */
+  batches: number;
+  /**
+   * The PS's own gradient: per mini-batch (rows), the sum of squares of each of this
+   * task's slices (columns, in `slices` order). Null: none (local mode's deltas): the
+   * bound holds once workers have samples.
+   */
+  reference: number[][] | null;
+}
+
+/** `job:forget`: workers that left the job for good: their norm samples and clip runs on this task go (as the chief's gate forgets them in process). */
+export interface PsJobForget {
+  chief: ChiefCredential;
+  jobId: string;
+  workers: string[];
+}
+
+/** Reference rows (mini-batches of the PS's own gradient) a task takes at most: the chief thins more to this. */
+export const MAX_REFERENCE_ROWS = 256;
+
+/** `job:reference`: the PS's own gradient at recent parameters, this task's columns as in PsNormBound (the chief's trusted refresh). */
+export interface PsJobReference {
+  chief: ChiefCredential;
+  jobId: string;
+  reference: number[][];
 }
 
 /**
@@ -136,6 +173,8 @@ export interface PsJobStatus {
   parameters: number;
   /** job:create's baseStep: the chief's step at which the task's version was 0. */
   baseStep: number;
+  /** The norm bound's reference over all the job's slices here, per batch (the chief's latest); absent: none. */
+  normReference?: number;
 }
 
 /** `task:status`: what a (re-)attaching chief needs to know. */
@@ -189,6 +228,8 @@ export interface PsControlEvents {
   'ckpt:write': (req: PsCheckpointWrite, ack: (r: Result<PsCheckpointPart>) => void) => void;
   'ckpt:load': (req: PsCheckpointLoad, ack: (r: Result<{ version: number }>) => void) => void;
   'round:close': (req: PsRoundClose, ack: (r: Result<{ version: number }>) => void) => void;
+  'job:reference': (req: PsJobReference, ack: (r: Result) => void) => void;
+  'job:forget': (req: PsJobForget, ack: (r: Result) => void) => void;
   'step:close': (req: PsStepClose, ack: (r: Result<{ version: number }>) => void) => void;
   'step:drop': (req: PsStepClose, ack: (r: Result) => void) => void;
 }

@@ -51,7 +51,7 @@ export async function startCoordinator(spec: JobSpecInput = {}, options: Coordin
     await coordinator.close();
     await ps?.close();
   };
-  // On ps tasks the norm bound (whole-gradient) is refused: tests there run without it unless they say otherwise.
+  // On ps tasks tests run without the norm bound unless they say otherwise: most push constant gradients or compare with one process bit for bit.
   const created = await coordinator.createJob({ model: 'mlp', evalIntervalSeconds: 3600, directionThreshold: null, trustedRefreshSeconds: 3600, ...(ps ? { normBound: 0 } : {}), ...spec });
   if (!created.ok) {
     await closeAll();

@@ -50,7 +50,9 @@ export async function joinAsGradientWorker(url: string): Promise<GradientWorker>
     },
     push({ version, leaseId, grads }) {
       const payload = encodeTensors(job.tensors.map((s, i) => ({ ...s, values: grads[i]! })));
-      return pushWithSlots(worker, { jobId: job.jobId, leaseId, baseVersion: version, batches: 1, loss: 2.3, ...payload });
+      const push = { jobId: job.jobId, leaseId, baseVersion: version, batches: 1, loss: 2.3, ...payload };
+      // On ps tasks the slices go to the tasks, and the chief hears of it with their receipts (or a task's refusal).
+      return joined.ps ? joined.ps.push(push) : pushWithSlots(worker, push);
     },
     close: () => joined.close(),
   };

@@ -13,6 +13,8 @@ import type { Result } from '../shared/result.js';
 import { SlotPusher } from '../shared/slot-pusher.js';
 import { ModelTrainer } from '../client/engine/model-trainer.js';
 import { PulledParams } from '../client/engine/pulled-params.js';
+import { PsTransport } from '../client/engine/ps-transport.js';
+import { checkPsRoute } from '../shared/ps-route.js';
 import type { Coordinator } from '../server/coordinator.js';
 import { waitForEvent } from './events.js';
 
@@ -99,6 +101,8 @@ export interface TrainingWorker {
   worker: TestWorker;
   job: JobAssignment;
   trainer: ModelTrainer;
+  /** A job on ps tasks: its slices are pulled and pushed there (one socket per task); null in process. */
+  ps: PsTransport | null;
   /** Pulls the current parameters (as the browser does: a delta when the server offers one), failing the test on a refusal. */
   pull(): Promise<{ version: number; values: Float32Array[] }>;
   close(): void;
@@ -111,14 +115,19 @@ export async function joinAsTrainer(url: string): Promise<TrainingWorker> {
   if (!hello.ok || !hello.job) throw new Error('the worker got no job');
   const job = hello.job;
   const trainer = await ModelTrainer.create(job.topology, job.tensors, job.dataset.featureShape, job.dataset.numClasses);
-  const params = new PulledParams(job, { pull: (req) => worker.emitWithAck('params:pull', req) });
+  const route = job.ps ? checkPsRoute(job.ps, job.tensors) : null;
+  if (route && 'error' in route) throw new Error(route.error);
+  const ps = route ? new PsTransport({ job, route, chief: (p) => worker.emitWithAck('grads:push', p) }) : null;
+  const params = new PulledParams(job, { pull: (req) => (ps ? ps.pull(req) : worker.emitWithAck('params:pull', req)) });
   return {
     worker,
     job,
     trainer,
+    ps,
     pull: () => params.pull(),
     close() {
       trainer.dispose();
+      ps?.dispose();
       worker.disconnect();
     },
   };

@@ -21,7 +21,7 @@ import { io } from 'socket.io-client';
 import { decodeTensors, encodeTensors } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import { applyParamDelta } from '../../shared/param-delta.js';
-import { PS_WORKER_NAMESPACE, type PsWorkerEvents } from '../../shared/ps-protocol.js';
+import { PS_WORKER_NAMESPACE, type PsPushAccepted, type PsWorkerEvents } from '../../shared/ps-protocol.js';
 import { checkPsRoute, type CheckedRoute, type PsTickets } from '../../shared/ps-route.js';
 import type { GradientPush, JobAssignment, ParamsSnapshot, PullRequest, PushAccepted } from '../../shared/protocol.js';
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
@@ -135,9 +135,10 @@ export class PsTransport implements ExchangeTransport {
     const bases = this.taskVersions.get(p.baseVersion);
     let refused: Failure | null = bases ? null : fail(ErrorCode.STALE, `Computed on pull ${p.baseVersion}, which this worker no longer remembers`);
     let receipts: { task: number; version: number; receipt: string }[] = [];
+    let answers: (Result<PsPushAccepted> | null)[] = [];
     if (bases) {
       const grads = this.o.route.placement.splitTensors(decodeTensors(p, this.o.job.tensors));
-      const answers = await Promise.all(
+      answers = await Promise.all(
         this.sockets.map((s, t) => {
           if (!s) return null;
           const slices = this.encoder.encode(t, grads[t]!);
@@ -153,7 +154,10 @@ export class PsTransport implements ExchangeTransport {
       if (!refused) receipts = answers.flatMap((a, task) => (a?.ok ? [{ task, version: a.version, receipt: a.receipt }] : []));
     }
     const notice = refused ? { psRefused: refused.code } : { psReceipts: receipts };
-    return this.o.chief({ ...p, manifest: { codec: p.manifest.codec, tensors: [] }, data: new Uint8Array(0), ...notice });
+    const answer = await this.o.chief({ ...p, manifest: { codec: p.manifest.codec, tensors: [] }, data: new Uint8Array(0), ...notice });
+    // A task that scaled its slices down to its norm bound says so (an early transient): the smallest factor is the worker's.
+    const clipped = refused ? undefined : clipOf(answers);
+    return answer.ok && clipped !== undefined ? { ...answer, clipped } : answer;
   }
 
   dispose(): void {
@@ -223,4 +227,11 @@ export function transportFor(job: JobAssignment, chief: ExchangeTransport, optio
   const transport = new PsTransport({ job, route, chief: (p) => chief.push(p), requestTimeoutMs: options.requestTimeoutMs });
   for (const s of transport.taskSockets) options.onTaskSocket?.(s);
   return transport;
+}
+
+/** The smallest clip factor the tasks answered, or undefined when none clipped. */
+function clipOf(answers: readonly (Result<PushAccepted> | null)[]): number | undefined {
+  let clipped: number | undefined;
+  for (const a of answers) if (a?.ok && a.clipped !== undefined) clipped = Math.min(clipped ?? 1, a.clipped);
+  return clipped;
 }

@@ -87,14 +87,17 @@ export class JobRegistry {
     const stageCosts = stageCostsOf(spec, model.topology, dataset.featureShape, model.tensors);
     const shards = this.deps.shardStore.catalog(dataset, spec.shardSize);
     // Local mode pushes parameter deltas after H steps, not gradients: a gradient norm is no reference for them.
-    const referenceNorm = spec.normBound > 0 && spec.mode !== 'local' ? await referenceGradientNorm(model, dataset, spec.batchSize) : null;
-    const jobId = id();
     const cluster = this.deps.cluster;
+    // On ps tasks, kept per placed slice: each task is sent its own slices' columns.
+    const pieces = cluster ? RemoteParameterService.piecesOf(model.tensors, cluster) : undefined;
+    const referenceNorm = spec.normBound > 0 && spec.mode !== 'local' ? await referenceGradientNorm(model, dataset, spec.batchSize, pieces) : null;
+    const jobId = id();
     let parameters: JobDeps['parameters'];
     let remote: RemoteParameterService | null = null;
     let adopted = false;
     if (cluster) {
-      const o = { jobId, tensors: model.tensors, initial: model.values, cluster };
+      const trusted = { service: this.deps.trustedGradients, topology: model.topology, dataset };
+      const o = { jobId, tensors: model.tensors, initial: model.values, cluster, referenceNorm, trusted };
       const made = restoring ? await RemoteParameterService.attach(spec, o) : await RemoteParameterService.create(spec, o);
       if ('ok' in made) throw new PsRefusal(made);
       const service = made instanceof RemoteParameterService ? made : made.service;

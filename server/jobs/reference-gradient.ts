@@ -9,24 +9,25 @@
 import { ModelTrainer } from '../../client/engine/model-trainer.js';
 import { ErrorCode } from '../../shared/errors.js';
 import { featureLength, featuresAsFloat, type Dataset } from '../data/dataset.js';
-import { ReferenceNorms, tensorSquares } from '../params/reference-norms.js';
+import { pieceSquares, ReferenceNorms, type TensorPiece } from '../params/reference-norms.js';
 import { ModelSpecError, type InitialModel } from './model-init.js';
 
 /**
  * The norms, or a ModelSpecError when this coordinator's tfjs backend cannot
  * differentiate the model (wasm has no gradient kernel for DepthwiseConv2D's filter or
  * Embedding's gather): the job is refused with the way out rather than a 500.
+ * `pieces`: per ps task slice rather than per tensor (a job on ps tasks: each task is sent its slices' columns).
  */
-export async function referenceGradientNorm(model: InitialModel, ds: Dataset, batchSize: number): Promise<ReferenceNorms> {
+export async function referenceGradientNorm(model: InitialModel, ds: Dataset, batchSize: number, pieces?: readonly TensorPiece[]): Promise<ReferenceNorms> {
   try {
-    return await computeNorm(model, ds, batchSize);
+    return await computeNorm(model, ds, batchSize, pieces);
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     throw new ModelSpecError(`The coordinator cannot compute this model's gradient to anchor the norm bound (${reason}); create the job with normBound: 0`, ErrorCode.UNSUPPORTED_LAYER);
   }
 }
 
-async function computeNorm(model: InitialModel, ds: Dataset, batchSize: number): Promise<ReferenceNorms> {
+async function computeNorm(model: InitialModel, ds: Dataset, batchSize: number, pieces?: readonly TensorPiece[]): Promise<ReferenceNorms> {
   const size = Math.min(batchSize, ds.train.count);
   const len = featureLength(ds);
   const first = { ...ds.train, count: size, features: ds.train.features.subarray(0, size * len), labels: ds.train.labels.subarray(0, size) };
@@ -34,7 +35,7 @@ async function computeNorm(model: InitialModel, ds: Dataset, batchSize: number):
   try {
     trainer.setParams(model.values);
     const g = await trainer.gradient({ features: featuresAsFloat(ds, first), labels: first.labels, size });
-    return new ReferenceNorms([tensorSquares(g.grads)]);
+    return new ReferenceNorms([pieceSquares(g.grads, pieces)]);
   } finally {
     trainer.dispose();
   }

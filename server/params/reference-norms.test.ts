@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ReferenceNorms, tensorSquares } from './reference-norms.js';
+import { pieceSquares, ReferenceNorms, tensorSquares } from './reference-norms.js';
 
 describe('reference norms per range of tensors', () => {
   // Three mini-batches of three tensors: each row holds each tensor's sum of squares.
@@ -23,5 +23,20 @@ describe('reference norms per range of tensors', () => {
   it('are built from a mini-batch’s gradients, tensor by tensor', () => {
     expect(tensorSquares([new Float32Array([3, 4]), new Float32Array([1])])).toEqual([25, 1]);
     expect(() => new ReferenceNorms([])).toThrow(RangeError);
+  });
+
+  it('are kept per ps task slice when pieces are named (a row partition from its own rows), and give a task its columns', () => {
+    // A 2×2 tensor cut into its two rows, and a whole vector.
+    const grads = [new Float32Array([1, 2, 3, 4]), new Float32Array([5])];
+    const pieces = [
+      { tensor: 0, offset: 0, length: 2 },
+      { tensor: 0, offset: 2, length: 2 },
+      { tensor: 1, offset: 0, length: 1 },
+    ];
+    expect(pieceSquares(grads, pieces)).toEqual([5, 25, 25]);
+    expect(pieceSquares(grads)).toEqual(tensorSquares(grads));
+    // A task holding pieces 0 and 2: its columns, in its order; rows thinned evenly to at most 2.
+    expect(norms.columns([0, 2])).toEqual([[9, 0], [1, 100], [4, 16]]);
+    expect(norms.columns([2], 2)).toEqual([[0], [16]]);
   });
 });

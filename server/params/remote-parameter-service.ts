@@ -23,8 +23,11 @@
  * every codec, which workers apply per slice (client/engine/slice-encoder.ts); a split
  * job in every mode too (its replica steps close on the tasks, task-stage-steps.ts, or
  * in a round mode join the round as their replica).
- * Multi-Krum over more than one task, the norm bound and the direction check (which
- * need the whole gradient) are refused at job creation (psSpecRefusal).
+ * The norm bound is judged by each task on its slices (task-job.ts): the chief gives
+ * each task its slices' columns of the PS's own gradient norms, at creation, adoption
+ * and every trusted refresh (the PS's gradient at the tasks' gathered values).
+ * Multi-Krum over more than one task and the direction check (which need the whole
+ * gradient) are refused at job creation (psSpecRefusal).
  */
 import type { ReceiptLedger } from '../cluster/push-receipts.js';
 import { loadCut, takeCut, type CutTarget } from '../cluster/checkpoint-cut.js';
@@ -52,6 +55,11 @@ import { createOptimizer } from './optimizers.js';
 import type { GradientSubmission, ModeCounters, ParameterService, PsPlacement, PulledParams, VersionedValues } from './parameter-service.js';
 import type { StoreSnapshot } from './parameter-store.js';
 import { readSlicePart, type SlicePart } from './slice-parts.js';
+import type { Dataset } from '../data/dataset.js';
+import type { ReferenceNorms, TensorPiece } from './reference-norms.js';
+import { slicePieces, TaskNormReferences } from './task-norm-references.js';
+import type { TrustedGradientService } from './trusted-gradient.js';
+import type { TrustedSnapshots } from './trusted-snapshots.js';
 
 const log = createLogger('remote-params');
 
@@ -76,6 +84,10 @@ export interface RemoteParameterOptions {
   cluster: PsCluster;
   /** Waits before asking the tasks again for a replica step's close one of them missed. Default CLOSE_RETRY_DELAYS_MS. */
   closeRetryDelaysMs?: readonly number[];
+  /** The PS's own gradient norms per placed slice (piecesOf) at the initial parameters: the norm bound's first reference; null or absent: none. */
+  referenceNorm?: ReferenceNorms | null;
+  /** What the trusted refresh takes the PS's gradient with (the norm bound follows the model); absent: no refresh. */
+  trusted?: { service: TrustedGradientService; topology: object; dataset: Dataset };
 }
 
 /** What failed to close on every task: a sync or local round, or a split job's replica step. */
@@ -87,7 +99,6 @@ export function psSpecRefusal(spec: JobSpec, tasks: number): Failure | null {
   if (MODES[spec.mode].rounds && spec.aggregation === 'multi-krum' && tasks > 1) {
     return refuse('aggregation', `Multi-Krum compares whole gradients, and each of the ${tasks} ps tasks holds only its slices: use mean, median or trimmed-mean (coordinate-wise, exact per task)`);
   }
-  if (spec.normBound > 0) return refuse('normBound', 'the norm bound judges the whole gradient, which no task sees: set it to 0');
   if (spec.directionThreshold !== null) return refuse('directionThreshold', 'the direction check needs the whole gradient, which no task sees: set it to null');
   return null;
 }
@@ -121,6 +132,8 @@ export class RemoteParameterService implements ParameterService {
   detached = false;
   /** A split job's replica steps on the tasks (task-stage-steps.ts); undefined when not split. */
   readonly stageSteps?: TaskStageSteps;
+  /** The norm bound's reference for each task, and the trusted refresh that renews it (task-norm-references.ts). */
+  private readonly norms: TaskNormReferences;
 
   private constructor(
     private readonly spec: JobSpec,
@@ -132,6 +145,13 @@ export class RemoteParameterService implements ParameterService {
     this.used = placement.byTask.flatMap((slices, t) => (slices.length ? [t] : []));
     this.receipts = o.cluster.receiptLedger(o.jobId, this.used);
     this.known = this.used.map(() => 0);
+    this.norms = new TaskNormReferences(spec, placement, {
+      ...o,
+      used: this.used,
+      referenceNorm: o.referenceNorm ?? null,
+      step: () => this.step,
+      values: async () => (await this.values()).values,
+    });
     if (spec.stages > 1) {
       this.stageSteps = new TaskStageSteps({
         jobId: o.jobId,
@@ -144,6 +164,16 @@ export class RemoteParameterService implements ParameterService {
         rounds: MODES[spec.mode].rounds,
       });
     }
+  }
+
+  /** The job's slices as the placement will cut them, in its order: the pieces its reference norms are kept per. */
+  static piecesOf(tensors: readonly TensorSpec[], cluster: Pick<PsCluster, 'tasks' | 'partitionBytes'>): TensorPiece[] {
+    return slicePieces(Placement.of(tensors, { tasks: cluster.tasks, partitionBytes: cluster.partitionBytes }));
+  }
+
+  /** The PS's own gradient at the tasks' values, taken every trustedRefreshSeconds; null when the norm bound is off. Tests wait on it. */
+  get trusted(): TrustedSnapshots | null {
+    return this.norms.trusted;
   }
 
   /** Places the job over the cluster and creates its slices on every task; a coded refusal when a task refuses. */
@@ -271,16 +301,19 @@ export class RemoteParameterService implements ParameterService {
     this.rounds?.leave(workerId);
   }
 
-  /** A worker (or a split job's replica) is gone: the open round stops waiting for it, as in process. */
+  /** A worker (or a split job's replica) is gone: the open round stops waiting for it, and the tasks' norm bounds forget its samples, as in process. */
   forget(workerId: string): void {
     this.rounds?.leave(workerId);
+    if (!this.disposed && !this.detached) void this.norms.forget(workerId);
   }
 
   halt(reason: Failure): void {
     this.rounds?.halt(reason);
   }
 
-  refreshTrusted(): void {}
+  refreshTrusted(): void {
+    if (!this.detached && !this.disposed) this.norms.refresh();
+  }
 
   routeFor(workerId: string): PsRoute {
     const { signer, endpoints } = this.o.cluster;
@@ -377,12 +410,14 @@ export class RemoteParameterService implements ParameterService {
   /** Lets go of the sockets' use; the tasks keep the slices (a restarted chief adopts them). */
   dispose(): void {
     this.disposed = true;
+    this.norms.dispose();
   }
 
   /** The job is deleted: its slices and checkpoint parts on the tasks go too (a task down now is told when it is back: part-drops.ts). */
   discard(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.norms.dispose();
     void this.o.cluster.drops.drop(this.o.jobId, this.used);
   }
 
@@ -430,6 +465,8 @@ export class RemoteParameterService implements ParameterService {
     this.rounds?.restart(fail(ErrorCode.JOB_NOT_RUNNING, `Job ${this.o.jobId} was adopted`), this.firstRound);
     // Receipts the old chief may have redeemed are below these versions: refused from here on.
     this.receipts = this.o.cluster.receiptLedger(this.o.jobId, this.used, this.known);
+    // The tasks kept their bounds' samples; their reference becomes this chief's (the next refresh renews it).
+    void this.norms.send();
   }
 
   private sizes(): number[] {
@@ -459,6 +496,8 @@ export class RemoteParameterService implements ParameterService {
         keepVersions: TASK_DELTA_BASES,
         baseStep,
         split: this.spec.stages > 1,
+        // Each task judges its part of every push against its own slices' history (task-job.ts).
+        ...this.norms.createField(task),
         // Multi-Krum only reaches a job on one task, which holds whole gradients (psSpecRefusal).
         ...(MODES[this.spec.mode].rounds ? { rounds: { aggregation: this.spec.aggregation, trimFraction: this.spec.trimFraction } } : {}),
         initial: encodeTensors(slices.map((s, i) => ({ name: s.name, shape: s.shape, values: values[task]![i]! }))),

@@ -1,5 +1,6 @@
 /** Messages between the coordinator and its trusted-gradient thread (trusted-gradient-worker.ts). */
 import type { TensorSpec } from '../../shared/tensors.js';
+import type { TensorPiece } from './reference-norms.js';
 import type { RootSet } from './root-set.js';
 
 export type TrustedGradientMessage =
@@ -20,6 +21,8 @@ export type TrustedGradientMessage =
       values: Float32Array[];
       /** The job's mini-batch size: the root set is taken in batches of this size, as workers take theirs. */
       batchSize: number;
+      /** Sums of squares per these pieces (a job's ps task slices) rather than per tensor. */
+      pieces?: TensorPiece[];
     }
   /**
    * A pushed gradient (all tensors, flat) to compare with the trusted gradient of
@@ -34,7 +37,7 @@ export type TrustedGradientReply =
   /**
    * `batchNorm`: the median over the root set's mini-batches of each one's mean-gradient
    * norm (what a push's norm per batch is); `batchSquares`: those mini-batches' sums of
-   * squares per tensor (a ReferenceNorms' rows).
+   * squares per tensor, or per piece when the request named pieces (a ReferenceNorms' rows).
    */
   | { type: 'trusted'; rootKey: string; snapshot: number; ok: true; loss: number; batchNorm: number; batchSquares: number[][]; ms: number }
   | { type: 'trusted'; rootKey: string; snapshot: number; ok: false; message: string }

@@ -7,7 +7,7 @@
 import { parentPort } from 'node:worker_threads';
 import { ModelTrainer } from '../../client/engine/model-trainer.js';
 import { initNodeTf } from '../tf-node.js';
-import { ReferenceNorms, tensorSquares } from './reference-norms.js';
+import { pieceSquares, ReferenceNorms, type TensorPiece } from './reference-norms.js';
 import type { RootSet } from './root-set.js';
 import type { TrustedGradientMessage, TrustedGradientReply } from './trusted-gradient-messages.js';
 
@@ -34,10 +34,11 @@ const post = (reply: TrustedGradientReply, transfer: ArrayBuffer[] = []) => pare
  * (each batch's mean gradient weighted by its share of the examples), and the median
  * of the full batches' gradient norms: the norm per batch an honest worker pushes at
  * these parameters (all batches count when none is full: a root set smaller than a batch).
- * Those batches' sums of squares per tensor too: a split job's norm bound takes each
- * stage's reference from its own tensors' (reference-norms.ts).
+ * Those batches' sums of squares per tensor too (per ps task slice when `pieces` names
+ * them): a split job's norm bound takes each stage's reference from its own tensors'
+ * (reference-norms.ts), a ps task from its own slices'.
  */
-async function rootGradient(trainer: ModelTrainer, rootSet: RootSet, values: Float32Array[], batchSize: number): Promise<{ gradient: Float64Array; loss: number; batchNorm: number; batchSquares: number[][] }> {
+async function rootGradient(trainer: ModelTrainer, rootSet: RootSet, values: Float32Array[], batchSize: number, pieces?: readonly TensorPiece[]): Promise<{ gradient: Float64Array; loss: number; batchNorm: number; batchSquares: number[][] }> {
   trainer.setParams(values);
   const count = rootSet.labels.length;
   const per = rootSet.featureShape.reduce((a, b) => a * b, 1);
@@ -54,11 +55,11 @@ async function rootGradient(trainer: ModelTrainer, rootSet: RootSet, values: Flo
       for (let i = 0; i < t.length; i++) gradient[at + i] = gradient[at + i]! + w * t[i]!;
       at += t.length;
     }
-    (size === batchSize ? full : all).push(tensorSquares(g.grads));
+    (size === batchSize ? full : all).push(pieceSquares(g.grads, pieces));
     loss += w * g.loss;
   }
   const batchSquares = full.length > 0 ? full : all;
-  return { gradient, loss, batchNorm: new ReferenceNorms(batchSquares).normOf(0, values.length), batchSquares };
+  return { gradient, loss, batchNorm: new ReferenceNorms(batchSquares).normOf(0, batchSquares[0]!.length), batchSquares };
 }
 
 /** cos(g, trusted) over elements [from, to) of both (a stage's part against the same tensors of the trusted gradient). */
@@ -102,7 +103,7 @@ async function trust(msg: Trust, root: Root): Promise<void> {
   const rootSet = root.rootSet;
   if (!rootSet) throw new Error(`trusted-gradient thread has no root set "${msg.rootKey}"`);
   root.trainer ??= await ModelTrainer.create(msg.topology, msg.tensors, rootSet.featureShape, rootSet.numClasses);
-  const { gradient, loss, batchNorm, batchSquares } = await rootGradient(root.trainer, rootSet, msg.values, msg.batchSize);
+  const { gradient, loss, batchNorm, batchSquares } = await rootGradient(root.trainer, rootSet, msg.values, msg.batchSize, msg.pieces);
   let sq = 0;
   for (let i = 0; i < gradient.length; i++) sq += gradient[i]! * gradient[i]!;
   if (!Number.isFinite(sq) || !Number.isFinite(batchNorm)) throw new Error(`the root set's gradient is not finite at snapshot ${msg.snapshot}`);

@@ -10,6 +10,7 @@ import type { Worker } from 'node:worker_threads';
 import type { TensorSpec } from '../../shared/tensors.js';
 import { createLogger } from '../logger.js';
 import { siblingModule, startTsThread } from '../process/ts-thread.js';
+import type { TensorPiece } from './reference-norms.js';
 import type { RootSet } from './root-set.js';
 import type { TrustedGradientMessage, TrustedGradientReply } from './trusted-gradient-messages.js';
 
@@ -28,6 +29,8 @@ export interface TrustRequest {
   rootSet: () => RootSet;
   /** The job's mini-batch size, for the norm per batch. */
   batchSize: number;
+  /** Sums of squares per these pieces (a job's ps task slices) rather than per tensor. */
+  pieces?: TensorPiece[];
 }
 
 /** A trusted gradient taken: the root set's mean loss, the PS's norm per mini-batch there (whole, and per tensor), and how long it took. */
@@ -126,8 +129,8 @@ export function createTrustedGradientService(options: TrustedGradientServiceOpti
         const w = ensureWorker();
         const rootSet = sent.has(req.rootKey) ? undefined : req.rootSet();
         sent.add(req.rootKey);
-        const { rootKey, snapshot, topology, tensors, values, batchSize } = req;
-        w.postMessage({ type: 'trust', rootKey, snapshot, topology, tensors, rootSet, values, batchSize } satisfies TrustedGradientMessage, values.map((v) => v.buffer as ArrayBuffer));
+        const { rootKey, snapshot, topology, tensors, values, batchSize, pieces } = req;
+        w.postMessage({ type: 'trust', rootKey, snapshot, topology, tensors, rootSet, values, batchSize, ...(pieces ? { pieces } : {}) } satisfies TrustedGradientMessage, values.map((v) => v.buffer as ArrayBuffer));
       });
     },
     witness(rootKey, snapshot, gradient, ranges) {

@@ -16,8 +16,8 @@ import { EventEmitter } from 'node:events';
 import type { JobSpec } from '../../shared/job-spec.js';
 import type { Dataset } from '../data/dataset.js';
 import { createLogger } from '../logger.js';
-import type { ParameterStore } from './parameter-store.js';
-import { ReferenceNorms } from './reference-norms.js';
+import type { TensorSpec } from '../../shared/tensors.js';
+import { ReferenceNorms, type TensorPiece } from './reference-norms.js';
 import { drawRootSet, type RootSet } from './root-set.js';
 import type { TrustedGradientService } from './trusted-gradient.js';
 
@@ -39,8 +39,16 @@ export interface TrustedSnapshotEvents {
   off: [err: unknown];
 }
 
+/** Where the parameters are: the in-process ParameterStore, or a job's ps tasks (whose values are gathered). */
+export interface TrustedSource {
+  readonly version: number;
+  readonly specs: readonly TensorSpec[];
+  /** A copy of the parameters now. */
+  copyValues(): Float32Array[] | Promise<Float32Array[]>;
+}
+
 export interface TrustedSnapshotsDeps {
-  store: ParameterStore;
+  store: TrustedSource;
   service: TrustedGradientService;
   /** Names the job's root set in the thread. */
   rootKey: string;
@@ -48,6 +56,8 @@ export interface TrustedSnapshotsDeps {
   rootSet: () => RootSet;
   /** The job's mini-batch size: the norm per batch is taken over batches of this size, as workers push. */
   batchSize: number;
+  /** The norms are kept per these pieces (a job's ps task slices) rather than per tensor. */
+  pieces?: TensorPiece[];
 }
 
 /**
@@ -85,14 +95,17 @@ export class TrustedSnapshots extends EventEmitter<TrustedSnapshotEvents> {
    * Called on the job's clock.
    */
   refresh(): void {
-    const { store, service, rootKey, topology, rootSet, batchSize } = this.deps;
+    const { store, service, rootKey, topology, rootSet, batchSize, pieces } = this.deps;
     if (this.computing || this.disposed || store.version === this.lastVersion) return;
     const snapshot = { id: ++this.taken, version: store.version };
     this.computing = true;
     const tensors = store.specs.map((s) => ({ name: s.name, shape: [...s.shape] }));
     // Comparing starts now: pushes based near this version arrive while the thread computes.
     if (!this.failed) this.current = snapshot;
-    service.trust({ rootKey, snapshot: snapshot.id, topology, tensors, values: store.copyValues(), rootSet, batchSize }).then(
+    const values = store.copyValues();
+    // In process the copy is taken now; a job's ps tasks answer theirs a moment later (live values, as export gathers them).
+    const trusted = values instanceof Promise ? values.then((v) => service.trust({ rootKey, snapshot: snapshot.id, topology, tensors, values: v, rootSet, batchSize, pieces })) : service.trust({ rootKey, snapshot: snapshot.id, topology, tensors, values, rootSet, batchSize, pieces });
+    trusted.then(
       ({ batchNorm, batchSquares }) => {
         this.computing = false;
         this.trusted += 1;

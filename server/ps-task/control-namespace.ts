@@ -3,8 +3,8 @@
  * the chief at its epoch (server/cluster/chief-fence.ts) before its payload is even
  * parsed: a stranger gets UNAUTHORIZED, a deposed chief STALE_CHIEF, and neither
  * changes anything. Then: create a job's slices, delete them, read them back
- * (export), write or load this task's part of a checkpoint, or list what the task
- * holds (a chief re-attaching).
+ * (export), write or load this task's part of a checkpoint, renew the norm bound's
+ * reference, or list what the task holds (a chief re-attaching).
  */
 import type { Namespace, Socket } from 'socket.io';
 import { z } from 'zod';
@@ -16,7 +16,7 @@ import { createLogger } from '../logger.js';
 import { respond } from '../worker/respond.js';
 import { guardSocket } from '../worker/socket-guard.js';
 import type { PsTaskState } from './task-state.js';
-import { ckptLoadSchema, ckptWriteSchema, jobCreateSchema, jobDeleteSchema, jobRefSchema, roundCloseSchema, statusSchema } from './schemas.js';
+import { ckptLoadSchema, ckptWriteSchema, jobCreateSchema, jobDeleteSchema, jobForgetSchema, jobReferenceSchema, jobRefSchema, roundCloseSchema, statusSchema } from './schemas.js';
 import { TaskJob } from './task-job.js';
 import { attachStepControl, STAGE_CONTROL_EVENTS } from './stage-step-events.js';
 
@@ -24,7 +24,7 @@ const log = createLogger('ps-control');
 
 export type PsControlNamespace = Namespace<PsControlEvents, PsServerEvents>;
 
-const CONTROL_EVENTS: ReadonlySet<string> = new Set<keyof PsControlEvents>(['job:create', 'job:delete', 'params:snapshot', 'task:status', 'ckpt:write', 'ckpt:load', 'round:close', ...STAGE_CONTROL_EVENTS]);
+const CONTROL_EVENTS: ReadonlySet<string> = new Set<keyof PsControlEvents>(['job:create', 'job:delete', 'params:snapshot', 'task:status', 'ckpt:write', 'ckpt:load', 'round:close', 'job:reference', 'job:forget', ...STAGE_CONTROL_EVENTS]);
 
 /** The chief sends few messages; the guard is there for strangers. */
 const CONTROL_GUARD = { messagesPerSecond: 200, burst: 400 };
@@ -103,6 +103,26 @@ export function attachControlNamespace(nsp: PsControlNamespace, state: PsTaskSta
     );
 
     attachStepControl(socket, fenced, state);
+
+    // The chief's trusted refresh: its own gradient's norms on this task's slices anchor the norm bound here.
+    socket.on(
+      'job:reference',
+      fenced('job:reference', jobReferenceSchema, true, (req) => {
+        const job = state.jobs.get(req.jobId);
+        return job ? job.setReference(req.reference) : unknownJob(req.jobId);
+      }),
+    );
+
+    // Workers that left the job: their samples no longer shape the bound here (a departed worker's tiny norms would drag the median).
+    socket.on(
+      'job:forget',
+      fenced('job:forget', jobForgetSchema, true, (req): Result => {
+        const job = state.jobs.get(req.jobId);
+        if (!job) return unknownJob(req.jobId);
+        for (const w of req.workers) job.forget(w);
+        return ok({});
+      }),
+    );
 
     socket.on(
       'task:status',

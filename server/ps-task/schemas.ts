@@ -8,6 +8,7 @@ import { CODEC_IDS } from '../../shared/codec.js';
 import { MAX_PS_TASKS } from '../../shared/cluster-spec.js';
 import { AGGREGATIONS, optimizerSpecSchema } from '../../shared/job-spec.js';
 import { MAX_STAGES } from '../../shared/stage-plan.js';
+import { MAX_REFERENCE_ROWS } from '../../shared/ps-protocol.js';
 import { manifestSchema } from '../worker/schemas.js';
 
 const binary = z.custom<ArrayBuffer | Uint8Array>((v) => v instanceof ArrayBuffer || v instanceof Uint8Array, {
@@ -26,6 +27,9 @@ const sliceSchema = z.object({
   name: z.string().min(1).max(256),
   shape: z.array(z.number().int().min(0).max(1 << 30)).max(8),
 });
+
+/** Per mini-batch, each slice's sum of squares (the length is checked against the job's slices). */
+const referenceRows = z.array(z.array(z.number().finite().min(0)).min(1).max(1024)).min(1).max(MAX_REFERENCE_ROWS);
 
 export const jobCreateSchema = z
   .object({
@@ -47,8 +51,16 @@ export const jobCreateSchema = z
     slots: z.object({ manifest: manifestSchema, data: binary }).strict().optional(),
     baseStep: count.optional(),
     split: z.boolean().optional(),
+    normBound: z
+      .object({ factor: z.number().positive().max(1e6), batches: z.number().int().min(1).max(1_000_000), reference: referenceRows.nullable() })
+      .strict()
+      .optional(),
   })
   .strict();
+
+export const jobReferenceSchema = z.object({ chief, jobId: id, reference: referenceRows }).strict();
+
+export const jobForgetSchema = z.object({ chief, jobId: id, workers: z.array(id).min(1).max(1024) }).strict();
 
 export const jobRefSchema = z.object({ chief, jobId: id }).strict();
 export const jobDeleteSchema = z.object({ chief, jobId: id, dropParts: z.boolean().optional() }).strict();

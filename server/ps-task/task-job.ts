@@ -5,8 +5,10 @@
  * pushes it applied), so staleness is per task: a worker's base version is the one it
  * pulled from this task. Pushes apply as they come (async Downpour, or staleness-aware:
  * the learning rate over each push's staleness here), or in a round mode are held for
- * the open round until the chief closes it (task-round.ts). The norm bound (which needs
- * the whole gradient's norm) is the chief's, later.
+ * the open round until the chief closes it (task-round.ts). With the job's norm bound
+ * on, every push (and a split job's stage part) is judged on its slices here against the
+ * bound of those slices here, before it is applied or held (part-norm-bound.ts says why
+ * per task is enough); the reference the bound starts from is the chief's (`setReference`).
  */
 import type { z } from 'zod';
 import { codecOf } from '../../shared/codec.js';
@@ -25,6 +27,8 @@ import { checkStaleness } from '../params/staleness-policy.js';
 import type { PartContent, PartSource } from './checkpoint-parts.js';
 import type { jobCreateSchema } from './schemas.js';
 import { decodeSliceValues, encodeSnapshot } from './slice-payload.js';
+import { ReferenceNorms } from '../params/reference-norms.js';
+import { PartNormBound } from './part-norm-bound.js';
 import { TaskRound } from './task-round.js';
 import { TaskStageHolds, type HeldPart } from './task-stage-holds.js';
 import { selectTensors } from '../../shared/tensor-parts.js';
@@ -52,6 +56,12 @@ export class TaskJob {
     readonly stageHolds: TaskStageHolds | null = null,
     /** A split job: its stages send parts (`grads:hold`), never whole pushes. */
     readonly split = false,
+    /** Mini-batches a push sums (the norm bound judges norms per batch). */
+    private readonly batches = 1,
+    /** The norm bound on a split job's stage parts; null: off, or not split. */
+    private readonly partBound: PartNormBound | null = null,
+    /** The norm bound's reference, the chief's latest (task:status reports it); null: none. */
+    private reference: ReferenceNorms | null = null,
   ) {}
 
   /** Checks the chief's request (sizes, names, initial values) and builds the store; a coded refusal otherwise. `apply`: default PS_TASK_APPLY_SETTINGS. */
@@ -76,12 +86,32 @@ export class TaskJob {
       const per = optimizer.slotNames.length;
       store.restore({ version: 0, applies: 0, tensors: req.slices.map((s, i) => ({ name: s.name, shape: s.shape, values: initial[i]!, slots: slots.slice(i * per, (i + 1) * per) })) });
     }
-    // The norm bound judges a whole gradient: a task sees only its slices of one, so it is the chief's to apply.
-    const gate = new GradientGate(store, codecOf(req), 0, null);
-    const round = req.rounds ? new TaskRound(store, req.rounds, codecOf(req)) : null;
+    const norm = req.normBound;
+    const reference = norm?.reference ? referenceOf(norm.reference, req.slices.length) : null;
+    if (reference && 'ok' in reference) return reference;
+    // The bound judges this task's part of each push against this task's history of the same slices.
+    const gate = new GradientGate(store, codecOf(req), norm?.factor ?? 0, reference);
+    const partBound = norm && req.split ? new PartNormBound(norm.factor, norm.batches, reference) : null;
+    const round = req.rounds ? new TaskRound(store, req.rounds, codecOf(req), partBound) : null;
     // A split job in a round mode holds its stage parts for the open round instead (task-round.ts).
-    const holds = req.split && !round ? new TaskStageHolds(store, codecOf(req), req.maxStaleness, req.stalenessAware ?? false) : null;
-    return new TaskJob(req.jobId, req.task, req.maxStaleness, req.stalenessAware ?? false, store, gate, round, req.baseStep ?? 0, holds, req.split ?? false);
+    const holds = req.split && !round ? new TaskStageHolds(store, codecOf(req), req.maxStaleness, req.stalenessAware ?? false, partBound) : null;
+    return new TaskJob(req.jobId, req.task, req.maxStaleness, req.stalenessAware ?? false, store, gate, round, req.baseStep ?? 0, holds, req.split ?? false, norm?.batches ?? 1, partBound, reference);
+  }
+
+  /** `workerId` left the job (the chief says): its norm samples and clip runs here go. */
+  forget(workerId: string): void {
+    this.gate.forget(workerId);
+    this.partBound?.forget(workerId);
+  }
+
+  /** The chief's trusted refresh: the PS's own norms per slice here at recent parameters become the bound's reference. */
+  setReference(rows: number[][]): Result {
+    const reference = referenceOf(rows, this.store.specs.length);
+    if ('ok' in reference) return reference;
+    this.reference = reference;
+    this.gate.setReference(reference);
+    this.partBound?.setReference(reference);
+    return ok({});
   }
 
   get version(): number {
@@ -111,20 +141,22 @@ export class TaskJob {
     if (this.round) return this.holdForRound(this.round, workerId, baseVersion, manifest, data);
     const fresh = checkStaleness(this.store.version, baseVersion, this.maxStaleness);
     if ('ok' in fresh) return fresh;
-    const gradient = this.gate.check({ manifest, data, batches: 1 }, workerId);
+    const gradient = this.gate.check({ manifest, data, batches: this.batches }, workerId);
     if ('ok' in gradient) return gradient;
     const lrScale = this.stalenessAware ? 1 / Math.max(1, fresh.staleness) : 1;
-    return ok({ version: this.store.apply(gradient, lrScale), staleness: fresh.staleness });
+    const clipped = gradient.clipped;
+    const accepted = { version: this.store.apply(gradient, lrScale), staleness: fresh.staleness };
+    return ok(clipped === null ? accepted : { ...accepted, clipped });
   }
 
   /** A round mode's push: checked, then held for the open round (its version, which the answer names) until the chief closes it. */
   private holdForRound(round: TaskRound, workerId: string, baseVersion: number, manifest: UncheckedManifest, data: ArrayBuffer | Uint8Array): Result<PushAccepted> {
     const late = round.admit(baseVersion);
     if (late) return late;
-    const gradient = this.gate.check({ manifest, data, batches: 1 }, workerId);
+    const gradient = this.gate.check({ manifest, data, batches: this.batches }, workerId);
     if ('ok' in gradient) return gradient;
     round.hold(workerId, gradient);
-    return ok({ version: round.round, staleness: 0 });
+    return ok(gradient.clipped === null ? { version: round.round, staleness: 0 } : { version: round.round, staleness: 0, clipped: gradient.clipped });
   }
 
   /**
@@ -191,10 +223,18 @@ export class TaskJob {
   }
 
   status(): PsJobStatus {
-    return { jobId: this.id, task: this.task, version: this.store.version, slices: this.store.tensors.length, parameters: this.store.parameterCount, baseStep: this.baseStep };
+    const status = { jobId: this.id, task: this.task, version: this.store.version, slices: this.store.tensors.length, parameters: this.store.parameterCount, baseStep: this.baseStep };
+    return this.reference ? { ...status, normReference: this.reference.normOf(0, status.slices) } : status;
   }
 
   dispose(): void {
     this.store.dispose();
   }
+}
+
+/** The chief's reference rows as norms of this task's `slices` slices; refused when a row has another length. */
+function referenceOf(rows: number[][], slices: number): ReferenceNorms | Failure {
+  const bad = rows.findIndex((r) => r.length !== slices);
+  if (bad >= 0) return fail(ErrorCode.BAD_REQUEST, `normBound.reference: row ${bad} has ${rows[bad]!.length} sums of squares; this task holds ${slices} slices of the job`);
+  return new ReferenceNorms(rows);
 }

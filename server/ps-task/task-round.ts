@@ -32,6 +32,7 @@ import { createRoundGradients, type RoundGradients } from '../consistency/round-
 import type { Gradient } from '../params/gradient.js';
 import type { ParameterStore } from '../params/parameter-store.js';
 import type { UncheckedManifest } from '../params/push-validation.js';
+import type { PartNormBound } from './part-norm-bound.js';
 import { decodeStagePart, type StagePart } from './stage-part.js';
 
 export class TaskRound {
@@ -53,6 +54,8 @@ export class TaskRound {
     rule: PsRoundRule,
     /** The job's codec, for a split job's stage parts. */
     private readonly codec: TensorCodec,
+    /** The job's norm bound on a split job's parts here; null: off (whole pushes pass the task's gate before `hold`). */
+    private readonly norm: PartNormBound | null = null,
   ) {
     this.gradients = createRoundGradients(this.sizes(), rule);
     this.index = new Map(store.specs.map((s, i) => [s.name, i]));
@@ -98,6 +101,8 @@ export class TaskRound {
     if (earlier && (earlier.slices.length !== part.slices.length || earlier.slices.some((i, k) => i !== part.slices[k]))) {
       return fail(ErrorCode.CONFLICT, `This worker holds other slices for round ${this.round} here`);
     }
+    const outlier = this.norm?.judge(workerId, part);
+    if (outlier) return outlier;
     this.parts.set(workerId, part);
     return ok({ slices: part.slices.map((i) => this.store.specs[i]!.name) });
   }

@@ -3,7 +3,8 @@
  * docs/model-parallelism.md). A stage pushes only its own tensors' slices, so a task
  * may get a replica step in several parts, one per stage whose tensors have slices
  * here. Each part is checked when it arrives, as a push is (staleness against this
- * task's version, the layout of the slices it names in the job's codec, finite values),
+ * task's version, the layout of the slices it names in the job's codec, finite values,
+ * the norm bound on its slices here: part-norm-bound.ts),
  * and held, decoded, under a number of the task's; nothing is applied. The chief, once
  * every stage of the step showed it a receipt for each of its parts, closes the step:
  * the named holds are combined into one gradient over this task's slices and applied
@@ -27,6 +28,7 @@ import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import type { ParameterStore } from '../params/parameter-store.js';
 import type { UncheckedManifest } from '../params/push-validation.js';
 import { checkStaleness } from '../params/staleness-policy.js';
+import type { PartNormBound } from './part-norm-bound.js';
 import { decodeStagePart } from './stage-part.js';
 
 /** Stage parts one worker may have held here at once: an honest stage waits for its step's answer before its next part. */
@@ -68,6 +70,8 @@ export class TaskStageHolds {
     private readonly codec: TensorCodec,
     private readonly maxStaleness: number,
     private readonly stalenessAware: boolean,
+    /** The job's norm bound on this task's parts; null: off. */
+    private readonly norm: PartNormBound | null = null,
   ) {
     this.index = new Map(store.specs.map((s, i) => [s.name, i]));
     this.maxBytes = MAX_HELD_STEPS * store.parameterCount * 4;
@@ -84,6 +88,8 @@ export class TaskStageHolds {
     if ('ok' in fresh) return fresh;
     const part = decodeStagePart(this.store, this.codec, this.index, manifest, data);
     if ('ok' in part) return part;
+    const outlier = this.norm?.judge(worker, part);
+    if (outlier) return outlier;
     const { slices, values } = part;
     const hold = this.next++;
     const bytes = values.reduce((n, v) => n + v.byteLength, 0);

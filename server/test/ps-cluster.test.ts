@@ -23,7 +23,8 @@ const taskSockets: PsWorkerClient[] = [];
 const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 beforeAll(async () => {
-  run = await startCoordinator({ model: 'mlp', shardSize: 2000, epochs: 4, targetAccuracy: 0.9, evalIntervalSeconds: 5 }, {}, { ps: 2 });
+  // The spec's default norm bound, judged by each task on its slices (the helper turns it off on ps tasks unless told).
+  run = await startCoordinator({ model: 'mlp', shardSize: 2000, epochs: 4, targetAccuracy: 0.9, evalIntervalSeconds: 5, normBound: 10 }, {}, { ps: 2 });
 }, 120_000);
 afterAll(async () => {
   sockets.forEach((s) => s.disconnect());
@@ -53,8 +54,8 @@ describe('a coordinator with 2 ps tasks', () => {
     w.disconnect();
   });
 
-  it('refuses what does not work across tasks yet, with a code; a split job in a round mode is created', async () => {
-    for (const spec of [{ mode: 'sync', aggregation: 'multi-krum' }, { normBound: 10 }, { directionThreshold: 0 }]) {
+  it('refuses what does not work across tasks yet, with a code; a split job in a round mode is created, and a job with the norm bound', async () => {
+    for (const spec of [{ mode: 'sync', aggregation: 'multi-krum' }, { directionThreshold: 0 }]) {
       const r = await run.coordinator.createJob({ model: 'mlp', normBound: 0, directionThreshold: null, ...spec }, { start: false });
       expect(r, JSON.stringify(spec)).toMatchObject({ ok: false, code: ErrorCode.PS_UNSUPPORTED });
     }
@@ -66,6 +67,10 @@ describe('a coordinator with 2 ps tasks', () => {
       if (!r.ok) throw new Error(`${mode}: ${r.code}: ${r.message}`);
       await run.coordinator.jobs.remove(r.job.id);
     }
+    // Each task judges its slices of every push (server/test/ps-norm-bound.test.ts).
+    const bounded = await run.coordinator.createJob({ model: 'mlp', normBound: 10, directionThreshold: null }, { start: false });
+    if (!bounded.ok) throw new Error(`${bounded.code}: ${bounded.message}`);
+    await run.coordinator.jobs.remove(bounded.job.id);
   });
 
   it('takes a model larger than one task holds (mlp-large, 5.8M parameters) and spreads it over both', { timeout: 120_000 }, async () => {
@@ -191,7 +196,7 @@ describe('a coordinator with 2 ps tasks', () => {
     }
   });
 
-  it('trains through the tasks until its accuracy rises, and the chief gathers exactly what the tasks hold', { timeout: 420_000 }, async () => {
+  it('trains through the tasks under the default norm bound, never refused by it, until its accuracy rises, and the chief gathers exactly what the tasks hold', { timeout: 420_000 }, async () => {
     const { job } = run;
     const first = await job.evaluateIfChanged();
     expect(first?.accuracy).toBeLessThan(0.3);
@@ -205,8 +210,10 @@ describe('a coordinator with 2 ps tasks', () => {
     }
     expect(job.version).toBeGreaterThan(10);
     expect(job.stats.pushesAccepted).toBe(job.version);
+    expect(job.stats.pushesRejected[ErrorCode.NORM_OUTLIER]).toBeUndefined();
     const last = await job.evaluateIfChanged();
-    expect(Math.max(last?.accuracy ?? 0, job.evals.at(-1)!.accuracy)).toBeGreaterThanOrEqual(0.9);
+    // The evaluation that reached the target: pushes in flight when the job stopped may move the last one a hair below it (0.8991 seen on a loaded machine).
+    expect(Math.max(last?.accuracy ?? 0, ...job.evals.map((e) => e.accuracy))).toBeGreaterThanOrEqual(0.9);
 
     // The workers have left (the job is done): tickets as an assignment would carry them.
     const assignment = job.assignment('gather-test');
