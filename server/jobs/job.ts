@@ -165,6 +165,10 @@ export class Job {
       stageTensors: (replica, stage) => board.assignmentOf(replica.members[stage]!)!.tensors,
       commit: (workerId, push, refusal, member, culprit) => this.training.commit(workerId, push, refusal, member, culprit),
       onTasks: this.params.stageSteps,
+      broken: (replica, workerId, failure) => {
+        this.accounting.blame(workerId, failure);
+        board.dissolve(replica.id, failure.message);
+      },
     });
     this.checkpoints = new CheckpointSchedule(id, deps.checkpoints, () => this.params.version, () => this.checkpointContent(), (c) => c.cut && this.params.committed?.(c.cut));
   }

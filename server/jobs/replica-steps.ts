@@ -18,6 +18,15 @@
  * a round mode the checked step joins the round as its replica and closes with it
  * (server/params/chief-rounds.ts); a refused or dissolved step's parts, held for the
  * round, are never named in its close, which lets them go.
+ *
+ * Every stage counts its pushes from 0, one by one, whatever their answers (a BUSY one
+ * is sent again with its number). A part for any other step than the stage's next, or
+ * one more held step than MAX_HELD_STEPS, is a step its other stages could never
+ * complete: it would hold their parts, and their tabs, for ever. It is refused
+ * STEP_OUT_OF_ORDER and the replica dissolved (`broken`), its held steps answered and
+ * dropped; the fault is the stage's. A repeat of a part still held is ALREADY_PUSHED
+ * and changes nothing. A step whose last stage reports a loss no cross-entropy can be
+ * is refused as that stage's fault, not the lease holder's.
  */
 import { asBytes, type TensorCodec } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
@@ -26,6 +35,7 @@ import { fail, type Failure, type Result } from '../../shared/result.js';
 import { joinTensors } from '../../shared/tensor-parts.js';
 import { sameShape, sizeOf, type TensorSpec } from '../../shared/tensors.js';
 import type { UncheckedManifest } from '../params/push-validation.js';
+import { lossRefusal } from './training-loss.js';
 import type { IncomingPush } from './job-training.js';
 import type { Replica } from './replica-board.js';
 import type { StagePartNotice, TaskStageSteps, TaskStep } from '../params/task-stage-steps.js';
@@ -65,10 +75,14 @@ export interface ReplicaStepsDeps {
   commit: (workerId: string, push: IncomingPush, refusal: Failure | null, member: string, culprit: string | null) => Result<PushAccepted> | Promise<Result<PushAccepted>>;
   /** The job's parameters are on ps tasks and its stages hold their parts there; absent in process. */
   onTasks?: TaskStageSteps;
+  /** `workerId`'s part broke its replica's count of steps (`failure`): the fault is its, and the replica is dissolved. */
+  broken: (replica: Replica, workerId: string, failure: Failure) => void;
 }
 
 export class ReplicaSteps {
   private readonly held = new Map<string, Map<number, HeldStep>>();
+  /** Per replica, the step each stage pushes next. */
+  private readonly nextSteps = new Map<string, number[]>();
   private readonly specsByName: Map<string, TensorSpec>;
 
   constructor(private readonly d: ReplicaStepsDeps) {
@@ -80,12 +94,17 @@ export class ReplicaSteps {
     const stage = replica.members.indexOf(workerId);
     let steps = this.held.get(replica.id);
     if (!steps) this.held.set(replica.id, (steps = new Map()));
+    let next = this.nextSteps.get(replica.id);
+    if (!next) this.nextSteps.set(replica.id, (next = replica.members.map(() => 0)));
     let held = steps.get(step);
+    if (held?.parts[stage]) return fail(ErrorCode.ALREADY_PUSHED, `Stage ${stage} already pushed step ${step} of replica ${replica.id}`);
+    const expected = next[stage]!;
+    if (step !== expected) return this.broken(replica, workerId, `Stage ${stage} of replica ${replica.id} pushed step ${step}; its next is ${expected}`);
     if (!held) {
-      if (steps.size >= MAX_HELD_STEPS) return fail(ErrorCode.BAD_REQUEST, `Replica ${replica.id} already has ${steps.size} steps waiting for their other stages`);
+      if (steps.size >= MAX_HELD_STEPS) return this.broken(replica, workerId, `Stage ${stage} of replica ${replica.id} is ${MAX_HELD_STEPS} steps ahead of another stage`);
       steps.set(step, (held = { notices: replica.members.map(() => undefined), parts: replica.members.map(() => undefined), answers: [] }));
     }
-    if (held.parts[stage]) return fail(ErrorCode.ALREADY_PUSHED, `Stage ${stage} already pushed step ${step} of replica ${replica.id}`);
+    next[stage] = step + 1;
     held.parts[stage] = push;
     if (this.d.onTasks) held.notices[stage] = this.notice(replica, stage, push);
     const answered = new Promise<Result<PushAccepted>>((resolve) => held.answers.push(resolve));
@@ -96,10 +115,18 @@ export class ReplicaSteps {
     return answered;
   }
 
+  /** Refuses a part that breaks the replica's count of steps, and has the replica dissolved. */
+  private broken(replica: Replica, workerId: string, message: string): Failure {
+    const failure = fail(ErrorCode.STEP_OUT_OF_ORDER, `${message}: a step its other stages could never complete; the replica is dissolved`);
+    this.d.broken(replica, workerId, failure);
+    return failure;
+  }
+
   /** The replica is gone: its held steps are answered with `reason` and dropped, nothing applied. */
   dissolved(replicaId: string, reason: Failure): void {
     const steps = this.held.get(replicaId);
     this.held.delete(replicaId);
+    this.nextSteps.delete(replicaId);
     for (const held of steps?.values() ?? []) {
       for (const answer of held.answers) answer(reason);
       // What its stages hold on the tasks goes too (receipts that check only: a forged one names no one's hold).
@@ -128,6 +155,9 @@ export class ReplicaSteps {
       culprit = found.stage;
     };
     blame(this.batchRefusal(replica, parts));
+    const lastStage = parts.length - 1;
+    const badLoss = lossRefusal(parts[lastStage]!.loss);
+    blame(badLoss && { failure: { ...badLoss, message: `Stage ${lastStage} of replica ${replica.id}: ${badLoss.message}` }, stage: lastStage });
     let step: TaskStep | null = null;
     const tasks = this.d.onTasks;
     if (tasks) {
