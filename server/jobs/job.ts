@@ -165,6 +165,7 @@ export class Job {
       stageTensors: (replica, stage) => board.assignmentOf(replica.members[stage]!)!.tensors,
       commit: (workerId, push, refusal, member, culprit) => this.training.commit(workerId, push, refusal, member, culprit),
       onTasks: this.params.stageSteps,
+      version: () => this.params.version,
       broken: (replica, workerId, failure) => {
         this.accounting.blame(workerId, failure);
         board.dissolve(replica.id, failure.message);

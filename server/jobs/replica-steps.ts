@@ -26,7 +26,9 @@
  * STEP_OUT_OF_ORDER and the replica dissolved (`broken`), its held steps answered and
  * dropped; the fault is the stage's. A repeat of a part still held is ALREADY_PUSHED
  * and changes nothing. A step whose last stage reports a loss no cross-entropy can be
- * is refused as that stage's fault, not the lease holder's.
+ * is refused as that stage's fault, not the lease holder's, and so is a part (in process)
+ * claiming a base version the job has not reached, which the step's staleness, counted
+ * from its oldest part, would hide.
  */
 import { asBytes, type TensorCodec } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
@@ -75,6 +77,8 @@ export interface ReplicaStepsDeps {
   commit: (workerId: string, push: IncomingPush, refusal: Failure | null, member: string, culprit: string | null) => Result<PushAccepted> | Promise<Result<PushAccepted>>;
   /** The job's parameters are on ps tasks and its stages hold their parts there; absent in process. */
   onTasks?: TaskStageSteps;
+  /** The job's parameter version now: in process, no stage's part may claim a later base (on ps tasks a part's base is its stage's own pull count). */
+  version: () => number;
   /** `workerId`'s part broke its replica's count of steps (`failure`): the fault is its, and the replica is dissolved. */
   broken: (replica: Replica, workerId: string, failure: Failure) => void;
 }
@@ -169,6 +173,7 @@ export class ReplicaSteps {
     } else {
       const joined = joinTensors<UncheckedManifest>(parts);
       push = { ...common, manifest: joined.manifest, data: joined.data };
+      blame(this.futureRefusal(replica, parts));
       blame(this.layoutsRefusal(replica, parts));
     }
     const settle = (r: Result<PushAccepted>) => {
@@ -200,6 +205,14 @@ export class ReplicaSteps {
       }
     }
     return null;
+  }
+
+  /** The first stage part computed on a version the job has not reached: the step's staleness counts from the oldest part, which would hide it. */
+  private futureRefusal(replica: Replica, parts: readonly IncomingPush[]): StageRefusal | null {
+    const version = this.d.version();
+    const stage = parts.findIndex((p) => p.baseVersion > version);
+    if (stage < 0) return null;
+    return { stage, failure: fail(ErrorCode.FUTURE_VERSION, `Stage ${stage} of replica ${replica.id}: base version ${parts[stage]!.baseVersion} is ahead of the server's ${version}`) };
   }
 
   /** The first stage part that does not hold exactly its stage's tensors. */

@@ -18,7 +18,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStageWorker, type StageWorker } from '../../bench/stage-worker.js';
-import { encodeFrame } from '../../shared/activation-frame.js';
+import { abortFrame } from '../../shared/activation-frame.js';
 import { encodeTensors } from '../../shared/codec.js';
 import { ALL_ERROR_CODES, ErrorCode } from '../../shared/errors.js';
 import type { JobAssignment } from '../../shared/protocol.js';
@@ -88,7 +88,7 @@ describe('a step its other stages could never complete', () => {
   });
 
   it('a stage skipping a step is refused STEP_OUT_OF_ORDER, its replica dissolved and the held part answered: nothing stalls, nothing applied', async () => {
-    job.control('start');
+    job.control(job.state === 'draft' ? 'start' : 'resume');
     const ws = [await fuzzer(), await fuzzer()];
     try {
       const { s0, s1, leaseId } = await replicaOf(job.id, ws);
@@ -109,8 +109,25 @@ describe('a step its other stages could never complete', () => {
     }
   });
 
+  it('a stage part claiming a base version the job has not reached refuses the step FUTURE_VERSION, though the other part is current', async () => {
+    job.control(job.state === 'draft' ? 'start' : 'resume');
+    const ws = [await fuzzer(), await fuzzer()];
+    try {
+      const { s0, s1, leaseId } = await replicaOf(job.id, ws);
+      const first = s0.w.emitWithAck('grads:push', { jobId: job.id, leaseId, baseVersion: 0, batches: 1, loss: null, replicaStep: 0, ...partOf(s0.job!, s0.job!.replica!.tensors) });
+      const last = await s1.w.emitWithAck('grads:push', { jobId: job.id, leaseId: s1.job!.replica!.replicaId, baseVersion: 1e9, batches: 1, loss: 2.3, replicaStep: 0, ...partOf(s1.job!, s1.job!.replica!.tensors) });
+      // Before the fix the step's base was the oldest part's (0): the step applied.
+      expect(last).toMatchObject({ ok: false, code: ErrorCode.FUTURE_VERSION, message: expect.stringMatching(/^Stage 1 of replica/) });
+      expect(await first).toEqual(last);
+      expect(job.version).toBe(0);
+    } finally {
+      ws.forEach((f) => f.w.disconnect());
+      job.control('pause');
+    }
+  });
+
   it(`a last stage reporting no loss has its step refused LOSS_OUT_OF_RANGE as its own fault: after ${MAX_FAULTS_IN_A_ROW} it is barred, stage 0 is not`, async () => {
-    job.control('resume');
+    job.control(job.state === 'draft' ? 'start' : 'resume');
     const ws = [await fuzzer(), await fuzzer()];
     try {
       const { s0, s1, leaseId } = await replicaOf(job.id, ws);
@@ -134,3 +151,195 @@ describe('a step its other stages could never complete', () => {
     }
   });
 });
+
+type Outcome = 'refused' | 'disconnected' | 'accepted-push' | 'ok-other' | 'bad-answer';
+type Message = [Fuzzer, string, unknown];
+
+it(`survives ${MESSAGES} malformed split-job messages with coded refusals, untouched parameters and an honest replica training`, async () => {
+  // The honest replica forms while only its job runs; then the fuzzed job (higher priority) starts.
+  let honestAccepted = 0;
+  const honest: StageWorker[] = [];
+  for (let i = 0; i < 2; i++) honest.push(await startStageWorker(run.url, { pushed: (r, stage) => stage === 0 && r.ok && honestAccepted++ }));
+  const created = await run.coordinator.createJob({ model: 'mlp', stages: 2, name: 'fuzzed', priority: 10, normBound: 0 }, { start: false });
+  if (!created.ok) throw new Error(created.message);
+  target = created.job;
+  target.control('start');
+  const before = localParameters(target).store.tensors.map((t) => Buffer.from(t.values.slice().buffer));
+  const honestIds = honest.map((h) => h.workerId);
+  const honestReplica = () => run.job.replicas!.list()[0]?.id ?? 'r1';
+
+  const rand = seededRandom(4321);
+  const pick = <T,>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
+  const codes = new Set<string>(ALL_ERROR_CODES);
+  const seen = new Map<string, number>();
+  const outcomes: Record<Outcome, number> = { refused: 0, disconnected: 0, 'accepted-push': 0, 'ok-other': 0, 'bad-answer': 0 };
+  let sent = 0;
+  let generations = 0;
+
+  // The fuzzer's three workers: two are the stages of its replica, one waits in no replica.
+  let workers: Fuzzer[] = [];
+  let r = { s0: null as unknown as Fuzzer, s1: null as unknown as Fuzzer, leaseId: 'L0' };
+  let stranger: Fuzzer = null as unknown as Fuzzer;
+  let replicaId = '';
+  let step = 0;
+  const fresh = async () => {
+    workers.forEach((f) => f.w.disconnect());
+    workers = [await fuzzer(), await fuzzer(), await fuzzer()];
+    generations++;
+    r = await replicaOf(target.id, workers);
+    stranger = workers.find((f) => f !== r.s0 && f !== r.s1)!;
+    replicaId = r.s0.job!.replica!.replicaId;
+    step = 0;
+  };
+  const live = () => target.replicas!.get(replicaId) !== undefined && workers.every((f) => f.w.connected);
+
+  const send = async (f: Fuzzer, event: string, payload: unknown): Promise<Outcome> => {
+    try {
+      const a = (await (f.w.timeout(10_000) as unknown as { emitWithAck(e: string, p: unknown): Promise<unknown> }).emitWithAck(event, payload)) as { ok?: boolean; code?: string };
+      if (a?.ok === false && codes.has(a.code ?? '')) {
+        seen.set(a.code!, (seen.get(a.code!) ?? 0) + 1);
+        return 'refused';
+      }
+      if (a?.ok === true) return event === 'grads:push' ? 'accepted-push' : 'ok-other';
+      return 'bad-answer';
+    } catch {
+      return f.w.connected ? 'bad-answer' : 'disconnected';
+    }
+  };
+
+  const stageOf = (f: Fuzzer) => f.job!.replica!;
+  const neighbour = (f: Fuzzer) => (f === r.s0 ? r.s1 : r.s0);
+  const part = (f: Fuzzer, replicaStep: number, value = 1e-3) => ({
+    jobId: target.id,
+    leaseId: f === r.s0 ? r.leaseId : replicaId,
+    baseVersion: 0,
+    batches: 1,
+    loss: f === r.s1 ? 2.3 : null,
+    replicaStep,
+    ...partOf(f.job!, stageOf(f).tensors, value),
+  });
+  /** A part as the fuzz may bend it: any manifest fields. */
+  type Part = Omit<ReturnType<typeof part>, 'manifest' | 'loss'> & { loss: number | null; manifest: { codec: string; tensors: { name: string; shape: number[]; dtype: string; offset: number; byteLength: number }[] } };
+  /** Ways a stage part passes the wire schema and still must be refused by the replica step. */
+  const flaws: ((p: Part, f: Fuzzer) => Part)[] = [
+    (p, f) => ({ ...p, ...partOf(f.job!, stageOf(neighbour(f)).tensors) }),
+    (p) => {
+      const data = new Uint8Array(p.data as Uint8Array);
+      new Float32Array(data.buffer)[Math.floor(rand() * 100)] = pick([NaN, Infinity, -Infinity]);
+      return { ...p, data };
+    },
+    (p) => ({ ...p, data: (p.data as Uint8Array).subarray(0, Math.floor(rand() * (p.data as Uint8Array).length)) }),
+    (p) => ({ ...p, data: new Uint8Array((p.data as Uint8Array).length + 4096) }),
+    (p) => ({ ...p, manifest: { ...p.manifest, tensors: p.manifest.tensors.map((t, i) => (i === 0 ? { ...t, shape: [1e6] } : t)) } }),
+    (p) => ({ ...p, manifest: { ...p.manifest, tensors: p.manifest.tensors.map((t) => ({ ...t, dtype: 'float64' })) } }),
+    (p) => ({ ...p, manifest: { ...p.manifest, codec: pick(['fp64', '', '__proto__']) } }),
+    (p) => ({ ...p, manifest: { ...p.manifest, tensors: [] }, data: new Uint8Array(0) }),
+    (p, f) => (f === r.s1 ? { ...p, loss: pick([null, -1, 1e300, 16.3]) } : { ...p, baseVersion: 1e9 }),
+    (p) => ({ ...p, batches: pick([2, 100_000]) }),
+    (p, f) => ({ ...p, leaseId: f === r.s0 ? pick(['L999999', replicaId]) : r.leaseId }),
+    (p) => ({ ...p, baseVersion: pick([1e9, 5]) }),
+  ];
+
+  /** Messages that hold nothing for later: answered at once, whatever their sender. */
+  const malformed: (() => Message)[] = [
+    () => [pick([r.s0, r.s1]), 'relay:frame', { replicaId, to: neighbour(r.s0).id, frame: Uint8Array.from({ length: Math.floor(rand() * 64) }, () => Math.floor(rand() * 256)) }],
+    () => [pick([r.s0, r.s1, stranger]), 'relay:frame', { replicaId: pick([replicaId, honestReplica(), 'r999']), to: pick([...honestIds, stranger.id, 'w999']), frame: new Uint8Array(8) }],
+    () => [r.s0, 'relay:frame', { replicaId, to: r.s0.id, frame: new Uint8Array(8) }],
+    () => [stranger, 'relay:frame', { replicaId, to: pick([r.s0.id, r.s1.id]), frame: new Uint8Array(8) }],
+    () => [pick([r.s0, r.s1]), 'relay:frame', pick([null, 7, 'frame', { replicaId, to: r.s1.id, frame: 'AAAA' }, { replicaId, to: r.s1.id, frame: [1, 2, 3] }, { replicaId: 'x'.repeat(1000), to: r.s1.id, frame: new Uint8Array(1) }, { replicaId, frame: new Uint8Array(1) }])],
+    () => [r.s0, 'peer:offer', pick([{ replicaId, to: r.s1.id, sdp: 'v=0'.repeat(10_000) }, { replicaId, to: r.s1.id, sdp: '' }, { replicaId, to: r.s1.id, sdp: 'v=0', extra: 1 }, { replicaId, to: pick(honestIds), sdp: 'v=0' }])],
+    () => [r.s1, 'peer:offer', { replicaId, to: r.s0.id, sdp: 'v=0' }],
+    () => [r.s0, 'peer:answer', { replicaId, to: r.s1.id, sdp: 'v=0' }],
+    () => [stranger, pick(['peer:offer', 'peer:answer']), { replicaId, to: pick([r.s0.id, r.s1.id]), sdp: 'v=0' }],
+    () => [pick([r.s0, r.s1]), 'peer:ice', pick([
+      { replicaId, to: neighbour(r.s0).id, candidate: { candidate: 'c'.repeat(5000), sdpMid: null, sdpMLineIndex: null } },
+      { replicaId, to: neighbour(r.s0).id, candidate: { candidate: 'c', sdpMid: '0', sdpMLineIndex: -1 } },
+      { replicaId, to: neighbour(r.s0).id, candidate: null },
+      { replicaId, to: pick(honestIds), candidate: { candidate: 'c', sdpMid: '0', sdpMLineIndex: 0 } },
+    ])],
+    () => [pick([r.s0, r.s1, stranger]), 'replica:report', pick([
+      { replicaId, path: 'relay', bytesSent: { prev: 0, next: 0 }, bytesReceived: { prev: 0, next: 0 }, busyMs: 10, wallMs: 5, examples: 0 },
+      { replicaId, path: 'relay', bytesSent: { prev: 1e12, next: 1e12 }, bytesReceived: { prev: 0, next: 0 }, busyMs: 0, wallMs: 5, examples: 0 },
+      { replicaId, path: 'carrier-pigeon', bytesSent: { prev: 0, next: 0 }, bytesReceived: { prev: 0, next: 0 }, busyMs: 0, wallMs: 5, examples: 0 },
+      { replicaId, path: 'relay', bytesSent: { prev: -1, next: null }, bytesReceived: {}, busyMs: NaN, wallMs: 'x', examples: 0.5 },
+      { replicaId: pick([honestReplica(), 'r999']), path: 'relay', bytesSent: { prev: 0, next: 0 }, bytesReceived: { prev: 0, next: 0 }, busyMs: 0, wallMs: 5, examples: 0 },
+      null,
+    ])],
+    () => [pick([r.s0, r.s1]), 'grads:push', { ...part(r.s0, step), replicaStep: pick([-1, 0.5, 'x', 1e20, null]) }],
+    () => [pick([r.s0, r.s1]), 'grads:push', { ...part(r.s1, step), psReceipts: pick([[{ task: -1, version: 0, receipt: 'x' }], 'x', [{}]]) }],
+    () => [stranger, 'grads:push', { ...part(r.s1, pick([0, step])), leaseId: replicaId }],
+    () => [pick([r.s1, stranger]), 'shard:lease', { jobId: target.id }],
+    () => [pick([r.s0, r.s1]), 'params:pull', { jobId: target.id, tensors: pick([['nope'], [stageOf(r.s0).tensors[0], stageOf(r.s0).tensors[0]], Array(2000).fill('x'), 'all']) }],
+    () => [pick([r.s0, r.s1, stranger]), `evil:${Math.floor(rand() * 1e6)}`, { replicaId }],
+  ];
+
+  /** A stage step whose parts are both sent, one of them (at least) flawed: refused for both, never applied. */
+  const flawedStep = async () => {
+    const s = step++;
+    const good0 = part(r.s0, s);
+    const good1 = part(r.s1, s);
+    const p0 = rand() < 0.5 ? good0 : pick(flaws)(good0, r.s0);
+    const p1 = p0 === good0 || rand() < 0.5 ? pick(flaws)(good1, r.s1) : good1;
+    const [a, b] = await Promise.all([send(r.s0, 'grads:push', p0), send(r.s1, 'grads:push', p1)]);
+    outcomes[a]++;
+    outcomes[b]++;
+    sent += 2;
+  };
+  /** A part its replica could never complete (skipped, repeated, far ahead), with the other stage's part held: both answered. */
+  const brokenStep = async () => {
+    const s = step;
+    const held = send(r.s0, 'grads:push', part(r.s0, s));
+    await settledAfterRoundTrips(held, r.s0.w);
+    const broken = await send(r.s1, 'grads:push', part(r.s1, pick([s + 1, s + 7, s - 1, 1e6].filter((x) => x >= 0 && x !== s))));
+    outcomes[broken]++;
+    outcomes[await held]++;
+    sent += 2;
+  };
+
+  await fresh();
+  while (sent < MESSAGES) {
+    if (!live()) await fresh();
+    // Every 10th round is a flood of pulls far beyond the rate limit, from a stage.
+    if (Math.floor(sent / 100) % 10 === 9 && rand() < 0.5) {
+      const results = await Promise.all(Array.from({ length: 300 }, () => send(r.s1, 'params:pull', { jobId: target.id, tensors: stageOf(r.s1).tensors })));
+      results.forEach((o) => outcomes[o]++);
+      sent += results.length;
+      continue;
+    }
+    const round = Array.from({ length: 60 }, () => pick(malformed)());
+    const results = await Promise.all(round.map(([f, e, p]) => send(f, e, p)));
+    results.forEach((o) => outcomes[o]++);
+    sent += round.length;
+    // Flawed steps cost the culprit a fault each: its replica dissolves at the third (barred).
+    if (live() && rand() < 0.3) await brokenStep();
+    for (let i = 0; i < 6 && live(); i++) await flawedStep();
+    // Now and then an abort frame: the replica dissolves, the fuzzer comes back.
+    if (live() && rand() < 0.1) {
+      outcomes[await send(r.s1, 'relay:frame', { replicaId, to: r.s0.id, frame: abortFrame(step, 'fp32') })]++;
+      sent++;
+    }
+  }
+  // A relay frame over the relay's cap, and one over the socket's own message cap (engine.io drops the connection).
+  if (!live()) await fresh();
+  outcomes[await send(r.s0, 'relay:frame', { replicaId, to: r.s1.id, frame: new Uint8Array(8 * 1024 * 1024 + 1) })]++;
+  const huge = await send(r.s0, 'relay:frame', { replicaId, to: r.s1.id, frame: new Uint8Array(17 * 1024 * 1024 + 100_000) });
+  outcomes[huge]++;
+  const accepted = honestAccepted;
+  await expect.poll(() => honestAccepted, { timeout: 60_000 }).toBeGreaterThan(accepted + 2);
+
+  honest.forEach((h) => h.close());
+  workers.forEach((f) => f.w.disconnect());
+
+  expect(outcomes['accepted-push']).toBe(0);
+  expect(outcomes['bad-answer']).toBe(0);
+  expect(outcomes.refused).toBeGreaterThan(MESSAGES / 2);
+  expect(huge).toBe('disconnected');
+  expect(generations).toBeGreaterThan(1);
+  for (const code of [ErrorCode.STEP_OUT_OF_ORDER, ErrorCode.NOT_A_PEER, ErrorCode.UNKNOWN_REPLICA, ErrorCode.TENSOR_MISMATCH, ErrorCode.LOSS_OUT_OF_RANGE, ErrorCode.NON_FINITE, ErrorCode.BATCH_CLAIM, ErrorCode.PAYLOAD_TOO_LARGE, ErrorCode.BAD_REQUEST]) {
+    expect(seen.get(code) ?? 0, code).toBeGreaterThan(0);
+  }
+  expect(target.version).toBe(0);
+  localParameters(target).store.tensors.forEach((t, i) => expect(Buffer.from(t.values.buffer, t.values.byteOffset, t.values.byteLength).equals(before[i]!)).toBe(true));
+  expect(honestAccepted).toBeGreaterThan(5);
+  expect((await (await fetch(run.url + '/api/health')).json()).ok).toBe(true);
+}, 240_000);
