@@ -3,8 +3,11 @@
  * bytes, HTTP upgrades that never complete, websocket frames announcing a huge length
  * or breaking the framing after a real handshake, and many half-open sockets, all at
  * once. Each server stays up, closes every connection whose bytes are not HTTP or
- * whose frame is over its cap or malformed, and meanwhile an honest worker trains
- * through it (pulls and pushes answered).
+ * whose frame is over its cap or malformed, closes the half-open and stalled ones once
+ * they have been silent for its idle bound (here IDLE_MS; before, they were held for
+ * ever), and meanwhile an honest worker trains through it (pulls and pushes answered),
+ * its websocket outliving the idle bound. The bound is real time: it is the kernel's
+ * socket, not a timer on the coordinator's clock.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,6 +29,8 @@ import { signTicket } from '../cluster/tickets.js';
 const TOKEN = 'fuzz-raw-tcp-cluster-token-0123456789abcdef';
 const keys = deriveClusterKeys(TOKEN);
 const HALF_OPEN = 300;
+/** The servers' idle-socket bound in this test (70 s by default). */
+const IDLE_MS = 1500;
 
 /** A raw connection to `port`, with when the server closed it (null: still open). */
 interface Raw {
@@ -116,7 +121,14 @@ async function attack(port: number, honest: () => Promise<number>) {
   );
   const trained = await honest();
   const closed = async (rs: Raw[]) => (await Promise.all(rs.map((r) => closedWithin(r, 10_000)))).filter(Boolean).length;
-  const result = { trained, garbage: await closed(garbage), huge: await closed(huge), badFrames: await closed(badFrames) };
+  const result = {
+    trained,
+    garbage: await closed(garbage),
+    huge: await closed(huge),
+    badFrames: await closed(badFrames),
+    halfOpen: await closed(halfOpen),
+    stalled: await closed(stalled),
+  };
   for (const r of [...halfOpen, ...stalled, ...garbage, ...huge, ...badFrames]) r.socket.destroy();
   return result;
 }
@@ -126,10 +138,10 @@ describe('raw TCP', () => {
   let root: string;
   let task: PsTaskProcess;
   beforeAll(async () => {
-    run = await startCoordinator({ model: 'mlp' });
+    run = await startCoordinator({ model: 'mlp' }, { idleSocketMs: IDLE_MS });
     root = mkdtempSync(join(tmpdir(), 'downpour-raw-tcp-'));
     writeFileSync(join(root, 'token'), TOKEN);
-    task = await forkPsTask(join(root, 'data'), join(root, 'token'));
+    task = await forkPsTask(join(root, 'data'), join(root, 'token'), 0, ['--idle-socket-ms', String(IDLE_MS)]);
   }, 90_000);
   afterAll(async () => {
     await run?.close();
@@ -137,7 +149,7 @@ describe('raw TCP', () => {
     rmSync(root, { recursive: true, force: true });
   });
 
-  it('the coordinator closes garbage and bad frames, holds half-open sockets without harm, and an honest worker trains meanwhile', async () => {
+  it('the coordinator closes garbage, bad frames and half-open sockets once silent, and an honest worker trains meanwhile', async () => {
     const port = Number(new URL(run.url).port);
     const versionBefore = run.job.version;
     const r = await attack(port, async () => {
@@ -152,15 +164,18 @@ describe('raw TCP', () => {
         const g = encodeTensors(hello.job.tensors.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(1e-4) })));
         if ((await pusher.push({ baseVersion: snap.version, loss: 1, ...g })).ok) accepted++;
       }
+      // Its websocket outlives the idle bound: ws cleared the socket's timeout, engine.io pings it.
+      await new Promise((resolve) => setTimeout(resolve, IDLE_MS * 2));
+      const still = await w.emitWithAck('params:pull', { jobId: hello.job.jobId });
       w.disconnect();
-      return accepted;
+      return still.ok ? accepted : -1;
     });
-    expect(r).toEqual({ trained: 5, garbage: 50, huge: 20, badFrames: 20 });
+    expect(r).toEqual({ trained: 5, garbage: 50, huge: 20, badFrames: 20, halfOpen: HALF_OPEN, stalled: 50 });
     expect(run.job.version).toBe(versionBefore + 5);
     expect((await (await fetch(run.url + '/api/health')).json()).ok).toBe(true);
   }, 120_000);
 
-  it('a ps task closes garbage and bad frames, holds half-open sockets without harm, and an honest worker pushes meanwhile', async () => {
+  it('a ps task closes garbage, bad frames and half-open sockets once silent, and an honest worker pushes meanwhile', async () => {
     const chief = await connectChief(task.url);
     const created = await chief.emitWithAck('job:create', { ...jobCreateMessage(keys, 1, { jobId: 'job-1', task: 0, slices: MLP, initial: MLP.map((s) => new Float32Array(sizeOf(s.shape))) }) });
     expect(created).toEqual({ ok: true, version: 0 });
@@ -174,10 +189,12 @@ describe('raw TCP', () => {
         const g = encodeTensors(MLP.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(1e-4) })));
         if ((await w.emitWithAck('grads:push', { ticket, jobId: 'job-1', baseVersion: pulled.version, ...g })).ok) accepted++;
       }
+      await new Promise((resolve) => setTimeout(resolve, IDLE_MS * 2));
+      const still = await w.emitWithAck('params:pull', { ticket, jobId: 'job-1' });
       w.disconnect();
-      return accepted;
+      return still.ok ? accepted : -1;
     });
-    expect(r).toEqual({ trained: 5, garbage: 50, huge: 20, badFrames: 20 });
+    expect(r).toEqual({ trained: 5, garbage: 50, huge: 20, badFrames: 20, halfOpen: HALF_OPEN, stalled: 50 });
     const status = await chief.emitWithAck('task:status', { chief: chiefCredential(keys, 1, 'task:status') });
     expect(status).toMatchObject({ ok: true, jobs: [{ jobId: 'job-1', version: 5 }] });
     expect(task.child.exitCode).toBeNull();
