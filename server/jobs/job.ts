@@ -166,6 +166,9 @@ export class Job {
       commit: (workerId, push, refusal, member, culprit) => this.training.commit(workerId, push, refusal, member, culprit),
       onTasks: this.params.stageSteps,
       version: () => this.params.version,
+      now: () => deps.clock.now(),
+      stepDeadlineMs: spec.leaseSeconds * 1000,
+      dissolve: (replica, reason) => board.dissolve(replica.id, reason),
       broken: (replica, workerId, failure) => {
         this.accounting.blame(workerId, failure);
         board.dissolve(replica.id, failure.message);
@@ -313,6 +316,8 @@ export class Job {
       this.timers.push(
         clock.setInterval(() => {
           this.accounting.sweep();
+          // A replica step still missing a stage's part a lease period on is dropped, its replica dissolved.
+          this.steps?.expire();
           // A barred stage whose bar ended joins the next replica.
           this.board?.reform();
         }, LEASE_SWEEP_MS),

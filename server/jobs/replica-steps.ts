@@ -25,7 +25,9 @@
  * complete: it would hold their parts, and their tabs, for ever. It is refused
  * STEP_OUT_OF_ORDER and the replica dissolved (`broken`), its held steps answered and
  * dropped; the fault is the stage's. A repeat of a part still held is ALREADY_PUSHED
- * and changes nothing. A step whose last stage reports a loss no cross-entropy can be
+ * and changes nothing. A step still missing a part a lease period after its first
+ * came (a stage that sent a malformed part and stopped, or went silent) is dropped the
+ * same way, its replica dissolved (`expire`, on the job's clock). A step whose last stage reports a loss no cross-entropy can be
  * is refused as that stage's fault, not the lease holder's, and so is a part (in process)
  * claiming a base version the job has not reached, which the step's staleness, counted
  * from its oldest part, would hide.
@@ -54,10 +56,13 @@ interface StageRefusal {
 }
 
 interface HeldStep {
+  /** When its first part came (the job's clock): a step still missing a part a deadline later is dropped (expire). */
+  since: number;
   /** On ps tasks: each part's notice, taken as it arrives (a dissolved replica's stages have no assignment left to read). */
   notices: (StagePartNotice | undefined)[];
   parts: (IncomingPush | undefined)[];
   answers: Answer[];
+  replica: Replica;
 }
 
 export interface ReplicaStepsDeps {
@@ -79,6 +84,12 @@ export interface ReplicaStepsDeps {
   onTasks?: TaskStageSteps;
   /** The job's parameter version now: in process, no stage's part may claim a later base (on ps tasks a part's base is its stage's own pull count). */
   version: () => number;
+  /** The job's clock. */
+  now: () => number;
+  /** How long a held step waits for its other stages' parts (the job's lease period): then it is dropped and its replica dissolved. */
+  stepDeadlineMs: number;
+  /** The replica is dissolved for `reason` (its held steps answered through `dissolved`). */
+  dissolve: (replica: Replica, reason: string) => void;
   /** `workerId`'s part broke its replica's count of steps (`failure`): the fault is its, and the replica is dissolved. */
   broken: (replica: Replica, workerId: string, failure: Failure) => void;
 }
@@ -106,7 +117,7 @@ export class ReplicaSteps {
     if (step !== expected) return this.broken(replica, workerId, `Stage ${stage} of replica ${replica.id} pushed step ${step}; its next is ${expected}`);
     if (!held) {
       if (steps.size >= MAX_HELD_STEPS) return this.broken(replica, workerId, `Stage ${stage} of replica ${replica.id} is ${MAX_HELD_STEPS} steps ahead of another stage`);
-      steps.set(step, (held = { notices: replica.members.map(() => undefined), parts: replica.members.map(() => undefined), answers: [] }));
+      steps.set(step, (held = { since: this.d.now(), notices: replica.members.map(() => undefined), parts: replica.members.map(() => undefined), answers: [], replica }));
     }
     next[stage] = step + 1;
     held.parts[stage] = push;
@@ -117,6 +128,24 @@ export class ReplicaSteps {
       this.commit(replica, held, held.answers);
     }
     return answered;
+  }
+
+  /**
+   * Drops every held step whose other parts have not come within the deadline: a stage
+   * that never pushes its part (it sent a malformed one and stopped, or went silent)
+   * would hold its neighbours' parts, and their tabs, for ever. Its replica is dissolved,
+   * the held parts answered UNKNOWN_REPLICA with the reason. Run on the job's clock.
+   */
+  expire(): void {
+    const now = this.d.now();
+    for (const steps of [...this.held.values()]) {
+      for (const [step, held] of steps) {
+        if (now - held.since < this.d.stepDeadlineMs) continue;
+        const missing = held.replica.members.map((_, stage) => stage).filter((stage) => !held.parts[stage]);
+        this.d.dissolve(held.replica, `stage ${missing.join(', ')} of replica ${held.replica.id} did not push step ${step} within ${this.d.stepDeadlineMs / 1000} s`);
+        break;
+      }
+    }
   }
 
   /** Refuses a part that breaks the replica's count of steps, and has the replica dissolved. */

@@ -10,10 +10,11 @@
  * its replica (a refused step's fault, an abort frame, a step out of order) it comes
  * back as new workers, as an attacker would.
  *
- * First, the class of stall the fuzz found: a part for a step its other stages could
- * never complete (a step skipped or repeated, a stage running ahead) used to hold its
- * neighbours' parts, and their tabs, for ever; and a last stage's bad loss counted
- * against stage 0.
+ * First, the classes of fault the fuzz found: a part for a step its other stages could
+ * never complete (a step skipped or repeated, a stage running ahead, or a stage that
+ * never sends its part) used to hold its neighbours' parts, and their tabs, for ever; a
+ * last stage's bad loss counted against stage 0; a part's future base version was
+ * hidden by the step's oldest.
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,7 +27,7 @@ import { seededRandom } from '../../shared/seeded-random.js';
 import { sizeOf } from '../../shared/tensors.js';
 import type { Job } from '../jobs/job.js';
 import { MAX_FAULTS_IN_A_ROW } from '../jobs/push-accounting.js';
-import { connectTestWorker, localParameters, settledAfterRoundTrips, startCoordinator, waitForEvent, type Running, type TestWorker } from '../../test-support/index.js';
+import { connectTestWorker, localParameters, ManualClock, settledAfterRoundTrips, startCoordinator, waitForEvent, type Running, type TestWorker } from '../../test-support/index.js';
 
 const MESSAGES = 3000;
 let run: Running;
@@ -148,6 +149,38 @@ describe('a step its other stages could never complete', () => {
     } finally {
       ws.forEach((f) => f.w.disconnect());
       job.control('pause');
+    }
+  });
+});
+
+describe('a stage that never pushes its part', () => {
+  it('a step missing a part a lease period after its first is dropped: its replica dissolved, the held part answered (the job\'s clock)', async () => {
+    const clock = new ManualClock();
+    const own = await startCoordinator({ model: 'mlp', stages: 2, normBound: 0, leaseSeconds: 30 }, { clock });
+    const saved = { run, target };
+    run = own;
+    target = own.job;
+    const ws = [await fuzzer(), await fuzzer()];
+    try {
+      const { s0, s1, leaseId } = await replicaOf(own.job.id, ws);
+      const replicaId = s0.job!.replica!.replicaId;
+      const held = s0.w.emitWithAck('grads:push', { jobId: own.job.id, leaseId, baseVersion: 0, batches: 1, loss: null, replicaStep: 0, ...partOf(s0.job!, s0.job!.replica!.tensors) });
+      // Stage 1 sends a part the schema refuses, and then nothing.
+      expect(await s1.w.emitWithAck('grads:push', { jobId: own.job.id, leaseId: replicaId, baseVersion: -1, batches: 1, loss: 2.3, replicaStep: 0, ...partOf(s1.job!, s1.job!.replica!.tensors) })).toMatchObject({ code: ErrorCode.BAD_REQUEST });
+      clock.advance(29_000);
+      expect(await settledAfterRoundTrips(held, s0.w, s1.w)).toBe(false);
+      // Before the fix the part was held for ever: nothing ever answered stage 0.
+      const told = waitForEvent<{ reason: string }>(s0.w, 'replica:dissolve');
+      clock.advance(2000);
+      expect(await settledAfterRoundTrips(held, s0.w, s1.w)).toBe(true);
+      expect(await held).toMatchObject({ ok: false, code: ErrorCode.UNKNOWN_REPLICA });
+      expect((await told).reason).toBe(`stage 1 of replica ${replicaId} did not push step 0 within 30 s`);
+      expect(own.job.replicas!.get(replicaId)).toBeUndefined();
+      expect(own.job.version).toBe(0);
+    } finally {
+      ws.forEach((f) => f.w.disconnect());
+      ({ run, target } = saved);
+      await own.close();
     }
   });
 });
