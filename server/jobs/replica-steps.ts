@@ -27,7 +27,9 @@
  * dropped; the fault is the stage's. A repeat of a part still held is ALREADY_PUSHED
  * and changes nothing. A step still missing a part a lease period after its first
  * came (a stage that sent a malformed part and stopped, or went silent) is dropped the
- * same way, its replica dissolved (`expire`, on the job's clock). A step whose last stage reports a loss no cross-entropy can be
+ * same way, its replica dissolved (`expire`, on the job's clock). A push naming another
+ * replica (a later stage's id) or a lease stage 0 did not take in this replica is a late
+ * one of a replica the worker has left: refused UNKNOWN_REPLICA before it is counted. A step whose last stage reports a loss no cross-entropy can be
  * is refused as that stage's fault, not the lease holder's, and so is a part (in process)
  * claiming a base version the job has not reached, which the step's staleness, counted
  * from its oldest part, would hide.
@@ -98,6 +100,8 @@ export class ReplicaSteps {
   private readonly held = new Map<string, Map<number, HeldStep>>();
   /** Per replica, the step each stage pushes next. */
   private readonly nextSteps = new Map<string, number[]>();
+  /** Per replica, the leases its stage 0 took in it: a push of stage 0 names one of them. */
+  private readonly leases = new Map<string, Set<string>>();
   private readonly specsByName: Map<string, TensorSpec>;
 
   constructor(private readonly d: ReplicaStepsDeps) {
@@ -111,6 +115,9 @@ export class ReplicaSteps {
     if (!steps) this.held.set(replica.id, (steps = new Map()));
     let next = this.nextSteps.get(replica.id);
     if (!next) this.nextSteps.set(replica.id, (next = replica.members.map(() => 0)));
+    // A push of the replica the worker was in before (late, from its old runner) is not this replica's step.
+    const current = stage === 0 ? this.leases.get(replica.id)?.has(push.leaseId) === true : push.leaseId === replica.id;
+    if (!current) return fail(ErrorCode.UNKNOWN_REPLICA, `The push names ${push.leaseId.slice(0, 80)}, not replica ${replica.id}'s ${stage === 0 ? 'lease' : 'id'}: a push of a replica this worker has left`);
     let held = steps.get(step);
     if (held?.parts[stage]) return fail(ErrorCode.ALREADY_PUSHED, `Stage ${stage} already pushed step ${step} of replica ${replica.id}`);
     const expected = next[stage]!;
@@ -148,6 +155,13 @@ export class ReplicaSteps {
     }
   }
 
+  /** Stage 0 of `replica` took lease `leaseId`: its pushes in this replica may name it. */
+  leased(replica: Replica, leaseId: string): void {
+    let set = this.leases.get(replica.id);
+    if (!set) this.leases.set(replica.id, (set = new Set()));
+    set.add(leaseId);
+  }
+
   /** Refuses a part that breaks the replica's count of steps, and has the replica dissolved. */
   private broken(replica: Replica, workerId: string, message: string): Failure {
     const failure = fail(ErrorCode.STEP_OUT_OF_ORDER, `${message}: a step its other stages could never complete; the replica is dissolved`);
@@ -160,6 +174,7 @@ export class ReplicaSteps {
     const steps = this.held.get(replicaId);
     this.held.delete(replicaId);
     this.nextSteps.delete(replicaId);
+    this.leases.delete(replicaId);
     for (const held of steps?.values() ?? []) {
       for (const answer of held.answers) answer(reason);
       // What its stages hold on the tasks goes too (receipts that check only: a forged one names no one's hold).

@@ -110,6 +110,30 @@ describe('a step its other stages could never complete', () => {
     }
   });
 
+  it('a late push of the replica a stage has left is refused UNKNOWN_REPLICA and leaves its new replica alone', async () => {
+    job.control(job.state === 'draft' ? 'start' : 'resume');
+    const ws = [await fuzzer(), await fuzzer()];
+    try {
+      const { s0, s1, leaseId } = await replicaOf(job.id, ws);
+      const old = s1.job!.replica!.replicaId;
+      const oldPart = partOf(s1.job!, s1.job!.replica!.tensors);
+      // Stage 1 breaks the count: r dissolves and the same two form the next replica.
+      expect(await s1.w.emitWithAck('grads:push', { jobId: job.id, leaseId: old, baseVersion: 0, batches: 1, loss: 2.3, replicaStep: 3, ...oldPart })).toMatchObject({ code: ErrorCode.STEP_OUT_OF_ORDER });
+      const next = await replicaOf(job.id, ws);
+      const renewed = next.s0.job!.replica!.replicaId;
+      expect(renewed).not.toBe(old);
+      // Late pushes of the old replica, from either stage: before the fix they counted as the new replica's steps.
+      const late1 = ws.find((f) => f.id === s1.id)!;
+      const late0 = ws.find((f) => f.id === s0.id)!;
+      expect(await late1.w.emitWithAck('grads:push', { jobId: job.id, leaseId: old, baseVersion: 0, batches: 1, loss: 2.3, replicaStep: 1, ...oldPart })).toMatchObject({ code: ErrorCode.UNKNOWN_REPLICA });
+      expect(await late0.w.emitWithAck('grads:push', { jobId: job.id, leaseId, baseVersion: 0, batches: 1, loss: null, replicaStep: 1, ...partOf(late0.job!, late0.job!.replica!.tensors) })).toMatchObject({ code: ErrorCode.UNKNOWN_REPLICA });
+      expect(job.replicas!.get(renewed)).toBeDefined();
+    } finally {
+      ws.forEach((f) => f.w.disconnect());
+      job.control('pause');
+    }
+  });
+
   it('a stage part claiming a base version the job has not reached refuses the step FUTURE_VERSION, though the other part is current', async () => {
     job.control(job.state === 'draft' ? 'start' : 'resume');
     const ws = [await fuzzer(), await fuzzer()];
@@ -313,7 +337,17 @@ it(`survives ${MESSAGES} malformed split-job messages with coded refusals, untou
     const good1 = part(r.s1, s);
     const p0 = rand() < 0.5 ? good0 : pick(flaws)(good0, r.s0);
     const p1 = p0 === good0 || rand() < 0.5 ? pick(flaws)(good1, r.s1) : good1;
-    const [a, b] = await Promise.all([send(r.s0, 'grads:push', p0), send(r.s1, 'grads:push', p1)]);
+    const sends = [send(r.s0, 'grads:push', p0), send(r.s1, 'grads:push', p1)];
+    // A part refused before it was held (it names another replica or lease) leaves the other held: the
+    // attacker follows it with a part the step refuses, as it would (or the step's deadline drops it).
+    const first = await Promise.race(sends.map((p, i) => p.then(() => i)));
+    const rest = sends[1 - first]!;
+    if (!(await settledAfterRoundTrips(rest, r.s0.w, r.s1.w))) {
+      const f = first === 0 ? r.s0 : r.s1;
+      outcomes[await send(f, 'grads:push', { ...part(f, s), batches: 7 })]++;
+      sent++;
+    }
+    const [a, b] = await Promise.all(sends);
     outcomes[a]++;
     outcomes[b]++;
     sent += 2;
