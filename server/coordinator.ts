@@ -6,6 +6,7 @@
 import express from 'express';
 import { mkdirSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
+import { closeIdleSockets } from './http/idle-sockets.js';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,6 +73,8 @@ export interface CoordinatorOptions {
   trustedGradients?: TrustedGradientService;
   /** Largest socket.io message accepted. Default: a gradient of MAX_MODEL_PARAMETERS floats plus headroom. */
   maxMessageBytes?: number;
+  /** A connection silent this long (no request, headers never finished) is closed (server/http/idle-sockets.ts). Default: IDLE_SOCKET_MS (70 s). */
+  idleSocketMs?: number;
   /** Checkpoints kept per job. Default: 3. */
   keepCheckpoints?: number;
   /** Rate limit and misbehaviour limit per worker socket (see server/worker/socket-guard.ts). */
@@ -152,6 +155,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
   // closing gets ECONNRESET, and a proxy in front answers 502.
   httpServer.keepAliveTimeout = 65_000;
   httpServer.headersTimeout = 66_000;
+  closeIdleSockets(httpServer, options.idleSocketMs);
   const io = new Server(httpServer, { maxHttpBufferSize: maxMessageBytes, serveClient: false });
   // Each namespace has its own event maps; the server-wide generic cannot express that.
   const workerNamespace = io.of(WORKER_NAMESPACE) as unknown as WorkerNamespace;

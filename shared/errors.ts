@@ -77,6 +77,13 @@ export const ErrorCode = {
   UNKNOWN_REPLICA: 'UNKNOWN_REPLICA',
   /** Model parallelism: the frame's addressee is not a neighbouring stage of the sender's replica, or the stage may not do this (only stage 0 leases). */
   NOT_A_PEER: 'NOT_A_PEER',
+  /**
+   * Model parallelism: a stage's push names another replica step than its next (every
+   * stage counts its pushes from 0, one by one) or runs too far ahead of its replica's
+   * other stages. Such a step could never be completed by the others: the replica is
+   * dissolved and the fault is the stage's.
+   */
+  STEP_OUT_OF_ORDER: 'STEP_OUT_OF_ORDER',
   /** A job setting the coordinator cannot honour with its parameters on ps tasks (Multi-Krum over more than one task, the norm bound, the direction check). */
   PS_UNSUPPORTED: 'PS_UNSUPPORTED',
   /** A ps task did not answer the chief in time (down, or unreachable). */

@@ -14,9 +14,9 @@ export interface PsTaskProcess {
   kill(): Promise<void>;
 }
 
-/** A ps task process on 127.0.0.1 (`port` 0: any) with `dataDir` and the token in `tokenFile`; resolves once it listens. */
-export function forkPsTask(dataDir: string, tokenFile: string, port = 0): Promise<PsTaskProcess> {
-  const child = fork(PS_MAIN, ['--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, '--token-file', tokenFile], {
+/** A ps task process on 127.0.0.1 (`port` 0: any) with `dataDir`, the token in `tokenFile` and further command-line `args`; resolves once it listens. */
+export function forkPsTask(dataDir: string, tokenFile: string, port = 0, args: readonly string[] = []): Promise<PsTaskProcess> {
+  const child = fork(PS_MAIN, ['--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, '--token-file', tokenFile, ...args], {
     execArgv: ['--import', 'tsx', ...PS_TASK_NODE_FLAGS],
     env: { ...process.env, DOWNPOUR_LOG: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],

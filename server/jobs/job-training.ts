@@ -207,6 +207,9 @@ export class JobTraining {
     const refused = this.notRunning() ?? this.notFirstStage(workerId);
     if (refused) return refused;
     const r = this.d.accounting.lease(workerId);
+    const replica = this.d.replicas()?.replicaOf(workerId);
+    // Stage 0's pushes in its replica name the leases it took in it (a late push of a replica it left does not).
+    if (r.ok && r.lease && replica) this.d.replicaSteps()?.leased(replica, r.lease.leaseId);
     if (r.ok && r.lease) this.idle.delete(workerId);
     else if (r.ok || r.code === ErrorCode.WORKER_BARRED) {
       // No shard (the last epoch is draining) or barred: a sync round does not wait for this worker until it leases again.

@@ -165,6 +165,14 @@ export class Job {
       stageTensors: (replica, stage) => board.assignmentOf(replica.members[stage]!)!.tensors,
       commit: (workerId, push, refusal, member, culprit) => this.training.commit(workerId, push, refusal, member, culprit),
       onTasks: this.params.stageSteps,
+      version: () => this.params.version,
+      now: () => deps.clock.now(),
+      stepDeadlineMs: spec.leaseSeconds * 1000,
+      dissolve: (replica, reason) => board.dissolve(replica.id, reason),
+      broken: (replica, workerId, failure) => {
+        this.accounting.blame(workerId, failure);
+        board.dissolve(replica.id, failure.message);
+      },
     });
     this.checkpoints = new CheckpointSchedule(id, deps.checkpoints, () => this.params.version, () => this.checkpointContent(), (c) => c.cut && this.params.committed?.(c.cut));
   }
@@ -308,6 +316,8 @@ export class Job {
       this.timers.push(
         clock.setInterval(() => {
           this.accounting.sweep();
+          // A replica step still missing a stage's part a lease period on is dropped, its replica dissolved.
+          this.steps?.expire();
           // A barred stage whose bar ended joins the next replica.
           this.board?.reform();
         }, LEASE_SWEEP_MS),

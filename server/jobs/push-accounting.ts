@@ -41,6 +41,7 @@ const FAULTS: ReadonlySet<string> = new Set<ErrorCode>([
   ErrorCode.NON_FINITE,
   ErrorCode.NORM_OUTLIER,
   ErrorCode.BAD_RECEIPT,
+  ErrorCode.STEP_OUT_OF_ORDER,
 ]);
 
 export interface PushAccountingOptions {
@@ -210,6 +211,11 @@ export class PushAccounting {
     }
     if (this.ledger.lostBy(leaseId) === workerId) return fail(ErrorCode.LEASE_LOST, `Lease ${leaseId} was taken back: drop its shard and lease again`);
     return fail(ErrorCode.UNKNOWN_LEASE, `Lease ${leaseId} is not held by this worker (completed, released or never granted)`);
+  }
+
+  /** A refusal of `workerId`'s that took no batches (a stage's step out of order): counted as a fault like a refused push's. */
+  blame(workerId: string, failure: Failure): void {
+    this.refused(workerId, failure);
   }
 
   /** Counts a fault toward the worker's run; at MAX_FAULTS_IN_A_ROW its leases are taken back and it is barred. */

@@ -21,6 +21,21 @@
  * a round mode the checked step joins the round as its replica and closes with it
  * (server/params/chief-rounds.ts); a refused or dissolved step's parts, held for the
  * round, are never named in its close, which lets them go.
+ *
+ * Every stage counts its pushes from 0, one by one, whatever their answers (a BUSY one
+ * is sent again with its number). A part for any other step than the stage's next, or
+ * one more held step than MAX_HELD_STEPS, is a step its other stages could never
+ * complete: it would hold their parts, and their tabs, for ever. It is refused
+ * STEP_OUT_OF_ORDER and the replica dissolved (`broken`), its held steps answered and
+ * dropped; the fault is the stage's. A repeat of a part still held is ALREADY_PUSHED
+ * and changes nothing. A step still missing a part a lease period after its first
+ * came (a stage that sent a malformed part and stopped, or went silent) is dropped the
+ * same way, its replica dissolved (`expire`, on the job's clock). A push naming another
+ * replica (a later stage's id) or a lease stage 0 did not take in this replica is a late
+ * one of a replica the worker has left: refused UNKNOWN_REPLICA before it is counted. A step whose last stage reports a loss no cross-entropy can be
+ * is refused as that stage's fault, not the lease holder's, and so is a part (in process)
+ * claiming a base version the job has not reached, which the step's staleness, counted
+ * from its oldest part, would hide.
  */
 import { asBytes, type TensorCodec } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
@@ -30,6 +45,7 @@ import { joinTensors } from '../../shared/tensor-parts.js';
 import { sameShape, sizeOf, type TensorSpec } from '../../shared/tensors.js';
 import type { PushOutcome } from '../params/parameter-service.js';
 import type { UncheckedManifest } from '../params/push-validation.js';
+import { lossRefusal } from './training-loss.js';
 import type { IncomingPush } from './job-training.js';
 import type { Replica } from './replica-board.js';
 import type { StagePartNotice, TaskStageSteps, TaskStep } from '../params/task-stage-steps.js';
@@ -47,11 +63,14 @@ interface StageRefusal {
 }
 
 interface HeldStep {
+  /** When its first part came (the job's clock): a step still missing a part a deadline later is dropped (expire). */
+  since: number;
   /** On ps tasks: each part's notice, taken as it arrives (a dissolved replica's stages have no assignment left to read). */
   notices: (StagePartNotice | undefined)[];
   parts: (IncomingPush | undefined)[];
   /** Each stage's answer, by stage (each is told its own part's clip). */
   answers: (Answer | undefined)[];
+  replica: Replica;
 }
 
 export interface ReplicaStepsDeps {
@@ -71,10 +90,24 @@ export interface ReplicaStepsDeps {
   commit: (workerId: string, push: IncomingPush, refusal: Failure | null, member: string, culprit: string | null) => StepOutcome | Promise<StepOutcome>;
   /** The job's parameters are on ps tasks and its stages hold their parts there; absent in process. */
   onTasks?: TaskStageSteps;
+  /** The job's parameter version now: in process, no stage's part may claim a later base (on ps tasks a part's base is its stage's own pull count). */
+  version: () => number;
+  /** The job's clock. */
+  now: () => number;
+  /** How long a held step waits for its other stages' parts (the job's lease period): then it is dropped and its replica dissolved. */
+  stepDeadlineMs: number;
+  /** The replica is dissolved for `reason` (its held steps answered through `dissolved`). */
+  dissolve: (replica: Replica, reason: string) => void;
+  /** `workerId`'s part broke its replica's count of steps (`failure`): the fault is its, and the replica is dissolved. */
+  broken: (replica: Replica, workerId: string, failure: Failure) => void;
 }
 
 export class ReplicaSteps {
   private readonly held = new Map<string, Map<number, HeldStep>>();
+  /** Per replica, the step each stage pushes next. */
+  private readonly nextSteps = new Map<string, number[]>();
+  /** Per replica, the leases its stage 0 took in it: a push of stage 0 names one of them. */
+  private readonly leases = new Map<string, Set<string>>();
   private readonly specsByName: Map<string, TensorSpec>;
 
   constructor(private readonly d: ReplicaStepsDeps) {
@@ -86,12 +119,20 @@ export class ReplicaSteps {
     const stage = replica.members.indexOf(workerId);
     let steps = this.held.get(replica.id);
     if (!steps) this.held.set(replica.id, (steps = new Map()));
+    let next = this.nextSteps.get(replica.id);
+    if (!next) this.nextSteps.set(replica.id, (next = replica.members.map(() => 0)));
+    // A push of the replica the worker was in before (late, from its old runner) is not this replica's step.
+    const current = stage === 0 ? this.leases.get(replica.id)?.has(push.leaseId) === true : push.leaseId === replica.id;
+    if (!current) return fail(ErrorCode.UNKNOWN_REPLICA, `The push names ${push.leaseId.slice(0, 80)}, not replica ${replica.id}'s ${stage === 0 ? 'lease' : 'id'}: a push of a replica this worker has left`);
     let held = steps.get(step);
+    if (held?.parts[stage]) return fail(ErrorCode.ALREADY_PUSHED, `Stage ${stage} already pushed step ${step} of replica ${replica.id}`);
+    const expected = next[stage]!;
+    if (step !== expected) return this.broken(replica, workerId, `Stage ${stage} of replica ${replica.id} pushed step ${step}; its next is ${expected}`);
     if (!held) {
-      if (steps.size >= MAX_HELD_STEPS) return fail(ErrorCode.BAD_REQUEST, `Replica ${replica.id} already has ${steps.size} steps waiting for their other stages`);
-      steps.set(step, (held = { notices: replica.members.map(() => undefined), parts: replica.members.map(() => undefined), answers: replica.members.map(() => undefined) }));
+      if (steps.size >= MAX_HELD_STEPS) return this.broken(replica, workerId, `Stage ${stage} of replica ${replica.id} is ${MAX_HELD_STEPS} steps ahead of another stage`);
+      steps.set(step, (held = { since: this.d.now(), notices: replica.members.map(() => undefined), parts: replica.members.map(() => undefined), answers: replica.members.map(() => undefined), replica }));
     }
-    if (held.parts[stage]) return fail(ErrorCode.ALREADY_PUSHED, `Stage ${stage} already pushed step ${step} of replica ${replica.id}`);
+    next[stage] = step + 1;
     held.parts[stage] = push;
     if (this.d.onTasks) held.notices[stage] = this.notice(replica, stage, push);
     const answered = new Promise<Result<PushAccepted>>((resolve) => (held.answers[stage] = resolve));
@@ -102,10 +143,44 @@ export class ReplicaSteps {
     return answered;
   }
 
+  /**
+   * Drops every held step whose other parts have not come within the deadline: a stage
+   * that never pushes its part (it sent a malformed one and stopped, or went silent)
+   * would hold its neighbours' parts, and their tabs, for ever. Its replica is dissolved,
+   * the held parts answered UNKNOWN_REPLICA with the reason. Run on the job's clock.
+   */
+  expire(): void {
+    const now = this.d.now();
+    for (const steps of [...this.held.values()]) {
+      for (const [step, held] of steps) {
+        if (now - held.since < this.d.stepDeadlineMs) continue;
+        const missing = held.replica.members.map((_, stage) => stage).filter((stage) => !held.parts[stage]);
+        this.d.dissolve(held.replica, `stage ${missing.join(', ')} of replica ${held.replica.id} did not push step ${step} within ${this.d.stepDeadlineMs / 1000} s`);
+        break;
+      }
+    }
+  }
+
+  /** Stage 0 of `replica` took lease `leaseId`: its pushes in this replica may name it. */
+  leased(replica: Replica, leaseId: string): void {
+    let set = this.leases.get(replica.id);
+    if (!set) this.leases.set(replica.id, (set = new Set()));
+    set.add(leaseId);
+  }
+
+  /** Refuses a part that breaks the replica's count of steps, and has the replica dissolved. */
+  private broken(replica: Replica, workerId: string, message: string): Failure {
+    const failure = fail(ErrorCode.STEP_OUT_OF_ORDER, `${message}: a step its other stages could never complete; the replica is dissolved`);
+    this.d.broken(replica, workerId, failure);
+    return failure;
+  }
+
   /** The replica is gone: its held steps are answered with `reason` and dropped, nothing applied. */
   dissolved(replicaId: string, reason: Failure): void {
     const steps = this.held.get(replicaId);
     this.held.delete(replicaId);
+    this.nextSteps.delete(replicaId);
+    this.leases.delete(replicaId);
     for (const held of steps?.values() ?? []) {
       for (const answer of held.answers) answer?.(reason);
       // What its stages hold on the tasks goes too (receipts that check only: a forged one names no one's hold).
@@ -134,6 +209,9 @@ export class ReplicaSteps {
       culprit = found.stage;
     };
     blame(this.batchRefusal(replica, parts));
+    const lastStage = parts.length - 1;
+    const badLoss = lossRefusal(parts[lastStage]!.loss);
+    blame(badLoss && { failure: { ...badLoss, message: `Stage ${lastStage} of replica ${replica.id}: ${badLoss.message}` }, stage: lastStage });
     let step: TaskStep | null = null;
     const tasks = this.d.onTasks;
     if (tasks) {
@@ -146,6 +224,7 @@ export class ReplicaSteps {
       const joined = joinTensors<UncheckedManifest>(parts);
       const stageParts = replica.members.map((worker, s) => ({ worker, tensors: this.d.stageTensors(replica, s).length }));
       push = { ...common, manifest: joined.manifest, data: joined.data, stageParts };
+      blame(this.futureRefusal(replica, parts));
       blame(this.layoutsRefusal(replica, parts));
     }
     const settle = (r: StepOutcome) => {
@@ -177,6 +256,14 @@ export class ReplicaSteps {
       }
     }
     return null;
+  }
+
+  /** The first stage part computed on a version the job has not reached: the step's staleness counts from the oldest part, which would hide it. */
+  private futureRefusal(replica: Replica, parts: readonly IncomingPush[]): StageRefusal | null {
+    const version = this.d.version();
+    const stage = parts.findIndex((p) => p.baseVersion > version);
+    if (stage < 0) return null;
+    return { stage, failure: fail(ErrorCode.FUTURE_VERSION, `Stage ${stage} of replica ${replica.id}: base version ${parts[stage]!.baseVersion} is ahead of the server's ${version}`) };
   }
 
   /** The first stage part that does not hold exactly its stage's tensors. */

@@ -25,17 +25,18 @@ async function main(): Promise<void> {
     .option('--port <n>', 'port for workers and the chief', integer(0, 65535), 2222)
     .option('--host <address>', 'address to bind', '0.0.0.0')
     .option('--token-file <file>', 'file holding the cluster token (default: <data dir>/cluster-token, generated if missing)')
+    .option('--idle-socket-ms <n>', 'close a connection silent this long (no request, headers never finished)', integer(1, 3_600_000))
     .option('--data-dir <dir>', 'where a generated cluster token and checkpoint parts (ps-parts/) are kept (env DOWNPOUR_DATA_DIR)', env.dataDir ?? './.downpour')
     .showHelpAfterError();
   program.parse();
-  const opts = program.opts<{ port: number; host: string; tokenFile?: string; dataDir: string }>();
+  const opts = program.opts<{ port: number; host: string; tokenFile?: string; dataDir: string; idleSocketMs?: number }>();
 
   const token = resolveClusterToken({ tokenFile: opts.tokenFile, dataDir: opts.dataDir });
   if (!token.ok) {
     log.error(token.message, { code: token.code });
     process.exit(2);
   }
-  const task = createPsTask({ token: token.token, dataDir: opts.dataDir });
+  const task = createPsTask({ token: token.token, dataDir: opts.dataDir, idleSocketMs: opts.idleSocketMs });
   const { port } = await task.listen(opts.port, opts.host);
   // Forked by a coordinator (npm start -- --ps N): it is told the port, and the task ends with its parent.
   if (process.send) {

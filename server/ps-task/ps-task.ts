@@ -8,6 +8,7 @@
  * directory, and loads it back on `ckpt:load` (checkpoint-parts.ts).
  */
 import { createServer, type Server as HttpServer } from 'node:http';
+import { closeIdleSockets } from '../http/idle-sockets.js';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Server } from 'socket.io';
@@ -38,6 +39,8 @@ export interface PsTaskOptions {
   apply?: ApplySettings;
   /** Largest socket.io message accepted. Default: a task's worth of fp32 parameters plus headroom (a job's initial values). */
   maxMessageBytes?: number;
+  /** A connection silent this long (no request, headers never finished) is closed (server/http/idle-sockets.ts). Default: IDLE_SOCKET_MS (70 s). */
+  idleSocketMs?: number;
   /** Rate limit and misbehaviour limit per worker socket. Default: the coordinator's (server/worker/socket-guard.ts). */
   workerGuard?: SocketGuardOptions;
   /** When pushes are answered BUSY: the coordinator's bounds (server/params/push-admission.ts), on this task's clock. */
@@ -81,6 +84,7 @@ export function createPsTask(options: PsTaskOptions): PsTask {
   const httpServer = createServer((_req, res) => {
     res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: false, code: 'NOT_FOUND', message: 'A ps task serves socket.io only' }));
   });
+  closeIdleSockets(httpServer, options.idleSocketMs);
   const io = new Server(httpServer, { maxHttpBufferSize: options.maxMessageBytes ?? payloadCapBytes(PARAMETERS_PER_PS_TASK) + 64 * 1024, serveClient: false });
   // The root namespace is no one's: refuse connections to it.
   io.of('/').use((_socket, next) => next(new Error('connect to /ps-worker or /ps-control')));

@@ -364,7 +364,8 @@ describe('the codes', () => {
     // CONFLICT answers dataset uploads and deletions: server/test/dataset-uploads.test.ts;
     // STALE_CHIEF answers a ps task's control messages: server/ps-task/ps-task.test.ts;
     // BUSY answers a worker past the process's bound, which takes a flood or a stalled loop: server/test/overload.test.ts.
-    // UNKNOWN_REPLICA and NOT_A_PEER answer the stages of a split model: server/test/replica-relay.test.ts, replica-report.test.ts.
+    // UNKNOWN_REPLICA and NOT_A_PEER answer the stages of a split model: server/test/replica-relay.test.ts, replica-report.test.ts;
+    // STEP_OUT_OF_ORDER a stage's part for a step its replica could never complete: server/test/fuzz-stages.test.ts.
     // PS_UNSUPPORTED answers job creation, PS_TASK_UNREACHABLE a push whose task is gone and BAD_RECEIPT a notice without the tasks' receipts, on ps tasks: server/test/ps-cluster.test.ts.
     // CHECKPOINT_PART_MISSING, CHECKPOINT_PART_CORRUPT and CHECKPOINT_WRITE_FAILED answer the chief's ckpt:* on a ps task: server/ps-task/checkpoint-cut.test.ts.
     const operatorOnly: string[] = [
@@ -378,6 +379,7 @@ describe('the codes', () => {
       ErrorCode.BUSY,
       ErrorCode.UNKNOWN_REPLICA,
       ErrorCode.NOT_A_PEER,
+      ErrorCode.STEP_OUT_OF_ORDER,
       ErrorCode.PS_UNSUPPORTED,
       ErrorCode.PS_TASK_UNREACHABLE,
       ErrorCode.BAD_RECEIPT,
