@@ -17,7 +17,7 @@
  * `round × PARTS_A_ROUND + n` (n: the worker's parts in the round so far), under a tag
  * of its own:
  *
- *   receipt = base64url(HMAC-SHA256(receiptKey, JSON ["dprr2", task, job, worker, part, slices]))
+ *   receipt = base64url(HMAC-SHA256(receiptKey, JSON ["dprp1", task, job, worker, part, slices]))
  *
  * The chief checks it for its open round (the round read from the number) and closes
  * the round naming exactly that part, so a part the worker holds later in the round
@@ -31,8 +31,8 @@ import { mac, macEquals, type ClusterKeys } from './cluster-keys.js';
 import { RECEIPT_LENGTH } from './push-receipts.js';
 
 const TAG = 'dprs1';
-/** dprr1 bound the round alone (one part a worker and round, replaced by its next). */
-const ROUND_TAG = 'dprr2';
+/** A round part's own tag: the parts' receipts once bound the round alone (one part a worker and round), under the round pushes' dprr1. */
+const ROUND_TAG = 'dprp1';
 /** Parts one worker may hold in one round: the room for them in a part number. */
 export const PARTS_A_ROUND = 2 ** 16;
 

@@ -22,6 +22,7 @@ import { ManualClock } from '../../test-support/manual-clock.js';
 import { bits, seededValues, startPsTasks, type PsTaskFixture } from '../../test-support/ps-fixture.js';
 import { chiefCredential } from '../cluster/chief-fence.js';
 import { deriveClusterKeys } from '../cluster/cluster-keys.js';
+import { roundPartNumber } from '../cluster/hold-receipts.js';
 import { PsCluster } from '../cluster/ps-cluster.js';
 import { SyncBarrier } from '../consistency/sync-barrier.js';
 import { GradientGate } from './gradient-gate.js';
@@ -237,7 +238,7 @@ describe("a split job's rounds: members are replicas", () => {
     const { service } = await remoteJob(syncSpec({ stages: 2 }), clock, ['r-1', 'r-2', 'r-3']);
     try {
       // A replica's verified step as ReplicaSteps hands it on (the receipts are checked before: round-parts.test.ts, ps-split-sync-round.test.ts).
-      const step = (workers: string[], round = 0) => ({ holds: new Map([[0, workers.map((worker) => ({ worker, hold: round }))]]), settled: false, round });
+      const step = (workers: string[], round = 0) => ({ holds: new Map([[0, workers.map((worker) => ({ worker, hold: roundPartNumber(round, 0) }))]]), settled: false, round });
       const base = { baseVersion: 0, batches: 1, manifest: { codec: 'fp32' as const, tensors: [] }, data: new Uint8Array(0) };
       const first = service.push('r-1', { ...base, psStep: step(['s-a', 's-b']) });
       // s-b re-formed into r-2 and shows its part again: it is in the round already.

@@ -1,7 +1,8 @@
 /**
  * A split job's round on one real ps task (port 0, real socket.io clients): each stage
  * holds its part of a replica's gradient for the open round (`grads:hold`), and the
- * chief's `round:close` names each replica by the stage workers holding its parts here.
+ * chief's `round:close` names each replica by the parts (stage worker, part number) its
+ * accepted step holds here.
  * The replicas' parts, assembled, are combined with the job's rule and applied once;
  * every refusal has its code and changes nothing; the receipt binds the round.
  */
