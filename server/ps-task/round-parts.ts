@@ -4,9 +4,11 @@
  * the chief accepted a replica's step with the parts its receipts named, and a stage
  * worker may hold another part in the same round (its replica dissolved and it joined a
  * new one, or it retries after a refused step). The close applies exactly the parts it
- * names, so a stage cannot swap what its accepted step contributes. The last
- * PARTS_KEPT of a worker's parts are kept (an honest stage has at most its accepted part
- * and one more); a close naming one that went is refused.
+ * names, so a stage cannot swap what its accepted step contributes. A worker holds at
+ * most PARTS_KEPT parts a round (an honest stage has its accepted part and one more);
+ * a further one is refused, never put in place of an older: evicting the part a close
+ * names would have every task refuse the close, and the job rolled back, at a stage's
+ * whim.
  *
  * A part's number names its round: `round × PARTS_A_ROUND + n`, n counting the worker's
  * parts in the round (roundPartNumber, server/cluster/hold-receipts.ts). The receipt
@@ -15,21 +17,21 @@
  */
 import { ErrorCode } from '../../shared/errors.js';
 import { fail, type Failure } from '../../shared/result.js';
-import { PARTS_A_ROUND, roundPartNumber } from '../cluster/hold-receipts.js';
+import { roundPartNumber } from '../cluster/hold-receipts.js';
 import type { StagePart } from './stage-part.js';
 
-/** A worker's parts kept per round: the one its accepted step named, and one newer. */
+/** A worker's parts a round: the one its accepted step named, and one newer. */
 export const PARTS_KEPT = 2;
 
-interface WorkerParts {
-  /** The worker's parts held so far this round (the next one's n). */
-  count: number;
-  /** Its last PARTS_KEPT parts, oldest first. */
-  kept: { number: number; part: StagePart; bytes: number }[];
+interface HeldPart {
+  number: number;
+  part: StagePart;
+  bytes: number;
 }
 
 export class RoundParts {
-  private readonly byWorker = new Map<string, WorkerParts>();
+  /** Each worker's parts this round, oldest first (the next one's n is their count). */
+  private readonly byWorker = new Map<string, HeldPart[]>();
   private heldBytes = 0;
 
   /** Bytes of the parts held. */
@@ -44,29 +46,26 @@ export class RoundParts {
 
   /** `worker`'s newest part, if any. */
   latest(worker: string): StagePart | undefined {
-    return this.byWorker.get(worker)?.kept.at(-1)?.part;
+    return this.byWorker.get(worker)?.at(-1)?.part;
   }
 
   /** `worker`'s part numbered `number`, if it is still held. */
   find(worker: string, number: number): StagePart | undefined {
-    return this.byWorker.get(worker)?.kept.find((k) => k.number === number)?.part;
+    return this.byWorker.get(worker)?.find((k) => k.number === number)?.part;
   }
 
   /**
-   * Holds `part` for `round` under its new number, its worker's oldest part going when
-   * it keeps more than PARTS_KEPT; refused BUSY (nothing held) when the parts would then
-   * take more than `room` bytes, or the worker held PARTS_A_ROUND parts this round.
+   * Holds `part` for `round` under its new number; refused BUSY (nothing held) when the
+   * worker holds PARTS_KEPT parts this round already, or the parts would take more than
+   * `room` bytes.
    */
   add(worker: string, round: number, part: StagePart, room: number): number | Failure {
-    const mine = this.byWorker.get(worker) ?? { count: 0, kept: [] };
-    if (mine.count >= PARTS_A_ROUND) return fail(ErrorCode.BUSY, `Worker ${worker} held ${PARTS_A_ROUND} parts in round ${round} here`);
+    const mine = this.byWorker.get(worker) ?? [];
+    if (mine.length >= PARTS_KEPT) return fail(ErrorCode.BUSY, `Worker ${worker} holds ${PARTS_KEPT} parts for round ${round} here: retry in the next round`);
     const bytes = part.values.reduce((n, v) => n + v.byteLength, 0);
-    const going = mine.kept.length >= PARTS_KEPT ? mine.kept[0]!.bytes : 0;
-    if (this.heldBytes - going + bytes > room) return fail(ErrorCode.BUSY, `Round ${round} holds as many parts as this task keeps for a round: retry in the next`);
-    if (mine.kept.length >= PARTS_KEPT) this.heldBytes -= mine.kept.shift()!.bytes;
-    const number = roundPartNumber(round, mine.count);
-    mine.count += 1;
-    mine.kept.push({ number, part, bytes });
+    if (this.heldBytes + bytes > room) return fail(ErrorCode.BUSY, `Round ${round} holds as many parts as this task keeps for a round: retry in the next`);
+    const number = roundPartNumber(round, mine.length);
+    mine.push({ number, part, bytes });
     this.byWorker.set(worker, mine);
     this.heldBytes += bytes;
     return number;
