@@ -130,7 +130,8 @@ export interface PsRoundRule {
  * chief), whether the round met its quorum or its deadline. The task combines those
  * members' slices, applies once and moves to version `round` + 1; any other push it held
  * for the round is dropped. In a split job a member is a replica, named on each task by
- * the stage workers whose parts it holds there (together they cover its slices once).
+ * the parts its step was accepted with there, each a stage worker's with its part
+ * number (together they cover its slices once).
  */
 export interface PsRoundClose {
   chief: ChiefCredential;
@@ -139,8 +140,8 @@ export interface PsRoundClose {
   members: PsRoundMember[];
 }
 
-/** A round's member on a task: a worker, or a split job's replica as the stage workers holding its parts there. */
-export type PsRoundMember = string | string[];
+/** A round's member on a task: a worker, or a split job's replica as the stage parts (worker, part number) its accepted step holds there. */
+export type PsRoundMember = string | PsHoldRef[];
 
 export interface PsJobRef {
   chief: ChiefCredential;

@@ -10,23 +10,26 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { codecOf, encodeTensors } from '../../shared/codec.js';
 import { Placement } from '../../shared/placement.js';
 import { ErrorCode } from '../../shared/errors.js';
 import { parseJobSpec, type JobSpec } from '../../shared/job-spec.js';
 import type { PushAccepted } from '../../shared/protocol.js';
-import type { Result } from '../../shared/result.js';
+import { fail, ok, type Result } from '../../shared/result.js';
 import { sizeOf, type TensorSpec } from '../../shared/tensors.js';
 import { ManualClock } from '../../test-support/manual-clock.js';
 import { bits, seededValues, startPsTasks, type PsTaskFixture } from '../../test-support/ps-fixture.js';
 import { chiefCredential } from '../cluster/chief-fence.js';
 import { deriveClusterKeys } from '../cluster/cluster-keys.js';
+import { roundPartNumber } from '../cluster/hold-receipts.js';
 import { PsCluster } from '../cluster/ps-cluster.js';
 import { SyncBarrier } from '../consistency/sync-barrier.js';
 import { GradientGate } from './gradient-gate.js';
 import { createOptimizer } from './optimizers.js';
 import { ParameterStore } from './parameter-store.js';
+import { ChiefRounds } from './chief-rounds.js';
+import { CloseGate } from './close-gate.js';
 import { psSpecRefusal, RemoteParameterService } from './remote-parameter-service.js';
 
 const TOKEN = 'chief-rounds-test-cluster-token-0123456789';
@@ -235,7 +238,7 @@ describe("a split job's rounds: members are replicas", () => {
     const { service } = await remoteJob(syncSpec({ stages: 2 }), clock, ['r-1', 'r-2', 'r-3']);
     try {
       // A replica's verified step as ReplicaSteps hands it on (the receipts are checked before: round-parts.test.ts, ps-split-sync-round.test.ts).
-      const step = (workers: string[], round = 0) => ({ holds: new Map([[0, workers.map((worker) => ({ worker, hold: round }))]]), settled: false, round });
+      const step = (workers: string[], round = 0) => ({ holds: new Map([[0, workers.map((worker) => ({ worker, hold: roundPartNumber(round, 0) }))]]), settled: false, round });
       const base = { baseVersion: 0, batches: 1, manifest: { codec: 'fp32' as const, tensors: [] }, data: new Uint8Array(0) };
       const first = service.push('r-1', { ...base, psStep: step(['s-a', 's-b']) });
       // s-b re-formed into r-2 and shows its part again: it is in the round already.
@@ -318,5 +321,39 @@ describe('what stays refused on ps tasks, each with its code', () => {
   it('the direction check (a whole gradient\'s cosine); not the norm bound, which each task judges on its slices', () => {
     expect(psSpecRefusal(syncSpec({ normBound: 10 }), 2)).toBeNull();
     expect(psSpecRefusal(syncSpec({ directionThreshold: 0 }), 2)).toMatchObject({ ok: false, code: ErrorCode.PS_UNSUPPORTED, message: expect.stringContaining('directionThreshold') });
+  });
+});
+
+describe('a restart while a sealed close is retried', () => {
+  // The tasks here are a stand-in answering the close as a task does when its first answer is lost
+  // (PS_TASK_UNREACHABLE, then ok): the real tasks cannot be made to lose exactly one answer on cue.
+  const restarted = fail(ErrorCode.JOB_NOT_RUNNING, 'restored from a checkpoint');
+  it("settles nothing but its own answers, refused: the round stays the restart's and the global step does not move", async () => {
+    const clock = new ManualClock();
+    const answers: Result[] = [fail(ErrorCode.PS_TASK_UNREACHABLE, 'no answer'), ok({})];
+    let closes = 0;
+    let steps = 0;
+    const rounds = new ChiefRounds(
+      { clock, activeWorkers: () => new Set(['w-1']), gate: new CloseGate(), closeOnTasks: async () => answers[closes++]! },
+      { backupWorkers: 0, roundTimeoutMs: 5000, closeRetryDelaysMs: [250] },
+      () => ++steps,
+    );
+    const answer = rounds.join('w-1', 0);
+    if (!(answer instanceof Promise)) throw new Error(answer.message);
+    await vi.waitFor(() => expect(closes).toBe(1));
+    // A restore to a cut at round 3 lands while the close waits to ask again.
+    rounds.restart(restarted, 3);
+    clock.advance(250);
+    expect(await answer).toMatchObject({ ok: false, code: ErrorCode.JOB_NOT_RUNNING });
+    expect(closes).toBe(2);
+    expect(rounds.round).toBe(3);
+    expect(steps).toBe(0);
+    expect(rounds.rounds).toBe(0);
+    // The restarted round is open to pushes at once, and closes as any round.
+    const next = rounds.join('w-1', 3);
+    if (!(next instanceof Promise)) throw new Error(next.message);
+    answers.push(ok({}));
+    expect(await next).toEqual({ ok: true, version: 1, staleness: 0 });
+    expect(rounds.round).toBe(4);
   });
 });

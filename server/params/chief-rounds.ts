@@ -88,6 +88,12 @@ export class ChiefRounds {
   private closing: Promise<void> | null = null;
   /** The round whose close is under way on the tasks (its members fixed): it takes no more pushes. */
   private sealed: OpenRound | null = null;
+  /**
+   * Counts restarts, with the reason of the last: a close sealed before one settles
+   * nothing when it ends (the restarted rounds are the tasks' now), its answers refused.
+   */
+  private generation = 0;
+  private restartReason: Failure | null = null;
 
   constructor(
     private readonly ctx: ChiefRoundsContext,
@@ -138,10 +144,17 @@ export class ChiefRounds {
     for (const ack of open.acks) ack(reason);
   }
 
-  /** The tasks' slices were re-created or loaded (a restore): their versions, and so the rounds, start again at `round`. */
+  /**
+   * The tasks' slices were re-created or loaded (a restore): their versions, and so the
+   * rounds, start again at `round`. A close under way settles nothing when it ends.
+   */
   restart(reason: Failure, round = 0): void {
     this.halt(reason);
     this.next = round;
+    this.generation += 1;
+    this.restartReason = reason;
+    // A close still retried for the round before is no longer this round's: the restarted one takes pushes.
+    this.sealed = null;
   }
 
   /** Workers of the open round that have neither pushed nor left. */
@@ -196,13 +209,20 @@ export class ChiefRounds {
     try {
       await this.closeSealed(open);
     } finally {
-      this.sealed = null;
+      if (this.sealed === open) this.sealed = null;
     }
   }
 
   private async closeSealed(open: OpenRound): Promise<void> {
     const members = [...open.pushed].map(([id, step]): RoundMember => (step ? { id, step } : { id }));
+    const generation = this.generation;
     const closed = await closeWithRetry(this.ctx.clock, () => this.ctx.closeOnTasks(open.round, members), this.options.closeRetryDelaysMs, String(open.round));
+    if (generation !== this.generation) {
+      // Restarted meanwhile: whatever the tasks answered, the round and the global step are the restart's.
+      const reason = this.restartReason!;
+      for (const ack of open.acks) ack(reason);
+      return;
+    }
     if (!closed.ok) {
       // The tasks' versions may be apart: the job is held and its tasks rolled back (ps-task-recovery.ts).
       log.error('a ps task did not close a round', { round: open.round, code: closed.code, message: closed.message });

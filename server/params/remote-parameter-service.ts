@@ -345,8 +345,16 @@ export class RemoteParameterService implements ParameterService {
     return this.gate.cut(take);
   }
 
-  /** Loads a committed cut's parts on every task; the global step resumes at the cut's. */
-  async restoreCut(cut: CutManifest): Promise<void> {
+  /**
+   * Loads a committed cut's parts on every task; the global step resumes at the cut's.
+   * Through the gate, as a cut: a close still asked again on the tasks would otherwise
+   * land on the loaded slices (and close the restarted round with what it names).
+   */
+  restoreCut(cut: CutManifest): Promise<void> {
+    return this.gate.cut(() => this.loadCutNow(cut));
+  }
+
+  private async loadCutNow(cut: CutManifest): Promise<void> {
     // The tasks resume at their parts' versions; the base step they are given keeps a later
     // chief's adoption (base step + highest task version) at or above the cut's step.
     const known = this.used.map((t) => cut.parts.find((p) => p.task === t)?.version ?? 0);
@@ -386,7 +394,12 @@ export class RemoteParameterService implements ParameterService {
   }
 
   /** Back to the job's initial values and optimizer state at step 0 (a rollback with no checkpoint to go to). */
-  async reset(): Promise<void> {
+  reset(): Promise<void> {
+    // Through the gate, as restoreCut: no close lands on the re-created slices.
+    return this.gate.cut(() => this.resetNow());
+  }
+
+  private async resetNow(): Promise<void> {
     const refused = await this.createSlices(this.placement.splitTensors(this.o.initial), null, 0);
     if (refused) throw new Error(`Resetting the ps tasks: ${refused.code}: ${refused.message}`);
     this.step = 0;

@@ -39,10 +39,10 @@ export async function closeWithRetry(clock: Clock, attempt: () => Promise<Result
 /**
  * Closes round `round` of `jobId` with `members` on every task in `tasks`; the first
  * refusal (naming its task), or ok when every task has closed it. A split job's replica
- * is named on each task by the stage workers whose parts its step holds there.
+ * is named on each task by the parts (worker, part number) its step was accepted with there.
  */
 export async function closeOnEveryTask(cluster: PsCluster, jobId: string, tasks: readonly number[], round: number, members: readonly RoundMember[]): Promise<Result> {
-  const on = (task: number): PsRoundMember[] => members.map((m) => (m.step ? (m.step.holds.get(task) ?? []).map((h) => h.worker) : m.id));
+  const on = (task: number): PsRoundMember[] => members.map((m) => (m.step ? (m.step.holds.get(task) ?? []) : m.id));
   const answers = await Promise.all(tasks.map((task) => cluster.request(task, 'round:close', { jobId, round, members: on(task) })));
   const refused = answers.findIndex((a) => !a.ok);
   if (refused < 0) return ok({});

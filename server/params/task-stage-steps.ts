@@ -26,7 +26,7 @@ import type { GradientPush, PushAccepted } from '../../shared/protocol.js';
 import type { PsHoldRef } from '../../shared/ps-protocol.js';
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import type { TensorSpec } from '../../shared/tensors.js';
-import type { HoldLedger } from '../cluster/hold-receipts.js';
+import { roundOfPart, type HoldLedger } from '../cluster/hold-receipts.js';
 import type { PsCluster } from '../cluster/ps-cluster.js';
 import { createLogger } from '../logger.js';
 import { TRANSIENT_CLOSE_CODES } from './round-close-retry.js';
@@ -48,7 +48,7 @@ export interface StagePartNotice {
 export interface TaskStep {
   readonly holds: ReadonlyMap<number, PsHoldRef[]>;
   settled: boolean;
-  /** In a round mode: the round every part is held for (each hold's number is it); null otherwise. */
+  /** In a round mode: the round every part is held for (each hold's number names it); null otherwise. */
   readonly round: number | null;
 }
 
@@ -110,7 +110,7 @@ export class TaskStageSteps {
           seen.has(r.task) || !slices
             ? fail(ErrorCode.BAD_RECEIPT, `ps task ${r.task} holds no slice of stage ${stage}'s tensors, or has two receipts`)
             : this.o.rounds
-              ? (this.ledger.checkRound(fields, r.receipt) ?? this.sameRound(rounds, r.version))
+              ? (this.ledger.checkRound(fields, r.receipt) ?? this.sameRound(rounds, roundOfPart(r.version)))
               : this.ledger.check(fields, r.receipt);
         seen.add(r.task);
         if (bad) {

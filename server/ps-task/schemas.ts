@@ -75,9 +75,12 @@ export const ckptLoadSchema = z.object({ chief, jobId: id, checkpointId, sha256:
 /** More workers than any round holds. */
 export const MAX_ROUND_MEMBERS = 65_536;
 
-/** A member is a worker, or a split job's replica as its stage workers holding parts on the task. */
+/** A stage part a task holds: its worker and the task's number for it. */
+const holdRef = z.object({ worker: id, hold: count }).strict();
+
+/** A member is a worker, or a split job's replica as its stage parts (worker, part number) on the task. */
 export const roundCloseSchema = z
-  .object({ chief, jobId: id, round: count, members: z.array(z.union([id, z.array(id).min(1).max(MAX_STAGES)])).max(MAX_ROUND_MEMBERS) })
+  .object({ chief, jobId: id, round: count, members: z.array(z.union([id, z.array(holdRef).min(1).max(MAX_STAGES)])).max(MAX_ROUND_MEMBERS) })
   .strict();
 
 export const statusSchema = z.object({ chief }).strict();
@@ -86,7 +89,7 @@ export const pullSchema = z.object({ ticket, jobId: id, have: count.optional(), 
 
 /** A replica step's holds, closed or dropped together (a step has a part per stage and task: at most 8 of them here). */
 export const stepCloseSchema = z
-  .object({ chief, jobId: id, holds: z.array(z.object({ worker: id, hold: count }).strict()).min(1).max(64) })
+  .object({ chief, jobId: id, holds: z.array(holdRef).min(1).max(64) })
   .strict();
 
 export const pushSchema = z

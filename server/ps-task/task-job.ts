@@ -151,7 +151,7 @@ export class TaskJob {
 
   /** A round mode's push: checked, then held for the open round (its version, which the answer names) until the chief closes it. */
   private holdForRound(round: TaskRound, workerId: string, baseVersion: number, manifest: UncheckedManifest, data: ArrayBuffer | Uint8Array): Result<PushAccepted> {
-    const late = round.admit(baseVersion);
+    const late = round.admit(baseVersion, workerId);
     if (late) return late;
     const gradient = this.gate.check({ manifest, data, batches: this.batches }, workerId);
     if ('ok' in gradient) return gradient;
@@ -171,8 +171,8 @@ export class TaskJob {
     if (!this.split || !this.round) return fail(ErrorCode.BAD_REQUEST, `Job ${this.id} is not split into stages on this task`);
     const round = this.round.round;
     const held = this.round.holdPart(workerId, baseVersion, manifest, data);
-    // A round's parts are one per worker: its number is the round's, as its receipt says.
-    return held.ok ? ok({ version: round, staleness: 0, hold: round, slices: held.slices, round }) : held;
+    // Its number names the round and the part, as its receipt says.
+    return held.ok ? ok({ version: round, staleness: 0, hold: held.part, slices: held.slices, round }) : held;
   }
 
   snapshot(): PsSliceSnapshot {

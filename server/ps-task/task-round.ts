@@ -6,7 +6,10 @@
  * slices with the job's rule, applies once and moves to the next version.
  *
  * The round is this task's version: a push computed on an older version is LATE, on a
- * newer one FUTURE_VERSION. A worker that pushes again for the open round replaces what
+ * newer one FUTURE_VERSION. What a round holds is bounded: pushes and parts of at most
+ * ROUND_HELD_GRADIENTS whole gradients' worth of this task's slices in bytes (a
+ * volunteer rejoining under new worker ids cannot fill the task); beyond, a new one is
+ * BUSY and nothing is held. A worker that pushes again for the open round replaces what
  * it held: only the chief counts pushes per round (ALREADY_PUSHED is its answer), and a
  * worker whose push one task refused retries on every task after its next pull. Held
  * gradients are copied into buffers reused across rounds (no allocation per push once
@@ -16,8 +19,9 @@
  *
  * A split job's round (model parallelism in a round mode): a round's member is a
  * replica, and each of its stages holds here only the part of its gradient that falls
- * on this task's slices (`holdPart`, from `grads:hold`). The chief's close names each
- * member as the stage workers that hold its parts here; their parts must cover every
+ * on this task's slices (`holdPart`, from `grads:hold`), under a part number
+ * (round-parts.ts). The chief's close names each member as the parts (worker, number)
+ * its accepted step was shown receipts for; they must cover every
  * slice exactly once, and together they are that member's gradient over this task's
  * slices, combined with the others' by the job's rule as a whole push would be. The
  * members are summed in the chief's order (the order their replica steps completed,
@@ -26,14 +30,18 @@
  */
 import { ErrorCode } from '../../shared/errors.js';
 import type { TensorCodec } from '../../shared/codec.js';
-import type { PsRoundMember, PsRoundRule } from '../../shared/ps-protocol.js';
+import type { PsHoldRef, PsRoundMember, PsRoundRule } from '../../shared/ps-protocol.js';
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import { createRoundGradients, type RoundGradients } from '../consistency/round-gradients.js';
 import type { Gradient } from '../params/gradient.js';
 import type { ParameterStore } from '../params/parameter-store.js';
 import type { UncheckedManifest } from '../params/push-validation.js';
 import type { PartNormBound } from './part-norm-bound.js';
-import { decodeStagePart, type StagePart } from './stage-part.js';
+import { RoundParts } from './round-parts.js';
+import { decodeStagePart } from './stage-part.js';
+
+/** Whole gradients' worth of this task's slices a round holds at most, in bytes: far more workers than a round of volunteers has. */
+export const ROUND_HELD_GRADIENTS = 64;
 
 export class TaskRound {
   /** The open round's pushes, by worker, in arrival order (a replacement keeps its place). */
@@ -43,8 +51,10 @@ export class TaskRound {
   private readonly gradients: RoundGradients;
   /** The last round closed here, its members (sorted) and the version it made: a chief that missed the answer asks again and gets the same one. */
   private lastClosed: { round: number; members: string; version: number } | null = null;
-  /** A split job's stage parts held for the open round, by worker (one each: a new one replaces it). */
-  private readonly parts = new Map<string, StagePart>();
+  /** A split job's stage parts held for the open round, by worker and number. */
+  private readonly parts = new RoundParts();
+  /** The most bytes the open round holds: ROUND_HELD_GRADIENTS × this task's slices. */
+  private readonly maxHeldBytes: number;
   /** One member's gradient assembled from its stages' parts (RoundGradients.add copies it). */
   private assembled: Float32Array[] | null = null;
   private readonly index: Map<string, number>;
@@ -59,6 +69,7 @@ export class TaskRound {
   ) {
     this.gradients = createRoundGradients(this.sizes(), rule);
     this.index = new Map(store.specs.map((s, i) => [s.name, i]));
+    this.maxHeldBytes = ROUND_HELD_GRADIENTS * store.parameterCount * 4;
   }
 
   /** The open round: this task's version. */
@@ -71,11 +82,18 @@ export class TaskRound {
     return this.held.size + this.parts.size;
   }
 
-  /** Whether a gradient computed on `baseVersion` belongs to the open round; the refusal otherwise. */
-  admit(baseVersion: number): Failure | null {
+  /**
+   * Whether a gradient computed on `baseVersion` belongs to the open round; the refusal
+   * otherwise. With `workerId`, a whole push: BUSY when it would be a new one beyond the
+   * bytes a round holds (a worker's next push replaces its held one in place).
+   */
+  admit(baseVersion: number, workerId?: string): Failure | null {
     const round = this.round;
     if (baseVersion > round) return fail(ErrorCode.FUTURE_VERSION, `Base version ${baseVersion} is ahead of this task's ${round}`);
     if (baseVersion < round) return fail(ErrorCode.LATE, `Round ${baseVersion} has closed on this task; its slices are at version ${round}: pull and compute on them`);
+    if (workerId !== undefined && !this.held.has(workerId) && this.wholeBytes() + this.parts.bytes + this.store.parameterCount * 4 > this.maxHeldBytes) {
+      return fail(ErrorCode.BUSY, `Round ${round} holds as many pushes as this task keeps for a round: retry in the next`);
+    }
     return null;
   }
 
@@ -88,23 +106,24 @@ export class TaskRound {
 
   /**
    * A split job's stage part for the open round, checked and held: the slices it names
-   * (answered, for the receipt). A worker holds one part a round; a new one replaces it
-   * only with the same slices, so the parts the chief checked a receipt for still cover
-   * what they covered (a stage cannot make the close refused by changing its slices).
+   * and its part number (answered, for the receipt). A worker's later parts in a round
+   * keep the slices of its first (CONFLICT otherwise), so each of its parts covers what
+   * the chief checked its receipt for.
    */
-  holdPart(workerId: string, baseVersion: number, manifest: UncheckedManifest, data: ArrayBuffer | Uint8Array): Result<{ slices: string[] }> {
+  holdPart(workerId: string, baseVersion: number, manifest: UncheckedManifest, data: ArrayBuffer | Uint8Array): Result<{ slices: string[]; part: number }> {
     const late = this.admit(baseVersion);
     if (late) return late;
     const part = decodeStagePart(this.store, this.codec, this.index, manifest, data);
     if ('ok' in part) return part;
-    const earlier = this.parts.get(workerId);
+    const earlier = this.parts.latest(workerId);
     if (earlier && (earlier.slices.length !== part.slices.length || earlier.slices.some((i, k) => i !== part.slices[k]))) {
       return fail(ErrorCode.CONFLICT, `This worker holds other slices for round ${this.round} here`);
     }
     const outlier = this.norm?.judge(workerId, part);
     if (outlier) return outlier;
-    this.parts.set(workerId, part);
-    return ok({ slices: part.slices.map((i) => this.store.specs[i]!.name) });
+    const number = this.parts.add(workerId, this.round, part, this.maxHeldBytes - this.wholeBytes());
+    if (typeof number !== 'number') return number;
+    return ok({ slices: part.slices.map((i) => this.store.specs[i]!.name), part: number });
   }
 
   /**
@@ -118,7 +137,7 @@ export class TaskRound {
    * members it is a CONFLICT.
    */
   close(round: number, members: readonly PsRoundMember[]): Result<{ version: number }> {
-    const key = JSON.stringify(members.map((m) => (typeof m === 'string' ? m : [...m].sort())).sort());
+    const key = JSON.stringify(members.map((m) => (typeof m === 'string' ? m : m.map((r) => `${r.hold}:${r.worker}`).sort())).sort());
     const last = this.lastClosed;
     if (last && last.round === round) {
       return last.members === key ? ok({ version: last.version }) : fail(ErrorCode.CONFLICT, `Round ${round} closed on this task with other members`);
@@ -126,7 +145,7 @@ export class TaskRound {
     if (round !== this.round) return fail(ErrorCode.CONFLICT, `Round ${round} is not open on this task (its version is ${this.round})`);
     if (!members.length) return fail(ErrorCode.BAD_REQUEST, `Round ${round}: a round closes with at least one member`);
     const whole = members.filter((m): m is string => typeof m === 'string');
-    const split = members.filter((m): m is string[] => typeof m !== 'string');
+    const split = members.filter((m): m is PsHoldRef[] => typeof m !== 'string');
     if (whole.length && split.length) return fail(ErrorCode.BAD_REQUEST, `Round ${round}: members are all workers or all replicas' stages`);
     const refused = whole.length ? this.missingPush(round, whole) : this.badCover(round, split);
     if (refused) return refused;
@@ -137,7 +156,8 @@ export class TaskRound {
       for (const stages of split) this.gradients.add({ views: this.assemble(stages) });
     }
     const version = this.store.apply(this.gradients.aggregateInto(this.store.gradientBuffer));
-    this.release();
+    // As many spare copies as this round's members: a round of strangers leaves none behind for good.
+    this.release(whole.length);
     this.lastClosed = { round, members: key, version };
     return ok({ version });
   }
@@ -149,13 +169,13 @@ export class TaskRound {
   }
 
   /** Why the replicas' parts do not each cover this task's slices exactly once (a worker in one replica only); null when they do. */
-  private badCover(round: number, replicas: readonly (readonly string[])[]): Failure | null {
+  private badCover(round: number, replicas: readonly (readonly PsHoldRef[])[]): Failure | null {
     const seen = new Set<string>();
     for (const stages of replicas) {
       const covered = new Array<boolean>(this.store.specs.length).fill(false);
-      for (const w of stages) {
-        const part = this.parts.get(w);
-        if (!part) return fail(ErrorCode.CONFLICT, `Round ${round}: this task holds no part of worker ${w}`);
+      for (const { worker: w, hold } of stages) {
+        const part = this.parts.find(w, hold);
+        if (!part) return fail(ErrorCode.CONFLICT, `Round ${round}: this task holds no part ${hold} of worker ${w} (never held, or gone for newer ones)`);
         if (seen.has(w)) return fail(ErrorCode.CONFLICT, `Round ${round}: worker ${w} is in two members`);
         seen.add(w);
         for (const i of part.slices) {
@@ -164,16 +184,16 @@ export class TaskRound {
         }
       }
       const gap = covered.indexOf(false);
-      if (gap >= 0) return fail(ErrorCode.CONFLICT, `Round ${round}: no part of member [${stages.join(', ')}] holds slice "${this.store.specs[gap]!.name}"`);
+      if (gap >= 0) return fail(ErrorCode.CONFLICT, `Round ${round}: no part of member [${stages.map((r) => r.worker).join(', ')}] holds slice "${this.store.specs[gap]!.name}"`);
     }
     return null;
   }
 
   /** One replica's gradient over this task's slices, from its stages' parts (checked by badCover). */
-  private assemble(stages: readonly string[]): Float32Array[] {
+  private assemble(stages: readonly PsHoldRef[]): Float32Array[] {
     const out = (this.assembled ??= this.sizes().map((n) => new Float32Array(n)));
-    for (const w of stages) {
-      const part = this.parts.get(w)!;
+    for (const { worker, hold } of stages) {
+      const part = this.parts.find(worker, hold)!;
       part.slices.forEach((i, k) => out[i]!.set(part.values[k]!));
     }
     return out;
@@ -181,14 +201,21 @@ export class TaskRound {
 
   /** Drops every held push and the memory of the last close (the job's slices are deleted or re-created: their rounds start again). */
   drop(): void {
-    this.release();
+    this.release(0);
     this.lastClosed = null;
   }
 
-  private release(): void {
+  /** Lets every held push and part go, keeping at most `spares` copies for the next round's pushes. */
+  private release(spares: number): void {
     for (const copy of this.held.values()) this.spare.push(copy);
+    this.spare.length = Math.min(this.spare.length, spares);
     this.held.clear();
     this.parts.clear();
+  }
+
+  /** Bytes of the whole pushes held (each a copy of this task's slices). */
+  private wholeBytes(): number {
+    return this.held.size * this.store.parameterCount * 4;
   }
 
   private sizes(): number[] {

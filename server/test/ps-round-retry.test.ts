@@ -14,6 +14,8 @@
  * without the idempotent close the retry was refused CONFLICT (task 1 had moved on).
  * A task that stays stopped through every retry: the round's workers are refused, the
  * service reports it diverged, and the tasks no longer hold the job live (a rollback).
+ * A restore to a cut asked while a close is retried waits for it too: a retry landing
+ * on the loaded slices could otherwise close the restored round.
  */
 import { expect, it, vi } from 'vitest';
 import { encodeTensors } from '../../shared/codec.js';
@@ -149,3 +151,24 @@ it('a closed round asked again: the same members get the same version and nothin
   expect(await versions(jobId)).toEqual([1, 1]);
   expect((await service.values()).values.map(bits)).toEqual(before);
 }, 60_000);
+
+it('a restore asked while a close is retried waits for it (the gate, as a cut does): the tasks load the cut after the close, and the rounds go on from it', async () => {
+  const { service, jobId, diverged } = await syncJob();
+  const cut = await service.cut();
+  const acks = round(service, jobId, 0, () => pair.task1.child.kill('SIGSTOP'));
+  await vi.waitFor(() => expect(pair.cluster.downReason(1)).toMatch(/did not answer round:close/), { timeout: 10_000, interval: 50 });
+  let restored = false;
+  const restoring = service.restoreCut(cut).then(() => (restored = true));
+  pair.task1.child.kill('SIGCONT');
+  clock.advance(PROBE_MS);
+  await vi.waitFor(() => expect(pair.cluster.downReason(1)).toBeNull(), { timeout: 10_000, interval: 50 });
+  expect(restored).toBe(false);
+  clock.advance(CLOSE_RETRY_DELAYS_MS[0]!);
+  // The close ends first, answered as closed; then both tasks load the cut.
+  expect(await acks).toEqual([0, 1].map(() => ({ ok: true, version: 1, staleness: 0 })));
+  await restoring;
+  expect(diverged).toEqual([]);
+  expect(await versions(jobId)).toEqual([0, 0]);
+  expect((await service.values()).values.map(bits)).toEqual(INITIAL.map(bits));
+  expect(await round(service, jobId, 0)).toEqual([0, 1].map(() => ({ ok: true, version: 1, staleness: 0 })));
+}, 120_000);
