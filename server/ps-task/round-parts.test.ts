@@ -10,24 +10,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeTensors, encodeTensors } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import type { PsHoldRef, PsRoundMember, PsSliceSnapshot } from '../../shared/ps-protocol.js';
-import { sizeOf, type TensorSpec } from '../../shared/tensors.js';
+import { sizeOf } from '../../shared/tensors.js';
 import { connectChief, connectPsWorker, jobCreateMessage, startPsTask, type PsControlClient, type PsWorkerClient, type RunningPsTask } from '../../test-support/ps-clients.js';
 import { chiefCredential } from '../cluster/chief-fence.js';
 import { deriveClusterKeys } from '../cluster/cluster-keys.js';
 import { HoldLedger, roundPartNumber } from '../cluster/hold-receipts.js';
 import { TicketSigner } from '../cluster/tickets.js';
 import { ROUND_HELD_GRADIENTS } from './task-round.js';
+import { SPLIT_SLICES, STAGE0_SLICES, STAGE1_SLICES } from '../../test-support/split-slices.js';
 
 const TOKEN = 'round-parts-test-cluster-token-0123456789ab';
 const keys = deriveClusterKeys(TOKEN);
-/** This task's slices of a 2-stage model: stage 0's bias and stage 1's output layer. */
-const SLICES: TensorSpec[] = [
-  { name: 'dense1/bias', shape: [4] },
-  { name: 'output/kernel', shape: [4, 3] },
-  { name: 'output/bias', shape: [3] },
-];
-const STAGE0 = ['dense1/bias'];
-const STAGE1 = ['output/kernel', 'output/bias'];
+const SLICES = SPLIT_SLICES;
+const STAGE0 = STAGE0_SLICES;
+const STAGE1 = STAGE1_SLICES;
 const JOB = 'job-split-sync';
 const LR = 0.5;
 /** Every slice here filled with `v`. */

@@ -9,23 +9,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeTensors, encodeTensors } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import type { PsHoldRef, PsSliceSnapshot } from '../../shared/ps-protocol.js';
-import { sizeOf, type TensorSpec } from '../../shared/tensors.js';
+import { sizeOf } from '../../shared/tensors.js';
 import { connectChief, connectPsWorker, jobCreateMessage, startPsTask, type PsControlClient, type PsWorkerClient, type RunningPsTask } from '../../test-support/ps-clients.js';
 import { chiefCredential } from '../cluster/chief-fence.js';
 import { deriveClusterKeys } from '../cluster/cluster-keys.js';
 import { HoldLedger } from '../cluster/hold-receipts.js';
 import { TicketSigner } from '../cluster/tickets.js';
 import { CLOSED_STEPS_KEPT } from './task-stage-holds.js';
+import { SPLIT_SLICES } from '../../test-support/split-slices.js';
 
 const TOKEN = 'stage-holds-test-cluster-token-0123456789ab';
 const keys = deriveClusterKeys(TOKEN);
 const strangerKeys = deriveClusterKeys('a-stranger-with-its-own-token-0123456789ab');
-/** This task's slices of a 2-stage model: stage 0's bias and stage 1's output layer. */
-const SLICES: TensorSpec[] = [
-  { name: 'dense1/bias', shape: [4] },
-  { name: 'output/kernel', shape: [4, 3] },
-  { name: 'output/bias', shape: [3] },
-];
+const SLICES = SPLIT_SLICES;
 const JOB = 'job-split';
 
 describe('stage parts on a ps task', () => {

@@ -12,24 +12,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeTensors, encodeTensors } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import type { PsNormBound, PsSliceSnapshot } from '../../shared/ps-protocol.js';
-import { sizeOf, type TensorSpec } from '../../shared/tensors.js';
+import { sizeOf } from '../../shared/tensors.js';
 import { connectChief, connectPsWorker, jobCreateMessage, startPsTask, type PsControlClient, type PsWorkerClient, type RunningPsTask } from '../../test-support/ps-clients.js';
 import { chiefCredential } from '../cluster/chief-fence.js';
 import { deriveClusterKeys } from '../cluster/cluster-keys.js';
 import { TicketSigner } from '../cluster/tickets.js';
 import { MAX_CLIPS_IN_A_ROW, WARM_PUSHES } from '../params/norm-bound.js';
+import { SPLIT_SLICES, STAGE0_SLICES, STAGE1_SLICES } from '../../test-support/split-slices.js';
 
 const TOKEN = 'norm-bound-test-cluster-token-0123456789ab';
 const keys = deriveClusterKeys(TOKEN);
 const strangerKeys = deriveClusterKeys('a-stranger-with-its-own-token-0123456789ab');
-/** This task's slices: stage 0's bias, stage 1's output layer. */
-const SLICES: TensorSpec[] = [
-  { name: 'dense1/bias', shape: [4] },
-  { name: 'output/kernel', shape: [4, 3] },
-  { name: 'output/bias', shape: [3] },
-];
-const STAGE0 = ['dense1/bias'];
-const STAGE1 = ['output/kernel', 'output/bias'];
+const SLICES = SPLIT_SLICES;
+const STAGE0 = STAGE0_SLICES;
+const STAGE1 = STAGE1_SLICES;
 const FACTOR = 10;
 /** The PS's own gradient: every entry 1, so a slice's sum of squares is its size (whole: √19 ≈ 4.36; stage 0's bias: 2). */
 const REFERENCE = [SLICES.map((s) => sizeOf(s.shape))];

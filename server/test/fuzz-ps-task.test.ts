@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { asBytes, encodeTensors } from '../../shared/codec.js';
-import { ALL_ERROR_CODES, ErrorCode } from '../../shared/errors.js';
+import { ErrorCode } from '../../shared/errors.js';
 import type { PsControlEvents } from '../../shared/ps-protocol.js';
 import { seededRandom } from '../../shared/seeded-random.js';
 import { sizeOf, type TensorSpec } from '../../shared/tensors.js';
@@ -26,6 +26,7 @@ import { forkPsTask, type PsTaskProcess } from '../../test-support/ps-process.js
 import { chiefCredential } from '../cluster/chief-fence.js';
 import { deriveClusterKeys } from '../cluster/cluster-keys.js';
 import { signTicket } from '../cluster/tickets.js';
+import { noOutcomes, sendFuzzed, type FuzzOutcome } from '../../test-support/fuzz-answers.js';
 
 const MESSAGES = 3000;
 const TOKEN = 'fuzz-ps-task-cluster-token-0123456789abcdef';
@@ -75,7 +76,6 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-type Outcome = 'refused' | 'disconnected' | 'accepted-push' | 'ok-other' | 'bad-answer';
 type Channel = 'worker' | 'control';
 
 it(`a ps task survives ${MESSAGES} hostile messages with coded refusals, untouched slices and an honest worker training`, async () => {
@@ -98,9 +98,8 @@ it(`a ps task survives ${MESSAGES} hostile messages with coded refusals, untouch
 
   const rand = seededRandom(2718);
   const pick = <T,>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
-  const codes = new Set<string>(ALL_ERROR_CODES);
   const seen = new Map<string, number>();
-  const outcomes: Record<Outcome, number> = { refused: 0, disconnected: 0, 'accepted-push': 0, 'ok-other': 0, 'bad-answer': 0 };
+  const outcomes = noOutcomes();
 
   const good = (slices: TensorSpec[], value = 1e-3) => encodeTensors(slices.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(value) })));
   const asyncPush = good(MLP);
@@ -214,19 +213,7 @@ it(`a ps task survives ${MESSAGES} hostile messages with coded refusals, untouch
     cs = await connectChief(task.url);
     return cs;
   };
-  const send = async (s: PsWorkerClient | PsControlClient, event: string, payload: unknown): Promise<Outcome> => {
-    try {
-      const a = (await (s.timeout(10_000) as unknown as { emitWithAck(e: string, p: unknown): Promise<unknown> }).emitWithAck(event, payload)) as { ok?: boolean; code?: string };
-      if (a?.ok === false && codes.has(a.code ?? '')) {
-        seen.set(a.code!, (seen.get(a.code!) ?? 0) + 1);
-        return 'refused';
-      }
-      if (a?.ok === true) return event === 'grads:push' ? 'accepted-push' : 'ok-other';
-      return 'bad-answer';
-    } catch {
-      return s.connected ? 'bad-answer' : 'disconnected';
-    }
-  };
+  const send = (s: PsWorkerClient | PsControlClient, event: string, payload: unknown): Promise<FuzzOutcome> => sendFuzzed(s, event, payload, seen);
 
   let sent = 0;
   while (sent < MESSAGES) {

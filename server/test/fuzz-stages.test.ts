@@ -21,13 +21,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStageWorker, type StageWorker } from '../../bench/stage-worker.js';
 import { abortFrame } from '../../shared/activation-frame.js';
 import { encodeTensors } from '../../shared/codec.js';
-import { ALL_ERROR_CODES, ErrorCode } from '../../shared/errors.js';
+import { ErrorCode } from '../../shared/errors.js';
 import type { JobAssignment } from '../../shared/protocol.js';
 import { seededRandom } from '../../shared/seeded-random.js';
 import { sizeOf } from '../../shared/tensors.js';
 import type { Job } from '../jobs/job.js';
 import { MAX_FAULTS_IN_A_ROW } from '../jobs/push-accounting.js';
 import { connectTestWorker, localParameters, ManualClock, settledAfterRoundTrips, startCoordinator, waitForEvent, type Running, type TestWorker } from '../../test-support/index.js';
+import { noOutcomes, sendFuzzed, type FuzzOutcome } from '../../test-support/fuzz-answers.js';
 
 const MESSAGES = 3000;
 let run: Running;
@@ -209,7 +210,6 @@ describe('a stage that never pushes its part', () => {
   });
 });
 
-type Outcome = 'refused' | 'disconnected' | 'accepted-push' | 'ok-other' | 'bad-answer';
 type Message = [Fuzzer, string, unknown];
 
 it(`survives ${MESSAGES} malformed split-job messages with coded refusals, untouched parameters and an honest replica training`, async () => {
@@ -227,9 +227,8 @@ it(`survives ${MESSAGES} malformed split-job messages with coded refusals, untou
 
   const rand = seededRandom(4321);
   const pick = <T,>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
-  const codes = new Set<string>(ALL_ERROR_CODES);
   const seen = new Map<string, number>();
-  const outcomes: Record<Outcome, number> = { refused: 0, disconnected: 0, 'accepted-push': 0, 'ok-other': 0, 'bad-answer': 0 };
+  const outcomes = noOutcomes();
   let sent = 0;
   let generations = 0;
 
@@ -250,19 +249,7 @@ it(`survives ${MESSAGES} malformed split-job messages with coded refusals, untou
   };
   const live = () => target.replicas!.get(replicaId) !== undefined && workers.every((f) => f.w.connected);
 
-  const send = async (f: Fuzzer, event: string, payload: unknown): Promise<Outcome> => {
-    try {
-      const a = (await (f.w.timeout(10_000) as unknown as { emitWithAck(e: string, p: unknown): Promise<unknown> }).emitWithAck(event, payload)) as { ok?: boolean; code?: string };
-      if (a?.ok === false && codes.has(a.code ?? '')) {
-        seen.set(a.code!, (seen.get(a.code!) ?? 0) + 1);
-        return 'refused';
-      }
-      if (a?.ok === true) return event === 'grads:push' ? 'accepted-push' : 'ok-other';
-      return 'bad-answer';
-    } catch {
-      return f.w.connected ? 'bad-answer' : 'disconnected';
-    }
-  };
+  const send = (f: Fuzzer, event: string, payload: unknown): Promise<FuzzOutcome> => sendFuzzed(f.w, event, payload, seen);
 
   const stageOf = (f: Fuzzer) => f.job!.replica!;
   const neighbour = (f: Fuzzer) => (f === r.s0 ? r.s1 : r.s0);
