@@ -51,7 +51,13 @@ export interface PushSlotOptions {
   window?: number;
   /** The largest window, however fast payloads are taken in. Default 512. Equal to `window`: a fixed window. */
   maxWindow?: number;
-  /** How long a granted payload may wait behind the others: the window is the service rate × (the pipe + this). Default 300 ms. */
+  /**
+   * How long a granted payload may wait behind the others: the window is the service rate
+   * × (the pipe + this). Default 150 ms: at 300 a few answers in 10,000 at 2× capacity came
+   * after 1 s (the slowest 1.10 s, 2026-12-02, idle), when the loop slowed for a moment
+   * under a full window; at 150, two idle runs answered every push within 0.6 s and still
+   * accepted 112–120 % of capacity (docs/reliability.md, "Overload").
+   */
   queueMs?: number;
   /** How long a grant lasts before its payload's own upload time. Default 2000 ms. */
   grantMs?: number;
@@ -135,7 +141,7 @@ export class PushSlots {
   ) {
     this.minWindow = o.window ?? 8;
     this.maxWindow = o.maxWindow ?? Math.max(512, this.minWindow);
-    this.queueMs = o.queueMs ?? 300;
+    this.queueMs = o.queueMs ?? 150;
     this.maxRetryAfterMs = o.maxRetryAfterMs ?? 1000;
     this.rate = new ServiceRate(clock);
     this.grantMs = o.grantMs ?? 2000;
