@@ -9,11 +9,11 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { seededRandom } from '../../shared/seeded-random.js';
 import { encodeTensors } from '../../shared/codec.js';
-import { ALL_ERROR_CODES } from '../../shared/errors.js';
 import type { JobAssignment } from '../../shared/protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
 import type { Job } from '../jobs/job.js';
 import { connectTestWorker, LeasedPusher, startCoordinator, type Running, type TestWorker, localParameters } from '../../test-support/index.js';
+import { noOutcomes, sendFuzzed, type FuzzOutcome } from '../../test-support/fuzz-answers.js';
 
 const MESSAGES = 10_000;
 let run: Running;
@@ -28,8 +28,6 @@ beforeAll(async () => {
   target = created.job;
 });
 afterAll(async () => run?.close());
-
-type Outcome = 'refused' | 'disconnected' | 'accepted-push' | 'ok-other' | 'bad-answer';
 
 it(`survives ${MESSAGES} malformed messages with coded refusals, untouched parameters and an honest worker training`, async () => {
   // The honest worker joins while only its job runs; then the fuzzed job (higher priority) starts.
@@ -93,8 +91,7 @@ it(`survives ${MESSAGES} malformed messages with coded refusals, untouched param
     () => ['grads:push', { ...template, manifest: { ...template.manifest, tensors: template.manifest.tensors.map((t) => ({ ...t, dtype: 'float64' })) } }],
   ];
 
-  const outcomes: Record<Outcome, number> = { refused: 0, disconnected: 0, 'accepted-push': 0, 'ok-other': 0, 'bad-answer': 0 };
-  const codes = new Set<string>(ALL_ERROR_CODES);
+  const outcomes = noOutcomes();
   let sent = 0;
   let sockets = 0;
   let socket: TestWorker | null = null;
@@ -114,20 +111,14 @@ it(`survives ${MESSAGES} malformed messages with coded refusals, untouched param
   };
   await fresh();
 
-  const send = async (s: TestWorker, event: string, payload: unknown): Promise<Outcome> => {
-    try {
-      const r = (await (s.timeout(10_000) as unknown as { emitWithAck(e: string, p: unknown): Promise<unknown> }).emitWithAck(event, payload)) as {
-        ok?: boolean;
-        code?: string;
-      };
-      if (r?.code === 'LEASE_LOST' || r?.code === 'WORKER_BARRED') barred = true;
-      if (r?.ok === false && codes.has(r.code ?? '')) return 'refused';
-      if (r?.ok === true) return event === 'grads:push' ? 'accepted-push' : 'ok-other';
-      return 'bad-answer';
-    } catch {
-      if (!s.connected) return 'disconnected';
-      return 'bad-answer';
-    }
+  const seen = new Map<string, number>();
+  // A lease lost or a bar ends this worker's part: the next round comes back as a new one.
+  const faults = () => (seen.get('LEASE_LOST') ?? 0) + (seen.get('WORKER_BARRED') ?? 0);
+  const send = async (s: TestWorker, event: string, payload: unknown): Promise<FuzzOutcome> => {
+    const before = faults();
+    const outcome = await sendFuzzed(s, event, payload, seen);
+    if (faults() > before) barred = true;
+    return outcome;
   };
 
   while (sent < MESSAGES) {
