@@ -54,6 +54,13 @@ export async function connectPs<S extends PsControlClient | PsWorkerClient>(url:
 export const connectChief = (url: string) => connectPs<PsControlClient>(url, PS_CONTROL_NAMESPACE);
 export const connectPsWorker = (url: string) => connectPs<PsWorkerClient>(url, PS_WORKER_NAMESPACE);
 
+/** What a task holds of `jobId` now, read as its chief (epoch 1): its version and its slices' values in the task's order. */
+export async function taskValues(chief: PsControlClient, keys: ClusterKeys, jobId: string): Promise<{ version: number; values: Float32Array[] }> {
+  const snap = await chief.emitWithAck('params:snapshot', { chief: chiefCredential(keys, 1, 'params:snapshot', jobId), jobId });
+  if (!snap.ok) throw new Error(snap.message);
+  return { version: snap.version, values: decodeTensors(snap, snap.manifest.tensors.map((t) => ({ name: t.name, shape: t.shape }))) };
+}
+
 export interface JobOnTask {
   jobId: string;
   task: number;

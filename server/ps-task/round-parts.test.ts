@@ -7,11 +7,11 @@
  * every refusal has its code and changes nothing; the receipt binds the round.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeTensors, encodeTensors } from '../../shared/codec.js';
+import { encodeTensors } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
-import type { PsHoldRef, PsRoundMember, PsSliceSnapshot } from '../../shared/ps-protocol.js';
+import type { PsHoldRef, PsRoundMember } from '../../shared/ps-protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
-import { connectChief, connectPsWorker, jobCreateMessage, startPsTask, type PsControlClient, type PsWorkerClient, type RunningPsTask } from '../../test-support/ps-clients.js';
+import { connectChief, connectPsWorker, jobCreateMessage, startPsTask, type PsControlClient, type PsWorkerClient, type RunningPsTask, taskValues } from '../../test-support/ps-clients.js';
 import { chiefCredential } from '../cluster/chief-fence.js';
 import { deriveClusterKeys } from '../cluster/cluster-keys.js';
 import { HoldLedger, roundPartNumber } from '../cluster/hold-receipts.js';
@@ -48,12 +48,7 @@ describe('a split job\'s round on a ps task', () => {
   /** A replica as the close names it: each stage worker's last part held (or `held[w]`). */
   const replica = (...ws: string[]): PsHoldRef[] => ws.map((w) => ({ worker: w, hold: parts.get(w) ?? -1 }));
   const close = (round: number, members: PsRoundMember[]) => chief.emitWithAck('round:close', { chief: chiefCredential(keys, 1, 'round:close', JOB), jobId: JOB, round, members });
-  const values = async () => {
-    const snap = await chief.emitWithAck('params:snapshot', { chief: chiefCredential(keys, 1, 'params:snapshot', JOB), jobId: JOB });
-    if (!snap.ok) throw new Error(snap.message);
-    const s = snap as { ok: true } & PsSliceSnapshot;
-    return { version: s.version, values: decodeTensors(s, s.manifest.tensors.map((t) => ({ name: t.name, shape: t.shape }))) };
-  };
+  const values = () => taskValues(chief, keys, JOB);
 
   beforeAll(async () => {
     run = await startPsTask({ token: TOKEN });

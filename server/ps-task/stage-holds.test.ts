@@ -6,11 +6,11 @@
  * receipt signed for exactly the slices held verifies at the chief.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeTensors, encodeTensors } from '../../shared/codec.js';
+import { encodeTensors } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
-import type { PsHoldRef, PsSliceSnapshot } from '../../shared/ps-protocol.js';
+import type { PsHoldRef } from '../../shared/ps-protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
-import { connectChief, connectPsWorker, jobCreateMessage, startPsTask, type PsControlClient, type PsWorkerClient, type RunningPsTask } from '../../test-support/ps-clients.js';
+import { connectChief, connectPsWorker, jobCreateMessage, startPsTask, type PsControlClient, type PsWorkerClient, type RunningPsTask, taskValues } from '../../test-support/ps-clients.js';
 import { chiefCredential } from '../cluster/chief-fence.js';
 import { deriveClusterKeys } from '../cluster/cluster-keys.js';
 import { HoldLedger } from '../cluster/hold-receipts.js';
@@ -40,12 +40,7 @@ describe('stage parts on a ps task', () => {
     return r;
   };
   const control = (event: 'step:close' | 'step:drop', holds: PsHoldRef[], k = keys) => chief.emitWithAck(event as 'step:close', { chief: chiefCredential(k, 1, event, JOB), jobId: JOB, holds });
-  const values = async () => {
-    const snap = await chief.emitWithAck('params:snapshot', { chief: chiefCredential(keys, 1, 'params:snapshot', JOB), jobId: JOB });
-    if (!snap.ok) throw new Error(snap.message);
-    const s = snap as { ok: true } & PsSliceSnapshot;
-    return { version: s.version, values: decodeTensors(s, s.manifest.tensors.map((t) => ({ name: t.name, shape: t.shape }))) };
-  };
+  const values = () => taskValues(chief, keys, JOB);
 
   beforeAll(async () => {
     run = await startPsTask({ token: TOKEN });
