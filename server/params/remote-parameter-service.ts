@@ -32,7 +32,7 @@
 import type { ReceiptLedger } from '../cluster/push-receipts.js';
 import { loadCut, takeCut, type CutTarget } from '../cluster/checkpoint-cut.js';
 import type { CutManifest } from '../checkpoints/cut-manifest.js';
-import { encodeTensors, asBytes } from '../../shared/codec.js';
+import { asBytes } from '../../shared/codec.js';
 import { ALL_ERROR_CODES, ErrorCode } from '../../shared/errors.js';
 import type { JobSpec } from '../../shared/job-spec.js';
 import { Placement, type PlacementJson } from '../../shared/placement.js';
@@ -54,7 +54,8 @@ import { createLogger } from '../logger.js';
 import { createOptimizer } from './optimizers.js';
 import type { GradientSubmission, ModeCounters, ParameterService, PsPlacement, PulledParams, VersionedValues } from './parameter-service.js';
 import type { StoreSnapshot } from './parameter-store.js';
-import { readSlicePart, type SlicePart } from './slice-parts.js';
+import type { SlicePart } from './slice-parts.js';
+import { createTaskSlices, gatherTaskSlices, type TaskSlicesTarget } from './task-slices.js';
 import type { Dataset } from '../data/dataset.js';
 import type { ReferenceNorms, TensorPiece } from './reference-norms.js';
 import { slicePieces, TaskNormReferences } from './task-norm-references.js';
@@ -62,19 +63,6 @@ import type { TrustedGradientService } from './trusted-gradient.js';
 import type { TrustedSnapshots } from './trusted-snapshots.js';
 
 const log = createLogger('remote-params');
-
-/**
- * Versions each task keeps as bases of its workers' delta pulls. Each kept version is
- * the fp32 payload of that task's slices (4 bytes a parameter it holds), and only
- * versions some worker pulled are kept: at most 4 × its slices' bytes a job per task,
- * e.g. 4 × 3.7 MB for half of a 1.86M-parameter model. Fewer than the coordinator's 16:
- * ps tasks exist for the models too large for one process, whose copies cost most. A
- * delta pays only when under half of a task's entries changed since the worker's
- * version (shared/param-delta.ts); otherwise the task answers in full, as it would
- * without a base, after a comparison of at most half its entries (once per pair of
- * versions, however many workers ask).
- */
-export const TASK_DELTA_BASES = 4;
 
 export interface RemoteParameterOptions {
   jobId: string;
@@ -486,62 +474,17 @@ export class RemoteParameterService implements ParameterService {
     return this.o.tensors.map((t) => sizeOf(t.shape));
   }
 
-  /**
-   * Creates the job's slices on every task that holds some, with `values` (and optimizer
-   * `slots[k][task][slice]` when restoring). A task that already holds the job (a chief
-   * restarted while its tasks ran on) is given it anew: the checkpoint restore follows.
-   * On a refusal the tasks that accepted are told to delete theirs.
-   */
-  private async createSlices(values: Float32Array[][], slots: Float32Array[][][] | null, baseStep = this.step): Promise<Failure | null> {
-    const { cluster, jobId } = { cluster: this.o.cluster, jobId: this.o.jobId };
-    const createOn = async (task: number): Promise<Result> => {
-      const slices = this.placement.byTask[task]!;
-      const message = {
-        jobId,
-        task,
-        slices: this.placement.specsOf(task),
-        optimizer: psOptimizerSpec(this.spec),
-        codec: this.spec.codec,
-        topkRatio: this.spec.topkRatio,
-        maxStaleness: this.spec.maxStaleness,
-        // Each task judges a push's staleness by its own version, so each scales by its own τ.
-        stalenessAware: this.spec.mode === 'staleness-aware',
-        keepVersions: TASK_DELTA_BASES,
-        baseStep,
-        split: this.spec.stages > 1,
-        // Each task judges its part of every push against its own slices' history (task-job.ts).
-        ...this.norms.createField(task),
-        // Multi-Krum only reaches a job on one task, which holds whole gradients (psSpecRefusal).
-        ...(MODES[this.spec.mode].rounds ? { rounds: { aggregation: this.spec.aggregation, trimFraction: this.spec.trimFraction } } : {}),
-        initial: encodeTensors(slices.map((s, i) => ({ name: s.name, shape: s.shape, values: values[task]![i]! }))),
-        ...(slots && this.slotNames.length
-          ? { slots: encodeTensors(slices.flatMap((s, i) => this.slotNames.map((n, k) => ({ name: `${s.name}:${n}`, shape: s.shape, values: slots[k]![task]![i]! })))) }
-          : {}),
-      };
-      const first = await cluster.request(task, 'job:create', message);
-      if (first.ok || first.code !== ErrorCode.CONFLICT) return first;
-      const deleted = await cluster.request(task, 'job:delete', { jobId });
-      return deleted.ok ? cluster.request(task, 'job:create', message) : deleted;
-    };
-    const results = await Promise.all(this.used.map(createOn));
-    const refused = results.find((r): r is Failure => !r.ok);
-    if (!refused) return null;
-    const task = this.used[results.indexOf(refused)]!;
-    await Promise.all(this.used.filter((_, i) => results[i]!.ok).map((t) => cluster.request(t, 'job:delete', { jobId })));
-    return { ...refused, message: `ps task ${task}: ${refused.message}` };
+  /** What creates and reads this job's slices on its tasks (task-slices.ts). */
+  private slicesTarget(): TaskSlicesTarget {
+    return { cluster: this.o.cluster, jobId: this.o.jobId, spec: this.spec, placement: this.placement, used: this.used, slotNames: this.slotNames, extra: (task) => this.norms.createField(task) };
   }
 
-  /** Every task's part, in task order (empty for a task holding none). */
-  private async gather(): Promise<SlicePart[]> {
-    return Promise.all(
-      this.placement.byTask.map(async (slices, task): Promise<SlicePart> => {
-        if (!slices.length) return { version: 0, values: [], slots: [] };
-        const snap = await this.o.cluster.request(task, 'params:snapshot', { jobId: this.o.jobId });
-        if (!snap.ok) throw new Error(`ps task ${task}: ${snap.code}: ${snap.message}`);
-        const part = readSlicePart(snap, slices, this.slotNames);
-        if (typeof part === 'string') throw new Error(`ps task ${task}'s snapshot of job ${this.o.jobId}: ${part}`);
-        return part;
-      }),
-    );
+  private createSlices(values: Float32Array[][], slots: Float32Array[][][] | null, baseStep = this.step): Promise<Failure | null> {
+    return createTaskSlices(this.slicesTarget(), values, slots, baseStep);
   }
+
+  private gather(): Promise<SlicePart[]> {
+    return gatherTaskSlices(this.slicesTarget());
+  }
+
 }
