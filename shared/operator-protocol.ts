@@ -244,6 +244,12 @@ export interface OperatorServerToClientEvents {
   'dashboard:init': (s: { at: number; jobs: JobDetail[]; workers: WorkerView[] }) => void;
   /** Every second: current state without history, plus each running job's new point. */
   'dashboard:tick': (s: DashboardState & { points: Record<string, MetricPoint> }) => void;
+  /**
+   * A job the dashboards have not yet seen, with its history and evaluations. Sent before
+   * the first `job:eval` of a job created since the last tick, so no evaluation names a
+   * job the dashboard does not hold.
+   */
+  'job:added': (job: JobDetail) => void;
   /** A new evaluation of a job. */
   'job:eval': (e: { jobId: string; record: EvalRecord }) => void;
 }

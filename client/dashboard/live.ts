@@ -29,6 +29,14 @@ export interface LiveOptions {
 
 const RETRY_AFTER_REFUSAL_MS = 3000;
 
+/** The `/operator` events that write the store (also used by the server tests, with a Node socket). */
+export function feedStore(socket: Pick<Socket<OperatorServerToClientEvents>, 'on'>, store: DashboardStore): void {
+  socket.on('dashboard:init', (s) => store.init(s));
+  socket.on('dashboard:tick', (s) => store.tick(s));
+  socket.on('job:added', (job) => store.upsertJob(job));
+  socket.on('job:eval', (e) => store.addEval(e.jobId, e.record));
+}
+
 export class LiveConnection {
   private readonly socket: Socket<OperatorServerToClientEvents, OperatorClientToServerEvents>;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
@@ -46,9 +54,7 @@ export class LiveConnection {
       options.onState({ kind: 'reconnecting', reason });
     });
     this.socket.on('connect_error', (err) => void this.onConnectError(err));
-    this.socket.on('dashboard:init', (s) => store.init(s));
-    this.socket.on('dashboard:tick', (s) => store.tick(s));
-    this.socket.on('job:eval', (e) => store.addEval(e.jobId, e.record));
+    feedStore(this.socket, store);
   }
 
   close(): void {

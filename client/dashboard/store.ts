@@ -97,13 +97,26 @@ export class DashboardStore {
     this.emit(['series']);
   }
 
-  /** A REST answer (create, start, pause, …) is newer than the last tick: show it now. */
+  /**
+   * A REST answer (create, start, pause, …) or `job:added`: newer than the last tick, so
+   * shown now. Its evaluations and history join what the store already holds: a tick may
+   * have placed the job first, with none of them.
+   */
   upsertJob(job: JobDetail): void {
     const { history, evals, confusion, ...info } = job;
     const entry = this.jobs.get(job.id);
-    if (entry) entry.info = info;
-    else this.jobs.set(job.id, { info, history: history.slice(-MAX_POINTS), evals: [...evals], confusion });
-    this.emit(['jobs']);
+    if (!entry) {
+      this.jobs.set(job.id, { info, history: history.slice(-MAX_POINTS), evals: [...evals], confusion });
+      this.emit(['jobs', 'series']);
+      return;
+    }
+    entry.info = info;
+    const merged = mergeEvals(entry.evals, evals);
+    const grew = merged.length > entry.evals.length;
+    entry.evals = merged;
+    if (confusion && (!entry.confusion || confusion.version > entry.confusion.version)) entry.confusion = confusion;
+    if (entry.history.length === 0 && history.length > 0) entry.history = history.slice(-MAX_POINTS);
+    this.emit(grew ? ['jobs', 'series'] : ['jobs']);
   }
 
   removeJob(id: string): void {
@@ -114,4 +127,13 @@ export class DashboardStore {
     const set = new Set(changes);
     for (const fn of this.listeners) fn(set);
   }
+}
+
+/** Both lists' records once each, oldest first; a record is known by its time and version. */
+function mergeEvals(held: readonly EvalRecord[], sent: readonly EvalRecord[]): EvalRecord[] {
+  const key = (e: EvalRecord): string => `${e.at}/${e.version}`;
+  const seen = new Set(held.map(key));
+  const extra = sent.filter((e) => !seen.has(key(e)));
+  if (extra.length === 0) return [...held];
+  return [...held, ...extra].sort((a, b) => a.at - b.at || a.version - b.version);
 }

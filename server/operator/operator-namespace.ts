@@ -54,8 +54,21 @@ export function attachOperatorNamespace(nsp: OperatorNamespace, d: OperatorDeps)
     if (tokenMatches(token, d.token)) return next();
     next(Object.assign(new Error(ErrorCode.UNAUTHORIZED), { data: { code: ErrorCode.UNAUTHORIZED, message: 'The operator token is required' } }));
   });
+  // Jobs every connected dashboard holds: each had them in its init or a tick, or was
+  // sent `job:added`. A job created between two ticks is in none of those, and an
+  // evaluation of it (stopping a draft evaluates it at once) would name a job the
+  // dashboard cannot place, so it is announced first.
+  const announced = new Set<string>();
+  const announce = (job: Job): void => {
+    if (announced.has(job.id)) return;
+    announced.add(job.id);
+    nsp.emit('job:added', jobDetail(job));
+  };
   nsp.on('connection', (socket) => {
-    socket.emit('dashboard:init', { at: d.now(), jobs: d.jobs.list().map((j) => jobDetail(j)), workers: workerViews(d.jobs, d.workers) });
+    const jobs = d.jobs.list();
+    announced.clear();
+    for (const j of jobs) announced.add(j.id);
+    socket.emit('dashboard:init', { at: d.now(), jobs: jobs.map((j) => jobDetail(j)), workers: workerViews(d.jobs, d.workers) });
   });
   return {
     tick() {
@@ -68,13 +81,19 @@ export function attachOperatorNamespace(nsp: OperatorNamespace, d: OperatorDeps)
         d.store?.addMetrics(job.id, [p]);
       }
       if (nsp.sockets.size === 0) return;
-      const jobs = d.jobs.list().map((j) => {
+      const listed = d.jobs.list();
+      // Deleted jobs leave the set, so it holds no more ids than there are jobs.
+      announced.clear();
+      for (const j of listed) announced.add(j.id);
+      const jobs = listed.map((j) => {
         const { history: _h, evals: _e, confusion: _c, ...rest } = jobDetail(j, false);
         return rest;
       });
       nsp.emit('dashboard:tick', { at, jobs, workers: workerViews(d.jobs, d.workers), points });
     },
     evaluated(job, record) {
+      if (nsp.sockets.size === 0) return;
+      announce(job);
       nsp.emit('job:eval', { jobId: job.id, record });
     },
   };
