@@ -50,7 +50,7 @@ async function until<T>(what: string, read: () => Promise<T | null> | T | null, 
   }
 }
 
-export async function browserStaged(model: ModelPresetName, microbatches: number, seconds: number, wire: Pick<JobSpecInput, 'codec' | 'topkRatio' | 'batchSize'> = { codec: 'fp32' }): Promise<BrowserPipelineResult> {
+export async function browserStaged(model: ModelPresetName, microbatches: number, seconds: number, wire: Pick<JobSpecInput, 'codec' | 'topkRatio' | 'batchSize' | 'pipelineDepth'> = { codec: 'fp32' }): Promise<BrowserPipelineResult> {
   await buildClientIfNeeded();
   const run = await startCoordinator({ model, stages: 2, microbatches, epochs: 100, normBound: 0, ...wire });
   const browser = await chromium.launch({ executablePath: findChromium(), args: CHROMIUM_ARGS });

@@ -17,9 +17,9 @@
  * worker budget under the model's size: 1 × 2 stages, and the data-parallel row says
  * why it cannot run (bench/pipeline-large.ts).
  *
- * `npm run bench -- pipeline [--model mlp cnn] [--microbatches 4] [--seconds 20] [--codec fp32] [--batch N]`:
+ * `npm run bench -- pipeline [--model mlp cnn] [--microbatches 4] [--seconds 20] [--codec fp32] [--batch N] [--pipeline-depth D]`:
  * a line per run on stderr, one JSON line last:
- * {bench:"pipeline",codec,results:[{model,replicas,stages,microbatches,path,examples_per_s,bubble,bottleneck_bubble,bubble_target,target_met,boundary_bytes_per_example}]}
+ * {bench:"pipeline",codec,batch,pipeline_depth,results:[{model,replicas,stages,microbatches,path,examples_per_s,bubble,bottleneck_bubble,bubble_target,target_met,boundary_bytes_per_example}]}
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -27,7 +27,7 @@ import { Command, Option } from 'commander';
 import { integer } from '../server/cli-args.js';
 import { CODEC_IDS } from '../shared/codec.js';
 import { builtinJobWire } from '../shared/job-defaults.js';
-import type { JobSpecInput, ModelPresetName } from '../shared/job-spec.js';
+import { DEFAULT_PIPELINE_DEPTH, MAX_PIPELINE_DEPTH, type JobSpecInput, type ModelPresetName } from '../shared/job-spec.js';
 import { startCoordinator } from '../test-support/coordinator.js';
 import type { StageWorkerMessage, StageWorkerProgress } from './node-stage-worker.js';
 import type { PhaseTotals } from '../shared/replica-protocol.js';
@@ -105,7 +105,7 @@ function reports(ps: readonly StageProcess[], ready: (r: StageWorkerProgress) =>
 const BENCH_SPEC = { normBound: 0 };
 
 /** Every row's wire and batch (`--codec`, `--batch`): the API's fp32 by default, `topk-packed` the built-in job's (with pull deltas); the preset's batch by default. */
-type Wire = Pick<JobSpecInput, 'codec' | 'topkRatio' | 'batchSize'>;
+type Wire = Pick<JobSpecInput, 'codec' | 'topkRatio' | 'batchSize' | 'pipelineDepth'>;
 
 async function staged(model: ModelPresetName, replicas: number, stages: number, microbatches: number, seconds: number, wire: Wire, large: LargeSetup | null = null): Promise<Result> {
   const run = await startCoordinator({ model, stages, microbatches, epochs: 100, ...BENCH_SPEC, ...wire, ...large?.spec }, {}, { ps: large?.ps });
@@ -193,9 +193,10 @@ export function pipelineCommand(): Command {
     .option('--seconds <n>', 'measured time per run, after warm-up', integer(5, 600), 20)
     .option('--batch <n>', "every row's mini-batch size (the preset's when left out); micro-batches are batch ÷ M", integer(1, 4096))
     .addOption(new Option('--codec <codec>', "every row's push codec (topk-packed: the built-in job's wire, with pull deltas)").choices([...CODEC_IDS]).default('fp32'))
+    .option('--pipeline-depth <d>', `mini-batches a replica keeps in flight (the job's pipelineDepth; default ${DEFAULT_PIPELINE_DEPTH})`, integer(1, MAX_PIPELINE_DEPTH), DEFAULT_PIPELINE_DEPTH)
     .option('--no-browser', 'skip the browser run (two Chromium tabs linked by WebRTC, the first model)')
-    .action(async (o: { model: ModelPresetName[]; microbatches: number; seconds: number; browser: boolean; ps: number; codec: string; batch?: number }) => {
-      const wire = { ...builtinJobWire(o.codec), ...(o.batch ? { batchSize: o.batch } : {}) } as Wire;
+    .action(async (o: { model: ModelPresetName[]; microbatches: number; seconds: number; browser: boolean; ps: number; codec: string; batch?: number; pipelineDepth: number }) => {
+      const wire = { ...builtinJobWire(o.codec), ...(o.batch ? { batchSize: o.batch } : {}), pipelineDepth: o.pipelineDepth } as Wire;
       const results: object[] = [];
       for (const model of o.model) {
         const large = model === 'mlp-large' ? largeSetup(o.ps) : null;
@@ -219,6 +220,6 @@ export function pipelineCommand(): Command {
         results.push(r);
         process.stderr.write(stagedLine(r) + phasesLines(r.stage_phases));
       }
-      process.stdout.write(`${JSON.stringify({ bench: 'pipeline', codec: o.codec, batch: o.batch ?? null, results })}\n`);
+      process.stdout.write(`${JSON.stringify({ bench: 'pipeline', codec: o.codec, batch: o.batch ?? null, pipeline_depth: o.pipelineDepth, results })}\n`);
     });
 }

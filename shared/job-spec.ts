@@ -11,6 +11,10 @@ import { CONSISTENCY_MODES, MODES, ROUND_MODES, type ModeSpecField, type ModeWor
 import { withPresetLearningRate } from './preset-optimizers.js';
 import { MAX_STAGES } from './stage-plan.js';
 
+/** Mini-batches a replica may keep in flight (pipelineDepth): each more is one more step of staleness and one more stashed parameter version per stage. */
+export const MAX_PIPELINE_DEPTH = 4;
+export const DEFAULT_PIPELINE_DEPTH = 3;
+
 /** How activations and their gradients cross between stages (shared/activation-frame.ts). */
 export const ACTIVATION_CODECS = ['fp32', 'fp16'] as const;
 export type ActivationCodec = (typeof ACTIVATION_CODECS)[number];
@@ -180,6 +184,14 @@ export const jobSpecSchema = z
     stages: z.number().int().min(1).max(MAX_STAGES).default(1),
     /** stages > 1: each mini-batch is cut into this many micro-batches that follow each other through the stages (GPipe); at most batchSize. */
     microbatches: z.number().int().min(1).max(4096).default(4),
+    /**
+     * stages > 1, in an async mode: the mini-batches stage 0 keeps in flight. Each step is
+     * computed on parameters that lack at most pipelineDepth − 1 of its replica's own
+     * steps (docs/model-parallelism.md, "Three mini-batches in flight"). 1: every step
+     * waits for its commit; 2: one step stale (PipeDream-flush); 3 hides a step's commit
+     * behind two mini-batches' work. A round mode (sync, local) always runs 1.
+     */
+    pipelineDepth: z.number().int().min(1).max(MAX_PIPELINE_DEPTH).default(DEFAULT_PIPELINE_DEPTH),
     /**
      * The most parameter bytes (fp32) one worker may hold; a model over it runs only
      * split into enough stages, and job creation says how many. null: no bound.

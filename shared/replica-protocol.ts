@@ -21,13 +21,13 @@ export interface ReplicaAssignment {
   microbatches: number;
   activationCodec: ActivationCodec;
   /**
-   * Whether stage 0 may start the next mini-batch before the last step's commit is answered
-   * (one step stale, client/engine/stage-exchange.ts). The coordinator sets it for every
-   * split job: the norm bound clips the early transient such stale steps make (the cnn's,
-   * about step 17) instead of barring the lease holder (docs/byzantine.md). false (each
-   * push waits for its own answer) is kept for a coordinator that asks for it.
+   * The mini-batches stage 0 keeps in flight (JobSpec.pipelineDepth; 1 in a round mode):
+   * a step is computed on parameters lacking at most depth − 1 of the replica's own steps
+   * (client/engine/stage-exchange.ts). 1: each push waits for its own answer. The norm
+   * bound clips the early transient stale steps make (the cnn's, about step 17) instead
+   * of barring the lease holder (docs/byzantine.md).
    */
-  overlap: boolean;
+  depth: number;
   /** The neighbours' worker ids (null at the pipeline's ends). */
   prev: string | null;
   next: string | null;

@@ -5,7 +5,10 @@
  */
 import { getCodec } from '../../shared/codec.js';
 import { TRIMMING_AGGREGATIONS, type JobSpec, type OptimizerSpec, type OptimizerType } from '../../shared/job-spec.js';
-import { MODE_SPEC_FIELDS, modeReads, type ModeSpecField } from '../../shared/modes.js';
+import { MODE_SPEC_FIELDS, MODES, modeReads, type ModeSpecField } from '../../shared/modes.js';
+
+/** The fields only a split job (stages > 1) reads. */
+const SPLIT_FIELDS = ['microbatches', 'pipelineDepth', 'activationCodec'] as const satisfies readonly SpecPath[];
 
 export const SPEC_GROUPS = ['Job', 'Model and data', 'Optimizer (parameter server)', 'Worker exchange', 'Consistency', 'Robustness', 'Schedule and stopping'] as const;
 export type SpecGroup = (typeof SPEC_GROUPS)[number];
@@ -25,6 +28,7 @@ const TOP: Record<TopField, SpecGroup> = {
   shardSize: 'Model and data',
   stages: 'Model and data',
   microbatches: 'Model and data',
+  pipelineDepth: 'Model and data',
   maxWorkerParamBytes: 'Model and data',
   activationCodec: 'Model and data',
   batchSize: 'Worker exchange',
@@ -84,6 +88,8 @@ export function unusedBecause(spec: JobSpec, path: SpecPath): string | null {
     const users = OPTIMIZER_USERS[path.slice('optimizer.'.length) as OptimizerField];
     return users === 'all' || users.includes(spec.optimizer.type) ? null : `not read by ${spec.optimizer.type}`;
   }
+  if ((SPLIT_FIELDS as readonly string[]).includes(path) && spec.stages === 1) return 'not read with one stage';
+  if (path === 'pipelineDepth' && MODES[spec.mode].rounds) return `not read by mode ${spec.mode} (each step waits for its round)`;
   if (path === 'topkRatio') return getCodec(spec.codec)?.sparse ? null : `not read by codec ${spec.codec}`;
   if ((MODE_SPEC_FIELDS as readonly string[]).includes(path)) {
     if (!modeReads(spec.mode, path as ModeSpecField)) return `not read by mode ${spec.mode}`;

@@ -8,8 +8,9 @@
  * the last of them is back, and loaded into the layers for each of their backwards.
  *
  * No copies: a version is the tensors setParams made, which the layers' variables share
- * by reference when it is loaded (Variable.assign takes the data id). At most one older
- * version lives beside the newest while mini-batches overlap two at a time.
+ * by reference when it is loaded (Variable.assign takes the data id). At most depth − 1
+ * older versions live beside the newest while depth mini-batches are in flight
+ * (ReplicaAssignment.depth).
  */
 import type * as tf from '@tensorflow/tfjs';
 

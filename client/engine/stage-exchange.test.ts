@@ -108,7 +108,7 @@ describe('StageExchange', () => {
   it('without overlap (a job with a norm bound), a push resolves with its own answer and the next mini-batch starts on the pull after it', async () => {
     const { trainer, work, specs } = await lastStage();
     const { server, pushes, pulls } = heldServer();
-    const ex = new StageExchange('j', specs.map((s) => s.name), 1, trainer, new GradientAccumulator(specs, createCodec('fp32')), server, () => {}, false);
+    const ex = new StageExchange('j', specs.map((s) => s.name), 1, trainer, new GradientAccumulator(specs, createCodec('fp32')), server, () => {}, 1);
     const first = ex.pullNow();
     await tick();
     pulls.shift()!.answer(snapshot(specs, 5, 0.01));
@@ -156,6 +156,31 @@ describe('StageExchange', () => {
     pulls.shift()!.answer(snapshot(specs, 6, 0.5));
     expect((await two)!.ok).toBe(true);
     // The answer is still handed on to whoever settles (stage 0 learns of a lost lease from it).
+    expect(await ex.settle()).toEqual(accepted(6));
+    trainer.dispose();
+  });
+
+  it('three in flight (depth 3): mini-batches n + 1 and n + 2 start without the answer to the push n closed; n + 3 waits for it and the pull after it', async () => {
+    const { trainer, work, specs } = await lastStage();
+    const { server, pushes, pulls } = heldServer();
+    const ex = new StageExchange('j', specs.map((s) => s.name), 1, trainer, new GradientAccumulator(specs, createCodec('fp32')), server, () => {}, 3);
+    const first = ex.pullNow();
+    await tick();
+    pulls.shift()!.answer(snapshot(specs, 5, 0.01));
+    await first;
+    await work();
+    await ex.push({ leaseId: 'r1', batches: 1, examples: 4, through: 0 });
+    expect(await ex.fresh(1)).toBeNull();
+    expect(await ex.fresh(2)).toBeNull();
+    let started = false;
+    const three = ex.fresh(3).then((r) => ((started = true), r));
+    for (let i = 0; i < 5; i++) await tick();
+    expect(started).toBe(false);
+    pushes.shift()!.answer(accepted(6));
+    for (let i = 0; i < 5; i++) await tick();
+    expect(started).toBe(false);
+    pulls.shift()!.answer(snapshot(specs, 6, 0.5));
+    expect((await three)!.ok).toBe(true);
     expect(await ex.settle()).toEqual(accepted(6));
     trainer.dispose();
   });

@@ -8,18 +8,20 @@
  * start, never in the middle of one (a stage recomputes each micro-batch's forward under
  * the tape when its gradient comes back, so parameters must not change in between).
  *
- * Bounded: a push is sent only once the previous one was answered (one step outstanding
- * at most), and a mini-batch starts only once the pull issued after that answer is in,
- * so a step is computed on parameters at most one of its replica's own steps old.
+ * Bounded: a push is sent only once the previous one was answered (one push outstanding
+ * at most), and a mini-batch starts only once the pull issued after that answer is in.
  *
  * In a round mode the runner turns the overlap off and pulls after every push, so each
  * step is computed on the last round's result; in local mode what is pushed is the
  * stage's round delta (stage-local-steps.ts) rather than its summed gradient.
  *
- * Across the flush (docs/model-parallelism.md, "Overlap across the flush") mini-batch n + 1
- * starts while n is still coming back, before n's push: the bound then holds by fresh(step)
- * waiting for the answer of a push closed by mini-batch step − 2 or earlier (and the pull
- * after it), so mini-batch n + 1 lacks at most n, the one in flight beside it.
+ * Across the flush (docs/model-parallelism.md, "Overlap across the flush") mini-batches
+ * n + 1 … n + depth − 1 start while n is still coming back, before n's push: the bound
+ * holds by fresh(step) waiting for the answer of a push closed by mini-batch step − depth
+ * or earlier (and the pull after it), so a mini-batch lacks at most the depth − 1 in
+ * flight beside it. Depth 2 is PipeDream-flush's one step of staleness; depth 3 (the
+ * default, "Three mini-batches in flight") gives a step's commit two mini-batches' work
+ * to hide behind.
  */
 import { decodeTensors } from '../../shared/codec.js';
 import type { GradientPush, ParamsSnapshot, PullRequest, PushAccepted } from '../../shared/protocol.js';
@@ -63,8 +65,8 @@ export class StageExchange {
     private readonly server: ExchangeServer,
     /** A push was answered (examples and batches it claimed). */
     private readonly answered: (r: Result<PushAccepted>, examples: number, batches: number) => void,
-    /** false: each push waits for its own answer (no step computed stale; ReplicaAssignment.overlap). */
-    private readonly overlap = true,
+    /** Mini-batches in flight (ReplicaAssignment.depth): 1, each push waits for its own answer (no step computed stale). */
+    private readonly depth = 2,
     /** Local mode: the stage's own local steps, whose round delta it pushes in place of a gradient. */
     private readonly local: StageLocalSteps | null = null,
     /** Where its time goes (the runner's, so the stage's phases are in one place). */
@@ -84,12 +86,12 @@ export class StageExchange {
   /**
    * At mini-batch `step`'s start: the parameters pulled after the last answered push, if one
    * was. Waits for that pull (already in, unless the network is slower than a mini-batch),
-   * and first, given `step`, for the answer of an outstanding push closed by step − 2 or
-   * earlier (across the flush; the answer stays for settle() to hand on).
+   * and first, given `step`, for the answer of an outstanding push closed by step − depth
+   * or earlier (across the flush; the answer stays for settle() to hand on).
    */
   async fresh(step?: number): Promise<Result<ParamsSnapshot> | null> {
     const outstanding = this.outstanding;
-    if (outstanding && step !== undefined && this.outstandingThrough <= step - 2) await this.phases.time('wait-answer', () => outstanding);
+    if (outstanding && step !== undefined && this.outstandingThrough <= step - this.depth) await this.phases.time('wait-answer', () => outstanding);
     const pulling = this.pulling;
     if (!pulling) return null;
     this.pulling = null;
@@ -132,7 +134,7 @@ export class StageExchange {
     this.outstandingThrough = claim.through ?? Infinity;
     unawaited(this.outstanding);
     // Serial: this push's own answer, so the next mini-batch starts on its commit.
-    return this.overlap ? before : await this.settle();
+    return this.depth > 1 ? before : await this.settle();
   }
 
   /** Waits for the push in flight, if any: its answer (null when none was). */

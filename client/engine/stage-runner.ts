@@ -5,8 +5,8 @@
  * soon as it is computed, with its labels; every stage passes what it receives on
  * (forward to the next, gradients back to the previous), the last computing the loss,
  * so the stages work at once on different micro-batches (GPipe). Where the replica
- * overlaps (ReplicaAssignment.overlap) stage 0 sends mini-batch n + 1 forward while n
- * comes back, two in flight at most ("Overlap across the flush" in the doc); else it
+ * overlaps (ReplicaAssignment.depth > 1) stage 0 sends mini-batches n + 1 … n + depth − 1
+ * forward while n comes back ("Overlap across the flush" in the doc); else it
  * waits for every micro-batch to come back before the next mini-batch. After a mini-batch that
  * closes a push, each stage pushes its own tensors' gradient for the replica's step
  * and, every nFetch pushes, pulls its own tensors, both overlapped with the next
@@ -97,7 +97,7 @@ export class StageRunner {
   private stopped: Error | null = null;
   /** Per mini-batch in flight at this stage. */
   private readonly open = new Map<number, OpenBatch>();
-  /** Stage 0's mini-batches in flight at most: 2 across the flush (the next goes forward while one comes back), else 1 (no overlap, or a round mode). */
+  /** Stage 0's mini-batches in flight at most (ReplicaAssignment.depth; 1 in a round mode): the next go forward while the oldest comes back. */
   private readonly depth: number;
   private batchesSincePush = 0;
   private examplesSincePush = 0;
@@ -118,7 +118,7 @@ export class StageRunner {
     const accumulator = new GradientAccumulator(trainer.specs, codecOf(job));
     // A round mode computes each step on its round's result: every push waits for the round and is followed by a pull.
     const rounds = MODES[job.mode.name].rounds;
-    const overlap = this.replica.overlap && !rounds;
+    const depth = rounds ? 1 : this.replica.depth;
     this.local = job.mode.name === 'local' ? new StageLocalSteps(trainer, job.mode.optimizer) : null;
     this.pushEvery = job.mode.name === 'local' ? job.mode.localSteps : job.nPush;
     this.meter = new StageMeter();
@@ -137,11 +137,11 @@ export class StageRunner {
       accumulator,
       server,
       (r, examples, batches) => this.events.pushed?.(r, examples, batches),
-      overlap,
+      depth,
       this.local,
       this.phases,
     );
-    this.depth = overlap ? 2 : 1;
+    this.depth = depth;
   }
 
   /** Its figures in the replica so far (cumulative), its frames having gone by `path`. */

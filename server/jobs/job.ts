@@ -141,8 +141,8 @@ export class Job {
             microbatches: spec.microbatches,
             activationCodec: spec.activationCodec,
             // A round mode computes every step on its round's parameters: never one step stale.
-            // Otherwise every split job overlaps: the norm bound clips a warm worker's early transient instead of barring it (norm-bound.ts).
-            overlap: !MODES[spec.mode].rounds,
+            // Otherwise the spec's depth: the norm bound clips a warm worker's early transient instead of barring it (norm-bound.ts).
+            depth: MODES[spec.mode].rounds ? 1 : spec.pipelineDepth,
             costs: deps.stageCosts,
             tensors: deps.model.tensors,
             maxWorkerParamBytes: spec.maxWorkerParamBytes,

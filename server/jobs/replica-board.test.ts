@@ -19,7 +19,7 @@ function board(stages = 2) {
     stages,
     microbatches: 4,
     activationCodec: 'fp32',
-    overlap: true,
+    depth: 2,
     costs: COSTS,
     tensors: TENSORS,
     maxWorkerParamBytes: null,
@@ -40,8 +40,8 @@ describe('ReplicaBoard', () => {
     expect(b.waiting).toEqual(['w3']);
     // Equal (unmeasured) workers: the heavy layer alone is the least slowest stage.
     expect(notices).toEqual([
-      ['w1', { kind: 'formed', replica: { replicaId: 'r1', stage: 0, of: 2, from: 0, to: 2, inputShape: [4], tensors: ['b/kernel', 'b/bias'], microbatches: 4, activationCodec: 'fp32', overlap: true, prev: null, next: 'w2' } }],
-      ['w2', { kind: 'formed', replica: { replicaId: 'r1', stage: 1, of: 2, from: 2, to: 3, inputShape: [4], tensors: ['c/kernel', 'c/bias'], microbatches: 4, activationCodec: 'fp32', overlap: true, prev: 'w1', next: null } }],
+      ['w1', { kind: 'formed', replica: { replicaId: 'r1', stage: 0, of: 2, from: 0, to: 2, inputShape: [4], tensors: ['b/kernel', 'b/bias'], microbatches: 4, activationCodec: 'fp32', depth: 2, prev: null, next: 'w2' } }],
+      ['w2', { kind: 'formed', replica: { replicaId: 'r1', stage: 1, of: 2, from: 2, to: 3, inputShape: [4], tensors: ['c/kernel', 'c/bias'], microbatches: 4, activationCodec: 'fp32', depth: 2, prev: 'w1', next: null } }],
     ]);
     expect(b.replicaOf('w2')?.id).toBe('r1');
     expect(b.assignmentOf('w3')).toBeNull();

@@ -32,8 +32,8 @@ export interface ReplicaBoardOptions {
   stages: number;
   microbatches: number;
   activationCodec: ActivationCodec;
-  /** Stages may overlap a step's commit with the next (ReplicaAssignment.overlap). */
-  overlap: boolean;
+  /** Mini-batches stage 0 keeps in flight (ReplicaAssignment.depth). */
+  depth: number;
   /** The model's layers' costs (server/jobs/stage-refusals.ts). */
   costs: readonly LayerCost[];
   /** The job's tensors, in its order: each belongs to the layer its name starts with. */
@@ -170,7 +170,7 @@ export class ReplicaBoard {
       tensors: tensorsOfLayers(this.o.costs, this.o.tensors, planned.from, planned.to),
       microbatches: this.o.microbatches,
       activationCodec: this.o.activationCodec,
-      overlap: this.o.overlap,
+      depth: this.o.depth,
       prev: replica.members[stage - 1] ?? null,
       next: replica.members[stage + 1] ?? null,
     };

@@ -66,7 +66,7 @@ describe('a model split into 2 stages over the relay', () => {
       steps.pushed(r, stage);
     };
     const staged: boolean[] = [];
-    for (let i = 0; i < 2; i++) workers.push(await startStageWorker(run.url, { pushed, staged: (j) => staged.push(j.replica!.overlap) }));
+    for (let i = 0; i < 2; i++) workers.push(await startStageWorker(run.url, { pushed, staged: (j) => staged.push(j.replica!.depth > 1) }));
     await Promise.race([steps.reached, firstRefusal]);
     expect(staged).toEqual([true, true]);
     // Every step accepted, the transient's clipped to the bound rather than refused: no fault, no bar, r1 still training.
