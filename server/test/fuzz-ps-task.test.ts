@@ -86,15 +86,23 @@ it(`a ps task survives ${MESSAGES} hostile messages with coded refusals, untouch
   const honestTicket = ticket('w-honest', 'job-honest');
   let honestAccepted = 0;
   let honestRunning = true;
+  // Waiters for the honest worker's next accepted push: the fuzz waits for one now and then,
+  // so the worker is shown to train *during* the attack however fast either side runs.
+  let onAccepted: (() => void)[] = [];
   const honestLoop = (async () => {
     while (honestRunning) {
       const pulled = await honest.emitWithAck('params:pull', { ticket: honestTicket, jobId: 'job-honest' });
       if (!pulled.ok) throw new Error(`${pulled.code}: ${pulled.message}`);
       const g = encodeTensors(MLP.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)).fill(1e-4) })));
       const r = await honest.emitWithAck('grads:push', { ticket: honestTicket, jobId: 'job-honest', baseVersion: pulled.version, ...g });
-      if (r.ok) honestAccepted++;
+      if (!r.ok) continue;
+      honestAccepted++;
+      const waiting = onAccepted;
+      onAccepted = [];
+      waiting.forEach((w) => w());
     }
   })();
+  const nextHonestPush = () => Promise.race([new Promise<void>((resolve) => onAccepted.push(resolve)), honestLoop.then(() => Promise.reject(new Error('the honest worker stopped')))]);
 
   const rand = seededRandom(2718);
   const pick = <T,>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
@@ -226,12 +234,16 @@ it(`a ps task survives ${MESSAGES} hostile messages with coded refusals, untouch
     const results = await Promise.all(round.map(([e, p]) => send(s, e, p)));
     results.forEach((o) => outcomes[o]++);
     sent += round.length;
+    // Every 300 messages: the honest worker's next push is accepted while the attack goes on.
+    if (sent % 300 < round.length) await nextHonestPush();
   }
   // A payload over the socket's message cap: the connection is dropped.
   const big = await open('worker');
   const huge = await send(big, 'grads:push', { ticket: valid('job-async'), jobId: 'job-async', baseVersion: 0, manifest: asyncPush.manifest, data: new Uint8Array(80 * 1024 * 1024) });
   outcomes[huge]++;
 
+  // And after it: 11 accepted in all.
+  while (honestAccepted <= 10) await nextHonestPush();
   honestRunning = false;
   await honestLoop;
   honest.disconnect();
