@@ -5,15 +5,18 @@
  */
 import type { DatasetInfo, JobCreateRequest } from '../../shared/operator-protocol.js';
 import { CODEC_IDS, getCodec } from '../../shared/codec.js';
-import { AGGREGATIONS, jobSpecSchema, OPTIMIZER_TYPES, TRIMMING_AGGREGATIONS, type AggregationName, type JobSpec, type JobSpecInput } from '../../shared/job-spec.js';
+import { ACTIVATION_CODECS, AGGREGATIONS, jobSpecSchema, MAX_PIPELINE_DEPTH, OPTIMIZER_TYPES, TRIMMING_AGGREGATIONS, type AggregationName, type JobSpec, type JobSpecInput } from '../../shared/job-spec.js';
 import { defaultJobText } from '../../shared/job-defaults.js';
 import { PRESET_OPTIMIZERS } from '../../shared/preset-optimizers.js';
+import { MAX_STAGES } from '../../shared/stage-plan.js';
 import { CONSISTENCY_MODES, MODE_SPEC_FIELDS, MODES, modeReads, type ConsistencyModeName, type ModeSpecField } from '../../shared/modes.js';
 import { ApiError, describeError, type OperatorApi } from './api.js';
 import { carriedSettings, describeCarried, type CloneSource } from './clone-source.js';
 import { byId, h } from './dom.js';
 import { FieldErrors, type FieldProblem } from './field-errors.js';
 import { fmtInt } from './format.js';
+import { SPLIT_FIELDS, type SplitField } from './spec-fields.js';
+import { budgetBytes, budgetMb, splitFieldRead } from './split-inputs.js';
 import type { DashboardStore } from './store.js';
 
 const FIELDS: Record<string, string> = {
@@ -37,6 +40,11 @@ const FIELDS: Record<string, string> = {
   outerMomentum: 'new-outer-momentum',
   codec: 'new-codec',
   topkRatio: 'new-topk',
+  stages: 'new-stages',
+  microbatches: 'new-microbatches',
+  pipelineDepth: 'new-pipeline-depth',
+  activationCodec: 'new-activation-codec',
+  maxWorkerParamBytes: 'new-param-budget',
   epochs: 'new-epochs',
   targetAccuracy: 'new-target',
   evalIntervalSeconds: 'new-eval',
@@ -56,6 +64,7 @@ export class CreateJobForm {
   private readonly aggregation = byId<HTMLSelectElement>('new-aggregation');
   private readonly codec = byId<HTMLSelectElement>('new-codec');
   private readonly topkRow = this.form.querySelector<HTMLElement>('.codec-field')!;
+  private readonly stages = byId<HTMLInputElement>('new-stages');
   /** The dataset whose default text the name and description fields were given. */
   private textDataset = '';
   /** The job the form was prefilled from ("Clone with changes"), until a job is created or the operator starts over. */
@@ -76,7 +85,11 @@ export class CreateJobForm {
       this.followPresetRate();
       this.showTopology();
     });
-    this.mode.addEventListener('change', () => this.showModeFields());
+    this.mode.addEventListener('change', () => {
+      this.showModeFields();
+      this.showSplitFields();
+    });
+    this.stages.addEventListener('input', () => this.showSplitFields());
     this.aggregation.addEventListener('change', () => this.showModeFields());
     this.codec.addEventListener('change', () => (this.topkRow.hidden = !this.isTopk()));
     byId('clone-forget').addEventListener('click', () => this.forgetClone());
@@ -128,6 +141,9 @@ export class CreateJobForm {
     byId('new-mode-hint').textContent = CONSISTENCY_MODES.map((m) => `${m}: ${MODES[m].description}`).join(' ');
     this.codec.replaceChildren(...CODEC_IDS.map((c) => h('option', { value: c }, c)));
     this.aggregation.replaceChildren(...AGGREGATIONS.map((a) => h('option', { value: a }, a)));
+    byId<HTMLSelectElement>('new-activation-codec').replaceChildren(...ACTIVATION_CODECS.map((c) => h('option', { value: c }, c)));
+    this.stages.max = String(MAX_STAGES);
+    byId<HTMLInputElement>('new-pipeline-depth').max = String(MAX_PIPELINE_DEPTH);
   }
 
   /** Every input from `spec`: the defaults, or a job being cloned. */
@@ -157,8 +173,14 @@ export class CreateJobForm {
     setValue('new-local-steps', spec.localSteps);
     setValue('new-outer-lr', spec.outerLearningRate);
     setValue('new-outer-momentum', spec.outerMomentum);
+    setValue('new-stages', spec.stages);
+    setValue('new-microbatches', spec.microbatches);
+    setValue('new-pipeline-depth', spec.pipelineDepth);
+    byId<HTMLSelectElement>('new-activation-codec').value = spec.activationCodec;
+    setValue('new-param-budget', budgetMb(spec.maxWorkerParamBytes));
     this.showTopology();
     this.showModeFields();
+    this.showSplitFields();
     this.topkRow.hidden = !this.isTopk();
   }
 
@@ -228,6 +250,28 @@ export class CreateJobForm {
     return fields;
   }
 
+  /** A split job's own rows, shown (and sent) only when the job would read them: with stages > 1, the pipeline depth only in an async mode. */
+  private showSplitFields(): void {
+    for (const field of SPLIT_FIELDS) byId(FIELDS[field]!).closest<HTMLElement>('.split-field')!.hidden = !this.splitUses(field);
+  }
+
+  private splitUses(field: SplitField): boolean {
+    return splitFieldRead(field, Number(text('new-stages')), this.mode.value as ConsistencyModeName);
+  }
+
+  private splitFields(): Partial<JobSpecInput> {
+    const fields: Partial<JobSpecInput> = { ...num('stages', 'new-stages') };
+    for (const field of SPLIT_FIELDS) {
+      if (!this.splitUses(field)) continue;
+      const control = byId(FIELDS[field]!);
+      Object.assign(fields, control instanceof HTMLSelectElement ? { [field]: control.value } : num(field, FIELDS[field]!));
+    }
+    // The budget bounds a whole-model worker too: it is read whatever the stages.
+    const budget = budgetBytes(text('new-param-budget'));
+    if (Number.isNaN(budget)) throw new FormError('maxWorkerParamBytes: must be a number of MB');
+    return { ...fields, maxWorkerParamBytes: budget };
+  }
+
   private showTopology(): void {
     const custom = this.model.value === 'custom';
     this.topologyRow.hidden = !custom;
@@ -288,6 +332,7 @@ export class CreateJobForm {
       ...this.modeFields(),
       codec: this.codec.value as JobSpecInput['codec'],
       ...(this.isTopk() ? num('topkRatio', 'new-topk') : {}),
+      ...this.splitFields(),
       ...num('epochs', 'new-epochs'),
       ...num('evalIntervalSeconds', 'new-eval'),
       // Empty means "no target", which the spec spells null.

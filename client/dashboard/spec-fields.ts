@@ -8,7 +8,8 @@ import { TRIMMING_AGGREGATIONS, type JobSpec, type OptimizerSpec, type Optimizer
 import { MODE_SPEC_FIELDS, MODES, modeReads, type ModeSpecField } from '../../shared/modes.js';
 
 /** The fields only a split job (stages > 1) reads. */
-const SPLIT_FIELDS = ['microbatches', 'pipelineDepth', 'activationCodec'] as const satisfies readonly SpecPath[];
+export const SPLIT_FIELDS = ['microbatches', 'pipelineDepth', 'activationCodec'] as const satisfies readonly SpecPath[];
+export type SplitField = (typeof SPLIT_FIELDS)[number];
 
 export const SPEC_GROUPS = ['Job', 'Model and data', 'Optimizer (parameter server)', 'Worker exchange', 'Consistency', 'Robustness', 'Schedule and stopping'] as const;
 export type SpecGroup = (typeof SPEC_GROUPS)[number];

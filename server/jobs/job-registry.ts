@@ -149,7 +149,7 @@ export class JobRegistry {
     try {
       job = (await this.build(() => `job-${this.deps.store?.takeJobNumber() ?? this.nextId++}`, spec, topology, this.deps.clock.now())).job;
     } catch (err) {
-      if (err instanceof ModelSpecError) return fail(err.code, `model: ${err.message}`);
+      if (err instanceof ModelSpecError) return fail(err.code, `${err.field}: ${err.message}`);
       if (err instanceof PsRefusal) return err.failure;
       if (err instanceof Error && /dataset|Fashion-MNIST/i.test(err.message)) return fail(ErrorCode.BAD_REQUEST, `dataset: ${err.message}`);
       throw err;

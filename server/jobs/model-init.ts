@@ -21,10 +21,12 @@ export interface InitialModel {
   values: Float32Array[];
 }
 
+/** A model the job cannot train; `field` is the spec path whose change fixes it, and prefixes the API's message (the dashboard shows it under that input). */
 export class ModelSpecError extends Error {
   constructor(
     message: string,
     readonly code: ErrorCode = ErrorCode.BAD_REQUEST,
+    readonly field: 'model' | 'stages' | 'maxWorkerParamBytes' = 'model',
   ) {
     super(message);
     this.name = 'ModelSpecError';

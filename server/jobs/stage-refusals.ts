@@ -30,6 +30,7 @@ const isSequential = (topology: object): boolean => {
  * parameter bytes, else null; throws a ModelSpecError with its code when the split
  * cannot work: a functional graph, more stages than layers, a layer that draws random
  * numbers, or a model that needs more stages than asked for under maxWorkerParamBytes.
+ * The last refusals name `stages` or `maxWorkerParamBytes` as their field, the rest `model`.
  */
 export function stageCostsOf(spec: JobSpec, topology: object, featureShape: readonly number[], tensors: readonly TensorSpec[]): LayerCost[] | null {
   if (spec.stages === 1 && spec.maxWorkerParamBytes === null) return null;
@@ -58,15 +59,19 @@ export function stageCostsOf(spec: JobSpec, topology: object, featureShape: read
   const owned = new Set(tensorsOfLayers(costs, tensors, 0, costs.length));
   const stray = tensors.find((t) => !owned.has(t.name));
   if (split && stray) throw new ModelSpecError(`tensor "${stray.name}" is named after no layer of the model, so no stage would hold it`);
-  if (spec.stages > costs.length) throw new ModelSpecError(`${spec.stages} stages asked for, but the model has ${costs.length} layers: a stage needs at least one`);
+  if (spec.stages > costs.length) {
+    throw new ModelSpecError(`${spec.stages} stages asked for, but the model has ${costs.length} layers: a stage needs at least one`, ErrorCode.BAD_REQUEST, 'stages');
+  }
   if (spec.maxWorkerParamBytes !== null) {
     const needed = stagesNeeded(costs, spec.maxWorkerParamBytes);
-    if (!needed.ok) throw new ModelSpecError(needed.message, needed.code);
+    // A layer over the budget alone cannot be split off: the budget is what to change.
+    if (!needed.ok) throw new ModelSpecError(needed.message, needed.code, 'maxWorkerParamBytes');
     if (needed.stages > spec.stages) {
       const bytes = costs.reduce((n, c) => n + c.paramBytes, 0);
       throw new ModelSpecError(
         `the model holds ${bytes} parameter bytes, over maxWorkerParamBytes ${spec.maxWorkerParamBytes} per worker: it needs at least ${needed.stages} stages (the job asks for ${spec.stages})`,
         ErrorCode.MODEL_TOO_LARGE,
+        'stages',
       );
     }
   }
