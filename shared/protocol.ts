@@ -146,8 +146,10 @@ export interface GradientPush {
    * time went"): answer with these tensors as they stand once the push is settled
    * (`PushAccepted.params`), as the pull sent after the answer would, one round trip
    * sooner. Parameters held by the coordinator only: on ps tasks the stage pulls from them.
+   * `have`, as in a pull: the version the stage holds exactly as pulled, so the answer may
+   * carry only what changed since (a DeltaManifest).
    */
-  pull?: { tensors: string[] };
+  pull?: { tensors: string[]; have?: number };
 }
 
 export interface PushAccepted {

@@ -5,7 +5,8 @@
  */
 import { decodeTensors } from '../../shared/codec.js';
 import { applyParamDelta } from '../../shared/param-delta.js';
-import type { JobAssignment } from '../../shared/protocol.js';
+import type { JobAssignment, ParamsSnapshot } from '../../shared/protocol.js';
+import type { TensorSpec } from '../../shared/tensors.js';
 import type { ExchangeTransport } from './exchange.js';
 
 export interface Pulled {
@@ -25,17 +26,18 @@ export class PulledParams {
   async pull(): Promise<Pulled> {
     const snap = await this.transport.pull({ jobId: this.job.jobId, have: this.held?.version });
     if (!snap.ok) throw new Error(`Pull refused: ${snap.code}: ${snap.message}`);
-    const { manifest, data } = snap;
-    let values: Float32Array[];
-    if (manifest.codec === 'delta') {
-      if (this.held?.version !== manifest.since) throw new Error(`Delta pull since version ${manifest.since}, but this worker holds ${this.held?.version}`);
-      values = this.held.values.map((v) => v.slice());
-      const bad = applyParamDelta(manifest, data, values);
-      if (bad) throw new Error(`Bad delta pull: ${bad}`);
-    } else {
-      values = decodeTensors({ manifest, data }, this.job.tensors);
-    }
-    this.held = { version: snap.version, values };
+    this.held = readPulled(this.held, snap, this.job.tensors);
     return this.held;
   }
+}
+
+/** A pull's parameters: decoded, or (a delta since the version held) applied to fresh copies of what is held. Throws on a delta it cannot apply. */
+export function readPulled(held: Pulled | null, snap: Pick<ParamsSnapshot, 'version' | 'manifest' | 'data'>, specs: readonly TensorSpec[]): Pulled {
+  const { manifest, data } = snap;
+  if (manifest.codec !== 'delta') return { version: snap.version, values: decodeTensors({ manifest, data }, specs) };
+  if (held?.version !== manifest.since) throw new Error(`Delta pull since version ${manifest.since}, but this worker holds ${held?.version}`);
+  const values = held.values.map((v) => v.slice());
+  const bad = applyParamDelta(manifest, data, values);
+  if (bad) throw new Error(`Bad delta pull: ${bad}`);
+  return { version: snap.version, values };
 }

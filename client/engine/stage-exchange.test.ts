@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createCodec, encodeTensors } from '../../shared/codec.js';
+import { diffParams } from '../../shared/param-delta.js';
 import type { GradientPush, ParamsSnapshot, PullRequest, PushAccepted } from '../../shared/protocol.js';
 import { ok, type Result } from '../../shared/result.js';
 import { MODEL_PRESETS, tensorSpecsOf } from '../../shared/models.js';
@@ -57,7 +58,7 @@ function snapshot(specs: { name: string; shape: number[] }[], version: number, f
 }
 
 describe('StageExchange', () => {
-  it('sends a push and goes on without its answer; the next push waits for that answer; the pull after it is taken at the next mini-batch', async () => {
+  it('takes a push and goes on without its answer; the next push is not sent before that answer; the pull after it is taken at the next mini-batch', async () => {
     const { trainer, work, specs } = await lastStage();
     const { server, pushes, pulls } = heldServer();
     const answered: number[] = [];
@@ -68,35 +69,37 @@ describe('StageExchange', () => {
     pulls.shift()!.answer(snapshot(specs, 5, 0.01));
     expect((await first).ok).toBe(true);
 
-    // Step 0: the push goes out and push() resolves with no answer yet (the stage goes on to the next mini-batch).
+    // Step 0: push() resolves once the gradient is taken, with no answer yet (the stage goes on to the next mini-batch).
+    expect(await ex.fresh(0)).toBeNull();
     await work();
-    expect(await ex.push({ leaseId: 'r1', batches: 1, examples: 4 })).toBeNull();
+    const p0 = await ex.push({ leaseId: 'r1', batches: 1, examples: 4, through: 0 });
+    await tick();
     expect(pushes.map((p) => [p.what.replicaStep, p.what.baseVersion])).toEqual([[0, 5]]);
-    expect(await ex.fresh()).toBeNull();
 
-    // Step 1 is computed while step 0's commit is on its way; its push is not sent before step 0's answer.
+    // Step 1 is computed while step 0's commit is on its way; its push is taken but not sent before step 0's answer.
+    expect(await ex.fresh(1)).toBeNull();
     await work();
-    let sent = false;
-    const second = ex.push({ leaseId: 'r1', batches: 1, examples: 4 }).then((r) => ((sent = true), r));
+    const p1 = await ex.push({ leaseId: 'r1', batches: 1, examples: 4, through: 1 });
     for (let i = 0; i < 5; i++) await tick();
-    expect(sent).toBe(false);
     expect(pushes).toHaveLength(1);
     expect(pulls).toHaveLength(0);
     pushes.shift()!.answer(accepted(6));
-    expect(await second).toEqual(accepted(6));
+    expect(await p0.answer).toEqual(accepted(6));
     expect(answered).toEqual([6]);
+    for (let i = 0; i < 5; i++) await tick();
     // Step 1 was computed on version 5 (one step stale); the pull was asked for after step 0's answer.
     expect(pushes.map((p) => [p.what.replicaStep, p.what.baseVersion])).toEqual([[1, 5]]);
     expect(pulls.map((p) => p.what.tensors)).toEqual([specs.map((s) => s.name)]);
 
     // The next mini-batch starts with the pulled parameters (version 6), whatever it waits for.
-    const fresh = ex.fresh();
+    const fresh = ex.fresh(2);
     pulls.shift()!.answer(snapshot(specs, 6, 0.5));
     expect((await fresh)!.ok).toBe(true);
     pushes.shift()!.answer(accepted(7));
-    expect(await ex.settle()).toEqual(accepted(7));
+    await ex.settle();
+    expect(await p1.answer).toEqual(accepted(7));
     await work();
-    void ex.push({ leaseId: 'r1', batches: 1, examples: 4 });
+    await ex.push({ leaseId: 'r1', batches: 1, examples: 4, through: 2 });
     await tick();
     await tick();
     expect(pushes.map((p) => [p.what.replicaStep, p.what.baseVersion])).toEqual([[2, 6]]);
@@ -105,7 +108,7 @@ describe('StageExchange', () => {
     trainer.dispose();
   });
 
-  it('without overlap (a job with a norm bound), a push resolves with its own answer and the next mini-batch starts on the pull after it', async () => {
+  it('one in flight (depth 1): the next mini-batch does not start before the answer to the push before it, and starts on the pull after it', async () => {
     const { trainer, work, specs } = await lastStage();
     const { server, pushes, pulls } = heldServer();
     const ex = new StageExchange('j', specs.map((s) => s.name), 1, trainer, new GradientAccumulator(specs, createCodec('fp32')), server, () => {}, 1);
@@ -114,19 +117,21 @@ describe('StageExchange', () => {
     pulls.shift()!.answer(snapshot(specs, 5, 0.01));
     await first;
 
+    await ex.fresh(0);
     await work();
-    let done = false;
-    const push = ex.push({ leaseId: 'r1', batches: 1, examples: 4 }).then((r) => ((done = true), r));
+    const p0 = await ex.push({ leaseId: 'r1', batches: 1, examples: 4, through: 0 });
+    let started = false;
+    const next = ex.fresh(1).then((r) => ((started = true), r));
     for (let i = 0; i < 5; i++) await tick();
     // The stage does not go on while its step's commit is unanswered: no step is computed stale.
-    expect(done).toBe(false);
+    expect(started).toBe(false);
     pushes.shift()!.answer(accepted(6));
-    expect(await push).toEqual(accepted(6));
-    const fresh = ex.fresh();
+    expect(await p0.answer).toEqual(accepted(6));
+    for (let i = 0; i < 5; i++) await tick();
     pulls.shift()!.answer(snapshot(specs, 6, 0.5));
-    expect((await fresh)!.ok).toBe(true);
+    expect((await next)!.ok).toBe(true);
     await work();
-    void ex.push({ leaseId: 'r1', batches: 1, examples: 4 });
+    await ex.push({ leaseId: 'r1', batches: 1, examples: 4, through: 1 });
     await tick();
     await tick();
     expect(pushes.map((p) => [p.what.replicaStep, p.what.baseVersion])).toEqual([[1, 6]]);
@@ -155,8 +160,13 @@ describe('StageExchange', () => {
     expect(started).toBe(false);
     pulls.shift()!.answer(snapshot(specs, 6, 0.5));
     expect((await two)!.ok).toBe(true);
-    // The answer is still handed on to whoever settles (stage 0 learns of a lost lease from it).
-    expect(await ex.settle()).toEqual(accepted(6));
+    await ex.settle();
+    // Mini-batch 1 went forward on version 5: its push says so, though the layers now hold 6.
+    await work();
+    await ex.push({ leaseId: 'r1', batches: 1, examples: 4, through: 1 });
+    await tick();
+    await tick();
+    expect(pushes.map((p) => [p.what.replicaStep, p.what.baseVersion])).toEqual([[1, 5]]);
     trainer.dispose();
   });
 
@@ -181,7 +191,7 @@ describe('StageExchange', () => {
     expect(started).toBe(false);
     pulls.shift()!.answer(snapshot(specs, 6, 0.5));
     expect((await three)!.ok).toBe(true);
-    expect(await ex.settle()).toEqual(accepted(6));
+    await ex.settle();
     trainer.dispose();
   });
 
@@ -234,11 +244,54 @@ describe('StageExchange', () => {
     await ex.settle();
     await work();
     await ex.push({ leaseId: 'r1', batches: 1, examples: 4 });
-    expect(pushes[0]!.what.pull).toEqual({ tensors: names });
+    await tick();
+    // It holds version 9 exactly as it came: the answer may be a delta since then.
+    expect(pushes[0]!.what.pull).toEqual({ tensors: names, have: 9 });
     // Answered without them (a coordinator that does not hold them): the stage pulls after the answer.
     pushes.shift()!.answer(accepted(11));
     await ex.settle();
     expect(pulls.map((p) => p.what.tensors)).toEqual([names]);
+    trainer.dispose();
+  });
+
+  it('takes an answer that is a delta since the version it holds, and pulls whole a delta since one it no longer holds', async () => {
+    const { trainer, work, specs } = await lastStage();
+    const { server, pushes, pulls } = heldServer();
+    const names = specs.map((s) => s.name);
+    const ex = new StageExchange('j', names, 1, trainer, new GradientAccumulator(specs, createCodec('fp32')), server, () => {});
+    const base = snapshot(specs, 5, 0.01) as Extract<ReturnType<typeof snapshot>, { ok: true }>;
+    const first = ex.pullNow();
+    await tick();
+    pulls.shift()!.answer(base);
+    await first;
+    // Version 6 changes one entry of the first tensor: the answer carries that entry only.
+    const six = specs.map((s) => new Float32Array(s.shape.reduce((a, b) => a * b, 1)).fill(0.01));
+    six[0]![3] = 0.25;
+    const delta = diffParams(base as Parameters<typeof diffParams>[0], six, 5, { indices: new Uint32Array(0) })!;
+    await work();
+    await ex.push({ leaseId: 'r1', batches: 1, examples: 4, through: 0 });
+    await tick();
+    expect(pushes[0]!.what.pull).toEqual({ tensors: names, have: 5 });
+    pushes.shift()!.answer(ok({ version: 6, staleness: 0, params: { jobId: 'j', version: 6, ...delta } }));
+    await ex.settle();
+    expect(await ex.fresh(1)).toMatchObject({ ok: true, version: 6 });
+    const [kernel] = await trainer.readParams();
+    expect(kernel![3]).toBeCloseTo(0.25, 6);
+    expect(kernel![2]).toBeCloseTo(0.01, 6);
+    expect(pulls).toHaveLength(0);
+
+    // A delta since 5 when it holds 6: not applied; the stage pulls every tensor whole.
+    await work();
+    await ex.push({ leaseId: 'r1', batches: 1, examples: 4, through: 1 });
+    await tick();
+    pushes.shift()!.answer(ok({ version: 7, staleness: 0, params: { jobId: 'j', version: 7, ...delta } }));
+    await ex.settle();
+    const next = ex.fresh(2);
+    for (let i = 0; i < 5; i++) await tick();
+    expect(pulls.map((p) => p.what)).toEqual([{ jobId: 'j', tensors: names }]);
+    pulls.shift()!.answer(snapshot(specs, 7, 0.5));
+    expect(await next).toMatchObject({ ok: true, version: 7 });
+    expect((await trainer.readParams())[0]![3]).toBeCloseTo(0.5, 6);
     trainer.dispose();
   });
 });

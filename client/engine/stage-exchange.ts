@@ -23,10 +23,10 @@
  * default, "Three mini-batches in flight") gives a step's commit two mini-batches' work
  * to hide behind.
  */
-import { decodeTensors } from '../../shared/codec.js';
 import type { GradientPush, ParamsSnapshot, PullRequest, PushAccepted } from '../../shared/protocol.js';
 import { ok, type Result } from '../../shared/result.js';
 import type { GradientAccumulator } from './gradient-accumulator.js';
+import { readPulled, type Pulled } from './pulled-params.js';
 import type { StageLocalSteps } from './stage-local-steps.js';
 import { StagePhases } from './stage-phases.js';
 import type { StageTrainer } from './stage-trainer.js';
@@ -45,14 +45,34 @@ export interface PushClaim {
   through?: number;
 }
 
+/** A push taken from the stage, sent once the one before it was answered. */
+export interface QueuedPush {
+  /** This push's own answer (it never rejects for a refusal; only a transport failure rejects it). */
+  answer: Promise<Result<PushAccepted>>;
+}
+
+/**
+ * Pushes of one stage unanswered at once. One: the coordinator takes a stage's parts in
+ * step order, and a push refused BUSY and sent again must not be overtaken by the next.
+ * (Two were measured, docs/model-parallelism.md: the answer's wait shrank, the wait for
+ * mini-batches to come back grew as much; the bubble did not move.)
+ */
+const OUTSTANDING = 1;
+
 export class StageExchange {
-  /** The push not yet answered (at most one). */
-  private outstanding: Promise<Result<PushAccepted>> | null = null;
-  /** The last mini-batch the outstanding push closed. */
-  private outstandingThrough = -Infinity;
+  /** Pushes taken and not yet answered, oldest first, with the last mini-batch each closed. */
+  private readonly unanswered: { through: number; answer: Promise<Result<PushAccepted>> }[] = [];
+  /** The last pushes taken (never rejecting), at most OUTSTANDING: a push is sent once the one OUTSTANDING before it was answered. */
+  private readonly recent: Promise<void>[] = [];
+  /** Reading and encoding pushes, one after another in the order they were taken. */
+  private intake: Promise<unknown> = Promise.resolve();
   /** The pull issued after the last answered push, not yet taken into the layers. */
   private pulling: Promise<Result<ParamsSnapshot>> | null = null;
   private baseVersion = 0;
+  /** The stage's tensors exactly as last pulled (never its layers, which local steps move): what a delta pull applies to. */
+  private held: Pulled | null = null;
+  /** The parameters' version each mini-batch started on here, until its push takes it (the push's stamp is its oldest). */
+  private readonly startedOn = new Map<number, number>();
   private step = 0;
   private pushes = 0;
 
@@ -80,73 +100,128 @@ export class StageExchange {
 
   /** Pulls the stage's tensors and waits for them (its first parameters). */
   async pullNow(): Promise<Result<ParamsSnapshot>> {
-    return this.take(await this.server.pull({ jobId: this.jobId, tensors: this.tensors }));
+    return this.take(await this.server.pull(this.pullRequest()));
   }
 
   /**
    * At mini-batch `step`'s start: the parameters pulled after the last answered push, if one
-   * was. Waits for that pull (already in, unless the network is slower than a mini-batch),
-   * and first, given `step`, for the answer of an outstanding push closed by step − depth
-   * or earlier (across the flush; the answer stays for settle() to hand on).
+   * was. Given `step`, first waits for the answers of the pushes closed by mini-batch
+   * step − depth or earlier (the caller has taken every such push), then for the pull
+   * after them (already in, unless the network is slower than a mini-batch).
    */
   async fresh(step?: number): Promise<Result<ParamsSnapshot> | null> {
-    const outstanding = this.outstanding;
-    if (outstanding && step !== undefined && this.outstandingThrough <= step - this.depth) await this.phases.time('wait-answer', () => outstanding);
+    if (step !== undefined) {
+      // Answers come in the order the pushes were sent: the last one due settles all before it.
+      const due = this.unanswered.filter((u) => u.through <= step - this.depth).at(-1);
+      if (due) await this.phases.time('wait-answer', () => due.answer);
+    }
     const pulling = this.pulling;
-    if (!pulling) return null;
     this.pulling = null;
-    const snap = await this.phases.time('wait-pull', () => pulling);
-    return this.phases.time('apply-pull', () => this.take(snap));
+    let snap = pulling ? await this.phases.time('wait-pull', () => pulling) : null;
+    // A delta asked for against a version since replaced (two answers between two mini-batches' starts): pulled whole instead.
+    if (snap?.ok && snap.manifest.codec === 'delta' && snap.manifest.since !== this.held?.version) {
+      snap = await this.phases.time('wait-pull', () => this.server.pull({ jobId: this.jobId, tensors: this.tensors }));
+    }
+    const taken = snap ? await this.phases.time('apply-pull', () => this.take(snap)) : null;
+    if (step !== undefined) this.startedOn.set(step, this.baseVersion);
+    return taken;
   }
 
   /**
-   * Takes the stage's gradient for the mini-batches since the last push and sends it once
-   * the previous push was answered; with overlap, does not wait for this one's answer and
-   * resolves with the previous push's answer (null for the first); without, resolves with
-   * this push's own answer.
+   * Takes the stage's gradient for the mini-batches since the last push (through
+   * `claim.through`) and queues it: it is sent once the previous push was answered.
+   * Resolves once the gradient is read and encoded (the stage's own work), with what
+   * resolves at this push's answer; nobody need wait for that but fresh() and settle().
    */
-  async push(claim: PushClaim): Promise<Result<PushAccepted> | null> {
+  async push(claim: PushClaim): Promise<QueuedPush> {
+    const taken = this.intake.then(() => this.takePush(claim));
+    this.intake = taken.catch(() => {});
+    const { payload, loss, baseVersion } = await taken;
+    const previous = this.recent.length >= OUTSTANDING ? this.recent[this.recent.length - OUTSTANDING]! : Promise.resolve();
+    // Every nFetch pushes a pull follows the answer: the answer brings the tensors where the server can (GradientPush.pull).
+    const pulls = ++this.pushes % this.nFetch === 0;
+    const replicaStep = this.step++;
+    const answer = previous.then(() =>
+      this.server.push({
+        jobId: this.jobId,
+        leaseId: claim.leaseId,
+        baseVersion,
+        batches: claim.batches,
+        // The last stage's loss is the sum over its micro-batches of each one's share of its mini-batch's mean.
+        loss: loss === null ? null : loss / claim.batches,
+        replicaStep,
+        ...payload,
+        ...(pulls ? { pull: this.answerPull() } : {}),
+      }).then((r) => {
+        this.answered(r, claim.examples, claim.batches);
+        // Taken at the answer or pulled after it, so the parameters hold this step's commit.
+        if (pulls) this.pulling = r.ok && r.params ? Promise.resolve(ok(r.params)) : unawaited(this.server.pull(this.pullRequest()));
+        return r;
+      }),
+    );
+    const entry = { through: claim.through ?? Infinity, answer };
+    this.unanswered.push(entry);
+    // Never rejects: a push lost with its transport does not keep the next from being sent (the stage stops on that failure anyway).
+    this.recent.push(
+      answer.finally(() => this.unanswered.splice(this.unanswered.indexOf(entry), 1)).then(
+        () => {},
+        () => {},
+      ),
+    );
+    if (this.recent.length > OUTSTANDING) this.recent.shift();
+    return { answer: unawaited(answer) };
+  }
+
+  /** Waits for every push taken so far to be answered. */
+  async settle(): Promise<void> {
+    await Promise.all(this.recent);
+  }
+
+  /** Reads and encodes a push's gradient, stamped with the oldest version its mini-batches started on. */
+  private async takePush(claim: PushClaim) {
     const g = await this.phases.time('read-gradient', () => (this.local ? this.local.delta() : this.trainer.takeGradient(claim.through)));
     const payload = await this.phases.time('encode-push', () => {
       if (g.grads.length) this.accumulator.add(g.grads, 0, claim.examples);
       return this.accumulator.take();
     });
-    const before = await this.phases.time('wait-previous', () => this.settle());
-    // Every nFetch pushes a pull follows the answer: the answer brings the tensors where the server can (GradientPush.pull).
-    const pulls = ++this.pushes % this.nFetch === 0;
-    const sent = this.server.push({
-      jobId: this.jobId,
-      leaseId: claim.leaseId,
-      baseVersion: this.baseVersion,
-      batches: claim.batches,
-      // The last stage's loss is the sum over its micro-batches of each one's share of its mini-batch's mean.
-      loss: g.loss === null ? null : g.loss / claim.batches,
-      replicaStep: this.step++,
-      ...payload,
-      ...(pulls ? { pull: { tensors: this.tensors } } : {}),
-    });
-    this.outstanding = sent.then((r) => {
-      this.answered(r, claim.examples, claim.batches);
-      // Taken at the answer or pulled after it, so the parameters hold this step's commit.
-      if (pulls) this.pulling = r.ok && r.params ? Promise.resolve(ok(r.params)) : unawaited(this.server.pull({ jobId: this.jobId, tensors: this.tensors }));
-      return r;
-    });
-    this.outstandingThrough = claim.through ?? Infinity;
-    unawaited(this.outstanding);
-    // Serial: this push's own answer, so the next mini-batch starts on its commit.
-    return this.depth > 1 ? before : await this.settle();
+    return { payload, loss: g.loss, baseVersion: this.stampFor(claim.through) };
   }
 
-  /** Waits for the push in flight, if any: its answer (null when none was). */
-  async settle(): Promise<Result<PushAccepted> | null> {
-    const outstanding = this.outstanding;
-    this.outstanding = null;
-    return outstanding ? await outstanding : null;
+  /** The oldest version the mini-batches up to `through` started on (forgotten from now on); the loaded one when none was recorded. */
+  private stampFor(through = Infinity): number {
+    let oldest = Infinity;
+    for (const [step, version] of this.startedOn) {
+      if (step > through) continue;
+      oldest = Math.min(oldest, version);
+      this.startedOn.delete(step);
+    }
+    return Number.isFinite(oldest) ? oldest : this.baseVersion;
+  }
+
+  /** A pull of the stage's tensors, saying which version it holds as pulled (the answer may then be a delta). */
+  private pullRequest(): PullRequest {
+    return { jobId: this.jobId, tensors: this.tensors, ...this.have() };
+  }
+
+  /** What a push asks to be answered with (GradientPush.pull). */
+  private answerPull(): NonNullable<GradientPush['pull']> {
+    return { tensors: this.tensors, ...this.have() };
+  }
+
+  private have(): { have?: number } {
+    return this.held ? { have: this.held.version } : {};
   }
 
   private take(snap: Result<ParamsSnapshot>): Result<ParamsSnapshot> {
     if (!snap.ok) return snap;
-    const values = this.trainer.specs.length ? decodeTensors(snap, this.trainer.specs) : [];
+    let values: Float32Array[] = [];
+    if (this.trainer.specs.length) {
+      // Ahead of anything a delta could be applied to: a pull answered before an older one was taken.
+      if (this.held && snap.version < this.held.version) return snap;
+      this.held = readPulled(this.held, snap, this.trainer.specs);
+      // Copies: the held values stay as pulled whatever the layers do with theirs.
+      values = this.held.values.map((v) => v.slice());
+    }
     if (values.length) this.trainer.setParams(values);
     this.local?.started(values);
     this.baseVersion = snap.version;

@@ -95,6 +95,8 @@ export class StageRunner {
   private readonly pushEvery: number;
   private frames: Promise<void> = Promise.resolve();
   private stopped: Error | null = null;
+  /** The coordinator refused the stage (its replica is gone): stage 0's loop throws it. */
+  private refused: StageStopped | null = null;
   /** Per mini-batch in flight at this stage. */
   private readonly open = new Map<number, OpenBatch>();
   /** Stage 0's mini-batches in flight at most (ReplicaAssignment.depth; 1 in a round mode): the next go forward while the oldest comes back. */
@@ -215,26 +217,26 @@ export class StageRunner {
       const shard = await this.phases.time('lease', () => this.server.fetchShard(lease.url));
       const batches = [...batchesOf(shard, this.job.batchSize, { order: lease.order, batches: lease.batches })];
       let lost = false;
-      const answered = (r: Result<PushAccepted> | null) => (lost ||= r !== null && !r.ok && LEASE_GONE.has(r.code));
-      /** Mini-batches sent forward whose push (if they close one) is not yet sent, oldest first. */
-      const inFlight: Promise<Closed | null>[] = [];
-      // Pushes in mini-batch order as each comes back; the previous push's answer: a lost lease is seen late, whose pushes are then refused too.
-      const closeOldest = async () => {
-        const oldest = inFlight.shift()!;
-        const closed = await this.phases.time('wait-back', () => oldest);
-        if (closed) answered(await this.pushOwn(lease.leaseId, closed));
-      };
+      // A lost lease is seen at a push's answer; the mini-batches already forward are pushed all the same, and refused too.
+      const answered = (r: Result<PushAccepted>) => (lost ||= !r.ok && LEASE_GONE.has(r.code));
+      /** Per mini-batch sent forward, oldest first: resolves once it is back and the push it closes (if any) is taken. */
+      const inFlight: Promise<void>[] = [];
       for (let i = 0; i < batches.length && !lost; i++) {
-        if (this.stopped) return;
+        if (this.halted()) return;
         const closesPush = (i + 1) % this.pushEvery === 0 || i === batches.length - 1;
+        // Mini-batch s starts once s − depth is back and its push taken; fresh(s) then waits for that push's answer.
+        while (inFlight.length >= this.depth) await this.phases.time('wait-back', () => inFlight.shift()!);
         await this.adoptFresh(this.nextBatch);
-        inFlight.push((await this.miniBatch(batches[i]!, closesPush)).back);
-        while (inFlight.length >= this.depth) await closeOldest();
+        if (lost || this.halted()) break;
+        const { back } = await this.miniBatch(batches[i]!, closesPush);
+        // Pushed the moment it is back, in mini-batch order (backs resolve in order), not when the loop next looks.
+        inFlight.push(unawaited(back.then((closed) => (closed ? this.pushOwn(lease.leaseId, closed, answered) : undefined))));
       }
       // Every stage counts steps alike: what went forward is pushed, even on a lost lease.
-      while (inFlight.length) await closeOldest();
+      while (inFlight.length) await this.phases.time('wait-back', () => inFlight.shift()!);
       // The lease's last push must be committed before the lease is complete.
-      answered(this.checked(await this.phases.time('wait-previous', () => this.exchange.settle())));
+      await this.phases.time('wait-previous', () => this.exchange.settle());
+      if (this.halted()) return;
       if (!lost && !this.stopped) await this.phases.time('lease', () => this.server.complete(lease.leaseId));
     }
   }
@@ -337,18 +339,43 @@ export class StageRunner {
     }
     // Stage 0 pushes from its loop (it knows the lease); it only learns the mini-batch is back.
     if (open.back) return open.back.resolve(closed);
-    // A later stage pushes in the frame chain; only the previous push's answer is waited for, as at stage 0.
+    // A later stage takes its push in the frame chain; it is sent once the previous one is answered, beside the frames that follow.
     if (closed) await this.pushOwn(this.replica.replicaId, closed);
   }
 
-  /** Pushes the stage's gradient for the replica's step; resolves with the previous push's answer (a refused step's batches went back to the queue). */
-  private async pushOwn(leaseId: string, closed: Closed): Promise<Result<PushAccepted> | null> {
-    return this.checked(await this.exchange.push({ leaseId, ...closed }));
+  /**
+   * Takes the stage's gradient for the replica's step and queues its push; `onAnswer` hears
+   * its answer. With one mini-batch in flight (depth 1) it waits for that answer, so the next
+   * mini-batch starts on its commit; else the answer is waited for only by fresh(step).
+   */
+  private async pushOwn(leaseId: string, closed: Closed, onAnswer?: (r: Result<PushAccepted>) => void): Promise<void> {
+    const { answer } = await this.exchange.push({ leaseId, ...closed });
+    const handled = answer.then(
+      (r) => {
+        // The replica is gone: the stage ends (stage 0's loop throws it, as a refusal of its own).
+        if (!r.ok && r.code === 'UNKNOWN_REPLICA') this.refuse(new StageStopped(`${r.code}: ${r.message}`));
+        else onAnswer?.(r);
+      },
+      (err: unknown) => this.refuse(new StageStopped(`A push failed: ${err instanceof Error ? err.message : String(err)}`)),
+    );
+    if (this.depth === 1) await handled;
   }
 
-  /** A push's answer that ends the stage: its replica is gone. */
-  private checked(r: Result<PushAccepted> | null): Result<PushAccepted> | null {
-    if (r && !r.ok && r.code === 'UNKNOWN_REPLICA') throw new StageStopped(`${r.code}: ${r.message}`);
-    return r;
+  /** The coordinator refused the stage: it stops, and stage 0's loop throws the reason. */
+  private refuse(reason: StageStopped): void {
+    this.refused ??= reason;
+    this.stop(reason);
   }
+
+  /** Whether the stage stopped; a refusal of its own is thrown (stage 0's loop). */
+  private halted(): boolean {
+    if (this.refused) throw this.refused;
+    return this.stopped !== null;
+  }
+}
+
+/** A promise the runner may never await (it stopped first): its rejection is then no unhandled one; whoever awaits it still gets it. */
+function unawaited<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {});
+  return p;
 }

@@ -50,9 +50,15 @@ describe('a model split into 2 stages over the relay', () => {
     expect(rec!.accuracy).toBeGreaterThan(0.4);
   });
 
-  it('the cnn with the default norm bound and the overlapped schedule passes its early transient (about step 17) without barring a stage', { timeout: 180_000 }, async () => {
+  // Measured: at depth 2 the transient is stage 1's part (the dense head), clipped at steps 17 and 18 to 0.90 and 0.85, stage 0's never;
+  // at depth 3 (two steps stale) the same seeded start made none over the bound in 30 steps, but which pull a step starts
+  // on there depends on when answers come, so only the absence of refusals is asserted.
+  it.each([
+    [2, true],
+    [3, null],
+  ])('the cnn with the default norm bound and pipelineDepth %i passes its early steps without a refusal or a bar (clipped: %s)', { timeout: 180_000 }, async (depth, transientClipped) => {
     // The trusted reference stays the initial norm (startCoordinator's 3600 s refresh): the transient is then 17× it.
-    run = await start({ model: 'cnn', stages: 2, microbatches: 4 });
+    run = await start({ model: 'cnn', stages: 2, microbatches: 4, pipelineDepth: depth });
     expect(run.job.spec.normBound).toBe(10);
     const steps = acceptedSteps(30);
     /** Both stages' answers: each carries its own part's clip (the bound judges each stage's part on its own). */
@@ -69,12 +75,13 @@ describe('a model split into 2 stages over the relay', () => {
     for (let i = 0; i < 2; i++) workers.push(await startStageWorker(run.url, { pushed, staged: (j) => staged.push(j.replica!.depth > 1) }));
     await Promise.race([steps.reached, firstRefusal]);
     expect(staged).toEqual([true, true]);
-    // Every step accepted, the transient's clipped to the bound rather than refused: no fault, no bar, r1 still training.
-    // Measured: the transient is stage 1's part (the dense head), clipped at steps 17 and 18 to 0.90 and 0.85; stage 0's never is.
+    // Every step accepted, a transient clipped to the bound rather than refused: no fault, no bar, r1 still training.
     expect(answers.filter(({ r }) => !r.ok)).toEqual([]);
     const clipped = answers.filter(({ r }) => r.ok && r.clipped !== undefined && r.clipped < 1);
-    expect(clipped.length).toBeGreaterThan(0);
-    expect(run.job.stats.pushesClipped).toBeGreaterThan(0);
+    if (transientClipped !== null) {
+      expect(clipped.length > 0).toBe(transientClipped);
+      expect(run.job.stats.pushesClipped > 0).toBe(transientClipped);
+    }
     expect(run.job.stats.pushesRejected).toEqual({});
     expect(run.job.replicas!.list().map((r) => r.id)).toEqual(['r1']);
   });

@@ -6,7 +6,8 @@
  * replica dissolves is answered and dropped, nothing applied.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { encodeTensors } from '../../shared/codec.js';
+import { codecOf, decodeTensors, encodeTensors } from '../../shared/codec.js';
+import { applyParamDelta, type DeltaManifest } from '../../shared/param-delta.js';
 import { ErrorCode } from '../../shared/errors.js';
 import type { JobAssignment, ShardLeaseGrant } from '../../shared/protocol.js';
 import { connectTestWorker, leave, settledAfterRoundTrips, startCoordinator, type Running, type TestWorker } from '../../test-support/index.js';
@@ -116,6 +117,39 @@ describe('the replica-step commit', () => {
     expect(await first).not.toHaveProperty('params');
     const malformed = await a.w.emitWithAck('grads:push', { jobId, leaseId: lease.leaseId, baseVersion: 1, batches: 1, loss: null, replicaStep: 2, ...gradientOf(ja, ja.replica!.tensors), pull: { tensors: 'dense1/kernel' } } as never);
     expect(malformed).toMatchObject({ ok: false, code: ErrorCode.BAD_REQUEST });
+  });
+
+  it('a stage push that asks with `have` is answered with only what changed since that version, which applied to it gives what a whole pull gets', async () => {
+    // Deltas pay only for sparse updates: top-k pushes under adagrad (the default optimizer).
+    await run.close();
+    run = await startCoordinator({ model: 'mlp', stages: 2, codec: 'topk-packed', topkRatio: 0.01, normBound: 0 });
+    const { a, b, ja, jb, lease } = await replica();
+    const jobId = ja.jobId;
+    /** A gradient of `fill` over each stage's tensors, but for one entry of stage 0's first tensor (1). */
+    const sparse = (j: JobAssignment) => {
+      const specs = j.tensors.filter((t) => j.replica!.tensors.includes(t.name));
+      return encodeTensors(specs.map((s, i) => {
+        const values = new Float32Array(s.shape.reduce((x, y) => x * y, 1));
+        if (j.replica!.stage === 0 && i === 0) values[7] = 1;
+        return { ...s, values };
+      }), codecOf(j));
+    };
+    const part = (who: typeof a, j: JobAssignment, replicaStep: number, pull: { tensors: string[]; have?: number }) =>
+      who.w.emitWithAck('grads:push', { jobId, leaseId: j.replica!.stage === 0 ? lease.leaseId : j.replica!.replicaId, baseVersion: replicaStep, batches: 1, loss: j.replica!.stage === 1 ? 2.3 : null, replicaStep, ...sparse(j), pull });
+    const [r0] = await Promise.all([part(a, ja, 0, { tensors: ja.replica!.tensors }), part(b, jb, 0, { tensors: jb.replica!.tensors })]);
+    if (!r0.ok || !r0.params) throw new Error('no parameters in the answer');
+    expect(r0.params.manifest.codec).not.toBe('delta');
+    const held = decodeTensors(r0.params as Parameters<typeof decodeTensors>[0], ja.tensors.filter((t) => ja.replica!.tensors.includes(t.name)));
+    const [r1] = await Promise.all([part(a, ja, 1, { tensors: ja.replica!.tensors, have: r0.version }), part(b, jb, 1, { tensors: jb.replica!.tensors, have: r0.version })]);
+    if (!r1.ok || !r1.params) throw new Error('no parameters in the answer');
+    expect(r1.params.manifest).toMatchObject({ codec: 'delta', since: r0.version });
+    expect(applyParamDelta(r1.params.manifest as DeltaManifest, r1.params.data, held)).toBeNull();
+    const whole = await a.w.emitWithAck('params:pull', { jobId, tensors: ja.replica!.tensors });
+    if (!whole.ok) throw new Error('refused');
+    expect(held).toEqual(decodeTensors(whole as Parameters<typeof decodeTensors>[0], ja.tensors.filter((t) => ja.replica!.tensors.includes(t.name))));
+    // A `have` that is not a version is refused before the step is held.
+    const bad = await a.w.emitWithAck('grads:push', { jobId, leaseId: lease.leaseId, baseVersion: 2, batches: 1, loss: null, replicaStep: 2, ...sparse(ja), pull: { tensors: ja.replica!.tensors, have: -1 } });
+    expect(bad).toMatchObject({ ok: false, code: ErrorCode.BAD_REQUEST });
   });
 
   it('a push whose pull names a tensor not its job\'s, or one twice, is refused TENSOR_MISMATCH before its step is held, nothing applied', async () => {

@@ -100,7 +100,7 @@ export const pushSchema = z.object({
   slot: z.string().min(1).max(32).optional(),
   // A version from 0: a round mode's held receipt names its round, and the first is round 0 (an async receipt is at least 1: the ledger refuses 0).
   psReceipts: z.array(z.object({ task: z.number().int().min(0).max(63), version: z.number().int().min(0), receipt: z.string().max(64) }).strict()).max(64).optional(),
-  pull: z.object({ tensors: z.array(z.string().max(256)).max(1024) }).strict().optional(),
+  pull: z.object({ tensors: z.array(z.string().max(256)).max(1024), have: count.optional() }).strict().optional(),
 });
 
 /** A slot for a push of `bytes` (server/params/push-slots.ts); the bytes only set how long the grant lasts. */

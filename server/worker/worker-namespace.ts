@@ -151,7 +151,7 @@ export function attachWorkerNamespace(
           const settle = (settled: Result<PushAccepted>) => {
             directory.countPush(workerId, settled);
             const answer = socketSlots ? socketSlots.word(settled, bytes) : settled;
-            return push.pull ? withParams(job, answer, push.pull.tensors) : answer;
+            return push.pull ? withParams(job, answer, push.pull.tensors, push.pull.have) : answer;
           };
           return r instanceof Promise ? r.then(settle) : settle(r);
         }),
@@ -228,9 +228,9 @@ export function renewTickets(nsp: WorkerNamespace, jobs: JobRegistry, assignment
  * job refuses (on ps tasks the coordinator holds no parameters), is answered without
  * them, and the stage pulls as before.
  */
-function withParams(job: Job, answer: Result<PushAccepted>, tensors: string[]): Result<PushAccepted> {
+function withParams(job: Job, answer: Result<PushAccepted>, tensors: string[], have: number | undefined): Result<PushAccepted> {
   if (!answer.ok) return answer;
-  const snap = job.pull(undefined, tensors);
+  const snap = job.pull(have, tensors);
   if (!snap.ok) return answer;
   const { ok: _, ...params } = snap;
   return { ...answer, params };
