@@ -1,7 +1,8 @@
 /**
  * The dashboard's Replicas table: a job split into 2 stages shows one row per stage of
  * its replica with what the stages reported (busy fraction, path, bytes per example to
- * the next stage) and who waits; a data-parallel job shows no such table.
+ * the next stage) and who waits, and the Workers table names each worker's replica and
+ * stage; a data-parallel job shows no such table.
  */
 import { expect, test } from '@playwright/test';
 import type { JobAssignment } from '../shared/protocol.js';
@@ -53,6 +54,11 @@ test('a job in 2 stages shows its replica, its stages and their reports; a data-
   const second = table.locator('tr[data-replica="r1"][data-stage="1"] td');
   await expect(second).toHaveText(['2 of 2', b.workerId, 'output', '5.0 KB', '75.00 %', 'relay', '—']);
   await expect(page.locator('#replicas')).toContainText(`1 worker waiting for a replica: ${c.workerId}.`);
+  // The Workers table says which stage each worker holds, and who waits.
+  const stageCell = (id: string) => page.locator(`#worker-rows tr[data-worker-id="${id}"] td[data-label="Stage"]`);
+  await expect(stageCell(a.workerId)).toHaveText('r1 · 1 of 2');
+  await expect(stageCell(b.workerId)).toHaveText('r1 · 2 of 2');
+  await expect(stageCell(c.workerId)).toHaveText('waiting');
 
   const dp = await run.coordinator.createJob({ model: 'mlp', name: 'data parallel' });
   if (!dp.ok) throw new Error(dp.message);

@@ -75,6 +75,7 @@ test('operator signs in, creates a job, watches it train, pauses and resumes it'
   await expect(rows).toHaveCount(1);
   await expect(rows.first()).toContainText('wasm');
   await expect(rows.first()).toContainText(JOB_NAME);
+  await expect(rows.first().locator('td[data-label="Stage"]')).toHaveText('—');
   await expect(dash.locator(`.job-select:has-text("${JOB_NAME}") .job-stats`)).toContainText('· 1 worker ·');
   const jobs = (await (await request.get(`${run.url}/api/jobs`)).json()) as JobSummary[];
   const detail = (await (await request.get(`${run.url}/api/jobs/${jobs.find((j) => j.name === JOB_NAME)!.id}`)).json()) as JobDetail;
@@ -90,7 +91,7 @@ test('operator signs in, creates a job, watches it train, pauses and resumes it'
   // Phone width: charts stack, the worker table's rows become labelled cards: no column is cut off.
   expect(await dash.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
   const cells = await rows.first().locator('th, td').evaluateAll((els) => els.map((e) => ({ label: e.getAttribute('data-label'), right: e.getBoundingClientRect().right })));
-  expect(cells).toHaveLength(9);
+  expect(cells).toHaveLength(10);
   expect(cells.filter((c) => c.right > 390), 'worker cells past the screen edge').toEqual([]);
   await dash.screenshot({ path: test.info().outputPath('dashboard-phone.png'), fullPage: true });
   await dash.setViewportSize({ width: 1280, height: 800 });

@@ -199,9 +199,22 @@ export interface ReplicasView {
   waiting: string[];
 }
 
+/** A worker's place in a replica of a split job: stage `stage` (from 0) of `of`. */
+export interface WorkerStage {
+  replicaId: string;
+  stage: number;
+  of: number;
+}
+
 export interface WorkerView {
   id: string;
   jobId: string | null;
+  /**
+   * Its place in a split job (spec.stages > 1), or `waiting` while it waits for a replica;
+   * null for a data-parallel job, without a job, and while its split job is not running
+   * (a paused job's replicas are dissolved and nobody waits).
+   */
+  stage: WorkerStage | 'waiting' | null;
   userAgent: string;
   backend: BackendName | null;
   adapter: AdapterInfo | null;

@@ -1,7 +1,8 @@
 /**
  * Every connected worker, one row each. Each cell carries its column's name
  * (data-label), so at phone width the rows stack into labelled cards instead of
- * hiding columns past the screen's edge. A worker without a job is idle: it shows
+ * hiding columns past the screen's edge. A split job's worker shows its replica and
+ * stage (worker-stage.ts). A worker without a job is idle: it shows
  * 0 examples/s whatever it last reported. Explicit ARIA roles keep it a table for
  * screen readers when CSS stacks it.
  */
@@ -9,8 +10,9 @@ import type { WorkerView } from '../../shared/operator-protocol.js';
 import { h } from './dom.js';
 import { fmtAgo, fmtInt, fmtRate } from './format.js';
 import type { DashboardStore } from './store.js';
+import { stageText } from './worker-stage.js';
 
-const COLUMNS = ['Worker', 'Job', 'Backend', 'Adapter', 'Examples/s', 'Accepted', 'Refused', 'Shards', 'Last seen'] as const;
+const COLUMNS = ['Worker', 'Job', 'Stage', 'Backend', 'Adapter', 'Examples/s', 'Accepted', 'Refused', 'Shards', 'Last seen'] as const;
 
 export class WorkerTable {
   constructor(
@@ -33,6 +35,7 @@ export class WorkerTable {
     const jobName = w.jobId ? (this.store.jobs.get(w.jobId)?.info.name ?? w.jobId) : 'idle';
     const cells: [string, Node | string, string?][] = [
       ['Job', jobName],
+      ['Stage', stageText(w.stage)],
       ['Backend', w.backend ?? '—'],
       ['Adapter', adapter(w)],
       ['Examples/s', w.jobId ? fmtRate(w.examplesPerSecond) : '0 (idle)', 'num'],

@@ -391,7 +391,7 @@ export class Job {
   }
 
   /** The replicas, read-only (null: the job does not split its model). */
-  get replicas(): Pick<ReplicaBoard, 'list' | 'waiting' | 'replicaOf' | 'get' | 'layerNames'> | null {
+  get replicas(): Pick<ReplicaBoard, 'list' | 'waiting' | 'replicaOf' | 'placeOf' | 'get' | 'layerNames'> | null {
     return this.board;
   }
 

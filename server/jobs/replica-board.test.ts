@@ -45,6 +45,8 @@ describe('ReplicaBoard', () => {
     ]);
     expect(b.replicaOf('w2')?.id).toBe('r1');
     expect(b.assignmentOf('w3')).toBeNull();
+    // Each worker's place, as the dashboard's worker rows show it.
+    expect(['w1', 'w2', 'w3', 'w4'].map((w) => b.placeOf(w))).toEqual([{ replicaId: 'r1', stage: 0, of: 2 }, { replicaId: 'r1', stage: 1, of: 2 }, 'waiting', null]);
   });
 
   it('a leaving stage dissolves its replica: the others are told, wait again and join the next replica', () => {

@@ -10,6 +10,7 @@
  * Nothing here knows sockets: notices go through `notify`.
  */
 import type { ActivationCodec } from '../../shared/job-spec.js';
+import type { WorkerStage } from '../../shared/operator-protocol.js';
 import type { ReplicaAssignment } from '../../shared/replica-protocol.js';
 import { planStages, type LayerCost, type StagePlan } from '../../shared/stage-plan.js';
 import type { TensorSpec } from '../../shared/tensors.js';
@@ -179,6 +180,13 @@ export class ReplicaBoard {
   /** The names of layers [from, to). */
   layerNames(from: number, to: number): string[] {
     return this.o.costs.slice(from, to).map((c) => c.name);
+  }
+
+  /** `workerId`'s replica and stage, `waiting` while it waits for one, null when the board does not hold it. */
+  placeOf(workerId: string): WorkerStage | 'waiting' | null {
+    const replica = this.replicaOf(workerId);
+    if (replica) return { replicaId: replica.id, stage: replica.members.indexOf(workerId), of: replica.members.length };
+    return this.queue.includes(workerId) ? 'waiting' : null;
   }
 
   /** Workers waiting for a replica, in the order they came. */

@@ -27,19 +27,23 @@ export interface OperatorDeps {
 export function workerViews(jobs: JobRegistry, workers: WorkerDirectory): WorkerView[] {
   const leases = new Map<string, { epoch: number; shardIndex: number }[]>();
   for (const j of jobs.list()) for (const [w, l] of j.ledger.leaseTable()) leases.set(w, l);
-  return workers.list().map((w) => ({
-    id: w.id,
-    jobId: workers.jobOf(w.id),
-    userAgent: w.userAgent,
-    backend: w.backend,
-    adapter: w.adapter,
-    examplesPerSecond: w.examplesPerSecond,
-    pushesAccepted: w.pushesAccepted,
-    pushesRejected: { ...w.pushesRejected },
-    shards: leases.get(w.id) ?? [],
-    connectedAt: w.connectedAt,
-    lastSeen: w.lastSeen,
-  }));
+  return workers.list().map((w) => {
+    const jobId = workers.jobOf(w.id);
+    return {
+      id: w.id,
+      jobId,
+      stage: jobId === null ? null : (jobs.get(jobId)?.replicas?.placeOf(w.id) ?? null),
+      userAgent: w.userAgent,
+      backend: w.backend,
+      adapter: w.adapter,
+      examplesPerSecond: w.examplesPerSecond,
+      pushesAccepted: w.pushesAccepted,
+      pushesRejected: { ...w.pushesRejected },
+      shards: leases.get(w.id) ?? [],
+      connectedAt: w.connectedAt,
+      lastSeen: w.lastSeen,
+    };
+  });
 }
 
 export interface OperatorChannel {
