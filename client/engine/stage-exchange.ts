@@ -51,19 +51,16 @@ export interface QueuedPush {
   answer: Promise<Result<PushAccepted>>;
 }
 
-/**
- * Pushes of one stage unanswered at once. One: the coordinator takes a stage's parts in
- * step order, and a push refused BUSY and sent again must not be overtaken by the next.
- * (Two were measured, docs/model-parallelism.md: the answer's wait shrank, the wait for
- * mini-batches to come back grew as much; the bubble did not move.)
- */
-const OUTSTANDING = 1;
-
 export class StageExchange {
   /** Pushes taken and not yet answered, oldest first, with the last mini-batch each closed. */
   private readonly unanswered: { through: number; answer: Promise<Result<PushAccepted>> }[] = [];
-  /** The last pushes taken (never rejecting), at most OUTSTANDING: a push is sent once the one OUTSTANDING before it was answered. */
-  private readonly recent: Promise<void>[] = [];
+  /**
+   * The last push taken, settled once answered (never rejecting): the next is sent after it.
+   * One push unanswered at a time: the coordinator takes a stage's parts in step order, and
+   * a push refused BUSY and sent again must not be overtaken by the next. (Two were
+   * measured, docs/model-parallelism.md: the bubble did not move.)
+   */
+  private last: Promise<void> = Promise.resolve();
   /** Reading and encoding pushes, one after another in the order they were taken. */
   private intake: Promise<unknown> = Promise.resolve();
   /** The pull issued after the last answered push, not yet taken into the layers. */
@@ -137,7 +134,7 @@ export class StageExchange {
     const taken = this.intake.then(() => this.takePush(claim));
     this.intake = taken.catch(() => {});
     const { payload, loss, baseVersion } = await taken;
-    const previous = this.recent.length >= OUTSTANDING ? this.recent[this.recent.length - OUTSTANDING]! : Promise.resolve();
+    const previous = this.last;
     // Every nFetch pushes a pull follows the answer: the answer brings the tensors where the server can (GradientPush.pull).
     const pulls = ++this.pushes % this.nFetch === 0;
     const replicaStep = this.step++;
@@ -162,19 +159,16 @@ export class StageExchange {
     const entry = { through: claim.through ?? Infinity, answer };
     this.unanswered.push(entry);
     // Never rejects: a push lost with its transport does not keep the next from being sent (the stage stops on that failure anyway).
-    this.recent.push(
-      answer.finally(() => this.unanswered.splice(this.unanswered.indexOf(entry), 1)).then(
-        () => {},
-        () => {},
-      ),
+    this.last = answer.finally(() => this.unanswered.splice(this.unanswered.indexOf(entry), 1)).then(
+      () => {},
+      () => {},
     );
-    if (this.recent.length > OUTSTANDING) this.recent.shift();
     return { answer: unawaited(answer) };
   }
 
   /** Waits for every push taken so far to be answered. */
   async settle(): Promise<void> {
-    await Promise.all(this.recent);
+    await this.last;
   }
 
   /** Reads and encodes a push's gradient, stamped with the oldest version its mini-batches started on. */

@@ -68,10 +68,14 @@ export function attachOperatorNamespace(nsp: OperatorNamespace, d: OperatorDeps)
     announced.add(job.id);
     nsp.emit('job:added', jobDetail(job));
   };
-  nsp.on('connection', (socket) => {
-    const jobs = d.jobs.list();
+  // What an init or a tick lists is every job there is: deleted ones leave the set.
+  const listedAll = (jobs: readonly Job[]): void => {
     announced.clear();
     for (const j of jobs) announced.add(j.id);
+  };
+  nsp.on('connection', (socket) => {
+    const jobs = d.jobs.list();
+    listedAll(jobs);
     socket.emit('dashboard:init', { at: d.now(), jobs: jobs.map((j) => jobDetail(j)), workers: workerViews(d.jobs, d.workers) });
   });
   return {
@@ -86,9 +90,7 @@ export function attachOperatorNamespace(nsp: OperatorNamespace, d: OperatorDeps)
       }
       if (nsp.sockets.size === 0) return;
       const listed = d.jobs.list();
-      // Deleted jobs leave the set, so it holds no more ids than there are jobs.
-      announced.clear();
-      for (const j of listed) announced.add(j.id);
+      listedAll(listed);
       const jobs = listed.map((j) => {
         const { history: _h, evals: _e, confusion: _c, ...rest } = jobDetail(j, false);
         return rest;
