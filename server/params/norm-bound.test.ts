@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../shared/errors.js';
-import { MAX_CLIPS_IN_A_ROW, MIN_WORKERS, NormBound, WARM_PUSHES } from './norm-bound.js';
+import { CLIP_WINDOW, MAX_CLIPS, MIN_WORKERS, NormBound, WARM_PUSHES } from './norm-bound.js';
 
 /** Judges a push and, as the gate does when every check passed, records it; true when accepted within the bound. */
 function push(b: NormBound, worker: string, norm: number): boolean {
@@ -106,7 +106,7 @@ describe('norm bound', () => {
     expect(new NormBound(0, 1).judge(1e9)).toBeNull();
   });
 
-  it(`clips a warm worker's early transient to the bound (${MAX_CLIPS_IN_A_ROW} in a row at most), without letting it into the median`, () => {
+  it(`clips a warm worker's early transient to the bound (${MAX_CLIPS} in a row at most), without letting it into the median`, () => {
     const b = new NormBound(10, 0.642);
     for (let i = 0; i < WARM_PUSHES; i++) expect(verdict(b, 'cnn', 2)).toBe('within');
     // The cnn's transient, measured (2 stages, one step stale): 11.0 and 7.0 per batch against a bound of 6.42.
@@ -121,13 +121,30 @@ describe('norm bound', () => {
   it('refuses the next over-bound push after a clip run, and clips again only after the worker is warm again', () => {
     const b = new NormBound(10, 1);
     for (let i = 0; i < WARM_PUSHES; i++) verdict(b, 'w', 1);
-    for (let i = 0; i < MAX_CLIPS_IN_A_ROW; i++) expect(verdict(b, 'w', 100)).toBe('clipped');
+    for (let i = 0; i < MAX_CLIPS; i++) expect(verdict(b, 'w', 100)).toBe('clipped');
     expect(verdict(b, 'w', 100)).toBe('refused');
     expect(verdict(b, 'w', 100)).toBe('refused');
     for (let i = 0; i < WARM_PUSHES - 1; i++) expect(verdict(b, 'w', 1)).toBe('within');
     expect(verdict(b, 'w', 100)).toBe('refused'); // one short of warm
     expect(verdict(b, 'w', 1)).toBe('within');
     expect(verdict(b, 'w', 100)).toBe('clipped');
+  });
+
+  it(`clips a transient that swings over, under and over the bound again, at most ${MAX_CLIPS} of any ${CLIP_WINDOW} pushes`, () => {
+    // Measured: the cnn's stage 0 at three steps in flight, 3.34 at step 17, within at 18, 3.15 at 19, against 10 × 0.307.
+    const b = new NormBound(10, 0.307);
+    for (let i = 0; i < 16; i++) verdict(b, 's0', 1);
+    expect(verdict(b, 's0', 3.34)).toBe('clipped');
+    expect(verdict(b, 's0', 1)).toBe('within');
+    expect(verdict(b, 's0', 3.15)).toBe('clipped');
+    expect(verdict(b, 's0', 1)).toBe('within');
+    expect(verdict(b, 's0', 3.2)).toBe('clipped');
+    // Three clips among its last six: the next over-bound push is refused, until the first of them leaves the window.
+    expect(verdict(b, 's0', 3.2)).toBe('refused');
+    expect(b.judge(3.2, 's0')).toMatchObject({ message: expect.stringContaining('3 of its last 6 were clipped to it') });
+    expect(verdict(b, 's0', 1)).toBe('within');
+    expect(verdict(b, 's0', 1)).toBe('within');
+    expect(verdict(b, 's0', 3.2)).toBe('clipped');
   });
 
   it('refuses a cold worker: a 100× attacker from its first push, a worker just forgotten, and any caller that names no worker', () => {

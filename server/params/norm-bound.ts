@@ -31,11 +31,14 @@
  * the bound for a push or two early in training (the cnn in 2 stages, one step stale:
  * 11.0 then 7.0 per batch against a bound of 6.4, back to ~1.6 after; refused, the
  * parameters never moved past it and the same push came back over the bound until its
- * worker was barred). A worker whose last WARM_PUSHES pushes were all within the bound
- * may have up to MAX_CLIPS_IN_A_ROW over-bound pushes in a row scaled down to the bound;
- * after such a run it must again push WARM_PUSHES within the bound before the next. Any
- * other over-bound push is refused as before, so a worker always over the bound (a 100×
- * attacker from its first push, or after its clips) is refused and barred. Safe because
+ * worker was barred). A warm worker (WARM_PUSHES pushes within the bound) may have an
+ * over-bound push scaled down to the bound while at most MAX_CLIPS of any CLIP_WINDOW
+ * pushes it has had accepted in a row are clipped: 3 in a row, then 4 within the bound
+ * before the next, as a run of clips; but also a transient that swings over, under and
+ * over the bound again (measured: the cnn's stage 0 at three steps in flight, clipped at
+ * step 17, within at 18, over at 19, which a rule of "4 within after any clip" refused).
+ * Any other over-bound push is refused as before, so a worker always over the bound (a
+ * 100× attacker from its first push, or after its clips) is refused and barred. Safe because
  * a clipped push weighs exactly what the largest push accepted unclipped does (factor ×
  * the median, which anyone may push at any time) and its norm never enters the median:
  * what an attacker gains is a few pushes at the bound not counted as faults, nothing it
@@ -50,16 +53,18 @@ export const NORM_WINDOW_WORKERS = 101;
 export const MIN_WORKERS = 3;
 /** Pushes within the bound in a row after which a worker's next over-bound pushes are clipped rather than refused. */
 export const WARM_PUSHES = 4;
-/** Over-bound pushes in a row that may be clipped; the next is refused. */
-export const MAX_CLIPS_IN_A_ROW = 3;
+/** Clipped pushes a worker may have among any CLIP_WINDOW of its accepted pushes in a row; an over-bound push past that is refused. */
+export const MAX_CLIPS = 3;
+/** The span MAX_CLIPS is counted over: so at most 3 of any 7 accepted pushes weigh the bound without counting as faults. */
+export const CLIP_WINDOW = WARM_PUSHES + MAX_CLIPS;
 
 /** What the bound makes of a push: null (within it), scaled down to it by `scale` (< 1), or refused. */
 export type NormVerdict = null | { clip: number } | Failure;
 
-/** A worker's run: pushes within the bound since its last clip run, and its clips in a row. */
+/** A worker's record: its pushes within the bound (counted up to WARM_PUSHES), and whether each of its last CLIP_WINDOW − 1 accepted pushes was clipped, oldest first. */
 interface Run {
   within: number;
-  clips: number;
+  recent: boolean[];
 }
 
 export class NormBound {
@@ -102,34 +107,33 @@ export class NormBound {
   }
 
   /**
-   * A norm per batch above factor × the median is clipped to it when `workerId` has a
-   * warm run (WARM_PUSHES within the bound, fewer than MAX_CLIPS_IN_A_ROW clips since),
-   * else refused; records nothing.
+   * A norm per batch above factor × the median is clipped to it when `workerId` is warm
+   * (WARM_PUSHES within the bound) and fewer than MAX_CLIPS of its last CLIP_WINDOW − 1
+   * accepted pushes were clipped, else refused; records nothing.
    */
   judge(normPerBatch: number, workerId?: string): NormVerdict {
     if (this.factor <= 0) return null;
     const median = this.median;
     if (median === null || normPerBatch <= median * this.factor) return null;
     const run = workerId === undefined ? undefined : this.runs.get(workerId);
-    if (run && run.within >= WARM_PUSHES && run.clips < MAX_CLIPS_IN_A_ROW) return { clip: (median * this.factor) / normPerBatch };
-    const why = run && run.clips >= MAX_CLIPS_IN_A_ROW ? `; its last ${run.clips} were clipped to it` : '';
+    const clips = run ? clipsIn(run) : 0;
+    if (run && run.within >= WARM_PUSHES && clips < MAX_CLIPS) return { clip: (median * this.factor) / normPerBatch };
+    const why = clips >= MAX_CLIPS ? `; ${clips} of its last ${run!.recent.length} were clipped to it` : '';
     return fail(ErrorCode.NORM_OUTLIER, `Gradient norm ${normPerBatch.toPrecision(3)} per batch is above ${this.factor}× the recent median (${median.toPrecision(3)})${why}`);
   }
 
   /**
    * `workerId`'s push passed every check: within the bound, its norm per batch becomes
-   * that worker's sample; clipped, it counts toward the worker's clip run and its norm
+   * that worker's sample; clipped, it counts among the worker's recent clips and its norm
    * is not a sample (a median made of clipped norms would ramp with them).
    */
   record(workerId: string, normPerBatch: number, clipped = false): void {
     let run = this.runs.get(workerId);
-    if (!run) this.runs.set(workerId, (run = { within: 0, clips: 0 }));
-    if (clipped) {
-      run.clips += 1;
-      return;
-    }
-    if (run.clips > 0) run.within = run.clips = 0;
-    run.within += 1;
+    if (!run) this.runs.set(workerId, (run = { within: 0, recent: [] }));
+    run.recent.push(clipped);
+    if (run.recent.length >= CLIP_WINDOW) run.recent.shift();
+    if (clipped) return;
+    run.within = Math.min(run.within + 1, WARM_PUSHES);
     this.latest.delete(workerId);
     this.latest.set(workerId, normPerBatch);
     if (this.latest.size > this.window) this.forget(this.latest.keys().next().value!);
@@ -140,6 +144,12 @@ export class NormBound {
     this.latest.delete(workerId);
     this.runs.delete(workerId);
   }
+}
+
+function clipsIn(run: Run): number {
+  let n = 0;
+  for (const c of run.recent) if (c) n++;
+  return n;
 }
 
 function usable(norm: number | null): number | null {

@@ -17,7 +17,7 @@ import { connectChief, connectPsWorker, jobCreateMessage, startPsTask, type PsCo
 import { chiefCredential } from '../cluster/chief-fence.js';
 import { deriveClusterKeys } from '../cluster/cluster-keys.js';
 import { TicketSigner } from '../cluster/tickets.js';
-import { MAX_CLIPS_IN_A_ROW, WARM_PUSHES } from '../params/norm-bound.js';
+import { MAX_CLIPS, WARM_PUSHES } from '../params/norm-bound.js';
 import { SPLIT_SLICES, STAGE0_SLICES, STAGE1_SLICES } from '../../test-support/split-slices.js';
 
 const TOKEN = 'norm-bound-test-cluster-token-0123456789ab';
@@ -89,10 +89,10 @@ describe('the norm bound on a ps task', () => {
     expect(await push('job-async', 'w-b', 100, 1)).toMatchObject({ ok: true, version: 2 });
   });
 
-  it(`a warm worker's ${MAX_CLIPS_IN_A_ROW} over-bound pushes are scaled down to the bound, then it is refused`, async () => {
+  it(`a warm worker's ${MAX_CLIPS} over-bound pushes are scaled down to the bound, then it is refused`, async () => {
     expect(await create('job-warm', {})).toEqual({ ok: true, version: 0 });
     for (let i = 0; i < WARM_PUSHES; i++) expect(await push('job-warm', 'w-warm', 1, i)).toMatchObject({ ok: true, version: i + 1 });
-    for (let i = 0; i < MAX_CLIPS_IN_A_ROW; i++) {
+    for (let i = 0; i < MAX_CLIPS; i++) {
       const before = await values('job-warm');
       const r = (await push('job-warm', 'w-warm', 100, before.version)) as { ok: boolean; clipped?: number };
       // The bound is 10 × √19; the push is 100 × √19.

@@ -15,7 +15,7 @@ import type { GradientPush, JobAssignment, ShardLeaseGrant } from '../../shared/
 import { sizeOf } from '../../shared/tensors.js';
 import type { CoordinatorOptions } from '../coordinator.js';
 import { LEASE_GRACE_MS } from '../jobs/lease-terms.js';
-import { MAX_CLIPS_IN_A_ROW, WARM_PUSHES } from '../params/norm-bound.js';
+import { MAX_CLIPS, WARM_PUSHES } from '../params/norm-bound.js';
 import { joinAssigned, leaseShard, ManualClock, startCoordinator, type Running, type TestWorker, localParameters } from '../../test-support/index.js';
 
 const HONEST = 5e-3;
@@ -90,13 +90,13 @@ describe('the norm bound counts what the worker was given', () => {
 });
 
 describe('a warm worker turning hostile', () => {
-  it(`has at most ${MAX_CLIPS_IN_A_ROW} 100× pushes clipped to the bound (the parameters move by exactly that), then refused and barred`, async () => {
+  it(`has at most ${MAX_CLIPS} 100× pushes clipped to the bound (the parameters move by exactly that), then refused and barred`, async () => {
     const r = await start();
     const v = await volunteer(r);
     for (let i = 0; i < WARM_PUSHES; i++) expect(code(await push(v, HONEST))).toBe('ok');
     const store = localParameters(r.job).store;
     const fill = HONEST * 100;
-    for (let i = 0; i < MAX_CLIPS_IN_A_ROW; i++) {
+    for (let i = 0; i < MAX_CLIPS; i++) {
       const before = store.tensors[0]!.values[0]!;
       const answer = (await push(v, fill)) as { ok: boolean; clipped?: number };
       expect(answer.ok).toBe(true);

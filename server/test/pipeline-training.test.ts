@@ -50,13 +50,12 @@ describe('a model split into 2 stages over the relay', () => {
     expect(rec!.accuracy).toBeGreaterThan(0.4);
   });
 
-  // Measured: at depth 2 the transient is stage 1's part (the dense head), clipped at steps 17 and 18 to 0.90 and 0.85, stage 0's never;
-  // at depth 3 (two steps stale) the same seeded start made none over the bound in 30 steps, but which pull a step starts
-  // on there depends on when answers come, so only the absence of refusals is asserted.
-  it.each([
-    [2, true],
-    [3, null],
-  ])('the cnn with the default norm bound and pipelineDepth %i passes its early steps without a refusal or a bar (clipped: %s)', { timeout: 180_000 }, async (depth, transientClipped) => {
+  // Measured: the cnn's early transient comes in some runs and not others, at either depth, because which pull a step
+  // starts on depends on when answers come (pushes go beside the work). At depth 2: stage 1's part clipped at steps 17
+  // and 18 (0.90, 0.85); at depth 3: stage 0's clipped at step 17, within at 18, over at 19, which the rule before the
+  // clip window refused (then the test failed 1 run in 4). So what is asserted is what must hold in every run: no
+  // refusal, no bar, r1 still training; the clip rule itself is proven step by step in norm-bound.test.ts.
+  it.each([2, 3])('the cnn with the default norm bound and pipelineDepth %i passes its early steps without a refusal or a bar', { timeout: 180_000 }, async (depth) => {
     // The trusted reference stays the initial norm (startCoordinator's 3600 s refresh): the transient is then 17× it.
     run = await start({ model: 'cnn', stages: 2, microbatches: 4, pipelineDepth: depth });
     expect(run.job.spec.normBound).toBe(10);
@@ -64,7 +63,7 @@ describe('a model split into 2 stages over the relay', () => {
     /** Both stages' answers: each carries its own part's clip (the bound judges each stage's part on its own). */
     const answers: { stage: number; r: Result<PushAccepted> }[] = [];
     let refused = () => {};
-    // A refusal ends the wait at once (without the clip, the step is refused three times at step 17 and a stage barred).
+    // A refusal ends the wait at once.
     const firstRefusal = new Promise<void>((r) => (refused = r));
     const pushed = (r: Result<PushAccepted>, stage: number) => {
       answers.push({ stage, r });
@@ -75,13 +74,10 @@ describe('a model split into 2 stages over the relay', () => {
     for (let i = 0; i < 2; i++) workers.push(await startStageWorker(run.url, { pushed, staged: (j) => staged.push(j.replica!.depth > 1) }));
     await Promise.race([steps.reached, firstRefusal]);
     expect(staged).toEqual([true, true]);
-    // Every step accepted, a transient clipped to the bound rather than refused: no fault, no bar, r1 still training.
     expect(answers.filter(({ r }) => !r.ok)).toEqual([]);
-    const clipped = answers.filter(({ r }) => r.ok && r.clipped !== undefined && r.clipped < 1);
-    if (transientClipped !== null) {
-      expect(clipped.length > 0).toBe(transientClipped);
-      expect(run.job.stats.pushesClipped > 0).toBe(transientClipped);
-    }
+    // Whatever was clipped is counted, once per replica step (both stages' answers to a step carry its version).
+    const clippedSteps = new Set(answers.flatMap(({ r }) => (r.ok && r.clipped !== undefined && r.clipped < 1 ? [r.version] : [])));
+    expect(run.job.stats.pushesClipped).toBe(clippedSteps.size);
     expect(run.job.stats.pushesRejected).toEqual({});
     expect(run.job.replicas!.list().map((r) => r.id)).toEqual(['r1']);
   });

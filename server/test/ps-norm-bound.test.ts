@@ -14,7 +14,7 @@ import { joinAsGradientWorker, startCoordinator, type GradientWorker, type Runni
 import { bits } from '../../test-support/ps-fixture.js';
 import { pullFromTasks } from '../../test-support/ps-clients.js';
 import { MAX_FAULTS_IN_A_ROW } from '../jobs/push-accounting.js';
-import { MAX_CLIPS_IN_A_ROW, WARM_PUSHES } from '../params/norm-bound.js';
+import { MAX_CLIPS, WARM_PUSHES } from '../params/norm-bound.js';
 
 let run: Running;
 const workers: GradientWorker[] = [];
@@ -56,7 +56,7 @@ describe('the norm bound on 2 ps tasks', () => {
     expect(await held(bad)).toEqual(before);
   });
 
-  it(`a warm worker turning to 100×: at most ${MAX_CLIPS_IN_A_ROW} pushes clipped to the bound, then refused and barred, the refused pushes applied nowhere`, { timeout: 120_000 }, async () => {
+  it(`a warm worker turning to 100×: at most ${MAX_CLIPS} pushes clipped to the bound, then refused and barred, the refused pushes applied nowhere`, { timeout: 120_000 }, async () => {
     const w = await join();
     for (let i = 0; i < WARM_PUSHES; i++) {
       const r = await w.push(await w.gradientAtPulled());
@@ -81,7 +81,7 @@ describe('the norm bound on 2 ps tasks', () => {
       refused += 1;
     }
     expect(clips).toBeGreaterThan(0);
-    expect(clips).toBeLessThanOrEqual(MAX_CLIPS_IN_A_ROW);
+    expect(clips).toBeLessThanOrEqual(MAX_CLIPS);
     expect(await lease(w)).toMatchObject({ ok: false, code: ErrorCode.WORKER_BARRED });
   });
 });

@@ -9,7 +9,7 @@ import { ALL_ERROR_CODES, ErrorCode } from '../../shared/errors.js';
 import type { GradientPush, JobAssignment, ShardLeaseGrant } from '../../shared/protocol.js';
 import { sizeOf } from '../../shared/tensors.js';
 import { setLogLevel } from '../logger.js';
-import { MAX_CLIPS_IN_A_ROW, WARM_PUSHES } from '../params/norm-bound.js';
+import { MAX_CLIPS, WARM_PUSHES } from '../params/norm-bound.js';
 import { respond } from '../worker/respond.js';
 import { connectTestWorker, joinAsGradientWorker, leaseShard, localParameters, ManualClock, startCoordinator, waitForEvent, type Running, type TestWorker } from '../../test-support/index.js';
 
@@ -287,7 +287,7 @@ describe('every refusal has a code and leaves the parameters untouched', () => {
   it('NORM_OUTLIER: a gradient 1000× the norm of the recent pushes (Byzantine scaling)', async () => {
     for (let i = 0; i < WARM_PUSHES; i++) expect((await worker.emitWithAck('grads:push', goodPush())).ok).toBe(true);
     // A warm worker's first few over the bound are clipped to it (an early transient's allowance, norm-bound.ts); the next is refused.
-    for (let i = 0; i < MAX_CLIPS_IN_A_ROW; i++) expect(await worker.emitWithAck('grads:push', goodPush(1))).toMatchObject({ ok: true, clipped: expect.any(Number) });
+    for (let i = 0; i < MAX_CLIPS; i++) expect(await worker.emitWithAck('grads:push', goodPush(1))).toMatchObject({ ok: true, clipped: expect.any(Number) });
     const c = await expectRefused(ErrorCode.NORM_OUTLIER, () => worker.emitWithAck('grads:push', goodPush(1)));
     expect(c.after()).toBe(c.before + 1);
   });

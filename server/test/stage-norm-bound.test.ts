@@ -12,7 +12,7 @@ import { ErrorCode } from '../../shared/errors.js';
 import type { GradientPush, PushAccepted } from '../../shared/protocol.js';
 import type { Result } from '../../shared/result.js';
 import { MAX_FAULTS_IN_A_ROW } from '../jobs/push-accounting.js';
-import { MAX_CLIPS_IN_A_ROW, WARM_PUSHES } from '../params/norm-bound.js';
+import { MAX_CLIPS, WARM_PUSHES } from '../params/norm-bound.js';
 import { scaledPush, stageRunHooks } from '../../test-support/stage-run.js';
 
 const { start, workers } = stageRunHooks();
@@ -41,16 +41,16 @@ describe('the norm bound in a split job', () => {
     const [first, second] = answers;
 
     // Stage 1: honest and within the bound, then clipped while its allowance lasts, then refused by name until barred.
-    const seen = second!.slice(0, HONEST + MAX_CLIPS_IN_A_ROW + MAX_FAULTS_IN_A_ROW);
+    const seen = second!.slice(0, HONEST + MAX_CLIPS + MAX_FAULTS_IN_A_ROW);
     expect(seen.slice(0, HONEST).every((r) => r.ok && r.clipped === undefined), JSON.stringify(seen.slice(0, HONEST))).toBe(true);
-    for (const r of seen.slice(HONEST, HONEST + MAX_CLIPS_IN_A_ROW)) expect(r).toMatchObject({ ok: true, clipped: expect.toSatisfy((c: number) => c < 0.2) });
-    for (const r of seen.slice(HONEST + MAX_CLIPS_IN_A_ROW)) {
+    for (const r of seen.slice(HONEST, HONEST + MAX_CLIPS)) expect(r).toMatchObject({ ok: true, clipped: expect.toSatisfy((c: number) => c < 0.2) });
+    for (const r of seen.slice(HONEST + MAX_CLIPS)) {
       expect(r).toMatchObject({ ok: false, code: ErrorCode.NORM_OUTLIER, message: expect.stringMatching(/^Stage 1 of replica r1: Gradient norm/) });
     }
     // Stage 0's part was never clipped: its answers carry its own part's verdict, not stage 1's.
     expect(first!.filter((r) => r.ok && r.clipped !== undefined)).toEqual([]);
     expect(run.job.stats.pushesRejected).toEqual({ [ErrorCode.NORM_OUTLIER]: MAX_FAULTS_IN_A_ROW });
-    expect(run.job.stats.pushesClipped).toBe(MAX_CLIPS_IN_A_ROW);
+    expect(run.job.stats.pushesClipped).toBe(MAX_CLIPS);
 
     // Stage 1 waits out its bar; stage 0 was not barred: with a third worker it forms the next replica at once.
     expect(run.job.replicas!.list()).toEqual([]);
