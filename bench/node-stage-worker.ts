@@ -6,8 +6,10 @@
  *
  * Usage: tsx bench/node-stage-worker.ts <coordinator-url>
  */
+import { performance as nodePerformance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { ThreadProfiler, type ProfileShares } from './stage-profile.js';
 import { registerWasmGradientKernels } from '../client/engine/wasm-conv2d-backprop-filter.js';
 import { startStageWorker } from './stage-worker.js';
 
@@ -20,11 +22,26 @@ export interface StageWorkerProgress {
   bytesSent: number;
   bytesReceived: number;
   busyMs: number;
+  /**
+   * Its thread's event loop since it started (performance.eventLoopUtilization): idle is
+   * the time it waited in the poll for anything to do, active everything else (tfjs,
+   * socket.io's own encoding and parsing, garbage collection). The stage meter's busy
+   * time counts only the phases it times, so this is the check on it: a stage whose
+   * loop is never idle waited for no one, whatever its counted busy time says.
+   */
+  loop: { idleMs: number; activeMs: number };
+  /** Its thread's CPU profile over the window, when the bench asked for one (bench/stage-profile.ts). */
+  profile?: ProfileShares;
   /** performance.now() when this was taken (ms). */
   at: number;
 }
 
 export type StageWorkerMessage = { type: 'ready'; workerId: string } | { type: 'progress'; progress: StageWorkerProgress };
+/**
+ * From the parent: report now (the bench opens and closes its window on fresh figures),
+ * and, with --cpu-profile, start the thread's profiler or stop it and write it to a path.
+ */
+export type StageWorkerRequest = { type: 'sample'; profile?: 'start' | { writeTo: string } };
 
 const PROGRESS_MS = 1000;
 
@@ -32,7 +49,7 @@ async function main(url: string): Promise<void> {
   tf.enableProdMode();
   if (!(await tf.setBackend('wasm'))) throw new Error('the tfjs wasm backend could not be initialised');
   registerWasmGradientKernels();
-  const progress: StageWorkerProgress = { stage: null, replicaId: null, examples: 0, bytesSent: 0, bytesReceived: 0, busyMs: 0, at: 0 };
+  const progress: StageWorkerProgress = { stage: null, replicaId: null, examples: 0, bytesSent: 0, bytesReceived: 0, busyMs: 0, loop: { idleMs: 0, activeMs: 0 }, at: 0 };
   const send = (m: StageWorkerMessage) => (process.send ? process.send(m) : process.stderr.write(`${JSON.stringify(m)}\n`));
   const worker = await startStageWorker(url, {
     staged: (job) => {
@@ -52,10 +69,22 @@ async function main(url: string): Promise<void> {
     },
   });
   send({ type: 'ready', workerId: worker.workerId });
-  setInterval(() => {
-    Object.assign(progress, worker.traffic, { at: performance.now() });
-    send({ type: 'progress', progress: { ...progress } });
-  }, PROGRESS_MS);
+  const take = (): StageWorkerProgress => {
+    const { idle, active } = nodePerformance.eventLoopUtilization();
+    return Object.assign(progress, worker.traffic, { loop: { idleMs: idle, activeMs: active }, at: performance.now() });
+  };
+  const report = () => send({ type: 'progress', progress: { ...take() } });
+  setInterval(report, PROGRESS_MS);
+  const profiler = new ThreadProfiler();
+  process.on('message', (m: StageWorkerRequest) => {
+    if (m?.type !== 'sample') return;
+    if (m.profile === 'start') void profiler.start().then(report);
+    else if (m.profile) {
+      // The window closes at these figures, before the profiler's own stopping and writing.
+      const taken = { ...take() };
+      void profiler.stop(m.profile.writeTo).then((profile) => send({ type: 'progress', progress: { ...taken, profile } }));
+    } else report();
+  });
   worker.socket.on('disconnect', () => process.exit(2));
 }
 

@@ -18,6 +18,8 @@ export interface WindowFigures {
   stageBubbles: number[][];
   /** Per replica, its busiest stage's idle fraction. */
   bottleneckBubbles: number[];
+  /** Per replica, which stage is its busiest. */
+  bottleneckStages: number[];
   /** Frame bytes across each boundary (both ways) per example, over every replica's boundaries. */
   boundaryBytesPerExample: number | null;
   /** Per replica, each stage's time per phase as a share of its wall time over the window (client/engine/stage-phases.ts). */
@@ -68,7 +70,8 @@ export function windowFigures(a: ReplicaSnapshot, b: ReplicaSnapshot): WindowFig
       examples += after[i]!.examples - before[i]!.examples;
     }
   }
-  return { stageBubbles, bottleneckBubbles: stageBubbles.map((s) => Math.min(...s)), boundaryBytesPerExample: examples > 0 ? bytes / examples : null, stagePhases };
+  const bottleneckStages = stageBubbles.map((s) => s.indexOf(Math.min(...s)));
+  return { stageBubbles, bottleneckBubbles: stageBubbles.map((s, i) => s[bottleneckStages[i]!]!), bottleneckStages, boundaryBytesPerExample: examples > 0 ? bytes / examples : null, stagePhases };
 }
 
 function phaseShares(a: ReplicaReport, b: ReplicaReport): PhaseTotals {
