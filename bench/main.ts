@@ -3,6 +3,7 @@
  * the last line of stdout (progress goes to stderr).
  */
 import { Command } from 'commander';
+import { browserSocketCommand } from './browser-socket.js';
 import { byzantineCommand } from './byzantine.js';
 import { churnCommand } from './churn.js';
 import { compressionCommand } from './compression.js';
@@ -19,6 +20,7 @@ import { uploadStallCommand } from './upload-stall.js';
 import { wireCostCommand } from './wire-cost.js';
 
 const program = new Command('bench').description('Downpour benchmarks; each prints one JSON line last').showHelpAfterError();
+program.addCommand(browserSocketCommand());
 program.addCommand(byzantineCommand());
 program.addCommand(churnCommand());
 program.addCommand(compressionCommand());

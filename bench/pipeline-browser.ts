@@ -6,21 +6,31 @@
  * examples; bubble (each stage's and the bottleneck's) and bytes per boundary per
  * example from the stages' replica:report as the coordinator holds them, differenced
  * over the window (bench/replica-window.ts), so the warm-up does not count.
+ *
+ * The tabs are either two Chromiums with no DevTools protocol client (`bare`, the
+ * default: as volunteers' browsers are, bench/bare-chromium.ts) or two pages driven by
+ * Playwright (as the farm's and the e2e tests' are), whose every WebSocket frame Chromium
+ * copies to Playwright: a 400 kB push's round trip takes about three times as long so.
  */
-import { chromium, type Page } from 'playwright-core';
+import { chromium } from 'playwright-core';
 import { CHROMIUM_ARGS, findChromium } from '../farm/chromium.js';
 import { buildClientIfNeeded } from '../server/build-client.js';
 import type { JobSpecInput, ModelPresetName } from '../shared/job-spec.js';
 import type { JobDetail } from '../shared/operator-protocol.js';
 import { startCoordinator } from '../test-support/coordinator.js';
 import type { PhaseTotals } from '../shared/replica-protocol.js';
+import { launchBareChromium } from './bare-chromium.js';
 import { gpipeBound, snapshotAfter, snapshotWhen, windowFigures } from './replica-window.js';
 
 const WARM_UP_EXAMPLES = 2000;
 const POLL_MS = 250;
 
+export type TabDriver = 'bare' | 'playwright';
+
 export interface BrowserPipelineResult {
   model: ModelPresetName;
+  /** How the tabs were run. */
+  tabs: TabDriver;
   replicas: 1;
   stages: 2;
   microbatches: number;
@@ -50,21 +60,38 @@ async function until<T>(what: string, read: () => Promise<T | null> | T | null, 
   }
 }
 
-export async function browserStaged(model: ModelPresetName, microbatches: number, seconds: number, wire: Pick<JobSpecInput, 'codec' | 'topkRatio' | 'batchSize' | 'pipelineDepth'> = { codec: 'fp32' }): Promise<BrowserPipelineResult> {
+/** Two tabs on `url`; page errors go to `errors` where a driver sees them (a bare tab's show as no progress). */
+async function openTabs(driver: TabDriver, url: string, errors: string[]): Promise<{ close(): Promise<void> }> {
+  if (driver === 'bare') {
+    // Two browsers, a tab each: a headless Chromium opens one page from its command line.
+    const browsers = [launchBareChromium(url), launchBareChromium(url)];
+    for (const b of browsers) b.exited.catch((e: Error) => errors.push(e.message));
+    return { close: async () => void (await Promise.all(browsers.map((b) => b.close()))) };
+  }
+  const browser = await chromium.launch({ executablePath: findChromium(), args: CHROMIUM_ARGS });
+  const context = await browser.newContext();
+  for (let i = 0; i < 2; i++) {
+    const page = await context.newPage();
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(url);
+  }
+  return { close: () => browser.close() };
+}
+
+export async function browserStaged(
+  model: ModelPresetName,
+  microbatches: number,
+  seconds: number,
+  wire: Pick<JobSpecInput, 'codec' | 'topkRatio' | 'batchSize' | 'pipelineDepth'> = { codec: 'fp32' },
+  driver: TabDriver = 'bare',
+): Promise<BrowserPipelineResult> {
   await buildClientIfNeeded();
   const run = await startCoordinator({ model, stages: 2, microbatches, epochs: 100, normBound: 0, ...wire });
-  const browser = await chromium.launch({ executablePath: findChromium(), args: CHROMIUM_ARGS });
   const detail = async () => (await (await fetch(`${run.url}/api/jobs/${run.job.id}`)).json()) as JobDetail;
   const errors: string[] = [];
+  let tabs: { close(): Promise<void> } | null = null;
   try {
-    const context = await browser.newContext();
-    const pages: Page[] = [];
-    for (let i = 0; i < 2; i++) {
-      const page = await context.newPage();
-      page.on('pageerror', (e) => errors.push(e.message));
-      await page.goto(`${run.url}/?autostart=1&backend=wasm`);
-      pages.push(page);
-    }
+    tabs = await openTabs(driver, `${run.url}/?autostart=1&backend=wasm`, errors);
     await until('both stages on WebRTC', async () => ((await detail()).replicas?.replicas[0]?.path === 'webrtc' ? true : null), 120_000);
     await until('the warm-up', () => (run.job.summary().examplesSeen >= WARM_UP_EXAMPLES ? true : null), 120_000);
     const a = await snapshotWhen(run.job, (_, __, r) => r.wallMs > 0);
@@ -81,6 +108,7 @@ export async function browserStaged(model: ModelPresetName, microbatches: number
     const { bound, target } = gpipeBound(2, microbatches);
     return {
       model,
+      tabs: driver,
       replicas: 1,
       stages: 2,
       microbatches,
@@ -96,7 +124,7 @@ export async function browserStaged(model: ModelPresetName, microbatches: number
       stage_phases: f.stagePhases[0]!,
     };
   } finally {
-    await browser.close();
+    await tabs?.close();
     await run.close();
   }
 }

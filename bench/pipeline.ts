@@ -17,11 +17,17 @@
  * worker budget under the model's size: 1 × 2 stages, and the data-parallel row says
  * why it cannot run (bench/pipeline-large.ts).
  *
- * `npm run bench -- pipeline [--model mlp cnn] [--microbatches 4] [--seconds 20] [--codec fp32] [--batch N] [--pipeline-depth D]`:
+ * Each Node stage also reports its thread's event loop idle fraction over the window (the
+ * time it had nothing to do, whatever its meter counted), and with `--cpu-profile DIR` a
+ * CPU profile of the window (bench/stage-profile.ts).
+ *
+ * `npm run bench -- pipeline [--model mlp cnn] [--microbatches 4] [--seconds 20] [--codec fp32] [--batch N] [--pipeline-depth D] [--cpu-profile DIR]`:
  * a line per run on stderr, one JSON line last:
  * {bench:"pipeline",codec,batch,pipeline_depth,results:[{model,replicas,stages,microbatches,path,examples_per_s,bubble,bottleneck_bubble,bubble_target,target_met,boundary_bytes_per_example}]}
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { integer } from '../server/cli-args.js';
@@ -29,11 +35,12 @@ import { CODEC_IDS } from '../shared/codec.js';
 import { builtinJobWire } from '../shared/job-defaults.js';
 import { DEFAULT_PIPELINE_DEPTH, MAX_PIPELINE_DEPTH, type JobSpecInput, type ModelPresetName } from '../shared/job-spec.js';
 import { startCoordinator } from '../test-support/coordinator.js';
-import type { StageWorkerMessage, StageWorkerProgress } from './node-stage-worker.js';
+import type { StageWorkerMessage, StageWorkerProgress, StageWorkerRequest } from './node-stage-worker.js';
 import type { PhaseTotals } from '../shared/replica-protocol.js';
 import { WorkerPool } from './worker-pool.js';
-import { browserStaged } from './pipeline-browser.js';
+import { browserStaged, type TabDriver } from './pipeline-browser.js';
 import { dataParallelOverBudget, largeSetup, type LargeSetup } from './pipeline-large.js';
+import { sharesLine, type ProfileShares } from './stage-profile.js';
 import { gpipeBound, phasesLines, snapshotAfter, snapshotWhen, windowFigures } from './replica-window.js';
 
 const STAGE_WORKER_FILE = fileURLToPath(new URL('./node-stage-worker.ts', import.meta.url));
@@ -48,6 +55,8 @@ interface Result {
   stages: number;
   microbatches: number;
   path: 'relay' | 'webrtc' | 'data-parallel';
+  /** The browser run's tabs (bench/pipeline-browser.ts). */
+  tabs?: TabDriver;
   examples_per_s: number;
   /** Mean over the stages of 1 − busy ÷ wall (null for data parallelism). */
   bubble: number | null;
@@ -63,6 +72,17 @@ interface Result {
   gpipe_bound: number | null;
   /** Each stage's time per phase as a share of its wall time over the window, in stage order of the first replica (client/engine/stage-phases.ts). */
   stage_phases?: PhaseTotals[];
+  /**
+   * Each stage's event loop idle fraction over the window (its process's
+   * performance.eventLoopUtilization), in stage order of the first replica: the time its
+   * thread waited with nothing to do. The bubble above is 1 − the meter's counted busy
+   * time; the difference between the two is the stage's own work the meter does not time.
+   */
+  stage_loop_idle?: number[];
+  /** Mean over the replicas of the busiest stage's loop idle fraction. */
+  bottleneck_loop_idle?: number;
+  /** With --cpu-profile: each stage's thread's CPU profile over the window by category, in stage order of the first replica. */
+  stage_cpu_profile?: ProfileShares[];
 }
 
 interface StageProcess {
@@ -81,6 +101,44 @@ function forkStage(url: string): Promise<StageProcess> {
     });
     void p.exited.then(() => reject(new Error('a stage worker exited before it said hello')));
   });
+}
+
+/**
+ * Every process's report taken now (asked for over IPC, so the window's edges are not a
+ * second old); with `profile`, each starts its thread's profiler first, or stops it and
+ * writes it to the path given for the process (bench/stage-profile.ts).
+ */
+function sample(ps: readonly StageProcess[], profile?: 'start' | ((p: StageProcess) => string)): Promise<StageWorkerProgress[]> {
+  return Promise.all(
+    ps.map(
+      (p) =>
+        new Promise<StageWorkerProgress>((resolve) => {
+          const writeTo = typeof profile === 'function' ? profile(p) : undefined;
+          const answer = (m: StageWorkerMessage) => {
+            if (m.type !== 'progress' || m.progress.stage === null || (writeTo && !m.progress.profile)) return;
+            p.child.off('message', answer);
+            resolve(m.progress);
+          };
+          p.child.on('message', answer);
+          p.child.send({ type: 'sample', ...(profile === 'start' ? { profile } : writeTo ? { profile: { writeTo } } : {}) } satisfies StageWorkerRequest);
+        }),
+    ),
+  );
+}
+
+/** Per replica (by id), each stage's event loop idle fraction between two samples of the same processes. */
+function loopIdle(before: StageWorkerProgress[], after: StageWorkerProgress[]): Map<string, number[]> {
+  const byReplica = new Map<string, number[]>();
+  after.forEach((b, i) => {
+    const a = before[i]!;
+    if (b.replicaId === null || b.stage === null || b.replicaId !== a.replicaId) throw new Error('a stage changed replica during the window');
+    const idle = b.loop.idleMs - a.loop.idleMs;
+    const active = b.loop.activeMs - a.loop.activeMs;
+    const stages = byReplica.get(b.replicaId) ?? [];
+    stages[b.stage] = idle / (idle + active);
+    byReplica.set(b.replicaId, stages);
+  });
+  return byReplica;
 }
 
 /** Resolves with every process's report once each has one satisfying `ready` (checked on each report). */
@@ -107,7 +165,12 @@ const BENCH_SPEC = { normBound: 0 };
 /** Every row's wire and batch (`--codec`, `--batch`): the API's fp32 by default, `topk-packed` the built-in job's (with pull deltas); the preset's batch by default. */
 type Wire = Pick<JobSpecInput, 'codec' | 'topkRatio' | 'batchSize' | 'pipelineDepth'>;
 
-async function staged(model: ModelPresetName, replicas: number, stages: number, microbatches: number, seconds: number, wire: Wire, large: LargeSetup | null = null): Promise<Result> {
+/** One replica's stages' reports, in stage order. */
+function stageOrder(rs: StageWorkerProgress[], replicaId: string): StageWorkerProgress[] {
+  return rs.filter((r) => r.replicaId === replicaId).sort((x, y) => x.stage! - y.stage!);
+}
+
+async function staged(model: ModelPresetName, replicas: number, stages: number, microbatches: number, seconds: number, wire: Wire, large: LargeSetup | null, cpuProfileDir: string | undefined): Promise<Result> {
   const run = await startCoordinator({ model, stages, microbatches, epochs: 100, ...BENCH_SPEC, ...wire, ...large?.spec }, {}, { ps: large?.ps });
   const ps: StageProcess[] = [];
   try {
@@ -115,10 +178,14 @@ async function staged(model: ModelPresetName, replicas: number, stages: number, 
     await reports(ps, (r) => r.stage !== null && r.busyMs >= WARM_UP_BUSY_MS);
     // The window opens at reports taken after the warm-up.
     const a = await snapshotWhen(run.job, (_, __, r) => r.wallMs > 0 && r.busyMs > 0);
+    const loopsBefore = await sample(ps, cpuProfileDir ? 'start' : undefined);
     const before = run.job.stats.examplesSeen;
     const t0 = performance.now();
     const b = await snapshotAfter(run.job, a, seconds * 1000);
     const elapsed = (performance.now() - t0) / 1000;
+    const profileTo = (p: StageProcess) => join(cpuProfileDir!, `${model}-${replicas}x${stages}-${p.latest!.replicaId}-stage${p.latest!.stage}.cpuprofile`);
+    const loopsAfter = await sample(ps, cpuProfileDir ? profileTo : undefined);
+    const loops = loopIdle(loopsBefore, loopsAfter);
     const f = windowFigures(a, b);
     const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / xs.length;
     const bottleneck = mean(f.bottleneckBubbles);
@@ -139,6 +206,9 @@ async function staged(model: ModelPresetName, replicas: number, stages: number, 
       boundary_bytes_per_example: f.boundaryBytesPerExample,
       gpipe_bound: bound,
       stage_phases: f.stagePhases[0]!,
+      stage_loop_idle: loops.get([...a.keys()][0]!)!,
+      bottleneck_loop_idle: mean(f.bottleneckStages.map((stage, i) => loops.get([...a.keys()][i]!)![stage]!)),
+      ...(cpuProfileDir ? { stage_cpu_profile: stageOrder(loopsAfter, [...a.keys()][0]!).map((r) => r.profile!) } : {}),
       ...(large ? { ps_tasks: large.ps } : {}),
     };
   } finally {
@@ -177,10 +247,12 @@ async function dataParallel(model: ModelPresetName, workers: number, seconds: nu
 
 function stagedLine(r: Result): string {
   return (
-    `[pipeline] ${r.model} ${r.replicas} × ${r.stages} stages over ${r.path}, M = ${r.microbatches}: ${r.examples_per_s.toFixed(0)} examples/s, ` +
+    `[pipeline] ${r.model} ${r.replicas} × ${r.stages} stages over ${r.path}${r.tabs ? ` (${r.tabs} tabs)` : ''}, M = ${r.microbatches}: ${r.examples_per_s.toFixed(0)} examples/s, ` +
     `bubble ${r.bubble!.toFixed(2)} (stages ${r.stage_bubbles!.map((b) => b.toFixed(2)).join(', ')}), bottleneck ${r.bottleneck_bubble!.toFixed(2)} ` +
     `(GPipe's bound ${r.gpipe_bound!.toFixed(2)}, target ≤ ${r.bubble_target!.toFixed(2)}: ${r.target_met ? 'met' : 'not met'}), ` +
-    `${r.boundary_bytes_per_example?.toFixed(0) ?? '?'} B per example per boundary\n`
+    `${r.boundary_bytes_per_example?.toFixed(0) ?? '?'} B per example per boundary` +
+    (r.stage_loop_idle ? `; event loop idle: stages ${r.stage_loop_idle.map((x) => x.toFixed(2)).join(', ')}, bottleneck ${r.bottleneck_loop_idle!.toFixed(2)}` : '') +
+    '\n'
   );
 }
 
@@ -194,16 +266,20 @@ export function pipelineCommand(): Command {
     .option('--batch <n>', "every row's mini-batch size (the preset's when left out); micro-batches are batch ÷ M", integer(1, 4096))
     .addOption(new Option('--codec <codec>', "every row's push codec (topk-packed: the built-in job's wire, with pull deltas)").choices([...CODEC_IDS]).default('fp32'))
     .option('--pipeline-depth <d>', `mini-batches a replica keeps in flight (the job's pipelineDepth; default ${DEFAULT_PIPELINE_DEPTH})`, integer(1, MAX_PIPELINE_DEPTH), DEFAULT_PIPELINE_DEPTH)
+    .option('--cpu-profile <dir>', "write each Node stage's CPU profile over the window to <dir> and print what its thread did (bench/stage-profile.ts)")
+    .addOption(new Option('--tabs <driver>', "the browser run's tabs: bare Chromiums with no DevTools protocol client, as volunteers' are, or pages driven by Playwright, as the farm's are (it has every WebSocket frame copied to it)").choices(['bare', 'playwright']).default('bare'))
     .option('--no-browser', 'skip the browser run (two Chromium tabs linked by WebRTC, the first model)')
-    .action(async (o: { model: ModelPresetName[]; microbatches: number; seconds: number; browser: boolean; ps: number; codec: string; batch?: number; pipelineDepth: number }) => {
+    .action(async (o: { model: ModelPresetName[]; microbatches: number; seconds: number; browser: boolean; ps: number; codec: string; batch?: number; pipelineDepth: number; cpuProfile?: string; tabs: TabDriver }) => {
+      const cpuProfileDir = o.cpuProfile ? resolve(o.cpuProfile) : undefined;
+      if (cpuProfileDir) mkdirSync(cpuProfileDir, { recursive: true });
       const wire = { ...builtinJobWire(o.codec), ...(o.batch ? { batchSize: o.batch } : {}), pipelineDepth: o.pipelineDepth } as Wire;
       const results: object[] = [];
       for (const model of o.model) {
         const large = model === 'mlp-large' ? largeSetup(o.ps) : null;
         for (const [replicas, stages] of large ? ([[1, 2]] as const) : ([[1, 2], [2, 2]] as const)) {
-          const r = await staged(model, replicas, stages, o.microbatches, o.seconds, wire, large);
+          const r = await staged(model, replicas, stages, o.microbatches, o.seconds, wire, large, cpuProfileDir);
           results.push(r);
-          process.stderr.write(stagedLine(r) + phasesLines(r.stage_phases));
+          process.stderr.write(stagedLine(r) + phasesLines(r.stage_phases) + (r.stage_cpu_profile ?? []).map((s, i) => sharesLine(i, s)).join(''));
         }
         if (large) {
           const r = dataParallelOverBudget(model, o.ps);
@@ -216,7 +292,7 @@ export function pipelineCommand(): Command {
         }
       }
       if (o.browser && o.model[0] !== 'mlp-large') {
-        const r = await browserStaged(o.model[0]!, o.microbatches, o.seconds, wire);
+        const r = await browserStaged(o.model[0]!, o.microbatches, o.seconds, wire, o.tabs);
         results.push(r);
         process.stderr.write(stagedLine(r) + phasesLines(r.stage_phases));
       }
