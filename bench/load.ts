@@ -47,7 +47,8 @@ const round1 = (x: number) => Math.round(x * 10) / 10;
 /** One case: a fresh coordinator, `o.workers` sockets pushing `rate` pushes/s in total for `o.seconds`. */
 async function runCase(o: Options, rate: number): Promise<Record<string, number | null>> {
   const slots = o.slots ? { window: o.slotWindow, maxWindow: o.slotMaxWindow, queueMs: o.slotQueueMs, maxRetryAfterMs: o.slotMaxRetryMs, lateMs: o.slotLateMs } : { window: Number.MAX_SAFE_INTEGER, lateMs: Number.POSITIVE_INFINITY };
-  const coordinator = createCoordinator({ workerGuard: { messagesPerSecond: 1000, burst: 2000 }, admission: { maxLoopDelayMs: o.maxLoopDelayMs }, slots });
+  // Every simulated worker comes from this one host: no per-address cap (server/http/connection-cap.ts).
+  const coordinator = createCoordinator({ connectionsPerAddress: 0, workerGuard: { messagesPerSecond: 1000, burst: 2000 }, admission: { maxLoopDelayMs: o.maxLoopDelayMs }, slots });
   // Staleness is not what this measures: every push takes the full apply path. Pushes carry one
   // example each: 938 shards of 64 one-example batches an epoch, a lease of 64 pushes per socket.
   const created = await coordinator.createJob({

@@ -93,7 +93,8 @@ async function runRow(o: PsScaleOptions, tasks: number): Promise<{ row: PsScaleR
   const token = resolveClusterToken({ dataDir: dir });
   if (!token.ok) throw new Error(token.message);
   const ps = await startLocalPsTasks({ tasks, dataDir: dir, logLevel: 'error' });
-  const coordinator = createCoordinator({ cluster: { endpoints: [...ps.endpoints], token: token.token, supervisor: ps } });
+  // Every simulated worker comes from this one host: no per-address cap (server/http/connection-cap.ts).
+  const coordinator = createCoordinator({ connectionsPerAddress: 0, cluster: { endpoints: [...ps.endpoints], token: token.token, supervisor: ps } });
   const children: ReturnType<typeof fork>[] = [];
   try {
     const { spec, topology } = await modelSpec(o.model);

@@ -6,6 +6,7 @@
 import express from 'express';
 import { mkdirSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
+import { capConnectionsPerAddress } from './http/connection-cap.js';
 import { closeIdleSockets } from './http/idle-sockets.js';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -75,6 +76,8 @@ export interface CoordinatorOptions {
   maxMessageBytes?: number;
   /** A connection silent this long (no request, headers never finished) is closed (server/http/idle-sockets.ts). Default: IDLE_SOCKET_MS (70 s). */
   idleSocketMs?: number;
+  /** Connections one IP address may hold at once; 0: no cap (behind a proxy that caps its clients). Default: DEFAULT_CONNECTIONS_PER_ADDRESS (server/http/connection-cap.ts). */
+  connectionsPerAddress?: number;
   /** Checkpoints kept per job. Default: 3. */
   keepCheckpoints?: number;
   /** Rate limit and misbehaviour limit per worker socket (see server/worker/socket-guard.ts). */
@@ -150,6 +153,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
   const app = express();
   app.disable('x-powered-by');
   const httpServer = createServer(app);
+  capConnectionsPerAddress(httpServer, options.connectionsPerAddress);
   // Idle keep-alive connections outlive a load balancer's (60 s on common ones) and a
   // client's: with Node's 5 s default a client reusing a connection the server is just
   // closing gets ECONNRESET, and a proxy in front answers 502.

@@ -22,6 +22,7 @@ import { resolveOperatorToken } from './auth/operator-token.js';
 import { readEnvironment } from './config.js';
 import { DEFAULT_APPLY_SETTINGS } from './params/apply-engine.js';
 import { createCoordinator } from './coordinator.js';
+import { DEFAULT_CONNECTIONS_PER_ADDRESS } from './http/connection-cap.js';
 import { configureLogging, createLogger } from './logger.js';
 import { onStopSignals } from './process/stop-signals.js';
 import { parseProjectInfo, ProjectInfoError } from './volunteers/project-info.js';
@@ -52,6 +53,7 @@ async function main(): Promise<void> {
         .default(DEFAULT_APPLY_SETTINGS.kernels),
     )
     .option('--apply-threads <n>', 'threads sharing one apply of a large model (1: the event loop alone)', integer(1, 64), DEFAULT_APPLY_SETTINGS.threads)
+    .option('--connections-per-address <n>', 'connections one IP address may hold at once; 0: no cap (behind a reverse proxy, where every client is the proxy)', integer(0, 1_000_000), DEFAULT_CONNECTIONS_PER_ADDRESS)
     .option('--project-name <text>', 'the project volunteers see before Start (env DOWNPOUR_PROJECT_NAME)', env.project.name)
     .option('--project-operator <text>', 'who runs this coordinator (env DOWNPOUR_PROJECT_OPERATOR)', env.project.operator)
     .option('--project-contact <email-or-url>', 'how volunteers reach the operator (env DOWNPOUR_PROJECT_CONTACT)', env.project.contact)
@@ -74,6 +76,7 @@ async function main(): Promise<void> {
     tokenFile?: string;
     psKernels: 'wasm' | 'js';
     applyThreads: number;
+    connectionsPerAddress: number;
     projectName?: string;
     projectOperator?: string;
     projectContact?: string;
@@ -91,6 +94,7 @@ async function main(): Promise<void> {
     dataDir: opts.dataDir,
     operatorToken: token.token,
     apply: { ...DEFAULT_APPLY_SETTINGS, kernels: opts.psKernels, threads: opts.applyThreads },
+    connectionsPerAddress: opts.connectionsPerAddress,
     project,
   });
   const restored = await coordinator.restore();

@@ -51,6 +51,8 @@ export const ErrorCode = {
   DIRECTION_OUTLIER: 'DIRECTION_OUTLIER',
   /** The socket sent more messages than its rate limit allows. */
   RATE_LIMITED: 'RATE_LIMITED',
+  /** The client's address already holds the coordinator's cap of connections (server/http/connection-cap.ts). */
+  TOO_MANY_CONNECTIONS: 'TOO_MANY_CONNECTIONS',
   /** An event name the worker namespace does not know. */
   UNKNOWN_EVENT: 'UNKNOWN_EVENT',
   /** An operator action without a valid operator token. */

@@ -49,8 +49,9 @@ export async function leaseShard(w: TestWorker, jobId: string): Promise<ShardLea
   return r.lease;
 }
 
-export async function connectTestWorker(url: string): Promise<TestWorker> {
-  const socket: TestWorker = io(url + WORKER_NAMESPACE, { transports: ['websocket'], reconnection: false, forceNew: true });
+/** `localAddress`: the loopback address to connect from (127.0.0.2 is another host to the coordinator's per-address counts). */
+export async function connectTestWorker(url: string, localAddress?: string): Promise<TestWorker> {
+  const socket: TestWorker = io(url + WORKER_NAMESPACE, { transports: ['websocket'], reconnection: false, forceNew: true, ...(localAddress ? { localAddress } : {}) });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('worker did not connect within 5 s')), 5000);
     socket.once('connect', () => {

@@ -368,6 +368,7 @@ describe('the codes', () => {
     // STEP_OUT_OF_ORDER a stage's part for a step its replica could never complete: server/test/fuzz-stages.test.ts.
     // PS_UNSUPPORTED answers job creation, PS_TASK_UNREACHABLE a push whose task is gone and BAD_RECEIPT a notice without the tasks' receipts, on ps tasks: server/test/ps-cluster.test.ts.
     // CHECKPOINT_PART_MISSING, CHECKPOINT_PART_CORRUPT and CHECKPOINT_WRITE_FAILED answer the chief's ckpt:* on a ps task: server/ps-task/checkpoint-cut.test.ts.
+    // TOO_MANY_CONNECTIONS answers a connection over its address's cap, before any handshake: server/test/connection-cap.test.ts.
     const operatorOnly: string[] = [
       ErrorCode.UNAUTHORIZED,
       ErrorCode.NOT_FOUND,
@@ -386,6 +387,7 @@ describe('the codes', () => {
       ErrorCode.CHECKPOINT_PART_MISSING,
       ErrorCode.CHECKPOINT_PART_CORRUPT,
       ErrorCode.CHECKPOINT_WRITE_FAILED,
+      ErrorCode.TOO_MANY_CONNECTIONS,
     ];
     expect([...tested].sort()).toEqual(ALL_ERROR_CODES.filter((c) => !operatorOnly.includes(c)).sort());
   });

@@ -1,0 +1,73 @@
+/**
+ * Connections one address may hold at once. Every open TCP connection costs the process
+ * a descriptor and buffers, whatever it says (a websocket, a keep-alive, a half-open
+ * socket waiting out idle-sockets.ts's 70 s): without a cap one host could open enough of
+ * them to exhaust the coordinator's descriptors and lock every volunteer out. A connection
+ * over its address's cap is answered 503 with a coded body and closed before anything of
+ * it is parsed; the address's other connections are untouched, and it may connect again
+ * once one of them closes.
+ *
+ * Counted by the peer's IP address at the TCP level, so behind a reverse proxy every
+ * client is the proxy: raise the cap there, or set it to 0 (no cap) and let the proxy
+ * cap its clients. An honest host holds a websocket per tab and a few keep-alive HTTP
+ * connections, so the default leaves a farm of hundreds of tabs behind one address
+ * (docs/farm.md) room.
+ */
+import type { Server as HttpServer } from 'node:http';
+import type { Socket } from 'node:net';
+import { ErrorCode } from '../../shared/errors.js';
+import { createLogger } from '../logger.js';
+
+const log = createLogger('connection-cap');
+
+export const DEFAULT_CONNECTIONS_PER_ADDRESS = 1024;
+
+/** The same host over IPv4 and IPv4-mapped IPv6 is one address. */
+function addressOf(socket: Socket): string {
+  const a = socket.remoteAddress ?? 'unknown';
+  return a.startsWith('::ffff:') ? a.slice(7) : a;
+}
+
+export interface ConnectionCap {
+  /** Live connections of `address` (tests and metrics). */
+  count(address: string): number;
+  /** Connections refused for their address's cap since start. */
+  readonly refused: number;
+}
+
+/** 503 with a coded body, then closed; nothing the peer sent is read. */
+function refuse(socket: Socket, max: number): void {
+  const body = JSON.stringify({ code: ErrorCode.TOO_MANY_CONNECTIONS, message: `This address already holds ${max} connections to the coordinator: close one and retry` });
+  socket.on('error', () => {}); // a peer gone before it reads the answer is no matter
+  socket.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nRetry-After: 10\r\nConnection: close\r\n\r\n${body}`);
+  socket.destroySoon();
+}
+
+/** Call once the server's own 'connection' listeners are in place (right after createServer). */
+export function capConnectionsPerAddress(server: HttpServer, max = DEFAULT_CONNECTIONS_PER_ADDRESS): ConnectionCap {
+  if (!Number.isInteger(max) || max < 0) throw new RangeError(`connectionsPerAddress must be a whole number ≥ 0 (0: no cap), got ${max}`);
+  const live = new Map<string, number>();
+  const cap = { refused: 0, count: (address: string) => live.get(address) ?? 0 };
+  if (max === 0) return cap;
+  // The server's own listeners (the HTTP parser) run only for an admitted socket: a refused one is never parsed.
+  const inner = server.listeners('connection') as ((socket: Socket) => void)[];
+  server.removeAllListeners('connection');
+  server.on('connection', (socket: Socket) => {
+    const address = addressOf(socket);
+    const n = live.get(address) ?? 0;
+    if (n >= max) {
+      cap.refused++;
+      if (cap.refused === 1 || cap.refused % 1000 === 0) log.warn("connections over their address's cap refused", { address, max, refused: cap.refused });
+      refuse(socket, max);
+      return;
+    }
+    live.set(address, n + 1);
+    socket.once('close', () => {
+      const left = (live.get(address) ?? 1) - 1;
+      if (left > 0) live.set(address, left);
+      else live.delete(address);
+    });
+    for (const listener of inner) listener.call(server, socket);
+  });
+  return cap;
+}
