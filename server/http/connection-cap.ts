@@ -7,7 +7,7 @@
  * it is parsed; the address's other connections are untouched, and it may connect again
  * once one of them closes.
  *
- * Counted by the peer's IP address at the TCP level, so behind a reverse proxy every
+ * Counted by the peer's IP address (an IPv6 one by its /64) at the TCP level, so behind a reverse proxy every
  * client is the proxy: raise the cap there, or set it to 0 (no cap) and let the proxy
  * cap its clients. An honest host holds a websocket per tab and a few keep-alive HTTP
  * connections, so the default leaves a farm of hundreds of tabs behind one address
@@ -22,10 +22,20 @@ const log = createLogger('connection-cap');
 
 export const DEFAULT_CONNECTIONS_PER_ADDRESS = 1024;
 
-/** The same host over IPv4 and IPv4-mapped IPv6 is one address. */
-function addressOf(socket: Socket): string {
-  const a = socket.remoteAddress ?? 'unknown';
-  return a.startsWith('::ffff:') ? a.slice(7) : a;
+/**
+ * The key a connection counts under: an IPv4 address (IPv4-mapped IPv6 too) as it is, an
+ * IPv6 address by its /64, since one host or LAN is handed a whole /64 and may speak from
+ * any address in it.
+ */
+export function addressKey(remote: string | undefined): string {
+  const a = remote ?? 'unknown';
+  if (a.startsWith('::ffff:') && a.includes('.')) return a.slice(7);
+  if (!a.includes(':')) return a;
+  const [head = '', tail = ''] = a.split('%')[0]!.split('::');
+  const left = head ? head.split(':') : [];
+  const right = a.includes('::') && tail ? tail.split(':') : [];
+  const groups = a.includes('::') ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right] : left;
+  return `${groups.slice(0, 4).map((g) => parseInt(g || '0', 16).toString(16)).join(':')}::/64`;
 }
 
 export interface ConnectionCap {
@@ -53,7 +63,7 @@ export function capConnectionsPerAddress(server: HttpServer, max = DEFAULT_CONNE
   const inner = server.listeners('connection') as ((socket: Socket) => void)[];
   server.removeAllListeners('connection');
   server.on('connection', (socket: Socket) => {
-    const address = addressOf(socket);
+    const address = addressKey(socket.remoteAddress);
     const n = live.get(address) ?? 0;
     if (n >= max) {
       cap.refused++;
