@@ -7,12 +7,12 @@
  * example from the stages' replica:report as the coordinator holds them, differenced
  * over the window (bench/replica-window.ts), so the warm-up does not count.
  *
- * The tabs are either two Chromiums with no DevTools protocol client (`bare`, the
- * default: as volunteers' browsers are, bench/bare-chromium.ts) or two pages driven by
- * Playwright (as the farm's and the e2e tests' are), whose every WebSocket frame Chromium
+ * The tabs are two Chromiums, a tab each, either with no DevTools protocol client (`bare`,
+ * the default: as volunteers' browsers are, bench/bare-chromium.ts) or driven by
+ * Playwright (as the farm's and the e2e tests' tabs are), whose every WebSocket frame Chromium
  * copies to Playwright: a 400 kB push's round trip takes about three times as long so.
  */
-import { chromium } from 'playwright-core';
+import { chromium, type Browser } from 'playwright-core';
 import { CHROMIUM_ARGS, findChromium } from '../farm/chromium.js';
 import { buildClientIfNeeded } from '../server/build-client.js';
 import type { JobSpecInput, ModelPresetName } from '../shared/job-spec.js';
@@ -68,14 +68,16 @@ async function openTabs(driver: TabDriver, url: string, errors: string[]): Promi
     for (const b of browsers) b.exited.catch((e: Error) => errors.push(e.message));
     return { close: async () => void (await Promise.all(browsers.map((b) => b.close()))) };
   }
-  const browser = await chromium.launch({ executablePath: findChromium(), args: CHROMIUM_ARGS });
-  const context = await browser.newContext();
+  // Two browsers too, a page each: the two kinds differ only in the driver.
+  const browsers: Browser[] = [];
   for (let i = 0; i < 2; i++) {
-    const page = await context.newPage();
+    const browser = await chromium.launch({ executablePath: findChromium(), args: CHROMIUM_ARGS });
+    browsers.push(browser);
+    const page = await browser.newPage();
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(url);
   }
-  return { close: () => browser.close() };
+  return { close: async () => void (await Promise.all(browsers.map((b) => b.close()))) };
 }
 
 export async function browserStaged(

@@ -126,19 +126,26 @@ function sample(ps: readonly StageProcess[], profile?: 'start' | ((p: StageProce
   );
 }
 
-/** Per replica (by id), each stage's event loop idle fraction between two samples of the same processes. */
-function loopIdle(before: StageWorkerProgress[], after: StageWorkerProgress[]): Map<string, number[]> {
-  const byReplica = new Map<string, number[]>();
-  after.forEach((b, i) => {
-    const a = before[i]!;
-    if (b.replicaId === null || b.stage === null || b.replicaId !== a.replicaId) throw new Error('a stage changed replica during the window');
-    const idle = b.loop.idleMs - a.loop.idleMs;
-    const active = b.loop.activeMs - a.loop.activeMs;
-    const stages = byReplica.get(b.replicaId) ?? [];
-    stages[b.stage] = idle / (idle + active);
-    byReplica.set(b.replicaId, stages);
+/** Per replica (by id), a value for each of its stages in stage order, from the same processes' reports. */
+function perStage<T>(rs: readonly StageWorkerProgress[], value: (r: StageWorkerProgress, i: number) => T): Map<string, T[]> {
+  const byReplica = new Map<string, T[]>();
+  rs.forEach((r, i) => {
+    if (r.replicaId === null || r.stage === null) throw new Error('a stage left its replica during the window');
+    const stages = byReplica.get(r.replicaId) ?? [];
+    stages[r.stage] = value(r, i);
+    byReplica.set(r.replicaId, stages);
   });
   return byReplica;
+}
+
+/** Per replica (by id), each stage's event loop idle fraction between two samples of the same processes. */
+function loopIdle(before: StageWorkerProgress[], after: StageWorkerProgress[]): Map<string, number[]> {
+  return perStage(after, (b, i) => {
+    const a = before[i]!;
+    if (b.replicaId !== a.replicaId) throw new Error('a stage changed replica during the window');
+    const idle = b.loop.idleMs - a.loop.idleMs;
+    return idle / (idle + b.loop.activeMs - a.loop.activeMs);
+  });
 }
 
 /** Resolves with every process's report once each has one satisfying `ready` (checked on each report). */
@@ -165,11 +172,6 @@ const BENCH_SPEC = { normBound: 0 };
 /** Every row's wire and batch (`--codec`, `--batch`): the API's fp32 by default, `topk-packed` the built-in job's (with pull deltas); the preset's batch by default. */
 type Wire = Pick<JobSpecInput, 'codec' | 'topkRatio' | 'batchSize' | 'pipelineDepth'>;
 
-/** One replica's stages' reports, in stage order. */
-function stageOrder(rs: StageWorkerProgress[], replicaId: string): StageWorkerProgress[] {
-  return rs.filter((r) => r.replicaId === replicaId).sort((x, y) => x.stage! - y.stage!);
-}
-
 async function staged(model: ModelPresetName, replicas: number, stages: number, microbatches: number, seconds: number, wire: Wire, large: LargeSetup | null, cpuProfileDir: string | undefined): Promise<Result> {
   const run = await startCoordinator({ model, stages, microbatches, epochs: 100, ...BENCH_SPEC, ...wire, ...large?.spec }, {}, { ps: large?.ps });
   const ps: StageProcess[] = [];
@@ -186,6 +188,8 @@ async function staged(model: ModelPresetName, replicas: number, stages: number, 
     const profileTo = (p: StageProcess) => join(cpuProfileDir!, `${model}-${replicas}x${stages}-${p.latest!.replicaId}-stage${p.latest!.stage}.cpuprofile`);
     const loopsAfter = await sample(ps, cpuProfileDir ? profileTo : undefined);
     const loops = loopIdle(loopsBefore, loopsAfter);
+    // In the order windowFigures gives its per-replica figures.
+    const replicaIds = [...a.keys()];
     const f = windowFigures(a, b);
     const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / xs.length;
     const bottleneck = mean(f.bottleneckBubbles);
@@ -206,9 +210,9 @@ async function staged(model: ModelPresetName, replicas: number, stages: number, 
       boundary_bytes_per_example: f.boundaryBytesPerExample,
       gpipe_bound: bound,
       stage_phases: f.stagePhases[0]!,
-      stage_loop_idle: loops.get([...a.keys()][0]!)!,
-      bottleneck_loop_idle: mean(f.bottleneckStages.map((stage, i) => loops.get([...a.keys()][i]!)![stage]!)),
-      ...(cpuProfileDir ? { stage_cpu_profile: stageOrder(loopsAfter, [...a.keys()][0]!).map((r) => r.profile!) } : {}),
+      stage_loop_idle: loops.get(replicaIds[0]!)!,
+      bottleneck_loop_idle: mean(f.bottleneckStages.map((stage, i) => loops.get(replicaIds[i]!)![stage]!)),
+      ...(cpuProfileDir ? { stage_cpu_profile: perStage(loopsAfter, (r) => r.profile!).get(replicaIds[0]!)! } : {}),
       ...(large ? { ps_tasks: large.ps } : {}),
     };
   } finally {

@@ -7,9 +7,9 @@
  * it is parsed; the address's other connections are untouched, and it may connect again
  * once one of them closes.
  *
- * Counted by the peer's IP address (an IPv6 one by its /64) at the TCP level, so behind a reverse proxy every
- * client is the proxy: raise the cap there, or set it to 0 (no cap) and let the proxy
- * cap its clients. An honest host holds a websocket per tab and a few keep-alive HTTP
+ * Counted by the peer's IP address (an IPv6 one by its /64) at the TCP level, so behind
+ * a reverse proxy every client is the proxy: raise the cap there, or set it to 0 (no cap)
+ * and let the proxy cap its clients. An honest host holds a websocket per tab and a few keep-alive HTTP
  * connections, so the default leaves a farm of hundreds of tabs behind one address
  * (docs/farm.md) room.
  */
@@ -28,21 +28,15 @@ export const DEFAULT_CONNECTIONS_PER_ADDRESS = 1024;
  * any address in it.
  */
 export function addressKey(remote: string | undefined): string {
-  const a = remote ?? 'unknown';
+  const a = (remote ?? 'unknown').split('%')[0]!; // a zone (fe80::1%eth0) names the interface, not the host
   if (a.startsWith('::ffff:') && a.includes('.')) return a.slice(7);
   if (!a.includes(':')) return a;
-  const [head = '', tail = ''] = a.split('%')[0]!.split('::');
+  const [head = '', tail] = a.split('::');
   const left = head ? head.split(':') : [];
-  const right = a.includes('::') && tail ? tail.split(':') : [];
-  const groups = a.includes('::') ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right] : left;
+  const right = tail ? tail.split(':') : [];
+  // "::" stands for as many zero groups as the address is short of eight.
+  const groups = tail === undefined ? left : [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
   return `${groups.slice(0, 4).map((g) => parseInt(g || '0', 16).toString(16)).join(':')}::/64`;
-}
-
-export interface ConnectionCap {
-  /** Live connections of `address` (tests and metrics). */
-  count(address: string): number;
-  /** Connections refused for their address's cap since start. */
-  readonly refused: number;
 }
 
 /** 503 with a coded body, then closed; nothing the peer sent is read. */
@@ -54,11 +48,11 @@ function refuse(socket: Socket, max: number): void {
 }
 
 /** Call once the server's own 'connection' listeners are in place (right after createServer). */
-export function capConnectionsPerAddress(server: HttpServer, max = DEFAULT_CONNECTIONS_PER_ADDRESS): ConnectionCap {
+export function capConnectionsPerAddress(server: HttpServer, max = DEFAULT_CONNECTIONS_PER_ADDRESS): void {
   if (!Number.isInteger(max) || max < 0) throw new RangeError(`connectionsPerAddress must be a whole number ≥ 0 (0: no cap), got ${max}`);
+  if (max === 0) return;
   const live = new Map<string, number>();
-  const cap = { refused: 0, count: (address: string) => live.get(address) ?? 0 };
-  if (max === 0) return cap;
+  let refused = 0;
   // The server's own listeners (the HTTP parser) run only for an admitted socket: a refused one is never parsed.
   const inner = server.listeners('connection') as ((socket: Socket) => void)[];
   server.removeAllListeners('connection');
@@ -66,8 +60,8 @@ export function capConnectionsPerAddress(server: HttpServer, max = DEFAULT_CONNE
     const address = addressKey(socket.remoteAddress);
     const n = live.get(address) ?? 0;
     if (n >= max) {
-      cap.refused++;
-      if (cap.refused === 1 || cap.refused % 1000 === 0) log.warn("connections over their address's cap refused", { address, max, refused: cap.refused });
+      refused++;
+      if (refused === 1 || refused % 1000 === 0) log.warn("connections over their address's cap refused", { address, max, refused });
       refuse(socket, max);
       return;
     }
@@ -79,5 +73,4 @@ export function capConnectionsPerAddress(server: HttpServer, max = DEFAULT_CONNE
     });
     for (const listener of inner) listener.call(server, socket);
   });
-  return cap;
 }
