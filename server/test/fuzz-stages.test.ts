@@ -192,6 +192,10 @@ describe('a stage that never pushes its part', () => {
       const held = s0.w.emitWithAck('grads:push', { jobId: own.job.id, leaseId, baseVersion: 0, batches: 1, loss: null, replicaStep: 0, ...partOf(s0.job!, s0.job!.replica!.tensors) });
       // Stage 1 sends a part the schema refuses, and then nothing.
       expect(await s1.w.emitWithAck('grads:push', { jobId: own.job.id, leaseId: replicaId, baseVersion: -1, batches: 1, loss: 2.3, replicaStep: 0, ...partOf(s1.job!, s1.job!.replica!.tensors) })).toMatchObject({ code: ErrorCode.BAD_REQUEST });
+      // Stage 0's part (400 kB) travels on its own socket and may still be on the way after
+      // stage 1's small refusal came back: its deadline counts from when it is held, so the
+      // clock moves only once stage 0's later messages were answered.
+      expect(await settledAfterRoundTrips(held, s0.w)).toBe(false);
       clock.advance(29_000);
       expect(await settledAfterRoundTrips(held, s0.w, s1.w)).toBe(false);
       // Before the fix the part was held for ever: nothing ever answered stage 0.
