@@ -34,6 +34,7 @@ import { integer } from '../server/cli-args.js';
 import { CODEC_IDS } from '../shared/codec.js';
 import { builtinJobWire } from '../shared/job-defaults.js';
 import { DEFAULT_PIPELINE_DEPTH, MAX_PIPELINE_DEPTH, type JobSpecInput, type ModelPresetName } from '../shared/job-spec.js';
+import { TRAINING_EXEC_ARGV } from '../server/heap-flags.js';
 import { startCoordinator } from '../test-support/coordinator.js';
 import type { StageWorkerMessage, StageWorkerProgress, StageWorkerRequest } from './node-stage-worker.js';
 import type { PhaseTotals } from '../shared/replica-protocol.js';
@@ -92,7 +93,7 @@ interface StageProcess {
 }
 
 function forkStage(url: string): Promise<StageProcess> {
-  const child = fork(STAGE_WORKER_FILE, [url], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child = fork(STAGE_WORKER_FILE, [url], { execArgv: [...TRAINING_EXEC_ARGV], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const p: StageProcess = { child, latest: null, exited: new Promise((r) => child.once('exit', () => r())) };
   return new Promise((resolve, reject) => {
     child.on('message', (m: StageWorkerMessage) => {

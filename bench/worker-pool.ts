@@ -5,6 +5,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { TRAINING_EXEC_ARGV } from '../server/heap-flags.js';
 import type { NodeWorkerMessage, NodeWorkerProgress } from './node-worker.js';
 
 const WORKER_FILE = fileURLToPath(new URL('./node-worker.ts', import.meta.url));
@@ -33,7 +34,7 @@ export class WorkerPool {
 
   /** Forks one worker; resolves once it has said hello (or rejects if it dies first). */
   start(extraArgs: readonly string[] = []): Promise<PooledWorker> {
-    const child = fork(WORKER_FILE, [this.url, ...extraArgs], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', this.stderr, 'ipc'] });
+    const child = fork(WORKER_FILE, [this.url, ...extraArgs], { execArgv: [...TRAINING_EXEC_ARGV], stdio: ['ignore', 'ignore', this.stderr, 'ipc'] });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     const w: PooledWorker = { index: this.started++, child, workerId: null, backend: null, progress: null, exited, killed: false };
     this.workers.push(w);

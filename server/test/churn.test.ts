@@ -7,7 +7,9 @@
  * lost and none credited twice.
  */
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { WorkerPool } from '../../bench/worker-pool.js';
+import { HEAP_NODE_FLAGS } from '../heap-flags.js';
 import type { Lease } from '../data/shard-ledger.js';
 import { startCoordinator, type Running } from '../../test-support/index.js';
 
@@ -32,6 +34,9 @@ it('accepts every example of the epoch exactly once when a worker is killed midw
   expect(sizes).toHaveLength(30);
   expect(sizes.reduce((a, b) => a + b, 0)).toBe(60_000);
   await Promise.all([pool.start(), pool.start(), pool.start()]);
+  // Forked with the heap flags (heap-flags.ts) the benches' workers run with.
+  const argv = readFileSync(`/proc/${pool.workers[0]!.child.pid}/cmdline`, 'utf8').split('\0');
+  for (const flag of HEAP_NODE_FLAGS) expect(argv).toContain(flag);
 
   // Mid-epoch, and the victim midway through a lease: some of its batches in, some not.
   const midway = (l: Lease) => l.cursor > l.from && l.cursor < l.to;

@@ -13,6 +13,7 @@ import { ProcessGroup } from '../../farm/process-group.js';
 import { descendants, isAlive, signalProcess, type ProcessInfo } from '../../farm/process-tree.js';
 import { pushThroughTasks, startPsTask, type RunningPsTask } from '../../test-support/ps-clients.js';
 import { resolveClusterToken } from '../cluster/cluster-token.js';
+import { HEAP_NODE_FLAGS } from '../heap-flags.js';
 import { PS_TASK_NODE_FLAGS } from '../ps-task/node-flags.js';
 
 let group: ProcessGroup | null = null;
@@ -46,6 +47,10 @@ it('--ps 2: trains through two task processes it started; one SIGTERM to the gro
   expect(psTasks).toHaveLength(2);
   // Forked with the tasks' Node flags (node-flags.ts: what a task's CPU per push needs).
   for (const p of psTasks) for (const flag of PS_TASK_NODE_FLAGS) expect(p.cmdline.split(' ')).toContain(flag);
+  // `npm start` runs the coordinator with the heap flags (heap-flags.ts).
+  const coordinator = descendants(g.pid).filter((p) => p.cmdline.includes('server/main.ts'));
+  expect(coordinator).toHaveLength(1);
+  for (const flag of HEAP_NODE_FLAGS) expect(coordinator[0]!.cmdline.split(' ')).toContain(flag);
 
   const { jobId, version, taskUrls } = await pushThroughTasks(url);
   expect(version).toBe(3);
