@@ -20,7 +20,7 @@
  */
 import { codecOf } from '../../shared/codec.js';
 import { abortFrame, decodeFrame, encodeFrame, type ActivationFrame, type FrameFields } from '../../shared/activation-frame.js';
-import type { CompleteAnswer, GradientPush, JobAssignment, LeaseAnswer, ParamsSnapshot, PullRequest, PushAccepted } from '../../shared/protocol.js';
+import type { CompleteAnswer, GradientPush, JobAssignment, LeaseAnswer, ParamsSnapshot, PullRequest, PushAccepted, ShardLeaseGrant } from '../../shared/protocol.js';
 import type { ReplicaAssignment, ReplicaReport, StagePath } from '../../shared/replica-protocol.js';
 import type { Result } from '../../shared/result.js';
 import type { DecodedShard } from '../../shared/shard-format.js';
@@ -29,6 +29,7 @@ import type { Batch } from './model-trainer.js';
 import { batchesOf } from './shard-data.js';
 import { MODES } from '../../shared/modes.js';
 import { StageExchange, type PushClaim } from './stage-exchange.js';
+import { StageLeases } from './stage-leases.js';
 import { StageLocalSteps } from './stage-local-steps.js';
 import { StageMeter } from './stage-meter.js';
 import { StagePhases, type PhaseTotals, type StagePhase } from './stage-phases.js';
@@ -203,42 +204,88 @@ export class StageRunner {
     return this.stopped;
   }
 
-  /** Stage 0's loop: leases, trains and completes shards until stopped or `stillOn` turns false. */
+  /**
+   * Stage 0's loop: leases, trains and completes pieces of shards until stopped or
+   * `stillOn` turns false. The pipeline runs on across a piece's end: the next piece is
+   * asked for while the current one's last mini-batches go forward (StageLeases), and a
+   * piece is completed in the background once its last push is answered, so only the
+   * end of the data (no piece free) drains it.
+   */
   async run(stillOn: () => boolean, retryMs: number, sleep: (ms: number) => Promise<void>): Promise<void> {
     if (this.replica.stage !== 0) throw new Error('Only stage 0 leases shards');
+    const leases = new StageLeases(this.server, (message) => new StageStopped(message));
+    /** Per mini-batch sent forward, oldest first, across pieces: resolves once it is back and the push it closes (if any) is taken. */
+    const inFlight: Promise<void>[] = [];
+    /** Pieces whose mini-batches all went forward, until each is complete. */
+    const completing = new Set<Promise<void>>();
     while (!this.stopped && stillOn()) {
-      const answer = await this.phases.time('lease', () => this.server.lease());
-      if (!answer.ok) throw new StageStopped(`Lease refused: ${answer.code}: ${answer.message}`);
-      if (!answer.lease) {
+      const got = await this.phases.time('lease', () => leases.next());
+      if (got === 'limit' && completing.size) {
+        // The job allows no piece beyond the ones held: the one being completed makes room.
+        await this.phases.time('wait-previous', () => Promise.race(completing));
+        continue;
+      }
+      if (got === 'none' || got === 'limit') {
+        // No piece free now (the data's end): what is in flight comes back and is completed, then it asks again.
+        await this.drain(inFlight, completing);
+        if (this.halted()) return;
         await sleep(retryMs);
         continue;
       }
-      const lease = answer.lease;
-      const shard = await this.phases.time('lease', () => this.server.fetchShard(lease.url));
-      const batches = [...batchesOf(shard, this.job.batchSize, { order: lease.order, batches: lease.batches })];
-      let lost = false;
-      // A lost lease is seen at a push's answer; the mini-batches already forward are pushed all the same, and refused too.
-      const answered = (r: Result<PushAccepted>) => (lost ||= !r.ok && LEASE_GONE.has(r.code));
-      /** Per mini-batch sent forward, oldest first: resolves once it is back and the push it closes (if any) is taken. */
-      const inFlight: Promise<void>[] = [];
-      for (let i = 0; i < batches.length && !lost; i++) {
-        if (this.halted()) return;
-        const closesPush = (i + 1) % this.pushEvery === 0 || i === batches.length - 1;
-        // Mini-batch s starts once s − depth is back and its push taken; fresh(s) then waits for that push's answer.
-        while (inFlight.length >= this.depth) await this.phases.time('wait-back', () => inFlight.shift()!);
-        await this.adoptFresh(this.nextBatch);
-        if (lost || this.halted()) break;
-        const { back } = await this.miniBatch(batches[i]!, closesPush);
-        // Pushed the moment it is back, in mini-batch order (backs resolve in order), not when the loop next looks.
-        inFlight.push(unawaited(back.then((closed) => (closed ? this.pushOwn(lease.leaseId, closed, answered) : undefined))));
-      }
-      // Every stage counts steps alike: what went forward is pushed, even on a lost lease.
-      while (inFlight.length) await this.phases.time('wait-back', () => inFlight.shift()!);
-      // The lease's last push must be committed before the lease is complete.
-      await this.phases.time('wait-previous', () => this.exchange.settle());
-      if (this.halted()) return;
-      if (!lost && !this.stopped) await this.phases.time('lease', () => this.server.complete(lease.leaseId));
+      const sent = await this.sendPiece(got.lease, got.shard, inFlight, leases);
+      if (!sent) return;
+      const { completion } = sent;
+      completing.add(completion);
+      void completion.finally(() => completing.delete(completion)).catch(() => {});
     }
+    if (!this.halted()) await this.drain(inFlight, completing);
+  }
+
+  /**
+   * Sends `lease`'s mini-batches forward, asking for the next piece as its last `depth`
+   * go; resolves with what completes the piece once its last push is answered (wrapped:
+   * an async function returning the promise itself would wait for it; null: the stage
+   * stopped). A lost lease is seen at a push's answer: its mini-batches already
+   * forward are pushed all the same (every stage counts steps alike), and refused too.
+   */
+  private async sendPiece(lease: ShardLeaseGrant, shard: DecodedShard, inFlight: Promise<void>[], leases: StageLeases): Promise<{ completion: Promise<void> } | null> {
+    const batches = [...batchesOf(shard, this.job.batchSize, { order: lease.order, batches: lease.batches })];
+    let lost = false;
+    const answered = (r: Result<PushAccepted>) => (lost ||= !r.ok && LEASE_GONE.has(r.code));
+    const mine: Promise<void>[] = [];
+    for (let i = 0; i < batches.length && !lost; i++) {
+      if (this.halted()) return null;
+      const closesPush = (i + 1) % this.pushEvery === 0 || i === batches.length - 1;
+      // Mini-batch s starts once s − depth is back and its push taken; fresh(s) then waits for that push's answer.
+      while (inFlight.length >= this.depth) await this.phases.time('wait-back', () => inFlight.shift()!);
+      await this.adoptFresh(this.nextBatch);
+      if (lost || this.halted()) break;
+      if (batches.length - i <= this.depth) leases.askAhead();
+      const { back } = await this.miniBatch(batches[i]!, closesPush);
+      // Pushed the moment it is back, in mini-batch order (backs resolve in order), not when the loop next looks.
+      const sent = unawaited(back.then((closed) => (closed ? this.pushOwn(lease.leaseId, closed, answered) : undefined)));
+      inFlight.push(sent);
+      mine.push(sent);
+    }
+    if (this.halted()) return null;
+    // The piece's last push must be committed before the piece is complete; the next piece's mini-batches go forward meanwhile.
+    const completion = unawaited(
+      (async () => {
+        await Promise.all(mine);
+        await this.exchange.settle();
+        if (!lost && !this.stopped) await this.server.complete(lease.leaseId);
+      })(),
+    );
+    return { completion };
+  }
+
+  /** Waits for every mini-batch in flight to come back, every push to be answered and every piece to be complete. */
+  private async drain(inFlight: Promise<void>[], completing: ReadonlySet<Promise<void>>): Promise<void> {
+    while (inFlight.length) await this.phases.time('wait-back', () => inFlight.shift()!);
+    await this.phases.time('wait-previous', async () => {
+      await this.exchange.settle();
+      await Promise.all(completing);
+    });
   }
 
   /** Stage 0: one mini-batch into the pipeline, its micro-batches sent as each is computed; resolves once all are sent, with what resolves when all are back. */
