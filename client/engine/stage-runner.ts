@@ -209,7 +209,8 @@ export class StageRunner {
    * `stillOn` turns false. The pipeline runs on across a piece's end: the next piece is
    * asked for while the current one's last mini-batches go forward (StageLeases), and a
    * piece is completed in the background once its last push is answered, so only the
-   * end of the data (no piece free) drains it.
+   * end of the data (no piece free) drains it. A round mode (one mini-batch in flight)
+   * still completes each piece before it asks for the next.
    */
   async run(stillOn: () => boolean, retryMs: number, sleep: (ms: number) => Promise<void>): Promise<void> {
     if (this.replica.stage !== 0) throw new Error('Only stage 0 leases shards');
@@ -218,7 +219,13 @@ export class StageRunner {
     const inFlight: Promise<void>[] = [];
     /** Pieces whose mini-batches all went forward, until each is complete. */
     const completing = new Set<Promise<void>>();
+    /** A completion that failed (its socket gone): thrown by the loop, as when it awaited each one. */
+    let failed: { reason: unknown } | null = null;
+    const rethrow = () => {
+      if (failed) throw failed.reason;
+    };
     while (!this.stopped && stillOn()) {
+      rethrow();
       const got = await this.phases.time('lease', () => leases.next());
       if (got === 'limit' && completing.size) {
         // The job allows no piece beyond the ones held: the one being completed makes room.
@@ -236,14 +243,24 @@ export class StageRunner {
       if (!sent) return;
       const { completion } = sent;
       completing.add(completion);
-      void completion.finally(() => completing.delete(completion)).catch(() => {});
+      completion.then(
+        () => completing.delete(completion),
+        (reason: unknown) => {
+          completing.delete(completion);
+          failed ??= { reason };
+        },
+      );
+      // A round mode asks for its next piece only once this one is complete: a worker told "no piece" leaves the
+      // open round (the data's end), and its last push, still on its way, would then come too late for it.
+      if (this.depth === 1) await this.phases.time('wait-previous', () => completion);
     }
     if (!this.halted()) await this.drain(inFlight, completing);
+    rethrow();
   }
 
   /**
    * Sends `lease`'s mini-batches forward, asking for the next piece as its last `depth`
-   * go; resolves with what completes the piece once its last push is answered (wrapped:
+   * go (depth > 1); resolves with what completes the piece once its last push is answered (wrapped:
    * an async function returning the promise itself would wait for it; null: the stage
    * stopped). A lost lease is seen at a push's answer: its mini-batches already
    * forward are pushed all the same (every stage counts steps alike), and refused too.
@@ -260,7 +277,7 @@ export class StageRunner {
       while (inFlight.length >= this.depth) await this.phases.time('wait-back', () => inFlight.shift()!);
       await this.adoptFresh(this.nextBatch);
       if (lost || this.halted()) break;
-      if (batches.length - i <= this.depth) leases.askAhead();
+      if (this.depth > 1 && batches.length - i <= this.depth) leases.askAhead();
       const { back } = await this.miniBatch(batches[i]!, closesPush);
       // Pushed the moment it is back, in mini-batch order (backs resolve in order), not when the loop next looks.
       const sent = unawaited(back.then((closed) => (closed ? this.pushOwn(lease.leaseId, closed, answered) : undefined)));
