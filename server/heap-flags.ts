@@ -12,8 +12,9 @@
  * ~1.4 × the live size and starts a full (incremental) mark-compact every 100–200 ms:
  * a pipeline stage 0 ran 79 of them in a 15 s bench run, 0.11–0.17 of its thread, and
  * the coordinator's mutator got ~0.8 of its own. The initial size is a floor under that
- * limit: the same stage ran 28, and the mlp's replica went from ~3,500 to ~4,600
- * examples/s (docs/model-parallelism.md, "The garbage collector's share"). It costs
+ * limit: the same stage ran 28, and the mlp's 1 × 2 replica went from 3,000–3,900 to
+ * 3,800–4,900 examples/s over three runs each (docs/model-parallelism.md, "The garbage
+ * collector's share"). It costs
  * heap that is allowed to grow to 256 MB before the first full collection, never more
  * than the process needs after one; a larger floor (512) measured the same.
  */

@@ -18,6 +18,21 @@ export async function fetchShard(url: string, o: ShardFetchOptions = {}): Promis
   return decodeShard(body);
 }
 
+/**
+ * `fetch` keeping its last shard: the pieces a worker leases one after another are often
+ * of the shard it just trained (a requeued piece, the next piece of it), so that one is
+ * not downloaded and decoded again. A failed download is not kept.
+ */
+export function lastShardKept(fetch: (url: string) => Promise<DecodedShard>): (url: string) => Promise<DecodedShard> {
+  let kept: { url: string; shard: Promise<DecodedShard> } | null = null;
+  return (url) => {
+    if (kept?.url !== url) kept = { url, shard: fetch(url) };
+    const mine = kept;
+    mine.shard.catch(() => kept === mine && (kept = null));
+    return mine.shard;
+  };
+}
+
 /** Which batches of which example order: what a lease grant names (ShardLeaseGrant's `order` and `batches`). */
 export interface BatchPlan {
   order: number;

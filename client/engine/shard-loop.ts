@@ -15,7 +15,7 @@ import type { Failure, Result } from '../../shared/result.js';
 import type { DecodedShard } from '../../shared/shard-format.js';
 import type { Exchange, SentPush } from './exchange.js';
 import type { Batch } from './model-trainer.js';
-import { batchesOf } from './shard-data.js';
+import { batchesOf, lastShardKept } from './shard-data.js';
 
 /** Pushes answered with a refusal that means the lease is gone: the loop stops training it. */
 export class LostLeases {
@@ -72,14 +72,7 @@ export class LeaseRefused extends Error {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function runShardLoop(o: ShardLoopOptions): Promise<void> {
-  // The shard a piece comes from is often the one just trained (a requeued piece): keep the last download.
-  let cached: { url: string; shard: Promise<DecodedShard> } | null = null;
-  const fetchCached = (url: string) => {
-    if (cached?.url !== url) cached = { url, shard: o.fetchShard(url) };
-    const mine = cached;
-    mine.shard.catch(() => cached === mine && (cached = null));
-    return mine.shard;
-  };
+  const fetchCached = lastShardKept((url) => o.fetchShard(url));
   const leaseNext = async (): Promise<Outcome> => {
     const r = await o.lease();
     if (!r.ok) {

@@ -29,7 +29,7 @@ import type { Batch } from './model-trainer.js';
 import { batchesOf } from './shard-data.js';
 import { MODES } from '../../shared/modes.js';
 import { StageExchange, type PushClaim } from './stage-exchange.js';
-import { StageLeases } from './stage-leases.js';
+import { PieceCompletions, StageLeases } from './stage-leases.js';
 import { StageLocalSteps } from './stage-local-steps.js';
 import { StageMeter } from './stage-meter.js';
 import { StagePhases, type PhaseTotals, type StagePhase } from './stage-phases.js';
@@ -217,19 +217,13 @@ export class StageRunner {
     const leases = new StageLeases(this.server, (message) => new StageStopped(message));
     /** Per mini-batch sent forward, oldest first, across pieces: resolves once it is back and the push it closes (if any) is taken. */
     const inFlight: Promise<void>[] = [];
-    /** Pieces whose mini-batches all went forward, until each is complete. */
-    const completing = new Set<Promise<void>>();
-    /** A completion that failed (its socket gone): thrown by the loop, as when it awaited each one. */
-    let failed: { reason: unknown } | null = null;
-    const rethrow = () => {
-      if (failed) throw failed.reason;
-    };
+    const completing = new PieceCompletions();
     while (!this.stopped && stillOn()) {
-      rethrow();
+      completing.throwIfFailed();
       const got = await this.phases.time('lease', () => leases.next());
       if (got === 'limit' && completing.size) {
         // The job allows no piece beyond the ones held: the one being completed makes room.
-        await this.phases.time('wait-previous', () => Promise.race(completing));
+        await this.phases.time('wait-previous', () => completing.any());
         continue;
       }
       if (got === 'none' || got === 'limit') {
@@ -243,26 +237,19 @@ export class StageRunner {
       if (!sent) return;
       const { completion } = sent;
       completing.add(completion);
-      completion.then(
-        () => completing.delete(completion),
-        (reason: unknown) => {
-          completing.delete(completion);
-          failed ??= { reason };
-        },
-      );
       // A round mode asks for its next piece only once this one is complete: a worker told "no piece" leaves the
       // open round (the data's end), and its last push, still on its way, would then come too late for it.
       if (this.depth === 1) await this.phases.time('wait-previous', () => completion);
     }
     if (!this.halted()) await this.drain(inFlight, completing);
-    rethrow();
+    completing.throwIfFailed();
   }
 
   /**
    * Sends `lease`'s mini-batches forward, asking for the next piece as its last `depth`
-   * go (depth > 1); resolves with what completes the piece once its last push is answered (wrapped:
-   * an async function returning the promise itself would wait for it; null: the stage
-   * stopped). A lost lease is seen at a push's answer: its mini-batches already
+   * go (depth > 1); resolves with what completes the piece once its last push is answered
+   * (wrapped: an async function returning the promise itself would wait for it; null: the
+   * stage stopped). A lost lease is seen at a push's answer: its mini-batches already
    * forward are pushed all the same (every stage counts steps alike), and refused too.
    */
   private async sendPiece(lease: ShardLeaseGrant, shard: DecodedShard, inFlight: Promise<void>[], leases: StageLeases): Promise<{ completion: Promise<void> } | null> {
@@ -297,11 +284,11 @@ export class StageRunner {
   }
 
   /** Waits for every mini-batch in flight to come back, every push to be answered and every piece to be complete. */
-  private async drain(inFlight: Promise<void>[], completing: ReadonlySet<Promise<void>>): Promise<void> {
+  private async drain(inFlight: Promise<void>[], completing: PieceCompletions): Promise<void> {
     while (inFlight.length) await this.phases.time('wait-back', () => inFlight.shift()!);
     await this.phases.time('wait-previous', async () => {
       await this.exchange.settle();
-      await Promise.all(completing);
+      await completing.all();
     });
   }
 
