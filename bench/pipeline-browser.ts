@@ -20,6 +20,7 @@ import type { JobDetail } from '../shared/operator-protocol.js';
 import { startCoordinator } from '../test-support/coordinator.js';
 import type { PhaseTotals } from '../shared/replica-protocol.js';
 import { launchBareChromium } from './bare-chromium.js';
+import { busyShare, machineCpu } from './proc-cpu.js';
 import { gpipeBound, snapshotAfter, snapshotWhen, windowFigures } from './replica-window.js';
 
 const WARM_UP_EXAMPLES = 2000;
@@ -45,6 +46,8 @@ export interface BrowserPipelineResult {
   gpipe_bound: number;
   /** Each tab's stage's time per phase as a share of its wall time over the window (from its replica:report). */
   stage_phases: PhaseTotals[];
+  /** The share of all the machine's cores busy over the window (bench/proc-cpu.ts): the two browsers, the coordinator and the bench share them. */
+  machine_cpu_busy: number | null;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -98,10 +101,12 @@ export async function browserStaged(
     await until('the warm-up', () => (run.job.summary().examplesSeen >= WARM_UP_EXAMPLES ? true : null), 120_000);
     const a = await snapshotWhen(run.job, (_, __, r) => r.wallMs > 0);
     const before = run.job.summary().examplesSeen;
+    const cpuBefore = machineCpu();
     const t0 = performance.now();
     const b = await snapshotAfter(run.job, a, seconds * 1000);
     const examples = run.job.summary().examplesSeen - before;
     const elapsed = (performance.now() - t0) / 1000;
+    const cpuBusy = busyShare(cpuBefore, machineCpu());
     const replica = (await detail()).replicas!.replicas[0]!;
     if (replica.path !== 'webrtc') throw new Error(`the replica's path became ${String(replica.path)}`);
     if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
@@ -124,6 +129,7 @@ export async function browserStaged(
       boundary_bytes_per_example: f.boundaryBytesPerExample,
       gpipe_bound: bound,
       stage_phases: f.stagePhases[0]!,
+      machine_cpu_busy: cpuBusy,
     };
   } finally {
     await tabs?.close();

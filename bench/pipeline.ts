@@ -42,6 +42,7 @@ import { WorkerPool } from './worker-pool.js';
 import { browserStaged, type TabDriver } from './pipeline-browser.js';
 import { dataParallelOverBudget, largeSetup, type LargeSetup } from './pipeline-large.js';
 import { sharesLine, type ProfileShares } from './stage-profile.js';
+import { busyShare, machineCpu } from './proc-cpu.js';
 import { gpipeBound, phasesLines, snapshotAfter, snapshotWhen, windowFigures } from './replica-window.js';
 
 const STAGE_WORKER_FILE = fileURLToPath(new URL('./node-stage-worker.ts', import.meta.url));
@@ -84,6 +85,11 @@ interface Result {
   bottleneck_loop_idle?: number;
   /** With --cpu-profile: each stage's thread's CPU profile over the window by category, in stage order of the first replica. */
   stage_cpu_profile?: ProfileShares[];
+  /**
+   * The share of all the machine's cores busy over the window (bench/proc-cpu.ts; null off
+   * Linux): near 1, the row measured what this machine's cores allow, not the stages' waiting on each other.
+   */
+  machine_cpu_busy: number | null;
 }
 
 interface StageProcess {
@@ -183,9 +189,11 @@ async function staged(model: ModelPresetName, replicas: number, stages: number, 
     const a = await snapshotWhen(run.job, (_, __, r) => r.wallMs > 0 && r.busyMs > 0);
     const loopsBefore = await sample(ps, cpuProfileDir ? 'start' : undefined);
     const before = run.job.stats.examplesSeen;
+    const cpuBefore = machineCpu();
     const t0 = performance.now();
     const b = await snapshotAfter(run.job, a, seconds * 1000);
     const elapsed = (performance.now() - t0) / 1000;
+    const cpuBusy = busyShare(cpuBefore, machineCpu());
     const profileTo = (p: StageProcess) => join(cpuProfileDir!, `${model}-${replicas}x${stages}-${p.latest!.replicaId}-stage${p.latest!.stage}.cpuprofile`);
     const loopsAfter = await sample(ps, cpuProfileDir ? profileTo : undefined);
     const loops = loopIdle(loopsBefore, loopsAfter);
@@ -215,6 +223,7 @@ async function staged(model: ModelPresetName, replicas: number, stages: number, 
       bottleneck_loop_idle: mean(f.bottleneckStages.map((stage, i) => loops.get(replicaIds[i]!)![stage]!)),
       ...(cpuProfileDir ? { stage_cpu_profile: perStage(loopsAfter, (r) => r.profile!).get(replicaIds[0]!)! } : {}),
       ...(large ? { ps_tasks: large.ps } : {}),
+      machine_cpu_busy: cpuBusy,
     };
   } finally {
     for (const p of ps) p.child.kill('SIGKILL');
@@ -240,10 +249,12 @@ async function dataParallel(model: ModelPresetName, workers: number, seconds: nu
       });
     await waitFor(() => pool.workers.every((w) => (w.progress?.examplesContributed ?? 0) > 0));
     const before = contributed();
+    const cpuBefore = machineCpu();
     const t0 = performance.now();
     await waitFor(() => performance.now() - t0 >= seconds * 1000);
     const elapsed = (performance.now() - t0) / 1000;
-    return { model, replicas: workers, stages: 1, microbatches: 1, path: 'data-parallel', examples_per_s: (contributed() - before) / elapsed, bubble: null, bottleneck_bubble: null, bubble_target: null, target_met: null, stage_bubbles: null, boundary_bytes_per_example: null, gpipe_bound: null };
+    const cpuBusy = busyShare(cpuBefore, machineCpu());
+    return { model, replicas: workers, stages: 1, microbatches: 1, path: 'data-parallel', examples_per_s: (contributed() - before) / elapsed, bubble: null, bottleneck_bubble: null, bubble_target: null, target_met: null, stage_bubbles: null, boundary_bytes_per_example: null, gpipe_bound: null, machine_cpu_busy: cpuBusy };
   } finally {
     await pool.close();
     await run.close();
@@ -257,8 +268,14 @@ function stagedLine(r: Result): string {
     `(GPipe's bound ${r.gpipe_bound!.toFixed(2)}, target ≤ ${r.bubble_target!.toFixed(2)}: ${r.target_met ? 'met' : 'not met'}), ` +
     `${r.boundary_bytes_per_example?.toFixed(0) ?? '?'} B per example per boundary` +
     (r.stage_loop_idle ? `; event loop idle: stages ${r.stage_loop_idle.map((x) => x.toFixed(2)).join(', ')}, bottleneck ${r.bottleneck_loop_idle!.toFixed(2)}` : '') +
+    cpuNote(r.machine_cpu_busy) +
     '\n'
   );
+}
+
+/** The machine's busy share, as the log line says it. */
+function cpuNote(busy: number | null): string {
+  return busy === null ? '' : `; machine's cores busy ${busy.toFixed(2)}`;
 }
 
 export function pipelineCommand(): Command {
@@ -293,7 +310,7 @@ export function pipelineCommand(): Command {
         } else {
           const r = await dataParallel(model, 2, o.seconds, wire);
           results.push(r);
-          process.stderr.write(`[pipeline] ${model} 2 data-parallel workers: ${r.examples_per_s.toFixed(0)} examples/s\n`);
+          process.stderr.write(`[pipeline] ${model} 2 data-parallel workers: ${r.examples_per_s.toFixed(0)} examples/s${cpuNote(r.machine_cpu_busy)}\n`);
         }
       }
       if (o.browser && o.model[0] !== 'mlp-large') {

@@ -31,3 +31,40 @@ export function totalCpuSeconds(pids: readonly number[]): number | null {
   }
   return sum;
 }
+
+/** The machine's CPU time so far, all cores together, in clock ticks: busy and in all. */
+export interface MachineCpu {
+  busy: number;
+  total: number;
+}
+
+/**
+ * Parses /proc/stat's first line (`cpu  user nice system idle iowait irq softirq steal …`):
+ * idle and iowait are the time no core had work; guest time is already in user.
+ */
+export function parseMachineCpu(procStat: string): MachineCpu | null {
+  const line = procStat.split('\n', 1)[0] ?? '';
+  const [label, ...rest] = line.trim().split(/\s+/);
+  const ticks = rest.slice(0, 8).map(Number);
+  if (label !== 'cpu' || ticks.length < 5 || ticks.some((t) => !Number.isFinite(t) || t < 0)) return null;
+  const total = ticks.reduce((a, b) => a + b, 0);
+  return { busy: total - ticks[3]! - ticks[4]!, total };
+}
+
+/** The machine's CPU time so far, or null off Linux. */
+export function machineCpu(): MachineCpu | null {
+  try {
+    return parseMachineCpu(readFileSync('/proc/stat', 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The share of all the machine's cores that were busy between two readings: near 1, a
+ * bench row measured what this machine's cores allow, whatever the design would do on more.
+ */
+export function busyShare(before: MachineCpu | null, after: MachineCpu | null): number | null {
+  if (!before || !after || after.total <= before.total) return null;
+  return (after.busy - before.busy) / (after.total - before.total);
+}
