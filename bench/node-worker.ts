@@ -4,7 +4,8 @@
  * (client/engine/shard-loop.ts) on tfjs's wasm backend in Node, over socket.io-client.
  * It leases a piece of a shard, downloads the shard over HTTP, trains the lease's
  * mini-batches (push every nPush, pull every nFetch), flushes, reports the lease
- * complete, and repeats until the coordinator assigns it no job (the job is done),
+ * complete, and repeats (leasing and downloading the next piece while one trains, as the
+ * page's engine does) until the coordinator assigns it no job (the job is done),
  * then exits 0. It reports its examples per second as the browser engine does.
  *
  * The churn and soak benchmarks and the churn test fork it and SIGKILL it: a process
@@ -176,8 +177,8 @@ async function trainJob(socket: WorkerSocket, url: string, job: JobAssignment, s
       complete: (leaseId) => live().emitWithAck('shard:complete', { jobId: job.jobId, leaseId }),
       fetchShard: (shardUrl) => fetchShard(new URL(shardUrl, url).toString(), { meter }),
       stillAssigned,
-      // A hoarder holds a second lease besides the one it (slowly) trains.
-      prefetch: hoarding,
+      // The next piece leased and downloaded while this one trains, as the page's engine does (a hoarder holds it too, besides its grabs).
+      prefetch: true,
       retryMs: NO_SHARD_RETRY_MS,
       beforeBatch: () => pacer?.beforeBatch() ?? Promise.resolve(),
       afterBatch: async (batch) => {
