@@ -44,7 +44,7 @@ export interface Lease {
   readonly to: number;
   /** The first batch the next push on it carries. */
   cursor: number;
-  /** Pushes taken from it whose outcome is not known yet (a sync round holds their acks). */
+  /** Pushes taken from it whose outcome is not known yet (a sync round holds their acks), and stage 0's parts held for their replica step (PushAccounting.holding): no deadline runs meanwhile. */
   inFlight: number;
   /** When it became its worker's oldest lease (null while an older one is held). Kept for the lease terms. */
   headSince: number | null;

@@ -169,6 +169,8 @@ export class Job {
       now: () => deps.clock.now(),
       stepDeadlineMs: spec.leaseSeconds * 1000,
       dissolve: (replica, reason) => board.dissolve(replica.id, reason),
+      holding: (workerId, leaseId, waits) => this.accounting.holding(workerId, leaseId, waits),
+      silent: (workerId) => this.accounting.silent(workerId),
       broken: (replica, workerId, failure) => {
         this.accounting.blame(workerId, failure);
         board.dissolve(replica.id, failure.message);

@@ -218,6 +218,24 @@ export class PushAccounting {
     this.refused(workerId, failure);
   }
 
+  /**
+   * Stage 0's part of a replica step waits for its replica's other stages
+   * (server/jobs/replica-steps.ts), or no longer does: while it waits, its lease runs no
+   * deadline, as while a push on it is in flight. Else a later stage that never pushes
+   * would have the lease holder miss its deadline and take the fault; the step's own
+   * deadline charges the silent stage instead (silent()).
+   */
+  holding(workerId: string, leaseId: string, waits: boolean): void {
+    const lease = this.ledger.get(leaseId);
+    if (lease?.workerId !== workerId) return;
+    lease.inFlight += waits ? 1 : -1;
+  }
+
+  /** A stage did not push its part of a replica step within the step's deadline while another stage did: a fault, like a missed lease deadline. */
+  silent(workerId: string): void {
+    this.fault(workerId, 'STEP_DEADLINE');
+  }
+
   /** Counts a fault toward the worker's run; at MAX_FAULTS_IN_A_ROW its leases are taken back and it is barred. */
   private refused(workerId: string, failure: Failure): Failure {
     if (FAULTS.has(failure.code)) this.fault(workerId, failure.code);

@@ -30,7 +30,10 @@
  * dropped; the fault is the stage's. A repeat of a part still held is ALREADY_PUSHED
  * and changes nothing. A step still missing a part a lease period after its first
  * came (a stage that sent a malformed part and stopped, or went silent) is dropped the
- * same way, its replica dissolved (`expire`, on the job's clock). A push naming another
+ * same way, its replica dissolved (`expire`, on the job's clock), and counted a fault of
+ * each later stage whose part is missing: while stage 0's part waits here its lease runs
+ * no deadline (`holding`), so the silence is not charged to the lease holder; a silent
+ * stage 0 holds no part, and its lease's deadline charges it. A push naming another
  * replica (a later stage's id) or a lease stage 0 did not take in this replica is a late
  * one of a replica the worker has left: refused UNKNOWN_REPLICA before it is counted. A step whose last stage reports a loss no cross-entropy can be
  * is refused as that stage's fault, not the lease holder's, and so is a part (in process)
@@ -98,6 +101,13 @@ export interface ReplicaStepsDeps {
   stepDeadlineMs: number;
   /** The replica is dissolved for `reason` (its held steps answered through `dissolved`). */
   dissolve: (replica: Replica, reason: string) => void;
+  /**
+   * Stage 0's part on `leaseId` waits for its replica's other parts (true), or no longer
+   * does (false): its lease runs no deadline meanwhile, since the wait is the other stages'.
+   */
+  holding: (workerId: string, leaseId: string, waits: boolean) => void;
+  /** `workerId` did not push its part of a held step within the deadline: the fault is its. */
+  silent: (workerId: string) => void;
   /** `workerId`'s part broke its replica's count of steps (`failure`): the fault is its, and the replica is dissolved. */
   broken: (replica: Replica, workerId: string, failure: Failure) => void;
 }
@@ -134,6 +144,7 @@ export class ReplicaSteps {
     }
     next[stage] = step + 1;
     held.parts[stage] = push;
+    if (stage === 0) this.d.holding(workerId, push.leaseId, true);
     if (this.d.onTasks) held.notices[stage] = this.notice(replica, stage, push);
     const answered = new Promise<Result<PushAccepted>>((resolve) => (held.answers[stage] = resolve));
     if (held.answers.every((a) => a !== undefined)) {
@@ -155,6 +166,8 @@ export class ReplicaSteps {
       for (const [step, held] of steps) {
         if (now - held.since < this.d.stepDeadlineMs) continue;
         const missing = held.replica.members.map((_, stage) => stage).filter((stage) => !held.parts[stage]);
+        // The silence is the missing stages' fault (a stage 0's is already its lease's missed deadline: it holds no part here).
+        for (const stage of missing) if (stage > 0) this.d.silent(held.replica.members[stage]!);
         this.d.dissolve(held.replica, `stage ${missing.join(', ')} of replica ${held.replica.id} did not push step ${step} within ${this.d.stepDeadlineMs / 1000} s`);
         break;
       }
@@ -182,6 +195,7 @@ export class ReplicaSteps {
     this.nextSteps.delete(replicaId);
     this.leases.delete(replicaId);
     for (const held of steps?.values() ?? []) {
+      this.released(held);
       for (const answer of held.answers) answer?.(reason);
       // What its stages hold on the tasks goes too (receipts that check only: a forged one names no one's hold).
       const tasks = this.d.onTasks;
@@ -233,8 +247,16 @@ export class ReplicaSteps {
       answers.forEach((a, s) => a(stageAnswer(replica, r, s)));
     };
     const r = this.d.commit(replica.members[0]!, push, refusal, replica.id, culprit === null || culprit === 0 ? null : replica.members[culprit]!);
+    // After the commit took the step's batches from the lease (in flight there now, until answered).
+    this.released(held);
     if (r instanceof Promise) void r.then(settle);
     else settle(r);
+  }
+
+  /** The held step no longer waits: stage 0's lease runs its deadline again (unless a push of it is in flight). */
+  private released(held: HeldStep): void {
+    const first = held.parts[0];
+    if (first) this.d.holding(held.replica.members[0]!, first.leaseId, false);
   }
 
   /** A stage's push as the tasks' step check reads it. */

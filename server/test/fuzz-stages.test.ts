@@ -212,6 +212,44 @@ describe('a stage that never pushes its part', () => {
       await own.close();
     }
   });
+
+  it(`the silence is the silent stage's fault, not the lease holder's: after ${MAX_FAULTS_IN_A_ROW} it is barred, stage 0 is not`, async () => {
+    const clock = new ManualClock();
+    const own = await startCoordinator({ model: 'mlp', stages: 2, normBound: 0, leaseSeconds: 30 }, { clock });
+    const saved = { run, target };
+    run = own;
+    target = own.job;
+    const ws = [await fuzzer(), await fuzzer()];
+    try {
+      const silentIn: string[] = [];
+      let holder = '';
+      for (let episode = 0; episode < MAX_FAULTS_IN_A_ROW; episode++) {
+        const { s0, s1, leaseId } = await replicaOf(own.job.id, ws);
+        silentIn.push(s1.id);
+        holder = s0.id;
+        // Stage 0 leased and pushed its part; stage 1 never pushes. The part waits for it past the lease's own deadline.
+        const held = s0.w.emitWithAck('grads:push', { jobId: own.job.id, leaseId, baseVersion: 0, batches: 1, loss: null, replicaStep: 0, ...partOf(s0.job!, s0.job!.replica!.tensors) });
+        expect(await settledAfterRoundTrips(held, s0.w)).toBe(false);
+        const told = waitForEvent(s0.w, 'replica:dissolve');
+        clock.advance(31_000);
+        await told;
+        expect(await held).toMatchObject({ ok: false, code: ErrorCode.UNKNOWN_REPLICA });
+      }
+      // The same worker was the silent stage each time (the board re-forms the pair in the same order).
+      expect(new Set(silentIn).size).toBe(1);
+      // Before the fix stage 0's lease missed its deadline each time: the lease holder was barred, the silent stage never.
+      expect(own.job.replicas!.list()).toEqual([]);
+      expect(own.job.replicas!.waiting).toEqual([holder, silentIn[0]]);
+      ws.push(await fuzzer());
+      const next = await replicaOf(own.job.id, [ws.find((f) => f.id === holder)!, ws[2]!]);
+      expect([next.s0.id, next.s1.id].sort()).toEqual([holder, ws[2]!.id].sort());
+      expect(own.job.replicas!.waiting).toEqual([silentIn[0]]);
+    } finally {
+      ws.forEach((f) => f.w.disconnect());
+      ({ run, target } = saved);
+      await own.close();
+    }
+  });
 });
 
 type Message = [Fuzzer, string, unknown];
