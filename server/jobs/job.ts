@@ -39,13 +39,9 @@ import { MetricSampler } from './job-metrics.js';
 import { emptyStats, type JobStats } from './job-stats.js';
 import { MAX_FAULTS_IN_A_ROW, pushAccountingFor, type PushAccounting } from './push-accounting.js';
 import { JobTraining, type IncomingPush } from './job-training.js';
-import { MODES } from '../../shared/modes.js';
-import { ReplicaBoard } from './replica-board.js';
-import { ReplicaSteps } from './replica-steps.js';
-import { ReplicaFigures } from './replica-figures.js';
-import { codecOf } from '../../shared/codec.js';
-import { sizeOf } from '../../shared/tensors.js';
-import { payloadCapBytes } from '../params/gradient-gate.js';
+import { replicasFor, type JobReplicas } from './job-replicas.js';
+import type { ReplicaBoard } from './replica-board.js';
+import type { ReplicaFigures } from './replica-figures.js';
 
 const log = createLogger('job');
 
@@ -74,12 +70,8 @@ export class Job {
   /** Pulls, leases and pushes (server/jobs/job-training.ts). */
   private readonly training: JobTraining;
   private readonly sampler = new MetricSampler();
-  /** The model replicas when the job splits its model into stages (spec.stages > 1); null: data parallelism. */
-  private readonly board: ReplicaBoard | null;
-  /** The replicas' stage pushes waiting for each other (with `board`). */
-  private readonly steps: ReplicaSteps | null;
-  /** What the replicas' stages report and what the relay forwarded for them (with `board`). */
-  private readonly figures: ReplicaFigures | null;
+  /** The model replicas when the job splits its model into stages (spec.stages > 1), their steps and figures (job-replicas.ts); null: data parallelism. */
+  private readonly split: JobReplicas | null;
   private timers: Timer[] = [];
   /** The ledger before any training: where a restart() goes back to. */
   private readonly initialLedger;
@@ -93,7 +85,7 @@ export class Job {
     this.shardLedger = new ShardLedger({ shardSizes: deps.shards.map((s) => s.count), batchSize: spec.batchSize, epochs: spec.epochs, seed: spec.seed });
     this.initialLedger = this.shardLedger.exportState();
     this.accounting = pushAccountingFor(spec, this.shardLedger, (index) => deps.shards[index]!.url, () => deps.clock.now(), (workerId) =>
-      this.board?.bar(workerId, `a stage was barred: its pushes were refused, or its lease deadlines missed, ${MAX_FAULTS_IN_A_ROW} times in a row`),
+      this.split?.board.bar(workerId, `a stage was barred: its pushes were refused, or its lease deadlines missed, ${MAX_FAULTS_IN_A_ROW} times in a row`),
     );
     const ctx: ParameterContext = { clock: deps.clock, activeWorkers: () => this.training.activeWorkers() };
     this.params = deps.parameters?.(spec, ctx) ??
@@ -121,8 +113,8 @@ export class Job {
       onProgress: () => {
         if (this.shardLedger.finished) this.finish('done', null, 'all epochs trained');
       },
-      replicas: () => this.board,
-      replicaSteps: () => this.steps,
+      replicas: () => this.split?.board ?? null,
+      replicaSteps: () => this.split?.steps ?? null,
     });
     this.evaluations = new EvaluationSchedule({
       jobId: id,
@@ -134,47 +126,15 @@ export class Job {
       examplesSeen: () => this.counters.examplesSeen,
       onScored: (rec, version, loss) => this.scored(rec, version, loss),
     });
-    this.board =
-      spec.stages > 1 && deps.stageCosts
-        ? new ReplicaBoard({
-            stages: spec.stages,
-            microbatches: spec.microbatches,
-            activationCodec: spec.activationCodec,
-            // A round mode computes every step on its round's parameters: never one step stale.
-            // Otherwise the spec's depth: the norm bound clips a warm worker's early transient instead of barring it (norm-bound.ts).
-            depth: MODES[spec.mode].rounds ? 1 : spec.pipelineDepth,
-            costs: deps.stageCosts,
-            tensors: deps.model.tensors,
-            maxWorkerParamBytes: spec.maxWorkerParamBytes,
-            barred: (workerId) => this.accounting.barred(workerId),
-            now: () => deps.clock.now(),
-            notify: (workerId, notice) => deps.onReplicaNotice?.(this, workerId, notice),
-            onDissolved: (replica) => {
-              this.figures?.drop(replica.id);
-              this.training.replicaDissolved(replica);
-            },
-          })
-        : null;
-    const board = this.board;
-    this.figures = board && new ReplicaFigures((replicaId) => board.get(replicaId));
-    const codec = codecOf(spec);
-    this.steps = board && new ReplicaSteps({
-      tensors: this.params.specs,
-      codec,
-      maxBytes: payloadCapBytes(this.params.parameterCount, this.params.specs.reduce((n, t) => n + codec.byteLength(sizeOf(t.shape)), 0)),
-      stageTensors: (replica, stage) => board.assignmentOf(replica.members[stage]!)!.tensors,
-      commit: (workerId, push, refusal, member, culprit) => this.training.commit(workerId, push, refusal, member, culprit),
-      onTasks: this.params.stageSteps,
-      version: () => this.params.version,
+    this.split = replicasFor({
+      spec,
+      costs: deps.stageCosts,
+      tensors: deps.model.tensors,
+      params: this.params,
+      accounting: this.accounting,
+      training: this.training,
       now: () => deps.clock.now(),
-      stepDeadlineMs: spec.leaseSeconds * 1000,
-      dissolve: (replica, reason) => board.dissolve(replica.id, reason),
-      holding: (workerId, leaseId, waits) => this.accounting.holding(workerId, leaseId, waits),
-      silent: (workerId) => this.accounting.silent(workerId),
-      broken: (replica, workerId, failure) => {
-        this.accounting.blame(workerId, failure);
-        board.dissolve(replica.id, failure.message);
-      },
+      notify: (workerId, notice) => deps.onReplicaNotice?.(this, workerId, notice),
     });
     this.checkpoints = new CheckpointSchedule(id, deps.checkpoints, () => this.params.version, () => this.checkpointContent(), (c) => c.cut && this.params.committed?.(c.cut));
   }
@@ -318,20 +278,17 @@ export class Job {
       this.timers.push(
         clock.setInterval(() => {
           this.accounting.sweep();
-          // A replica step still missing a stage's part a lease period on is dropped, its replica dissolved.
-          this.steps?.expire();
-          // A barred stage whose bar ended joins the next replica.
-          this.board?.reform();
+          this.split?.sweep();
         }, LEASE_SWEEP_MS),
       );
       // The PS's own gradient at the moving parameters: the norm bound's reference and the trusted direction.
       this.timers.push(clock.setInterval(() => this.params.refreshTrusted(), this.spec.trustedRefreshSeconds * 1000));
       // Resumed: the workers left their replicas when it paused, and form new ones now.
-      for (const w of this.workers) this.board?.join(w);
+      for (const w of this.workers) this.split?.board.join(w);
     } else {
       // An open sync round must not be applied by the departures below, nor hold acks forever.
       this.params.halt(fail(ErrorCode.JOB_NOT_RUNNING, this.notRunning(state)));
-      this.board?.clear(`the job is ${state}`);
+      this.split?.board.clear(`the job is ${state}`);
       // Leases of a job that is not training would only expire; give the shards back now.
       // The workers stay assigned until onStateChange moves them (the assignments' owner does).
       for (const w of [...this.workers]) this.release(w);
@@ -380,7 +337,7 @@ export class Job {
    * while it waits); on ps tasks, fresh tickets for `workerId` (without a worker: no route).
    */
   assignment(workerId: string | null = null): JobAssignment {
-    const replica = workerId === null ? null : (this.board?.assignmentOf(workerId) ?? null);
+    const replica = workerId === null ? null : (this.split?.board.assignmentOf(workerId) ?? null);
     const a = assignmentOf(this.id, this.spec, this.deps.model.topology, this.params.specs, this.deps.dataset, replica);
     const route = workerId === null ? undefined : this.params.routeFor?.(workerId);
     return route ? { ...a, ps: route } : a;
@@ -394,34 +351,33 @@ export class Job {
 
   /** The replicas, read-only (null: the job does not split its model). */
   get replicas(): Pick<ReplicaBoard, 'list' | 'waiting' | 'replicaOf' | 'placeOf' | 'get' | 'layerNames'> | null {
-    return this.board;
+    return this.split?.board ?? null;
   }
 
   /** The replicas' reported figures, read-only (null: the job does not split its model). */
   get replicaFigures(): Pick<ReplicaFigures, 'reportOf'> | null {
-    return this.figures;
+    return this.split?.figures ?? null;
   }
 
   /** The relay forwarded a frame of `bytes` within `replicaId`: what its stages' reports are checked against. */
   relayed(replicaId: string, from: string, to: string, bytes: number): void {
-    this.figures?.relayed(replicaId, from, to, bytes);
+    this.split?.figures.relayed(replicaId, from, to, bytes);
   }
 
   /** Stage `from` refused a frame of its neighbour `to` and sent it an abort (server/worker/relay.ts): the replica dissolves. */
   abortReplica(replicaId: string, from: string, to: string): void {
-    const stage = (w: string) => this.board?.get(replicaId)?.members.indexOf(w);
-    this.board?.dissolve(replicaId, `stage ${stage(from)} aborted the step: a bad frame from stage ${stage(to)}`);
+    this.split?.abort(replicaId, from, to);
   }
 
   /** A stage's `replica:report`. */
   replicaReport(workerId: string, report: ReplicaReport): Result {
-    if (!this.figures) return fail(ErrorCode.UNKNOWN_REPLICA, `Job ${this.id} does not split its model into stages`);
-    return this.figures.report(workerId, report);
+    if (!this.split) return fail(ErrorCode.UNKNOWN_REPLICA, `Job ${this.id} does not split its model into stages`);
+    return this.split.figures.report(workerId, report);
   }
 
   /** A worker assigned to the job is ready to train: with stages, it waits for a replica (told by a notice when one forms). */
   join(workerId: string): void {
-    if (this.currentState === 'running') this.board?.join(workerId);
+    if (this.currentState === 'running') this.split?.board.join(workerId);
   }
 
   /** `tensors`: a stage's own (default: every tensor). */
@@ -449,19 +405,12 @@ export class Job {
   /** The worker's own report of its speed: its lease deadlines follow it. */
   reported(workerId: string, examplesPerSecond: number): void {
     this.training.reported(workerId, examplesPerSecond);
-    this.board?.reported(workerId, examplesPerSecond, this.busyFractionOf(workerId));
-  }
-
-  /** The fraction of the time `workerId`'s stage computed, from its latest replica:report in its replica; null before one. */
-  private busyFractionOf(workerId: string): number | null {
-    const replica = this.board?.replicaOf(workerId);
-    const report = replica && this.figures?.reportOf(replica.id, workerId);
-    return report && report.wallMs > 0 ? report.busyMs / report.wallMs : null;
+    this.split?.reported(workerId, examplesPerSecond);
   }
 
   /** A worker left: its shards go back to the queue and the parameter service forgets it. */
   release(workerId: string): void {
-    this.board?.leave(workerId);
+    this.split?.board.leave(workerId);
     this.training.release(workerId);
   }
 
