@@ -31,8 +31,8 @@ import { ShardLedger } from '../data/shard-ledger.js';
 import { createLogger } from '../logger.js';
 import { LocalParameterService } from '../params/local-parameter-service.js';
 import type { ParameterService, ParameterView } from '../params/parameter-service.js';
-import { CheckpointSchedule } from './checkpoint-schedule.js';
 import { EvaluationSchedule, type Confusion } from './evaluation-schedule.js';
+import { JobCheckpointing, type RestoreOptions } from './job-checkpointing.js';
 import type { JobDeps, JobRecords, LedgerView, ParameterContext } from './job-deps.js';
 import { assignmentOf } from './job-assignment.js';
 import { MetricSampler } from './job-metrics.js';
@@ -55,7 +55,6 @@ export type { IncomingPush } from './job-training.js';
 export class Job {
   private currentState: JobState = 'draft';
   private failureReason: string | null = null;
-  private resumed: ResumedFrom | null = null;
   /** Why the job cannot train now though the operator wants it to (a ps task of its is down); null when nothing holds it. */
   private heldBy: string | null = null;
   /** The job is paused because it is held, not by the operator: it runs again when the hold ends. */
@@ -66,15 +65,14 @@ export class Job {
   private readonly accounting: PushAccounting;
   private counters: JobStats = emptyStats();
   private readonly evaluations: EvaluationSchedule;
-  private readonly checkpoints: CheckpointSchedule;
+  /** What a checkpoint holds, loading one, and when one is written (job-checkpointing.ts). */
+  private readonly checkpointing: JobCheckpointing;
   /** Pulls, leases and pushes (server/jobs/job-training.ts). */
   private readonly training: JobTraining;
   private readonly sampler = new MetricSampler();
   /** The model replicas when the job splits its model into stages (spec.stages > 1), their steps and figures (job-replicas.ts); null: data parallelism. */
   private readonly split: JobReplicas | null;
   private timers: Timer[] = [];
-  /** The ledger before any training: where a restart() goes back to. */
-  private readonly initialLedger;
 
   constructor(
     readonly id: string,
@@ -83,7 +81,6 @@ export class Job {
     private readonly deps: JobDeps,
   ) {
     this.shardLedger = new ShardLedger({ shardSizes: deps.shards.map((s) => s.count), batchSize: spec.batchSize, epochs: spec.epochs, seed: spec.seed });
-    this.initialLedger = this.shardLedger.exportState();
     this.accounting = pushAccountingFor(spec, this.shardLedger, (index) => deps.shards[index]!.url, () => deps.clock.now(), (workerId) =>
       this.split?.board.bar(workerId, `a stage was barred: its pushes were refused, or its lease deadlines missed, ${MAX_FAULTS_IN_A_ROW} times in a row`),
     );
@@ -136,7 +133,15 @@ export class Job {
       now: () => deps.clock.now(),
       notify: (workerId, notice) => deps.onReplicaNotice?.(this, workerId, notice),
     });
-    this.checkpoints = new CheckpointSchedule(id, deps.checkpoints, () => this.params.version, () => this.checkpointContent(), (c) => c.cut && this.params.committed?.(c.cut));
+    this.checkpointing = new JobCheckpointing({
+      jobId: id,
+      store: deps.checkpoints,
+      clock: deps.clock,
+      params: this.params,
+      ledger: this.shardLedger,
+      stats: () => this.counters,
+      replaceStats: (stats) => (this.counters = stats),
+    });
   }
 
   get state(): JobState {
@@ -187,7 +192,7 @@ export class Job {
 
   /** The checkpoint the job resumed from at the last restart, if any. */
   get resumedFrom(): ResumedFrom | null {
-    return this.resumed;
+    return this.checkpointing.resumedFrom;
   }
 
   /** The parameters, read-only: version, shapes, counters and a copy of the values. */
@@ -273,7 +278,7 @@ export class Job {
       this.sampler.resetRates();
       const clock = this.deps.clock;
       this.timers.push(clock.setInterval(() => void this.evaluateIfChanged(), this.spec.evalIntervalSeconds * 1000));
-      if (this.checkpoints.enabled) this.timers.push(clock.setInterval(() => void this.checkpointIfChanged(), this.spec.checkpointSeconds * 1000));
+      if (this.checkpointing.schedule.enabled) this.timers.push(clock.setInterval(() => void this.checkpointIfChanged(), this.spec.checkpointSeconds * 1000));
       // A late lease goes back to the queue even when nobody asks for one.
       this.timers.push(
         clock.setInterval(() => {
@@ -435,25 +440,7 @@ export class Job {
 
   /** Writes a checkpoint when the version moved since the last one. */
   checkpointIfChanged(): Promise<void> {
-    return this.checkpoints.ifChanged();
-  }
-
-  /**
-   * The ledger and counters are taken in the same turn as the parameters' snapshot is
-   * asked for, so the three agree. On ps tasks the parameters are a cut the tasks take
-   * a little later: every push the ledger credited was applied by every task before
-   * (its receipts say so), so it is in the parts; pushes applied meanwhile are in them
-   * too but not credited, and their batches are trained again after a restore.
-   */
-  private checkpointContent(): Promise<CheckpointContent> {
-    const at = this.deps.clock.now();
-    const ledger = this.shardLedger.exportState();
-    const stats = structuredClone(this.counters);
-    if (this.params.cut) {
-      const step = this.params.version;
-      return this.params.cut().then((cut) => ({ jobId: this.id, at, store: { version: step, applies: step, tensors: [] }, cut, ledger, stats }));
-    }
-    return this.params.snapshot().then((store) => ({ jobId: this.id, at, store, ledger, stats }));
+    return this.checkpointing.schedule.ifChanged();
   }
 
   /** Whether this job's checkpoints are cuts over ps tasks (a manifest of parts) rather than its values. */
@@ -469,45 +456,18 @@ export class Job {
   async quiesce(): Promise<void> {
     this.clearTimers();
     await this.evaluations.pending;
-    await this.checkpoints.pending;
+    await this.checkpointing.schedule.pending;
     await this.checkpointIfChanged();
   }
 
-  /**
-   * Loads a checkpoint (coordinator restart, or a rollback after a ps task lost its
-   * slices) while the job does not train; rejects, changing nothing of the job's own,
-   * when it does not fit. `keepParameters`: the parameters were adopted live from the ps
-   * tasks (newer than the checkpoint): only the ledger and counters are taken from it.
-   */
-  async restore(c: CheckpointContent, options: { keepParameters?: boolean; passedOver?: string[] } = {}): Promise<void> {
-    if (!(options.keepParameters ?? false)) {
-      if (c.cut) {
-        if (!this.params.restoreCut) throw new Error('a cut over ps tasks cannot be loaded into a job kept in process');
-        await this.params.restoreCut(c.cut);
-      } else {
-        await this.params.restore(c.store);
-      }
-    }
-    this.shardLedger.restore(c.ledger);
-    // Checkpoints from before a counter existed lack it: start it at zero.
-    this.counters = { ...emptyStats(), ...c.stats };
-    this.checkpoints.resumedAt(c.store.version);
-    this.resumed = { version: c.store.version, at: c.at, ...(options.passedOver?.length ? { passedOver: options.passedOver } : {}) };
+  /** Loads a checkpoint while the job does not train (job-checkpointing.ts); rejects, changing nothing of the job's own, when it does not fit. */
+  restore(c: CheckpointContent, options: RestoreOptions = {}): Promise<void> {
+    return this.checkpointing.restore(c, options);
   }
 
-  /**
-   * Back to the start: initial parameters and optimizer state, a fresh ledger and
-   * counters (a rollback when a ps task lost its slices and there is no checkpoint).
-   * Only a service that can reset (ps tasks) can; false otherwise.
-   */
-  async restart(): Promise<boolean> {
-    if (!this.params.reset) return false;
-    await this.params.reset();
-    this.shardLedger.restore(this.initialLedger);
-    this.counters = emptyStats();
-    this.checkpoints.resumedAt(0);
-    this.resumed = null;
-    return true;
+  /** Back to the start when there is no checkpoint to roll back to (job-checkpointing.ts); false when the parameter service cannot reset. */
+  restart(): Promise<boolean> {
+    return this.checkpointing.restart();
   }
 
   /** Takes back what the job store kept of the job's evaluations and metrics (start-up). */
