@@ -25,7 +25,6 @@ import type { PsTickets } from '../../shared/ps-route.js';
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import type { ReplicaReport } from '../../shared/replica-protocol.js';
 import type { CheckpointContent } from '../checkpoints/checkpoint-format.js';
-import type { Timer } from '../clock.js';
 import type { Dataset } from '../data/dataset.js';
 import { ShardLedger } from '../data/shard-ledger.js';
 import { createLogger } from '../logger.js';
@@ -38,15 +37,13 @@ import { assignmentOf } from './job-assignment.js';
 import { MetricSampler } from './job-metrics.js';
 import { emptyStats, type JobStats } from './job-stats.js';
 import { MAX_FAULTS_IN_A_ROW, pushAccountingFor, type PushAccounting } from './push-accounting.js';
+import { JobTimers } from './job-timers.js';
 import { JobTraining, type IncomingPush } from './job-training.js';
 import { replicasFor, type JobReplicas } from './job-replicas.js';
 import type { ReplicaBoard } from './replica-board.js';
 import type { ReplicaFigures } from './replica-figures.js';
 
 const log = createLogger('job');
-
-/** How often late leases are looked for on the job's clock (pushes and lease requests also check exactly). */
-const LEASE_SWEEP_MS = 1000;
 
 export type JobAction = 'start' | 'pause' | 'resume' | 'stop';
 export type { JobDeps, JobRecords, LedgerView, ParameterContext } from './job-deps.js';
@@ -72,7 +69,8 @@ export class Job {
   private readonly sampler = new MetricSampler();
   /** The model replicas when the job splits its model into stages (spec.stages > 1), their steps and figures (job-replicas.ts); null: data parallelism. */
   private readonly split: JobReplicas | null;
-  private timers: Timer[] = [];
+  /** What the job does on its clock while it runs (job-timers.ts). */
+  private readonly timers: JobTimers;
 
   constructor(
     readonly id: string,
@@ -141,6 +139,15 @@ export class Job {
       ledger: this.shardLedger,
       stats: () => this.counters,
       replaceStats: (stats) => (this.counters = stats),
+    });
+    this.timers = new JobTimers(deps.clock, spec, {
+      evaluate: () => void this.evaluateIfChanged(),
+      checkpoint: this.checkpointing.schedule.enabled ? () => void this.checkpointIfChanged() : null,
+      sweep: () => {
+        this.accounting.sweep();
+        this.split?.sweep();
+      },
+      refreshTrusted: () => this.params.refreshTrusted(),
     });
   }
 
@@ -273,21 +280,10 @@ export class Job {
   private setState(state: JobState): void {
     this.currentState = state;
     if (state !== 'paused') this.pausedByHold = false;
-    this.clearTimers();
+    this.timers.stop();
     if (state === 'running') {
       this.sampler.resetRates();
-      const clock = this.deps.clock;
-      this.timers.push(clock.setInterval(() => void this.evaluateIfChanged(), this.spec.evalIntervalSeconds * 1000));
-      if (this.checkpointing.schedule.enabled) this.timers.push(clock.setInterval(() => void this.checkpointIfChanged(), this.spec.checkpointSeconds * 1000));
-      // A late lease goes back to the queue even when nobody asks for one.
-      this.timers.push(
-        clock.setInterval(() => {
-          this.accounting.sweep();
-          this.split?.sweep();
-        }, LEASE_SWEEP_MS),
-      );
-      // The PS's own gradient at the moving parameters: the norm bound's reference and the trusted direction.
-      this.timers.push(clock.setInterval(() => this.params.refreshTrusted(), this.spec.trustedRefreshSeconds * 1000));
+      this.timers.start();
       // Resumed: the workers left their replicas when it paused, and form new ones now.
       for (const w of this.workers) this.split?.board.join(w);
     } else {
@@ -321,20 +317,15 @@ export class Job {
 
   /** Stops timers (coordinator shutdown, deletion); the state is left as it is. */
   dispose(): void {
-    this.clearTimers();
+    this.timers.stop();
     this.params.dispose();
   }
 
   /** The job is deleted: as dispose(), and parameters held on ps tasks are deleted there. */
   discard(): void {
-    this.clearTimers();
+    this.timers.stop();
     if (this.params.discard) this.params.discard();
     else this.params.dispose();
-  }
-
-  private clearTimers(): void {
-    for (const t of this.timers) this.deps.clock.clear(t);
-    this.timers = [];
   }
 
   /**
@@ -454,7 +445,7 @@ export class Job {
    * was being written when the stop came holds an older version).
    */
   async quiesce(): Promise<void> {
-    this.clearTimers();
+    this.timers.stop();
     await this.evaluations.pending;
     await this.checkpointing.schedule.pending;
     await this.checkpointIfChanged();
