@@ -3,9 +3,12 @@
  * done | stopped | failed), the shard ledger, evaluation and checkpoint schedules and
  * the counters; pulls, leases and pushes go through its JobTraining (job-training.ts).
  * Its parameters sit behind a ParameterService (server/params/parameter-service.ts):
- * in this process, or later in ps tasks. Worker handlers and operator routes call into
- * it; it knows nothing about sockets or HTTP, and nothing outside writes its state:
- * they read it through the views below.
+ * in this process, or later in ps tasks (job-deps.ts builds it). Its parts: the
+ * replicas of a job split into stages (job-replicas.ts), what a checkpoint holds and
+ * how one is loaded (job-checkpointing.ts), the work it does on its clock while it runs
+ * (job-timers.ts). Worker handlers and operator routes call into it; it knows nothing
+ * about sockets or HTTP, and nothing outside writes its state: they read it through
+ * the views below.
  */
 import { ErrorCode } from '../../shared/errors.js';
 import type { JobSpec } from '../../shared/job-spec.js';
@@ -28,11 +31,10 @@ import type { CheckpointContent } from '../checkpoints/checkpoint-format.js';
 import type { Dataset } from '../data/dataset.js';
 import { ShardLedger } from '../data/shard-ledger.js';
 import { createLogger } from '../logger.js';
-import { LocalParameterService } from '../params/local-parameter-service.js';
 import type { ParameterService, ParameterView } from '../params/parameter-service.js';
 import { EvaluationSchedule, type Confusion } from './evaluation-schedule.js';
 import { JobCheckpointing, type RestoreOptions } from './job-checkpointing.js';
-import type { JobDeps, JobRecords, LedgerView, ParameterContext } from './job-deps.js';
+import { parameterServiceFor, type JobDeps, type JobRecords, type LedgerView, type ParameterContext } from './job-deps.js';
 import { assignmentOf } from './job-assignment.js';
 import { MetricSampler } from './job-metrics.js';
 import { emptyStats, type JobStats } from './job-stats.js';
@@ -83,18 +85,7 @@ export class Job {
       this.split?.board.bar(workerId, `a stage was barred: its pushes were refused, or its lease deadlines missed, ${MAX_FAULTS_IN_A_ROW} times in a row`),
     );
     const ctx: ParameterContext = { clock: deps.clock, activeWorkers: () => this.training.activeWorkers() };
-    this.params = deps.parameters?.(spec, ctx) ??
-      new LocalParameterService(spec, {
-        tensors: deps.model.tensors,
-        initial: deps.model.values,
-        referenceNorm: deps.referenceNorm,
-        apply: deps.apply,
-        jobId: id,
-        topology: deps.model.topology,
-        dataset: deps.dataset,
-        trustedGradients: deps.trustedGradients,
-        ...ctx,
-      });
+    this.params = parameterServiceFor(id, spec, deps, ctx);
     this.training = new JobTraining({
       jobId: id,
       accounting: this.accounting,
