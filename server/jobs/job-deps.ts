@@ -1,7 +1,8 @@
 /**
  * What a job is built from and what it lends out: its dependencies (JobDeps), the
- * context its parameter service is built with, the records a store gives back at
- * restart, and the ledger's read-only view.
+ * context its parameter service is built with and the service built from them
+ * (parameterServiceFor), the records a store gives back at restart, and the ledger's
+ * read-only view.
  */
 import type { ReferenceNorms } from '../params/reference-norms.js';
 import type { TrustedGradientService } from '../params/trusted-gradient.js';
@@ -16,6 +17,7 @@ import type { ShardLedger } from '../data/shard-ledger.js';
 import type { ShardInfo } from '../data/shard-store.js';
 import type { EvaluationService } from '../eval/evaluator.js';
 import type { ApplySettings } from '../params/apply-engine.js';
+import { LocalParameterService } from '../params/local-parameter-service.js';
 import type { ParameterService } from '../params/parameter-service.js';
 import type { PushAdmission } from '../params/push-admission.js';
 import type { WorkerAssignments } from '../worker/assignments.js';
@@ -73,4 +75,26 @@ export interface JobRecords {
   evals: readonly EvalRecord[];
   confusion: Confusion | null;
   history: readonly MetricPoint[];
+}
+
+/**
+ * The job's parameter service: the one its deps build (`parameters`: on ps tasks), or by
+ * default a LocalParameterService that holds them in this process. The job knows only
+ * the ParameterService seam (server/params/parameter-service.ts), whichever this is.
+ */
+export function parameterServiceFor(jobId: string, spec: JobSpec, deps: JobDeps, ctx: ParameterContext): ParameterService {
+  return (
+    deps.parameters?.(spec, ctx) ??
+    new LocalParameterService(spec, {
+      tensors: deps.model.tensors,
+      initial: deps.model.values,
+      referenceNorm: deps.referenceNorm,
+      apply: deps.apply,
+      jobId,
+      topology: deps.model.topology,
+      dataset: deps.dataset,
+      trustedGradients: deps.trustedGradients,
+      ...ctx,
+    })
+  );
 }

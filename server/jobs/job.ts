@@ -3,9 +3,12 @@
  * done | stopped | failed), the shard ledger, evaluation and checkpoint schedules and
  * the counters; pulls, leases and pushes go through its JobTraining (job-training.ts).
  * Its parameters sit behind a ParameterService (server/params/parameter-service.ts):
- * in this process, or later in ps tasks. Worker handlers and operator routes call into
- * it; it knows nothing about sockets or HTTP, and nothing outside writes its state:
- * they read it through the views below.
+ * in this process, or later in ps tasks (job-deps.ts builds it). Its parts: the
+ * replicas of a job split into stages (job-replicas.ts), what a checkpoint holds and
+ * how one is loaded (job-checkpointing.ts), the work it does on its clock while it runs
+ * (job-timers.ts). Worker handlers and operator routes call into it; it knows nothing
+ * about sockets or HTTP, and nothing outside writes its state: they read it through
+ * the views below.
  */
 import { ErrorCode } from '../../shared/errors.js';
 import type { JobSpec } from '../../shared/job-spec.js';
@@ -25,32 +28,24 @@ import type { PsTickets } from '../../shared/ps-route.js';
 import { fail, ok, type Failure, type Result } from '../../shared/result.js';
 import type { ReplicaReport } from '../../shared/replica-protocol.js';
 import type { CheckpointContent } from '../checkpoints/checkpoint-format.js';
-import type { Timer } from '../clock.js';
 import type { Dataset } from '../data/dataset.js';
 import { ShardLedger } from '../data/shard-ledger.js';
 import { createLogger } from '../logger.js';
-import { LocalParameterService } from '../params/local-parameter-service.js';
 import type { ParameterService, ParameterView } from '../params/parameter-service.js';
-import { CheckpointSchedule } from './checkpoint-schedule.js';
 import { EvaluationSchedule, type Confusion } from './evaluation-schedule.js';
-import type { JobDeps, JobRecords, LedgerView, ParameterContext } from './job-deps.js';
+import { JobCheckpointing, type RestoreOptions } from './job-checkpointing.js';
+import { parameterServiceFor, type JobDeps, type JobRecords, type LedgerView, type ParameterContext } from './job-deps.js';
 import { assignmentOf } from './job-assignment.js';
 import { MetricSampler } from './job-metrics.js';
 import { emptyStats, type JobStats } from './job-stats.js';
 import { MAX_FAULTS_IN_A_ROW, pushAccountingFor, type PushAccounting } from './push-accounting.js';
+import { JobTimers } from './job-timers.js';
 import { JobTraining, type IncomingPush } from './job-training.js';
-import { MODES } from '../../shared/modes.js';
-import { ReplicaBoard } from './replica-board.js';
-import { ReplicaSteps } from './replica-steps.js';
-import { ReplicaFigures } from './replica-figures.js';
-import { codecOf } from '../../shared/codec.js';
-import { sizeOf } from '../../shared/tensors.js';
-import { payloadCapBytes } from '../params/gradient-gate.js';
+import { replicasFor, type JobReplicas } from './job-replicas.js';
+import type { ReplicaBoard } from './replica-board.js';
+import type { ReplicaFigures } from './replica-figures.js';
 
 const log = createLogger('job');
-
-/** How often late leases are looked for on the job's clock (pushes and lease requests also check exactly). */
-const LEASE_SWEEP_MS = 1000;
 
 export type JobAction = 'start' | 'pause' | 'resume' | 'stop';
 export type { JobDeps, JobRecords, LedgerView, ParameterContext } from './job-deps.js';
@@ -59,7 +54,6 @@ export type { IncomingPush } from './job-training.js';
 export class Job {
   private currentState: JobState = 'draft';
   private failureReason: string | null = null;
-  private resumed: ResumedFrom | null = null;
   /** Why the job cannot train now though the operator wants it to (a ps task of its is down); null when nothing holds it. */
   private heldBy: string | null = null;
   /** The job is paused because it is held, not by the operator: it runs again when the hold ends. */
@@ -70,19 +64,15 @@ export class Job {
   private readonly accounting: PushAccounting;
   private counters: JobStats = emptyStats();
   private readonly evaluations: EvaluationSchedule;
-  private readonly checkpoints: CheckpointSchedule;
+  /** What a checkpoint holds, loading one, and when one is written (job-checkpointing.ts). */
+  private readonly checkpointing: JobCheckpointing;
   /** Pulls, leases and pushes (server/jobs/job-training.ts). */
   private readonly training: JobTraining;
   private readonly sampler = new MetricSampler();
-  /** The model replicas when the job splits its model into stages (spec.stages > 1); null: data parallelism. */
-  private readonly board: ReplicaBoard | null;
-  /** The replicas' stage pushes waiting for each other (with `board`). */
-  private readonly steps: ReplicaSteps | null;
-  /** What the replicas' stages report and what the relay forwarded for them (with `board`). */
-  private readonly figures: ReplicaFigures | null;
-  private timers: Timer[] = [];
-  /** The ledger before any training: where a restart() goes back to. */
-  private readonly initialLedger;
+  /** The model replicas when the job splits its model into stages (spec.stages > 1), their steps and figures (job-replicas.ts); null: data parallelism. */
+  private readonly split: JobReplicas | null;
+  /** What the job does on its clock while it runs (job-timers.ts). */
+  private readonly timers: JobTimers;
 
   constructor(
     readonly id: string,
@@ -91,23 +81,11 @@ export class Job {
     private readonly deps: JobDeps,
   ) {
     this.shardLedger = new ShardLedger({ shardSizes: deps.shards.map((s) => s.count), batchSize: spec.batchSize, epochs: spec.epochs, seed: spec.seed });
-    this.initialLedger = this.shardLedger.exportState();
     this.accounting = pushAccountingFor(spec, this.shardLedger, (index) => deps.shards[index]!.url, () => deps.clock.now(), (workerId) =>
-      this.board?.bar(workerId, `a stage was barred: its pushes were refused, or its lease deadlines missed, ${MAX_FAULTS_IN_A_ROW} times in a row`),
+      this.split?.board.bar(workerId, `a stage was barred: its pushes were refused, or its lease deadlines missed, ${MAX_FAULTS_IN_A_ROW} times in a row`),
     );
     const ctx: ParameterContext = { clock: deps.clock, activeWorkers: () => this.training.activeWorkers() };
-    this.params = deps.parameters?.(spec, ctx) ??
-      new LocalParameterService(spec, {
-        tensors: deps.model.tensors,
-        initial: deps.model.values,
-        referenceNorm: deps.referenceNorm,
-        apply: deps.apply,
-        jobId: id,
-        topology: deps.model.topology,
-        dataset: deps.dataset,
-        trustedGradients: deps.trustedGradients,
-        ...ctx,
-      });
+    this.params = parameterServiceFor(id, spec, deps, ctx);
     this.training = new JobTraining({
       jobId: id,
       accounting: this.accounting,
@@ -121,8 +99,8 @@ export class Job {
       onProgress: () => {
         if (this.shardLedger.finished) this.finish('done', null, 'all epochs trained');
       },
-      replicas: () => this.board,
-      replicaSteps: () => this.steps,
+      replicas: () => this.split?.board ?? null,
+      replicaSteps: () => this.split?.steps ?? null,
     });
     this.evaluations = new EvaluationSchedule({
       jobId: id,
@@ -134,49 +112,34 @@ export class Job {
       examplesSeen: () => this.counters.examplesSeen,
       onScored: (rec, version, loss) => this.scored(rec, version, loss),
     });
-    this.board =
-      spec.stages > 1 && deps.stageCosts
-        ? new ReplicaBoard({
-            stages: spec.stages,
-            microbatches: spec.microbatches,
-            activationCodec: spec.activationCodec,
-            // A round mode computes every step on its round's parameters: never one step stale.
-            // Otherwise the spec's depth: the norm bound clips a warm worker's early transient instead of barring it (norm-bound.ts).
-            depth: MODES[spec.mode].rounds ? 1 : spec.pipelineDepth,
-            costs: deps.stageCosts,
-            tensors: deps.model.tensors,
-            maxWorkerParamBytes: spec.maxWorkerParamBytes,
-            barred: (workerId) => this.accounting.barred(workerId),
-            now: () => deps.clock.now(),
-            notify: (workerId, notice) => deps.onReplicaNotice?.(this, workerId, notice),
-            onDissolved: (replica) => {
-              this.figures?.drop(replica.id);
-              this.training.replicaDissolved(replica);
-            },
-          })
-        : null;
-    const board = this.board;
-    this.figures = board && new ReplicaFigures((replicaId) => board.get(replicaId));
-    const codec = codecOf(spec);
-    this.steps = board && new ReplicaSteps({
-      tensors: this.params.specs,
-      codec,
-      maxBytes: payloadCapBytes(this.params.parameterCount, this.params.specs.reduce((n, t) => n + codec.byteLength(sizeOf(t.shape)), 0)),
-      stageTensors: (replica, stage) => board.assignmentOf(replica.members[stage]!)!.tensors,
-      commit: (workerId, push, refusal, member, culprit) => this.training.commit(workerId, push, refusal, member, culprit),
-      onTasks: this.params.stageSteps,
-      version: () => this.params.version,
+    this.split = replicasFor({
+      spec,
+      costs: deps.stageCosts,
+      tensors: deps.model.tensors,
+      params: this.params,
+      accounting: this.accounting,
+      training: this.training,
       now: () => deps.clock.now(),
-      stepDeadlineMs: spec.leaseSeconds * 1000,
-      dissolve: (replica, reason) => board.dissolve(replica.id, reason),
-      holding: (workerId, leaseId, waits) => this.accounting.holding(workerId, leaseId, waits),
-      silent: (workerId) => this.accounting.silent(workerId),
-      broken: (replica, workerId, failure) => {
-        this.accounting.blame(workerId, failure);
-        board.dissolve(replica.id, failure.message);
-      },
+      notify: (workerId, notice) => deps.onReplicaNotice?.(this, workerId, notice),
     });
-    this.checkpoints = new CheckpointSchedule(id, deps.checkpoints, () => this.params.version, () => this.checkpointContent(), (c) => c.cut && this.params.committed?.(c.cut));
+    this.checkpointing = new JobCheckpointing({
+      jobId: id,
+      store: deps.checkpoints,
+      clock: deps.clock,
+      params: this.params,
+      ledger: this.shardLedger,
+      stats: () => this.counters,
+      replaceStats: (stats) => (this.counters = stats),
+    });
+    this.timers = new JobTimers(deps.clock, spec, {
+      evaluate: () => void this.evaluateIfChanged(),
+      checkpoint: this.checkpointing.schedule.enabled ? () => void this.checkpointIfChanged() : null,
+      sweep: () => {
+        this.accounting.sweep();
+        this.split?.sweep();
+      },
+      refreshTrusted: () => this.params.refreshTrusted(),
+    });
   }
 
   get state(): JobState {
@@ -227,7 +190,7 @@ export class Job {
 
   /** The checkpoint the job resumed from at the last restart, if any. */
   get resumedFrom(): ResumedFrom | null {
-    return this.resumed;
+    return this.checkpointing.resumedFrom;
   }
 
   /** The parameters, read-only: version, shapes, counters and a copy of the values. */
@@ -308,30 +271,16 @@ export class Job {
   private setState(state: JobState): void {
     this.currentState = state;
     if (state !== 'paused') this.pausedByHold = false;
-    this.clearTimers();
+    this.timers.stop();
     if (state === 'running') {
       this.sampler.resetRates();
-      const clock = this.deps.clock;
-      this.timers.push(clock.setInterval(() => void this.evaluateIfChanged(), this.spec.evalIntervalSeconds * 1000));
-      if (this.checkpoints.enabled) this.timers.push(clock.setInterval(() => void this.checkpointIfChanged(), this.spec.checkpointSeconds * 1000));
-      // A late lease goes back to the queue even when nobody asks for one.
-      this.timers.push(
-        clock.setInterval(() => {
-          this.accounting.sweep();
-          // A replica step still missing a stage's part a lease period on is dropped, its replica dissolved.
-          this.steps?.expire();
-          // A barred stage whose bar ended joins the next replica.
-          this.board?.reform();
-        }, LEASE_SWEEP_MS),
-      );
-      // The PS's own gradient at the moving parameters: the norm bound's reference and the trusted direction.
-      this.timers.push(clock.setInterval(() => this.params.refreshTrusted(), this.spec.trustedRefreshSeconds * 1000));
+      this.timers.start();
       // Resumed: the workers left their replicas when it paused, and form new ones now.
-      for (const w of this.workers) this.board?.join(w);
+      for (const w of this.workers) this.split?.board.join(w);
     } else {
       // An open sync round must not be applied by the departures below, nor hold acks forever.
       this.params.halt(fail(ErrorCode.JOB_NOT_RUNNING, this.notRunning(state)));
-      this.board?.clear(`the job is ${state}`);
+      this.split?.board.clear(`the job is ${state}`);
       // Leases of a job that is not training would only expire; give the shards back now.
       // The workers stay assigned until onStateChange moves them (the assignments' owner does).
       for (const w of [...this.workers]) this.release(w);
@@ -359,20 +308,15 @@ export class Job {
 
   /** Stops timers (coordinator shutdown, deletion); the state is left as it is. */
   dispose(): void {
-    this.clearTimers();
+    this.timers.stop();
     this.params.dispose();
   }
 
   /** The job is deleted: as dispose(), and parameters held on ps tasks are deleted there. */
   discard(): void {
-    this.clearTimers();
+    this.timers.stop();
     if (this.params.discard) this.params.discard();
     else this.params.dispose();
-  }
-
-  private clearTimers(): void {
-    for (const t of this.timers) this.deps.clock.clear(t);
-    this.timers = [];
   }
 
   /**
@@ -380,7 +324,7 @@ export class Job {
    * while it waits); on ps tasks, fresh tickets for `workerId` (without a worker: no route).
    */
   assignment(workerId: string | null = null): JobAssignment {
-    const replica = workerId === null ? null : (this.board?.assignmentOf(workerId) ?? null);
+    const replica = workerId === null ? null : (this.split?.board.assignmentOf(workerId) ?? null);
     const a = assignmentOf(this.id, this.spec, this.deps.model.topology, this.params.specs, this.deps.dataset, replica);
     const route = workerId === null ? undefined : this.params.routeFor?.(workerId);
     return route ? { ...a, ps: route } : a;
@@ -394,34 +338,33 @@ export class Job {
 
   /** The replicas, read-only (null: the job does not split its model). */
   get replicas(): Pick<ReplicaBoard, 'list' | 'waiting' | 'replicaOf' | 'placeOf' | 'get' | 'layerNames'> | null {
-    return this.board;
+    return this.split?.board ?? null;
   }
 
   /** The replicas' reported figures, read-only (null: the job does not split its model). */
   get replicaFigures(): Pick<ReplicaFigures, 'reportOf'> | null {
-    return this.figures;
+    return this.split?.figures ?? null;
   }
 
   /** The relay forwarded a frame of `bytes` within `replicaId`: what its stages' reports are checked against. */
   relayed(replicaId: string, from: string, to: string, bytes: number): void {
-    this.figures?.relayed(replicaId, from, to, bytes);
+    this.split?.figures.relayed(replicaId, from, to, bytes);
   }
 
   /** Stage `from` refused a frame of its neighbour `to` and sent it an abort (server/worker/relay.ts): the replica dissolves. */
   abortReplica(replicaId: string, from: string, to: string): void {
-    const stage = (w: string) => this.board?.get(replicaId)?.members.indexOf(w);
-    this.board?.dissolve(replicaId, `stage ${stage(from)} aborted the step: a bad frame from stage ${stage(to)}`);
+    this.split?.abort(replicaId, from, to);
   }
 
   /** A stage's `replica:report`. */
   replicaReport(workerId: string, report: ReplicaReport): Result {
-    if (!this.figures) return fail(ErrorCode.UNKNOWN_REPLICA, `Job ${this.id} does not split its model into stages`);
-    return this.figures.report(workerId, report);
+    if (!this.split) return fail(ErrorCode.UNKNOWN_REPLICA, `Job ${this.id} does not split its model into stages`);
+    return this.split.figures.report(workerId, report);
   }
 
   /** A worker assigned to the job is ready to train: with stages, it waits for a replica (told by a notice when one forms). */
   join(workerId: string): void {
-    if (this.currentState === 'running') this.board?.join(workerId);
+    if (this.currentState === 'running') this.split?.board.join(workerId);
   }
 
   /** `tensors`: a stage's own (default: every tensor). */
@@ -449,19 +392,12 @@ export class Job {
   /** The worker's own report of its speed: its lease deadlines follow it. */
   reported(workerId: string, examplesPerSecond: number): void {
     this.training.reported(workerId, examplesPerSecond);
-    this.board?.reported(workerId, examplesPerSecond, this.busyFractionOf(workerId));
-  }
-
-  /** The fraction of the time `workerId`'s stage computed, from its latest replica:report in its replica; null before one. */
-  private busyFractionOf(workerId: string): number | null {
-    const replica = this.board?.replicaOf(workerId);
-    const report = replica && this.figures?.reportOf(replica.id, workerId);
-    return report && report.wallMs > 0 ? report.busyMs / report.wallMs : null;
+    this.split?.reported(workerId, examplesPerSecond);
   }
 
   /** A worker left: its shards go back to the queue and the parameter service forgets it. */
   release(workerId: string): void {
-    this.board?.leave(workerId);
+    this.split?.board.leave(workerId);
     this.training.release(workerId);
   }
 
@@ -486,25 +422,7 @@ export class Job {
 
   /** Writes a checkpoint when the version moved since the last one. */
   checkpointIfChanged(): Promise<void> {
-    return this.checkpoints.ifChanged();
-  }
-
-  /**
-   * The ledger and counters are taken in the same turn as the parameters' snapshot is
-   * asked for, so the three agree. On ps tasks the parameters are a cut the tasks take
-   * a little later: every push the ledger credited was applied by every task before
-   * (its receipts say so), so it is in the parts; pushes applied meanwhile are in them
-   * too but not credited, and their batches are trained again after a restore.
-   */
-  private checkpointContent(): Promise<CheckpointContent> {
-    const at = this.deps.clock.now();
-    const ledger = this.shardLedger.exportState();
-    const stats = structuredClone(this.counters);
-    if (this.params.cut) {
-      const step = this.params.version;
-      return this.params.cut().then((cut) => ({ jobId: this.id, at, store: { version: step, applies: step, tensors: [] }, cut, ledger, stats }));
-    }
-    return this.params.snapshot().then((store) => ({ jobId: this.id, at, store, ledger, stats }));
+    return this.checkpointing.schedule.ifChanged();
   }
 
   /** Whether this job's checkpoints are cuts over ps tasks (a manifest of parts) rather than its values. */
@@ -518,47 +436,20 @@ export class Job {
    * was being written when the stop came holds an older version).
    */
   async quiesce(): Promise<void> {
-    this.clearTimers();
+    this.timers.stop();
     await this.evaluations.pending;
-    await this.checkpoints.pending;
+    await this.checkpointing.schedule.pending;
     await this.checkpointIfChanged();
   }
 
-  /**
-   * Loads a checkpoint (coordinator restart, or a rollback after a ps task lost its
-   * slices) while the job does not train; rejects, changing nothing of the job's own,
-   * when it does not fit. `keepParameters`: the parameters were adopted live from the ps
-   * tasks (newer than the checkpoint): only the ledger and counters are taken from it.
-   */
-  async restore(c: CheckpointContent, options: { keepParameters?: boolean; passedOver?: string[] } = {}): Promise<void> {
-    if (!(options.keepParameters ?? false)) {
-      if (c.cut) {
-        if (!this.params.restoreCut) throw new Error('a cut over ps tasks cannot be loaded into a job kept in process');
-        await this.params.restoreCut(c.cut);
-      } else {
-        await this.params.restore(c.store);
-      }
-    }
-    this.shardLedger.restore(c.ledger);
-    // Checkpoints from before a counter existed lack it: start it at zero.
-    this.counters = { ...emptyStats(), ...c.stats };
-    this.checkpoints.resumedAt(c.store.version);
-    this.resumed = { version: c.store.version, at: c.at, ...(options.passedOver?.length ? { passedOver: options.passedOver } : {}) };
+  /** Loads a checkpoint while the job does not train (job-checkpointing.ts); rejects, changing nothing of the job's own, when it does not fit. */
+  restore(c: CheckpointContent, options: RestoreOptions = {}): Promise<void> {
+    return this.checkpointing.restore(c, options);
   }
 
-  /**
-   * Back to the start: initial parameters and optimizer state, a fresh ledger and
-   * counters (a rollback when a ps task lost its slices and there is no checkpoint).
-   * Only a service that can reset (ps tasks) can; false otherwise.
-   */
-  async restart(): Promise<boolean> {
-    if (!this.params.reset) return false;
-    await this.params.reset();
-    this.shardLedger.restore(this.initialLedger);
-    this.counters = emptyStats();
-    this.checkpoints.resumedAt(0);
-    this.resumed = null;
-    return true;
+  /** Back to the start when there is no checkpoint to roll back to (job-checkpointing.ts); false when the parameter service cannot reset. */
+  restart(): Promise<boolean> {
+    return this.checkpointing.restart();
   }
 
   /** Takes back what the job store kept of the job's evaluations and metrics (start-up). */
