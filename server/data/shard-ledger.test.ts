@@ -23,6 +23,26 @@ describe('shard ledger', () => {
     expect(l.lease('w1')).toBeNull(); // single epoch, all out
   });
 
+  it('says whether a lease asked for now would get a piece, without opening an epoch or taking one', () => {
+    const l = ledger(2);
+    // Nothing open yet: the first epoch would open.
+    expect(l.canLease).toBe(true);
+    const fresh = ledger(2);
+    const a = l.lease('w')!;
+    expect(a.shardIndex).toBe(fresh.lease('w')!.shardIndex);
+    expect(l.canLease).toBe(true);
+    // Two epochs open at most, every piece of both out: nothing until one comes back.
+    const held = [a, ...Array.from({ length: 5 }, () => l.lease('w')!)];
+    expect(held.every((x) => x !== undefined)).toBe(true);
+    expect(l.canLease).toBe(false);
+    expect(l.lease('w')).toBeNull();
+    // A piece taken back is queued again.
+    l.takeBack(held[0]!, 'w');
+    expect(l.canLease).toBe(true);
+    expect(l.lease('v')).not.toBeNull();
+    expect(l.canLease).toBe(false);
+  });
+
   it('credits the examples of accepted batches from the shard sizes and closes the epoch when every batch is in', () => {
     const l = ledger(1);
     const leases = [l.lease('w')!, l.lease('w')!, l.lease('w')!];

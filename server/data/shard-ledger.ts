@@ -44,7 +44,7 @@ export interface Lease {
   readonly to: number;
   /** The first batch the next push on it carries. */
   cursor: number;
-  /** Pushes taken from it whose outcome is not known yet (a sync round holds their acks), and stage 0's parts held for their replica step (PushAccounting.holding): no deadline runs meanwhile. */
+  /** Pushes taken from it whose outcome is not known yet (a sync round holds their acks). */
   inFlight: number;
   /** When it became its worker's oldest lease (null while an older one is held). Kept for the lease terms. */
   headSince: number | null;
@@ -149,6 +149,11 @@ export class ShardLedger {
       out.set(l.workerId, list);
     }
     return out;
+  }
+
+  /** Whether a lease asked for now would get a piece (a queued one, or the next epoch's first); changes nothing. */
+  get canLease(): boolean {
+    return this.open.some((e) => e.queue.length > 0) || this.nextEpochOpens();
   }
 
   /** A piece for `workerId` (one not taken from it if there is any), or null if none can be handed out now. */
@@ -301,10 +306,18 @@ export class ShardLedger {
     return any ? [any, 0] : null;
   }
 
+  /** The epoch after the newest open one, or the first: its number. */
+  private nextEpoch(): number {
+    return (this.open.length ? this.open[this.open.length - 1]!.epoch : this.completedEpochs - 1) + 1;
+  }
+
+  private nextEpochOpens(): boolean {
+    return this.nextEpoch() < this.opts.epochs && this.open.length < MAX_OPEN_EPOCHS;
+  }
+
   private openNextEpoch(): EpochWork | null {
-    const newest = this.open.length ? this.open[this.open.length - 1]!.epoch : this.completedEpochs - 1;
-    const next = newest + 1;
-    if (next >= this.opts.epochs || this.open.length >= MAX_OPEN_EPOCHS) return null;
+    const next = this.nextEpoch();
+    if (!this.nextEpochOpens()) return null;
     const batches = this.opts.shardSizes.map((n) => batchCount(n, this.opts.batchSize));
     const work = new EpochWork(next, batches);
     for (const shard of this.shuffledShards(next)) work.queue.push({ shard, from: 0, to: batches[shard]!, avoid: null });

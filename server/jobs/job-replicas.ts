@@ -14,6 +14,7 @@ import type { LayerCost } from '../../shared/stage-plan.js';
 import { sizeOf, type TensorSpec } from '../../shared/tensors.js';
 import { payloadCapBytes } from '../params/gradient-gate.js';
 import type { ParameterService } from '../params/parameter-service.js';
+import type { ShardLedger } from '../data/shard-ledger.js';
 import type { JobTraining } from './job-training.js';
 import type { PushAccounting } from './push-accounting.js';
 import { ReplicaBoard, type ReplicaNotice } from './replica-board.js';
@@ -27,7 +28,9 @@ export interface JobReplicasDeps {
   /** The model's tensors, in its order (the board gives each stage those of its layers). */
   tensors: readonly TensorSpec[];
   params: Pick<ParameterService, 'specs' | 'parameterCount' | 'stageSteps' | 'version'>;
-  accounting: Pick<PushAccounting, 'barred' | 'holding' | 'silent' | 'blame'>;
+  accounting: Pick<PushAccounting, 'barred' | 'stalled' | 'blame'>;
+  /** Whether a replica has work: its stage 0 holds a lease, or would get one now. */
+  ledger: Pick<ShardLedger, 'leasesOf' | 'canLease'>;
   training: Pick<JobTraining, 'commit' | 'replicaDissolved'>;
   /** The job's clock. */
   now: () => number;
@@ -81,8 +84,9 @@ export class JobReplicas {
       now: d.now,
       stepDeadlineMs: spec.leaseSeconds * 1000,
       dissolve: (replica, reason) => board.dissolve(replica.id, reason),
-      holding: (workerId, leaseId, waits) => accounting.holding(workerId, leaseId, waits),
-      silent: (workerId) => accounting.silent(workerId),
+      live: () => board.list(),
+      hasWork: (replica) => d.ledger.leasesOf(replica.members[0]!).length > 0 || d.ledger.canLease,
+      stalled: (workerId, what) => accounting.stalled(workerId, what),
       broken: (replica, workerId, failure) => {
         accounting.blame(workerId, failure);
         board.dissolve(replica.id, failure.message);
@@ -92,7 +96,7 @@ export class JobReplicas {
 
   /** The job's lease sweep, on its clock. */
   sweep(): void {
-    // A replica step still missing a stage's part a lease period on is dropped, its replica dissolved.
+    // A replica step still missing a stage's part, or a replica with no step, a lease period on: the replica is dissolved.
     this.steps.expire();
     // A barred stage whose bar ended joins the next replica.
     this.board.reform();

@@ -81,9 +81,11 @@ export class Job {
     private readonly deps: JobDeps,
   ) {
     this.shardLedger = new ShardLedger({ shardSizes: deps.shards.map((s) => s.count), batchSize: spec.batchSize, epochs: spec.epochs, seed: spec.seed });
-    this.accounting = pushAccountingFor(spec, this.shardLedger, (index) => deps.shards[index]!.url, () => deps.clock.now(), (workerId) =>
-      this.split?.board.bar(workerId, `a stage was barred: its pushes were refused, or its lease deadlines missed, ${MAX_FAULTS_IN_A_ROW} times in a row`),
-    );
+    this.accounting = pushAccountingFor(spec, this.shardLedger, (index) => deps.shards[index]!.url, () => deps.clock.now(), {
+      onBarred: (workerId) => this.split?.board.bar(workerId, `a stage was barred: its pushes were refused, its lease deadlines missed or its replicas stalled, ${MAX_FAULTS_IN_A_ROW} times in a row`),
+      // A split job's stage 0: its replica's step deadlines stand for its leases' (server/jobs/replica-steps.ts).
+      deadlineWaived: (workerId) => this.split?.board.replicaOf(workerId)?.members[0] === workerId,
+    });
     const ctx: ParameterContext = { clock: deps.clock, activeWorkers: () => this.training.activeWorkers() };
     this.params = parameterServiceFor(id, spec, deps, ctx);
     this.training = new JobTraining({
@@ -118,6 +120,7 @@ export class Job {
       tensors: deps.model.tensors,
       params: this.params,
       accounting: this.accounting,
+      ledger: this.shardLedger,
       training: this.training,
       now: () => deps.clock.now(),
       notify: (workerId, notice) => deps.onReplicaNotice?.(this, workerId, notice),

@@ -55,6 +55,12 @@ export interface PushAccountingOptions {
   now: () => number;
   /** A worker was barred (its faults in a row): with stages, its replica goes and it waits out the bar (server/jobs/job.ts). */
   onBarred?: (workerId: string) => void;
+  /**
+   * Whether `workerId`'s leases run no deadline: a split job's stage 0, whose replica's own
+   * deadlines stand for them (server/jobs/replica-steps.ts). Its lease's deadline would
+   * charge stage 0 alone for a replica that did not step, whichever stage held it up.
+   */
+  deadlineWaived?: (workerId: string) => boolean;
 }
 
 interface Standing {
@@ -65,7 +71,13 @@ interface Standing {
 }
 
 /** A job's accounting, from its spec: the lease period, the batches a push carries (nPush; localSteps in local mode), the lease limit. */
-export function pushAccountingFor(spec: JobSpec, ledger: ShardLedger, shardUrl: (index: number) => string, now: () => number, onBarred?: (workerId: string) => void): PushAccounting {
+export function pushAccountingFor(
+  spec: JobSpec,
+  ledger: ShardLedger,
+  shardUrl: (index: number) => string,
+  now: () => number,
+  on: Pick<PushAccountingOptions, 'onBarred' | 'deadlineWaived'> = {},
+): PushAccounting {
   return new PushAccounting({
     ledger,
     terms: new LeaseTerms({ leaseMs: spec.leaseSeconds * 1000 }),
@@ -73,7 +85,7 @@ export function pushAccountingFor(spec: JobSpec, ledger: ShardLedger, shardUrl: 
     maxLeasesPerWorker: spec.maxLeasesPerWorker,
     shardUrl,
     now,
-    onBarred,
+    ...on,
   });
 }
 
@@ -91,7 +103,7 @@ export class PushAccounting {
     const s = this.standingOf(workerId);
     const now = this.o.now();
     if (s.barredUntil > now) {
-      return fail(ErrorCode.WORKER_BARRED, `This worker's pushes were refused, or its lease deadlines missed, ${MAX_FAULTS_IN_A_ROW} times in a row: no leases for ${Math.ceil((s.barredUntil - now) / 1000)} s`);
+      return fail(ErrorCode.WORKER_BARRED, `This worker's pushes were refused, or its lease deadlines missed, or its replicas stalled, ${MAX_FAULTS_IN_A_ROW} times in a row: no leases for ${Math.ceil((s.barredUntil - now) / 1000)} s`);
     }
     const held = this.ledger.leasesOf(workerId).length;
     if (held >= this.o.maxLeasesPerWorker) return fail(ErrorCode.LEASE_LIMIT, `This worker holds ${held} leases, the job's limit: complete one first`);
@@ -181,7 +193,7 @@ export class PushAccounting {
   /** Takes back the leases of every worker past a deadline; returns how many workers lost theirs (run on the job's clock, and before each lease). */
   sweep(): number {
     const now = this.o.now();
-    const late = [...this.ledger.all()].filter((l) => this.o.terms.late(l, now));
+    const late = [...this.ledger.all()].filter((l) => this.late(l, now));
     for (const l of late) this.missed(l);
     return late.length;
   }
@@ -205,7 +217,7 @@ export class PushAccounting {
   private held(workerId: string, leaseId: string): Lease | Failure {
     const lease = this.ledger.get(leaseId);
     if (lease?.workerId === workerId) {
-      if (!this.o.terms.late(lease, this.o.now())) return lease;
+      if (!this.late(lease, this.o.now())) return lease;
       // Late, and the sweep has not come round yet: taken back now, exactly at its deadline.
       this.missed(lease);
     }
@@ -218,22 +230,21 @@ export class PushAccounting {
     this.refused(workerId, failure);
   }
 
+
   /**
-   * Stage 0's part of a replica step waits for its replica's other stages
-   * (server/jobs/replica-steps.ts), or no longer does: while it waits, its lease runs no
-   * deadline, as while a push on it is in flight. Else a later stage that never pushes
-   * would have the lease holder miss its deadline and take the fault; the step's own
-   * deadline charges the silent stage instead (silent()).
+   * A stage kept its replica from stepping (server/jobs/replica-steps.ts): it did not push
+   * its part of a step within the step's deadline while another stage did
+   * (STEP_DEADLINE), or its replica made no step in a lease period while it had work,
+   * where the coordinator cannot tell which stage held the others up (REPLICA_DEADLINE).
+   * A fault, like a missed lease deadline.
    */
-  holding(workerId: string, leaseId: string, waits: boolean): void {
-    const lease = this.ledger.get(leaseId);
-    if (lease?.workerId !== workerId) return;
-    lease.inFlight += waits ? 1 : -1;
+  stalled(workerId: string, what: 'STEP_DEADLINE' | 'REPLICA_DEADLINE'): void {
+    this.fault(workerId, what);
   }
 
-  /** A stage did not push its part of a replica step within the step's deadline while another stage did: a fault, like a missed lease deadline. */
-  silent(workerId: string): void {
-    this.fault(workerId, 'STEP_DEADLINE');
+  /** Whether the lease missed its deadline (never one whose deadline is waived). */
+  private late(lease: Lease, now: number): boolean {
+    return this.o.terms.late(lease, now) && !this.o.deadlineWaived?.(lease.workerId);
   }
 
   /** Counts a fault toward the worker's run; at MAX_FAULTS_IN_A_ROW its leases are taken back and it is barred. */

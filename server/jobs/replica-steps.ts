@@ -31,9 +31,13 @@
  * and changes nothing. A step still missing a part a lease period after its first
  * came (a stage that sent a malformed part and stopped, or went silent) is dropped the
  * same way, its replica dissolved (`expire`, on the job's clock), and counted a fault of
- * each later stage whose part is missing: while stage 0's part waits here its lease runs
- * no deadline (`holding`), so the silence is not charged to the lease holder; a silent
- * stage 0 holds no part, and its lease's deadline charges it. A push naming another
+ * each stage whose part is missing. A replica that makes no step at all in a lease
+ * period while it has work (its stage 0 holds a lease, or could take one) is dissolved
+ * too, and every stage of it charged: a stage that never sends its neighbour's frames on
+ * held its partners for ever, and the coordinator cannot see which stage that was (the
+ * frames go tab to tab). Stage 0's leases run no deadline of their own meanwhile
+ * (PushAccounting's deadlineWaived): these two stand for it, and its lease's would
+ * charge the lease holder alone for a stage that held it up. A push naming another
  * replica (a later stage's id) or a lease stage 0 did not take in this replica is a late
  * one of a replica the worker has left: refused UNKNOWN_REPLICA before it is counted. A step whose last stage reports a loss no cross-entropy can be
  * is refused as that stage's fault, not the lease holder's, and so is a part (in process)
@@ -101,13 +105,12 @@ export interface ReplicaStepsDeps {
   stepDeadlineMs: number;
   /** The replica is dissolved for `reason` (its held steps answered through `dissolved`). */
   dissolve: (replica: Replica, reason: string) => void;
-  /**
-   * Stage 0's part on `leaseId` waits for its replica's other parts (true), or no longer
-   * does (false): its lease runs no deadline meanwhile, since the wait is the other stages'.
-   */
-  holding: (workerId: string, leaseId: string, waits: boolean) => void;
-  /** `workerId` did not push its part of a held step within the deadline: the fault is its. */
-  silent: (workerId: string) => void;
+  /** The replicas formed now. */
+  live: () => readonly Replica[];
+  /** Whether the replica has work: its stage 0 holds a lease, or would get one if it asked. */
+  hasWork: (replica: Replica) => boolean;
+  /** `workerId` kept its replica from stepping in time (PushAccounting.stalled): a fault. */
+  stalled: (workerId: string, what: 'STEP_DEADLINE' | 'REPLICA_DEADLINE') => void;
   /** `workerId`'s part broke its replica's count of steps (`failure`): the fault is its, and the replica is dissolved. */
   broken: (replica: Replica, workerId: string, failure: Failure) => void;
 }
@@ -118,6 +121,10 @@ export class ReplicaSteps {
   private readonly nextSteps = new Map<string, number[]>();
   /** Per replica, the leases its stage 0 took in it: a push of stage 0 names one of them. */
   private readonly leases = new Map<string, Set<string>>();
+  /** Per replica, when it last stepped (every stage's part came, or a step's answer went) or had no work: a lease period on, it must have stepped. */
+  private readonly lastStep = new Map<string, number>();
+  /** Per replica, its steps committed and not yet answered (a sync round holds them): no deadline runs meanwhile, as for a lease with a push in flight. */
+  private readonly answering = new Map<string, number>();
   private readonly specsByName: Map<string, TensorSpec>;
 
   constructor(private readonly d: ReplicaStepsDeps) {
@@ -144,7 +151,6 @@ export class ReplicaSteps {
     }
     next[stage] = step + 1;
     held.parts[stage] = push;
-    if (stage === 0) this.d.holding(workerId, push.leaseId, true);
     if (this.d.onTasks) held.notices[stage] = this.notice(replica, stage, push);
     const answered = new Promise<Result<PushAccepted>>((resolve) => (held.answers[stage] = resolve));
     if (held.answers.every((a) => a !== undefined)) {
@@ -166,11 +172,23 @@ export class ReplicaSteps {
       for (const [step, held] of steps) {
         if (now - held.since < this.d.stepDeadlineMs) continue;
         const missing = held.replica.members.map((_, stage) => stage).filter((stage) => !held.parts[stage]);
-        // The silence is the missing stages' fault (a stage 0's is already its lease's missed deadline: it holds no part here).
-        for (const stage of missing) if (stage > 0) this.d.silent(held.replica.members[stage]!);
+        // The silence is the missing stages' fault: another stage did its part of the step.
+        for (const stage of missing) this.d.stalled(held.replica.members[stage]!, 'STEP_DEADLINE');
         this.d.dissolve(held.replica, `stage ${missing.join(', ')} of replica ${held.replica.id} did not push step ${step} within ${this.d.stepDeadlineMs / 1000} s`);
         break;
       }
+    }
+    for (const replica of this.d.live()) {
+      // A held step has its own deadline above, which knows whose part is missing; an answer still to come is the round's.
+      if (this.held.get(replica.id)?.size || this.answering.get(replica.id)) continue;
+      if (!this.d.hasWork(replica)) {
+        this.lastStep.set(replica.id, now);
+        continue;
+      }
+      if (now - (this.lastStep.get(replica.id) ?? replica.formedAt) < this.d.stepDeadlineMs) continue;
+      // Which stage held the others up is not to be seen from here: each is charged, and a stage that does it in every replica it joins is barred.
+      for (const m of replica.members) this.d.stalled(m, 'REPLICA_DEADLINE');
+      this.d.dissolve(replica, `replica ${replica.id} made no step within ${this.d.stepDeadlineMs / 1000} s`);
     }
   }
 
@@ -194,8 +212,9 @@ export class ReplicaSteps {
     this.held.delete(replicaId);
     this.nextSteps.delete(replicaId);
     this.leases.delete(replicaId);
+    this.lastStep.delete(replicaId);
+    this.answering.delete(replicaId);
     for (const held of steps?.values() ?? []) {
-      this.released(held);
       for (const answer of held.answers) answer?.(reason);
       // What its stages hold on the tasks goes too (receipts that check only: a forged one names no one's hold).
       const tasks = this.d.onTasks;
@@ -242,21 +261,25 @@ export class ReplicaSteps {
       blame(this.layoutsRefusal(replica, parts));
     }
     const settle = (r: StepOutcome) => {
+      this.answered(replica.id);
       // A step refused before its close (its lease, a part) lets its holds go: nothing of it is applied.
       if (step) tasks!.drop(step);
       answers.forEach((a, s) => a(stageAnswer(replica, r, s)));
     };
+    this.lastStep.set(replica.id, this.d.now());
+    this.answering.set(replica.id, (this.answering.get(replica.id) ?? 0) + 1);
     const r = this.d.commit(replica.members[0]!, push, refusal, replica.id, culprit === null || culprit === 0 ? null : replica.members[culprit]!);
-    // After the commit took the step's batches from the lease (in flight there now, until answered).
-    this.released(held);
     if (r instanceof Promise) void r.then(settle);
     else settle(r);
   }
 
-  /** The held step no longer waits: stage 0's lease runs its deadline again (unless a push of it is in flight). */
-  private released(held: HeldStep): void {
-    const first = held.parts[0];
-    if (first) this.d.holding(held.replica.members[0]!, first.leaseId, false);
+  /** A step of the replica was answered: the replica may step again, and its deadline counts from now (unless it is gone). */
+  private answered(replicaId: string): void {
+    const left = this.answering.get(replicaId);
+    if (left === undefined) return;
+    if (left > 1) this.answering.set(replicaId, left - 1);
+    else this.answering.delete(replicaId);
+    this.lastStep.set(replicaId, this.d.now());
   }
 
   /** A stage's push as the tasks' step check reads it. */

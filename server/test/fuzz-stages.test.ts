@@ -17,7 +17,7 @@
  * hidden by the step's oldest.
  */
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startStageWorker, type StageWorker } from '../../bench/stage-worker.js';
 import { abortFrame } from '../../shared/activation-frame.js';
 import { encodeTensors } from '../../shared/codec.js';
@@ -244,6 +244,77 @@ describe('a stage that never pushes its part', () => {
       const next = await replicaOf(own.job.id, [ws.find((f) => f.id === holder)!, ws[2]!]);
       expect([next.s0.id, next.s1.id].sort()).toEqual([holder, ws[2]!.id].sort());
       expect(own.job.replicas!.waiting).toEqual([silentIn[0]]);
+    } finally {
+      ws.forEach((f) => f.w.disconnect());
+      ({ run, target } = saved);
+      await own.close();
+    }
+  });
+});
+
+describe('a replica that makes no step', () => {
+  it("an honest stage 0 whose neighbour never passes its frames on is let go a lease period on, not held for ever, and trains in its next replica", async () => {
+    const clock = new ManualClock();
+    const own = await startCoordinator({ model: 'mlp', stages: 2, normBound: 0, leaseSeconds: 30 }, { clock });
+    const saved = { run, target };
+    run = own;
+    target = own.job;
+    const unstaged: string[] = [];
+    let accepted = 0;
+    const honest = await startStageWorker(own.url, { unstaged: (reason) => unstaged.push(reason), pushed: (r, stage) => stage === 0 && r.ok && accepted++ });
+    // Takes its stage and never answers a frame: over WebRTC the coordinator would not see that either.
+    const silent = await fuzzer();
+    let second: StageWorker | null = null;
+    try {
+      await vi.waitFor(
+        () => {
+          expect(own.job.replicas!.list()[0]?.members).toEqual([honest.workerId, silent.id]);
+          expect(own.job.ledger.activeLeases).toBe(1);
+          expect(honest.traffic.bytesSent).toBeGreaterThan(0);
+        },
+        { timeout: 30_000, interval: 20 },
+      );
+      const replicaId = own.job.replicas!.list()[0]!.id;
+      const told = waitForEvent<{ reason: string }>(silent.w, 'replica:dissolve');
+      clock.advance(29_000);
+      await settledAfterRoundTrips(told, silent.w);
+      expect(own.job.replicas!.get(replicaId)).toBeDefined();
+      clock.advance(2000);
+      // Before the fix the replica stayed for ever: the stage 0 lease was taken back, and the honest tab waited on.
+      expect((await told).reason).toBe(`replica ${replicaId} made no step within 30 s`);
+      await vi.waitFor(() => expect(unstaged).toContain(`replica ${replicaId} dissolved: replica ${replicaId} made no step within 30 s`), { interval: 20 });
+      silent.w.disconnect();
+      second = await startStageWorker(own.url);
+      await vi.waitFor(() => expect(accepted).toBeGreaterThan(0), { timeout: 60_000, interval: 50 });
+    } finally {
+      honest.close();
+      second?.close();
+      silent.w.disconnect();
+      ({ run, target } = saved);
+      await own.close();
+    }
+  });
+
+  it(`each of its stages is charged (who held it up is not to be seen): ${MAX_FAULTS_IN_A_ROW} such replicas in a row bar them`, async () => {
+    const clock = new ManualClock();
+    const own = await startCoordinator({ model: 'mlp', stages: 2, normBound: 0, leaseSeconds: 30 }, { clock });
+    const saved = { run, target };
+    run = own;
+    target = own.job;
+    const ws = [await fuzzer(), await fuzzer()];
+    try {
+      for (let episode = 0; episode < MAX_FAULTS_IN_A_ROW; episode++) {
+        // Stage 0 leases; neither stage ever pushes.
+        const { s0 } = await replicaOf(own.job.id, ws);
+        const told = waitForEvent(s0.w, 'replica:dissolve');
+        clock.advance(31_000);
+        await told;
+      }
+      // Both barred: neither forms a replica with a newcomer, who waits alone.
+      ws.push(await fuzzer());
+      await settledAfterRoundTrips(Promise.resolve(), ...ws.map((f) => f.w));
+      expect(own.job.replicas!.list()).toEqual([]);
+      expect([...own.job.replicas!.waiting].sort()).toEqual(ws.map((f) => f.id).sort());
     } finally {
       ws.forEach((f) => f.w.disconnect());
       ({ run, target } = saved);
