@@ -178,148 +178,143 @@ describe('a step its other stages could never complete', () => {
   });
 });
 
+/** Runs `body` on a split job of its own on a manual clock (leaseSeconds 30), as the `run` and `target` fuzzer() and replicaOf() use; closed after. */
+async function onClockedJob(body: (own: Running, clock: ManualClock) => Promise<void>): Promise<void> {
+  const clock = new ManualClock();
+  const own = await startCoordinator({ model: 'mlp', stages: 2, normBound: 0, leaseSeconds: 30 }, { clock });
+  const saved = { run, target };
+  run = own;
+  target = own.job;
+  try {
+    await body(own, clock);
+  } finally {
+    ({ run, target } = saved);
+    await own.close();
+  }
+}
+
 describe('a stage that never pushes its part', () => {
   it('a step missing a part a lease period after its first is dropped: its replica dissolved, the held part answered (the job\'s clock)', async () => {
-    const clock = new ManualClock();
-    const own = await startCoordinator({ model: 'mlp', stages: 2, normBound: 0, leaseSeconds: 30 }, { clock });
-    const saved = { run, target };
-    run = own;
-    target = own.job;
-    const ws = [await fuzzer(), await fuzzer()];
-    try {
-      const { s0, s1, leaseId } = await replicaOf(own.job.id, ws);
-      const replicaId = s0.job!.replica!.replicaId;
-      const held = s0.w.emitWithAck('grads:push', { jobId: own.job.id, leaseId, baseVersion: 0, batches: 1, loss: null, replicaStep: 0, ...partOf(s0.job!, s0.job!.replica!.tensors) });
-      // Stage 1 sends a part the schema refuses, and then nothing.
-      expect(await s1.w.emitWithAck('grads:push', { jobId: own.job.id, leaseId: replicaId, baseVersion: -1, batches: 1, loss: 2.3, replicaStep: 0, ...partOf(s1.job!, s1.job!.replica!.tensors) })).toMatchObject({ code: ErrorCode.BAD_REQUEST });
-      // Stage 0's part (400 kB) travels on its own socket and may still be on the way after
-      // stage 1's small refusal came back: its deadline counts from when it is held, so the
-      // clock moves only once stage 0's later messages were answered.
-      expect(await settledAfterRoundTrips(held, s0.w)).toBe(false);
-      clock.advance(29_000);
-      expect(await settledAfterRoundTrips(held, s0.w, s1.w)).toBe(false);
-      // Before the fix the part was held for ever: nothing ever answered stage 0.
-      const told = waitForEvent<{ reason: string }>(s0.w, 'replica:dissolve');
-      clock.advance(2000);
-      expect(await settledAfterRoundTrips(held, s0.w, s1.w)).toBe(true);
-      expect(await held).toMatchObject({ ok: false, code: ErrorCode.UNKNOWN_REPLICA });
-      expect((await told).reason).toBe(`stage 1 of replica ${replicaId} did not push step 0 within 30 s`);
-      expect(own.job.replicas!.get(replicaId)).toBeUndefined();
-      expect(own.job.version).toBe(0);
-    } finally {
-      ws.forEach((f) => f.w.disconnect());
-      ({ run, target } = saved);
-      await own.close();
-    }
+    await onClockedJob(async (own, clock) => {
+      const ws = [await fuzzer(), await fuzzer()];
+      try {
+        const { s0, s1, leaseId } = await replicaOf(own.job.id, ws);
+        const replicaId = s0.job!.replica!.replicaId;
+        const held = s0.w.emitWithAck('grads:push', { jobId: own.job.id, leaseId, baseVersion: 0, batches: 1, loss: null, replicaStep: 0, ...partOf(s0.job!, s0.job!.replica!.tensors) });
+        // Stage 1 sends a part the schema refuses, and then nothing.
+        expect(await s1.w.emitWithAck('grads:push', { jobId: own.job.id, leaseId: replicaId, baseVersion: -1, batches: 1, loss: 2.3, replicaStep: 0, ...partOf(s1.job!, s1.job!.replica!.tensors) })).toMatchObject({ code: ErrorCode.BAD_REQUEST });
+        // Stage 0's part (400 kB) travels on its own socket and may still be on the way after
+        // stage 1's small refusal came back: its deadline counts from when it is held, so the
+        // clock moves only once stage 0's later messages were answered.
+        expect(await settledAfterRoundTrips(held, s0.w)).toBe(false);
+        clock.advance(29_000);
+        expect(await settledAfterRoundTrips(held, s0.w, s1.w)).toBe(false);
+        // Before the fix the part was held for ever: nothing ever answered stage 0.
+        const told = waitForEvent<{ reason: string }>(s0.w, 'replica:dissolve');
+        clock.advance(2000);
+        expect(await settledAfterRoundTrips(held, s0.w, s1.w)).toBe(true);
+        expect(await held).toMatchObject({ ok: false, code: ErrorCode.UNKNOWN_REPLICA });
+        expect((await told).reason).toBe(`stage 1 of replica ${replicaId} did not push step 0 within 30 s`);
+        expect(own.job.replicas!.get(replicaId)).toBeUndefined();
+        expect(own.job.version).toBe(0);
+      } finally {
+        ws.forEach((f) => f.w.disconnect());
+      }
+    });
   });
 
   it(`the silence is the silent stage's fault, not the lease holder's: after ${MAX_FAULTS_IN_A_ROW} it is barred, stage 0 is not`, async () => {
-    const clock = new ManualClock();
-    const own = await startCoordinator({ model: 'mlp', stages: 2, normBound: 0, leaseSeconds: 30 }, { clock });
-    const saved = { run, target };
-    run = own;
-    target = own.job;
-    const ws = [await fuzzer(), await fuzzer()];
-    try {
-      const silentIn: string[] = [];
-      let holder = '';
-      for (let episode = 0; episode < MAX_FAULTS_IN_A_ROW; episode++) {
-        const { s0, s1, leaseId } = await replicaOf(own.job.id, ws);
-        silentIn.push(s1.id);
-        holder = s0.id;
-        // Stage 0 leased and pushed its part; stage 1 never pushes. The part waits for it past the lease's own deadline.
-        const held = s0.w.emitWithAck('grads:push', { jobId: own.job.id, leaseId, baseVersion: 0, batches: 1, loss: null, replicaStep: 0, ...partOf(s0.job!, s0.job!.replica!.tensors) });
-        expect(await settledAfterRoundTrips(held, s0.w)).toBe(false);
-        const told = waitForEvent(s0.w, 'replica:dissolve');
-        clock.advance(31_000);
-        await told;
-        expect(await held).toMatchObject({ ok: false, code: ErrorCode.UNKNOWN_REPLICA });
+    await onClockedJob(async (own, clock) => {
+      const ws = [await fuzzer(), await fuzzer()];
+      try {
+        const silentIn: string[] = [];
+        let holder = '';
+        for (let episode = 0; episode < MAX_FAULTS_IN_A_ROW; episode++) {
+          const { s0, s1, leaseId } = await replicaOf(own.job.id, ws);
+          silentIn.push(s1.id);
+          holder = s0.id;
+          // Stage 0 leased and pushed its part; stage 1 never pushes. The part waits for it past the lease's own deadline.
+          const held = s0.w.emitWithAck('grads:push', { jobId: own.job.id, leaseId, baseVersion: 0, batches: 1, loss: null, replicaStep: 0, ...partOf(s0.job!, s0.job!.replica!.tensors) });
+          expect(await settledAfterRoundTrips(held, s0.w)).toBe(false);
+          const told = waitForEvent(s0.w, 'replica:dissolve');
+          clock.advance(31_000);
+          await told;
+          expect(await held).toMatchObject({ ok: false, code: ErrorCode.UNKNOWN_REPLICA });
+        }
+        // The same worker was the silent stage each time (the board re-forms the pair in the same order).
+        expect(new Set(silentIn).size).toBe(1);
+        // Before the fix stage 0's lease missed its deadline each time: the lease holder was barred, the silent stage never.
+        expect(own.job.replicas!.list()).toEqual([]);
+        expect(own.job.replicas!.waiting).toEqual([holder, silentIn[0]]);
+        ws.push(await fuzzer());
+        const next = await replicaOf(own.job.id, [ws.find((f) => f.id === holder)!, ws[2]!]);
+        expect([next.s0.id, next.s1.id].sort()).toEqual([holder, ws[2]!.id].sort());
+        expect(own.job.replicas!.waiting).toEqual([silentIn[0]]);
+      } finally {
+        ws.forEach((f) => f.w.disconnect());
       }
-      // The same worker was the silent stage each time (the board re-forms the pair in the same order).
-      expect(new Set(silentIn).size).toBe(1);
-      // Before the fix stage 0's lease missed its deadline each time: the lease holder was barred, the silent stage never.
-      expect(own.job.replicas!.list()).toEqual([]);
-      expect(own.job.replicas!.waiting).toEqual([holder, silentIn[0]]);
-      ws.push(await fuzzer());
-      const next = await replicaOf(own.job.id, [ws.find((f) => f.id === holder)!, ws[2]!]);
-      expect([next.s0.id, next.s1.id].sort()).toEqual([holder, ws[2]!.id].sort());
-      expect(own.job.replicas!.waiting).toEqual([silentIn[0]]);
-    } finally {
-      ws.forEach((f) => f.w.disconnect());
-      ({ run, target } = saved);
-      await own.close();
-    }
+    });
   });
 });
 
 describe('a replica that makes no step', () => {
   it("an honest stage 0 whose neighbour never passes its frames on is let go a lease period on, not held for ever, and trains in its next replica", async () => {
-    const clock = new ManualClock();
-    const own = await startCoordinator({ model: 'mlp', stages: 2, normBound: 0, leaseSeconds: 30 }, { clock });
-    const saved = { run, target };
-    run = own;
-    target = own.job;
-    const unstaged: string[] = [];
-    let accepted = 0;
-    const honest = await startStageWorker(own.url, { unstaged: (reason) => unstaged.push(reason), pushed: (r, stage) => stage === 0 && r.ok && accepted++ });
-    // Takes its stage and never answers a frame: over WebRTC the coordinator would not see that either.
-    const silent = await fuzzer();
-    let second: StageWorker | null = null;
-    try {
-      await vi.waitFor(
-        () => {
-          expect(own.job.replicas!.list()[0]?.members).toEqual([honest.workerId, silent.id]);
-          expect(own.job.ledger.activeLeases).toBe(1);
-          expect(honest.traffic.bytesSent).toBeGreaterThan(0);
-        },
-        { timeout: 30_000, interval: 20 },
-      );
-      const replicaId = own.job.replicas!.list()[0]!.id;
-      const told = waitForEvent<{ reason: string }>(silent.w, 'replica:dissolve');
-      clock.advance(29_000);
-      await settledAfterRoundTrips(told, silent.w);
-      expect(own.job.replicas!.get(replicaId)).toBeDefined();
-      clock.advance(2000);
-      // Before the fix the replica stayed for ever: the stage 0 lease was taken back, and the honest tab waited on.
-      expect((await told).reason).toBe(`replica ${replicaId} made no step within 30 s`);
-      await vi.waitFor(() => expect(unstaged).toContain(`replica ${replicaId} dissolved: replica ${replicaId} made no step within 30 s`), { interval: 20 });
-      silent.w.disconnect();
-      second = await startStageWorker(own.url);
-      await vi.waitFor(() => expect(accepted).toBeGreaterThan(0), { timeout: 60_000, interval: 50 });
-    } finally {
-      honest.close();
-      second?.close();
-      silent.w.disconnect();
-      ({ run, target } = saved);
-      await own.close();
-    }
+    await onClockedJob(async (own, clock) => {
+      const unstaged: string[] = [];
+      let accepted = 0;
+      const honest = await startStageWorker(own.url, { unstaged: (reason) => unstaged.push(reason), pushed: (r, stage) => stage === 0 && r.ok && accepted++ });
+      // Takes its stage and never answers a frame: over WebRTC the coordinator would not see that either.
+      const silent = await fuzzer();
+      let second: StageWorker | null = null;
+      try {
+        await vi.waitFor(
+          () => {
+            expect(own.job.replicas!.list()[0]?.members).toEqual([honest.workerId, silent.id]);
+            expect(own.job.ledger.activeLeases).toBe(1);
+            expect(honest.traffic.bytesSent).toBeGreaterThan(0);
+          },
+          { timeout: 30_000, interval: 20 },
+        );
+        const replicaId = own.job.replicas!.list()[0]!.id;
+        const told = waitForEvent<{ reason: string }>(silent.w, 'replica:dissolve');
+        clock.advance(29_000);
+        await settledAfterRoundTrips(told, silent.w);
+        expect(own.job.replicas!.get(replicaId)).toBeDefined();
+        clock.advance(2000);
+        // Before the fix the replica stayed for ever: the stage 0 lease was taken back, and the honest tab waited on.
+        expect((await told).reason).toBe(`replica ${replicaId} made no step within 30 s`);
+        await vi.waitFor(() => expect(unstaged).toContain(`replica ${replicaId} dissolved: replica ${replicaId} made no step within 30 s`), { interval: 20 });
+        silent.w.disconnect();
+        second = await startStageWorker(own.url);
+        await vi.waitFor(() => expect(accepted).toBeGreaterThan(0), { timeout: 60_000, interval: 50 });
+      } finally {
+        honest.close();
+        second?.close();
+        silent.w.disconnect();
+      }
+    });
   });
 
   it(`each of its stages is charged (who held it up is not to be seen): ${MAX_FAULTS_IN_A_ROW} such replicas in a row bar them`, async () => {
-    const clock = new ManualClock();
-    const own = await startCoordinator({ model: 'mlp', stages: 2, normBound: 0, leaseSeconds: 30 }, { clock });
-    const saved = { run, target };
-    run = own;
-    target = own.job;
-    const ws = [await fuzzer(), await fuzzer()];
-    try {
-      for (let episode = 0; episode < MAX_FAULTS_IN_A_ROW; episode++) {
-        // Stage 0 leases; neither stage ever pushes.
-        const { s0 } = await replicaOf(own.job.id, ws);
-        const told = waitForEvent(s0.w, 'replica:dissolve');
-        clock.advance(31_000);
-        await told;
+    await onClockedJob(async (own, clock) => {
+      const ws = [await fuzzer(), await fuzzer()];
+      try {
+        for (let episode = 0; episode < MAX_FAULTS_IN_A_ROW; episode++) {
+          // Stage 0 leases; neither stage ever pushes.
+          const { s0 } = await replicaOf(own.job.id, ws);
+          const told = waitForEvent(s0.w, 'replica:dissolve');
+          clock.advance(31_000);
+          await told;
+        }
+        // Both barred: neither forms a replica with a newcomer, who waits alone.
+        ws.push(await fuzzer());
+        await settledAfterRoundTrips(Promise.resolve(), ...ws.map((f) => f.w));
+        expect(own.job.replicas!.list()).toEqual([]);
+        expect([...own.job.replicas!.waiting].sort()).toEqual(ws.map((f) => f.id).sort());
+      } finally {
+        ws.forEach((f) => f.w.disconnect());
       }
-      // Both barred: neither forms a replica with a newcomer, who waits alone.
-      ws.push(await fuzzer());
-      await settledAfterRoundTrips(Promise.resolve(), ...ws.map((f) => f.w));
-      expect(own.job.replicas!.list()).toEqual([]);
-      expect([...own.job.replicas!.waiting].sort()).toEqual(ws.map((f) => f.id).sort());
-    } finally {
-      ws.forEach((f) => f.w.disconnect());
-      ({ run, target } = saved);
-      await own.close();
-    }
+    });
   });
 });
 
