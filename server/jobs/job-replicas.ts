@@ -28,7 +28,7 @@ export interface JobReplicasDeps {
   /** The model's tensors, in its order (the board gives each stage those of its layers). */
   tensors: readonly TensorSpec[];
   params: Pick<ParameterService, 'specs' | 'parameterCount' | 'stageSteps' | 'version'>;
-  accounting: Pick<PushAccounting, 'barred' | 'stalled' | 'blame'>;
+  accounting: Pick<PushAccounting, 'barred' | 'stalled' | 'stepped' | 'blame'>;
   /** Whether a replica has work: its stage 0 holds a lease, or would get one now. */
   ledger: Pick<ShardLedger, 'leasesOf' | 'canLease'>;
   training: Pick<JobTraining, 'commit' | 'replicaDissolved'>;
@@ -87,6 +87,7 @@ export class JobReplicas {
       live: () => board.list(),
       hasWork: (replica) => d.ledger.leasesOf(replica.members[0]!).length > 0 || d.ledger.canLease,
       stalled: (workerId, what) => accounting.stalled(workerId, what),
+      stepped: (workerIds) => workerIds.forEach((w) => accounting.stepped(w)),
       broken: (replica, workerId, failure) => {
         accounting.blame(workerId, failure);
         board.dissolve(replica.id, failure.message);
@@ -100,6 +101,19 @@ export class JobReplicas {
     this.steps.expire();
     // A barred stage whose bar ended joins the next replica.
     this.board.reform();
+  }
+
+  /** Which deadline `workerId`'s leases run (PushAccountingOptions.leaseDeadline): a stage 0's is its replica's business. */
+  leaseDeadline(workerId: string): 'own' | 'period' | 'none' {
+    const replica = this.board.replicaOf(workerId);
+    if (replica?.members[0] !== workerId) return 'own';
+    return this.steps.holds(replica.id) ? 'none' : 'period';
+  }
+
+  /** `workerId` lost its leases at the lease period's end (its fault counted): as stage 0, its replica held the piece that long (ReplicaSteps.leaseOverHeld). */
+  missed(workerId: string): void {
+    const replica = this.board.replicaOf(workerId);
+    if (replica?.members[0] === workerId) this.steps.leaseOverHeld(replica);
   }
 
   /** Stage `from` refused a frame of its neighbour `to` and sent it an abort (server/worker/relay.ts): the replica dissolves. */

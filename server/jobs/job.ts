@@ -83,8 +83,8 @@ export class Job {
     this.shardLedger = new ShardLedger({ shardSizes: deps.shards.map((s) => s.count), batchSize: spec.batchSize, epochs: spec.epochs, seed: spec.seed });
     this.accounting = pushAccountingFor(spec, this.shardLedger, (index) => deps.shards[index]!.url, () => deps.clock.now(), {
       onBarred: (workerId) => this.split?.board.bar(workerId, `a stage was barred: its pushes were refused, its lease deadlines missed or its replicas stalled, ${MAX_FAULTS_IN_A_ROW} times in a row`),
-      // A split job's stage 0: its replica's step deadlines stand for its leases' (server/jobs/replica-steps.ts).
-      deadlineWaived: (workerId) => this.split?.board.replicaOf(workerId)?.members[0] === workerId,
+      leaseDeadline: (workerId) => this.split?.leaseDeadline(workerId) ?? 'own',
+      onMissed: (workerId) => this.split?.missed(workerId),
     });
     const ctx: ParameterContext = { clock: deps.clock, activeWorkers: () => this.training.activeWorkers() };
     this.params = parameterServiceFor(id, spec, deps, ctx);

@@ -70,4 +70,9 @@ export class LeaseTerms {
   late(lease: Lease, now: number): boolean {
     return lease.inFlight === 0 && lease.deadline <= now;
   }
+
+  /** Whether the lease is past the longest any worker keeps its oldest lease, progress or not (never while a push on it is in flight). */
+  overHeld(lease: Lease, now: number): boolean {
+    return lease.inFlight === 0 && lease.headSince !== null && lease.headSince + this.leaseMs <= now;
+  }
 }

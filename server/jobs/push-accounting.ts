@@ -56,11 +56,16 @@ export interface PushAccountingOptions {
   /** A worker was barred (its faults in a row): with stages, its replica goes and it waits out the bar (server/jobs/job.ts). */
   onBarred?: (workerId: string) => void;
   /**
-   * Whether `workerId`'s leases run no deadline: a split job's stage 0, whose replica's own
-   * deadlines stand for them (server/jobs/replica-steps.ts). Its lease's deadline would
-   * charge stage 0 alone for a replica that did not step, whichever stage held it up.
+   * Which deadline `workerId`'s leases run (default 'own'): a split job's stage 0 runs only
+   * the lease period's end ('period': no one keeps a piece longer, as no data-parallel
+   * worker does), its replica's own deadlines standing for the progress deadline
+   * (server/jobs/replica-steps.ts), which would charge stage 0 alone for a replica that did
+   * not step, whichever stage held it up; and none while a part of it waits for its
+   * replica's other stages ('none': the step's deadline knows whose part is missing).
    */
-  deadlineWaived?: (workerId: string) => boolean;
+  leaseDeadline?: (workerId: string) => 'own' | 'period' | 'none';
+  /** A worker's lease was taken back at its deadline (its fault counted): a split job charges the rest of its replica too (server/jobs/job.ts). */
+  onMissed?: (workerId: string) => void;
 }
 
 interface Standing {
@@ -76,7 +81,7 @@ export function pushAccountingFor(
   ledger: ShardLedger,
   shardUrl: (index: number) => string,
   now: () => number,
-  on: Pick<PushAccountingOptions, 'onBarred' | 'deadlineWaived'> = {},
+  on: Pick<PushAccountingOptions, 'onBarred' | 'leaseDeadline' | 'onMissed'> = {},
 ): PushAccounting {
   return new PushAccounting({
     ledger,
@@ -211,6 +216,7 @@ export class PushAccounting {
     // and misses again is barred, rather than cycling the epoch's last pieces among hoarders
     // while honest workers ask in vain. An accepted push clears the run, as for any fault.
     this.fault(late.workerId, 'LEASE_DEADLINE');
+    this.o.onMissed?.(late.workerId);
   }
 
   /** The lease if `workerId` holds it and it is not late; otherwise UNKNOWN_LEASE or LEASE_LOST. */
@@ -242,9 +248,17 @@ export class PushAccounting {
     this.fault(workerId, what);
   }
 
-  /** Whether the lease missed its deadline (never one whose deadline is waived). */
+  /** An accepted step of `workerId`'s replica: its run of faults ends, as an accepted push ends the lease holder's. */
+  stepped(workerId: string): void {
+    const s = this.standing.get(workerId);
+    if (s) s.faultsInARow = 0;
+  }
+
+  /** Whether the lease missed the deadline its worker runs (leaseDeadline). */
   private late(lease: Lease, now: number): boolean {
-    return this.o.terms.late(lease, now) && !this.o.deadlineWaived?.(lease.workerId);
+    const deadline = this.o.leaseDeadline?.(lease.workerId) ?? 'own';
+    if (deadline === 'none') return false;
+    return deadline === 'period' ? this.o.terms.overHeld(lease, now) : this.o.terms.late(lease, now);
   }
 
   /** Counts a fault toward the worker's run; at MAX_FAULTS_IN_A_ROW its leases are taken back and it is barred. */

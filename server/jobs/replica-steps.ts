@@ -35,9 +35,11 @@
  * period while it has work (its stage 0 holds a lease, or could take one) is dissolved
  * too, and every stage of it charged: a stage that never sends its neighbour's frames on
  * held its partners for ever, and the coordinator cannot see which stage that was (the
- * frames go tab to tab). Stage 0's leases run no deadline of their own meanwhile
- * (PushAccounting's deadlineWaived): these two stand for it, and its lease's would
- * charge the lease holder alone for a stage that held it up. A push naming another
+ * frames go tab to tab). Stage 0's leases run no progress deadline of their own, and none
+ * while a part of it waits here (PushAccounting's leaseDeadline), since theirs would
+ * charge the lease holder alone for a stage that held it up; they still end at the lease
+ * period (`leaseOverHeld`: a replica that stepped goes on, every stage charged; one that
+ * did not is stalled). An accepted step ends every stage's run of faults. A push naming another
  * replica (a later stage's id) or a lease stage 0 did not take in this replica is a late
  * one of a replica the worker has left: refused UNKNOWN_REPLICA before it is counted. A step whose last stage reports a loss no cross-entropy can be
  * is refused as that stage's fault, not the lease holder's, and so is a part (in process)
@@ -111,6 +113,8 @@ export interface ReplicaStepsDeps {
   hasWork: (replica: Replica) => boolean;
   /** `workerId` kept its replica from stepping in time (PushAccounting.stalled): a fault. */
   stalled: (workerId: string, what: 'STEP_DEADLINE' | 'REPLICA_DEADLINE') => void;
+  /** A step of the replica was accepted: each of its stages' run of faults ends (PushAccounting.stepped). */
+  stepped: (workerIds: readonly string[]) => void;
   /** `workerId`'s part broke its replica's count of steps (`failure`): the fault is its, and the replica is dissolved. */
   broken: (replica: Replica, workerId: string, failure: Failure) => void;
 }
@@ -185,11 +189,43 @@ export class ReplicaSteps {
         this.lastStep.set(replica.id, now);
         continue;
       }
-      if (now - (this.lastStep.get(replica.id) ?? replica.formedAt) < this.d.stepDeadlineMs) continue;
-      // Which stage held the others up is not to be seen from here: each is charged, and a stage that does it in every replica it joins is barred.
-      for (const m of replica.members) this.d.stalled(m, 'REPLICA_DEADLINE');
-      this.d.dissolve(replica, `replica ${replica.id} made no step within ${this.d.stepDeadlineMs / 1000} s`);
+      if (this.overdue(replica, now)) this.stall(replica, null);
     }
+  }
+
+  /** Whether the replica went a lease period without a step, a step's answer, or a moment without work. */
+  private overdue(replica: Replica, now: number): boolean {
+    return now - (this.lastStep.get(replica.id) ?? replica.formedAt) >= this.d.stepDeadlineMs;
+  }
+
+  /**
+   * The replica made no step in a lease period while it had work. Which stage held the
+   * others up is not to be seen from here: each is charged (but `chargedAlready`), and a
+   * stage that does it in every replica it joins is barred at its third. It is dissolved.
+   */
+  private stall(replica: Replica, chargedAlready: string | null): void {
+    for (const m of replica.members) if (m !== chargedAlready) this.d.stalled(m, 'REPLICA_DEADLINE');
+    this.d.dissolve(replica, `replica ${replica.id} made no step within ${this.d.stepDeadlineMs / 1000} s`);
+  }
+
+  /** Whether a step of the replica waits for a stage's part (its own deadline runs: expire()). */
+  holds(replicaId: string): boolean {
+    return (this.held.get(replicaId)?.size ?? 0) > 0;
+  }
+
+  /**
+   * Stage 0 of `replica` lost its leases at the lease period's end, and was charged for
+   * it. A replica that made no step in that time stalled: it is dissolved and its other
+   * stages charged, as expire() would have done. One that stepped, slowly, goes on: its
+   * other stages are charged too (which stage was slow is not to be seen) and its next
+   * period starts now, so no stage pays twice for one.
+   */
+  leaseOverHeld(replica: Replica): void {
+    const now = this.d.now();
+    if (this.overdue(replica, now)) return this.stall(replica, replica.members[0]!);
+    for (const m of replica.members.slice(1)) this.d.stalled(m, 'REPLICA_DEADLINE');
+    // A charge that barred a stage dissolved the replica.
+    if (this.d.live().includes(replica)) this.lastStep.set(replica.id, now);
   }
 
   /** Stage 0 of `replica` took lease `leaseId`: its pushes in this replica may name it. */
@@ -262,6 +298,7 @@ export class ReplicaSteps {
     }
     const settle = (r: StepOutcome) => {
       this.answered(replica.id);
+      if (r.ok) this.d.stepped(replica.members);
       // A step refused before its close (its lease, a part) lets its holds go: nothing of it is applied.
       if (step) tasks!.drop(step);
       answers.forEach((a, s) => a(stageAnswer(replica, r, s)));

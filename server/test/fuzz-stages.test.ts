@@ -152,6 +152,31 @@ describe('a step its other stages could never complete', () => {
     }
   });
 
+  it('an accepted step ends the run of faults of every stage of the replica, not only the lease holder\'s', async () => {
+    // A job of its own: the step accepted here would move the shared job's version, which the tests beside it hold at 0.
+    await onClockedJob(async (own) => {
+      const ws = [await fuzzer(), await fuzzer()];
+      try {
+        const { s0, s1, leaseId } = await replicaOf(own.job.id, ws);
+        const replicaId = s1.job!.replica!.replicaId;
+        let n = 0;
+        const step = (loss: number | null) =>
+          Promise.all([
+            s0.w.emitWithAck('grads:push', { jobId: own.job.id, leaseId, baseVersion: own.job.version, batches: 1, loss: null, replicaStep: n, ...partOf(s0.job!, s0.job!.replica!.tensors) }),
+            s1.w.emitWithAck('grads:push', { jobId: own.job.id, leaseId: replicaId, baseVersion: own.job.version, batches: 1, loss, replicaStep: n++, ...partOf(s1.job!, s1.job!.replica!.tensors) }),
+          ]);
+        // Stage 1's faults, one short of a bar, then an accepted step, then as many again.
+        for (let i = 0; i < MAX_FAULTS_IN_A_ROW - 1; i++) expect((await step(null))[1]).toMatchObject({ code: ErrorCode.LOSS_OUT_OF_RANGE });
+        expect((await step(2.3)).map((r) => r.ok)).toEqual([true, true]);
+        for (let i = 0; i < MAX_FAULTS_IN_A_ROW - 1; i++) expect((await step(null))[1]).toMatchObject({ code: ErrorCode.LOSS_OUT_OF_RANGE });
+        // Before, only the lease holder's run ended at an accepted step: stage 1 was barred at its third fault of the replica's life.
+        expect(own.job.replicas!.get(replicaId)).toBeDefined();
+      } finally {
+        ws.forEach((f) => f.w.disconnect());
+      }
+    });
+  });
+
   it(`a last stage reporting no loss has its step refused LOSS_OUT_OF_RANGE as its own fault: after ${MAX_FAULTS_IN_A_ROW} it is barred, stage 0 is not`, async () => {
     job.control(job.state === 'draft' ? 'start' : 'resume');
     const ws = [await fuzzer(), await fuzzer()];
@@ -311,6 +336,36 @@ describe('a replica that makes no step', () => {
         await settledAfterRoundTrips(Promise.resolve(), ...ws.map((f) => f.w));
         expect(own.job.replicas!.list()).toEqual([]);
         expect([...own.job.replicas!.waiting].sort()).toEqual(ws.map((f) => f.id).sort());
+      } finally {
+        ws.forEach((f) => f.w.disconnect());
+      }
+    });
+  });
+});
+
+describe('a replica that keeps its piece too long', () => {
+  it('loses it at the lease period\'s end, as a data-parallel worker would, though it stepped; it goes on and leases again', async () => {
+    await onClockedJob(async (own, clock) => {
+      const ws = [await fuzzer(), await fuzzer()];
+      try {
+        const { s0, s1, leaseId } = await replicaOf(own.job.id, ws);
+        const replicaId = s0.job!.replica!.replicaId;
+        const step = (n: number) =>
+          Promise.all([
+            s0.w.emitWithAck('grads:push', { jobId: own.job.id, leaseId, baseVersion: own.job.version, batches: 1, loss: null, replicaStep: n, ...partOf(s0.job!, s0.job!.replica!.tensors) }),
+            s1.w.emitWithAck('grads:push', { jobId: own.job.id, leaseId: replicaId, baseVersion: own.job.version, batches: 1, loss: 2.3, replicaStep: n, ...partOf(s1.job!, s1.job!.replica!.tensors) }),
+          ]);
+        expect((await step(0)).map((r) => r.ok)).toEqual([true, true]);
+        clock.advance(20_000);
+        expect((await step(1)).map((r) => r.ok)).toEqual([true, true]);
+        // 31 s after it was leased, 11 s after the replica's last step.
+        clock.advance(11_000);
+        await settledAfterRoundTrips(Promise.resolve(), s0.w, s1.w);
+        // Before, a stage 0's lease ran no deadline at all: a slow pair kept a piece for as many periods as it had steps.
+        expect(own.job.ledger.activeLeases).toBe(0);
+        expect(own.job.replicas!.get(replicaId)).toBeDefined();
+        expect((await step(2))[0]).toMatchObject({ ok: false, code: ErrorCode.LEASE_LOST });
+        expect(await s0.w.emitWithAck('shard:lease', { jobId: own.job.id })).toMatchObject({ ok: true, lease: expect.objectContaining({ leaseId: expect.any(String) }) });
       } finally {
         ws.forEach((f) => f.w.disconnect());
       }
