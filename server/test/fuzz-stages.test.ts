@@ -160,11 +160,7 @@ describe('a step its other stages could never complete', () => {
         const { s0, s1, leaseId } = await replicaOf(own.job.id, ws);
         const replicaId = s1.job!.replica!.replicaId;
         let n = 0;
-        const step = (loss: number | null) =>
-          Promise.all([
-            s0.w.emitWithAck('grads:push', { jobId: own.job.id, leaseId, baseVersion: own.job.version, batches: 1, loss: null, replicaStep: n, ...partOf(s0.job!, s0.job!.replica!.tensors) }),
-            s1.w.emitWithAck('grads:push', { jobId: own.job.id, leaseId: replicaId, baseVersion: own.job.version, batches: 1, loss, replicaStep: n++, ...partOf(s1.job!, s1.job!.replica!.tensors) }),
-          ]);
+        const step = (loss: number | null) => bothParts(own.job, s0, s1, leaseId, n++, loss);
         // Stage 1's faults, one short of a bar, then an accepted step, then as many again.
         for (let i = 0; i < MAX_FAULTS_IN_A_ROW - 1; i++) expect((await step(null))[1]).toMatchObject({ code: ErrorCode.LOSS_OUT_OF_RANGE });
         expect((await step(2.3)).map((r) => r.ok)).toEqual([true, true]);
@@ -202,6 +198,13 @@ describe('a step its other stages could never complete', () => {
     }
   });
 });
+
+/** Both stages' parts of replica step `n` on `job` (stage 0's on `leaseId`, the last stage reporting `loss`), and their answers. */
+function bothParts(job: Job, s0: Fuzzer, s1: Fuzzer, leaseId: string, n: number, loss: number | null) {
+  const part = (f: Fuzzer, lease: string, l: number | null) =>
+    f.w.emitWithAck('grads:push', { jobId: job.id, leaseId: lease, baseVersion: job.version, batches: 1, loss: l, replicaStep: n, ...partOf(f.job!, f.job!.replica!.tensors) });
+  return Promise.all([part(s0, leaseId, null), part(s1, s1.job!.replica!.replicaId, loss)]);
+}
 
 /** Runs `body` on a split job of its own on a manual clock (leaseSeconds 30), as the `run` and `target` fuzzer() and replicaOf() use; closed after. */
 async function onClockedJob(body: (own: Running, clock: ManualClock) => Promise<void>): Promise<void> {
@@ -350,11 +353,7 @@ describe('a replica that keeps its piece too long', () => {
       try {
         const { s0, s1, leaseId } = await replicaOf(own.job.id, ws);
         const replicaId = s0.job!.replica!.replicaId;
-        const step = (n: number) =>
-          Promise.all([
-            s0.w.emitWithAck('grads:push', { jobId: own.job.id, leaseId, baseVersion: own.job.version, batches: 1, loss: null, replicaStep: n, ...partOf(s0.job!, s0.job!.replica!.tensors) }),
-            s1.w.emitWithAck('grads:push', { jobId: own.job.id, leaseId: replicaId, baseVersion: own.job.version, batches: 1, loss: 2.3, replicaStep: n, ...partOf(s1.job!, s1.job!.replica!.tensors) }),
-          ]);
+        const step = (n: number) => bothParts(own.job, s0, s1, leaseId, n, 2.3);
         expect((await step(0)).map((r) => r.ok)).toEqual([true, true]);
         clock.advance(20_000);
         expect((await step(1)).map((r) => r.ok)).toEqual([true, true]);
