@@ -110,7 +110,7 @@ export class JobReplicas {
     return this.steps.holds(replica.id) ? 'none' : 'period';
   }
 
-  /** `workerId` lost its leases at the lease period's end (its fault counted): as stage 0, its replica held the piece that long (ReplicaSteps.leaseOverHeld). */
+  /** `workerId` lost its leases at their deadline: as stage 0, at the lease period's end, which its replica's progress judges (ReplicaSteps.leaseOverHeld). */
   missed(workerId: string): void {
     const replica = this.board.replicaOf(workerId);
     if (replica?.members[0] === workerId) this.steps.leaseOverHeld(replica);

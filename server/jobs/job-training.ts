@@ -204,6 +204,8 @@ export class JobTraining {
   }
 
   lease(workerId: string): Result<LeaseAnswer> {
+    // Late leases first: taking them back can dissolve the asker's replica (its stage 0's lease period), and then it is no stage 0.
+    this.d.accounting.sweep();
     const refused = this.notRunning() ?? this.notFirstStage(workerId);
     if (refused) return refused;
     const r = this.d.accounting.lease(workerId);

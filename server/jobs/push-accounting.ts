@@ -64,7 +64,7 @@ export interface PushAccountingOptions {
    * replica's other stages ('none': the step's deadline knows whose part is missing).
    */
   leaseDeadline?: (workerId: string) => 'own' | 'period' | 'none';
-  /** A worker's lease was taken back at its deadline (its fault counted): a split job charges the rest of its replica too (server/jobs/job.ts). */
+  /** A worker's lease was taken back at its deadline (its fault counted, unless its replica judges it: a split job's stage 0; server/jobs/job.ts). */
   onMissed?: (workerId: string) => void;
 }
 
@@ -215,7 +215,8 @@ export class PushAccounting {
     // A missed deadline is a fault like a refused push: a hoarder that leases again at once
     // and misses again is barred, rather than cycling the epoch's last pieces among hoarders
     // while honest workers ask in vain. An accepted push clears the run, as for any fault.
-    this.fault(late.workerId, 'LEASE_DEADLINE');
+    // A split job's stage 0 at its lease period's end is its replica's to judge (onMissed).
+    if ((this.o.leaseDeadline?.(late.workerId) ?? 'own') === 'own') this.fault(late.workerId, 'LEASE_DEADLINE');
     this.o.onMissed?.(late.workerId);
   }
 

@@ -30,16 +30,16 @@
  * dropped; the fault is the stage's. A repeat of a part still held is ALREADY_PUSHED
  * and changes nothing. A step still missing a part a lease period after its first
  * came (a stage that sent a malformed part and stopped, or went silent) is dropped the
- * same way, its replica dissolved (`expire`, on the job's clock), and counted a fault of
- * each stage whose part is missing. A replica that makes no step at all in a lease
- * period while it has work (its stage 0 holds a lease, or could take one) is dissolved
- * too, and every stage of it charged: a stage that never sends its neighbour's frames on
- * held its partners for ever, and the coordinator cannot see which stage that was (the
- * frames go tab to tab). Stage 0's leases run no progress deadline of their own, and none
- * while a part of it waits here (PushAccounting's leaseDeadline), since theirs would
- * charge the lease holder alone for a stage that held it up; they still end at the lease
- * period (`leaseOverHeld`: a replica that stepped goes on, every stage charged; one that
- * did not is stalled). An accepted step ends every stage's run of faults. A push naming another
+ * same way, its replica dissolved (`expire`, on the job's clock). A replica that makes
+ * no accepted step in a lease period while it has work (its stage 0 holds a lease, or
+ * could take one) is dissolved too: a stage that never sends its neighbour's frames on
+ * held its partners for ever. Either way every stage of it is charged: the coordinator
+ * cannot see which stage held the others up (the frames go tab to tab, and a part that
+ * came proves nothing of its sender's frames). Stage 0's leases run no progress deadline
+ * of their own, and none while a part of stage 0's waits here (PushAccounting's
+ * leaseDeadline), since theirs would charge the lease holder alone; they still end at the
+ * lease period, uncharged (`leaseOverHeld`: a replica that made no accepted step in it
+ * stalled). An accepted step ends every stage's run of faults. A push naming another
  * replica (a later stage's id) or a lease stage 0 did not take in this replica is a late
  * one of a replica the worker has left: refused UNKNOWN_REPLICA before it is counted. A step whose last stage reports a loss no cross-entropy can be
  * is refused as that stage's fault, not the lease holder's, and so is a part (in process)
@@ -58,6 +58,9 @@ import { lossRefusal } from './training-loss.js';
 import type { IncomingPush } from './job-training.js';
 import type { Replica } from './replica-board.js';
 import type { StagePartNotice, TaskStageSteps, TaskStep } from '../params/task-stage-steps.js';
+
+/** More time a new replica has for its first step than the lease period: its tabs try WebRTC first (client/page/peer-transport.ts gives up after 10 s). */
+const FORMATION_GRACE_MS = 30_000;
 
 /** Steps of one replica held at once: the pipeline runs one step ahead at most, so more is a broken stage. */
 const MAX_HELD_STEPS = 4;
@@ -176,56 +179,57 @@ export class ReplicaSteps {
       for (const [step, held] of steps) {
         if (now - held.since < this.d.stepDeadlineMs) continue;
         const missing = held.replica.members.map((_, stage) => stage).filter((stage) => !held.parts[stage]);
-        // The silence is the missing stages' fault: another stage did its part of the step.
-        for (const stage of missing) this.d.stalled(held.replica.members[stage]!, 'STEP_DEADLINE');
+        // Every stage is charged: a part that came proves nothing of its sender's frames (a
+        // stage can push its part and never send its neighbour what that one needs to push).
+        for (const m of held.replica.members) this.d.stalled(m, 'STEP_DEADLINE');
         this.d.dissolve(held.replica, `stage ${missing.join(', ')} of replica ${held.replica.id} did not push step ${step} within ${this.d.stepDeadlineMs / 1000} s`);
         break;
       }
     }
     for (const replica of this.d.live()) {
-      // A held step has its own deadline above, which knows whose part is missing; an answer still to come is the round's.
+      // A held step has its own deadline above; an answer still to come is the round's.
       if (this.held.get(replica.id)?.size || this.answering.get(replica.id)) continue;
       if (!this.d.hasWork(replica)) {
         this.lastStep.set(replica.id, now);
         continue;
       }
-      if (this.overdue(replica, now)) this.stall(replica, null);
+      if (this.overdue(replica, now)) this.stall(replica);
     }
   }
 
-  /** Whether the replica went a lease period without a step, a step's answer, or a moment without work. */
+  /**
+   * Whether the replica went a lease period without an accepted step or a moment without
+   * work (a refused step is no progress: a stage could have every step refused, STALE or
+   * LEASE_LOST, at no fault of its own); a new replica has FORMATION_GRACE_MS more (its
+   * tabs link by WebRTC, or give up on it, first).
+   */
   private overdue(replica: Replica, now: number): boolean {
-    return now - (this.lastStep.get(replica.id) ?? replica.formedAt) >= this.d.stepDeadlineMs;
+    return now - (this.lastStep.get(replica.id) ?? replica.formedAt + FORMATION_GRACE_MS) >= this.d.stepDeadlineMs;
   }
 
   /**
    * The replica made no step in a lease period while it had work. Which stage held the
-   * others up is not to be seen from here: each is charged (but `chargedAlready`), and a
-   * stage that does it in every replica it joins is barred at its third. It is dissolved.
+   * others up is not to be seen from here: each is charged, and a stage that does it in
+   * every replica it joins is barred at its third. It is dissolved.
    */
-  private stall(replica: Replica, chargedAlready: string | null): void {
-    for (const m of replica.members) if (m !== chargedAlready) this.d.stalled(m, 'REPLICA_DEADLINE');
+  private stall(replica: Replica): void {
+    for (const m of replica.members) this.d.stalled(m, 'REPLICA_DEADLINE');
     this.d.dissolve(replica, `replica ${replica.id} made no step within ${this.d.stepDeadlineMs / 1000} s`);
   }
 
-  /** Whether a step of the replica waits for a stage's part (its own deadline runs: expire()). */
+  /** Whether a part of stage 0's waits for its step's other parts (the step's own deadline runs: expire()). */
   holds(replicaId: string): boolean {
-    return (this.held.get(replicaId)?.size ?? 0) > 0;
+    for (const held of this.held.get(replicaId)?.values() ?? []) if (held.parts[0]) return true;
+    return false;
   }
 
   /**
-   * Stage 0 of `replica` lost its leases at the lease period's end, and was charged for
-   * it. A replica that made no step in that time stalled: it is dissolved and its other
-   * stages charged, as expire() would have done. One that stepped, slowly, goes on: its
-   * other stages are charged too (which stage was slow is not to be seen) and its next
-   * period starts now, so no stage pays twice for one.
+   * Stage 0 of `replica` lost its leases at the lease period's end (uncharged: PushAccounting).
+   * A replica that made no accepted step in that time stalled, as expire() would find; one
+   * that stepped, slowly, goes on uncharged, leasing again: no piece is kept longer.
    */
   leaseOverHeld(replica: Replica): void {
-    const now = this.d.now();
-    if (this.overdue(replica, now)) return this.stall(replica, replica.members[0]!);
-    for (const m of replica.members.slice(1)) this.d.stalled(m, 'REPLICA_DEADLINE');
-    // A charge that barred a stage dissolved the replica.
-    if (this.d.live().includes(replica)) this.lastStep.set(replica.id, now);
+    if (this.overdue(replica, this.d.now())) this.stall(replica);
   }
 
   /** Stage 0 of `replica` took lease `leaseId`: its pushes in this replica may name it. */
@@ -297,26 +301,25 @@ export class ReplicaSteps {
       blame(this.layoutsRefusal(replica, parts));
     }
     const settle = (r: StepOutcome) => {
-      this.answered(replica.id);
+      this.answered(replica.id, r.ok);
       if (r.ok) this.d.stepped(replica.members);
       // A step refused before its close (its lease, a part) lets its holds go: nothing of it is applied.
       if (step) tasks!.drop(step);
       answers.forEach((a, s) => a(stageAnswer(replica, r, s)));
     };
-    this.lastStep.set(replica.id, this.d.now());
     this.answering.set(replica.id, (this.answering.get(replica.id) ?? 0) + 1);
     const r = this.d.commit(replica.members[0]!, push, refusal, replica.id, culprit === null || culprit === 0 ? null : replica.members[culprit]!);
     if (r instanceof Promise) void r.then(settle);
     else settle(r);
   }
 
-  /** A step of the replica was answered: the replica may step again, and its deadline counts from now (unless it is gone). */
-  private answered(replicaId: string): void {
+  /** A step of the replica was answered: the replica may step again, and if `accepted` its deadline counts from now (unless it is gone). */
+  private answered(replicaId: string, accepted: boolean): void {
     const left = this.answering.get(replicaId);
     if (left === undefined) return;
     if (left > 1) this.answering.set(replicaId, left - 1);
     else this.answering.delete(replicaId);
-    this.lastStep.set(replicaId, this.d.now());
+    if (accepted) this.lastStep.set(replicaId, this.d.now());
   }
 
   /** A stage's push as the tasks' step check reads it. */
