@@ -206,6 +206,14 @@ function bothParts(job: Job, s0: Fuzzer, s1: Fuzzer, leaseId: string, n: number,
   return Promise.all([part(s0, leaseId, null), part(s1, s1.job!.replica!.replicaId, loss)]);
 }
 
+/** Both workers of `ws` are barred: neither forms a replica with a newcomer (added to `ws`), who waits with them. */
+async function expectBothBarred(job: Job, ws: Fuzzer[]): Promise<void> {
+  ws.push(await fuzzer());
+  await settledAfterRoundTrips(Promise.resolve(), ...ws.map((f) => f.w));
+  expect(job.replicas!.list()).toEqual([]);
+  expect([...job.replicas!.waiting].sort()).toEqual(ws.map((f) => f.id).sort());
+}
+
 /** Runs `body` on a split job of its own on a manual clock (leaseSeconds 30), as the `run` and `target` fuzzer() and replicaOf() use; closed after. */
 async function onClockedJob(body: (own: Running, clock: ManualClock) => Promise<void>): Promise<void> {
   const clock = new ManualClock();
@@ -266,10 +274,7 @@ describe('a stage that never pushes its part', () => {
           expect(await held).toMatchObject({ ok: false, code: ErrorCode.UNKNOWN_REPLICA });
         }
         // Before, stage 0's lease missed its deadline each time: the lease holder was barred and the silent stage never charged.
-        ws.push(await fuzzer());
-        await settledAfterRoundTrips(Promise.resolve(), ...ws.map((f) => f.w));
-        expect(own.job.replicas!.list()).toEqual([]);
-        expect([...own.job.replicas!.waiting].sort()).toEqual(ws.map((f) => f.id).sort());
+        await expectBothBarred(own.job, ws);
       } finally {
         ws.forEach((f) => f.w.disconnect());
       }
@@ -327,11 +332,7 @@ describe('a replica that makes no step', () => {
           clock.advance(61_000);
           await told;
         }
-        // Both barred: neither forms a replica with a newcomer, who waits alone.
-        ws.push(await fuzzer());
-        await settledAfterRoundTrips(Promise.resolve(), ...ws.map((f) => f.w));
-        expect(own.job.replicas!.list()).toEqual([]);
-        expect([...own.job.replicas!.waiting].sort()).toEqual(ws.map((f) => f.id).sort());
+        await expectBothBarred(own.job, ws);
       } finally {
         ws.forEach((f) => f.w.disconnect());
       }
