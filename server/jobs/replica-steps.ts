@@ -57,10 +57,8 @@ import type { UncheckedManifest } from '../params/push-validation.js';
 import { lossRefusal } from './training-loss.js';
 import type { IncomingPush } from './job-training.js';
 import type { Replica } from './replica-board.js';
+import { ReplicaProgress } from './replica-progress.js';
 import type { StagePartNotice, TaskStageSteps, TaskStep } from '../params/task-stage-steps.js';
-
-/** More time a new replica has for its first step than the lease period: its tabs try WebRTC first (client/page/peer-transport.ts gives up after 10 s). */
-const FORMATION_GRACE_MS = 30_000;
 
 /** Steps of one replica held at once: the pipeline runs one step ahead at most, so more is a broken stage. */
 const MAX_HELD_STEPS = 4;
@@ -128,14 +126,13 @@ export class ReplicaSteps {
   private readonly nextSteps = new Map<string, number[]>();
   /** Per replica, the leases its stage 0 took in it: a push of stage 0 names one of them. */
   private readonly leases = new Map<string, Set<string>>();
-  /** Per replica, when it last stepped (every stage's part came, or a step's answer went) or had no work: a lease period on, it must have stepped. */
-  private readonly lastStep = new Map<string, number>();
-  /** Per replica, its steps committed and not yet answered (a sync round holds them): no deadline runs meanwhile, as for a lease with a push in flight. */
-  private readonly answering = new Map<string, number>();
+  /** Whether each replica is getting anywhere: a lease period without an accepted step, while it has work, stalls it. */
+  private readonly progress: ReplicaProgress;
   private readonly specsByName: Map<string, TensorSpec>;
 
   constructor(private readonly d: ReplicaStepsDeps) {
     this.specsByName = new Map(d.tensors.map((t) => [t.name, t]));
+    this.progress = new ReplicaProgress(d.stepDeadlineMs, d.now);
   }
 
   /** A stage's push for `step`: answered when the step commits (or is refused, or the replica dissolves). */
@@ -179,42 +176,33 @@ export class ReplicaSteps {
       for (const [step, held] of steps) {
         if (now - held.since < this.d.stepDeadlineMs) continue;
         const missing = held.replica.members.map((_, stage) => stage).filter((stage) => !held.parts[stage]);
-        // Every stage is charged: a part that came proves nothing of its sender's frames (a
-        // stage can push its part and never send its neighbour what that one needs to push).
-        for (const m of held.replica.members) this.d.stalled(m, 'STEP_DEADLINE');
-        this.d.dissolve(held.replica, `stage ${missing.join(', ')} of replica ${held.replica.id} did not push step ${step} within ${this.d.stepDeadlineMs / 1000} s`);
+        this.stall(held.replica, 'STEP_DEADLINE', `stage ${missing.join(', ')} of replica ${held.replica.id} did not push step ${step} within ${this.d.stepDeadlineMs / 1000} s`);
         break;
       }
     }
     for (const replica of this.d.live()) {
       // A held step has its own deadline above; an answer still to come is the round's.
-      if (this.held.get(replica.id)?.size || this.answering.get(replica.id)) continue;
-      if (!this.d.hasWork(replica)) {
-        this.lastStep.set(replica.id, now);
-        continue;
-      }
-      if (this.overdue(replica, now)) this.stall(replica);
+      if (this.held.get(replica.id)?.size || this.progress.awaiting(replica.id)) continue;
+      if (!this.d.hasWork(replica)) this.progress.idle(replica.id);
+      else if (this.progress.overdue(replica)) this.stallIdle(replica);
     }
   }
 
   /**
-   * Whether the replica went a lease period without an accepted step or a moment without
-   * work (a refused step is no progress: a stage could have every step refused, STALE or
-   * LEASE_LOST, at no fault of its own); a new replica has FORMATION_GRACE_MS more (its
-   * tabs link by WebRTC, or give up on it, first).
+   * The replica is dissolved for `reason`, and every stage of it charged `what`. Which stage
+   * held the others up is not to be seen from here: the frames go tab to tab, and a part
+   * that came proves nothing of its sender's frames (a stage can push its part and never
+   * send its neighbour what that one needs to push its own). A stage that stalls every
+   * replica it joins is barred at its third.
    */
-  private overdue(replica: Replica, now: number): boolean {
-    return now - (this.lastStep.get(replica.id) ?? replica.formedAt + FORMATION_GRACE_MS) >= this.d.stepDeadlineMs;
+  private stall(replica: Replica, what: 'STEP_DEADLINE' | 'REPLICA_DEADLINE', reason: string): void {
+    for (const m of replica.members) this.d.stalled(m, what);
+    this.d.dissolve(replica, reason);
   }
 
-  /**
-   * The replica made no step in a lease period while it had work. Which stage held the
-   * others up is not to be seen from here: each is charged, and a stage that does it in
-   * every replica it joins is barred at its third. It is dissolved.
-   */
-  private stall(replica: Replica): void {
-    for (const m of replica.members) this.d.stalled(m, 'REPLICA_DEADLINE');
-    this.d.dissolve(replica, `replica ${replica.id} made no step within ${this.d.stepDeadlineMs / 1000} s`);
+  /** The replica made no accepted step in a lease period while it had work. */
+  private stallIdle(replica: Replica): void {
+    this.stall(replica, 'REPLICA_DEADLINE', `replica ${replica.id} made no step within ${this.d.stepDeadlineMs / 1000} s`);
   }
 
   /** Whether a part of stage 0's waits for its step's other parts (the step's own deadline runs: expire()). */
@@ -229,7 +217,7 @@ export class ReplicaSteps {
    * that stepped, slowly, goes on uncharged, leasing again: no piece is kept longer.
    */
   leaseOverHeld(replica: Replica): void {
-    if (this.overdue(replica, this.d.now())) this.stall(replica);
+    if (this.progress.overdue(replica)) this.stallIdle(replica);
   }
 
   /** Stage 0 of `replica` took lease `leaseId`: its pushes in this replica may name it. */
@@ -252,8 +240,7 @@ export class ReplicaSteps {
     this.held.delete(replicaId);
     this.nextSteps.delete(replicaId);
     this.leases.delete(replicaId);
-    this.lastStep.delete(replicaId);
-    this.answering.delete(replicaId);
+    this.progress.forget(replicaId);
     for (const held of steps?.values() ?? []) {
       for (const answer of held.answers) answer?.(reason);
       // What its stages hold on the tasks goes too (receipts that check only: a forged one names no one's hold).
@@ -301,26 +288,18 @@ export class ReplicaSteps {
       blame(this.layoutsRefusal(replica, parts));
     }
     const settle = (r: StepOutcome) => {
-      this.answered(replica.id, r.ok);
+      this.progress.answered(replica.id, r.ok);
       if (r.ok) this.d.stepped(replica.members);
       // A step refused before its close (its lease, a part) lets its holds go: nothing of it is applied.
       if (step) tasks!.drop(step);
       answers.forEach((a, s) => a(stageAnswer(replica, r, s)));
     };
-    this.answering.set(replica.id, (this.answering.get(replica.id) ?? 0) + 1);
+    this.progress.committed(replica.id);
     const r = this.d.commit(replica.members[0]!, push, refusal, replica.id, culprit === null || culprit === 0 ? null : replica.members[culprit]!);
     if (r instanceof Promise) void r.then(settle);
     else settle(r);
   }
 
-  /** A step of the replica was answered: the replica may step again, and if `accepted` its deadline counts from now (unless it is gone). */
-  private answered(replicaId: string, accepted: boolean): void {
-    const left = this.answering.get(replicaId);
-    if (left === undefined) return;
-    if (left > 1) this.answering.set(replicaId, left - 1);
-    else this.answering.delete(replicaId);
-    if (accepted) this.lastStep.set(replicaId, this.d.now());
-  }
 
   /** A stage's push as the tasks' step check reads it. */
   private notice(replica: Replica, stage: number, part: IncomingPush): StagePartNotice {
