@@ -39,6 +39,14 @@ export interface JobReplicasDeps {
 }
 
 /** The job's replicas when it splits its model into stages (spec.stages > 1, its layers' costs known); null: data parallelism. */
+/**
+ * Lease periods for which the stages of a replica that stalled or aborted are not paired
+ * again (ReplicaBoard.dissolveApart): long enough that a staller is paired with others
+ * meanwhile, short enough that two honest tabs alone in a job, stalled once by a
+ * passing fault, try again within minutes.
+ */
+export const APART_LEASE_PERIODS = 3;
+
 export function replicasFor(d: JobReplicasDeps): JobReplicas | null {
   return d.spec.stages > 1 && d.costs ? new JobReplicas(d, d.costs) : null;
 }
@@ -63,6 +71,7 @@ export class JobReplicas {
       tensors: d.tensors,
       maxWorkerParamBytes: spec.maxWorkerParamBytes,
       barred: (workerId) => accounting.barred(workerId),
+      apartMs: APART_LEASE_PERIODS * spec.leaseSeconds * 1000,
       now: d.now,
       notify: d.notify,
       onDissolved: (replica) => {
@@ -83,7 +92,7 @@ export class JobReplicas {
       version: () => params.version,
       now: d.now,
       stepDeadlineMs: spec.leaseSeconds * 1000,
-      dissolve: (replica, reason) => board.dissolve(replica.id, reason),
+      dissolve: (replica, reason) => board.dissolveApart(replica.id, reason),
       live: () => board.list(),
       hasWork: (replica) => d.ledger.leasesOf(replica.members[0]!).length > 0 || d.ledger.canLease,
       stalled: (workerId, what) => accounting.stalled(workerId, what),
@@ -116,10 +125,15 @@ export class JobReplicas {
     if (replica?.members[0] === workerId) this.steps.leaseOverHeld(replica);
   }
 
-  /** Stage `from` refused a frame of its neighbour `to` and sent it an abort (server/worker/relay.ts): the replica dissolves. */
+  /**
+   * Stage `from` refused a frame of its neighbour `to` and sent it an abort
+   * (server/worker/relay.ts): the replica dissolves, uncharged (the frame went tab to tab:
+   * who is at fault is not to be seen), and its stages are kept apart, so an aborting
+   * stage cannot hold one partner in a loop of replicas formed and aborted.
+   */
   abort(replicaId: string, from: string, to: string): void {
     const stage = (w: string) => this.board.get(replicaId)?.members.indexOf(w);
-    this.board.dissolve(replicaId, `stage ${stage(from)} aborted the step: a bad frame from stage ${stage(to)}`);
+    this.board.dissolveApart(replicaId, `stage ${stage(from)} aborted the step: a bad frame from stage ${stage(to)}`);
   }
 
   /** The worker's own report of its speed: the board plans the next replicas with it, on its stage's busy fraction. */

@@ -102,9 +102,12 @@ export class PushAccounting {
     this.ledger = o.ledger;
   }
 
-  /** A lease for `workerId`, null when no piece is free now, or a refusal (LEASE_LIMIT, WORKER_BARRED). */
+  /**
+   * A lease for `workerId`, null when no piece is free now, or a refusal (LEASE_LIMIT,
+   * WORKER_BARRED). The caller sweeps late leases first (JobTraining.lease: a sweep can
+   * dissolve the asker's replica, which it must know before it asks here).
+   */
   lease(workerId: string): Result<LeaseAnswer> {
-    this.sweep();
     const s = this.standingOf(workerId);
     const now = this.o.now();
     if (s.barredUntil > now) {

@@ -12,7 +12,7 @@ const TENSORS = [
   { name: 'c/bias', shape: [4] },
 ];
 
-function board(stages = 2) {
+function board(stages = 2, clock = { now: 1000 }, apartMs = 0) {
   const notices: [string, ReplicaNotice][] = [];
   const dissolved: Replica[] = [];
   const b = new ReplicaBoard({
@@ -23,7 +23,8 @@ function board(stages = 2) {
     costs: COSTS,
     tensors: TENSORS,
     maxWorkerParamBytes: null,
-    now: () => 1000,
+    now: () => clock.now,
+    apartMs,
     notify: (w, n) => notices.push([w, n]),
     onDissolved: (r) => dissolved.push(r),
   });
@@ -127,5 +128,50 @@ describe('ReplicaBoard.clear', () => {
     ]);
     expect(b.list()).toEqual([]);
     expect(b.waiting).toEqual([]);
+  });
+});
+
+describe('ReplicaBoard.dissolveApart', () => {
+  it('keeps the members of a stalled replica out of one replica until apartMs has passed; the others form around them', () => {
+    const clock = { now: 1000 };
+    const { b } = board(2, clock, 90_000);
+    for (const w of ['w1', 'w2']) b.join(w);
+    b.dissolveApart('r1', 'replica r1 made no step within 30 s');
+    // Alone together: they wait rather than stall each other again.
+    expect(b.list()).toEqual([]);
+    expect(b.waiting).toEqual(['w1', 'w2']);
+    // A newcomer forms with the first of them; the other waits.
+    b.join('w3');
+    expect(b.list().map((r) => r.members)).toEqual([['w1', 'w3']]);
+    b.dissolveApart('r2', 'stage 1 aborted the step: a bad frame from stage 0');
+    // w1 is now kept apart from both: w2 and w3 form, passing over the first waiting.
+    expect(b.list().map((r) => r.members)).toEqual([['w2', 'w3']]);
+    expect(b.waiting).toEqual(['w1']);
+    expect([b.keptApart('w1', 'w2'), b.keptApart('w3', 'w1'), b.keptApart('w2', 'w3')]).toEqual([true, true, false]);
+    // apartMs on, the keeping ends: w1 may be placed with w2 again.
+    clock.now += 90_000;
+    b.leave('w3');
+    expect(b.list().map((r) => r.members)).toEqual([['w1', 'w2']]);
+  });
+
+  it('pairs every member of a larger replica, and forgets a worker that leaves', () => {
+    const { b } = board(3, { now: 0 }, 60_000);
+    for (const w of ['w1', 'w2', 'w3']) b.join(w);
+    b.dissolveApart('r1', 'stall');
+    b.join('w4');
+    expect(b.list()).toEqual([]);
+    expect([b.keptApart('w1', 'w3'), b.keptApart('w2', 'w3'), b.keptApart('w1', 'w4')]).toEqual([true, true, false]);
+    b.leave('w2');
+    expect(b.keptApart('w1', 'w2')).toBe(false);
+    b.join('w5');
+    expect(b.list().map((r) => r.members)).toEqual([['w1', 'w4', 'w5']]);
+    expect(b.waiting).toEqual(['w3']);
+  });
+
+  it('a plain dissolve keeps no one apart', () => {
+    const { b } = board(2, { now: 0 }, 60_000);
+    for (const w of ['w1', 'w2']) b.join(w);
+    b.dissolve('r1', 'the job was edited');
+    expect(b.list().map((r) => r.members)).toEqual([['w1', 'w2']]);
   });
 });

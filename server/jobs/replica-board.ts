@@ -6,7 +6,10 @@
  * dissolves its replica: the others are told, and go back to waiting (and into the
  * next replica formed). A replica is planned once, when it forms, never mid-step. A
  * barred worker (faults in a row, its own or its stage part's) dissolves its replica and
- * is placed in none until its bar ends.
+ * is placed in none until its bar ends. The members of a replica that stalled or aborted
+ * its step are kept apart for a while (`apartMs`): the coordinator cannot tell which of
+ * them held the others up, but it need not pair them again, so a staller meets a new
+ * partner each time, and is the one whose faults add up.
  * Nothing here knows sockets: notices go through `notify`.
  */
 import type { ActivationCodec } from '../../shared/job-spec.js';
@@ -48,6 +51,8 @@ export interface ReplicaBoardOptions {
   onDissolved: (replica: Replica) => void;
   /** Whether a worker is barred now (its faults in a row, push-accounting.ts): it waits, passed over, until it is not. Default: none is. */
   barred?: (workerId: string) => boolean;
+  /** How long the members of a replica dissolved apart (dissolveApart) are not placed in one replica again, on the job's clock. Default 0. */
+  apartMs?: number;
 }
 
 /** The job's tensors of layers [from, to): those named `<layer>/…`. */
@@ -65,6 +70,8 @@ export class ReplicaBoard {
   private readonly rates = new Map<string, number>();
   private nextId = 1;
   private readonly totalFlops: number;
+  /** Pairs of workers kept out of one replica (dissolveApart): each worker's others, and until when. */
+  private readonly apart = new Map<string, Map<string, number>>();
 
   constructor(private readonly o: ReplicaBoardOptions) {
     this.totalFlops = o.costs.reduce((n, c) => n + c.flops, 0) || 1;
@@ -82,6 +89,8 @@ export class ReplicaBoard {
     const at = this.queue.indexOf(workerId);
     if (at >= 0) this.queue.splice(at, 1);
     this.rates.delete(workerId);
+    for (const other of this.apart.get(workerId)?.keys() ?? []) this.apart.get(other)?.delete(workerId);
+    this.apart.delete(workerId);
     const replicaId = this.replicaOfWorker.get(workerId);
     if (replicaId) this.dissolve(replicaId, reason, workerId);
   }
@@ -105,13 +114,46 @@ export class ReplicaBoard {
     this.formReplicas();
   }
 
+  /**
+   * Ends a replica whose stages did not work together (it stalled, or a stage aborted a
+   * step on its neighbour's frame) and keeps each pair of its members out of one replica
+   * for `apartMs`. Which of them was at fault is not to be seen from here (frames go tab
+   * to tab), so none is trusted with the others again soon: re-formed at once, the same
+   * pair would stall (or abort, at no one's cost) again, and an honest stage would share
+   * its staller's faults until both were barred. Apart, a staller stalls a new partner
+   * each time, and its own faults, not theirs, add up.
+   */
+  dissolveApart(replicaId: string, reason: string): void {
+    const replica = this.replicas.get(replicaId);
+    if (!replica) return;
+    const until = this.o.now() + (this.o.apartMs ?? 0);
+    for (const a of replica.members) {
+      let others = this.apart.get(a);
+      if (!others) this.apart.set(a, (others = new Map()));
+      for (const b of replica.members) if (b !== a) others.set(b, until);
+    }
+    this.dissolve(replicaId, reason);
+  }
+
+  /** Whether `a` and `b` are kept out of one replica now (dissolveApart); an ended keeping is forgotten. */
+  keptApart(a: string, b: string): boolean {
+    const until = this.apart.get(a)?.get(b);
+    if (until === undefined) return false;
+    if (until > this.o.now()) return true;
+    this.apart.get(a)!.delete(b);
+    this.apart.get(b)?.delete(a);
+    if (!this.apart.get(a)!.size) this.apart.delete(a);
+    if (this.apart.get(b)?.size === 0) this.apart.delete(b);
+    return false;
+  }
+
   /** A worker was barred: its replica dissolves for `reason`; it waits in the queue, passed over while barred (reform). */
   bar(workerId: string, reason: string): void {
     const replicaId = this.replicaOfWorker.get(workerId);
     if (replicaId) this.dissolve(replicaId, reason);
   }
 
-  /** Forms the replicas the waiting workers allow now (a bar may have ended: run on the job's clock). */
+  /** Forms the replicas the waiting workers allow now (a bar or a keeping apart may have ended: run on the job's clock). */
   reform(): void {
     this.formReplicas();
   }
@@ -199,12 +241,9 @@ export class ReplicaBoard {
   }
 
   private formReplicas(): void {
-    const k = this.o.stages;
-    const barred = this.o.barred ?? (() => false);
     for (;;) {
-      // The first k waiting workers that are not barred; a barred one keeps its place.
-      const workers = this.queue.filter((w) => !barred(w)).slice(0, k);
-      if (workers.length < k) return;
+      const workers = this.nextMembers();
+      if (!workers) return;
       for (const w of workers) this.queue.splice(this.queue.indexOf(w), 1);
       const plan = planStages(this.o.costs, this.ratesOf(workers), { maxWorkerParamBytes: this.o.maxWorkerParamBytes ?? undefined });
       if (!plan.ok) {
@@ -219,6 +258,25 @@ export class ReplicaBoard {
       log.info('replica formed', { replica: replica.id, members: replica.members, cuts: plan.stages.map((s) => [s.from, s.to]) });
       for (const m of replica.members) this.o.notify(m, { kind: 'formed', replica: this.assignmentOf(m)! });
     }
+  }
+
+  /**
+   * The next replica's workers: the first k waiting, in the order they came, that are not
+   * barred (a barred one keeps its place) and none kept apart from another. A worker kept
+   * apart from every other one waiting is passed over, so the others still form.
+   */
+  private nextMembers(): string[] | null {
+    const k = this.o.stages;
+    const barred = this.o.barred ?? (() => false);
+    const free = this.queue.filter((w) => !barred(w));
+    for (let first = 0; first + k <= free.length; first++) {
+      const chosen = [free[first]!];
+      for (let i = first + 1; i < free.length && chosen.length < k; i++) {
+        if (!chosen.some((c) => this.keptApart(c, free[i]!))) chosen.push(free[i]!);
+      }
+      if (chosen.length === k) return chosen;
+    }
+    return null;
   }
 
   /** Measured rates; a worker never measured counts as the median of those measured (all equal when none are). */

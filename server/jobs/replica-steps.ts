@@ -106,7 +106,7 @@ export interface ReplicaStepsDeps {
   now: () => number;
   /** How long a held step waits for its other stages' parts (the job's lease period): then it is dropped and its replica dissolved. */
   stepDeadlineMs: number;
-  /** The replica is dissolved for `reason` (its held steps answered through `dissolved`). */
+  /** The replica stalled and is dissolved for `reason`, its stages kept apart (ReplicaBoard.dissolveApart; its held steps answered through `dissolved`). */
   dissolve: (replica: Replica, reason: string) => void;
   /** The replicas formed now. */
   live: () => readonly Replica[];

@@ -206,14 +206,6 @@ function bothParts(job: Job, s0: Fuzzer, s1: Fuzzer, leaseId: string, n: number,
   return Promise.all([part(s0, leaseId, null), part(s1, s1.job!.replica!.replicaId, loss)]);
 }
 
-/** Both workers of `ws` are barred: neither forms a replica with a newcomer (added to `ws`), who waits with them. */
-async function expectBothBarred(job: Job, ws: Fuzzer[]): Promise<void> {
-  ws.push(await fuzzer());
-  await settledAfterRoundTrips(Promise.resolve(), ...ws.map((f) => f.w));
-  expect(job.replicas!.list()).toEqual([]);
-  expect([...job.replicas!.waiting].sort()).toEqual(ws.map((f) => f.id).sort());
-}
-
 /** Runs `body` on a split job of its own on a manual clock (leaseSeconds 30), as the `run` and `target` fuzzer() and replicaOf() use; closed after. */
 async function onClockedJob(body: (own: Running, clock: ManualClock) => Promise<void>): Promise<void> {
   const clock = new ManualClock();
@@ -259,28 +251,52 @@ describe('a stage that never pushes its part', () => {
     });
   });
 
-  it(`every stage is charged for a step one never pushes its part of (a part proves nothing of its sender's frames): ${MAX_FAULTS_IN_A_ROW} in a row bar both, not the lease holder alone`, async () => {
+  it(`every stage is charged for a step one never pushes its part of (a part proves nothing of its sender's frames), and the two are kept apart: the staller meets a new partner each time and is barred at its ${MAX_FAULTS_IN_A_ROW}rd, no partner is`, async () => {
     await onClockedJob(async (own, clock) => {
-      const ws = [await fuzzer(), await fuzzer()];
-      try {
-        for (let episode = 0; episode < MAX_FAULTS_IN_A_ROW; episode++) {
-          const { s0, leaseId } = await replicaOf(own.job.id, ws);
-          // Stage 0 leased and pushed its part; stage 1 never pushes. The part waits for it past the lease period.
-          const held = s0.w.emitWithAck('grads:push', { jobId: own.job.id, leaseId, baseVersion: 0, batches: 1, loss: null, replicaStep: 0, ...partOf(s0.job!, s0.job!.replica!.tensors) });
-          expect(await settledAfterRoundTrips(held, s0.w)).toBe(false);
-          const told = waitForEvent(s0.w, 'replica:dissolve');
-          clock.advance(31_000);
-          await told;
-          expect(await held).toMatchObject({ ok: false, code: ErrorCode.UNKNOWN_REPLICA });
-        }
-        // Before, stage 0's lease missed its deadline each time: the lease holder was barred and the silent stage never charged.
-        await expectBothBarred(own.job, ws);
-      } finally {
-        ws.forEach((f) => f.w.disconnect());
-      }
+      await stallsWithNewPartners(own.job, async (r, staller) => {
+        // The partner pushes its part (stage 0 under its lease, stage 1 under its replica); the staller never does.
+        const honest = r.s0 === staller ? r.s1 : r.s0;
+        const stage = honest.job!.replica!;
+        const held = honest.w.emitWithAck('grads:push', { jobId: own.job.id, leaseId: stage.stage === 0 ? r.leaseId : stage.replicaId, baseVersion: 0, batches: 1, loss: stage.stage === 0 ? null : 2.3, replicaStep: 0, ...partOf(honest.job!, stage.tensors) });
+        expect(await settledAfterRoundTrips(held, honest.w)).toBe(false);
+        const told = waitForEvent(honest.w, 'replica:dissolve');
+        clock.advance(31_000);
+        await told;
+        expect(await held).toMatchObject({ ok: false, code: ErrorCode.UNKNOWN_REPLICA });
+      });
     });
   });
 });
+
+/**
+ * `stall` run MAX_FAULTS_IN_A_ROW times, each time on a replica of the same staller and a
+ * new partner (the one before left). Each time the two are kept apart after: they wait,
+ * and no replica is formed of them again (before, the board re-formed the same pair at
+ * once, and an honest partner was barred with its staller at the third). At the end the
+ * staller is barred, and the last partner, charged once, forms a replica with a newcomer.
+ */
+async function stallsWithNewPartners(job: Job, stall: (r: Awaited<ReturnType<typeof replicaOf>>, staller: Fuzzer) => Promise<void>): Promise<void> {
+  const staller = await fuzzer();
+  const ws = [staller];
+  try {
+    for (let episode = 0; episode < MAX_FAULTS_IN_A_ROW; episode++) {
+      const partner = await fuzzer();
+      ws.push(partner);
+      await stall(await replicaOf(job.id, [staller, partner]), staller);
+      await settledAfterRoundTrips(Promise.resolve(), staller.w, partner.w);
+      expect(job.replicas!.list()).toEqual([]);
+      if (episode < MAX_FAULTS_IN_A_ROW - 1) partner.w.disconnect();
+    }
+    const newcomer = await fuzzer();
+    ws.push(newcomer);
+    await settledAfterRoundTrips(Promise.resolve(), ...ws.filter((f) => f.w.connected).map((f) => f.w));
+    expect(job.replicas!.list().map((r) => [...r.members].sort())).toEqual([[ws[MAX_FAULTS_IN_A_ROW]!.id, newcomer.id].sort()]);
+    // Kept apart from the last partner only: the staller would have formed with the newcomer had it not been barred.
+    expect(job.replicas!.waiting).toEqual([staller.id]);
+  } finally {
+    ws.forEach((f) => f.w.disconnect());
+  }
+}
 
 describe('a replica that makes no step', () => {
   it("an honest stage 0 whose neighbour never passes its frames on is let go a lease period on, not held for ever, and trains in its next replica", async () => {
@@ -321,21 +337,14 @@ describe('a replica that makes no step', () => {
     });
   });
 
-  it(`each of its stages is charged (who held it up is not to be seen): ${MAX_FAULTS_IN_A_ROW} such replicas in a row bar them`, async () => {
+  it(`each of its stages is charged (who held it up is not to be seen), and the two are kept apart: the stage common to ${MAX_FAULTS_IN_A_ROW} such replicas in a row is barred, its partners are not`, async () => {
     await onClockedJob(async (own, clock) => {
-      const ws = [await fuzzer(), await fuzzer()];
-      try {
-        for (let episode = 0; episode < MAX_FAULTS_IN_A_ROW; episode++) {
-          // Stage 0 leases; neither stage ever pushes (a new replica: the lease period and its 30 s of grace).
-          const { s0 } = await replicaOf(own.job.id, ws);
-          const told = waitForEvent(s0.w, 'replica:dissolve');
-          clock.advance(61_000);
-          await told;
-        }
-        await expectBothBarred(own.job, ws);
-      } finally {
-        ws.forEach((f) => f.w.disconnect());
-      }
+      await stallsWithNewPartners(own.job, async (r) => {
+        // Stage 0 leases; neither stage ever pushes (a new replica: the lease period and its 30 s of grace).
+        const told = waitForEvent(r.s0.w, 'replica:dissolve');
+        clock.advance(61_000);
+        await told;
+      });
     });
   });
 });
