@@ -54,11 +54,14 @@ import { joinTensors } from '../../shared/tensor-parts.js';
 import { sameShape, sizeOf, type TensorSpec } from '../../shared/tensors.js';
 import type { PushOutcome } from '../params/parameter-service.js';
 import type { UncheckedManifest } from '../params/push-validation.js';
+import { createLogger } from '../logger.js';
 import { lossRefusal } from './training-loss.js';
 import type { IncomingPush } from './job-training.js';
 import type { Replica } from './replica-board.js';
 import { ReplicaProgress } from './replica-progress.js';
 import type { StagePartNotice, TaskStageSteps, TaskStep } from '../params/task-stage-steps.js';
+
+const log = createLogger('replica-steps');
 
 /** Steps of one replica held at once: the pipeline runs one step ahead at most, so more is a broken stage. */
 const MAX_HELD_STEPS = 4;
@@ -159,7 +162,14 @@ export class ReplicaSteps {
     const answered = new Promise<Result<PushAccepted>>((resolve) => (held.answers[stage] = resolve));
     if (held.answers.every((a) => a !== undefined)) {
       steps.delete(step);
-      this.commit(replica, held, held.answers as Answer[]);
+      try {
+        this.commit(replica, held, held.answers as Answer[]);
+      } catch (err) {
+        // Every stage is answered whatever went wrong: an unanswered part holds its bytes
+        // under the process's admission bound for ever, and its stage waits for ever.
+        log.error('a replica step could not be committed', { replica: replica.id, step, error: err instanceof Error ? err.message : String(err) });
+        for (const answer of held.answers) answer?.(fail(ErrorCode.INTERNAL, `Step ${step} of replica ${replica.id} could not be committed`));
+      }
     }
     return answered;
   }
@@ -281,11 +291,14 @@ export class ReplicaSteps {
       blame(checked.refusal && { failure: checked.refusal, stage: checked.stage ?? 0 });
       push = { ...common, manifest: { codec: first.manifest.codec, tensors: [] }, data: new Uint8Array(0), psRefused: undefined, psReceipts: undefined, psStep: step };
     } else {
-      const joined = joinTensors<UncheckedManifest>(parts);
-      const stageParts = replica.members.map((worker, s) => ({ worker, tensors: this.d.stageTensors(replica, s).length }));
-      push = { ...common, manifest: joined.manifest, data: joined.data, stageParts };
       blame(this.futureRefusal(replica, parts));
       blame(this.layoutsRefusal(replica, parts));
+      // Joined only once every part's layout is its stage's: a manifest may name its
+      // buffer's bytes a thousand times over, and a join before the check would copy
+      // them that often (gigabytes from one 16 MB message).
+      const joined = refusal ? { manifest: { codec: first.manifest.codec, tensors: [] }, data: new Uint8Array(0) } : joinTensors<UncheckedManifest>(parts);
+      const stageParts = replica.members.map((worker, s) => ({ worker, tensors: this.d.stageTensors(replica, s).length }));
+      push = { ...common, manifest: joined.manifest, data: joined.data, stageParts };
     }
     const settle = (r: StepOutcome) => {
       this.progress.answered(replica.id, r.ok);
@@ -296,7 +309,12 @@ export class ReplicaSteps {
     };
     this.progress.committed(replica.id);
     const r = this.d.commit(replica.members[0]!, push, refusal, replica.id, culprit === null || culprit === 0 ? null : replica.members[culprit]!);
-    if (r instanceof Promise) void r.then(settle);
+    if (r instanceof Promise) {
+      void r.then(settle, (err: unknown) => {
+        log.error('a replica step failed', { replica: replica.id, error: err instanceof Error ? err.message : String(err) });
+        settle(fail(ErrorCode.INTERNAL, `A step of replica ${replica.id} could not be committed`));
+      });
+    }
     else settle(r);
   }
 

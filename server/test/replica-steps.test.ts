@@ -78,6 +78,20 @@ describe('the replica-step commit', () => {
     expect(run.job.ledger.get(lease.leaseId)!.cursor).toBe(1);
   });
 
+  it('a stage part whose manifest names its buffer a thousand times over is refused as its stage\'s fault before anything is joined', async () => {
+    const { a, b, ja, jb, lease, push } = await replica();
+    const first = push(a, ja, lease, 0);
+    // 4.5 MB, each of 1,024 entries naming all of it: joined first, that was 4.6 GB to copy
+    // (a RangeError here; a little less, and gigabytes allocated per message).
+    const data = new Uint8Array(4.5e6);
+    const [own] = gradientOf(jb, jb.replica!.tensors).manifest.tensors;
+    const entries = Array.from({ length: 1024 }, () => ({ ...own!, offset: 0, byteLength: data.byteLength }));
+    const bad = await b.w.emitWithAck('grads:push', { jobId: jb.jobId, leaseId: jb.replica!.replicaId, baseVersion: 0, batches: 1, loss: 2.3, replicaStep: 0, manifest: { codec: 'fp32', tensors: entries }, data });
+    expect(bad).toMatchObject({ ok: false, code: ErrorCode.TENSOR_MISMATCH, message: expect.stringMatching(/^Stage 1 of replica r1/) });
+    expect(await first).toEqual(bad);
+    expect(run.job.version).toBe(0);
+  });
+
   it('a step held when a stage leaves is answered and dropped; the lease goes back to the queue', async () => {
     const { a, b, ja, lease, push } = await replica();
     const held = push(a, ja, lease, 0);
