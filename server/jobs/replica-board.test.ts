@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { LayerCost } from '../../shared/stage-plan.js';
-import { ReplicaBoard, type Replica, type ReplicaNotice } from './replica-board.js';
+import { MIN_BUSY_FRACTION, ReplicaBoard, type Replica, type ReplicaNotice } from './replica-board.js';
 
 const layer = (name: string, flops: number, paramBytes: number, outputValues = 4): LayerCost => ({ name, flops, paramBytes, inputShape: [4], outputValues });
 // A light, a light, a heavy layer: the heavy one goes to the fastest worker.
@@ -106,6 +106,19 @@ describe('ReplicaBoard', () => {
     const next = b.list();
     expect(next.map((r) => r.id)).toEqual(['r3']);
     expect(next[0]!.members[next[0]!.plan.stages.findIndex((s) => s.to === 3)]).toBe('w1');
+  });
+
+  it('a vanishing busy fraction counts as the least one estimated from, so no rate is infinite and replicas still form', () => {
+    const { b } = board();
+    for (const w of ['w1', 'w2']) b.join(w);
+    // 1e9 examples/s over 5e-324 of the time overflowed to an infinite rate, which every later plan refused.
+    b.reported('w1', 1e9, 5e-324);
+    expect(b.rateOf('w1')).toBe(((1e9 / MIN_BUSY_FRACTION) * 200) / 1000);
+    b.reported('w2', 50, 0.5);
+    b.dissolve('r1', 'stage 1 aborted the step');
+    for (const w of ['w3', 'w4']) b.join(w);
+    expect(b.list().map((r) => [...r.members].sort())).toEqual([['w1', 'w2'], ['w3', 'w4']]);
+    expect(b.waiting).toEqual([]);
   });
 
   it('joining twice changes nothing', () => {

@@ -21,6 +21,13 @@ import { createLogger } from '../logger.js';
 
 const log = createLogger('replicas');
 
+/**
+ * The least busy fraction a stage's speed is estimated from: a stage busy less of the time
+ * says little of its speed, and a report of a vanishing fraction (5e-324 of the time) would
+ * make its speed, the rate over it, infinite.
+ */
+export const MIN_BUSY_FRACTION = 0.05;
+
 export type ReplicaNotice = { kind: 'formed'; replica: ReplicaAssignment } | { kind: 'dissolved'; replicaId: string; reason: string };
 
 export interface Replica {
@@ -179,8 +186,11 @@ export class ReplicaBoard {
     const replica = this.replicaOf(workerId);
     if (!replica) return;
     const stage = replica.plan.stages[replica.members.indexOf(workerId)]!;
-    const busy = busyFraction !== null && busyFraction > 0 && busyFraction <= 1 ? busyFraction : 1;
-    this.rates.set(workerId, ((examplesPerSecond / busy) * stage.flops) / this.totalFlops);
+    const busy = busyFraction !== null && busyFraction > 0 && busyFraction <= 1 ? Math.max(busyFraction, MIN_BUSY_FRACTION) : 1;
+    const rate = ((examplesPerSecond / busy) * stage.flops) / this.totalFlops;
+    // A rate the planner cannot use (an overflow) would refuse every plan it is in, and
+    // the same workers would be tried first again each time: no replica would form.
+    if (Number.isFinite(rate) && rate > 0) this.rates.set(workerId, rate);
   }
 
   /** `workerId`'s measured examples/s on the whole model, as the next plan it is in takes it; undefined before a report. */
@@ -245,7 +255,10 @@ export class ReplicaBoard {
       const workers = this.nextMembers();
       if (!workers) return;
       for (const w of workers) this.queue.splice(this.queue.indexOf(w), 1);
-      const plan = planStages(this.o.costs, this.ratesOf(workers), { maxWorkerParamBytes: this.o.maxWorkerParamBytes ?? undefined });
+      const budget = { maxWorkerParamBytes: this.o.maxWorkerParamBytes ?? undefined };
+      let plan = planStages(this.o.costs, this.ratesOf(workers), budget);
+      // Rates no plan takes must not keep these workers, first in the queue, from every replica: plan them as equals.
+      if (!plan.ok) plan = planStages(this.o.costs, workers.map(() => 1), budget);
       if (!plan.ok) {
         // Job creation checked that K stages fit: this is a bug, not a worker's fault. The workers keep waiting.
         log.error('no stage plan for a replica', { code: plan.code, message: plan.message });
