@@ -26,8 +26,12 @@ export type PsControlNamespace = Namespace<PsControlEvents, PsServerEvents>;
 
 const CONTROL_EVENTS: ReadonlySet<string> = new Set<keyof PsControlEvents>(['job:create', 'job:delete', 'params:snapshot', 'task:status', 'ckpt:write', 'ckpt:load', 'round:close', 'job:reference', 'job:forget', ...STAGE_CONTROL_EVENTS]);
 
-/** The chief sends few messages; the guard is there for strangers. */
-const CONTROL_GUARD = { messagesPerSecond: 200, burst: 400 };
+/**
+ * The chief sends few messages; the guard is there for strangers. What a task sends the
+ * chief (its slices and their optimizer state, for a checkpoint) may be several of a
+ * worker's largest messages at once, so the bound on what is held unread is larger.
+ */
+const CONTROL_GUARD = { messagesPerSecond: 200, burst: 400, maxUnreadBytes: 1024 * 1024 * 1024 };
 
 export function attachControlNamespace(nsp: PsControlNamespace, state: PsTaskState): void {
   nsp.on('connection', (socket: Socket<PsControlEvents, PsServerEvents>) => {

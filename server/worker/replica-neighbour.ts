@@ -1,13 +1,15 @@
 /**
  * Who a stage may talk to: the neighbour `to` of worker `from` in live replica
  * `replicaId`, and its socket. The relay (relay.ts) and WebRTC signalling
- * (peer-signalling.ts) both ask this before forwarding anything.
+ * (peer-signalling.ts) both ask this before forwarding anything; a neighbour that does
+ * not read what it is sent is disconnected here rather than sent more.
  */
 import { ErrorCode } from '../../shared/errors.js';
 import type { ClientToServerEvents, ServerToClientEvents, WorkerSocketData } from '../../shared/protocol.js';
 import { fail, ok, type Result } from '../../shared/result.js';
 import type { Job } from '../jobs/job.js';
 import type { Namespace, Socket } from 'socket.io';
+import { cutIfNotReading } from './socket-guard.js';
 import type { WorkerDirectory } from './worker-directory.js';
 
 export type WorkerNsp = Namespace<ClientToServerEvents, ServerToClientEvents, Record<string, never>, WorkerSocketData>;
@@ -37,5 +39,7 @@ export function neighbourOf(
   const target = nsp.sockets.get(directory.get(to)?.socketId ?? '');
   // Its socket is gone and its departure is being handled: the replica dissolves in that turn.
   if (!target) return fail(ErrorCode.UNKNOWN_REPLICA, `Worker ${to} has left replica ${replica.id}`);
+  // A neighbour that reads nothing would have every frame sent to it kept here: it is cut off, and its replica dissolves with its departure.
+  if (cutIfNotReading(target)) return fail(ErrorCode.UNKNOWN_REPLICA, `Worker ${to} of replica ${replica.id} did not read what it was sent: disconnected`);
   return ok({ replicaId: replica.id, target });
 }

@@ -1,13 +1,14 @@
 /**
  * Per-socket protection for the worker namespace: a token-bucket rate limit, coded
- * refusals for unknown events, and a strike count that disconnects a socket sending
- * mostly garbage. Honest workers (a few messages per mini-batch, no malformed ones)
+ * refusals for unknown events, a strike count that disconnects a socket sending
+ * mostly garbage, and a bound on what is held for a peer that does not read. Honest workers (a few messages per mini-batch, no malformed ones)
  * never come near either limit.
  */
 import type { Socket } from 'socket.io';
 import { ErrorCode } from '../../shared/errors.js';
 import { fail } from '../../shared/result.js';
 import { createLogger } from '../logger.js';
+import { unreadBytes, watchUnread } from './unread-bytes.js';
 
 const log = createLogger('socket-guard');
 
@@ -20,6 +21,36 @@ export interface SocketGuardOptions {
   maxStrikes?: number;
   /** Default 10,000 ms. */
   strikeWindowMs?: number;
+  /** Bytes held unread for the socket's peer (unread-bytes.ts) past which it is disconnected. Default DEFAULT_MAX_UNREAD_BYTES. */
+  maxUnreadBytes?: number;
+}
+
+/**
+ * A peer that does not read what it is sent is disconnected past this many bytes held for
+ * it: four of the largest messages the coordinator sends (a pull of the largest model,
+ * 16 MB), more than an honest worker ever has on its way, even on a slow link.
+ */
+export const DEFAULT_MAX_UNREAD_BYTES = 64 * 1024 * 1024;
+
+/** Each guarded socket's bound on unread bytes, for those that send to it (the relay). */
+const unreadBounds = new WeakMap<Socket, number>();
+
+function cut(socket: Socket, unread: number): void {
+  if (!socket.connected) return;
+  log.warn('disconnecting a worker socket that does not read what it is sent', { socket: socket.id, unread, bound: unreadBounds.get(socket) });
+  socket.disconnect(true);
+}
+
+/**
+ * Disconnects `socket` if its peer has more than its bound of bytes unread (it is not
+ * reading, and what is sent to it would be kept in memory): asked before a frame or a
+ * signal is forwarded to it, which would otherwise be queued first.
+ */
+export function cutIfNotReading(socket: Socket): boolean {
+  const unread = unreadBytes(socket);
+  if (unread <= (unreadBounds.get(socket) ?? DEFAULT_MAX_UNREAD_BYTES)) return false;
+  cut(socket, unread);
+  return true;
 }
 
 /** Refusals that an honest worker never causes. STALE, JOB_NOT_RUNNING and the like are normal life. */
@@ -52,6 +83,9 @@ export function guardSocket(socket: Socket, knownEvents: ReadonlySet<string>, o:
   let tokens = burst;
   let refilledAt = now();
   const strikes: number[] = [];
+  const maxUnread = o.maxUnreadBytes ?? DEFAULT_MAX_UNREAD_BYTES;
+  unreadBounds.set(socket, maxUnread);
+  watchUnread(socket, maxUnread, (unread) => cut(socket, unread));
 
   const guard: SocketGuard = {
     refused(code) {
