@@ -92,8 +92,8 @@ async function runRow(o: PsScaleOptions, tasks: number): Promise<{ row: PsScaleR
   const dir = mkdtempSync(join(tmpdir(), 'downpour-ps-scale-'));
   const token = resolveClusterToken({ dataDir: dir });
   if (!token.ok) throw new Error(token.message);
-  const ps = await startLocalPsTasks({ tasks, dataDir: dir, logLevel: 'error' });
-  // Every simulated worker comes from this one host: no per-address cap (server/http/connection-cap.ts).
+  // Every simulated worker comes from this one host: no per-address cap on the tasks or the coordinator (server/http/connection-cap.ts).
+  const ps = await startLocalPsTasks({ tasks, dataDir: dir, logLevel: 'error', connectionsPerAddress: 0 });
   const coordinator = createCoordinator({ connectionsPerAddress: 0, cluster: { endpoints: [...ps.endpoints], token: token.token, supervisor: ps } });
   const children: ReturnType<typeof fork>[] = [];
   try {

@@ -153,7 +153,7 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
   const app = express();
   app.disable('x-powered-by');
   const httpServer = createServer(app);
-  capConnectionsPerAddress(httpServer, options.connectionsPerAddress);
+  capConnectionsPerAddress(httpServer, options.connectionsPerAddress, 'the coordinator');
   // Idle keep-alive connections outlive a load balancer's (60 s on common ones) and a
   // client's: with Node's 5 s default a client reusing a connection the server is just
   // closing gets ECONNRESET, and a proxy in front answers 502.

@@ -53,7 +53,7 @@ async function main(): Promise<void> {
         .default(DEFAULT_APPLY_SETTINGS.kernels),
     )
     .option('--apply-threads <n>', 'threads sharing one apply of a large model (1: the event loop alone)', integer(1, 64), DEFAULT_APPLY_SETTINGS.threads)
-    .option('--connections-per-address <n>', 'connections one IP address may hold at once; 0: no cap (behind a reverse proxy, where every client is the proxy)', integer(0, 1_000_000), DEFAULT_CONNECTIONS_PER_ADDRESS)
+    .option('--connections-per-address <n>', 'connections one IP address may hold at once, here and on each --ps task; 0: no cap (behind a reverse proxy, where every client is the proxy)', integer(0, 1_000_000), DEFAULT_CONNECTIONS_PER_ADDRESS)
     .option('--project-name <text>', 'the project volunteers see before Start (env DOWNPOUR_PROJECT_NAME)', env.project.name)
     .option('--project-operator <text>', 'who runs this coordinator (env DOWNPOUR_PROJECT_OPERATOR)', env.project.operator)
     .option('--project-contact <email-or-url>', 'how volunteers reach the operator (env DOWNPOUR_PROJECT_CONTACT)', env.project.contact)
@@ -88,7 +88,7 @@ async function main(): Promise<void> {
   if (!plan.ok) return program.error(`error: ${plan.code}: ${plan.message}`);
   if (opts.build) await buildClientIfNeeded();
   const token = resolveOperatorToken(env.adminToken, opts.dataDir);
-  const ps = await startCluster(plan.plan, opts.dataDir, opts.tokenFile);
+  const ps = await startCluster(plan.plan, opts.dataDir, opts.tokenFile, opts.connectionsPerAddress);
   const coordinator = createCoordinator({
     cluster: ps?.options,
     dataDir: opts.dataDir,
@@ -140,7 +140,7 @@ async function main(): Promise<void> {
 }
 
 /** The ps tasks of the plan: started here (--ps N) or named (--cluster FILE), with the cluster token; null when embedded. */
-async function startCluster(plan: ClusterPlan, dataDir: string, tokenFile: string | undefined): Promise<{ options: PsClusterOptions; local: LocalPsTasks | null } | null> {
+async function startCluster(plan: ClusterPlan, dataDir: string, tokenFile: string | undefined, connectionsPerAddress: number): Promise<{ options: PsClusterOptions; local: LocalPsTasks | null } | null> {
   if (plan.kind === 'embedded') return null;
   const token = resolveClusterToken({ tokenFile, dataDir });
   if (!token.ok) throw new Error(`${token.code}: ${token.message}`);
@@ -149,7 +149,8 @@ async function startCluster(plan: ClusterPlan, dataDir: string, tokenFile: strin
     log.info('using ps tasks', { file: plan.file, endpoints });
     return { options: { endpoints, token: token.token }, local: null };
   }
-  const local = await startLocalPsTasks({ tasks: plan.tasks, dataDir, tokenFile });
+  // The tasks it forks cap connections per address as it does: the same hosts connect to both.
+  const local = await startLocalPsTasks({ tasks: plan.tasks, dataDir, tokenFile, connectionsPerAddress });
   // The tasks' supervisor: a task that exits is restarted on a new port, and the cluster follows it.
   return { options: { endpoints: [...local.endpoints], token: token.token, supervisor: local }, local };
 }

@@ -35,8 +35,9 @@ export async function startPsTask(options: PsTaskOptions, port = 0): Promise<Run
   return { task, url: `http://127.0.0.1:${bound}`, close: () => task.close() };
 }
 
-export async function connectPs<S extends PsControlClient | PsWorkerClient>(url: string, namespace: typeof PS_CONTROL_NAMESPACE | typeof PS_WORKER_NAMESPACE): Promise<S> {
-  const socket = io(url + namespace, { transports: ['websocket'], reconnection: false, forceNew: true }) as S;
+/** `localAddress`: connect from this address (127.0.0.2: another host, for a per-address cap). */
+export async function connectPs<S extends PsControlClient | PsWorkerClient>(url: string, namespace: typeof PS_CONTROL_NAMESPACE | typeof PS_WORKER_NAMESPACE, localAddress?: string): Promise<S> {
+  const socket = io(url + namespace, { transports: ['websocket'], reconnection: false, forceNew: true, ...(localAddress ? { localAddress } : {}) }) as S;
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${namespace} did not connect within 5 s`)), 5000);
     socket.once('connect', () => {
@@ -51,8 +52,8 @@ export async function connectPs<S extends PsControlClient | PsWorkerClient>(url:
   return socket;
 }
 
-export const connectChief = (url: string) => connectPs<PsControlClient>(url, PS_CONTROL_NAMESPACE);
-export const connectPsWorker = (url: string) => connectPs<PsWorkerClient>(url, PS_WORKER_NAMESPACE);
+export const connectChief = (url: string, localAddress?: string) => connectPs<PsControlClient>(url, PS_CONTROL_NAMESPACE, localAddress);
+export const connectPsWorker = (url: string, localAddress?: string) => connectPs<PsWorkerClient>(url, PS_WORKER_NAMESPACE, localAddress);
 
 /** What a task holds of `jobId` now, read as its chief (epoch 1): its version and its slices' values in the task's order. */
 export async function taskValues(chief: PsControlClient, keys: ClusterKeys, jobId: string): Promise<{ version: number; values: Float32Array[] }> {

@@ -27,6 +27,8 @@ export interface LocalPsOptions {
   dataDir: string;
   /** The cluster token's file, when not the data dir's. */
   tokenFile?: string;
+  /** Connections one IP address may hold to each task (`--connections-per-address`); the coordinator passes its own. Default: the task's default. */
+  connectionsPerAddress?: number;
   /** The tasks' log level (DOWNPOUR_LOG). Default: the coordinator's environment's. */
   logLevel?: string;
   /** How long a task gets to start listening. Default 30 s (tsx compiles on a loaded machine). */
@@ -69,7 +71,10 @@ export async function startLocalPsTasks(o: LocalPsOptions): Promise<LocalPsTasks
   /** Forks task `task`; resolves with its origin once it listens. `onExit` hears an exit after that. */
   const fork1 = (task: number) =>
     new Promise<string>((resolve, reject) => {
-      const child = fork(PS_MAIN, ['--port', '0', '--host', '127.0.0.1', '--data-dir', o.dataDir, ...(o.tokenFile === undefined ? [] : ['--token-file', o.tokenFile])], {
+      const args = ['--port', '0', '--host', '127.0.0.1', '--data-dir', o.dataDir];
+      if (o.tokenFile !== undefined) args.push('--token-file', o.tokenFile);
+      if (o.connectionsPerAddress !== undefined) args.push('--connections-per-address', String(o.connectionsPerAddress));
+      const child = fork(PS_MAIN, args, {
         execArgv: ['--import', 'tsx', ...PS_TASK_NODE_FLAGS],
         detached: true,
         env: o.logLevel === undefined ? process.env : { ...process.env, DOWNPOUR_LOG: o.logLevel },

@@ -2,7 +2,9 @@
  * Connections one address may hold at once. Every open TCP connection costs the process
  * a descriptor and buffers, whatever it says (a websocket, a keep-alive, a half-open
  * socket waiting out idle-sockets.ts's 70 s): without a cap one host could open enough of
- * them to exhaust the coordinator's descriptors and lock every volunteer out. A connection
+ * them to exhaust the process's descriptors and lock every volunteer out. The coordinator
+ * and every ps task cap their own listener: a worker connects to both, so either is as
+ * exposed to a hostile host (a task out of descriptors loses its job's workers). A connection
  * over its address's cap is answered 503 with a coded body and closed before anything of
  * it is parsed; the address's other connections are untouched, and it may connect again
  * once one of them closes.
@@ -40,15 +42,19 @@ export function addressKey(remote: string | undefined): string {
 }
 
 /** 503 with a coded body, then closed; nothing the peer sent is read. */
-function refuse(socket: Socket, max: number): void {
-  const body = JSON.stringify({ code: ErrorCode.TOO_MANY_CONNECTIONS, message: `This address already holds ${max} connections to the coordinator: close one and retry` });
+function refuse(socket: Socket, max: number, server: string): void {
+  const body = JSON.stringify({ code: ErrorCode.TOO_MANY_CONNECTIONS, message: `This address already holds ${max} connections to ${server}: close one and retry` });
   socket.on('error', () => {}); // a peer gone before it reads the answer is no matter
   socket.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nRetry-After: 10\r\nConnection: close\r\n\r\n${body}`);
   socket.destroySoon();
 }
 
-/** Call once the server's own 'connection' listeners are in place (right after createServer). */
-export function capConnectionsPerAddress(server: HttpServer, max = DEFAULT_CONNECTIONS_PER_ADDRESS): void {
+/**
+ * Call once the server's own 'connection' listeners are in place (right after createServer).
+ * `name` is what the refusal and the log call the server ("the coordinator", "this ps task"):
+ * a worker holds connections to several, and its operator should see which one refused.
+ */
+export function capConnectionsPerAddress(server: HttpServer, max = DEFAULT_CONNECTIONS_PER_ADDRESS, name = 'this server'): void {
   if (!Number.isInteger(max) || max < 0) throw new RangeError(`connectionsPerAddress must be a whole number ≥ 0 (0: no cap), got ${max}`);
   if (max === 0) return;
   const live = new Map<string, number>();
@@ -61,8 +67,8 @@ export function capConnectionsPerAddress(server: HttpServer, max = DEFAULT_CONNE
     const n = live.get(address) ?? 0;
     if (n >= max) {
       refused++;
-      if (refused === 1 || refused % 1000 === 0) log.warn("connections over their address's cap refused", { address, max, refused });
-      refuse(socket, max);
+      if (refused === 1 || refused % 1000 === 0) log.warn("connections over their address's cap refused", { server: name, address, max, refused });
+      refuse(socket, max, name);
       return;
     }
     live.set(address, n + 1);

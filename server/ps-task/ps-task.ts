@@ -8,6 +8,7 @@
  * directory, and loads it back on `ckpt:load` (checkpoint-parts.ts).
  */
 import { createServer, type Server as HttpServer } from 'node:http';
+import { capConnectionsPerAddress } from '../http/connection-cap.js';
 import { closeIdleSockets } from '../http/idle-sockets.js';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -41,6 +42,13 @@ export interface PsTaskOptions {
   maxMessageBytes?: number;
   /** A connection silent this long (no request, headers never finished) is closed (server/http/idle-sockets.ts). Default: IDLE_SOCKET_MS (70 s). */
   idleSocketMs?: number;
+  /**
+   * Connections one IP address may hold at once; 0: no cap (behind a proxy that caps its
+   * clients, or a benchmark whose simulated workers share one host). Workers connect here as
+   * well as to the coordinator, so the task caps them as it does. Default:
+   * DEFAULT_CONNECTIONS_PER_ADDRESS (server/http/connection-cap.ts).
+   */
+  connectionsPerAddress?: number;
   /** Rate limit and misbehaviour limit per worker socket. Default: the coordinator's (server/worker/socket-guard.ts). */
   workerGuard?: SocketGuardOptions;
   /** When pushes are answered BUSY: the coordinator's bounds (server/params/push-admission.ts), on this task's clock. */
@@ -84,6 +92,7 @@ export function createPsTask(options: PsTaskOptions): PsTask {
   const httpServer = createServer((_req, res) => {
     res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: false, code: 'NOT_FOUND', message: 'A ps task serves socket.io only' }));
   });
+  capConnectionsPerAddress(httpServer, options.connectionsPerAddress, 'this ps task');
   closeIdleSockets(httpServer, options.idleSocketMs);
   const io = new Server(httpServer, { maxHttpBufferSize: options.maxMessageBytes ?? payloadCapBytes(PARAMETERS_PER_PS_TASK) + 64 * 1024, serveClient: false });
   // The root namespace is no one's: refuse connections to it.

@@ -3,7 +3,8 @@
  * coordinator keeps its default job's parameters on ps tasks (its own child processes,
  * or running ones a ClusterSpec names), a worker trains through them, and one SIGTERM to
  * the group is one clean stop: exit 0, a checkpoint where the job moved (a cut: each
- * task wrote its part), and the tasks it started gone.
+ * task wrote its part), and the tasks it started gone. The tasks it starts are given its
+ * --connections-per-address.
  */
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -40,13 +41,15 @@ function checkpointVersions(dataDir: string, jobId: string): number[] {
 
 it('--ps 2: trains through two task processes it started; one SIGTERM to the group checkpoints and stops them, exit 0', { timeout: 120_000 }, async () => {
   const dataDir = join(mkdtempSync(join(tmpdir(), 'downpour-ps-start-')), 'data');
-  const g = start(dataDir, ['--ps', '2']);
+  const g = start(dataDir, ['--ps', '2', '--connections-per-address', '512']);
   const url = (await g.waitForLine(/open (http:\/\/\S+?)\/? to donate/, 90_000))[1]!;
   const psTasks = descendants(g.pid).filter((p) => p.cmdline.includes('ps-task/main.ts'));
   seen.push(...psTasks);
   expect(psTasks).toHaveLength(2);
   // Forked with the tasks' Node flags (node-flags.ts: what a task's CPU per push needs).
   for (const p of psTasks) for (const flag of PS_TASK_NODE_FLAGS) expect(p.cmdline.split(' ')).toContain(flag);
+  // And with the coordinator's cap on connections per address (connection-cap.test.ts sees a forked task enforce it).
+  for (const p of psTasks) expect(p.cmdline).toContain('--connections-per-address 512');
   // `npm start` runs the coordinator with the heap flags (heap-flags.ts).
   const coordinator = descendants(g.pid).filter((p) => p.cmdline.includes('server/main.ts'));
   expect(coordinator).toHaveLength(1);
