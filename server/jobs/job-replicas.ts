@@ -92,11 +92,13 @@ export class JobReplicas {
       version: () => params.version,
       now: d.now,
       stepDeadlineMs: spec.leaseSeconds * 1000,
-      dissolve: (replica, reason) => board.dissolveApart(replica.id, reason),
+      // A stall, or a refusal another stage's frames may have caused: its stages are kept apart.
+      dissolve: (replica, reason) => board.dissolveApart(replica, reason),
       live: () => board.list(),
       hasWork: (replica) => d.ledger.leasesOf(replica.members[0]!).length > 0 || d.ledger.canLease,
       stalled: (workerId, what) => accounting.stalled(workerId, what),
       stepped: (workerIds) => workerIds.forEach((w) => accounting.stepped(w)),
+      charge: (workerId, failure) => accounting.blame(workerId, failure),
       broken: (replica, workerId, failure) => {
         accounting.blame(workerId, failure);
         board.dissolve(replica.id, failure.message);
@@ -132,8 +134,10 @@ export class JobReplicas {
    * stage cannot hold one partner in a loop of replicas formed and aborted.
    */
   abort(replicaId: string, from: string, to: string): void {
-    const stage = (w: string) => this.board.get(replicaId)?.members.indexOf(w);
-    this.board.dissolveApart(replicaId, `stage ${stage(from)} aborted the step: a bad frame from stage ${stage(to)}`);
+    const replica = this.board.get(replicaId);
+    if (!replica) return;
+    const stage = (w: string) => replica.members.indexOf(w);
+    this.board.dissolveApart(replica, `stage ${stage(from)} aborted the step: a bad frame from stage ${stage(to)}`);
   }
 
   /** The worker's own report of its speed: the board plans the next replicas with it, on its stage's busy fraction. */

@@ -149,14 +149,14 @@ describe('ReplicaBoard.dissolveApart', () => {
     const clock = { now: 1000 };
     const { b } = board(2, clock, 90_000);
     for (const w of ['w1', 'w2']) b.join(w);
-    b.dissolveApart('r1', 'replica r1 made no step within 30 s');
+    b.dissolveApart(b.get('r1')!, 'replica r1 made no step within 30 s');
     // Alone together: they wait rather than stall each other again.
     expect(b.list()).toEqual([]);
     expect(b.waiting).toEqual(['w1', 'w2']);
     // A newcomer forms with the first of them; the other waits.
     b.join('w3');
     expect(b.list().map((r) => r.members)).toEqual([['w1', 'w3']]);
-    b.dissolveApart('r2', 'stage 1 aborted the step: a bad frame from stage 0');
+    b.dissolveApart(b.get('r2')!, 'stage 1 aborted the step: a bad frame from stage 0');
     // w1 is now kept apart from both: w2 and w3 form, passing over the first waiting.
     expect(b.list().map((r) => r.members)).toEqual([['w2', 'w3']]);
     expect(b.waiting).toEqual(['w1']);
@@ -170,7 +170,7 @@ describe('ReplicaBoard.dissolveApart', () => {
   it('pairs every member of a larger replica, and forgets a worker that leaves', () => {
     const { b } = board(3, { now: 0 }, 60_000);
     for (const w of ['w1', 'w2', 'w3']) b.join(w);
-    b.dissolveApart('r1', 'stall');
+    b.dissolveApart(b.get('r1')!, 'stall');
     b.join('w4');
     expect(b.list()).toEqual([]);
     expect([b.keptApart('w1', 'w3'), b.keptApart('w2', 'w3'), b.keptApart('w1', 'w4')]).toEqual([true, true, false]);

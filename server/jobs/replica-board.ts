@@ -130,16 +130,15 @@ export class ReplicaBoard {
    * its staller's faults until both were barred. Apart, a staller stalls a new partner
    * each time, and its own faults, not theirs, add up.
    */
-  dissolveApart(replicaId: string, reason: string): void {
-    const replica = this.replicas.get(replicaId);
-    if (!replica) return;
+  dissolveApart(replica: Pick<Replica, 'id' | 'members'>, reason: string): void {
+    // Kept apart even when the replica is gone already (a bar its failure brought dissolved it first).
     const until = this.o.now() + (this.o.apartMs ?? 0);
     for (const a of replica.members) {
       let others = this.apart.get(a);
       if (!others) this.apart.set(a, (others = new Map()));
       for (const b of replica.members) if (b !== a) others.set(b, until);
     }
-    this.dissolve(replicaId, reason);
+    this.dissolve(replica.id, reason);
   }
 
   /** Whether `a` and `b` are kept out of one replica now (dissolveApart); an ended keeping is forgotten. */

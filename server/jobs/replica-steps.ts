@@ -63,11 +63,25 @@ import type { StagePartNotice, TaskStageSteps, TaskStep } from '../params/task-s
 
 const log = createLogger('replica-steps');
 
+/** Lease ids a replica's stage 0 may name in its pushes: its latest, twice the most it may hold at once. */
+const LEASES_REMEMBERED = 128;
+
 /** Steps of one replica held at once: the pipeline runs one step ahead at most, so more is a broken stage. */
 const MAX_HELD_STEPS = 4;
 
 type Answer = (r: Result<PushAccepted>) => void;
 type StepOutcome = PushOutcome | Result<PushAccepted>;
+
+/**
+ * Refusals of a step whose refused part its stage may owe to another stage's frames:
+ * a loss out of range or a gradient non-finite or over its bound, computed from the
+ * activations it was sent or the gradient it was sent back (and a later stage's batch
+ * count, which stage 0's frames give it: see FRAME_BORNE_LATER). Whose fault it is is
+ * not to be seen from here, as for a stall.
+ */
+const FRAME_BORNE: ReadonlySet<string> = new Set<ErrorCode>([ErrorCode.LOSS_OUT_OF_RANGE, ErrorCode.NON_FINITE, ErrorCode.NORM_OUTLIER]);
+/** Refused of a later stage's part only: stage 0's own claim is checked against its lease. */
+const FRAME_BORNE_LATER: ReadonlySet<string> = new Set<ErrorCode>([ErrorCode.BATCH_CLAIM]);
 
 /** A stage's part refused, and which stage's. */
 interface StageRefusal {
@@ -109,7 +123,7 @@ export interface ReplicaStepsDeps {
   now: () => number;
   /** How long a held step waits for its other stages' parts (the job's lease period): then it is dropped and its replica dissolved. */
   stepDeadlineMs: number;
-  /** The replica stalled and is dissolved for `reason`, its stages kept apart (ReplicaBoard.dissolveApart; its held steps answered through `dissolved`). */
+  /** The replica stalled, or a step was refused for what another stage's frames may have caused: dissolved for `reason`, its stages kept apart (ReplicaBoard.dissolveApart; its held steps answered through `dissolved`). */
   dissolve: (replica: Replica, reason: string) => void;
   /** The replicas formed now. */
   live: () => readonly Replica[];
@@ -121,6 +135,8 @@ export interface ReplicaStepsDeps {
   stepped: (workerIds: readonly string[]) => void;
   /** `workerId`'s part broke its replica's count of steps (`failure`): the fault is its, and the replica is dissolved. */
   broken: (replica: Replica, workerId: string, failure: Failure) => void;
+  /** `workerId` is charged `failure` (a fault when its code is one: PushAccounting.blame). */
+  charge: (workerId: string, failure: Failure) => void;
 }
 
 export class ReplicaSteps {
@@ -235,6 +251,8 @@ export class ReplicaSteps {
     let set = this.leases.get(replica.id);
     if (!set) this.leases.set(replica.id, (set = new Set()));
     set.add(leaseId);
+    // Only the latest are named by its pushes (it holds at most the job's maxLeasesPerWorker, ≤ 64, at once): a replica that lives for days must not keep every id.
+    if (set.size > LEASES_REMEMBERED) set.delete(set.values().next().value!);
   }
 
   /** Refuses a part that breaks the replica's count of steps, and has the replica dissolved. */
@@ -306,6 +324,8 @@ export class ReplicaSteps {
       // A step refused before its close (its lease, a part) lets its holds go: nothing of it is applied.
       if (step) tasks!.drop(step);
       answers.forEach((a, s) => a(stageAnswer(replica, r, s)));
+      // The stage charged for a refusal: the culprit found here (when the refusal is its: the lease's own check comes first), else the one the parameter service named, else the lease holder.
+      if (!r.ok) this.frameBorne(replica, r, refusal !== null && r === refusal ? (culprit ?? 0) : 'stage' in r && r.stage !== undefined ? r.stage : 0);
     };
     this.progress.committed(replica.id);
     const r = this.d.commit(replica.members[0]!, push, refusal, replica.id, culprit === null || culprit === 0 ? null : replica.members[culprit]!);
@@ -318,6 +338,20 @@ export class ReplicaSteps {
     else settle(r);
   }
 
+
+  /**
+   * A step refused for a value stage `charged`'s part may owe to its neighbours' frames
+   * (FRAME_BORNE): `charged` took the fault when the step was settled; every other stage
+   * is charged too and the replica is dissolved, its stages kept apart, as for a stall. A
+   * hostile stage could otherwise send an honest neighbour activations, or gradients back,
+   * that make the honest part refused, and have it barred at no cost to itself. Apart,
+   * such a stage meets a new partner each time, and its own faults add up.
+   */
+  private frameBorne(replica: Replica, failure: Failure, charged: number): void {
+    if (!FRAME_BORNE.has(failure.code) && !(charged > 0 && FRAME_BORNE_LATER.has(failure.code))) return;
+    replica.members.forEach((m, stage) => stage !== charged && this.d.charge(m, failure));
+    this.d.dissolve(replica, `stage ${charged}'s part was refused ${failure.code}, which another stage's frames may have caused: every stage is charged`);
+  }
 
   /** A stage's push as the tasks' step check reads it. */
   private notice(replica: Replica, stage: number, part: IncomingPush): StagePartNotice {

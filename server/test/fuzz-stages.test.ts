@@ -160,11 +160,17 @@ describe('a step its other stages could never complete', () => {
         const { s0, s1, leaseId } = await replicaOf(own.job.id, ws);
         const replicaId = s1.job!.replica!.replicaId;
         let n = 0;
-        const step = (loss: number | null) => bothParts(own.job, s0, s1, leaseId, n++, loss);
-        // Stage 1's faults, one short of a bar, then an accepted step, then as many again.
-        for (let i = 0; i < MAX_FAULTS_IN_A_ROW - 1; i++) expect((await step(null))[1]).toMatchObject({ code: ErrorCode.LOSS_OUT_OF_RANGE });
-        expect((await step(2.3)).map((r) => r.ok)).toEqual([true, true]);
-        for (let i = 0; i < MAX_FAULTS_IN_A_ROW - 1; i++) expect((await step(null))[1]).toMatchObject({ code: ErrorCode.LOSS_OUT_OF_RANGE });
+        // Stage 1 pushing `names` (its own tensors, or stage 0's: a layout fault that is its own).
+        const step = (names: readonly string[]) =>
+          Promise.all([
+            s0.w.emitWithAck('grads:push', { jobId: own.job.id, leaseId, baseVersion: own.job.version, batches: 1, loss: null, replicaStep: n, ...partOf(s0.job!, s0.job!.replica!.tensors) }),
+            s1.w.emitWithAck('grads:push', { jobId: own.job.id, leaseId: replicaId, baseVersion: own.job.version, batches: 1, loss: 2.3, replicaStep: n++, ...partOf(s1.job!, names) }),
+          ]);
+        // Stage 1's faults of its own (stage 0's tensors in its part), one short of a bar, then an accepted step, then as many again.
+        const fault = () => step(s0.job!.replica!.tensors);
+        for (let i = 0; i < MAX_FAULTS_IN_A_ROW - 1; i++) expect((await fault())[1]).toMatchObject({ code: ErrorCode.TENSOR_MISMATCH });
+        expect((await step(s1.job!.replica!.tensors)).map((r) => r.ok)).toEqual([true, true]);
+        for (let i = 0; i < MAX_FAULTS_IN_A_ROW - 1; i++) expect((await fault())[1]).toMatchObject({ code: ErrorCode.TENSOR_MISMATCH });
         // Before, only the lease holder's run ended at an accepted step: stage 1 was barred at its third fault of the replica's life.
         expect(own.job.replicas!.get(replicaId)).toBeDefined();
       } finally {
@@ -173,29 +179,34 @@ describe('a step its other stages could never complete', () => {
     });
   });
 
-  it(`a last stage reporting no loss has its step refused LOSS_OUT_OF_RANGE as its own fault: after ${MAX_FAULTS_IN_A_ROW} it is barred, stage 0 is not`, async () => {
-    job.control(job.state === 'draft' ? 'start' : 'resume');
-    const ws = [await fuzzer(), await fuzzer()];
-    try {
-      const { s0, s1, leaseId } = await replicaOf(job.id, ws);
-      for (let step = 0; step < MAX_FAULTS_IN_A_ROW; step++) {
-        const first = s0.w.emitWithAck('grads:push', { jobId: job.id, leaseId, baseVersion: 0, batches: 1, loss: null, replicaStep: step, ...partOf(s0.job!, s0.job!.replica!.tensors) });
-        const last = await s1.w.emitWithAck('grads:push', { jobId: job.id, leaseId: s1.job!.replica!.replicaId, baseVersion: 0, batches: 1, loss: null, replicaStep: step, ...partOf(s1.job!, s1.job!.replica!.tensors) });
-        expect(last).toMatchObject({ ok: false, code: ErrorCode.LOSS_OUT_OF_RANGE, message: expect.stringMatching(/^Stage 1 of replica/) });
-        expect(await first).toEqual(last);
-      }
-      // Before the fix the fault was stage 0's (the lease holder's): it was barred for stage 1's loss.
-      expect(job.replicas!.list()).toEqual([]);
-      expect(job.version).toBe(0);
-      // A third worker forms the next replica with stage 0; stage 1 waits out its bar.
-      ws.push(await fuzzer());
-      const next = await replicaOf(job.id, [s0, ws[2]!]);
-      expect([next.s0.id, next.s1.id].sort()).toEqual([s0.id, ws[2]!.id].sort());
-      expect(job.replicas!.waiting).toEqual([s1.id]);
-    } finally {
-      ws.forEach((f) => f.w.disconnect());
-      job.control('pause');
-    }
+  it(`a last stage reporting no loss has its step refused LOSS_OUT_OF_RANGE by name; as stage 0's frames may have caused it, every stage is charged and the two are kept apart: the stage common to ${MAX_FAULTS_IN_A_ROW} such replicas is barred, its partners are not`, async () => {
+    await onClockedJob(async (own) => {
+      await stallsWithNewPartners(own.job, async (r) => {
+        const told = waitForEvent<{ reason: string }>(r.s0.w, 'replica:dissolve');
+        const answers = await bothParts(own.job, r.s0, r.s1, r.leaseId, 0, null);
+        expect(answers[1]).toMatchObject({ ok: false, code: ErrorCode.LOSS_OUT_OF_RANGE, message: expect.stringMatching(/^Stage 1 of replica/) });
+        expect(answers[0]).toEqual(answers[1]);
+        // Before, the fault was the last stage's alone, and the pair stayed: a hostile stage 0 sending activations
+        // that make an honest last stage's loss NaN had it barred at no cost to itself.
+        // (At the third, the staller's own charge bars it first, which dissolves the replica; the two are kept apart all the same.)
+        expect((await told).reason).toMatch(/^stage 1's part was refused LOSS_OUT_OF_RANGE, which another stage's frames may have caused|^a stage was barred/);
+        expect(own.job.version).toBe(0);
+      });
+    });
+  });
+
+  it(`a later stage's batch count differing from stage 0's (which stage 0's frames give it) is BATCH_CLAIM by name; every stage is charged and the two are kept apart`, async () => {
+    await onClockedJob(async (own) => {
+      await stallsWithNewPartners(own.job, async (r) => {
+        const told = waitForEvent<{ reason: string }>(r.s0.w, 'replica:dissolve');
+        const part = (f: Fuzzer, leaseId: string, batches: number, loss: number | null) =>
+          f.w.emitWithAck('grads:push', { jobId: own.job.id, leaseId, baseVersion: 0, batches, loss, replicaStep: 0, ...partOf(f.job!, f.job!.replica!.tensors) });
+        // Before, the later stage alone was charged: a stage 0 whose frames closed a push a mini-batch late had it barred.
+        const answers = await Promise.all([part(r.s0, r.leaseId, 1, null), part(r.s1, r.s1.job!.replica!.replicaId, 2, 2.3)]);
+        expect(answers[1]).toMatchObject({ ok: false, code: ErrorCode.BATCH_CLAIM, message: expect.stringMatching(/^Stage 1 of replica/) });
+        expect((await told).reason).toMatch(/^stage 1's part was refused BATCH_CLAIM, which another stage's frames may have caused|^a stage was barred/);
+      });
+    });
   });
 });
 

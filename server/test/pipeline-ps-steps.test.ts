@@ -87,9 +87,10 @@ describe('replica steps on ps tasks', () => {
     expect(meter.total.received).toBeGreaterThanOrEqual(stageBytes);
   });
 
-  it('a part a task refuses leaves every task bit for bit as it was; the next good step applies once on both', async () => {
+  it('a part a task refuses leaves every task bit for bit as it was; a NaN, which the other stage\'s frames may have caused, dissolves the replica', async () => {
     const { a, b, push } = await stages.replica();
     const before = await digests();
+    const dissolved = new Promise<{ reason: string }>((resolve) => b.w.once('replica:dissolve', resolve));
     // Stage 0's part is held on both tasks; stage 1's carries a NaN: task 1 refuses it.
     const first = a.tasks.push(push(a, 0, 1));
     const nan = await b.tasks.push(push(b, 0, Number.NaN, 2.3));
@@ -98,17 +99,23 @@ describe('replica steps on ps tasks', () => {
     expect(await digests()).toEqual(before);
     expect(run.job.version).toBe(0);
     expect(run.job.stats.examplesSeen).toBe(0);
+    // Every stage is charged and the two are kept apart (server/jobs/replica-steps.ts, FRAME_BORNE).
+    expect((await dissolved).reason).toMatch(/^stage 1's part was refused NON_FINITE/);
+  });
 
+  it('a receipt no task signed is refused before any task applies anything; the next good step applies once on both', async () => {
+    const { a, b, push } = await stages.replica();
+    const before = await digests();
     // A stage that shows the chief a receipt no task signed: refused before any task applies anything.
-    const second = a.tasks.push(push(a, 1, 1));
-    const forged = await b.w.emitWithAck('grads:push', { ...push(b, 1, 1, 2.3), manifest: { codec: 'fp32', tensors: [] }, data: new Uint8Array(0), psReceipts: [{ task: 1, version: 7, receipt: 'A'.repeat(43) }] });
+    const second = a.tasks.push(push(a, 0, 1));
+    const forged = await b.w.emitWithAck('grads:push', { ...push(b, 0, 1, 2.3), manifest: { codec: 'fp32', tensors: [] }, data: new Uint8Array(0), psReceipts: [{ task: 1, version: 7, receipt: 'A'.repeat(43) }] });
     expect(forged).toMatchObject({ ok: false, code: ErrorCode.BAD_RECEIPT });
     expect(await second).toEqual(forged);
     expect(await digests()).toEqual(before);
 
     // Both parts good: one update of every tensor on both tasks, SGD's step on a gradient of ones applied once.
     const start = (await run.job.parameters.values()).values;
-    const good = await Promise.all([a.tasks.push(push(a, 2, 1)), b.tasks.push(push(b, 2, 1, 2.3))]);
+    const good = await Promise.all([a.tasks.push(push(a, 1, 1)), b.tasks.push(push(b, 1, 1, 2.3))]);
     expect(good).toEqual([
       { ok: true, version: 1, staleness: 0 },
       { ok: true, version: 1, staleness: 0 },
