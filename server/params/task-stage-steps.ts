@@ -188,8 +188,17 @@ export class TaskStageSteps {
 }
 
 /** A task's refusal code as the worker relays it; BAD_REQUEST when it is none of ours. */
+/**
+ * Codes a task gives only a client that misbehaves on its socket: an honest stage never
+ * meets them, and a claim of one would be answered to every stage of the step, each a
+ * strike on its socket (server/worker/socket-guard.ts) at no fault of the claimer's.
+ */
+const NEVER_AN_HONEST_REFUSAL: ReadonlySet<string> = new Set<ErrorCode>([ErrorCode.BAD_REQUEST, ErrorCode.UNKNOWN_EVENT, ErrorCode.RATE_LIMITED]);
+
+/** A stage's claim of a task's refusal, as a code: an unknown one, or one no honest stage meets, is a false receipt, the claimer's fault. */
 function knownCode(code: string): ErrorCode {
-  return (ALL_ERROR_CODES as readonly string[]).includes(code) ? (code as ErrorCode) : ErrorCode.BAD_REQUEST;
+  if (!(ALL_ERROR_CODES as readonly string[]).includes(code) || NEVER_AN_HONEST_REFUSAL.has(code)) return ErrorCode.BAD_RECEIPT;
+  return code as ErrorCode;
 }
 
 /**

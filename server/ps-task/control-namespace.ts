@@ -55,7 +55,7 @@ export function attachControlNamespace(nsp: PsControlNamespace, state: PsTaskSta
       'job:create',
       fenced('job:create', jobCreateSchema, true, (req) => {
         if (state.jobs.has(req.jobId)) return fail(ErrorCode.CONFLICT, `Job ${req.jobId} already has slices on this task`);
-        const job = TaskJob.create(req, state.apply);
+        const job = TaskJob.create(req, state.apply, state.now);
         if ('ok' in job) return job;
         state.jobs.set(req.jobId, job);
         // A job of a deleted one's id (a chief without a store numbers from 1 again): its parts are written again.

@@ -107,14 +107,16 @@ describe('stage parts on a ps task', () => {
     expect(await values()).toEqual(before);
   });
 
-  it('keeps at most 2 holds per worker (an honest stage has one in flight): the oldest goes', async () => {
+  it('keeps at most 2 holds per worker (an honest stage has one in flight): a third is refused BUSY and nothing held goes for it', async () => {
     const first = await hold('w-a', ['dense1/bias'], 1, 1);
     const second = await hold('w-a', ['dense1/bias'], 1, 1);
-    const third = await hold('w-a', ['dense1/bias'], 1, 1);
+    // Before, the oldest went: a stage could let its own part of a step the chief was closing go, and have that step half applied.
+    expect(await worker.emitWithAck('grads:hold', part('w-a', ['dense1/bias'], 1, 1))).toMatchObject({ ok: false, code: ErrorCode.BUSY });
     const b = await hold('w-b', ['output/kernel', 'output/bias'], 1, 1);
-    expect(await control('step:close', [{ worker: 'w-a', hold: first.hold }, { worker: 'w-b', hold: b.hold }])).toMatchObject({ ok: false, code: ErrorCode.CONFLICT });
-    expect(await control('step:close', [{ worker: 'w-a', hold: third.hold }, { worker: 'w-b', hold: b.hold }])).toEqual({ ok: true, version: 2 });
-    await control('step:drop', [{ worker: 'w-a', hold: second.hold }]);
+    expect(await control('step:close', [{ worker: 'w-a', hold: first.hold }, { worker: 'w-b', hold: b.hold }])).toEqual({ ok: true, version: 2 });
+    // Its step closed, the worker has room again.
+    const third = await hold('w-a', ['dense1/bias'], 1, 2);
+    await control('step:drop', [{ worker: 'w-a', hold: second.hold }, { worker: 'w-a', hold: third.hold }]);
   });
 
   it('pulls only the slices named, in full or as a delta; a slice not held here is TENSOR_MISMATCH', async () => {
@@ -143,5 +145,20 @@ describe('stage parts on a ps task', () => {
     expect(await control('step:close', steps[CLOSED_STEPS_KEPT]!)).toEqual({ ok: true, version: end.version });
     expect(await control('step:close', steps[0]!)).toMatchObject({ ok: false, code: ErrorCode.CONFLICT });
     expect(await values()).toEqual(end);
+  });
+
+  it("holds at most 8 steps' worth of its slices: past that a part is refused BUSY, not someone else's let go; a worker that left has its holds let go", async () => {
+    const all = SLICES.map((s) => s.name);
+    const v = (await values()).version;
+    const held: PsHoldRef[] = [];
+    for (let w = 0; w < 4; w++) for (let k = 0; k < 2; k++) held.push({ worker: `w-fill-${w}`, hold: (await hold(`w-fill-${w}`, all, 0, v)).hold });
+    expect(await worker.emitWithAck('grads:hold', part('w-late', all, 0, v))).toMatchObject({ ok: false, code: ErrorCode.BUSY });
+    // The first hold is still there: a close naming it (and covering every slice) applies.
+    expect(await control('step:close', [held[0]!])).toEqual({ ok: true, version: v + 1 });
+    // The chief says two fillers left: their holds go, and there is room.
+    expect(await chief.emitWithAck('job:forget', { chief: chiefCredential(keys, 1, 'job:forget', JOB), jobId: JOB, workers: ['w-fill-1', 'w-fill-2'] })).toEqual({ ok: true });
+    expect(await control('step:close', [held[2]!])).toMatchObject({ ok: false, code: ErrorCode.CONFLICT });
+    const late = await hold('w-late', all, 0, v + 1);
+    await control('step:drop', [...held, { worker: 'w-late', hold: late.hold }]);
   });
 });

@@ -65,7 +65,7 @@ export class TaskJob {
   ) {}
 
   /** Checks the chief's request (sizes, names, initial values) and builds the store; a coded refusal otherwise. `apply`: default PS_TASK_APPLY_SETTINGS. */
-  static create(req: JobCreate, apply: ApplySettings | undefined): TaskJob | Failure {
+  static create(req: JobCreate, apply: ApplySettings | undefined, now: () => number = Date.now): TaskJob | Failure {
     const names = new Set(req.slices.map((s) => s.name));
     if (names.size !== req.slices.length) return fail(ErrorCode.BAD_REQUEST, 'slices: two slices share a name');
     const parameters = totalSize(req.slices);
@@ -94,7 +94,7 @@ export class TaskJob {
     const partBound = norm && req.split ? new PartNormBound(norm.factor, norm.batches, reference) : null;
     const round = req.rounds ? new TaskRound(store, req.rounds, codecOf(req), partBound) : null;
     // A split job in a round mode holds its stage parts for the open round instead (task-round.ts).
-    const holds = req.split && !round ? new TaskStageHolds(store, codecOf(req), req.maxStaleness, req.stalenessAware ?? false, partBound) : null;
+    const holds = req.split && !round ? new TaskStageHolds(store, codecOf(req), req.maxStaleness, req.stalenessAware ?? false, partBound, now) : null;
     return new TaskJob(req.jobId, req.task, req.maxStaleness, req.stalenessAware ?? false, store, gate, round, req.baseStep ?? 0, holds, req.split ?? false, norm?.batches ?? 1, partBound, reference);
   }
 
@@ -102,6 +102,7 @@ export class TaskJob {
   forget(workerId: string): void {
     this.gate.forget(workerId);
     this.partBound?.forget(workerId);
+    this.stageHolds?.forget(workerId);
   }
 
   /** The chief's trusted refresh: the PS's own norms per slice here at recent parameters become the bound's reference. */

@@ -13,8 +13,14 @@
  * any task (the two phases of a commit: holding is the vote, the close the decision).
  *
  * Holds are bounded: at most HOLDS_PER_WORKER per worker (an honest stage has one in
- * flight) and MAX_HELD_STEPS steps' worth of this task's slices in bytes; beyond either
- * the oldest goes. A close naming a hold that went is refused, nothing applied here.
+ * flight) and MAX_HELD_STEPS steps' worth of this task's slices in bytes; beyond either a
+ * new part is refused BUSY (not a fault: its step is refused, its batches go back to the
+ * queue). Nothing already held is let go for it: a hold the chief was told of may be in a
+ * step it is closing, and a close one task refuses and another applies is half applied,
+ * which holds the job and rolls every task back (a stage evicting its own part with two
+ * more, or anyone's with the bytes of many, could do that every step). A hold the chief
+ * never closed nor dropped (its drop lost) goes once older than STALE_HOLD_MS. A close
+ * naming a hold that went is refused, nothing applied here.
  *
  * A close is idempotent: the last CLOSED_STEPS_KEPT steps closed here are remembered by
  * their holds, and the same close asked again answers the version it made, applying
@@ -35,11 +41,20 @@ import { decodeStagePart } from './stage-part.js';
 const HOLDS_PER_WORKER = 2;
 /** Whole steps' worth of this task's slices held at most (in bytes), over all workers. */
 const MAX_HELD_STEPS = 8;
+/**
+ * A hold older than this was neither closed nor dropped by the chief (its drop was lost):
+ * it goes, making room. Longer than any step may wait: a step's parts wait at the chief
+ * at most the job's lease period, which is at most an hour (60 s by default). A worker
+ * that leaves has its holds let go at once (forget).
+ */
+export const STALE_HOLD_MS = 61 * 60_000;
 /** Closed steps remembered per job: a chief's retries span seconds, in which a task closes far fewer steps than this. */
 export const CLOSED_STEPS_KEPT = 256;
 
 interface Held {
   worker: string;
+  /** When it was held (the task's clock): STALE_HOLD_MS on, it goes. */
+  since: number;
   baseVersion: number;
   /** Indices of the slices held, ascending (this task's order). */
   slices: number[];
@@ -72,6 +87,8 @@ export class TaskStageHolds {
     private readonly stalenessAware: boolean,
     /** The job's norm bound on this task's parts; null: off. */
     private readonly norm: PartNormBound | null = null,
+    /** The task's clock (stale holds). */
+    private readonly now: () => number = Date.now,
   ) {
     this.index = new Map(store.specs.map((s, i) => [s.name, i]));
     this.maxBytes = MAX_HELD_STEPS * store.parameterCount * 4;
@@ -91,11 +108,12 @@ export class TaskStageHolds {
     const outlier = this.norm?.judge(worker, part);
     if (outlier) return outlier;
     const { slices, values } = part;
-    const hold = this.next++;
     const bytes = values.reduce((n, v) => n + v.byteLength, 0);
-    this.held.set(hold, { worker, baseVersion, slices, values, bytes });
+    const full = this.room(worker, bytes);
+    if (full) return full;
+    const hold = this.next++;
+    this.held.set(hold, { worker, since: this.now(), baseVersion, slices, values, bytes });
     this.bytes += bytes;
-    this.evict(worker);
     return ok({ version: this.store.version, staleness: fresh.staleness, hold, slices: slices.map((i) => this.store.specs[i]!.name) });
   }
 
@@ -140,6 +158,11 @@ export class TaskStageHolds {
     }
   }
 
+  /** `worker` left the job (the chief says): its holds go, as no step of it can close now (its replica dissolved). */
+  forget(worker: string): void {
+    for (const [id, h] of this.held) if (h.worker === worker) this.remove(id);
+  }
+
   /** Every hold goes, and the memory of closes (the job's values were replaced: a checkpoint loaded). */
   clear(): void {
     this.held.clear();
@@ -147,15 +170,19 @@ export class TaskStageHolds {
     this.bytes = 0;
   }
 
-  /** The oldest holds go while `worker` has too many, then while all hold too many bytes. */
-  private evict(worker: string): void {
-    const mine = [...this.held.keys()].filter((id) => this.held.get(id)!.worker === worker);
+  /** BUSY when `worker` holds HOLDS_PER_WORKER parts or `bytes` more would pass the bound, once stale holds went; null: room. */
+  private room(worker: string, bytes: number): Failure | null {
+    const stale = this.now() - STALE_HOLD_MS;
     // A Map iterates in insertion order: the oldest first.
-    for (const id of mine.slice(0, Math.max(0, mine.length - HOLDS_PER_WORKER))) this.remove(id);
-    for (const id of this.held.keys()) {
-      if (this.bytes <= this.maxBytes) break;
+    for (const [id, h] of this.held) {
+      if (h.since > stale) break;
       this.remove(id);
     }
+    let mine = 0;
+    for (const h of this.held.values()) if (h.worker === worker) mine++;
+    if (mine >= HOLDS_PER_WORKER) return fail(ErrorCode.BUSY, `Worker ${worker} holds ${mine} parts here: its earlier steps are not closed yet`);
+    if (this.bytes + bytes > this.maxBytes) return fail(ErrorCode.BUSY, `This task holds ${MAX_HELD_STEPS} steps' worth of parts: retry once some are closed`);
+    return null;
   }
 
   private remove(id: number): void {

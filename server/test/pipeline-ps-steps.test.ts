@@ -130,6 +130,17 @@ describe('replica steps on ps tasks', () => {
     });
   });
 
+  it("a stage claiming a task refused it RATE_LIMITED (no honest stage meets that) has the step refused BAD_RECEIPT, its own fault, not a strike on its neighbour's socket", async () => {
+    const { a, b, push } = await stages.replica();
+    const before = await digests();
+    const first = a.tasks.push(push(a, 0, 1));
+    // Before, the claimed code was answered to both stages: a misbehaviour strike on stage 0's socket each step, at no fault of stage 1's.
+    const claimed = await b.w.emitWithAck('grads:push', { ...push(b, 0, 1, 2.3), manifest: { codec: 'fp32', tensors: [] }, data: new Uint8Array(0), psRefused: 'RATE_LIMITED' });
+    expect(claimed).toMatchObject({ ok: false, code: ErrorCode.BAD_RECEIPT, message: expect.stringMatching(/Stage 1/) });
+    expect(await first).toEqual(claimed);
+    expect(await digests()).toEqual(before);
+  });
+
   it('a step whose replica dissolves before its last part is dropped on the tasks: nothing applied, nothing left to close', async () => {
     const { a, b, push } = await stages.replica();
     const before = await digests();
@@ -161,17 +172,15 @@ describe('replica steps on ps tasks', () => {
     await run.job.checkpointIfChanged();
     const cut = await digests();
     const holds = vi.spyOn(run.job, 'hold');
-    // Stage 0's part of the next step is held on both tasks; then two more holds of its worker on task 1 alone make task 1 let that part go (2 a worker).
+    // Stage 0's part of the next step is held on both tasks; then task 1 lets it go (told the worker left the job:
+    // before holds were bounded by BUSY, two more holds of its worker there did it).
     const noticed = a.noticed();
     const first = a.tasks.push(push(a, 1, 1));
     await noticed;
-    const raw = await connectPsWorker(tasks[1]!.url);
-    const bias = a.job.tensors.find((t) => t.name === 'dense1/bias')!;
-    for (let k = 0; k < 2; k++) {
-      const extra = await raw.emitWithAck('grads:hold', { ticket: a.job.ps!.tasks[1]!.ticket, jobId: a.job.jobId, baseVersion: 1, ...encodeTensors([{ ...bias, values: new Float32Array(sizeOf(bias.shape)) }]) });
-      expect(extra).toMatchObject({ ok: true });
-    }
-    raw.disconnect();
+    const chief = await connectChief(tasks[1]!.url);
+    const credential = chiefCredential(deriveClusterKeys(TOKEN), tasks[1]!.task.chiefEpoch, 'job:forget', a.job.jobId);
+    expect(await chief.emitWithAck('job:forget', { chief: credential, jobId: a.job.jobId, workers: [a.workerId] })).toEqual({ ok: true });
+    chief.disconnect();
     const second = await b.tasks.push(push(b, 1, 1, 2.3));
     expect(second).toMatchObject({ ok: false, code: ErrorCode.CONFLICT });
     expect(await first).toEqual(second);
