@@ -160,7 +160,8 @@ export function createCoordinator(options: CoordinatorOptions = {}): Coordinator
   httpServer.keepAliveTimeout = 65_000;
   httpServer.headersTimeout = 66_000;
   closeIdleSockets(httpServer, options.idleSocketMs);
-  const io = new Server(httpServer, { maxHttpBufferSize: maxMessageBytes, serveClient: false });
+  // WebSocket only, as every client connects: over long-polling each answer is an HTTP body the server hands on at once, out of the reach of the bound on what a peer leaves unread (server/worker/unread-bytes.ts).
+  const io = new Server(httpServer, { maxHttpBufferSize: maxMessageBytes, serveClient: false, transports: ['websocket'] });
   // Each namespace has its own event maps; the server-wide generic cannot express that.
   const workerNamespace = io.of(WORKER_NAMESPACE) as unknown as WorkerNamespace;
   const operatorNamespace = io.of(OPERATOR_NAMESPACE) as unknown as OperatorNamespace;

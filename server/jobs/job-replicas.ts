@@ -38,7 +38,6 @@ export interface JobReplicasDeps {
   notify: (workerId: string, notice: ReplicaNotice) => void;
 }
 
-/** The job's replicas when it splits its model into stages (spec.stages > 1, its layers' costs known); null: data parallelism. */
 /**
  * Lease periods for which the stages of a replica that stalled or aborted are not paired
  * again (ReplicaBoard.dissolveApart): long enough that a staller is paired with others
@@ -47,6 +46,7 @@ export interface JobReplicasDeps {
  */
 export const APART_LEASE_PERIODS = 3;
 
+/** The job's replicas when it splits its model into stages (spec.stages > 1, its layers' costs known); null: data parallelism. */
 export function replicasFor(d: JobReplicasDeps): JobReplicas | null {
   return d.spec.stages > 1 && d.costs ? new JobReplicas(d, d.costs) : null;
 }

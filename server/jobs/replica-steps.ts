@@ -82,6 +82,13 @@ type StepOutcome = PushOutcome | Result<PushAccepted>;
 const FRAME_BORNE: ReadonlySet<string> = new Set<ErrorCode>([ErrorCode.LOSS_OUT_OF_RANGE, ErrorCode.NON_FINITE, ErrorCode.NORM_OUTLIER]);
 /** Refused of a later stage's part only: stage 0's own claim is checked against its lease. */
 const FRAME_BORNE_LATER: ReadonlySet<string> = new Set<ErrorCode>([ErrorCode.BATCH_CLAIM]);
+/**
+ * Such refusals in a row (no accepted step between) after which the replica is dissolved
+ * and its stages kept apart: one is an honest replica's early transient now and then (a
+ * part over its bound once its clips are spent); two in a row end the pairing before
+ * either stage's run of faults reaches a bar.
+ */
+const FRAME_BORNE_SPLIT = 2;
 
 /** A stage's part refused, and which stage's. */
 interface StageRefusal {
@@ -148,6 +155,8 @@ export class ReplicaSteps {
   /** Whether each replica is getting anywhere: a lease period without an accepted step, while it has work, stalls it. */
   private readonly progress: ReplicaProgress;
   private readonly specsByName: Map<string, TensorSpec>;
+  /** Per replica, its refusals in a row that another stage's frames may have caused (frameBorne). */
+  private readonly frameBorneRuns = new Map<string, number>();
 
   constructor(private readonly d: ReplicaStepsDeps) {
     this.specsByName = new Map(d.tensors.map((t) => [t.name, t]));
@@ -163,11 +172,17 @@ export class ReplicaSteps {
     if (!next) this.nextSteps.set(replica.id, (next = replica.members.map(() => 0)));
     // A push of the replica the worker was in before (late, from its old runner) is not this replica's step.
     const current = stage === 0 ? this.leases.get(replica.id)?.has(push.leaseId) === true : push.leaseId === replica.id;
-    if (!current) return fail(ErrorCode.UNKNOWN_REPLICA, `The push names ${push.leaseId.slice(0, 80)}, not replica ${replica.id}'s ${stage === 0 ? 'lease' : 'id'}: a push of a replica this worker has left`);
+    if (!current) {
+      this.letGo(replica, stage, push);
+      return fail(ErrorCode.UNKNOWN_REPLICA, `The push names ${push.leaseId.slice(0, 80)}, not replica ${replica.id}'s ${stage === 0 ? 'lease' : 'id'}: a push of a replica this worker has left`);
+    }
     let held = steps.get(step);
     if (held?.parts[stage]) return fail(ErrorCode.ALREADY_PUSHED, `Stage ${stage} already pushed step ${step} of replica ${replica.id}`);
     const expected = next[stage]!;
-    if (step !== expected) return this.broken(replica, workerId, `Stage ${stage} of replica ${replica.id} pushed step ${step}; its next is ${expected}`);
+    if (step !== expected) {
+      this.letGo(replica, stage, push);
+      return this.broken(replica, workerId, `Stage ${stage} of replica ${replica.id} pushed step ${step}; its next is ${expected}`);
+    }
     if (!held) {
       if (steps.size >= MAX_HELD_STEPS) return this.broken(replica, workerId, `Stage ${stage} of replica ${replica.id} is ${MAX_HELD_STEPS} steps ahead of another stage`);
       steps.set(step, (held = { since: this.d.now(), notices: replica.members.map(() => undefined), parts: replica.members.map(() => undefined), answers: replica.members.map(() => undefined), replica }));
@@ -269,6 +284,7 @@ export class ReplicaSteps {
     this.nextSteps.delete(replicaId);
     this.leases.delete(replicaId);
     this.progress.forget(replicaId);
+    this.frameBorneRuns.delete(replicaId);
     for (const held of steps?.values() ?? []) {
       for (const answer of held.answers) answer?.(reason);
       // What its stages hold on the tasks goes too (receipts that check only: a forged one names no one's hold).
@@ -320,10 +336,13 @@ export class ReplicaSteps {
     }
     const settle = (r: StepOutcome) => {
       this.progress.answered(replica.id, r.ok);
-      if (r.ok) this.d.stepped(replica.members);
+      if (r.ok) {
+        this.d.stepped(replica.members);
+        this.frameBorneRuns.delete(replica.id);
+      }
       // A step refused before its close (its lease, a part) lets its holds go: nothing of it is applied.
       if (step) tasks!.drop(step);
-      answers.forEach((a, s) => a(stageAnswer(replica, r, s)));
+      answers.forEach((a, s) => a(stageAnswer(replica, notAgain(r), s)));
       // The stage charged for a refusal: the culprit found here (when the refusal is its: the lease's own check comes first), else the one the parameter service named, else the lease holder.
       if (!r.ok) this.frameBorne(replica, r, refusal !== null && r === refusal ? (culprit ?? 0) : 'stage' in r && r.stage !== undefined ? r.stage : 0);
     };
@@ -341,16 +360,35 @@ export class ReplicaSteps {
 
   /**
    * A step refused for a value stage `charged`'s part may owe to its neighbours' frames
-   * (FRAME_BORNE): `charged` took the fault when the step was settled; every other stage
-   * is charged too and the replica is dissolved, its stages kept apart, as for a stall. A
-   * hostile stage could otherwise send an honest neighbour activations, or gradients back,
-   * that make the honest part refused, and have it barred at no cost to itself. Apart,
-   * such a stage meets a new partner each time, and its own faults add up.
+   * (FRAME_BORNE): `charged` took the fault when the step was settled, and every other
+   * stage is charged too. A hostile stage could otherwise send an honest neighbour
+   * activations, or gradients back, that make the honest part refused, and have it barred
+   * at no cost to itself. At FRAME_BORNE_SPLIT in a row the replica is dissolved and its
+   * stages kept apart, as for a stall: such a stage then meets a new partner each time, and
+   * its own faults add up.
    */
   private frameBorne(replica: Replica, failure: Failure, charged: number): void {
     if (!FRAME_BORNE.has(failure.code) && !(charged > 0 && FRAME_BORNE_LATER.has(failure.code))) return;
     replica.members.forEach((m, stage) => stage !== charged && this.d.charge(m, failure));
-    this.d.dissolve(replica, `stage ${charged}'s part was refused ${failure.code}, which another stage's frames may have caused: every stage is charged`);
+    // A charge may have barred a stage, which dissolved the replica already: its stages are kept apart all the same.
+    const gone = !this.nextSteps.has(replica.id);
+    const run = gone ? FRAME_BORNE_SPLIT : (this.frameBorneRuns.get(replica.id) ?? 0) + 1;
+    if (run < FRAME_BORNE_SPLIT) {
+      this.frameBorneRuns.set(replica.id, run);
+      return;
+    }
+    this.d.dissolve(replica, `stage ${charged}'s part was refused ${failure.code}, ${run} steps in a row, which another stage's frames may have caused: every stage is charged`);
+  }
+
+  /**
+   * On ps tasks, the holds a part refused before its step was kept names (a part of a
+   * replica its worker left, or out of order) are let go: no step will close or drop them,
+   * and each task keeps only two of a worker's (BUSY past that) until they go stale.
+   * Not for a part refused ALREADY_PUSHED: it may be the held part sent again.
+   */
+  private letGo(replica: Replica, stage: number, push: IncomingPush): void {
+    const tasks = this.d.onTasks;
+    if (tasks) tasks.drop(tasks.check([this.notice(replica, stage, push)]).step);
   }
 
   /** A stage's push as the tasks' step check reads it. */
@@ -415,6 +453,17 @@ export class ReplicaSteps {
     if (bytes > this.d.maxBytes) return fail(ErrorCode.PAYLOAD_TOO_LARGE, `Payload of ${bytes} bytes exceeds the job's cap of ${this.d.maxBytes}`);
     return bytes === at ? null : fail(ErrorCode.BYTE_LENGTH_MISMATCH, `Buffer is ${bytes} bytes, the manifest describes ${at}`);
   }
+}
+
+/**
+ * A step refused BUSY once its parts were counted (a ps task full when a stage held its
+ * part, a round full) is answered CONFLICT: a push answered BUSY is sent again as it was
+ * (shared/slot-pusher.ts), and this one's step number is used, so it would come back out
+ * of order and be charged as a broken count. Its batches went back to the queue.
+ */
+function notAgain(r: StepOutcome): StepOutcome {
+  if (r.ok || r.code !== ErrorCode.BUSY) return r;
+  return { ...r, code: ErrorCode.CONFLICT, message: `${r.message} (the step is dropped, not to be sent again)` };
 }
 
 /**

@@ -187,7 +187,6 @@ export class TaskStageSteps {
   }
 }
 
-/** A task's refusal code as the worker relays it; BAD_REQUEST when it is none of ours. */
 /**
  * Codes a task gives only a client that misbehaves on its socket: an honest stage never
  * meets them, and a claim of one would be answered to every stage of the step, each a

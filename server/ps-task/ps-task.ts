@@ -94,7 +94,8 @@ export function createPsTask(options: PsTaskOptions): PsTask {
   });
   capConnectionsPerAddress(httpServer, options.connectionsPerAddress, 'this ps task');
   closeIdleSockets(httpServer, options.idleSocketMs);
-  const io = new Server(httpServer, { maxHttpBufferSize: options.maxMessageBytes ?? payloadCapBytes(PARAMETERS_PER_PS_TASK) + 64 * 1024, serveClient: false });
+  // WebSocket only, as workers and the chief connect (server/coordinator.ts says why).
+  const io = new Server(httpServer, { maxHttpBufferSize: options.maxMessageBytes ?? payloadCapBytes(PARAMETERS_PER_PS_TASK) + 64 * 1024, serveClient: false, transports: ['websocket'] });
   // The root namespace is no one's: refuse connections to it.
   io.of('/').use((_socket, next) => next(new Error('connect to /ps-worker or /ps-control')));
   // Each namespace has its own event maps; the server-wide generic cannot express that.

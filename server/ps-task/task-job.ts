@@ -102,7 +102,6 @@ export class TaskJob {
   forget(workerId: string): void {
     this.gate.forget(workerId);
     this.partBound?.forget(workerId);
-    this.stageHolds?.forget(workerId);
   }
 
   /** The chief's trusted refresh: the PS's own norms per slice here at recent parameters become the bound's reference. */

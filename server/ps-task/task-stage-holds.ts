@@ -13,14 +13,16 @@
  * any task (the two phases of a commit: holding is the vote, the close the decision).
  *
  * Holds are bounded: at most HOLDS_PER_WORKER per worker (an honest stage has one in
- * flight) and MAX_HELD_STEPS steps' worth of this task's slices in bytes; beyond either a
- * new part is refused BUSY (not a fault: its step is refused, its batches go back to the
- * queue). Nothing already held is let go for it: a hold the chief was told of may be in a
- * step it is closing, and a close one task refuses and another applies is half applied,
- * which holds the job and rolls every task back (a stage evicting its own part with two
- * more, or anyone's with the bytes of many, could do that every step). A hold the chief
- * never closed nor dropped (its drop lost) goes once older than STALE_HOLD_MS. A close
- * naming a hold that went is refused, nothing applied here.
+ * flight), and MAX_HELD_STEPS steps' worth of this task's slices in bytes. A worker's
+ * part past its own bound is refused BUSY, and none of its holds goes for it: a hold the
+ * chief was told of may be in a step it is closing, and a close one task refuses and
+ * another applies is half applied, which holds the job and rolls every task back (a stage
+ * holding two more parts after its real one could do that every step). Past the bytes
+ * bound the oldest holds go, as before: letting anyone's go takes many workers' holds at
+ * once, and refusing instead would let a few fill the task and keep it full. A hold the
+ * chief never closed nor dropped (its drop lost, its notice refused before it was kept)
+ * goes once older than STALE_HOLD_MS. A close naming a hold that went is refused,
+ * nothing applied here.
  *
  * A close is idempotent: the last CLOSED_STEPS_KEPT steps closed here are remembered by
  * their holds, and the same close asked again answers the version it made, applying
@@ -42,10 +44,9 @@ const HOLDS_PER_WORKER = 2;
 /** Whole steps' worth of this task's slices held at most (in bytes), over all workers. */
 const MAX_HELD_STEPS = 8;
 /**
- * A hold older than this was neither closed nor dropped by the chief (its drop was lost):
- * it goes, making room. Longer than any step may wait: a step's parts wait at the chief
- * at most the job's lease period, which is at most an hour (60 s by default). A worker
- * that leaves has its holds let go at once (forget).
+ * A hold older than this was neither closed nor dropped by the chief: it goes, making
+ * room. Longer than any step may wait: a step's parts wait at the chief at most the job's
+ * lease period, which is at most an hour (60 s by default).
  */
 export const STALE_HOLD_MS = 61 * 60_000;
 /** Closed steps remembered per job: a chief's retries span seconds, in which a task closes far fewer steps than this. */
@@ -105,12 +106,14 @@ export class TaskStageHolds {
     if ('ok' in fresh) return fresh;
     const part = decodeStagePart(this.store, this.codec, this.index, manifest, data);
     if ('ok' in part) return part;
+    // Before the bound judges it: a part refused BUSY must not count among its worker's samples and clips.
+    const busy = this.busy(worker);
+    if (busy) return busy;
     const outlier = this.norm?.judge(worker, part);
     if (outlier) return outlier;
     const { slices, values } = part;
     const bytes = values.reduce((n, v) => n + v.byteLength, 0);
-    const full = this.room(worker, bytes);
-    if (full) return full;
+    this.makeRoom(bytes);
     const hold = this.next++;
     this.held.set(hold, { worker, since: this.now(), baseVersion, slices, values, bytes });
     this.bytes += bytes;
@@ -158,11 +161,6 @@ export class TaskStageHolds {
     }
   }
 
-  /** `worker` left the job (the chief says): its holds go, as no step of it can close now (its replica dissolved). */
-  forget(worker: string): void {
-    for (const [id, h] of this.held) if (h.worker === worker) this.remove(id);
-  }
-
   /** Every hold goes, and the memory of closes (the job's values were replaced: a checkpoint loaded). */
   clear(): void {
     this.held.clear();
@@ -170,8 +168,8 @@ export class TaskStageHolds {
     this.bytes = 0;
   }
 
-  /** BUSY when `worker` holds HOLDS_PER_WORKER parts or `bytes` more would pass the bound, once stale holds went; null: room. */
-  private room(worker: string, bytes: number): Failure | null {
+  /** BUSY when `worker` holds HOLDS_PER_WORKER parts once stale holds went; null: it may hold one more. */
+  private busy(worker: string): Failure | null {
     const stale = this.now() - STALE_HOLD_MS;
     // A Map iterates in insertion order: the oldest first.
     for (const [id, h] of this.held) {
@@ -180,9 +178,15 @@ export class TaskStageHolds {
     }
     let mine = 0;
     for (const h of this.held.values()) if (h.worker === worker) mine++;
-    if (mine >= HOLDS_PER_WORKER) return fail(ErrorCode.BUSY, `Worker ${worker} holds ${mine} parts here: its earlier steps are not closed yet`);
-    if (this.bytes + bytes > this.maxBytes) return fail(ErrorCode.BUSY, `This task holds ${MAX_HELD_STEPS} steps' worth of parts: retry once some are closed`);
-    return null;
+    return mine >= HOLDS_PER_WORKER ? fail(ErrorCode.BUSY, `Worker ${worker} holds ${mine} parts here: its earlier steps are not closed yet`) : null;
+  }
+
+  /** Lets the oldest holds go until `bytes` more fit under the bound. */
+  private makeRoom(bytes: number): void {
+    for (const id of this.held.keys()) {
+      if (this.bytes + bytes <= this.maxBytes) break;
+      this.remove(id);
+    }
   }
 
   private remove(id: number): void {

@@ -26,6 +26,7 @@ import { bits } from '../../test-support/ps-fixture.js';
 import { connectChief, connectPsWorker, startPsTask, type RunningPsTask } from '../../test-support/ps-clients.js';
 import { chiefCredential } from '../cluster/chief-fence.js';
 import { deriveClusterKeys } from '../cluster/cluster-keys.js';
+import { TicketSigner } from '../cluster/tickets.js';
 import { settledAfterRoundTrips, startCoordinator, type Running } from '../../test-support/index.js';
 import { StageReplicas } from '../../test-support/stage-replica.js';
 
@@ -87,7 +88,7 @@ describe('replica steps on ps tasks', () => {
     expect(meter.total.received).toBeGreaterThanOrEqual(stageBytes);
   });
 
-  it('a part a task refuses leaves every task bit for bit as it was; a NaN, which the other stage\'s frames may have caused, dissolves the replica', async () => {
+  it('a part a task refuses leaves every task bit for bit as it was; two NaNs in a row, which the other stage\'s frames may have caused, dissolve the replica', async () => {
     const { a, b, push } = await stages.replica();
     const before = await digests();
     const dissolved = new Promise<{ reason: string }>((resolve) => b.w.once('replica:dissolve', resolve));
@@ -99,8 +100,12 @@ describe('replica steps on ps tasks', () => {
     expect(await digests()).toEqual(before);
     expect(run.job.version).toBe(0);
     expect(run.job.stats.examplesSeen).toBe(0);
-    // Every stage is charged and the two are kept apart (server/jobs/replica-steps.ts, FRAME_BORNE).
-    expect((await dissolved).reason).toMatch(/^stage 1's part was refused NON_FINITE/);
+    // Every stage is charged, and at the second in a row the two are kept apart (server/jobs/replica-steps.ts, FRAME_BORNE).
+    const again = a.tasks.push(push(a, 1, 1));
+    expect(await b.tasks.push(push(b, 1, Number.NaN, 2.3))).toMatchObject({ ok: false, code: ErrorCode.NON_FINITE });
+    await again;
+    expect((await dissolved).reason).toMatch(/^stage 1's part was refused NON_FINITE, 2 steps in a row/);
+    expect(await digests()).toEqual(before);
   });
 
   it('a receipt no task signed is refused before any task applies anything; the next good step applies once on both', async () => {
@@ -141,6 +146,18 @@ describe('replica steps on ps tasks', () => {
     expect(await digests()).toEqual(before);
   });
 
+  it('a step refused BUSY after its parts were counted (a task full) is answered CONFLICT, so no stage sends it again; the next step applies', async () => {
+    const { a, b, push } = await stages.replica();
+    const first = a.tasks.push(push(a, 0, 1));
+    // A push answered BUSY is sent again as it was (shared/slot-pusher.ts): this step's number is used, so it came back
+    // STEP_OUT_OF_ORDER, a fault on an honest stage, and its replica was dissolved.
+    const busy = await b.w.emitWithAck('grads:push', { ...push(b, 0, 1, 2.3), manifest: { codec: 'fp32', tensors: [] }, data: new Uint8Array(0), psRefused: 'BUSY' });
+    expect(busy).toMatchObject({ ok: false, code: ErrorCode.CONFLICT, message: expect.stringMatching(/not to be sent again/) });
+    expect(await first).toMatchObject({ ok: false, code: ErrorCode.CONFLICT });
+    const next = await Promise.all([a.tasks.push(push(a, 1, 1)), b.tasks.push(push(b, 1, 1, 2.3))]);
+    expect(next.map((r) => r.ok)).toEqual([true, true]);
+  });
+
   it('a step whose replica dissolves before its last part is dropped on the tasks: nothing applied, nothing left to close', async () => {
     const { a, b, push } = await stages.replica();
     const before = await digests();
@@ -172,15 +189,20 @@ describe('replica steps on ps tasks', () => {
     await run.job.checkpointIfChanged();
     const cut = await digests();
     const holds = vi.spyOn(run.job, 'hold');
-    // Stage 0's part of the next step is held on both tasks; then task 1 lets it go (told the worker left the job:
-    // before holds were bounded by BUSY, two more holds of its worker there did it).
+    // Stage 0's part of the next step is held on both tasks; then eight steps' worth of other workers' parts on task 1
+    // make it let that part go (its bytes bound lets the oldest go).
     const noticed = a.noticed();
     const first = a.tasks.push(push(a, 1, 1));
     await noticed;
-    const chief = await connectChief(tasks[1]!.url);
-    const credential = chiefCredential(deriveClusterKeys(TOKEN), tasks[1]!.task.chiefEpoch, 'job:forget', a.job.jobId);
-    expect(await chief.emitWithAck('job:forget', { chief: credential, jobId: a.job.jobId, workers: [a.workerId] })).toEqual({ ok: true });
-    chief.disconnect();
+    const raw = await connectPsWorker(tasks[1]!.url);
+    const signer = new TicketSigner(deriveClusterKeys(TOKEN), () => Date.now());
+    const onTask1 = a.job.tensors.filter((t) => t.name !== 'dense1/kernel');
+    for (let k = 0; k < 8; k++) {
+      const worker = `filler-${k >> 1}`;
+      const extra = await raw.emitWithAck('grads:hold', { ticket: signer.sign({ worker, job: a.job.jobId, task: 1 }), jobId: a.job.jobId, baseVersion: 1, ...encodeTensors(onTask1.map((t) => ({ ...t, values: new Float32Array(sizeOf(t.shape)) }))) });
+      expect(extra).toMatchObject({ ok: true });
+    }
+    raw.disconnect();
     const second = await b.tasks.push(push(b, 1, 1, 2.3));
     expect(second).toMatchObject({ ok: false, code: ErrorCode.CONFLICT });
     expect(await first).toEqual(second);

@@ -8,7 +8,7 @@ import type { Socket } from 'socket.io';
 import { ErrorCode } from '../../shared/errors.js';
 import { fail } from '../../shared/result.js';
 import { createLogger } from '../logger.js';
-import { unreadBytes, watchUnread } from './unread-bytes.js';
+import { watchUnread } from './unread-bytes.js';
 
 const log = createLogger('socket-guard');
 
@@ -32,25 +32,10 @@ export interface SocketGuardOptions {
  */
 export const DEFAULT_MAX_UNREAD_BYTES = 64 * 1024 * 1024;
 
-/** Each guarded socket's bound on unread bytes, for those that send to it (the relay). */
-const unreadBounds = new WeakMap<Socket, number>();
-
-function cut(socket: Socket, unread: number): void {
+function cut(socket: Socket, unread: number, bound: number): void {
   if (!socket.connected) return;
-  log.warn('disconnecting a worker socket that does not read what it is sent', { socket: socket.id, unread, bound: unreadBounds.get(socket) });
+  log.warn('disconnecting a worker socket that does not read what it is sent', { socket: socket.id, unread, bound });
   socket.disconnect(true);
-}
-
-/**
- * Disconnects `socket` if its peer has more than its bound of bytes unread (it is not
- * reading, and what is sent to it would be kept in memory): asked before a frame or a
- * signal is forwarded to it, which would otherwise be queued first.
- */
-export function cutIfNotReading(socket: Socket): boolean {
-  const unread = unreadBytes(socket);
-  if (unread <= (unreadBounds.get(socket) ?? DEFAULT_MAX_UNREAD_BYTES)) return false;
-  cut(socket, unread);
-  return true;
 }
 
 /** Refusals that an honest worker never causes. STALE, JOB_NOT_RUNNING and the like are normal life. */
@@ -84,8 +69,7 @@ export function guardSocket(socket: Socket, knownEvents: ReadonlySet<string>, o:
   let refilledAt = now();
   const strikes: number[] = [];
   const maxUnread = o.maxUnreadBytes ?? DEFAULT_MAX_UNREAD_BYTES;
-  unreadBounds.set(socket, maxUnread);
-  watchUnread(socket, maxUnread, (unread) => cut(socket, unread));
+  watchUnread(socket, maxUnread, (unread) => cut(socket, unread, maxUnread));
 
   const guard: SocketGuard = {
     refused(code) {

@@ -16,6 +16,7 @@ import type { Socket } from 'socket.io';
 interface EngineSocket {
   on(event: 'packetCreate', listener: (packet: { data?: unknown }) => void): void;
   on(event: 'flush', listener: (packets: readonly { data?: unknown }[]) => void): void;
+  off(event: 'packetCreate' | 'flush', listener: (...args: never[]) => void): void;
   transport?: { socket?: { bufferedAmount?: number } };
 }
 
@@ -35,15 +36,22 @@ export function watchUnread(socket: Socket, bound: number, over: (unread: number
   let told = false;
   const unread = () => queued + (engine.transport?.socket?.bufferedAmount ?? 0);
   unreadOf.set(socket, unread);
-  engine.on('packetCreate', (packet) => {
+  const created = (packet: { data?: unknown }) => {
     queued += sizeOf(packet.data);
     if (told || unread() <= bound) return;
     told = true;
     const n = unread();
     setImmediate(() => over(n));
-  });
-  engine.on('flush', (packets) => {
+  };
+  const flushed = (packets: readonly { data?: unknown }[]) => {
     for (const p of packets) queued -= sizeOf(p.data);
+  };
+  engine.on('packetCreate', created);
+  engine.on('flush', flushed);
+  // One connection carries a socket per namespace joined, and may join and leave again and again: each leaves no listener behind.
+  socket.once('disconnect', () => {
+    engine.off('packetCreate', created);
+    engine.off('flush', flushed);
   });
 }
 
