@@ -46,12 +46,12 @@
  * claiming a base version the job has not reached, which the step's staleness, counted
  * from its oldest part, would hide.
  */
-import { asBytes, type TensorCodec } from '../../shared/codec.js';
+import type { TensorCodec } from '../../shared/codec.js';
 import { ErrorCode } from '../../shared/errors.js';
 import type { PushAccepted } from '../../shared/protocol.js';
 import { fail, type Failure, type Result } from '../../shared/result.js';
 import { joinTensors } from '../../shared/tensor-parts.js';
-import { sameShape, sizeOf, type TensorSpec } from '../../shared/tensors.js';
+import type { TensorSpec } from '../../shared/tensors.js';
 import type { PushOutcome } from '../params/parameter-service.js';
 import type { UncheckedManifest } from '../params/push-validation.js';
 import { createLogger } from '../logger.js';
@@ -59,6 +59,7 @@ import { lossRefusal } from './training-loss.js';
 import type { IncomingPush } from './job-training.js';
 import type { Replica } from './replica-board.js';
 import { ReplicaProgress } from './replica-progress.js';
+import { StagePartChecks, type StageRefusal } from './stage-part-checks.js';
 import type { StagePartNotice, TaskStageSteps, TaskStep } from '../params/task-stage-steps.js';
 
 const log = createLogger('replica-steps');
@@ -90,11 +91,6 @@ const FRAME_BORNE_LATER: ReadonlySet<string> = new Set<ErrorCode>([ErrorCode.BAT
  */
 const FRAME_BORNE_SPLIT = 2;
 
-/** A stage's part refused, and which stage's. */
-interface StageRefusal {
-  stage: number;
-  failure: Failure;
-}
 
 interface HeldStep {
   /** When its first part came (the job's clock): a step still missing a part a deadline later is dropped (expire). */
@@ -154,12 +150,13 @@ export class ReplicaSteps {
   private readonly leases = new Map<string, Set<string>>();
   /** Whether each replica is getting anywhere: a lease period without an accepted step, while it has work, stalls it. */
   private readonly progress: ReplicaProgress;
-  private readonly specsByName: Map<string, TensorSpec>;
+  /** Whether each stage's part may join its step. */
+  private readonly checks: StagePartChecks;
   /** Per replica, its refusals in a row that another stage's frames may have caused (frameBorne). */
   private readonly frameBorneRuns = new Map<string, number>();
 
   constructor(private readonly d: ReplicaStepsDeps) {
-    this.specsByName = new Map(d.tensors.map((t) => [t.name, t]));
+    this.checks = new StagePartChecks(d);
     this.progress = new ReplicaProgress(d.stepDeadlineMs, d.now);
   }
 
@@ -312,7 +309,7 @@ export class ReplicaSteps {
       refusal = found.failure;
       culprit = found.stage;
     };
-    blame(this.batchRefusal(replica, parts));
+    blame(this.checks.batchRefusal(replica, parts));
     const lastStage = parts.length - 1;
     const badLoss = lossRefusal(parts[lastStage]!.loss);
     blame(badLoss && { failure: { ...badLoss, message: `Stage ${lastStage} of replica ${replica.id}: ${badLoss.message}` }, stage: lastStage });
@@ -325,8 +322,8 @@ export class ReplicaSteps {
       blame(checked.refusal && { failure: checked.refusal, stage: checked.stage ?? 0 });
       push = { ...common, manifest: { codec: first.manifest.codec, tensors: [] }, data: new Uint8Array(0), psRefused: undefined, psReceipts: undefined, psStep: step };
     } else {
-      blame(this.futureRefusal(replica, parts));
-      blame(this.layoutsRefusal(replica, parts));
+      blame(this.checks.futureRefusal(replica, parts));
+      blame(this.checks.layoutsRefusal(replica, parts));
       // Joined only once every part's layout is its stage's: a manifest may name its
       // buffer's bytes a thousand times over, and a join before the check would copy
       // them that often (gigabytes from one 16 MB message).
@@ -394,64 +391,6 @@ export class ReplicaSteps {
   /** A stage's push as the tasks' step check reads it. */
   private notice(replica: Replica, stage: number, part: IncomingPush): StagePartNotice {
     return { worker: replica.members[stage]!, tensors: this.d.stageTensors(replica, stage), refused: part.psRefused, receipts: part.psReceipts };
-  }
-
-  /**
-   * The first stage part that claims other batches than stage 0's. Stage 0's claim is
-   * checked against its lease when the step commits, so a part that differs is its own stage's fault.
-   */
-  private batchRefusal(replica: Replica, parts: readonly IncomingPush[]): StageRefusal | null {
-    const first = parts[0]!;
-    for (let stage = 0; stage < parts.length; stage++) {
-      const part = parts[stage]!;
-      // Stage 0 holds the lease; a later stage never sees it and names its replica instead.
-      if ((stage > 0 && part.leaseId !== replica.id) || part.batches !== first.batches) {
-        return { stage, failure: fail(ErrorCode.BATCH_CLAIM, `Stage ${stage} of replica ${replica.id} pushed for ${part.leaseId} × ${part.batches} batches; stage 0 pushed lease ${first.leaseId} × ${first.batches} (a later stage names its replica, ${replica.id})`) };
-      }
-    }
-    return null;
-  }
-
-  /** The first stage part computed on a version the job has not reached: the step's staleness counts from the oldest part, which would hide it. */
-  private futureRefusal(replica: Replica, parts: readonly IncomingPush[]): StageRefusal | null {
-    const version = this.d.version();
-    const stage = parts.findIndex((p) => p.baseVersion > version);
-    if (stage < 0) return null;
-    return { stage, failure: fail(ErrorCode.FUTURE_VERSION, `Stage ${stage} of replica ${replica.id}: base version ${parts[stage]!.baseVersion} is ahead of the server's ${version}`) };
-  }
-
-  /** The first stage part that does not hold exactly its stage's tensors. */
-  private layoutsRefusal(replica: Replica, parts: readonly IncomingPush[]): StageRefusal | null {
-    for (let stage = 0; stage < parts.length; stage++) {
-      const bad = this.layoutRefusal(this.d.stageTensors(replica, stage), parts[stage]!);
-      if (bad) return { stage, failure: { ...bad, message: `Stage ${stage} of replica ${replica.id}: ${bad.message}` } };
-    }
-    return null;
-  }
-
-  /**
-   * The part's layout against its stage's tensors: names in order, shapes, dtype, each
-   * entry's bytes right after the last's, nothing over. The encoding and the values are
-   * checked by the job's gate on the joined push, without copying them here.
-   */
-  private layoutRefusal(names: readonly string[], part: IncomingPush): Failure | null {
-    const entries = part.manifest.tensors;
-    if (part.manifest.codec !== this.d.codec.id) return fail(ErrorCode.UNKNOWN_CODEC, `Codec "${part.manifest.codec}" is not this job's codec "${this.d.codec.id}"`);
-    if (entries.length !== names.length || entries.some((e, i) => e.name !== names[i])) {
-      return fail(ErrorCode.TENSOR_MISMATCH, `The push carries [${entries.map((e) => e.name).join(', ').slice(0, 200)}]; the stage's tensors are [${names.join(', ')}]`);
-    }
-    let at = 0;
-    for (const e of entries) {
-      const spec = this.specsByName.get(e.name)!;
-      if (!sameShape(e.shape, spec.shape)) return fail(ErrorCode.SHAPE_MISMATCH, `Tensor "${e.name}" has shape [${e.shape}], expected [${spec.shape}]`);
-      if (e.dtype !== 'float32') return fail(ErrorCode.DTYPE_MISMATCH, `Tensor "${e.name}" has dtype ${e.dtype}, expected float32`);
-      const want = this.d.codec.byteLength(sizeOf(spec.shape));
-      if (e.offset !== at || e.byteLength !== want) return fail(ErrorCode.BYTE_LENGTH_MISMATCH, `Tensor "${e.name}" is ${e.byteLength} bytes at ${e.offset}, expected ${want} at ${at}`);
-      at += want;
-    }
-    const bytes = asBytes(part.data).byteLength;
-    if (bytes > this.d.maxBytes) return fail(ErrorCode.PAYLOAD_TOO_LARGE, `Payload of ${bytes} bytes exceeds the job's cap of ${this.d.maxBytes}`);
-    return bytes === at ? null : fail(ErrorCode.BYTE_LENGTH_MISMATCH, `Buffer is ${bytes} bytes, the manifest describes ${at}`);
   }
 }
 
